@@ -1,0 +1,168 @@
+//! What one grant means for another, per provider kind. Three questions,
+//! each answered exactly:
+//! - *matches*: does a grant pattern allow one concrete request?
+//! - *covers*: is everything one pattern allows also allowed by another?
+//!   (delegation ceilings)
+//! - *meets*: is there anything both allow? (guardrail denies)
+//!
+//! AWS actions compare without case, everything else with it. GitHub
+//! permission levels are ordered: `contents:write` includes `contents:read`.
+
+use crate::facts::{github, ProviderKind};
+use crate::model::{Grant, Placement};
+use crate::pattern;
+
+fn fold(kind: ProviderKind, action: &str) -> std::borrow::Cow<'_, str> {
+    if kind.actions_ignore_case() {
+        std::borrow::Cow::Owned(action.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(action)
+    }
+}
+
+fn github_parts(action: &str) -> Option<(&str, u8)> {
+    let (permission, level) = action.split_once(':')?;
+    Some((permission, github::level_rank(level)?))
+}
+
+pub fn action_matches(kind: ProviderKind, pattern_text: &str, action: &str) -> bool {
+    match kind {
+        ProviderKind::Github => action_covers(kind, pattern_text, action),
+        _ => pattern::matches(&fold(kind, pattern_text), &fold(kind, action)),
+    }
+}
+
+pub fn action_covers(kind: ProviderKind, outer: &str, inner: &str) -> bool {
+    match kind {
+        ProviderKind::Github => match (github_parts(outer), github_parts(inner)) {
+            (Some((outer_permission, outer_rank)), Some((inner_permission, inner_rank))) => {
+                pattern::contains(outer_permission, inner_permission) && outer_rank >= inner_rank
+            }
+            _ => outer == inner,
+        },
+        _ => pattern::contains(&fold(kind, outer), &fold(kind, inner)),
+    }
+}
+
+/// For a deny: does the granted action reach what the deny forbids?
+pub fn action_meets(kind: ProviderKind, granted: &str, denied: &str) -> bool {
+    match kind {
+        ProviderKind::Github => match (github_parts(granted), github_parts(denied)) {
+            (Some((granted_permission, granted_rank)), Some((denied_permission, denied_rank))) => {
+                pattern::intersects(granted_permission, denied_permission)
+                    && granted_rank >= denied_rank
+            }
+            _ => granted == denied,
+        },
+        _ => pattern::intersects(&fold(kind, granted), &fold(kind, denied)),
+    }
+}
+
+pub fn resource_matches(pattern_text: &str, resource: &str) -> bool {
+    pattern::matches(pattern_text, resource)
+}
+
+pub fn resource_covers(outer: &str, inner: &str) -> bool {
+    pattern::contains(outer, inner)
+}
+
+pub fn resource_meets(a: &str, b: &str) -> bool {
+    pattern::intersects(a, b)
+}
+
+/// A cluster-wide grant covers every namespace; a namespace grant only its own.
+pub fn placement_covers(outer: &Placement, inner: &Placement) -> bool {
+    match (outer, inner) {
+        (Placement::None, Placement::None) | (Placement::Cluster, _) => true,
+        (Placement::Namespace(a), Placement::Namespace(b)) => a == b,
+        _ => false,
+    }
+}
+
+pub fn placement_meets(a: &Placement, b: &Placement) -> bool {
+    match (a, b) {
+        (Placement::Namespace(x), Placement::Namespace(y)) => x == y,
+        _ => true,
+    }
+}
+
+/// Does `outer` allow everything `inner` allows for one (action, resource)
+/// pair of `inner`? Conditions of `outer` must all be present in `inner`
+/// (a condition narrows, so the inner grant must be at least as narrow), and
+/// named resources must be within the outer names.
+pub fn grant_covers_pair(
+    kind: ProviderKind,
+    outer: &Grant,
+    inner: &Grant,
+    action: &str,
+    resource: &str,
+) -> bool {
+    outer.provider == inner.provider
+        && placement_covers(&outer.placement, &inner.placement)
+        && outer
+            .conditions
+            .iter()
+            .all(|condition| inner.conditions.contains(condition))
+        && (outer.resource_names.is_empty()
+            || (!inner.resource_names.is_empty()
+                && inner.resource_names.iter().all(|name| {
+                    outer
+                        .resource_names
+                        .iter()
+                        .any(|outer_name| resource_covers(outer_name, name))
+                })))
+        && outer.actions.iter().any(|a| action_covers(kind, a, action))
+        && outer.resources.iter().any(|r| resource_covers(r, resource))
+}
+
+/// The first (action, resource) pair of `grant` that no grant of `ceiling`
+/// covers, if any.
+pub fn first_uncovered<'a>(
+    kind: ProviderKind,
+    ceiling: &[Grant],
+    grant: &'a Grant,
+) -> Option<(&'a str, &'a str)> {
+    for action in &grant.actions {
+        for resource in &grant.resources {
+            let covered = ceiling
+                .iter()
+                .any(|outer| grant_covers_pair(kind, outer, grant, action, resource));
+            if !covered {
+                return Some((action, resource));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_levels_are_ordered() {
+        let github = ProviderKind::Github;
+        assert!(action_covers(github, "contents:write", "contents:read"));
+        assert!(!action_covers(github, "contents:read", "contents:write"));
+        assert!(action_meets(
+            github,
+            "administration:admin",
+            "administration:write"
+        ));
+        assert!(!action_meets(
+            github,
+            "administration:read",
+            "administration:write"
+        ));
+        assert!(action_matches(github, "issues:write", "issues:read"));
+    }
+
+    #[test]
+    fn aws_actions_ignore_case() {
+        let aws = ProviderKind::Aws;
+        assert!(action_matches(aws, "s3:get*", "S3:GetObject"));
+        assert!(action_covers(aws, "S3:*", "s3:getobject"));
+        assert!(action_meets(aws, "*", "iam:PassRole"));
+        assert!(!action_meets(aws, "s3:*", "iam:*"));
+    }
+}

@@ -1,0 +1,860 @@
+//! Agents: their fields and workloads, effective grants, and the checks
+//! that need the whole project: ttl per provider, expiry, delegation and
+//! guardrails.
+
+use super::{diagnostics, grants::Role, Checker};
+use crate::access;
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::facts::{kubernetes, ProviderKind};
+use crate::model::{self, AgentId, Placement, ProviderSettings, WorkloadKind};
+use crate::source::Span;
+use crate::syntax::ast::{self, ItemKind, Stmt, StmtKind, ValueKind};
+use crate::values::{HOUR, MINUTE};
+use std::collections::{BTreeMap, HashSet};
+
+const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen"];
+const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl"];
+const GUARDRAIL_FIELDS: &[&str] = &["max_ttl", "require_expires"];
+
+impl<'a> Checker<'a> {
+    pub(super) fn agent_body(&mut self, index: usize) {
+        let item = self.agent_items[index];
+        let ItemKind::Agent { name, body } = &item.kind else {
+            return;
+        };
+        let id: AgentId = self.agents[name.text.as_str()];
+        let fields = self.fields(body, AGENT_FIELDS, "an agent");
+        match fields.get("owner") {
+            Some(field) => {
+                if let Some((owner, span)) = self.string_field(field) {
+                    if owner.trim().is_empty() {
+                        self.report(
+                            diagnostics::invalid_value("`owner` cannot be empty", span, "empty owner")
+                                .with_help("name the accountable team or person, as in `owner = \"team-finance\"`"),
+                        );
+                    }
+                    self.model.agents[id].owner = owner;
+                }
+            }
+            None => self.report(diagnostics::missing_field(
+                "owner",
+                &format!("agent `{}`", name.text),
+                item.head,
+                "owner = \"team-…\"",
+            )),
+        }
+        match fields.get("ttl") {
+            Some(field) => {
+                if let Some((ttl, span)) = self.duration_field(field) {
+                    self.model.agents[id].ttl = ttl;
+                    self.model.agents[id].ttl_span = span;
+                }
+            }
+            None => self.report(diagnostics::missing_field(
+                "ttl",
+                &format!("agent `{}`", name.text),
+                item.head,
+                "ttl = 1h",
+            )),
+        }
+        if let Some(field) = fields.get("expires") {
+            if let Some((date, _)) = self.date_field(field) {
+                self.model.agents[id].expires = Some(date);
+                if date <= self.today {
+                    self.model.agents[id].retired = true;
+                    self.report(
+                        Diagnostic::new(
+                            Code::Expired,
+                            format!("agent `{}` expired on {date}", name.text),
+                            Label::new(field.value.span, "in the past"),
+                        )
+                        .with_help(
+                            "plans delete its access; remove the agent, or move `expires` forward",
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(field) = fields.get("frozen") {
+            if let Some((frozen, _)) = self.bool_field(field) {
+                self.model.agents[id].frozen = frozen;
+            }
+        }
+        if let Some(field) = fields.get("parent") {
+            match &field.value.kind {
+                ValueKind::Ident(parent) => {
+                    let ident = ast::Ident {
+                        text: parent.clone(),
+                        span: field.value.span,
+                    };
+                    if let Some(parent_id) = self.resolve_agent(&ident) {
+                        self.model.agents[id].parent = Some(parent_id);
+                        self.model.agents[id].parent_span = Some(field.value.span);
+                    }
+                }
+                other => self.report(diagnostics::wrong_type(
+                    "parent",
+                    "an agent name",
+                    other.describe(),
+                    field.value.span,
+                    "other_agent",
+                )),
+            }
+        }
+        let mut scopes = Vec::new();
+        let mut grants = Vec::new();
+        let mut runs_on = Vec::new();
+        let mut delegates: Option<&'a Stmt> = None;
+        for stmt in body {
+            match &stmt.kind {
+                StmtKind::Can(names) => {
+                    scopes.extend(names.iter().filter_map(|n| self.resolve_scope(n)))
+                }
+                StmtKind::Grant(grant) => grants.extend(self.grant(grant, stmt, Role::Access)),
+                StmtKind::RunsOn(workload) => runs_on.extend(self.runs_on(workload, stmt.span)),
+                StmtKind::Delegates(_) => match delegates {
+                    Some(first) => {
+                        self.report(diagnostics::set_twice("delegates", stmt.span, first.span))
+                    }
+                    None => delegates = Some(stmt),
+                },
+                _ => {}
+            }
+        }
+        let ceiling = delegates.and_then(|stmt| self.ceiling(stmt, id));
+        let agent = &mut self.model.agents[id];
+        agent.scopes = scopes;
+        agent.grants = grants;
+        agent.runs_on = runs_on;
+        agent.delegates = ceiling;
+    }
+
+    fn ceiling(&mut self, stmt: &'a Stmt, agent: AgentId) -> Option<model::Ceiling> {
+        let StmtKind::Delegates(body) = &stmt.kind else {
+            return None;
+        };
+        let fields = self.fields(body, DELEGATES_FIELDS, "a `delegates` block");
+        let mut ceiling = model::Ceiling {
+            max_depth: 1,
+            max_depth_span: None,
+            ttl: self.model.agents[agent].ttl,
+            ttl_span: None,
+            grants: Vec::new(),
+            span: stmt.span,
+        };
+        if let Some(field) = fields.get("max_depth") {
+            match &field.value.kind {
+                ValueKind::Integer(text) => match text.parse::<u32>() {
+                    Ok(depth) if depth >= 1 => {
+                        ceiling.max_depth = depth;
+                        ceiling.max_depth_span = Some(field.value.span);
+                    }
+                    _ => self.report(
+                        diagnostics::invalid_value(
+                            format!("`max_depth = {text}`: the depth is a whole number from 1"),
+                            field.value.span,
+                            "invalid depth",
+                        )
+                        .with_help("to allow no delegates, remove the `delegates` block"),
+                    ),
+                },
+                other => self.report(diagnostics::wrong_type(
+                    "max_depth",
+                    "a whole number",
+                    other.describe(),
+                    field.value.span,
+                    "1",
+                )),
+            }
+        }
+        if let Some(field) = fields.get("ttl") {
+            if let Some((ttl, span)) = self.duration_field(field) {
+                ceiling.ttl = ttl;
+                ceiling.ttl_span = Some(span);
+            }
+        }
+        for inner in body {
+            match &inner.kind {
+                StmtKind::Can(names) => {
+                    for name in names {
+                        if let Some(scope) = self.resolve_scope(name) {
+                            let via = vec![self.model.scopes[scope].name.clone()];
+                            let mut visited = HashSet::new();
+                            ceiling
+                                .grants
+                                .extend(self.scope_grants(scope, &via, &mut visited));
+                        }
+                    }
+                }
+                StmtKind::Grant(grant) => {
+                    ceiling
+                        .grants
+                        .extend(self.grant(grant, inner, Role::Ceiling))
+                }
+                _ => {}
+            }
+        }
+        Some(ceiling)
+    }
+
+    fn runs_on(&mut self, workload: &ast::RunsOn, span: Span) -> Option<model::Workload> {
+        let provider_id = self.resolve_provider(&workload.provider)?;
+        let provider = self.model.providers[provider_id].clone();
+        let (allowed, required): (&[&str], &[&str]) = match provider.kind {
+            ProviderKind::Kubernetes => (
+                &["namespace", "service_account"],
+                &["namespace", "service_account"],
+            ),
+            ProviderKind::Github => (&["repo", "workflow", "ref", "environment"], &["repo"]),
+            ProviderKind::Aws => (&["service"], &["service"]),
+            ProviderKind::Gcp => (&["workload_pool", "subject"], &["workload_pool", "subject"]),
+        };
+        let what = format!("`runs_on {}`", provider.kind);
+        let mut values: BTreeMap<&str, &ast::Str> = BTreeMap::new();
+        let mut first_spans: BTreeMap<&str, Span> = BTreeMap::new();
+        let mut ok = true;
+        for attribute in &workload.attributes {
+            let name = attribute.name.text.as_str();
+            let Some(known) = allowed.iter().find(|a| **a == name) else {
+                self.report(diagnostics::unknown_field(
+                    name,
+                    attribute.name.span,
+                    &what,
+                    allowed,
+                ));
+                ok = false;
+                continue;
+            };
+            if let Some(first) = first_spans.get(known) {
+                self.report(diagnostics::set_twice(name, attribute.name.span, *first));
+                ok = false;
+                continue;
+            }
+            first_spans.insert(known, attribute.name.span);
+            values.insert(known, &attribute.value);
+        }
+        for field in required {
+            if !values.contains_key(field) {
+                self.report(diagnostics::missing_field(
+                    field,
+                    &what,
+                    workload.provider.span,
+                    &format!("{field} \"…\""),
+                ));
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let get = |name: &str| values.get(name).map(|s| s.value.clone());
+        let kind = match provider.kind {
+            ProviderKind::Kubernetes => {
+                let namespace = values["namespace"];
+                let account = values["service_account"];
+                if !kubernetes::is_dns_label(&namespace.value) {
+                    self.report(
+                        diagnostics::invalid_value(format!("`{}` is not a valid namespace name", namespace.value), namespace.span, "invalid namespace")
+                            .with_help("namespaces are lowercase letters, digits and `-`, at most 63 characters"),
+                    );
+                    return None;
+                }
+                if !kubernetes::is_dns_subdomain(&account.value) {
+                    self.report(
+                        diagnostics::invalid_value(
+                            format!("`{}` is not a valid service account name", account.value),
+                            account.span,
+                            "invalid name",
+                        )
+                        .with_help(
+                            "service account names are lowercase letters, digits, `-` and `.`",
+                        ),
+                    );
+                    return None;
+                }
+                WorkloadKind::KubernetesServiceAccount {
+                    namespace: namespace.value.clone(),
+                    service_account: account.value.clone(),
+                }
+            }
+            ProviderKind::Github => {
+                let repo = values["repo"];
+                let ProviderSettings::Github { org } = &provider.settings else {
+                    return None;
+                };
+                if !crate::facts::github::is_repository(&repo.value)
+                    || crate::pattern::has_wildcard(&repo.value)
+                {
+                    self.report(
+                        diagnostics::invalid_value(
+                            format!("`{}` is not a repository", repo.value),
+                            repo.span,
+                            "expected `org/repo`",
+                        )
+                        .with_help(format!("write `repo \"{org}/repository\"`")),
+                    );
+                    return None;
+                }
+                if !repo
+                    .value
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .eq_ignore_ascii_case(org)
+                {
+                    self.report(
+                        Diagnostic::new(
+                            Code::ResourceMismatch,
+                            format!(
+                                "`{}` is not in the organisation `{org}` of `{}`",
+                                repo.value,
+                                provider.address()
+                            ),
+                            Label::new(repo.span, "another organisation"),
+                        )
+                        .with_help("use the provider of the repository's organisation"),
+                    );
+                    return None;
+                }
+                if let Some(workflow) = values.get("workflow") {
+                    let path = &workflow.value;
+                    if !(path.ends_with(".yml") || path.ends_with(".yaml"))
+                        || path.contains(char::is_whitespace)
+                    {
+                        self.report(
+                            diagnostics::invalid_value(format!("`{path}` is not a workflow file"), workflow.span, "expected a `.yml` path")
+                                .with_help("name the workflow file, as in `workflow \".github/workflows/deploy.yml\"`"),
+                        );
+                        return None;
+                    }
+                }
+                if let Some(git_ref) = values.get("ref") {
+                    if !git_ref.value.starts_with("refs/") {
+                        self.report(
+                            diagnostics::invalid_value(
+                                format!("`{}` is not a full git ref", git_ref.value),
+                                git_ref.span,
+                                "expected `refs/…`",
+                            )
+                            .with_help(format!("write `ref \"refs/heads/{}\"`", git_ref.value)),
+                        );
+                        return None;
+                    }
+                    if let Some(environment) = values.get("environment") {
+                        self.report(
+                            diagnostics::invalid_value(
+                                "a GitHub workload is pinned by `ref` or by `environment`, not both",
+                                environment.span,
+                                "second pin",
+                            )
+                            .with_label(git_ref.span, "pinned by ref here")
+                            .with_help("GitHub's OIDC subject names either the environment or the ref; keep one"),
+                        );
+                        return None;
+                    }
+                }
+                WorkloadKind::GithubActions {
+                    repository: repo.value.clone(),
+                    workflow: get("workflow"),
+                    git_ref: get("ref"),
+                    environment: get("environment"),
+                }
+            }
+            ProviderKind::Aws => {
+                let service = values["service"];
+                if !service.value.ends_with(".amazonaws.com")
+                    || service.value.contains(char::is_whitespace)
+                {
+                    self.report(
+                        diagnostics::invalid_value(
+                            format!("`{}` is not an AWS service principal", service.value),
+                            service.span,
+                            "expected `….amazonaws.com`",
+                        )
+                        .with_help(
+                            "write the service principal, as in `service \"lambda.amazonaws.com\"`",
+                        ),
+                    );
+                    return None;
+                }
+                WorkloadKind::AwsService {
+                    service: service.value.clone(),
+                }
+            }
+            ProviderKind::Gcp => WorkloadKind::GcpWorkloadIdentity {
+                pool: values["workload_pool"].value.clone(),
+                subject: values["subject"].value.clone(),
+            },
+        };
+        Some(model::Workload {
+            provider: provider_id,
+            kind,
+            span,
+        })
+    }
+
+    pub(super) fn guardrail(
+        &mut self,
+        item: &'a ast::Item,
+        name: &ast::Ident,
+        body: &'a [Stmt],
+        earlier: &[model::Guardrail],
+    ) -> Option<model::Guardrail> {
+        if let Some(first) = earlier.iter().find(|g| g.name == name.text) {
+            self.report(diagnostics::duplicate(
+                "guardrail",
+                &name.text,
+                name.span,
+                first.span,
+            ));
+            return None;
+        }
+        let fields = self.fields(body, GUARDRAIL_FIELDS, "a guardrail");
+        let max_ttl = fields.get("max_ttl").and_then(|f| self.duration_field(f));
+        let require_expires = match fields.get("require_expires") {
+            Some(field) => match self.bool_field(field) {
+                Some((true, span)) => Some(span),
+                _ => None,
+            },
+            None => None,
+        };
+        let denies: Vec<model::Deny> = body
+            .iter()
+            .filter_map(|stmt| match &stmt.kind {
+                StmtKind::Grant(grant) => Some((grant, stmt)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|(grant, stmt)| self.deny(grant, stmt))
+            .collect();
+        Some(model::Guardrail {
+            name: name.text.clone(),
+            docs: super::docs_text(&item.docs),
+            span: name.span,
+            denies,
+            max_ttl,
+            require_expires,
+        })
+    }
+
+    /// The grants a scope holds, its own and its includes', transitively;
+    /// `via` is the chain of scopes they came through.
+    fn scope_grants(
+        &self,
+        scope: usize,
+        via: &[String],
+        visited: &mut HashSet<usize>,
+    ) -> Vec<model::Grant> {
+        if !visited.insert(scope) {
+            return Vec::new();
+        }
+        let mut out: Vec<model::Grant> = self.model.scopes[scope]
+            .grants
+            .iter()
+            .cloned()
+            .map(|mut grant| {
+                grant.via = via.to_vec();
+                grant
+            })
+            .collect();
+        for &included in &self.model.scopes[scope].includes {
+            let mut chain = via.to_vec();
+            chain.push(self.model.scopes[included].name.clone());
+            out.extend(self.scope_grants(included, &chain, visited));
+        }
+        out
+    }
+
+    pub(super) fn effective_grants(&mut self) {
+        for id in 0..self.model.agents.len() {
+            let mut visited = HashSet::new();
+            let mut extra = Vec::new();
+            for &scope in &self.model.agents[id].scopes.clone() {
+                let via = vec![self.model.scopes[scope].name.clone()];
+                extra.extend(self.scope_grants(scope, &via, &mut visited));
+            }
+            self.model.agents[id].grants.extend(extra);
+        }
+    }
+
+    pub(super) fn agent_checks(&mut self) {
+        let in_cycle = self.delegation_cycles();
+        for id in 0..self.model.agents.len() {
+            self.ttl_ranges(id);
+            if !in_cycle.contains(&id) {
+                self.delegation(id);
+            }
+        }
+        self.guardrail_checks();
+    }
+
+    /// Checks that a ttl can be enforced by every provider the agent uses.
+    fn ttl_ranges(&mut self, id: AgentId) {
+        let agent = &self.model.agents[id];
+        let ttl = agent.ttl;
+        let first_of = |kind: ProviderKind| -> Option<Span> {
+            agent
+                .grants
+                .iter()
+                .find(|g| self.model.providers[g.provider].kind == kind)
+                .map(|g| g.span)
+        };
+        let kubernetes_use = first_of(ProviderKind::Kubernetes).or_else(|| {
+            agent
+                .runs_on
+                .iter()
+                .find(|w| matches!(w.kind, WorkloadKind::KubernetesServiceAccount { .. }))
+                .map(|w| w.span)
+        });
+        let mut problems: Vec<(String, Span, String, String)> = Vec::new();
+        if let Some(span) = first_of(ProviderKind::Aws) {
+            if ttl.seconds() < 15 * MINUTE {
+                problems.push((
+                    "AWS sessions last at least 15m".into(),
+                    span,
+                    "AWS access granted here".into(),
+                    "set `ttl` to 15m or more".into(),
+                ));
+            } else if ttl.seconds() > 12 * HOUR {
+                problems.push((
+                    "AWS sessions last at most 12h".into(),
+                    span,
+                    "AWS access granted here".into(),
+                    "set `ttl` to 12h or less".into(),
+                ));
+            } else if agent.parent.is_some() && ttl.seconds() > HOUR {
+                problems.push((
+                    "a delegate reaches AWS by role chaining, which caps sessions at 1h".into(),
+                    span,
+                    "AWS access granted here".into(),
+                    "set `ttl` to 1h or less".into(),
+                ));
+            }
+        }
+        if let Some(span) = kubernetes_use {
+            if ttl.seconds() < 10 * MINUTE {
+                problems.push((
+                    "Kubernetes service account tokens live at least 10m".into(),
+                    span,
+                    "Kubernetes access here".into(),
+                    "set `ttl` to 10m or more".into(),
+                ));
+            }
+        }
+        if let Some(span) = first_of(ProviderKind::Github) {
+            if ttl.seconds() < HOUR {
+                problems.push((
+                    "GitHub installation tokens always live 1h; a shorter ttl cannot be enforced"
+                        .into(),
+                    span,
+                    "GitHub access granted here".into(),
+                    "set `ttl` to 1h or more".into(),
+                ));
+            }
+        }
+        if let Some(span) = first_of(ProviderKind::Gcp) {
+            if ttl.seconds() > 12 * HOUR {
+                problems.push((
+                    "GCP short-lived credentials live at most 12h".into(),
+                    span,
+                    "GCP access granted here".into(),
+                    "set `ttl` to 12h or less".into(),
+                ));
+            }
+        }
+        let name = agent.name.clone();
+        let ttl_span = agent.ttl_span;
+        for (why, span, label, help) in problems {
+            self.report(
+                Diagnostic::new(
+                    Code::TtlOutOfRange,
+                    format!("`{name}` has ttl {ttl}, but {why}"),
+                    Label::new(ttl_span, "ttl cannot be enforced"),
+                )
+                .with_label(span, label)
+                .with_help(help),
+            );
+        }
+    }
+
+    /// Finds `parent` loops, reports each once, and returns their members.
+    fn delegation_cycles(&mut self) -> HashSet<AgentId> {
+        let mut in_cycle = HashSet::new();
+        for start in 0..self.model.agents.len() {
+            if in_cycle.contains(&start) {
+                continue;
+            }
+            let mut path = vec![start];
+            let mut current = self.model.agents[start].parent;
+            while let Some(next) = current {
+                if let Some(position) = path.iter().position(|&a| a == next) {
+                    let cycle: Vec<AgentId> = path[position..].to_vec();
+                    if cycle.iter().any(|a| in_cycle.contains(a)) {
+                        break;
+                    }
+                    in_cycle.extend(cycle.iter().copied());
+                    self.report_delegation_cycle(&cycle);
+                    break;
+                }
+                if in_cycle.contains(&next) {
+                    break;
+                }
+                path.push(next);
+                current = self.model.agents[next].parent;
+            }
+        }
+        in_cycle
+    }
+
+    fn report_delegation_cycle(&mut self, cycle: &[AgentId]) {
+        // Point at the member written first, so the report is stable.
+        let first = *cycle
+            .iter()
+            .min_by_key(|&&a| self.model.agents[a].parent_span.map(|s| (s.file, s.start)))
+            .unwrap_or(&cycle[0]);
+        let start = cycle.iter().position(|&a| a == first).unwrap_or(0);
+        let ordered: Vec<AgentId> = cycle[start..]
+            .iter()
+            .chain(&cycle[..start])
+            .copied()
+            .collect();
+        let names: Vec<String> = ordered
+            .iter()
+            .chain(ordered.first())
+            .map(|&a| format!("`{}`", self.model.agents[a].name))
+            .collect();
+        let agent = &self.model.agents[first];
+        let mut diagnostic = Diagnostic::new(
+            Code::DelegationCycle,
+            format!("agents are each other's parents: {}", names.join(" → ")),
+            Label::new(
+                agent.parent_span.unwrap_or(agent.span),
+                "this `parent` is part of the loop",
+            ),
+        )
+        .with_help("a delegation chain must end at an agent without `parent`");
+        for &member in &ordered[1..] {
+            let other = &self.model.agents[member];
+            if let Some(span) = other.parent_span {
+                diagnostic = diagnostic.with_label(
+                    span,
+                    format!(
+                        "`{}` is a delegate of `{}`",
+                        other.name,
+                        self.model.agents[other.parent.unwrap_or(member)].name
+                    ),
+                );
+            }
+        }
+        self.report(diagnostic);
+    }
+
+    fn delegation(&mut self, id: AgentId) {
+        let agent = &self.model.agents[id];
+        let (Some(parent), Some(parent_span)) = (agent.parent, agent.parent_span) else {
+            return;
+        };
+        if self.model.agents[parent].delegates.is_none() {
+            let parent_agent = &self.model.agents[parent];
+            self.report(
+                Diagnostic::new(
+                    Code::DelegationUndeclared,
+                    format!("`{}` is a delegate of `{}`, which declares no `delegates` block", agent.name, parent_agent.name),
+                    Label::new(parent_span, "delegation not allowed by the parent"),
+                )
+                .with_label(parent_agent.span, format!("`{}` has no `delegates` block", parent_agent.name))
+                .with_help(format!(
+                    "add `delegates {{ max_depth = 1  ttl = …  can … }}` to `{}`, bounding what its delegates may hold",
+                    parent_agent.name
+                )),
+            );
+            return;
+        }
+        let ancestors = self.model.ancestors(id);
+        let mut reported_depth = false;
+        let mut reported_ttl = false;
+        let mut reported_grants: HashSet<Span> = HashSet::new();
+        let mut found = Vec::new();
+        for (distance, &ancestor) in ancestors.iter().enumerate() {
+            let distance = distance as u32 + 1;
+            let Some(ceiling) = &self.model.agents[ancestor].delegates else {
+                continue;
+            };
+            let ancestor_name = &self.model.agents[ancestor].name;
+            let agent = &self.model.agents[id];
+            if distance > ceiling.max_depth && !reported_depth {
+                reported_depth = true;
+                found.push(
+                    Diagnostic::new(
+                        Code::DelegationExceeds,
+                        format!(
+                            "`{}` is {distance} levels below `{ancestor_name}`, whose delegates may be at most {} deep",
+                            agent.name, ceiling.max_depth
+                        ),
+                        Label::new(parent_span, "too deep"),
+                    )
+                    .with_label(ceiling.max_depth_span.unwrap_or(ceiling.span), format!("`{ancestor_name}` allows depth {}", ceiling.max_depth))
+                    .with_help(format!("raise `max_depth` in `{ancestor_name}`'s `delegates`, or attach `{}` higher up", agent.name)),
+                );
+            }
+            if agent.ttl > ceiling.ttl && !reported_ttl {
+                reported_ttl = true;
+                found.push(
+                    Diagnostic::new(
+                        Code::DelegationExceeds,
+                        format!("`{}` has ttl {}, more than the {} its delegator `{ancestor_name}` allows", agent.name, agent.ttl, ceiling.ttl),
+                        Label::new(agent.ttl_span, "longer than the ceiling"),
+                    )
+                    .with_label(ceiling.ttl_span.unwrap_or(ceiling.span), format!("`{ancestor_name}`'s delegates live at most {}", ceiling.ttl))
+                    .with_help(format!("set `ttl = {}` or less", ceiling.ttl)),
+                );
+            }
+            for grant in &agent.grants {
+                if reported_grants.contains(&grant.span) {
+                    continue;
+                }
+                let kind = self.model.providers[grant.provider].kind;
+                if let Some((action, resource)) =
+                    access::first_uncovered(kind, &ceiling.grants, grant)
+                {
+                    reported_grants.insert(grant.span);
+                    let provider = self.model.providers[grant.provider].address();
+                    let mut diagnostic = Diagnostic::new(
+                        Code::DelegationExceeds,
+                        format!(
+                            "`{}` leaks outside the ceiling of `{ancestor_name}`: {provider} `{action}` on `{resource}`{}",
+                            agent.name,
+                            placement_words(&grant.placement)
+                        ),
+                        Label::new(grant.span, "not within the delegation ceiling"),
+                    )
+                    .with_label(ceiling.span, format!("what `{ancestor_name}`'s delegates may hold"))
+                    .with_help(format!("narrow the grant, or widen `{ancestor_name}`'s `delegates` to cover it"));
+                    if !grant.via.is_empty() {
+                        diagnostic
+                            .message
+                            .push_str(&format!(" (through scope `{}`)", grant.via.join("` → `")));
+                    }
+                    found.push(diagnostic);
+                }
+            }
+        }
+        for diagnostic in found {
+            self.report(diagnostic);
+        }
+    }
+
+    fn guardrail_checks(&mut self) {
+        // One report per (grant, deny), naming every agent that holds it.
+        let mut meets: BTreeMap<(Span, Span), (Vec<String>, String, String)> = BTreeMap::new();
+        let mut found = Vec::new();
+        for agent in &self.model.agents {
+            for guardrail in &self.model.guardrails {
+                if let Some((max_ttl, span)) = guardrail.max_ttl {
+                    if agent.ttl > max_ttl {
+                        found.push(
+                            Diagnostic::new(
+                                Code::GuardrailViolation,
+                                format!(
+                                    "`{}` has ttl {}, more than guardrail `{}` allows ({max_ttl})",
+                                    agent.name, agent.ttl, guardrail.name
+                                ),
+                                Label::new(agent.ttl_span, "too long"),
+                            )
+                            .with_label(span, format!("`{}` sets the limit", guardrail.name))
+                            .with_help(format!("set `ttl = {max_ttl}` or less")),
+                        );
+                    }
+                }
+                if let Some(span) = guardrail.require_expires {
+                    if agent.expires.is_none() {
+                        found.push(
+                            Diagnostic::new(
+                                Code::GuardrailViolation,
+                                format!(
+                                    "`{}` has no `expires`, which guardrail `{}` requires",
+                                    agent.name, guardrail.name
+                                ),
+                                Label::new(agent.span, "no expiry date"),
+                            )
+                            .with_label(span, "required here")
+                            .with_help("add `expires = YYYY-MM-DD`"),
+                        );
+                    }
+                }
+                if agent.retired || agent.frozen {
+                    continue;
+                }
+                for grant in &agent.grants {
+                    for deny in &guardrail.denies {
+                        if let Some((action, resource)) = deny_meets(&self.model, deny, grant) {
+                            let entry = meets.entry((grant.span, deny.span)).or_insert_with(|| {
+                                (
+                                    Vec::new(),
+                                    guardrail.name.clone(),
+                                    format!("`{action}` on `{resource}`"),
+                                )
+                            });
+                            if !entry.0.contains(&agent.name) {
+                                entry.0.push(agent.name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for ((grant_span, deny_span), (agents, guardrail, what)) in meets {
+            let holders = agents
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            found.push(
+                Diagnostic::new(
+                    Code::GuardrailViolation,
+                    format!(
+                        "grant meets guardrail `{guardrail}`: {what} is denied (held by {holders})"
+                    ),
+                    Label::new(grant_span, "denied by a guardrail"),
+                )
+                .with_label(deny_span, format!("`{guardrail}` denies this"))
+                .with_help("remove or narrow the grant; guardrails cannot be waived"),
+            );
+        }
+        for diagnostic in found {
+            self.report(diagnostic);
+        }
+    }
+}
+
+/// The first (action, resource) of `grant` that `deny` forbids, if any.
+pub(crate) fn deny_meets<'g>(
+    model: &model::Model,
+    deny: &model::Deny,
+    grant: &'g model::Grant,
+) -> Option<(&'g str, &'g str)> {
+    if !deny.providers.selects(model, grant.provider)
+        || !access::placement_meets(&deny.placement, &grant.placement)
+    {
+        return None;
+    }
+    let action = grant.actions.iter().find(|a| {
+        deny.actions
+            .iter()
+            .any(|d| access::action_meets(deny.kind, a, d))
+    })?;
+    let resource = grant
+        .resources
+        .iter()
+        .find(|r| deny.resources.iter().any(|d| access::resource_meets(r, d)))?;
+    Some((action, resource))
+}
+
+fn placement_words(placement: &Placement) -> String {
+    match placement {
+        Placement::None => String::new(),
+        Placement::Namespace(namespace) => format!(" in namespace `{namespace}`"),
+        Placement::Cluster => " in the whole cluster".to_string(),
+    }
+}

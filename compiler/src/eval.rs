@@ -1,0 +1,256 @@
+//! The evaluator: may an agent perform one action on one resource? It
+//! answers `writ test` and `writ explain` from the checked model, with the
+//! same semantics the providers enforce: patterns as IAM matches them,
+//! guardrail denies winning over grants, frozen and retired agents holding
+//! nothing, and delegates bounded by every ancestor's ceiling.
+//!
+//! A grant with a `when` condition counts as allowing: the access can be had
+//! when the condition holds. That is the conservative reading for `cannot`
+//! expectations, which are the ones that guard against leaks.
+
+use crate::access;
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::model::{AgentId, Expectation, Grant, Model, Placement, ProviderId};
+use crate::values::Date;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub provider: ProviderId,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub placement: &'a Placement,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by the agent's grant at this index.
+    Allowed {
+        grant: usize,
+    },
+    Denied(DenyReason),
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyReason {
+    NoGrant,
+    Retired(Date),
+    Frozen,
+    Guardrail {
+        guardrail: usize,
+        deny: usize,
+    },
+    /// Granted, but outside the delegation ceiling of this ancestor (or the
+    /// ancestor declares no `delegates` at all).
+    OutsideCeiling {
+        ancestor: AgentId,
+    },
+}
+
+/// Does `grant` allow the request (ignoring denies and ceilings)?
+pub fn grant_allows(model: &Model, grant: &Grant, request: &Request) -> bool {
+    let kind = model.providers[request.provider].kind;
+    grant.provider == request.provider
+        && access::placement_covers(&grant.placement, request.placement)
+        && grant
+            .actions
+            .iter()
+            .any(|a| access::action_matches(kind, a, request.action))
+        && grant
+            .resources
+            .iter()
+            .any(|r| access::resource_matches(r, request.resource))
+}
+
+pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision {
+    let agent = &model.agents[agent_id];
+    if agent.retired {
+        if let Some(date) = agent.expires {
+            return Decision::Denied(DenyReason::Retired(date));
+        }
+    }
+    if agent.frozen {
+        return Decision::Denied(DenyReason::Frozen);
+    }
+    let kind = model.providers[request.provider].kind;
+    for (guardrail_index, guardrail) in model.guardrails.iter().enumerate() {
+        for (deny_index, deny) in guardrail.denies.iter().enumerate() {
+            let applies = deny.providers.selects(model, request.provider)
+                && access::placement_meets(&deny.placement, request.placement)
+                && deny
+                    .actions
+                    .iter()
+                    .any(|a| access::action_matches(kind, a, request.action))
+                && deny
+                    .resources
+                    .iter()
+                    .any(|r| access::resource_matches(r, request.resource));
+            if applies {
+                return Decision::Denied(DenyReason::Guardrail {
+                    guardrail: guardrail_index,
+                    deny: deny_index,
+                });
+            }
+        }
+    }
+    let Some(grant) = agent
+        .grants
+        .iter()
+        .position(|g| grant_allows(model, g, request))
+    else {
+        return Decision::Denied(DenyReason::NoGrant);
+    };
+    for ancestor in model.ancestors(agent_id) {
+        let within = model.agents[ancestor]
+            .delegates
+            .as_ref()
+            .is_some_and(|ceiling| {
+                ceiling
+                    .grants
+                    .iter()
+                    .any(|g| grant_allows(model, g, request))
+            });
+        if !within {
+            return Decision::Denied(DenyReason::OutsideCeiling { ancestor });
+        }
+    }
+    Decision::Allowed { grant }
+}
+
+/// The outcome of one `expect`.
+#[derive(Debug, Clone)]
+pub struct ExpectationResult {
+    pub test: usize,
+    pub expectation: usize,
+    pub decision: Decision,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TestReport {
+    pub results: Vec<ExpectationResult>,
+    /// One `writ::test_failed` per expectation that does not hold.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl TestReport {
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| !r.passed).count()
+    }
+}
+
+/// Runs every `test` block of the model.
+pub fn run_tests(model: &Model) -> TestReport {
+    let mut report = TestReport::default();
+    for (test_index, test) in model.tests.iter().enumerate() {
+        for (index, expectation) in test.expectations.iter().enumerate() {
+            let request = Request {
+                provider: expectation.provider,
+                action: &expectation.action,
+                resource: &expectation.resource,
+                placement: &expectation.placement,
+            };
+            let decision = evaluate(model, expectation.agent, &request);
+            let passed = decision.is_allowed() == expectation.allowed;
+            if !passed {
+                report
+                    .diagnostics
+                    .push(failure(model, &test.name, expectation, &decision));
+            }
+            report.results.push(ExpectationResult {
+                test: test_index,
+                expectation: index,
+                decision,
+                passed,
+            });
+        }
+    }
+    report
+}
+
+/// Why a request was decided as it was, in words.
+pub fn explain_decision(model: &Model, agent: AgentId, decision: &Decision) -> String {
+    let name = &model.agents[agent].name;
+    match decision {
+        Decision::Allowed { grant } => {
+            let grant = &model.agents[agent].grants[*grant];
+            match grant.via.as_slice() {
+                [] => format!("allowed by a grant written in `{name}`"),
+                via => format!("allowed by a grant of scope `{}`", via.join("` → `")),
+            }
+        }
+        Decision::Denied(DenyReason::NoGrant) => format!("no grant of `{name}` allows it"),
+        Decision::Denied(DenyReason::Retired(date)) => {
+            format!("`{name}` expired on {date} and holds no access")
+        }
+        Decision::Denied(DenyReason::Frozen) => format!("`{name}` is frozen and holds no access"),
+        Decision::Denied(DenyReason::Guardrail { guardrail, .. }) => {
+            format!(
+                "guardrail `{}` denies it",
+                model.guardrails[*guardrail].name
+            )
+        }
+        Decision::Denied(DenyReason::OutsideCeiling { ancestor }) => format!(
+            "it is outside what `{}` lets its delegates hold",
+            model.agents[*ancestor].name
+        ),
+    }
+}
+
+fn failure(
+    model: &Model,
+    test: &str,
+    expectation: &Expectation,
+    decision: &Decision,
+) -> Diagnostic {
+    let agent = &model.agents[expectation.agent];
+    let provider = model.providers[expectation.provider].address();
+    let place = match &expectation.placement {
+        Placement::Namespace(namespace) => format!(" in namespace `{namespace}`"),
+        _ => String::new(),
+    };
+    let verb = if expectation.allowed { "can" } else { "cannot" };
+    let reason = explain_decision(model, expectation.agent, decision);
+    let mut diagnostic = Diagnostic::new(
+        Code::TestFailed,
+        format!(
+            "test \"{test}\" failed: expected `{}` {verb} {provider} `{}` on `{}`{place}, but {reason}",
+            agent.name, expectation.action, expectation.resource
+        ),
+        Label::new(expectation.span, "this expectation does not hold"),
+    );
+    match decision {
+        Decision::Allowed { grant } => {
+            let grant = &agent.grants[*grant];
+            diagnostic = diagnostic
+                .with_label(grant.span, "this grant allows it")
+                .with_help("narrow or remove the grant, or add a guardrail `deny`");
+        }
+        Decision::Denied(DenyReason::Guardrail { guardrail, deny }) => {
+            let deny = &model.guardrails[*guardrail].denies[*deny];
+            diagnostic = diagnostic.with_label(deny.span, "denied here");
+        }
+        Decision::Denied(DenyReason::OutsideCeiling { ancestor }) => {
+            let ancestor = &model.agents[*ancestor];
+            let span = ancestor
+                .delegates
+                .as_ref()
+                .map_or(ancestor.span, |c| c.span);
+            diagnostic = diagnostic.with_label(span, "the delegation ceiling");
+        }
+        Decision::Denied(DenyReason::NoGrant) => {
+            diagnostic = diagnostic
+                .with_label(agent.span, "the agent")
+                .with_help(format!("grant it to `{}`, or expect `cannot`", agent.name));
+        }
+        Decision::Denied(_) => {
+            diagnostic = diagnostic.with_label(agent.span, "the agent");
+        }
+    }
+    diagnostic
+}

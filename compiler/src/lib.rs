@@ -1,0 +1,24 @@
+//! The writ language: parser, checker, evaluator and formatter.
+//!
+//! This crate is a pure function from source text (and the current date) to
+//! diagnostics and a checked [`model::Model`]. It must never touch the file
+//! system, the network, the clock or the environment, and must never be
+//! async or depend on a cloud SDK: callers pass everything in. That keeps it
+//! deterministic in CI, fast to test, and usable from an editor.
+
+pub mod access;
+pub mod check;
+pub mod diagnostic;
+pub mod facts;
+pub mod model;
+pub mod pattern;
+pub mod source;
+pub mod suggest;
+pub mod syntax;
+pub mod values;
+
+pub use check::{check, CheckOptions, Checked};
+pub use diagnostic::{Code, Diagnostic, Label, Severity};
+pub use source::{FileId, SourceMap, Span};
+pub mod eval;
+pub mod format;

@@ -1,0 +1,247 @@
+//! The checked meaning of a project: providers, agents with their effective
+//! grants, delegation ceilings, guardrails and tests. Nothing downstream of
+//! the checker looks at the AST again.
+
+use crate::facts::ProviderKind;
+use crate::source::Span;
+use crate::syntax::ast::ConditionOp;
+use crate::values::{Date, Duration};
+
+pub type ProviderId = usize;
+pub type AgentId = usize;
+pub type ScopeId = usize;
+
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub providers: Vec<Provider>,
+    pub scopes: Vec<Scope>,
+    pub agents: Vec<Agent>,
+    pub guardrails: Vec<Guardrail>,
+    pub tests: Vec<Test>,
+}
+
+impl Model {
+    pub fn provider_id(&self, kind: ProviderKind, name: &str) -> Option<ProviderId> {
+        self.providers
+            .iter()
+            .position(|p| p.kind == kind && p.name == name)
+    }
+
+    pub fn agent_id(&self, name: &str) -> Option<AgentId> {
+        self.agents.iter().position(|a| a.name == name)
+    }
+
+    /// The agent's ancestors, nearest first (parent, grandparent, …).
+    /// Stops at a cycle, which the checker has already reported.
+    pub fn ancestors(&self, agent: AgentId) -> Vec<AgentId> {
+        let mut chain = Vec::new();
+        let mut current = self.agents[agent].parent;
+        while let Some(id) = current {
+            if id == agent || chain.contains(&id) {
+                break;
+            }
+            chain.push(id);
+            current = self.agents[id].parent;
+        }
+        chain
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub kind: ProviderKind,
+    pub name: String,
+    pub docs: String,
+    pub span: Span,
+    pub settings: ProviderSettings,
+}
+
+impl Provider {
+    /// `aws.prod`
+    pub fn address(&self) -> String {
+        format!("{}.{}", self.kind, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSettings {
+    Aws {
+        account: String,
+        partition: String,
+    },
+    Gcp {
+        project: String,
+    },
+    Kubernetes {
+        cluster: String,
+        oidc_issuer: Option<String>,
+    },
+    Github {
+        org: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub name: String,
+    pub docs: String,
+    pub span: Span,
+    pub includes: Vec<ScopeId>,
+    /// Grants written in the scope itself.
+    pub grants: Vec<Grant>,
+}
+
+/// Where a Kubernetes grant applies.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Placement {
+    /// Not a Kubernetes grant.
+    None,
+    Namespace(String),
+    Cluster,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Condition {
+    pub key: String,
+    pub op: ConditionOp,
+    pub values: Vec<String>,
+}
+
+/// A lint accepted for one grant, with the reason given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiver {
+    pub lint: crate::diagnostic::Code,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub provider: ProviderId,
+    /// As written: AWS actions keep the user's case; comparisons fold it.
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub placement: Placement,
+    /// Kubernetes `named`: empty means every name.
+    pub resource_names: Vec<String>,
+    pub conditions: Vec<Condition>,
+    pub waivers: Vec<Waiver>,
+    pub docs: String,
+    /// Where the grant is written.
+    pub span: Span,
+    /// The scopes it came through, outermost first (empty: written inline).
+    pub via: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub docs: String,
+    pub span: Span,
+    pub owner: String,
+    pub ttl: Duration,
+    pub ttl_span: Span,
+    pub expires: Option<Date>,
+    /// `expires` has passed: the agent is kept in the model, with no access.
+    pub retired: bool,
+    pub parent: Option<AgentId>,
+    pub parent_span: Option<Span>,
+    pub frozen: bool,
+    pub runs_on: Vec<Workload>,
+    /// Scopes named by `can`, directly.
+    pub scopes: Vec<ScopeId>,
+    /// Inline grants and those of its scopes, transitively.
+    pub grants: Vec<Grant>,
+    pub delegates: Option<Ceiling>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub provider: ProviderId,
+    pub kind: WorkloadKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkloadKind {
+    KubernetesServiceAccount {
+        namespace: String,
+        service_account: String,
+    },
+    GithubActions {
+        repository: String,
+        workflow: Option<String>,
+        git_ref: Option<String>,
+        environment: Option<String>,
+    },
+    AwsService {
+        service: String,
+    },
+    GcpWorkloadIdentity {
+        pool: String,
+        subject: String,
+    },
+}
+
+/// What an agent's delegates may at most hold.
+#[derive(Debug, Clone)]
+pub struct Ceiling {
+    pub max_depth: u32,
+    pub max_depth_span: Option<Span>,
+    pub ttl: Duration,
+    pub ttl_span: Option<Span>,
+    pub grants: Vec<Grant>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSelector {
+    One(ProviderId),
+    Kind(ProviderKind),
+}
+
+impl ProviderSelector {
+    pub fn selects(&self, model: &Model, provider: ProviderId) -> bool {
+        match self {
+            ProviderSelector::One(id) => *id == provider,
+            ProviderSelector::Kind(kind) => model.providers[provider].kind == *kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deny {
+    pub providers: ProviderSelector,
+    pub kind: ProviderKind,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub placement: Placement,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Guardrail {
+    pub name: String,
+    pub docs: String,
+    pub span: Span,
+    pub denies: Vec<Deny>,
+    pub max_ttl: Option<(Duration, Span)>,
+    pub require_expires: Option<Span>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Test {
+    pub name: String,
+    pub span: Span,
+    pub expectations: Vec<Expectation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub agent: AgentId,
+    pub allowed: bool,
+    pub provider: ProviderId,
+    pub action: String,
+    pub resource: String,
+    pub placement: Placement,
+    pub span: Span,
+}

@@ -1,0 +1,223 @@
+//! Glob patterns with `*` (any run of characters, possibly empty) and `?`
+//! (exactly one character), as IAM writes them: matching, containment and
+//! intersection. Delegation ceilings, guardrails and the evaluator rest on
+//! these three questions, so they are answered exactly, not approximately.
+//!
+//! Case: callers fold case first where the provider is case-insensitive
+//! (AWS actions); resources are compared as written.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Char(char),
+    Any,
+    Star,
+}
+
+fn tokens(pattern: &str) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        let token = match c {
+            '*' => Token::Star,
+            '?' => Token::Any,
+            other => Token::Char(other),
+        };
+        // Consecutive stars mean the same as one.
+        if token == Token::Star && out.last() == Some(&Token::Star) {
+            continue;
+        }
+        out.push(token);
+    }
+    out
+}
+
+pub fn has_wildcard(pattern: &str) -> bool {
+    pattern.contains(['*', '?'])
+}
+
+/// Does `pattern` match the literal string `text`?
+pub fn matches(pattern: &str, text: &str) -> bool {
+    let pattern = tokens(pattern);
+    let text: Vec<char> = text.chars().collect();
+    // Greedy matching with backtracking to the last star: linear in practice.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(Token::Char(c)) if *c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            Some(Token::Any) => {
+                p += 1;
+                t += 1;
+            }
+            Some(Token::Star) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|token| *token == Token::Star)
+}
+
+/// Is every string that `inner` matches also matched by `outer`?
+///
+/// Decided exactly: a breadth-first search for a word that `inner` accepts
+/// and `outer` rejects, over pairs of (a position in `inner`, the set of
+/// positions `outer` can be in). The alphabet is the literal characters of
+/// both patterns plus one symbol standing for every other character. Should
+/// the search grow past a bound (only contrived patterns do), the answer is
+/// "not contained", which is the safe answer for a ceiling.
+pub fn contains(outer: &str, inner: &str) -> bool {
+    let outer = tokens(outer);
+    let inner = tokens(inner);
+    let mut alphabet: Vec<Option<char>> = outer
+        .iter()
+        .chain(inner.iter())
+        .filter_map(|token| match token {
+            Token::Char(c) => Some(Some(*c)),
+            _ => None,
+        })
+        .collect();
+    alphabet.sort_unstable();
+    alphabet.dedup();
+    // `None` is "any character that no pattern names".
+    alphabet.push(None);
+
+    let start_outer = closure(&outer, vec![0]);
+    let start_inner = closure(&inner, vec![0]);
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = std::collections::VecDeque::new();
+    for position in start_inner {
+        if seen.insert((position, start_outer.clone())) {
+            queue.push_back((position, start_outer.clone()));
+        }
+    }
+    const LIMIT: usize = 200_000;
+    while let Some((inner_position, outer_set)) = queue.pop_front() {
+        if inner_position == inner.len() && !outer_set.contains(&outer.len()) {
+            return false;
+        }
+        if seen.len() > LIMIT {
+            return false;
+        }
+        for symbol in &alphabet {
+            let inner_next = step(&inner, &[inner_position], *symbol);
+            if inner_next.is_empty() {
+                continue;
+            }
+            let outer_next = step(&outer, &outer_set, *symbol);
+            for position in inner_next {
+                if seen.insert((position, outer_next.clone())) {
+                    queue.push_back((position, outer_next.clone()));
+                }
+            }
+        }
+    }
+    true
+}
+
+/// The positions reachable from `positions` by letting stars match nothing.
+fn closure(pattern: &[Token], mut positions: Vec<usize>) -> Vec<usize> {
+    let mut index = 0;
+    while index < positions.len() {
+        let position = positions[index];
+        if pattern.get(position) == Some(&Token::Star) && !positions.contains(&(position + 1)) {
+            positions.push(position + 1);
+        }
+        index += 1;
+    }
+    positions.sort_unstable();
+    positions.dedup();
+    positions
+}
+
+/// The positions after reading one character (`None`: a character that no
+/// pattern names), closed over empty stars.
+fn step(pattern: &[Token], positions: &[usize], symbol: Option<char>) -> Vec<usize> {
+    let mut next = Vec::new();
+    for &position in positions {
+        match pattern.get(position) {
+            Some(Token::Star) => next.push(position),
+            Some(Token::Any) => next.push(position + 1),
+            Some(Token::Char(c)) if Some(*c) == symbol => next.push(position + 1),
+            _ => {}
+        }
+    }
+    closure(pattern, next)
+}
+
+/// Is there a string that both patterns match?
+pub fn intersects(a: &str, b: &str) -> bool {
+    let a = tokens(a);
+    let b = tokens(b);
+    let mut memo = vec![None; (a.len() + 1) * (b.len() + 1)];
+    meet(&a, &b, 0, 0, &mut memo)
+}
+
+fn meet(a: &[Token], b: &[Token], i: usize, j: usize, memo: &mut Vec<Option<bool>>) -> bool {
+    let key = i * (b.len() + 1) + j;
+    if let Some(known) = memo[key] {
+        return known;
+    }
+    let result = match (a.get(i), b.get(j)) {
+        (None, None) => true,
+        (Some(Token::Star), _) => {
+            meet(a, b, i + 1, j, memo) || (j < b.len() && meet(a, b, i, j + 1, memo))
+        }
+        (_, Some(Token::Star)) => {
+            meet(a, b, i, j + 1, memo) || (i < a.len() && meet(a, b, i + 1, j, memo))
+        }
+        (None, Some(_)) | (Some(_), None) => false,
+        (Some(Token::Char(x)), Some(Token::Char(y))) => x == y && meet(a, b, i + 1, j + 1, memo),
+        (Some(_), Some(_)) => meet(a, b, i + 1, j + 1, memo),
+    };
+    memo[key] = Some(result);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_follows_iam_globs() {
+        assert!(matches("s3:Get*", "s3:GetObject"));
+        assert!(matches("*", ""));
+        assert!(matches("a?c", "abc"));
+        assert!(!matches("a?c", "ac"));
+        assert!(matches("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/x/y"));
+        assert!(!matches("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket"));
+        assert!(matches("*a*b*", "xxaxxbxx"));
+    }
+
+    #[test]
+    fn containment_of_wildcards() {
+        assert!(contains("s3:*", "s3:Get*"));
+        assert!(contains("*", "anything*"));
+        assert!(!contains("s3:Get*", "s3:*"));
+        assert!(contains("a*", "a?"));
+        assert!(!contains("a?", "a*"));
+        assert!(contains("*b", "a*b"));
+        assert!(!contains("*b", "a*"));
+        assert!(contains("a*b*", "a*b*c"));
+        assert!(contains("?*", "*?"));
+        assert!(!contains("?*", "*"));
+    }
+
+    #[test]
+    fn intersection_of_wildcards() {
+        assert!(intersects("s3:*", "*Object"));
+        assert!(!intersects("s3:*", "iam:*"));
+        assert!(intersects("*", "iam:PassRole"));
+        assert!(!intersects("a?", "abc"));
+    }
+}

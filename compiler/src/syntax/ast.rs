@@ -1,0 +1,256 @@
+//! The abstract syntax tree: what the user wrote, with a span on every node.
+//! Nothing here is checked yet; the checker turns it into a `model::Model`.
+
+use crate::source::Span;
+
+/// A name as written, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub text: String,
+    pub span: Span,
+}
+
+/// A string literal: its decoded value and the span of the whole literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Str {
+    pub value: String,
+    pub span: Span,
+}
+
+/// One `///` line, without the slashes and the one space after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocLine {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub docs: Vec<DocLine>,
+    pub kind: ItemKind,
+    /// The keyword and the name: where "this item" is pointed at.
+    pub head: Span,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKind {
+    Provider {
+        kind: Ident,
+        name: Ident,
+        body: Vec<Stmt>,
+    },
+    Scope {
+        name: Ident,
+        body: Vec<Stmt>,
+    },
+    Agent {
+        name: Ident,
+        body: Vec<Stmt>,
+    },
+    Guardrail {
+        name: Ident,
+        body: Vec<Stmt>,
+    },
+    Test {
+        name: Str,
+        body: Vec<Stmt>,
+    },
+}
+
+impl ItemKind {
+    pub fn body(&self) -> &[Stmt] {
+        match self {
+            ItemKind::Provider { body, .. }
+            | ItemKind::Scope { body, .. }
+            | ItemKind::Agent { body, .. }
+            | ItemKind::Guardrail { body, .. }
+            | ItemKind::Test { body, .. } => body,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stmt {
+    pub docs: Vec<DocLine>,
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StmtKind {
+    /// `name = value`
+    Field(Field),
+    /// `include a, b`
+    Include(Vec<Ident>),
+    /// `can a, b`
+    Can(Vec<Ident>),
+    /// `aws.prod allow … on …` (or, in a guardrail, `deny aws.* … on …`).
+    Grant(Grant),
+    /// `runs_on kubernetes.prod namespace "x" service_account "y"`
+    RunsOn(RunsOn),
+    /// `delegates { … }`
+    Delegates(Vec<Stmt>),
+    /// `expect agent can aws.prod s3:GetObject on "…"`
+    Expect(Expect),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: Ident,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueKind {
+    String(String),
+    /// Digits as written; the checker decides whether they fit.
+    Integer(String),
+    Bool(bool),
+    /// A duration as written (`1h30m`); checked later, so that `0h` gets a
+    /// diagnostic with a span instead of a syntax error.
+    Duration(String),
+    /// A date as written (`2027-06-30`).
+    Date(String),
+    /// A bare name (`parent = billing_bot`).
+    Ident(String),
+    List(Vec<Value>),
+    /// Something number-like that is no literal (`1x`, `15mins`).
+    Malformed(String),
+}
+
+impl ValueKind {
+    /// What sort of value this is, in words, for "expected …, found …".
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ValueKind::String(_) => "a string",
+            ValueKind::Integer(_) => "an integer",
+            ValueKind::Bool(_) => "`true` or `false`",
+            ValueKind::Duration(_) => "a duration",
+            ValueKind::Date(_) => "a date",
+            ValueKind::Ident(_) => "a name",
+            ValueKind::List(_) => "a list",
+            ValueKind::Malformed(_) => "a malformed literal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// `kind.name`, or in a guardrail `kind.*` (then `name` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRef {
+    pub kind: Ident,
+    pub name: Option<Ident>,
+    pub span: Span,
+}
+
+impl ProviderRef {
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{}.{}", self.kind.text, name.text),
+            None => format!("{}.*", self.kind.text),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub waivers: Vec<Waiver>,
+    pub effect: Effect,
+    pub provider: ProviderRef,
+    pub actions: Vec<Ident>,
+    pub resources: Vec<Str>,
+    pub qualifiers: Vec<Qualifier>,
+    pub conditions: Vec<Condition>,
+}
+
+/// `@waive(wildcard_action, "reason")`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiver {
+    pub lint: Ident,
+    pub reason: Str,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qualifier {
+    pub kind: QualifierKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QualifierKind {
+    /// `named "a", "b"`
+    Named(Vec<Str>),
+    /// `in namespace "ns"`
+    Namespace(Str),
+    /// `in cluster`
+    Cluster,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConditionOp {
+    Equals,
+    NotEquals,
+    In,
+    Like,
+}
+
+impl ConditionOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionOp::Equals => "==",
+            ConditionOp::NotEquals => "!=",
+            ConditionOp::In => "in",
+            ConditionOp::Like => "like",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub key: Ident,
+    pub op: ConditionOp,
+    pub op_span: Span,
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsOn {
+    pub provider: ProviderRef,
+    pub attributes: Vec<RunsOnAttribute>,
+}
+
+/// One `keyword "value"` pair of a `runs_on`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsOnAttribute {
+    pub name: Ident,
+    pub value: Str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    pub agent: Ident,
+    pub allowed: bool,
+    pub provider: ProviderRef,
+    pub action: Ident,
+    pub resource: Str,
+    pub place: Option<Qualifier>,
+}

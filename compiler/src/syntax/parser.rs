@@ -1,0 +1,691 @@
+//! The pest grammar (`grammar/writ.pest`) and the walk from its parse tree to
+//! the AST. The walk trusts the grammar's shape; where it cannot (a pair
+//! that the grammar guarantees but that is missing), it reports a syntax
+//! error rather than panicking.
+
+use super::ast::*;
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::source::{FileId, Span};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/writ.pest"]
+struct WritParser;
+
+/// Parses one file. A file that does not parse yields exactly one
+/// `writ::syntax` diagnostic at the place where parsing stopped.
+pub fn parse_file(file: FileId, text: &str) -> Result<SourceFile> {
+    let mut pairs = WritParser::parse(Rule::file, text)
+        .map_err(|error| Box::new(syntax_error(file, text, error)))?;
+    let walker = Walker { file };
+    let root = pairs.next().ok_or_else(|| walker.broken(0, "an item"))?;
+    let mut items = Vec::new();
+    for pair in root.into_inner() {
+        if pair.as_rule() == Rule::item {
+            items.push(walker.item(pair)?);
+        }
+    }
+    Ok(SourceFile { items })
+}
+
+type Result<T> = std::result::Result<T, Box<Diagnostic>>;
+
+struct Walker {
+    file: FileId,
+}
+
+impl Walker {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let span = pair.as_span();
+        Span::new(self.file, span.start(), span.end())
+    }
+
+    fn broken(&self, at: usize, expected: &str) -> Box<Diagnostic> {
+        Box::new(Diagnostic::new(
+            Code::Syntax,
+            format!("expected {expected}"),
+            Label::new(Span::new(self.file, at, at), format!("expected {expected}")),
+        ))
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident {
+            text: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    fn string(&self, pair: Pair<Rule>) -> Str {
+        let span = self.span(&pair);
+        let raw = pair.as_str();
+        let inner = raw
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or(raw);
+        Str {
+            value: unescape_string(inner),
+            span,
+        }
+    }
+
+    fn docs(&self, pairs: &mut Vec<Pair<Rule>>) -> Vec<DocLine> {
+        let mut docs = Vec::new();
+        while pairs
+            .first()
+            .is_some_and(|pair| pair.as_rule() == Rule::doc_comment)
+        {
+            let pair = pairs.remove(0);
+            let text = pair.as_str().trim_start_matches('/');
+            let text = text.strip_prefix(' ').unwrap_or(text).trim_end();
+            docs.push(DocLine {
+                text: text.to_string(),
+                span: self.span(&pair),
+            });
+        }
+        docs
+    }
+
+    fn item(&self, pair: Pair<Rule>) -> Result<Item> {
+        let span = self.span(&pair);
+        let mut children: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let docs = self.docs(&mut children);
+        let body_pair = children
+            .pop()
+            .ok_or_else(|| self.broken(span.end as usize, "an item"))?;
+        let rule = body_pair.as_rule();
+        let item_span = self.span(&body_pair);
+        let mut parts: Vec<Pair<Rule>> = body_pair
+            .into_inner()
+            .filter(|p| !matches!(p.as_rule(), Rule::p_lbrace | Rule::p_rbrace))
+            .collect();
+        // parts[0] is the keyword; then one or two names; then statements.
+        let keyword_span = self.span(&parts[0]);
+        let names = if rule == Rule::provider_item { 2 } else { 1 };
+        if parts.len() < 1 + names {
+            return Err(self.broken(item_span.end as usize, "a name"));
+        }
+        let statement_pairs = parts.split_off(1 + names);
+        let head = keyword_span.to(self.span(&parts[names]));
+        let body = statement_pairs
+            .into_iter()
+            .map(|stmt| self.stmt(stmt))
+            .collect::<Result<Vec<_>>>()?;
+        let mut names = parts.into_iter().skip(1);
+        let mut next_name = || names.next().map(|p| self.ident(p));
+        let kind = match rule {
+            Rule::provider_item => {
+                let (Some(kind), Some(name)) = (next_name(), next_name()) else {
+                    return Err(self.broken(item_span.start as usize, "a provider kind and name"));
+                };
+                ItemKind::Provider { kind, name, body }
+            }
+            Rule::scope_item => ItemKind::Scope {
+                name: next_name().ok_or_else(|| self.broken(item_span.start as usize, "a name"))?,
+                body,
+            },
+            Rule::agent_item => ItemKind::Agent {
+                name: next_name().ok_or_else(|| self.broken(item_span.start as usize, "a name"))?,
+                body,
+            },
+            Rule::guardrail_item => ItemKind::Guardrail {
+                name: next_name().ok_or_else(|| self.broken(item_span.start as usize, "a name"))?,
+                body,
+            },
+            _ => {
+                let name_pair = names_as_string(&mut names)
+                    .ok_or_else(|| self.broken(item_span.start as usize, "a test name"))?;
+                ItemKind::Test {
+                    name: self.string(name_pair),
+                    body,
+                }
+            }
+        };
+        Ok(Item {
+            docs,
+            kind,
+            head,
+            span,
+        })
+    }
+
+    fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt> {
+        let span = self.span(&pair);
+        let mut children: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let docs = self.docs(&mut children);
+        let inner = children
+            .pop()
+            .ok_or_else(|| self.broken(span.start as usize, "a statement"))?;
+        let span = if docs.is_empty() {
+            span
+        } else {
+            self.span(&inner)
+        };
+        let kind = match inner.as_rule() {
+            Rule::field => StmtKind::Field(self.field(inner)?),
+            Rule::include_stmt => StmtKind::Include(self.name_list(inner)),
+            Rule::can_stmt => StmtKind::Can(self.name_list(inner)),
+            Rule::grant => StmtKind::Grant(self.grant(inner)?),
+            Rule::deny_stmt => StmtKind::Grant(self.deny(inner)?),
+            Rule::runs_on_stmt => StmtKind::RunsOn(self.runs_on(inner)),
+            Rule::delegates_block => StmtKind::Delegates(
+                inner
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::delegates_stmt)
+                    .map(|p| self.stmt(p))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Rule::expect_stmt => StmtKind::Expect(self.expect(inner)?),
+            _ => return Err(self.broken(span.start as usize, "a statement")),
+        };
+        Ok(Stmt { docs, kind, span })
+    }
+
+    fn name_list(&self, pair: Pair<Rule>) -> Vec<Ident> {
+        pair.into_inner()
+            .filter(|p| p.as_rule() == Rule::name_list)
+            .flat_map(|list| list.into_inner())
+            .map(|p| self.ident(p))
+            .collect()
+    }
+
+    fn field(&self, pair: Pair<Rule>) -> Result<Field> {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut value = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::field_name => name = Some(self.ident(child)),
+                Rule::value => value = Some(self.value(child)?),
+                _ => {}
+            }
+        }
+        match (name, value) {
+            (Some(name), Some(value)) => Ok(Field { name, value }),
+            _ => Err(self.broken(span.end as usize, "a value")),
+        }
+    }
+
+    fn value(&self, pair: Pair<Rule>) -> Result<Value> {
+        let span = self.span(&pair);
+        let inner = pair
+            .into_inner()
+            .next()
+            .ok_or_else(|| self.broken(span.start as usize, "a value"))?;
+        let text = inner.as_str().to_string();
+        let kind = match inner.as_rule() {
+            Rule::string => ValueKind::String(self.string(inner).value),
+            Rule::list => ValueKind::List(
+                inner
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::value)
+                    .map(|p| self.value(p))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Rule::date => ValueKind::Date(text),
+            Rule::duration => ValueKind::Duration(text),
+            Rule::integer => ValueKind::Integer(text),
+            Rule::boolean => ValueKind::Bool(text == "true"),
+            Rule::bad_literal => ValueKind::Malformed(text),
+            _ => ValueKind::Ident(text),
+        };
+        Ok(Value { kind, span })
+    }
+
+    fn provider_ref(&self, pair: Pair<Rule>) -> Result<ProviderRef> {
+        let span = self.span(&pair);
+        let mut kind = None;
+        let mut name = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::provider_kind => kind = Some(self.ident(child)),
+                Rule::name => name = Some(self.ident(child)),
+                _ => {}
+            }
+        }
+        let kind = kind.ok_or_else(|| self.broken(span.start as usize, "a provider"))?;
+        Ok(ProviderRef { kind, name, span })
+    }
+
+    fn grant(&self, pair: Pair<Rule>) -> Result<Grant> {
+        let mut waivers = Vec::new();
+        let mut provider = None;
+        let mut body = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::waiver => waivers.push(self.waiver(child)?),
+                Rule::provider_ref => provider = Some(self.provider_ref(child)?),
+                Rule::grant_body => body = Some(child),
+                _ => {}
+            }
+        }
+        self.grant_body(Effect::Allow, waivers, provider, body)
+    }
+
+    fn deny(&self, pair: Pair<Rule>) -> Result<Grant> {
+        let mut provider = None;
+        let mut body = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::provider_pattern => provider = Some(self.provider_ref(child)?),
+                Rule::grant_body => body = Some(child),
+                _ => {}
+            }
+        }
+        self.grant_body(Effect::Deny, Vec::new(), provider, body)
+    }
+
+    fn grant_body(
+        &self,
+        effect: Effect,
+        waivers: Vec<Waiver>,
+        provider: Option<ProviderRef>,
+        body: Option<Pair<Rule>>,
+    ) -> Result<Grant> {
+        let (Some(provider), Some(body)) = (provider, body) else {
+            return Err(self.broken(0, "a grant"));
+        };
+        let mut grant = Grant {
+            waivers,
+            effect,
+            provider,
+            actions: Vec::new(),
+            resources: Vec::new(),
+            qualifiers: Vec::new(),
+            conditions: Vec::new(),
+        };
+        for child in body.into_inner() {
+            match child.as_rule() {
+                Rule::action_list => {
+                    grant.actions = child.into_inner().map(|p| self.ident(p)).collect();
+                }
+                Rule::string_list => {
+                    grant.resources = child.into_inner().map(|p| self.string(p)).collect();
+                }
+                Rule::qualifier => grant.qualifiers.push(self.qualifier(child)?),
+                Rule::condition_clause => {
+                    for condition in child.into_inner() {
+                        if condition.as_rule() == Rule::condition {
+                            grant.conditions.push(self.condition(condition)?);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(grant)
+    }
+
+    fn waiver(&self, pair: Pair<Rule>) -> Result<Waiver> {
+        let span = self.span(&pair);
+        let mut lint = None;
+        let mut reason = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::lint_name => lint = Some(self.ident(child)),
+                Rule::string => reason = Some(self.string(child)),
+                _ => {}
+            }
+        }
+        match (lint, reason) {
+            (Some(lint), Some(reason)) => Ok(Waiver { lint, reason, span }),
+            _ => Err(self.broken(span.start as usize, "`@waive(LINT, \"reason\")`")),
+        }
+    }
+
+    fn qualifier(&self, pair: Pair<Rule>) -> Result<Qualifier> {
+        let span = self.span(&pair);
+        let inner = pair
+            .into_inner()
+            .next()
+            .ok_or_else(|| self.broken(span.start as usize, "a qualifier"))?;
+        let kind = match inner.as_rule() {
+            Rule::named_qualifier => QualifierKind::Named(
+                inner
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::string_list)
+                    .flat_map(|list| list.into_inner())
+                    .map(|p| self.string(p))
+                    .collect(),
+            ),
+            Rule::namespace_qualifier => {
+                let namespace = inner
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::string)
+                    .ok_or_else(|| self.broken(span.end as usize, "a namespace"))?;
+                QualifierKind::Namespace(self.string(namespace))
+            }
+            _ => QualifierKind::Cluster,
+        };
+        Ok(Qualifier { kind, span })
+    }
+
+    fn place(&self, pair: Pair<Rule>) -> Qualifier {
+        let span = self.span(&pair);
+        let namespace = pair.into_inner().find(|p| p.as_rule() == Rule::string);
+        let kind = match namespace {
+            Some(namespace) => QualifierKind::Namespace(self.string(namespace)),
+            None => QualifierKind::Cluster,
+        };
+        Qualifier { kind, span }
+    }
+
+    fn condition(&self, pair: Pair<Rule>) -> Result<Condition> {
+        let span = self.span(&pair);
+        let mut key = None;
+        let mut op = None;
+        let mut value = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::condition_key => key = Some(self.ident(child)),
+                Rule::condition_op => {
+                    let op_kind = match child.as_str() {
+                        "==" => ConditionOp::Equals,
+                        "!=" => ConditionOp::NotEquals,
+                        "in" => ConditionOp::In,
+                        _ => ConditionOp::Like,
+                    };
+                    op = Some((op_kind, self.span(&child)));
+                }
+                Rule::value => value = Some(self.value(child)?),
+                _ => {}
+            }
+        }
+        match (key, op, value) {
+            (Some(key), Some((op, op_span)), Some(value)) => Ok(Condition {
+                key,
+                op,
+                op_span,
+                value,
+                span,
+            }),
+            _ => Err(self.broken(span.start as usize, "a condition")),
+        }
+    }
+
+    fn runs_on(&self, pair: Pair<Rule>) -> RunsOn {
+        let mut provider = None;
+        let mut attributes = Vec::new();
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::provider_ref => provider = self.provider_ref(child).ok(),
+                Rule::runs_on_attr => {
+                    let mut parts = child.into_inner();
+                    if let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+                        attributes.push(RunsOnAttribute {
+                            name: self.ident(name),
+                            value: self.string(value),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let provider = provider.unwrap_or_else(|| ProviderRef {
+            kind: Ident {
+                text: String::new(),
+                span: Span::new(self.file, 0, 0),
+            },
+            name: None,
+            span: Span::new(self.file, 0, 0),
+        });
+        RunsOn {
+            provider,
+            attributes,
+        }
+    }
+
+    fn expect(&self, pair: Pair<Rule>) -> Result<Expect> {
+        let span = self.span(&pair);
+        let mut agent = None;
+        let mut allowed = None;
+        let mut provider = None;
+        let mut action = None;
+        let mut resource = None;
+        let mut place = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::name => agent = Some(self.ident(child)),
+                Rule::expectation => allowed = Some(child.as_str() == "can"),
+                Rule::provider_ref => provider = Some(self.provider_ref(child)?),
+                Rule::action => action = Some(self.ident(child)),
+                Rule::string => resource = Some(self.string(child)),
+                Rule::expect_place => place = Some(self.place(child)),
+                _ => {}
+            }
+        }
+        match (agent, allowed, provider, action, resource) {
+            (Some(agent), Some(allowed), Some(provider), Some(action), Some(resource)) => {
+                Ok(Expect {
+                    agent,
+                    allowed,
+                    provider,
+                    action,
+                    resource,
+                    place,
+                })
+            }
+            _ => Err(self.broken(span.start as usize, "an expectation")),
+        }
+    }
+}
+
+fn names_as_string<'a>(names: &mut impl Iterator<Item = Pair<'a, Rule>>) -> Option<Pair<'a, Rule>> {
+    names.find(|p| p.as_rule() == Rule::string)
+}
+
+/// Decodes the escapes of a string literal's inside (`\"`, `\\`, `\n`, `\t`).
+/// An unknown escape is kept as written; the grammar lets it through so the
+/// checker can point at the string instead of failing the parse.
+pub fn unescape_string(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Turns pest's error into a diagnostic that says, in a user's words, what
+/// was expected at the place where parsing stopped.
+fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let at = match error.location {
+        InputLocation::Pos(pos) => pos,
+        InputLocation::Span((start, _)) => start,
+    };
+    let mut expected: Vec<&'static str> = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives
+            .iter()
+            .filter_map(|rule| describe(*rule))
+            .collect(),
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    expected.sort_by_key(|word| expectation_rank(word));
+    expected.dedup();
+    let found_end = token_end(text, at);
+    let found = &text[at..found_end];
+    let found_words = if found.is_empty() {
+        "end of file".to_string()
+    } else {
+        format!("`{found}`")
+    };
+    let expected_words = if expected.is_empty() {
+        "something else".to_string()
+    } else {
+        join_alternatives(&expected)
+    };
+    let message = format!("expected {expected_words}, found {found_words}");
+    let span = Span::new(file, at, found_end);
+    let mut diagnostic = Diagnostic::new(
+        Code::Syntax,
+        message,
+        Label::new(span, format!("expected {expected_words}")),
+    );
+    if let Some(help) = syntax_help(found, &expected) {
+        diagnostic = diagnostic.with_help(help);
+    }
+    diagnostic
+}
+
+/// The extent of the token that starts at `at`: a word, a string, or one
+/// character, so the label underlines what the user will recognise.
+fn token_end(text: &str, at: usize) -> usize {
+    let rest = &text[at..];
+    let mut chars = rest.char_indices();
+    let Some((_, first)) = chars.next() else {
+        return at;
+    };
+    let is_word = |c: char| c.is_alphanumeric() || "_-.:/*?".contains(c);
+    if first == '"' {
+        let end = rest[1..]
+            .find(['"', '\n'])
+            .map_or(rest.len(), |i| i + 2)
+            .min(rest.len());
+        return at + end;
+    }
+    if is_word(first) {
+        let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        return at + end;
+    }
+    at + first.len_utf8()
+}
+
+fn syntax_help(found: &str, expected: &[&str]) -> Option<String> {
+    if found.starts_with("/*") || found == "/" {
+        return Some("comments are `// …` or `/* … */`".into());
+    }
+    let keywords = ["`provider`", "`scope`", "`agent`", "`guardrail`", "`test`"];
+    if expected.iter().any(|e| keywords.contains(e)) {
+        let candidates = ["provider", "scope", "agent", "guardrail", "test"];
+        if let Some(best) = crate::suggest::closest(found, candidates.iter().copied()) {
+            return Some(format!("did you mean `{best}`?"));
+        }
+        return Some(
+            "a file holds `provider`, `scope`, `agent`, `guardrail` and `test` items".into(),
+        );
+    }
+    if expected.contains(&"`allow`") {
+        if crate::suggest::closest(found, ["allow"].into_iter()).is_some() {
+            return Some("did you mean `allow`?".into());
+        }
+        if found == "deny" {
+            return Some("`deny` is only allowed in a `guardrail`; grants are `allow`".into());
+        }
+    }
+    if expected.contains(&"`on`") && found.starts_with('"') {
+        return Some(
+            "actions and resources are separated by `on`, as in `s3:GetObject on \"arn:…\"`".into(),
+        );
+    }
+    None
+}
+
+/// Sorts expectations so that keywords read first and punctuation last.
+fn expectation_rank(word: &str) -> (u8, &str) {
+    let rank = if word.starts_with('`') && word[1..].starts_with(char::is_alphabetic) {
+        0
+    } else if word.starts_with('`') {
+        2
+    } else {
+        1
+    };
+    (rank, word)
+}
+
+fn join_alternatives(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// A rule in words; `None` for rules a user should never be told about.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "end of file",
+        Rule::item
+        | Rule::provider_item
+        | Rule::scope_item
+        | Rule::agent_item
+        | Rule::guardrail_item
+        | Rule::test_item => "an item",
+        Rule::kw_provider => "`provider`",
+        Rule::kw_scope => "`scope`",
+        Rule::kw_agent => "`agent`",
+        Rule::kw_guardrail => "`guardrail`",
+        Rule::kw_test => "`test`",
+        Rule::kw_include => "`include`",
+        Rule::kw_delegates => "`delegates`",
+        Rule::kw_runs_on => "`runs_on`",
+        Rule::kw_can => "`can`",
+        Rule::kw_cannot => "`cannot`",
+        Rule::expectation => "`can` or `cannot`",
+        Rule::kw_allow => "`allow`",
+        Rule::kw_deny => "`deny`",
+        Rule::kw_on => "`on`",
+        Rule::kw_in | Rule::kw_in_op => "`in`",
+        Rule::kw_like => "`like`",
+        Rule::kw_namespace => "`namespace`",
+        Rule::kw_cluster => "`cluster`",
+        Rule::kw_named => "`named`",
+        Rule::kw_when => "`when`",
+        Rule::kw_and => "`and`",
+        Rule::kw_expect => "`expect`",
+        Rule::kw_waive => "`waive`",
+        Rule::p_lbrace => "`{`",
+        Rule::p_rbrace => "`}`",
+        Rule::p_lparen => "`(`",
+        Rule::p_rparen => "`)`",
+        Rule::p_rbracket => "`]`",
+        Rule::p_comma => "`,`",
+        Rule::p_eq => "`=`",
+        Rule::name | Rule::name_list | Rule::ident_value => "a name",
+        Rule::field | Rule::field_name => "a field",
+        Rule::attr_name | Rule::runs_on_attr => "a `runs_on` attribute such as `namespace \"…\"`",
+        Rule::provider_ref | Rule::provider_kind => "a provider such as `aws.prod`",
+        Rule::provider_pattern => "a provider such as `aws.prod` or `aws.*`",
+        Rule::grant => "a grant",
+        Rule::action | Rule::action_list => "an action",
+        Rule::string | Rule::string_list => "a string",
+        Rule::qualifier
+        | Rule::named_qualifier
+        | Rule::namespace_qualifier
+        | Rule::cluster_qualifier => "a qualifier",
+        Rule::condition_clause => "`when`",
+        Rule::condition | Rule::condition_key => "a condition key",
+        Rule::condition_op => "`==`, `!=`, `in` or `like`",
+        Rule::value
+        | Rule::list
+        | Rule::date
+        | Rule::duration
+        | Rule::integer
+        | Rule::boolean
+        | Rule::bad_literal => "a value",
+        Rule::lint_name => "a lint name such as `wildcard_action`",
+        Rule::waiver => "`@waive`",
+        Rule::include_stmt => "`include`",
+        Rule::can_stmt => "`can`",
+        Rule::runs_on_stmt => "`runs_on`",
+        Rule::delegates_block => "`delegates`",
+        Rule::deny_stmt => "`deny`",
+        Rule::expect_stmt => "`expect`",
+        Rule::expect_place => "`in`",
+        _ => return None,
+    })
+}

@@ -1,0 +1,129 @@
+//! `writ.toml`: the project's name and how to reach each provider. Unknown
+//! keys are errors that name them, so a typo never silently does nothing.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub project: ProjectConfig,
+    /// `[provider.KIND.NAME]` tables, checked per kind by [`Config::validate`].
+    #[serde(default)]
+    pub provider: BTreeMap<String, BTreeMap<String, toml::Table>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    pub name: Option<String>,
+    pub snapshot: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Keys each provider kind takes in `[provider.KIND.NAME]`.
+fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
+        "kubernetes" => &["context"],
+        "github" => &["token_env", "api_url"],
+        "gcp" => &["endpoint_url"],
+        _ => return None,
+    })
+}
+
+/// Reads `writ.toml` if it exists; a missing file is an empty config.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: "it is not UTF-8 text".into(),
+        })?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    parse(&text).map_err(|message| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+pub fn parse(text: &str) -> Result<Config, String> {
+    let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(name) = &self.project.name {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(format!(
+                    "[project] name `{name}` must be 1 to 64 letters, digits, `-` or `_` (it marks live objects)"
+                ));
+            }
+        }
+        for (kind, instances) in &self.provider {
+            let Some(keys) = provider_keys(kind) else {
+                return Err(format!(
+                    "[provider.{kind}]: `{kind}` is not a provider kind (aws, gcp, kubernetes, github)"
+                ));
+            };
+            for (name, table) in instances {
+                for (key, value) in table {
+                    if !keys.contains(&key.as_str()) {
+                        return Err(format!(
+                            "[provider.{kind}.{name}] has unknown key `{key}`; `{kind}` providers take {}",
+                            keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    if !value.is_str() {
+                        return Err(format!("[provider.{kind}.{name}] `{key}` must be a string"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let error = parse("[provider.aws.prod]\nregon = \"us-east-1\"\n").unwrap_err();
+        assert!(error.contains("unknown key `regon`"), "{error}");
+        let error = parse("[projekt]\nname = \"x\"\n").unwrap_err();
+        assert!(error.contains("projekt"), "{error}");
+        let config = parse(
+            "[project]\nname = \"acme\"\n[provider.github.acme]\ntoken_env = \"GITHUB_TOKEN\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.project.name.as_deref(), Some("acme"));
+    }
+}
