@@ -215,7 +215,13 @@ fn failure(
         _ => String::new(),
     };
     let verb = if expectation.allowed { "can" } else { "cannot" };
-    let reason = explain_decision(model, expectation.agent, decision);
+    let reason = match decision {
+        Decision::Allowed { .. } => format!(
+            "it is {}",
+            explain_decision(model, expectation.agent, decision)
+        ),
+        Decision::Denied(_) => explain_decision(model, expectation.agent, decision),
+    };
     let mut diagnostic = Diagnostic::new(
         Code::TestFailed,
         format!(

@@ -234,7 +234,9 @@ impl<'a> Checker<'a> {
             values.insert(known, &attribute.value);
         }
         for field in required {
-            if !values.contains_key(field) {
+            // A misspelt attribute is most likely the missing one: it has been
+            // reported, with a suggestion, so do not report it twice.
+            if !values.contains_key(field) && ok {
                 self.report(diagnostics::missing_field(
                     field,
                     &what,

@@ -587,7 +587,16 @@ impl<'a> Checker<'a> {
             self.used_scopes[id] = true;
             return Some(id);
         }
-        let names: Vec<&str> = self.scopes.keys().copied().collect();
+        // Declaration order, so that ties between suggestions break the same
+        // way on every run.
+        let names: Vec<String> = self.model.scopes.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        // The scope the user most likely meant is not "unused": saying so
+        // would be a second, misleading finding for one typo.
+        if let Some(meant) = crate::suggest::closest(&name.text, names.iter().copied()) {
+            let id = self.scopes[meant];
+            self.used_scopes[id] = true;
+        }
         self.report(diagnostics::unknown_name(
             "scope",
             &name.text,
@@ -601,7 +610,8 @@ impl<'a> Checker<'a> {
         if let Some(&id) = self.agents.get(name.text.as_str()) {
             return Some(id);
         }
-        let names: Vec<&str> = self.agents.keys().copied().collect();
+        let names: Vec<String> = self.model.agents.iter().map(|a| a.name.clone()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         self.report(diagnostics::unknown_name(
             "agent",
             &name.text,

@@ -149,8 +149,23 @@ impl Walker {
         })
     }
 
+    /// The span from a pair's start to the end of its last token. pest
+    /// keeps the whitespace and comments skipped before an optional part
+    /// that did not match inside the rule's span; a statement must not.
+    fn content_span(&self, pair: &Pair<Rule>) -> Span {
+        let end = pair
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| p.clone().into_inner().next().is_none())
+            .map(|p| p.as_span().end())
+            .max()
+            .unwrap_or(pair.as_span().end());
+        Span::new(self.file, pair.as_span().start(), end)
+    }
+
     fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt> {
-        let span = self.span(&pair);
+        let span = self.content_span(&pair);
         let mut children: Vec<Pair<Rule>> = pair.into_inner().collect();
         let docs = self.docs(&mut children);
         let inner = children
@@ -159,7 +174,7 @@ impl Walker {
         let span = if docs.is_empty() {
             span
         } else {
-            self.span(&inner)
+            self.content_span(&inner)
         };
         let kind = match inner.as_rule() {
             Rule::field => StmtKind::Field(self.field(inner)?),
@@ -504,10 +519,16 @@ pub fn unescape_string(inner: &str) -> String {
 /// was expected at the place where parsing stopped.
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
-    let at = match error.location {
+    let mut at = match error.location {
         InputLocation::Pos(pos) => pos,
         InputLocation::Span((start, _)) => start,
     };
+    // At the end of the file, point just after the last thing written rather
+    // than at an empty line below it.
+    let at_end = text[at..].trim().is_empty();
+    if at_end {
+        at = text[..at].trim_end().len();
+    }
     let mut expected: Vec<&'static str> = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => positives
             .iter()
@@ -517,7 +538,7 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
     };
     expected.sort_by_key(|word| expectation_rank(word));
     expected.dedup();
-    let found_end = token_end(text, at);
+    let found_end = if at_end { at } else { token_end(text, at) };
     let found = &text[at..found_end];
     let found_words = if found.is_empty() {
         "end of file".to_string()
