@@ -1,7 +1,8 @@
 //! `writ fmt`: one canonical layout for a parsed file, keeping every comment.
 //!
 //! Layout: items separated by one blank line, two-space indentation, one
-//! statement a line, `when` conditions and `and` terms on continuation
+//! statement a line (a grant longer than 100 columns continues from `on` on
+//! a second line), `when` conditions and `and` terms on continuation
 //! lines, `@waive` on lines of their own, qualifiers in the order `named`,
 //! then `in`. Statement order is kept, and so is a single blank line between
 //! statements where the author left one or more. Literals are kept as
@@ -73,6 +74,8 @@ struct Printer<'a> {
 }
 
 const INDENT: &str = "  ";
+/// Grants longer than this continue on a second line from `on`.
+const WIDTH: usize = 100;
 
 /// Formats a parsed file. `source` must be the text `file` was parsed from.
 pub fn format_file(source: &str, file: &SourceFile) -> String {
@@ -217,7 +220,8 @@ impl Printer<'_> {
                     .get(self.next_comment)
                     .filter(|c| c.start < start)
                     .map_or(start, |c| c.start);
-                if self.source[previous_end..first_thing].matches('\n').count() >= 2 {
+                let gap = self.source.get(previous_end..first_thing).unwrap_or("");
+                if gap.matches('\n').count() >= 2 {
                     self.out.push('\n');
                 }
             }
@@ -264,15 +268,18 @@ impl Printer<'_> {
                     Effect::Allow => format!("{} allow", grant.provider.display()),
                     Effect::Deny => format!("deny {}", grant.provider.display()),
                 };
-                let mut text = format!(
-                    "{verb} {} on {}",
+                let head = format!(
+                    "{verb} {}",
                     grant
                         .actions
                         .iter()
                         .map(|a| a.text.as_str())
                         .collect::<Vec<_>>()
-                        .join(", "),
-                    strings(grant.resources.iter().map(|r| r.value.as_str())),
+                        .join(", ")
+                );
+                let mut text = format!(
+                    "on {}",
+                    strings(grant.resources.iter().map(|r| r.value.as_str()))
                 );
                 let named: Vec<&str> = grant
                     .qualifiers
@@ -295,7 +302,14 @@ impl Printer<'_> {
                         QualifierKind::Named(_) => {}
                     }
                 }
-                self.line(depth, &text);
+                // A grant that does not fit in the width continues on a second
+                // line from `on`.
+                if INDENT.len() * depth + head.len() + 1 + text.len() > WIDTH {
+                    self.line(depth, &head);
+                    self.line(depth + 1, &text);
+                } else {
+                    self.line(depth, &format!("{head} {text}"));
+                }
                 for (index, condition) in grant.conditions.iter().enumerate() {
                     let keyword = if index == 0 { "when" } else { "and" };
                     let line = format!(
@@ -342,7 +356,21 @@ impl Printer<'_> {
                 self.line(depth, &text);
             }
         }
+        // Comments written inside the statement (`owner = /* x */ "t"`) have
+        // no place in its canonical line: they follow it, on lines of their
+        // own, after any comment that trails it.
+        let mut interior = Vec::new();
+        while let Some(comment) = self.comments.get(self.next_comment) {
+            if comment.start >= end {
+                break;
+            }
+            interior.push(comment.clone());
+            self.next_comment += 1;
+        }
         self.trailing_comments(end);
+        for comment in interior {
+            self.line(depth, &comment.text);
+        }
     }
 }
 
