@@ -36,36 +36,43 @@ pub fn has_wildcard(pattern: &str) -> bool {
 
 /// Does `pattern` match the literal string `text`?
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let pattern = tokens(pattern);
+    if !has_wildcard(pattern) {
+        return pattern == text;
+    }
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
+    let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
-    // Greedy matching with backtracking to the last star: linear in practice.
+    glob(&pattern, &text, '*', '?')
+}
+
+/// Greedy matching with backtracking to the last star: linear in practice,
+/// and allocation-free.
+fn glob<T: Copy + PartialEq>(pattern: &[T], text: &[T], star: T, any: T) -> bool {
     let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {
         match pattern.get(p) {
-            Some(Token::Char(c)) if *c == text[t] => {
+            Some(&c) if c == star => {
+                backtrack = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == any || c == text[t] => {
                 p += 1;
                 t += 1;
             }
-            Some(Token::Any) => {
-                p += 1;
-                t += 1;
-            }
-            Some(Token::Star) => {
-                star = Some((p, t));
-                p += 1;
-            }
-            _ => match star {
+            _ => match backtrack {
                 Some((star_p, star_t)) => {
                     p = star_p + 1;
                     t = star_t + 1;
-                    star = Some((star_p, star_t + 1));
+                    backtrack = Some((star_p, star_t + 1));
                 }
                 None => return false,
             },
         }
     }
-    pattern[p..].iter().all(|token| *token == Token::Star)
+    pattern[p..].iter().all(|&c| c == star)
 }
 
 /// Is every string that `inner` matches also matched by `outer`?
@@ -77,6 +84,14 @@ pub fn matches(pattern: &str, text: &str) -> bool {
 /// the search grow past a bound (only contrived patterns do), the answer is
 /// "not contained", which is the safe answer for a ceiling.
 pub fn contains(outer: &str, inner: &str) -> bool {
+    if !has_wildcard(inner) {
+        return matches(outer, inner);
+    }
+    if !has_wildcard(outer) {
+        // A literal covers only itself, and a pattern with a wildcard matches
+        // more than one string.
+        return false;
+    }
     let outer = tokens(outer);
     let inner = tokens(inner);
     let mut alphabet: Vec<Option<char>> = outer
@@ -157,6 +172,12 @@ fn step(pattern: &[Token], positions: &[usize], symbol: Option<char>) -> Vec<usi
 
 /// Is there a string that both patterns match?
 pub fn intersects(a: &str, b: &str) -> bool {
+    if !has_wildcard(a) {
+        return matches(b, a);
+    }
+    if !has_wildcard(b) {
+        return matches(a, b);
+    }
     let a = tokens(a);
     let b = tokens(b);
     let mut memo = vec![None; (a.len() + 1) * (b.len() + 1)];

@@ -890,12 +890,14 @@ impl<'a> Checker<'a> {
                             else {
                                 continue;
                             };
-                            let any_role = format!("arn:{partition}:iam::{account}:role/*");
-                            let wide = grant
-                                .resources
-                                .iter()
-                                .any(|r| pattern::contains(&r.value, &any_role));
-                            (assumes && wide).then(|| {
+                            let wide = || {
+                                let any_role = format!("arn:{partition}:iam::{account}:role/*");
+                                grant
+                                    .resources
+                                    .iter()
+                                    .any(|r| pattern::contains(&r.value, &any_role))
+                            };
+                            (assumes && wide()).then(|| {
                                 format!("`{text}` on every role lets the agent become any role")
                             })
                         }

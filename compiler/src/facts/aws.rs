@@ -182,6 +182,23 @@ impl Catalogue {
             None => return Vec::new(),
         };
         let mut found = Vec::new();
+        // The common case, one named action, is two hash lookups.
+        if !pattern::has_wildcard(service_part) {
+            if let Some(service) = self.service(service_part) {
+                if !pattern::has_wildcard(action_part) {
+                    found.extend(service.action(action_part).map(|action| (service, action)));
+                } else {
+                    found.extend(
+                        service
+                            .actions
+                            .iter()
+                            .filter(|a| pattern::matches(action_part, &a.name.to_ascii_lowercase()))
+                            .map(|action| (service, action)),
+                    );
+                }
+            }
+            return found;
+        }
         for service in &self.services {
             if !pattern::matches(service_part, &service.prefix) {
                 continue;
