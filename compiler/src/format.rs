@@ -137,11 +137,16 @@ impl Printer<'_> {
     }
 
     /// Appends comments that trail on the same source line as `end` to the
-    /// line just printed.
-    fn trailing_comments(&mut self, end: usize) {
+    /// line just printed; a comment at or after `limit` (where the next
+    /// element starts) belongs to that element instead.
+    fn trailing_comments(&mut self, end: usize, limit: usize) {
         while let Some(comment) = self.comments.get(self.next_comment).cloned() {
             let between = self.source.get(end..comment.start).unwrap_or("\n");
-            if comment.start < end || between.contains('\n') || comment.text.contains('\n') {
+            if comment.start < end
+                || comment.start >= limit
+                || between.contains('\n')
+                || comment.text.contains('\n')
+            {
                 break;
             }
             self.next_comment += 1;
@@ -194,11 +199,26 @@ impl Printer<'_> {
             ItemKind::Test { name, .. } => format!("test {}", string(&name.value)),
         };
         let open = self.open_brace_end(item.head.end as usize);
-        self.body(0, &head, open, item.span.end as usize, item.kind.body());
+        self.body(
+            0,
+            &head,
+            open,
+            item.span.end as usize,
+            item.kind.body(),
+            usize::MAX,
+        );
     }
 
     /// Prints `head {`, the statements, and `}` at `depth`.
-    fn body(&mut self, depth: usize, head: &str, open: usize, end: usize, body: &[Stmt]) {
+    fn body(
+        &mut self,
+        depth: usize,
+        head: &str,
+        open: usize,
+        end: usize,
+        body: &[Stmt],
+        limit: usize,
+    ) {
         let close = end.saturating_sub(1);
         let has_inner_comments = self
             .comments
@@ -206,14 +226,18 @@ impl Printer<'_> {
             .is_some_and(|c| c.start < close);
         if body.is_empty() && !has_inner_comments {
             self.line(depth, &format!("{head} {{}}"));
-            self.trailing_comments(end);
+            self.trailing_comments(end, limit);
             return;
         }
         self.line(depth, &format!("{head} {{"));
-        self.trailing_comments(open);
+        let starts: Vec<usize> = body
+            .iter()
+            .map(|stmt| stmt.docs.first().map_or(stmt.span.start, |d| d.span.start) as usize)
+            .collect();
+        self.trailing_comments(open, starts.first().copied().unwrap_or(close));
         let mut previous_end: Option<usize> = None;
-        for stmt in body {
-            let start = stmt.docs.first().map_or(stmt.span.start, |d| d.span.start) as usize;
+        for (index, stmt) in body.iter().enumerate() {
+            let start = starts[index];
             if let Some(previous_end) = previous_end {
                 let first_thing = self
                     .comments
@@ -226,7 +250,8 @@ impl Printer<'_> {
                 }
             }
             self.leading_comments(start, depth + 1, false);
-            self.stmt(depth + 1, stmt);
+            let next = starts.get(index + 1).copied().unwrap_or(close);
+            self.stmt(depth + 1, stmt, next);
             previous_end = Some(stmt.span.end as usize);
         }
         // Comments between the last statement and the closing brace.
@@ -238,10 +263,12 @@ impl Printer<'_> {
             self.line(depth + 1, &comment.text);
         }
         self.line(depth, "}");
-        self.trailing_comments(end);
+        self.trailing_comments(end, limit);
     }
 
-    fn stmt(&mut self, depth: usize, stmt: &Stmt) {
+    /// Prints one statement; `limit` is where the next one (or the closing
+    /// brace) starts.
+    fn stmt(&mut self, depth: usize, stmt: &Stmt, limit: usize) {
         self.docs(depth, &stmt.docs);
         let end = stmt.span.end as usize;
         match &stmt.kind {
@@ -334,7 +361,7 @@ impl Printer<'_> {
             }
             StmtKind::Delegates(body) => {
                 let open = self.open_brace_end(stmt.span.start as usize);
-                self.body(depth, "delegates", open, end, body);
+                self.body(depth, "delegates", open, end, body, limit);
                 return;
             }
             StmtKind::Expect(expect) => {
@@ -367,7 +394,7 @@ impl Printer<'_> {
             interior.push(comment.clone());
             self.next_comment += 1;
         }
-        self.trailing_comments(end);
+        self.trailing_comments(end, limit);
         for comment in interior {
             self.line(depth, &comment.text);
         }

@@ -16,6 +16,7 @@ struct WritParser;
 /// Parses one file. A file that does not parse yields exactly one
 /// `writ::syntax` diagnostic at the place where parsing stopped.
 pub fn parse_file(file: FileId, text: &str) -> Result<SourceFile> {
+    check_nesting(file, text)?;
     let mut pairs = WritParser::parse(Rule::file, text)
         .map_err(|error| Box::new(syntax_error(file, text, error)))?;
     let walker = Walker { file };
@@ -30,6 +31,55 @@ pub fn parse_file(file: FileId, text: &str) -> Result<SourceFile> {
 }
 
 type Result<T> = std::result::Result<T, Box<Diagnostic>>;
+
+/// Lists are the grammar's only recursive form. The parser recurses once
+/// per level, so a pathological nesting would exhaust the stack: refuse it
+/// before parsing, with a diagnostic, instead.
+const MAX_LIST_DEPTH: usize = 32;
+
+fn check_nesting(file: FileId, text: &str) -> Result<()> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 1);
+            }
+            b'[' => {
+                depth += 1;
+                if depth > MAX_LIST_DEPTH {
+                    let span = Span::new(file, i, i + 1);
+                    return Err(Box::new(
+                        Diagnostic::new(
+                            Code::Syntax,
+                            format!("lists are nested more than {MAX_LIST_DEPTH} deep"),
+                            Label::new(span, "too deeply nested"),
+                        )
+                        .with_help("condition values are flat lists, as in `[\"a\", \"b\"]`"),
+                    ));
+                }
+            }
+            b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
 
 struct Walker {
     file: FileId,
@@ -709,4 +759,30 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::expect_place => "`in`",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_a_diagnostic_not_a_stack_overflow() {
+        let text = format!("agent a {{ x = {} }}", "[".repeat(100_000));
+        let error = parse_file(FileId(0), &text).unwrap_err();
+        assert_eq!(error.code, Code::Syntax);
+        assert!(error.message.contains("nested"), "{}", error.message);
+        // Brackets inside strings and comments do not count.
+        let text = format!(
+            "// {}\nagent a {{ x = \"{}\" }}",
+            "[".repeat(100),
+            "[".repeat(100)
+        );
+        assert!(parse_file(FileId(0), &text).is_ok());
+    }
+
+    #[test]
+    fn strings_decode_their_escapes() {
+        assert_eq!(unescape_string(r#"a\"b\\c\nd\te"#), "a\"b\\c\nd\te");
+        assert_eq!(unescape_string(r"\d"), r"\d");
+    }
 }
