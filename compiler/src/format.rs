@@ -90,7 +90,7 @@ pub fn format_file(source: &str, file: &SourceFile) -> String {
         if index > 0 {
             printer.out.push('\n');
         }
-        printer.leading_comments(start, 0, index > 0);
+        printer.leading_comments(start, 0);
         printer.item(item);
     }
     // Comments after the last item.
@@ -116,7 +116,7 @@ impl Printer<'_> {
 
     /// Prints the comments that start before `position`, each on its own
     /// line; keeps one blank line after a comment block that had one.
-    fn leading_comments(&mut self, position: usize, depth: usize, _after_blank: bool) {
+    fn leading_comments(&mut self, position: usize, depth: usize) {
         while let Some(comment) = self.comments.get(self.next_comment).cloned() {
             if comment.start >= position {
                 break;
@@ -249,7 +249,7 @@ impl Printer<'_> {
                     self.out.push('\n');
                 }
             }
-            self.leading_comments(start, depth + 1, false);
+            self.leading_comments(start, depth + 1);
             let next = starts.get(index + 1).copied().unwrap_or(close);
             self.stmt(depth + 1, stmt, next);
             previous_end = Some(stmt.span.end as usize);

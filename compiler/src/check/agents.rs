@@ -420,16 +420,12 @@ impl<'a> Checker<'a> {
             },
             None => None,
         };
-        let denies: Vec<model::Deny> = body
-            .iter()
-            .filter_map(|stmt| match &stmt.kind {
-                StmtKind::Grant(grant) => Some((grant, stmt)),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter_map(|(grant, stmt)| self.deny(grant, stmt))
-            .collect();
+        let mut denies = Vec::new();
+        for stmt in body {
+            if let StmtKind::Grant(grant) = &stmt.kind {
+                denies.extend(self.deny(grant, stmt));
+            }
+        }
         Some(model::Guardrail {
             name: name.text.clone(),
             docs: super::docs_text(&item.docs),

@@ -54,7 +54,7 @@ impl<'a> Checker<'a> {
             ProviderSettings::Gcp { .. } => self.gcp_resources(grant, lint(Code::WildcardResource)),
         };
         if lint(Code::PrivilegeEscalation) {
-            self.escalation(&provider, grant, &resource_names);
+            self.escalation(&provider, grant);
         }
         if !resources_ok {
             return None;
@@ -595,23 +595,27 @@ impl<'a> Checker<'a> {
                     service.prefix, action.name
                 )
             } else {
-                let formats: Vec<String> = action
-                    .resource_types
-                    .iter()
-                    .take(3)
-                    .flat_map(|&t| service.resource_types[t].arns.iter().take(1))
-                    .map(|arn| format!("`{arn}`"))
-                    .collect();
                 format!(
                     "`{}:{}` acts on {}",
                     service.prefix,
                     action.name,
-                    formats.join(" or ")
+                    arn_formats(service, action)
                 )
             });
             self.report(diagnostic);
         }
-        if grant.resources.iter().all(|r| r.value != "*") && !concrete.is_empty() {
+        // Each named action must act on something in the grant; worth saying
+        // only when every resource is concrete and suits some action (else
+        // the resource has been reported already).
+        let every_resource_admitted = concrete.len() == grant.resources.len()
+            && concrete.iter().all(|r| {
+                expanded.iter().any(|(s, a)| {
+                    a.resource_types
+                        .iter()
+                        .any(|&t| s.resource_types[t].admits(&r.value))
+                })
+            });
+        if every_resource_admitted && !concrete.is_empty() {
             for action in &grant.actions {
                 if pattern::has_wildcard(&action.text) {
                     continue;
@@ -626,26 +630,12 @@ impl<'a> Checker<'a> {
                         .iter()
                         .any(|&t| service.resource_types[t].admits(&r.value))
                 });
-                let any_admitted_elsewhere = concrete.iter().all(|r| {
-                    expanded.iter().any(|(s, a)| {
-                        a.resource_types
-                            .iter()
-                            .any(|&t| s.resource_types[t].admits(&r.value))
-                    })
-                });
-                if !fits && any_admitted_elsewhere && concrete.len() == grant.resources.len() {
+                if !fits {
                     ok = false;
                     let help = if found.resource_types.is_empty() {
                         format!("`{}:{}` does not support resource-level permissions: grant it on `\"*\"` in a grant of its own", service.prefix, found.name)
                     } else {
-                        let formats: Vec<String> = found
-                            .resource_types
-                            .iter()
-                            .take(3)
-                            .flat_map(|&t| service.resource_types[t].arns.iter().take(1))
-                            .map(|arn| format!("`{arn}`"))
-                            .collect();
-                        format!("it acts on {}", formats.join(" or "))
+                        format!("it acts on {}", arn_formats(service, found))
                     };
                     self.report(
                         Diagnostic::new(
@@ -865,8 +855,7 @@ impl<'a> Checker<'a> {
         ok
     }
 
-    fn escalation(&mut self, provider: &model::Provider, grant: &ast::Grant, names: &[String]) {
-        let _ = names;
+    fn escalation(&mut self, provider: &model::Provider, grant: &ast::Grant) {
         for action in &grant.actions {
             let text = action.text.as_str();
             let why: Option<String> = match provider.kind {
@@ -1027,6 +1016,18 @@ impl<'a> Checker<'a> {
         }
         true
     }
+}
+
+/// Up to three ARN templates an action acts on, for a `help`.
+fn arn_formats(service: &aws::Service, action: &aws::Action) -> String {
+    action
+        .resource_types
+        .iter()
+        .take(3)
+        .flat_map(|&t| service.resource_types[t].arns.iter().take(1))
+        .map(|arn| format!("`{arn}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn canonical_aws(lowered: &str) -> String {
