@@ -14,6 +14,7 @@
 //! the line it trailed.
 
 use crate::syntax::ast::*;
+use crate::syntax::trivia::Piece;
 
 /// A `//` or `/* */` comment (doc comments are part of the AST).
 #[derive(Debug, Clone)]
@@ -25,44 +26,28 @@ struct Comment {
 
 /// Finds every non-doc comment of a file that parses.
 fn scan_comments(text: &str) -> Vec<Comment> {
-    let bytes = text.as_bytes();
     let mut comments = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                let end = text[i..].find('\n').map_or(text.len(), |n| i + n);
-                let is_doc = bytes.get(i + 2) == Some(&b'/') && bytes.get(i + 3) != Some(&b'/');
-                if !is_doc {
-                    comments.push(Comment {
-                        start: i,
-                        end,
-                        text: text[i..end].trim_end().to_string(),
-                    });
-                }
-                i = end;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let end = text[i + 2..]
-                    .find("*/")
-                    .map_or(text.len(), |n| i + 2 + n + 2);
-                comments.push(Comment {
-                    start: i,
-                    end,
-                    text: text[i..end].to_string(),
-                });
-                i = end;
-            }
-            _ => i += 1,
+    crate::syntax::trivia::scan(text, |piece| {
+        if let Piece::Comment {
+            start,
+            end,
+            doc: false,
+        } = piece
+        {
+            let text = &text[start..end];
+            // A line comment's text ends at the line; keep a block comment whole.
+            let text = if text.starts_with("//") {
+                text.trim_end()
+            } else {
+                text
+            };
+            comments.push(Comment {
+                start,
+                end,
+                text: text.to_string(),
+            });
         }
-    }
+    });
     comments
 }
 

@@ -2,5 +2,6 @@
 
 pub mod ast;
 mod parser;
+pub mod trivia;
 
 pub use parser::{parse_file, unescape_string};

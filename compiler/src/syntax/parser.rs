@@ -38,47 +38,29 @@ type Result<T> = std::result::Result<T, Box<Diagnostic>>;
 const MAX_LIST_DEPTH: usize = 32;
 
 fn check_nesting(file: FileId, text: &str) -> Result<()> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
+    let mut too_deep = None;
+    super::trivia::scan(text, |piece| match piece {
+        super::trivia::Piece::Code { at, byte: b'[' } => {
+            depth += 1;
+            if depth > MAX_LIST_DEPTH && too_deep.is_none() {
+                too_deep = Some(at);
             }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |n| i + 2 + n + 1);
-            }
-            b'[' => {
-                depth += 1;
-                if depth > MAX_LIST_DEPTH {
-                    let span = Span::new(file, i, i + 1);
-                    return Err(Box::new(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("lists are nested more than {MAX_LIST_DEPTH} deep"),
-                            Label::new(span, "too deeply nested"),
-                        )
-                        .with_help("condition values are flat lists, as in `[\"a\", \"b\"]`"),
-                    ));
-                }
-            }
-            b']' => depth = depth.saturating_sub(1),
-            _ => {}
         }
-        i += 1;
+        super::trivia::Piece::Code { byte: b']', .. } => depth = depth.saturating_sub(1),
+        _ => {}
+    });
+    match too_deep {
+        None => Ok(()),
+        Some(at) => Err(Box::new(
+            Diagnostic::new(
+                Code::Syntax,
+                format!("lists are nested more than {MAX_LIST_DEPTH} deep"),
+                Label::new(Span::new(file, at, at + 1), "too deeply nested"),
+            )
+            .with_help("condition values are flat lists, as in `[\"a\", \"b\"]`"),
+        )),
     }
-    Ok(())
 }
 
 struct Walker {
