@@ -3,6 +3,7 @@
 //! warnings only), 1 findings that fail the run, 2 usage or I/O errors.
 
 use crate::project::{self, Project};
+use crate::render::{self, PlanFormat};
 use crate::report::{self, Format};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -49,6 +50,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Show what writ would create, change and delete to make live state
+    /// match the source.
+    Plan {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Plan against this recorded state (default: `[project] snapshot`
+        /// in writ.toml).
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Also write the plan, as JSON, to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 2 when the plan has changes (0 when it has none).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Allow a plan that deletes more than 25% of the objects writ manages.
+        #[arg(long)]
+        allow_mass_delete: bool,
+    },
+    /// Print the desired state (what lowering produces) as a snapshot document.
+    #[command(hide = true)]
+    Lower {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
     /// Say whether an agent may perform an action on a resource, and why.
     Explain {
         /// The agent.
@@ -87,6 +115,25 @@ pub fn main() -> i32 {
         } => check(&mut out, &path, format, deny_warnings),
         Command::Fmt { path, check } => fmt(&mut out, &path, check),
         Command::Test { path, format } => test(&mut out, &path, format),
+        Command::Plan {
+            path,
+            snapshot,
+            format,
+            out: plan_out,
+            detailed_exitcode,
+            allow_mass_delete,
+        } => plan(
+            &mut out,
+            &path,
+            PlanArgs {
+                snapshot,
+                format,
+                out: plan_out,
+                detailed_exitcode,
+                allow_mass_delete,
+            },
+        ),
+        Command::Lower { path } => lower(&mut out, &path),
         Command::Explain {
             agent,
             provider,
@@ -335,5 +382,133 @@ fn explain(
             writeln!(out, "  /// {}", grant.docs.replace('\n', "\n  /// ")).map_err(io)?;
         }
     }
+    Ok(0)
+}
+
+struct PlanArgs {
+    snapshot: Option<PathBuf>,
+    format: PlanFormat,
+    out: Option<PathBuf>,
+    detailed_exitcode: bool,
+    allow_mass_delete: bool,
+}
+
+/// Checks and lowers a project; on errors, prints them and returns `None`.
+fn desired_state(
+    out: &mut impl Write,
+    project: &Project,
+    quiet_warnings: bool,
+) -> Result<Option<writ_compiler::lower::Desired>, String> {
+    let checked = checked(project)?;
+    let diagnostics_to = |out: &mut dyn Write, diagnostics: &[Diagnostic]| -> Result<(), String> {
+        let text = report::render_graphical(
+            &project.sources,
+            diagnostics,
+            false,
+            colour(),
+            terminal_width(),
+        );
+        out.write_all(text.as_bytes()).map_err(|e| e.to_string())
+    };
+    if checked.has_errors() {
+        diagnostics_to(out, &checked.diagnostics)?;
+        writeln!(
+            out,
+            "no plan: the source has errors ({})",
+            report::summary(&checked.diagnostics)
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(None);
+    }
+    let desired = writ_compiler::lower::lower(&checked.model, &project.name);
+    let mut findings = checked.diagnostics.clone();
+    findings.extend(desired.diagnostics.iter().cloned());
+    writ_compiler::diagnostic::sort_in_source_order(&mut findings);
+    let errors = desired.diagnostics.iter().any(Diagnostic::is_error);
+    if errors {
+        diagnostics_to(out, &findings)?;
+        writeln!(
+            out,
+            "no plan: the source has errors ({})",
+            report::summary(&findings)
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(None);
+    }
+    if !findings.is_empty() {
+        if quiet_warnings {
+            diagnostics_to(&mut std::io::stderr(), &findings)?;
+        } else {
+            diagnostics_to(out, &findings)?;
+        }
+    }
+    Ok(Some(desired))
+}
+
+fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
+    let project = load(path)?;
+    let io = |e: std::io::Error| e.to_string();
+    let Some(desired) = desired_state(out, &project, args.format != PlanFormat::Text)? else {
+        return Ok(1);
+    };
+    let snapshot_path = match (&args.snapshot, &project.config.project.snapshot) {
+        (Some(path), _) => path.clone(),
+        (None, Some(path)) => project.root.join(path),
+        (None, None) => {
+            return Err("no observed state to plan against: pass `--snapshot FILE`, or set `[project] snapshot` in writ.toml".into())
+        }
+    };
+    let text = project::read_text(&snapshot_path).map_err(|e| e.to_string())?;
+    let snapshot = writ_compiler::snapshot::Snapshot::parse(&text)
+        .map_err(|e| format!("snapshot `{}`: {e}", snapshot_path.display()))?;
+    let observed: Vec<_> = snapshot.resources().cloned().collect();
+    let options = writ_compiler::plan::PlanOptions {
+        today: today()?,
+        max_key_age_days: project.config.max_key_age_days()?,
+    };
+    let plan = writ_compiler::plan::plan(&desired, &observed, &options);
+    let rendered = match args.format {
+        PlanFormat::Text => render::text(&plan, colour()),
+        PlanFormat::Markdown => render::markdown(&plan),
+        PlanFormat::Json => render::json(&plan),
+    };
+    out.write_all(rendered.as_bytes()).map_err(io)?;
+    if let Some(file) = &args.out {
+        std::fs::write(file, render::json(&plan))
+            .map_err(|e| format!("cannot write `{}`: {e}", file.display()))?;
+    }
+    if !plan.conflicts.is_empty() {
+        eprintln!(
+            "error: {} cannot be created because an object writ does not own has its name; rename the agent or remove that object",
+            if plan.conflicts.len() == 1 { "1 object".to_string() } else { format!("{} objects", plan.conflicts.len()) }
+        );
+        return Ok(1);
+    }
+    if let Some((deletes, managed)) =
+        plan.mass_delete(writ_compiler::plan::DEFAULT_MASS_DELETE_PERCENT)
+    {
+        if !args.allow_mass_delete {
+            eprintln!(
+                "error: refusing a plan that deletes {deletes} of the {managed} objects writ manages (more than {}%); pass `--allow-mass-delete` if that is intended",
+                writ_compiler::plan::DEFAULT_MASS_DELETE_PERCENT
+            );
+            return Ok(1);
+        }
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+fn lower(out: &mut impl Write, path: &Path) -> Outcome {
+    let project = load(path)?;
+    let Some(desired) = desired_state(out, &project, true)? else {
+        return Ok(1);
+    };
+    let snapshot = writ_compiler::snapshot::Snapshot::from_resources(desired.resources);
+    out.write_all(snapshot.to_json().as_bytes())
+        .map_err(|e| e.to_string())?;
     Ok(0)
 }

@@ -73,6 +73,21 @@ pub fn parse(text: &str) -> Result<Config, String> {
 }
 
 impl Config {
+    /// The smallest `max_key_age` over the AWS providers, in days.
+    pub fn max_key_age_days(&self) -> Result<Option<i64>, String> {
+        let mut smallest: Option<i64> = None;
+        for (name, table) in self.provider.get("aws").into_iter().flatten() {
+            if let Some(value) = table.get("max_key_age").and_then(|v| v.as_str()) {
+                let duration = writ_compiler::values::Duration::parse(value).map_err(|e| {
+                    format!("writ.toml: [provider.aws.{name}] max_key_age `{value}`: {e}")
+                })?;
+                let days = (duration.seconds() / writ_compiler::values::DAY) as i64;
+                smallest = Some(smallest.map_or(days, |s| s.min(days)));
+            }
+        }
+        Ok(smallest)
+    }
+
     fn validate(&self) -> Result<(), String> {
         if let Some(name) = &self.project.name {
             let ok = !name.is_empty()

@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod config;
 pub mod project;
+pub mod render;
 pub mod report;

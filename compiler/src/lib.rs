@@ -22,3 +22,8 @@ pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use source::{FileId, SourceMap, Span};
 pub mod eval;
 pub mod format;
+pub mod lower;
+pub mod plan;
+pub mod policy;
+pub mod resource;
+pub mod snapshot;

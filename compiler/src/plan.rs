@@ -1,0 +1,769 @@
+//! The plan: desired resources (from lowering) against observed ones (from a
+//! snapshot or live providers), as a deterministic value. Sorted, with no
+//! timestamps; renderers are pure functions of it.
+//!
+//! Ownership is read from the objects themselves: an IAM role or managed
+//! policy is the project's when it is tagged `writ:project = <project>` and
+//! sits under `/writ/` (writ puts it at `/writ/<project>/`); an inline policy
+//! is the project's when its role is. Objects of other writ projects are left out entirely;
+//! everything else that is an identity is listed as unmanaged, and never
+//! changed.
+
+use crate::lower::{self, content_digest, Desired, DIGEST_TAG};
+use crate::policy;
+use crate::resource::{Resource, ResourceKind};
+use crate::values::Date;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The share of managed objects a plan may delete without
+/// `--allow-mass-delete`, in percent.
+pub const DEFAULT_MASS_DELETE_PERCENT: u32 = 25;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: String,
+    pub provider: String,
+    pub kind: ResourceKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// `["create"]`, `["update"]`, `["delete"]`, or `["delete", "create"]`
+    /// for a replacement.
+    pub actions: Vec<Action>,
+    pub before: Option<BTreeMap<String, Value>>,
+    pub after: Option<BTreeMap<String, Value>>,
+    /// The attributes that differ (`tags.writ:owner` for one tag).
+    #[serde(default)]
+    pub changed_paths: Vec<String>,
+    /// For a replacement: the attribute that cannot change in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_because: Option<String>,
+    pub reason: String,
+}
+
+impl Change {
+    pub fn kind_of_change(&self) -> ChangeKind {
+        match self.actions.as_slice() {
+            [Action::Create] => ChangeKind::Create,
+            [Action::Delete] => ChangeKind::Delete,
+            [Action::Delete, Action::Create] => ChangeKind::Replace,
+            _ => ChangeKind::Update,
+        }
+    }
+}
+
+/// An owned object whose content no longer matches the digest writ wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub address: String,
+    pub kind: ResourceKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// What differs from the source, where the source still declares it.
+    pub changed_paths: Vec<String>,
+    pub detail: String,
+}
+
+/// An identity writ found but does not own: listed, never changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub address: String,
+    pub kind: ResourceKind,
+    pub name: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i64>,
+    /// Older, or unused for longer, than the configured maximum key age.
+    pub stale: bool,
+}
+
+/// A desired object whose name is taken by one writ does not own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub address: String,
+    pub kind: ResourceKind,
+    pub detail: String,
+}
+
+/// One (provider, action, resource) an agent may perform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Access {
+    pub provider: String,
+    pub action: String,
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} `{}` on `{}`",
+            self.provider, self.action, self.resource
+        )?;
+        if let Some(condition) = &self.condition {
+            write!(f, " when {condition}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentDelta {
+    pub agent: String,
+    pub gains: Vec<Access>,
+    pub losses: Vec<Access>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+    /// Objects writ owns in the observed state.
+    pub managed: usize,
+    pub drift: usize,
+    pub unmanaged: usize,
+    pub conflicts: usize,
+    pub agents_gaining: usize,
+    pub agents_losing: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub project: String,
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+    pub drift: Vec<Drift>,
+    pub unmanaged: Vec<Unmanaged>,
+    pub conflicts: Vec<Conflict>,
+    pub permission_delta: Vec<AgentDelta>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// `Some((deletes, managed))` when the plan deletes more than `percent`
+    /// of the objects writ manages.
+    pub fn mass_delete(&self, percent: u32) -> Option<(usize, usize)> {
+        let deletes = self.summary.delete + self.summary.replace;
+        let managed = self.summary.managed;
+        (managed > 0 && deletes * 100 > percent as usize * managed).then_some((deletes, managed))
+    }
+
+    pub fn privilege_gain(&self) -> bool {
+        self.permission_delta.iter().any(|d| !d.gains.is_empty())
+    }
+}
+
+/// What the plan needs besides the two states.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+    pub today: Date,
+    /// Access keys older, or unused for longer, than this are called stale.
+    pub max_key_age_days: Option<i64>,
+}
+
+/// Attributes that hold policy documents, compared in canonical form.
+const DOCUMENT_ATTRIBUTES: &[&str] = &["assume_role_policy", "policy"];
+
+fn normalised(resource: &Resource) -> Resource {
+    let mut resource = resource.clone();
+    for name in DOCUMENT_ATTRIBUTES {
+        if let Some(document) = resource.attributes.get_mut(*name) {
+            *document = policy::canonical(document);
+        }
+    }
+    resource
+}
+
+enum Ownership {
+    Ours,
+    /// Another writ project's: not ours to list or change.
+    OtherProject,
+    Unmanaged,
+}
+
+fn ownership(
+    resource: &Resource,
+    project: &str,
+    our_roles: &BTreeSet<(String, String)>,
+) -> Ownership {
+    let ours_path = lower::aws_path(project);
+    match resource.kind {
+        ResourceKind::AwsRole | ResourceKind::AwsManagedPolicy => {
+            // Ours: tagged as this project's and under writ's path (a role an
+            // earlier layout left at another `/writ/…` path is still ours,
+            // and is replaced into the right one).
+            let path = resource.string("path").unwrap_or("/");
+            let tagged = resource.tags().get("writ:project").map(String::as_str) == Some(project);
+            if tagged && path.starts_with("/writ/") {
+                Ownership::Ours
+            } else if path.starts_with("/writ/") && path != ours_path {
+                Ownership::OtherProject
+            } else {
+                Ownership::Unmanaged
+            }
+        }
+        ResourceKind::AwsRolePolicy => {
+            let role = resource.string("role").unwrap_or_default().to_string();
+            if our_roles.contains(&(resource.provider.clone(), role)) {
+                Ownership::Ours
+            } else {
+                Ownership::OtherProject
+            }
+        }
+        ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
+    }
+}
+
+/// The agent an owned object belongs to.
+fn agent_of(resource: &Resource) -> Option<String> {
+    resource
+        .tags()
+        .get("writ:agent")
+        .cloned()
+        .or_else(|| resource.agent.clone())
+        .or_else(|| resource.string("role").map(str::to_string))
+}
+
+pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
+    let project = desired.project.as_str();
+    let observed: Vec<Resource> = observed.iter().map(normalised).collect();
+    let our_roles: BTreeSet<(String, String)> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRole)
+        .filter(|r| matches!(ownership(r, project, &BTreeSet::new()), Ownership::Ours))
+        .filter_map(|r| Some((r.provider.clone(), r.string("name")?.to_string())))
+        .collect();
+    let mut owned: BTreeMap<&str, &Resource> = BTreeMap::new();
+    let mut others: BTreeMap<&str, &Resource> = BTreeMap::new();
+    let mut unmanaged = Vec::new();
+    for resource in &observed {
+        match ownership(resource, project, &our_roles) {
+            Ownership::Ours => {
+                owned.insert(&resource.address, resource);
+            }
+            Ownership::OtherProject => {
+                others.insert(&resource.address, resource);
+            }
+            Ownership::Unmanaged => {
+                others.insert(&resource.address, resource);
+                if let Some(entry) = inventory(resource, project, options) {
+                    unmanaged.push(entry);
+                }
+            }
+        }
+    }
+
+    let drift = find_drift(desired, &owned);
+    let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
+    let desired_by_address: BTreeMap<&str, &Resource> = desired
+        .resources
+        .iter()
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+
+    // A desired role whose name is taken by an object writ does not own
+    // cannot be created; nor can anything that belongs to it.
+    let conflicted: BTreeSet<&str> = desired
+        .resources
+        .iter()
+        .filter(|r| {
+            !owned.contains_key(r.address.as_str()) && others.contains_key(r.address.as_str())
+        })
+        .map(|r| r.address.as_str())
+        .collect();
+    let held_back =
+        |address: &str| conflicted.contains(role_of(address)) && !conflicted.contains(address);
+    let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut summary = Summary {
+        managed: owned.len(),
+        ..Summary::default()
+    };
+    for resource in &desired.resources {
+        if held_back(&resource.address) {
+            continue;
+        }
+        match owned.get(resource.address.as_str()) {
+            Some(current) => {
+                let paths = changed_paths(&current.attributes, &resource.attributes);
+                if paths.is_empty() {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                let replace_because = paths
+                    .iter()
+                    .find(|p| resource.kind.forces_replacement(p))
+                    .cloned();
+                let restoring = drifted.contains(role_of(&resource.address));
+                let reason = match &replace_because {
+                    Some(attribute) => format!(
+                        "the live `{attribute}` differs from the source and cannot change in place"
+                    ),
+                    None => update_reason(&paths, restoring),
+                };
+                changes.push(Change {
+                    address: resource.address.clone(),
+                    provider: resource.provider.clone(),
+                    kind: resource.kind,
+                    agent: resource.agent.clone(),
+                    actions: if replace_because.is_some() {
+                        vec![Action::Delete, Action::Create]
+                    } else {
+                        vec![Action::Update]
+                    },
+                    before: Some(current.attributes.clone()),
+                    after: Some(resource.attributes.clone()),
+                    changed_paths: paths,
+                    replace_because,
+                    reason,
+                });
+            }
+            None => {
+                if let Some(taken) = others.get(resource.address.as_str()) {
+                    conflicts.push(Conflict {
+                        address: resource.address.clone(),
+                        kind: resource.kind,
+                        detail: format!(
+                            "an {} of that name exists (path `{}`) but is not managed by writ project `{project}`; writ will not take it over",
+                            resource.kind.noun(),
+                            taken.string("path").unwrap_or("?")
+                        ),
+                    });
+                    continue;
+                }
+                let agent = resource.agent.clone().unwrap_or_default();
+                let reason = match resource.kind {
+                    ResourceKind::AwsRole
+                        if !owned
+                            .keys()
+                            .any(|a| agent_of(owned[a]).as_deref() == Some(&agent)) =>
+                    {
+                        format!("agent `{agent}` is new in `{}`", resource.provider)
+                    }
+                    ResourceKind::AwsRole => format!("role for `{agent}`"),
+                    ResourceKind::AwsRolePolicy => format!("the grants of `{agent}`"),
+                    ResourceKind::AwsManagedPolicy => {
+                        format!("the delegation ceiling of `{agent}`")
+                    }
+                    _ => "declared in the source".to_string(),
+                };
+                changes.push(Change {
+                    address: resource.address.clone(),
+                    provider: resource.provider.clone(),
+                    kind: resource.kind,
+                    agent: resource.agent.clone(),
+                    actions: vec![Action::Create],
+                    before: None,
+                    after: Some(resource.attributes.clone()),
+                    changed_paths: Vec::new(),
+                    replace_because: None,
+                    reason,
+                });
+            }
+        }
+    }
+    for (address, current) in &owned {
+        if desired_by_address.contains_key(address) {
+            continue;
+        }
+        let agent = agent_of(current);
+        let name = agent.clone().unwrap_or_default();
+        let reason = if let Some(date) = desired.retired.get(&name) {
+            format!("`{name}` expired on {date}")
+        } else if !desired.agents.contains(&name) {
+            format!("agent `{name}` was removed from the source")
+        } else if current.kind == ResourceKind::AwsManagedPolicy {
+            format!("`{name}` no longer has delegates in `{}`", current.provider)
+        } else {
+            format!("`{name}` no longer has access in `{}`", current.provider)
+        };
+        changes.push(Change {
+            address: address.to_string(),
+            provider: current.provider.clone(),
+            kind: current.kind,
+            agent,
+            actions: vec![Action::Delete],
+            before: Some(current.attributes.clone()),
+            after: None,
+            changed_paths: Vec::new(),
+            replace_because: None,
+            reason,
+        });
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    for change in &changes {
+        match change.kind_of_change() {
+            ChangeKind::Create => summary.create += 1,
+            ChangeKind::Update => summary.update += 1,
+            ChangeKind::Replace => summary.replace += 1,
+            ChangeKind::Delete => summary.delete += 1,
+        }
+    }
+    let permission_delta = permission_delta(desired, &owned, &conflicted);
+    unmanaged.sort_by(|a: &Unmanaged, b| a.address.cmp(&b.address));
+    conflicts.sort_by(|a, b| a.address.cmp(&b.address));
+    summary.drift = drift.len();
+    summary.unmanaged = unmanaged.len();
+    summary.conflicts = conflicts.len();
+    summary.agents_gaining = permission_delta
+        .iter()
+        .filter(|d| !d.gains.is_empty())
+        .count();
+    summary.agents_losing = permission_delta
+        .iter()
+        .filter(|d| !d.losses.is_empty())
+        .count();
+    Plan {
+        format_version: FORMAT_VERSION,
+        project: project.to_string(),
+        summary,
+        changes,
+        drift,
+        unmanaged,
+        conflicts,
+        permission_delta,
+    }
+}
+
+/// The role address an address belongs to (itself for a role).
+fn role_of(address: &str) -> &str {
+    match address.find("/policy/") {
+        Some(index) if address[..index].contains("/role/") => &address[..index],
+        _ => address,
+    }
+}
+
+/// Top-level attributes that differ, with tags compared one by one. The
+/// digest tag is left out unless it is the only difference.
+pub fn changed_paths(
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+) -> Vec<String> {
+    let mut paths = Vec::new();
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for key in keys {
+        let (old, new) = (before.get(key), after.get(key));
+        if key == "tags" {
+            let tags =
+                |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+            let (old, new) = (tags(old), tags(new));
+            let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+            for name in names {
+                if old.get(name) != new.get(name) {
+                    paths.push(format!("tags.{name}"));
+                }
+            }
+        } else if old.unwrap_or(&Value::Null) != new.unwrap_or(&Value::Null) {
+            paths.push(key.clone());
+        }
+    }
+    let digest = format!("tags.{DIGEST_TAG}");
+    if paths.len() > 1 {
+        paths.retain(|p| *p != digest);
+    }
+    paths
+}
+
+fn describe_path(path: &str) -> &str {
+    match path {
+        "assume_role_policy" => "trust policy",
+        "policy" => "policy document",
+        "max_session_duration" => "session length",
+        "permissions_boundary" => "permissions boundary",
+        "description" => "description",
+        "path" => "path",
+        "name" => "name",
+        _ if path.starts_with("tags.") => "tags",
+        other => other,
+    }
+}
+
+fn update_reason(paths: &[String], restoring: bool) -> String {
+    if paths == [format!("tags.{DIGEST_TAG}")] {
+        return "records the digest of the role's new policies".to_string();
+    }
+    let mut described: Vec<&str> = paths.iter().map(|p| describe_path(p)).collect();
+    described.dedup();
+    let list = described.join(", ");
+    if restoring {
+        format!("restores the {list} changed outside writ")
+    } else {
+        format!("{list} changed in the source")
+    }
+}
+
+fn find_drift(desired: &Desired, owned: &BTreeMap<&str, &Resource>) -> Vec<Drift> {
+    let desired_by_address: BTreeMap<&str, &Resource> = desired
+        .resources
+        .iter()
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+    let mut drift = Vec::new();
+    for (address, resource) in owned {
+        let inline: Vec<Resource> = match resource.kind {
+            ResourceKind::AwsRole => owned
+                .values()
+                .filter(|r| {
+                    r.kind == ResourceKind::AwsRolePolicy && role_of(&r.address) == *address
+                })
+                .map(|r| (*r).clone())
+                .collect(),
+            ResourceKind::AwsManagedPolicy => Vec::new(),
+            _ => continue,
+        };
+        let recorded = resource.tags().get(DIGEST_TAG).cloned();
+        let actual = content_digest(resource, &inline);
+        if recorded.as_deref() == Some(actual.as_str()) {
+            continue;
+        }
+        // Which attributes (and inline policies) differ from the source.
+        let mut changed = Vec::new();
+        if let Some(want) = desired_by_address.get(address) {
+            changed.extend(
+                changed_paths(&resource.attributes, &want.attributes)
+                    .into_iter()
+                    .filter(|p| p != &format!("tags.{DIGEST_TAG}")),
+            );
+        }
+        for policy in &inline {
+            if desired_by_address
+                .get(policy.address.as_str())
+                .is_none_or(|want| want.attributes != policy.attributes)
+            {
+                changed.push(format!(
+                    "inline policy `{}`",
+                    policy.string("name").unwrap_or("?")
+                ));
+            }
+        }
+        let detail = match recorded {
+            None => "has no digest tag: it was created or edited outside writ".to_string(),
+            Some(_) => "changed outside writ since writ last applied it".to_string(),
+        };
+        drift.push(Drift {
+            address: address.to_string(),
+            kind: resource.kind,
+            agent: agent_of(resource),
+            changed_paths: changed,
+            detail,
+        });
+    }
+    drift
+}
+
+fn inventory(resource: &Resource, project: &str, options: &PlanOptions) -> Option<Unmanaged> {
+    let name = resource.string("name").unwrap_or_default().to_string();
+    let date = |key: &str| {
+        resource
+            .string(key)
+            .and_then(|d| Date::parse(d.get(..10)?).ok())
+    };
+    let days_since = |d: Date| options.today.days_since_epoch() - d.days_since_epoch();
+    match resource.kind {
+        ResourceKind::AwsRole => {
+            let path = resource.string("path").unwrap_or("/");
+            // Roles AWS itself keeps are not identities anyone declared.
+            if path.starts_with("/aws-service-role/") || path.starts_with("/aws-reserved/") {
+                return None;
+            }
+            let detail = if path == lower::aws_path(project) {
+                format!("in writ's path `{path}` but not tagged `writ:project = {project}`: not managed")
+            } else {
+                format!("path `{path}`, not managed by writ")
+            };
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name,
+                detail,
+                age_days: date("created").map(days_since),
+                stale: false,
+            })
+        }
+        ResourceKind::AwsUser => Some(Unmanaged {
+            address: resource.address.clone(),
+            kind: resource.kind,
+            name,
+            detail: "IAM user: listed, never changed by writ".to_string(),
+            age_days: date("created").map(days_since),
+            stale: false,
+        }),
+        ResourceKind::AwsAccessKey => {
+            let age = date("created").map(days_since);
+            let last_used = date("last_used");
+            let idle = last_used.map(days_since).or(age);
+            let status = resource.string("status").unwrap_or("Active");
+            let user = resource.string("user").unwrap_or("?");
+            let mut detail = format!("{status} key of user `{user}`");
+            if let Some(age) = age {
+                detail.push_str(&format!(", {age} days old"));
+            }
+            match last_used {
+                Some(date) => detail.push_str(&format!(", last used {date}")),
+                None => detail.push_str(", never used"),
+            }
+            let stale = status == "Active"
+                && options.max_key_age_days.is_some_and(|max| {
+                    age.is_some_and(|a| a > max) || idle.is_some_and(|i| i > max)
+                });
+            if stale {
+                detail.push_str(&format!(
+                    "; older or idle longer than the maximum key age ({} days)",
+                    options.max_key_age_days.unwrap_or_default()
+                ));
+            }
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name: resource.string("id").unwrap_or(&name).to_string(),
+                detail,
+                age_days: age,
+                stale,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// What each agent's inline access policies allow, as (provider, action,
+/// resource, condition) sets; gains and losses are their differences.
+fn permission_delta(
+    desired: &Desired,
+    owned: &BTreeMap<&str, &Resource>,
+    conflicted: &BTreeSet<&str>,
+) -> Vec<AgentDelta> {
+    let mut before: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
+    let mut after: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
+    for resource in owned
+        .values()
+        .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+    {
+        if let Some(agent) = agent_of(resource) {
+            before.entry(agent).or_default().extend(allows(resource));
+        }
+    }
+    for resource in desired.resources.iter().filter(|r| {
+        r.kind == ResourceKind::AwsRolePolicy && !conflicted.contains(role_of(&r.address))
+    }) {
+        if let Some(agent) = resource.agent.clone() {
+            after.entry(agent).or_default().extend(allows(resource));
+        }
+    }
+    let agents: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let empty = BTreeSet::new();
+    agents
+        .into_iter()
+        .filter_map(|agent| {
+            let old = before.get(agent).unwrap_or(&empty);
+            let new = after.get(agent).unwrap_or(&empty);
+            let gains: Vec<Access> = new.difference(old).cloned().collect();
+            let losses: Vec<Access> = old.difference(new).cloned().collect();
+            (!gains.is_empty() || !losses.is_empty()).then(|| AgentDelta {
+                agent: agent.clone(),
+                gains,
+                losses,
+            })
+        })
+        .collect()
+}
+
+fn allows(resource: &Resource) -> Vec<Access> {
+    let Some(document) = resource.attribute("policy") else {
+        return Vec::new();
+    };
+    let statements = document["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let strings = |value: &Value| -> Vec<String> {
+        match value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    for statement in statements {
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        let condition = statement.get("Condition").and_then(describe_condition);
+        for action in strings(&statement["Action"]) {
+            for target in strings(&statement["Resource"]) {
+                out.push(Access {
+                    provider: resource.provider.clone(),
+                    action: action.clone(),
+                    resource: target,
+                    condition: condition.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `aws:RequestedRegion == "us-east-1"` from an IAM condition block.
+fn describe_condition(block: &Value) -> Option<String> {
+    let operators = block.as_object()?;
+    let mut terms = Vec::new();
+    for (operator, keys) in operators {
+        let symbol = match operator.as_str() {
+            "StringEquals" => "==",
+            "StringNotEquals" => "!=",
+            "StringLike" => "like",
+            other => other,
+        };
+        for (key, values) in keys.as_object()? {
+            let values: Vec<String> = match values {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.as_str().map_or(v.to_string(), |s| format!("\"{s}\"")))
+                    .collect(),
+                other => vec![other.to_string()],
+            };
+            let value = if values.len() == 1 {
+                values[0].clone()
+            } else {
+                format!("[{}]", values.join(", "))
+            };
+            let symbol = if values.len() > 1 && symbol == "==" {
+                "in"
+            } else {
+                symbol
+            };
+            terms.push(format!("{key} {symbol} {value}"));
+        }
+    }
+    (!terms.is_empty()).then(|| terms.join(" and "))
+}

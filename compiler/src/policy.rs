@@ -1,0 +1,206 @@
+//! IAM policy documents in canonical form, and the digest writ stores on
+//! the objects it owns.
+//!
+//! Canonical form: `Version` always `2012-10-17`; every field that may be a
+//! single value or a list is a sorted, de-duplicated list; known actions are
+//! spelt as the AWS catalogue spells them (IAM compares them without case);
+//! condition values are sorted, since IAM reads them as a set (any of);
+//! statements are sorted. Two documents that IAM treats alike compare equal,
+//! so a plan never shows a change that is only a reordering.
+
+use serde_json::{Map, Value};
+
+pub const VERSION: &str = "2012-10-17";
+
+/// The canonical form of a policy document. Anything that is not a policy
+/// document (a string that is not JSON, a number) is returned unchanged so
+/// that the plan still shows it.
+pub fn canonical(document: &Value) -> Value {
+    let document = match document {
+        // Live APIs return documents as (possibly URL-encoded) strings.
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(parsed) => parsed,
+            Err(_) => return document.clone(),
+        },
+        other => other.clone(),
+    };
+    let Value::Object(object) = document else {
+        return document;
+    };
+    let mut out = Map::new();
+    out.insert("Version".into(), Value::String(VERSION.into()));
+    let statements = match object.get("Statement") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(single) => vec![single.clone()],
+        None => Vec::new(),
+    };
+    let mut statements: Vec<Value> = statements.iter().map(canonical_statement).collect();
+    statements.sort_by_key(sort_key);
+    statements.dedup();
+    out.insert("Statement".into(), Value::Array(statements));
+    for (key, value) in object {
+        if key != "Version" && key != "Statement" {
+            out.insert(key, value);
+        }
+    }
+    Value::Object(out)
+}
+
+fn sort_key(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn canonical_statement(statement: &Value) -> Value {
+    let Value::Object(fields) = statement else {
+        return statement.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in fields {
+        let value = match key.as_str() {
+            "Action" | "NotAction" => string_set(value, canonical_action),
+            "Resource" | "NotResource" => string_set(value, str::to_string),
+            "Principal" | "NotPrincipal" => canonical_principal(value),
+            "Condition" => canonical_condition(value),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// A single string or a list of strings as a sorted, de-duplicated list.
+fn string_set(value: &Value, normalise: impl Fn(&str) -> String) -> Value {
+    let mut items: Vec<String> = match value {
+        Value::String(one) => vec![normalise(one)],
+        Value::Array(many) => many
+            .iter()
+            .map(|item| match item {
+                Value::String(text) => normalise(text),
+                other => other.to_string(),
+            })
+            .collect(),
+        other => return other.clone(),
+    };
+    items.sort();
+    items.dedup();
+    Value::Array(items.into_iter().map(Value::String).collect())
+}
+
+/// `S3:getobject` → `s3:GetObject`; unknown or wildcard actions keep their
+/// name with the service prefix in lower case.
+pub fn canonical_action(action: &str) -> String {
+    let Some((service, name)) = action.split_once(':') else {
+        return action.to_string();
+    };
+    let service = service.to_ascii_lowercase();
+    if !crate::pattern::has_wildcard(name) {
+        if let Some(known) = crate::facts::aws::catalogue()
+            .service(&service)
+            .and_then(|s| s.action(name))
+        {
+            return format!("{service}:{}", known.name);
+        }
+    }
+    format!("{service}:{name}")
+}
+
+fn canonical_principal(value: &Value) -> Value {
+    match value {
+        Value::Object(kinds) => Value::Object(
+            kinds
+                .iter()
+                .map(|(kind, ids)| (kind.clone(), string_set(ids, str::to_string)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn canonical_condition(value: &Value) -> Value {
+    match value {
+        Value::Object(operators) => Value::Object(
+            operators
+                .iter()
+                .map(|(operator, keys)| {
+                    let keys = match keys {
+                        Value::Object(keys) => Value::Object(
+                            keys.iter()
+                                .map(|(key, values)| {
+                                    let values = match values {
+                                        Value::Bool(b) => Value::String(b.to_string()),
+                                        Value::Number(n) => Value::String(n.to_string()),
+                                        other => other.clone(),
+                                    };
+                                    (key.clone(), string_set(&values, str::to_string))
+                                })
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    };
+                    (operator.clone(), keys)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The digest writ stores on an object it owns: FNV-1a (64 bits) over the
+/// canonical JSON of what writ set. It tells drift (content changed outside
+/// writ, so it no longer matches its digest) from intended change.
+pub fn digest(value: &Value) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The length IAM counts for a policy: its JSON without white space.
+pub fn size(document: &Value) -> usize {
+    serde_json::to_string(document).map_or(0, |text| text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn equivalent_documents_compare_equal() {
+        let a = json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "S3:getobject"], "Resource": "arn:aws:s3:::b",
+                 "Condition": {"StringEquals": {"aws:SourceVpc": ["vpc-2", "vpc-1"]}}},
+                {"Effect": "Deny", "Action": "iam:*", "Resource": ["*"]}
+            ]
+        });
+        let b = json!({
+            "Statement": [
+                {"Effect": "Deny", "Action": ["iam:*"], "Resource": "*"},
+                {"Resource": ["arn:aws:s3:::b"], "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket", "s3:GetObject"],
+                 "Condition": {"StringEquals": {"aws:SourceVpc": ["vpc-1", "vpc-2"]}}}
+            ],
+            "Version": "2008-10-17"
+        });
+        assert_eq!(canonical(&a), canonical(&b));
+        let as_string = Value::String(serde_json::to_string(&a).unwrap());
+        assert_eq!(canonical(&as_string), canonical(&b));
+        assert_eq!(digest(&canonical(&a)), digest(&canonical(&b)));
+    }
+
+    #[test]
+    fn different_documents_do_not() {
+        let a = json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}});
+        let b = json!({"Statement": {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"}});
+        let c = json!({"Statement": {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}});
+        let d = json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/*"}});
+        assert_ne!(canonical(&a), canonical(&b));
+        assert_ne!(canonical(&a), canonical(&c));
+        assert_ne!(canonical(&a), canonical(&d), "resources are case-sensitive");
+        assert_ne!(digest(&canonical(&a)), digest(&canonical(&b)));
+    }
+}

@@ -1,0 +1,95 @@
+//! One live object, provider-neutral: what lowering produces from the model
+//! and what providers (or a snapshot) report from live state. Both sides
+//! meet in this type, so the plan compares like with like.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The kinds of object writ manages or inventories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// An IAM role: name, path, trust policy, session length, boundary, tags.
+    AwsRole,
+    /// An inline policy of a role.
+    AwsRolePolicy,
+    /// A customer-managed policy (writ uses them as permissions boundaries).
+    AwsManagedPolicy,
+    /// An IAM user: never managed, only inventoried.
+    AwsUser,
+    /// An access key of an IAM user: never managed, only inventoried.
+    AwsAccessKey,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::AwsRole => "aws_role",
+            ResourceKind::AwsRolePolicy => "aws_role_policy",
+            ResourceKind::AwsManagedPolicy => "aws_managed_policy",
+            ResourceKind::AwsUser => "aws_user",
+            ResourceKind::AwsAccessKey => "aws_access_key",
+        }
+    }
+
+    /// In words, for plans: "role", "inline policy", …
+    pub fn noun(self) -> &'static str {
+        match self {
+            ResourceKind::AwsRole => "IAM role",
+            ResourceKind::AwsRolePolicy => "inline policy",
+            ResourceKind::AwsManagedPolicy => "managed policy",
+            ResourceKind::AwsUser => "IAM user",
+            ResourceKind::AwsAccessKey => "access key",
+        }
+    }
+
+    /// Attributes whose change cannot be made in place: the object must be
+    /// deleted and created again.
+    pub fn forces_replacement(self, attribute: &str) -> bool {
+        matches!(
+            (self, attribute),
+            (ResourceKind::AwsRole, "path" | "name")
+                | (ResourceKind::AwsManagedPolicy, "path" | "name")
+                | (ResourceKind::AwsRolePolicy, "role" | "name")
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// `aws.prod/role/billing_bot`: unique within a plan.
+    pub address: String,
+    /// The provider instance, `aws.prod`.
+    pub provider: String,
+    pub kind: ResourceKind,
+    /// The agent this object belongs to, when writ manages it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Canonical attributes (see [`crate::policy`] for documents).
+    pub attributes: BTreeMap<String, Value>,
+}
+
+impl Resource {
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.attributes.get(name)
+    }
+
+    pub fn string(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(Value::as_str)
+    }
+
+    /// The tags of an object that has them.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.attributes
+            .get("tags")
+            .and_then(Value::as_object)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,163 @@
+//! The snapshot: a versioned JSON document of observed resources per
+//! provider instance (documented in `docs/snapshot.md`, with a JSON Schema
+//! in `docs/snapshot.schema.json`). Plans can be made against it instead of
+//! live providers; `writ snapshot` (with live providers) writes one.
+
+use crate::resource::Resource;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub format_version: u32,
+    /// Keyed by provider instance, `aws.prod`.
+    pub providers: BTreeMap<String, ProviderSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSnapshot {
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotError {
+    /// 1-based line and column of the problem, where known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => {
+                write!(f, "line {line}, column {column}: {}", self.message)
+            }
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Reads a snapshot, checking its version and that every resource sits
+    /// under the provider instance it names.
+    pub fn parse(text: &str) -> Result<Snapshot, SnapshotError> {
+        // Read the version first, so that a newer format gets a clear word
+        // rather than a complaint about a field this version does not know.
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: Option<serde_json::Value>,
+        }
+        let located = |error: serde_json::Error| SnapshotError {
+            line: Some(error.line()),
+            column: Some(error.column()),
+            message: error
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let version: Version = serde_json::from_str(text).map_err(located)?;
+        match version.format_version {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
+            Some(other) => {
+                return Err(SnapshotError {
+                    line: None,
+                    column: None,
+                    message: format!(
+                        "`format_version` is {other}, but this writ reads snapshots of version {FORMAT_VERSION}"
+                    ),
+                })
+            }
+            None => {
+                return Err(SnapshotError {
+                    line: None,
+                    column: None,
+                    message: "missing `format_version` (this writ reads version 1)".into(),
+                })
+            }
+        }
+        let snapshot: Snapshot = serde_json::from_str(text).map_err(located)?;
+        for (provider, contents) in &snapshot.providers {
+            for resource in &contents.resources {
+                if &resource.provider != provider {
+                    return Err(SnapshotError {
+                        line: None,
+                        column: None,
+                        message: format!(
+                            "resource `{}` names provider `{}` but is listed under `{provider}`",
+                            resource.address, resource.provider
+                        ),
+                    });
+                }
+                if !resource.address.starts_with(&format!("{provider}/")) {
+                    return Err(SnapshotError {
+                        line: None,
+                        column: None,
+                        message: format!(
+                            "resource address `{}` does not start with `{provider}/`",
+                            resource.address
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// Every resource, of every provider.
+    pub fn resources(&self) -> impl Iterator<Item = &Resource> {
+        self.providers.values().flat_map(|p| p.resources.iter())
+    }
+
+    /// A snapshot holding the given resources, grouped by provider.
+    pub fn from_resources(resources: impl IntoIterator<Item = Resource>) -> Snapshot {
+        let mut snapshot = Snapshot {
+            format_version: FORMAT_VERSION,
+            providers: BTreeMap::new(),
+        };
+        for resource in resources {
+            snapshot
+                .providers
+                .entry(resource.provider.clone())
+                .or_default()
+                .resources
+                .push(resource);
+        }
+        for provider in snapshot.providers.values_mut() {
+            provider.resources.sort_by(|a, b| a.address.cmp(&b.address));
+        }
+        snapshot
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_version_or_a_malformed_document_is_a_clear_error() {
+        let error = Snapshot::parse(r#"{"format_version": 2, "providers": {}}"#).unwrap_err();
+        assert!(error.message.contains("version 1"), "{error}");
+        let error = Snapshot::parse(
+            "{\n  \"format_version\": 1,\n  \"providers\": {\"aws.prod\": {\"resourcez\": []}}\n}",
+        )
+        .unwrap_err();
+        assert_eq!(error.line, Some(3));
+        assert!(error.message.contains("resourcez"), "{error}");
+        let error = Snapshot::parse("[1, 2").unwrap_err();
+        assert!(error.line.is_some());
+        assert!(Snapshot::parse(r#"{"format_version": 1, "providers": {}}"#).is_ok());
+    }
+}

@@ -1,0 +1,538 @@
+//! Plans for people and machines: terminal text, markdown for pull requests,
+//! and JSON. Each is a pure function of the [`Plan`] (the diff of policy
+//! documents runs under a time limit, which is why rendering lives here and
+//! not in the compiler, which never reads the clock).
+
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use writ_compiler::plan::{Change, ChangeKind, Plan};
+
+/// GitHub refuses comments longer than 65,536 characters.
+pub const MARKDOWN_LIMIT: usize = 65_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+struct Style {
+    colour: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+fn symbol(kind: ChangeKind) -> (&'static str, &'static str, &'static str) {
+    // (symbol, word, ANSI colour)
+    match kind {
+        ChangeKind::Create => ("+", "create", "32"),
+        ChangeKind::Update => ("~", "update", "33"),
+        ChangeKind::Replace => ("-/+", "replace", "35"),
+        ChangeKind::Delete => ("-", "delete", "31"),
+    }
+}
+
+/// Pretty JSON of a value, for showing and diffing.
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A line diff of two texts: the changed lines with three lines of context
+/// around them, `…` between hunks. Gives up on a pathological diff after a
+/// second (showing it whole) rather than hang a CI job.
+fn line_diff(old: &str, new: &str) -> Vec<(ChangeTag, String)> {
+    let diff = TextDiff::configure()
+        .timeout(std::time::Duration::from_secs(1))
+        .diff_lines(old, new);
+    let mut lines = Vec::new();
+    for (index, group) in diff.grouped_ops(3).iter().enumerate() {
+        if index > 0 {
+            lines.push((ChangeTag::Equal, "…".to_string()));
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                lines.push((
+                    change.tag(),
+                    change.value().trim_end_matches('\n').to_string(),
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// The body lines of one change: attributes of a created or deleted object,
+/// and for an update the changed attributes (documents as line diffs).
+fn change_lines(change: &Change) -> Vec<(ChangeTag, String)> {
+    let mut lines = Vec::new();
+    let empty = BTreeMap::new();
+    let before = change.before.as_ref().unwrap_or(&empty);
+    let after = change.after.as_ref().unwrap_or(&empty);
+    match change.kind_of_change() {
+        ChangeKind::Create | ChangeKind::Delete => {
+            let (tag, attributes) = if change.after.is_some() {
+                (ChangeTag::Insert, after)
+            } else {
+                (ChangeTag::Delete, before)
+            };
+            for (key, value) in attributes {
+                let text = pretty(value);
+                let mut text_lines = text.lines();
+                let first = text_lines.next().unwrap_or_default();
+                lines.push((tag, format!("{key} = {first}")));
+                lines.extend(text_lines.map(|l| (tag, l.to_string())));
+            }
+        }
+        ChangeKind::Update | ChangeKind::Replace => {
+            let mut shown_tags = false;
+            for path in &change.changed_paths {
+                if let Some(tag_name) = path.strip_prefix("tags.") {
+                    let _ = tag_name;
+                    if shown_tags {
+                        continue;
+                    }
+                    shown_tags = true;
+                    let tags =
+                        |m: &BTreeMap<String, Value>| m.get("tags").cloned().unwrap_or(Value::Null);
+                    let (old, new) = (tags(before), tags(after));
+                    for (old_tag, new_tag) in [(old, new)] {
+                        let names: std::collections::BTreeSet<String> = old_tag
+                            .as_object()
+                            .into_iter()
+                            .chain(new_tag.as_object())
+                            .flat_map(|o| o.keys().cloned())
+                            .collect();
+                        for name in names {
+                            let (a, b) = (old_tag.get(&name), new_tag.get(&name));
+                            if a != b {
+                                lines.push((
+                                    ChangeTag::Equal,
+                                    format!("tags.{name}: {} → {}", show(a), show(b)),
+                                ));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let (old, new) = (before.get(path), after.get(path));
+                let is_document = [old, new].iter().any(|v| v.is_some_and(Value::is_object));
+                if is_document {
+                    lines.push((ChangeTag::Equal, format!("{path}:")));
+                    let old_text = old.map(pretty).unwrap_or_default();
+                    let new_text = new.map(pretty).unwrap_or_default();
+                    for (tag, line) in line_diff(&old_text, &new_text) {
+                        lines.push((tag, format!("  {line}")));
+                    }
+                } else {
+                    lines.push((
+                        ChangeTag::Equal,
+                        format!("{path}: {} → {}", show(old), show(new)),
+                    ));
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn show(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "(none)".to_string(),
+        Some(value) => value.to_string(),
+    }
+}
+
+fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    if !plan.has_changes() {
+        return format!("No changes: {} objects match the source.", s.unchanged);
+    }
+    let mut parts = Vec::new();
+    for (count, word) in [
+        (s.create, "to create"),
+        (s.update, "to update"),
+        (s.replace, "to replace"),
+        (s.delete, "to delete"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    format!("Plan: {}; {} unchanged.", parts.join(", "), s.unchanged)
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The plan for a terminal.
+pub fn text(plan: &Plan, colour: bool) -> String {
+    let style = Style { colour };
+    let mut out = String::new();
+    let _ = writeln!(out, "writ plan for project `{}`\n", plan.project);
+    let mut used: Vec<ChangeKind> = plan.changes.iter().map(Change::kind_of_change).collect();
+    used.sort();
+    used.dedup();
+    if !used.is_empty() {
+        let legend: Vec<String> = used
+            .iter()
+            .map(|kind| {
+                let (sym, word, code) = symbol(*kind);
+                format!("{} {word}", style.paint(code, sym))
+            })
+            .collect();
+        let _ = writeln!(out, "Legend: {}\n", legend.join("   "));
+    }
+    for change in &plan.changes {
+        let (sym, word, code) = symbol(change.kind_of_change());
+        let owner = change
+            .agent
+            .as_ref()
+            .map(|a| format!(" of `{a}`"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} {} ({}{owner})",
+            style.paint(code, sym),
+            style.paint("1", &change.address),
+            change.kind.noun()
+        );
+        let mut why = format!("    # {word}: {}", change.reason);
+        if let Some(attribute) = &change.replace_because {
+            let _ = write!(why, " (`{attribute}` cannot change in place)");
+        }
+        let _ = writeln!(out, "{}", style.paint("2", &why));
+        for (tag, line) in change_lines(change) {
+            let (mark, colour) = match tag {
+                ChangeTag::Insert => ("+ ", "32"),
+                ChangeTag::Delete => ("- ", "31"),
+                ChangeTag::Equal => ("  ", ""),
+            };
+            let line = format!("      {mark}{line}");
+            let _ = writeln!(
+                out,
+                "{}",
+                if colour.is_empty() {
+                    line
+                } else {
+                    style.paint(colour, &line)
+                }
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.conflicts.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint("31;1", "Conflicts (the plan cannot be applied):")
+        );
+        for conflict in &plan.conflicts {
+            let _ = writeln!(out, "  ✗ {}: {}", conflict.address, conflict.detail);
+        }
+        out.push('\n');
+    }
+    if !plan.drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "33;1",
+                "Drift (changed outside writ; the changes above restore the source):"
+            )
+        );
+        for drift in &plan.drift {
+            let what = if drift.changed_paths.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", drift.changed_paths.join(", "))
+            };
+            let _ = writeln!(out, "  ! {}: {}{what}", drift.address, drift.detail);
+        }
+        out.push('\n');
+    }
+    if !plan.permission_delta.is_empty() {
+        let _ = writeln!(out, "{}", style.paint("1", "Access changes:"));
+        for delta in &plan.permission_delta {
+            for gain in &delta.gains {
+                let _ = writeln!(
+                    out,
+                    "  {} `{}` gains {gain}",
+                    style.paint("32", "+"),
+                    delta.agent
+                );
+            }
+            for loss in &delta.losses {
+                let _ = writeln!(
+                    out,
+                    "  {} `{}` loses {loss}",
+                    style.paint("31", "-"),
+                    delta.agent
+                );
+            }
+        }
+        out.push('\n');
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint("1", "Unmanaged identities (listed, never changed):")
+        );
+        for entry in &plan.unmanaged {
+            let bullet = if entry.stale {
+                style.paint("31", "!")
+            } else {
+                "•".to_string()
+            };
+            let _ = writeln!(out, "  {bullet} {}: {}", entry.address, entry.detail);
+        }
+        out.push('\n');
+    }
+    let mut tail = summary_line(plan);
+    if plan.summary.drift > 0 {
+        let _ = write!(
+            tail,
+            " {} drifted.",
+            plural(plan.summary.drift, "object", "objects")
+        );
+    }
+    if plan.summary.delete + plan.summary.replace > 0 {
+        tail.push_str(&style.paint(
+            "31",
+            &format!(
+                " {} deleted.",
+                plural(
+                    plan.summary.delete + plan.summary.replace,
+                    "object is",
+                    "objects are"
+                )
+            ),
+        ));
+    }
+    if plan.summary.agents_gaining > 0 {
+        tail.push_str(&style.paint(
+            "33",
+            &format!(
+                " {} access.",
+                plural(plan.summary.agents_gaining, "agent gains", "agents gain")
+            ),
+        ));
+    }
+    let _ = writeln!(out, "{tail}");
+    out
+}
+
+/// The plan as a pull-request comment: summary first, then one collapsed
+/// section per agent, never longer than [`MARKDOWN_LIMIT`].
+pub fn markdown(plan: &Plan) -> String {
+    markdown_within(plan, MARKDOWN_LIMIT)
+}
+
+pub fn markdown_within(plan: &Plan, limit: usize) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "## writ plan: `{}`\n", plan.project);
+    let _ = writeln!(head, "**{}**\n", summary_line(plan));
+    let deletes = plan.summary.delete + plan.summary.replace;
+    if deletes > 0 || plan.privilege_gain() || !plan.conflicts.is_empty() {
+        let mut warnings = Vec::new();
+        if !plan.conflicts.is_empty() {
+            warnings.push(format!(
+                "{} that writ will not take over: the plan cannot be applied",
+                plural(
+                    plan.conflicts.len(),
+                    "object has a name taken by one",
+                    "objects have names taken by ones"
+                )
+            ));
+        }
+        if deletes > 0 {
+            warnings.push(format!(
+                "this plan deletes {}",
+                plural(deletes, "object", "objects")
+            ));
+        }
+        if plan.privilege_gain() {
+            warnings.push(format!(
+                "{} new access",
+                plural(plan.summary.agents_gaining, "agent gains", "agents gain")
+            ));
+        }
+        let _ = writeln!(
+            head,
+            "> [!WARNING]\n> {}\n",
+            capitalise(&warnings.join("; "))
+        );
+    }
+    if !plan.permission_delta.is_empty() {
+        let _ = writeln!(head, "| agent | gains | loses |\n| --- | --- | --- |");
+        for delta in &plan.permission_delta {
+            let _ = writeln!(
+                head,
+                "| `{}` | {} | {} |",
+                delta.agent,
+                delta.gains.len(),
+                delta.losses.len()
+            );
+        }
+        head.push('\n');
+    }
+    if plan.summary.drift > 0 {
+        let _ = writeln!(
+            head,
+            "{} changed outside writ (drift); this plan restores the source.\n",
+            plural(plan.summary.drift, "object was", "objects were")
+        );
+    }
+
+    let mut sections = Vec::new();
+    let mut by_agent: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
+    for change in &plan.changes {
+        by_agent
+            .entry(change.agent.clone().unwrap_or_else(|| "(no agent)".into()))
+            .or_default()
+            .push(change);
+    }
+    for (agent, changes) in &by_agent {
+        let mut section = String::new();
+        let counts: Vec<String> = [
+            ChangeKind::Create,
+            ChangeKind::Update,
+            ChangeKind::Replace,
+            ChangeKind::Delete,
+        ]
+        .iter()
+        .filter_map(|kind| {
+            let n = changes
+                .iter()
+                .filter(|c| c.kind_of_change() == *kind)
+                .count();
+            let (sym, word, _) = symbol(*kind);
+            (n > 0).then(|| format!("{sym}{n} {word}"))
+        })
+        .collect();
+        let _ = writeln!(
+            section,
+            "<details><summary><code>{agent}</code>: {}</summary>\n",
+            counts.join(", ")
+        );
+        if let Some(delta) = plan.permission_delta.iter().find(|d| &d.agent == agent) {
+            for gain in &delta.gains {
+                let _ = writeln!(section, "- gains {gain}");
+            }
+            for loss in &delta.losses {
+                let _ = writeln!(section, "- loses {loss}");
+            }
+            section.push('\n');
+        }
+        section.push_str("```diff\n");
+        for change in changes {
+            let (sym, word, _) = symbol(change.kind_of_change());
+            // In a diff block only `+` and `-` lines are coloured: creates and
+            // deletes use them; updates and replacements show their symbol.
+            let mark = match change.kind_of_change() {
+                ChangeKind::Create | ChangeKind::Delete => sym.to_string(),
+                _ => format!("  {sym}"),
+            };
+            let _ = writeln!(
+                section,
+                "{mark} {} ({}): {word}, {}",
+                change.address,
+                change.kind.noun(),
+                change.reason
+            );
+            for (tag, line) in change_lines(change) {
+                let prefix = match tag {
+                    ChangeTag::Insert => "+",
+                    ChangeTag::Delete => "-",
+                    ChangeTag::Equal => " ",
+                };
+                // A fence inside the block would end it early.
+                let _ = writeln!(section, "{prefix}     {}", line.replace("```", "ʼʼʼ"));
+            }
+        }
+        section.push_str("```\n\n</details>\n\n");
+        sections.push(section);
+    }
+    if !plan.drift.is_empty() {
+        let mut section = String::from("<details><summary>Drift</summary>\n\n");
+        for drift in &plan.drift {
+            let what = if drift.changed_paths.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", drift.changed_paths.join(", "))
+            };
+            let _ = writeln!(section, "- `{}`: {}{what}", drift.address, drift.detail);
+        }
+        section.push_str("\n</details>\n\n");
+        sections.push(section);
+    }
+    if !plan.unmanaged.is_empty() {
+        let mut section = format!(
+            "<details><summary>Unmanaged identities ({})</summary>\n\n",
+            plan.unmanaged.len()
+        );
+        for entry in &plan.unmanaged {
+            let flag = if entry.stale { " **stale**" } else { "" };
+            let _ = writeln!(section, "- `{}`: {}{flag}", entry.address, entry.detail);
+        }
+        section.push_str("\n</details>\n\n");
+        sections.push(section);
+    }
+    if !plan.conflicts.is_empty() {
+        let mut section = String::from("<details open><summary>Conflicts</summary>\n\n");
+        for conflict in &plan.conflicts {
+            let _ = writeln!(section, "- `{}`: {}", conflict.address, conflict.detail);
+        }
+        section.push_str("\n</details>\n\n");
+        sections.push(section);
+    }
+
+    // Whole sections only: a cut never falls inside a code block or a
+    // <details>, and a note says what was left out.
+    let mut out = head;
+    let total = sections.len();
+    let note_room = 300;
+    let mut kept = 0;
+    for section in &sections {
+        if out.len() + section.len() + note_room > limit {
+            break;
+        }
+        out.push_str(section);
+        kept += 1;
+    }
+    if kept < total {
+        let _ = writeln!(
+            out,
+            "_{} of {total} sections left out to stay within GitHub's comment limit; the full plan is in the job summary and the JSON plan (`writ plan --format json`)._",
+            total - kept
+        );
+    }
+    out
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The plan as versioned JSON (documented in docs/plan.md).
+pub fn json(plan: &Plan) -> String {
+    let mut text = serde_json::to_string_pretty(plan).unwrap_or_default();
+    text.push('\n');
+    text
+}

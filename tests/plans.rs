@@ -1,0 +1,374 @@
+//! Golden plans. Each folder in `tests/plans/` is a case:
+//! - `main.writ`: the source as it is now (the desired state);
+//! - `before.writ` (optional): the source as writ last applied it; lowered,
+//!   it is the observed state;
+//! - `live.json` (optional): edits to the observed state made outside writ:
+//!   `{"op": "set", "address", "attribute", "value", "restamp"}` (with
+//!   `restamp: true` the role's digest is recomputed, as an earlier apply by
+//!   writ would have left it; without, the edit is drift), `{"op":
+//!   "remove", "address"}` and `{"op": "add", "resource"}`.
+//!
+//! The text, markdown and JSON renderings are insta snapshots; a few
+//! properties per case are asserted as well.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use writ_compiler::lower::{self, Desired};
+use writ_compiler::plan::{self, ChangeKind, Plan, PlanOptions};
+use writ_compiler::resource::Resource;
+use writ_compiler::SourceMap;
+
+const PROJECT: &str = "acme";
+
+fn lowered(name: &str, text: &str) -> Desired {
+    let mut sources = SourceMap::new();
+    sources.add(name, text);
+    let checked = support::check(&sources);
+    assert!(
+        !checked.has_errors(),
+        "{name} has errors: {:#?}",
+        checked.diagnostics
+    );
+    let desired = lower::lower(&checked.model, PROJECT);
+    assert!(
+        desired.diagnostics.is_empty(),
+        "{name}: {:#?}",
+        desired.diagnostics
+    );
+    desired
+}
+
+fn role_of(address: &str) -> &str {
+    match address.find("/policy/") {
+        Some(index) if address[..index].contains("/role/") => &address[..index],
+        _ => address,
+    }
+}
+
+/// Recomputes the digest of the role at `address` (or of the managed policy).
+fn restamp(observed: &mut [Resource], address: &str) {
+    let inline: Vec<Resource> = observed
+        .iter()
+        .filter(|r| {
+            r.kind == writ_compiler::resource::ResourceKind::AwsRolePolicy
+                && role_of(&r.address) == address
+        })
+        .cloned()
+        .collect();
+    let Some(target) = observed.iter_mut().find(|r| r.address == address) else {
+        panic!("no resource {address} to restamp");
+    };
+    let digest = lower::content_digest(target, &inline);
+    if let Some(Value::Object(tags)) = target.attributes.get_mut("tags") {
+        tags.insert(lower::DIGEST_TAG.into(), Value::String(digest));
+    }
+}
+
+fn apply_edits(observed: &mut Vec<Resource>, edits: &Value) {
+    for edit in edits.as_array().expect("live.json is a list") {
+        match edit["op"].as_str() {
+            Some("set") => {
+                let address = edit["address"].as_str().unwrap();
+                let attribute = edit["attribute"].as_str().unwrap();
+                let resource = observed
+                    .iter_mut()
+                    .find(|r| r.address == address)
+                    .unwrap_or_else(|| panic!("no resource {address}"));
+                match attribute.strip_prefix("tags.") {
+                    Some(tag) => {
+                        resource.attributes.get_mut("tags").unwrap()[tag] = edit["value"].clone();
+                    }
+                    None => {
+                        resource
+                            .attributes
+                            .insert(attribute.to_string(), edit["value"].clone());
+                    }
+                }
+                if edit["restamp"].as_bool() == Some(true) {
+                    restamp(observed, role_of(address));
+                }
+            }
+            Some("remove") => {
+                let address = edit["address"].as_str().unwrap();
+                let before = observed.len();
+                observed.retain(|r| r.address != address);
+                assert!(observed.len() < before, "no resource {address} to remove");
+            }
+            Some("add") => {
+                observed.push(serde_json::from_value(edit["resource"].clone()).expect("a resource"))
+            }
+            other => panic!("unknown edit {other:?}"),
+        }
+    }
+}
+
+fn case_plan(folder: &Path) -> Plan {
+    let read = |name: &str| std::fs::read_to_string(folder.join(name)).ok();
+    let desired = lowered("main.writ", &read("main.writ").expect("main.writ"));
+    let mut observed = match read("before.writ") {
+        Some(before) => lowered("before.writ", &before).resources,
+        None => Vec::new(),
+    };
+    if let Some(live) = read("live.json") {
+        apply_edits(
+            &mut observed,
+            &serde_json::from_str(&live).expect("live.json is JSON"),
+        );
+    }
+    let options = PlanOptions {
+        today: support::today(),
+        max_key_age_days: Some(90),
+    };
+    plan::plan(&desired, &observed, &options)
+}
+
+fn cases() -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans");
+    let mut folders: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    folders
+}
+
+fn kinds(plan: &Plan) -> Vec<ChangeKind> {
+    plan.changes.iter().map(|c| c.kind_of_change()).collect()
+}
+
+#[test]
+fn golden_plans() {
+    let cases = cases();
+    assert!(
+        cases.len() >= 13,
+        "expected every plan case, found {}",
+        cases.len()
+    );
+    for folder in cases {
+        let name = folder.file_name().unwrap().to_string_lossy().to_string();
+        let plan = case_plan(&folder);
+        insta::with_settings!({ snapshot_path => "snapshots/plans", snapshot_suffix => name.clone(), prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!("text", writ::render::text(&plan, false));
+            insta::assert_snapshot!("markdown", writ::render::markdown(&plan));
+            insta::assert_snapshot!("json", writ::render::json(&plan));
+        });
+        // The JSON plan reads back as the same plan.
+        let back: Plan =
+            serde_json::from_str(&writ::render::json(&plan)).expect("the JSON plan parses");
+        assert_eq!(back, plan, "{name}: JSON round trip");
+    }
+}
+
+fn plan_of(case: &str) -> Plan {
+    case_plan(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/plans")
+            .join(case),
+    )
+}
+
+#[test]
+fn a_fresh_account_creates_everything() {
+    let plan = plan_of("fresh_account");
+    assert!(!plan.changes.is_empty());
+    assert!(kinds(&plan).iter().all(|k| *k == ChangeKind::Create));
+    assert!(plan.privilege_gain());
+}
+
+#[test]
+fn an_applied_source_has_no_changes() {
+    let plan = plan_of("no_changes");
+    assert!(!plan.has_changes(), "{:#?}", plan.changes);
+    assert!(plan.drift.is_empty());
+    assert!(plan.summary.unchanged > 0);
+}
+
+#[test]
+fn a_policy_reordered_outside_writ_is_no_change_and_no_drift() {
+    let plan = plan_of("policy_reordered");
+    assert!(!plan.has_changes(), "{:#?}", plan.changes);
+    assert!(plan.drift.is_empty(), "{:#?}", plan.drift);
+}
+
+#[test]
+fn a_trust_change_updates_the_trust_policy_only() {
+    let plan = plan_of("trust_change");
+    assert_eq!(kinds(&plan), vec![ChangeKind::Update]);
+    assert_eq!(plan.changes[0].changed_paths, vec!["assume_role_policy"]);
+}
+
+#[test]
+fn a_ttl_change_updates_the_session_length() {
+    let plan = plan_of("ttl_change");
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].changed_paths, vec!["max_session_duration"]);
+}
+
+#[test]
+fn a_removed_agent_loses_exactly_its_objects() {
+    let plan = plan_of("agent_removed");
+    assert!(kinds(&plan).iter().all(|k| *k == ChangeKind::Delete));
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.agent.as_deref() == Some("old_reporter")),
+        "{:#?}",
+        plan.changes
+    );
+    assert!(plan
+        .changes
+        .iter()
+        .all(|c| c.reason.contains("removed from the source")));
+    assert!(
+        plan.unmanaged
+            .iter()
+            .any(|u| u.name == "old_reporter-legacy"),
+        "a look-alike unmanaged role is listed, not deleted"
+    );
+}
+
+#[test]
+fn an_expired_agent_is_deleted_with_the_date() {
+    let plan = plan_of("agent_expired");
+    assert!(!plan.changes.is_empty());
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.reason == "`nightly_export` expired on 2026-10-01"),
+        "{:#?}",
+        plan.changes
+    );
+}
+
+#[test]
+fn a_delegate_gets_its_parents_ceiling_as_boundary() {
+    let plan = plan_of("delegate_boundary");
+    let role = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "aws.prod/role/reader")
+        .expect("the delegate's role");
+    let boundary = role.after.as_ref().unwrap()["permissions_boundary"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        boundary,
+        "arn:aws:iam::123456789012:policy/writ/acme/exporter-delegates"
+    );
+    assert!(plan
+        .changes
+        .iter()
+        .any(|c| c.address == "aws.prod/policy/exporter-delegates"));
+}
+
+#[test]
+fn a_guardrail_becomes_an_explicit_deny() {
+    let plan = plan_of("guardrail_deny");
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| c.address.ends_with("/policy/writ-access"))
+        .expect("the inline policy changes");
+    let after = serde_json::to_string(&change.after).unwrap();
+    assert!(after.contains("\"Effect\":\"Deny\""), "{after}");
+    assert!(
+        plan.permission_delta.is_empty(),
+        "a deny is not a change of allowed access: {:#?}",
+        plan.permission_delta
+    );
+}
+
+#[test]
+fn a_frozen_agent_loses_all_access() {
+    let plan = plan_of("frozen_agent");
+    let delta = plan
+        .permission_delta
+        .iter()
+        .find(|d| d.agent == "exporter")
+        .expect("a delta");
+    assert!(delta.gains.is_empty());
+    assert!(!delta.losses.is_empty());
+}
+
+#[test]
+fn drift_is_reported_apart_and_restored() {
+    let plan = plan_of("drift");
+    assert_eq!(plan.drift.len(), 1, "{:#?}", plan.drift);
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.reason.starts_with("restores")),
+        "{:#?}",
+        plan.changes
+    );
+}
+
+#[test]
+fn unmanaged_identities_are_listed_and_never_changed() {
+    let plan = plan_of("unmanaged_inventory");
+    assert!(!plan.has_changes());
+    let names: Vec<&str> = plan.unmanaged.iter().map(|u| u.name.as_str()).collect();
+    assert!(names.contains(&"alice"), "{names:?}");
+    assert!(
+        plan.unmanaged.iter().any(|u| u.stale),
+        "an old key is stale"
+    );
+    assert!(
+        !names.contains(&"AWSServiceRoleForSupport"),
+        "AWS's own roles are left out"
+    );
+    assert!(
+        !names.contains(&"other_project_bot"),
+        "other writ projects are left out"
+    );
+}
+
+#[test]
+fn a_mass_delete_is_refused_by_default() {
+    let plan = plan_of("mass_delete");
+    assert!(plan
+        .mass_delete(plan::DEFAULT_MASS_DELETE_PERCENT)
+        .is_some());
+    assert!(plan_of("agent_removed")
+        .mass_delete(plan::DEFAULT_MASS_DELETE_PERCENT)
+        .is_none());
+}
+
+#[test]
+fn a_role_at_an_old_path_is_replaced() {
+    let plan = plan_of("replace");
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| c.kind_of_change() == ChangeKind::Replace)
+        .expect("a replacement");
+    assert_eq!(change.replace_because.as_deref(), Some("path"));
+}
+
+#[test]
+fn a_name_taken_by_an_unmanaged_role_is_a_conflict() {
+    let plan = plan_of("conflict");
+    assert_eq!(plan.conflicts.len(), 1);
+    assert!(!plan
+        .changes
+        .iter()
+        .any(|c| c.address == plan.conflicts[0].address));
+}
+
+#[test]
+fn the_markdown_plan_is_cut_at_section_boundaries() {
+    let plan = plan_of("fresh_account");
+    let full = writ::render::markdown(&plan);
+    let cut = writ::render::markdown_within(&plan, 1500);
+    assert!(cut.len() <= 1500, "{}", cut.len());
+    assert!(cut.len() < full.len());
+    assert!(cut.contains("sections left out"), "{cut}");
+    assert_eq!(cut.matches("```").count() % 2, 0, "no code block left open");
+    assert_eq!(
+        cut.matches("<details>").count(),
+        cut.matches("</details>").count()
+    );
+}
