@@ -46,7 +46,7 @@ fn checking_the_example_shows_its_intended_warnings_and_succeeds() {
     assert!(text.contains("writ::wildcard_resource"), "{text}");
     assert!(text.contains("writ::expired"), "{text}");
     assert!(
-        text.ends_with("checked 5 files: 0 errors, 2 warnings\n"),
+        text.ends_with("checked 6 files: 0 errors, 2 warnings\n"),
         "{text}"
     );
     // Plain output has neither colour nor box drawing.
@@ -219,7 +219,7 @@ fn writ_test_runs_the_example_tests() {
         text.contains("test \"billing bot reads but never deletes invoices\" ... ok"),
         "{text}"
     );
-    assert!(text.ends_with("12 passed, 0 failed\n"), "{text}");
+    assert!(text.ends_with("15 passed, 0 failed\n"), "{text}");
 }
 
 #[test]

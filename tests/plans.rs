@@ -13,11 +13,9 @@
 
 mod support;
 
-use serde_json::Value;
 use std::path::Path;
 use writ_compiler::lower::{self, Desired};
 use writ_compiler::plan::{self, ChangeKind, Plan, PlanOptions};
-use writ_compiler::resource::Resource;
 use writ_compiler::SourceMap;
 
 const PROJECT: &str = "acme";
@@ -40,70 +38,6 @@ fn lowered(name: &str, text: &str) -> Desired {
     desired
 }
 
-fn role_of(address: &str) -> &str {
-    match address.find("/policy/") {
-        Some(index) if address[..index].contains("/role/") => &address[..index],
-        _ => address,
-    }
-}
-
-/// Recomputes the digest of the role at `address` (or of the managed policy).
-fn restamp(observed: &mut [Resource], address: &str) {
-    let inline: Vec<Resource> = observed
-        .iter()
-        .filter(|r| {
-            r.kind == writ_compiler::resource::ResourceKind::AwsRolePolicy
-                && role_of(&r.address) == address
-        })
-        .cloned()
-        .collect();
-    let Some(target) = observed.iter_mut().find(|r| r.address == address) else {
-        panic!("no resource {address} to restamp");
-    };
-    let digest = lower::content_digest(target, &inline);
-    if let Some(Value::Object(tags)) = target.attributes.get_mut("tags") {
-        tags.insert(lower::DIGEST_TAG.into(), Value::String(digest));
-    }
-}
-
-fn apply_edits(observed: &mut Vec<Resource>, edits: &Value) {
-    for edit in edits.as_array().expect("live.json is a list") {
-        match edit["op"].as_str() {
-            Some("set") => {
-                let address = edit["address"].as_str().unwrap();
-                let attribute = edit["attribute"].as_str().unwrap();
-                let resource = observed
-                    .iter_mut()
-                    .find(|r| r.address == address)
-                    .unwrap_or_else(|| panic!("no resource {address}"));
-                match attribute.strip_prefix("tags.") {
-                    Some(tag) => {
-                        resource.attributes.get_mut("tags").unwrap()[tag] = edit["value"].clone();
-                    }
-                    None => {
-                        resource
-                            .attributes
-                            .insert(attribute.to_string(), edit["value"].clone());
-                    }
-                }
-                if edit["restamp"].as_bool() == Some(true) {
-                    restamp(observed, role_of(address));
-                }
-            }
-            Some("remove") => {
-                let address = edit["address"].as_str().unwrap();
-                let before = observed.len();
-                observed.retain(|r| r.address != address);
-                assert!(observed.len() < before, "no resource {address} to remove");
-            }
-            Some("add") => {
-                observed.push(serde_json::from_value(edit["resource"].clone()).expect("a resource"))
-            }
-            other => panic!("unknown edit {other:?}"),
-        }
-    }
-}
-
 fn case_plan(folder: &Path) -> Plan {
     let read = |name: &str| std::fs::read_to_string(folder.join(name)).ok();
     let desired = lowered("main.writ", &read("main.writ").expect("main.writ"));
@@ -112,7 +46,7 @@ fn case_plan(folder: &Path) -> Plan {
         None => Vec::new(),
     };
     if let Some(live) = read("live.json") {
-        apply_edits(
+        support::apply_edits(
             &mut observed,
             &serde_json::from_str(&live).expect("live.json is JSON"),
         );

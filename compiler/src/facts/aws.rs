@@ -132,7 +132,10 @@ impl Catalogue {
                         .filter(|t| !t.is_empty())
                         .filter_map(|t| {
                             let t = t.trim_end_matches('!');
-                            service.resource_types.iter().position(|r| r.name == t)
+                            service
+                                .resource_types
+                                .iter()
+                                .position(|r| r.name.eq_ignore_ascii_case(t))
                         })
                         .collect();
                     service
@@ -357,6 +360,40 @@ mod tests {
                 .level,
             AccessLevel::Write
         );
+    }
+
+    #[test]
+    fn every_resource_type_an_action_names_has_an_arn_format() {
+        let mut declared: Vec<String> = Vec::new();
+        let mut unresolved = Vec::new();
+        for line in DATA.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            match fields.as_slice() {
+                ["S", _] => declared.clear(),
+                ["R", name, _] => declared.push(name.to_string()),
+                ["A", action, _, types] => {
+                    for t in types.split('|').filter(|t| !t.is_empty()) {
+                        let t = t.trim_end_matches('!');
+                        if !declared.iter().any(|d| d == t) {
+                            unresolved.push(format!("{action} -> {t}"));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            unresolved.is_empty(),
+            "{} unresolved, e.g. {:?}",
+            unresolved.len(),
+            &unresolved[..unresolved.len().min(5)]
+        );
+        let analyzer = catalogue().service("access-analyzer").unwrap();
+        assert!(!analyzer
+            .action("GetFinding")
+            .unwrap()
+            .resource_types
+            .is_empty());
     }
 
     #[test]
