@@ -208,10 +208,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             style.paint("1", &change.address),
             change.kind.noun()
         );
-        let mut why = format!("    # {word}: {}", change.reason);
-        if let Some(attribute) = &change.replace_because {
-            let _ = write!(why, " (`{attribute}` cannot change in place)");
-        }
+        let why = format!("    # {word}: {}", change.reason);
         let _ = writeln!(out, "{}", style.paint("2", &why));
         for (tag, line) in change_lines(change) {
             let (mark, colour) = match tag {
@@ -308,16 +305,12 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             plural(plan.summary.drift, "object", "objects")
         );
     }
-    if plan.summary.delete + plan.summary.replace > 0 {
+    if plan.summary.delete > 0 {
         tail.push_str(&style.paint(
             "31",
             &format!(
                 " {} deleted.",
-                plural(
-                    plan.summary.delete + plan.summary.replace,
-                    "object is",
-                    "objects are"
-                )
+                plural(plan.summary.delete, "object is", "objects are")
             ),
         ));
     }
@@ -344,7 +337,7 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "## writ plan: `{}`\n", plan.project);
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    let deletes = plan.summary.delete + plan.summary.replace;
+    let deletes = plan.summary.delete;
     if deletes > 0 || plan.privilege_gain() || !plan.conflicts.is_empty() {
         let mut warnings = Vec::new();
         if !plan.conflicts.is_empty() {

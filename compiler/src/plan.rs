@@ -169,9 +169,10 @@ impl Plan {
     }
 
     /// `Some((deletes, managed))` when the plan deletes more than `percent`
-    /// of the objects writ manages.
+    /// of the objects writ manages. Replacements do not count: the object
+    /// is there again afterwards.
     pub fn mass_delete(&self, percent: u32) -> Option<(usize, usize)> {
-        let deletes = self.summary.delete + self.summary.replace;
+        let deletes = self.summary.delete;
         let managed = self.summary.managed;
         (managed > 0 && deletes * 100 > percent as usize * managed).then_some((deletes, managed))
     }
@@ -418,6 +419,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
             reason,
         });
     }
+    recreate_with_replaced_roles(&mut changes, desired, &owned, &mut summary);
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     for change in &changes {
         match change.kind_of_change() {
@@ -450,6 +452,52 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         unmanaged,
         conflicts,
         permission_delta,
+    }
+}
+
+/// Deleting a role deletes its inline policies: when a role is replaced,
+/// its policies are recreated with it, even those that did not change.
+fn recreate_with_replaced_roles(
+    changes: &mut Vec<Change>,
+    desired: &Desired,
+    owned: &BTreeMap<&str, &Resource>,
+    summary: &mut Summary,
+) {
+    let replaced: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| c.kind == ResourceKind::AwsRole && c.kind_of_change() == ChangeKind::Replace)
+        .map(|c| c.address.clone())
+        .collect();
+    for role in &replaced {
+        for resource in desired.resources.iter().filter(|r| {
+            r.kind == ResourceKind::AwsRolePolicy && role_of(&r.address) == role.as_str()
+        }) {
+            let reason = format!("recreated with its role `{}`", role);
+            match changes.iter_mut().find(|c| c.address == resource.address) {
+                Some(change) => {
+                    change.actions = vec![Action::Delete, Action::Create];
+                    change.reason = format!("{}; {reason}", change.reason);
+                }
+                None => {
+                    let Some(current) = owned.get(resource.address.as_str()) else {
+                        continue;
+                    };
+                    summary.unchanged = summary.unchanged.saturating_sub(1);
+                    changes.push(Change {
+                        address: resource.address.clone(),
+                        provider: resource.provider.clone(),
+                        kind: resource.kind,
+                        agent: resource.agent.clone(),
+                        actions: vec![Action::Delete, Action::Create],
+                        before: Some(current.attributes.clone()),
+                        after: Some(resource.attributes.clone()),
+                        changed_paths: Vec::new(),
+                        replace_because: Some("role".to_string()),
+                        reason,
+                    });
+                }
+            }
+        }
     }
 }
 
