@@ -107,6 +107,13 @@ pub fn main() -> i32 {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    // `plan` keeps 2 for "there are changes" (`--detailed-exitcode`), so its
+    // errors exit 1, as Terraform's do.
+    let error_code = if matches!(cli.command, Command::Plan { .. }) {
+        1
+    } else {
+        2
+    };
     let result = match cli.command {
         Command::Check {
             path,
@@ -150,7 +157,7 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
-            2
+            error_code
         }
     }
 }

@@ -308,3 +308,162 @@ fn explain_names_the_grant_or_the_rule_that_decides() {
         "{text}"
     );
 }
+
+#[test]
+fn plan_prints_the_examples_plan_from_its_snapshot() {
+    let output = writ(&["plan", "examples/acme"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(text.contains("writ plan for project `acme`"), "{text}");
+    assert!(
+        text.contains("Legend: + create   ~ update   -/+ replace   - delete"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# delete: `legacy_exporter` expired on 2026-09-30"),
+        "{text}"
+    );
+    assert!(text.contains("Drift (changed outside writ"), "{text}");
+    assert!(text.contains("Unmanaged identities"), "{text}");
+    assert!(text.trim_end().ends_with("2 agents gain access."), "{text}");
+}
+
+#[test]
+fn detailed_exitcode_says_whether_there_are_changes() {
+    assert_eq!(
+        writ(&["plan", "examples/acme", "--detailed-exitcode"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // A snapshot of exactly the desired state: no changes, exit 0.
+    let lowered = writ(&["lower", "examples/acme"]);
+    assert_eq!(lowered.status.code(), Some(0));
+    let root = project("self-snapshot", &[("desired.json", &lowered.stdout)]);
+    let snapshot = root.join("desired.json");
+    let output = writ(&[
+        "plan",
+        "examples/acme",
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("No changes"));
+}
+
+#[test]
+fn plan_writes_json_and_markdown() {
+    let root = project("plan-out", &[]);
+    std::fs::create_dir_all(&root).unwrap();
+    let out = root.join("plan.json");
+    let output = writ(&[
+        "plan",
+        "examples/acme",
+        "--format",
+        "markdown",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let markdown = stdout(&output);
+    assert!(markdown.starts_with("## writ plan: `acme`"), "{markdown}");
+    assert!(markdown.contains("> [!WARNING]"), "{markdown}");
+    // Warnings from the checker go to standard error, not into the comment.
+    assert!(!markdown.contains("writ::expired"));
+    assert!(stderr(&output).contains("writ::expired"));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["summary"]["create"], 2);
+    let json = writ(&["plan", "examples/acme", "--format", "json"]);
+    let printed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(printed, plan);
+}
+
+#[test]
+fn a_malformed_or_wrong_version_snapshot_is_a_clear_error() {
+    let root = project(
+        "bad-snapshots",
+        &[
+            ("broken.json", b"{\n  \"format_version\": 1,\n  \"providers\": {\n    \"aws.prod\": {\"resources\": [{\"address\": 3}]}\n  }\n}\n"),
+            ("future.json", b"{\"format_version\": 7, \"providers\": {}}"),
+        ],
+    );
+    for (file, expected) in [("broken.json", "line 4"), ("future.json", "version 1")] {
+        let path = root.join(file);
+        let output = writ(&[
+            "plan",
+            "examples/acme",
+            "--snapshot",
+            path.to_str().unwrap(),
+        ]);
+        // Not 2: with --detailed-exitcode that would read as "changes".
+        assert_eq!(output.status.code(), Some(1), "{file}");
+        let error = stderr(&output);
+        assert!(
+            error.contains(file) && error.contains(expected),
+            "{file}: {error}"
+        );
+    }
+    let output = writ(&[
+        "plan",
+        "examples/acme",
+        "--snapshot",
+        "no/such.json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot read `no/such.json`"));
+}
+
+#[test]
+fn a_plan_that_deletes_most_managed_objects_is_refused_without_the_flag() {
+    let lowered = writ(&["lower", "examples/acme"]);
+    let only_provider = format!("{PROVIDER}");
+    let root = project(
+        "mass-delete",
+        &[
+            ("main.writ", only_provider.as_bytes()),
+            ("live.json", &lowered.stdout),
+            ("writ.toml", b"[project]\nname = \"acme\"\n"),
+        ],
+    );
+    let snapshot = root.join("live.json");
+    let args = [
+        "plan",
+        root.to_str().unwrap(),
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+    ];
+    let output = writ(&args);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("refusing a plan that deletes"),
+        "{}",
+        stderr(&output)
+    );
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-mass-delete");
+    assert_eq!(writ(&allowed).status.code(), Some(0));
+}
+
+#[test]
+fn a_source_with_errors_makes_no_plan() {
+    let root = project(
+        "plan-errors",
+        &[("main.writ", b"agent a {\n  ttl = 1h\n}\n")],
+    );
+    let output = writ(&[
+        "plan",
+        root.to_str().unwrap(),
+        "--snapshot",
+        "examples/acme/snapshot.json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("writ::missing_field") && text.contains("no plan"),
+        "{text}"
+    );
+}

@@ -94,6 +94,74 @@ fn formatting_every_example_and_ui_case_is_idempotent_and_keeps_meaning() {
     }
 }
 
+/// Lowers a program and plans it against a snapshot made of exactly what
+/// it lowers to: nothing may change and nothing may drift, whatever order
+/// or shape the snapshot's JSON takes.
+fn assert_no_changes_against_itself(name: &str, text: &str) -> bool {
+    let sources = support::sources(name, text);
+    let checked = support::check(&sources);
+    if checked.has_errors() {
+        return false;
+    }
+    let desired = writ_compiler::lower::lower(&checked.model, "proj");
+    // Through the snapshot format and back, with statements reversed, as a
+    // live API may return them.
+    let mut observed: Vec<writ_compiler::resource::Resource> = desired.resources.clone();
+    for resource in &mut observed {
+        for document in ["policy", "assume_role_policy"] {
+            if let Some(serde_json::Value::Object(doc)) = resource.attributes.get_mut(document) {
+                if let Some(serde_json::Value::Array(statements)) = doc.get_mut("Statement") {
+                    statements.reverse();
+                }
+            }
+        }
+    }
+    let json = writ_compiler::snapshot::Snapshot::from_resources(observed).to_json();
+    let snapshot =
+        writ_compiler::snapshot::Snapshot::parse(&json).expect("a snapshot writ wrote parses");
+    let observed: Vec<_> = snapshot.resources().cloned().collect();
+    let options = writ_compiler::plan::PlanOptions {
+        today: support::today(),
+        max_key_age_days: Some(90),
+    };
+    let plan = writ_compiler::plan::plan(&desired, &observed, &options);
+    assert!(!plan.has_changes(), "{name}: {:#?}", plan.changes);
+    assert!(plan.drift.is_empty(), "{name}: {:#?}", plan.drift);
+    assert!(
+        plan.permission_delta.is_empty(),
+        "{name}: {:#?}",
+        plan.permission_delta
+    );
+    true
+}
+
+#[test]
+fn planning_every_example_and_ui_case_against_itself_shows_no_changes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    writ_files(&root.join("tests/plans"), &mut files);
+    let mut all: Vec<(String, String)> = corpus();
+    all.extend(files.into_iter().map(|p| {
+        (
+            p.display().to_string(),
+            std::fs::read_to_string(&p).unwrap(),
+        )
+    }));
+    // The example as one project: its files refer to each other.
+    let example: String = corpus()
+        .iter()
+        .filter(|(n, _)| n.contains("examples"))
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    all.push(("examples/acme".to_string(), example));
+    let planned = all
+        .iter()
+        .filter(|(name, text)| assert_no_changes_against_itself(name, text))
+        .count();
+    assert!(planned >= 20, "only {planned} files were planned");
+}
+
 #[test]
 fn the_example_project_is_already_formatted() {
     for (name, text) in corpus().iter().filter(|(n, _)| n.contains("examples")) {
@@ -238,7 +306,7 @@ fn program() -> impl Strategy<Value = String> {
         for grant in grants {
             text.push_str(&format!("{grant}\n"));
         }
-        text.push_str("  include t\n}\n");
+        text.push_str("  include t\n}\n\nscope t {}\n");
         text
     });
     (scope, prop::collection::vec(agent, 1..4)).prop_map(|(scope, agents)| {
@@ -285,6 +353,13 @@ proptest! {
         let sources = support::sources("mutated.writ", &text);
         let _ = support::findings(&sources);
         assert_format_properties("mutated", &text);
+    }
+
+    #[test]
+    fn planning_against_the_desired_state_itself_shows_no_changes(text in program()) {
+        // Agent names are random and may collide; such programs are skipped
+        // (proptest fails the test if it has to skip too many).
+        prop_assume!(assert_no_changes_against_itself("generated", &text));
     }
 
     #[test]
