@@ -420,7 +420,7 @@ fn a_malformed_or_wrong_version_snapshot_is_a_clear_error() {
 #[test]
 fn a_plan_that_deletes_most_managed_objects_is_refused_without_the_flag() {
     let lowered = writ(&["lower", "examples/acme"]);
-    let only_provider = format!("{PROVIDER}");
+    let only_provider = PROVIDER;
     let root = project(
         "mass-delete",
         &[
