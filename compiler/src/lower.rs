@@ -521,19 +521,37 @@ fn tag_value(text: &str) -> String {
 pub const DIGEST_TAG: &str = "writ:digest";
 
 /// The digest of what writ sets on an object: its attributes without the
-/// digest tag, and, for a role, its inline policies.
-pub fn content_digest(resource: &Resource, inline_policies: &[Resource]) -> String {
-    let mut attributes = resource.attributes.clone();
-    if let Some(Value::Object(tags)) = attributes.get_mut("tags") {
-        tags.remove(DIGEST_TAG);
-    }
-    let mut policies: BTreeMap<String, Value> = BTreeMap::new();
-    for inline in inline_policies {
-        if let (Some(name), Some(document)) = (inline.string("name"), inline.attribute("policy")) {
-            policies.insert(name.to_string(), policy::canonical(document));
+/// digest tag, and, for a role, its inline policies (by name). Documents
+/// must be in canonical form, as lowering writes them and as the plan reads
+/// them (see `plan::normalised`).
+pub fn content_digest<'a>(
+    resource: &Resource,
+    inline_policies: impl IntoIterator<Item = &'a Resource>,
+) -> String {
+    let mut hasher = policy::Digester::new();
+    for (key, value) in &resource.attributes {
+        hasher.value(key);
+        match (key.as_str(), value) {
+            ("tags", Value::Object(tags)) => {
+                for (name, tag) in tags.iter().filter(|(name, _)| *name != DIGEST_TAG) {
+                    hasher.value(name);
+                    hasher.value(tag);
+                }
+            }
+            _ => hasher.value(value),
         }
     }
-    policy::digest(&json!({"attributes": attributes, "inline_policies": policies}))
+    let mut policies: Vec<(&str, &Value)> = inline_policies
+        .into_iter()
+        .filter_map(|inline| Some((inline.string("name")?, inline.attribute("policy")?)))
+        .collect();
+    policies.sort_by_key(|(name, _)| *name);
+    hasher.bytes(b"inline policies");
+    for (name, document) in policies {
+        hasher.value(&name);
+        hasher.value(document);
+    }
+    hasher.finish()
 }
 
 fn set_digest(resource: &mut Resource, inline_policies: &[Resource]) {

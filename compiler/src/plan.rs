@@ -15,7 +15,8 @@ use crate::resource::{Resource, ResourceKind};
 use crate::values::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -193,7 +194,8 @@ pub struct PlanOptions {
 /// Attributes that hold policy documents, compared in canonical form.
 const DOCUMENT_ATTRIBUTES: &[&str] = &["assume_role_policy", "policy"];
 
-fn normalised(resource: &Resource) -> Resource {
+/// A resource with its policy documents in canonical form.
+pub fn normalised(resource: &Resource) -> Resource {
     let mut resource = resource.clone();
     for name in DOCUMENT_ATTRIBUTES {
         if let Some(document) = resource.attributes.get_mut(*name) {
@@ -222,7 +224,7 @@ fn ownership(
             // earlier layout left at another `/writ/…` path is still ours,
             // and is replaced into the right one).
             let path = resource.string("path").unwrap_or("/");
-            let tagged = resource.tags().get("writ:project").map(String::as_str) == Some(project);
+            let tagged = resource.tag("writ:project") == Some(project);
             if tagged && path.starts_with("/writ/") {
                 Ownership::Ours
             } else if path.starts_with("/writ/") && path != ours_path {
@@ -246,16 +248,38 @@ fn ownership(
 /// The agent an owned object belongs to.
 fn agent_of(resource: &Resource) -> Option<String> {
     resource
-        .tags()
-        .get("writ:agent")
-        .cloned()
+        .tag("writ:agent")
+        .map(str::to_string)
         .or_else(|| resource.agent.clone())
         .or_else(|| resource.string("role").map(str::to_string))
 }
 
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
     let project = desired.project.as_str();
-    let observed: Vec<Resource> = observed.iter().map(normalised).collect();
+    // One comparison per observed object with what the source wants. Those
+    // identical to it (in a large estate, nearly all) are canonical already,
+    // since lowering writes canonical documents; every later step reads
+    // this set instead of comparing again. The rest are normalised.
+    let wanted: HashMap<&str, &Resource> = desired
+        .resources
+        .iter()
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+    let mut identical: HashSet<&str> = HashSet::new();
+    let observed: Vec<Cow<Resource>> = observed
+        .iter()
+        .map(|resource| {
+            let same = wanted
+                .get(resource.address.as_str())
+                .is_some_and(|want| want.attributes == resource.attributes);
+            if same {
+                identical.insert(resource.address.as_str());
+                Cow::Borrowed(resource)
+            } else {
+                Cow::Owned(normalised(resource))
+            }
+        })
+        .collect();
     let our_roles: BTreeSet<(String, String)> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::AwsRole)
@@ -265,7 +289,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     let mut owned: BTreeMap<&str, &Resource> = BTreeMap::new();
     let mut others: BTreeMap<&str, &Resource> = BTreeMap::new();
     let mut unmanaged = Vec::new();
-    for resource in &observed {
+    for resource in observed.iter().map(|r| r.as_ref()) {
         match ownership(resource, project, &our_roles) {
             Ownership::Ours => {
                 owned.insert(&resource.address, resource);
@@ -282,7 +306,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         }
     }
 
-    let drift = find_drift(desired, &owned);
+    let drift = find_drift(desired, &owned, &identical);
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
     let desired_by_address: BTreeMap<&str, &Resource> = desired
         .resources
@@ -302,6 +326,8 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         .collect();
     let held_back =
         |address: &str| conflicted.contains(role_of(address)) && !conflicted.contains(address);
+    let agents_with_objects: BTreeSet<String> =
+        owned.values().filter_map(|r| agent_of(r)).collect();
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     let mut summary = Summary {
@@ -313,6 +339,9 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
             continue;
         }
         match owned.get(resource.address.as_str()) {
+            Some(_) if identical.contains(resource.address.as_str()) => {
+                summary.unchanged += 1;
+            }
             Some(current) => {
                 let paths = changed_paths(&current.attributes, &resource.attributes);
                 if paths.is_empty() {
@@ -362,11 +391,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
                 }
                 let agent = resource.agent.clone().unwrap_or_default();
                 let reason = match resource.kind {
-                    ResourceKind::AwsRole
-                        if !owned
-                            .keys()
-                            .any(|a| agent_of(owned[a]).as_deref() == Some(&agent)) =>
-                    {
+                    ResourceKind::AwsRole if !agents_with_objects.contains(&agent) => {
                         format!("agent `{agent}` is new in `{}`", resource.provider)
                     }
                     ResourceKind::AwsRole => format!("role for `{agent}`"),
@@ -429,7 +454,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
             ChangeKind::Delete => summary.delete += 1,
         }
     }
-    let permission_delta = permission_delta(desired, &owned, &conflicted);
+    let permission_delta = permission_delta(desired, &owned, &conflicted, &identical);
     unmanaged.sort_by(|a: &Unmanaged, b| a.address.cmp(&b.address));
     conflicts.sort_by(|a, b| a.address.cmp(&b.address));
     summary.drift = drift.len();
@@ -568,27 +593,54 @@ fn update_reason(paths: &[String], restoring: bool) -> String {
     }
 }
 
-fn find_drift(desired: &Desired, owned: &BTreeMap<&str, &Resource>) -> Vec<Drift> {
+fn find_drift(
+    desired: &Desired,
+    owned: &BTreeMap<&str, &Resource>,
+    identical: &HashSet<&str>,
+) -> Vec<Drift> {
     let desired_by_address: BTreeMap<&str, &Resource> = desired
         .resources
         .iter()
         .map(|r| (r.address.as_str(), r))
         .collect();
+    // Inline policies by the role they belong to, found once.
+    let mut inline_by_role: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
+    for resource in owned
+        .values()
+        .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+    {
+        inline_by_role
+            .entry(role_of(&resource.address))
+            .or_default()
+            .push(resource);
+    }
     let mut drift = Vec::new();
     for (address, resource) in owned {
-        let inline: Vec<Resource> = match resource.kind {
-            ResourceKind::AwsRole => owned
-                .values()
-                .filter(|r| {
-                    r.kind == ResourceKind::AwsRolePolicy && role_of(&r.address) == *address
-                })
-                .map(|r| (*r).clone())
-                .collect(),
-            ResourceKind::AwsManagedPolicy => Vec::new(),
+        let inline: &[&Resource] = match resource.kind {
+            ResourceKind::AwsRole => inline_by_role.get(address).map_or(&[], Vec::as_slice),
+            ResourceKind::AwsManagedPolicy => &[],
             _ => continue,
         };
-        let recorded = resource.tags().get(DIGEST_TAG).cloned();
-        let actual = content_digest(resource, &inline);
+        // Exactly what the source wants, digest tag included: the content
+        // hashes to the digest that lowering computed, so there is no drift
+        // to find (this skips the hashing for nearly every object).
+        let as_desired = |r: &Resource| identical.contains(r.address.as_str());
+        let wanted_inline = desired_by_address
+            .range::<str, _>((
+                std::ops::Bound::Excluded(*address),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(a, _)| a.starts_with(address))
+            .filter(|(a, r)| r.kind == ResourceKind::AwsRolePolicy && role_of(a) == *address)
+            .count();
+        if as_desired(resource)
+            && inline.len() == wanted_inline
+            && inline.iter().all(|r| as_desired(r))
+        {
+            continue;
+        }
+        let recorded = resource.tag(DIGEST_TAG).map(str::to_string);
+        let actual = content_digest(resource, inline.iter().copied());
         if recorded.as_deref() == Some(actual.as_str()) {
             continue;
         }
@@ -601,7 +653,7 @@ fn find_drift(desired: &Desired, owned: &BTreeMap<&str, &Resource>) -> Vec<Drift
                     .filter(|p| p != &format!("tags.{DIGEST_TAG}")),
             );
         }
-        for policy in &inline {
+        for policy in inline {
             if desired_by_address
                 .get(policy.address.as_str())
                 .is_none_or(|want| want.attributes != policy.attributes)
@@ -707,21 +759,42 @@ fn permission_delta(
     desired: &Desired,
     owned: &BTreeMap<&str, &Resource>,
     conflicted: &BTreeSet<&str>,
+    identical: &HashSet<&str>,
 ) -> Vec<AgentDelta> {
+    let observed: Vec<&Resource> = owned
+        .values()
+        .copied()
+        .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+        .collect();
+    let wanted: Vec<&Resource> = desired
+        .resources
+        .iter()
+        .filter(|r| {
+            r.kind == ResourceKind::AwsRolePolicy && !conflicted.contains(role_of(&r.address))
+        })
+        .collect();
+    // Only agents with a policy that is new, gone or different can gain or
+    // lose access; the rest (nearly all, in a large estate) are skipped.
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    for resource in &observed {
+        if !identical.contains(resource.address.as_str()) {
+            touched.extend(agent_of(resource));
+        }
+    }
+    for resource in &wanted {
+        if !owned.contains_key(resource.address.as_str()) {
+            touched.extend(resource.agent.clone());
+        }
+    }
     let mut before: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
     let mut after: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
-    for resource in owned
-        .values()
-        .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
-    {
-        if let Some(agent) = agent_of(resource) {
+    for resource in observed {
+        if let Some(agent) = agent_of(resource).filter(|a| touched.contains(a)) {
             before.entry(agent).or_default().extend(allows(resource));
         }
     }
-    for resource in desired.resources.iter().filter(|r| {
-        r.kind == ResourceKind::AwsRolePolicy && !conflicted.contains(role_of(&r.address))
-    }) {
-        if let Some(agent) = resource.agent.clone() {
+    for resource in wanted {
+        if let Some(agent) = resource.agent.clone().filter(|a| touched.contains(a)) {
             after.entry(agent).or_default().extend(allows(resource));
         }
     }

@@ -149,13 +149,54 @@ fn canonical_condition(value: &Value) -> Value {
 /// canonical JSON of what writ set. It tells drift (content changed outside
 /// writ, so it no longer matches its digest) from intended change.
 pub fn digest(value: &Value) -> String {
-    let text = serde_json::to_string(value).unwrap_or_default();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut hasher = Digester::new();
+    hasher.value(value);
+    hasher.finish()
+}
+
+/// FNV-1a over what is written to it: values are serialised straight into
+/// the hash, with nothing allocated or copied.
+pub struct Digester(u64);
+
+impl Digester {
+    pub fn new() -> Digester {
+        Digester(0xcbf2_9ce4_8422_2325)
     }
-    format!("{hash:016x}")
+
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// A value as compact JSON, followed by a separator.
+    pub fn value(&mut self, value: &impl serde::Serialize) {
+        // Writing into the hasher cannot fail.
+        let _ = serde_json::to_writer(&mut *self, value);
+        self.bytes(b"\x1f");
+    }
+
+    pub fn finish(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for Digester {
+    fn default() -> Digester {
+        Digester::new()
+    }
+}
+
+impl std::io::Write for Digester {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The length IAM counts for a policy: its JSON without white space.

@@ -80,6 +80,11 @@ impl Resource {
         self.attributes.get(name).and_then(Value::as_str)
     }
 
+    /// One tag's value.
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.attributes.get("tags")?.get(name)?.as_str()
+    }
+
     /// The tags of an object that has them.
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.attributes

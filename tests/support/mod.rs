@@ -50,15 +50,16 @@ pub fn role_of(address: &str) -> &str {
 
 /// Recomputes the digest of the role at `address` (or of the managed policy).
 pub fn restamp(observed: &mut [Resource], address: &str) {
+    // The digest is taken over canonical documents, as the plan reads them.
     let inline: Vec<Resource> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::AwsRolePolicy && role_of(&r.address) == address)
-        .cloned()
+        .map(writ_compiler::plan::normalised)
         .collect();
     let Some(target) = observed.iter_mut().find(|r| r.address == address) else {
         panic!("no resource {address} to restamp");
     };
-    let digest = lower::content_digest(target, &inline);
+    let digest = lower::content_digest(&writ_compiler::plan::normalised(target), &inline);
     if let Some(Value::Object(tags)) = target.attributes.get_mut("tags") {
         tags.insert(lower::DIGEST_TAG.into(), Value::String(digest));
     }
