@@ -95,34 +95,16 @@ fn change_lines(change: &Change) -> Vec<(ChangeTag, String)> {
             }
         }
         ChangeKind::Update | ChangeKind::Replace => {
-            let mut shown_tags = false;
             for path in &change.changed_paths {
-                if let Some(tag_name) = path.strip_prefix("tags.") {
-                    let _ = tag_name;
-                    if shown_tags {
-                        continue;
-                    }
-                    shown_tags = true;
-                    let tags =
-                        |m: &BTreeMap<String, Value>| m.get("tags").cloned().unwrap_or(Value::Null);
-                    let (old, new) = (tags(before), tags(after));
-                    for (old_tag, new_tag) in [(old, new)] {
-                        let names: std::collections::BTreeSet<String> = old_tag
-                            .as_object()
-                            .into_iter()
-                            .chain(new_tag.as_object())
-                            .flat_map(|o| o.keys().cloned())
-                            .collect();
-                        for name in names {
-                            let (a, b) = (old_tag.get(&name), new_tag.get(&name));
-                            if a != b {
-                                lines.push((
-                                    ChangeTag::Equal,
-                                    format!("tags.{name}: {} → {}", show(a), show(b)),
-                                ));
-                            }
-                        }
-                    }
+                if let Some(tag) = path.strip_prefix("tags.") {
+                    let value = |m: &BTreeMap<String, Value>| {
+                        m.get("tags").and_then(|t| t.get(tag)).cloned()
+                    };
+                    let (old, new) = (value(before), value(after));
+                    lines.push((
+                        ChangeTag::Equal,
+                        format!("{path}: {} → {}", show(old.as_ref()), show(new.as_ref())),
+                    ));
                     continue;
                 }
                 let (old, new) = (before.get(path), after.get(path));
@@ -298,30 +280,33 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         out.push('\n');
     }
     let mut tail = summary_line(plan);
-    if plan.summary.drift > 0 {
-        let _ = write!(
-            tail,
-            " {} drifted.",
-            plural(plan.summary.drift, "object", "objects")
-        );
-    }
-    if plan.summary.delete > 0 {
-        tail.push_str(&style.paint(
+    let s = &plan.summary;
+    let notes = [
+        (
+            s.drift,
+            "",
+            plural(s.drift, "object", "objects") + " drifted.",
+        ),
+        (
+            s.delete,
             "31",
-            &format!(
-                " {} deleted.",
-                plural(plan.summary.delete, "object is", "objects are")
-            ),
-        ));
-    }
-    if plan.summary.agents_gaining > 0 {
-        tail.push_str(&style.paint(
+            plural(s.delete, "object is", "objects are") + " deleted.",
+        ),
+        (
+            s.agents_gaining,
             "33",
-            &format!(
-                " {} access.",
-                plural(plan.summary.agents_gaining, "agent gains", "agents gain")
-            ),
-        ));
+            plural(s.agents_gaining, "agent gains", "agents gain") + " access.",
+        ),
+    ];
+    for (count, colour, note) in notes {
+        if count > 0 {
+            tail.push(' ');
+            tail.push_str(&if colour.is_empty() {
+                note
+            } else {
+                style.paint(colour, &note)
+            });
+        }
     }
     let _ = writeln!(out, "{tail}");
     out
