@@ -529,7 +529,7 @@ pub fn content_digest<'a>(
     inline_policies: impl IntoIterator<Item = &'a Resource>,
 ) -> String {
     let mut hasher = policy::Digester::new();
-    for (key, value) in &resource.attributes {
+    for (key, value) in resource.compared_attributes() {
         hasher.value(key);
         match (key.as_str(), value) {
             ("tags", Value::Object(tags)) => {

@@ -271,7 +271,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         .map(|resource| {
             let same = wanted
                 .get(resource.address.as_str())
-                .is_some_and(|want| want.attributes == resource.attributes);
+                .is_some_and(|want| want.same_as(resource));
             if same {
                 identical.insert(resource.address.as_str());
                 Cow::Borrowed(resource)
@@ -541,7 +541,11 @@ pub fn changed_paths(
     after: &BTreeMap<String, Value>,
 ) -> Vec<String> {
     let mut paths = Vec::new();
-    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let keys: BTreeSet<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|key| !crate::resource::is_observed_only(key))
+        .collect();
     for key in keys {
         let (old, new) = (before.get(key), after.get(key));
         if key == "tags" {
@@ -656,7 +660,7 @@ fn find_drift(
         for policy in inline {
             if desired_by_address
                 .get(policy.address.as_str())
-                .is_none_or(|want| want.attributes != policy.attributes)
+                .is_none_or(|want| !want.same_as(policy))
             {
                 changed.push(format!(
                     "inline policy `{}`",

@@ -56,6 +56,12 @@ impl ResourceKind {
     }
 }
 
+/// Attributes that only observation knows (when an object was created, its
+/// ARN): kept for the inventory, never compared, never part of a digest.
+pub fn is_observed_only(attribute: &str) -> bool {
+    matches!(attribute, "created" | "arn")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
@@ -72,6 +78,18 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The attributes writ sets and compares (without observed-only ones).
+    pub fn compared_attributes(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.attributes
+            .iter()
+            .filter(|(key, _)| !is_observed_only(key))
+    }
+
+    /// Do two objects agree on every attribute writ compares?
+    pub fn same_as(&self, other: &Resource) -> bool {
+        self.compared_attributes().eq(other.compared_attributes())
+    }
+
     pub fn attribute(&self, name: &str) -> Option<&Value> {
         self.attributes.get(name)
     }
