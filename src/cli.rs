@@ -70,6 +70,31 @@ enum Command {
         /// Allow a plan that deletes more than 25% of the objects writ manages.
         #[arg(long)]
         allow_mass_delete: bool,
+        /// Limit the run to these provider instances (`aws.prod`); repeatable.
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
+    },
+    /// Make the live providers match the source: plan, confirm, apply.
+    Apply {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Apply without asking (required when not on a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long)]
+        allow_mass_delete: bool,
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
+    },
+    /// Write what the live providers hold, in the snapshot format.
+    Snapshot {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
     },
     /// Print the desired state (what lowering produces) as a snapshot document.
     #[command(hide = true)]
@@ -109,7 +134,7 @@ pub fn main() -> i32 {
     let mut out = stdout.lock();
     // `plan` keeps 2 for "there are changes" (`--detailed-exitcode`), so its
     // errors exit 1, as Terraform's do.
-    let error_code = if matches!(cli.command, Command::Plan { .. }) {
+    let error_code = if matches!(cli.command, Command::Plan { .. } | Command::Apply { .. }) {
         1
     } else {
         2
@@ -129,6 +154,7 @@ pub fn main() -> i32 {
             out: plan_out,
             detailed_exitcode,
             allow_mass_delete,
+            only,
         } => plan(
             &mut out,
             &path,
@@ -138,8 +164,20 @@ pub fn main() -> i32 {
                 out: plan_out,
                 detailed_exitcode,
                 allow_mass_delete,
+                only,
             },
         ),
+        Command::Apply {
+            path,
+            auto_approve,
+            allow_mass_delete,
+            only,
+        } => crate::live::apply(&mut out, &path, auto_approve, allow_mass_delete, &only),
+        Command::Snapshot {
+            path,
+            out: file,
+            only,
+        } => crate::live::snapshot(&mut out, &path, file.as_deref(), &only),
         Command::Lower { path } => lower(&mut out, &path),
         Command::Explain {
             agent,
@@ -166,7 +204,7 @@ type Outcome = Result<i32, String>;
 
 /// Today's date (UTC). `WRIT_TODAY=YYYY-MM-DD` fixes it, for reproducible
 /// runs and tests.
-fn today() -> Result<Date, String> {
+pub(crate) fn today() -> Result<Date, String> {
     if let Ok(text) = std::env::var("WRIT_TODAY") {
         return Date::parse(&text).map_err(|e| format!("WRIT_TODAY=`{text}`: {e}"));
     }
@@ -176,11 +214,11 @@ fn today() -> Result<Date, String> {
     Ok(Date::from_unix_seconds(seconds))
 }
 
-fn load(path: &Path) -> Result<Project, String> {
+pub(crate) fn load(path: &Path) -> Result<Project, String> {
     project::load(path).map_err(|e| e.to_string())
 }
 
-fn colour() -> bool {
+pub(crate) fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
@@ -398,14 +436,15 @@ struct PlanArgs {
     out: Option<PathBuf>,
     detailed_exitcode: bool,
     allow_mass_delete: bool,
+    only: Vec<String>,
 }
 
 /// Checks and lowers a project; on errors, prints them and returns `None`.
-fn desired_state(
+pub(crate) fn desired_state(
     out: &mut impl Write,
     project: &Project,
     quiet_warnings: bool,
-) -> Result<Option<writ_compiler::lower::Desired>, String> {
+) -> Result<Option<(writ_compiler::model::Model, writ_compiler::lower::Desired)>, String> {
     let checked = checked(project)?;
     let diagnostics_to = |out: &mut dyn Write, diagnostics: &[Diagnostic]| -> Result<(), String> {
         let text = report::render_graphical(
@@ -449,31 +488,37 @@ fn desired_state(
             diagnostics_to(out, &findings)?;
         }
     }
-    Ok(Some(desired))
+    Ok(Some((checked.model, desired)))
 }
 
 fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     let project = load(path)?;
     let io = |e: std::io::Error| e.to_string();
-    let Some(desired) = desired_state(out, &project, args.format != PlanFormat::Text)? else {
+    let Some((model, mut desired)) = desired_state(out, &project, args.format != PlanFormat::Text)?
+    else {
         return Ok(1);
     };
+    let scope = crate::live::Scope::new(&model, &args.only)?;
+    desired.resources.retain(|r| scope.includes(&r.provider));
     let snapshot_path = match (&args.snapshot, &project.config.project.snapshot) {
-        (Some(path), _) => path.clone(),
-        (None, Some(path)) => project.root.join(path),
-        (None, None) => {
-            return Err("no observed state to plan against: pass `--snapshot FILE`, or set `[project] snapshot` in writ.toml".into())
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(path)) => Some(project.root.join(path)),
+        (None, None) => None,
+    };
+    let observed = match snapshot_path {
+        Some(snapshot_path) => {
+            let text = project::read_text(&snapshot_path).map_err(|e| e.to_string())?;
+            let snapshot = writ_compiler::snapshot::Snapshot::parse(&text)
+                .map_err(|e| format!("snapshot `{}`: {e}", snapshot_path.display()))?;
+            snapshot
+                .resources()
+                .filter(|r| scope.includes(&r.provider))
+                .cloned()
+                .collect()
         }
+        None => crate::live::observe(&project, &model, &scope)?.0,
     };
-    let text = project::read_text(&snapshot_path).map_err(|e| e.to_string())?;
-    let snapshot = writ_compiler::snapshot::Snapshot::parse(&text)
-        .map_err(|e| format!("snapshot `{}`: {e}", snapshot_path.display()))?;
-    let observed: Vec<_> = snapshot.resources().cloned().collect();
-    let options = writ_compiler::plan::PlanOptions {
-        today: today()?,
-        max_key_age_days: project.config.max_key_age_days()?,
-    };
-    let plan = writ_compiler::plan::plan(&desired, &observed, &options);
+    let plan = make_plan(&project, &desired, &observed)?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan, colour()),
         PlanFormat::Markdown => render::markdown(&plan),
@@ -484,23 +529,9 @@ fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         std::fs::write(file, render::json(&plan))
             .map_err(|e| format!("cannot write `{}`: {e}", file.display()))?;
     }
-    if !plan.conflicts.is_empty() {
-        eprintln!(
-            "error: {} cannot be created because an object writ does not own has its name; rename the agent or remove that object",
-            if plan.conflicts.len() == 1 { "1 object".to_string() } else { format!("{} objects", plan.conflicts.len()) }
-        );
+    if let Some(refusal) = refusal(&plan, args.allow_mass_delete) {
+        eprintln!("error: {refusal}");
         return Ok(1);
-    }
-    if let Some((deletes, managed)) =
-        plan.mass_delete(writ_compiler::plan::DEFAULT_MASS_DELETE_PERCENT)
-    {
-        if !args.allow_mass_delete {
-            eprintln!(
-                "error: refusing a plan that deletes {deletes} of the {managed} objects writ manages (more than {}%); pass `--allow-mass-delete` if that is intended",
-                writ_compiler::plan::DEFAULT_MASS_DELETE_PERCENT
-            );
-            return Ok(1);
-        }
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2
@@ -509,9 +540,42 @@ fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     })
 }
 
+pub(crate) fn make_plan(
+    project: &Project,
+    desired: &writ_compiler::lower::Desired,
+    observed: &[writ_compiler::resource::Resource],
+) -> Result<writ_compiler::plan::Plan, String> {
+    let options = writ_compiler::plan::PlanOptions {
+        today: today()?,
+        max_key_age_days: project.config.max_key_age_days()?,
+    };
+    Ok(writ_compiler::plan::plan(desired, observed, &options))
+}
+
+/// Why a plan must not be applied (or, for `plan`, why it exits 1).
+pub(crate) fn refusal(plan: &writ_compiler::plan::Plan, allow_mass_delete: bool) -> Option<String> {
+    if !plan.conflicts.is_empty() {
+        return Some(format!(
+            "{} cannot be created because an object writ does not own has its name; rename the agent or remove that object",
+            if plan.conflicts.len() == 1 { "1 object".to_string() } else { format!("{} objects", plan.conflicts.len()) }
+        ));
+    }
+    if let Some((deletes, managed)) =
+        plan.mass_delete(writ_compiler::plan::DEFAULT_MASS_DELETE_PERCENT)
+    {
+        if !allow_mass_delete {
+            return Some(format!(
+                "refusing a plan that deletes {deletes} of the {managed} objects writ manages (more than {}%); pass `--allow-mass-delete` if that is intended",
+                writ_compiler::plan::DEFAULT_MASS_DELETE_PERCENT
+            ));
+        }
+    }
+    None
+}
+
 fn lower(out: &mut impl Write, path: &Path) -> Outcome {
     let project = load(path)?;
-    let Some(desired) = desired_state(out, &project, true)? else {
+    let Some((_, desired)) = desired_state(out, &project, true)? else {
         return Ok(1);
     };
     let snapshot = writ_compiler::snapshot::Snapshot::from_resources(desired.resources);

@@ -86,7 +86,10 @@ fn change_lines(change: &Change) -> Vec<(ChangeTag, String)> {
             } else {
                 (ChangeTag::Delete, before)
             };
-            for (key, value) in attributes {
+            for (key, value) in attributes
+                .iter()
+                .filter(|(key, _)| !writ_compiler::resource::is_observed_only(key))
+            {
                 let text = pretty(value);
                 let mut text_lines = text.lines();
                 let first = text_lines.next().unwrap_or_default();

@@ -1,0 +1,511 @@
+//! Carrying out one planned change. Each step is idempotent (a role that
+//! already exists and is ours is brought to the wanted state; something
+//! already gone counts as deleted), so an interrupted apply converges when
+//! it is planned and applied again.
+
+use crate::{call, AwsProvider};
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use writ_compiler::plan::{Change, ChangeKind};
+use writ_compiler::resource::ResourceKind;
+use writ_provider_core::{ErrorClass, ProviderError};
+
+type Attributes = BTreeMap<String, Value>;
+
+fn text<'a>(attributes: &'a Attributes, name: &str) -> Option<&'a str> {
+    attributes.get(name).and_then(Value::as_str)
+}
+
+fn document(attributes: &Attributes, name: &str) -> Result<String, ProviderError> {
+    attributes
+        .get(name)
+        .filter(|v| !v.is_null())
+        .map(|v| serde_json::to_string(v).unwrap_or_default())
+        .ok_or_else(|| ProviderError::permanent(format!("the plan holds no `{name}` document")))
+}
+
+fn tag_map(attributes: &Attributes) -> BTreeMap<String, String> {
+    attributes
+        .get("tags")
+        .and_then(Value::as_object)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
+        .map(|(key, value)| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| ProviderError::permanent(format!("tag `{key}`: {e}")))
+        })
+        .collect()
+}
+
+fn is_code(error: &ProviderError, code: &str) -> bool {
+    error.code.as_deref() == Some(code)
+}
+
+/// Right after a role is created IAM may not yet accept it as a principal
+/// (eventual consistency): that error, and only it, is worth retrying.
+fn principal_not_ready(error: &ProviderError) -> bool {
+    is_code(error, "MalformedPolicyDocument") && error.message.contains("principal")
+}
+
+impl AwsProvider {
+    pub(crate) async fn apply_change(&self, change: &Change) -> Result<(), ProviderError> {
+        let empty = Attributes::new();
+        let before = change.before.as_ref().unwrap_or(&empty);
+        let after = change.after.as_ref().unwrap_or(&empty);
+        let name = text(after, "name")
+            .or_else(|| text(before, "name"))
+            .unwrap_or_default();
+        match (change.kind, change.kind_of_change()) {
+            (ResourceKind::AwsRole, ChangeKind::Create) => self.create_role(after).await,
+            (ResourceKind::AwsRole, ChangeKind::Update) => {
+                self.ensure_owned_role(name).await?;
+                self.converge_role(name, before, after).await
+            }
+            (ResourceKind::AwsRole, ChangeKind::Replace) => {
+                self.delete_role(name).await?;
+                self.create_role(after).await
+            }
+            (ResourceKind::AwsRole, ChangeKind::Delete) => self.delete_role(name).await,
+            (ResourceKind::AwsRolePolicy, ChangeKind::Delete) => {
+                let role = text(before, "role").unwrap_or_default();
+                self.ensure_owned_role(role).await?;
+                self.delete_role_policy(role, name).await
+            }
+            (ResourceKind::AwsRolePolicy, _) => {
+                let role = text(after, "role").unwrap_or_default();
+                self.ensure_owned_role(role).await?;
+                call!(
+                    self,
+                    "PutRolePolicy",
+                    self.client
+                        .put_role_policy()
+                        .role_name(role)
+                        .policy_name(name)
+                        .policy_document(document(after, "policy")?)
+                )?;
+                Ok(())
+            }
+            (ResourceKind::AwsManagedPolicy, ChangeKind::Create) => self.create_policy(after).await,
+            (ResourceKind::AwsManagedPolicy, ChangeKind::Update) => {
+                self.ensure_owned_policy(name).await?;
+                self.converge_policy(name, before, after).await
+            }
+            (ResourceKind::AwsManagedPolicy, ChangeKind::Replace) => {
+                self.delete_policy(name).await?;
+                self.create_policy(after).await
+            }
+            (ResourceKind::AwsManagedPolicy, ChangeKind::Delete) => self.delete_policy(name).await,
+            (ResourceKind::AwsUser | ResourceKind::AwsAccessKey, _) => {
+                Err(ProviderError::permanent(format!(
+                    "`{}`: writ never changes IAM users or their keys",
+                    change.address
+                )))
+            }
+        }
+    }
+
+    /// Is the role writ's, for this project? `Ok(false)` when it does not
+    /// exist; an error when it exists and is someone else's.
+    async fn ensure_owned_role(&self, name: &str) -> Result<bool, ProviderError> {
+        let result = call!(self, "GetRole", self.client.get_role().role_name(name));
+        let role = match result {
+            Ok(output) => output,
+            Err(error) if is_code(&error, "NoSuchEntity") => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        let Some(role) = role.role() else {
+            return Ok(false);
+        };
+        let ours = role.path().starts_with("/writ/")
+            && role
+                .tags()
+                .iter()
+                .any(|t| t.key() == "writ:project" && t.value() == self.project);
+        if ours {
+            Ok(true)
+        } else {
+            Err(ProviderError::new(
+                ErrorClass::Permanent,
+                Some("NotOwned"),
+                format!(
+                    "role `{name}` (path `{}`) is not managed by writ project `{}`: refusing to change it",
+                    role.path(),
+                    self.project
+                ),
+            ))
+        }
+    }
+
+    async fn create_role(&self, after: &Attributes) -> Result<(), ProviderError> {
+        let name = text(after, "name").unwrap_or_default();
+        let tags = tag_map(after);
+        let request = self
+            .client
+            .create_role()
+            .role_name(name)
+            .path(text(after, "path").unwrap_or("/"))
+            .assume_role_policy_document(document(after, "assume_role_policy")?)
+            .max_session_duration(
+                after
+                    .get("max_session_duration")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(3600) as i32,
+            )
+            .set_description(text(after, "description").map(str::to_string))
+            .set_permissions_boundary(text(after, "permissions_boundary").map(str::to_string))
+            .set_tags(Some(sdk_tags(&tags)?));
+        match call!(self, "CreateRole", request.clone(), principal_not_ready) {
+            Ok(_) => Ok(()),
+            // Created by an earlier, interrupted apply: converge it instead.
+            Err(error) if is_code(&error, "EntityAlreadyExists") => {
+                self.ensure_owned_role(name).await?;
+                self.converge_role(name, &Attributes::new(), after).await
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Brings an existing role to `after`: trust, settings, boundary, tags.
+    /// The tags (with the digest) come last, so an interruption leaves the
+    /// digest stale and the next plan sees what is left to do.
+    async fn converge_role(
+        &self,
+        name: &str,
+        before: &Attributes,
+        after: &Attributes,
+    ) -> Result<(), ProviderError> {
+        let differs = |key: &str| before.get(key) != after.get(key);
+        if differs("assume_role_policy") {
+            call!(
+                self,
+                "UpdateAssumeRolePolicy",
+                self.client
+                    .update_assume_role_policy()
+                    .role_name(name)
+                    .policy_document(document(after, "assume_role_policy")?),
+                principal_not_ready
+            )?;
+        }
+        if differs("max_session_duration") || differs("description") {
+            call!(
+                self,
+                "UpdateRole",
+                self.client
+                    .update_role()
+                    .role_name(name)
+                    .set_max_session_duration(
+                        after
+                            .get("max_session_duration")
+                            .and_then(Value::as_i64)
+                            .map(|v| v as i32)
+                    )
+                    .set_description(text(after, "description").map(str::to_string))
+            )?;
+        }
+        if differs("permissions_boundary") {
+            match text(after, "permissions_boundary") {
+                Some(arn) => {
+                    call!(
+                        self,
+                        "PutRolePermissionsBoundary",
+                        self.client
+                            .put_role_permissions_boundary()
+                            .role_name(name)
+                            .permissions_boundary(arn)
+                    )?;
+                }
+                None => {
+                    let result = call!(
+                        self,
+                        "DeleteRolePermissionsBoundary",
+                        self.client
+                            .delete_role_permissions_boundary()
+                            .role_name(name)
+                    );
+                    match result {
+                        Ok(_) => {}
+                        Err(error) if is_code(&error, "NoSuchEntity") => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
+        let (old, new) = (tag_map(before), tag_map(after));
+        let removed: Vec<String> = old
+            .keys()
+            .filter(|k| !new.contains_key(*k))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            call!(
+                self,
+                "UntagRole",
+                self.client
+                    .untag_role()
+                    .role_name(name)
+                    .set_tag_keys(Some(removed.clone()))
+            )?;
+        }
+        if old != new || before.is_empty() {
+            call!(
+                self,
+                "TagRole",
+                self.client
+                    .tag_role()
+                    .role_name(name)
+                    .set_tags(Some(sdk_tags(&new)?))
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn delete_role_policy(&self, role: &str, name: &str) -> Result<(), ProviderError> {
+        match call!(
+            self,
+            "DeleteRolePolicy",
+            self.client
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+        ) {
+            Ok(_) => Ok(()),
+            Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes a role of ours, with what must go first: its inline
+    /// policies, attached policies and instance profile memberships.
+    async fn delete_role(&self, name: &str) -> Result<(), ProviderError> {
+        if !self.ensure_owned_role(name).await? {
+            return Ok(());
+        }
+        let inline = call!(
+            self,
+            "ListRolePolicies",
+            self.client.list_role_policies().role_name(name)
+        )?;
+        for policy in inline.policy_names() {
+            self.delete_role_policy(name, policy).await?;
+        }
+        let attached = call!(
+            self,
+            "ListAttachedRolePolicies",
+            self.client.list_attached_role_policies().role_name(name)
+        )?;
+        for policy in attached.attached_policies() {
+            if let Some(arn) = policy.policy_arn() {
+                call!(
+                    self,
+                    "DetachRolePolicy",
+                    self.client
+                        .detach_role_policy()
+                        .role_name(name)
+                        .policy_arn(arn)
+                )?;
+            }
+        }
+        let profiles = call!(
+            self,
+            "ListInstanceProfilesForRole",
+            self.client
+                .list_instance_profiles_for_role()
+                .role_name(name)
+        )?;
+        for profile in profiles.instance_profiles() {
+            call!(
+                self,
+                "RemoveRoleFromInstanceProfile",
+                self.client
+                    .remove_role_from_instance_profile()
+                    .role_name(name)
+                    .instance_profile_name(profile.instance_profile_name())
+            )?;
+        }
+        match call!(
+            self,
+            "DeleteRole",
+            self.client.delete_role().role_name(name)
+        ) {
+            Ok(_) => Ok(()),
+            Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Is the managed policy writ's? `Ok(false)` when it does not exist.
+    async fn ensure_owned_policy(&self, name: &str) -> Result<bool, ProviderError> {
+        let arn = self.policy_arn(name);
+        let policy = match call!(self, "GetPolicy", self.client.get_policy().policy_arn(&arn)) {
+            Ok(output) => output,
+            Err(error) if is_code(&error, "NoSuchEntity") => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        let tags = call!(
+            self,
+            "ListPolicyTags",
+            self.client.list_policy_tags().policy_arn(&arn)
+        )?;
+        let path_ok = policy
+            .policy()
+            .and_then(|p| p.path())
+            .is_some_and(|p| p.starts_with("/writ/"));
+        let tagged = tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "writ:project" && t.value() == self.project);
+        if path_ok && tagged {
+            Ok(true)
+        } else {
+            Err(ProviderError::new(
+                ErrorClass::Permanent,
+                Some("NotOwned"),
+                format!(
+                    "policy `{arn}` is not managed by writ project `{}`: refusing to change it",
+                    self.project
+                ),
+            ))
+        }
+    }
+
+    async fn create_policy(&self, after: &Attributes) -> Result<(), ProviderError> {
+        let name = text(after, "name").unwrap_or_default();
+        let request = self
+            .client
+            .create_policy()
+            .policy_name(name)
+            .path(text(after, "path").unwrap_or("/"))
+            .policy_document(document(after, "policy")?)
+            .set_description(text(after, "description").map(str::to_string))
+            .set_tags(Some(sdk_tags(&tag_map(after))?));
+        match call!(self, "CreatePolicy", request.clone()) {
+            Ok(_) => Ok(()),
+            Err(error) if is_code(&error, "EntityAlreadyExists") => {
+                self.ensure_owned_policy(name).await?;
+                self.converge_policy(name, &Attributes::new(), after).await
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A new default version of the document (deleting the oldest other
+    /// version when IAM's limit of five is reached), then the tags.
+    async fn converge_policy(
+        &self,
+        name: &str,
+        before: &Attributes,
+        after: &Attributes,
+    ) -> Result<(), ProviderError> {
+        let arn = self.policy_arn(name);
+        if before.get("policy") != after.get("policy") {
+            let versions = call!(
+                self,
+                "ListPolicyVersions",
+                self.client.list_policy_versions().policy_arn(&arn)
+            )?;
+            let mut others: Vec<_> = versions
+                .versions()
+                .iter()
+                .filter(|v| !v.is_default_version())
+                .collect();
+            if versions.versions().len() >= 5 {
+                others.sort_by_key(|v| v.create_date().map(|d| d.secs()));
+                if let Some(oldest) = others.first().and_then(|v| v.version_id()) {
+                    call!(
+                        self,
+                        "DeletePolicyVersion",
+                        self.client
+                            .delete_policy_version()
+                            .policy_arn(&arn)
+                            .version_id(oldest)
+                    )?;
+                }
+            }
+            call!(
+                self,
+                "CreatePolicyVersion",
+                self.client
+                    .create_policy_version()
+                    .policy_arn(&arn)
+                    .policy_document(document(after, "policy")?)
+                    .set_as_default(true)
+            )?;
+        }
+        let (old, new) = (tag_map(before), tag_map(after));
+        let removed: Vec<String> = old
+            .keys()
+            .filter(|k| !new.contains_key(*k))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            call!(
+                self,
+                "UntagPolicy",
+                self.client
+                    .untag_policy()
+                    .policy_arn(&arn)
+                    .set_tag_keys(Some(removed.clone()))
+            )?;
+        }
+        if old != new || before.is_empty() {
+            call!(
+                self,
+                "TagPolicy",
+                self.client
+                    .tag_policy()
+                    .policy_arn(&arn)
+                    .set_tags(Some(sdk_tags(&new)?))
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<(), ProviderError> {
+        if !self.ensure_owned_policy(name).await? {
+            return Ok(());
+        }
+        let arn = self.policy_arn(name);
+        let versions = call!(
+            self,
+            "ListPolicyVersions",
+            self.client.list_policy_versions().policy_arn(&arn)
+        )?;
+        for version in versions
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+        {
+            if let Some(id) = version.version_id() {
+                call!(
+                    self,
+                    "DeletePolicyVersion",
+                    self.client
+                        .delete_policy_version()
+                        .policy_arn(&arn)
+                        .version_id(id)
+                )?;
+            }
+        }
+        match call!(
+            self,
+            "DeletePolicy",
+            self.client.delete_policy().policy_arn(&arn)
+        ) {
+            Ok(_) => Ok(()),
+            Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}

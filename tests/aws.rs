@@ -1,0 +1,244 @@
+//! writ against a real implementation of the IAM API (moto, started by the
+//! harness): plan, apply, drift and ownership, end to end through the
+//! binary. moto validates less than AWS (it accepts malformed policies), so
+//! negative cases about policy content are tested in the compiler.
+
+mod moto;
+
+use moto::Moto;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PROVIDERS: &str = r#"provider aws prod {
+  account = "123456789012"
+}
+
+guardrail no_iam {
+  deny aws.* iam:*, organizations:* on "*"
+}
+"#;
+
+const EXPORTER: &str = r#"
+agent exporter {
+  owner = "team-finance"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  aws.prod allow s3:GetObject, s3:ListBucket on "arn:aws:s3:::acme-invoices", "arn:aws:s3:::acme-invoices/*"
+  delegates {
+    ttl = 15m
+    aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
+  }
+}
+
+agent reader {
+  owner = "team-finance"
+  parent = exporter
+  ttl = 15m
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/2026/*"
+}
+"#;
+
+const REPORTER: &str = r#"
+agent reporter {
+  owner = "team-reporting"
+  ttl = 2h
+  runs_on aws.prod service "ecs-tasks.amazonaws.com"
+  aws.prod allow s3:PutObject on "arn:aws:s3:::acme-reports/*"
+}
+"#;
+
+/// A project folder pointing at one moto server.
+fn project(name: &str, moto: &Moto, source: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("aws")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("main.writ"), source).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n", moto.endpoint()),
+    )
+    .unwrap();
+    root
+}
+
+fn writ(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(args)
+        .arg(root)
+        .env("WRIT_TODAY", "2026-11-28")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("writ runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn apply(root: &Path) -> String {
+    let output = writ(root, &["apply", "--auto-approve"]);
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "apply failed:\n{all}");
+    all
+}
+
+fn assert_no_changes(root: &Path) {
+    let output = writ(root, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "expected no changes:\n{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_fresh_account_converges_and_a_second_plan_is_empty() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("fresh", &moto, &format!("{PROVIDERS}{EXPORTER}{REPORTER}"));
+    let first = writ(&root, &["plan", "--detailed-exitcode"]);
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
+    let applied = apply(&root);
+    assert!(
+        applied.contains("Apply complete: 7 of 7 changes made."),
+        "{applied}"
+    );
+    assert_no_changes(&root);
+    // What was made is what the source says: the delegate's boundary and
+    // its trust in its parent's role.
+    let role = moto.iam("GetRole", &[("RoleName", "reader")]);
+    assert!(role.contains("/writ/acme/"), "{role}");
+    assert!(role.contains("exporter-delegates"), "{role}");
+}
+
+#[test]
+fn a_policy_edited_outside_writ_is_drift_and_apply_restores_it() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("drift", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    moto.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "exporter"),
+            ("PolicyName", "writ-access"),
+            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#),
+        ],
+    );
+    let plan = writ(&root, &["plan", "--detailed-exitcode"]);
+    let shown = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("Drift (changed outside writ"), "{shown}");
+    assert!(
+        shown.contains("restores the policy document changed outside writ"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`exporter` loses aws.prod `s3:*` on `*`"),
+        "{shown}"
+    );
+    apply(&root);
+    assert_no_changes(&root);
+}
+
+#[test]
+fn removing_an_agent_deletes_exactly_its_objects_and_nothing_unmanaged() {
+    let Some(moto) = Moto::start() else { return };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    // Things writ must never touch: a look-alike role outside its path, a
+    // role of the same kind in another writ project, and a human.
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "reporter-legacy"),
+            ("AssumeRolePolicyDocument", trust),
+        ],
+    );
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "payments_bot"),
+            ("Path", "/writ/payments/"),
+            ("AssumeRolePolicyDocument", trust),
+            ("Tags.member.1.Key", "writ:project"),
+            ("Tags.member.1.Value", "payments"),
+        ],
+    );
+    moto.iam("CreateUser", &[("UserName", "alice")]);
+    moto.iam("CreateAccessKey", &[("UserName", "alice")]);
+    let root = project(
+        "removal",
+        &moto,
+        &format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    );
+    apply(&root);
+    std::fs::write(root.join("main.writ"), format!("{PROVIDERS}{EXPORTER}")).unwrap();
+    let plan = text(&writ(&root, &["plan", "--allow-mass-delete"]));
+    assert!(
+        plan.contains("- aws.prod/role/reporter (IAM role of `reporter`)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("agent `reporter` was removed from the source"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("aws.prod/role/reporter-legacy: path `/`, not managed by writ"),
+        "{plan}"
+    );
+    assert!(plan.contains("aws.prod/user/alice"), "{plan}");
+    assert!(
+        !plan.contains("payments_bot"),
+        "another project's role is left out: {plan}"
+    );
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "2 of 7 objects is more than 25%: refused by default"
+    );
+    let output = writ(&root, &["apply", "--auto-approve", "--allow-mass-delete"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_no_changes(&root);
+    for role in ["reporter-legacy", "payments_bot", "exporter", "reader"] {
+        moto.iam("GetRole", &[("RoleName", role)]);
+    }
+    moto.iam("GetUser", &[("UserName", "alice")]);
+    let listed = moto.iam("ListRoles", &[]);
+    assert!(
+        !listed.contains("<RoleName>reporter</RoleName>"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn writ_snapshot_records_what_plan_sees() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("snapshot", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    let file = root.join("recorded.json");
+    let output = writ(&root, &["snapshot", "--out", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    assert!(writ_compiler::snapshot::Snapshot::parse(&recorded).is_ok());
+    let offline = writ(
+        &root,
+        &[
+            "plan",
+            "--snapshot",
+            file.to_str().unwrap(),
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+}

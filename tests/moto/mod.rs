@@ -1,0 +1,147 @@
+//! A local IAM API for tests: moto's server, from PyPI, installed by the
+//! harness itself into a virtual environment under `target/` and started on
+//! a free port for each test, so `cargo test` needs nothing started by hand.
+//!
+//! Without Python or the package registry the tests say so and are skipped;
+//! with `WRIT_REQUIRE_MOTO` set (as `.ci/run` does) they fail instead.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The moto release the tests are written against.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+fn venv() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{MOTO_VERSION}"))
+}
+
+/// Creates the virtual environment once per test run; the reason when that
+/// cannot be done.
+fn install() -> &'static Result<PathBuf, String> {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let venv = venv();
+        let server = venv.join("bin/moto_server");
+        let marker = venv.join("installed");
+        if marker.exists() && server.exists() {
+            return Ok(server);
+        }
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let run = |command: &mut Command, what: &str| -> Result<(), String> {
+            let output = command.output().map_err(|e| format!("{what}: {e}"))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ))
+            }
+        };
+        run(
+            Command::new(&python).args(["-m", "venv"]).arg(&venv),
+            "creating a Python virtual environment",
+        )?;
+        run(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .arg(format!("moto[server]=={MOTO_VERSION}")),
+            "installing moto from PyPI",
+        )?;
+        std::fs::write(&marker, MOTO_VERSION).map_err(|e| e.to_string())?;
+        Ok(server)
+    })
+}
+
+/// One running moto server; stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts a server, or returns `None` (after saying why) when moto cannot
+    /// be had here and the tests are not required.
+    pub fn start() -> Option<Moto> {
+        let server = match install() {
+            Ok(server) => server.clone(),
+            Err(reason) => {
+                if std::env::var_os("WRIT_REQUIRE_MOTO").is_some() {
+                    panic!("moto is required (WRIT_REQUIRE_MOTO is set) but unavailable: {reason}");
+                }
+                eprintln!("skipping: moto is unavailable here: {reason}");
+                return None;
+            }
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start listening on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends one IAM query-API request (as a person with the AWS CLI would,
+    /// outside writ) and returns the response body.
+    pub fn iam(&self, action: &str, parameters: &[(&str, &str)]) -> String {
+        let mut body = format!("Action={action}&Version=2010-05-08");
+        for (key, value) in parameters {
+            body.push_str(&format!("&{key}={}", encode(value)));
+        }
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("moto is up");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+            "{action} failed: {response}"
+        );
+        response
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
