@@ -76,13 +76,29 @@ enum Command {
     },
     /// Make the live providers match the source: plan, confirm, apply.
     Apply {
+        /// The project folder; or a saved plan (`PLAN.json`, from `writ plan
+        /// --out`), applied only if it is still what a fresh plan would do.
         #[arg(default_value = ".")]
         path: PathBuf,
+        /// A saved plan, when the first argument is the project folder.
+        saved_plan: Option<PathBuf>,
         /// Apply without asking (required when not on a terminal).
         #[arg(long)]
         auto_approve: bool,
         #[arg(long)]
         allow_mass_delete: bool,
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
+    },
+    /// Report only what changed outside writ (drift).
+    Drift {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Exit 2 when there is drift (0 when there is none).
+        #[arg(long)]
+        detailed_exitcode: bool,
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
@@ -134,7 +150,10 @@ pub fn main() -> i32 {
     let mut out = stdout.lock();
     // `plan` keeps 2 for "there are changes" (`--detailed-exitcode`), so its
     // errors exit 1, as Terraform's do.
-    let error_code = if matches!(cli.command, Command::Plan { .. } | Command::Apply { .. }) {
+    let error_code = if matches!(
+        cli.command,
+        Command::Plan { .. } | Command::Apply { .. } | Command::Drift { .. }
+    ) {
         1
     } else {
         2
@@ -169,10 +188,36 @@ pub fn main() -> i32 {
         ),
         Command::Apply {
             path,
+            saved_plan,
             auto_approve,
             allow_mass_delete,
             only,
-        } => crate::live::apply(&mut out, &path, auto_approve, allow_mass_delete, &only),
+        } => {
+            // `writ apply PLAN.json` means the project in the current folder.
+            let (path, saved_plan) = match saved_plan {
+                Some(plan) => (path, Some(plan)),
+                None if path.extension().is_some_and(|e| e == "json") => {
+                    (PathBuf::from("."), Some(path))
+                }
+                None => (path, None),
+            };
+            crate::live::apply(
+                &mut out,
+                &path,
+                crate::live::ApplyArgs {
+                    saved_plan: saved_plan.as_deref(),
+                    auto_approve,
+                    allow_mass_delete,
+                    only: &only,
+                },
+            )
+        }
+        Command::Drift {
+            path,
+            format,
+            detailed_exitcode,
+            only,
+        } => crate::live::drift(&mut out, &path, format, detailed_exitcode, &only),
         Command::Snapshot {
             path,
             out: file,

@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::model::{Model, ProviderSettings};
+use writ_compiler::plan::Plan;
 use writ_compiler::resource::Resource;
 use writ_provider_aws::{AwsProvider, AwsSettings};
 use writ_provider_core::{Provider, RetryPolicy};
@@ -164,15 +165,73 @@ pub fn snapshot(
     Ok(0)
 }
 
+pub struct ApplyArgs<'a> {
+    pub saved_plan: Option<&'a Path>,
+    pub auto_approve: bool,
+    pub allow_mass_delete: bool,
+    pub only: &'a [String],
+}
+
+/// What differs between a saved plan and a fresh one, in words; empty when
+/// the saved plan is still exactly what would be done.
+fn stale_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
+    let mut differences = Vec::new();
+    if saved.project != fresh.project {
+        differences.push(format!(
+            "the plan is for project `{}`, not `{}`",
+            saved.project, fresh.project
+        ));
+    }
+    let by_address =
+        |plan: &Plan| -> std::collections::BTreeMap<String, writ_compiler::plan::Change> {
+            plan.changes
+                .iter()
+                .map(|c| (c.address.clone(), c.clone()))
+                .collect()
+        };
+    let (old, new) = (by_address(saved), by_address(fresh));
+    for (address, change) in &old {
+        match new.get(address) {
+            None => differences.push(format!("{address}: in the saved plan, no longer needed")),
+            Some(now) if now != change => {
+                let what = if now.after != change.after {
+                    "the source changed"
+                } else if now.before != change.before {
+                    "the live object changed"
+                } else {
+                    "the change differs"
+                };
+                differences.push(format!("{address}: {what} since the plan was made"));
+            }
+            Some(_) => {}
+        }
+    }
+    for address in new.keys().filter(|a| !old.contains_key(*a)) {
+        differences.push(format!("{address}: needed now, not in the saved plan"));
+    }
+    differences
+}
+
 /// Plans against the live providers, shows the plan, asks (unless
-/// `--auto-approve`), and carries it out in dependency order.
-pub fn apply(
-    out: &mut impl Write,
-    path: &Path,
-    auto_approve: bool,
-    allow_mass_delete: bool,
-    only: &[String],
-) -> Result<i32, String> {
+/// `--auto-approve`), and carries it out in dependency order. With a saved
+/// plan, carries it out only if a fresh plan is exactly the same.
+pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, String> {
+    let ApplyArgs {
+        saved_plan,
+        auto_approve,
+        allow_mass_delete,
+        only,
+    } = args;
+    let saved: Option<Plan> = match saved_plan {
+        Some(file) => {
+            let text = crate::project::read_text(file).map_err(|e| e.to_string())?;
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("`{}` is not a writ plan: {e}", file.display()))?,
+            )
+        }
+        None => None,
+    };
     let project = load(path)?;
     let io = |e: std::io::Error| e.to_string();
     if project.config.project.snapshot.is_some() {
@@ -188,6 +247,17 @@ pub fn apply(
         let providers = connect(&project, &model, &scope).await?;
         let observed = observe_with(&providers).await?;
         let plan = make_plan(&project, &desired, &observed)?;
+        if let Some(saved) = &saved {
+            let differences = stale_differences(saved, &plan);
+            if !differences.is_empty() {
+                writeln!(out, "error: the saved plan is out of date: the source or the live state changed since it was made:").map_err(io)?;
+                for difference in &differences {
+                    writeln!(out, "  - {difference}").map_err(io)?;
+                }
+                writeln!(out, "Make a new plan and review it.").map_err(io)?;
+                return Ok(1);
+            }
+        }
         out.write_all(render::text(&plan, colour()).as_bytes()).map_err(io)?;
         if let Some(refusal) = refusal(&plan, allow_mass_delete) {
             writeln!(out, "error: {refusal}").map_err(io)?;
@@ -197,7 +267,8 @@ pub fn apply(
             writeln!(out, "Nothing to apply.").map_err(io)?;
             return Ok(0);
         }
-        if !auto_approve {
+        // A saved plan was reviewed when it was made: applying it is the approval.
+        if !auto_approve && saved.is_none() {
             if !std::io::stdin().is_terminal() {
                 return Err("refusing to apply without confirmation: pass `--auto-approve` when not on a terminal".into());
             }
@@ -244,5 +315,77 @@ pub fn apply(
                 Ok(1)
             }
         }
+    })
+}
+
+/// `writ drift`: only what changed outside writ.
+pub fn drift(
+    out: &mut impl Write,
+    path: &Path,
+    format: render::PlanFormat,
+    detailed: bool,
+    only: &[String],
+) -> Result<i32, String> {
+    let project = load(path)?;
+    let Some((model, mut desired)) = desired_state(&mut std::io::stderr(), &project, true)? else {
+        return Ok(1);
+    };
+    let scope = Scope::new(&model, only)?;
+    desired.resources.retain(|r| scope.includes(&r.provider));
+    let observed = match &project.config.project.snapshot {
+        Some(file) => {
+            let path = project.root.join(file);
+            let text = crate::project::read_text(&path).map_err(|e| e.to_string())?;
+            writ_compiler::snapshot::Snapshot::parse(&text)
+                .map_err(|e| format!("snapshot `{}`: {e}", path.display()))?
+                .resources()
+                .filter(|r| scope.includes(&r.provider))
+                .cloned()
+                .collect()
+        }
+        None => observe(&project, &model, &scope)?.0,
+    };
+    let plan = make_plan(&project, &desired, &observed)?;
+    let io = |e: std::io::Error| e.to_string();
+    match format {
+        render::PlanFormat::Json => {
+            let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift});
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            )
+            .map_err(io)?;
+        }
+        _ => {
+            if plan.drift.is_empty() {
+                writeln!(
+                    out,
+                    "No drift: every object writ manages matches what writ last applied."
+                )
+                .map_err(io)?;
+            } else {
+                writeln!(
+                    out,
+                    "Drift: {} changed outside writ since writ last applied them:",
+                    plan.drift.len()
+                )
+                .map_err(io)?;
+                for entry in &plan.drift {
+                    let what = if entry.changed_paths.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", entry.changed_paths.join(", "))
+                    };
+                    writeln!(out, "  ! {}: {}{what}", entry.address, entry.detail).map_err(io)?;
+                }
+                writeln!(out, "`writ apply` restores them.").map_err(io)?;
+            }
+        }
+    }
+    Ok(if detailed && !plan.drift.is_empty() {
+        2
+    } else {
+        0
     })
 }

@@ -63,10 +63,11 @@ fn project(name: &str, moto: &Moto, source: &str) -> PathBuf {
     root
 }
 
-fn writ(root: &Path, args: &[&str]) -> Output {
+/// Runs writ with these arguments, with moto's fake credentials and no AWS
+/// configuration from the machine.
+fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_writ"))
         .args(args)
-        .arg(root)
         .env("WRIT_TODAY", "2026-11-28")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -76,6 +77,13 @@ fn writ(root: &Path, args: &[&str]) -> Output {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .expect("writ runs")
+}
+
+/// Runs writ on the project: the arguments, then the project folder.
+fn writ(root: &Path, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.push(root.to_str().unwrap());
+    run(&all)
 }
 
 fn text(output: &Output) -> String {
@@ -241,4 +249,64 @@ fn writ_snapshot_records_what_plan_sees() {
         ],
     );
     assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+}
+
+#[test]
+fn a_saved_plan_is_applied_only_while_it_is_still_current() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("saved-plan", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    std::fs::write(
+        root.join("main.writ"),
+        format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    )
+    .unwrap();
+    let saved = root.join("reviewed.json");
+    let planned = writ(&root, &["plan", "--out", saved.to_str().unwrap()]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    // Someone edits the live account after the plan was reviewed.
+    moto.iam(
+        "UpdateRole",
+        &[("RoleName", "exporter"), ("MaxSessionDuration", "7200")],
+    );
+    let refused = run(&["apply", root.to_str().unwrap(), saved.to_str().unwrap()]);
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("the saved plan is out of date"), "{shown}");
+    assert!(
+        shown.contains("aws.prod/role/exporter: needed now, not in the saved plan"),
+        "{shown}"
+    );
+    // A fresh, reviewed plan applies, without asking again.
+    let planned = writ(&root, &["plan", "--out", saved.to_str().unwrap()]);
+    assert_eq!(planned.status.code(), Some(0));
+    let applied = run(&["apply", root.to_str().unwrap(), saved.to_str().unwrap()]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert_no_changes(&root);
+}
+
+#[test]
+fn writ_drift_reports_only_drift() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("drift-command", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    let clean = writ(&root, &["drift", "--detailed-exitcode"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    moto.iam(
+        "TagRole",
+        &[
+            ("RoleName", "reader"),
+            ("Tags.member.1.Key", "writ:owner"),
+            ("Tags.member.1.Value", "mallory"),
+        ],
+    );
+    let drifted = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drifted);
+    assert_eq!(drifted.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("aws.prod/role/reader: changed outside writ since writ last applied it [tags.writ:owner]"), "{shown}");
+    apply(&root);
+    assert_eq!(
+        writ(&root, &["drift", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
 }
