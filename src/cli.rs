@@ -90,6 +90,22 @@ enum Command {
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
+    /// The emergency brake: deny every session the agent's roles issued
+    /// before now, and disable its access keys. Kept by later applies.
+    Revoke {
+        /// The agent to cut off.
+        agent: String,
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Also revoke every delegate below the agent.
+        #[arg(long)]
+        include_delegates: bool,
+        /// Remove the revocation instead.
+        #[arg(long)]
+        lift: bool,
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
+    },
     /// Report only what changed outside writ (drift).
     Drift {
         #[arg(default_value = ".")]
@@ -152,7 +168,10 @@ pub fn main() -> i32 {
     // errors exit 1, as Terraform's do.
     let error_code = if matches!(
         cli.command,
-        Command::Plan { .. } | Command::Apply { .. } | Command::Drift { .. }
+        Command::Plan { .. }
+            | Command::Apply { .. }
+            | Command::Drift { .. }
+            | Command::Revoke { .. }
     ) {
         1
     } else {
@@ -212,6 +231,13 @@ pub fn main() -> i32 {
                 },
             )
         }
+        Command::Revoke {
+            agent,
+            path,
+            include_delegates,
+            lift,
+            only,
+        } => crate::live::revoke(&mut out, &path, &agent, include_delegates, lift, &only),
         Command::Drift {
             path,
             format,

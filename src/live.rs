@@ -389,3 +389,95 @@ pub fn drift(
         0
     })
 }
+
+/// Now, as RFC 3339 in UTC (`2026-11-28T12:40:00Z`).
+fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let date = writ_compiler::values::Date::from_unix_seconds(seconds);
+    let time = seconds.rem_euclid(86_400);
+    format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
+}
+
+/// `writ revoke AGENT`: cuts the agent (and, if asked, its delegates) off in
+/// every AWS provider in scope, at once and outside any plan.
+pub fn revoke(
+    out: &mut impl Write,
+    path: &Path,
+    agent: &str,
+    include_delegates: bool,
+    lift: bool,
+    only: &[String],
+) -> Result<i32, String> {
+    let project = load(path)?;
+    let io = |e: std::io::Error| e.to_string();
+    let Some((model, _)) = desired_state(&mut std::io::stderr(), &project, true)? else {
+        return Ok(1);
+    };
+    let id = model
+        .agent_id(agent)
+        .ok_or_else(|| format!("no agent named `{agent}`"))?;
+    let mut agents = vec![model.agents[id].name.clone()];
+    if include_delegates {
+        for (other, candidate) in model.agents.iter().enumerate() {
+            if model.ancestors(other).contains(&id) {
+                agents.push(candidate.name.clone());
+            }
+        }
+    }
+    let scope = Scope::new(&model, only)?;
+    let now = now_rfc3339();
+    runtime()?.block_on(async {
+        let providers = connect(&project, &model, &scope).await?;
+        let mut failed = false;
+        for provider in &providers {
+            for name in &agents {
+                let result = if lift {
+                    provider.lift_role(name).await
+                } else {
+                    provider.revoke_role(name, &now).await
+                };
+                let address = provider.address();
+                let line = match result {
+                    Ok(true) if lift => format!("lifted the revocation of `{name}` in {address}"),
+                    Ok(true) => format!("revoked `{name}` in {address}: sessions issued before {now} are denied"),
+                    Ok(false) => format!("`{name}` has no role in {address}"),
+                    Err(error) => {
+                        failed = true;
+                        let verb = if lift { "lift" } else { "revoke" };
+                        format!("could not {verb} `{name}` in {address}: {error}")
+                    }
+                };
+                writeln!(out, "{line}").map_err(io)?;
+                if lift {
+                    continue;
+                }
+                match provider.disable_keys_of(name).await {
+                    Ok(keys) => {
+                        for key in keys {
+                            writeln!(out, "disabled access key {key} of `{name}` in {address}").map_err(io)?;
+                        }
+                    }
+                    Err(error) => {
+                        failed = true;
+                        writeln!(out, "could not disable the access keys of `{name}` in {address}: {error}").map_err(io)?;
+                    }
+                }
+            }
+        }
+        if lift && !failed {
+            writeln!(
+                out,
+                "Access keys writ disabled stay disabled: rotate them and enable the new ones by hand."
+            )
+            .map_err(io)?;
+        }
+        Ok(i32::from(failed))
+    })
+}

@@ -225,6 +225,20 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
+    if !plan.revoked.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "31;1",
+                "Revoked (kept by every apply until `writ revoke --lift` or `frozen = true`):"
+            )
+        );
+        for entry in &plan.revoked {
+            let _ = writeln!(out, "  ⊘ `{}`: {}", entry.agent, entry.address);
+        }
+        out.push('\n');
+    }
     if !plan.drift.is_empty() {
         let _ = writeln!(
             out,
@@ -374,6 +388,18 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             head,
             "{} changed outside writ (drift); this plan restores the source.\n",
             plural(plan.summary.drift, "object was", "objects were")
+        );
+    }
+    if !plan.revoked.is_empty() {
+        let agents: Vec<String> = plan
+            .revoked
+            .iter()
+            .map(|r| format!("`{}`", r.agent))
+            .collect();
+        let _ = writeln!(
+            head,
+            "Revoked with `writ revoke` (kept): {}.\n",
+            agents.join(", ")
         );
     }
 

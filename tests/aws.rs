@@ -310,3 +310,82 @@ fn writ_drift_reports_only_drift() {
         Some(0)
     );
 }
+
+#[test]
+fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("revoke", &moto, &format!("{PROVIDERS}{EXPORTER}{REPORTER}"));
+    apply(&root);
+    // A machine user of the exporter's, with a long-lived key.
+    moto.iam(
+        "CreateUser",
+        &[
+            ("UserName", "exporter-ci"),
+            ("Tags.member.1.Key", "writ:project"),
+            ("Tags.member.1.Value", "acme"),
+            ("Tags.member.2.Key", "writ:agent"),
+            ("Tags.member.2.Value", "exporter"),
+        ],
+    );
+    moto.iam("CreateAccessKey", &[("UserName", "exporter-ci")]);
+
+    let revoked = writ(&root, &["revoke", "exporter", "--include-delegates"]);
+    let shown = text(&revoked);
+    assert_eq!(revoked.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("revoked `exporter` in aws.prod"), "{shown}");
+    assert!(shown.contains("revoked `reader` in aws.prod"), "{shown}");
+    assert!(shown.contains("disabled access key"), "{shown}");
+    let policy = moto.iam(
+        "GetRolePolicy",
+        &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")],
+    );
+    assert!(policy.contains("TokenIssueTime"), "{policy}");
+    let keys = moto.iam("ListAccessKeys", &[("UserName", "exporter-ci")]);
+    assert!(keys.contains("<Status>Inactive</Status>"), "{keys}");
+    // Only the named agent (and its delegate) were touched.
+    assert!(
+        !moto
+            .try_iam(
+                "GetRolePolicy",
+                &[("RoleName", "reporter"), ("PolicyName", "writ-revoke")]
+            )
+            .0
+    );
+
+    // The revocation is neither drift nor a change, and apply keeps it.
+    let plan = writ(&root, &["plan", "--detailed-exitcode"]);
+    let shown = text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("Revoked (kept by every apply"), "{shown}");
+    apply(&root);
+    assert!(
+        moto.try_iam(
+            "GetRolePolicy",
+            &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")]
+        )
+        .0
+    );
+
+    let lifted = writ(
+        &root,
+        &["revoke", "exporter", "--include-delegates", "--lift"],
+    );
+    assert_eq!(lifted.status.code(), Some(0), "{}", text(&lifted));
+    assert!(
+        !moto
+            .try_iam(
+                "GetRolePolicy",
+                &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")]
+            )
+            .0
+    );
+    assert!(
+        !moto
+            .try_iam(
+                "GetRolePolicy",
+                &[("RoleName", "reader"), ("PolicyName", "writ-revoke")]
+            )
+            .0
+    );
+    assert_no_changes(&root);
+}

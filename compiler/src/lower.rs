@@ -26,6 +26,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The name of the inline policy writ writes on each role.
 pub const ACCESS_POLICY: &str = "writ-access";
+/// The inline policy `writ revoke` puts on a role: it denies every session
+/// issued before the revocation. Plans keep it (it is not drift) until the
+/// source freezes the agent or `writ revoke --lift` removes it.
+pub const REVOKE_POLICY: &str = "writ-revoke";
 /// GitHub Actions' OIDC issuer.
 pub const GITHUB_OIDC: &str = "token.actions.githubusercontent.com";
 
@@ -43,6 +47,8 @@ pub struct Desired {
     pub retired: BTreeMap<String, Date>,
     /// Every agent in the source, retired or not.
     pub agents: BTreeSet<String>,
+    /// Agents the source declares `frozen = true`.
+    pub frozen: BTreeSet<String>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -74,6 +80,9 @@ pub fn lower(model: &Model, project: &str) -> Desired {
     };
     for agent in &model.agents {
         desired.agents.insert(agent.name.clone());
+        if agent.frozen {
+            desired.frozen.insert(agent.name.clone());
+        }
         if let (true, Some(date)) = (agent.retired, agent.expires) {
             desired.retired.insert(agent.name.clone(), date);
         }
@@ -541,9 +550,11 @@ pub fn content_digest<'a>(
             _ => hasher.value(value),
         }
     }
+    // A revocation is not part of what writ applies from the source.
     let mut policies: Vec<(&str, &Value)> = inline_policies
         .into_iter()
         .filter_map(|inline| Some((inline.string("name")?, inline.attribute("policy")?)))
+        .filter(|(name, _)| *name != REVOKE_POLICY)
         .collect();
     policies.sort_by_key(|(name, _)| *name);
     hasher.bytes(b"inline policies");

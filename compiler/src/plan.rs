@@ -97,6 +97,14 @@ pub struct Unmanaged {
     pub stale: bool,
 }
 
+/// An agent cut off by `writ revoke`: kept so until lifted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub agent: String,
+    pub address: String,
+    pub detail: String,
+}
+
 /// A desired object whose name is taken by one writ does not own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
@@ -162,6 +170,9 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
     pub conflicts: Vec<Conflict>,
     pub permission_delta: Vec<AgentDelta>,
+    /// Agents under `writ revoke`: their revocation is kept by every apply.
+    #[serde(default)]
+    pub revoked: Vec<Revoked>,
 }
 
 impl Plan {
@@ -289,8 +300,22 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     let mut owned: BTreeMap<&str, &Resource> = BTreeMap::new();
     let mut others: BTreeMap<&str, &Resource> = BTreeMap::new();
     let mut unmanaged = Vec::new();
+    let mut revoked = Vec::new();
     for resource in observed.iter().map(|r| r.as_ref()) {
         match ownership(resource, project, &our_roles) {
+            // A revocation stays until it is lifted, or until the source
+            // freezes the agent (whose deny-all makes it unneeded).
+            Ownership::Ours
+                if resource.kind == ResourceKind::AwsRolePolicy
+                    && resource.string("name") == Some(lower::REVOKE_POLICY)
+                    && !agent_of(resource).is_some_and(|a| desired.frozen.contains(&a)) =>
+            {
+                revoked.push(Revoked {
+                    agent: agent_of(resource).unwrap_or_default(),
+                    address: resource.address.clone(),
+                    detail: "revoked with `writ revoke`: sessions issued before then are denied; kept until `writ revoke --lift` or `frozen = true`".to_string(),
+                });
+            }
             Ownership::Ours => {
                 owned.insert(&resource.address, resource);
             }
@@ -424,6 +449,10 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         let name = agent.clone().unwrap_or_default();
         let reason = if let Some(date) = desired.retired.get(&name) {
             format!("`{name}` expired on {date}")
+        } else if current.kind == ResourceKind::AwsRolePolicy
+            && current.string("name") == Some(lower::REVOKE_POLICY)
+        {
+            format!("the source freezes `{name}`: its revocation is no longer needed")
         } else if !desired.agents.contains(&name) {
             format!("agent `{name}` was removed from the source")
         } else if current.kind == ResourceKind::AwsManagedPolicy {
@@ -477,6 +506,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         unmanaged,
         conflicts,
         permission_delta,
+        revoked,
     }
 }
 
@@ -1054,6 +1084,7 @@ mod tests {
             unmanaged: Vec::new(),
             conflicts: Vec::new(),
             permission_delta: Vec::new(),
+            revoked: Vec::new(),
         };
         let order: Vec<&str> = apply_order(&plan)
             .iter()

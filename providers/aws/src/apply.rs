@@ -74,8 +74,22 @@ impl AwsProvider {
                 self.converge_role(name, before, after).await
             }
             (ResourceKind::AwsRole, ChangeKind::Replace) => {
+                // Deleting the role deletes a revocation with it: keep it.
+                let revocation = self.revocation_of(name).await?;
                 self.delete_role(name).await?;
-                self.create_role(after).await
+                self.create_role(after).await?;
+                if let Some(document) = revocation {
+                    call!(
+                        self,
+                        "PutRolePolicy",
+                        self.client
+                            .put_role_policy()
+                            .role_name(name)
+                            .policy_name(writ_compiler::lower::REVOKE_POLICY)
+                            .policy_document(document.clone())
+                    )?;
+                }
+                Ok(())
             }
             (ResourceKind::AwsRole, ChangeKind::Delete) => self.delete_role(name).await,
             (ResourceKind::AwsRolePolicy, ChangeKind::Delete) => {
@@ -118,7 +132,7 @@ impl AwsProvider {
 
     /// Is the role writ's, for this project? `Ok(false)` when it does not
     /// exist; an error when it exists and is someone else's.
-    async fn ensure_owned_role(&self, name: &str) -> Result<bool, ProviderError> {
+    pub(crate) async fn ensure_owned_role(&self, name: &str) -> Result<bool, ProviderError> {
         let result = call!(self, "GetRole", self.client.get_role().role_name(name));
         let role = match result {
             Ok(output) => output,
@@ -271,7 +285,11 @@ impl AwsProvider {
         Ok(())
     }
 
-    async fn delete_role_policy(&self, role: &str, name: &str) -> Result<(), ProviderError> {
+    pub(crate) async fn delete_role_policy(
+        &self,
+        role: &str,
+        name: &str,
+    ) -> Result<(), ProviderError> {
         match call!(
             self,
             "DeleteRolePolicy",

@@ -10,6 +10,7 @@
 
 mod apply;
 mod observe;
+mod revoke;
 
 use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
