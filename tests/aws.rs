@@ -389,3 +389,52 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
     );
     assert_no_changes(&root);
 }
+
+#[test]
+fn observing_a_thousand_managed_roles_takes_at_most_one_request_per_fifty() {
+    let Some(moto) = Moto::start() else { return };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+    for i in 0..1000 {
+        let name = format!("agent_{i}");
+        moto.iam(
+            "CreateRole",
+            &[
+                ("RoleName", &name),
+                ("Path", "/writ/acme/"),
+                ("AssumeRolePolicyDocument", trust),
+                ("Tags.member.1.Key", "writ:project"),
+                ("Tags.member.1.Value", "acme"),
+                ("Tags.member.2.Key", "writ:agent"),
+                ("Tags.member.2.Value", &name),
+            ],
+        );
+        moto.iam(
+            "PutRolePolicy",
+            &[
+                ("RoleName", &name),
+                ("PolicyName", "writ-access"),
+                ("PolicyDocument", policy),
+            ],
+        );
+    }
+    let root = project("thousand", &moto, PROVIDERS);
+    let file = root.join("recorded.json");
+    let output = writ(&root, &["snapshot", "--out", file.to_str().unwrap()]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    // "aws.prod: 2000 objects in N requests"
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("aws.prod: "))
+        .expect("a count of requests");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let objects: usize = words[1].parse().unwrap();
+    let requests: usize = words[4].parse().unwrap();
+    assert_eq!(objects, 2000, "{line}");
+    assert!(
+        requests <= 1000 / 50,
+        "{requests} requests to observe 1,000 roles: {line}"
+    );
+    eprintln!("{line}");
+}
