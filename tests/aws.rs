@@ -49,18 +49,7 @@ agent reporter {
 
 /// A project folder pointing at one moto server.
 fn project(name: &str, moto: &Moto, source: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("aws")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("main.writ"), source).unwrap();
-    std::fs::write(
-        root.join("writ.toml"),
-        format!("[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n", moto.endpoint()),
-    )
-    .unwrap();
-    root
+    project_at(name, &moto.endpoint(), source)
 }
 
 /// Runs writ with these arguments, with moto's fake credentials and no AWS
@@ -437,4 +426,54 @@ fn observing_a_thousand_managed_roles_takes_at_most_one_request_per_fifty() {
         "{requests} requests to observe 1,000 roles: {line}"
     );
     eprintln!("{line}");
+}
+
+/// A project whose `writ.toml` points at `endpoint` (a proxy, say).
+fn project_at(name: &str, endpoint: &str, source: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("aws")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("main.writ"), source).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n"),
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn an_apply_interrupted_by_faults_converges_on_the_next_run_with_nothing_lost_or_duplicated() {
+    let Some(moto) = Moto::start() else { return };
+    let proxy = moto::proxy::FaultyProxy::start(moto.port);
+    let root = project_at(
+        "faults",
+        &proxy.endpoint(),
+        &format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    );
+    // Throttling and dropped connections throughout; after 14 requests,
+    // everything is refused: the apply stops halfway.
+    proxy.refuse_after(14);
+    let first = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&first);
+    assert_eq!(first.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("Apply failed at"), "{shown}");
+    assert!(proxy.throttled.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst) > 0);
+
+    proxy.heal();
+    let second = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_no_changes(&root);
+    // Exactly one of each: three roles, one boundary, three inline policies.
+    let roles = moto.iam("ListRoles", &[("PathPrefix", "/writ/acme/")]);
+    assert_eq!(roles.matches("<RoleName>").count(), 3, "{roles}");
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    assert_eq!(policies.matches("<PolicyName>").count(), 1, "{policies}");
+    for role in ["exporter", "reader", "reporter"] {
+        let inline = moto.iam("ListRolePolicies", &[("RoleName", role)]);
+        assert_eq!(inline.matches("<member>").count(), 1, "{role}: {inline}");
+    }
 }
