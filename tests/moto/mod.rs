@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 pub const MOTO_VERSION: &str = "5.2.5";
 
 fn venv() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{MOTO_VERSION}"))
+    // Integration tests get a scratch folder in target/; benchmarks do not.
+    let scratch = option_env!("CARGO_TARGET_TMPDIR")
+        .unwrap_or(concat!(env!("CARGO_MANIFEST_DIR"), "/target/tmp"));
+    Path::new(scratch).join(format!("moto-{MOTO_VERSION}"))
 }
 
 /// Creates the virtual environment once per test run; the reason when that

@@ -1,0 +1,147 @@
+//! writ against moto: API calls and wall time to observe 1,000 and 5,000
+//! roles, and to apply 100 creates. The server is the bottleneck; the
+//! benchmark also prints writ's own CPU time beside the wall time.
+//!
+//! Run: `cargo bench --bench aws` (needs Python and PyPI, like the tests).
+
+#[path = "../tests/moto/mod.rs"]
+#[allow(dead_code)]
+mod moto;
+
+use divan::Bencher;
+use std::time::Instant;
+use writ_compiler::lower;
+use writ_compiler::plan::{self, PlanOptions};
+use writ_compiler::values::Date;
+use writ_compiler::{CheckOptions, SourceMap};
+use writ_provider_aws::{AwsProvider, AwsSettings};
+use writ_provider_core::{Provider, RetryPolicy};
+
+fn main() {
+    // moto accepts any credentials; the SDK reads them from the environment.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    divan::main();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// This process's CPU time (user + system), in seconds, from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn provider(moto: &moto::Moto, runtime: &tokio::runtime::Runtime) -> AwsProvider {
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        profile: None,
+        endpoint_url: Some(moto.endpoint()),
+    };
+    runtime.block_on(AwsProvider::connect(
+        "aws.prod",
+        "bench",
+        "123456789012",
+        "aws",
+        &settings,
+        RetryPolicy::default(),
+    ))
+}
+
+fn fill(moto: &moto::Moto, roles: usize) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    for i in 0..roles {
+        let name = format!("agent_{i}");
+        moto.iam(
+            "CreateRole",
+            &[
+                ("RoleName", &name),
+                ("Path", "/writ/bench/"),
+                ("AssumeRolePolicyDocument", trust),
+                ("Tags.member.1.Key", "writ:project"),
+                ("Tags.member.1.Value", "bench"),
+            ],
+        );
+    }
+}
+
+#[divan::bench(args = [1_000, 5_000], sample_count = 3)]
+fn observe(bencher: Bencher, roles: usize) {
+    let Some(moto) = moto::Moto::start() else {
+        return;
+    };
+    fill(&moto, roles);
+    let runtime = runtime();
+    let provider = provider(&moto, &runtime);
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    let (found, stats) = runtime.block_on(provider.observe()).expect("observe");
+    eprintln!(
+        "observe {roles} roles: {} objects, {} requests, {:.2}s wall, {:.2}s of writ's CPU",
+        found.len(),
+        stats.requests,
+        wall.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
+    bencher.bench_local(|| runtime.block_on(provider.observe()).expect("observe"));
+}
+
+#[divan::bench(sample_count = 1)]
+fn apply_100_creates(bencher: Bencher) {
+    let mut text = String::from("provider aws prod {\n  account = \"123456789012\"\n}\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "agent a{i} {{\n  owner = \"t\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n}}\n"
+        ));
+    }
+    let mut sources = SourceMap::new();
+    sources.add("estate.writ", text);
+    let today = Date {
+        year: 2026,
+        month: 11,
+        day: 28,
+    };
+    let checked = writ_compiler::check(&sources, &CheckOptions { today });
+    let desired = lower::lower(&checked.model, "bench");
+    let plan = plan::plan(
+        &desired,
+        &[],
+        &PlanOptions {
+            today,
+            max_key_age_days: None,
+        },
+    );
+    assert_eq!(plan.changes.len(), 100);
+    bencher.bench_local(|| {
+        let Some(moto) = moto::Moto::start() else {
+            return;
+        };
+        let runtime = runtime();
+        let provider = provider(&moto, &runtime);
+        let (cpu, wall) = (cpu_seconds(), Instant::now());
+        runtime.block_on(async {
+            for change in plan::apply_order(&plan) {
+                provider.apply(change).await.expect("apply");
+            }
+        });
+        eprintln!(
+            "apply 100 creates: {} requests, {:.2}s wall, {:.2}s of writ's CPU",
+            provider.requests(),
+            wall.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu
+        );
+    });
+}
