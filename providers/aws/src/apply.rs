@@ -49,6 +49,34 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> 
         .collect()
 }
 
+/// For a delete: an object that is already gone counts as deleted.
+fn gone_is_done<T>(result: Result<T, ProviderError>) -> Result<(), ProviderError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// What to untag and what to tag to go from one set of tags to another.
+fn tag_changes(
+    before: &Attributes,
+    after: &Attributes,
+) -> Result<(Vec<String>, Option<Vec<Tag>>), ProviderError> {
+    let (old, new) = (tag_map(before), tag_map(after));
+    let removed = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
+    // With nothing known of the old tags (an object found already made),
+    // write them all.
+    let tags = (old != new || before.is_empty())
+        .then(|| sdk_tags(&new))
+        .transpose()?;
+    Ok((removed, tags))
+}
+
 fn is_code(error: &ProviderError, code: &str) -> bool {
     error.code.as_deref() == Some(code)
 }
@@ -256,12 +284,7 @@ impl AwsProvider {
                 }
             }
         }
-        let (old, new) = (tag_map(before), tag_map(after));
-        let removed: Vec<String> = old
-            .keys()
-            .filter(|k| !new.contains_key(*k))
-            .cloned()
-            .collect();
+        let (removed, tags) = tag_changes(before, after)?;
         if !removed.is_empty() {
             call!(
                 self,
@@ -272,14 +295,14 @@ impl AwsProvider {
                     .set_tag_keys(Some(removed.clone()))
             )?;
         }
-        if old != new || before.is_empty() {
+        if let Some(tags) = tags {
             call!(
                 self,
                 "TagRole",
                 self.client
                     .tag_role()
                     .role_name(name)
-                    .set_tags(Some(sdk_tags(&new)?))
+                    .set_tags(Some(tags.clone()))
             )?;
         }
         Ok(())
@@ -290,18 +313,14 @@ impl AwsProvider {
         role: &str,
         name: &str,
     ) -> Result<(), ProviderError> {
-        match call!(
+        gone_is_done(call!(
             self,
             "DeleteRolePolicy",
             self.client
                 .delete_role_policy()
                 .role_name(role)
                 .policy_name(name)
-        ) {
-            Ok(_) => Ok(()),
-            Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
-            Err(error) => Err(error),
-        }
+        ))
     }
 
     /// Deletes a role of ours, with what must go first: its inline
@@ -352,15 +371,11 @@ impl AwsProvider {
                     .instance_profile_name(profile.instance_profile_name())
             )?;
         }
-        match call!(
+        gone_is_done(call!(
             self,
             "DeleteRole",
             self.client.delete_role().role_name(name)
-        ) {
-            Ok(_) => Ok(()),
-            Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
-            Err(error) => Err(error),
-        }
+        ))
     }
 
     /// Is the managed policy writ's? `Ok(false)` when it does not exist.
@@ -461,12 +476,7 @@ impl AwsProvider {
                     .set_as_default(true)
             )?;
         }
-        let (old, new) = (tag_map(before), tag_map(after));
-        let removed: Vec<String> = old
-            .keys()
-            .filter(|k| !new.contains_key(*k))
-            .cloned()
-            .collect();
+        let (removed, tags) = tag_changes(before, after)?;
         if !removed.is_empty() {
             call!(
                 self,
@@ -477,14 +487,14 @@ impl AwsProvider {
                     .set_tag_keys(Some(removed.clone()))
             )?;
         }
-        if old != new || before.is_empty() {
+        if let Some(tags) = tags {
             call!(
                 self,
                 "TagPolicy",
                 self.client
                     .tag_policy()
                     .policy_arn(&arn)
-                    .set_tags(Some(sdk_tags(&new)?))
+                    .set_tags(Some(tags.clone()))
             )?;
         }
         Ok(())
@@ -516,14 +526,10 @@ impl AwsProvider {
                 )?;
             }
         }
-        match call!(
+        gone_is_done(call!(
             self,
             "DeletePolicy",
             self.client.delete_policy().policy_arn(&arn)
-        ) {
-            Ok(_) => Ok(()),
-            Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
-            Err(error) => Err(error),
-        }
+        ))
     }
 }

@@ -249,6 +249,11 @@ macro_rules! call {
 }
 pub(crate) use call;
 
+/// The marker of the next page, if IAM says there is one.
+pub(crate) fn next_page(truncated: bool, marker: Option<&str>) -> Option<String> {
+    marker.filter(|_| truncated).map(str::to_string)
+}
+
 /// Policy documents as IAM returns them: URL-encoded (RFC 3986) or plain JSON.
 pub(crate) fn decode_document(text: &str) -> serde_json::Value {
     if let Ok(value) = serde_json::from_str(text) {

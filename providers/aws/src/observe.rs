@@ -53,9 +53,9 @@ impl AwsProvider {
                     resources.push(resource);
                 }
             }
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(next)) => marker = Some(next.to_string()),
-                _ => break,
+            marker = crate::next_page(page.is_truncated(), page.marker());
+            if marker.is_none() {
+                break;
             }
         }
         self.users(&mut resources).await?;
@@ -86,9 +86,9 @@ impl AwsProvider {
                     ),
                 );
             }
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(next)) => marker = Some(next.to_string()),
-                _ => break,
+            marker = crate::next_page(page.is_truncated(), page.marker());
+            if marker.is_none() {
+                break;
             }
         }
         Ok(settings)
@@ -271,9 +271,9 @@ impl AwsProvider {
                     });
                 }
             }
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(next)) => marker = Some(next.to_string()),
-                _ => break,
+            marker = crate::next_page(page.is_truncated(), page.marker());
+            if marker.is_none() {
+                break;
             }
         }
         Ok(())

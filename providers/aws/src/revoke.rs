@@ -87,9 +87,9 @@ impl AwsProvider {
                     users.extend(user.user_name().map(str::to_string));
                 }
             }
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(next)) => marker = Some(next.to_string()),
-                _ => break,
+            marker = crate::next_page(page.is_truncated(), page.marker());
+            if marker.is_none() {
+                break;
             }
         }
         let mut disabled = Vec::new();
