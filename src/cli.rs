@@ -571,24 +571,7 @@ fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     };
     let scope = crate::live::Scope::new(&model, &args.only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
-    let snapshot_path = match (&args.snapshot, &project.config.project.snapshot) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some(path)) => Some(project.root.join(path)),
-        (None, None) => None,
-    };
-    let observed = match snapshot_path {
-        Some(snapshot_path) => {
-            let text = project::read_text(&snapshot_path).map_err(|e| e.to_string())?;
-            let snapshot = writ_compiler::snapshot::Snapshot::parse(&text)
-                .map_err(|e| format!("snapshot `{}`: {e}", snapshot_path.display()))?;
-            snapshot
-                .resources()
-                .filter(|r| scope.includes(&r.provider))
-                .cloned()
-                .collect()
-        }
-        None => crate::live::observe(&project, &model, &scope)?.0,
-    };
+    let observed = crate::live::observed_state(&project, &model, &scope, args.snapshot.as_deref())?;
     let plan = make_plan(&project, &desired, &observed)?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan, colour()),

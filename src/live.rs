@@ -129,16 +129,34 @@ async fn observe_with(providers: &[AwsProvider]) -> Result<Vec<Resource>, String
 }
 
 /// Observes every live provider in scope.
-pub fn observe(
+pub fn observe(project: &Project, model: &Model, scope: &Scope) -> Result<Vec<Resource>, String> {
+    runtime()?.block_on(async {
+        let providers = connect(project, model, scope).await?;
+        observe_with(&providers).await
+    })
+}
+
+/// What the providers in scope hold: from a snapshot (`--snapshot`, or
+/// `[project] snapshot` in writ.toml) when there is one, else live.
+pub fn observed_state(
     project: &Project,
     model: &Model,
     scope: &Scope,
-) -> Result<(Vec<Resource>, usize), String> {
-    runtime()?.block_on(async {
-        let providers = connect(project, model, scope).await?;
-        let count = providers.len();
-        Ok((observe_with(&providers).await?, count))
-    })
+    snapshot: Option<&Path>,
+) -> Result<Vec<Resource>, String> {
+    let file = match (snapshot, &project.config.project.snapshot) {
+        (Some(file), _) => file.to_path_buf(),
+        (None, Some(file)) => project.root.join(file),
+        (None, None) => return observe(project, model, scope),
+    };
+    let text = crate::project::read_text(&file).map_err(|e| e.to_string())?;
+    let snapshot = writ_compiler::snapshot::Snapshot::parse(&text)
+        .map_err(|e| format!("snapshot `{}`: {e}", file.display()))?;
+    Ok(snapshot
+        .resources()
+        .filter(|r| scope.includes(&r.provider))
+        .cloned()
+        .collect())
 }
 
 pub fn snapshot(
@@ -152,7 +170,7 @@ pub fn snapshot(
         return Ok(1);
     };
     let scope = Scope::new(&model, only)?;
-    let (resources, _) = observe(&project, &model, &scope)?;
+    let resources = observe(&project, &model, &scope)?;
     let json = writ_compiler::snapshot::Snapshot::from_resources(resources).to_json();
     match file {
         Some(file) => {
@@ -332,19 +350,7 @@ pub fn drift(
     };
     let scope = Scope::new(&model, only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
-    let observed = match &project.config.project.snapshot {
-        Some(file) => {
-            let path = project.root.join(file);
-            let text = crate::project::read_text(&path).map_err(|e| e.to_string())?;
-            writ_compiler::snapshot::Snapshot::parse(&text)
-                .map_err(|e| format!("snapshot `{}`: {e}", path.display()))?
-                .resources()
-                .filter(|r| scope.includes(&r.provider))
-                .cloned()
-                .collect()
-        }
-        None => observe(&project, &model, &scope)?.0,
-    };
+    let observed = observed_state(&project, &model, &scope, None)?;
     let plan = make_plan(&project, &desired, &observed)?;
     let io = |e: std::io::Error| e.to_string();
     match format {
