@@ -571,6 +571,9 @@ fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     };
     let scope = crate::live::Scope::new(&model, &args.only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
+    if args.snapshot.is_none() && project.config.project.snapshot.is_none() {
+        crate::live::keep_live_providers(&model, &mut desired);
+    }
     let observed = crate::live::observed_state(&project, &model, &scope, args.snapshot.as_deref())?;
     let plan = make_plan(&project, &desired, &observed)?;
     let rendered = match args.format {

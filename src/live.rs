@@ -136,6 +136,31 @@ pub fn observe(project: &Project, model: &Model, scope: &Scope) -> Result<Vec<Re
     })
 }
 
+/// Which provider instances can be read and changed live in this version:
+/// AWS ones. Others (Kubernetes, GitHub, GCP) are planned from snapshots
+/// only; a live run leaves them out, and says so, rather than showing what
+/// it cannot observe as "to create".
+pub fn keep_live_providers(model: &Model, desired: &mut writ_compiler::lower::Desired) {
+    let not_live: std::collections::BTreeSet<String> = desired
+        .resources
+        .iter()
+        .map(|r| r.provider.clone())
+        .filter(|address| {
+            model
+                .providers
+                .iter()
+                .find(|p| &p.address() == address)
+                .is_none_or(|p| p.kind != ProviderKind::Aws)
+        })
+        .collect();
+    for address in &not_live {
+        eprintln!("note: `{address}` cannot be read live by this version of writ; it is left out (plan it from a snapshot)");
+    }
+    desired
+        .resources
+        .retain(|r| !not_live.contains(&r.provider));
+}
+
 /// What the providers in scope hold: from a snapshot (`--snapshot`, or
 /// `[project] snapshot` in writ.toml) when there is one, else live.
 pub fn observed_state(
@@ -260,6 +285,7 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
     };
     let scope = Scope::new(&model, only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
+    keep_live_providers(&model, &mut desired);
     let runtime = runtime()?;
     runtime.block_on(async {
         let providers = connect(&project, &model, &scope).await?;
@@ -350,6 +376,9 @@ pub fn drift(
     };
     let scope = Scope::new(&model, only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
+    if project.config.project.snapshot.is_none() {
+        keep_live_providers(&model, &mut desired);
+    }
     let observed = observed_state(&project, &model, &scope, None)?;
     let plan = make_plan(&project, &desired, &observed)?;
     let io = |e: std::io::Error| e.to_string();

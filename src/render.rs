@@ -99,10 +99,12 @@ fn change_lines(change: &Change) -> Vec<(ChangeTag, String)> {
         }
         ChangeKind::Update | ChangeKind::Replace => {
             for path in &change.changed_paths {
-                if let Some(tag) = path.strip_prefix("tags.") {
-                    let value = |m: &BTreeMap<String, Value>| {
-                        m.get("tags").and_then(|t| t.get(tag)).cloned()
-                    };
+                let keyed = path
+                    .split_once('.')
+                    .filter(|(map, _)| writ_compiler::plan::KEYED_ATTRIBUTES.contains(map));
+                if let Some((map, key)) = keyed {
+                    let value =
+                        |m: &BTreeMap<String, Value>| m.get(map).and_then(|t| t.get(key)).cloned();
                     let (old, new) = (value(before), value(after));
                     lines.push((
                         ChangeTag::Equal,
@@ -111,7 +113,10 @@ fn change_lines(change: &Change) -> Vec<(ChangeTag, String)> {
                     continue;
                 }
                 let (old, new) = (before.get(path), after.get(path));
-                let is_document = [old, new].iter().any(|v| v.is_some_and(Value::is_object));
+                // Documents and lists (policies, RBAC rules, subjects) as line diffs.
+                let is_document = [old, new]
+                    .iter()
+                    .any(|v| v.is_some_and(|v| v.is_object() || v.is_array()));
                 if is_document {
                     lines.push((ChangeTag::Equal, format!("{path}:")));
                     let old_text = old.map(pretty).unwrap_or_default();

@@ -477,3 +477,40 @@ fn an_apply_interrupted_by_faults_converges_on_the_next_run_with_nothing_lost_or
         assert_eq!(inline.matches("<member>").count(), 1, "{role}: {inline}");
     }
 }
+
+#[test]
+fn a_live_run_leaves_out_providers_it_cannot_read_yet_and_says_so() {
+    let Some(moto) = Moto::start() else { return };
+    let cluster = r#"
+provider kubernetes prod {
+  cluster = "prod-eks"
+  oidc_issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+}
+
+agent puller {
+  owner = "team-platform"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "ci" service_account "puller"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-artifacts/*"
+  kubernetes.prod allow get on "configmaps" in namespace "ci"
+}
+"#;
+    let root = project("mixed", &moto, &format!("{PROVIDERS}{cluster}"));
+    let applied = apply(&root);
+    assert!(
+        applied.contains("`kubernetes.prod` cannot be read live"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("Apply complete: 2 of 2 changes made."),
+        "{applied}"
+    );
+    assert_no_changes(&root);
+    // The role trusts exactly the service account the source names.
+    let role = moto.iam("GetRole", &[("RoleName", "puller")]);
+    assert!(
+        role.contains("system%3Aserviceaccount%3Aci%3Apuller")
+            || role.contains("system:serviceaccount:ci:puller"),
+        "{role}"
+    );
+}

@@ -83,7 +83,7 @@ fn json_output_is_one_object_per_finding_with_positions() {
         .expect("the expired finding");
     assert_eq!(expired["severity"], "warning");
     assert_eq!(expired["file"], "examples/acme/teams/platform.writ");
-    assert_eq!(expired["line"], 41);
+    assert_eq!(expired["line"], 42);
     assert_eq!(expired["column"], 13);
     assert!(expired["span"]["end"].as_u64() > expired["span"]["start"].as_u64());
     assert_eq!(expired["labels"][0]["primary"], true);
@@ -325,7 +325,7 @@ fn plan_prints_the_examples_plan_from_its_snapshot() {
     );
     assert!(text.contains("Drift (changed outside writ"), "{text}");
     assert!(text.contains("Unmanaged identities"), "{text}");
-    assert!(text.trim_end().ends_with("2 agents gain access."), "{text}");
+    assert!(text.trim_end().ends_with("3 agents gain access."), "{text}");
 }
 
 #[test]
@@ -375,7 +375,7 @@ fn plan_writes_json_and_markdown() {
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(plan["format_version"], 1);
-    assert_eq!(plan["summary"]["create"], 2);
+    assert_eq!(plan["summary"]["create"], 3);
     let json = writ(&["plan", "examples/acme", "--format", "json"]);
     let printed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(printed, plan);

@@ -27,6 +27,7 @@ const BEFORE: &[(&str, &str, &str)] = &[
         "",
     ),
     ("teams/reporting.writ", "ttl = 2h", "ttl = 4h"),
+    ("teams/platform.writ", "  kubernetes.prod allow get on \"pods/log\" in cluster\n", ""),
     ("teams/reporting.writ", "ses:SendEmail, ses:SendRawEmail", "ses:SendEmail, ses:SendRawEmail, ses:SendBulkEmail"),
 ];
 

@@ -130,8 +130,33 @@ fn a_policy_reordered_outside_writ_is_no_change_and_no_drift() {
 #[test]
 fn a_trust_change_updates_the_trust_policy_only() {
     let plan = plan_of("trust_change");
-    assert_eq!(kinds(&plan), vec![ChangeKind::Update]);
-    assert_eq!(plan.changes[0].changed_paths, vec!["assume_role_policy"]);
+    let role = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "aws.prod/role/exporter")
+        .expect("the role changes");
+    assert_eq!(role.kind_of_change(), ChangeKind::Update);
+    assert_eq!(role.changed_paths, vec!["assume_role_policy"]);
+    // The service account the trust names is swapped in the cluster.
+    let swapped: Vec<(ChangeKind, &str)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == writ_compiler::resource::ResourceKind::KubernetesServiceAccount)
+        .map(|c| (c.kind_of_change(), c.address.as_str()))
+        .collect();
+    assert_eq!(
+        swapped,
+        vec![
+            (
+                ChangeKind::Delete,
+                "kubernetes.prod/namespaces/billing/serviceaccounts/exporter"
+            ),
+            (
+                ChangeKind::Create,
+                "kubernetes.prod/namespaces/billing/serviceaccounts/exporter-v2"
+            ),
+        ]
+    );
 }
 
 #[test]
@@ -305,4 +330,74 @@ fn the_markdown_plan_is_cut_at_section_boundaries() {
         cut.matches("<details>").count(),
         cut.matches("</details>").count()
     );
+}
+
+#[test]
+fn kubernetes_rbac_is_lowered_without_widening() {
+    let plan = plan_of("kubernetes_rbac");
+    let after = |address: &str| -> serde_json::Value {
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.address == address)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no change for {address}: {:#?}",
+                    plan.changes.iter().map(|c| &c.address).collect::<Vec<_>>()
+                )
+            });
+        serde_json::to_value(change.after.as_ref().unwrap()).unwrap()
+    };
+    let role = after("kubernetes.prod/namespaces/services/roles/writ-deployer");
+    let rules = role["rules"].as_array().unwrap();
+    // get+list on two apps resources merge; patch on one stays apart, so
+    // patch is never granted on replicasets; the named configmap keeps its
+    // name; the delegate's token may be minted, and nothing else.
+    assert!(rules.contains(&serde_json::json!({"api_groups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list"]})), "{rules:#?}");
+    assert!(rules.contains(&serde_json::json!({"api_groups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]})), "{rules:#?}");
+    assert!(rules.contains(&serde_json::json!({"api_groups": [""], "resources": ["configmaps"], "verbs": ["get"], "resource_names": ["deploy-config"]})), "{rules:#?}");
+    assert!(rules.contains(&serde_json::json!({"api_groups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"], "resource_names": ["job-helper"]})), "{rules:#?}");
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    let binding = after("kubernetes.prod/namespaces/services/rolebindings/writ-deployer");
+    assert_eq!(binding["role_ref"]["kind"], "Role");
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "deployer", "namespace": "deploy"}])
+    );
+    let cluster_role = after("kubernetes.prod/clusterroles/writ-acme-deployer");
+    assert_eq!(
+        cluster_role["rules"][0]["resources"],
+        serde_json::json!(["namespaces"])
+    );
+    after("kubernetes.prod/clusterrolebindings/writ-acme-deployer");
+    let account = after("kubernetes.prod/namespaces/deploy/serviceaccounts/deployer");
+    assert_eq!(account["automount_service_account_token"], false);
+    assert_eq!(
+        account["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/writ/acme/deployer"
+    );
+    assert_eq!(account["labels"]["app.kubernetes.io/managed-by"], "writ");
+    // The helper has no AWS role, so no role-arn annotation.
+    let helper = after("kubernetes.prod/namespaces/services/serviceaccounts/job-helper");
+    assert!(helper["annotations"]
+        .get("eks.amazonaws.com/role-arn")
+        .is_none());
+}
+
+#[test]
+fn kubernetes_grants_without_a_service_account_there_are_a_diagnostic() {
+    let text = "provider kubernetes prod {\n  cluster = \"c\"\n}\n\nagent a {\n  owner = \"t\"\n  ttl = 1h\n  kubernetes.prod allow get on \"pods\" in namespace \"x\"\n}\n";
+    let mut sources = writ_compiler::SourceMap::new();
+    sources.add("main.writ", text);
+    let checked = support::check(&sources);
+    assert!(!checked.has_errors());
+    let desired = lower::lower(&checked.model, PROJECT);
+    assert_eq!(desired.diagnostics.len(), 1);
+    assert_eq!(
+        desired.diagnostics[0].code,
+        writ_compiler::Code::MissingField
+    );
+    assert!(desired.diagnostics[0]
+        .message
+        .contains("no service account there"));
 }

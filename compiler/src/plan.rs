@@ -130,8 +130,11 @@ impl std::fmt::Display for Access {
             "{} `{}` on `{}`",
             self.provider, self.action, self.resource
         )?;
-        if let Some(condition) = &self.condition {
-            write!(f, " when {condition}")?;
+        match &self.condition {
+            // A Kubernetes placement ("in namespace `billing`") reads as is.
+            Some(place) if place.starts_with("in ") => write!(f, " {place}")?,
+            Some(condition) => write!(f, " when {condition}")?,
+            None => {}
         }
         Ok(())
     }
@@ -253,13 +256,39 @@ fn ownership(
             }
         }
         ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
+        // Kubernetes objects carry their ownership in labels.
+        _ => {
+            let label = |name: &str| {
+                resource
+                    .attributes
+                    .get("labels")
+                    .and_then(|labels| labels.get(name))
+                    .and_then(Value::as_str)
+            };
+            let ours = label(lower::kubernetes::MANAGED_BY) == Some("writ")
+                && label(lower::kubernetes::PROJECT_LABEL) == Some(project);
+            // Everything else in a cluster is left out for now: an inventory
+            // of its identities needs what the provider observes of their
+            // bindings, and without that it would only be noise.
+            if ours {
+                Ownership::Ours
+            } else {
+                Ownership::OtherProject
+            }
+        }
     }
 }
 
 /// The agent an owned object belongs to.
 fn agent_of(resource: &Resource) -> Option<String> {
+    let label = resource
+        .attributes
+        .get("labels")
+        .and_then(|labels| labels.get(lower::kubernetes::AGENT_LABEL))
+        .and_then(Value::as_str);
     resource
         .tag("writ:agent")
+        .or(label)
         .map(str::to_string)
         .or_else(|| resource.agent.clone())
         .or_else(|| resource.string("role").map(str::to_string))
@@ -424,6 +453,16 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
                     ResourceKind::AwsManagedPolicy => {
                         format!("the delegation ceiling of `{agent}`")
                     }
+                    ResourceKind::KubernetesServiceAccount => {
+                        format!("`{agent}` runs as this service account")
+                    }
+                    ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole => {
+                        format!("the grants of `{agent}`")
+                    }
+                    ResourceKind::KubernetesRoleBinding
+                    | ResourceKind::KubernetesClusterRoleBinding => {
+                        format!("gives `{agent}` its grants")
+                    }
                     _ => "declared in the source".to_string(),
                 };
                 changes.push(Change {
@@ -457,6 +496,10 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
             format!("agent `{name}` was removed from the source")
         } else if current.kind == ResourceKind::AwsManagedPolicy {
             format!("`{name}` no longer has delegates in `{}`", current.provider)
+        } else if current.kind == ResourceKind::KubernetesServiceAccount {
+            format!("`{name}` no longer runs as this service account")
+        } else if let Some(namespace) = current.string("namespace") {
+            format!("`{name}` no longer has access in namespace `{namespace}`")
         } else {
             format!("`{name}` no longer has access in `{}`", current.provider)
         };
@@ -564,6 +607,9 @@ fn role_of(address: &str) -> &str {
     }
 }
 
+/// Attributes that are maps compared entry by entry (`tags.writ:owner`).
+pub const KEYED_ATTRIBUTES: &[&str] = &["tags", "labels", "annotations"];
+
 /// Top-level attributes that differ, with tags compared one by one. The
 /// digest tag is left out unless it is the only difference.
 pub fn changed_paths(
@@ -578,23 +624,26 @@ pub fn changed_paths(
         .collect();
     for key in keys {
         let (old, new) = (before.get(key), after.get(key));
-        if key == "tags" {
-            let tags =
+        if KEYED_ATTRIBUTES.contains(&key.as_str()) {
+            let entries =
                 |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
-            let (old, new) = (tags(old), tags(new));
+            let (old, new) = (entries(old), entries(new));
             let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
             for name in names {
                 if old.get(name) != new.get(name) {
-                    paths.push(format!("tags.{name}"));
+                    paths.push(format!("{key}.{name}"));
                 }
             }
         } else if old.unwrap_or(&Value::Null) != new.unwrap_or(&Value::Null) {
             paths.push(key.clone());
         }
     }
-    let digest = format!("tags.{DIGEST_TAG}");
+    let digests = [
+        format!("tags.{DIGEST_TAG}"),
+        format!("annotations.{}", lower::DIGEST_ANNOTATION),
+    ];
     if paths.len() > 1 {
-        paths.retain(|p| *p != digest);
+        paths.retain(|p| !digests.contains(p));
     }
     paths
 }
@@ -608,7 +657,10 @@ fn describe_path(path: &str) -> &str {
         "description" => "description",
         "path" => "path",
         "name" => "name",
+        "role_ref" => "role reference",
         _ if path.starts_with("tags.") => "tags",
+        _ if path.starts_with("labels.") => "labels",
+        _ if path.starts_with("annotations.") => "annotations",
         other => other,
     }
 }
@@ -616,6 +668,9 @@ fn describe_path(path: &str) -> &str {
 fn update_reason(paths: &[String], restoring: bool) -> String {
     if paths == [format!("tags.{DIGEST_TAG}")] {
         return "records the digest of the role's new policies".to_string();
+    }
+    if paths == [format!("annotations.{}", lower::DIGEST_ANNOTATION)] {
+        return "records the digest of its new content".to_string();
     }
     let mut described: Vec<&str> = paths.iter().map(|p| describe_path(p)).collect();
     described.dedup();
@@ -673,7 +728,16 @@ fn find_drift(
         {
             continue;
         }
-        let recorded = resource.tag(DIGEST_TAG).map(str::to_string);
+        let recorded = resource
+            .tag(DIGEST_TAG)
+            .or_else(|| {
+                resource
+                    .attributes
+                    .get("annotations")
+                    .and_then(|a| a.get(lower::DIGEST_ANNOTATION))
+                    .and_then(Value::as_str)
+            })
+            .map(str::to_string);
         let actual = content_digest(resource, inline.iter().copied());
         if recorded.as_deref() == Some(actual.as_str()) {
             continue;
@@ -795,17 +859,24 @@ fn permission_delta(
     conflicted: &BTreeSet<&str>,
     identical: &HashSet<&str>,
 ) -> Vec<AgentDelta> {
+    // What grants access: AWS inline policies, Kubernetes Roles.
+    let grants_access = |r: &Resource| {
+        matches!(
+            r.kind,
+            ResourceKind::AwsRolePolicy
+                | ResourceKind::KubernetesRole
+                | ResourceKind::KubernetesClusterRole
+        )
+    };
     let observed: Vec<&Resource> = owned
         .values()
         .copied()
-        .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+        .filter(|r| grants_access(r))
         .collect();
     let wanted: Vec<&Resource> = desired
         .resources
         .iter()
-        .filter(|r| {
-            r.kind == ResourceKind::AwsRolePolicy && !conflicted.contains(role_of(&r.address))
-        })
+        .filter(|r| grants_access(r) && !conflicted.contains(role_of(&r.address)))
         .collect();
     // Only agents with a policy that is new, gone or different can gain or
     // lose access; the rest (nearly all, in a large estate) are skipped.
@@ -851,6 +922,9 @@ fn permission_delta(
 }
 
 fn allows(resource: &Resource) -> Vec<Access> {
+    if let Some(rules) = resource.attribute("rules").and_then(Value::as_array) {
+        return rbac_allows(resource, rules);
+    }
     let Some(document) = resource.attribute("policy") else {
         return Vec::new();
     };
@@ -882,6 +956,57 @@ fn allows(resource: &Resource) -> Vec<Access> {
                     resource: target,
                     condition: condition.clone(),
                 });
+            }
+        }
+    }
+    out
+}
+
+/// What the rules of a Role or ClusterRole allow: (verb, resource[.group])
+/// in its namespace or the whole cluster, with the names it is limited to.
+fn rbac_allows(resource: &Resource, rules: &[Value]) -> Vec<Access> {
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let place = match resource.string("namespace") {
+        Some(namespace) => format!("in namespace `{namespace}`"),
+        None => "in the whole cluster".to_string(),
+    };
+    let mut out = Vec::new();
+    for rule in rules {
+        let names = strings(&rule["resource_names"]);
+        let condition = if names.is_empty() {
+            place.clone()
+        } else {
+            format!("{place}, named {}", names.join(", "))
+        };
+        for group in strings(&rule["api_groups"]) {
+            for target in strings(&rule["resources"]) {
+                let (main, sub) = match target.split_once('/') {
+                    Some((main, sub)) => (main.to_string(), format!("/{sub}")),
+                    None => (target.clone(), String::new()),
+                };
+                let shown = if group.is_empty() {
+                    target.clone()
+                } else {
+                    format!("{main}.{group}{sub}")
+                };
+                for verb in strings(&rule["verbs"]) {
+                    out.push(Access {
+                        provider: resource.provider.clone(),
+                        action: verb,
+                        resource: shown.clone(),
+                        condition: Some(condition.clone()),
+                    });
+                }
             }
         }
     }

@@ -20,6 +20,11 @@ pub enum ResourceKind {
     AwsUser,
     /// An access key of an IAM user: never managed, only inventoried.
     AwsAccessKey,
+    KubernetesServiceAccount,
+    KubernetesRole,
+    KubernetesRoleBinding,
+    KubernetesClusterRole,
+    KubernetesClusterRoleBinding,
 }
 
 impl ResourceKind {
@@ -30,7 +35,23 @@ impl ResourceKind {
             ResourceKind::AwsManagedPolicy => "aws_managed_policy",
             ResourceKind::AwsUser => "aws_user",
             ResourceKind::AwsAccessKey => "aws_access_key",
+            ResourceKind::KubernetesServiceAccount => "kubernetes_service_account",
+            ResourceKind::KubernetesRole => "kubernetes_role",
+            ResourceKind::KubernetesRoleBinding => "kubernetes_role_binding",
+            ResourceKind::KubernetesClusterRole => "kubernetes_cluster_role",
+            ResourceKind::KubernetesClusterRoleBinding => "kubernetes_cluster_role_binding",
         }
+    }
+
+    pub fn is_kubernetes(self) -> bool {
+        matches!(
+            self,
+            ResourceKind::KubernetesServiceAccount
+                | ResourceKind::KubernetesRole
+                | ResourceKind::KubernetesRoleBinding
+                | ResourceKind::KubernetesClusterRole
+                | ResourceKind::KubernetesClusterRoleBinding
+        )
     }
 
     /// In words, for plans: "role", "inline policy", …
@@ -41,18 +62,32 @@ impl ResourceKind {
             ResourceKind::AwsManagedPolicy => "managed policy",
             ResourceKind::AwsUser => "IAM user",
             ResourceKind::AwsAccessKey => "access key",
+            ResourceKind::KubernetesServiceAccount => "service account",
+            ResourceKind::KubernetesRole => "Role",
+            ResourceKind::KubernetesRoleBinding => "RoleBinding",
+            ResourceKind::KubernetesClusterRole => "ClusterRole",
+            ResourceKind::KubernetesClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
     /// Attributes whose change cannot be made in place: the object must be
     /// deleted and created again.
     pub fn forces_replacement(self, attribute: &str) -> bool {
+        // Kubernetes forbids changing a binding's `roleRef`.
         matches!(
             (self, attribute),
             (ResourceKind::AwsRole, "path" | "name")
-                | (ResourceKind::AwsManagedPolicy, "path" | "name")
+                | (
+                    ResourceKind::AwsManagedPolicy,
+                    "path" | "name" | "description"
+                )
                 | (ResourceKind::AwsRolePolicy, "role" | "name")
-        )
+                | (
+                    ResourceKind::KubernetesRoleBinding
+                        | ResourceKind::KubernetesClusterRoleBinding,
+                    "role_ref"
+                )
+        ) || (self.is_kubernetes() && matches!(attribute, "name" | "namespace"))
     }
 }
 

@@ -149,6 +149,17 @@ impl AwsProvider {
                 self.create_policy(after).await
             }
             (ResourceKind::AwsManagedPolicy, ChangeKind::Delete) => self.delete_policy(name).await,
+            (
+                ResourceKind::KubernetesServiceAccount
+                | ResourceKind::KubernetesRole
+                | ResourceKind::KubernetesRoleBinding
+                | ResourceKind::KubernetesClusterRole
+                | ResourceKind::KubernetesClusterRoleBinding,
+                _,
+            ) => Err(ProviderError::permanent(format!(
+                "`{}` is a Kubernetes object, not an AWS one",
+                change.address
+            ))),
             (ResourceKind::AwsUser | ResourceKind::AwsAccessKey, _) => {
                 Err(ProviderError::permanent(format!(
                     "`{}`: writ never changes IAM users or their keys",

@@ -14,6 +14,10 @@
 //!
 //! A retired agent lowers to nothing, so its objects are deleted.
 
+pub mod kubernetes;
+
+pub use kubernetes::{DIGEST_ANNOTATION, ROLE_ARN_ANNOTATION};
+
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::ProviderKind;
 use crate::model::{Agent, AgentId, Grant, Model, ProviderId, ProviderSettings, WorkloadKind};
@@ -98,6 +102,7 @@ pub fn lower(model: &Model, project: &str) -> Desired {
             .run();
         }
     }
+    kubernetes::lower_all(model, project, &mut desired);
     desired.resources.sort_by(|a, b| a.address.cmp(&b.address));
     desired
 }
@@ -541,10 +546,13 @@ pub fn content_digest<'a>(
     for (key, value) in resource.compared_attributes() {
         hasher.value(key);
         match (key.as_str(), value) {
-            ("tags", Value::Object(tags)) => {
-                for (name, tag) in tags.iter().filter(|(name, _)| *name != DIGEST_TAG) {
+            ("tags" | "annotations", Value::Object(entries)) => {
+                for (name, entry) in entries
+                    .iter()
+                    .filter(|(name, _)| *name != DIGEST_TAG && *name != DIGEST_ANNOTATION)
+                {
                     hasher.value(name);
-                    hasher.value(tag);
+                    hasher.value(entry);
                 }
             }
             _ => hasher.value(value),

@@ -1,0 +1,364 @@
+//! Lowering to Kubernetes, per agent with Kubernetes grants or a Kubernetes
+//! `runs_on`, per cluster:
+//! - a ServiceAccount for each `runs_on` there, with
+//!   `automountServiceAccountToken: false`, and, when the agent also has an
+//!   AWS role that trusts the cluster's OIDC issuer, the
+//!   `eks.amazonaws.com/role-arn` annotation pointing at it;
+//! - per namespace it has grants in, a Role and a RoleBinding `writ-<agent>`;
+//!   for `in cluster` grants a ClusterRole and ClusterRoleBinding
+//!   `writ-<project>-<agent>` (cluster-wide names are shared by projects);
+//! - for a delegate's parent that runs in the cluster too: the right to
+//!   `create` `serviceaccounts/token` for exactly the delegate's service
+//!   accounts, so it can mint their short-lived tokens and nothing else.
+//!
+//! Every object is labelled `app.kubernetes.io/managed-by: writ`,
+//! `writ.dev/project` and `writ.dev/agent`, and annotated with its owner and
+//! a digest (drift, as for AWS). Rules merge only where apiGroup, verbs and
+//! names are the same, so that the cross product a rule means never grants
+//! more than was written.
+
+use super::{aws_path, Desired};
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::facts::{kubernetes, ProviderKind};
+use crate::model::{Agent, AgentId, Model, Placement, ProviderId, ProviderSettings, WorkloadKind};
+use crate::resource::{Resource, ResourceKind};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const PROJECT_LABEL: &str = "writ.dev/project";
+pub const AGENT_LABEL: &str = "writ.dev/agent";
+pub const OWNER_ANNOTATION: &str = "writ.dev/owner";
+pub const DIGEST_ANNOTATION: &str = "writ.dev/digest";
+pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+pub fn service_account_address(provider: &str, namespace: &str, name: &str) -> String {
+    format!("{provider}/namespaces/{namespace}/serviceaccounts/{name}")
+}
+
+fn namespaced_address(provider: &str, namespace: &str, plural: &str, name: &str) -> String {
+    format!("{provider}/namespaces/{namespace}/{plural}/{name}")
+}
+
+fn cluster_address(provider: &str, plural: &str, name: &str) -> String {
+    format!("{provider}/{plural}/{name}")
+}
+
+/// One RBAC rule, in the shape the API takes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Rule {
+    api_group: String,
+    verbs: BTreeSet<String>,
+    resource_names: BTreeSet<String>,
+    resources: BTreeSet<String>,
+}
+
+impl Rule {
+    fn to_json(&self) -> Value {
+        let mut rule = Map::new();
+        rule.insert("api_groups".into(), json!([self.api_group]));
+        rule.insert("resources".into(), json!(self.resources));
+        rule.insert("verbs".into(), json!(self.verbs));
+        if !self.resource_names.is_empty() {
+            rule.insert("resource_names".into(), json!(self.resource_names));
+        }
+        Value::Object(rule)
+    }
+}
+
+/// Rules merged where apiGroup, verbs and names agree.
+#[derive(Debug, Default)]
+struct Rules(BTreeMap<(String, BTreeSet<String>, BTreeSet<String>), BTreeSet<String>>);
+
+impl Rules {
+    fn add(&mut self, api_group: &str, resource: &str, verbs: &[String], names: &[String]) {
+        let key = (
+            api_group.to_string(),
+            verbs.iter().cloned().collect(),
+            names.iter().cloned().collect(),
+        );
+        self.0.entry(key).or_default().insert(resource.to_string());
+    }
+
+    fn to_json(&self) -> Value {
+        let mut rules: Vec<Rule> = self
+            .0
+            .iter()
+            .map(|((api_group, verbs, resource_names), resources)| Rule {
+                api_group: api_group.clone(),
+                verbs: verbs.clone(),
+                resource_names: resource_names.clone(),
+                resources: resources.clone(),
+            })
+            .collect();
+        rules.sort();
+        Value::Array(rules.iter().map(Rule::to_json).collect())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+pub(super) struct KubernetesLowering<'a> {
+    pub model: &'a Model,
+    pub project: &'a str,
+    pub provider: ProviderId,
+    pub desired: &'a mut Desired,
+}
+
+impl KubernetesLowering<'_> {
+    fn address(&self) -> String {
+        self.model.providers[self.provider].address()
+    }
+
+    /// The agent's service accounts in this cluster, as (namespace, name).
+    fn service_accounts(&self, agent: &Agent) -> Vec<(String, String)> {
+        agent
+            .runs_on
+            .iter()
+            .filter(|w| w.provider == self.provider)
+            .filter_map(|w| match &w.kind {
+                WorkloadKind::KubernetesServiceAccount {
+                    namespace,
+                    service_account,
+                } => Some((namespace.clone(), service_account.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn labels(&self, agent: &str) -> Value {
+        json!({MANAGED_BY: "writ", PROJECT_LABEL: self.project, AGENT_LABEL: agent})
+    }
+
+    /// The ARN of the agent's AWS role that trusts this cluster, if any.
+    fn aws_role_arn(&self, agent: &Agent) -> Option<String> {
+        let ProviderSettings::Kubernetes {
+            oidc_issuer: Some(_),
+            ..
+        } = &self.model.providers[self.provider].settings
+        else {
+            return None;
+        };
+        self.model
+            .providers
+            .iter()
+            .enumerate()
+            .find_map(|(id, provider)| {
+                let ProviderSettings::Aws { account, partition } = &provider.settings else {
+                    return None;
+                };
+                let has_role = agent.grants.iter().any(|g| g.provider == id)
+                    || agent.runs_on.iter().any(|w| w.provider == id);
+                has_role.then(|| {
+                    format!(
+                        "arn:{partition}:iam::{account}:role{}{}",
+                        aws_path(self.project),
+                        agent.name
+                    )
+                })
+            })
+    }
+
+    pub(super) fn run(&mut self) {
+        let provider = self.address();
+        // Which service account each (namespace, name) belongs to: two agents
+        // sharing one would share their access.
+        let mut taken: BTreeMap<(String, String), String> = BTreeMap::new();
+        for (id, agent) in self.model.agents.iter().enumerate() {
+            if agent.retired {
+                continue;
+            }
+            let accounts = self.service_accounts(agent);
+            let has_grants = agent.grants.iter().any(|g| g.provider == self.provider);
+            if has_grants && accounts.is_empty() {
+                self.desired.diagnostics.push(
+                    Diagnostic::new(
+                        Code::MissingField,
+                        format!("agent `{}` has access in `{provider}`, but no service account there", agent.name),
+                        Label::new(agent.span, "no Kubernetes workload"),
+                    )
+                    .with_help(format!(
+                        "add `runs_on {provider} namespace \"…\" service_account \"…\"`: RBAC is bound to a service account"
+                    )),
+                );
+                continue;
+            }
+            for (namespace, name) in &accounts {
+                if let Some(other) =
+                    taken.insert((namespace.clone(), name.clone()), agent.name.clone())
+                {
+                    if other != agent.name {
+                        self.desired.diagnostics.push(Diagnostic::new(
+                            Code::DuplicateDefinition,
+                            format!("service account `{namespace}/{name}` in `{provider}` is used by both `{other}` and `{}`", agent.name),
+                            Label::new(agent.span, "shares another agent's identity"),
+                        ).with_help("give each agent a service account of its own"));
+                    }
+                }
+            }
+            self.agent(id, &accounts);
+        }
+    }
+
+    fn agent(&mut self, id: AgentId, accounts: &[(String, String)]) {
+        let agent = &self.model.agents[id];
+        let provider = self.address();
+        let role_arn = self.aws_role_arn(agent);
+        for (namespace, name) in accounts {
+            let mut annotations = json!({OWNER_ANNOTATION: agent.owner});
+            if let Some(arn) = &role_arn {
+                annotations[ROLE_ARN_ANNOTATION] = json!(arn);
+            }
+            self.push(Resource {
+                address: service_account_address(&provider, namespace, name),
+                provider: provider.clone(),
+                kind: ResourceKind::KubernetesServiceAccount,
+                agent: Some(agent.name.clone()),
+                attributes: BTreeMap::from([
+                    ("name".to_string(), json!(name)),
+                    ("namespace".to_string(), json!(namespace)),
+                    ("labels".to_string(), self.labels(&agent.name)),
+                    ("annotations".to_string(), annotations),
+                    ("automount_service_account_token".to_string(), json!(false)),
+                ]),
+            });
+        }
+        if agent.frozen {
+            // Frozen: declared, with its identity, but holding nothing.
+            return;
+        }
+        let mut per_namespace: BTreeMap<String, Rules> = BTreeMap::new();
+        let mut cluster = Rules::default();
+        for grant in agent.grants.iter().filter(|g| g.provider == self.provider) {
+            for resource in &grant.resources {
+                let (api_group, rule_resource) = match kubernetes::ResourceRef::parse(resource) {
+                    Some(reference) => (reference.group.clone(), reference.rule_resource()),
+                    None => ("*".to_string(), resource.clone()),
+                };
+                let rules = match &grant.placement {
+                    Placement::Namespace(namespace) => {
+                        per_namespace.entry(namespace.clone()).or_default()
+                    }
+                    _ => &mut cluster,
+                };
+                rules.add(
+                    &api_group,
+                    &rule_resource,
+                    &grant.actions,
+                    &grant.resource_names,
+                );
+            }
+        }
+        // The parent of delegates that run here may mint their tokens.
+        for (child_id, child) in self.model.agents.iter().enumerate() {
+            if child.parent != Some(id) || child.retired || child_id == id {
+                continue;
+            }
+            for (namespace, name) in self.service_accounts(child) {
+                per_namespace.entry(namespace).or_default().add(
+                    "",
+                    "serviceaccounts/token",
+                    &["create".to_string()],
+                    &[name],
+                );
+            }
+        }
+        let subjects: Vec<Value> = accounts
+            .iter()
+            .map(|(namespace, name)| json!({"kind": "ServiceAccount", "name": name, "namespace": namespace}))
+            .collect();
+        let role_name = format!("writ-{}", agent.name);
+        for (namespace, rules) in &per_namespace {
+            self.role_pair(agent, Some(namespace), &role_name, rules, &subjects);
+        }
+        if !cluster.is_empty() {
+            let name = format!("writ-{}-{}", self.project, agent.name);
+            self.role_pair(agent, None, &name, &cluster, &subjects);
+        }
+    }
+
+    /// A Role (or ClusterRole) and the binding that gives it to the agent.
+    fn role_pair(
+        &mut self,
+        agent: &Agent,
+        namespace: Option<&String>,
+        name: &str,
+        rules: &Rules,
+        subjects: &[Value],
+    ) {
+        let provider = self.address();
+        let (role_kind, binding_kind, role_address, binding_address, kind_name) = match namespace {
+            Some(ns) => (
+                ResourceKind::KubernetesRole,
+                ResourceKind::KubernetesRoleBinding,
+                namespaced_address(&provider, ns, "roles", name),
+                namespaced_address(&provider, ns, "rolebindings", name),
+                "Role",
+            ),
+            None => (
+                ResourceKind::KubernetesClusterRole,
+                ResourceKind::KubernetesClusterRoleBinding,
+                cluster_address(&provider, "clusterroles", name),
+                cluster_address(&provider, "clusterrolebindings", name),
+                "ClusterRole",
+            ),
+        };
+        let mut common = BTreeMap::from([
+            ("name".to_string(), json!(name)),
+            ("labels".to_string(), self.labels(&agent.name)),
+            (
+                "annotations".to_string(),
+                json!({OWNER_ANNOTATION: agent.owner}),
+            ),
+        ]);
+        if let Some(ns) = namespace {
+            common.insert("namespace".to_string(), json!(ns));
+        }
+        let mut role = common.clone();
+        role.insert("rules".to_string(), rules.to_json());
+        self.push(Resource {
+            address: role_address,
+            provider: provider.clone(),
+            kind: role_kind,
+            agent: Some(agent.name.clone()),
+            attributes: role,
+        });
+        let mut binding = common;
+        binding.insert(
+            "role_ref".to_string(),
+            json!({"api_group": "rbac.authorization.k8s.io", "kind": kind_name, "name": name}),
+        );
+        binding.insert("subjects".to_string(), json!(subjects));
+        self.push(Resource {
+            address: binding_address,
+            provider,
+            kind: binding_kind,
+            agent: Some(agent.name.clone()),
+            attributes: binding,
+        });
+    }
+
+    fn push(&mut self, mut resource: Resource) {
+        let digest = super::content_digest(&resource, []);
+        if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
+            annotations.insert(DIGEST_ANNOTATION.into(), json!(digest));
+        }
+        self.desired.resources.push(resource);
+    }
+}
+
+pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
+    for (id, provider) in model.providers.iter().enumerate() {
+        if provider.kind == ProviderKind::Kubernetes {
+            KubernetesLowering {
+                model,
+                project,
+                provider: id,
+                desired,
+            }
+            .run();
+        }
+    }
+}
