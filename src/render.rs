@@ -292,12 +292,17 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             style.paint("1", "Unmanaged identities (listed, never changed):")
         );
         for entry in &plan.unmanaged {
-            let bullet = if entry.stale {
+            let bullet = if entry.stale || !entry.flags.is_empty() {
                 style.paint("31", "!")
             } else {
                 "•".to_string()
             };
-            let _ = writeln!(out, "  {bullet} {}: {}", entry.address, entry.detail);
+            let flags = if entry.flags.is_empty() {
+                String::new()
+            } else {
+                style.paint("31", &format!(" [{}]", entry.flags.join(", ")))
+            };
+            let _ = writeln!(out, "  {bullet} {}: {}{flags}", entry.address, entry.detail);
         }
         out.push('\n');
     }
@@ -496,8 +501,16 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             plan.unmanaged.len()
         );
         for entry in &plan.unmanaged {
-            let flag = if entry.stale { " **stale**" } else { "" };
-            let _ = writeln!(section, "- `{}`: {}{flag}", entry.address, entry.detail);
+            let mut flags: Vec<String> = entry.flags.iter().map(|f| format!("**{f}**")).collect();
+            if entry.stale {
+                flags.insert(0, "**stale**".to_string());
+            }
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", flags.join(", "))
+            };
+            let _ = writeln!(section, "- `{}`: {}{flags}", entry.address, entry.detail);
         }
         section.push_str("\n</details>\n\n");
         sections.push(section);

@@ -401,3 +401,48 @@ fn kubernetes_grants_without_a_service_account_there_are_a_diagnostic() {
         .message
         .contains("no service account there"));
 }
+
+#[test]
+fn cluster_identities_others_bound_and_long_lived_tokens_are_inventoried() {
+    let plan = plan_of("kubernetes_inventory");
+    let find = |name: &str| {
+        plan.unmanaged
+            .iter()
+            .find(|u| u.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:#?}", plan.unmanaged))
+    };
+    let jenkins = find("ci/jenkins");
+    assert!(
+        jenkins.flags.contains(&"cluster-admin".to_string()),
+        "{jenkins:?}"
+    );
+    assert!(
+        jenkins.detail.contains("ClusterRoleBinding `ci-admin`"),
+        "{jenkins:?}"
+    );
+    // Someone bound writ's own service account to more: listed and flagged.
+    let exporter = find("billing/exporter");
+    assert!(
+        exporter.detail.contains("access writ did not grant"),
+        "{exporter:?}"
+    );
+    assert!(
+        exporter.flags.contains(&"can escalate".to_string())
+            && exporter.flags.contains(&"can bind".to_string())
+    );
+    assert_eq!(find("ci/jenkins-token").flags, vec!["long-lived token"]);
+    // The long-lived token of writ's service account is deleted; nothing
+    // else of the cluster is changed.
+    assert_eq!(plan.changes.len(), 1, "{:#?}", plan.changes);
+    let delete = &plan.changes[0];
+    assert_eq!(
+        delete.address,
+        "kubernetes.prod/namespaces/billing/secrets/exporter-token"
+    );
+    assert_eq!(delete.kind_of_change(), ChangeKind::Delete);
+    assert!(
+        delete.reason.contains("ttl cannot hold"),
+        "{}",
+        delete.reason
+    );
+}

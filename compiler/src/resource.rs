@@ -25,6 +25,9 @@ pub enum ResourceKind {
     KubernetesRoleBinding,
     KubernetesClusterRole,
     KubernetesClusterRoleBinding,
+    /// A Secret holding a long-lived service-account token: observed by its
+    /// metadata only (the token itself is never read).
+    KubernetesTokenSecret,
 }
 
 impl ResourceKind {
@@ -40,6 +43,7 @@ impl ResourceKind {
             ResourceKind::KubernetesRoleBinding => "kubernetes_role_binding",
             ResourceKind::KubernetesClusterRole => "kubernetes_cluster_role",
             ResourceKind::KubernetesClusterRoleBinding => "kubernetes_cluster_role_binding",
+            ResourceKind::KubernetesTokenSecret => "kubernetes_token_secret",
         }
     }
 
@@ -51,6 +55,7 @@ impl ResourceKind {
                 | ResourceKind::KubernetesRoleBinding
                 | ResourceKind::KubernetesClusterRole
                 | ResourceKind::KubernetesClusterRoleBinding
+                | ResourceKind::KubernetesTokenSecret
         )
     }
 
@@ -67,6 +72,7 @@ impl ResourceKind {
             ResourceKind::KubernetesRoleBinding => "RoleBinding",
             ResourceKind::KubernetesClusterRole => "ClusterRole",
             ResourceKind::KubernetesClusterRoleBinding => "ClusterRoleBinding",
+            ResourceKind::KubernetesTokenSecret => "token Secret",
         }
     }
 

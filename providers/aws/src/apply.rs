@@ -154,7 +154,8 @@ impl AwsProvider {
                 | ResourceKind::KubernetesRole
                 | ResourceKind::KubernetesRoleBinding
                 | ResourceKind::KubernetesClusterRole
-                | ResourceKind::KubernetesClusterRoleBinding,
+                | ResourceKind::KubernetesClusterRoleBinding
+                | ResourceKind::KubernetesTokenSecret,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a Kubernetes object, not an AWS one",

@@ -9,6 +9,8 @@
 //! everything else that is an identity is listed as unmanaged, and never
 //! changed.
 
+mod kubernetes;
+
 use crate::lower::{self, content_digest, Desired, DIGEST_TAG};
 use crate::policy;
 use crate::resource::{Resource, ResourceKind};
@@ -95,6 +97,9 @@ pub struct Unmanaged {
     pub age_days: Option<i64>,
     /// Older, or unused for longer, than the configured maximum key age.
     pub stale: bool,
+    /// What makes it dangerous (`cluster-admin`, a long-lived token, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 /// An agent cut off by `writ revoke`: kept so until lifted.
@@ -185,9 +190,15 @@ impl Plan {
 
     /// `Some((deletes, managed))` when the plan deletes more than `percent`
     /// of the objects writ manages. Replacements do not count: the object
-    /// is there again afterwards.
+    /// is there again afterwards; nor do the long-lived tokens it removes.
     pub fn mass_delete(&self, percent: u32) -> Option<(usize, usize)> {
-        let deletes = self.summary.delete;
+        // Long-lived tokens writ removes are not objects it manages.
+        let deletes = self
+            .changes
+            .iter()
+            .filter(|c| c.kind_of_change() == ChangeKind::Delete)
+            .filter(|c| c.kind != ResourceKind::KubernetesTokenSecret)
+            .count();
         let managed = self.summary.managed;
         (managed > 0 && deletes * 100 > percent as usize * managed).then_some((deletes, managed))
     }
@@ -267,20 +278,19 @@ fn ownership(
             };
             let ours = label(lower::kubernetes::MANAGED_BY) == Some("writ")
                 && label(lower::kubernetes::PROJECT_LABEL) == Some(project);
-            // Everything else in a cluster is left out for now: an inventory
-            // of its identities needs what the provider observes of their
-            // bindings, and without that it would only be noise.
             if ours {
                 Ownership::Ours
-            } else {
+            } else if label(lower::kubernetes::MANAGED_BY) == Some("writ") {
                 Ownership::OtherProject
+            } else {
+                Ownership::Unmanaged
             }
         }
     }
 }
 
 /// The agent an owned object belongs to.
-fn agent_of(resource: &Resource) -> Option<String> {
+pub(crate) fn agent_of(resource: &Resource) -> Option<String> {
     let label = resource
         .attributes
         .get("labels")
@@ -360,6 +370,14 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         }
     }
 
+    let cluster_objects: Vec<&Resource> = observed
+        .iter()
+        .map(|r| r.as_ref())
+        .filter(|r| r.kind.is_kubernetes())
+        .collect();
+    let (token_deletes, cluster_inventory) =
+        kubernetes::inventory(&cluster_objects, &owned, desired);
+    unmanaged.extend(cluster_inventory);
     let drift = find_drift(desired, &owned, &identical);
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
     let desired_by_address: BTreeMap<&str, &Resource> = desired
@@ -516,6 +534,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
             reason,
         });
     }
+    changes.extend(token_deletes);
     recreate_with_replaced_roles(&mut changes, desired, &owned, &mut summary);
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     for change in &changes {
@@ -804,6 +823,7 @@ fn inventory(resource: &Resource, project: &str, options: &PlanOptions) -> Optio
                 detail,
                 age_days: date("created").map(days_since),
                 stale: false,
+                flags: Vec::new(),
             })
         }
         ResourceKind::AwsUser => Some(Unmanaged {
@@ -813,6 +833,7 @@ fn inventory(resource: &Resource, project: &str, options: &PlanOptions) -> Optio
             detail: "IAM user: listed, never changed by writ".to_string(),
             age_days: date("created").map(days_since),
             stale: false,
+            flags: Vec::new(),
         }),
         ResourceKind::AwsAccessKey => {
             let age = date("created").map(days_since);
@@ -845,6 +866,7 @@ fn inventory(resource: &Resource, project: &str, options: &PlanOptions) -> Optio
                 detail,
                 age_days: age,
                 stale,
+                flags: Vec::new(),
             })
         }
         _ => None,

@@ -1,0 +1,187 @@
+//! The cluster side of a plan's inventory: which service accounts others
+//! have bound to roles (and what those roles allow), and which long-lived
+//! token Secrets exist. A token Secret of a service account writ manages is
+//! deleted: the agent's ttl cannot hold while it exists.
+
+use super::{Action, Change, Unmanaged};
+use crate::lower::kubernetes::service_account_address;
+use crate::lower::Desired;
+use crate::resource::{Resource, ResourceKind};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// What a role allows that deserves a flag.
+fn flags(role_name: &str, rules: &[Value]) -> Vec<String> {
+    let mut flags = Vec::new();
+    if role_name == "cluster-admin" {
+        flags.push("cluster-admin".to_string());
+    }
+    for rule in rules {
+        let verbs = strings(&rule["verbs"]);
+        let resources = strings(&rule["resources"]);
+        if verbs.contains(&"*") {
+            flags.push(format!("every verb on {}", resources.join(", ")));
+        }
+        if resources.contains(&"*") {
+            flags.push("every resource".to_string());
+        }
+        for verb in ["escalate", "bind", "impersonate"] {
+            if verbs.contains(&verb) {
+                flags.push(format!("can {verb}"));
+            }
+        }
+    }
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+/// Deletions of token Secrets of writ's service accounts, and the inventory
+/// of bindings writ does not own and of other long-lived tokens.
+pub(super) fn inventory(
+    observed: &[&Resource],
+    owned: &BTreeMap<&str, &Resource>,
+    desired: &Desired,
+) -> (Vec<Change>, Vec<Unmanaged>) {
+    let roles: HashMap<(&str, Option<&str>, &str), &Resource> = observed
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole
+            )
+        })
+        .filter_map(|r| {
+            let namespace = (r.kind == ResourceKind::KubernetesRole)
+                .then(|| r.string("namespace"))
+                .flatten();
+            Some(((r.provider.as_str(), namespace, r.string("name")?), *r))
+        })
+        .collect();
+    let ours_or_wanted = |address: &str| -> Option<String> {
+        owned
+            .get(address)
+            .and_then(|r| r.agent.clone().or_else(|| super::agent_of(r)))
+            .or_else(|| {
+                desired
+                    .resources
+                    .iter()
+                    .find(|r| r.address == address)
+                    .and_then(|r| r.agent.clone())
+            })
+    };
+    let mut changes = Vec::new();
+    let mut unmanaged = Vec::new();
+    for resource in observed {
+        if owned.contains_key(resource.address.as_str()) {
+            continue;
+        }
+        match resource.kind {
+            ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
+                let Some(role_ref) = resource.attribute("role_ref") else {
+                    continue;
+                };
+                let role_name = text(role_ref, "name").unwrap_or("?");
+                let role_kind = text(role_ref, "kind").unwrap_or("ClusterRole");
+                let binding_namespace = resource.string("namespace");
+                let role = roles.get(&(
+                    resource.provider.as_str(),
+                    if role_kind == "Role" {
+                        binding_namespace
+                    } else {
+                        None
+                    },
+                    role_name,
+                ));
+                let rules: Vec<Value> = role
+                    .and_then(|r| r.attribute("rules"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let binding_name = resource.string("name").unwrap_or("?");
+                let binding = match binding_namespace {
+                    Some(ns) => format!("RoleBinding `{ns}/{binding_name}`"),
+                    None => format!("ClusterRoleBinding `{binding_name}`"),
+                };
+                let subjects = resource
+                    .attribute("subjects")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for subject in subjects
+                    .iter()
+                    .filter(|s| text(s, "kind") == Some("ServiceAccount"))
+                {
+                    let name = text(subject, "name").unwrap_or("?");
+                    let namespace = text(subject, "namespace")
+                        .or(binding_namespace)
+                        .unwrap_or("default");
+                    let address = service_account_address(&resource.provider, namespace, name);
+                    let mut detail = format!("bound by {binding} to {role_kind} `{role_name}`");
+                    if role.is_none() {
+                        detail.push_str(" (the role was not found)");
+                    }
+                    if let Some(agent) = ours_or_wanted(&address) {
+                        detail.push_str(&format!(
+                            "; this is `{agent}`'s service account: access writ did not grant"
+                        ));
+                    }
+                    unmanaged.push(Unmanaged {
+                        address,
+                        kind: ResourceKind::KubernetesServiceAccount,
+                        name: format!("{namespace}/{name}"),
+                        detail,
+                        age_days: None,
+                        stale: false,
+                        flags: flags(role_name, &rules),
+                    });
+                }
+            }
+            ResourceKind::KubernetesTokenSecret => {
+                let namespace = resource.string("namespace").unwrap_or("default");
+                let account = resource.string("service_account").unwrap_or("?");
+                let account_address =
+                    service_account_address(&resource.provider, namespace, account);
+                let secret = format!("{namespace}/{}", resource.string("name").unwrap_or("?"));
+                match ours_or_wanted(&account_address) {
+                    Some(agent) => changes.push(Change {
+                        address: resource.address.clone(),
+                        provider: resource.provider.clone(),
+                        kind: resource.kind,
+                        agent: Some(agent.clone()),
+                        actions: vec![Action::Delete],
+                        before: Some(resource.attributes.clone()),
+                        after: None,
+                        changed_paths: Vec::new(),
+                        replace_because: None,
+                        reason: format!(
+                            "a long-lived token of `{agent}`'s service account: its ttl cannot hold while the token exists"
+                        ),
+                    }),
+                    None => unmanaged.push(Unmanaged {
+                        address: resource.address.clone(),
+                        kind: resource.kind,
+                        name: secret,
+                        detail: format!("long-lived token of service account `{namespace}/{account}`"),
+                        age_days: None,
+                        stale: false,
+                        flags: vec!["long-lived token".to_string()],
+                    }),
+                }
+            }
+            _ => {}
+        }
+    }
+    (changes, unmanaged)
+}
