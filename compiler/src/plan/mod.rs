@@ -1075,7 +1075,8 @@ fn describe_condition(block: &Value) -> Option<String> {
 /// managed policies (boundaries) first; then roles, a parent before the
 /// delegates whose trust names it; then inline policies; then role updates,
 /// so that the digest tag is written after the content it covers; then
-/// deletions: inline policies, roles, and managed policies last.
+/// deletions: inline policies, roles, and managed policies last. In a
+/// cluster: service accounts, roles, then bindings; deleted in reverse.
 pub fn apply_order(plan: &Plan) -> Vec<&Change> {
     let phase = |change: &Change| -> u8 {
         match (change.kind, change.kind_of_change()) {
@@ -1086,6 +1087,23 @@ pub fn apply_order(plan: &Plan) -> Vec<&Change> {
             (ResourceKind::AwsRolePolicy, _) => 2,
             (ResourceKind::AwsRole, ChangeKind::Update) => 3,
             (ResourceKind::AwsRole, ChangeKind::Delete) => 6,
+            // Kubernetes: what a binding names exists before it, and is
+            // deleted after it (bindings, then roles, then service accounts).
+            (ResourceKind::KubernetesServiceAccount, ChangeKind::Delete) => 7,
+            (ResourceKind::KubernetesServiceAccount, _) => 0,
+            (
+                ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole,
+                ChangeKind::Delete,
+            ) => 6,
+            (ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole, _) => 2,
+            (
+                ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding,
+                ChangeKind::Delete,
+            ) => 5,
+            (
+                ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding,
+                _,
+            ) => 3,
             _ => 4,
         }
     };
@@ -1248,6 +1266,80 @@ mod tests {
                 "aws.prod/role/old/policy/writ-access",
                 "aws.prod/role/old",
                 "aws.prod/policy/old-delegates",
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod kubernetes_order_tests {
+    use super::*;
+
+    #[test]
+    fn bindings_come_after_what_they_name_and_go_before_it() {
+        let change = |address: &str, kind: ResourceKind, action: Action| Change {
+            address: address.to_string(),
+            provider: "kubernetes.prod".to_string(),
+            kind,
+            agent: None,
+            actions: vec![action],
+            before: None,
+            after: None,
+            changed_paths: Vec::new(),
+            replace_because: None,
+            reason: String::new(),
+        };
+        let plan = Plan {
+            format_version: FORMAT_VERSION,
+            project: "p".into(),
+            summary: Summary::default(),
+            changes: vec![
+                change(
+                    "k/a-binding",
+                    ResourceKind::KubernetesRoleBinding,
+                    Action::Create,
+                ),
+                change("k/b-role", ResourceKind::KubernetesRole, Action::Create),
+                change(
+                    "k/c-account",
+                    ResourceKind::KubernetesServiceAccount,
+                    Action::Create,
+                ),
+                change(
+                    "k/d-account",
+                    ResourceKind::KubernetesServiceAccount,
+                    Action::Delete,
+                ),
+                change(
+                    "k/e-role",
+                    ResourceKind::KubernetesClusterRole,
+                    Action::Delete,
+                ),
+                change(
+                    "k/f-binding",
+                    ResourceKind::KubernetesClusterRoleBinding,
+                    Action::Delete,
+                ),
+            ],
+            drift: Vec::new(),
+            unmanaged: Vec::new(),
+            conflicts: Vec::new(),
+            permission_delta: Vec::new(),
+            revoked: Vec::new(),
+        };
+        let order: Vec<&str> = apply_order(&plan)
+            .iter()
+            .map(|c| c.address.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                "k/c-account",
+                "k/b-role",
+                "k/a-binding",
+                "k/f-binding",
+                "k/e-role",
+                "k/d-account"
             ]
         );
     }
