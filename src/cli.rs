@@ -318,10 +318,18 @@ fn terminal_width() -> usize {
 }
 
 fn checked(project: &Project) -> Result<Checked, String> {
-    Ok(writ_compiler::check(
-        &project.sources,
-        &CheckOptions { today: today()? },
-    ))
+    let checked = writ_compiler::check(&project.sources, &CheckOptions { today: today()? });
+    // Only a source without errors declares all its providers.
+    if !checked.has_errors() {
+        let declared: Vec<String> = checked
+            .model
+            .providers
+            .iter()
+            .map(|p| p.address())
+            .collect();
+        project.config.check_providers(&declared)?;
+    }
+    Ok(checked)
 }
 
 fn check(out: &mut impl Write, path: &Path, format: Format, deny_warnings: bool) -> Outcome {

@@ -73,6 +73,34 @@ pub fn parse(text: &str) -> Result<Config, String> {
 }
 
 impl Config {
+    /// Every `[provider.KIND.NAME]` must configure a provider the source
+    /// declares: a typo would otherwise be silently ignored.
+    pub fn check_providers(&self, declared: &[String]) -> Result<(), String> {
+        for (kind, instances) in &self.provider {
+            for name in instances.keys() {
+                let address = format!("{kind}.{name}");
+                if !declared.contains(&address) {
+                    let known = if declared.is_empty() {
+                        "the source declares none".to_string()
+                    } else {
+                        format!(
+                            "declared: {}",
+                            declared
+                                .iter()
+                                .map(|d| format!("`{d}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    return Err(format!(
+                        "writ.toml configures `[provider.{kind}.{name}]`, but the source declares no provider `{address}` ({known})"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The smallest `max_key_age` over the AWS providers, in days.
     pub fn max_key_age_days(&self) -> Result<Option<i64>, String> {
         let mut smallest: Option<i64> = None;

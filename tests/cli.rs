@@ -467,3 +467,24 @@ fn a_source_with_errors_makes_no_plan() {
         "{text}"
     );
 }
+
+#[test]
+fn a_writ_toml_section_for_an_undeclared_provider_is_an_error() {
+    let root = project(
+        "config-typo",
+        &[
+            ("main.writ", PROVIDER.as_bytes()),
+            (
+                "writ.toml",
+                b"[provider.aws.prdo]\nregion = \"us-east-1\"\n",
+            ),
+        ],
+    );
+    let output = writ(&["check", root.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = stderr(&output);
+    assert!(
+        error.contains("`[provider.aws.prdo]`") && error.contains("declared: `aws.prod`"),
+        "{error}"
+    );
+}
