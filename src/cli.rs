@@ -135,15 +135,18 @@ enum Command {
         path: PathBuf,
     },
     /// Say whether an agent may perform an action on a resource, and why.
+    /// Without a request: everything about one agent (where it runs, what it
+    /// holds and through which scopes, its delegation, the guardrails).
     Explain {
         /// The agent.
         agent: String,
         /// The provider, as `kind.name` (`aws.prod`).
-        provider: String,
+        #[arg(requires_all = ["action", "resource"])]
+        provider: Option<String>,
         /// One action (`s3:GetObject`, `get`, `contents:read`).
-        action: String,
+        action: Option<String>,
         /// One resource (an ARN, `"pods"`, `org/repo`).
-        resource: String,
+        resource: Option<String>,
         /// For Kubernetes: the namespace of the request (default: cluster-wide).
         #[arg(long)]
         namespace: Option<String>,
@@ -257,9 +260,12 @@ pub fn main() -> i32 {
             resource,
             namespace,
             path,
-        } => explain(
-            &mut out, &path, &agent, &provider, &action, &resource, namespace,
-        ),
+        } => match (provider, action, resource) {
+            (Some(provider), Some(action), Some(resource)) => explain(
+                &mut out, &path, &agent, &provider, &action, &resource, namespace,
+            ),
+            _ => describe_agent(&mut out, &path, &agent),
+        },
     };
     let _ = out.flush();
     match result {
@@ -428,6 +434,104 @@ fn test(out: &mut impl Write, path: &Path, format: Format) -> Outcome {
     let passed = report.results.len() - report.failed();
     writeln!(out, "{passed} passed, {} failed", report.failed()).map_err(io)?;
     Ok(i32::from(report.failed() > 0))
+}
+
+/// `writ explain AGENT`: everything about one agent, in words.
+fn describe_agent(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
+    let project = load(path)?;
+    let checked = checked(&project)?;
+    if checked.has_errors() {
+        print_diagnostics(out, &project, &checked.diagnostics, Format::Human)?;
+        return Ok(1);
+    }
+    let model = &checked.model;
+    let id = model
+        .agent_id(agent)
+        .ok_or_else(|| format!("no agent named `{agent}`"))?;
+    let a = &model.agents[id];
+    let io = |e: std::io::Error| e.to_string();
+    let at = |span: writ_compiler::Span| {
+        let file = project.sources.file(span.file);
+        let (line, column) = file.line_column(span.start);
+        format!("{}:{line}:{column}", file.name)
+    };
+    writeln!(out, "agent `{}` ({})", a.name, at(a.span)).map_err(io)?;
+    for line in a.docs.lines() {
+        writeln!(out, "  /// {line}").map_err(io)?;
+    }
+    writeln!(out, "  owner: {}", a.owner).map_err(io)?;
+    writeln!(out, "  credentials live at most {}", a.ttl).map_err(io)?;
+    match (a.expires, a.retired) {
+        (Some(date), true) => writeln!(
+            out,
+            "  expired on {date}: it holds no access and plans delete it"
+        ),
+        (Some(date), false) => writeln!(out, "  expires on {date}"),
+        (None, _) => writeln!(out, "  never expires"),
+    }
+    .map_err(io)?;
+    if a.frozen {
+        writeln!(out, "  frozen: declared, holding no access").map_err(io)?;
+    }
+    for workload in &a.runs_on {
+        writeln!(
+            out,
+            "  runs on {} ({})",
+            project
+                .sources
+                .snippet(workload.span)
+                .trim_start_matches("runs_on ")
+                .trim(),
+            at(workload.span)
+        )
+        .map_err(io)?;
+    }
+    let ancestors = model.ancestors(id);
+    if !ancestors.is_empty() {
+        let chain: Vec<String> = ancestors
+            .iter()
+            .map(|&p| format!("`{}`", model.agents[p].name))
+            .collect();
+        writeln!(out, "  a delegate of {}", chain.join(" ← ")).map_err(io)?;
+    }
+    writeln!(out, "  grants:").map_err(io)?;
+    if a.grants.is_empty() {
+        writeln!(out, "    (none)").map_err(io)?;
+    }
+    for grant in &a.grants {
+        let origin = match grant.via.as_slice() {
+            [] => "written in the agent".to_string(),
+            via => format!("through scope `{}`", via.join("` → `")),
+        };
+        let text = project
+            .sources
+            .snippet(grant.span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(out, "    {text}\n      {origin} ({})", at(grant.span)).map_err(io)?;
+    }
+    if let Some(ceiling) = &a.delegates {
+        writeln!(
+            out,
+            "  its delegates may be {} deep, live at most {}, and hold at most {} grant{}",
+            ceiling.max_depth,
+            ceiling.ttl,
+            ceiling.grants.len(),
+            if ceiling.grants.len() == 1 { "" } else { "s" }
+        )
+        .map_err(io)?;
+    }
+    for guardrail in &model.guardrails {
+        writeln!(
+            out,
+            "  bounded by guardrail `{}` ({})",
+            guardrail.name,
+            at(guardrail.span)
+        )
+        .map_err(io)?;
+    }
+    Ok(0)
 }
 
 fn explain(

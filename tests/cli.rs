@@ -488,3 +488,43 @@ fn a_writ_toml_section_for_an_undeclared_provider_is_an_error() {
         "{error}"
     );
 }
+
+#[test]
+fn explain_with_only_an_agent_describes_everything_about_it() {
+    let output = writ(&["explain", "invoice_reader", "--path", "examples/acme"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with("agent `invoice_reader` (examples/acme/teams/billing.writ:30:7)"),
+        "{text}"
+    );
+    assert!(text.contains("credentials live at most 15m"), "{text}");
+    assert!(
+        text.contains(
+            "runs on kubernetes.prod namespace \"billing\" service_account \"invoice-reader\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("a delegate of `billing_bot`"), "{text}");
+    assert!(text.contains("aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-invoices/*\"\n      through scope `invoices_read`"), "{text}");
+    assert!(
+        text.contains("bounded by guardrail `no_iam_admin`"),
+        "{text}"
+    );
+    let retired = stdout(&writ(&[
+        "explain",
+        "legacy_exporter",
+        "--path",
+        "examples/acme",
+    ]));
+    assert!(
+        retired.contains("expired on 2026-09-30: it holds no access"),
+        "{retired}"
+    );
+    assert_eq!(
+        writ(&["explain", "nobody", "--path", "examples/acme"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

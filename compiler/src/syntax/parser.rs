@@ -185,11 +185,13 @@ impl Walker {
     /// keeps the whitespace and comments skipped before an optional part
     /// that did not match inside the rule's span; a statement must not.
     fn content_span(&self, pair: &Pair<Rule>) -> Span {
+        // The end of the last token: a leaf, or a whole string literal (whose
+        // closing quote is no token of its own).
         let end = pair
             .clone()
             .into_inner()
             .flatten()
-            .filter(|p| p.clone().into_inner().next().is_none())
+            .filter(|p| p.as_rule() == Rule::string || p.clone().into_inner().next().is_none())
             .map(|p| p.as_span().end())
             .max()
             .unwrap_or(pair.as_span().end());
@@ -766,5 +768,21 @@ mod tests {
     fn strings_decode_their_escapes() {
         assert_eq!(unescape_string(r#"a\"b\\c\nd\te"#), "a\"b\\c\nd\te");
         assert_eq!(unescape_string(r"\d"), r"\d");
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_ending_in_a_string_spans_its_closing_quote() {
+        let text = "scope s {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\"  // c\n}\n";
+        let file = parse_file(FileId(0), text).unwrap();
+        let stmt = &file.items[0].kind.body()[0];
+        assert_eq!(
+            &text[stmt.span.range()],
+            "aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\""
+        );
     }
 }
