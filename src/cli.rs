@@ -436,18 +436,32 @@ fn test(out: &mut impl Write, path: &Path, format: Format) -> Outcome {
     Ok(i32::from(report.failed() > 0))
 }
 
-/// `writ explain AGENT`: everything about one agent, in words.
-fn describe_agent(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
+/// A checked project and one of its agents; `None` (after printing them)
+/// when the project has errors.
+fn checked_agent(
+    out: &mut impl Write,
+    path: &Path,
+    agent: &str,
+) -> Result<Option<(Project, Checked, writ_compiler::model::AgentId)>, String> {
     let project = load(path)?;
     let checked = checked(&project)?;
     if checked.has_errors() {
         print_diagnostics(out, &project, &checked.diagnostics, Format::Human)?;
-        return Ok(1);
+        return Ok(None);
     }
-    let model = &checked.model;
-    let id = model
+    let id = checked
+        .model
         .agent_id(agent)
         .ok_or_else(|| format!("no agent named `{agent}`"))?;
+    Ok(Some((project, checked, id)))
+}
+
+/// `writ explain AGENT`: everything about one agent, in words.
+fn describe_agent(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
+    let Some((project, checked, id)) = checked_agent(out, path, agent)? else {
+        return Ok(1);
+    };
+    let model = &checked.model;
     let a = &model.agents[id];
     let io = |e: std::io::Error| e.to_string();
     let at = |span: writ_compiler::Span| {
@@ -543,16 +557,10 @@ fn explain(
     resource: &str,
     namespace: Option<String>,
 ) -> Outcome {
-    let project = load(path)?;
-    let checked = checked(&project)?;
-    if checked.has_errors() {
-        print_diagnostics(out, &project, &checked.diagnostics, Format::Human)?;
+    let Some((project, checked, agent_id)) = checked_agent(out, path, agent)? else {
         return Ok(1);
-    }
+    };
     let model = &checked.model;
-    let agent_id = model
-        .agent_id(agent)
-        .ok_or_else(|| format!("no agent named `{agent}`"))?;
     let (kind, name) = provider.split_once('.').ok_or_else(|| {
         format!("`{provider}` is not a provider; write `kind.name`, as in `aws.prod`")
     })?;

@@ -1163,6 +1163,22 @@ pub fn apply_order(plan: &Plan) -> Vec<&Change> {
     result
 }
 
+/// A plan of these changes alone, for tests of what reads a plan.
+#[cfg(test)]
+pub(crate) fn plan_of_changes(changes: Vec<Change>) -> Plan {
+    Plan {
+        format_version: FORMAT_VERSION,
+        project: "p".into(),
+        summary: Summary::default(),
+        changes,
+        drift: Vec::new(),
+        unmanaged: Vec::new(),
+        conflicts: Vec::new(),
+        permission_delta: Vec::new(),
+        revoked: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1201,56 +1217,46 @@ mod tests {
                 Some(json!({"name": name, "path": "/writ/p/", "assume_role_policy": trust})),
             )
         };
-        let plan = Plan {
-            format_version: FORMAT_VERSION,
-            project: "p".into(),
-            summary: Summary::default(),
-            changes: vec![
-                role("a_child", Some("z_parent")),
-                role("z_parent", None),
-                change(
-                    "aws.prod/role/z_parent/policy/writ-access",
-                    ResourceKind::AwsRolePolicy,
-                    vec![Action::Create],
-                    Some(json!({})),
-                ),
-                change(
-                    "aws.prod/policy/z_parent-delegates",
-                    ResourceKind::AwsManagedPolicy,
-                    vec![Action::Create],
-                    Some(json!({})),
-                ),
-                change(
-                    "aws.prod/policy/old-delegates",
-                    ResourceKind::AwsManagedPolicy,
-                    vec![Action::Delete],
-                    None,
-                ),
-                change(
-                    "aws.prod/role/old",
-                    ResourceKind::AwsRole,
-                    vec![Action::Delete],
-                    None,
-                ),
-                change(
-                    "aws.prod/role/old/policy/writ-access",
-                    ResourceKind::AwsRolePolicy,
-                    vec![Action::Delete],
-                    None,
-                ),
-                change(
-                    "aws.prod/role/kept",
-                    ResourceKind::AwsRole,
-                    vec![Action::Update],
-                    Some(json!({})),
-                ),
-            ],
-            drift: Vec::new(),
-            unmanaged: Vec::new(),
-            conflicts: Vec::new(),
-            permission_delta: Vec::new(),
-            revoked: Vec::new(),
-        };
+        let plan = plan_of_changes(vec![
+            role("a_child", Some("z_parent")),
+            role("z_parent", None),
+            change(
+                "aws.prod/role/z_parent/policy/writ-access",
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Create],
+                Some(json!({})),
+            ),
+            change(
+                "aws.prod/policy/z_parent-delegates",
+                ResourceKind::AwsManagedPolicy,
+                vec![Action::Create],
+                Some(json!({})),
+            ),
+            change(
+                "aws.prod/policy/old-delegates",
+                ResourceKind::AwsManagedPolicy,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/old",
+                ResourceKind::AwsRole,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/old/policy/writ-access",
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/kept",
+                ResourceKind::AwsRole,
+                vec![Action::Update],
+                Some(json!({})),
+            ),
+        ]);
         let order: Vec<&str> = apply_order(&plan)
             .iter()
             .map(|c| c.address.as_str())
@@ -1289,44 +1295,34 @@ mod kubernetes_order_tests {
             replace_because: None,
             reason: String::new(),
         };
-        let plan = Plan {
-            format_version: FORMAT_VERSION,
-            project: "p".into(),
-            summary: Summary::default(),
-            changes: vec![
-                change(
-                    "k/a-binding",
-                    ResourceKind::KubernetesRoleBinding,
-                    Action::Create,
-                ),
-                change("k/b-role", ResourceKind::KubernetesRole, Action::Create),
-                change(
-                    "k/c-account",
-                    ResourceKind::KubernetesServiceAccount,
-                    Action::Create,
-                ),
-                change(
-                    "k/d-account",
-                    ResourceKind::KubernetesServiceAccount,
-                    Action::Delete,
-                ),
-                change(
-                    "k/e-role",
-                    ResourceKind::KubernetesClusterRole,
-                    Action::Delete,
-                ),
-                change(
-                    "k/f-binding",
-                    ResourceKind::KubernetesClusterRoleBinding,
-                    Action::Delete,
-                ),
-            ],
-            drift: Vec::new(),
-            unmanaged: Vec::new(),
-            conflicts: Vec::new(),
-            permission_delta: Vec::new(),
-            revoked: Vec::new(),
-        };
+        let plan = plan_of_changes(vec![
+            change(
+                "k/a-binding",
+                ResourceKind::KubernetesRoleBinding,
+                Action::Create,
+            ),
+            change("k/b-role", ResourceKind::KubernetesRole, Action::Create),
+            change(
+                "k/c-account",
+                ResourceKind::KubernetesServiceAccount,
+                Action::Create,
+            ),
+            change(
+                "k/d-account",
+                ResourceKind::KubernetesServiceAccount,
+                Action::Delete,
+            ),
+            change(
+                "k/e-role",
+                ResourceKind::KubernetesClusterRole,
+                Action::Delete,
+            ),
+            change(
+                "k/f-binding",
+                ResourceKind::KubernetesClusterRoleBinding,
+                Action::Delete,
+            ),
+        ]);
         let order: Vec<&str> = apply_order(&plan)
             .iter()
             .map(|c| c.address.as_str())
