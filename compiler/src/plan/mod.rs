@@ -237,11 +237,7 @@ enum Ownership {
     Unmanaged,
 }
 
-fn ownership(
-    resource: &Resource,
-    project: &str,
-    our_roles: &BTreeSet<(String, String)>,
-) -> Ownership {
+fn ownership(resource: &Resource, project: &str, our_roles: &HashSet<(&str, &str)>) -> Ownership {
     let ours_path = lower::aws_path(project);
     match resource.kind {
         ResourceKind::AwsRole | ResourceKind::AwsManagedPolicy => {
@@ -259,8 +255,8 @@ fn ownership(
             }
         }
         ResourceKind::AwsRolePolicy => {
-            let role = resource.string("role").unwrap_or_default().to_string();
-            if our_roles.contains(&(resource.provider.clone(), role)) {
+            let role = resource.string("role").unwrap_or_default();
+            if our_roles.contains(&(resource.provider.as_str(), role)) {
                 Ownership::Ours
             } else {
                 Ownership::OtherProject
@@ -310,10 +306,16 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     // identical to it (in a large estate, nearly all) are canonical already,
     // since lowering writes canonical documents; every later step reads
     // this set instead of comparing again. The rest are normalised.
+    // A hash map for the lookup per observed object; an ordered one, built
+    // once, for the steps that look up ranges (a role's inline policies).
     let wanted: HashMap<&str, &Resource> = desired
         .resources
         .iter()
         .map(|r| (r.address.as_str(), r))
+        .collect();
+    let desired_by_address: BTreeMap<&str, &Resource> = wanted
+        .iter()
+        .map(|(address, resource)| (*address, *resource))
         .collect();
     let mut identical: HashSet<&str> = HashSet::new();
     let observed: Vec<Cow<Resource>> = observed
@@ -330,11 +332,13 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
             }
         })
         .collect();
-    let our_roles: BTreeSet<(String, String)> = observed
+    let no_roles = HashSet::new();
+    let our_roles: HashSet<(&str, &str)> = observed
         .iter()
+        .map(|r| r.as_ref())
         .filter(|r| r.kind == ResourceKind::AwsRole)
-        .filter(|r| matches!(ownership(r, project, &BTreeSet::new()), Ownership::Ours))
-        .filter_map(|r| Some((r.provider.clone(), r.string("name")?.to_string())))
+        .filter(|r| matches!(ownership(r, project, &no_roles), Ownership::Ours))
+        .filter_map(|r| Some((r.provider.as_str(), r.string("name")?)))
         .collect();
     let mut owned: BTreeMap<&str, &Resource> = BTreeMap::new();
     let mut others: BTreeMap<&str, &Resource> = BTreeMap::new();
@@ -378,13 +382,8 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     let (token_deletes, cluster_inventory) =
         kubernetes::inventory(&cluster_objects, &owned, desired);
     unmanaged.extend(cluster_inventory);
-    let drift = find_drift(desired, &owned, &identical);
+    let drift = find_drift(&desired_by_address, &owned, &identical);
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
-    let desired_by_address: BTreeMap<&str, &Resource> = desired
-        .resources
-        .iter()
-        .map(|r| (r.address.as_str(), r))
-        .collect();
 
     // A desired role whose name is taken by an object writ does not own
     // cannot be created; nor can anything that belongs to it.
@@ -398,8 +397,12 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         .collect();
     let held_back =
         |address: &str| conflicted.contains(role_of(address)) && !conflicted.contains(address);
-    let agents_with_objects: BTreeSet<String> =
-        owned.values().filter_map(|r| agent_of(r)).collect();
+    // Agents that already have a role (for "agent … is new" reasons).
+    let agents_with_objects: HashSet<&str> = owned
+        .values()
+        .filter(|r| r.kind == ResourceKind::AwsRole)
+        .filter_map(|r| r.tag("writ:agent"))
+        .collect();
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     let mut summary = Summary {
@@ -463,7 +466,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
                 }
                 let agent = resource.agent.clone().unwrap_or_default();
                 let reason = match resource.kind {
-                    ResourceKind::AwsRole if !agents_with_objects.contains(&agent) => {
+                    ResourceKind::AwsRole if !agents_with_objects.contains(agent.as_str()) => {
                         format!("agent `{agent}` is new in `{}`", resource.provider)
                     }
                     ResourceKind::AwsRole => format!("role for `{agent}`"),
@@ -702,15 +705,10 @@ fn update_reason(paths: &[String], restoring: bool) -> String {
 }
 
 fn find_drift(
-    desired: &Desired,
+    desired_by_address: &BTreeMap<&str, &Resource>,
     owned: &BTreeMap<&str, &Resource>,
     identical: &HashSet<&str>,
 ) -> Vec<Drift> {
-    let desired_by_address: BTreeMap<&str, &Resource> = desired
-        .resources
-        .iter()
-        .map(|r| (r.address.as_str(), r))
-        .collect();
     // Inline policies by the role they belong to, found once.
     let mut inline_by_role: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
     for resource in owned
