@@ -107,15 +107,8 @@ impl AwsProvider {
                 self.delete_role(name).await?;
                 self.create_role(after).await?;
                 if let Some(document) = revocation {
-                    call!(
-                        self,
-                        "PutRolePolicy",
-                        self.client
-                            .put_role_policy()
-                            .role_name(name)
-                            .policy_name(writ_compiler::lower::REVOKE_POLICY)
-                            .policy_document(document.clone())
-                    )?;
+                    self.put_role_policy(name, writ_compiler::lower::REVOKE_POLICY, &document)
+                        .await?;
                 }
                 Ok(())
             }
@@ -128,16 +121,8 @@ impl AwsProvider {
             (ResourceKind::AwsRolePolicy, _) => {
                 let role = text(after, "role").unwrap_or_default();
                 self.ensure_owned_role(role).await?;
-                call!(
-                    self,
-                    "PutRolePolicy",
-                    self.client
-                        .put_role_policy()
-                        .role_name(role)
-                        .policy_name(name)
-                        .policy_document(document(after, "policy")?)
-                )?;
-                Ok(())
+                self.put_role_policy(role, name, &document(after, "policy")?)
+                    .await
             }
             (ResourceKind::AwsManagedPolicy, ChangeKind::Create) => self.create_policy(after).await,
             (ResourceKind::AwsManagedPolicy, ChangeKind::Update) => {
@@ -317,6 +302,24 @@ impl AwsProvider {
                     .set_tags(Some(tags.clone()))
             )?;
         }
+        Ok(())
+    }
+
+    pub(crate) async fn put_role_policy(
+        &self,
+        role: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), ProviderError> {
+        call!(
+            self,
+            "PutRolePolicy",
+            self.client
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .policy_document(document)
+        )?;
         Ok(())
     }
 

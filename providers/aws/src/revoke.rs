@@ -23,15 +23,8 @@ impl AwsProvider {
                 "Condition": {"DateLessThan": {"aws:TokenIssueTime": [now]}}
             }]
         });
-        call!(
-            self,
-            "PutRolePolicy",
-            self.client
-                .put_role_policy()
-                .role_name(role)
-                .policy_name(REVOKE_POLICY)
-                .policy_document(document.to_string())
-        )?;
+        self.put_role_policy(role, REVOKE_POLICY, &document.to_string())
+            .await?;
         Ok(true)
     }
 
