@@ -38,7 +38,7 @@ pub enum ConfigError {
 fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
-        "kubernetes" => &["context"],
+        "kubernetes" => &["context", "kubeconfig"],
         "github" => &["token_env", "api_url"],
         "gcp" => &["endpoint_url"],
         _ => return None,

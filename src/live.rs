@@ -14,6 +14,7 @@ use writ_compiler::plan::Plan;
 use writ_compiler::resource::Resource;
 use writ_provider_aws::{AwsProvider, AwsSettings};
 use writ_provider_core::{Provider, RetryPolicy};
+use writ_provider_kubernetes::{KubernetesProvider, KubernetesSettings};
 
 /// The provider instances a run covers (`--only`, or all).
 pub struct Scope {
@@ -53,60 +54,101 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-/// Connects to every AWS provider in scope, from `[provider.aws.NAME]`.
-async fn connect(
-    project: &Project,
-    model: &Model,
-    scope: &Scope,
-) -> Result<Vec<AwsProvider>, String> {
+/// One live provider instance.
+pub enum Live {
+    Aws(AwsProvider),
+    Kubernetes(KubernetesProvider),
+}
+
+impl Live {
+    fn provider(&self) -> &dyn Provider {
+        match self {
+            Live::Aws(p) => p,
+            Live::Kubernetes(p) => p,
+        }
+    }
+
+    fn address(&self) -> &str {
+        self.provider().address()
+    }
+}
+
+/// Which provider kinds this version reads and changes live.
+fn is_live_kind(kind: ProviderKind) -> bool {
+    matches!(kind, ProviderKind::Aws | ProviderKind::Kubernetes)
+}
+
+/// Connects to every live provider in scope, from `[provider.KIND.NAME]`.
+async fn connect(project: &Project, model: &Model, scope: &Scope) -> Result<Vec<Live>, String> {
     let mut providers = Vec::new();
-    for provider in model
-        .providers
-        .iter()
-        .filter(|p| p.kind == ProviderKind::Aws)
-    {
+    for provider in model.providers.iter().filter(|p| is_live_kind(p.kind)) {
         let address = provider.address();
         if !scope.includes(&address) {
             continue;
         }
-        let ProviderSettings::Aws { account, partition } = &provider.settings else {
-            continue;
-        };
-        let Some(table) = project
+        let kind = provider.kind.as_str();
+        let table = project
             .config
             .provider
-            .get("aws")
-            .and_then(|t| t.get(&provider.name))
-        else {
-            return Err(format!(
-                "no connection settings for `{address}`: add `[provider.aws.{}]` to writ.toml, or leave it out with `--only`",
-                provider.name
-            ));
+            .get(kind)
+            .and_then(|t| t.get(&provider.name));
+        let get = |key: &str| {
+            table
+                .and_then(|t| t.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
         };
-        let get = |key: &str| table.get(key).and_then(|v| v.as_str()).map(str::to_string);
-        let settings = AwsSettings {
-            region: get("region"),
-            profile: get("profile"),
-            endpoint_url: get("endpoint_url"),
-        };
-        providers.push(
-            AwsProvider::connect(
-                &address,
-                &project.name,
-                account,
-                partition,
-                &settings,
-                RetryPolicy::default(),
-            )
-            .await,
-        );
+        match &provider.settings {
+            ProviderSettings::Aws { account, partition } => {
+                if table.is_none() {
+                    return Err(format!(
+                        "no connection settings for `{address}`: add `[provider.aws.{}]` to writ.toml, or leave it out with `--only`",
+                        provider.name
+                    ));
+                }
+                let settings = AwsSettings {
+                    region: get("region"),
+                    profile: get("profile"),
+                    endpoint_url: get("endpoint_url"),
+                };
+                providers.push(Live::Aws(
+                    AwsProvider::connect(
+                        &address,
+                        &project.name,
+                        account,
+                        partition,
+                        &settings,
+                        RetryPolicy::default(),
+                    )
+                    .await,
+                ));
+            }
+            ProviderSettings::Kubernetes { .. } => {
+                // Without settings: the standard kubeconfig rules.
+                let settings = KubernetesSettings {
+                    context: get("context"),
+                    kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
+                };
+                let connected = KubernetesProvider::connect(
+                    &address,
+                    &project.name,
+                    &settings,
+                    RetryPolicy::default(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                providers.push(Live::Kubernetes(connected));
+            }
+            _ => {}
+        }
     }
     Ok(providers)
 }
 
-async fn observe_with(providers: &[AwsProvider]) -> Result<Vec<Resource>, String> {
+async fn observe_with(providers: &[Live]) -> Result<Vec<Resource>, String> {
     let mut resources = Vec::new();
-    for provider in providers {
+    for live in providers {
+        let provider = live.provider();
         eprintln!("observing {} …", provider.address());
         let (found, stats) = provider
             .observe()
@@ -137,7 +179,7 @@ pub fn observe(project: &Project, model: &Model, scope: &Scope) -> Result<Vec<Re
 }
 
 /// Which provider instances can be read and changed live in this version:
-/// AWS ones. Others (Kubernetes, GitHub, GCP) are planned from snapshots
+/// AWS and Kubernetes ones. Others (GitHub, GCP) are planned from snapshots
 /// only; a live run leaves them out, and says so, rather than showing what
 /// it cannot observe as "to create".
 pub fn keep_live_providers(model: &Model, desired: &mut writ_compiler::lower::Desired) {
@@ -150,7 +192,7 @@ pub fn keep_live_providers(model: &Model, desired: &mut writ_compiler::lower::De
                 .providers
                 .iter()
                 .find(|p| &p.address() == address)
-                .is_none_or(|p| p.kind != ProviderKind::Aws)
+                .is_none_or(|p| !is_live_kind(p.kind))
         })
         .collect();
     for address in &not_live {
@@ -330,7 +372,7 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
         let mut done = 0;
         let mut failure = None;
         for (index, change) in order.iter().enumerate() {
-            let Some(provider) = providers.iter().find(|p| p.address() == change.provider) else {
+            let Some(provider) = providers.iter().find(|p| p.address() == change.provider).map(Live::provider) else {
                 failure = Some((change.address.clone(), format!("no live provider `{}`", change.provider)));
                 break;
             };
@@ -441,7 +483,7 @@ fn now_rfc3339() -> String {
 }
 
 /// `writ revoke AGENT`: cuts the agent (and, if asked, its delegates) off in
-/// every AWS provider in scope, at once and outside any plan.
+/// every AWS and Kubernetes provider in scope, at once and outside any plan.
 pub fn revoke(
     out: &mut impl Write,
     path: &Path,
@@ -471,38 +513,67 @@ pub fn revoke(
     runtime()?.block_on(async {
         let providers = connect(&project, &model, &scope).await?;
         let mut failed = false;
-        for provider in &providers {
+        let mut report = |line: String| writeln!(out, "{line}").map_err(io);
+        for live in &providers {
+            let address = live.address().to_string();
             for name in &agents {
-                let result = if lift {
-                    provider.lift_role(name).await
-                } else {
-                    provider.revoke_role(name, &now).await
-                };
-                let address = provider.address();
-                let line = match result {
-                    Ok(true) if lift => format!("lifted the revocation of `{name}` in {address}"),
-                    Ok(true) => format!("revoked `{name}` in {address}: sessions issued before {now} are denied"),
-                    Ok(false) => format!("`{name}` has no role in {address}"),
-                    Err(error) => {
-                        failed = true;
-                        let verb = if lift { "lift" } else { "revoke" };
-                        format!("could not {verb} `{name}` in {address}: {error}")
-                    }
-                };
-                writeln!(out, "{line}").map_err(io)?;
-                if lift {
-                    continue;
-                }
-                match provider.disable_keys_of(name).await {
-                    Ok(keys) => {
-                        for key in keys {
-                            writeln!(out, "disabled access key {key} of `{name}` in {address}").map_err(io)?;
+                let verb = if lift { "lift the revocation of" } else { "revoke" };
+                match live {
+                    Live::Aws(provider) => {
+                        let result = if lift {
+                            provider.lift_role(name).await
+                        } else {
+                            provider.revoke_role(name, &now).await
+                        };
+                        report(match result {
+                            Ok(true) if lift => format!("lifted the revocation of `{name}` in {address}"),
+                            Ok(true) => format!("revoked `{name}` in {address}: sessions issued before {now} are denied"),
+                            Ok(false) => format!("`{name}` has no role in {address}"),
+                            Err(error) => {
+                                failed = true;
+                                format!("could not {verb} `{name}` in {address}: {error}")
+                            }
+                        })?;
+                        if lift {
+                            continue;
+                        }
+                        match provider.disable_keys_of(name).await {
+                            Ok(keys) => {
+                                for key in keys {
+                                    report(format!("disabled access key {key} of `{name}` in {address}"))?;
+                                }
+                            }
+                            Err(error) => {
+                                failed = true;
+                                report(format!("could not disable the access keys of `{name}` in {address}: {error}"))?;
+                            }
                         }
                     }
-                    Err(error) => {
-                        failed = true;
-                        writeln!(out, "could not disable the access keys of `{name}` in {address}: {error}").map_err(io)?;
+                    Live::Kubernetes(provider) if lift => {
+                        report(match provider.lift_agent(name).await {
+                            Ok(true) => format!("lifted the revocation of `{name}` in {address}: `writ apply` gives its bindings back"),
+                            Ok(false) => format!("`{name}` is not revoked in {address}"),
+                            Err(error) => {
+                                failed = true;
+                                format!("could not {verb} `{name}` in {address}: {error}")
+                            }
+                        })?;
                     }
+                    Live::Kubernetes(provider) => match provider.revoke_agent(name, &now).await {
+                        Ok(done) if done.is_empty() => {
+                            report(format!("`{name}` has no service account in {address}"))?;
+                        }
+                        Ok(done) => {
+                            for step in done {
+                                report(format!("{address}: {step}"))?;
+                            }
+                            report(format!("revoked `{name}` in {address}: tokens already issued expire with their ttl and carry no access writ granted"))?;
+                        }
+                        Err(error) => {
+                            failed = true;
+                            report(format!("could not {verb} `{name}` in {address}: {error}"))?;
+                        }
+                    },
                 }
             }
         }

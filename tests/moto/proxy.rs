@@ -132,7 +132,7 @@ impl Handles {
             return;
         }
         let faults = self.faults.load(Ordering::SeqCst);
-        if faults && n % 3 == 0 {
+        if faults && n.is_multiple_of(3) {
             self.throttled.fetch_add(1, Ordering::SeqCst);
             let _ = writer.write_all(
                 error_response("400 Bad Request", "Throttling", "Rate exceeded").as_bytes(),
@@ -147,7 +147,7 @@ impl Handles {
         }
         let mut response = Vec::new();
         let _ = server.read_to_end(&mut response);
-        if faults && n % 5 == 0 {
+        if faults && n.is_multiple_of(5) {
             // The change was made; the client never hears of it.
             self.dropped.fetch_add(1, Ordering::SeqCst);
             let _ = writer.shutdown(std::net::Shutdown::Both);

@@ -31,9 +31,30 @@ pub const AGENT_LABEL: &str = "writ.dev/agent";
 pub const OWNER_ANNOTATION: &str = "writ.dev/owner";
 pub const DIGEST_ANNOTATION: &str = "writ.dev/digest";
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// Set by `writ revoke` on the agent's service accounts: plans keep the
+/// agent without bindings until `writ revoke --lift` removes it.
+pub const REVOKED_ANNOTATION: &str = "writ.dev/revoked-at";
 
 pub fn service_account_address(provider: &str, namespace: &str, name: &str) -> String {
     format!("{provider}/namespaces/{namespace}/serviceaccounts/{name}")
+}
+
+/// A name Kubernetes accepts (a DNS-1123 subdomain) for writ's objects:
+/// agent and project names may hold capitals and `_`, object names not.
+pub fn object_name(parts: &[&str]) -> String {
+    let joined = parts.join("-").to_ascii_lowercase();
+    let name: String = joined
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 fn namespaced_address(provider: &str, namespace: &str, plural: &str, name: &str) -> String {
@@ -166,6 +187,9 @@ impl KubernetesLowering<'_> {
         // Which service account each (namespace, name) belongs to: two agents
         // sharing one would share their access.
         let mut taken: BTreeMap<(String, String), String> = BTreeMap::new();
+        // Which agent each object name belongs to: `billing_bot` and
+        // `billing-bot` would both be `writ-billing-bot`.
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
         for (id, agent) in self.model.agents.iter().enumerate() {
             if agent.retired {
                 continue;
@@ -182,6 +206,22 @@ impl KubernetesLowering<'_> {
                     .with_help(format!(
                         "add `runs_on {provider} namespace \"…\" service_account \"…\"`: RBAC is bound to a service account"
                     )),
+                );
+                continue;
+            }
+            if accounts.is_empty() {
+                // No identity in this cluster: nothing to bind.
+                continue;
+            }
+            let object = object_name(&[&agent.name]);
+            if let Some(other) = names.insert(object.clone(), agent.name.clone()) {
+                self.desired.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateDefinition,
+                        format!("agents `{other}` and `{}` would share the Kubernetes object names `writ-{object}` in `{provider}`", agent.name),
+                        Label::new(agent.span, "Kubernetes names are lower case, with `-` for `_`"),
+                    )
+                    .with_help("rename one of the agents"),
                 );
                 continue;
             }
@@ -265,16 +305,20 @@ impl KubernetesLowering<'_> {
                 );
             }
         }
+        // Sorted as providers read them back: their order means nothing.
+        let mut accounts = accounts.to_vec();
+        accounts.sort();
+        accounts.dedup();
         let subjects: Vec<Value> = accounts
             .iter()
             .map(|(namespace, name)| json!({"kind": "ServiceAccount", "name": name, "namespace": namespace}))
             .collect();
-        let role_name = format!("writ-{}", agent.name);
+        let role_name = object_name(&["writ", &agent.name]);
         for (namespace, rules) in &per_namespace {
             self.role_pair(agent, Some(namespace), &role_name, rules, &subjects);
         }
         if !cluster.is_empty() {
-            let name = format!("writ-{}-{}", self.project, agent.name);
+            let name = object_name(&["writ", self.project, &agent.name]);
             self.role_pair(agent, None, &name, &cluster, &subjects);
         }
     }

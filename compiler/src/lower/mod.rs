@@ -547,10 +547,11 @@ pub fn content_digest<'a>(
         hasher.value(key);
         match (key.as_str(), value) {
             ("tags" | "annotations", Value::Object(entries)) => {
-                for (name, entry) in entries
-                    .iter()
-                    .filter(|(name, _)| *name != DIGEST_TAG && *name != DIGEST_ANNOTATION)
-                {
+                for (name, entry) in entries.iter().filter(|(name, _)| {
+                    *name != DIGEST_TAG
+                        && *name != DIGEST_ANNOTATION
+                        && *name != kubernetes::REVOKED_ANNOTATION
+                }) {
                     hasher.value(name);
                     hasher.value(entry);
                 }

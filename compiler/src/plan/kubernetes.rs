@@ -3,8 +3,10 @@
 //! token Secrets exist. A token Secret of a service account writ manages is
 //! deleted: the agent's ttl cannot hold while it exists.
 
-use super::{Action, Change, Unmanaged};
-use crate::lower::kubernetes::service_account_address;
+use super::{Action, Change, Revoked, Unmanaged};
+use crate::lower::kubernetes::{
+    service_account_address, AGENT_LABEL, MANAGED_BY, PROJECT_LABEL, REVOKED_ANNOTATION,
+};
 use crate::lower::Desired;
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
@@ -184,4 +186,78 @@ pub(super) fn inventory(
         }
     }
     (changes, unmanaged)
+}
+
+/// A service account of this project that `writ revoke` marked.
+pub(super) struct Revocation {
+    pub entry: Revoked,
+    pub provider: String,
+    /// The mark's value: when the agent was revoked.
+    pub at: String,
+}
+
+/// The marked service accounts of agents the source does not freeze (a
+/// frozen agent has no bindings anyway, and its mark is removed).
+pub(super) fn revocations(desired: &Desired, observed: &[Resource]) -> Vec<Revocation> {
+    observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount)
+        .filter_map(|r| {
+            let labels = r.attribute("labels")?;
+            if text(labels, MANAGED_BY) != Some("writ")
+                || text(labels, PROJECT_LABEL) != Some(desired.project.as_str())
+            {
+                return None;
+            }
+            let agent = text(labels, AGENT_LABEL)?;
+            let at = text(r.attribute("annotations")?, REVOKED_ANNOTATION)?;
+            if desired.frozen.contains(agent) {
+                return None;
+            }
+            Some(Revocation {
+                entry: Revoked {
+                    agent: agent.to_string(),
+                    address: r.address.clone(),
+                    detail: format!("revoked with `writ revoke` at {at}: no bindings in `{}` until `writ revoke --lift` or `frozen = true`", r.provider),
+                },
+                provider: r.provider.clone(),
+                at: at.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The desired state with revoked agents kept revoked: no bindings for them
+/// in that cluster, and the mark kept on their service accounts.
+pub(super) fn keep_revoked(desired: &Desired, revocations: &[Revocation]) -> Desired {
+    let mut kept = desired.clone();
+    let cut: std::collections::BTreeSet<(&str, &str)> = revocations
+        .iter()
+        .map(|r| (r.provider.as_str(), r.entry.agent.as_str()))
+        .collect();
+    kept.resources.retain(|r| {
+        let binding = matches!(
+            r.kind,
+            ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding
+        );
+        !(binding
+            && r.agent
+                .as_deref()
+                .is_some_and(|agent| cut.contains(&(r.provider.as_str(), agent))))
+    });
+    for resource in &mut kept.resources {
+        let Some(revocation) = revocations
+            .iter()
+            .find(|r| r.entry.address == resource.address)
+        else {
+            continue;
+        };
+        if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
+            annotations.insert(
+                REVOKED_ANNOTATION.into(),
+                Value::String(revocation.at.clone()),
+            );
+        }
+    }
+    kept
 }

@@ -301,6 +301,21 @@ pub(crate) fn agent_of(resource: &Resource) -> Option<String> {
 }
 
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
+    let revocations = kubernetes::revocations(desired, observed);
+    if revocations.is_empty() {
+        return plan_desired(desired, observed, options);
+    }
+    // Agents revoked in a cluster keep their service accounts (marked) but
+    // get no bindings until the mark is lifted.
+    let kept = kubernetes::keep_revoked(desired, &revocations);
+    let mut plan = plan_desired(&kept, observed, options);
+    plan.revoked
+        .extend(revocations.into_iter().map(|r| r.entry));
+    plan.revoked.sort_by(|a, b| a.address.cmp(&b.address));
+    plan
+}
+
+fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
     let project = desired.project.as_str();
     // One comparison per observed object with what the source wants. Those
     // identical to it (in a large estate, nearly all) are canonical already,
@@ -456,11 +471,26 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
                     conflicts.push(Conflict {
                         address: resource.address.clone(),
                         kind: resource.kind,
-                        detail: format!(
-                            "an {} of that name exists (path `{}`) but is not managed by writ project `{project}`; writ will not take it over",
-                            resource.kind.noun(),
-                            taken.string("path").unwrap_or("?")
-                        ),
+                        detail: if resource.kind.is_kubernetes() {
+                            let managed_by = taken
+                                .attribute("labels")
+                                .and_then(|l| l.get(lower::kubernetes::MANAGED_BY))
+                                .and_then(Value::as_str);
+                            format!(
+                                "a {} of that name exists ({}) but is not managed by writ project `{project}`; writ will not take it over",
+                                resource.kind.noun(),
+                                match managed_by {
+                                    Some(manager) => format!("`{}: {manager}`", lower::kubernetes::MANAGED_BY),
+                                    None => "without writ's labels".to_string(),
+                                }
+                            )
+                        } else {
+                            format!(
+                                "an {} of that name exists (path `{}`) but is not managed by writ project `{project}`; writ will not take it over",
+                                resource.kind.noun(),
+                                taken.string("path").unwrap_or("?")
+                            )
+                        },
                     });
                     continue;
                 }
@@ -725,6 +755,8 @@ fn find_drift(
         let inline: &[&Resource] = match resource.kind {
             ResourceKind::AwsRole => inline_by_role.get(address).map_or(&[], Vec::as_slice),
             ResourceKind::AwsManagedPolicy => &[],
+            ResourceKind::KubernetesTokenSecret => continue,
+            kind if kind.is_kubernetes() => &[],
             _ => continue,
         };
         // Exactly what the source wants, digest tag included: the content

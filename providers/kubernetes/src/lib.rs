@@ -1,0 +1,226 @@
+//! writ's Kubernetes provider. It reads service accounts, Roles,
+//! ClusterRoles, their bindings and the metadata of service-account token
+//! Secrets with paginated `list` calls (`limit`/`continue`, 1,000 objects a
+//! page), and carries out one planned change at a time, idempotently.
+//!
+//! Writes use optimistic concurrency: every update and delete reads the
+//! object first, refuses unless its labels say it is this project's, and
+//! sends the `resourceVersion` it read, so that a write racing another
+//! writer fails with a conflict instead of overwriting it; the provider then
+//! reads again and retries. A binding whose `roleRef` changes is deleted and
+//! created again, since the API forbids changing it.
+//!
+//! The connection comes from a kubeconfig: the file named in writ.toml, or
+//! the standard rules (`KUBECONFIG`, `~/.kube/config`, in-cluster), and the
+//! context named in writ.toml or the current one.
+
+mod apply;
+mod kinds;
+mod observe;
+mod revoke;
+
+pub use kinds::Kind;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use writ_compiler::plan::Change;
+use writ_compiler::resource::Resource;
+use writ_provider_core::{
+    BoxFuture, ErrorClass, ObserveStats, Provider, ProviderError, Retrier, RetryPolicy,
+};
+
+/// How to reach one cluster (from `[provider.kubernetes.NAME]` in writ.toml).
+#[derive(Debug, Clone, Default)]
+pub struct KubernetesSettings {
+    /// The kubeconfig context; the file's current context when absent.
+    pub context: Option<String>,
+    /// A kubeconfig file; the standard rules when absent.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+pub struct KubernetesProvider {
+    address: String,
+    project: String,
+    client: kube::Client,
+    retrier: Retrier,
+    requests: Arc<AtomicUsize>,
+    /// Objects a list page asks for.
+    page_size: u32,
+}
+
+/// How many times a write that lost a race (409) is read and tried again.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+impl KubernetesProvider {
+    /// Connects to one cluster. Reads the kubeconfig (and runs its
+    /// credential plugin, if it has one) but sends nothing to the cluster.
+    pub async fn connect(
+        address: &str,
+        project: &str,
+        settings: &KubernetesSettings,
+        retry: RetryPolicy,
+    ) -> Result<KubernetesProvider, ProviderError> {
+        let options = KubeConfigOptions {
+            context: settings.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let config = match &settings.kubeconfig {
+            Some(path) => {
+                let file = Kubeconfig::read_from(path).map_err(|e| {
+                    ProviderError::permanent(format!(
+                        "cannot read the kubeconfig `{}`: {e}",
+                        path.display()
+                    ))
+                })?;
+                kube::Config::from_custom_kubeconfig(file, &options).await
+            }
+            None if settings.context.is_some() => kube::Config::from_kubeconfig(&options).await,
+            None => {
+                return kube::Config::infer()
+                    .await
+                    .map_err(|e| {
+                        ProviderError::permanent(format!(
+                            "no Kubernetes connection for `{address}`: {e}; set `context` (and `kubeconfig`) in `[provider.kubernetes.…]` of writ.toml, or `KUBECONFIG`"
+                        ))
+                    })
+                    .and_then(|config| KubernetesProvider::with_config(address, project, config, retry))
+            }
+        }
+        .map_err(|e| {
+            let context = settings
+                .context
+                .as_deref()
+                .map(|c| format!(" (context `{c}`)"))
+                .unwrap_or_default();
+            ProviderError::permanent(format!(
+                "cannot use the kubeconfig for `{address}`{context}: {e}"
+            ))
+        })?;
+        KubernetesProvider::with_config(address, project, config, retry)
+    }
+
+    fn with_config(
+        address: &str,
+        project: &str,
+        mut config: kube::Config,
+        retry: RetryPolicy,
+    ) -> Result<KubernetesProvider, ProviderError> {
+        // writ retries with its own budget; the client must not retry as well.
+        config.default_retry = false;
+        let client = kube::Client::try_from(config).map_err(|e| {
+            ProviderError::permanent(format!("cannot build a client for `{address}`: {e}"))
+        })?;
+        Ok(KubernetesProvider {
+            address: address.to_string(),
+            project: project.to_string(),
+            client,
+            retrier: Retrier::new(retry),
+            requests: Arc::new(AtomicUsize::new(0)),
+            page_size: 1000,
+        })
+    }
+
+    /// Objects per list page (1,000 unless set; tests use small pages).
+    pub fn with_page_size(mut self, page_size: u32) -> KubernetesProvider {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn retries(&self) -> u32 {
+        self.retrier.retries()
+    }
+
+    /// Sends one request through the run's retry budget, counting it.
+    async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        self.retrier
+            .run(
+                || {
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    let future = call();
+                    async move { future.await.map_err(|e| classify(&self.address, what, e)) }
+                },
+                |_| false,
+            )
+            .await
+    }
+}
+
+/// The HTTP status of an API error, if the server answered.
+pub(crate) fn status_of(error: &ProviderError) -> Option<u16> {
+    error.code.as_deref()?.split(' ').next()?.parse().ok()
+}
+
+/// Classes a client error: throttling, server errors and connection failures
+/// are transient; a conflict (409) is a conflict; the rest is permanent.
+fn classify(address: &str, what: &str, error: kube::Error) -> ProviderError {
+    match error {
+        kube::Error::Api(status) => {
+            let class = match status.code {
+                429 | 500 | 502 | 503 | 504 => ErrorClass::Transient,
+                409 => ErrorClass::Conflict,
+                _ => ErrorClass::Permanent,
+            };
+            let hint = match status.code {
+                401 => ": the cluster did not accept the credentials; check the kubeconfig context",
+                403 => ": writ's identity may not do this; grant it in the cluster's RBAC",
+                _ => "",
+            };
+            let message = if status.message.is_empty() {
+                status.reason.clone()
+            } else {
+                status.message.clone()
+            };
+            ProviderError::new(
+                class,
+                Some(&format!("{} {}", status.code, status.reason)),
+                format!("{address}: {what}: {message} ({}){hint}", status.code),
+            )
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+            ProviderError::new(
+                ErrorClass::Transient,
+                None,
+                format!("{address}: {what}: cannot reach the API server: {error}"),
+            )
+        }
+        kube::Error::Auth(_) => ProviderError::permanent(format!(
+            "{address}: {what}: cannot get credentials from the kubeconfig: {error}"
+        )),
+        other => ProviderError::permanent(format!("{address}: {what}: {other}")),
+    }
+}
+
+impl Provider for KubernetesProvider {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Result<(Vec<Resource>, ObserveStats), ProviderError>> {
+        Box::pin(async move {
+            let before = (self.requests(), self.retries());
+            let resources = observe::observe(self).await?;
+            Ok((
+                resources,
+                ObserveStats {
+                    requests: self.requests() - before.0,
+                    retries: (self.retries() - before.1) as usize,
+                },
+            ))
+        })
+    }
+
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(apply::apply(self, change))
+    }
+}

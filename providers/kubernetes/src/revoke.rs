@@ -1,0 +1,165 @@
+//! `writ revoke` in a cluster: the agent's service accounts are marked
+//! revoked (so that plans keep the agent cut off until the mark is lifted),
+//! and its bindings and the long-lived token Secrets of its service accounts
+//! are deleted. Tokens already issued by the TokenRequest API cannot be
+//! recalled; they expire with their ttl, and without bindings they carry no
+//! access writ granted.
+
+use crate::apply::Target;
+use crate::kinds::{Kind, TOKEN_SA_ANNOTATION, TOKEN_SECRET_SELECTOR};
+use crate::{KubernetesProvider, CONFLICT_ATTEMPTS};
+use kube::api::{DynamicObject, ListParams, PostParams};
+use writ_compiler::lower::kubernetes::{
+    AGENT_LABEL, MANAGED_BY, PROJECT_LABEL, REVOKED_ANNOTATION,
+};
+use writ_provider_core::{ErrorClass, ProviderError};
+
+impl KubernetesProvider {
+    fn agent_selector(&self, agent: &str) -> ListParams {
+        ListParams::default().labels(&format!(
+            "{MANAGED_BY}=writ,{PROJECT_LABEL}={},{AGENT_LABEL}={agent}",
+            self.project
+        ))
+    }
+
+    async fn agent_objects(
+        &self,
+        kind: Kind,
+        agent: &str,
+    ) -> Result<Vec<DynamicObject>, ProviderError> {
+        let api = self.api(kind, None);
+        let params = self.agent_selector(agent);
+        let what = format!("listing the {} of `{agent}`", kind.api_resource().plural);
+        Ok(self.call(&what, || api.list(&params)).await?.items)
+    }
+
+    /// Sets (or, with `None`, removes) the revocation mark on a service
+    /// account, with the usual read, ownership check and conflict retry.
+    async fn mark(
+        &self,
+        account: &DynamicObject,
+        value: Option<&str>,
+    ) -> Result<bool, ProviderError> {
+        let name = account.metadata.name.clone().unwrap_or_default();
+        let namespace = account.metadata.namespace.clone();
+        let api = self.api(Kind::ServiceAccount, namespace.as_deref());
+        let address = Kind::ServiceAccount.address(&self.address, namespace.as_deref(), &name);
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let Some(mut current) = self
+                .call(&format!("reading {address}"), || api.get_opt(&name))
+                .await?
+            else {
+                return Ok(false);
+            };
+            if !self.is_ours(&current.metadata) {
+                return Ok(false);
+            }
+            let annotations = current
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default);
+            let changed = match value {
+                Some(value) => annotations
+                    .insert(REVOKED_ANNOTATION.to_string(), value.to_string())
+                    .is_none(),
+                None => annotations.remove(REVOKED_ANNOTATION).is_some(),
+            };
+            if !changed {
+                return Ok(false);
+            }
+            let params = PostParams {
+                field_manager: Some("writ".to_string()),
+                ..PostParams::default()
+            };
+            match self
+                .call(&format!("updating {address}"), || {
+                    api.replace(&name, &params, &current)
+                })
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(error) if error.class == ErrorClass::Conflict => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ProviderError::new(
+            ErrorClass::Conflict,
+            Some("409 Conflict"),
+            format!("{address}: the service account kept changing while writ marked it"),
+        ))
+    }
+
+    /// Cuts `agent` off in this cluster. Returns what was done, in words;
+    /// empty when the agent has no service account here.
+    pub async fn revoke_agent(&self, agent: &str, now: &str) -> Result<Vec<String>, ProviderError> {
+        let mut done = Vec::new();
+        let accounts = self.agent_objects(Kind::ServiceAccount, agent).await?;
+        for account in &accounts {
+            if self.mark(account, Some(now)).await? {
+                done.push(format!(
+                    "marked service account `{}/{}` revoked",
+                    account.metadata.namespace.as_deref().unwrap_or_default(),
+                    account.metadata.name.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+        for kind in [Kind::RoleBinding, Kind::ClusterRoleBinding] {
+            for binding in self.agent_objects(kind, agent).await? {
+                let name = binding.metadata.name.clone().unwrap_or_default();
+                let namespace = binding.metadata.namespace.clone();
+                let address = kind.address(&self.address, namespace.as_deref(), &name);
+                self.delete(&Target {
+                    kind,
+                    namespace: namespace.as_deref(),
+                    name: &name,
+                    address: &address,
+                })
+                .await?;
+                done.push(format!("deleted {} `{address}`", kind.api_resource().kind));
+            }
+        }
+        for account in &accounts {
+            let account_name = account.metadata.name.clone().unwrap_or_default();
+            let namespace = account.metadata.namespace.clone().unwrap_or_default();
+            let secrets = self.api(Kind::TokenSecret, Some(&namespace));
+            let params = ListParams::default().fields(TOKEN_SECRET_SELECTOR);
+            let listed = self
+                .call(&format!("listing token Secrets in `{namespace}`"), || {
+                    secrets.list_metadata(&params)
+                })
+                .await?;
+            for secret in listed.items {
+                let belongs = secret
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(TOKEN_SA_ANNOTATION))
+                    == Some(&account_name);
+                if !belongs {
+                    continue;
+                }
+                let name = secret.metadata.name.clone().unwrap_or_default();
+                let address = Kind::TokenSecret.address(&self.address, Some(&namespace), &name);
+                self.delete(&Target {
+                    kind: Kind::TokenSecret,
+                    namespace: Some(&namespace),
+                    name: &name,
+                    address: &address,
+                })
+                .await?;
+                done.push(format!("deleted token Secret `{address}`"));
+            }
+        }
+        Ok(done)
+    }
+
+    /// Removes the revocation mark from the agent's service accounts; the
+    /// next apply gives the agent its bindings back. True if any was marked.
+    pub async fn lift_agent(&self, agent: &str) -> Result<bool, ProviderError> {
+        let mut lifted = false;
+        for account in self.agent_objects(Kind::ServiceAccount, agent).await? {
+            lifted |= self.mark(&account, None).await?;
+        }
+        Ok(lifted)
+    }
+}

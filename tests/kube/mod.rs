@@ -1,0 +1,1149 @@
+//! A local Kubernetes API server for tests: the part of the protocol writ
+//! and `kubectl` use, kept faithful to the real one where it matters.
+//!
+//! - Resources: core `v1` serviceaccounts, secrets and namespaces;
+//!   `rbac.authorization.k8s.io/v1` roles, rolebindings, clusterroles and
+//!   clusterrolebindings; discovery (`/api`, `/apis`, the resource lists,
+//!   `/version`) for kubectl.
+//! - Lists across all namespaces or one; `labelSelector` (`=`, `==`, `!=`,
+//!   `in`, `notin`, exists, `!`exists) and `fieldSelector` (`metadata.name`,
+//!   `metadata.namespace`, and `type` for secrets; anything else is 400);
+//!   `limit`/`continue` pagination with `remainingItemCount`, and 410 Gone
+//!   for an expired continue token; metadata-only answers
+//!   (`as=PartialObjectMetadataList` / `as=PartialObjectMetadata`) when the
+//!   client asks for them.
+//! - Writes: `POST` (409 `AlreadyExists`, 404 for a missing namespace, 422
+//!   for an invalid name or a binding without `roleRef`), `PUT` (409
+//!   `Conflict` on a stale `resourceVersion`, 422 on a changed `roleRef`,
+//!   400 when the body names another object), `DELETE` with `uid` and
+//!   `resourceVersion` preconditions (409) and 404 `NotFound`; only
+//!   `application/json` bodies (415 otherwise); a bearer token is required
+//!   (401), unless anonymous requests are allowed.
+//! - Every answer carries a `Status` object in the shape the API sends.
+//!
+//! Test hooks: seeding and reading objects directly, a writer racing the
+//! client (its next `PUT`s see the object changed underneath), throttling
+//! (429 with `Retry-After`), expiring continue tokens, and a request log.
+
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub const TOKEN: &str = "writ-test-token";
+
+/// What the server knows about one resource type.
+struct Type {
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    group: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+}
+
+const TYPES: &[Type] = &[
+    Type {
+        plural: "serviceaccounts",
+        singular: "serviceaccount",
+        kind: "ServiceAccount",
+        group: "",
+        namespaced: true,
+        short: &["sa"],
+    },
+    Type {
+        plural: "secrets",
+        singular: "secret",
+        kind: "Secret",
+        group: "",
+        namespaced: true,
+        short: &[],
+    },
+    Type {
+        plural: "namespaces",
+        singular: "namespace",
+        kind: "Namespace",
+        group: "",
+        namespaced: false,
+        short: &["ns"],
+    },
+    Type {
+        plural: "roles",
+        singular: "role",
+        kind: "Role",
+        group: "rbac.authorization.k8s.io",
+        namespaced: true,
+        short: &[],
+    },
+    Type {
+        plural: "rolebindings",
+        singular: "rolebinding",
+        kind: "RoleBinding",
+        group: "rbac.authorization.k8s.io",
+        namespaced: true,
+        short: &[],
+    },
+    Type {
+        plural: "clusterroles",
+        singular: "clusterrole",
+        kind: "ClusterRole",
+        group: "rbac.authorization.k8s.io",
+        namespaced: false,
+        short: &[],
+    },
+    Type {
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        group: "rbac.authorization.k8s.io",
+        namespaced: false,
+        short: &[],
+    },
+];
+
+impl Type {
+    fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            "v1".to_string()
+        } else {
+            format!("{}/v1", self.group)
+        }
+    }
+
+    fn is_binding(&self) -> bool {
+        self.plural.ends_with("bindings")
+    }
+
+    /// `roles.rbac.authorization.k8s.io`, as errors name a resource.
+    fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+}
+
+fn type_of(plural: &str) -> Option<&'static Type> {
+    TYPES.iter().find(|t| t.plural == plural)
+}
+
+/// One request, as the log keeps it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub accept: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// (plural, namespace or "", name) → object, in etcd's key order.
+    objects: BTreeMap<(String, String, String), Value>,
+    revision: u64,
+    /// Continue tokens made at or before this revision answer 410 Gone.
+    expired_before: u64,
+    /// The next this many `PUT`s to an existing object find it changed by
+    /// another writer first.
+    races: usize,
+    /// The next this many requests are answered 429.
+    throttles: usize,
+    /// When the log reaches this length, every continue token expires.
+    expire_at: Option<usize>,
+    /// Requests without credentials are served (as `system:anonymous` on a
+    /// server with anonymous access and generous RBAC); a wrong token
+    /// still gets 401.
+    anonymous: bool,
+    log: Vec<Logged>,
+}
+
+#[derive(Clone)]
+pub struct FakeCluster {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+/// An answer: status, body.
+type Reply = (u16, Value);
+
+fn status(code: u16, reason: &str, message: String, details: Value) -> Reply {
+    (
+        code,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason,
+            "details": details, "code": code
+        }),
+    )
+}
+
+fn not_found(t: &Type, name: &str) -> Reply {
+    status(
+        404,
+        "NotFound",
+        format!("{} \"{name}\" not found", t.qualified()),
+        json!({"name": name, "group": t.group, "kind": t.plural}),
+    )
+}
+
+fn bad_request(message: String) -> Reply {
+    status(400, "BadRequest", message, json!({}))
+}
+
+fn invalid(t: &Type, name: &str, field: &str, message: &str) -> Reply {
+    let kind = if t.group.is_empty() {
+        t.kind.to_string()
+    } else {
+        format!("{}.{}", t.kind, t.group)
+    };
+    status(
+        422,
+        "Invalid",
+        format!("{kind} \"{name}\" is invalid: {field}: {message}"),
+        json!({"name": name, "group": t.group, "kind": t.kind,
+               "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]}),
+    )
+}
+
+fn conflict(t: &Type, name: &str, why: &str) -> Reply {
+    status(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": {why}",
+            t.qualified()
+        ),
+        json!({"name": name, "group": t.group, "kind": t.plural}),
+    )
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// A DNS-1123 subdomain, as object names must be.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+}
+
+/// One requirement of a label selector.
+enum Requirement {
+    Equals(String, String),
+    NotEquals(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    Absent(String),
+}
+
+fn parse_label_selector(text: &str) -> Result<Vec<Requirement>, String> {
+    // Split on commas outside parentheses.
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    let mut requirements = Vec::new();
+    for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let set = |rest: &str| -> Result<Vec<String>, String> {
+            let rest = rest.trim();
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| {
+                    format!("unable to parse requirement: found '{rest}', expected: '('")
+                })?;
+            Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+        };
+        let requirement = if let Some((key, value)) = part.split_once("!=") {
+            Requirement::NotEquals(key.trim().into(), value.trim().into())
+        } else if let Some((key, value)) = part.split_once("==") {
+            Requirement::Equals(key.trim().into(), value.trim().into())
+        } else if let Some((key, value)) = part.split_once('=') {
+            Requirement::Equals(key.trim().into(), value.trim().into())
+        } else if let Some((key, rest)) = part.split_once(" notin ") {
+            Requirement::NotIn(key.trim().into(), set(rest)?)
+        } else if let Some((key, rest)) = part.split_once(" in ") {
+            Requirement::In(key.trim().into(), set(rest)?)
+        } else if let Some(key) = part.strip_prefix('!') {
+            Requirement::Absent(key.trim().into())
+        } else if part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
+            Requirement::Exists(part.into())
+        } else {
+            return Err(format!("unable to parse requirement: {part}"));
+        };
+        requirements.push(requirement);
+    }
+    Ok(requirements)
+}
+
+fn labels_match(requirements: &[Requirement], object: &Value) -> bool {
+    let label = |key: &str| {
+        object["metadata"]["labels"]
+            .get(key)
+            .and_then(Value::as_str)
+    };
+    requirements.iter().all(|r| match r {
+        Requirement::Equals(k, v) => label(k) == Some(v),
+        Requirement::NotEquals(k, v) => label(k) != Some(v),
+        Requirement::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+        Requirement::NotIn(k, vs) => !label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+        Requirement::Exists(k) => label(k).is_some(),
+        Requirement::Absent(k) => label(k).is_none(),
+    })
+}
+
+/// (field, value, equal?) requirements of a field selector.
+fn parse_field_selector(t: &Type, text: &str) -> Result<Vec<(String, String, bool)>, Reply> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (field, value, equal) = if let Some((f, v)) = part.split_once("!=") {
+            (f, v, false)
+        } else if let Some((f, v)) = part.split_once("==") {
+            (f, v, true)
+        } else if let Some((f, v)) = part.split_once('=') {
+            (f, v, true)
+        } else {
+            return Err(bad_request(format!(
+                "invalid selector: '{text}'; can't understand '{part}'"
+            )));
+        };
+        let supported = matches!(field, "metadata.name" | "metadata.namespace")
+            || (t.plural == "secrets" && field == "type");
+        if !supported {
+            return Err(bad_request(format!(
+                "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+            )));
+        }
+        out.push((field.to_string(), value.to_string(), equal));
+    }
+    Ok(out)
+}
+
+fn fields_match(requirements: &[(String, String, bool)], object: &Value) -> bool {
+    requirements.iter().all(|(field, value, equal)| {
+        let actual = match field.as_str() {
+            "metadata.name" => object["metadata"]["name"].as_str(),
+            "metadata.namespace" => object["metadata"]["namespace"].as_str(),
+            _ => object["type"].as_str(),
+        }
+        .unwrap_or("");
+        (actual == value) == *equal
+    })
+}
+
+fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let days = seconds.div_euclid(86_400);
+    let time = seconds.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
+}
+
+impl FakeCluster {
+    pub fn start() -> FakeCluster {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the fake API server");
+        let port = listener.local_addr().unwrap().port();
+        let cluster = FakeCluster {
+            port,
+            state: Arc::new(Mutex::new(State::default())),
+        };
+        for namespace in ["default", "kube-system"] {
+            cluster.add_namespace(namespace);
+        }
+        let server = cluster.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let server = server.clone();
+                std::thread::spawn(move || server.serve(stream));
+            }
+        });
+        cluster
+    }
+
+    pub fn server(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A kubeconfig for this server, with context `fake`.
+    pub fn write_kubeconfig(&self, file: &Path) {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: writ\ncurrent-context: fake\nusers:\n- name: writ\n  user:\n    token: {TOKEN}\n",
+            self.server()
+        );
+        std::fs::write(file, text).expect("kubeconfig written");
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn add_namespace(&self, name: &str) {
+        self.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "status": {"phase": "Active"}}));
+    }
+
+    /// Stores an object as given (for setting up what exists "outside writ"),
+    /// with a fresh uid and resourceVersion.
+    pub fn insert(&self, mut object: Value) {
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let t = TYPES
+            .iter()
+            .find(|t| t.kind == kind)
+            .expect("a kind the fake serves");
+        let mut state = self.state();
+        state.revision += 1;
+        let revision = state.revision;
+        let metadata = &mut object["metadata"];
+        metadata["uid"] = json!(format!("00000000-0000-4000-8000-{revision:012}"));
+        metadata["resourceVersion"] = json!(revision.to_string());
+        if metadata.get("creationTimestamp").is_none() {
+            metadata["creationTimestamp"] = json!(now_rfc3339());
+        }
+        let namespace = metadata["namespace"].as_str().unwrap_or("").to_string();
+        let name = metadata["name"].as_str().unwrap_or("").to_string();
+        state
+            .objects
+            .insert((t.plural.to_string(), namespace, name), object);
+    }
+
+    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.state()
+            .objects
+            .get(&(plural.to_string(), namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Changes a stored object as another writer would (new resourceVersion).
+    pub fn edit(&self, plural: &str, namespace: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut state = self.state();
+        state.revision += 1;
+        let revision = state.revision;
+        let key = (plural.to_string(), namespace.to_string(), name.to_string());
+        let object = state
+            .objects
+            .get_mut(&key)
+            .expect("the object to edit exists");
+        change(object);
+        object["metadata"]["resourceVersion"] = json!(revision.to_string());
+    }
+
+    /// Names of the stored objects of a type (namespace/name, or name).
+    pub fn names(&self, plural: &str) -> Vec<String> {
+        self.state()
+            .objects
+            .keys()
+            .filter(|(p, _, _)| p == plural)
+            .map(|(_, ns, name)| {
+                if ns.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{ns}/{name}")
+                }
+            })
+            .collect()
+    }
+
+    /// The next `count` `PUT`s to an existing object find it changed by
+    /// someone else first, so their resourceVersion is stale.
+    pub fn race_next_writes(&self, count: usize) {
+        self.state().races = count;
+    }
+
+    /// The next `count` requests are answered 429 with `Retry-After: 0`.
+    pub fn throttle_next(&self, count: usize) {
+        self.state().throttles = count;
+    }
+
+    /// Serves requests that carry no credentials. kubectl, like every
+    /// client-go program, sends no bearer token over plain HTTP.
+    pub fn allow_anonymous(&self) {
+        self.state().anonymous = true;
+    }
+
+    /// The `count`th request from now finds every continue token expired.
+    pub fn expire_continue_tokens_at(&self, count: usize) {
+        let mut state = self.state();
+        state.expire_at = Some(state.log.len() + count);
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state().log.clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.state().log.clear();
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(match stream.try_clone() {
+            Ok(s) => s,
+            Err(_) => return,
+        });
+        let mut writer = stream;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut parts = line.split_whitespace();
+            let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+                return;
+            };
+            let (method, target) = (method.to_string(), target.to_string());
+            let mut headers: BTreeMap<String, String> = BTreeMap::new();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+                }
+            }
+            let mut body = Vec::new();
+            if headers
+                .get("transfer-encoding")
+                .is_some_and(|v| v.contains("chunked"))
+            {
+                loop {
+                    let mut size = String::new();
+                    if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let size =
+                        usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                            .unwrap_or(0);
+                    let mut chunk = vec![0; size + 2];
+                    if reader.read_exact(&mut chunk).is_err() {
+                        return;
+                    }
+                    if size == 0 {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk[..size]);
+                }
+            } else if let Some(length) = headers
+                .get("content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+            {
+                body.resize(length, 0);
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+            }
+            let (code, reply) = self.handle(&method, &target, &headers, &body);
+            let text = reply.to_string();
+            let reason = match code {
+                200 => "OK",
+                201 => "Created",
+                400 => "Bad Request",
+                401 => "Unauthorized",
+                404 => "Not Found",
+                405 => "Method Not Allowed",
+                409 => "Conflict",
+                410 => "Gone",
+                415 => "Unsupported Media Type",
+                422 => "Unprocessable Entity",
+                429 => "Too Many Requests",
+                _ => "Error",
+            };
+            let retry_after = if code == 429 {
+                "Retry-After: 0\r\n"
+            } else {
+                ""
+            };
+            let head = format!(
+                "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n{retry_after}Content-Length: {}\r\n\r\n",
+                text.len()
+            );
+            if writer.write_all(head.as_bytes()).is_err()
+                || writer.write_all(text.as_bytes()).is_err()
+            {
+                return;
+            }
+            let _ = writer.flush();
+            if headers
+                .get("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                return;
+            }
+        }
+    }
+
+    fn handle(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &BTreeMap<String, String>,
+        body: &[u8],
+    ) -> Reply {
+        let (path, query_text) = target.split_once('?').unwrap_or((target, ""));
+        let query: BTreeMap<String, String> = query_text
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        let accept = headers.get("accept").cloned().unwrap_or_default();
+        let mut state = self.state();
+        state.log.push(Logged {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.clone(),
+            accept: accept.clone(),
+        });
+        if state.expire_at == Some(state.log.len()) {
+            state.expired_before = state.revision;
+            state.revision += 1;
+        }
+        let credentials = headers.get("authorization");
+        let allowed = match credentials {
+            Some(value) => value == &format!("Bearer {TOKEN}"),
+            None => state.anonymous,
+        };
+        if !allowed {
+            return status(401, "Unauthorized", "Unauthorized".into(), json!({}));
+        }
+        if state.throttles > 0 {
+            state.throttles -= 1;
+            return status(
+                429,
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later"
+                    .into(),
+                json!({"retryAfterSeconds": 0}),
+            );
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // Discovery.
+        match segments.as_slice() {
+            ["version"] => {
+                return (
+                    200,
+                    json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-writ-fake", "platform": "linux/amd64"}),
+                )
+            }
+            ["api"] => {
+                return (
+                    200,
+                    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("127.0.0.1:{}", self.port)}]}),
+                )
+            }
+            ["apis"] => {
+                return (
+                    200,
+                    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "rbac.authorization.k8s.io", "versions": [{"groupVersion": "rbac.authorization.k8s.io/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "rbac.authorization.k8s.io/v1", "version": "v1"}}]}),
+                )
+            }
+            ["api", "v1"] => return (200, resource_list("")),
+            ["apis", "rbac.authorization.k8s.io", "v1"] => {
+                return (200, resource_list("rbac.authorization.k8s.io"))
+            }
+            _ => {}
+        }
+        let (group, rest) = match segments.as_slice() {
+            ["api", "v1", rest @ ..] => ("", rest),
+            ["apis", "rbac.authorization.k8s.io", "v1", rest @ ..] => {
+                ("rbac.authorization.k8s.io", rest)
+            }
+            _ => {
+                return status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource".into(),
+                    json!({}),
+                )
+            }
+        };
+        let (namespace, plural, name) = match rest {
+            ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+            ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
+            ["namespaces", name] => (None, "namespaces", Some(*name)),
+            [plural] => (None, *plural, None),
+            [plural, name] => (None, *plural, Some(*name)),
+            _ => {
+                return status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource".into(),
+                    json!({}),
+                )
+            }
+        };
+        let Some(t) = type_of(plural).filter(|t| t.group == group) else {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                json!({}),
+            );
+        };
+        if namespace.is_some() && !t.namespaced {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                json!({}),
+            );
+        }
+        let metadata_only = accept.contains("as=PartialObjectMetadata");
+        let body_json = || -> Result<Value, Reply> {
+            let content_type = headers
+                .get("content-type")
+                .map(String::as_str)
+                .unwrap_or("");
+            if !content_type.starts_with("application/json") {
+                return Err(status(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {content_type:?}"), json!({})));
+            }
+            serde_json::from_slice(body)
+                .map_err(|e| bad_request(format!("the object provided is unrecognized: {e}")))
+        };
+        match (method, name) {
+            ("GET", None) => state.list(t, namespace, &query, metadata_only),
+            ("GET", Some(name)) => match state.objects.get(&key(t, namespace, name)) {
+                Some(object) if metadata_only => (200, partial(object)),
+                Some(object) => (200, object.clone()),
+                None => not_found(t, name),
+            },
+            ("POST", None) => match body_json() {
+                Ok(object) => state.create(t, namespace, object),
+                Err(reply) => reply,
+            },
+            ("PUT", Some(name)) => match body_json() {
+                Ok(object) => state.replace(t, namespace, name, object),
+                Err(reply) => reply,
+            },
+            ("DELETE", Some(name)) => {
+                let options: Value = if body.is_empty() {
+                    json!({})
+                } else {
+                    match body_json() {
+                        Ok(options) => options,
+                        Err(reply) => return reply,
+                    }
+                };
+                state.delete(t, namespace, name, &options)
+            }
+            _ => status(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource".into(),
+                json!({}),
+            ),
+        }
+    }
+}
+
+fn key(t: &Type, namespace: Option<&str>, name: &str) -> (String, String, String) {
+    (
+        t.plural.to_string(),
+        if t.namespaced {
+            namespace.unwrap_or("").to_string()
+        } else {
+            String::new()
+        },
+        name.to_string(),
+    )
+}
+
+fn partial(object: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"]})
+}
+
+fn resource_list(group: &str) -> Value {
+    let resources: Vec<Value> = TYPES
+        .iter()
+        .filter(|t| t.group == group)
+        .map(|t| {
+            json!({
+                "name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
+                "kind": t.kind, "shortNames": t.short,
+                "verbs": ["create", "delete", "get", "list", "update"]
+            })
+        })
+        .collect();
+    let group_version = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}
+
+impl State {
+    fn list(
+        &self,
+        t: &Type,
+        namespace: Option<&str>,
+        query: &BTreeMap<String, String>,
+        metadata_only: bool,
+    ) -> Reply {
+        let labels = match parse_label_selector(
+            query.get("labelSelector").map(String::as_str).unwrap_or(""),
+        ) {
+            Ok(labels) => labels,
+            Err(message) => return bad_request(message),
+        };
+        let fields = match parse_field_selector(
+            t,
+            query.get("fieldSelector").map(String::as_str).unwrap_or(""),
+        ) {
+            Ok(fields) => fields,
+            Err(reply) => return reply,
+        };
+        let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+        // A continue token: the revision the list started at and the last key sent.
+        let (revision, after) = match query.get("continue").filter(|c| !c.is_empty()) {
+            Some(token) => {
+                let Some((revision, after)) = unhex(token).and_then(|t| {
+                    let (r, rest) = t.split_once('|')?;
+                    Some((r.parse::<u64>().ok()?, rest.to_string()))
+                }) else {
+                    return bad_request("continue key is not valid: illegal base64 data".into());
+                };
+                if revision <= self.expired_before {
+                    return status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".into(), json!({}));
+                }
+                (revision, Some(after))
+            }
+            None => (self.revision, None),
+        };
+        let mut items = Vec::new();
+        let mut more = 0usize;
+        let mut last = None;
+        for ((plural, ns, name), object) in &self.objects {
+            if plural != t.plural {
+                continue;
+            }
+            if let Some(namespace) = namespace {
+                if ns != namespace {
+                    continue;
+                }
+            }
+            let position = format!("{ns}/{name}");
+            if after.as_ref().is_some_and(|a| &position <= a) {
+                continue;
+            }
+            if !labels_match(&labels, object) || !fields_match(&fields, object) {
+                continue;
+            }
+            if limit > 0 && items.len() == limit {
+                more += 1;
+                continue;
+            }
+            last = Some(position);
+            let mut item = if metadata_only {
+                partial(object)
+            } else {
+                object.clone()
+            };
+            if !metadata_only {
+                if let Value::Object(map) = &mut item {
+                    map.remove("kind");
+                    map.remove("apiVersion");
+                }
+            }
+            items.push(item);
+        }
+        let mut list_meta = Map::new();
+        list_meta.insert("resourceVersion".into(), json!(revision.to_string()));
+        if more > 0 {
+            let token = hex(&format!("{revision}|{}", last.unwrap_or_default()));
+            list_meta.insert("continue".into(), json!(token));
+            list_meta.insert("remainingItemCount".into(), json!(more));
+        }
+        let (kind, api_version) = if metadata_only {
+            (
+                "PartialObjectMetadataList".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            )
+        } else {
+            (format!("{}List", t.kind), t.api_version())
+        };
+        (
+            200,
+            json!({"kind": kind, "apiVersion": api_version, "metadata": list_meta, "items": items}),
+        )
+    }
+
+    /// Checks what every write checks: kind, names, the body's namespace.
+    fn validate(
+        &self,
+        t: &Type,
+        namespace: Option<&str>,
+        object: &Value,
+        name: &str,
+    ) -> Result<(), Reply> {
+        if object["kind"].as_str().is_some_and(|k| k != t.kind)
+            || object["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v != t.api_version())
+        {
+            return Err(bad_request(format!(
+                "the API version in the data ({}) does not match the expected API version ({})",
+                object["apiVersion"].as_str().unwrap_or(""),
+                t.api_version()
+            )));
+        }
+        if !valid_name(name) {
+            return Err(invalid(t, name, "metadata.name", "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"));
+        }
+        if let Some(namespace) = namespace {
+            if object["metadata"]["namespace"]
+                .as_str()
+                .is_some_and(|n| n != namespace)
+            {
+                return Err(bad_request("the namespace of the provided object does not match the namespace sent on the request".into()));
+            }
+            if !self.objects.contains_key(&(
+                "namespaces".to_string(),
+                String::new(),
+                namespace.to_string(),
+            )) {
+                return Err(not_found(type_of("namespaces").unwrap(), namespace));
+            }
+        }
+        if t.is_binding() {
+            let role_ref = &object["roleRef"];
+            let kind_ok = matches!(role_ref["kind"].as_str(), Some("Role" | "ClusterRole"));
+            if !kind_ok || role_ref["name"].as_str().unwrap_or("").is_empty() {
+                return Err(invalid(
+                    t,
+                    name,
+                    "roleRef",
+                    "Unsupported value: roleRef must name a Role or ClusterRole",
+                ));
+            }
+            if role_ref["apiGroup"].as_str() != Some("rbac.authorization.k8s.io") {
+                return Err(invalid(
+                    t,
+                    name,
+                    "roleRef.apiGroup",
+                    "Unsupported value: supported values: \"rbac.authorization.k8s.io\"",
+                ));
+            }
+            for subject in object["subjects"].as_array().into_iter().flatten() {
+                if subject["kind"].as_str() == Some("ServiceAccount")
+                    && subject["namespace"].as_str().unwrap_or("").is_empty()
+                {
+                    return Err(invalid(t, name, "subjects[0].namespace", "Required value"));
+                }
+            }
+        }
+        if matches!(t.plural, "roles" | "clusterroles") {
+            for rule in object["rules"].as_array().into_iter().flatten() {
+                if rule["verbs"].as_array().is_none_or(|v| v.is_empty()) {
+                    return Err(invalid(
+                        t,
+                        name,
+                        "rules[0].verbs",
+                        "Required value: verbs must contain at least one value",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stamp(&mut self, object: &mut Value, t: &Type, namespace: Option<&str>) {
+        self.revision += 1;
+        object["kind"] = json!(t.kind);
+        object["apiVersion"] = json!(t.api_version());
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        if let (true, Some(namespace)) = (t.namespaced, namespace) {
+            object["metadata"]["namespace"] = json!(namespace);
+        }
+        if let Value::Object(metadata) = &mut object["metadata"] {
+            // Empty maps are not kept, as the real server drops them.
+            for key in ["labels", "annotations"] {
+                if metadata
+                    .get(key)
+                    .is_some_and(|m| m.as_object().is_some_and(|m| m.is_empty()) || m.is_null())
+                {
+                    metadata.remove(key);
+                }
+            }
+        }
+    }
+
+    fn create(&mut self, t: &Type, namespace: Option<&str>, mut object: Value) -> Reply {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if let Err(reply) = self.validate(t, namespace, &object, &name) {
+            return reply;
+        }
+        let key = key(t, namespace, &name);
+        if self.objects.contains_key(&key) {
+            return status(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", t.qualified()),
+                json!({"name": name, "group": t.group, "kind": t.plural}),
+            );
+        }
+        self.stamp(&mut object, t, namespace);
+        let revision = self.revision;
+        object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{revision:012}"));
+        object["metadata"]["creationTimestamp"] = json!(now_rfc3339());
+        if let Value::Object(metadata) = &mut object["metadata"] {
+            metadata.remove("generation");
+        }
+        self.objects.insert(key, object.clone());
+        (201, object)
+    }
+
+    fn replace(
+        &mut self,
+        t: &Type,
+        namespace: Option<&str>,
+        name: &str,
+        mut object: Value,
+    ) -> Reply {
+        if object["metadata"]["name"].as_str() != Some(name) {
+            return bad_request("the name of the object does not match the name on the URL".into());
+        }
+        if let Err(reply) = self.validate(t, namespace, &object, name) {
+            return reply;
+        }
+        let key = key(t, namespace, name);
+        if self.races > 0 && self.objects.contains_key(&key) {
+            // Someone else writes it first.
+            self.races -= 1;
+            self.revision += 1;
+            let revision = self.revision.to_string();
+            let current = self.objects.get_mut(&key).unwrap();
+            current["metadata"]["resourceVersion"] = json!(revision);
+            current["metadata"]["annotations"]["example.com/other-writer"] = json!("was here");
+        }
+        let Some(current) = self.objects.get(&key) else {
+            return not_found(t, name);
+        };
+        let sent = object["metadata"]["resourceVersion"].as_str().unwrap_or("");
+        if !sent.is_empty()
+            && sent
+                != current["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("")
+        {
+            return conflict(t, name, "the object has been modified; please apply your changes to the latest version and try again");
+        }
+        if t.is_binding() && object["roleRef"] != current["roleRef"] {
+            return invalid(t, name, "roleRef", "Invalid value: cannot change roleRef");
+        }
+        let (uid, created) = (
+            current["metadata"]["uid"].clone(),
+            current["metadata"]["creationTimestamp"].clone(),
+        );
+        self.stamp(&mut object, t, namespace);
+        object["metadata"]["uid"] = uid;
+        object["metadata"]["creationTimestamp"] = created;
+        self.objects.insert(key, object.clone());
+        (200, object)
+    }
+
+    fn delete(&mut self, t: &Type, namespace: Option<&str>, name: &str, options: &Value) -> Reply {
+        let key = key(t, namespace, name);
+        let Some(current) = self.objects.get(&key) else {
+            return not_found(t, name);
+        };
+        let preconditions = &options["preconditions"];
+        for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+            if let Some(wanted) = preconditions[field].as_str() {
+                let actual = current["metadata"][field].as_str().unwrap_or("");
+                if wanted != actual {
+                    return conflict(t, name, &format!("Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {actual}"));
+                }
+            }
+        }
+        let uid = current["metadata"]["uid"].clone();
+        self.objects.remove(&key);
+        self.revision += 1;
+        (
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": t.group, "kind": t.plural, "uid": uid}}),
+        )
+    }
+}
