@@ -1,0 +1,423 @@
+//! writ's GitHub client, on `octocrab`: what writ needs from GitHub to work
+//! through pull requests. It keeps one sticky comment per project on a pull
+//! request (found again by a hidden marker and edited in place), posts apply
+//! results, and finds the pull requests a commit belongs to.
+//!
+//! Every request goes through writ's retry budget (octocrab's own retry
+//! layer is not built): 5xx answers and network failures are retried with
+//! backoff; rate limits, primary (`x-ratelimit-remaining: 0`) and secondary
+//! (`retry-after`), are waited out when the wait is short, and reported with
+//! the time to try again when it is not. The token is sent, never printed.
+
+use octocrab::Octocrab;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use writ_provider_core::{ErrorClass, ProviderError, Retrier, RetryPolicy};
+
+/// GitHub refuses comment bodies longer than this (characters).
+pub const COMMENT_LIMIT: usize = 65_536;
+
+/// The longest rate-limit wait writ sits through before giving up.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub owner: String,
+    pub name: String,
+}
+
+impl Repository {
+    pub fn parse(text: &str) -> Result<Repository, String> {
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        match text.split_once('/') {
+            Some((owner, name)) if valid(owner) && valid(name) => Ok(Repository {
+                owner: owner.to_string(),
+                name: name.to_string(),
+            }),
+            _ => Err(format!("`{text}` is not a repository: expected `OWNER/NAME`")),
+        }
+    }
+}
+
+impl std::fmt::Display for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// A comment on a pull request, as writ needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+    pub url: String,
+}
+
+/// What a sticky comment call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    Created(Comment),
+    Updated(Comment),
+}
+
+impl Posted {
+    pub fn comment(&self) -> &Comment {
+        match self {
+            Posted::Created(c) | Posted::Updated(c) => c,
+        }
+    }
+}
+
+/// One answer, with what writ reads of it.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn json(&self) -> Result<Value, ProviderError> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            ProviderError::permanent(format!("GitHub sent an answer that is not JSON: {e}"))
+        })
+    }
+
+    /// The `rel="next"` address of a `Link` header.
+    fn next_page(&self) -> Option<String> {
+        let link = self.header("link")?;
+        link.split(',').find_map(|part| {
+            let (url, params) = part.split_once(';')?;
+            params
+                .split(';')
+                .any(|p| p.trim() == "rel=\"next\"")
+                .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        })
+    }
+
+    /// GitHub's own message, from the error body.
+    fn message(&self) -> String {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| self.body.chars().take(200).collect())
+    }
+
+    /// How long to wait before trying again, if this is a rate-limit answer.
+    fn rate_limit_wait(&self) -> Option<Duration> {
+        if !matches!(self.status, 403 | 429) {
+            return None;
+        }
+        if let Some(seconds) = self.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+            return Some(Duration::from_secs(seconds));
+        }
+        if self.header("x-ratelimit-remaining") == Some("0") {
+            let reset = self
+                .header("x-ratelimit-reset")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            return Some(Duration::from_secs(reset.saturating_sub(now)));
+        }
+        // A secondary limit without a retry-after: GitHub asks for a minute.
+        let message = self.message().to_ascii_lowercase();
+        (message.contains("secondary rate limit") || message.contains("abuse"))
+            .then_some(Duration::from_secs(60))
+    }
+}
+
+pub struct GitHub {
+    client: Octocrab,
+    api: String,
+    retrier: Retrier,
+    requests: AtomicUsize,
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+}
+
+impl GitHub {
+    /// A client for the API at `api` (`https://api.github.com`, or a GitHub
+    /// Enterprise Server's `…/api/v3`). Sends nothing yet.
+    pub fn connect(api: &str, token: String, retry: RetryPolicy) -> Result<GitHub, ProviderError> {
+        let api = api.trim_end_matches('/').to_string();
+        if token.trim().is_empty() {
+            return Err(ProviderError::permanent(
+                "the GitHub token is empty".to_string(),
+            ));
+        }
+        let client = Octocrab::builder()
+            .base_uri(api.as_str())
+            .map_err(|e| ProviderError::permanent(format!("`{api}` is not a GitHub API address: {e}")))?
+            .personal_token(token)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| ProviderError::permanent(format!("cannot build the GitHub client: {e}")))?;
+        Ok(GitHub {
+            client,
+            api,
+            retrier: Retrier::new(retry),
+            requests: AtomicUsize::new(0),
+        })
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn retries(&self) -> u32 {
+        self.retrier.retries()
+    }
+
+    /// One request, with retries; `what` names it in errors. `url` is a path
+    /// under the API, or a whole address (a `Link` header's).
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer, ProviderError> {
+        let url = if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.api)
+        };
+        self.retrier
+            .run(
+                || async {
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    let sent = match method {
+                        Method::Get => self.client._get(url.as_str()).await,
+                        Method::Post => self.client._post(url.as_str(), body).await,
+                        Method::Patch => self.client._patch(url.as_str(), body).await,
+                    };
+                    let response = sent.map_err(|e| {
+                        ProviderError::new(
+                            ErrorClass::Transient,
+                            None,
+                            format!("{what}: cannot reach GitHub at {}: {}", self.api, error_text(&e)),
+                        )
+                    })?;
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    let body = self.client.body_to_string(response).await.map_err(|e| {
+                        ProviderError::new(
+                            ErrorClass::Transient,
+                            None,
+                            format!("{what}: the answer from GitHub was cut off: {}", error_text(&e)),
+                        )
+                    })?;
+                    let answer = Answer {
+                        status,
+                        headers,
+                        body,
+                    };
+                    if (200..300).contains(&status) {
+                        return Ok(answer);
+                    }
+                    Err(self.failure(&answer, what).await)
+                },
+                |_| false,
+            )
+            .await
+    }
+
+    /// The error for a failed answer; for a short rate-limit wait, waits
+    /// first and reports it as transient, so that it is tried again.
+    async fn failure(&self, answer: &Answer, what: &str) -> ProviderError {
+        let code = Some(answer.status.to_string());
+        let message = answer.message();
+        if let Some(wait) = answer.rate_limit_wait() {
+            if wait <= MAX_WAIT {
+                tokio::time::sleep(wait).await;
+                return ProviderError {
+                    class: ErrorClass::Transient,
+                    code,
+                    message: format!("{what}: rate limited by GitHub: {message}"),
+                };
+            }
+            return ProviderError {
+                class: ErrorClass::Permanent,
+                code,
+                message: format!(
+                    "{what}: GitHub's rate limit is exhausted for the next {} minutes: {message}",
+                    wait.as_secs().div_ceil(60)
+                ),
+            };
+        }
+        let (class, hint) = match answer.status {
+            500..=599 => (ErrorClass::Transient, ""),
+            401 => (
+                ErrorClass::Permanent,
+                ": the token was refused; check `GITHUB_TOKEN` (or the variable named by `--token-env`)",
+            ),
+            403 => (
+                ErrorClass::Permanent,
+                ": the token may not do this; a workflow needs `permissions: pull-requests: write`",
+            ),
+            404 => (
+                ErrorClass::Permanent,
+                ": not found, or not visible to this token",
+            ),
+            409 => (ErrorClass::Conflict, ""),
+            _ => (ErrorClass::Permanent, ""),
+        };
+        ProviderError {
+            class,
+            code,
+            message: format!("{what}: GitHub answered {} ({message}){hint}", answer.status),
+        }
+    }
+
+    /// Every comment on a pull request, page by page (100 a page).
+    pub async fn comments(&self, repo: &Repository, pull: u64) -> Result<Vec<Comment>, ProviderError> {
+        let what = format!("listing the comments of {repo}#{pull}");
+        let mut url = format!("/repos/{repo}/issues/{pull}/comments?per_page=100");
+        let mut comments = Vec::new();
+        for _ in 0..1000 {
+            let answer = self.request(Method::Get, &url, None, &what).await?;
+            let page = answer.json()?;
+            let items = page.as_array().ok_or_else(|| {
+                ProviderError::permanent(format!("{what}: GitHub sent something other than a list"))
+            })?;
+            comments.extend(items.iter().filter_map(comment_of));
+            match answer.next_page() {
+                Some(next) => url = next,
+                None => return Ok(comments),
+            }
+        }
+        Err(ProviderError::permanent(format!("{what}: more than 1,000 pages")))
+    }
+
+    /// Posts a new comment.
+    pub async fn create_comment(
+        &self,
+        repo: &Repository,
+        pull: u64,
+        body: &str,
+    ) -> Result<Comment, ProviderError> {
+        let what = format!("commenting on {repo}#{pull}");
+        let answer = self
+            .request(Method::Post, &format!("/repos/{repo}/issues/{pull}/comments"), Some(&json!({"body": body})), &what)
+            .await?;
+        comment_of(&answer.json()?)
+            .ok_or_else(|| ProviderError::permanent(format!("{what}: GitHub's answer holds no comment")))
+    }
+
+    async fn update_comment(
+        &self,
+        repo: &Repository,
+        id: u64,
+        body: &str,
+    ) -> Result<Comment, ProviderError> {
+        let what = format!("updating comment {id} in {repo}");
+        let answer = self
+            .request(Method::Patch, &format!("/repos/{repo}/issues/comments/{id}"), Some(&json!({"body": body})), &what)
+            .await?;
+        comment_of(&answer.json()?)
+            .ok_or_else(|| ProviderError::permanent(format!("{what}: GitHub's answer holds no comment")))
+    }
+
+    /// Keeps one comment carrying `marker` on the pull request: edits the
+    /// newest one that this token may edit, or posts one when there is none.
+    /// Comments with the marker that the token may not edit (someone else
+    /// wrote the marker) are skipped, never deleted.
+    pub async fn upsert_comment(
+        &self,
+        repo: &Repository,
+        pull: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<Posted, ProviderError> {
+        let mut candidates: Vec<Comment> = self
+            .comments(repo, pull)
+            .await?
+            .into_iter()
+            .filter(|c| c.body.contains(marker))
+            .collect();
+        candidates.sort_by(|a, b| b.id.cmp(&a.id));
+        for candidate in candidates {
+            if candidate.body == body {
+                return Ok(Posted::Updated(candidate));
+            }
+            match self.update_comment(repo, candidate.id, body).await {
+                Ok(comment) => return Ok(Posted::Updated(comment)),
+                Err(error) if matches!(error.code.as_deref(), Some("403" | "404")) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Posted::Created(self.create_comment(repo, pull, body).await?))
+    }
+
+    /// The numbers of the pull requests a commit belongs to (for a merge
+    /// commit on the default branch: the pull request it merged).
+    pub async fn pulls_of_commit(&self, repo: &Repository, sha: &str) -> Result<Vec<u64>, ProviderError> {
+        let what = format!("finding the pull request of commit {sha} in {repo}");
+        let answer = self
+            .request(Method::Get, &format!("/repos/{repo}/commits/{sha}/pulls?per_page=100"), None, &what)
+            .await?;
+        let list = answer.json()?;
+        Ok(list
+            .as_array()
+            .map(|pulls| pulls.iter().filter_map(|p| p.get("number").and_then(Value::as_u64)).collect())
+            .unwrap_or_default())
+    }
+}
+
+fn comment_of(value: &Value) -> Option<Comment> {
+    Some(Comment {
+        id: value.get("id")?.as_u64()?,
+        body: value.get("body").and_then(Value::as_str).unwrap_or_default().to_string(),
+        url: value.get("html_url").and_then(Value::as_str).unwrap_or_default().to_string(),
+    })
+}
+
+/// An octocrab error in words, with its causes.
+fn error_text(error: &octocrab::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_are_owner_and_name() {
+        assert_eq!(
+            Repository::parse("acme/infra").unwrap(),
+            Repository { owner: "acme".into(), name: "infra".into() }
+        );
+        for bad in ["acme", "acme/", "/infra", "acme/in fra", "a/b/c"] {
+            assert!(Repository::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
