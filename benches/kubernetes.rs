@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench kubernetes`.
 
+#[path = "../tests/http/mod.rs"]
+#[allow(dead_code)]
+mod http;
 #[path = "../tests/kube/mod.rs"]
 #[allow(dead_code)]
 mod kube;

@@ -73,6 +73,8 @@ enum Command {
         /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
+        #[command(flatten)]
+        github: crate::github::GithubArgs,
     },
     /// Make the live providers match the source: plan, confirm, apply.
     Apply {
@@ -82,6 +84,13 @@ enum Command {
         path: PathBuf,
         /// A saved plan, when the first argument is the project folder.
         saved_plan: Option<PathBuf>,
+        /// The reviewed plan (`writ plan --out`): apply only if a fresh plan
+        /// makes exactly its changes; otherwise refuse and show the
+        /// difference. The same as giving the plan as an argument.
+        #[arg(long, value_name = "PLAN.json", conflicts_with = "saved_plan")]
+        expect: Option<PathBuf>,
+        #[command(flatten)]
+        github: crate::github::GithubArgs,
         /// Apply without asking (required when not on a terminal).
         #[arg(long)]
         auto_approve: bool,
@@ -196,6 +205,7 @@ pub fn main() -> i32 {
             detailed_exitcode,
             allow_mass_delete,
             only,
+            github,
         } => plan(
             &mut out,
             &path,
@@ -206,24 +216,27 @@ pub fn main() -> i32 {
                 detailed_exitcode,
                 allow_mass_delete,
                 only,
+                github,
             },
         ),
         Command::Apply {
             path,
             saved_plan,
+            expect,
             auto_approve,
             allow_mass_delete,
             only,
+            github,
         } => {
             // `writ apply PLAN.json` means the project in the current folder.
-            let (path, saved_plan) = match saved_plan {
+            let (path, saved_plan) = match saved_plan.or(expect) {
                 Some(plan) => (path, Some(plan)),
                 None if path.extension().is_some_and(|e| e == "json") => {
                     (PathBuf::from("."), Some(path))
                 }
                 None => (path, None),
             };
-            crate::live::apply(
+            let result = crate::live::apply(
                 &mut out,
                 &path,
                 crate::live::ApplyArgs {
@@ -232,7 +245,31 @@ pub fn main() -> i32 {
                     allow_mass_delete,
                     only: &only,
                 },
-            )
+            );
+            if github.comment {
+                // The pull request hears of the outcome, whatever it was.
+                let (project, outcome, ok) = match &result {
+                    Ok(applied) => (
+                        applied.project.clone(),
+                        applied.outcome.clone(),
+                        applied.code == 0,
+                    ),
+                    Err(error) => (
+                        crate::project::load(&path)
+                            .map(|p| p.name)
+                            .unwrap_or_else(|_| "?".into()),
+                        format!("**Apply failed**: {}", error.replace('`', "'")),
+                        false,
+                    ),
+                };
+                if let Err(error) = crate::github::post_apply(&project, &outcome, ok, &github) {
+                    // The apply itself stands; the exit code says the
+                    // comment is missing.
+                    eprintln!("error: could not post the apply result: {error}");
+                    return 1;
+                }
+            }
+            result.map(|applied| applied.code)
         }
         Command::Revoke {
             agent,
@@ -308,6 +345,11 @@ fn print_diagnostics(
     let text = match format {
         Format::Json => report::render_json(&project.sources, diagnostics),
         Format::Plain => report::render_plain(&project.sources, diagnostics),
+        Format::Github => report::render_github(
+            &project.sources,
+            diagnostics,
+            crate::github::workspace().as_deref(),
+        ),
         Format::Human => {
             let width = terminal_width();
             report::render_graphical(&project.sources, diagnostics, false, colour(), width)
@@ -628,6 +670,7 @@ struct PlanArgs {
     detailed_exitcode: bool,
     allow_mass_delete: bool,
     only: Vec<String>,
+    github: crate::github::GithubArgs,
 }
 
 /// Checks and lowers a project; on errors, prints them and returns `None`.
@@ -645,7 +688,18 @@ pub(crate) fn desired_state(
             colour(),
             terminal_width(),
         );
-        out.write_all(text.as_bytes()).map_err(|e| e.to_string())
+        out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        // In GitHub Actions the findings also become annotations (the runner
+        // reads workflow commands on standard error too).
+        if crate::github::in_actions() {
+            let commands = report::render_github(
+                &project.sources,
+                diagnostics,
+                crate::github::workspace().as_deref(),
+            );
+            eprint!("{commands}");
+        }
+        Ok(())
     };
     if checked.has_errors() {
         diagnostics_to(out, &checked.diagnostics)?;
@@ -687,6 +741,9 @@ fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     let io = |e: std::io::Error| e.to_string();
     let Some((model, mut desired)) = desired_state(out, &project, args.format != PlanFormat::Text)?
     else {
+        if args.github.comment {
+            crate::github::post_no_plan(&project.name, "the source has errors", &args.github)?;
+        }
         return Ok(1);
     };
     let scope = crate::live::Scope::new(&model, &args.only)?;
@@ -705,6 +762,10 @@ fn plan(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     if let Some(file) = &args.out {
         std::fs::write(file, render::json(&plan))
             .map_err(|e| format!("cannot write `{}`: {e}", file.display()))?;
+    }
+    crate::github::write_actions_files(&plan)?;
+    if args.github.comment {
+        crate::github::post_plan(&plan, &args.github)?;
     }
     if let Some(refusal) = refusal(&plan, args.allow_mass_delete) {
         eprintln!("error: {refusal}");

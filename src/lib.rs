@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod github;
 pub mod live;
 pub mod project;
 pub mod render;

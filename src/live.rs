@@ -297,10 +297,18 @@ fn stale_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
     differences
 }
 
+/// What an apply came to: the exit code, and the outcome in markdown (for
+/// the pull request the applied change came from).
+pub struct Applied {
+    pub code: i32,
+    pub project: String,
+    pub outcome: String,
+}
+
 /// Plans against the live providers, shows the plan, asks (unless
 /// `--auto-approve`), and carries it out in dependency order. With a saved
 /// plan, carries it out only if a fresh plan is exactly the same.
-pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, String> {
+pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<Applied, String> {
     let ApplyArgs {
         saved_plan,
         auto_approve,
@@ -322,8 +330,16 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
     if project.config.project.snapshot.is_some() {
         return Err("writ.toml plans against a recorded snapshot (`[project] snapshot`): a snapshot cannot be applied to; remove that setting to apply to the live providers".into());
     }
+    let applied = |code: i32, outcome: String| Applied {
+        code,
+        project: project.name.clone(),
+        outcome,
+    };
     let Some((model, mut desired)) = desired_state(out, &project, false)? else {
-        return Ok(1);
+        return Ok(applied(
+            1,
+            "**Not applied**: the source has errors (see the job log).".to_string(),
+        ));
     };
     let scope = Scope::new(&model, only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
@@ -341,17 +357,18 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
                     writeln!(out, "  - {difference}").map_err(io)?;
                 }
                 writeln!(out, "Make a new plan and review it.").map_err(io)?;
-                return Ok(1);
+                let listed: String = differences.iter().map(|d| format!("- {d}\n")).collect();
+                return Ok(applied(1, format!("**Refused**: the reviewed plan is out of date; the source or the live state changed since it was made:\n\n{listed}\nNothing was changed. Make a new plan and review it.")));
             }
         }
         out.write_all(render::text(&plan, colour()).as_bytes()).map_err(io)?;
         if let Some(refusal) = refusal(&plan, allow_mass_delete) {
             writeln!(out, "error: {refusal}").map_err(io)?;
-            return Ok(1);
+            return Ok(applied(1, format!("**Refused**: {refusal}. Nothing was changed.")));
         }
         if !plan.has_changes() {
             writeln!(out, "Nothing to apply.").map_err(io)?;
-            return Ok(0);
+            return Ok(applied(0, "Nothing to apply: the providers already match the source.".to_string()));
         }
         // A saved plan was reviewed when it was made: applying it is the approval.
         if !auto_approve && saved.is_none() {
@@ -364,12 +381,13 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
             std::io::stdin().read_line(&mut answer).map_err(io)?;
             if answer.trim() != "yes" {
                 writeln!(out, "Not applied.").map_err(io)?;
-                return Ok(1);
+                return Ok(applied(1, "Not applied: not confirmed.".to_string()));
             }
         }
         let order = writ_compiler::plan::apply_order(&plan);
         let total = order.len();
         let mut done = 0;
+        let mut made = String::new();
         let mut failure = None;
         for (index, change) in order.iter().enumerate() {
             let Some(provider) = providers.iter().find(|p| p.address() == change.provider).map(Live::provider) else {
@@ -379,7 +397,10 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
             let kind = format!("{:?}", change.kind_of_change()).to_lowercase();
             eprintln!("[{}/{total}] {kind} {} …", index + 1, change.address);
             match provider.apply(change).await {
-                Ok(()) => done += 1,
+                Ok(()) => {
+                    done += 1;
+                    made.push_str(&format!("- {kind} `{}`\n", change.address));
+                }
                 Err(error) => {
                     failure = Some((change.address.clone(), error.to_string()));
                     break;
@@ -389,16 +410,17 @@ pub fn apply(out: &mut impl Write, path: &Path, args: ApplyArgs) -> Result<i32, 
         match failure {
             None => {
                 writeln!(out, "Apply complete: {done} of {total} changes made.").map_err(io)?;
-                Ok(0)
+                Ok(applied(0, format!("**Apply complete**: {done} of {total} changes made.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>")))
             }
             Some((address, error)) => {
+                let not_attempted = total - done - 1;
                 writeln!(
                     out,
-                    "Apply failed at {address}: {error}\n{done} of {total} changes made, {} not attempted. Plan and apply again to finish: every step is safe to repeat.",
-                    total - done - 1
+                    "Apply failed at {address}: {error}\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.",
                 )
                 .map_err(io)?;
-                Ok(1)
+                let error = error.replace('`', "'");
+                Ok(applied(1, format!("**Apply failed** at `{address}`: {error}\n\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>")))
             }
         }
     })

@@ -15,6 +15,9 @@ pub enum Format {
     Plain,
     /// A JSON array with one object per finding.
     Json,
+    /// GitHub Actions workflow commands (`::error file=…::…`), so findings
+    /// appear as annotations on the pull request's changed lines.
+    Github,
 }
 
 /// One diagnostic with its source, as miette wants it. Labels in other files
@@ -252,4 +255,115 @@ pub fn summary(diagnostics: &[Diagnostic]) -> String {
         plural(errors, "error"),
         plural(warnings, "warning")
     )
+}
+
+/// A workflow command's message, escaped as the Actions runner reads it.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: as a message, and `:` and `,`.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The findings as GitHub Actions workflow commands, one line each:
+/// `::error file=F,line=L,col=C,endLine=L,endColumn=C,title=writ::CODE::message`
+/// (the title's colons escaped, as properties need).
+/// File names are made relative to `workspace` (the checkout,
+/// `GITHUB_WORKSPACE`) when they lie under it, as annotations need.
+pub fn render_github(
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    workspace: Option<&std::path::Path>,
+) -> String {
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let position = position(sources, diagnostic.primary.span);
+        let path = std::path::Path::new(position.file);
+        let file = workspace
+            .and_then(|root| path.strip_prefix(root).ok())
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned();
+        let command = match diagnostic.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut message = diagnostic.message.clone();
+        if !diagnostic.primary.message.is_empty() {
+            message.push_str(&format!(" ({})", diagnostic.primary.message));
+        }
+        if let Some(help) = &diagnostic.help {
+            message.push_str(&format!("\nhelp: {help}"));
+        }
+        out.push_str(&format!(
+            "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+            escape_property(&file),
+            position.line,
+            position.column,
+            position.end_line,
+            position.end_column,
+            escape_property(diagnostic.code.as_str()),
+            escape_data(&message),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_special_character_is_escaped() {
+        let nasty = "100% sure, a:b\r\nnext line";
+        assert_eq!(escape_data(nasty), "100%25 sure, a:b%0D%0Anext line");
+        assert_eq!(
+            escape_property(nasty),
+            "100%25 sure%2C a%3Ab%0D%0Anext line"
+        );
+        // `%` first, so that escapes are not escaped twice.
+        assert_eq!(escape_data("%0A"), "%250A");
+        assert_eq!(escape_property("writ::x"), "writ%3A%3Ax");
+    }
+
+    #[test]
+    fn findings_become_one_command_each_with_a_position() {
+        let mut sources = SourceMap::new();
+        sources.add(
+            "/work/repo/infra/main.writ",
+            "agent a {\n  owner = \"t\"\n  ttl = 1h\n  aws.prod allow s3:GetObject on \"*\"\n}\n"
+                .to_string(),
+        );
+        let checked = writ_compiler::check(
+            &sources,
+            &writ_compiler::CheckOptions {
+                today: writ_compiler::values::Date {
+                    year: 2026,
+                    month: 11,
+                    day: 28,
+                },
+            },
+        );
+        assert!(!checked.diagnostics.is_empty());
+        let text = render_github(
+            &sources,
+            &checked.diagnostics,
+            Some(std::path::Path::new("/work/repo")),
+        );
+        assert_eq!(text.lines().count(), checked.diagnostics.len(), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.starts_with("::error file=infra/main.writ,line=")
+                    || line.starts_with("::warning file=infra/main.writ,line="),
+                "{line}"
+            );
+            assert!(line.contains(",title=writ%3A%3A"), "{line}");
+            let message = line.splitn(3, "::").nth(2).unwrap();
+            assert!(!message.contains('\n') && !message.is_empty(), "{line}");
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! drives the same server with `kubectl`, to check the fake against the
 //! protocol; one runs a project that uses AWS (moto) and Kubernetes at once.
 
+#[allow(dead_code)]
+mod http;
 mod kube;
 #[allow(dead_code)]
 mod moto;

@@ -25,10 +25,9 @@
 //! client (its next `PUT`s see the object changed underneath), throttling
 //! (429 with `Retry-After`), expiring continue tokens, and a request log.
 
+use crate::http::{Reply as HttpReply, Request};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -220,30 +219,6 @@ fn conflict(t: &Type, name: &str, why: &str) -> Reply {
     )
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -414,22 +389,21 @@ fn now_rfc3339() -> String {
 
 impl FakeCluster {
     pub fn start() -> FakeCluster {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the fake API server");
-        let port = listener.local_addr().unwrap().port();
-        let cluster = FakeCluster {
-            port,
-            state: Arc::new(Mutex::new(State::default())),
-        };
+        let state = Arc::new(Mutex::new(State::default()));
+        let mut cluster = FakeCluster { port: 0, state };
         for namespace in ["default", "kube-system"] {
             cluster.add_namespace(namespace);
         }
         let server = cluster.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let server = server.clone();
-                std::thread::spawn(move || server.serve(stream));
+        cluster.port = crate::http::serve(Arc::new(move |request: &Request| {
+            let (status, body) = server.handle(request);
+            let reply = HttpReply::json(status, &body);
+            if status == 429 {
+                reply.with_header("Retry-After", "0")
+            } else {
+                reply
             }
-        });
+        }));
         cluster
     }
 
@@ -548,123 +522,10 @@ impl FakeCluster {
         self.state().log.clear();
     }
 
-    fn serve(&self, stream: TcpStream) {
-        let mut reader = BufReader::new(match stream.try_clone() {
-            Ok(s) => s,
-            Err(_) => return,
-        });
-        let mut writer = stream;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let mut parts = line.split_whitespace();
-            let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
-                return;
-            };
-            let (method, target) = (method.to_string(), target.to_string());
-            let mut headers: BTreeMap<String, String> = BTreeMap::new();
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                    return;
-                }
-                let header = header.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-                }
-            }
-            let mut body = Vec::new();
-            if headers
-                .get("transfer-encoding")
-                .is_some_and(|v| v.contains("chunked"))
-            {
-                loop {
-                    let mut size = String::new();
-                    if reader.read_line(&mut size).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let size =
-                        usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                            .unwrap_or(0);
-                    let mut chunk = vec![0; size + 2];
-                    if reader.read_exact(&mut chunk).is_err() {
-                        return;
-                    }
-                    if size == 0 {
-                        break;
-                    }
-                    body.extend_from_slice(&chunk[..size]);
-                }
-            } else if let Some(length) = headers
-                .get("content-length")
-                .and_then(|v| v.parse::<usize>().ok())
-            {
-                body.resize(length, 0);
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-            }
-            let (code, reply) = self.handle(&method, &target, &headers, &body);
-            let text = reply.to_string();
-            let reason = match code {
-                200 => "OK",
-                201 => "Created",
-                400 => "Bad Request",
-                401 => "Unauthorized",
-                404 => "Not Found",
-                405 => "Method Not Allowed",
-                409 => "Conflict",
-                410 => "Gone",
-                415 => "Unsupported Media Type",
-                422 => "Unprocessable Entity",
-                429 => "Too Many Requests",
-                _ => "Error",
-            };
-            let retry_after = if code == 429 {
-                "Retry-After: 0\r\n"
-            } else {
-                ""
-            };
-            let head = format!(
-                "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n{retry_after}Content-Length: {}\r\n\r\n",
-                text.len()
-            );
-            if writer.write_all(head.as_bytes()).is_err()
-                || writer.write_all(text.as_bytes()).is_err()
-            {
-                return;
-            }
-            let _ = writer.flush();
-            if headers
-                .get("connection")
-                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-            {
-                return;
-            }
-        }
-    }
-
-    fn handle(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &BTreeMap<String, String>,
-        body: &[u8],
-    ) -> Reply {
-        let (path, query_text) = target.split_once('?').unwrap_or((target, ""));
-        let query: BTreeMap<String, String> = query_text
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (percent_decode(k), percent_decode(v))
-            })
-            .collect();
+    fn handle(&self, request: &Request) -> Reply {
+        let (method, headers, body) = (request.method.as_str(), &request.headers, &request.body);
+        let path = request.path();
+        let query = request.query();
         let accept = headers.get("accept").cloned().unwrap_or_default();
         let mut state = self.state();
         state.log.push(Logged {
@@ -707,7 +568,7 @@ impl FakeCluster {
             ["api"] => {
                 return (
                     200,
-                    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("127.0.0.1:{}", self.port)}]}),
+                    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.header("host").unwrap_or("127.0.0.1")}]}),
                 )
             }
             ["apis"] => {

@@ -41,7 +41,9 @@ impl Repository {
                 owner: owner.to_string(),
                 name: name.to_string(),
             }),
-            _ => Err(format!("`{text}` is not a repository: expected `OWNER/NAME`")),
+            _ => Err(format!(
+                "`{text}` is not a repository: expected `OWNER/NAME`"
+            )),
         }
     }
 }
@@ -101,16 +103,41 @@ impl Answer {
             params
                 .split(';')
                 .any(|p| p.trim() == "rel=\"next\"")
-                .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+                .then(|| {
+                    url.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                })
         })
     }
 
-    /// GitHub's own message, from the error body.
+    /// GitHub's own message, from the error body, with the details of a
+    /// validation failure.
     fn message(&self) -> String {
-        serde_json::from_str::<Value>(&self.body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| self.body.chars().take(200).collect())
+        let Ok(value) = serde_json::from_str::<Value>(&self.body) else {
+            return self.body.chars().take(200).collect();
+        };
+        let mut message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message")
+            .to_string();
+        let details: Vec<&str> = value
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e.get("message").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !details.is_empty() {
+            message.push_str(": ");
+            message.push_str(&details.join("; "));
+        }
+        message
     }
 
     /// How long to wait before trying again, if this is a rate-limit answer.
@@ -118,7 +145,10 @@ impl Answer {
         if !matches!(self.status, 403 | 429) {
             return None;
         }
-        if let Some(seconds) = self.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        if let Some(seconds) = self
+            .header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
             return Some(Duration::from_secs(seconds));
         }
         if self.header("x-ratelimit-remaining") == Some("0") {
@@ -164,12 +194,16 @@ impl GitHub {
         }
         let client = Octocrab::builder()
             .base_uri(api.as_str())
-            .map_err(|e| ProviderError::permanent(format!("`{api}` is not a GitHub API address: {e}")))?
+            .map_err(|e| {
+                ProviderError::permanent(format!("`{api}` is not a GitHub API address: {e}"))
+            })?
             .personal_token(token)
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(30)))
             .build()
-            .map_err(|e| ProviderError::permanent(format!("cannot build the GitHub client: {e}")))?;
+            .map_err(|e| {
+                ProviderError::permanent(format!("cannot build the GitHub client: {e}"))
+            })?;
         Ok(GitHub {
             client,
             api,
@@ -214,7 +248,11 @@ impl GitHub {
                         ProviderError::new(
                             ErrorClass::Transient,
                             None,
-                            format!("{what}: cannot reach GitHub at {}: {}", self.api, error_text(&e)),
+                            format!(
+                                "{what}: cannot reach GitHub at {}: {}",
+                                self.api,
+                                error_text(&e)
+                            ),
                         )
                     })?;
                     let status = response.status().as_u16();
@@ -223,7 +261,10 @@ impl GitHub {
                         ProviderError::new(
                             ErrorClass::Transient,
                             None,
-                            format!("{what}: the answer from GitHub was cut off: {}", error_text(&e)),
+                            format!(
+                                "{what}: the answer from GitHub was cut off: {}",
+                                error_text(&e)
+                            ),
                         )
                     })?;
                     let answer = Answer {
@@ -284,12 +325,19 @@ impl GitHub {
         ProviderError {
             class,
             code,
-            message: format!("{what}: GitHub answered {} ({message}){hint}", answer.status),
+            message: format!(
+                "{what}: GitHub answered {} ({message}){hint}",
+                answer.status
+            ),
         }
     }
 
     /// Every comment on a pull request, page by page (100 a page).
-    pub async fn comments(&self, repo: &Repository, pull: u64) -> Result<Vec<Comment>, ProviderError> {
+    pub async fn comments(
+        &self,
+        repo: &Repository,
+        pull: u64,
+    ) -> Result<Vec<Comment>, ProviderError> {
         let what = format!("listing the comments of {repo}#{pull}");
         let mut url = format!("/repos/{repo}/issues/{pull}/comments?per_page=100");
         let mut comments = Vec::new();
@@ -305,7 +353,9 @@ impl GitHub {
                 None => return Ok(comments),
             }
         }
-        Err(ProviderError::permanent(format!("{what}: more than 1,000 pages")))
+        Err(ProviderError::permanent(format!(
+            "{what}: more than 1,000 pages"
+        )))
     }
 
     /// Posts a new comment.
@@ -317,10 +367,16 @@ impl GitHub {
     ) -> Result<Comment, ProviderError> {
         let what = format!("commenting on {repo}#{pull}");
         let answer = self
-            .request(Method::Post, &format!("/repos/{repo}/issues/{pull}/comments"), Some(&json!({"body": body})), &what)
+            .request(
+                Method::Post,
+                &format!("/repos/{repo}/issues/{pull}/comments"),
+                Some(&json!({"body": body})),
+                &what,
+            )
             .await?;
-        comment_of(&answer.json()?)
-            .ok_or_else(|| ProviderError::permanent(format!("{what}: GitHub's answer holds no comment")))
+        comment_of(&answer.json()?).ok_or_else(|| {
+            ProviderError::permanent(format!("{what}: GitHub's answer holds no comment"))
+        })
     }
 
     async fn update_comment(
@@ -331,10 +387,16 @@ impl GitHub {
     ) -> Result<Comment, ProviderError> {
         let what = format!("updating comment {id} in {repo}");
         let answer = self
-            .request(Method::Patch, &format!("/repos/{repo}/issues/comments/{id}"), Some(&json!({"body": body})), &what)
+            .request(
+                Method::Patch,
+                &format!("/repos/{repo}/issues/comments/{id}"),
+                Some(&json!({"body": body})),
+                &what,
+            )
             .await?;
-        comment_of(&answer.json()?)
-            .ok_or_else(|| ProviderError::permanent(format!("{what}: GitHub's answer holds no comment")))
+        comment_of(&answer.json()?).ok_or_else(|| {
+            ProviderError::permanent(format!("{what}: GitHub's answer holds no comment"))
+        })
     }
 
     /// Keeps one comment carrying `marker` on the pull request: edits the
@@ -354,7 +416,7 @@ impl GitHub {
             .into_iter()
             .filter(|c| c.body.contains(marker))
             .collect();
-        candidates.sort_by(|a, b| b.id.cmp(&a.id));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.id));
         for candidate in candidates {
             if candidate.body == body {
                 return Ok(Posted::Updated(candidate));
@@ -365,20 +427,36 @@ impl GitHub {
                 Err(error) => return Err(error),
             }
         }
-        Ok(Posted::Created(self.create_comment(repo, pull, body).await?))
+        Ok(Posted::Created(
+            self.create_comment(repo, pull, body).await?,
+        ))
     }
 
     /// The numbers of the pull requests a commit belongs to (for a merge
     /// commit on the default branch: the pull request it merged).
-    pub async fn pulls_of_commit(&self, repo: &Repository, sha: &str) -> Result<Vec<u64>, ProviderError> {
+    pub async fn pulls_of_commit(
+        &self,
+        repo: &Repository,
+        sha: &str,
+    ) -> Result<Vec<u64>, ProviderError> {
         let what = format!("finding the pull request of commit {sha} in {repo}");
         let answer = self
-            .request(Method::Get, &format!("/repos/{repo}/commits/{sha}/pulls?per_page=100"), None, &what)
+            .request(
+                Method::Get,
+                &format!("/repos/{repo}/commits/{sha}/pulls?per_page=100"),
+                None,
+                &what,
+            )
             .await?;
         let list = answer.json()?;
         Ok(list
             .as_array()
-            .map(|pulls| pulls.iter().filter_map(|p| p.get("number").and_then(Value::as_u64)).collect())
+            .map(|pulls| {
+                pulls
+                    .iter()
+                    .filter_map(|p| p.get("number").and_then(Value::as_u64))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
@@ -386,8 +464,16 @@ impl GitHub {
 fn comment_of(value: &Value) -> Option<Comment> {
     Some(Comment {
         id: value.get("id")?.as_u64()?,
-        body: value.get("body").and_then(Value::as_str).unwrap_or_default().to_string(),
-        url: value.get("html_url").and_then(Value::as_str).unwrap_or_default().to_string(),
+        body: value
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        url: value
+            .get("html_url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 
@@ -414,7 +500,10 @@ mod tests {
     fn repositories_are_owner_and_name() {
         assert_eq!(
             Repository::parse("acme/infra").unwrap(),
-            Repository { owner: "acme".into(), name: "infra".into() }
+            Repository {
+                owner: "acme".into(),
+                name: "infra".into()
+            }
         );
         for bad in ["acme", "acme/", "/infra", "acme/in fra", "a/b/c"] {
             assert!(Repository::parse(bad).is_err(), "{bad}");

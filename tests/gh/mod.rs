@@ -1,0 +1,344 @@
+//! A local GitHub REST API for tests: the part writ uses, answering as
+//! GitHub does.
+//!
+//! - `GET /repos/{owner}/{repo}/issues/{number}/comments`: `per_page`
+//!   (default 30, at most 100) and `page`, with a `Link` header (`next`,
+//!   `last`, `prev`, `first`) of absolute addresses;
+//! - `POST` to the same path (201; 404 for a pull request that does not
+//!   exist; 422 for a missing, empty or too long body);
+//! - `PATCH /repos/{owner}/{repo}/issues/comments/{id}` (200; 404; 403 when
+//!   the token's user did not write the comment);
+//! - `GET /repos/{owner}/{repo}/commits/{sha}/pulls` (422 for an unknown
+//!   commit);
+//! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
+//!
+//! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
+//! primary rate limit (`x-ratelimit-remaining: 0`), server errors, and a
+//! request log.
+
+use crate::http::{Reply, Request};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The token of the workflow (`github-actions[bot]`).
+pub const TOKEN: &str = "ghs_writtesttoken0000000000000000000000";
+/// The token of a person (`octocat`), who may write comments too.
+pub const OTHER_TOKEN: &str = "ghp_octocattoken000000000000000000000000";
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+#[derive(Debug, Clone)]
+pub struct StoredComment {
+    pub id: u64,
+    pub pull: u64,
+    pub body: String,
+    pub login: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    /// `http://127.0.0.1:PORT`, for the addresses in answers.
+    base: String,
+    repository: String,
+    pulls: Vec<u64>,
+    commits: BTreeMap<String, Vec<u64>>,
+    comments: BTreeMap<u64, StoredComment>,
+    next_id: u64,
+    secondary_limits: usize,
+    retry_after: u64,
+    primary_exhausted: bool,
+    server_errors: usize,
+    log: Vec<Logged>,
+}
+
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"message": message, "documentation_url": DOCS, "status": status.to_string()}),
+    )
+}
+
+impl FakeGitHub {
+    /// A server with one repository (`owner/name`) and these pull requests.
+    pub fn start(repository: &str, pulls: &[u64]) -> FakeGitHub {
+        let state = Arc::new(Mutex::new(State {
+            repository: repository.to_string(),
+            pulls: pulls.to_vec(),
+            next_id: 1_000_000,
+            ..State::default()
+        }));
+        let mut github = FakeGitHub { port: 0, state };
+        let server = github.clone();
+        github.port = crate::http::serve(Arc::new(move |request: &Request| {
+            let reply = server.handle(request);
+            server.state().log.push(Logged {
+                method: request.method.clone(),
+                path: request.path().to_string(),
+                status: reply.status,
+            });
+            reply
+        }));
+        github.state().base = github.api();
+        github
+    }
+
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pull requests a commit belongs to.
+    pub fn add_commit(&self, sha: &str, pulls: &[u64]) {
+        self.state().commits.insert(sha.to_string(), pulls.to_vec());
+    }
+
+    /// A comment written by someone, as it would be on the pull request.
+    pub fn add_comment(&self, pull: u64, login: &str, body: &str) -> u64 {
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.comments.insert(
+            id,
+            StoredComment {
+                id,
+                pull,
+                body: body.to_string(),
+                login: login.to_string(),
+            },
+        );
+        id
+    }
+
+    pub fn comments(&self, pull: u64) -> Vec<StoredComment> {
+        self.state()
+            .comments
+            .values()
+            .filter(|c| c.pull == pull)
+            .cloned()
+            .collect()
+    }
+
+    /// The next `count` requests meet a secondary rate limit.
+    pub fn secondary_limit_next(&self, count: usize, retry_after: u64) {
+        let mut state = self.state();
+        state.secondary_limits = count;
+        state.retry_after = retry_after;
+    }
+
+    /// Every request meets an exhausted primary rate limit, reset in an hour.
+    pub fn exhaust_primary_limit(&self) {
+        self.state().primary_exhausted = true;
+    }
+
+    /// The next `count` requests get a 502.
+    pub fn fail_next(&self, count: usize) {
+        self.state().server_errors = count;
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state().log.clone()
+    }
+
+    fn comment_json(base: &str, comment: &StoredComment, repository: &str) -> Value {
+        json!({
+            "id": comment.id,
+            "node_id": format!("IC_{}", comment.id),
+            "url": format!("{base}/repos/{repository}/issues/comments/{}", comment.id),
+            "html_url": format!("https://github.com/{repository}/pull/{}#issuecomment-{}", comment.pull, comment.id),
+            "issue_url": format!("{base}/repos/{repository}/issues/{}", comment.pull),
+            "body": comment.body,
+            "user": {"login": comment.login, "id": 1, "type": if comment.login.ends_with("[bot]") { "Bot" } else { "User" }},
+            "author_association": "NONE",
+            "created_at": "2026-11-28T12:00:00Z",
+            "updated_at": "2026-11-28T12:00:00Z"
+        })
+    }
+
+    fn handle(&self, request: &Request) -> Reply {
+        let login = match request.header("authorization") {
+            Some(value)
+                if value == format!("Bearer {TOKEN}") || value == format!("token {TOKEN}") =>
+            {
+                "github-actions[bot]"
+            }
+            Some(value)
+                if value == format!("Bearer {OTHER_TOKEN}")
+                    || value == format!("token {OTHER_TOKEN}") =>
+            {
+                "octocat"
+            }
+            _ => return error(401, "Bad credentials"),
+        };
+        let mut state = self.state();
+        if state.primary_exhausted {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + 3600;
+            return error(403, "API rate limit exceeded for installation ID 1.")
+                .with_header("x-ratelimit-limit", "5000")
+                .with_header("x-ratelimit-remaining", "0")
+                .with_header("x-ratelimit-reset", &reset.to_string());
+        }
+        if state.secondary_limits > 0 {
+            state.secondary_limits -= 1;
+            let wait = state.retry_after.to_string();
+            return error(403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")
+                .with_header("retry-after", &wait);
+        }
+        if state.server_errors > 0 {
+            state.server_errors -= 1;
+            return error(502, "Server Error");
+        }
+        let repository = state.repository.clone();
+        let base = state.base.clone();
+        let path = request.path().to_string();
+        let Some(rest) = path.strip_prefix(&format!("/repos/{repository}/")) else {
+            return error(404, "Not Found");
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        let body = || -> Result<String, Reply> {
+            if !request
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("application/json"))
+            {
+                return Err(error(415, "Unsupported 'Content-Type' header"));
+            }
+            let value: Value = serde_json::from_slice(&request.body)
+                .map_err(|_| error(400, "Problems parsing JSON"))?;
+            match value.get("body").and_then(Value::as_str) {
+                None => Err(Reply::json(
+                    422,
+                    &json!({"message": "Invalid request.\n\n\"body\" wasn't supplied.", "documentation_url": DOCS, "status": "422"}),
+                )),
+                Some("") => Err(validation("body", "missing_field", "body cannot be blank")),
+                Some(text) if text.chars().count() > 65_536 => Err(validation(
+                    "body",
+                    "custom",
+                    "body is too long (maximum is 65536 characters)",
+                )),
+                Some(text) => Ok(text.to_string()),
+            }
+        };
+        match (request.method.as_str(), segments.as_slice()) {
+            ("GET", ["issues", number, "comments"]) => {
+                let Some(pull) = number.parse::<u64>().ok().filter(|n| state.pulls.contains(n)) else {
+                    return error(404, "Not Found");
+                };
+                let query = request.query();
+                let per_page = query
+                    .get("per_page")
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .unwrap_or(30)
+                    .clamp(1, 100);
+                let page = query
+                    .get("page")
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .unwrap_or(1)
+                    .max(1);
+                let all: Vec<&StoredComment> = state.comments.values().filter(|c| c.pull == pull).collect();
+                let items: Vec<Value> = all
+                    .iter()
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .map(|c| Self::comment_json(&base, c, &repository))
+                    .collect();
+                let last = all.len().div_ceil(per_page).max(1);
+                let link = |p: usize, rel: &str| {
+                    format!("<{base}/repos/{repository}/issues/{pull}/comments?per_page={per_page}&page={p}>; rel=\"{rel}\"")
+                };
+                let mut links = Vec::new();
+                if page < last {
+                    links.push(link(page + 1, "next"));
+                    links.push(link(last, "last"));
+                }
+                if page > 1 {
+                    links.push(link(1, "first"));
+                    links.push(link(page - 1, "prev"));
+                }
+                let reply = Reply::json(200, &Value::Array(items));
+                if links.is_empty() {
+                    reply
+                } else {
+                    reply.with_header("Link", &links.join(", "))
+                }
+            }
+            ("POST", ["issues", number, "comments"]) => {
+                let Some(pull) = number.parse::<u64>().ok().filter(|n| state.pulls.contains(n)) else {
+                    return error(404, "Not Found");
+                };
+                let text = match body() {
+                    Ok(text) => text,
+                    Err(reply) => return reply,
+                };
+                state.next_id += 1;
+                let comment = StoredComment {
+                    id: state.next_id,
+                    pull,
+                    body: text,
+                    login: login.to_string(),
+                };
+                state.comments.insert(comment.id, comment.clone());
+                Reply::json(201, &Self::comment_json(&base, &comment, &repository))
+            }
+            ("PATCH", ["issues", "comments", id]) => {
+                let Some(id) = id.parse::<u64>().ok().filter(|id| state.comments.contains_key(id)) else {
+                    return error(404, "Not Found");
+                };
+                if state.comments[&id].login != login {
+                    return error(403, "Resource not accessible by integration");
+                }
+                let text = match body() {
+                    Ok(text) => text,
+                    Err(reply) => return reply,
+                };
+                let comment = state.comments.get_mut(&id).unwrap();
+                comment.body = text;
+                let comment = comment.clone();
+                Reply::json(200, &Self::comment_json(&base, &comment, &repository))
+            }
+            ("GET", ["commits", sha, "pulls"]) => match state.commits.get(*sha) {
+                Some(pulls) => Reply::json(
+                    200,
+                    &Value::Array(
+                        pulls
+                            .iter()
+                            .map(|n| json!({"number": n, "state": "closed", "merged_at": "2026-11-28T12:00:00Z", "title": format!("Change {n}")}))
+                            .collect(),
+                    ),
+                ),
+                None => Reply::json(422, &json!({"message": format!("No commit found for SHA: {sha}"), "documentation_url": DOCS, "status": "422"})),
+            },
+            _ => error(404, "Not Found"),
+        }
+    }
+}
+
+fn validation(field: &str, code: &str, message: &str) -> Reply {
+    Reply::json(
+        422,
+        &json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": "IssueComment", "code": code, "field": field, "message": message}],
+            "documentation_url": DOCS,
+            "status": "422"
+        }),
+    )
+}
