@@ -338,24 +338,39 @@ impl GitHub {
         repo: &Repository,
         pull: u64,
     ) -> Result<Vec<Comment>, ProviderError> {
-        let what = format!("listing the comments of {repo}#{pull}");
-        let mut url = format!("/repos/{repo}/issues/{pull}/comments?per_page=100");
+        let mut page = format!("/repos/{repo}/issues/{pull}/comments?per_page=100");
         let mut comments = Vec::new();
         for _ in 0..1000 {
-            let answer = self.request(Method::Get, &url, None, &what).await?;
-            let page = answer.json()?;
-            let items = page.as_array().ok_or_else(|| {
-                ProviderError::permanent(format!("{what}: GitHub sent something other than a list"))
-            })?;
-            comments.extend(items.iter().filter_map(comment_of));
-            match answer.next_page() {
-                Some(next) => url = next,
+            let (found, next) = self.comments_page(repo, pull, &page).await?;
+            comments.extend(found);
+            match next {
+                Some(next) => page = next,
                 None => return Ok(comments),
             }
         }
         Err(ProviderError::permanent(format!(
-            "{what}: more than 1,000 pages"
+            "listing the comments of {repo}#{pull}: more than 1,000 pages"
         )))
+    }
+
+    /// One page of comments (`page`: the first page's path, or the address
+    /// a `Link` header gave), and the address of the next page, if any.
+    pub async fn comments_page(
+        &self,
+        repo: &Repository,
+        pull: u64,
+        page: &str,
+    ) -> Result<(Vec<Comment>, Option<String>), ProviderError> {
+        let what = format!("listing the comments of {repo}#{pull}");
+        let answer = self.request(Method::Get, page, None, &what).await?;
+        let list = answer.json()?;
+        let items = list.as_array().ok_or_else(|| {
+            ProviderError::permanent(format!("{what}: GitHub sent something other than a list"))
+        })?;
+        Ok((
+            items.iter().filter_map(comment_of).collect(),
+            answer.next_page(),
+        ))
     }
 
     /// Posts a new comment.
@@ -379,7 +394,8 @@ impl GitHub {
         })
     }
 
-    async fn update_comment(
+    /// Replaces the body of a comment.
+    pub async fn update_comment(
         &self,
         repo: &Repository,
         id: u64,
