@@ -675,3 +675,83 @@ fn apply_expect_refuses_a_plan_with_one_change_more_or_less_and_says_why() {
         "nothing applied"
     );
 }
+
+/// The `args:` of the writ steps of an example workflow, in order.
+fn workflow_args(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("args: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_example_workflows_run_as_written() {
+    let cluster = kube::FakeCluster::start();
+    cluster.add_namespace("billing");
+    let github = FakeGitHub::start(REPO, &[31]);
+    github.add_commit("abc123", &[31]);
+    let root = scratch("workflows");
+    let infra = cluster_project(&root, &cluster, CLUSTER_SOURCE);
+    std::fs::rename(&infra, root.join("infra")).unwrap();
+    let event = root.join("event.json");
+    std::fs::write(&event, r#"{"number": 31, "pull_request": {"number": 31}}"#).unwrap();
+    let (summary, outputs) = (root.join("summary.md"), root.join("outputs.txt"));
+    let run = |args: &str, extra: &[(&str, &str)]| -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_writ"));
+        command
+            .args(args.split_whitespace())
+            .current_dir(&root)
+            .env("WRIT_TODAY", "2026-11-28")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_WORKSPACE", &root)
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_API_URL", github.api())
+            .env("GITHUB_TOKEN", gh::TOKEN)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_OUTPUT", &outputs)
+            .env_remove("GITHUB_EVENT_PATH")
+            .env_remove("GITHUB_SHA");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    // The pull request's workflow.
+    let plan_steps = workflow_args("examples/github-actions/writ-plan.yml");
+    assert_eq!(plan_steps.len(), 2, "{plan_steps:?}");
+    for args in &plan_steps {
+        let output = run(args, &[("GITHUB_EVENT_PATH", event.to_str().unwrap())]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "writ {args}:\n{}",
+            text(&output)
+        );
+    }
+    assert!(root.join("writ-plan.json").exists());
+    assert_eq!(github.comments(31).len(), 1);
+    assert!(std::fs::read_to_string(&outputs)
+        .unwrap()
+        .contains("has_changes=true"));
+    // The merge's workflow, with the plan artifact in the workspace.
+    let apply_steps = workflow_args("examples/github-actions/writ-apply.yml");
+    assert_eq!(apply_steps.len(), 1, "{apply_steps:?}");
+    let output = run(&apply_steps[0], &[("GITHUB_SHA", "abc123")]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "writ {}:\n{}",
+        apply_steps[0],
+        text(&output)
+    );
+    let comments = github.comments(31);
+    assert_eq!(comments.len(), 2);
+    assert!(
+        comments[1]
+            .body
+            .contains("**Apply complete**: 3 of 3 changes made."),
+        "{}",
+        comments[1].body
+    );
+}
