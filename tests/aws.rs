@@ -3,11 +3,14 @@
 //! binary. moto validates less than AWS (it accepts malformed policies), so
 //! negative cases about policy content are tested in the compiler.
 
+#[allow(dead_code)]
+mod binary;
 mod moto;
+
+use binary::{apply, assert_no_changes, run, text, writ};
 
 use moto::Moto;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const PROVIDERS: &str = r#"provider aws prod {
   account = "123456789012"
@@ -50,54 +53,6 @@ agent reporter {
 /// A project folder pointing at one moto server.
 fn project(name: &str, moto: &Moto, source: &str) -> PathBuf {
     project_at(name, &moto.endpoint(), source)
-}
-
-/// Runs writ with these arguments, with moto's fake credentials and no AWS
-/// configuration from the machine.
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(args)
-        .env("WRIT_TODAY", "2026-11-28")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("writ runs")
-}
-
-/// Runs writ on the project: the arguments, then the project folder.
-fn writ(root: &Path, args: &[&str]) -> Output {
-    let mut all = args.to_vec();
-    all.push(root.to_str().unwrap());
-    run(&all)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn apply(root: &Path) -> String {
-    let output = writ(root, &["apply", "--auto-approve"]);
-    let all = text(&output);
-    assert_eq!(output.status.code(), Some(0), "apply failed:\n{all}");
-    all
-}
-
-fn assert_no_changes(root: &Path) {
-    let output = writ(root, &["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "expected no changes:\n{}",
-        text(&output)
-    );
 }
 
 #[test]

@@ -5,15 +5,18 @@
 //! against the local Kubernetes API server (tests/kube).
 
 #[allow(dead_code)]
+mod binary;
+#[allow(dead_code)]
 mod gh;
 #[allow(dead_code)]
 mod http;
 #[allow(dead_code)]
 mod kube;
 
+use binary::text;
 use gh::FakeGitHub;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const REPO: &str = "acme/infra";
 
@@ -58,31 +61,12 @@ fn project(root: &Path, name: &str, source: &str) -> PathBuf {
 
 /// Runs writ as a GitHub Actions job would, with the workflow's token.
 fn writ(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_writ"));
-    command
-        .args(args)
-        .env("WRIT_TODAY", "2026-11-28")
-        .env("KUBECONFIG", "/nonexistent")
-        .env("GITHUB_TOKEN", gh::TOKEN)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_OUTPUT")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_EVENT_PATH")
-        .env_remove("GITHUB_REPOSITORY")
-        .env_remove("GITHUB_SHA")
-        .env_remove("GITHUB_API_URL");
+    let mut command = binary::command();
+    command.args(args).env("GITHUB_TOKEN", gh::TOKEN);
     for (name, value) in env {
         command.env(name, value);
     }
     command.output().expect("writ runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn plan_comment(github: &FakeGitHub, folder: &Path, pull: &str) -> Output {
@@ -490,14 +474,7 @@ fn check_prints_findings_as_workflow_commands() {
 /// A project applied to the local cluster, as the apply workflow would.
 fn cluster_project(root: &Path, cluster: &kube::FakeCluster, source: &str) -> PathBuf {
     let folder = root.join("acme");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("main.writ"), source).unwrap();
-    cluster.write_kubeconfig(&folder.join("kubeconfig.yaml"));
-    std::fs::write(
-        folder.join("writ.toml"),
-        "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\n",
-    )
-    .unwrap();
+    cluster.write_project(&folder, source);
     folder
 }
 
@@ -698,20 +675,17 @@ fn the_example_workflows_run_as_written() {
     std::fs::write(&event, r#"{"number": 31, "pull_request": {"number": 31}}"#).unwrap();
     let (summary, outputs) = (root.join("summary.md"), root.join("outputs.txt"));
     let run = |args: &str, extra: &[(&str, &str)]| -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_writ"));
+        let mut command = binary::command();
         command
             .args(args.split_whitespace())
             .current_dir(&root)
-            .env("WRIT_TODAY", "2026-11-28")
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_WORKSPACE", &root)
             .env("GITHUB_REPOSITORY", REPO)
             .env("GITHUB_API_URL", github.api())
             .env("GITHUB_TOKEN", gh::TOKEN)
             .env("GITHUB_STEP_SUMMARY", &summary)
-            .env("GITHUB_OUTPUT", &outputs)
-            .env_remove("GITHUB_EVENT_PATH")
-            .env_remove("GITHUB_SHA");
+            .env("GITHUB_OUTPUT", &outputs);
         for (name, value) in extra {
             command.env(name, value);
         }

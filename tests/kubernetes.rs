@@ -5,11 +5,14 @@
 //! protocol; one runs a project that uses AWS (moto) and Kubernetes at once.
 
 #[allow(dead_code)]
+mod binary;
+#[allow(dead_code)]
 mod http;
 mod kube;
 #[allow(dead_code)]
 mod moto;
 
+use binary::{apply, assert_no_changes, text, writ};
 use kube::FakeCluster;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -46,14 +49,7 @@ fn project(name: &str, cluster: &FakeCluster, source: &str) -> PathBuf {
         .join("kubernetes")
         .join(name);
     let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("main.writ"), source).unwrap();
-    cluster.write_kubeconfig(&root.join("kubeconfig.yaml"));
-    std::fs::write(
-        root.join("writ.toml"),
-        "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\n",
-    )
-    .unwrap();
+    cluster.write_project(&root, source);
     root
 }
 
@@ -63,47 +59,6 @@ fn cluster() -> FakeCluster {
         cluster.add_namespace(namespace);
     }
     cluster
-}
-
-fn writ(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(args)
-        .arg(root)
-        .env("WRIT_TODAY", "2026-11-28")
-        .env("KUBECONFIG", "/nonexistent")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("writ runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn apply(root: &Path) -> String {
-    let output = writ(root, &["apply", "--auto-approve"]);
-    let all = text(&output);
-    assert_eq!(output.status.code(), Some(0), "apply failed:\n{all}");
-    all
-}
-
-fn assert_no_changes(root: &Path) {
-    let output = writ(root, &["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "expected no changes:\n{}",
-        text(&output)
-    );
 }
 
 fn label<'a>(object: &'a Value, name: &str) -> Option<&'a str> {

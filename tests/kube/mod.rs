@@ -188,6 +188,16 @@ fn not_found(t: &Type, name: &str) -> Reply {
     )
 }
 
+/// The answer for a path the server does not serve.
+fn no_such_resource() -> Reply {
+    status(
+        404,
+        "NotFound",
+        "the server could not find the requested resource".into(),
+        json!({}),
+    )
+}
+
 fn bad_request(message: String) -> Reply {
     status(400, "BadRequest", message, json!({}))
 }
@@ -420,6 +430,19 @@ impl FakeCluster {
         std::fs::write(file, text).expect("kubeconfig written");
     }
 
+    /// A writ project `acme` in `folder` whose `kubernetes.prod` is this
+    /// server, connected through a kubeconfig with context `fake`.
+    pub fn write_project(&self, folder: &Path, source: &str) {
+        std::fs::create_dir_all(folder).expect("project folder");
+        std::fs::write(folder.join("main.writ"), source).expect("source written");
+        self.write_kubeconfig(&folder.join("kubeconfig.yaml"));
+        std::fs::write(
+            folder.join("writ.toml"),
+            "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\n",
+        )
+        .expect("writ.toml written");
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -588,14 +611,7 @@ impl FakeCluster {
             ["apis", "rbac.authorization.k8s.io", "v1", rest @ ..] => {
                 ("rbac.authorization.k8s.io", rest)
             }
-            _ => {
-                return status(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource".into(),
-                    json!({}),
-                )
-            }
+            _ => return no_such_resource(),
         };
         let (namespace, plural, name) = match rest {
             ["namespaces", ns, plural] => (Some(*ns), *plural, None),
@@ -603,30 +619,13 @@ impl FakeCluster {
             ["namespaces", name] => (None, "namespaces", Some(*name)),
             [plural] => (None, *plural, None),
             [plural, name] => (None, *plural, Some(*name)),
-            _ => {
-                return status(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource".into(),
-                    json!({}),
-                )
-            }
+            _ => return no_such_resource(),
         };
         let Some(t) = type_of(plural).filter(|t| t.group == group) else {
-            return status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource".into(),
-                json!({}),
-            );
+            return no_such_resource();
         };
         if namespace.is_some() && !t.namespaced {
-            return status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource".into(),
-                json!({}),
-            );
+            return no_such_resource();
         }
         let metadata_only = accept.contains("as=PartialObjectMetadata");
         let body_json = || -> Result<Value, Reply> {

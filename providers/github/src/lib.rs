@@ -381,17 +381,8 @@ impl GitHub {
         body: &str,
     ) -> Result<Comment, ProviderError> {
         let what = format!("commenting on {repo}#{pull}");
-        let answer = self
-            .request(
-                Method::Post,
-                &format!("/repos/{repo}/issues/{pull}/comments"),
-                Some(&json!({"body": body})),
-                &what,
-            )
-            .await?;
-        comment_of(&answer.json()?).ok_or_else(|| {
-            ProviderError::permanent(format!("{what}: GitHub's answer holds no comment"))
-        })
+        let path = format!("/repos/{repo}/issues/{pull}/comments");
+        self.write_comment(Method::Post, &path, body, &what).await
     }
 
     /// Replaces the body of a comment.
@@ -402,13 +393,19 @@ impl GitHub {
         body: &str,
     ) -> Result<Comment, ProviderError> {
         let what = format!("updating comment {id} in {repo}");
+        let path = format!("/repos/{repo}/issues/comments/{id}");
+        self.write_comment(Method::Patch, &path, body, &what).await
+    }
+
+    async fn write_comment(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+        what: &str,
+    ) -> Result<Comment, ProviderError> {
         let answer = self
-            .request(
-                Method::Patch,
-                &format!("/repos/{repo}/issues/comments/{id}"),
-                Some(&json!({"body": body})),
-                &what,
-            )
+            .request(method, path, Some(&json!({"body": body})), what)
             .await?;
         comment_of(&answer.json()?).ok_or_else(|| {
             ProviderError::permanent(format!("{what}: GitHub's answer holds no comment"))

@@ -14,7 +14,7 @@
 //! - a token Secret is deleted only if it is a service-account token of one
 //!   of the project's service accounts; its data is never read.
 
-use crate::kinds::{to_object, Kind, TOKEN_SA_ANNOTATION, TOKEN_SECRET_SELECTOR};
+use crate::kinds::{to_object, token_account, Kind, TOKEN_SECRET_SELECTOR};
 use crate::{status_of, KubernetesProvider, CONFLICT_ATTEMPTS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions};
@@ -284,12 +284,7 @@ impl KubernetesProvider {
         target: &Target<'_>,
         metadata: &ObjectMeta,
     ) -> Result<(), ProviderError> {
-        let account = metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(TOKEN_SA_ANNOTATION))
-            .cloned()
-            .unwrap_or_default();
+        let account = token_account(metadata);
         let namespace = target.namespace.unwrap_or_default();
         let secrets = self.api(Kind::TokenSecret, Some(namespace));
         let params = ListParams::default().fields(&format!(

@@ -104,6 +104,16 @@ impl Kind {
     }
 }
 
+/// The service account a token Secret belongs to, from its annotation.
+pub fn token_account(metadata: &ObjectMeta) -> String {
+    metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TOKEN_SA_ANNOTATION))
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn string_map(map: &Option<BTreeMap<String, String>>) -> Value {
     json!(map.clone().unwrap_or_default())
 }
@@ -247,13 +257,10 @@ pub fn to_resource(provider: &str, kind: Kind, object: &DynamicObject) -> Option
             );
         }
         Kind::TokenSecret => {
-            let account = metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(TOKEN_SA_ANNOTATION))
-                .cloned()
-                .unwrap_or_default();
-            attributes.insert("service_account".to_string(), json!(account));
+            attributes.insert(
+                "service_account".to_string(),
+                json!(token_account(metadata)),
+            );
         }
     }
     Some(Resource {
@@ -279,6 +286,28 @@ fn labels_of(attributes: &BTreeMap<String, Value>, key: &str) -> Option<BTreeMap
     Some(map)
 }
 
+/// A list of objects with their keys renamed from writ's to the API's
+/// (`api_groups` → `apiGroups`); keys not named are dropped.
+fn renamed(items: Option<&Value>, keys: &[(&str, &str)]) -> Vec<Value> {
+    items
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    let mut out = Map::new();
+                    for (from, to) in keys {
+                        if let Some(value) = item.get(*from) {
+                            out.insert((*to).into(), value.clone());
+                        }
+                    }
+                    Value::Object(out)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The API object for a planned resource's attributes (without a
 /// `resourceVersion`: the caller sets one for a replace).
 pub fn to_object(kind: Kind, attributes: &BTreeMap<String, Value>) -> DynamicObject {
@@ -297,30 +326,16 @@ pub fn to_object(kind: Kind, attributes: &BTreeMap<String, Value>) -> DynamicObj
             }
         }
         Kind::Role | Kind::ClusterRole => {
-            let rules: Vec<Value> = attributes
-                .get("rules")
-                .and_then(Value::as_array)
-                .map(|rules| {
-                    rules
-                        .iter()
-                        .map(|rule| {
-                            let mut out = Map::new();
-                            for (from, to) in [
-                                ("api_groups", "apiGroups"),
-                                ("resources", "resources"),
-                                ("verbs", "verbs"),
-                                ("resource_names", "resourceNames"),
-                                ("non_resource_urls", "nonResourceURLs"),
-                            ] {
-                                if let Some(value) = rule.get(from) {
-                                    out.insert(to.into(), value.clone());
-                                }
-                            }
-                            Value::Object(out)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rules = renamed(
+                attributes.get("rules"),
+                &[
+                    ("api_groups", "apiGroups"),
+                    ("resources", "resources"),
+                    ("verbs", "verbs"),
+                    ("resource_names", "resourceNames"),
+                    ("non_resource_urls", "nonResourceURLs"),
+                ],
+            );
             data.insert("rules".into(), Value::Array(rules));
         }
         Kind::RoleBinding | Kind::ClusterRoleBinding => {
@@ -330,29 +345,15 @@ pub fn to_object(kind: Kind, attributes: &BTreeMap<String, Value>) -> DynamicObj
                 "roleRef".into(),
                 json!({"apiGroup": field("api_group"), "kind": field("kind"), "name": field("name")}),
             );
-            let subjects: Vec<Value> = attributes
-                .get("subjects")
-                .and_then(Value::as_array)
-                .map(|subjects| {
-                    subjects
-                        .iter()
-                        .map(|s| {
-                            let mut out = Map::new();
-                            for (from, to) in [
-                                ("kind", "kind"),
-                                ("name", "name"),
-                                ("namespace", "namespace"),
-                                ("api_group", "apiGroup"),
-                            ] {
-                                if let Some(value) = s.get(from) {
-                                    out.insert(to.into(), value.clone());
-                                }
-                            }
-                            Value::Object(out)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let subjects = renamed(
+                attributes.get("subjects"),
+                &[
+                    ("kind", "kind"),
+                    ("name", "name"),
+                    ("namespace", "namespace"),
+                    ("api_group", "apiGroup"),
+                ],
+            );
             data.insert("subjects".into(), Value::Array(subjects));
         }
         Kind::TokenSecret => {}

@@ -6,7 +6,7 @@
 //! access writ granted.
 
 use crate::apply::Target;
-use crate::kinds::{Kind, TOKEN_SA_ANNOTATION, TOKEN_SECRET_SELECTOR};
+use crate::kinds::{token_account, Kind, TOKEN_SECRET_SELECTOR};
 use crate::{KubernetesProvider, CONFLICT_ATTEMPTS};
 use kube::api::{DynamicObject, ListParams, PostParams};
 use writ_compiler::lower::kubernetes::{
@@ -129,13 +129,7 @@ impl KubernetesProvider {
                 })
                 .await?;
             for secret in listed.items {
-                let belongs = secret
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(TOKEN_SA_ANNOTATION))
-                    == Some(&account_name);
-                if !belongs {
+                if token_account(&secret.metadata) != account_name {
                     continue;
                 }
                 let name = secret.metadata.name.clone().unwrap_or_default();
