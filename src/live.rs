@@ -98,14 +98,21 @@ async fn connect(project: &Project, model: &Model, scope: &Scope) -> Result<Vec<
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         };
+        // No section, no connection: writ never falls back to whatever
+        // account or cluster the machine happens to point at.
+        if table.is_none() {
+            return Err(format!(
+                "no connection settings for `{address}`: add `[provider.{kind}.{}]` to writ.toml{}, or leave it out with `--only`",
+                provider.name,
+                if provider.kind == ProviderKind::Kubernetes {
+                    " (with `context = \"…\"`; empty, it uses the kubeconfig's current context)"
+                } else {
+                    ""
+                }
+            ));
+        }
         match &provider.settings {
             ProviderSettings::Aws { account, partition } => {
-                if table.is_none() {
-                    return Err(format!(
-                        "no connection settings for `{address}`: add `[provider.aws.{}]` to writ.toml, or leave it out with `--only`",
-                        provider.name
-                    ));
-                }
                 let settings = AwsSettings {
                     region: get("region"),
                     profile: get("profile"),
@@ -124,7 +131,7 @@ async fn connect(project: &Project, model: &Model, scope: &Scope) -> Result<Vec<
                 ));
             }
             ProviderSettings::Kubernetes { .. } => {
-                // Without settings: the standard kubeconfig rules.
+                // Unset keys follow the standard kubeconfig rules.
                 let settings = KubernetesSettings {
                     context: get("context"),
                     kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),

@@ -441,6 +441,18 @@ fn a_missing_namespace_or_bad_credentials_give_a_clear_error() {
     std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"missing\"\nkubeconfig = \"kubeconfig.yaml\"\n").unwrap();
     let shown = text(&writ(&root, &["plan"]));
     assert!(shown.contains("context `missing`"), "{shown}");
+
+    // No section at all: no fallback to the machine's current context.
+    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n").unwrap();
+    let output = writ(&root, &["plan"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains(
+            "no connection settings for `kubernetes.prod`: add `[provider.kubernetes.prod]`"
+        ),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
