@@ -696,3 +696,107 @@ agent puller {
         "arn:aws:iam::123456789012:role/writ/acme/puller"
     );
 }
+
+/// The provider itself, connected to the fake cluster of `root`.
+fn provider(
+    root: &Path,
+    runtime: &tokio::runtime::Runtime,
+) -> writ_provider_kubernetes::KubernetesProvider {
+    runtime
+        .block_on(writ_provider_kubernetes::KubernetesProvider::connect(
+            "kubernetes.prod",
+            "acme",
+            &writ_provider_kubernetes::KubernetesSettings {
+                context: Some("fake".into()),
+                kubeconfig: Some(root.join("kubeconfig.yaml")),
+            },
+            writ_provider_core::RetryPolicy::default(),
+        ))
+        .unwrap()
+}
+
+/// The plan of a source against an empty cluster, as the compiler makes it.
+fn changes_from_nothing(source: &str) -> Vec<writ_compiler::plan::Change> {
+    let mut sources = writ_compiler::SourceMap::new();
+    sources.add("main.writ", source);
+    let today = writ_compiler::values::Date {
+        year: 2026,
+        month: 11,
+        day: 28,
+    };
+    let checked = writ_compiler::check(&sources, &writ_compiler::CheckOptions { today });
+    let desired = writ_compiler::lower::lower(&checked.model, "acme");
+    let options = writ_compiler::plan::PlanOptions {
+        today,
+        max_key_age_days: None,
+    };
+    writ_compiler::plan::plan(&desired, &[], &options).changes
+}
+
+#[test]
+fn each_change_is_idempotent_and_never_touches_what_is_not_writs() {
+    let cluster = cluster();
+    let root = project("idempotent", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = provider(&root, &runtime);
+    let changes = changes_from_nothing(&format!("{CLUSTER}{EXPORTER}"));
+    let change = |suffix: &str| {
+        changes
+            .iter()
+            .find(|c| c.address.ends_with(suffix))
+            .unwrap()
+            .clone()
+    };
+    use writ_provider_core::Provider;
+    let create_account = change("/serviceaccounts/exporter");
+
+    // Created by an earlier apply whose answer was lost: converged, once.
+    runtime.block_on(provider.apply(&create_account)).unwrap();
+    runtime.block_on(provider.apply(&create_account)).unwrap();
+    assert_eq!(cluster.names("serviceaccounts"), ["billing/exporter"]);
+
+    // The same name taken by someone else: refused, left as it was.
+    let create_role = change("/roles/writ-exporter");
+    cluster.insert(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "writ-exporter", "namespace": "billing", "labels": {"team": "x"}},
+        "rules": []}),
+    );
+    let refused = runtime.block_on(provider.apply(&create_role)).unwrap_err();
+    assert!(refused.message.contains("not writ's"), "{refused}");
+    assert_eq!(
+        cluster.get("roles", "billing", "writ-exporter").unwrap()["rules"],
+        json!([])
+    );
+
+    // A binding whose roleRef changed since the plan: an update replaces it.
+    let create_binding = change("/rolebindings/writ-exporter");
+    runtime.block_on(provider.apply(&create_binding)).unwrap();
+    cluster.edit("rolebindings", "billing", "writ-exporter", |b| {
+        b["roleRef"]["name"] = json!("something-else")
+    });
+    let uid = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let mut update = create_binding.clone();
+    update.actions = vec![writ_compiler::plan::Action::Update];
+    update.before = update.after.clone();
+    runtime.block_on(provider.apply(&update)).unwrap();
+    let binding = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .unwrap();
+    assert_eq!(binding["roleRef"]["name"], "writ-exporter");
+    assert_ne!(binding["metadata"]["uid"], uid);
+
+    // Deleting what is already gone is done; deleting twice as well.
+    let mut delete = create_account.clone();
+    delete.actions = vec![writ_compiler::plan::Action::Delete];
+    delete.before = delete.after.take();
+    runtime.block_on(provider.apply(&delete)).unwrap();
+    runtime.block_on(provider.apply(&delete)).unwrap();
+    assert!(cluster.names("serviceaccounts").is_empty());
+}
