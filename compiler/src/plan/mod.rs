@@ -238,7 +238,6 @@ enum Ownership {
 }
 
 fn ownership(resource: &Resource, project: &str, our_roles: &HashSet<(&str, &str)>) -> Ownership {
-    let ours_path = lower::aws_path(project);
     match resource.kind {
         ResourceKind::AwsRole | ResourceKind::AwsManagedPolicy => {
             // Ours: tagged as this project's and under writ's path (a role an
@@ -248,7 +247,7 @@ fn ownership(resource: &Resource, project: &str, our_roles: &HashSet<(&str, &str
             let tagged = resource.tag("writ:project") == Some(project);
             if tagged && path.starts_with("/writ/") {
                 Ownership::Ours
-            } else if path.starts_with("/writ/") && path != ours_path {
+            } else if path.starts_with("/writ/") && path != lower::aws_path(project) {
                 Ownership::OtherProject
             } else {
                 Ownership::Unmanaged
@@ -328,9 +327,12 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         .iter()
         .map(|r| (r.address.as_str(), r))
         .collect();
-    let desired_by_address: BTreeMap<&str, &Resource> = wanted
+    // From the desired list, not the hash map: lowering writes it nearly
+    // sorted, so the ordered map is built without a full sort.
+    let desired_by_address: BTreeMap<&str, &Resource> = desired
+        .resources
         .iter()
-        .map(|(address, resource)| (*address, *resource))
+        .map(|r| (r.address.as_str(), r))
         .collect();
     let mut identical: HashSet<&str> = HashSet::new();
     let observed: Vec<Cow<Resource>> = observed
@@ -355,8 +357,11 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         .filter(|r| matches!(ownership(r, project, &no_roles), Ownership::Ours))
         .filter_map(|r| Some((r.provider.as_str(), r.string("name")?)))
         .collect();
-    let mut owned: BTreeMap<&str, &Resource> = BTreeMap::new();
-    let mut others: BTreeMap<&str, &Resource> = BTreeMap::new();
+    // Gathered first, then built in one go: observed objects come nearly in
+    // address order, which makes the build linear instead of a search per
+    // insert.
+    let mut owned: Vec<(&str, &Resource)> = Vec::new();
+    let mut others: Vec<(&str, &Resource)> = Vec::new();
     let mut unmanaged = Vec::new();
     let mut revoked = Vec::new();
     for resource in observed.iter().map(|r| r.as_ref()) {
@@ -375,19 +380,22 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
                 });
             }
             Ownership::Ours => {
-                owned.insert(&resource.address, resource);
+                owned.push((&resource.address, resource));
             }
             Ownership::OtherProject => {
-                others.insert(&resource.address, resource);
+                others.push((&resource.address, resource));
             }
             Ownership::Unmanaged => {
-                others.insert(&resource.address, resource);
+                others.push((&resource.address, resource));
                 if let Some(entry) = inventory(resource, project, options) {
                     unmanaged.push(entry);
                 }
             }
         }
     }
+
+    let owned: BTreeMap<&str, &Resource> = owned.into_iter().collect();
+    let others: BTreeMap<&str, &Resource> = others.into_iter().collect();
 
     let cluster_objects: Vec<&Resource> = observed
         .iter()
@@ -405,13 +413,15 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
     let conflicted: BTreeSet<&str> = desired
         .resources
         .iter()
-        .filter(|r| {
-            !owned.contains_key(r.address.as_str()) && others.contains_key(r.address.as_str())
-        })
+        .filter(|r| !others.is_empty() && others.contains_key(r.address.as_str()))
+        .filter(|r| !owned.contains_key(r.address.as_str()))
         .map(|r| r.address.as_str())
         .collect();
-    let held_back =
-        |address: &str| conflicted.contains(role_of(address)) && !conflicted.contains(address);
+    let held_back = |address: &str| {
+        !conflicted.is_empty()
+            && conflicted.contains(role_of(address))
+            && !conflicted.contains(address)
+    };
     // Agents that already have a role (for "agent … is new" reasons).
     let agents_with_objects: HashSet<&str> = owned
         .values()
@@ -532,7 +542,7 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         }
     }
     for (address, current) in &owned {
-        if desired_by_address.contains_key(address) {
+        if wanted.contains_key(address) {
             continue;
         }
         let agent = agent_of(current);
