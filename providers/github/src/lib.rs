@@ -161,10 +161,13 @@ impl Answer {
                 .map_or(0, |d| d.as_secs());
             return Some(Duration::from_secs(reset.saturating_sub(now)));
         }
-        // A secondary limit without a retry-after: GitHub asks for a minute.
+        // A secondary limit without a retry-after (or any 429 without
+        // headers): GitHub asks for at least a minute.
         let message = self.message().to_ascii_lowercase();
-        (message.contains("secondary rate limit") || message.contains("abuse"))
-            .then_some(Duration::from_secs(60))
+        (self.status == 429
+            || message.contains("secondary rate limit")
+            || message.contains("abuse"))
+        .then_some(Duration::from_secs(60))
     }
 }
 
@@ -508,6 +511,68 @@ fn error_text(error: &octocrab::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers: map,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_next_page_comes_from_the_link_header_whatever_its_order() {
+        let page = answer(
+            200,
+            &[("link", "<https://api.github.com/x?page=1>; rel=\"prev\", <https://api.github.com/x?page=3>; rel=\"next\", <https://api.github.com/x?page=9>; rel=\"last\"")],
+            "[]",
+        );
+        assert_eq!(
+            page.next_page().as_deref(),
+            Some("https://api.github.com/x?page=3")
+        );
+        let last = answer(
+            200,
+            &[("link", "<https://api.github.com/x?page=1>; rel=\"first\"")],
+            "[]",
+        );
+        assert_eq!(last.next_page(), None);
+        assert_eq!(answer(200, &[], "[]").next_page(), None);
+    }
+
+    #[test]
+    fn rate_limits_are_told_apart_from_refusals() {
+        let secondary = answer(
+            403,
+            &[("retry-after", "7")],
+            r#"{"message": "You have exceeded a secondary rate limit."}"#,
+        );
+        assert_eq!(secondary.rate_limit_wait(), Some(Duration::from_secs(7)));
+        let primary = answer(
+            403,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")],
+            r#"{"message": "API rate limit exceeded"}"#,
+        );
+        assert_eq!(primary.rate_limit_wait(), Some(Duration::ZERO));
+        let bare = answer(429, &[], "{}");
+        assert_eq!(bare.rate_limit_wait(), Some(Duration::from_secs(60)));
+        let refused = answer(
+            403,
+            &[],
+            r#"{"message": "Resource not accessible by integration"}"#,
+        );
+        assert_eq!(refused.rate_limit_wait(), None);
+        let invalid = answer(
+            422,
+            &[],
+            r#"{"message": "Validation Failed", "errors": [{"message": "body is too long"}]}"#,
+        );
+        assert_eq!(invalid.message(), "Validation Failed: body is too long");
+    }
 
     #[test]
     fn repositories_are_owner_and_name() {
