@@ -46,8 +46,9 @@ pub fn workspace() -> Option<PathBuf> {
         .or_else(|| std::env::current_dir().ok())
 }
 
-/// The hidden line that finds a project's plan comment again.
-pub fn plan_marker(project: &str) -> String {
+/// A hidden line naming what a comment is (`plan`, `apply`) and for which
+/// project; the name is reduced to characters that cannot end the comment.
+fn marker(what: &str, project: &str) -> String {
     let name: String = project
         .chars()
         .map(|c| {
@@ -58,7 +59,12 @@ pub fn plan_marker(project: &str) -> String {
             }
         })
         .collect();
-    format!("<!-- writ:plan project={name} -->")
+    format!("<!-- writ:{what} project={name} -->")
+}
+
+/// The hidden line that finds a project's plan comment again.
+pub fn plan_marker(project: &str) -> String {
+    marker("plan", project)
 }
 
 /// The comment body: the marker, then the markdown plan cut to fit.
@@ -186,7 +192,8 @@ pub fn post_apply(project: &str, outcome: &str, ok: bool, args: &GithubArgs) -> 
     };
     let icon = if ok { "✅" } else { "❌" };
     let body = format!(
-        "<!-- writ:apply project={project} -->\n## {icon} writ apply: `{project}`\n\n{outcome}\n"
+        "{}\n## {icon} writ apply: `{project}`\n\n{outcome}\n",
+        marker("apply", project)
     );
     let comment = runtime
         .block_on(target.client.create_comment(&target.repo, pull, &body))
