@@ -266,6 +266,9 @@ pub fn main() -> i32 {
                     // The apply itself stands; the exit code says the
                     // comment is missing.
                     eprintln!("error: could not post the apply result: {error}");
+                    if let Err(apply_error) = &result {
+                        eprintln!("error: {apply_error}");
+                    }
                     return 1;
                 }
             }
