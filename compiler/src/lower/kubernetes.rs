@@ -406,3 +406,90 @@ pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::Date;
+    use crate::{CheckOptions, SourceMap};
+
+    fn lowered(text: &str) -> Desired {
+        let mut sources = SourceMap::new();
+        sources.add("main.writ", text.to_string());
+        let today = Date {
+            year: 2026,
+            month: 11,
+            day: 28,
+        };
+        let checked = crate::check(&sources, &CheckOptions { today });
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        super::super::lower(&checked.model, "Acme_Corp")
+    }
+
+    const CLUSTER: &str = "provider kubernetes prod {\n  cluster = \"prod\"\n}\n";
+
+    fn agent(name: &str, account: &str) -> String {
+        format!(
+            "agent {name} {{\n  owner = \"t\"\n  ttl = 1h\n  runs_on kubernetes.prod namespace \"jobs\" service_account \"{account}\"\n  kubernetes.prod allow get on \"pods\" in namespace \"jobs\"\n  kubernetes.prod allow get on \"nodes\" in cluster\n}}\n"
+        )
+    }
+
+    #[test]
+    fn object_names_are_ones_kubernetes_accepts() {
+        assert_eq!(object_name(&["writ", "job_runner"]), "writ-job-runner");
+        assert_eq!(
+            object_name(&["writ", "Acme_Corp", "Bot"]),
+            "writ-acme-corp-bot"
+        );
+        assert_eq!(object_name(&["_x_"]), "x");
+        let desired = lowered(&format!("{CLUSTER}{}", agent("job_runner", "runner")));
+        let names: Vec<&str> = desired
+            .resources
+            .iter()
+            .filter_map(|r| r.string("name"))
+            .collect();
+        assert!(names.contains(&"writ-job-runner"), "{names:?}");
+        assert!(names.contains(&"writ-acme-corp-job-runner"), "{names:?}");
+        // Labels keep the names as written: label values may hold `_`.
+        let role = desired
+            .resources
+            .iter()
+            .find(|r| r.kind == ResourceKind::KubernetesRole)
+            .unwrap();
+        assert_eq!(role.attributes["labels"][AGENT_LABEL], "job_runner");
+    }
+
+    #[test]
+    fn agents_whose_object_names_meet_are_an_error() {
+        let desired = lowered(&format!(
+            "{CLUSTER}{}{}",
+            agent("job_runner", "a"),
+            agent("job-runner", "b")
+        ));
+        assert!(
+            desired.diagnostics.iter().any(|d| d.is_error()
+                && d.code == Code::DuplicateDefinition
+                && d.message
+                    .contains("would share the Kubernetes object names")),
+            "{:?}",
+            desired.diagnostics
+        );
+    }
+
+    #[test]
+    fn agents_sharing_a_service_account_are_an_error() {
+        let desired = lowered(&format!(
+            "{CLUSTER}{}{}",
+            agent("one", "shared"),
+            agent("two", "shared")
+        ));
+        assert!(
+            desired
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("is used by both `one` and `two`")),
+            "{:?}",
+            desired.diagnostics
+        );
+    }
+}
