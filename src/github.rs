@@ -121,13 +121,6 @@ fn connect(args: &GithubArgs, runtime: &tokio::runtime::Runtime) -> Result<Targe
     Ok(Target { client, repo })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
 /// Posts (or updates) the plan comment of this project.
 pub fn post_plan(plan: &Plan, args: &GithubArgs) -> Result<(), String> {
     upsert(&plan.project, &plan_comment(plan), args)
@@ -144,7 +137,7 @@ pub fn post_no_plan(project: &str, why: &str, args: &GithubArgs) -> Result<(), S
 }
 
 fn upsert(project: &str, body: &str, args: &GithubArgs) -> Result<(), String> {
-    let runtime = runtime()?;
+    let runtime = crate::live::runtime()?;
     let target = connect(args, &runtime)?;
     let pull = args.pr.or_else(event_pull_request).ok_or_else(|| {
         "no pull request to comment on: pass `--pr NUMBER` (a `pull_request` event names it)"
@@ -171,7 +164,7 @@ fn upsert(project: &str, body: &str, args: &GithubArgs) -> Result<(), String> {
 /// Posts an apply result on the pull request that the applied commit
 /// merged (or `--pr`).
 pub fn post_apply(project: &str, outcome: &str, ok: bool, args: &GithubArgs) -> Result<(), String> {
-    let runtime = runtime()?;
+    let runtime = crate::live::runtime()?;
     let target = connect(args, &runtime)?;
     let pull = match args.pr.or_else(event_pull_request) {
         Some(pull) => pull,
