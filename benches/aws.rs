@@ -15,7 +15,7 @@ use writ_compiler::plan::{self, PlanOptions};
 use writ_compiler::values::Date;
 use writ_compiler::{CheckOptions, SourceMap};
 use writ_provider_aws::{AwsProvider, AwsSettings};
-use writ_provider_core::{Provider, RetryPolicy};
+use writ_provider_core::{Provider, Retrier};
 
 fn main() {
     // moto accepts any credentials; the SDK reads them from the environment.
@@ -58,7 +58,7 @@ fn provider(moto: &moto::Moto, runtime: &tokio::runtime::Runtime) -> AwsProvider
         "123456789012",
         "aws",
         &settings,
-        RetryPolicy::default(),
+        &Retrier::default_policy(),
     ))
 }
 
@@ -88,7 +88,9 @@ fn observe(bencher: Bencher, roles: usize) {
     let runtime = runtime();
     let provider = provider(&moto, &runtime);
     let (cpu, wall) = (cpu_seconds(), Instant::now());
-    let (found, stats) = runtime.block_on(provider.observe()).expect("observe");
+    let before = provider.stats();
+    let found = runtime.block_on(provider.observe()).expect("observe");
+    let stats = provider.stats() - before;
     eprintln!(
         "observe {roles} roles: {} objects, {} requests, {:.2}s wall, {:.2}s of writ's CPU",
         found.len(),
@@ -139,7 +141,7 @@ fn apply_100_creates(bencher: Bencher) {
         });
         eprintln!(
             "apply 100 creates: {} requests, {:.2}s wall, {:.2}s of writ's CPU",
-            provider.requests(),
+            provider.stats().requests,
             wall.elapsed().as_secs_f64(),
             cpu_seconds() - cpu
         );

@@ -15,7 +15,7 @@ mod kube;
 use divan::Bencher;
 use serde_json::json;
 use std::time::Instant;
-use writ_provider_core::{Provider, RetryPolicy};
+use writ_provider_core::{Provider, Retrier};
 use writ_provider_kubernetes::{KubernetesProvider, KubernetesSettings};
 
 fn main() {
@@ -59,11 +59,13 @@ fn observe(bencher: Bencher, objects: usize) {
             "kubernetes.bench",
             "bench",
             &settings,
-            RetryPolicy::default(),
+            &Retrier::default_policy(),
         ))
         .expect("connect");
     let wall = Instant::now();
-    let (found, stats) = runtime.block_on(provider.observe()).expect("observe");
+    let before = provider.stats();
+    let found = runtime.block_on(provider.observe()).expect("observe");
+    let stats = provider.stats() - before;
     eprintln!(
         "observe {objects} RBAC objects: {} objects read, {} requests (one per {} objects), {:.2}s wall",
         found.len(),

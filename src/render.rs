@@ -561,3 +561,87 @@ pub fn json(plan: &Plan) -> String {
     text.push('\n');
     text
 }
+
+/// `writ drift` in words: only what changed outside writ.
+pub fn drift_text(plan: &Plan) -> String {
+    if plan.drift.is_empty() {
+        return "No drift: every object writ manages matches what writ last applied.\n".to_string();
+    }
+    let mut out = format!(
+        "Drift: {} changed outside writ since writ last applied them:\n",
+        plan.drift.len()
+    );
+    for entry in &plan.drift {
+        let what = if entry.changed_paths.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", entry.changed_paths.join(", "))
+        };
+        let _ = writeln!(out, "  ! {}: {}{what}", entry.address, entry.detail);
+    }
+    out.push_str("`writ apply` restores them.\n");
+    out
+}
+
+/// `writ drift --format json`.
+pub fn drift_json(plan: &Plan) -> String {
+    let body =
+        serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift});
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&body).unwrap_or_default()
+    )
+}
+
+/// How an apply ended, for the pull request the applied change came from.
+pub enum Applied<'a> {
+    /// The source has errors.
+    NotPlanned,
+    /// The reviewed plan is no longer what a fresh plan would do.
+    Stale(&'a [String]),
+    /// The plan must not be applied (conflicts, mass deletion).
+    Refused(&'a str),
+    NothingToDo,
+    NotConfirmed,
+    /// `made`: the changes made, as `- create \`address\`` lines.
+    Done {
+        done: usize,
+        total: usize,
+        made: &'a str,
+    },
+    Failed {
+        address: &'a str,
+        error: &'a str,
+        done: usize,
+        total: usize,
+        made: &'a str,
+    },
+}
+
+/// The outcome of an apply in markdown.
+pub fn apply_outcome(applied: &Applied) -> String {
+    match applied {
+        Applied::NotPlanned => "**Not applied**: the source has errors (see the job log).".to_string(),
+        Applied::Stale(differences) => {
+            let listed: String = differences.iter().map(|d| format!("- {d}\n")).collect();
+            format!("**Refused**: the reviewed plan is out of date; the source or the live state changed since it was made:\n\n{listed}\nNothing was changed. Make a new plan and review it.")
+        }
+        Applied::Refused(refusal) => format!("**Refused**: {refusal}. Nothing was changed."),
+        Applied::NothingToDo => {
+            "Nothing to apply: the providers already match the source.".to_string()
+        }
+        Applied::NotConfirmed => "Not applied: not confirmed.".to_string(),
+        Applied::Done { done, total, made } => format!("**Apply complete**: {done} of {total} changes made.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>"),
+        Applied::Failed {
+            address,
+            error,
+            done,
+            total,
+            made,
+        } => {
+            let not_attempted = total - done - 1;
+            let error = error.replace('`', "'");
+            format!("**Apply failed** at `{address}`: {error}\n\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>")
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 mod prism;
 
-use writ_provider_core::RetryPolicy;
+use writ_provider_core::{Retrier, RetryPolicy};
 use writ_provider_github::{GitHub, Repository};
 
 #[test]
@@ -23,7 +23,12 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
         max_attempts: 1,
         ..RetryPolicy::default()
     };
-    let client = GitHub::connect(&prism.api(), "ghs_contract".to_string(), policy).unwrap();
+    let client = GitHub::connect(
+        &prism.api(),
+        "ghs_contract".to_string(),
+        &Retrier::new(policy),
+    )
+    .unwrap();
     let repo = Repository::parse("acme/infra").unwrap();
     runtime.block_on(async {
         let (comments, next) = client

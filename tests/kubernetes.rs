@@ -515,14 +515,16 @@ fn a_list_whose_continue_token_expires_starts_again() {
                 context: Some("fake".into()),
                 kubeconfig: Some(root.join("kubeconfig.yaml")),
             },
-            writ_provider_core::RetryPolicy::default(),
+            &writ_provider_core::Retrier::default_policy(),
         ))
         .unwrap()
         .with_page_size(10);
     // The second page finds the token expired: the list starts again.
     cluster.expire_continue_tokens_at(2);
     use writ_provider_core::Provider;
-    let (found, stats) = runtime.block_on(provider.observe()).unwrap();
+    let before = provider.stats();
+    let found = runtime.block_on(provider.observe()).unwrap();
+    let stats = provider.stats() - before;
     assert_eq!(
         found
             .iter()
@@ -710,7 +712,7 @@ fn provider(
                 context: Some("fake".into()),
                 kubeconfig: Some(root.join("kubeconfig.yaml")),
             },
-            writ_provider_core::RetryPolicy::default(),
+            &writ_provider_core::Retrier::default_policy(),
         ))
         .unwrap()
 }

@@ -23,6 +23,7 @@ pub use source::{FileId, SourceMap, Span};
 pub mod eval;
 pub mod format;
 pub mod lower;
+pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod resource;

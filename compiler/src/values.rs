@@ -105,7 +105,10 @@ impl Date {
         if !(1..=12).contains(&month) {
             return Err(format!("there is no month {month}"));
         }
-        let last = days_in_month(year, month);
+        // The calendar is jiff's; only the message is writ's.
+        let first = jiff::civil::Date::new(year as i16, month as i8, 1)
+            .map_err(|_| format!("the year {year} is out of range"))?;
+        let last = first.days_in_month() as u8;
         if day == 0 || day > last {
             return Err(format!(
                 "{} has {last} days in {year}",
@@ -115,40 +118,30 @@ impl Date {
         Ok(Date { year, month, day })
     }
 
-    /// Days since 1970-01-01 (negative before it).
-    pub fn days_since_epoch(self) -> i64 {
-        // Howard Hinnant's days_from_civil.
-        let year = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let month = i64::from(self.month);
-        let day_of_year =
-            (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        era * 146_097 + day_of_era - 719_468
+    /// The same day as jiff's civil date.
+    pub fn from_civil(date: jiff::civil::Date) -> Date {
+        Date {
+            year: i32::from(date.year()),
+            month: date.month() as u8,
+            day: date.day() as u8,
+        }
     }
 
-    /// The date that contains a Unix time (seconds since the epoch, UTC).
-    pub fn from_unix_seconds(seconds: i64) -> Date {
-        // Howard Hinnant's civil_from_days.
-        let days = seconds.div_euclid(DAY as i64) + 719_468;
-        let era = days.div_euclid(146_097);
-        let day_of_era = days - era * 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let month_index = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-        let month = if month_index < 10 {
-            month_index + 3
-        } else {
-            month_index - 9
+    /// Days since 1970-01-01 (negative before it).
+    pub fn days_since_epoch(self) -> i64 {
+        let civil = |year: i32, month: u8, day: u8| {
+            jiff::civil::Date::new(
+                i16::try_from(year).unwrap_or(i16::MAX),
+                month as i8,
+                day as i8,
+            )
         };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        Date {
-            year: year as i32,
-            month: month as u8,
-            day: day as u8,
+        match (civil(self.year, self.month, self.day), civil(1970, 1, 1)) {
+            (Ok(date), Ok(epoch)) => epoch
+                .until((jiff::Unit::Day, date))
+                .map_or(0, |span| i64::from(span.get_days())),
+            // Only `parse` and jiff make dates, and both make real ones.
+            _ => 0,
         }
     }
 }
@@ -173,15 +166,6 @@ const MONTH_NAMES: [&str; 12] = [
     "November",
     "December",
 ];
-
-fn days_in_month(year: i32, month: u8) -> u8 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -225,13 +209,19 @@ mod tests {
     #[test]
     fn date_epoch_conversions_round_trip() {
         assert_eq!(Date::parse("1970-01-01").unwrap().days_since_epoch(), 0);
+        let epoch = jiff::civil::date(1970, 1, 1);
         for days in [-800_000i64, -1, 0, 1, 59, 365, 20_000, 2_000_000] {
-            let date = Date::from_unix_seconds(days * DAY as i64);
+            let date = Date::from_civil(epoch.checked_add(jiff::Span::new().days(days)).unwrap());
             assert_eq!(date.days_since_epoch(), days, "{date}");
         }
         assert_eq!(
-            Date::from_unix_seconds(1_800_000_000).to_string(),
+            Date::from_civil(jiff::civil::date(2027, 1, 15)).to_string(),
             "2027-01-15"
+        );
+        assert_eq!(
+            Date::parse("2028-03-01").unwrap().days_since_epoch()
+                - Date::parse("2028-02-28").unwrap().days_since_epoch(),
+            2
         );
     }
 }

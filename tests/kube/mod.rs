@@ -374,17 +374,9 @@ fn fields_match(requirements: &[(String, String, bool)], object: &Value) -> bool
 }
 
 fn now_rfc3339() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let date = writ_compiler::values::Date::from_unix_seconds(seconds);
-    let time = seconds.rem_euclid(86_400);
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    )
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 impl FakeCluster {

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use writ_compiler::lower;
 use writ_compiler::resource::{Resource, ResourceKind};
 use writ_compiler::values::Date;
 use writ_compiler::{eval, CheckOptions, Checked, Diagnostic, SourceMap};
@@ -59,9 +58,13 @@ pub fn restamp(observed: &mut [Resource], address: &str) {
     let Some(target) = observed.iter_mut().find(|r| r.address == address) else {
         panic!("no resource {address} to restamp");
     };
-    let digest = lower::content_digest(&writ_compiler::plan::normalised(target), &inline);
+    let digest =
+        writ_compiler::ownership::content_digest(&writ_compiler::plan::normalised(target), &inline);
     if let Some(Value::Object(tags)) = target.attributes.get_mut("tags") {
-        tags.insert(lower::DIGEST_TAG.into(), Value::String(digest));
+        tags.insert(
+            writ_compiler::ownership::aws::DIGEST_TAG.into(),
+            Value::String(digest),
+        );
     }
 }
 

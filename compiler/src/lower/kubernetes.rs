@@ -17,23 +17,17 @@
 //! names are the same, so that the cross product a rule means never grants
 //! more than was written.
 
-use super::{aws_path, Desired};
+use super::Desired;
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::{kubernetes, ProviderKind};
 use crate::model::{Agent, AgentId, Model, Placement, ProviderId, ProviderSettings, WorkloadKind};
+use crate::ownership::{self, kubernetes::*};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const PROJECT_LABEL: &str = "writ.dev/project";
-pub const AGENT_LABEL: &str = "writ.dev/agent";
-pub const OWNER_ANNOTATION: &str = "writ.dev/owner";
-pub const DIGEST_ANNOTATION: &str = "writ.dev/digest";
+/// The annotation by which EKS gives a pod's service account an IAM role.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
-/// Set by `writ revoke` on the agent's service accounts: plans keep the
-/// agent without bindings until `writ revoke --lift` removes it.
-pub const REVOKED_ANNOTATION: &str = "writ.dev/revoked-at";
 
 pub fn service_account_address(provider: &str, namespace: &str, name: &str) -> String {
     format!("{provider}/namespaces/{namespace}/serviceaccounts/{name}")
@@ -150,7 +144,7 @@ impl KubernetesLowering<'_> {
     }
 
     fn labels(&self, agent: &str) -> Value {
-        json!({MANAGED_BY: "writ", PROJECT_LABEL: self.project, AGENT_LABEL: agent})
+        json!({MANAGED_BY: MANAGER, PROJECT_LABEL: self.project, AGENT_LABEL: agent})
     }
 
     /// The ARN of the agent's AWS role that trusts this cluster, if any.
@@ -175,7 +169,7 @@ impl KubernetesLowering<'_> {
                 has_role.then(|| {
                     format!(
                         "arn:{partition}:iam::{account}:role{}{}",
-                        aws_path(self.project),
+                        ownership::aws::path(self.project),
                         agent.name
                     )
                 })
@@ -385,7 +379,7 @@ impl KubernetesLowering<'_> {
     }
 
     fn push(&mut self, mut resource: Resource) {
-        let digest = super::content_digest(&resource, []);
+        let digest = ownership::content_digest(&resource, []);
         if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
             annotations.insert(DIGEST_ANNOTATION.into(), json!(digest));
         }

@@ -3,11 +3,13 @@
 //! token Secrets exist. A token Secret of a service account writ manages is
 //! deleted: the agent's ttl cannot hold while it exists.
 
-use super::{Action, Change, Revoked, Unmanaged};
-use crate::lower::kubernetes::{
-    service_account_address, AGENT_LABEL, MANAGED_BY, PROJECT_LABEL, REVOKED_ANNOTATION,
-};
+use super::{Access, Action, Change, Revoked, Unmanaged};
+use crate::lower::kubernetes::service_account_address;
 use crate::lower::Desired;
+use crate::ownership::{
+    self,
+    kubernetes::{AGENT_LABEL, REVOKED_ANNOTATION},
+};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -54,7 +56,7 @@ fn flags(role_name: &str, rules: &[Value]) -> Vec<String> {
 pub(super) fn inventory(
     observed: &[&Resource],
     owned: &BTreeMap<&str, &Resource>,
-    desired: &Desired,
+    wanted: &HashMap<&str, &Resource>,
 ) -> (Vec<Change>, Vec<Unmanaged>) {
     let roles: HashMap<(&str, Option<&str>, &str), &Resource> = observed
         .iter()
@@ -74,14 +76,8 @@ pub(super) fn inventory(
     let ours_or_wanted = |address: &str| -> Option<String> {
         owned
             .get(address)
-            .and_then(|r| r.agent.clone().or_else(|| super::agent_of(r)))
-            .or_else(|| {
-                desired
-                    .resources
-                    .iter()
-                    .find(|r| r.address == address)
-                    .and_then(|r| r.agent.clone())
-            })
+            .and_then(|r| r.agent.clone().or_else(|| ownership::agent_of(r)))
+            .or_else(|| wanted.get(address).and_then(|r| r.agent.clone()))
     };
     let mut changes = Vec::new();
     let mut unmanaged = Vec::new();
@@ -204,9 +200,7 @@ pub(super) fn revocations(desired: &Desired, observed: &[Resource]) -> Vec<Revoc
         .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount)
         .filter_map(|r| {
             let labels = r.attribute("labels")?;
-            if text(labels, MANAGED_BY) != Some("writ")
-                || text(labels, PROJECT_LABEL) != Some(desired.project.as_str())
-            {
+            if !ownership::kubernetes::owns(|name| text(labels, name), &desired.project) {
                 return None;
             }
             let agent = text(labels, AGENT_LABEL)?;
@@ -245,11 +239,12 @@ pub(super) fn keep_revoked(desired: &Desired, revocations: &[Revocation]) -> Des
                 .as_deref()
                 .is_some_and(|agent| cut.contains(&(r.provider.as_str(), agent))))
     });
+    let by_address: HashMap<&str, &Revocation> = revocations
+        .iter()
+        .map(|r| (r.entry.address.as_str(), r))
+        .collect();
     for resource in &mut kept.resources {
-        let Some(revocation) = revocations
-            .iter()
-            .find(|r| r.entry.address == resource.address)
-        else {
+        let Some(revocation) = by_address.get(resource.address.as_str()) else {
             continue;
         };
         if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
@@ -260,4 +255,58 @@ pub(super) fn keep_revoked(desired: &Desired, revocations: &[Revocation]) -> Des
         }
     }
     kept
+}
+
+/// What the rules of a Role or ClusterRole allow: (verb, resource[.group])
+/// in its namespace or the whole cluster, with the names it is limited to.
+pub(super) fn allows(resource: &Resource) -> Vec<Access> {
+    let Some(rules) = resource.attribute("rules").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let place = match resource.string("namespace") {
+        Some(namespace) => format!("in namespace `{namespace}`"),
+        None => "in the whole cluster".to_string(),
+    };
+    let mut out = Vec::new();
+    for rule in rules {
+        let names = strings(&rule["resource_names"]);
+        let condition = if names.is_empty() {
+            place.clone()
+        } else {
+            format!("{place}, named {}", names.join(", "))
+        };
+        for group in strings(&rule["api_groups"]) {
+            for target in strings(&rule["resources"]) {
+                let (main, sub) = match target.split_once('/') {
+                    Some((main, sub)) => (main.to_string(), format!("/{sub}")),
+                    None => (target.clone(), String::new()),
+                };
+                let shown = if group.is_empty() {
+                    target.clone()
+                } else {
+                    format!("{main}.{group}{sub}")
+                };
+                for verb in strings(&rule["verbs"]) {
+                    out.push(Access {
+                        provider: resource.provider.clone(),
+                        action: verb,
+                        resource: shown.clone(),
+                        condition: Some(condition.clone()),
+                    });
+                }
+            }
+        }
+    }
+    out
 }

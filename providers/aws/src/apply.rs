@@ -7,6 +7,7 @@ use crate::{call, AwsProvider};
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use writ_compiler::ownership;
 use writ_compiler::plan::{Change, ChangeKind};
 use writ_compiler::resource::ResourceKind;
 use writ_provider_core::{ErrorClass, ProviderError};
@@ -53,7 +54,7 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> 
 fn gone_is_done<T>(result: Result<T, ProviderError>) -> Result<(), ProviderError> {
     match result {
         Ok(_) => Ok(()),
-        Err(error) if is_code(&error, "NoSuchEntity") => Ok(()),
+        Err(error) if error.has_code("NoSuchEntity") => Ok(()),
         Err(error) => Err(error),
     }
 }
@@ -77,14 +78,10 @@ fn tag_changes(
     Ok((removed, tags))
 }
 
-fn is_code(error: &ProviderError, code: &str) -> bool {
-    error.code.as_deref() == Some(code)
-}
-
 /// Right after a role is created IAM may not yet accept it as a principal
 /// (eventual consistency): that error, and only it, is worth retrying.
 fn principal_not_ready(error: &ProviderError) -> bool {
-    is_code(error, "MalformedPolicyDocument") && error.message.contains("principal")
+    error.has_code("MalformedPolicyDocument") && error.message.contains("principal")
 }
 
 impl AwsProvider {
@@ -107,7 +104,7 @@ impl AwsProvider {
                 self.delete_role(name).await?;
                 self.create_role(after).await?;
                 if let Some(document) = revocation {
-                    self.put_role_policy(name, writ_compiler::lower::REVOKE_POLICY, &document)
+                    self.put_role_policy(name, ownership::aws::REVOKE_POLICY, &document)
                         .await?;
                 }
                 Ok(())
@@ -161,18 +158,14 @@ impl AwsProvider {
         let result = call!(self, "GetRole", self.client.get_role().role_name(name));
         let role = match result {
             Ok(output) => output,
-            Err(error) if is_code(&error, "NoSuchEntity") => return Ok(false),
+            Err(error) if error.has_code("NoSuchEntity") => return Ok(false),
             Err(error) => return Err(error),
         };
         let Some(role) = role.role() else {
             return Ok(false);
         };
-        let ours = role.path().starts_with("/writ/")
-            && role
-                .tags()
-                .iter()
-                .any(|t| t.key() == "writ:project" && t.value() == self.project);
-        if ours {
+        let tags = role.tags().iter().map(|t| (t.key(), t.value()));
+        if ownership::aws::owns(role.path(), tags, &self.project) {
             Ok(true)
         } else {
             Err(ProviderError::new(
@@ -208,7 +201,7 @@ impl AwsProvider {
         match call!(self, "CreateRole", request.clone(), principal_not_ready) {
             Ok(_) => Ok(()),
             // Created by an earlier, interrupted apply: converge it instead.
-            Err(error) if is_code(&error, "EntityAlreadyExists") => {
+            Err(error) if error.has_code("EntityAlreadyExists") => {
                 self.ensure_owned_role(name).await?;
                 self.converge_role(name, &Attributes::new(), after).await
             }
@@ -275,7 +268,7 @@ impl AwsProvider {
                     );
                     match result {
                         Ok(_) => {}
-                        Err(error) if is_code(&error, "NoSuchEntity") => {}
+                        Err(error) if error.has_code("NoSuchEntity") => {}
                         Err(error) => return Err(error),
                     }
                 }
@@ -398,7 +391,7 @@ impl AwsProvider {
         let arn = self.policy_arn(name);
         let policy = match call!(self, "GetPolicy", self.client.get_policy().policy_arn(&arn)) {
             Ok(output) => output,
-            Err(error) if is_code(&error, "NoSuchEntity") => return Ok(false),
+            Err(error) if error.has_code("NoSuchEntity") => return Ok(false),
             Err(error) => return Err(error),
         };
         let tags = call!(
@@ -406,15 +399,9 @@ impl AwsProvider {
             "ListPolicyTags",
             self.client.list_policy_tags().policy_arn(&arn)
         )?;
-        let path_ok = policy
-            .policy()
-            .and_then(|p| p.path())
-            .is_some_and(|p| p.starts_with("/writ/"));
-        let tagged = tags
-            .tags()
-            .iter()
-            .any(|t| t.key() == "writ:project" && t.value() == self.project);
-        if path_ok && tagged {
+        let path = policy.policy().and_then(|p| p.path()).unwrap_or("/");
+        let tags = tags.tags().iter().map(|t| (t.key(), t.value()));
+        if ownership::aws::owns(path, tags, &self.project) {
             Ok(true)
         } else {
             Err(ProviderError::new(
@@ -440,7 +427,7 @@ impl AwsProvider {
             .set_tags(Some(sdk_tags(&tag_map(after))?));
         match call!(self, "CreatePolicy", request.clone()) {
             Ok(_) => Ok(()),
-            Err(error) if is_code(&error, "EntityAlreadyExists") => {
+            Err(error) if error.has_code("EntityAlreadyExists") => {
                 self.ensure_owned_policy(name).await?;
                 self.converge_policy(name, &Attributes::new(), after).await
             }

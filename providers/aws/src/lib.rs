@@ -12,15 +12,12 @@ mod apply;
 mod observe;
 mod revoke;
 
-use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_iam::error::{BoxError, ProvideErrorMetadata, SdkError};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use writ_compiler::plan::Change;
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
-    BoxFuture, ErrorClass, Limiter, ObserveStats, Provider, ProviderError, Retrier, RetryPolicy,
+    error_chain, BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier,
+    Revocation,
 };
 
 /// How to reach one AWS account (from `[provider.aws.NAME]` in writ.toml).
@@ -39,40 +36,22 @@ pub struct AwsProvider {
     account: String,
     partition: String,
     client: aws_sdk_iam::Client,
-    retrier: Retrier,
-    limiter: Limiter,
-    requests: Arc<AtomicUsize>,
+    requests: Requester,
 }
 
-/// Counts every request the SDK sends (retries included).
-#[derive(Debug)]
-struct CountRequests(Arc<AtomicUsize>);
-
-impl Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "writ-count-requests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
+/// Requests in flight to one account: IAM throttles per account.
+const IN_FLIGHT: usize = 4;
 
 impl AwsProvider {
     /// Connects to one account. Nothing is sent until the first call.
+    /// Retries spend `retrier`'s budget, which the whole run shares.
     pub async fn connect(
         address: &str,
         project: &str,
         account: &str,
         partition: &str,
         settings: &AwsSettings,
-        retry: RetryPolicy,
+        retrier: &Retrier,
     ) -> AwsProvider {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &settings.region {
@@ -91,11 +70,9 @@ impl AwsProvider {
             loader = loader.endpoint_url(endpoint);
         }
         let shared = loader.load().await;
-        let requests = Arc::new(AtomicUsize::new(0));
         // writ retries with its own budget; the SDK must not retry as well.
         let config = aws_sdk_iam::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::disabled())
-            .interceptor(CountRequests(requests.clone()))
             .build();
         AwsProvider {
             address: address.to_string(),
@@ -103,23 +80,12 @@ impl AwsProvider {
             account: account.to_string(),
             partition: partition.to_string(),
             client: aws_sdk_iam::Client::from_conf(config),
-            retrier: Retrier::new(retry),
-            limiter: Limiter::new(4),
-            requests,
+            requests: Requester::new(retrier, IN_FLIGHT),
         }
     }
 
-    /// Requests sent so far (for tests and progress).
-    pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    pub fn retries(&self) -> u32 {
-        self.retrier.retries()
-    }
-
     fn path(&self) -> String {
-        writ_compiler::lower::aws_path(&self.project)
+        writ_compiler::ownership::aws::path(&self.project)
     }
 
     fn policy_arn(&self, name: &str) -> String {
@@ -137,23 +103,24 @@ impl Provider for AwsProvider {
         &self.address
     }
 
-    fn observe(&self) -> BoxFuture<'_, Result<(Vec<Resource>, ObserveStats), ProviderError>> {
-        Box::pin(async move {
-            let before = self.requests();
-            let retries = self.retrier.retries();
-            let resources = self.observe_all().await?;
-            Ok((
-                resources,
-                ObserveStats {
-                    requests: self.requests() - before,
-                    retries: (self.retrier.retries() - retries) as usize,
-                },
-            ))
-        })
+    fn stats(&self) -> RequestStats {
+        self.requests.stats()
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Result<Vec<Resource>, ProviderError>> {
+        Box::pin(self.observe_all())
     }
 
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move { self.apply_change(change).await })
+        Box::pin(self.apply_change(change))
+    }
+
+    fn revoke<'a>(&'a self, agent: &'a str, now: &'a str) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.revoke_agent(agent, now))
+    }
+
+    fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.lift_agent(agent))
     }
 }
 
@@ -169,7 +136,7 @@ where
         SdkError::DispatchFailure(failure) if !(failure.is_io() || failure.is_timeout()) => {
             let mut message = format!(
                 "{operation}: the request could not be sent: {}",
-                describe(&error)
+                error_chain(&error)
             );
             if message.contains("credentials") {
                 message.push_str(" (writ reads credentials from the standard AWS chain: environment, profile, SSO, or an instance or task role)");
@@ -182,7 +149,7 @@ where
                 None,
                 format!(
                     "{operation}: the request did not complete: {}",
-                    describe(&error)
+                    error_chain(&error)
                 ),
             )
         }
@@ -209,23 +176,12 @@ where
         _ => ProviderError::new(
             ErrorClass::Permanent,
             None,
-            format!("{operation}: {}", describe(&error)),
+            format!("{operation}: {}", error_chain(&error)),
         ),
     }
 }
 
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
-/// Runs one request under the in-flight limit, retrying transient failures.
+/// Sends one request through the provider's [`Requester`].
 macro_rules! call {
     ($provider:expr, $operation:expr, $request:expr) => {
         call!($provider, $operation, $request, |_| false)
@@ -233,10 +189,9 @@ macro_rules! call {
     ($provider:expr, $operation:expr, $request:expr, $retryable:expr) => {{
         let provider = &$provider;
         provider
-            .retrier
-            .run(
+            .requests
+            .send_retrying(
                 || async {
-                    let _slot = provider.limiter.slot().await;
                     $request
                         .send()
                         .await

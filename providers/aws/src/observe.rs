@@ -133,7 +133,7 @@ impl AwsProvider {
                 continue;
             };
             out.push(Resource {
-                address: writ_compiler::lower::role_policy_address(
+                address: writ_compiler::lower::aws::role_policy_address(
                     &self.address,
                     name,
                     policy_name,
@@ -154,7 +154,7 @@ impl AwsProvider {
             });
         }
         out.push(Resource {
-            address: writ_compiler::lower::role_address(&self.address, name),
+            address: writ_compiler::lower::aws::role_address(&self.address, name),
             provider: self.address.clone(),
             kind: ResourceKind::AwsRole,
             agent: None,
@@ -193,7 +193,7 @@ impl AwsProvider {
             self.client.list_policy_tags().policy_arn(arn)
         )?;
         Ok(Some(Resource {
-            address: writ_compiler::lower::managed_policy_address(&self.address, name),
+            address: writ_compiler::lower::aws::managed_policy_address(&self.address, name),
             provider: self.address.clone(),
             kind: ResourceKind::AwsManagedPolicy,
             agent: None,

@@ -4,13 +4,54 @@
 
 use crate::{call, decode_document, AwsProvider};
 use aws_sdk_iam::types::{EntityType, StatusType};
-use writ_compiler::lower::REVOKE_POLICY;
-use writ_provider_core::ProviderError;
+use writ_compiler::ownership::aws::{AGENT_TAG, PROJECT_TAG, REVOKE_POLICY};
+use writ_provider_core::{ProviderError, Revocation};
 
 impl AwsProvider {
+    /// `writ revoke`: the revocation on the agent's role, then its access
+    /// keys disabled.
+    pub(crate) async fn revoke_agent(&self, name: &str, now: &str) -> Revocation {
+        let address = &self.address;
+        let mut report = Revocation::default();
+        match self.revoke_role(name, now).await {
+            Ok(true) => report.said(format!(
+                "revoked `{name}` in {address}: sessions issued before {now} are denied"
+            )),
+            Ok(false) => report.said(format!("`{name}` has no role in {address}")),
+            Err(error) => report.failed(format!("could not revoke `{name}` in {address}: {error}")),
+        }
+        match self.disable_keys_of(name).await {
+            Ok(keys) => {
+                for key in keys {
+                    report.said(format!(
+                        "disabled access key {key} of `{name}` in {address}"
+                    ));
+                }
+            }
+            Err(error) => report.failed(format!(
+                "could not disable the access keys of `{name}` in {address}: {error}"
+            )),
+        }
+        report
+    }
+
+    /// `writ revoke --lift`: the revocation removed from the agent's role.
+    pub(crate) async fn lift_agent(&self, name: &str) -> Revocation {
+        let address = &self.address;
+        let mut report = Revocation::default();
+        match self.lift_role(name).await {
+            Ok(true) => report.said(format!("lifted the revocation of `{name}` in {address}")),
+            Ok(false) => report.said(format!("`{name}` has no role in {address}")),
+            Err(error) => report.failed(format!(
+                "could not lift the revocation of `{name}` in {address}: {error}"
+            )),
+        }
+        report
+    }
+
     /// Puts the revocation on a role of the project. `Ok(false)` when the
     /// role does not exist. `now` is an RFC 3339 time (UTC).
-    pub async fn revoke_role(&self, role: &str, now: &str) -> Result<bool, ProviderError> {
+    async fn revoke_role(&self, role: &str, now: &str) -> Result<bool, ProviderError> {
         if !self.ensure_owned_role(role).await? {
             return Ok(false);
         }
@@ -30,7 +71,7 @@ impl AwsProvider {
 
     /// Removes the revocation from a role of the project. `Ok(false)` when
     /// the role does not exist.
-    pub async fn lift_role(&self, role: &str) -> Result<bool, ProviderError> {
+    async fn lift_role(&self, role: &str) -> Result<bool, ProviderError> {
         if !self.ensure_owned_role(role).await? {
             return Ok(false);
         }
@@ -50,14 +91,14 @@ impl AwsProvider {
         );
         match result {
             Ok(output) => Ok(Some(decode_document(output.policy_document()).to_string())),
-            Err(error) if error.code.as_deref() == Some("NoSuchEntity") => Ok(None),
+            Err(error) if error.has_code("NoSuchEntity") => Ok(None),
             Err(error) => Err(error),
         }
     }
 
     /// Disables the active access keys of IAM users tagged `writ:project`
     /// and `writ:agent` as the agent's. Returns the keys disabled.
-    pub async fn disable_keys_of(&self, agent: &str) -> Result<Vec<String>, ProviderError> {
+    async fn disable_keys_of(&self, agent: &str) -> Result<Vec<String>, ProviderError> {
         let mut users = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -76,7 +117,7 @@ impl AwsProvider {
                         .iter()
                         .any(|t| t.key() == key && t.value() == value)
                 };
-                if tagged("writ:project", &self.project) && tagged("writ:agent", agent) {
+                if tagged(PROJECT_TAG, &self.project) && tagged(AGENT_TAG, agent) {
                     users.extend(user.user_name().map(str::to_string));
                 }
             }

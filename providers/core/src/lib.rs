@@ -1,14 +1,14 @@
-//! What every writ provider shares: the [`Provider`] trait, the
-//! [`SnapshotProvider`] (recorded state behind the same trait), and the
-//! machinery for talking to live systems safely: errors classed as
-//! transient, conflict or permanent ([`ProviderError`]); retries of the
-//! transient ones only, with exponential backoff and full jitter, under a
-//! budget shared by a whole run ([`Retrier`]); and a limit on requests in
-//! flight ([`Limiter`]).
+//! What every writ provider shares: the [`Provider`] trait (observe, apply
+//! one change, revoke and lift one agent), and the machinery for talking to
+//! live systems safely: errors classed as transient, conflict or permanent
+//! ([`ProviderError`]); one [`Requester`] per provider through which every
+//! request goes, which counts requests, keeps a limit on requests in flight
+//! ([`Limiter`]) and retries the transient failures only, with exponential
+//! backoff and full jitter, under one budget shared by the whole run
+//! ([`Retrier`], created once per run and handed to every provider).
 //!
 //! Providers are the only code in writ that performs network I/O; the
-//! compiler never does. A provider does two things: observe (read-only) and
-//! apply one change, idempotently.
+//! compiler never does.
 
 mod retry;
 
@@ -16,6 +16,8 @@ pub use retry::{Limiter, Retrier, RetryPolicy};
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use writ_compiler::plan::Change;
 use writ_compiler::resource::Resource;
 
@@ -39,8 +41,10 @@ pub enum ErrorClass {
 #[error("{message}")]
 pub struct ProviderError {
     pub class: ErrorClass,
-    /// The service's error code, where it gave one (`Throttling`,
-    /// `NoSuchEntity`, …).
+    /// The HTTP status, where the service answered one.
+    pub status: Option<u16>,
+    /// The service's own error code, where it gave one (AWS `Throttling`,
+    /// `NoSuchEntity`; a Kubernetes status reason such as `AlreadyExists`).
     pub code: Option<String>,
     pub message: String,
 }
@@ -49,6 +53,7 @@ impl ProviderError {
     pub fn new(class: ErrorClass, code: Option<&str>, message: impl Into<String>) -> ProviderError {
         ProviderError {
             class,
+            status: None,
             code: code.map(str::to_string),
             message: message.into(),
         }
@@ -58,65 +63,179 @@ impl ProviderError {
         ProviderError::new(ErrorClass::Permanent, None, message)
     }
 
+    pub fn with_status(mut self, status: u16) -> ProviderError {
+        self.status = Some(status);
+        self
+    }
+
     pub fn is_transient(&self) -> bool {
         self.class == ErrorClass::Transient
     }
+
+    /// Did the service answer with this error code?
+    pub fn has_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
 }
 
-/// What a provider reports about one observe.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObserveStats {
+/// An error and its causes in one line (`a: b: c`), a cause left out where
+/// the text before it already says it.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What a provider reports about the requests it sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
     /// Requests sent, retries included.
     pub requests: usize,
+    /// Of those, how many were retries.
     pub retries: usize,
 }
 
-/// One provider instance (`aws.prod`): reads what it manages and what it
-/// can discover, and carries out one change at a time.
-pub trait Provider: Send + Sync {
-    /// `KIND.NAME`, as the source and the plan write it.
-    fn address(&self) -> &str;
+impl std::ops::Sub for RequestStats {
+    type Output = RequestStats;
 
-    /// Everything writ manages or inventories, as read-only calls.
-    fn observe(&self) -> BoxFuture<'_, Result<(Vec<Resource>, ObserveStats), ProviderError>>;
-
-    /// Carries out one change. Must be idempotent: an interrupted apply is
-    /// resumed by planning again and applying what is left.
-    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>>;
-}
-
-/// Recorded state behind the [`Provider`] trait: observes what a snapshot
-/// holds, and refuses to apply.
-pub struct SnapshotProvider {
-    address: String,
-    resources: Vec<Resource>,
-}
-
-impl SnapshotProvider {
-    pub fn new(address: impl Into<String>, resources: Vec<Resource>) -> SnapshotProvider {
-        SnapshotProvider {
-            address: address.into(),
-            resources,
+    fn sub(self, earlier: RequestStats) -> RequestStats {
+        RequestStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
         }
     }
 }
 
-impl Provider for SnapshotProvider {
-    fn address(&self) -> &str {
-        &self.address
+/// Sends one provider's requests: each counted, within the provider's
+/// in-flight limit, and retried while it fails transiently, under the run's
+/// shared [`Retrier`].
+#[derive(Debug, Clone)]
+pub struct Requester {
+    retrier: Retrier,
+    limiter: Limiter,
+    requests: Arc<AtomicUsize>,
+    retries: Arc<AtomicUsize>,
+}
+
+impl Requester {
+    /// A requester that spends `retrier`'s budget (shared with every other
+    /// provider of the run) and sends at most `in_flight` requests at once.
+    pub fn new(retrier: &Retrier, in_flight: usize) -> Requester {
+        Requester {
+            retrier: retrier.clone(),
+            limiter: Limiter::new(in_flight),
+            requests: Arc::new(AtomicUsize::new(0)),
+            retries: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
-    fn observe(&self) -> BoxFuture<'_, Result<(Vec<Resource>, ObserveStats), ProviderError>> {
-        let resources = self.resources.clone();
-        Box::pin(async move { Ok((resources, ObserveStats::default())) })
+    /// Requests sent so far, and how many of them were retries.
+    pub fn stats(&self) -> RequestStats {
+        RequestStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
     }
 
-    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            Err(ProviderError::permanent(format!(
-                "`{}` is a recorded snapshot: `{}` cannot be applied to it; configure the provider in writ.toml",
-                self.address, change.address
-            )))
-        })
+    /// Sends one request (`call` makes it anew for each attempt).
+    pub async fn send<T, F, Fut>(&self, call: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        self.send_retrying(call, |_| false).await
     }
+
+    /// Sends one request, retrying also the failures `retryable` names (an
+    /// IAM principal not yet visible right after it was created, say).
+    pub async fn send_retrying<T, F, Fut>(
+        &self,
+        mut call: F,
+        retryable: impl Fn(&ProviderError) -> bool,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut attempts = 0usize;
+        let result = self
+            .retrier
+            .run(
+                || {
+                    attempts += 1;
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    let request = call();
+                    async move {
+                        let _slot = self.limiter.slot().await;
+                        request.await
+                    }
+                },
+                retryable,
+            )
+            .await;
+        self.retries
+            .fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
+        result
+    }
+}
+
+/// The async runtime a live command runs on: one thread, since writ's
+/// requests are few and wait on the network.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ProviderError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ProviderError::permanent(format!("cannot start the async runtime: {e}")))
+}
+
+/// What `writ revoke` (or `--lift`) did to one agent in one provider, in
+/// words, line by line; `failed` when a step could not be done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocation {
+    pub lines: Vec<String>,
+    pub failed: bool,
+}
+
+impl Revocation {
+    pub fn said(&mut self, line: impl Into<String>) {
+        self.lines.push(line.into());
+    }
+
+    pub fn failed(&mut self, line: impl Into<String>) {
+        self.failed = true;
+        self.lines.push(line.into());
+    }
+}
+
+/// One provider instance (`aws.prod`): reads what it manages and what it
+/// can discover, carries out one change at a time, and cuts an agent off.
+pub trait Provider: Send + Sync {
+    /// `KIND.NAME`, as the source and the plan write it.
+    fn address(&self) -> &str;
+
+    /// Requests this provider has sent so far.
+    fn stats(&self) -> RequestStats;
+
+    /// Everything writ manages or inventories, as read-only calls.
+    fn observe(&self) -> BoxFuture<'_, Result<Vec<Resource>, ProviderError>>;
+
+    /// Carries out one change. Must be idempotent: an interrupted apply is
+    /// resumed by planning again and applying what is left.
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>>;
+
+    /// The emergency brake: cuts `agent` off at once, outside any plan, so
+    /// that later plans keep it cut off until lifted. `now` is the time of
+    /// the revocation (RFC 3339, UTC).
+    fn revoke<'a>(&'a self, agent: &'a str, now: &'a str) -> BoxFuture<'a, Revocation>;
+
+    /// Removes a revocation; the next apply gives the access back.
+    fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation>;
 }

@@ -29,7 +29,8 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Runs calls, retrying the transient failures.
+/// Runs calls, retrying the transient failures. Clones share one budget:
+/// a run creates one and hands it to every provider.
 #[derive(Debug, Clone)]
 pub struct Retrier {
     policy: RetryPolicy,
@@ -52,7 +53,12 @@ impl Retrier {
         }
     }
 
-    /// Retries made so far, across the run.
+    /// A retrier with the default policy.
+    pub fn default_policy() -> Retrier {
+        Retrier::new(RetryPolicy::default())
+    }
+
+    /// Retries made so far, across the run (every clone).
     pub fn retries(&self) -> u32 {
         self.retries.load(Ordering::Relaxed)
     }

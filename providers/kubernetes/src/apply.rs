@@ -15,12 +15,12 @@
 //!   of the project's service accounts; its data is never read.
 
 use crate::kinds::{to_object, token_account, Kind, TOKEN_SECRET_SELECTOR};
-use crate::{status_of, KubernetesProvider, CONFLICT_ATTEMPTS};
+use crate::{is_status, KubernetesProvider, CONFLICT_ATTEMPTS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use writ_compiler::lower::kubernetes::{MANAGED_BY, PROJECT_LABEL};
+use writ_compiler::ownership::kubernetes::{self as marks, MANAGED_BY, MANAGER, PROJECT_LABEL};
 use writ_compiler::plan::{Change, ChangeKind};
 use writ_provider_core::{ErrorClass, ProviderError};
 
@@ -50,7 +50,7 @@ fn refused(address: &str, why: &str) -> ProviderError {
     ProviderError::new(
         ErrorClass::Permanent,
         Some("NotOwned"),
-        format!("{address}: {why}; writ changes only objects labelled `{MANAGED_BY}: writ` and `{PROJECT_LABEL}` for this project"),
+        format!("{address}: {why}; writ changes only objects labelled `{MANAGED_BY}: {MANAGER}` and `{PROJECT_LABEL}` for this project"),
     )
 }
 
@@ -126,7 +126,7 @@ impl KubernetesProvider {
                 .and_then(|labels| labels.get(name))
                 .map(String::as_str)
         };
-        label(MANAGED_BY) == Some("writ") && label(PROJECT_LABEL) == Some(self.project.as_str())
+        marks::owns(label, &self.project)
     }
 
     /// `POST`s the object; converges it if it exists and is the project's.
@@ -136,7 +136,7 @@ impl KubernetesProvider {
         attributes: &Attributes,
     ) -> Result<(), ProviderError> {
         match self.post(target, attributes).await {
-            Err(error) if error.code.as_deref() == Some("409 AlreadyExists") => {
+            Err(error) if is_status(&error, 409, Some("AlreadyExists")) => {
                 self.update(target, attributes).await
             }
             other => other,
@@ -157,7 +157,7 @@ impl KubernetesProvider {
         let what = format!("creating {}", target.address);
         match self.call(&what, || api.create(&params, &object)).await {
             Ok(_) => Ok(()),
-            Err(error) if status_of(&error) == Some(404) && target.namespace.is_some() => {
+            Err(error) if is_status(&error, 404, None) && target.namespace.is_some() => {
                 Err(ProviderError::permanent(format!(
                     "{}: namespace `{}` does not exist in `{}`; writ does not create namespaces: create it, or change `runs_on`/`in` in the source",
                     target.address,
@@ -186,7 +186,7 @@ impl KubernetesProvider {
             let Some(current) = self.call(&reading, || api.get_opt(target.name)).await? else {
                 match self.post(target, attributes).await {
                     // Created by someone else just now: read it and decide.
-                    Err(error) if error.code.as_deref() == Some("409 AlreadyExists") => continue,
+                    Err(error) if is_status(&error, 409, Some("AlreadyExists")) => continue,
                     other => return other,
                 }
             };
@@ -199,7 +199,7 @@ impl KubernetesProvider {
                 // The API forbids changing roleRef: replace the binding.
                 self.delete_exactly(target, &current.metadata).await?;
                 match self.post(target, attributes).await {
-                    Err(error) if error.code.as_deref() == Some("409 AlreadyExists") => continue,
+                    Err(error) if is_status(&error, 409, Some("AlreadyExists")) => continue,
                     other => return other,
                 }
             }
@@ -213,7 +213,7 @@ impl KubernetesProvider {
                 // Written by someone else since it was read: read again.
                 Err(error) if error.class == ErrorClass::Conflict => continue,
                 // Deleted since it was read: the next round creates it.
-                Err(error) if status_of(&error) == Some(404) => continue,
+                Err(error) if is_status(&error, 404, None) => continue,
                 Err(error) => return Err(error),
             }
         }
@@ -239,7 +239,7 @@ impl KubernetesProvider {
             let reading = format!("reading {}", target.address);
             let current = match self.call(&reading, || api.get_metadata(target.name)).await {
                 Ok(current) => current,
-                Err(error) if status_of(&error) == Some(404) => return Ok(()),
+                Err(error) if is_status(&error, 404, None) => return Ok(()),
                 Err(error) => return Err(error),
             };
             if target.kind == Kind::TokenSecret {
@@ -272,7 +272,7 @@ impl KubernetesProvider {
         let what = format!("deleting {}", target.address);
         match self.call(&what, || api.delete(target.name, &params)).await {
             Ok(_) => Ok(()),
-            Err(error) if status_of(&error) == Some(404) => Ok(()),
+            Err(error) if is_status(&error, 404, None) => Ok(()),
             Err(error) => Err(error),
         }
     }
@@ -303,7 +303,7 @@ impl KubernetesProvider {
         let what = format!("reading service account {namespace}/{account}");
         let owner = match self.call(&what, || accounts.get_metadata(&account)).await {
             Ok(owner) => owner,
-            Err(error) if status_of(&error) == Some(404) => {
+            Err(error) if is_status(&error, 404, None) => {
                 return Err(refused(
                     target.address,
                     &format!("its service account `{account}` does not exist, so it is not writ's"),

@@ -23,12 +23,10 @@ pub use kinds::Kind;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use writ_compiler::plan::Change;
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
-    BoxFuture, ErrorClass, ObserveStats, Provider, ProviderError, Retrier, RetryPolicy,
+    BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier, Revocation,
 };
 
 /// How to reach one cluster (from `[provider.kubernetes.NAME]` in writ.toml).
@@ -44,8 +42,7 @@ pub struct KubernetesProvider {
     address: String,
     project: String,
     client: kube::Client,
-    retrier: Retrier,
-    requests: Arc<AtomicUsize>,
+    requests: Requester,
     /// Objects a list page asks for.
     page_size: u32,
 }
@@ -53,14 +50,18 @@ pub struct KubernetesProvider {
 /// How many times a write that lost a race (409) is read and tried again.
 const CONFLICT_ATTEMPTS: u32 = 5;
 
+/// Requests in flight to one API server.
+const IN_FLIGHT: usize = 4;
+
 impl KubernetesProvider {
     /// Connects to one cluster. Reads the kubeconfig (and runs its
     /// credential plugin, if it has one) but sends nothing to the cluster.
+    /// Retries spend `retrier`'s budget, which the whole run shares.
     pub async fn connect(
         address: &str,
         project: &str,
         settings: &KubernetesSettings,
-        retry: RetryPolicy,
+        retrier: &Retrier,
     ) -> Result<KubernetesProvider, ProviderError> {
         let options = KubeConfigOptions {
             context: settings.context.clone(),
@@ -85,7 +86,7 @@ impl KubernetesProvider {
                             "no Kubernetes connection for `{address}`: {e}; set `context` (and `kubeconfig`) in `[provider.kubernetes.…]` of writ.toml, or `KUBECONFIG`"
                         ))
                     })
-                    .and_then(|config| KubernetesProvider::with_config(address, project, config, retry))
+                    .and_then(|config| KubernetesProvider::with_config(address, project, config, retrier))
             }
         }
         .map_err(|e| {
@@ -98,14 +99,14 @@ impl KubernetesProvider {
                 "cannot use the kubeconfig for `{address}`{context}: {e}"
             ))
         })?;
-        KubernetesProvider::with_config(address, project, config, retry)
+        KubernetesProvider::with_config(address, project, config, retrier)
     }
 
     fn with_config(
         address: &str,
         project: &str,
         mut config: kube::Config,
-        retry: RetryPolicy,
+        retrier: &Retrier,
     ) -> Result<KubernetesProvider, ProviderError> {
         // writ retries with its own budget; the client must not retry as well.
         config.default_retry = false;
@@ -116,8 +117,7 @@ impl KubernetesProvider {
             address: address.to_string(),
             project: project.to_string(),
             client,
-            retrier: Retrier::new(retry),
-            requests: Arc::new(AtomicUsize::new(0)),
+            requests: Requester::new(retrier, IN_FLIGHT),
             page_size: 1000,
         })
     }
@@ -128,37 +128,25 @@ impl KubernetesProvider {
         self
     }
 
-    /// Requests sent so far, retries included.
-    pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    pub fn retries(&self) -> u32 {
-        self.retrier.retries()
-    }
-
-    /// Sends one request through the run's retry budget, counting it.
+    /// Sends one request through the provider's [`Requester`].
     async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ProviderError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, kube::Error>>,
     {
-        self.retrier
-            .run(
-                || {
-                    self.requests.fetch_add(1, Ordering::Relaxed);
-                    let future = call();
-                    async move { future.await.map_err(|e| classify(&self.address, what, e)) }
-                },
-                |_| false,
-            )
+        self.requests
+            .send(|| {
+                let future = call();
+                async move { future.await.map_err(|e| classify(&self.address, what, e)) }
+            })
             .await
     }
 }
 
-/// The HTTP status of an API error, if the server answered.
-pub(crate) fn status_of(error: &ProviderError) -> Option<u16> {
-    error.code.as_deref()?.split(' ').next()?.parse().ok()
+/// Did the API server answer with this status and reason (`409`,
+/// `AlreadyExists`)?
+pub(crate) fn is_status(error: &ProviderError, status: u16, reason: Option<&str>) -> bool {
+    error.status == Some(status) && reason.is_none_or(|reason| error.has_code(reason))
 }
 
 /// Classes a client error: throttling, server errors and connection failures
@@ -183,9 +171,12 @@ fn classify(address: &str, what: &str, error: kube::Error) -> ProviderError {
             };
             ProviderError::new(
                 class,
-                Some(&format!("{} {}", status.code, status.reason)),
+                Some(&status.reason)
+                    .filter(|r| !r.is_empty())
+                    .map(String::as_str),
                 format!("{address}: {what}: {message} ({}){hint}", status.code),
             )
+            .with_status(status.code)
         }
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
             ProviderError::new(
@@ -206,21 +197,23 @@ impl Provider for KubernetesProvider {
         &self.address
     }
 
-    fn observe(&self) -> BoxFuture<'_, Result<(Vec<Resource>, ObserveStats), ProviderError>> {
-        Box::pin(async move {
-            let before = (self.requests(), self.retries());
-            let resources = observe::observe(self).await?;
-            Ok((
-                resources,
-                ObserveStats {
-                    requests: self.requests() - before.0,
-                    retries: (self.retries() - before.1) as usize,
-                },
-            ))
-        })
+    fn stats(&self) -> RequestStats {
+        self.requests.stats()
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Result<Vec<Resource>, ProviderError>> {
+        Box::pin(observe::observe(self))
     }
 
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(apply::apply(self, change))
+    }
+
+    fn revoke<'a>(&'a self, agent: &'a str, now: &'a str) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.revoke_agent(agent, now))
+    }
+
+    fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.lift_agent(agent))
     }
 }

@@ -24,7 +24,7 @@ pub(crate) async fn observe(provider: &KubernetesProvider) -> Result<Vec<Resourc
                     resources.extend(found);
                     break;
                 }
-                Err(error) if crate::status_of(&error) == Some(410) && !restarted => {
+                Err(error) if crate::is_status(&error, 410, None) && !restarted => {
                     restarted = true;
                 }
                 Err(error) => return Err(error),

@@ -9,17 +9,12 @@ use crate::apply::Target;
 use crate::kinds::{token_account, Kind, TOKEN_SECRET_SELECTOR};
 use crate::{KubernetesProvider, CONFLICT_ATTEMPTS};
 use kube::api::{DynamicObject, ListParams, PostParams};
-use writ_compiler::lower::kubernetes::{
-    AGENT_LABEL, MANAGED_BY, PROJECT_LABEL, REVOKED_ANNOTATION,
-};
-use writ_provider_core::{ErrorClass, ProviderError};
+use writ_compiler::ownership::kubernetes::{agent_selector, REVOKED_ANNOTATION};
+use writ_provider_core::{ErrorClass, ProviderError, Revocation};
 
 impl KubernetesProvider {
     fn agent_selector(&self, agent: &str) -> ListParams {
-        ListParams::default().labels(&format!(
-            "{MANAGED_BY}=writ,{PROJECT_LABEL}={},{AGENT_LABEL}={agent}",
-            self.project
-        ))
+        ListParams::default().labels(&agent_selector(&self.project, agent))
     }
 
     async fn agent_objects(
@@ -89,9 +84,40 @@ impl KubernetesProvider {
         ))
     }
 
+    /// `writ revoke` in this cluster, reported line by line.
+    pub(crate) async fn revoke_agent(&self, name: &str, now: &str) -> Revocation {
+        let address = &self.address;
+        let mut report = Revocation::default();
+        match self.revoke_steps(name, now).await {
+            Ok(done) if done.is_empty() => {
+                report.said(format!("`{name}` has no service account in {address}"));
+            }
+            Ok(done) => {
+                for step in done {
+                    report.said(format!("{address}: {step}"));
+                }
+                report.said(format!("revoked `{name}` in {address}: tokens already issued expire with their ttl and carry no access writ granted"));
+            }
+            Err(error) => report.failed(format!("could not revoke `{name}` in {address}: {error}")),
+        }
+        report
+    }
+
+    /// `writ revoke --lift` in this cluster.
+    pub(crate) async fn lift_agent(&self, name: &str) -> Revocation {
+        let address = &self.address;
+        let mut report = Revocation::default();
+        match self.lift_mark(name).await {
+            Ok(true) => report.said(format!("lifted the revocation of `{name}` in {address}: `writ apply` gives its bindings back")),
+            Ok(false) => report.said(format!("`{name}` is not revoked in {address}")),
+            Err(error) => report.failed(format!("could not lift the revocation of `{name}` in {address}: {error}")),
+        }
+        report
+    }
+
     /// Cuts `agent` off in this cluster. Returns what was done, in words;
     /// empty when the agent has no service account here.
-    pub async fn revoke_agent(&self, agent: &str, now: &str) -> Result<Vec<String>, ProviderError> {
+    async fn revoke_steps(&self, agent: &str, now: &str) -> Result<Vec<String>, ProviderError> {
         let mut done = Vec::new();
         let accounts = self.agent_objects(Kind::ServiceAccount, agent).await?;
         for account in &accounts {
@@ -149,7 +175,7 @@ impl KubernetesProvider {
 
     /// Removes the revocation mark from the agent's service accounts; the
     /// next apply gives the agent its bindings back. True if any was marked.
-    pub async fn lift_agent(&self, agent: &str) -> Result<bool, ProviderError> {
+    async fn lift_mark(&self, agent: &str) -> Result<bool, ProviderError> {
         let mut lifted = false;
         for account in self.agent_objects(Kind::ServiceAccount, agent).await? {
             lifted |= self.mark(&account, None).await?;

@@ -4,11 +4,12 @@
 //! Actions environment (`GITHUB_REPOSITORY`, `GITHUB_EVENT_PATH`,
 //! `GITHUB_SHA`); the token from `GITHUB_TOKEN` or `--token-env`.
 
+use crate::error::CliError;
 use crate::render;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use writ_compiler::plan::Plan;
-use writ_provider_core::RetryPolicy;
+use writ_provider_core::Retrier;
 use writ_provider_github::{GitHub, Posted, Repository, COMMENT_LIMIT};
 
 /// Flags shared by `plan` and `apply` for posting to a pull request.
@@ -34,21 +35,9 @@ pub struct GithubArgs {
     pub github_api: Option<String>,
 }
 
-/// Is this a GitHub Actions job?
-pub fn in_actions() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
-}
-
-/// The checkout that annotation paths are relative to.
-pub fn workspace() -> Option<PathBuf> {
-    std::env::var_os("GITHUB_WORKSPACE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::current_dir().ok())
-}
-
 /// A hidden line naming what a comment is (`plan`, `apply`) and for which
 /// project; the name is reduced to characters that cannot end the comment.
-fn marker(what: &str, project: &str) -> String {
+pub fn marker(what: &str, project: &str) -> String {
     let name: String = project
         .chars()
         .map(|c| {
@@ -96,20 +85,25 @@ struct Target {
 
 /// The client and repository; the client is built inside the runtime it
 /// will run on.
-fn connect(args: &GithubArgs, runtime: &tokio::runtime::Runtime) -> Result<Target, String> {
+fn connect(
+    args: &GithubArgs,
+    runtime: &tokio::runtime::Runtime,
+    retrier: &Retrier,
+) -> Result<Target, CliError> {
     let repo = match &args.repo {
         Some(repo) => repo.clone(),
         None => std::env::var("GITHUB_REPOSITORY").map_err(|_| {
             "no repository to comment on: pass `--repo OWNER/NAME` (GitHub Actions sets `GITHUB_REPOSITORY`)".to_string()
         })?,
     };
-    let repo = Repository::parse(&repo)?;
+    let repo = Repository::parse(&repo).map_err(CliError::Message)?;
     let token = std::env::var(&args.token_env).unwrap_or_default();
     if token.trim().is_empty() {
         return Err(format!(
             "no GitHub token: `{}` is not set; in a workflow, pass `{}: ${{{{ github.token }}}}` in `env`",
             args.token_env, args.token_env
-        ));
+        )
+        .into());
     }
     let api = args
         .github_api
@@ -117,39 +111,43 @@ fn connect(args: &GithubArgs, runtime: &tokio::runtime::Runtime) -> Result<Targe
         .or_else(|| std::env::var("GITHUB_API_URL").ok())
         .unwrap_or_else(|| "https://api.github.com".to_string());
     let _entered = runtime.enter();
-    let client = GitHub::connect(&api, token, RetryPolicy::default()).map_err(|e| e.to_string())?;
+    let client = GitHub::connect(&api, token, retrier)?;
     Ok(Target { client, repo })
 }
 
 /// Posts (or updates) the plan comment of this project.
-pub fn post_plan(plan: &Plan, args: &GithubArgs) -> Result<(), String> {
-    upsert(&plan.project, &plan_comment(plan), args)
+pub fn post_plan(plan: &Plan, args: &GithubArgs, retrier: &Retrier) -> Result<(), CliError> {
+    upsert(&plan.project, &plan_comment(plan), args, retrier)
 }
 
 /// Replaces the plan comment when no plan could be made, so that the pull
 /// request never shows the plan of an earlier push as current.
-pub fn post_no_plan(project: &str, why: &str, args: &GithubArgs) -> Result<(), String> {
+pub fn post_no_plan(
+    project: &str,
+    why: &str,
+    args: &GithubArgs,
+    retrier: &Retrier,
+) -> Result<(), CliError> {
     let body = format!(
         "{}\n## writ plan: `{project}`\n\n**No plan: {why}.** The findings are annotated on the changed lines and listed in the job log.\n",
         plan_marker(project)
     );
-    upsert(project, &body, args)
+    upsert(project, &body, args, retrier)
 }
 
-fn upsert(project: &str, body: &str, args: &GithubArgs) -> Result<(), String> {
-    let runtime = crate::live::runtime()?;
-    let target = connect(args, &runtime)?;
+fn upsert(project: &str, body: &str, args: &GithubArgs, retrier: &Retrier) -> Result<(), CliError> {
+    let runtime = writ_provider_core::runtime()?;
+    let target = connect(args, &runtime, retrier)?;
     let pull = args.pr.or_else(event_pull_request).ok_or_else(|| {
         "no pull request to comment on: pass `--pr NUMBER` (a `pull_request` event names it)"
             .to_string()
     })?;
-    let posted = runtime
-        .block_on(
-            target
-                .client
-                .upsert_comment(&target.repo, pull, &plan_marker(project), body),
-        )
-        .map_err(|e| e.to_string())?;
+    let posted = runtime.block_on(target.client.upsert_comment(
+        &target.repo,
+        pull,
+        &plan_marker(project),
+        body,
+    ))?;
     let (verb, comment) = match &posted {
         Posted::Created(c) => ("posted", c),
         Posted::Updated(c) => ("updated", c),
@@ -163,18 +161,22 @@ fn upsert(project: &str, body: &str, args: &GithubArgs) -> Result<(), String> {
 
 /// Posts an apply result on the pull request that the applied commit
 /// merged (or `--pr`).
-pub fn post_apply(project: &str, outcome: &str, ok: bool, args: &GithubArgs) -> Result<(), String> {
-    let runtime = crate::live::runtime()?;
-    let target = connect(args, &runtime)?;
+pub fn post_apply(
+    project: &str,
+    outcome: &str,
+    ok: bool,
+    args: &GithubArgs,
+    retrier: &Retrier,
+) -> Result<(), CliError> {
+    let runtime = writ_provider_core::runtime()?;
+    let target = connect(args, &runtime, retrier)?;
     let pull = match args.pr.or_else(event_pull_request) {
         Some(pull) => pull,
         None => {
             let sha = std::env::var("GITHUB_SHA").map_err(|_| {
                 "no pull request to comment on: pass `--pr NUMBER` (GitHub Actions sets `GITHUB_SHA`, whose pull request is used)".to_string()
             })?;
-            let pulls = runtime
-                .block_on(target.client.pulls_of_commit(&target.repo, &sha))
-                .map_err(|e| e.to_string())?;
+            let pulls = runtime.block_on(target.client.pulls_of_commit(&target.repo, &sha))?;
             *pulls.first().ok_or_else(|| {
                 format!(
                     "commit {sha} belongs to no pull request in {}: nothing to comment on",
@@ -188,9 +190,7 @@ pub fn post_apply(project: &str, outcome: &str, ok: bool, args: &GithubArgs) -> 
         "{}\n## {icon} writ apply: `{project}`\n\n{outcome}\n",
         marker("apply", project)
     );
-    let comment = runtime
-        .block_on(target.client.create_comment(&target.repo, pull, &body))
-        .map_err(|e| e.to_string())?;
+    let comment = runtime.block_on(target.client.create_comment(&target.repo, pull, &body))?;
     eprintln!(
         "posted the apply result on {}#{pull}: {}",
         target.repo, comment.url
@@ -198,19 +198,19 @@ pub fn post_apply(project: &str, outcome: &str, ok: bool, args: &GithubArgs) -> 
     Ok(())
 }
 
-fn append(path: &Path, text: &str) -> Result<(), String> {
+fn append(path: &Path, text: &str) -> Result<(), CliError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        .map_err(|e| CliError::Message(format!("cannot write `{}`: {e}", path.display())))
 }
 
 /// In GitHub Actions: the whole markdown plan into the job summary, and
 /// `has_changes`, `privilege_gain` and `deletes` into the step outputs.
 /// Outside Actions (neither file named), nothing.
-pub fn write_actions_files(plan: &Plan) -> Result<(), String> {
+pub fn write_actions_files(plan: &Plan) -> Result<(), CliError> {
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
         // The job summary takes up to 1 MiB per step.
         append(

@@ -1,0 +1,273 @@
+//! AWS grants: actions from the IAM catalogue, ARNs and their resource types.
+
+use super::super::{diagnostics, Checker};
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::facts::aws;
+use crate::pattern;
+use crate::syntax::ast;
+
+impl<'a> Checker<'a> {
+    pub(super) fn aws_action(&mut self, action: &ast::Ident) -> bool {
+        let text = action.text.as_str();
+        if let Some(&known) = self.action_cache.get(text) {
+            if !known {
+                self.report_unknown_aws_action(action);
+            }
+            return known;
+        }
+        let catalogue = aws::catalogue();
+        let known = if text == "*" {
+            true
+        } else if !text.contains(':') {
+            false
+        } else {
+            !catalogue.expand(text).is_empty()
+        };
+        self.action_cache.insert(text.to_string(), known);
+        if !known {
+            self.report_unknown_aws_action(action);
+        }
+        known
+    }
+
+    pub(super) fn report_unknown_aws_action(&mut self, action: &ast::Ident) {
+        let text = action.text.as_str();
+        let catalogue = aws::catalogue();
+        let (message, label) = match text.split_once(':') {
+            None => (
+                format!("`{text}` is not an AWS action"),
+                "expected `service:Action`".to_string(),
+            ),
+            Some((service, _)) if catalogue.service(service).is_none() => (
+                format!("`{service}` is not an AWS service prefix"),
+                "unknown service".to_string(),
+            ),
+            Some((service, name)) if pattern::has_wildcard(name) => (
+                format!("`{text}` matches no `{service}` action"),
+                "matches nothing".to_string(),
+            ),
+            Some((service, _)) => (
+                format!("`{service}` has no action `{text}`"),
+                "unknown action".to_string(),
+            ),
+        };
+        let help = match catalogue.suggest(text) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "AWS actions are written `service:Action`, as in `s3:GetObject`".to_string(),
+        };
+        self.report(
+            Diagnostic::new(Code::UnknownAction, message, Label::new(action.span, label))
+                .with_help(help),
+        );
+    }
+
+    pub(super) fn aws_resources(
+        &mut self,
+        grant: &ast::Grant,
+        account: &str,
+        partition: &str,
+        lint: bool,
+    ) -> bool {
+        let catalogue = aws::catalogue();
+        let expanded: Vec<(&aws::Service, &aws::Action)> = grant
+            .actions
+            .iter()
+            .flat_map(|a| catalogue.expand(&a.text))
+            .collect();
+        let mut ok = true;
+        let mut concrete = Vec::new();
+        for resource in &grant.resources {
+            let text = resource.value.as_str();
+            if text == "*" {
+                // Actions without resource-level permissions take only `"*"`:
+                // nothing narrower can be written, so there is nothing to warn of.
+                let only_star = !expanded.is_empty()
+                    && expanded.iter().all(|(_, a)| a.resource_types.is_empty());
+                if lint && !only_star {
+                    self.wildcard_resource(
+                        resource.span,
+                        "`\"*\"` is every resource of every account",
+                    );
+                }
+                continue;
+            }
+            let Some(arn) = aws::parse_arn(text) else {
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`{text}` is not an ARN"),
+                        resource.span,
+                        "expected an ARN",
+                    )
+                    .with_help(
+                        "AWS resources are ARNs, as in `\"arn:aws:s3:::bucket/key\"`, or `\"*\"`",
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            if !pattern::has_wildcard(arn.partition) && arn.partition != partition {
+                self.report(
+                    Diagnostic::new(
+                        Code::ResourceMismatch,
+                        format!(
+                            "ARN of partition `{}`, but `{}` is in partition `{partition}`",
+                            arn.partition,
+                            grant.provider.display()
+                        ),
+                        Label::new(resource.span, "another partition"),
+                    )
+                    .with_help(format!("write `arn:{partition}:…`")),
+                );
+                ok = false;
+                continue;
+            }
+            if !arn.account.is_empty()
+                && !pattern::has_wildcard(arn.account)
+                && arn.account != account
+            {
+                self.report(
+                    Diagnostic::new(
+                        Code::ResourceMismatch,
+                        format!(
+                            "ARN of account `{}`, but `{}` is account `{account}`",
+                            arn.account,
+                            grant.provider.display()
+                        ),
+                        Label::new(resource.span, "another account"),
+                    )
+                    .with_help(
+                        "grant it through the provider of that account, or fix the account id",
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            if lint {
+                let bucket = (arn.service == "s3")
+                    .then(|| arn.resource.split('/').next().unwrap_or_default());
+                if pattern::has_wildcard(arn.account) || pattern::has_wildcard(arn.service) {
+                    self.wildcard_resource(
+                        resource.span,
+                        "a wildcard in the account or service reaches other accounts' resources",
+                    );
+                } else if bucket.is_some_and(pattern::has_wildcard) {
+                    self.wildcard_resource(
+                        resource.span,
+                        "a wildcard in the bucket name reaches every matching bucket",
+                    );
+                }
+            }
+            concrete.push(resource);
+        }
+        // Each concrete resource must be something some action of the grant
+        // can act on, and each named action must have something to act on.
+        for resource in &concrete {
+            let text = resource.value.as_str();
+            let admitted = expanded.iter().any(|(service, action)| {
+                action
+                    .resource_types
+                    .iter()
+                    .any(|&t| service.resource_types[t].admits(text))
+            });
+            if admitted || expanded.is_empty() {
+                continue;
+            }
+            ok = false;
+            let takes_only_star = expanded
+                .iter()
+                .all(|(_, action)| action.resource_types.is_empty());
+            let (service, action) = expanded[0];
+            let mut diagnostic = Diagnostic::new(
+                Code::ResourceMismatch,
+                if expanded.len() == 1 {
+                    format!(
+                        "`{}:{}` cannot act on `{text}`",
+                        service.prefix, action.name
+                    )
+                } else {
+                    format!("no action of this grant can act on `{text}`")
+                },
+                Label::new(resource.span, "wrong kind of resource"),
+            );
+            diagnostic.help = Some(if takes_only_star {
+                format!(
+                    "`{}:{}` does not support resource-level permissions; write `\"*\"`",
+                    service.prefix, action.name
+                )
+            } else {
+                format!(
+                    "`{}:{}` acts on {}",
+                    service.prefix,
+                    action.name,
+                    arn_formats(service, action)
+                )
+            });
+            self.report(diagnostic);
+        }
+        // Each named action must act on something in the grant; worth saying
+        // only when every resource is concrete and suits some action (else
+        // the resource has been reported already).
+        let every_resource_admitted = concrete.len() == grant.resources.len()
+            && concrete.iter().all(|r| {
+                expanded.iter().any(|(s, a)| {
+                    a.resource_types
+                        .iter()
+                        .any(|&t| s.resource_types[t].admits(&r.value))
+                })
+            });
+        if every_resource_admitted && !concrete.is_empty() {
+            for action in &grant.actions {
+                if pattern::has_wildcard(&action.text) {
+                    continue;
+                }
+                let Some((service, found)) = catalogue.expand(&action.text).into_iter().next()
+                else {
+                    continue;
+                };
+                let fits = concrete.iter().any(|r| {
+                    found
+                        .resource_types
+                        .iter()
+                        .any(|&t| service.resource_types[t].admits(&r.value))
+                });
+                if !fits {
+                    ok = false;
+                    let help = if found.resource_types.is_empty() {
+                        format!("`{}:{}` does not support resource-level permissions: grant it on `\"*\"` in a grant of its own", service.prefix, found.name)
+                    } else {
+                        format!("it acts on {}", arn_formats(service, found))
+                    };
+                    self.report(
+                        Diagnostic::new(
+                            Code::ResourceMismatch,
+                            format!("`{}` cannot act on any resource of this grant", action.text),
+                            Label::new(action.span, "nothing to act on"),
+                        )
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        ok
+    }
+}
+
+/// Up to three ARN templates an action acts on, for a `help`.
+pub(super) fn arn_formats(service: &aws::Service, action: &aws::Action) -> String {
+    action
+        .resource_types
+        .iter()
+        .take(3)
+        .flat_map(|&t| service.resource_types[t].arns.iter().take(1))
+        .map(|arn| format!("`{arn}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+pub(super) fn canonical_aws(lowered: &str) -> String {
+    let (service, action) = lowered.split_once(':').unwrap_or((lowered, ""));
+    aws::catalogue()
+        .service(service)
+        .and_then(|s| s.action(action))
+        .map_or_else(|| lowered.to_string(), |a| format!("{service}:{}", a.name))
+}

@@ -1,0 +1,34 @@
+//! GCP grants: resource names.
+
+use super::super::{diagnostics, Checker};
+use crate::facts::gcp;
+use crate::pattern;
+use crate::syntax::ast;
+
+impl<'a> Checker<'a> {
+    pub(super) fn gcp_resources(&mut self, grant: &ast::Grant, lint: bool) -> bool {
+        let mut ok = true;
+        for resource in &grant.resources {
+            let text = resource.value.as_str();
+            if text == "*" {
+                if lint {
+                    self.wildcard_resource(resource.span, "`\"*\"` is every resource");
+                }
+                continue;
+            }
+            if !gcp::is_resource_name(text) {
+                self.report(
+                    diagnostics::invalid_value(format!("`{text}` is not a GCP resource name"), resource.span, "invalid resource name")
+                        .with_help("write a resource name such as `\"projects/my-project\"` or `\"projects/_/buckets/my-bucket\"`"),
+                );
+                ok = false;
+            } else if lint && pattern::has_wildcard(text) {
+                self.wildcard_resource(
+                    resource.span,
+                    "a wildcard resource name reaches every matching resource",
+                );
+            }
+        }
+        ok
+    }
+}

@@ -1,0 +1,502 @@
+//! Lowering to AWS IAM, per agent with AWS grants or an AWS `runs_on`, per
+//! AWS provider:
+//! - a role named after the agent under the path `/writ/<project>/`, tagged
+//!   `writ:project`, `writ:agent`, `writ:owner` and `writ:digest`, trusting
+//!   what its `runs_on` forms (and, for a delegate, its parent's role) say,
+//!   with `MaxSessionDuration` = clamp(ttl, 1h, 12h);
+//! - an inline policy `writ-access` holding its grants (merged without
+//!   widening), the guardrails' denies, or a deny-all when it is frozen;
+//! - for a delegate, a permissions boundary: a managed policy holding its
+//!   parent's `delegates` ceiling.
+
+use super::Desired;
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::facts::ProviderKind;
+use crate::model::{Agent, AgentId, Grant, Model, ProviderId, ProviderSettings, WorkloadKind};
+use crate::ownership::{
+    self,
+    aws::{ACCESS_POLICY, AGENT_TAG, DIGEST_TAG, OWNER_TAG, PROJECT_TAG},
+};
+use crate::policy;
+use crate::resource::{Resource, ResourceKind};
+use crate::syntax::ast::ConditionOp;
+use crate::values::HOUR;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// GitHub Actions' OIDC issuer.
+pub const GITHUB_OIDC: &str = "token.actions.githubusercontent.com";
+
+/// IAM's limits, in characters of JSON without white space.
+const INLINE_POLICIES_LIMIT: usize = 10_240;
+const TRUST_POLICY_LIMIT: usize = 2_048;
+const MANAGED_POLICY_LIMIT: usize = 6_144;
+
+pub fn role_address(provider: &str, agent: &str) -> String {
+    format!("{provider}/role/{agent}")
+}
+
+pub fn role_policy_address(provider: &str, agent: &str, policy: &str) -> String {
+    format!("{provider}/role/{agent}/policy/{policy}")
+}
+
+pub fn managed_policy_address(provider: &str, name: &str) -> String {
+    format!("{provider}/policy/{name}")
+}
+
+fn boundary_name(parent: &str) -> String {
+    format!("{parent}-delegates")
+}
+
+/// Lowers every AWS provider of the model.
+pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
+    for (provider_id, provider) in model.providers.iter().enumerate() {
+        if provider.kind == ProviderKind::Aws {
+            AwsLowering {
+                model,
+                project,
+                provider: provider_id,
+                desired,
+            }
+            .run();
+        }
+    }
+}
+
+struct AwsLowering<'a> {
+    model: &'a Model,
+    project: &'a str,
+    provider: ProviderId,
+    desired: &'a mut Desired,
+}
+
+impl AwsLowering<'_> {
+    fn address(&self) -> String {
+        self.model.providers[self.provider].address()
+    }
+
+    fn account(&self) -> (&str, &str) {
+        match &self.model.providers[self.provider].settings {
+            ProviderSettings::Aws { account, partition } => (account, partition),
+            _ => ("", "aws"),
+        }
+    }
+
+    /// Does the agent get a role in this provider?
+    fn has_role(&self, agent: &Agent) -> bool {
+        !agent.retired
+            && (agent.grants.iter().any(|g| g.provider == self.provider)
+                || agent.runs_on.iter().any(|w| w.provider == self.provider))
+    }
+
+    fn role_arn(&self, agent: &str) -> String {
+        let (account, partition) = self.account();
+        format!(
+            "arn:{partition}:iam::{account}:role{}{agent}",
+            ownership::aws::path(self.project)
+        )
+    }
+
+    fn policy_arn(&self, name: &str) -> String {
+        let (account, partition) = self.account();
+        format!(
+            "arn:{partition}:iam::{account}:policy{}{name}",
+            ownership::aws::path(self.project)
+        )
+    }
+
+    fn run(&mut self) {
+        let mut boundaries: BTreeSet<AgentId> = BTreeSet::new();
+        for (id, agent) in self.model.agents.iter().enumerate() {
+            if !self.has_role(agent) {
+                continue;
+            }
+            let boundary = agent
+                .parent
+                .filter(|p| self.model.agents[*p].delegates.is_some());
+            if let Some(parent) = boundary {
+                boundaries.insert(parent);
+            }
+            self.role(id, boundary);
+        }
+        for parent in boundaries {
+            self.boundary(parent);
+        }
+    }
+
+    fn role(&mut self, id: AgentId, boundary: Option<AgentId>) {
+        let agent = &self.model.agents[id];
+        let provider = self.address();
+        let trust = self.trust_policy(agent);
+        let access = self.access_policy(agent);
+        if trust["Statement"].as_array().is_some_and(Vec::is_empty) {
+            let help = match agent.runs_on.iter().find(|w| {
+                matches!(w.kind, WorkloadKind::KubernetesServiceAccount { .. })
+            }) {
+                Some(workload) => format!(
+                    "declare `oidc_issuer` on `{}` so that AWS can trust its service accounts",
+                    self.model.providers[workload.provider].address()
+                ),
+                None => format!(
+                    "add a `runs_on` that says where `{}` authenticates from (a Kubernetes service account, a GitHub workflow, an AWS service)",
+                    agent.name
+                ),
+            };
+            self.desired.diagnostics.push(
+                Diagnostic::new(
+                    Code::MissingField,
+                    format!(
+                        "agent `{}` has access in `{provider}`, but nothing may assume its role",
+                        agent.name
+                    ),
+                    Label::new(agent.span, "no trusted principal"),
+                )
+                .with_help(help),
+            );
+        }
+        self.size_check(agent, &trust, TRUST_POLICY_LIMIT, "trust policy");
+        self.size_check(agent, &access, INLINE_POLICIES_LIMIT, "inline policy");
+        let ttl = agent.ttl.seconds().clamp(HOUR, 12 * HOUR);
+        let mut attributes = BTreeMap::new();
+        attributes.insert("name".to_string(), json!(agent.name));
+        attributes.insert(
+            "path".to_string(),
+            json!(ownership::aws::path(self.project)),
+        );
+        attributes.insert("assume_role_policy".to_string(), trust);
+        attributes.insert("max_session_duration".to_string(), json!(ttl));
+        attributes.insert(
+            "permissions_boundary".to_string(),
+            boundary.map_or(Value::Null, |parent| {
+                json!(self.policy_arn(&boundary_name(&self.model.agents[parent].name)))
+            }),
+        );
+        attributes.insert(
+            "description".to_string(),
+            json!(format!(
+                "writ agent {} of project {}",
+                agent.name, self.project
+            )),
+        );
+        let mut tags = Map::new();
+        tags.insert(PROJECT_TAG.into(), json!(self.project));
+        tags.insert(AGENT_TAG.into(), json!(agent.name));
+        tags.insert(OWNER_TAG.into(), json!(tag_value(&agent.owner)));
+        attributes.insert("tags".to_string(), Value::Object(tags));
+        // IAM refuses a policy without statements: an agent with nothing to
+        // allow or deny gets no inline policy at all.
+        let has_statements = access["Statement"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty());
+        let inline = Resource {
+            address: role_policy_address(&provider, &agent.name, ACCESS_POLICY),
+            provider: provider.clone(),
+            kind: ResourceKind::AwsRolePolicy,
+            agent: Some(agent.name.clone()),
+            attributes: BTreeMap::from([
+                ("role".to_string(), json!(agent.name)),
+                ("name".to_string(), json!(ACCESS_POLICY)),
+                ("policy".to_string(), access),
+            ]),
+        };
+        let mut role = Resource {
+            address: role_address(&provider, &agent.name),
+            provider: provider.clone(),
+            kind: ResourceKind::AwsRole,
+            agent: Some(agent.name.clone()),
+            attributes,
+        };
+        let inline = has_statements.then_some(inline);
+        set_digest(&mut role, inline.as_slice());
+        self.desired.resources.push(role);
+        self.desired.resources.extend(inline);
+    }
+
+    fn size_check(&mut self, agent: &Agent, document: &Value, limit: usize, what: &str) {
+        let size = policy::size(document);
+        if size > limit {
+            self.desired.diagnostics.push(
+                Diagnostic::new(
+                    Code::Unsupported,
+                    format!(
+                        "the {what} of `{}` in `{}` is {size} characters; IAM allows {limit}",
+                        agent.name,
+                        self.address()
+                    ),
+                    Label::new(agent.span, "too large for IAM"),
+                )
+                .with_help("use wildcards in resources with care, merge grants into fewer resources, or split the agent"),
+            );
+        }
+    }
+
+    fn trust_policy(&self, agent: &Agent) -> Value {
+        let (account, partition) = self.account();
+        let mut statements = Vec::new();
+        for workload in &agent.runs_on {
+            let provider = &self.model.providers[workload.provider];
+            match (&workload.kind, &provider.settings) {
+                (WorkloadKind::AwsService { service }, _) if workload.provider == self.provider => {
+                    statements.push(json!({
+                        "Effect": "Allow",
+                        "Principal": {"Service": [service]},
+                        "Action": ["sts:AssumeRole"],
+                    }));
+                }
+                (
+                    WorkloadKind::KubernetesServiceAccount {
+                        namespace,
+                        service_account,
+                    },
+                    ProviderSettings::Kubernetes {
+                        oidc_issuer: Some(issuer),
+                        ..
+                    },
+                ) => {
+                    let host = issuer.trim_start_matches("https://").trim_end_matches('/');
+                    statements.push(json!({
+                        "Effect": "Allow",
+                        "Principal": {"Federated": [format!("arn:{partition}:iam::{account}:oidc-provider/{host}")]},
+                        "Action": ["sts:AssumeRoleWithWebIdentity"],
+                        "Condition": {"StringEquals": {
+                            format!("{host}:sub"): [format!("system:serviceaccount:{namespace}:{service_account}")],
+                            format!("{host}:aud"): ["sts.amazonaws.com"],
+                        }},
+                    }));
+                }
+                (
+                    WorkloadKind::GithubActions {
+                        repository,
+                        workflow,
+                        git_ref,
+                        environment,
+                    },
+                    _,
+                ) => {
+                    let subject = match (environment, git_ref) {
+                        (Some(environment), _) => {
+                            format!("repo:{repository}:environment:{environment}")
+                        }
+                        (None, Some(git_ref)) => format!("repo:{repository}:ref:{git_ref}"),
+                        (None, None) => format!("repo:{repository}:*"),
+                    };
+                    let mut equals = Map::new();
+                    equals.insert(format!("{GITHUB_OIDC}:aud"), json!(["sts.amazonaws.com"]));
+                    let mut like = Map::new();
+                    if subject.ends_with('*') {
+                        like.insert(format!("{GITHUB_OIDC}:sub"), json!([subject]));
+                    } else {
+                        equals.insert(format!("{GITHUB_OIDC}:sub"), json!([subject]));
+                    }
+                    if let Some(workflow) = workflow {
+                        let pinned = match git_ref {
+                            Some(git_ref) => format!("{repository}/{workflow}@{git_ref}"),
+                            None => format!("{repository}/{workflow}@*"),
+                        };
+                        if pinned.ends_with('*') {
+                            like.insert(format!("{GITHUB_OIDC}:job_workflow_ref"), json!([pinned]));
+                        } else {
+                            equals
+                                .insert(format!("{GITHUB_OIDC}:job_workflow_ref"), json!([pinned]));
+                        }
+                    }
+                    let mut condition = Map::new();
+                    condition.insert("StringEquals".into(), Value::Object(equals));
+                    if !like.is_empty() {
+                        condition.insert("StringLike".into(), Value::Object(like));
+                    }
+                    statements.push(json!({
+                        "Effect": "Allow",
+                        "Principal": {"Federated": [format!("arn:{partition}:iam::{account}:oidc-provider/{GITHUB_OIDC}")]},
+                        "Action": ["sts:AssumeRoleWithWebIdentity"],
+                        "Condition": Value::Object(condition),
+                    }));
+                }
+                _ => {}
+            }
+        }
+        if let Some(parent) = agent.parent {
+            let parent = &self.model.agents[parent];
+            if self.has_role(parent) {
+                statements.push(json!({
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [self.role_arn(&parent.name)]},
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    "Condition": {"Null": {"sts:SourceIdentity": ["false"]}},
+                }));
+            }
+        }
+        policy::canonical(&json!({"Version": policy::VERSION, "Statement": statements}))
+    }
+
+    /// The agent's grants in this provider as least-privilege statements,
+    /// with the guardrails' denies; a deny-all for a frozen agent.
+    fn access_policy(&mut self, agent: &Agent) -> Value {
+        if agent.frozen {
+            return policy::canonical(&json!({
+                "Version": policy::VERSION,
+                "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}],
+            }));
+        }
+        let grants: Vec<&Grant> = agent
+            .grants
+            .iter()
+            .filter(|g| g.provider == self.provider)
+            .collect();
+        let mut statements = self.allow_statements(&grants, agent);
+        for guardrail in &self.model.guardrails {
+            for deny in &guardrail.denies {
+                if deny.providers.selects(self.model, self.provider) {
+                    statements.push(json!({
+                        "Effect": "Deny",
+                        "Action": deny.actions,
+                        "Resource": deny.resources,
+                    }));
+                }
+            }
+        }
+        policy::canonical(&json!({"Version": policy::VERSION, "Statement": statements}))
+    }
+
+    /// Statements for grants: actions merged where the resources and the
+    /// conditions are the same, so that nothing is widened.
+    fn allow_statements(&mut self, grants: &[&Grant], agent: &Agent) -> Vec<Value> {
+        let mut merged: BTreeMap<(Vec<String>, String), (BTreeSet<String>, Value)> =
+            BTreeMap::new();
+        for grant in grants {
+            let condition = match self.condition_block(grant, agent) {
+                Some(condition) => condition,
+                None => continue,
+            };
+            let mut resources = grant.resources.clone();
+            resources.sort();
+            resources.dedup();
+            let key = (resources, condition.to_string());
+            let entry = merged
+                .entry(key)
+                .or_insert_with(|| (BTreeSet::new(), condition));
+            entry
+                .0
+                .extend(grant.actions.iter().map(|a| policy::canonical_action(a)));
+        }
+        merged
+            .into_iter()
+            .map(|((resources, _), (actions, condition))| {
+                let mut statement =
+                    json!({"Effect": "Allow", "Action": actions, "Resource": resources});
+                if condition.as_object().is_some_and(|c| !c.is_empty()) {
+                    statement["Condition"] = condition;
+                }
+                statement
+            })
+            .collect()
+    }
+
+    /// The IAM `Condition` block of a grant; `None` (with a diagnostic) when
+    /// its terms cannot be written without widening it.
+    fn condition_block(&mut self, grant: &Grant, agent: &Agent) -> Option<Value> {
+        let mut block: BTreeMap<&str, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+        for condition in &grant.conditions {
+            let operator = match condition.op {
+                ConditionOp::Equals | ConditionOp::In => "StringEquals",
+                ConditionOp::NotEquals => "StringNotEquals",
+                ConditionOp::Like => "StringLike",
+            };
+            let keys = block.entry(operator).or_default();
+            if keys.contains_key(condition.key.as_str()) {
+                self.desired.diagnostics.push(
+                    Diagnostic::new(
+                        Code::Unsupported,
+                        format!(
+                            "two `{}` conditions on `{}` in one grant of `{}`: IAM would allow either value",
+                            condition.op.as_str(),
+                            condition.key,
+                            agent.name
+                        ),
+                        Label::new(grant.span, "conditions cannot be lowered without widening"),
+                    )
+                    .with_help("write one condition with `in [\"a\", \"b\"]` if either value is meant"),
+                );
+                return None;
+            }
+            keys.insert(&condition.key, condition.values.clone());
+        }
+        Some(serde_json::to_value(block).unwrap_or(Value::Null))
+    }
+
+    fn boundary(&mut self, parent: AgentId) {
+        let agent = &self.model.agents[parent];
+        let Some(ceiling) = &agent.delegates else {
+            return;
+        };
+        let provider = self.address();
+        let grants: Vec<&Grant> = ceiling
+            .grants
+            .iter()
+            .filter(|g| g.provider == self.provider)
+            .collect();
+        let mut statements = self.allow_statements(&grants, agent);
+        if statements.is_empty() {
+            // A boundary that allows nothing: the delegates hold no AWS access.
+            statements.push(json!({"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}));
+        }
+        let document =
+            policy::canonical(&json!({"Version": policy::VERSION, "Statement": statements}));
+        self.size_check(
+            agent,
+            &document,
+            MANAGED_POLICY_LIMIT,
+            "delegation boundary",
+        );
+        let name = boundary_name(&agent.name);
+        let mut tags = Map::new();
+        tags.insert(PROJECT_TAG.into(), json!(self.project));
+        tags.insert(AGENT_TAG.into(), json!(agent.name));
+        let mut resource = Resource {
+            address: managed_policy_address(&provider, &name),
+            provider,
+            kind: ResourceKind::AwsManagedPolicy,
+            agent: Some(agent.name.clone()),
+            attributes: BTreeMap::from([
+                ("name".to_string(), json!(name)),
+                (
+                    "path".to_string(),
+                    json!(ownership::aws::path(self.project)),
+                ),
+                ("policy".to_string(), document),
+                (
+                    "description".to_string(),
+                    json!(format!(
+                        "writ: what the delegates of {} may at most hold",
+                        agent.name
+                    )),
+                ),
+                ("tags".to_string(), Value::Object(tags)),
+            ]),
+        };
+        set_digest(&mut resource, &[]);
+        self.desired.resources.push(resource);
+    }
+}
+
+/// IAM tag values allow letters, digits, spaces and `_ . : / = + - @`, up to
+/// 256 characters; anything else becomes `-`.
+fn tag_value(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
+fn set_digest(resource: &mut Resource, inline_policies: &[Resource]) {
+    let digest = ownership::content_digest(resource, inline_policies);
+    if let Some(Value::Object(tags)) = resource.attributes.get_mut("tags") {
+        tags.insert(DIGEST_TAG.into(), json!(digest));
+    }
+}

@@ -1,0 +1,172 @@
+//! The AWS side of a plan: which role an inline policy belongs to, the
+//! inventory of roles, users and access keys writ does not manage, and what
+//! an IAM policy document allows (for the permission delta).
+
+use super::{Access, PlanOptions, Unmanaged};
+use crate::ownership;
+use crate::resource::{Resource, ResourceKind};
+use crate::values::Date;
+use serde_json::Value;
+
+/// The role address an address belongs to (itself for a role).
+pub(super) fn role_of(address: &str) -> &str {
+    match address.find("/policy/") {
+        Some(index) if address[..index].contains("/role/") => &address[..index],
+        _ => address,
+    }
+}
+
+pub(super) fn inventory(
+    resource: &Resource,
+    project: &str,
+    options: &PlanOptions,
+) -> Option<Unmanaged> {
+    let name = resource.string("name").unwrap_or_default().to_string();
+    let date = |key: &str| {
+        resource
+            .string(key)
+            .and_then(|d| Date::parse(d.get(..10)?).ok())
+    };
+    let days_since = |d: Date| options.today.days_since_epoch() - d.days_since_epoch();
+    match resource.kind {
+        ResourceKind::AwsRole => {
+            let path = resource.string("path").unwrap_or("/");
+            // Roles AWS itself keeps are not identities anyone declared.
+            if path.starts_with("/aws-service-role/") || path.starts_with("/aws-reserved/") {
+                return None;
+            }
+            let detail = if path == ownership::aws::path(project) {
+                format!("in writ's path `{path}` but not tagged `writ:project = {project}`: not managed")
+            } else {
+                format!("path `{path}`, not managed by writ")
+            };
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name,
+                detail,
+                age_days: date("created").map(days_since),
+                stale: false,
+                flags: Vec::new(),
+            })
+        }
+        ResourceKind::AwsUser => Some(Unmanaged {
+            address: resource.address.clone(),
+            kind: resource.kind,
+            name,
+            detail: "IAM user: listed, never changed by writ".to_string(),
+            age_days: date("created").map(days_since),
+            stale: false,
+            flags: Vec::new(),
+        }),
+        ResourceKind::AwsAccessKey => {
+            let age = date("created").map(days_since);
+            let last_used = date("last_used");
+            let idle = last_used.map(days_since).or(age);
+            let status = resource.string("status").unwrap_or("Active");
+            let user = resource.string("user").unwrap_or("?");
+            let mut detail = format!("{status} key of user `{user}`");
+            if let Some(age) = age {
+                detail.push_str(&format!(", {age} days old"));
+            }
+            match last_used {
+                Some(date) => detail.push_str(&format!(", last used {date}")),
+                None => detail.push_str(", never used"),
+            }
+            let stale = status == "Active"
+                && options.max_key_age_days.is_some_and(|max| {
+                    age.is_some_and(|a| a > max) || idle.is_some_and(|i| i > max)
+                });
+            if stale {
+                detail.push_str(&format!(
+                    "; older or idle longer than the maximum key age ({} days)",
+                    options.max_key_age_days.unwrap_or_default()
+                ));
+            }
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name: resource.string("id").unwrap_or(&name).to_string(),
+                detail,
+                age_days: age,
+                stale,
+                flags: Vec::new(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `aws:RequestedRegion == "us-east-1"` from an IAM condition block.
+fn describe_condition(block: &Value) -> Option<String> {
+    let operators = block.as_object()?;
+    let mut terms = Vec::new();
+    for (operator, keys) in operators {
+        let symbol = match operator.as_str() {
+            "StringEquals" => "==",
+            "StringNotEquals" => "!=",
+            "StringLike" => "like",
+            other => other,
+        };
+        for (key, values) in keys.as_object()? {
+            let values: Vec<String> = match values {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.as_str().map_or(v.to_string(), |s| format!("\"{s}\"")))
+                    .collect(),
+                other => vec![other.to_string()],
+            };
+            let value = if values.len() == 1 {
+                values[0].clone()
+            } else {
+                format!("[{}]", values.join(", "))
+            };
+            let symbol = if values.len() > 1 && symbol == "==" {
+                "in"
+            } else {
+                symbol
+            };
+            terms.push(format!("{key} {symbol} {value}"));
+        }
+    }
+    (!terms.is_empty()).then(|| terms.join(" and "))
+}
+
+/// What an IAM policy document allows, as (action, resource, condition).
+pub(super) fn allows(resource: &Resource) -> Vec<Access> {
+    let Some(document) = resource.attribute("policy") else {
+        return Vec::new();
+    };
+    let statements = document["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let strings = |value: &Value| -> Vec<String> {
+        match value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    for statement in statements {
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        let condition = statement.get("Condition").and_then(describe_condition);
+        for action in strings(&statement["Action"]) {
+            for target in strings(&statement["Resource"]) {
+                out.push(Access {
+                    provider: resource.provider.clone(),
+                    action: action.clone(),
+                    resource: target,
+                    condition: condition.clone(),
+                });
+            }
+        }
+    }
+    out
+}

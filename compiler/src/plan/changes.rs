@@ -1,0 +1,285 @@
+//! The changes of a plan: what the source wants that is missing or
+//! different (create, update, replace), what writ owns that the source no
+//! longer wants (delete), and names taken by objects writ does not own
+//! (conflicts).
+
+use super::aws::role_of;
+use super::diff::{changed_paths, update_reason};
+use super::{Action, Change, ChangeKind, Conflict, Summary};
+use crate::lower::Desired;
+use crate::ownership::{agent_of, aws::REVOKE_POLICY, kubernetes::MANAGED_BY};
+use crate::resource::{Resource, ResourceKind};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Desired objects whose address is taken by an object writ does not own.
+pub(super) fn conflicted<'a>(
+    desired: &'a Desired,
+    owned: &BTreeMap<&str, &Resource>,
+    others: &BTreeMap<&str, &Resource>,
+) -> BTreeSet<&'a str> {
+    if others.is_empty() {
+        return BTreeSet::new();
+    }
+    desired
+        .resources
+        .iter()
+        .filter(|r| others.contains_key(r.address.as_str()))
+        .filter(|r| !owned.contains_key(r.address.as_str()))
+        .map(|r| r.address.as_str())
+        .collect()
+}
+
+/// What the comparison of one desired object with the owned ones needs.
+pub(super) struct Compare<'a, 'b> {
+    pub desired: &'a Desired,
+    pub owned: &'b BTreeMap<&'a str, &'a Resource>,
+    pub others: &'b BTreeMap<&'a str, &'a Resource>,
+    /// Observed objects exactly as the source wants them.
+    pub identical: &'b HashSet<&'a str>,
+    /// Addresses with drift (an update there restores them).
+    pub drifted: &'b BTreeSet<&'a str>,
+    pub conflicted: &'b BTreeSet<&'a str>,
+}
+
+impl Compare<'_, '_> {
+    /// Creates, updates and replacements for every desired object, and the
+    /// conflicts that keep some from being created.
+    pub(super) fn desired_changes(
+        &self,
+        changes: &mut Vec<Change>,
+        conflicts: &mut Vec<Conflict>,
+        summary: &mut Summary,
+    ) {
+        // A desired role whose name is taken cannot be created; nor can
+        // anything that belongs to it.
+        let held_back = |address: &str| {
+            !self.conflicted.is_empty()
+                && self.conflicted.contains(role_of(address))
+                && !self.conflicted.contains(address)
+        };
+        // Agents that already have a role (for "agent … is new" reasons).
+        let agents_with_objects: HashSet<&str> = self
+            .owned
+            .values()
+            .filter(|r| r.kind == ResourceKind::AwsRole)
+            .filter_map(|r| r.tag(crate::ownership::aws::AGENT_TAG))
+            .collect();
+        for resource in &self.desired.resources {
+            if held_back(&resource.address) {
+                continue;
+            }
+            match self.owned.get(resource.address.as_str()) {
+                Some(_) if self.identical.contains(resource.address.as_str()) => {
+                    summary.unchanged += 1;
+                }
+                Some(current) => match self.update(current, resource) {
+                    Some(change) => changes.push(change),
+                    None => summary.unchanged += 1,
+                },
+                None => match self.others.get(resource.address.as_str()) {
+                    Some(taken) => conflicts.push(self.conflict(resource, taken)),
+                    None => changes.push(create(resource, &agents_with_objects)),
+                },
+            }
+        }
+    }
+
+    /// The update (or replacement) that makes `current` what the source
+    /// wants; `None` when they agree.
+    fn update(&self, current: &Resource, resource: &Resource) -> Option<Change> {
+        let paths = changed_paths(&current.attributes, &resource.attributes);
+        if paths.is_empty() {
+            return None;
+        }
+        let replace_because = paths
+            .iter()
+            .find(|p| resource.kind.forces_replacement(p))
+            .cloned();
+        let restoring = self.drifted.contains(role_of(&resource.address));
+        let reason = match &replace_because {
+            Some(attribute) => {
+                format!("the live `{attribute}` differs from the source and cannot change in place")
+            }
+            None => update_reason(&paths, restoring),
+        };
+        Some(Change {
+            address: resource.address.clone(),
+            provider: resource.provider.clone(),
+            kind: resource.kind,
+            agent: resource.agent.clone(),
+            actions: if replace_because.is_some() {
+                vec![Action::Delete, Action::Create]
+            } else {
+                vec![Action::Update]
+            },
+            before: Some(current.attributes.clone()),
+            after: Some(resource.attributes.clone()),
+            changed_paths: paths,
+            replace_because,
+            reason,
+        })
+    }
+
+    fn conflict(&self, resource: &Resource, taken: &Resource) -> Conflict {
+        let project = &self.desired.project;
+        Conflict {
+            address: resource.address.clone(),
+            kind: resource.kind,
+            detail: if resource.kind.is_kubernetes() {
+                let managed_by = taken
+                    .attribute("labels")
+                    .and_then(|l| l.get(MANAGED_BY))
+                    .and_then(Value::as_str);
+                format!(
+                    "a {} of that name exists ({}) but is not managed by writ project `{project}`; writ will not take it over",
+                    resource.kind.noun(),
+                    match managed_by {
+                        Some(manager) => format!("`{MANAGED_BY}: {manager}`"),
+                        None => "without writ's labels".to_string(),
+                    }
+                )
+            } else {
+                format!(
+                    "an {} of that name exists (path `{}`) but is not managed by writ project `{project}`; writ will not take it over",
+                    resource.kind.noun(),
+                    taken.string("path").unwrap_or("?")
+                )
+            },
+        }
+    }
+
+    /// Deletions of what writ owns and the source no longer wants.
+    pub(super) fn deletions(&self, wanted: &HashMap<&str, &Resource>, changes: &mut Vec<Change>) {
+        for (address, current) in self.owned {
+            if !wanted.contains_key(address) {
+                changes.push(delete(self.desired, address, current));
+            }
+        }
+    }
+}
+
+fn create(resource: &Resource, agents_with_objects: &HashSet<&str>) -> Change {
+    let agent = resource.agent.clone().unwrap_or_default();
+    let reason = match resource.kind {
+        ResourceKind::AwsRole if !agents_with_objects.contains(agent.as_str()) => {
+            format!("agent `{agent}` is new in `{}`", resource.provider)
+        }
+        ResourceKind::AwsRole => format!("role for `{agent}`"),
+        ResourceKind::AwsRolePolicy => format!("the grants of `{agent}`"),
+        ResourceKind::AwsManagedPolicy => format!("the delegation ceiling of `{agent}`"),
+        ResourceKind::KubernetesServiceAccount => {
+            format!("`{agent}` runs as this service account")
+        }
+        ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole => {
+            format!("the grants of `{agent}`")
+        }
+        ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
+            format!("gives `{agent}` its grants")
+        }
+        _ => "declared in the source".to_string(),
+    };
+    Change {
+        address: resource.address.clone(),
+        provider: resource.provider.clone(),
+        kind: resource.kind,
+        agent: resource.agent.clone(),
+        actions: vec![Action::Create],
+        before: None,
+        after: Some(resource.attributes.clone()),
+        changed_paths: Vec::new(),
+        replace_because: None,
+        reason,
+    }
+}
+
+fn delete(desired: &Desired, address: &str, current: &Resource) -> Change {
+    let agent = agent_of(current);
+    let name = agent.clone().unwrap_or_default();
+    let reason = if let Some(date) = desired.retired.get(&name) {
+        format!("`{name}` expired on {date}")
+    } else if current.kind == ResourceKind::AwsRolePolicy
+        && current.string("name") == Some(REVOKE_POLICY)
+    {
+        format!("the source freezes `{name}`: its revocation is no longer needed")
+    } else if !desired.agents.contains(&name) {
+        format!("agent `{name}` was removed from the source")
+    } else if current.kind == ResourceKind::AwsManagedPolicy {
+        format!("`{name}` no longer has delegates in `{}`", current.provider)
+    } else if current.kind == ResourceKind::KubernetesServiceAccount {
+        format!("`{name}` no longer runs as this service account")
+    } else if let Some(namespace) = current.string("namespace") {
+        format!("`{name}` no longer has access in namespace `{namespace}`")
+    } else {
+        format!("`{name}` no longer has access in `{}`", current.provider)
+    };
+    Change {
+        address: address.to_string(),
+        provider: current.provider.clone(),
+        kind: current.kind,
+        agent,
+        actions: vec![Action::Delete],
+        before: Some(current.attributes.clone()),
+        after: None,
+        changed_paths: Vec::new(),
+        replace_because: None,
+        reason,
+    }
+}
+
+/// Deleting a role deletes its inline policies: when a role is replaced,
+/// its policies are recreated with it, even those that did not change.
+pub(super) fn recreate_with_replaced_roles(
+    changes: &mut Vec<Change>,
+    desired: &Desired,
+    owned: &BTreeMap<&str, &Resource>,
+    summary: &mut Summary,
+) {
+    let replaced: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| c.kind == ResourceKind::AwsRole && c.kind_of_change() == ChangeKind::Replace)
+        .map(|c| c.address.clone())
+        .collect();
+    if replaced.is_empty() {
+        return;
+    }
+    let mut index: HashMap<String, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.address.clone(), i))
+        .collect();
+    for resource in desired
+        .resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRolePolicy && replaced.contains(role_of(&r.address)))
+    {
+        let role = role_of(&resource.address);
+        let reason = format!("recreated with its role `{role}`");
+        match index.get(&resource.address) {
+            Some(&at) => {
+                let change = &mut changes[at];
+                change.actions = vec![Action::Delete, Action::Create];
+                change.reason = format!("{}; {reason}", change.reason);
+            }
+            None => {
+                let Some(current) = owned.get(resource.address.as_str()) else {
+                    continue;
+                };
+                summary.unchanged = summary.unchanged.saturating_sub(1);
+                index.insert(resource.address.clone(), changes.len());
+                changes.push(Change {
+                    address: resource.address.clone(),
+                    provider: resource.provider.clone(),
+                    kind: resource.kind,
+                    agent: resource.agent.clone(),
+                    actions: vec![Action::Delete, Action::Create],
+                    before: Some(current.attributes.clone()),
+                    after: Some(resource.attributes.clone()),
+                    changed_paths: Vec::new(),
+                    replace_because: Some("role".to_string()),
+                    reason,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The order in which a plan's changes are carried out.
+
+use super::{Change, ChangeKind, Plan};
+use crate::resource::ResourceKind;
+
+/// The order in which a plan's changes are carried out, so that nothing is
+/// referred to before it exists or deleted while still referred to:
+/// managed policies (boundaries) first; then roles, a parent before the
+/// delegates whose trust names it; then inline policies; then role updates,
+/// so that the digest tag is written after the content it covers; then
+/// deletions: inline policies, roles, and managed policies last. In a
+/// cluster: service accounts, roles, then bindings; deleted in reverse.
+pub fn apply_order(plan: &Plan) -> Vec<&Change> {
+    let phase = |change: &Change| -> u8 {
+        match (change.kind, change.kind_of_change()) {
+            (ResourceKind::AwsManagedPolicy, ChangeKind::Delete) => 7,
+            (ResourceKind::AwsManagedPolicy, _) => 0,
+            (ResourceKind::AwsRole, ChangeKind::Create | ChangeKind::Replace) => 1,
+            (ResourceKind::AwsRolePolicy, ChangeKind::Delete) => 5,
+            (ResourceKind::AwsRolePolicy, _) => 2,
+            (ResourceKind::AwsRole, ChangeKind::Update) => 3,
+            (ResourceKind::AwsRole, ChangeKind::Delete) => 6,
+            // Kubernetes: what a binding names exists before it, and is
+            // deleted after it (bindings, then roles, then service accounts).
+            (ResourceKind::KubernetesServiceAccount, ChangeKind::Delete) => 7,
+            (ResourceKind::KubernetesServiceAccount, _) => 0,
+            (
+                ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole,
+                ChangeKind::Delete,
+            ) => 6,
+            (ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole, _) => 2,
+            (
+                ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding,
+                ChangeKind::Delete,
+            ) => 5,
+            (
+                ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding,
+                _,
+            ) => 3,
+            _ => 4,
+        }
+    };
+    let mut ordered: Vec<&Change> = plan.changes.iter().collect();
+    ordered.sort_by_key(|c| (phase(c), c.address.clone()));
+    // Among new roles, those whose trust names another new role go after it.
+    let new_roles: Vec<&Change> = ordered.iter().copied().filter(|c| phase(c) == 1).collect();
+    // A role's ARN ends in `:role<path><name>`; a trust document that
+    // contains that, closed by a quote, names the role.
+    let arn_suffix = |change: &Change| -> Option<String> {
+        let after = change.after.as_ref()?;
+        let path = after.get("path")?.as_str()?;
+        let name = after.get("name")?.as_str()?;
+        Some(format!(":role{path}{name}\""))
+    };
+    let trusted_roles = |change: &Change| -> Vec<String> {
+        let Some(document) = change
+            .after
+            .as_ref()
+            .and_then(|a| a.get("assume_role_policy"))
+        else {
+            return Vec::new();
+        };
+        let text = document.to_string();
+        new_roles
+            .iter()
+            .filter(|other| other.address != change.address)
+            .filter(|other| arn_suffix(other).is_some_and(|suffix| text.contains(&suffix)))
+            .map(|other| other.address.clone())
+            .collect()
+    };
+    let mut placed: Vec<&Change> = Vec::new();
+    let mut waiting: Vec<&Change> = new_roles.clone();
+    while !waiting.is_empty() {
+        let before = waiting.len();
+        let mut next = Vec::new();
+        for change in waiting {
+            let ready = trusted_roles(change)
+                .iter()
+                .all(|needed| placed.iter().any(|p| &p.address == needed));
+            if ready {
+                placed.push(change);
+            } else {
+                next.push(change);
+            }
+        }
+        if next.len() == before {
+            // A cycle cannot come out of lowering; keep the rest in order.
+            placed.extend(next);
+            break;
+        }
+        waiting = next;
+    }
+    let mut result: Vec<&Change> = ordered.iter().copied().filter(|c| phase(c) == 0).collect();
+    result.extend(placed);
+    result.extend(ordered.iter().copied().filter(|c| phase(c) > 1));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{plan_of_changes, Action};
+    use serde_json::{json, Value};
+
+    fn change(
+        address: &str,
+        kind: ResourceKind,
+        actions: Vec<Action>,
+        after: Option<Value>,
+    ) -> Change {
+        Change {
+            address: address.to_string(),
+            provider: "aws.prod".to_string(),
+            kind,
+            agent: None,
+            actions,
+            before: None,
+            after: after.map(|a| serde_json::from_value(a).unwrap()),
+            changed_paths: Vec::new(),
+            replace_because: None,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn boundaries_and_parents_come_first_and_deletions_last() {
+        let role = |name: &str, trusts: Option<&str>| {
+            let trust = trusts.map_or(json!({}), |parent| {
+                json!({"Statement": [{"Principal": {"AWS": [format!("arn:aws:iam::1:role/writ/p/{parent}")]}}]})
+            });
+            change(
+                &format!("aws.prod/role/{name}"),
+                ResourceKind::AwsRole,
+                vec![Action::Create],
+                Some(json!({"name": name, "path": "/writ/p/", "assume_role_policy": trust})),
+            )
+        };
+        let plan = plan_of_changes(vec![
+            role("a_child", Some("z_parent")),
+            role("z_parent", None),
+            change(
+                "aws.prod/role/z_parent/policy/writ-access",
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Create],
+                Some(json!({})),
+            ),
+            change(
+                "aws.prod/policy/z_parent-delegates",
+                ResourceKind::AwsManagedPolicy,
+                vec![Action::Create],
+                Some(json!({})),
+            ),
+            change(
+                "aws.prod/policy/old-delegates",
+                ResourceKind::AwsManagedPolicy,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/old",
+                ResourceKind::AwsRole,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/old/policy/writ-access",
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/kept",
+                ResourceKind::AwsRole,
+                vec![Action::Update],
+                Some(json!({})),
+            ),
+        ]);
+        let order: Vec<&str> = apply_order(&plan)
+            .iter()
+            .map(|c| c.address.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                "aws.prod/policy/z_parent-delegates",
+                "aws.prod/role/z_parent",
+                "aws.prod/role/a_child",
+                "aws.prod/role/z_parent/policy/writ-access",
+                "aws.prod/role/kept",
+                "aws.prod/role/old/policy/writ-access",
+                "aws.prod/role/old",
+                "aws.prod/policy/old-delegates",
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod kubernetes_order_tests {
+    use super::*;
+    use crate::plan::{plan_of_changes, Action};
+
+    #[test]
+    fn bindings_come_after_what_they_name_and_go_before_it() {
+        let change = |address: &str, kind: ResourceKind, action: Action| Change {
+            address: address.to_string(),
+            provider: "kubernetes.prod".to_string(),
+            kind,
+            agent: None,
+            actions: vec![action],
+            before: None,
+            after: None,
+            changed_paths: Vec::new(),
+            replace_because: None,
+            reason: String::new(),
+        };
+        let plan = plan_of_changes(vec![
+            change(
+                "k/a-binding",
+                ResourceKind::KubernetesRoleBinding,
+                Action::Create,
+            ),
+            change("k/b-role", ResourceKind::KubernetesRole, Action::Create),
+            change(
+                "k/c-account",
+                ResourceKind::KubernetesServiceAccount,
+                Action::Create,
+            ),
+            change(
+                "k/d-account",
+                ResourceKind::KubernetesServiceAccount,
+                Action::Delete,
+            ),
+            change(
+                "k/e-role",
+                ResourceKind::KubernetesClusterRole,
+                Action::Delete,
+            ),
+            change(
+                "k/f-binding",
+                ResourceKind::KubernetesClusterRoleBinding,
+                Action::Delete,
+            ),
+        ]);
+        let order: Vec<&str> = apply_order(&plan)
+            .iter()
+            .map(|c| c.address.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                "k/c-account",
+                "k/b-role",
+                "k/a-binding",
+                "k/f-binding",
+                "k/e-role",
+                "k/d-account"
+            ]
+        );
+    }
+}

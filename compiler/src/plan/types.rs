@@ -1,0 +1,234 @@
+//! The plan as a value: what changes, what drifted, what is listed, and
+//! who gains or loses which access. Renderers are pure functions of it.
+
+use crate::resource::ResourceKind;
+use crate::values::Date;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The share of managed objects a plan may delete without
+/// `--allow-mass-delete`, in percent.
+pub const DEFAULT_MASS_DELETE_PERCENT: u32 = 25;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: String,
+    pub provider: String,
+    pub kind: ResourceKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// `["create"]`, `["update"]`, `["delete"]`, or `["delete", "create"]`
+    /// for a replacement.
+    pub actions: Vec<Action>,
+    pub before: Option<BTreeMap<String, Value>>,
+    pub after: Option<BTreeMap<String, Value>>,
+    /// The attributes that differ (`tags.writ:owner` for one tag).
+    #[serde(default)]
+    pub changed_paths: Vec<String>,
+    /// For a replacement: the attribute that cannot change in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_because: Option<String>,
+    pub reason: String,
+}
+
+impl Change {
+    pub fn kind_of_change(&self) -> ChangeKind {
+        match self.actions.as_slice() {
+            [Action::Create] => ChangeKind::Create,
+            [Action::Delete] => ChangeKind::Delete,
+            [Action::Delete, Action::Create] => ChangeKind::Replace,
+            _ => ChangeKind::Update,
+        }
+    }
+}
+
+/// An owned object whose content no longer matches the digest writ wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub address: String,
+    pub kind: ResourceKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// What differs from the source, where the source still declares it.
+    pub changed_paths: Vec<String>,
+    pub detail: String,
+}
+
+/// An identity writ found but does not own: listed, never changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub address: String,
+    pub kind: ResourceKind,
+    pub name: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i64>,
+    /// Older, or unused for longer, than the configured maximum key age.
+    pub stale: bool,
+    /// What makes it dangerous (`cluster-admin`, a long-lived token, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// An agent cut off by `writ revoke`: kept so until lifted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub agent: String,
+    pub address: String,
+    pub detail: String,
+}
+
+/// A desired object whose name is taken by one writ does not own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub address: String,
+    pub kind: ResourceKind,
+    pub detail: String,
+}
+
+/// One (provider, action, resource) an agent may perform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Access {
+    pub provider: String,
+    pub action: String,
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} `{}` on `{}`",
+            self.provider, self.action, self.resource
+        )?;
+        match &self.condition {
+            // A Kubernetes placement ("in namespace `billing`") reads as is.
+            Some(place) if place.starts_with("in ") => write!(f, " {place}")?,
+            Some(condition) => write!(f, " when {condition}")?,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentDelta {
+    pub agent: String,
+    pub gains: Vec<Access>,
+    pub losses: Vec<Access>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+    /// Objects writ owns in the observed state.
+    pub managed: usize,
+    pub drift: usize,
+    pub unmanaged: usize,
+    pub conflicts: usize,
+    pub agents_gaining: usize,
+    pub agents_losing: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub project: String,
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+    pub drift: Vec<Drift>,
+    pub unmanaged: Vec<Unmanaged>,
+    pub conflicts: Vec<Conflict>,
+    pub permission_delta: Vec<AgentDelta>,
+    /// Agents under `writ revoke`: their revocation is kept by every apply.
+    #[serde(default)]
+    pub revoked: Vec<Revoked>,
+}
+
+impl Summary {
+    /// Counts the changes by kind.
+    pub(super) fn count(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change.kind_of_change() {
+                ChangeKind::Create => self.create += 1,
+                ChangeKind::Update => self.update += 1,
+                ChangeKind::Replace => self.replace += 1,
+                ChangeKind::Delete => self.delete += 1,
+            }
+        }
+    }
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// `Some((deletes, managed))` when the plan deletes more than `percent`
+    /// of the objects writ manages. Replacements do not count: the object
+    /// is there again afterwards; nor do the long-lived tokens it removes.
+    pub fn mass_delete(&self, percent: u32) -> Option<(usize, usize)> {
+        // Long-lived tokens writ removes are not objects it manages.
+        let deletes = self
+            .changes
+            .iter()
+            .filter(|c| c.kind_of_change() == ChangeKind::Delete)
+            .filter(|c| c.kind != ResourceKind::KubernetesTokenSecret)
+            .count();
+        let managed = self.summary.managed;
+        (managed > 0 && deletes * 100 > percent as usize * managed).then_some((deletes, managed))
+    }
+
+    pub fn privilege_gain(&self) -> bool {
+        self.permission_delta.iter().any(|d| !d.gains.is_empty())
+    }
+}
+
+/// What the plan needs besides the two states.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+    pub today: Date,
+    /// Access keys older, or unused for longer, than this are called stale.
+    pub max_key_age_days: Option<i64>,
+}
+
+/// A plan of these changes alone, for tests of what reads a plan.
+#[cfg(test)]
+pub(crate) fn plan_of_changes(changes: Vec<Change>) -> Plan {
+    Plan {
+        format_version: FORMAT_VERSION,
+        project: "p".into(),
+        summary: Summary::default(),
+        changes,
+        drift: Vec::new(),
+        unmanaged: Vec::new(),
+        conflicts: Vec::new(),
+        permission_delta: Vec::new(),
+        revoked: Vec::new(),
+    }
+}

@@ -1,0 +1,182 @@
+//! `writ apply`: plan against the live providers, show the plan, ask
+//! (unless `--auto-approve`), and carry it out in dependency order. With a
+//! saved plan, carry it out only if a fresh plan is exactly the same; with
+//! `--comment`, post the outcome on the pull request.
+
+use crate::actions::{self, GithubArgs};
+use crate::error::{CliError, Outcome};
+use crate::live::{self, Scope};
+use crate::pipeline::{desired_state, load, make_plan};
+use crate::render::{self, Applied};
+use crate::term;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use writ_compiler::plan::Plan;
+use writ_provider_core::Retrier;
+
+pub struct ApplyArgs {
+    pub path: PathBuf,
+    /// The reviewed plan (`writ plan --out`).
+    pub saved_plan: Option<PathBuf>,
+    pub auto_approve: bool,
+    pub allow_mass_delete: bool,
+    pub only: Vec<String>,
+    pub github: GithubArgs,
+}
+
+/// What an apply came to: the exit code, and the outcome in markdown (for
+/// the pull request the applied change came from).
+struct ApplyResult {
+    code: i32,
+    project: String,
+    outcome: String,
+}
+
+pub fn run(out: &mut impl Write, args: ApplyArgs) -> Outcome {
+    let retrier = Retrier::default_policy();
+    let result = apply(out, &args, &retrier);
+    if !args.github.comment {
+        return result.map(|applied| applied.code);
+    }
+    // The pull request hears of the outcome, whatever it was.
+    let (project, outcome, ok) = match &result {
+        Ok(applied) => (
+            applied.project.clone(),
+            applied.outcome.clone(),
+            applied.code == 0,
+        ),
+        Err(error) => (
+            crate::project::load(&args.path)
+                .map(|p| p.name)
+                .unwrap_or_else(|_| "?".into()),
+            format!("**Apply failed**: {}", error.to_string().replace('`', "'")),
+            false,
+        ),
+    };
+    if let Err(error) = actions::post_apply(&project, &outcome, ok, &args.github, &retrier) {
+        // The apply itself stands; the exit code says the comment is
+        // missing.
+        eprintln!("error: could not post the apply result: {error}");
+        if let Err(apply_error) = &result {
+            eprintln!("error: {apply_error}");
+        }
+        return Ok(1);
+    }
+    result.map(|applied| applied.code)
+}
+
+fn read_saved(file: &Path) -> Result<Plan, CliError> {
+    let text = crate::project::read_text(file)?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Message(format!("`{}` is not a writ plan: {e}", file.display())))
+}
+
+fn apply(
+    out: &mut impl Write,
+    args: &ApplyArgs,
+    retrier: &Retrier,
+) -> Result<ApplyResult, CliError> {
+    let saved = args.saved_plan.as_deref().map(read_saved).transpose()?;
+    let project = load(&args.path)?;
+    if project.config.project.snapshot.is_some() {
+        return Err("writ.toml plans against a recorded snapshot (`[project] snapshot`): a snapshot cannot be applied to; remove that setting to apply to the live providers".into());
+    }
+    let applied = |code: i32, outcome: Applied| ApplyResult {
+        code,
+        project: project.name.clone(),
+        outcome: render::apply_outcome(&outcome),
+    };
+    let Some((model, mut desired)) = desired_state(out, &project, false)? else {
+        return Ok(applied(1, Applied::NotPlanned));
+    };
+    let scope = Scope::new(&model, &args.only)?;
+    desired.resources.retain(|r| scope.includes(&r.provider));
+    live::keep_live_providers(&model, &mut desired);
+    let runtime = writ_provider_core::runtime()?;
+    runtime.block_on(async {
+        let providers = live::connect(&project, &model, &scope, retrier).await?;
+        let observed = live::observe_with(&providers).await?;
+        let plan = make_plan(&project, &desired, &observed)?;
+        if let Some(saved) = &saved {
+            let differences = writ_compiler::plan::stale_differences(saved, &plan);
+            if !differences.is_empty() {
+                writeln!(out, "error: the saved plan is out of date: the source or the live state changed since it was made:")?;
+                for difference in &differences {
+                    writeln!(out, "  - {difference}")?;
+                }
+                writeln!(out, "Make a new plan and review it.")?;
+                return Ok(applied(1, Applied::Stale(&differences)));
+            }
+        }
+        out.write_all(render::text(&plan, term::colour()).as_bytes())?;
+        if let Some(refusal) = writ_compiler::plan::refusal(&plan, args.allow_mass_delete) {
+            writeln!(out, "error: {refusal}")?;
+            return Ok(applied(1, Applied::Refused(&refusal)));
+        }
+        if !plan.has_changes() {
+            writeln!(out, "Nothing to apply.")?;
+            return Ok(applied(0, Applied::NothingToDo));
+        }
+        // A saved plan was reviewed when it was made: applying it is the
+        // approval.
+        if !args.auto_approve && saved.is_none() && !confirmed(out, plan.changes.len())? {
+            writeln!(out, "Not applied.")?;
+            return Ok(applied(1, Applied::NotConfirmed));
+        }
+        let order = writ_compiler::plan::apply_order(&plan);
+        let total = order.len();
+        let mut done = 0;
+        let mut made = String::new();
+        let mut failure = None;
+        for (index, change) in order.iter().enumerate() {
+            let Some(provider) = providers.iter().find(|p| p.address() == change.provider) else {
+                failure = Some((change.address.clone(), format!("no live provider `{}`", change.provider)));
+                break;
+            };
+            let kind = format!("{:?}", change.kind_of_change()).to_lowercase();
+            eprintln!("[{}/{total}] {kind} {} …", index + 1, change.address);
+            match provider.apply(change).await {
+                Ok(()) => {
+                    done += 1;
+                    made.push_str(&format!("- {kind} `{}`\n", change.address));
+                }
+                Err(error) => {
+                    failure = Some((change.address.clone(), error.to_string()));
+                    break;
+                }
+            }
+        }
+        match failure {
+            None => {
+                writeln!(out, "Apply complete: {done} of {total} changes made.")?;
+                Ok(applied(0, Applied::Done { done, total, made: &made }))
+            }
+            Some((address, error)) => {
+                let not_attempted = total - done - 1;
+                writeln!(
+                    out,
+                    "Apply failed at {address}: {error}\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.",
+                )?;
+                Ok(applied(1, Applied::Failed { address: &address, error: &error, done, total, made: &made }))
+            }
+        }
+    })
+}
+
+/// Asks on the terminal; only `yes` is accepted.
+fn confirmed(out: &mut impl Write, changes: usize) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "refusing to apply without confirmation: pass `--auto-approve` when not on a terminal"
+                .into(),
+        );
+    }
+    write!(
+        out,
+        "\nApply these {changes} changes? Only `yes` is accepted: "
+    )?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}

@@ -1,0 +1,16 @@
+//! `writ lower` (hidden): the desired state, as a snapshot document.
+
+use crate::error::Outcome;
+use crate::pipeline::{desired_state, load};
+use std::io::Write;
+use std::path::Path;
+
+pub fn run(out: &mut impl Write, path: &Path) -> Outcome {
+    let project = load(path)?;
+    let Some((_, desired)) = desired_state(out, &project, true)? else {
+        return Ok(1);
+    };
+    let snapshot = writ_compiler::snapshot::Snapshot::from_resources(desired.resources);
+    out.write_all(snapshot.to_json().as_bytes())?;
+    Ok(0)
+}

@@ -1,0 +1,15 @@
+//! One file per subcommand. Each takes its parsed arguments and an output
+//! stream, and returns its exit code; the shared steps are in
+//! [`crate::pipeline`] (load, check, lower, plan), [`crate::live`]
+//! (providers) and [`crate::actions`] (GitHub Actions).
+
+pub mod apply;
+pub mod check;
+pub mod drift;
+pub mod explain;
+pub mod fmt;
+pub mod lower;
+pub mod plan;
+pub mod revoke;
+pub mod snapshot;
+pub mod test;

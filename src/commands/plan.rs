@@ -1,0 +1,70 @@
+//! `writ plan`: what writ would create, change and delete to make the
+//! providers (or a recorded snapshot) match the source.
+
+use crate::actions::{self, GithubArgs};
+use crate::error::{CliError, Outcome};
+use crate::live::{self, Scope};
+use crate::pipeline::{desired_state, load, make_plan};
+use crate::render::{self, PlanFormat};
+use crate::term;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use writ_provider_core::Retrier;
+
+pub struct PlanArgs {
+    pub snapshot: Option<PathBuf>,
+    pub format: PlanFormat,
+    pub out: Option<PathBuf>,
+    pub detailed_exitcode: bool,
+    pub allow_mass_delete: bool,
+    pub only: Vec<String>,
+    pub github: GithubArgs,
+}
+
+pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
+    let project = load(path)?;
+    let retrier = Retrier::default_policy();
+    let Some((model, mut desired)) = desired_state(out, &project, args.format != PlanFormat::Text)?
+    else {
+        if args.github.comment {
+            actions::post_no_plan(
+                &project.name,
+                "the source has errors",
+                &args.github,
+                &retrier,
+            )?;
+        }
+        return Ok(1);
+    };
+    let scope = Scope::new(&model, &args.only)?;
+    desired.resources.retain(|r| scope.includes(&r.provider));
+    if live::snapshot_file(&project, args.snapshot.as_deref()).is_none() {
+        live::keep_live_providers(&model, &mut desired);
+    }
+    let observed =
+        live::observed_state(&project, &model, &scope, args.snapshot.as_deref(), &retrier)?;
+    let plan = make_plan(&project, &desired, &observed)?;
+    let rendered = match args.format {
+        PlanFormat::Text => render::text(&plan, term::colour()),
+        PlanFormat::Markdown => render::markdown(&plan),
+        PlanFormat::Json => render::json(&plan),
+    };
+    out.write_all(rendered.as_bytes())?;
+    if let Some(file) = &args.out {
+        std::fs::write(file, render::json(&plan))
+            .map_err(|e| CliError::Message(format!("cannot write `{}`: {e}", file.display())))?;
+    }
+    actions::write_actions_files(&plan)?;
+    if args.github.comment {
+        actions::post_plan(&plan, &args.github, &retrier)?;
+    }
+    if let Some(refusal) = writ_compiler::plan::refusal(&plan, args.allow_mass_delete) {
+        eprintln!("error: {refusal}");
+        return Ok(1);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}

@@ -1,0 +1,45 @@
+//! `writ test`: the project's `test` blocks, run by the evaluator.
+
+use crate::error::Outcome;
+use crate::pipeline::{checked, load, print_diagnostics};
+use crate::report::{self, Format};
+use std::io::Write;
+use std::path::Path;
+use writ_compiler::eval;
+
+pub fn run(out: &mut impl Write, path: &Path, format: Format) -> Outcome {
+    let project = load(path)?;
+    let checked = checked(&project)?;
+    if checked.has_errors() {
+        print_diagnostics(out, &project, &checked.diagnostics, format)?;
+        writeln!(
+            out,
+            "tests not run: the project has errors ({})",
+            report::summary(&checked.diagnostics)
+        )?;
+        return Ok(1);
+    }
+    let report = eval::run_tests(&checked.model);
+    if format == Format::Json {
+        print_diagnostics(out, &project, &report.diagnostics, format)?;
+        return Ok(i32::from(report.failed() > 0));
+    }
+    for (index, test) in checked.model.tests.iter().enumerate() {
+        let results: Vec<_> = report.results.iter().filter(|r| r.test == index).collect();
+        let failed = results.iter().filter(|r| !r.passed).count();
+        let status = if failed == 0 { "ok" } else { "FAILED" };
+        writeln!(
+            out,
+            "test \"{}\" ... {status} ({} expectations)",
+            test.name,
+            results.len()
+        )?;
+    }
+    if !report.diagnostics.is_empty() {
+        writeln!(out)?;
+        print_diagnostics(out, &project, &report.diagnostics, format)?;
+    }
+    let passed = report.results.len() - report.failed();
+    writeln!(out, "{passed} passed, {} failed", report.failed())?;
+    Ok(i32::from(report.failed() > 0))
+}

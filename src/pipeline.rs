@@ -1,0 +1,145 @@
+//! The pipeline every command shares: load the project, check it, lower it,
+//! and plan it against what the providers hold; diagnostics printed on the
+//! way. Pure steps are the compiler's; this module reads the project and
+//! the date, and prints.
+
+use crate::clock;
+use crate::error::CliError;
+use crate::project::{self, Project};
+use crate::report::{self, Format};
+use crate::term;
+use std::io::Write;
+use std::path::Path;
+use writ_compiler::lower::Desired;
+use writ_compiler::model::Model;
+use writ_compiler::plan::{Plan, PlanOptions};
+use writ_compiler::resource::Resource;
+use writ_compiler::{CheckOptions, Checked, Diagnostic};
+
+pub fn load(path: &Path) -> Result<Project, CliError> {
+    Ok(project::load(path)?)
+}
+
+/// Prints findings in the format asked for.
+pub fn print_diagnostics(
+    out: &mut impl Write,
+    project: &Project,
+    diagnostics: &[Diagnostic],
+    format: Format,
+) -> Result<(), CliError> {
+    let text = match format {
+        Format::Json => report::render_json(&project.sources, diagnostics),
+        Format::Plain => report::render_plain(&project.sources, diagnostics),
+        Format::Github => {
+            report::render_github(&project.sources, diagnostics, term::workspace().as_deref())
+        }
+        Format::Human => report::render_graphical(
+            &project.sources,
+            diagnostics,
+            false,
+            term::colour(),
+            term::width(),
+        ),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The project checked (as of today), and, when it has no errors, its
+/// providers checked against writ.toml.
+pub fn checked(project: &Project) -> Result<Checked, CliError> {
+    let checked = writ_compiler::check(
+        &project.sources,
+        &CheckOptions {
+            today: clock::today()?,
+        },
+    );
+    // Only a source without errors declares all its providers.
+    if !checked.has_errors() {
+        let declared: Vec<String> = checked
+            .model
+            .providers
+            .iter()
+            .map(|p| p.address())
+            .collect();
+        project.config.check_providers(&declared)?;
+    }
+    Ok(checked)
+}
+
+/// Findings for a plan: in the terminal's layout, and in GitHub Actions also
+/// as annotations (the runner reads workflow commands on standard error).
+fn show_findings(
+    out: &mut dyn Write,
+    project: &Project,
+    diagnostics: &[Diagnostic],
+) -> Result<(), CliError> {
+    let text = report::render_graphical(
+        &project.sources,
+        diagnostics,
+        false,
+        term::colour(),
+        term::width(),
+    );
+    out.write_all(text.as_bytes())?;
+    if term::in_actions() {
+        let commands =
+            report::render_github(&project.sources, diagnostics, term::workspace().as_deref());
+        eprint!("{commands}");
+    }
+    Ok(())
+}
+
+/// Checks and lowers a project; on errors, prints them and returns `None`.
+/// Warnings go to `out`, or to standard error when `quiet_warnings` (so
+/// that a plan in JSON on standard output stays clean).
+pub fn desired_state(
+    out: &mut impl Write,
+    project: &Project,
+    quiet_warnings: bool,
+) -> Result<Option<(Model, Desired)>, CliError> {
+    let checked = checked(project)?;
+    if checked.has_errors() {
+        show_findings(out, project, &checked.diagnostics)?;
+        writeln!(
+            out,
+            "no plan: the source has errors ({})",
+            report::summary(&checked.diagnostics)
+        )?;
+        return Ok(None);
+    }
+    let desired = writ_compiler::lower::lower(&checked.model, &project.name);
+    let mut findings = checked.diagnostics.clone();
+    findings.extend(desired.diagnostics.iter().cloned());
+    writ_compiler::diagnostic::sort_in_source_order(&mut findings);
+    if desired.diagnostics.iter().any(Diagnostic::is_error) {
+        show_findings(out, project, &findings)?;
+        writeln!(
+            out,
+            "no plan: the source has errors ({})",
+            report::summary(&findings)
+        )?;
+        return Ok(None);
+    }
+    if !findings.is_empty() {
+        if quiet_warnings {
+            show_findings(&mut std::io::stderr(), project, &findings)?;
+        } else {
+            show_findings(out, project, &findings)?;
+        }
+    }
+    Ok(Some((checked.model, desired)))
+}
+
+/// The plan of `desired` against `observed`, as of today.
+pub fn make_plan(
+    project: &Project,
+    desired: &Desired,
+    observed: &[Resource],
+) -> Result<Plan, CliError> {
+    let options = PlanOptions {
+        today: clock::today()?,
+        max_key_age_days: project.config.max_key_age_days()?,
+    };
+    Ok(writ_compiler::plan::plan(desired, observed, &options))
+}

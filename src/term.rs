@@ -1,0 +1,32 @@
+//! Where writ runs: whether standard output is a terminal that takes colour,
+//! how wide it is, and whether this is a GitHub Actions job (whose runner
+//! reads workflow commands, and whose checkout annotation paths are
+//! relative to).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Colour on standard output: a terminal, and `NO_COLOR` unset or empty.
+pub fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The width to lay diagnostics out in (`COLUMNS`, else 100).
+pub fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+/// Is this a GitHub Actions job?
+pub fn in_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// The checkout that annotation paths are relative to.
+pub fn workspace() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_WORKSPACE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+}
