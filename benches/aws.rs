@@ -4,7 +4,10 @@
 //!
 //! Run: `cargo bench --bench aws` (needs Python and PyPI, like the tests).
 
-#[path = "../tests/moto/mod.rs"]
+// A benchmark stops at the first thing that is not as it expects.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/it/moto/mod.rs"]
 #[allow(dead_code)]
 mod moto;
 

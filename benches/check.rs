@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench --bench check`
 
+// A benchmark stops at the first thing that is not as it expects.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use divan::Bencher;
 use writ_compiler::values::Date;
 use writ_compiler::{CheckOptions, SourceMap};

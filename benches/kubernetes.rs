@@ -5,10 +5,13 @@
 //!
 //! Run: `cargo bench --bench kubernetes`.
 
-#[path = "../tests/http/mod.rs"]
+// A benchmark stops at the first thing that is not as it expects.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/it/http/mod.rs"]
 #[allow(dead_code)]
 mod http;
-#[path = "../tests/kube/mod.rs"]
+#[path = "../tests/it/kube/mod.rs"]
 #[allow(dead_code)]
 mod kube;
 

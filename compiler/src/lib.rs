@@ -6,6 +6,9 @@
 //! async or depend on a cloud SDK: callers pass everything in. That keeps it
 //! deterministic in CI, fast to test, and usable from an editor.
 
+// A library never prints: what it has to say goes to its caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod access;
 pub mod check;
 pub mod diagnostic;

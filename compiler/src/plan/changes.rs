@@ -10,13 +10,13 @@ use crate::lower::Desired;
 use crate::ownership::{agent_of, aws::REVOKE_POLICY, kubernetes::MANAGED_BY};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Desired objects whose address is taken by an object writ does not own.
 pub(super) fn conflicted<'a>(
     desired: &'a Desired,
-    owned: &BTreeMap<&str, &Resource>,
-    others: &BTreeMap<&str, &Resource>,
+    owned: &HashMap<&str, &Resource>,
+    others: &HashMap<&str, &Resource>,
 ) -> BTreeSet<&'a str> {
     if others.is_empty() {
         return BTreeSet::new();
@@ -33,8 +33,8 @@ pub(super) fn conflicted<'a>(
 /// What the comparison of one desired object with the owned ones needs.
 pub(super) struct Compare<'a, 'b> {
     pub desired: &'a Desired,
-    pub owned: &'b BTreeMap<&'a str, &'a Resource>,
-    pub others: &'b BTreeMap<&'a str, &'a Resource>,
+    pub owned: &'b HashMap<&'a str, &'a Resource>,
+    pub others: &'b HashMap<&'a str, &'a Resource>,
     /// Observed objects exactly as the source wants them.
     pub identical: &'b HashSet<&'a str>,
     /// Addresses with drift (an update there restores them).
@@ -232,7 +232,7 @@ fn delete(desired: &Desired, address: &str, current: &Resource) -> Change {
 pub(super) fn recreate_with_replaced_roles(
     changes: &mut Vec<Change>,
     desired: &Desired,
-    owned: &BTreeMap<&str, &Resource>,
+    owned: &HashMap<&str, &Resource>,
     summary: &mut Summary,
 ) {
     let replaced: BTreeSet<String> = changes

@@ -7,13 +7,13 @@ use super::{Access, AgentDelta};
 use crate::lower::Desired;
 use crate::ownership::agent_of;
 use crate::resource::{Resource, ResourceKind};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What each agent's inline access policies allow, as (provider, action,
 /// resource, condition) sets; gains and losses are their differences.
 pub(super) fn permission_delta(
     desired: &Desired,
-    owned: &BTreeMap<&str, &Resource>,
+    owned: &HashMap<&str, &Resource>,
     conflicted: &BTreeSet<&str>,
     identical: &HashSet<&str>,
 ) -> Vec<AgentDelta> {

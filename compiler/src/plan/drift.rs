@@ -6,15 +6,19 @@ use super::diff::changed_paths;
 use super::Drift;
 use crate::ownership::{self, aws::DIGEST_TAG};
 use crate::resource::{Resource, ResourceKind};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
+/// Drift among the owned objects, sorted by address. `wanted` is the
+/// desired state by address; `wanted_inline` counts, per role address, the
+/// inline policies the source wants on it.
 pub(super) fn find_drift(
-    desired_by_address: &BTreeMap<&str, &Resource>,
-    owned: &BTreeMap<&str, &Resource>,
+    wanted: &HashMap<&str, &Resource>,
+    wanted_inline: &HashMap<&str, usize>,
+    owned: &HashMap<&str, &Resource>,
     identical: &HashSet<&str>,
 ) -> Vec<Drift> {
     // Inline policies by the role they belong to, found once.
-    let mut inline_by_role: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
+    let mut inline_by_role: HashMap<&str, Vec<&Resource>> = HashMap::new();
     for resource in owned
         .values()
         .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
@@ -37,19 +41,8 @@ pub(super) fn find_drift(
         // hashes to the digest that lowering computed, so there is no drift
         // to find (this skips the hashing for nearly every object).
         let as_desired = |r: &Resource| identical.contains(r.address.as_str());
-        // The role's own inline policies only: a range on `<role>/policy/`,
-        // not on `<role>`, which would also walk every role whose name
-        // starts with this one's (`a1` → `a10`, `a100`, …).
         let wanted_inline = if resource.kind == ResourceKind::AwsRole {
-            let prefix = format!("{address}/policy/");
-            desired_by_address
-                .range::<str, _>((
-                    std::ops::Bound::Included(prefix.as_str()),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take_while(|(a, _)| a.starts_with(prefix.as_str()))
-                .filter(|(a, r)| r.kind == ResourceKind::AwsRolePolicy && role_of(a) == *address)
-                .count()
+            wanted_inline.get(address).copied().unwrap_or(0)
         } else {
             0
         };
@@ -66,7 +59,7 @@ pub(super) fn find_drift(
         }
         // Which attributes (and inline policies) differ from the source.
         let mut changed = Vec::new();
-        if let Some(want) = desired_by_address.get(address) {
+        if let Some(want) = wanted.get(address) {
             changed.extend(
                 changed_paths(&resource.attributes, &want.attributes)
                     .into_iter()
@@ -74,7 +67,7 @@ pub(super) fn find_drift(
             );
         }
         for policy in inline {
-            if desired_by_address
+            if wanted
                 .get(policy.address.as_str())
                 .is_none_or(|want| !want.same_as(policy))
             {
@@ -96,5 +89,6 @@ pub(super) fn find_drift(
             detail,
         });
     }
+    drift.sort_by(|a, b| a.address.cmp(&b.address));
     drift
 }

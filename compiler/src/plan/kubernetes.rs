@@ -12,7 +12,7 @@ use crate::ownership::{
 };
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
@@ -55,7 +55,7 @@ fn flags(role_name: &str, rules: &[Value]) -> Vec<String> {
 /// of bindings writ does not own and of other long-lived tokens.
 pub(super) fn inventory(
     observed: &[&Resource],
-    owned: &BTreeMap<&str, &Resource>,
+    owned: &HashMap<&str, &Resource>,
     wanted: &HashMap<&str, &Resource>,
 ) -> (Vec<Change>, Vec<Unmanaged>) {
     let roles: HashMap<(&str, Option<&str>, &str), &Resource> = observed

@@ -34,9 +34,9 @@ pub use review::{refusal, stale_differences};
 pub use types::*;
 
 use crate::lower::Desired;
-use crate::resource::Resource;
+use crate::resource::{Resource, ResourceKind};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
     let revocations = kubernetes::revocations(desired, observed);
@@ -57,9 +57,9 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
 struct Index<'a> {
     /// Desired objects by address, for the look-up per observed object.
     wanted: HashMap<&'a str, &'a Resource>,
-    /// The same, ordered, for the steps that look up ranges (a role's
-    /// inline policies).
-    desired_by_address: BTreeMap<&'a str, &'a Resource>,
+    /// How many inline policies the source wants on each role, by the
+    /// role's address.
+    wanted_inline: HashMap<&'a str, usize>,
     /// Observed objects exactly as the source wants them. In a large estate
     /// nearly all are, and they are canonical already (lowering writes
     /// canonical documents), so every later step reads this set instead of
@@ -76,13 +76,16 @@ impl<'a> Index<'a> {
             .iter()
             .map(|r| (r.address.as_str(), r))
             .collect();
-        // From the desired list, not the hash map: lowering writes it
-        // sorted, so the ordered map is built without a full sort.
-        let desired_by_address: BTreeMap<&str, &Resource> = desired
+        let mut wanted_inline: HashMap<&str, usize> = HashMap::new();
+        for resource in desired
             .resources
             .iter()
-            .map(|r| (r.address.as_str(), r))
-            .collect();
+            .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+        {
+            *wanted_inline
+                .entry(aws::role_of(&resource.address))
+                .or_default() += 1;
+        }
         let mut identical = HashSet::new();
         let observed = observed
             .iter()
@@ -101,7 +104,7 @@ impl<'a> Index<'a> {
         (
             Index {
                 wanted,
-                desired_by_address,
+                wanted_inline,
                 identical,
             },
             observed,
@@ -130,7 +133,12 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         kubernetes::inventory(&cluster_objects, &owned, &index.wanted);
     unmanaged.extend(cluster_inventory);
     // 4. Drift.
-    let drift = drift::find_drift(&index.desired_by_address, &owned, &index.identical);
+    let drift = drift::find_drift(
+        &index.wanted,
+        &index.wanted_inline,
+        &owned,
+        &index.identical,
+    );
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
     // 5. Changes and conflicts.
     let conflicted = changes::conflicted(desired, &owned, &others);

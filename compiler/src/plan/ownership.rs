@@ -7,15 +7,15 @@ use super::{aws, Revoked, Unmanaged};
 use crate::lower::Desired;
 use crate::ownership::{self, agent_of, aws::REVOKE_POLICY, Ownership};
 use crate::resource::{Resource, ResourceKind};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Observed objects by whose they are, each set keyed by address.
 pub(super) struct Partition<'a> {
     /// The project's own objects (revocations aside).
-    pub owned: BTreeMap<&'a str, &'a Resource>,
+    pub owned: HashMap<&'a str, &'a Resource>,
     /// Objects of other projects, and of no project: never changed, but a
     /// desired object whose address one of them has is a conflict.
-    pub others: BTreeMap<&'a str, &'a Resource>,
+    pub others: HashMap<&'a str, &'a Resource>,
     /// Identities no writ project owns, listed in the plan.
     pub unmanaged: Vec<Unmanaged>,
     /// Revocations `writ revoke` put on the project's roles.
@@ -35,11 +35,11 @@ pub(super) fn partition<'a>(
         .filter(|r| ownership::ownership(r, project, &no_roles) == Ownership::Ours)
         .filter_map(|r| Some((r.provider.as_str(), r.string("name")?)))
         .collect();
-    // Gathered first, then built in one go: observed objects come nearly in
-    // address order, which makes the build linear instead of a search per
-    // insert.
-    let mut owned: Vec<(&str, &Resource)> = Vec::new();
-    let mut others: Vec<(&str, &Resource)> = Vec::new();
+    // Hash maps: every later step looks objects up by address, and a
+    // search in an ordered map would compare long, alike addresses
+    // (`aws.prod/role/a12345/policy/…`) a dozen times per look-up.
+    let mut owned = HashMap::with_capacity(observed.len());
+    let mut others = HashMap::new();
     let mut unmanaged = Vec::new();
     let mut revoked = Vec::new();
     for &resource in observed {
@@ -57,17 +57,21 @@ pub(super) fn partition<'a>(
                     detail: "revoked with `writ revoke`: sessions issued before then are denied; kept until `writ revoke --lift` or `frozen = true`".to_string(),
                 });
             }
-            Ownership::Ours => owned.push((&resource.address, resource)),
-            Ownership::OtherProject => others.push((&resource.address, resource)),
+            Ownership::Ours => {
+                owned.insert(resource.address.as_str(), resource);
+            }
+            Ownership::OtherProject => {
+                others.insert(resource.address.as_str(), resource);
+            }
             Ownership::Unmanaged => {
-                others.push((&resource.address, resource));
+                others.insert(resource.address.as_str(), resource);
                 unmanaged.extend(aws::inventory(resource, project, options));
             }
         }
     }
     Partition {
-        owned: owned.into_iter().collect(),
-        others: others.into_iter().collect(),
+        owned,
+        others,
         unmanaged,
         revoked,
     }

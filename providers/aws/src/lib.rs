@@ -8,6 +8,9 @@
 //! refuses if they are not the project's. Credentials come from the standard
 //! AWS chain only, never from writ's configuration.
 
+// A library never prints: what it has to say goes to its caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod apply;
 mod observe;
 mod revoke;

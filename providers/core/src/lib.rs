@@ -10,6 +10,9 @@
 //! Providers are the only code in writ that performs network I/O; the
 //! compiler never does.
 
+// A library never prints: what it has to say goes to its caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod retry;
 
 pub use retry::{Limiter, Retrier, RetryPolicy};

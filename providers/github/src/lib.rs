@@ -11,6 +11,9 @@
 //! (`retry-after`), are waited out when the wait is short, and reported with
 //! the time to try again when it is not. The token is sent, never printed.
 
+// A library never prints: what it has to say goes to its caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod client;
 pub mod comments;
 

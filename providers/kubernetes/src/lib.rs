@@ -14,6 +14,9 @@
 //! the standard rules (`KUBECONFIG`, `~/.kube/config`, in-cluster), and the
 //! context named in writ.toml or the current one.
 
+// A library never prints: what it has to say goes to its caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod apply;
 mod kinds;
 mod observe;

@@ -1,0 +1,430 @@
+//! writ against a real implementation of the IAM API (moto, started by the
+//! harness): plan, apply, drift and ownership, end to end through the
+//! binary. moto validates less than AWS (it accepts malformed policies), so
+//! negative cases about policy content are tested in the compiler.
+
+use crate::binary::{apply, assert_no_changes, run, text, writ};
+
+use crate::moto::Moto;
+use std::path::{Path, PathBuf};
+
+const PROVIDERS: &str = r#"provider aws prod {
+  account = "123456789012"
+}
+
+guardrail no_iam {
+  deny aws.* iam:*, organizations:* on "*"
+}
+"#;
+
+const EXPORTER: &str = r#"
+agent exporter {
+  owner = "team-finance"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  aws.prod allow s3:GetObject, s3:ListBucket on "arn:aws:s3:::acme-invoices", "arn:aws:s3:::acme-invoices/*"
+  delegates {
+    ttl = 15m
+    aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
+  }
+}
+
+agent reader {
+  owner = "team-finance"
+  parent = exporter
+  ttl = 15m
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/2026/*"
+}
+"#;
+
+const REPORTER: &str = r#"
+agent reporter {
+  owner = "team-reporting"
+  ttl = 2h
+  runs_on aws.prod service "ecs-tasks.amazonaws.com"
+  aws.prod allow s3:PutObject on "arn:aws:s3:::acme-reports/*"
+}
+"#;
+
+/// A project folder pointing at one moto server.
+fn project(name: &str, moto: &Moto, source: &str) -> PathBuf {
+    project_at(name, &moto.endpoint(), source)
+}
+
+#[test]
+fn a_fresh_account_converges_and_a_second_plan_is_empty() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("fresh", &moto, &format!("{PROVIDERS}{EXPORTER}{REPORTER}"));
+    let first = writ(&root, &["plan", "--detailed-exitcode"]);
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
+    let applied = apply(&root);
+    assert!(
+        applied.contains("Apply complete: 7 of 7 changes made."),
+        "{applied}"
+    );
+    assert_no_changes(&root);
+    // What was made is what the source says: the delegate's boundary and
+    // its trust in its parent's role.
+    let role = moto.iam("GetRole", &[("RoleName", "reader")]);
+    assert!(role.contains("/writ/acme/"), "{role}");
+    assert!(role.contains("exporter-delegates"), "{role}");
+}
+
+#[test]
+fn a_policy_edited_outside_writ_is_drift_and_apply_restores_it() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("drift", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    moto.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "exporter"),
+            ("PolicyName", "writ-access"),
+            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#),
+        ],
+    );
+    let plan = writ(&root, &["plan", "--detailed-exitcode"]);
+    let shown = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("Drift (changed outside writ"), "{shown}");
+    assert!(
+        shown.contains("restores the policy document changed outside writ"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`exporter` loses aws.prod `s3:*` on `*`"),
+        "{shown}"
+    );
+    apply(&root);
+    assert_no_changes(&root);
+}
+
+#[test]
+fn removing_an_agent_deletes_exactly_its_objects_and_nothing_unmanaged() {
+    let Some(moto) = Moto::start() else { return };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    // Things writ must never touch: a look-alike role outside its path, a
+    // role of the same kind in another writ project, and a human.
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "reporter-legacy"),
+            ("AssumeRolePolicyDocument", trust),
+        ],
+    );
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "payments_bot"),
+            ("Path", "/writ/payments/"),
+            ("AssumeRolePolicyDocument", trust),
+            ("Tags.member.1.Key", "writ:project"),
+            ("Tags.member.1.Value", "payments"),
+        ],
+    );
+    moto.iam("CreateUser", &[("UserName", "alice")]);
+    moto.iam("CreateAccessKey", &[("UserName", "alice")]);
+    let root = project(
+        "removal",
+        &moto,
+        &format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    );
+    apply(&root);
+    std::fs::write(root.join("main.writ"), format!("{PROVIDERS}{EXPORTER}")).unwrap();
+    let plan = text(&writ(&root, &["plan", "--allow-mass-delete"]));
+    assert!(
+        plan.contains("- aws.prod/role/reporter (IAM role of `reporter`)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("agent `reporter` was removed from the source"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("aws.prod/role/reporter-legacy: path `/`, not managed by writ"),
+        "{plan}"
+    );
+    assert!(plan.contains("aws.prod/user/alice"), "{plan}");
+    assert!(
+        !plan.contains("payments_bot"),
+        "another project's role is left out: {plan}"
+    );
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "2 of 7 objects is more than 25%: refused by default"
+    );
+    let output = writ(&root, &["apply", "--auto-approve", "--allow-mass-delete"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_no_changes(&root);
+    for role in ["reporter-legacy", "payments_bot", "exporter", "reader"] {
+        moto.iam("GetRole", &[("RoleName", role)]);
+    }
+    moto.iam("GetUser", &[("UserName", "alice")]);
+    let listed = moto.iam("ListRoles", &[]);
+    assert!(
+        !listed.contains("<RoleName>reporter</RoleName>"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn writ_snapshot_records_what_plan_sees() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("snapshot", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    let file = root.join("recorded.json");
+    let output = writ(&root, &["snapshot", "--out", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    assert!(writ_compiler::snapshot::Snapshot::parse(&recorded).is_ok());
+    let offline = writ(
+        &root,
+        &[
+            "plan",
+            "--snapshot",
+            file.to_str().unwrap(),
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+}
+
+#[test]
+fn a_saved_plan_is_applied_only_while_it_is_still_current() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("saved-plan", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    std::fs::write(
+        root.join("main.writ"),
+        format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    )
+    .unwrap();
+    let saved = root.join("reviewed.json");
+    let planned = writ(&root, &["plan", "--out", saved.to_str().unwrap()]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    // Someone edits the live account after the plan was reviewed.
+    moto.iam(
+        "UpdateRole",
+        &[("RoleName", "exporter"), ("MaxSessionDuration", "7200")],
+    );
+    let refused = run(&["apply", root.to_str().unwrap(), saved.to_str().unwrap()]);
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("the saved plan is out of date"), "{shown}");
+    assert!(
+        shown.contains("aws.prod/role/exporter: needed now, not in the saved plan"),
+        "{shown}"
+    );
+    // A fresh, reviewed plan applies, without asking again.
+    let planned = writ(&root, &["plan", "--out", saved.to_str().unwrap()]);
+    assert_eq!(planned.status.code(), Some(0));
+    let applied = run(&["apply", root.to_str().unwrap(), saved.to_str().unwrap()]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert_no_changes(&root);
+}
+
+#[test]
+fn writ_drift_reports_only_drift() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("drift-command", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    let clean = writ(&root, &["drift", "--detailed-exitcode"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    moto.iam(
+        "TagRole",
+        &[
+            ("RoleName", "reader"),
+            ("Tags.member.1.Key", "writ:owner"),
+            ("Tags.member.1.Value", "mallory"),
+        ],
+    );
+    let drifted = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drifted);
+    assert_eq!(drifted.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("aws.prod/role/reader: changed outside writ since writ last applied it [tags.writ:owner]"), "{shown}");
+    apply(&root);
+    assert_eq!(
+        writ(&root, &["drift", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("revoke", &moto, &format!("{PROVIDERS}{EXPORTER}{REPORTER}"));
+    apply(&root);
+    // A machine user of the exporter's, with a long-lived key.
+    moto.iam(
+        "CreateUser",
+        &[
+            ("UserName", "exporter-ci"),
+            ("Tags.member.1.Key", "writ:project"),
+            ("Tags.member.1.Value", "acme"),
+            ("Tags.member.2.Key", "writ:agent"),
+            ("Tags.member.2.Value", "exporter"),
+        ],
+    );
+    moto.iam("CreateAccessKey", &[("UserName", "exporter-ci")]);
+
+    let revoked = writ(&root, &["revoke", "exporter", "--include-delegates"]);
+    let shown = text(&revoked);
+    assert_eq!(revoked.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("revoked `exporter` in aws.prod"), "{shown}");
+    assert!(shown.contains("revoked `reader` in aws.prod"), "{shown}");
+    assert!(shown.contains("disabled access key"), "{shown}");
+    let policy = moto.iam(
+        "GetRolePolicy",
+        &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")],
+    );
+    assert!(policy.contains("TokenIssueTime"), "{policy}");
+    let keys = moto.iam("ListAccessKeys", &[("UserName", "exporter-ci")]);
+    assert!(keys.contains("<Status>Inactive</Status>"), "{keys}");
+    // Only the named agent (and its delegate) were touched.
+    assert!(
+        !moto
+            .try_iam(
+                "GetRolePolicy",
+                &[("RoleName", "reporter"), ("PolicyName", "writ-revoke")]
+            )
+            .0
+    );
+
+    // The revocation is neither drift nor a change, and apply keeps it.
+    let plan = writ(&root, &["plan", "--detailed-exitcode"]);
+    let shown = text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("Revoked (kept by every apply"), "{shown}");
+    apply(&root);
+    assert!(
+        moto.try_iam(
+            "GetRolePolicy",
+            &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")]
+        )
+        .0
+    );
+
+    let lifted = writ(
+        &root,
+        &["revoke", "exporter", "--include-delegates", "--lift"],
+    );
+    assert_eq!(lifted.status.code(), Some(0), "{}", text(&lifted));
+    assert!(
+        !moto
+            .try_iam(
+                "GetRolePolicy",
+                &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")]
+            )
+            .0
+    );
+    assert!(
+        !moto
+            .try_iam(
+                "GetRolePolicy",
+                &[("RoleName", "reader"), ("PolicyName", "writ-revoke")]
+            )
+            .0
+    );
+    assert_no_changes(&root);
+}
+
+#[test]
+fn observing_a_thousand_managed_roles_takes_at_most_one_request_per_fifty() {
+    let Some(moto) = Moto::start() else { return };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+    for i in 0..1000 {
+        let name = format!("agent_{i}");
+        moto.iam(
+            "CreateRole",
+            &[
+                ("RoleName", &name),
+                ("Path", "/writ/acme/"),
+                ("AssumeRolePolicyDocument", trust),
+                ("Tags.member.1.Key", "writ:project"),
+                ("Tags.member.1.Value", "acme"),
+                ("Tags.member.2.Key", "writ:agent"),
+                ("Tags.member.2.Value", &name),
+            ],
+        );
+        moto.iam(
+            "PutRolePolicy",
+            &[
+                ("RoleName", &name),
+                ("PolicyName", "writ-access"),
+                ("PolicyDocument", policy),
+            ],
+        );
+    }
+    let root = project("thousand", &moto, PROVIDERS);
+    let file = root.join("recorded.json");
+    let output = writ(&root, &["snapshot", "--out", file.to_str().unwrap()]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    // "aws.prod: 2000 objects in N requests"
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("aws.prod: "))
+        .expect("a count of requests");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let objects: usize = words[1].parse().unwrap();
+    let requests: usize = words[4].parse().unwrap();
+    assert_eq!(objects, 2000, "{line}");
+    assert!(
+        requests <= 1000 / 50,
+        "{requests} requests to observe 1,000 roles: {line}"
+    );
+    eprintln!("{line}");
+}
+
+/// A project whose `writ.toml` points at `endpoint` (a proxy, say).
+fn project_at(name: &str, endpoint: &str, source: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("aws")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("main.writ"), source).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n"),
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn an_apply_interrupted_by_faults_converges_on_the_next_run_with_nothing_lost_or_duplicated() {
+    let Some(moto) = Moto::start() else { return };
+    let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+    let root = project_at(
+        "faults",
+        &proxy.endpoint(),
+        &format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    );
+    // Throttling and dropped connections throughout; after 14 requests,
+    // everything is refused: the apply stops halfway.
+    proxy.refuse_after(14);
+    let first = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&first);
+    assert_eq!(first.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("Apply failed at"), "{shown}");
+    assert!(proxy.throttled.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst) > 0);
+
+    proxy.heal();
+    let second = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_no_changes(&root);
+    // Exactly one of each: three roles, one boundary, three inline policies.
+    let roles = moto.iam("ListRoles", &[("PathPrefix", "/writ/acme/")]);
+    assert_eq!(roles.matches("<RoleName>").count(), 3, "{roles}");
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    assert_eq!(policies.matches("<PolicyName>").count(), 1, "{policies}");
+    for role in ["exporter", "reader", "reporter"] {
+        let inline = moto.iam("ListRolePolicies", &[("RoleName", role)]);
+        assert_eq!(inline.matches("<member>").count(), 1, "{role}: {inline}");
+    }
+}

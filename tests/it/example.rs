@@ -1,0 +1,153 @@
+//! The bundled example's recorded state (`examples/acme/snapshot.json`) is
+//! generated, not written by hand, so that its digests are real: the example
+//! sources are turned into "what was applied last time" by a few edits,
+//! lowered, and then changed outside writ. Run with `WRIT_REGENERATE=1` to
+//! rewrite the file after changing the example.
+
+use std::path::{Path, PathBuf};
+use writ_compiler::lower;
+use writ_compiler::plan::{self, ChangeKind, PlanOptions};
+use writ_compiler::snapshot::Snapshot;
+use writ_compiler::SourceMap;
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+/// (file, text now, text as last applied): each must match exactly once.
+const BEFORE: &[(&str, &str, &str)] = &[
+    ("teams/billing.writ", "service_account \"billing-bot\"", "service_account \"billing-bot-v1\""),
+    ("teams/billing.writ", "\n    when aws:RequestedRegion == \"us-east-1\"", ""),
+    ("teams/platform.writ", "expires = 2026-09-30", "expires = 2027-09-30"),
+    (
+        "teams/platform.writ",
+        "  aws.prod allow ecr:BatchGetImage, ecr:GetDownloadUrlForLayer\n    on \"arn:aws:ecr:us-east-1:123456789012:repository/services/*\"\n  aws.prod allow ecr:GetAuthorizationToken on \"*\"\n",
+        "",
+    ),
+    ("teams/reporting.writ", "ttl = 2h", "ttl = 4h"),
+    ("teams/platform.writ", "  kubernetes.prod allow get on \"pods/log\" in cluster\n", ""),
+    ("teams/reporting.writ", "ses:SendEmail, ses:SendRawEmail", "ses:SendEmail, ses:SendRawEmail, ses:SendBulkEmail"),
+];
+
+fn sources(before: bool) -> SourceMap {
+    let mut files = Vec::new();
+    collect(&example(), &mut files);
+    files.sort();
+    let mut sources = SourceMap::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(example())
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        if before {
+            for (name, now, then) in BEFORE.iter().filter(|(name, _, _)| *name == relative) {
+                assert_eq!(
+                    text.matches(now).count(),
+                    1,
+                    "{name}: `{now}` must appear once"
+                );
+                text = text.replacen(now, then, 1);
+            }
+        }
+        sources.add(relative, text);
+    }
+    sources
+}
+
+fn collect(folder: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "writ") {
+            out.push(path);
+        }
+    }
+}
+
+fn desired(before: bool) -> lower::Desired {
+    let checked = crate::support::check(&sources(before));
+    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+    lower::lower(&checked.model, "acme")
+}
+
+const LIVE: &str = r#"[
+  {"op": "set", "address": "aws.prod/role/invoice_reader", "attribute": "path", "value": "/writ/acme/billing/", "restamp": true},
+  {"op": "set", "address": "aws.prod/role/audit_reader/policy/writ-access", "attribute": "policy", "value": {
+    "Version": "2012-10-17",
+    "Statement": [
+      {"Effect": "Allow", "Action": ["access-analyzer:GetAnalyzer", "access-analyzer:GetFinding", "access-analyzer:UpdateFindings"],
+       "Resource": ["arn:aws:access-analyzer:us-east-1:123456789012:analyzer/acme"]},
+      {"Effect": "Deny", "Action": ["iam:*", "organizations:*"], "Resource": ["*"]}
+    ]}},
+  {"op": "add", "resource": {"address": "aws.prod/role/jenkins-deployer", "provider": "aws.prod", "kind": "aws_role",
+    "attributes": {"name": "jenkins-deployer", "path": "/", "created": "2021-06-14", "tags": {}}}},
+  {"op": "add", "resource": {"address": "aws.prod/role/AWSServiceRoleForECS", "provider": "aws.prod", "kind": "aws_role",
+    "attributes": {"name": "AWSServiceRoleForECS", "path": "/aws-service-role/ecs.amazonaws.com/", "created": "2020-01-01", "tags": {}}}},
+  {"op": "add", "resource": {"address": "aws.prod/role/payments_bot", "provider": "aws.prod", "kind": "aws_role",
+    "attributes": {"name": "payments_bot", "path": "/writ/payments/", "created": "2026-02-01", "tags": {"writ:project": "payments"}}}},
+  {"op": "add", "resource": {"address": "aws.prod/user/alice", "provider": "aws.prod", "kind": "aws_user",
+    "attributes": {"name": "alice", "path": "/", "created": "2023-05-02"}}},
+  {"op": "add", "resource": {"address": "aws.prod/user/ci-legacy", "provider": "aws.prod", "kind": "aws_user",
+    "attributes": {"name": "ci-legacy", "path": "/machines/", "created": "2020-09-01"}}},
+  {"op": "add", "resource": {"address": "aws.prod/access-key/AKIAEXAMPLECI00001", "provider": "aws.prod", "kind": "aws_access_key",
+    "attributes": {"id": "AKIAEXAMPLECI00001", "user": "ci-legacy", "status": "Active", "created": "2020-09-01", "last_used": "2026-11-26"}}},
+  {"op": "add", "resource": {"address": "aws.prod/access-key/AKIAEXAMPLEAL00002", "provider": "aws.prod", "kind": "aws_access_key",
+    "attributes": {"id": "AKIAEXAMPLEAL00002", "user": "alice", "status": "Active", "created": "2026-10-01", "last_used": null}}}
+]"#;
+
+fn generate() -> Snapshot {
+    let mut observed = desired(true).resources;
+    crate::support::apply_edits(&mut observed, &serde_json::from_str(LIVE).unwrap());
+    Snapshot::from_resources(observed)
+}
+
+#[test]
+fn the_example_snapshot_is_current() {
+    let path = example().join("snapshot.json");
+    let generated = generate();
+    if std::env::var_os("WRIT_REGENERATE").is_some() {
+        std::fs::write(&path, generated.to_json()).unwrap();
+    }
+    let committed =
+        Snapshot::parse(&std::fs::read_to_string(&path).expect("examples/acme/snapshot.json"))
+            .unwrap();
+    assert!(committed == generated, "examples/acme/snapshot.json is out of date: run `WRIT_REGENERATE=1 cargo test --test it example::`");
+}
+
+#[test]
+fn the_example_plan_shows_every_kind_of_change_drift_and_unmanaged_identity() {
+    let snapshot = generate();
+    let observed: Vec<_> = snapshot.resources().cloned().collect();
+    let options = PlanOptions {
+        today: crate::support::today(),
+        max_key_age_days: Some(90),
+    };
+    let plan = plan::plan(&desired(false), &observed, &options);
+    let kinds: Vec<ChangeKind> = plan.changes.iter().map(|c| c.kind_of_change()).collect();
+    for kind in [
+        ChangeKind::Create,
+        ChangeKind::Update,
+        ChangeKind::Replace,
+        ChangeKind::Delete,
+    ] {
+        assert!(kinds.contains(&kind), "no {kind:?} in {kinds:?}");
+    }
+    assert!(plan
+        .changes
+        .iter()
+        .any(|c| c.reason == "`legacy_exporter` expired on 2026-09-30"));
+    assert_eq!(plan.drift.len(), 1);
+    assert!(plan.unmanaged.iter().any(|u| u.stale));
+    assert!(plan.permission_delta.iter().any(|d| !d.gains.is_empty()));
+    assert!(plan.permission_delta.iter().any(|d| !d.losses.is_empty()));
+    assert!(plan.conflicts.is_empty());
+    assert!(
+        plan.mass_delete(plan::DEFAULT_MASS_DELETE_PERCENT)
+            .is_none(),
+        "{:?}",
+        plan.summary
+    );
+}

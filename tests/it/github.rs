@@ -1,0 +1,729 @@
+//! writ in GitHub Actions, end to end through the binary and the real
+//! `octocrab` client, against a local GitHub API (tests/gh): the sticky plan
+//! comment, the job summary and step outputs, annotations, and a guarded
+//! apply (`--expect`) that reports on the merged pull request. Applies run
+//! against the local Kubernetes API server (tests/kube).
+
+use crate::binary::text;
+use crate::gh::FakeGitHub;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const REPO: &str = "acme/infra";
+
+const SOURCE: &str = r#"provider aws prod {
+  account = "123456789012"
+}
+
+agent exporter {
+  owner = "team-billing"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
+}
+"#;
+
+fn scratch(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("github")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// A project planned against an empty recorded state: no credentials.
+fn project(root: &Path, name: &str, source: &str) -> PathBuf {
+    let folder = root.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("main.writ"), source).unwrap();
+    std::fs::write(
+        folder.join("snapshot.json"),
+        r#"{"format_version": 1, "providers": {}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!("[project]\nname = \"{name}\"\nsnapshot = \"snapshot.json\"\n"),
+    )
+    .unwrap();
+    folder
+}
+
+/// Runs writ as a GitHub Actions job would, with the workflow's token.
+fn writ(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = crate::binary::command();
+    command.args(args).env("GITHUB_TOKEN", crate::gh::TOKEN);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("writ runs")
+}
+
+fn plan_comment(github: &FakeGitHub, folder: &Path, pull: &str) -> Output {
+    writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--comment",
+            "--repo",
+            REPO,
+            "--pr",
+            pull,
+            "--github-api",
+            &github.api(),
+        ],
+        &[],
+    )
+}
+
+#[test]
+fn the_first_plan_posts_a_comment_and_later_plans_update_it_in_place() {
+    let github = FakeGitHub::start(REPO, &[7]);
+    // Someone else's comments come first, over more than one page.
+    for i in 0..120 {
+        github.add_comment(7, "octocat", &format!("review note {i}"));
+    }
+    let root = scratch("sticky");
+    let folder = project(&root, "acme", SOURCE);
+    let first = plan_comment(&github, &folder, "7");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(
+        text(&first).contains("posted the plan comment on acme/infra#7"),
+        "{}",
+        text(&first)
+    );
+    let ours: Vec<_> = github
+        .comments(7)
+        .into_iter()
+        .filter(|c| c.login == "github-actions[bot]")
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert!(
+        ours[0]
+            .body
+            .starts_with("<!-- writ:plan project=acme -->\n## writ plan: `acme`"),
+        "{}",
+        ours[0].body
+    );
+    assert!(ours[0].body.contains("2 to create"), "{}", ours[0].body);
+
+    // A push that changes the plan: the same comment is edited.
+    std::fs::write(
+        folder.join("main.writ"),
+        SOURCE.replace("s3:GetObject", "s3:GetObject, s3:ListBucket"),
+    )
+    .unwrap();
+    let second = plan_comment(&github, &folder, "7");
+    assert!(
+        text(&second).contains("updated the plan comment"),
+        "{}",
+        text(&second)
+    );
+    let after: Vec<_> = github
+        .comments(7)
+        .into_iter()
+        .filter(|c| c.login == "github-actions[bot]")
+        .collect();
+    assert_eq!(after.len(), 1, "no second comment");
+    assert_eq!(after[0].id, ours[0].id);
+    assert!(after[0].body.contains("s3:ListBucket"), "{}", after[0].body);
+    // The comments were read page by page (120 of others: two pages of 100).
+    let log = github.log();
+    let lists = log.iter().filter(|r| r.method == "GET").count();
+    assert_eq!(lists, 4, "two listings of two pages each");
+    assert!(
+        log.iter()
+            .filter(|r| r.method == "GET")
+            .all(|r| r.path.contains("/issues/7/comments")),
+        "only the pull request's comments are read: {log:?}"
+    );
+    assert_eq!(github.comments(7).len(), 121);
+}
+
+#[test]
+fn a_push_that_breaks_the_source_replaces_the_plan_comment() {
+    let github = FakeGitHub::start(REPO, &[11]);
+    let root = scratch("broken");
+    let folder = project(&root, "acme", SOURCE);
+    plan_comment(&github, &folder, "11");
+    std::fs::write(
+        folder.join("main.writ"),
+        SOURCE.replace("owner = ", "ownr = "),
+    )
+    .unwrap();
+    let output = plan_comment(&github, &folder, "11");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let comments = github.comments(11);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("No plan: the source has errors"),
+        "{}",
+        comments[0].body
+    );
+}
+
+#[test]
+fn a_plan_without_changes_says_so() {
+    let github = FakeGitHub::start(REPO, &[3]);
+    let root = scratch("no-changes");
+    let folder = project(
+        &root,
+        "acme",
+        "provider aws prod {\n  account = \"123456789012\"\n}\n",
+    );
+    let output = plan_comment(&github, &folder, "3");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let comments = github.comments(3);
+    assert!(
+        comments[0].body.contains("No changes"),
+        "{}",
+        comments[0].body
+    );
+}
+
+#[test]
+fn two_projects_keep_two_comments() {
+    let github = FakeGitHub::start(REPO, &[9]);
+    let root = scratch("two-projects");
+    let acme = project(&root, "acme", SOURCE);
+    let billing = project(&root, "billing", &SOURCE.replace("exporter", "invoicer"));
+    for _ in 0..2 {
+        for folder in [&acme, &billing] {
+            let output = plan_comment(&github, folder, "9");
+            assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        }
+    }
+    let comments = github.comments(9);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    assert!(comments.iter().any(|c| c.body.contains("project=acme")));
+    assert!(comments.iter().any(|c| c.body.contains("project=billing")));
+}
+
+#[test]
+fn a_marker_written_by_someone_else_is_left_alone() {
+    let github = FakeGitHub::start(REPO, &[4]);
+    let theirs = github.add_comment(4, "octocat", "quoting it: <!-- writ:plan project=acme -->");
+    let root = scratch("foreign-marker");
+    let folder = project(&root, "acme", SOURCE);
+    for _ in 0..2 {
+        let output = plan_comment(&github, &folder, "4");
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    let comments = github.comments(4);
+    assert_eq!(
+        comments.len(),
+        2,
+        "one of theirs, one of ours: {comments:#?}"
+    );
+    let kept = comments.iter().find(|c| c.id == theirs).unwrap();
+    assert_eq!(kept.body, "quoting it: <!-- writ:plan project=acme -->");
+}
+
+#[test]
+fn a_huge_plan_is_cut_at_a_section_boundary_and_points_at_the_full_plan() {
+    let github = FakeGitHub::start(REPO, &[5]);
+    let mut source = String::from("provider aws prod {\n  account = \"123456789012\"\n}\n");
+    for i in 0..400 {
+        source.push_str(&format!(
+            "agent agent_{i} {{\n  owner = \"team-{i}\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n  aws.prod allow s3:GetObject, s3:PutObject, s3:ListBucket on \"arn:aws:s3:::bucket-{i}-with-a-long-name\", \"arn:aws:s3:::bucket-{i}-with-a-long-name/*\"\n}}\n"
+        ));
+    }
+    let root = scratch("huge");
+    let folder = project(&root, "acme", &source);
+    let summary = root.join("summary.md");
+    let output = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--comment",
+            "--repo",
+            REPO,
+            "--pr",
+            "5",
+            "--github-api",
+            &github.api(),
+        ],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let body = &github.comments(5)[0].body;
+    assert!(body.chars().count() <= 65_536, "{}", body.len());
+    assert!(
+        body.contains("sections left out to stay within GitHub's comment limit"),
+        "{body}"
+    );
+    assert!(body.contains("job summary"), "{body}");
+    assert_eq!(
+        body.matches("<details").count(),
+        body.matches("</details>").count()
+    );
+    assert_eq!(
+        body.matches("```").count() % 2,
+        0,
+        "no code block left open"
+    );
+    // The job summary has the whole plan.
+    let full = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        full.len() > body.len() * 2,
+        "{} vs {}",
+        full.len(),
+        body.len()
+    );
+    assert!(full.contains("agent_399"));
+}
+
+#[test]
+fn actions_files_get_the_summary_and_the_outputs() {
+    let root = scratch("outputs");
+    let folder = project(&root, "acme", SOURCE);
+    let (summary, outputs) = (root.join("summary.md"), root.join("outputs.txt"));
+    std::fs::write(&outputs, "earlier=1\n").unwrap();
+    let output = writ(
+        &["plan", folder.to_str().unwrap()],
+        &[
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("## writ plan: `acme`"));
+    assert_eq!(
+        std::fs::read_to_string(&outputs).unwrap(),
+        "earlier=1\nhas_changes=true\nprivilege_gain=true\ndeletes=0\n"
+    );
+}
+
+#[test]
+fn rate_limited_and_failing_calls_are_retried() {
+    let github = FakeGitHub::start(REPO, &[6]);
+    github.secondary_limit_next(2, 1);
+    let root = scratch("rate-limited");
+    let folder = project(&root, "acme", SOURCE);
+    let started = std::time::Instant::now();
+    let output = plan_comment(&github, &folder, "6");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        started.elapsed().as_secs() >= 2,
+        "retry-after was waited out"
+    );
+    assert_eq!(github.comments(6).len(), 1);
+    let refused = github.log().iter().filter(|r| r.status == 403).count();
+    assert_eq!(refused, 2);
+
+    github.fail_next(2);
+    let output = plan_comment(&github, &folder, "6");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(github.comments(6).len(), 1);
+}
+
+#[test]
+fn github_failures_give_a_clear_error_and_never_show_the_token() {
+    let github = FakeGitHub::start(REPO, &[8]);
+    let root = scratch("failures");
+    let folder = project(&root, "acme", SOURCE);
+    let run = |pull: &str, env: &[(&str, &str)]| -> (Option<i32>, String) {
+        let output = writ(
+            &[
+                "plan",
+                folder.to_str().unwrap(),
+                "--comment",
+                "--repo",
+                REPO,
+                "--pr",
+                pull,
+                "--github-api",
+                &github.api(),
+            ],
+            env,
+        );
+        let shown = text(&output);
+        assert!(
+            !shown.contains(crate::gh::TOKEN),
+            "the token is never printed: {shown}"
+        );
+        (output.status.code(), shown)
+    };
+    let (code, shown) = run("8", &[("GITHUB_TOKEN", "ghs_wrong")]);
+    assert_eq!(code, Some(1));
+    assert!(
+        shown.contains("401")
+            && shown.contains("Bad credentials")
+            && shown.contains("GITHUB_TOKEN"),
+        "{shown}"
+    );
+    assert!(!shown.contains("ghs_wrong"), "{shown}");
+
+    let (code, shown) = run("8", &[("GITHUB_TOKEN", "")]);
+    assert_eq!(code, Some(1));
+    assert!(shown.contains("no GitHub token"), "{shown}");
+
+    let (code, shown) = run("404", &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        shown.contains("acme/infra#404") && shown.contains("not found"),
+        "{shown}"
+    );
+
+    github.exhaust_primary_limit();
+    let (code, shown) = run("8", &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        shown.contains("rate limit is exhausted for the next 60 minutes"),
+        "{shown}"
+    );
+
+    // Nothing listens there: a network failure, retried, then reported.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--comment",
+            "--repo",
+            REPO,
+            "--pr",
+            "8",
+            "--github-api",
+            &format!("http://127.0.0.1:{closed}"),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("cannot reach GitHub"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn the_pull_request_and_repository_come_from_the_actions_environment() {
+    let github = FakeGitHub::start(REPO, &[12]);
+    let root = scratch("environment");
+    let folder = project(&root, "acme", SOURCE);
+    let event = root.join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"action": "synchronize", "number": 12, "pull_request": {"number": 12}}"#,
+    )
+    .unwrap();
+    let output = writ(
+        &["plan", folder.to_str().unwrap(), "--comment"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", REPO),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_API_URL", &github.api()),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(github.comments(12).len(), 1);
+}
+
+#[test]
+fn check_prints_findings_as_workflow_commands() {
+    let output = writ(
+        &["check", "tests/ui/unknown_name.writ", "--format", "github"],
+        &[],
+    );
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    let commands: Vec<&str> = shown.lines().filter(|l| l.starts_with("::")).collect();
+    assert!(!commands.is_empty(), "{shown}");
+    for command in commands {
+        assert!(
+            command.starts_with("::error file=tests/ui/unknown_name.writ,line="),
+            "{command}"
+        );
+        assert!(
+            command.contains(",title=writ%3A%3Aunknown_name::"),
+            "{command}"
+        );
+    }
+    // In Actions, plan prints them too (on standard error), beside the report.
+    let root = scratch("annotations");
+    let folder = project(
+        &root,
+        "acme",
+        &SOURCE.replace("ttl = 1h", "ttl = 1h\n  aws.prod allow s3:* on \"*\""),
+    );
+    let output = writ(
+        &["plan", folder.to_str().unwrap()],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_WORKSPACE", root.to_str().unwrap()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("::warning file=acme/main.writ,line="),
+        "{stderr}"
+    );
+}
+
+/// A project applied to the local cluster, as the apply workflow would.
+fn cluster_project(root: &Path, cluster: &crate::kube::FakeCluster, source: &str) -> PathBuf {
+    let folder = root.join("acme");
+    cluster.write_project(&folder, source);
+    folder
+}
+
+const CLUSTER_SOURCE: &str = r#"provider kubernetes prod {
+  cluster = "prod"
+}
+
+agent exporter {
+  owner = "team-billing"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "billing" service_account "exporter"
+  kubernetes.prod allow get on "configmaps" in namespace "billing"
+}
+"#;
+
+const SECOND_AGENT: &str = r#"
+agent reporter {
+  owner = "team-reporting"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "billing" service_account "reporter"
+}
+"#;
+
+#[test]
+fn apply_expect_applies_exactly_the_reviewed_plan_and_reports_on_the_merged_pull_request() {
+    let cluster = crate::kube::FakeCluster::start();
+    cluster.add_namespace("billing");
+    let github = FakeGitHub::start(REPO, &[21]);
+    github.add_commit("5e1f", &[21]);
+    let root = scratch("expect");
+    let folder = cluster_project(&root, &cluster, CLUSTER_SOURCE);
+    let reviewed = root.join("plan.json");
+    let planned = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--out",
+            reviewed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    let env = [
+        ("GITHUB_REPOSITORY", REPO),
+        ("GITHUB_SHA", "5e1f"),
+        ("GITHUB_API_URL", &github.api() as &str),
+    ];
+    let applied = writ(
+        &[
+            "apply",
+            folder.to_str().unwrap(),
+            "--expect",
+            reviewed.to_str().unwrap(),
+            "--comment",
+        ],
+        &env,
+    );
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert!(
+        text(&applied).contains("Apply complete: 3 of 3 changes made."),
+        "{}",
+        text(&applied)
+    );
+    let comments = github.comments(21);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("✅ writ apply: `acme`"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("3 of 3 changes made"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0]
+            .body
+            .contains("create `kubernetes.prod/namespaces/billing/roles/writ-exporter`"),
+        "{}",
+        comments[0].body
+    );
+}
+
+#[test]
+fn apply_expect_refuses_a_plan_with_one_change_more_or_less_and_says_why() {
+    let cluster = crate::kube::FakeCluster::start();
+    cluster.add_namespace("billing");
+    let github = FakeGitHub::start(REPO, &[22]);
+    github.add_commit("77aa", &[22]);
+    let root = scratch("expect-refused");
+    let folder = cluster_project(&root, &cluster, CLUSTER_SOURCE);
+    let reviewed = root.join("plan.json");
+    writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--out",
+            reviewed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let env = [
+        ("GITHUB_REPOSITORY", REPO),
+        ("GITHUB_SHA", "77aa"),
+        ("GITHUB_API_URL", &github.api() as &str),
+    ];
+
+    // One change more: the merged source has an agent the review did not see.
+    std::fs::write(
+        folder.join("main.writ"),
+        format!("{CLUSTER_SOURCE}{SECOND_AGENT}"),
+    )
+    .unwrap();
+    let refused = writ(
+        &[
+            "apply",
+            folder.to_str().unwrap(),
+            "--expect",
+            reviewed.to_str().unwrap(),
+            "--comment",
+        ],
+        &env,
+    );
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("the saved plan is out of date"), "{shown}");
+    assert!(
+        shown.contains("serviceaccounts/reporter: needed now, not in the saved plan"),
+        "{shown}"
+    );
+    assert!(
+        cluster.names("serviceaccounts").is_empty(),
+        "nothing applied"
+    );
+    let comment = &github.comments(22)[0].body;
+    assert!(
+        comment.contains("❌ writ apply") && comment.contains("**Refused**"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("needed now, not in the saved plan"),
+        "{comment}"
+    );
+
+    // One change less: the reviewed plan had both agents, the merge only one.
+    let both = root.join("both.json");
+    writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--out",
+            both.to_str().unwrap(),
+        ],
+        &[],
+    );
+    std::fs::write(folder.join("main.writ"), CLUSTER_SOURCE).unwrap();
+    let refused = writ(
+        &[
+            "apply",
+            folder.to_str().unwrap(),
+            "--expect",
+            both.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("serviceaccounts/reporter: in the saved plan, no longer needed"),
+        "{shown}"
+    );
+    assert!(
+        cluster.names("serviceaccounts").is_empty(),
+        "nothing applied"
+    );
+}
+
+/// The `args:` of the writ steps of an example workflow, in order.
+fn workflow_args(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("args: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_example_workflows_run_as_written() {
+    let cluster = crate::kube::FakeCluster::start();
+    cluster.add_namespace("billing");
+    let github = FakeGitHub::start(REPO, &[31]);
+    github.add_commit("abc123", &[31]);
+    let root = scratch("workflows");
+    let infra = cluster_project(&root, &cluster, CLUSTER_SOURCE);
+    std::fs::rename(&infra, root.join("infra")).unwrap();
+    let event = root.join("event.json");
+    std::fs::write(&event, r#"{"number": 31, "pull_request": {"number": 31}}"#).unwrap();
+    let (summary, outputs) = (root.join("summary.md"), root.join("outputs.txt"));
+    let run = |args: &str, extra: &[(&str, &str)]| -> Output {
+        let mut command = crate::binary::command();
+        command
+            .args(args.split_whitespace())
+            .current_dir(&root)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_WORKSPACE", &root)
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_API_URL", github.api())
+            .env("GITHUB_TOKEN", crate::gh::TOKEN)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_OUTPUT", &outputs);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    // The pull request's workflow.
+    let plan_steps = workflow_args("examples/github-actions/writ-plan.yml");
+    assert_eq!(plan_steps.len(), 2, "{plan_steps:?}");
+    for args in &plan_steps {
+        let output = run(args, &[("GITHUB_EVENT_PATH", event.to_str().unwrap())]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "writ {args}:\n{}",
+            text(&output)
+        );
+    }
+    assert!(root.join("writ-plan.json").exists());
+    assert_eq!(github.comments(31).len(), 1);
+    assert!(std::fs::read_to_string(&outputs)
+        .unwrap()
+        .contains("has_changes=true"));
+    // The merge's workflow, with the plan artifact in the workspace.
+    let apply_steps = workflow_args("examples/github-actions/writ-apply.yml");
+    assert_eq!(apply_steps.len(), 1, "{apply_steps:?}");
+    let output = run(&apply_steps[0], &[("GITHUB_SHA", "abc123")]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "writ {}:\n{}",
+        apply_steps[0],
+        text(&output)
+    );
+    let comments = github.comments(31);
+    assert_eq!(comments.len(), 2);
+    assert!(
+        comments[1]
+            .body
+            .contains("**Apply complete**: 3 of 3 changes made."),
+        "{}",
+        comments[1].body
+    );
+}

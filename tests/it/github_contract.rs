@@ -1,0 +1,68 @@
+//! Contract: the requests writ sends to GitHub match GitHub's published
+//! OpenAPI description (npm `@octokit/openapi`), as checked by Stoplight
+//! Prism in mock mode, which answers a request outside the description
+//! with an error instead of a documented example.
+
+use writ_provider_core::{Retrier, RetryPolicy};
+use writ_provider_github::{GitHub, Repository};
+
+#[test]
+fn every_request_writ_sends_matches_githubs_openapi_description() {
+    let Some(prism) = crate::prism::Prism::start() else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    // One attempt: a refused request must show, not be retried.
+    let policy = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    let client = GitHub::connect(
+        &prism.api(),
+        "ghs_contract".to_string(),
+        &Retrier::new(policy),
+    )
+    .unwrap();
+    let repo = Repository::parse("acme/infra").unwrap();
+    runtime.block_on(async {
+        let (comments, next) = client
+            .comments_page(&repo, 7, "/repos/acme/infra/issues/7/comments?per_page=100")
+            .await
+            .expect("listing comments matches the description");
+        assert!(!comments.is_empty(), "the documented example comes back");
+        assert!(next.is_some(), "the documented Link header is read");
+        let created = client
+            .create_comment(
+                &repo,
+                7,
+                "<!-- writ:plan project=acme -->\n## writ plan: `acme`\n",
+            )
+            .await
+            .expect("creating a comment matches the description");
+        client
+            .update_comment(
+                &repo,
+                created.id,
+                "<!-- writ:plan project=acme -->\nNo changes.",
+            )
+            .await
+            .expect("updating a comment matches the description");
+        client
+            .pulls_of_commit(&repo, "6dcb09b5b57875f334f61aebed695e2e4193db5e")
+            .await
+            .expect("finding the pull requests of a commit matches the description");
+        // The check has teeth: a request outside the description is refused.
+        let refused = client
+            .comments_page(
+                &repo,
+                7,
+                "/repos/acme/infra/issues/7/comments?per_page=many",
+            )
+            .await;
+        assert!(refused.is_err(), "prism validates requests");
+    });
+}

@@ -1,0 +1,796 @@
+//! writ against a local Kubernetes API server (tests/kube): plan, apply,
+//! drift, ownership, conflicts and revocation, end to end through the
+//! binary and the real `kube` client, connected by a kubeconfig; one test
+//! drives the same server with `kubectl`, to check the fake against the
+//! protocol; one runs a project that uses AWS (moto) and Kubernetes at once.
+
+use crate::binary::{apply, assert_no_changes, text, writ};
+use crate::kube::FakeCluster;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CLUSTER: &str = r#"provider kubernetes prod {
+  cluster = "prod-eks"
+}
+"#;
+
+const EXPORTER: &str = r#"
+agent exporter {
+  owner = "team-billing"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "billing" service_account "exporter"
+  kubernetes.prod allow get, list on "configmaps" in namespace "billing"
+  kubernetes.prod allow get on "secrets" named "exporter-config" in namespace "billing"
+  kubernetes.prod allow get, list on "namespaces" in cluster
+}
+"#;
+
+const JOB_RUNNER: &str = r#"
+agent job_runner {
+  owner = "team-platform"
+  ttl = 30m
+  runs_on kubernetes.prod namespace "jobs" service_account "runner"
+  kubernetes.prod allow create, get on "jobs.batch" in namespace "jobs"
+}
+"#;
+
+/// A project folder connected to the fake cluster through a kubeconfig.
+fn project(name: &str, cluster: &FakeCluster, source: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("kubernetes")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    cluster.write_project(&root, source);
+    root
+}
+
+fn cluster() -> FakeCluster {
+    let cluster = FakeCluster::start();
+    for namespace in ["billing", "jobs", "ci"] {
+        cluster.add_namespace(namespace);
+    }
+    cluster
+}
+
+fn label<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
+    object["metadata"]["labels"][name].as_str()
+}
+
+#[test]
+fn a_fresh_cluster_converges_and_a_second_plan_is_empty() {
+    let cluster = cluster();
+    let root = project(
+        "fresh",
+        &cluster,
+        &format!("{CLUSTER}{EXPORTER}{JOB_RUNNER}"),
+    );
+    let first = writ(&root, &["plan", "--detailed-exitcode"]);
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
+    let applied = apply(&root);
+    // Two service accounts, two Role/RoleBinding pairs, one ClusterRole pair.
+    assert!(
+        applied.contains("Apply complete: 8 of 8 changes made."),
+        "{applied}"
+    );
+    assert_no_changes(&root);
+
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .expect("service account");
+    assert_eq!(account["automountServiceAccountToken"], json!(false));
+    assert_eq!(
+        label(&account, "app.kubernetes.io/managed-by"),
+        Some("writ")
+    );
+    assert_eq!(label(&account, "writ.dev/project"), Some("acme"));
+    assert_eq!(label(&account, "writ.dev/agent"), Some("exporter"));
+    assert_eq!(
+        account["metadata"]["annotations"]["writ.dev/owner"],
+        "team-billing"
+    );
+    assert!(account["metadata"]["annotations"]["writ.dev/digest"].is_string());
+
+    let role = cluster
+        .get("roles", "billing", "writ-exporter")
+        .expect("role");
+    let rules = role["rules"].as_array().unwrap();
+    assert!(
+        rules.contains(&json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["exporter-config"]})),
+        "{rules:?}"
+    );
+    let binding = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .expect("binding");
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "writ-exporter"})
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "exporter", "namespace": "billing"}])
+    );
+    // Cluster-wide names carry the project; `_` becomes `-`.
+    assert!(cluster
+        .get("clusterroles", "", "writ-acme-exporter")
+        .is_some());
+    assert!(cluster
+        .get("clusterrolebindings", "", "writ-acme-exporter")
+        .is_some());
+    assert!(cluster.get("roles", "jobs", "writ-job-runner").is_some());
+    // Observation asks for token Secrets as metadata only.
+    let secrets: Vec<_> = cluster
+        .log()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/secrets"))
+        .collect();
+    assert!(!secrets.is_empty());
+    assert!(secrets
+        .iter()
+        .all(|r| r.accept.contains("as=PartialObjectMetadataList")));
+}
+
+#[test]
+fn an_edited_role_is_drift_and_apply_restores_it() {
+    let cluster = cluster();
+    let root = project("drift", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    apply(&root);
+    let before = cluster.get("roles", "billing", "writ-exporter").unwrap()["rules"].clone();
+    cluster.edit("roles", "billing", "writ-exporter", |role| {
+        role["rules"][0]["verbs"] = json!(["*"]);
+    });
+    let drift = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drift);
+    assert_eq!(drift.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("kubernetes.prod/namespaces/billing/roles/writ-exporter"),
+        "{shown}"
+    );
+    assert!(shown.contains("[rules]"), "{shown}");
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(plan.contains("restores"), "{plan}");
+    apply(&root);
+    assert_eq!(
+        cluster.get("roles", "billing", "writ-exporter").unwrap()["rules"],
+        before
+    );
+    assert_no_changes(&root);
+}
+
+#[test]
+fn a_removed_agent_loses_exactly_its_objects_and_unmanaged_ones_are_untouched() {
+    let cluster = cluster();
+    let root = project(
+        "removal",
+        &cluster,
+        &format!("{CLUSTER}{EXPORTER}{JOB_RUNNER}"),
+    );
+    apply(&root);
+    // Objects writ does not own, in the same namespaces: a hand-made role
+    // and binding, a look-alike named like writ's, another project's role.
+    cluster.insert(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "hand-made", "namespace": "jobs"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+    );
+    cluster.insert(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "hand-made", "namespace": "jobs"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hand-made"},
+        "subjects": [{"kind": "ServiceAccount", "name": "runner", "namespace": "jobs"}]}),
+    );
+    cluster.insert(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "writ-lookalike", "namespace": "jobs", "labels": {"app.kubernetes.io/managed-by": "someone-else"}},
+        "rules": []}));
+    cluster.insert(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "writ-theirs", "namespace": "jobs",
+            "labels": {"app.kubernetes.io/managed-by": "writ", "writ.dev/project": "other", "writ.dev/agent": "theirs"}},
+        "rules": []}));
+    std::fs::write(root.join("main.writ"), format!("{CLUSTER}{EXPORTER}")).unwrap();
+    let plan = text(&writ(&root, &["plan"]));
+    // The hand-made binding of the runner's account is inventoried.
+    assert!(plan.contains("RoleBinding `jobs/hand-made`"), "{plan}");
+    // 3 of 8 objects: the mass-delete guard asks first.
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("refusing a plan that deletes 3 of the 8 objects"));
+    let applied = text(&writ(
+        &root,
+        &["apply", "--auto-approve", "--allow-mass-delete"],
+    ));
+    assert!(
+        applied.contains("Apply complete: 3 of 3 changes made."),
+        "{applied}"
+    );
+    assert_eq!(
+        cluster.names("roles"),
+        [
+            "billing/writ-exporter",
+            "jobs/hand-made",
+            "jobs/writ-lookalike",
+            "jobs/writ-theirs"
+        ]
+    );
+    assert_eq!(
+        cluster.names("rolebindings"),
+        ["billing/writ-exporter", "jobs/hand-made"]
+    );
+    assert_eq!(cluster.names("serviceaccounts"), ["billing/exporter"]);
+    assert_no_changes(&root);
+}
+
+#[test]
+fn a_write_that_loses_a_race_reads_again_and_retries() {
+    let cluster = cluster();
+    let root = project("conflict", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    apply(&root);
+    std::fs::write(
+        root.join("main.writ"),
+        format!(
+            "{CLUSTER}{}",
+            EXPORTER.replace(
+                "allow get, list on \"configmaps\"",
+                "allow get, list, watch on \"configmaps\""
+            )
+        ),
+    )
+    .unwrap();
+    // Another writer changes the role between writ's read and its write.
+    cluster.race_next_writes(1);
+    cluster.clear_log();
+    let applied = apply(&root);
+    assert!(applied.contains("Apply complete"), "{applied}");
+    let puts = cluster
+        .log()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/roles/writ-exporter"))
+        .count();
+    assert_eq!(
+        puts, 2,
+        "the stale write is refused, then retried after a fresh read"
+    );
+    let role = cluster.get("roles", "billing", "writ-exporter").unwrap();
+    assert!(role["rules"].to_string().contains("watch"), "{role}");
+    // The other writer's annotation is not writ's: the next plan removes it.
+    assert!(
+        role["metadata"]["annotations"]
+            .get("example.com/other-writer")
+            .is_none(),
+        "{role}"
+    );
+    assert_no_changes(&root);
+}
+
+#[test]
+fn a_binding_whose_role_ref_changes_is_replaced() {
+    let cluster = cluster();
+    let root = project("replace", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    apply(&root);
+    // As an older writ would have left it: bound to another role, which the
+    // API does not let anyone change in place.
+    let old = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .unwrap();
+    cluster.edit("rolebindings", "billing", "writ-exporter", |binding| {
+        binding["roleRef"]["name"] = json!("writ-exporter-old");
+    });
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(plan.contains("role_ref"), "{plan}");
+    assert!(plan.contains("cannot change in place"), "{plan}");
+    let applied = apply(&root);
+    assert!(
+        applied.contains("Apply complete: 1 of 1 changes made."),
+        "{applied}"
+    );
+    let new = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .unwrap();
+    assert_eq!(new["roleRef"]["name"], "writ-exporter");
+    assert_ne!(
+        new["metadata"]["uid"], old["metadata"]["uid"],
+        "deleted and created again"
+    );
+    assert_no_changes(&root);
+}
+
+#[test]
+fn long_lived_tokens_of_writ_accounts_are_deleted_and_others_are_listed() {
+    let cluster = cluster();
+    let root = project("tokens", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    apply(&root);
+    let secret = |name: &str, namespace: &str, account: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": name, "namespace": namespace,
+                "annotations": {"kubernetes.io/service-account.name": account}},
+            "data": {"token": "c2VjcmV0LXRva2VuLWRhdGE="}})
+    };
+    cluster.insert(secret("exporter-token", "billing", "exporter"));
+    cluster.insert(secret("jenkins-token", "ci", "jenkins"));
+    cluster.insert(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "exporter-config", "namespace": "billing"}, "data": {"a": "Yg=="}}),
+    );
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(plan.contains("secrets/exporter-token"), "{plan}");
+    assert!(plan.contains("ttl"), "{plan}");
+    assert!(plan.contains("jenkins-token"), "{plan}");
+    // The snapshot holds the Secrets' names, never their data.
+    let snapshot = text(&writ(&root, &["snapshot"]));
+    assert!(snapshot.contains("jenkins-token"), "{snapshot}");
+    assert!(!snapshot.contains("c2VjcmV0"), "{snapshot}");
+    assert!(
+        !snapshot.contains("secrets/exporter-config"),
+        "not a token: {snapshot}"
+    );
+    apply(&root);
+    assert_eq!(
+        cluster.names("secrets"),
+        ["billing/exporter-config", "ci/jenkins-token"]
+    );
+    assert_no_changes(&root);
+}
+
+#[test]
+fn revoke_removes_bindings_and_tokens_and_plans_keep_it_until_lifted() {
+    let cluster = cluster();
+    let root = project(
+        "revoke",
+        &cluster,
+        &format!("{CLUSTER}{EXPORTER}{JOB_RUNNER}"),
+    );
+    apply(&root);
+    cluster.insert(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "exporter-token", "namespace": "billing",
+            "annotations": {"kubernetes.io/service-account.name": "exporter"}}}),
+    );
+    let revoked = writ(&root, &["revoke", "exporter"]);
+    let shown = text(&revoked);
+    assert_eq!(revoked.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("revoked `exporter` in kubernetes.prod"),
+        "{shown}"
+    );
+    assert_eq!(cluster.names("rolebindings"), ["jobs/writ-job-runner"]);
+    assert!(cluster.names("clusterrolebindings").is_empty());
+    assert!(cluster.names("secrets").is_empty());
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .unwrap();
+    assert!(account["metadata"]["annotations"]["writ.dev/revoked-at"].is_string());
+    // Plans keep the agent cut off: nothing to change, the revocation shown.
+    assert_no_changes(&root);
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(plan.contains("Revoked (kept by every apply"), "{plan}");
+    assert!(
+        plan.contains("`exporter`: kubernetes.prod/namespaces/billing/serviceaccounts/exporter"),
+        "{plan}"
+    );
+    // Lifting, then applying, gives the bindings back.
+    let lifted = text(&writ(&root, &["revoke", "--lift", "exporter"]));
+    assert!(
+        lifted.contains("lifted the revocation of `exporter`"),
+        "{lifted}"
+    );
+    apply(&root);
+    assert_eq!(
+        cluster.names("rolebindings"),
+        ["billing/writ-exporter", "jobs/writ-job-runner"]
+    );
+    assert_no_changes(&root);
+}
+
+#[test]
+fn objects_of_others_are_conflicts_and_are_never_taken_over() {
+    let cluster = cluster();
+    cluster.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "exporter", "namespace": "billing", "labels": {"team": "billing"}}}));
+    let root = project("conflicts", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(plan.contains("a service account of that name exists (without writ's labels) but is not managed by writ project `acme`"), "{plan}");
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .unwrap();
+    assert_eq!(
+        account["metadata"]["labels"],
+        json!({"team": "billing"}),
+        "left as it was"
+    );
+}
+
+#[test]
+fn a_missing_namespace_or_bad_credentials_give_a_clear_error() {
+    let cluster = FakeCluster::start();
+    let root = project("no-namespace", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let output = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("namespace `billing` does not exist"),
+        "{shown}"
+    );
+
+    let kubeconfig = std::fs::read_to_string(root.join("kubeconfig.yaml")).unwrap();
+    std::fs::write(
+        root.join("kubeconfig.yaml"),
+        kubeconfig.replace(crate::kube::TOKEN, "wrong"),
+    )
+    .unwrap();
+    let output = writ(&root, &["plan"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("401") && shown.contains("credentials"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("wrong"),
+        "the token is never printed: {shown}"
+    );
+
+    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"missing\"\nkubeconfig = \"kubeconfig.yaml\"\n").unwrap();
+    let shown = text(&writ(&root, &["plan"]));
+    assert!(shown.contains("context `missing`"), "{shown}");
+
+    // No section at all: no fallback to the machine's current context.
+    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n").unwrap();
+    let output = writ(&root, &["plan"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains(
+            "no connection settings for `kubernetes.prod`: add `[provider.kubernetes.prod]`"
+        ),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn throttled_requests_are_retried() {
+    let cluster = cluster();
+    let root = project("throttled", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    cluster.throttle_next(3);
+    let output = writ(&root, &["plan", "--detailed-exitcode"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("(3 retried)"), "{shown}");
+}
+
+#[test]
+fn observing_thousands_of_objects_takes_one_request_per_page() {
+    let cluster = cluster();
+    for i in 0..2_500 {
+        cluster.insert(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": format!("role-{i:05}"), "namespace": "ci"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+        );
+    }
+    let root = project("many", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    cluster.clear_log();
+    let output = writ(&root, &["plan"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    // 2,500 roles and 5 namespaces' worth of other kinds: 3 pages of roles
+    // and one list of each of the five other kinds.
+    let lists: Vec<_> = cluster
+        .log()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect();
+    assert_eq!(lists.len(), 8, "{lists:#?}");
+    assert!(shown.contains("2500 objects in 8 requests"), "{shown}");
+    assert!(lists
+        .iter()
+        .all(|r| r.query.get("limit").map(String::as_str) == Some("1000")));
+}
+
+#[test]
+fn a_list_whose_continue_token_expires_starts_again() {
+    let cluster = cluster();
+    for i in 0..30 {
+        cluster.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": format!("sa-{i:02}"), "namespace": "ci"}}));
+    }
+    let root = project("expired", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = runtime
+        .block_on(writ_provider_kubernetes::KubernetesProvider::connect(
+            "kubernetes.prod",
+            "acme",
+            &writ_provider_kubernetes::KubernetesSettings {
+                context: Some("fake".into()),
+                kubeconfig: Some(root.join("kubeconfig.yaml")),
+            },
+            &writ_provider_core::Retrier::default_policy(),
+        ))
+        .unwrap()
+        .with_page_size(10);
+    // The second page finds the token expired: the list starts again.
+    cluster.expire_continue_tokens_at(2);
+    use writ_provider_core::Provider;
+    let before = provider.stats();
+    let found = runtime.block_on(provider.observe()).unwrap();
+    let stats = provider.stats() - before;
+    assert_eq!(
+        found
+            .iter()
+            .filter(|r| r.address.contains("/serviceaccounts/sa-"))
+            .count(),
+        30
+    );
+    // Service accounts: page 1, 410, then 3 pages; then one list per other kind.
+    assert_eq!(stats.requests, 1 + 1 + 3 + 5, "{stats:?}");
+}
+
+#[test]
+fn kubectl_reads_and_writes_the_fake_server_like_a_real_one() {
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string());
+    if Command::new(&kubectl)
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("WRIT_REQUIRE_KUBECTL").is_none(),
+            "kubectl is required but not found"
+        );
+        eprintln!("skipped: kubectl is not installed");
+        return;
+    }
+    let cluster = cluster();
+    cluster.allow_anonymous();
+    let root = project("kubectl", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    apply(&root);
+    let cache = root.join("kubectl-cache");
+    let run = |args: &[&str], input: Option<&str>| -> Output {
+        let mut command = Command::new(&kubectl);
+        command
+            .args(["--server", &cluster.server(), "--cache-dir"])
+            .arg(&cache)
+            .args(args)
+            .env("KUBECONFIG", "/dev/null")
+            .env("HOME", &root);
+        match input {
+            None => command.output().unwrap(),
+            Some(input) => {
+                use std::io::Write;
+                let mut child = command
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+                child.wait_with_output().unwrap()
+            }
+        }
+    };
+    // kubectl reads what writ made, through discovery and a paginated list.
+    let listed = run(
+        &["get", "serviceaccounts", "-n", "billing", "-o", "json"],
+        None,
+    );
+    assert!(listed.status.success(), "{}", text(&listed));
+    let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        list["items"][0]["metadata"]["labels"]["writ.dev/agent"],
+        "exporter"
+    );
+    let selected = run(
+        &[
+            "get",
+            "roles,rolebindings",
+            "-A",
+            "-l",
+            "writ.dev/agent=exporter",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&selected.stdout).trim(),
+        "role.rbac.authorization.k8s.io/writ-exporter\nrolebinding.rbac.authorization.k8s.io/writ-exporter",
+        "{}",
+        text(&selected)
+    );
+    // kubectl creates a binding writ does not own; writ lists it.
+    let binding = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+      "metadata": {"name": "extra", "namespace": "billing"},
+      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+      "subjects": [{"kind": "ServiceAccount", "name": "exporter", "namespace": "billing"}]}"#;
+    let created = run(&["create", "--validate=false", "-f", "-"], Some(binding));
+    assert!(created.status.success(), "{}", text(&created));
+    let again = run(&["create", "--validate=false", "-f", "-"], Some(binding));
+    assert!(text(&again).contains("AlreadyExists"), "{}", text(&again));
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("RoleBinding `billing/extra`") && plan.contains("cluster-admin"),
+        "{plan}"
+    );
+    // kubectl's delete, and its NotFound, as a real server answers them.
+    let deleted = run(&["delete", "rolebinding", "extra", "-n", "billing"], None);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    let missing = run(&["get", "rolebinding", "extra", "-n", "billing"], None);
+    assert!(
+        text(&missing).contains("NotFound") || text(&missing).contains("not found"),
+        "{}",
+        text(&missing)
+    );
+}
+
+#[test]
+fn an_agent_in_aws_and_kubernetes_gets_a_role_trusting_exactly_its_account_and_an_account_naming_exactly_that_role(
+) {
+    let Some(moto) = crate::moto::Moto::start() else {
+        return;
+    };
+    let cluster = cluster();
+    let source = r#"provider aws prod {
+  account = "123456789012"
+}
+
+provider kubernetes prod {
+  cluster = "prod-eks"
+  oidc_issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+}
+
+agent puller {
+  owner = "team-platform"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "ci" service_account "puller"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-artifacts/*"
+  kubernetes.prod allow get on "configmaps" in namespace "ci"
+}
+"#;
+    let root = project("mixed", &cluster, source);
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("aws.prod/role/puller")
+            && plan.contains("kubernetes.prod/namespaces/ci/serviceaccounts/puller"),
+        "one plan for both: {plan}"
+    );
+    let applied = apply(&root);
+    assert!(
+        applied.contains("Apply complete: 5 of 5 changes made."),
+        "{applied}"
+    );
+    assert_no_changes(&root);
+    let role = moto.iam("GetRole", &[("RoleName", "puller")]);
+    let trust = role.replace("%3A", ":").replace("%22", "\"");
+    assert!(trust.contains("system:serviceaccount:ci:puller"), "{role}");
+    assert_eq!(
+        trust.matches("system:serviceaccount:").count(),
+        1,
+        "exactly one account: {role}"
+    );
+    let account = cluster.get("serviceaccounts", "ci", "puller").unwrap();
+    assert_eq!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/writ/acme/puller"
+    );
+}
+
+/// The provider itself, connected to the fake cluster of `root`.
+fn provider(
+    root: &Path,
+    runtime: &tokio::runtime::Runtime,
+) -> writ_provider_kubernetes::KubernetesProvider {
+    runtime
+        .block_on(writ_provider_kubernetes::KubernetesProvider::connect(
+            "kubernetes.prod",
+            "acme",
+            &writ_provider_kubernetes::KubernetesSettings {
+                context: Some("fake".into()),
+                kubeconfig: Some(root.join("kubeconfig.yaml")),
+            },
+            &writ_provider_core::Retrier::default_policy(),
+        ))
+        .unwrap()
+}
+
+/// The plan of a source against an empty cluster, as the compiler makes it.
+fn changes_from_nothing(source: &str) -> Vec<writ_compiler::plan::Change> {
+    let mut sources = writ_compiler::SourceMap::new();
+    sources.add("main.writ", source);
+    let today = writ_compiler::values::Date {
+        year: 2026,
+        month: 11,
+        day: 28,
+    };
+    let checked = writ_compiler::check(&sources, &writ_compiler::CheckOptions { today });
+    let desired = writ_compiler::lower::lower(&checked.model, "acme");
+    let options = writ_compiler::plan::PlanOptions {
+        today,
+        max_key_age_days: None,
+    };
+    writ_compiler::plan::plan(&desired, &[], &options).changes
+}
+
+#[test]
+fn each_change_is_idempotent_and_never_touches_what_is_not_writs() {
+    let cluster = cluster();
+    let root = project("idempotent", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = provider(&root, &runtime);
+    let changes = changes_from_nothing(&format!("{CLUSTER}{EXPORTER}"));
+    let change = |suffix: &str| {
+        changes
+            .iter()
+            .find(|c| c.address.ends_with(suffix))
+            .unwrap()
+            .clone()
+    };
+    use writ_provider_core::Provider;
+    let create_account = change("/serviceaccounts/exporter");
+
+    // Created by an earlier apply whose answer was lost: converged, once.
+    runtime.block_on(provider.apply(&create_account)).unwrap();
+    runtime.block_on(provider.apply(&create_account)).unwrap();
+    assert_eq!(cluster.names("serviceaccounts"), ["billing/exporter"]);
+
+    // The same name taken by someone else: refused, left as it was.
+    let create_role = change("/roles/writ-exporter");
+    cluster.insert(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "writ-exporter", "namespace": "billing", "labels": {"team": "x"}},
+        "rules": []}),
+    );
+    let refused = runtime.block_on(provider.apply(&create_role)).unwrap_err();
+    assert!(refused.message.contains("not writ's"), "{refused}");
+    assert_eq!(
+        cluster.get("roles", "billing", "writ-exporter").unwrap()["rules"],
+        json!([])
+    );
+
+    // A binding whose roleRef changed since the plan: an update replaces it.
+    let create_binding = change("/rolebindings/writ-exporter");
+    runtime.block_on(provider.apply(&create_binding)).unwrap();
+    cluster.edit("rolebindings", "billing", "writ-exporter", |b| {
+        b["roleRef"]["name"] = json!("something-else")
+    });
+    let uid = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let mut update = create_binding.clone();
+    update.actions = vec![writ_compiler::plan::Action::Update];
+    update.before = update.after.clone();
+    runtime.block_on(provider.apply(&update)).unwrap();
+    let binding = cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .unwrap();
+    assert_eq!(binding["roleRef"]["name"], "writ-exporter");
+    assert_ne!(binding["metadata"]["uid"], uid);
+
+    // Deleting what is already gone is done; deleting twice as well.
+    let mut delete = create_account.clone();
+    delete.actions = vec![writ_compiler::plan::Action::Delete];
+    delete.before = delete.after.take();
+    runtime.block_on(provider.apply(&delete)).unwrap();
+    runtime.block_on(provider.apply(&delete)).unwrap();
+    assert!(cluster.names("serviceaccounts").is_empty());
+}

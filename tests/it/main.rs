@@ -1,0 +1,27 @@
+//! writ's integration tests, in one test binary (linking the cloud SDKs
+//! once instead of once per file). Each module is one area; the helpers
+//! (`binary`, `support`, and the local servers `gh`, `http`, `kube`,
+//! `moto`, `prism`) are shared by all.
+
+// Tests state what they expect by unwrapping and panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod binary;
+mod gh;
+mod http;
+mod kube;
+mod moto;
+mod prism;
+mod support;
+
+mod aws;
+mod cli;
+mod example;
+mod github;
+mod github_contract;
+mod kubernetes;
+mod plans;
+mod properties;
+mod schemas;
+mod tidy;
+mod ui;

@@ -1,0 +1,439 @@
+//! Properties that must hold for every input, not just the examples:
+//! the front end never panics, formatting is idempotent and keeps meaning,
+//! and pattern containment agrees with brute force.
+
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+use writ_compiler::format::format_file;
+use writ_compiler::pattern;
+use writ_compiler::syntax::parse_file;
+use writ_compiler::FileId;
+
+/// The AST's Debug text with every span removed: two files mean the same
+/// when these are equal.
+fn meaning(text: &str) -> Option<String> {
+    let parsed = parse_file(FileId(0), text).ok()?;
+    let debug = format!("{parsed:?}");
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug.as_str();
+    while let Some(start) = rest.find("Span { file:") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
+        out.push('_');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Formats `text` and checks the two formatting properties on it.
+fn assert_format_properties(name: &str, text: &str) {
+    let Ok(parsed) = parse_file(FileId(0), text) else {
+        return;
+    };
+    let once = format_file(text, &parsed);
+    let reparsed = parse_file(FileId(0), &once).unwrap_or_else(|e| {
+        panic!(
+            "{name}: formatted text does not parse: {}\n{once}",
+            e.message
+        )
+    });
+    assert_eq!(
+        meaning(text),
+        meaning(&once),
+        "{name}: formatting changed the meaning\n{once}"
+    );
+    let twice = format_file(&once, &reparsed);
+    assert_eq!(once, twice, "{name}: formatting is not idempotent");
+    let comments = |t: &str| t.matches("//").count() + t.matches("/*").count();
+    assert_eq!(
+        comments(text),
+        comments(&once),
+        "{name}: formatting lost a comment\n{once}"
+    );
+}
+
+fn writ_files(folder: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            writ_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "writ") {
+            out.push(path);
+        }
+    }
+}
+
+fn corpus() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    writ_files(&root.join("examples"), &mut files);
+    writ_files(&root.join("tests/ui"), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn formatting_every_example_and_ui_case_is_idempotent_and_keeps_meaning() {
+    let corpus = corpus();
+    assert!(corpus.len() > 25);
+    for (name, text) in &corpus {
+        assert_format_properties(name, text);
+    }
+}
+
+/// Lowers a program and plans it against a snapshot made of exactly what
+/// it lowers to: nothing may change and nothing may drift, whatever order
+/// or shape the snapshot's JSON takes.
+fn assert_no_changes_against_itself(name: &str, text: &str) -> bool {
+    let sources = crate::support::sources(name, text);
+    let checked = crate::support::check(&sources);
+    if checked.has_errors() {
+        return false;
+    }
+    let desired = writ_compiler::lower::lower(&checked.model, "proj");
+    // Through the snapshot format and back, with statements reversed, as a
+    // live API may return them.
+    let mut observed: Vec<writ_compiler::resource::Resource> = desired.resources.clone();
+    for resource in &mut observed {
+        for document in ["policy", "assume_role_policy"] {
+            if let Some(serde_json::Value::Object(doc)) = resource.attributes.get_mut(document) {
+                if let Some(serde_json::Value::Array(statements)) = doc.get_mut("Statement") {
+                    statements.reverse();
+                }
+            }
+        }
+    }
+    let json = writ_compiler::snapshot::Snapshot::from_resources(observed).to_json();
+    let snapshot =
+        writ_compiler::snapshot::Snapshot::parse(&json).expect("a snapshot writ wrote parses");
+    let observed: Vec<_> = snapshot.resources().cloned().collect();
+    let options = writ_compiler::plan::PlanOptions {
+        today: crate::support::today(),
+        max_key_age_days: Some(90),
+    };
+    let plan = writ_compiler::plan::plan(&desired, &observed, &options);
+    assert!(!plan.has_changes(), "{name}: {:#?}", plan.changes);
+    assert!(plan.drift.is_empty(), "{name}: {:#?}", plan.drift);
+    assert!(
+        plan.permission_delta.is_empty(),
+        "{name}: {:#?}",
+        plan.permission_delta
+    );
+    true
+}
+
+#[test]
+fn planning_every_example_and_ui_case_against_itself_shows_no_changes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    writ_files(&root.join("tests/plans"), &mut files);
+    let mut all: Vec<(String, String)> = corpus();
+    all.extend(files.into_iter().map(|p| {
+        (
+            p.display().to_string(),
+            std::fs::read_to_string(&p).unwrap(),
+        )
+    }));
+    // The example as one project: its files refer to each other.
+    let example: String = corpus()
+        .iter()
+        .filter(|(n, _)| n.contains("examples"))
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    all.push(("examples/acme".to_string(), example));
+    let planned = all
+        .iter()
+        .filter(|(name, text)| assert_no_changes_against_itself(name, text))
+        .count();
+    assert!(planned >= 20, "only {planned} files were planned");
+}
+
+#[test]
+fn the_example_project_is_already_formatted() {
+    for (name, text) in corpus().iter().filter(|(n, _)| n.contains("examples")) {
+        let parsed = parse_file(FileId(0), text).unwrap();
+        assert_eq!(
+            &format_file(text, &parsed),
+            text,
+            "{name} is not in canonical form"
+        );
+    }
+}
+
+const VOCABULARY: &[&str] = &[
+    "provider",
+    "scope",
+    "agent",
+    "guardrail",
+    "test",
+    "aws",
+    "prod",
+    "kubernetes",
+    "github",
+    "gcp",
+    ".",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "=",
+    "==",
+    "!=",
+    "allow",
+    "deny",
+    "on",
+    "in",
+    "namespace",
+    "cluster",
+    "named",
+    "when",
+    "and",
+    "like",
+    "include",
+    "can",
+    "cannot",
+    "runs_on",
+    "delegates",
+    "expect",
+    "@waive",
+    "owner",
+    "ttl",
+    "expires",
+    "parent",
+    "frozen",
+    "max_depth",
+    "max_ttl",
+    "\"arn:aws:s3:::b/*\"",
+    "\"*\"",
+    "\"x\"",
+    "s3:GetObject",
+    "s3:*",
+    "get",
+    "1h",
+    "15m",
+    "0h",
+    "2027-06-30",
+    "2027-02-30",
+    "12",
+    "true",
+    "bot",
+    "reader",
+    "// c\n",
+    "/* b */",
+    "/// d\n",
+    "\n",
+    " ",
+    "\"unterminated",
+    "*",
+    "?",
+    "aws.prod",
+    "aws.*",
+    "1x",
+    "ü",
+    "\t",
+];
+
+fn token_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(VOCABULARY), 0..60)
+        .prop_map(|tokens| tokens.join(" "))
+}
+
+/// A small but valid program, with comments and odd whitespace sprinkled
+/// where a user might put them.
+fn program() -> impl Strategy<Value = String> {
+    let comment = prop::sample::select(vec!["", "", " // note", " /* inline */"]);
+    let grant = (
+        prop::sample::select(vec![
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:Get*",
+            "iam:PassRole",
+        ]),
+        prop::sample::select(vec!["arn:aws:s3:::b/*", "arn:aws:s3:::b", "*"]),
+        prop::option::of(prop::sample::select(vec![
+            "aws:SourceVpc == \"v\"",
+            "s3:prefix in [\"a\", \"b\"]",
+        ])),
+        comment.clone(),
+    )
+        .prop_map(|(action, resource, condition, comment)| {
+            let mut line = format!("aws.prod   allow {action} on \"{resource}\"");
+            if let Some(condition) = condition {
+                line.push_str(&format!("\n      when {condition}"));
+            }
+            line.push_str(comment);
+            line
+        });
+    let agent = (
+        "[a-z][a-z_]{0,8}",
+        prop::sample::select(vec!["15m", "1h", "90m", "4h"]),
+        prop::collection::vec(grant.clone(), 0..4),
+        any::<bool>(),
+        comment.clone(),
+    )
+        .prop_map(|(name, ttl, grants, blank, comment)| {
+            let mut text = format!(
+                "/// agent {name}\nagent {name} {{{comment}\n owner = \"team\"\n\tttl = {ttl}\n"
+            );
+            if blank {
+                text.push('\n');
+            }
+            for grant in grants {
+                text.push_str(&format!("    {grant}\n"));
+            }
+            text.push_str("  delegates {\n max_depth = 2 // depth\n  can s\n }\n}\n");
+            text
+        });
+    let scope = prop::collection::vec(grant, 0..3).prop_map(|grants| {
+        let mut text = String::from("// a scope\nscope s {\n");
+        for grant in grants {
+            text.push_str(&format!("{grant}\n"));
+        }
+        text.push_str("  include t\n}\n\nscope t {}\n");
+        text
+    });
+    (scope, prop::collection::vec(agent, 1..4)).prop_map(|(scope, agents)| {
+        format!(
+            "provider aws prod {{ account = \"123456789012\" }}\n\n{scope}\n{}\n/* trailing */\n",
+            agents.join("\n\n\n")
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_front_end_never_panics_on_arbitrary_text(text in any::<String>()) {
+        let sources = crate::support::sources("fuzz.writ", &text);
+        let _ = crate::support::findings(&sources);
+    }
+
+    #[test]
+    fn the_front_end_never_panics_on_token_soup(text in token_soup()) {
+        let sources = crate::support::sources("soup.writ", &text);
+        let _ = crate::support::findings(&sources);
+        assert_format_properties("soup", &text);
+    }
+
+    #[test]
+    fn the_front_end_never_panics_on_mutated_examples(
+        file in 0usize..1000,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..3, prop::sample::select(VOCABULARY)), 1..6),
+    ) {
+        let corpus = corpus();
+        let (_, original) = &corpus[file % corpus.len()];
+        let mut text = original.clone();
+        for (index, kind, token) in edits {
+            let mut at = index.index(text.len() + 1);
+            while !text.is_char_boundary(at) { at -= 1; }
+            match kind {
+                0 => text.insert_str(at, token),
+                1 => { let end = (at + 4).min(text.len()); if text.is_char_boundary(end) { text.replace_range(at..end, ""); } }
+                _ => text.insert(at, '\n'),
+            }
+        }
+        let sources = crate::support::sources("mutated.writ", &text);
+        let _ = crate::support::findings(&sources);
+        assert_format_properties("mutated", &text);
+    }
+
+    #[test]
+    fn planning_against_the_desired_state_itself_shows_no_changes(text in program()) {
+        // Agent names are random and may collide; such programs are skipped
+        // (proptest fails the test if it has to skip too many).
+        prop_assume!(assert_no_changes_against_itself("generated", &text));
+    }
+
+    #[test]
+    fn formatting_generated_programs_is_idempotent_and_keeps_meaning(text in program()) {
+        prop_assert!(parse_file(FileId(0), &text).is_ok(), "generated program does not parse:\n{}", text);
+        assert_format_properties("generated", &text);
+        let sources = crate::support::sources("generated.writ", &text);
+        let _ = crate::support::findings(&sources);
+    }
+}
+
+/// Every pattern over `{a, b, *, ?}` of up to `max` tokens.
+fn all_patterns(max: usize) -> Vec<String> {
+    let mut all = vec![String::new()];
+    let mut frontier = vec![String::new()];
+    for _ in 0..max {
+        let mut next = Vec::new();
+        for p in &frontier {
+            for c in ['a', 'b', '*', '?'] {
+                next.push(format!("{p}{c}"));
+            }
+        }
+        all.extend(next.iter().cloned());
+        frontier = next;
+    }
+    all
+}
+
+/// Every string over `{a, b, c}` of up to `max` characters; `c` stands for
+/// any character that no pattern names.
+fn all_strings(max: usize) -> Vec<String> {
+    let mut all = vec![String::new()];
+    let mut frontier = vec![String::new()];
+    for _ in 0..max {
+        let mut next = Vec::new();
+        for s in &frontier {
+            for c in ['a', 'b', 'c'] {
+                next.push(format!("{s}{c}"));
+            }
+        }
+        all.extend(next.iter().cloned());
+        frontier = next;
+    }
+    all
+}
+
+#[test]
+fn containment_and_intersection_agree_with_brute_force_enumeration() {
+    // Patterns of up to 4 tokens; strings of up to 9 characters are long
+    // enough to tell any two such patterns apart.
+    let patterns = all_patterns(4);
+    let strings = all_strings(9);
+    let matched: Vec<Vec<bool>> = patterns
+        .iter()
+        .map(|p| strings.iter().map(|s| pattern::matches(p, s)).collect())
+        .collect();
+    let mut checked = 0;
+    for (i, outer) in patterns.iter().enumerate() {
+        for (j, inner) in patterns.iter().enumerate() {
+            let contained = matched[j]
+                .iter()
+                .zip(&matched[i])
+                .all(|(&m_inner, &m_outer)| !m_inner || m_outer);
+            assert_eq!(
+                pattern::contains(outer, inner),
+                contained,
+                "contains({outer:?}, {inner:?})"
+            );
+            let meet = matched[j].iter().zip(&matched[i]).any(|(&a, &b)| a && b);
+            assert_eq!(
+                pattern::intersects(outer, inner),
+                meet,
+                "intersects({outer:?}, {inner:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, patterns.len() * patterns.len());
+}

@@ -1,0 +1,105 @@
+//! Shared helpers for the integration tests: checking a source text the way
+//! `writ check` and `writ test` do, with a fixed "today".
+
+use serde_json::Value;
+use writ_compiler::resource::{Resource, ResourceKind};
+use writ_compiler::values::Date;
+use writ_compiler::{eval, CheckOptions, Checked, Diagnostic, SourceMap};
+
+/// The date every test runs on, so that `expires` findings never drift.
+pub fn today() -> Date {
+    Date {
+        year: 2026,
+        month: 11,
+        day: 28,
+    }
+}
+
+pub fn sources(name: &str, text: &str) -> SourceMap {
+    let mut sources = SourceMap::new();
+    sources.add(name, text);
+    sources
+}
+
+pub fn check(sources: &SourceMap) -> Checked {
+    writ_compiler::check(sources, &CheckOptions { today: today() })
+}
+
+/// What `writ check` reports, then (when the project has no errors) what
+/// `writ test` adds.
+pub fn findings(sources: &SourceMap) -> Vec<Diagnostic> {
+    let checked = check(sources);
+    let mut diagnostics = checked.diagnostics.clone();
+    if !checked.has_errors() {
+        diagnostics.extend(eval::run_tests(&checked.model).diagnostics);
+    }
+    diagnostics
+}
+
+/// Edits to an observed state, as `live.json` files write them (see
+/// tests/it/plans.rs).
+pub fn role_of(address: &str) -> &str {
+    match address.find("/policy/") {
+        Some(index) if address[..index].contains("/role/") => &address[..index],
+        _ => address,
+    }
+}
+
+/// Recomputes the digest of the role at `address` (or of the managed policy).
+pub fn restamp(observed: &mut [Resource], address: &str) {
+    // The digest is taken over canonical documents, as the plan reads them.
+    let inline: Vec<Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRolePolicy && role_of(&r.address) == address)
+        .map(writ_compiler::plan::normalised)
+        .collect();
+    let Some(target) = observed.iter_mut().find(|r| r.address == address) else {
+        panic!("no resource {address} to restamp");
+    };
+    let digest =
+        writ_compiler::ownership::content_digest(&writ_compiler::plan::normalised(target), &inline);
+    if let Some(Value::Object(tags)) = target.attributes.get_mut("tags") {
+        tags.insert(
+            writ_compiler::ownership::aws::DIGEST_TAG.into(),
+            Value::String(digest),
+        );
+    }
+}
+
+pub fn apply_edits(observed: &mut Vec<Resource>, edits: &Value) {
+    for edit in edits.as_array().expect("live.json is a list") {
+        match edit["op"].as_str() {
+            Some("set") => {
+                let address = edit["address"].as_str().unwrap();
+                let attribute = edit["attribute"].as_str().unwrap();
+                let resource = observed
+                    .iter_mut()
+                    .find(|r| r.address == address)
+                    .unwrap_or_else(|| panic!("no resource {address}"));
+                match attribute.strip_prefix("tags.") {
+                    Some(tag) => {
+                        resource.attributes.get_mut("tags").unwrap()[tag] = edit["value"].clone();
+                    }
+                    None => {
+                        resource
+                            .attributes
+                            .insert(attribute.to_string(), edit["value"].clone());
+                    }
+                }
+                if edit["restamp"].as_bool() == Some(true) {
+                    restamp(observed, role_of(address));
+                }
+            }
+            Some("remove") => {
+                let address = edit["address"].as_str().unwrap();
+                let before = observed.len();
+                observed.retain(|r| r.address != address);
+                assert!(observed.len() < before, "no resource {address} to remove");
+            }
+            Some("add") => {
+                observed.push(serde_json::from_value(edit["resource"].clone()).expect("a resource"))
+            }
+            other => panic!("unknown edit {other:?}"),
+        }
+    }
+}
