@@ -14,6 +14,7 @@ use crate::policy;
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 /// The marks on AWS IAM objects.
 pub mod aws {
@@ -103,10 +104,10 @@ fn label<'a>(resource: &'a Resource, name: &str) -> Option<&'a str> {
 
 /// Whose `resource` is, for `project`. `our_roles` are the project's roles
 /// as (provider, name): an inline policy is ours when its role is.
-pub fn ownership(
+pub fn ownership<S: BuildHasher>(
     resource: &Resource,
     project: &str,
-    our_roles: &HashSet<(&str, &str)>,
+    our_roles: &HashSet<(&str, &str), S>,
 ) -> Ownership {
     match resource.kind {
         ResourceKind::AwsRole | ResourceKind::AwsManagedPolicy => {
@@ -151,13 +152,17 @@ pub fn ownership(
 
 /// The agent an owned object belongs to: its tag or label, else what
 /// lowering recorded, else (for an inline policy) its role's name.
-pub fn agent_of(resource: &Resource) -> Option<String> {
+pub fn agent_name(resource: &Resource) -> Option<&str> {
     resource
         .tag(aws::AGENT_TAG)
         .or_else(|| label(resource, kubernetes::AGENT_LABEL))
-        .map(str::to_string)
-        .or_else(|| resource.agent.clone())
-        .or_else(|| resource.string("role").map(str::to_string))
+        .or(resource.agent.as_deref())
+        .or_else(|| resource.string("role"))
+}
+
+/// [`agent_name`], owned.
+pub fn agent_of(resource: &Resource) -> Option<String> {
+    agent_name(resource).map(str::to_string)
 }
 
 /// The digest writ recorded on an object, if any.

@@ -5,41 +5,30 @@
 
 use super::aws::role_of;
 use super::diff::{changed_paths, update_reason};
+use super::join::Row;
 use super::{Action, Change, ChangeKind, Conflict, Summary};
 use crate::lower::Desired;
-use crate::ownership::{agent_of, aws::REVOKE_POLICY, kubernetes::MANAGED_BY};
+use crate::ownership::aws::{AGENT_TAG, REVOKE_POLICY};
+use crate::ownership::{agent_of, kubernetes::MANAGED_BY};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Desired objects whose address is taken by an object writ does not own.
-pub(super) fn conflicted<'a>(
-    desired: &'a Desired,
-    owned: &HashMap<&str, &Resource>,
-    others: &HashMap<&str, &Resource>,
-) -> BTreeSet<&'a str> {
-    if others.is_empty() {
-        return BTreeSet::new();
-    }
-    desired
-        .resources
-        .iter()
-        .filter(|r| others.contains_key(r.address.as_str()))
-        .filter(|r| !owned.contains_key(r.address.as_str()))
-        .map(|r| r.address.as_str())
+pub(super) fn conflicted<'a>(rows: &[Row<'a>]) -> BTreeSet<&'a str> {
+    rows.iter()
+        .filter(|row| row.desired.is_some() && row.taken().is_some())
+        .map(|row| row.address)
         .collect()
 }
 
-/// What the comparison of one desired object with the owned ones needs.
-pub(super) struct Compare<'a, 'b> {
+/// What the comparison of the desired objects with the owned ones needs.
+pub(super) struct Compare<'r, 'a> {
     pub desired: &'a Desired,
-    pub owned: &'b HashMap<&'a str, &'a Resource>,
-    pub others: &'b HashMap<&'a str, &'a Resource>,
-    /// Observed objects exactly as the source wants them.
-    pub identical: &'b HashSet<&'a str>,
+    pub rows: &'r [Row<'a>],
     /// Addresses with drift (an update there restores them).
-    pub drifted: &'b BTreeSet<&'a str>,
-    pub conflicted: &'b BTreeSet<&'a str>,
+    pub drifted: &'r BTreeSet<&'a str>,
+    pub conflicted: &'r BTreeSet<&'a str>,
 }
 
 impl Compare<'_, '_> {
@@ -58,29 +47,34 @@ impl Compare<'_, '_> {
                 && self.conflicted.contains(role_of(address))
                 && !self.conflicted.contains(address)
         };
-        // Agents that already have a role (for "agent … is new" reasons).
-        let agents_with_objects: HashSet<&str> = self
-            .owned
-            .values()
-            .filter(|r| r.kind == ResourceKind::AwsRole)
-            .filter_map(|r| r.tag(crate::ownership::aws::AGENT_TAG))
-            .collect();
-        for resource in &self.desired.resources {
+        // Agents that already have a role (for "agent … is new" reasons),
+        // found when the first role is to be created.
+        let mut agents_with_objects: Option<HashSet<&str>> = None;
+        for row in self.rows {
+            let Some(resource) = row.desired else {
+                continue;
+            };
             if held_back(&resource.address) {
                 continue;
             }
-            match self.owned.get(resource.address.as_str()) {
-                Some(_) if self.identical.contains(resource.address.as_str()) => {
-                    summary.unchanged += 1;
-                }
-                Some(current) => match self.update(current, resource) {
+            match (row.owned(), row.taken()) {
+                (Some(_), _) if row.identical => summary.unchanged += 1,
+                (Some(current), _) => match self.update(current, resource) {
                     Some(change) => changes.push(change),
                     None => summary.unchanged += 1,
                 },
-                None => match self.others.get(resource.address.as_str()) {
-                    Some(taken) => conflicts.push(self.conflict(resource, taken)),
-                    None => changes.push(create(resource, &agents_with_objects)),
-                },
+                (None, Some(taken)) => conflicts.push(self.conflict(resource, taken)),
+                (None, None) => {
+                    let agents = agents_with_objects.get_or_insert_with(|| {
+                        self.rows
+                            .iter()
+                            .filter_map(Row::owned)
+                            .filter(|r| r.kind == ResourceKind::AwsRole)
+                            .filter_map(|r| r.tag(AGENT_TAG))
+                            .collect()
+                    });
+                    changes.push(create(resource, agents));
+                }
             }
         }
     }
@@ -150,10 +144,10 @@ impl Compare<'_, '_> {
     }
 
     /// Deletions of what writ owns and the source no longer wants.
-    pub(super) fn deletions(&self, wanted: &HashMap<&str, &Resource>, changes: &mut Vec<Change>) {
-        for (address, current) in self.owned {
-            if !wanted.contains_key(address) {
-                changes.push(delete(self.desired, address, current));
+    pub(super) fn deletions(&self, changes: &mut Vec<Change>) {
+        for row in self.rows.iter().filter(|row| row.desired.is_none()) {
+            if let Some(current) = row.owned() {
+                changes.push(delete(self.desired, row.address, current));
             }
         }
     }
@@ -231,8 +225,7 @@ fn delete(desired: &Desired, address: &str, current: &Resource) -> Change {
 /// its policies are recreated with it, even those that did not change.
 pub(super) fn recreate_with_replaced_roles(
     changes: &mut Vec<Change>,
-    desired: &Desired,
-    owned: &HashMap<&str, &Resource>,
+    rows: &[Row],
     summary: &mut Summary,
 ) {
     let replaced: BTreeSet<String> = changes
@@ -248,11 +241,15 @@ pub(super) fn recreate_with_replaced_roles(
         .enumerate()
         .map(|(i, c)| (c.address.clone(), i))
         .collect();
-    for resource in desired
-        .resources
-        .iter()
-        .filter(|r| r.kind == ResourceKind::AwsRolePolicy && replaced.contains(role_of(&r.address)))
-    {
+    for row in rows {
+        let Some(resource) = row.desired else {
+            continue;
+        };
+        if resource.kind != ResourceKind::AwsRolePolicy
+            || !replaced.contains(role_of(&resource.address))
+        {
+            continue;
+        }
         let role = role_of(&resource.address);
         let reason = format!("recreated with its role `{role}`");
         match index.get(&resource.address) {
@@ -262,7 +259,7 @@ pub(super) fn recreate_with_replaced_roles(
                 change.reason = format!("{}; {reason}", change.reason);
             }
             None => {
-                let Some(current) = owned.get(resource.address.as_str()) else {
+                let Some(current) = row.owned() else {
                     continue;
                 };
                 summary.unchanged = summary.unchanged.saturating_sub(1);

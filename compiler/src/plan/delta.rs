@@ -3,20 +3,15 @@
 //! their differences.
 
 use super::aws::role_of;
+use super::join::Row;
 use super::{Access, AgentDelta};
-use crate::lower::Desired;
-use crate::ownership::agent_of;
+use crate::ownership::agent_name;
 use crate::resource::{Resource, ResourceKind};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What each agent's inline access policies allow, as (provider, action,
 /// resource, condition) sets; gains and losses are their differences.
-pub(super) fn permission_delta(
-    desired: &Desired,
-    owned: &HashMap<&str, &Resource>,
-    conflicted: &BTreeSet<&str>,
-    identical: &HashSet<&str>,
-) -> Vec<AgentDelta> {
+pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec<AgentDelta> {
     // What grants access: AWS inline policies, Kubernetes Roles.
     let grants_access = |r: &Resource| {
         matches!(
@@ -26,39 +21,45 @@ pub(super) fn permission_delta(
                 | ResourceKind::KubernetesClusterRole
         )
     };
-    let observed: Vec<&Resource> = owned
-        .values()
-        .copied()
-        .filter(|r| grants_access(r))
-        .collect();
-    let wanted: Vec<&Resource> = desired
-        .resources
-        .iter()
-        .filter(|r| grants_access(r) && !conflicted.contains(role_of(&r.address)))
-        .collect();
+    let wanted = |row: &Row| -> bool {
+        row.desired.is_some_and(|r| {
+            grants_access(r) && (conflicted.is_empty() || !conflicted.contains(role_of(&r.address)))
+        })
+    };
     // Only agents with a policy that is new, gone or different can gain or
     // lose access; the rest (nearly all, in a large estate) are skipped.
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-    for resource in &observed {
-        if !identical.contains(resource.address.as_str()) {
-            touched.extend(agent_of(resource));
+    let mut touched: BTreeSet<&str> = BTreeSet::new();
+    for row in rows {
+        if let Some(observed) = row.owned().filter(|r| grants_access(r)) {
+            if !row.identical {
+                touched.extend(agent_name(observed));
+            }
         }
-    }
-    for resource in &wanted {
-        if !owned.contains_key(resource.address.as_str()) {
-            touched.extend(resource.agent.clone());
+        if wanted(row) && row.owned().is_none() {
+            touched.extend(row.desired.and_then(|r| r.agent.as_deref()));
         }
     }
     let mut before: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
     let mut after: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
-    for resource in observed {
-        if let Some(agent) = agent_of(resource).filter(|a| touched.contains(a)) {
-            before.entry(agent).or_default().extend(allows(resource));
-        }
+    if touched.is_empty() {
+        return Vec::new();
     }
-    for resource in wanted {
-        if let Some(agent) = resource.agent.clone().filter(|a| touched.contains(a)) {
-            after.entry(agent).or_default().extend(allows(resource));
+    for row in rows {
+        if let Some(observed) = row.owned().filter(|r| grants_access(r)) {
+            if let Some(agent) = agent_name(observed).filter(|a| touched.contains(a)) {
+                before
+                    .entry(agent.to_string())
+                    .or_default()
+                    .extend(allows(observed));
+            }
+        }
+        if let Some(resource) = row.desired.filter(|_| wanted(row)) {
+            if let Some(agent) = resource.agent.as_deref().filter(|a| touched.contains(a)) {
+                after
+                    .entry(agent.to_string())
+                    .or_default()
+                    .extend(allows(resource));
+            }
         }
     }
     let agents: BTreeSet<&String> = before.keys().chain(after.keys()).collect();

@@ -3,6 +3,7 @@
 //! token Secrets exist. A token Secret of a service account writ manages is
 //! deleted: the agent's ttl cannot hold while it exists.
 
+use super::join::{find, Row};
 use super::{Access, Action, Change, Revoked, Unmanaged};
 use crate::lower::kubernetes::service_account_address;
 use crate::lower::Desired;
@@ -53,13 +54,14 @@ fn flags(role_name: &str, rules: &[Value]) -> Vec<String> {
 
 /// Deletions of token Secrets of writ's service accounts, and the inventory
 /// of bindings writ does not own and of other long-lived tokens.
-pub(super) fn inventory(
-    observed: &[&Resource],
-    owned: &HashMap<&str, &Resource>,
-    wanted: &HashMap<&str, &Resource>,
-) -> (Vec<Change>, Vec<Unmanaged>) {
+pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>) {
+    let observed: Vec<&Row> = rows
+        .iter()
+        .filter(|row| row.observed.is_some_and(|r| r.kind.is_kubernetes()))
+        .collect();
     let roles: HashMap<(&str, Option<&str>, &str), &Resource> = observed
         .iter()
+        .filter_map(|row| row.observed)
         .filter(|r| {
             matches!(
                 r.kind,
@@ -70,21 +72,21 @@ pub(super) fn inventory(
             let namespace = (r.kind == ResourceKind::KubernetesRole)
                 .then(|| r.string("namespace"))
                 .flatten();
-            Some(((r.provider.as_str(), namespace, r.string("name")?), *r))
+            Some(((r.provider.as_str(), namespace, r.string("name")?), r))
         })
         .collect();
     let ours_or_wanted = |address: &str| -> Option<String> {
-        owned
-            .get(address)
+        let row = find(rows, address)?;
+        row.owned()
             .and_then(|r| r.agent.clone().or_else(|| ownership::agent_of(r)))
-            .or_else(|| wanted.get(address).and_then(|r| r.agent.clone()))
+            .or_else(|| row.desired.and_then(|r| r.agent.clone()))
     };
     let mut changes = Vec::new();
     let mut unmanaged = Vec::new();
-    for resource in observed {
-        if owned.contains_key(resource.address.as_str()) {
+    for row in observed {
+        let Some(resource) = row.observed.filter(|_| row.owned().is_none()) else {
             continue;
-        }
+        };
         match resource.kind {
             ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
                 let Some(role_ref) = resource.attribute("role_ref") else {

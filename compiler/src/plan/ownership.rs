@@ -1,78 +1,72 @@
-//! The first step of a plan: every observed object sorted by whose it is
-//! (see [`crate::ownership`]). The project's own go on to be compared with
+//! Step 2 of a plan: every observed object sorted by whose it is (the rule
+//! is [`crate::ownership`]'s). The project's own go on to be compared with
 //! the source; other projects' are left alone; the rest are inventoried.
 
-use super::PlanOptions;
-use super::{aws, Revoked, Unmanaged};
+use super::join::{Row, Side};
+use super::{aws, PlanOptions, Revoked, Unmanaged};
 use crate::lower::Desired;
-use crate::ownership::{self, agent_of, aws::REVOKE_POLICY, Ownership};
-use crate::resource::{Resource, ResourceKind};
-use std::collections::{HashMap, HashSet};
+use crate::ownership::{self, agent_name, aws::REVOKE_POLICY, Ownership};
+use crate::resource::ResourceKind;
+use rustc_hash::FxHashSet;
 
-/// Observed objects by whose they are, each set keyed by address.
-pub(super) struct Partition<'a> {
-    /// The project's own objects (revocations aside).
-    pub owned: HashMap<&'a str, &'a Resource>,
-    /// Objects of other projects, and of no project: never changed, but a
-    /// desired object whose address one of them has is a conflict.
-    pub others: HashMap<&'a str, &'a Resource>,
+/// What sorting the observed objects found besides whose they are.
+pub(super) struct Partition {
+    /// Objects the project owns.
+    pub managed: usize,
     /// Identities no writ project owns, listed in the plan.
     pub unmanaged: Vec<Unmanaged>,
     /// Revocations `writ revoke` put on the project's roles.
     pub revoked: Vec<Revoked>,
 }
 
-pub(super) fn partition<'a>(
-    observed: &[&'a Resource],
-    desired: &Desired,
-    options: &PlanOptions,
-) -> Partition<'a> {
+/// Sets `side` on every row with an observed object.
+pub(super) fn partition(rows: &mut [Row], desired: &Desired, options: &PlanOptions) -> Partition {
     let project = desired.project.as_str();
-    let no_roles = HashSet::new();
-    let our_roles: HashSet<(&str, &str)> = observed
+    // An inline policy is the project's when its role is.
+    let no_roles = FxHashSet::default();
+    let our_roles: FxHashSet<(&str, &str)> = rows
         .iter()
+        .filter_map(|row| row.observed)
         .filter(|r| r.kind == ResourceKind::AwsRole)
         .filter(|r| ownership::ownership(r, project, &no_roles) == Ownership::Ours)
         .filter_map(|r| Some((r.provider.as_str(), r.string("name")?)))
         .collect();
-    // Hash maps: every later step looks objects up by address, and a
-    // search in an ordered map would compare long, alike addresses
-    // (`aws.prod/role/a12345/policy/…`) a dozen times per look-up.
-    let mut owned = HashMap::with_capacity(observed.len());
-    let mut others = HashMap::new();
-    let mut unmanaged = Vec::new();
-    let mut revoked = Vec::new();
-    for &resource in observed {
-        match ownership::ownership(resource, project, &our_roles) {
+    let mut partition = Partition {
+        managed: 0,
+        unmanaged: Vec::new(),
+        revoked: Vec::new(),
+    };
+    for row in rows.iter_mut() {
+        let Some(resource) = row.observed else {
+            continue;
+        };
+        row.side = Some(match ownership::ownership(resource, project, &our_roles) {
             // A revocation stays until it is lifted, or until the source
             // freezes the agent (whose deny-all makes it unneeded).
             Ownership::Ours
                 if resource.kind == ResourceKind::AwsRolePolicy
                     && resource.string("name") == Some(REVOKE_POLICY)
-                    && !agent_of(resource).is_some_and(|a| desired.frozen.contains(&a)) =>
+                    && !agent_name(resource).is_some_and(|a| desired.frozen.contains(a)) =>
             {
-                revoked.push(Revoked {
-                    agent: agent_of(resource).unwrap_or_default(),
+                partition.revoked.push(Revoked {
+                    agent: agent_name(resource).unwrap_or_default().to_string(),
                     address: resource.address.clone(),
                     detail: "revoked with `writ revoke`: sessions issued before then are denied; kept until `writ revoke --lift` or `frozen = true`".to_string(),
                 });
+                Side::Revocation
             }
             Ownership::Ours => {
-                owned.insert(resource.address.as_str(), resource);
+                partition.managed += 1;
+                Side::Ours
             }
-            Ownership::OtherProject => {
-                others.insert(resource.address.as_str(), resource);
-            }
+            Ownership::OtherProject => Side::OtherProject,
             Ownership::Unmanaged => {
-                others.insert(resource.address.as_str(), resource);
-                unmanaged.extend(aws::inventory(resource, project, options));
+                partition
+                    .unmanaged
+                    .extend(aws::inventory(resource, project, options));
+                Side::Unmanaged
             }
-        }
+        });
     }
-    Partition {
-        owned,
-        others,
-        unmanaged,
-        revoked,
-    }
+    partition
 }
