@@ -32,6 +32,10 @@ pub enum ConfigError {
     },
     #[error("`{path}` is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A setting that does not fit the source (a provider it does not
+    /// declare, a value of the wrong shape).
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Keys each provider kind takes in `[provider.KIND.NAME]`.
@@ -75,7 +79,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
 impl Config {
     /// Every `[provider.KIND.NAME]` must configure a provider the source
     /// declares: a typo would otherwise be silently ignored.
-    pub fn check_providers(&self, declared: &[String]) -> Result<(), String> {
+    pub fn check_providers(&self, declared: &[String]) -> Result<(), ConfigError> {
         for (kind, instances) in &self.provider {
             for name in instances.keys() {
                 let address = format!("{kind}.{name}");
@@ -92,9 +96,9 @@ impl Config {
                                 .join(", ")
                         )
                     };
-                    return Err(format!(
+                    return Err(ConfigError::Setting(format!(
                         "writ.toml configures `[provider.{kind}.{name}]`, but the source declares no provider `{address}` ({known})"
-                    ));
+                    )));
                 }
             }
         }
@@ -102,12 +106,14 @@ impl Config {
     }
 
     /// The smallest `max_key_age` over the AWS providers, in days.
-    pub fn max_key_age_days(&self) -> Result<Option<i64>, String> {
+    pub fn max_key_age_days(&self) -> Result<Option<i64>, ConfigError> {
         let mut smallest: Option<i64> = None;
         for (name, table) in self.provider.get("aws").into_iter().flatten() {
             if let Some(value) = table.get("max_key_age").and_then(|v| v.as_str()) {
                 let duration = writ_compiler::values::Duration::parse(value).map_err(|e| {
-                    format!("writ.toml: [provider.aws.{name}] max_key_age `{value}`: {e}")
+                    ConfigError::Setting(format!(
+                        "writ.toml: [provider.aws.{name}] max_key_age `{value}`: {e}"
+                    ))
                 })?;
                 let days = (duration.seconds() / writ_compiler::values::DAY) as i64;
                 smallest = Some(smallest.map_or(days, |s| s.min(days)));

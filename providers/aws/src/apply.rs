@@ -3,7 +3,7 @@
 //! already gone counts as deleted), so an interrupted apply converges when
 //! it is planned and applied again.
 
-use crate::{call, AwsProvider};
+use crate::{call, AwsProvider, IamCode};
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -54,7 +54,7 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> 
 fn gone_is_done<T>(result: Result<T, ProviderError>) -> Result<(), ProviderError> {
     match result {
         Ok(_) => Ok(()),
-        Err(error) if error.has_code("NoSuchEntity") => Ok(()),
+        Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => Ok(()),
         Err(error) => Err(error),
     }
 }
@@ -81,7 +81,8 @@ fn tag_changes(
 /// Right after a role is created IAM may not yet accept it as a principal
 /// (eventual consistency): that error, and only it, is worth retrying.
 fn principal_not_ready(error: &ProviderError) -> bool {
-    error.has_code("MalformedPolicyDocument") && error.message.contains("principal")
+    IamCode::of(error) == Some(IamCode::MalformedPolicyDocument)
+        && error.message.contains("principal")
 }
 
 impl AwsProvider {
@@ -158,7 +159,7 @@ impl AwsProvider {
         let result = call!(self, "GetRole", self.client.get_role().role_name(name));
         let role = match result {
             Ok(output) => output,
-            Err(error) if error.has_code("NoSuchEntity") => return Ok(false),
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => return Ok(false),
             Err(error) => return Err(error),
         };
         let Some(role) = role.role() else {
@@ -201,7 +202,7 @@ impl AwsProvider {
         match call!(self, "CreateRole", request.clone(), principal_not_ready) {
             Ok(_) => Ok(()),
             // Created by an earlier, interrupted apply: converge it instead.
-            Err(error) if error.has_code("EntityAlreadyExists") => {
+            Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {
                 self.ensure_owned_role(name).await?;
                 self.converge_role(name, &Attributes::new(), after).await
             }
@@ -268,7 +269,7 @@ impl AwsProvider {
                     );
                     match result {
                         Ok(_) => {}
-                        Err(error) if error.has_code("NoSuchEntity") => {}
+                        Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => {}
                         Err(error) => return Err(error),
                     }
                 }
@@ -391,7 +392,7 @@ impl AwsProvider {
         let arn = self.policy_arn(name);
         let policy = match call!(self, "GetPolicy", self.client.get_policy().policy_arn(&arn)) {
             Ok(output) => output,
-            Err(error) if error.has_code("NoSuchEntity") => return Ok(false),
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => return Ok(false),
             Err(error) => return Err(error),
         };
         let tags = call!(
@@ -427,7 +428,7 @@ impl AwsProvider {
             .set_tags(Some(sdk_tags(&tag_map(after))?));
         match call!(self, "CreatePolicy", request.clone()) {
             Ok(_) => Ok(()),
-            Err(error) if error.has_code("EntityAlreadyExists") => {
+            Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {
                 self.ensure_owned_policy(name).await?;
                 self.converge_policy(name, &Attributes::new(), after).await
             }

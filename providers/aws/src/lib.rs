@@ -127,6 +127,56 @@ impl Provider for AwsProvider {
     }
 }
 
+/// The IAM error codes writ acts on (the rest are kept as text in
+/// [`ProviderError::code`], and are permanent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamCode {
+    NoSuchEntity,
+    EntityAlreadyExists,
+    ConcurrentModification,
+    DeleteConflict,
+    MalformedPolicyDocument,
+    /// `Throttling` and its kin: slow down and try again.
+    Throttled,
+    /// `ServiceFailure` and its kin: the service failed; try again.
+    ServiceFailure,
+}
+
+impl IamCode {
+    pub fn parse(code: &str) -> Option<IamCode> {
+        Some(match code {
+            "NoSuchEntity" => IamCode::NoSuchEntity,
+            "EntityAlreadyExists" => IamCode::EntityAlreadyExists,
+            "ConcurrentModification" => IamCode::ConcurrentModification,
+            "DeleteConflict" => IamCode::DeleteConflict,
+            "MalformedPolicyDocument" => IamCode::MalformedPolicyDocument,
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException" => IamCode::Throttled,
+            "ServiceUnavailable" | "ServiceFailure" | "InternalFailure" | "InternalError" => {
+                IamCode::ServiceFailure
+            }
+            _ => return None,
+        })
+    }
+
+    /// The code of a failed call, if it is one writ acts on.
+    pub fn of(error: &ProviderError) -> Option<IamCode> {
+        error.code.as_deref().and_then(IamCode::parse)
+    }
+
+    fn class(self) -> ErrorClass {
+        match self {
+            IamCode::Throttled | IamCode::ServiceFailure => ErrorClass::Transient,
+            IamCode::EntityAlreadyExists
+            | IamCode::ConcurrentModification
+            | IamCode::DeleteConflict => ErrorClass::Conflict,
+            IamCode::NoSuchEntity | IamCode::MalformedPolicyDocument => ErrorClass::Permanent,
+        }
+    }
+}
+
 /// Sorts an SDK error into writ's classes.
 pub(crate) fn classify<E, R>(operation: &str, error: SdkError<E, R>) -> ProviderError
 where
@@ -160,20 +210,7 @@ where
             let service_error = context.err();
             let code = service_error.code().unwrap_or("Unknown");
             let message = service_error.message().unwrap_or_default();
-            let class = match code {
-                "Throttling"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException"
-                | "ServiceUnavailable"
-                | "ServiceFailure"
-                | "InternalFailure"
-                | "InternalError" => ErrorClass::Transient,
-                "EntityAlreadyExists" | "ConcurrentModification" | "DeleteConflict" => {
-                    ErrorClass::Conflict
-                }
-                _ => ErrorClass::Permanent,
-            };
+            let class = IamCode::parse(code).map_or(ErrorClass::Permanent, IamCode::class);
             ProviderError::new(class, Some(code), format!("{operation}: {code}: {message}"))
         }
         _ => ProviderError::new(

@@ -2,7 +2,7 @@
 //! issued before now, and disables the access keys of IAM users tagged as
 //! the agent's. Plans keep the revocation until it is lifted.
 
-use crate::{call, decode_document, AwsProvider};
+use crate::{call, decode_document, AwsProvider, IamCode};
 use aws_sdk_iam::types::{EntityType, StatusType};
 use writ_compiler::ownership::aws::{AGENT_TAG, PROJECT_TAG, REVOKE_POLICY};
 use writ_provider_core::{ProviderError, Revocation};
@@ -91,7 +91,7 @@ impl AwsProvider {
         );
         match result {
             Ok(output) => Ok(Some(decode_document(output.policy_document()).to_string())),
-            Err(error) if error.has_code("NoSuchEntity") => Ok(None),
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => Ok(None),
             Err(error) => Err(error),
         }
     }

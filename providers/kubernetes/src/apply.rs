@@ -15,7 +15,7 @@
 //!   of the project's service accounts; its data is never read.
 
 use crate::kinds::{to_object, token_account, Kind, TOKEN_SECRET_SELECTOR};
-use crate::{is_status, KubernetesProvider, CONFLICT_ATTEMPTS};
+use crate::{KubernetesProvider, Reason, CONFLICT_ATTEMPTS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions};
 use serde_json::Value;
@@ -136,7 +136,7 @@ impl KubernetesProvider {
         attributes: &Attributes,
     ) -> Result<(), ProviderError> {
         match self.post(target, attributes).await {
-            Err(error) if is_status(&error, 409, Some("AlreadyExists")) => {
+            Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => {
                 self.update(target, attributes).await
             }
             other => other,
@@ -157,7 +157,7 @@ impl KubernetesProvider {
         let what = format!("creating {}", target.address);
         match self.call(&what, || api.create(&params, &object)).await {
             Ok(_) => Ok(()),
-            Err(error) if is_status(&error, 404, None) && target.namespace.is_some() => {
+            Err(error) if Reason::of(&error) == Some(Reason::NotFound) && target.namespace.is_some() => {
                 Err(ProviderError::permanent(format!(
                     "{}: namespace `{}` does not exist in `{}`; writ does not create namespaces: create it, or change `runs_on`/`in` in the source",
                     target.address,
@@ -186,7 +186,7 @@ impl KubernetesProvider {
             let Some(current) = self.call(&reading, || api.get_opt(target.name)).await? else {
                 match self.post(target, attributes).await {
                     // Created by someone else just now: read it and decide.
-                    Err(error) if is_status(&error, 409, Some("AlreadyExists")) => continue,
+                    Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => continue,
                     other => return other,
                 }
             };
@@ -199,7 +199,7 @@ impl KubernetesProvider {
                 // The API forbids changing roleRef: replace the binding.
                 self.delete_exactly(target, &current.metadata).await?;
                 match self.post(target, attributes).await {
-                    Err(error) if is_status(&error, 409, Some("AlreadyExists")) => continue,
+                    Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => continue,
                     other => return other,
                 }
             }
@@ -213,7 +213,7 @@ impl KubernetesProvider {
                 // Written by someone else since it was read: read again.
                 Err(error) if error.class == ErrorClass::Conflict => continue,
                 // Deleted since it was read: the next round creates it.
-                Err(error) if is_status(&error, 404, None) => continue,
+                Err(error) if Reason::of(&error) == Some(Reason::NotFound) => continue,
                 Err(error) => return Err(error),
             }
         }
@@ -221,9 +221,8 @@ impl KubernetesProvider {
     }
 
     fn kept_changing(&self, target: &Target<'_>) -> ProviderError {
-        ProviderError::new(
-            ErrorClass::Conflict,
-            Some("409 Conflict"),
+        Reason::Conflict.error(
+            409,
             format!(
                 "{}: the object kept changing while writ wrote it ({CONFLICT_ATTEMPTS} conflicts in a row); something else is writing it: find it, then plan again",
                 target.address
@@ -239,7 +238,7 @@ impl KubernetesProvider {
             let reading = format!("reading {}", target.address);
             let current = match self.call(&reading, || api.get_metadata(target.name)).await {
                 Ok(current) => current,
-                Err(error) if is_status(&error, 404, None) => return Ok(()),
+                Err(error) if Reason::of(&error) == Some(Reason::NotFound) => return Ok(()),
                 Err(error) => return Err(error),
             };
             if target.kind == Kind::TokenSecret {
@@ -272,7 +271,7 @@ impl KubernetesProvider {
         let what = format!("deleting {}", target.address);
         match self.call(&what, || api.delete(target.name, &params)).await {
             Ok(_) => Ok(()),
-            Err(error) if is_status(&error, 404, None) => Ok(()),
+            Err(error) if Reason::of(&error) == Some(Reason::NotFound) => Ok(()),
             Err(error) => Err(error),
         }
     }
@@ -303,7 +302,7 @@ impl KubernetesProvider {
         let what = format!("reading service account {namespace}/{account}");
         let owner = match self.call(&what, || accounts.get_metadata(&account)).await {
             Ok(owner) => owner,
-            Err(error) if is_status(&error, 404, None) => {
+            Err(error) if Reason::of(&error) == Some(Reason::NotFound) => {
                 return Err(refused(
                     target.address,
                     &format!("its service account `{account}` does not exist, so it is not writ's"),

@@ -146,10 +146,53 @@ impl KubernetesProvider {
     }
 }
 
-/// Did the API server answer with this status and reason (`409`,
-/// `AlreadyExists`)?
-pub(crate) fn is_status(error: &ProviderError, status: u16, reason: Option<&str>) -> bool {
-    error.status == Some(status) && reason.is_none_or(|reason| error.has_code(reason))
+/// The reasons of the API's `Status` (metav1 `StatusReason`) that writ acts
+/// on; the others are kept as text in [`ProviderError::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// 409: the object exists already.
+    AlreadyExists,
+    /// 409: the `resourceVersion` sent is not the object's any more.
+    Conflict,
+    /// 404.
+    NotFound,
+    /// 410: a list's `continue` token has expired.
+    Expired,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::AlreadyExists => "AlreadyExists",
+            Reason::Conflict => "Conflict",
+            Reason::NotFound => "NotFound",
+            Reason::Expired => "Expired",
+        }
+    }
+
+    /// The reason of a failed call, if it is one writ acts on. A bare
+    /// status counts too: servers may leave the reason out.
+    pub(crate) fn of(error: &ProviderError) -> Option<Reason> {
+        let named = [
+            Reason::AlreadyExists,
+            Reason::Conflict,
+            Reason::NotFound,
+            Reason::Expired,
+        ]
+        .into_iter()
+        .find(|reason| error.has_code(reason.as_str()));
+        named.or(match error.status {
+            Some(404) => Some(Reason::NotFound),
+            Some(410) => Some(Reason::Expired),
+            _ => None,
+        })
+    }
+
+    /// An error of writ's own with this reason (a write that kept losing
+    /// races, say).
+    pub(crate) fn error(self, status: u16, message: String) -> ProviderError {
+        ProviderError::new(ErrorClass::Conflict, Some(self.as_str()), message).with_status(status)
+    }
 }
 
 /// Classes a client error: throttling, server errors and connection failures

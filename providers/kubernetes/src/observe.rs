@@ -24,7 +24,9 @@ pub(crate) async fn observe(provider: &KubernetesProvider) -> Result<Vec<Resourc
                     resources.extend(found);
                     break;
                 }
-                Err(error) if crate::is_status(&error, 410, None) && !restarted => {
+                Err(error)
+                    if crate::Reason::of(&error) == Some(crate::Reason::Expired) && !restarted =>
+                {
                     restarted = true;
                 }
                 Err(error) => return Err(error),

@@ -7,7 +7,7 @@
 
 use crate::apply::Target;
 use crate::kinds::{token_account, Kind, TOKEN_SECRET_SELECTOR};
-use crate::{KubernetesProvider, CONFLICT_ATTEMPTS};
+use crate::{KubernetesProvider, Reason, CONFLICT_ATTEMPTS};
 use kube::api::{DynamicObject, ListParams, PostParams};
 use writ_compiler::ownership::kubernetes::{agent_selector, REVOKED_ANNOTATION};
 use writ_provider_core::{ErrorClass, ProviderError, Revocation};
@@ -77,9 +77,8 @@ impl KubernetesProvider {
                 Err(error) => return Err(error),
             }
         }
-        Err(ProviderError::new(
-            ErrorClass::Conflict,
-            Some("409 Conflict"),
+        Err(Reason::Conflict.error(
+            409,
             format!("{address}: the service account kept changing while writ marked it"),
         ))
     }
