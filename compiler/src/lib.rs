@@ -10,6 +10,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod access;
+pub mod address;
 pub mod check;
 pub mod diagnostic;
 pub mod facts;

@@ -10,6 +10,7 @@
 //!   parent's `delegates` ceiling.
 
 use super::Desired;
+use crate::address;
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::ProviderKind;
 use crate::model::{Agent, AgentId, Grant, Model, ProviderId, ProviderSettings, WorkloadKind};
@@ -31,18 +32,6 @@ pub const GITHUB_OIDC: &str = "token.actions.githubusercontent.com";
 const INLINE_POLICIES_LIMIT: usize = 10_240;
 const TRUST_POLICY_LIMIT: usize = 2_048;
 const MANAGED_POLICY_LIMIT: usize = 6_144;
-
-pub fn role_address(provider: &str, agent: &str) -> String {
-    format!("{provider}/role/{agent}")
-}
-
-pub fn role_policy_address(provider: &str, agent: &str, policy: &str) -> String {
-    format!("{provider}/role/{agent}/policy/{policy}")
-}
-
-pub fn managed_policy_address(provider: &str, name: &str) -> String {
-    format!("{provider}/policy/{name}")
-}
 
 fn boundary_name(parent: &str) -> String {
     format!("{parent}-delegates")
@@ -189,7 +178,7 @@ impl AwsLowering<'_> {
             .as_array()
             .is_some_and(|s| !s.is_empty());
         let inline = Resource {
-            address: role_policy_address(&provider, &agent.name, ACCESS_POLICY),
+            address: address::aws_role_policy(&provider, &agent.name, ACCESS_POLICY),
             provider: provider.clone(),
             kind: ResourceKind::AwsRolePolicy,
             agent: Some(agent.name.clone()),
@@ -200,7 +189,7 @@ impl AwsLowering<'_> {
             ]),
         };
         let mut role = Resource {
-            address: role_address(&provider, &agent.name),
+            address: address::aws_role(&provider, &agent.name),
             provider: provider.clone(),
             kind: ResourceKind::AwsRole,
             agent: Some(agent.name.clone()),
@@ -453,7 +442,7 @@ impl AwsLowering<'_> {
         tags.insert(PROJECT_TAG.into(), json!(self.project));
         tags.insert(AGENT_TAG.into(), json!(agent.name));
         let mut resource = Resource {
-            address: managed_policy_address(&provider, &name),
+            address: address::aws_managed_policy(&provider, &name),
             provider,
             kind: ResourceKind::AwsManagedPolicy,
             agent: Some(agent.name.clone()),

@@ -18,6 +18,7 @@
 //! more than was written.
 
 use super::Desired;
+use crate::address;
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::{kubernetes, ProviderKind};
 use crate::model::{Agent, AgentId, Model, Placement, ProviderId, ProviderSettings, WorkloadKind};
@@ -28,10 +29,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The annotation by which EKS gives a pod's service account an IAM role.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
-
-pub fn service_account_address(provider: &str, namespace: &str, name: &str) -> String {
-    format!("{provider}/namespaces/{namespace}/serviceaccounts/{name}")
-}
 
 /// A name Kubernetes accepts (a DNS-1123 subdomain) for writ's objects:
 /// agent and project names may hold capitals and `_`, object names not.
@@ -49,14 +46,6 @@ pub fn object_name(parts: &[&str]) -> String {
         .collect();
     name.trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_string()
-}
-
-fn namespaced_address(provider: &str, namespace: &str, plural: &str, name: &str) -> String {
-    format!("{provider}/namespaces/{namespace}/{plural}/{name}")
-}
-
-fn cluster_address(provider: &str, plural: &str, name: &str) -> String {
-    format!("{provider}/{plural}/{name}")
 }
 
 /// One RBAC rule, in the shape the API takes.
@@ -246,7 +235,7 @@ impl KubernetesLowering<'_> {
                 annotations[ROLE_ARN_ANNOTATION] = json!(arn);
             }
             self.push(Resource {
-                address: service_account_address(&provider, namespace, name),
+                address: address::kubernetes_service_account(&provider, namespace, name),
                 provider: provider.clone(),
                 kind: ResourceKind::KubernetesServiceAccount,
                 agent: Some(agent.name.clone()),
@@ -331,15 +320,15 @@ impl KubernetesLowering<'_> {
             Some(ns) => (
                 ResourceKind::KubernetesRole,
                 ResourceKind::KubernetesRoleBinding,
-                namespaced_address(&provider, ns, "roles", name),
-                namespaced_address(&provider, ns, "rolebindings", name),
+                address::kubernetes(&provider, "roles", Some(ns), name),
+                address::kubernetes(&provider, "rolebindings", Some(ns), name),
                 "Role",
             ),
             None => (
                 ResourceKind::KubernetesClusterRole,
                 ResourceKind::KubernetesClusterRoleBinding,
-                cluster_address(&provider, "clusterroles", name),
-                cluster_address(&provider, "clusterrolebindings", name),
+                address::kubernetes(&provider, "clusterroles", None, name),
+                address::kubernetes(&provider, "clusterrolebindings", None, name),
                 "ClusterRole",
             ),
         };

@@ -8,13 +8,7 @@ use crate::resource::{Resource, ResourceKind};
 use crate::values::Date;
 use serde_json::Value;
 
-/// The role address an address belongs to (itself for a role).
-pub(super) fn role_of(address: &str) -> &str {
-    match address.find("/policy/") {
-        Some(index) if address[..index].contains("/role/") => &address[..index],
-        _ => address,
-    }
-}
+pub(super) use crate::address::aws_role_of as role_of;
 
 pub(super) fn inventory(
     resource: &Resource,

@@ -5,7 +5,7 @@
 
 use super::join::{find, Row};
 use super::{Access, Action, Change, Revoked, Unmanaged};
-use crate::lower::kubernetes::service_account_address;
+use crate::address::kubernetes_service_account as service_account_address;
 use crate::lower::Desired;
 use crate::ownership::{
     self,

@@ -133,11 +133,7 @@ impl AwsProvider {
                 continue;
             };
             out.push(Resource {
-                address: writ_compiler::lower::aws::role_policy_address(
-                    &self.address,
-                    name,
-                    policy_name,
-                ),
+                address: writ_compiler::address::aws_role_policy(&self.address, name, policy_name),
                 provider: self.address.clone(),
                 kind: ResourceKind::AwsRolePolicy,
                 agent: None,
@@ -154,7 +150,7 @@ impl AwsProvider {
             });
         }
         out.push(Resource {
-            address: writ_compiler::lower::aws::role_address(&self.address, name),
+            address: writ_compiler::address::aws_role(&self.address, name),
             provider: self.address.clone(),
             kind: ResourceKind::AwsRole,
             agent: None,
@@ -193,7 +189,7 @@ impl AwsProvider {
             self.client.list_policy_tags().policy_arn(arn)
         )?;
         Ok(Some(Resource {
-            address: writ_compiler::lower::aws::managed_policy_address(&self.address, name),
+            address: writ_compiler::address::aws_managed_policy(&self.address, name),
             provider: self.address.clone(),
             kind: ResourceKind::AwsManagedPolicy,
             agent: None,

@@ -242,3 +242,93 @@ pub trait Provider: Send + Sync {
     /// Removes a revocation; the next apply gives the access back.
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn quick(budget: u32) -> Retrier {
+        Retrier::new(RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            budget,
+        })
+    }
+
+    fn throttled() -> ProviderError {
+        ProviderError::new(ErrorClass::Transient, Some("Throttling"), "slow down")
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_with_their_retries() {
+        let requests = Requester::new(&quick(10), 2);
+        let mut failures = 1;
+        let answer = requests
+            .send(|| {
+                let fail = failures > 0;
+                failures -= 1;
+                async move {
+                    if fail {
+                        Err(throttled())
+                    } else {
+                        Ok(7)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(answer.unwrap(), 7);
+        assert_eq!(
+            requests.stats(),
+            RequestStats {
+                requests: 2,
+                retries: 1
+            }
+        );
+        let before = requests.stats();
+        let permanent: Result<(), _> = requests
+            .send(|| async { Err(ProviderError::permanent("denied").with_status(403)) })
+            .await;
+        let error = permanent.unwrap_err();
+        assert_eq!(error.status, Some(403));
+        assert_eq!(
+            requests.stats() - before,
+            RequestStats {
+                requests: 1,
+                retries: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn providers_of_one_run_share_one_retry_budget() {
+        let run = quick(2);
+        let (aws, cluster) = (Requester::new(&run, 4), Requester::new(&run, 4));
+        let always = || async { Err::<(), _>(throttled()) };
+        assert!(aws.send(always).await.is_err());
+        // Two retries spent by the first provider: none left for the second.
+        assert_eq!(aws.stats().retries, 2);
+        assert!(cluster.send(always).await.is_err());
+        assert_eq!(cluster.stats().requests, 1);
+        assert_eq!(run.retries(), 2);
+    }
+
+    #[test]
+    fn an_error_and_its_causes_read_as_one_line() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "request failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let error = Outer(std::io::Error::other("connection reset"));
+        assert_eq!(error_chain(&error), "request failed: connection reset");
+    }
+}

@@ -94,13 +94,8 @@ impl Kind {
     /// `kubernetes.prod/namespaces/billing/roles/writ-exporter`, as lowering
     /// writes addresses.
     pub fn address(self, provider: &str, namespace: Option<&str>, name: &str) -> String {
-        let plural = self.api_resource().plural;
-        match namespace {
-            Some(namespace) if self.namespaced() => {
-                format!("{provider}/namespaces/{namespace}/{plural}/{name}")
-            }
-            _ => format!("{provider}/{plural}/{name}"),
-        }
+        let namespace = namespace.filter(|_| self.namespaced());
+        writ_compiler::address::kubernetes(provider, &self.api_resource().plural, namespace, name)
     }
 }
 

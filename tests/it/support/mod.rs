@@ -2,6 +2,7 @@
 //! `writ check` and `writ test` do, with a fixed "today".
 
 use serde_json::Value;
+use writ_compiler::address::aws_role_of as role_of;
 use writ_compiler::resource::{Resource, ResourceKind};
 use writ_compiler::values::Date;
 use writ_compiler::{eval, CheckOptions, Checked, Diagnostic, SourceMap};
@@ -36,15 +37,6 @@ pub fn findings(sources: &SourceMap) -> Vec<Diagnostic> {
     diagnostics
 }
 
-/// Edits to an observed state, as `live.json` files write them (see
-/// tests/it/plans.rs).
-pub fn role_of(address: &str) -> &str {
-    match address.find("/policy/") {
-        Some(index) if address[..index].contains("/role/") => &address[..index],
-        _ => address,
-    }
-}
-
 /// Recomputes the digest of the role at `address` (or of the managed policy).
 pub fn restamp(observed: &mut [Resource], address: &str) {
     // The digest is taken over canonical documents, as the plan reads them.
@@ -66,6 +58,8 @@ pub fn restamp(observed: &mut [Resource], address: &str) {
     }
 }
 
+/// Edits to an observed state, as `live.json` files write them (see
+/// tests/it/plans.rs).
 pub fn apply_edits(observed: &mut Vec<Resource>, edits: &Value) {
     for edit in edits.as_array().expect("live.json is a list") {
         match edit["op"].as_str() {
