@@ -200,15 +200,8 @@ impl<'a> Checker<'a> {
     fn runs_on(&mut self, workload: &ast::RunsOn, span: Span) -> Option<model::Workload> {
         let provider_id = self.resolve_provider(&workload.provider)?;
         let provider = self.model.providers[provider_id].clone();
-        let (allowed, required): (&[&str], &[&str]) = match provider.kind {
-            ProviderKind::Kubernetes => (
-                &["namespace", "service_account"],
-                &["namespace", "service_account"],
-            ),
-            ProviderKind::Github => (&["repo", "workflow", "ref", "environment"], &["repo"]),
-            ProviderKind::Aws => (&["service"], &["service"]),
-            ProviderKind::Gcp => (&["workload_pool", "subject"], &["workload_pool", "subject"]),
-        };
+        let rules = provider.kind.rules();
+        let (allowed, required) = (rules.runs_on, rules.runs_on_required);
         let what = format!("`runs_on {}`", provider.kind);
         let mut values: BTreeMap<&str, &ast::Str> = BTreeMap::new();
         let mut first_spans: BTreeMap<&str, Span> = BTreeMap::new();

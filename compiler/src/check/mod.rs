@@ -257,50 +257,20 @@ impl<'a> Checker<'a> {
         body: &'a [Stmt],
     ) -> Option<ProviderSettings> {
         let what = format!("a `{kind}` provider");
-        let (allowed, required): (&[&str], &str) = match kind {
-            ProviderKind::Aws => (&["account", "partition"], "account"),
-            ProviderKind::Gcp => (&["project"], "project"),
-            ProviderKind::Kubernetes => (&["cluster", "oidc_issuer"], "cluster"),
-            ProviderKind::Github => (&["org"], "org"),
-        };
-        let fields = self.fields(body, allowed, &what);
-        let Some(required_field) = fields.get(required) else {
-            let example = match kind {
-                ProviderKind::Aws => "account = \"123456789012\"",
-                ProviderKind::Gcp => "project = \"my-project\"",
-                ProviderKind::Kubernetes => "cluster = \"prod\"",
-                ProviderKind::Github => "org = \"my-org\"",
-            };
+        let rules = kind.rules();
+        let fields = self.fields(body, rules.fields, &what);
+        let Some(required_field) = fields.get(rules.identity) else {
             self.report(diagnostics::missing_field(
-                required, &what, item.head, example,
+                rules.identity,
+                &what,
+                item.head,
+                rules.example,
             ));
             return None;
         };
         let (value, span) = self.string_field(required_field)?;
-        let valid = match kind {
-            ProviderKind::Aws => value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
-            ProviderKind::Gcp => is_gcp_project_id(&value),
-            ProviderKind::Kubernetes => !value.trim().is_empty(),
-            ProviderKind::Github => {
-                !value.is_empty()
-                    && value.len() <= 39
-                    && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !value.starts_with('-')
-            }
-        };
-        if !valid {
-            let (message, help) = match kind {
-                ProviderKind::Aws => ("an AWS account id is 12 digits", "write it as `\"123456789012\"`"),
-                ProviderKind::Gcp => (
-                    "a GCP project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter",
-                    "use the project id, not its display name or number",
-                ),
-                ProviderKind::Kubernetes => ("a cluster name cannot be empty", "name the cluster"),
-                ProviderKind::Github => (
-                    "a GitHub organisation name is letters, digits and single hyphens",
-                    "use the organisation's login, as in its URL",
-                ),
-            };
+        if !(rules.valid_identity)(&value) {
+            let (message, help) = rules.invalid_identity;
             self.report(
                 diagnostics::invalid_value(format!("`{value}`: {message}"), span, "invalid value")
                     .with_help(help),
@@ -811,13 +781,4 @@ pub(crate) fn docs_text(docs: &[ast::DocLine]) -> String {
         .map(|line| line.text.as_str())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn is_gcp_project_id(text: &str) -> bool {
-    (6..=30).contains(&text.len())
-        && text.starts_with(|c: char| c.is_ascii_lowercase())
-        && !text.ends_with('-')
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

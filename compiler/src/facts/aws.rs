@@ -329,6 +329,20 @@ pub const ESCALATION_ACTIONS: &[&str] = &[
     "iam:putrolepermissionsboundary",
 ];
 
+/// How an AWS provider is declared, and how an agent runs there.
+pub const RULES: super::KindRules = super::KindRules {
+    fields: &["account", "partition"],
+    identity: "account",
+    example: "account = \"123456789012\"",
+    valid_identity: |value| value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
+    invalid_identity: (
+        "an AWS account id is 12 digits",
+        "write it as `\"123456789012\"`",
+    ),
+    runs_on: &["service"],
+    runs_on_required: &["service"],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,3 +46,28 @@ pub fn is_resource_name(text: &str) -> bool {
         && !path.chars().any(char::is_whitespace)
         && path.split('/').all(|part| !part.is_empty())
 }
+
+/// How a GCP provider is declared, and how an agent runs there.
+pub const RULES: super::KindRules = super::KindRules {
+    fields: &["project"],
+    identity: "project",
+    example: "project = \"my-project\"",
+    valid_identity: is_project_id,
+    invalid_identity: (
+        "a GCP project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter",
+        "use the project id, not its display name or number",
+    ),
+    runs_on: &["workload_pool", "subject"],
+    runs_on_required: &["workload_pool", "subject"],
+};
+
+/// A project id: 6 to 30 lowercase letters, digits and hyphens, starting
+/// with a letter, not ending with a hyphen.
+pub fn is_project_id(text: &str) -> bool {
+    (6..=30).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && !text.ends_with('-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}

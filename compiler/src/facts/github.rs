@@ -84,3 +84,22 @@ pub fn is_repository(text: &str) -> bool {
     };
     ok(owner, "*?") && ok(repo, "*?")
 }
+
+/// How a GitHub provider is declared, and how an agent runs there.
+pub const RULES: super::KindRules = super::KindRules {
+    fields: &["org"],
+    identity: "org",
+    example: "org = \"my-org\"",
+    valid_identity: |value| {
+        !value.is_empty()
+            && value.len() <= 39
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !value.starts_with('-')
+    },
+    invalid_identity: (
+        "a GitHub organisation name is letters, digits and single hyphens",
+        "use the organisation's login, as in its URL",
+    ),
+    runs_on: &["repo", "workflow", "ref", "environment"],
+    runs_on_required: &["repo"],
+};

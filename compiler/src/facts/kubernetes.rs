@@ -296,6 +296,17 @@ pub fn is_dns_subdomain(text: &str) -> bool {
     !text.is_empty() && text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 
+/// How a Kubernetes provider is declared, and how an agent runs there.
+pub const RULES: super::KindRules = super::KindRules {
+    fields: &["cluster", "oidc_issuer"],
+    identity: "cluster",
+    example: "cluster = \"prod\"",
+    valid_identity: |value| !value.trim().is_empty(),
+    invalid_identity: ("a cluster name cannot be empty", "name the cluster"),
+    runs_on: &["namespace", "service_account"],
+    runs_on_required: &["namespace", "service_account"],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

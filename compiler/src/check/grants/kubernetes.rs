@@ -8,6 +8,28 @@ use crate::model::Placement;
 use crate::syntax::ast::{self, QualifierKind};
 
 impl<'a> Checker<'a> {
+    /// A Kubernetes verb; `false` (reported) if it is not one.
+    pub(super) fn kubernetes_action(&mut self, action: &ast::Ident) -> bool {
+        let text = action.text.as_str();
+        if kubernetes::VERBS.contains(&text) {
+            return true;
+        }
+        self.report(
+            Diagnostic::new(
+                Code::UnknownAction,
+                format!("`{text}` is not a Kubernetes verb"),
+                Label::new(action.span, "unknown verb"),
+            )
+            .with_help(
+                match crate::suggest::closest(text, kubernetes::VERBS.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("verbs are {}", kubernetes::VERBS.join(", ")),
+                },
+            ),
+        );
+        false
+    }
+
     pub(super) fn kubernetes_resources(
         &mut self,
         grant: &ast::Grant,

@@ -138,47 +138,9 @@ impl<'a> Checker<'a> {
         let text = action.text.as_str();
         let known = match kind {
             ProviderKind::Aws => self.aws_action(action),
-            ProviderKind::Kubernetes => {
-                if facts::kubernetes::VERBS.contains(&text) {
-                    true
-                } else {
-                    self.report(
-                        Diagnostic::new(
-                            Code::UnknownAction,
-                            format!("`{text}` is not a Kubernetes verb"),
-                            Label::new(action.span, "unknown verb"),
-                        )
-                        .with_help(
-                            match crate::suggest::closest(
-                                text,
-                                facts::kubernetes::VERBS.iter().copied(),
-                            ) {
-                                Some(best) => format!("did you mean `{best}`?"),
-                                None => {
-                                    format!("verbs are {}", facts::kubernetes::VERBS.join(", "))
-                                }
-                            },
-                        ),
-                    );
-                    false
-                }
-            }
+            ProviderKind::Kubernetes => self.kubernetes_action(action),
             ProviderKind::Github => self.github_action(action),
-            ProviderKind::Gcp => {
-                if facts::gcp::is_role_name(text) {
-                    true
-                } else {
-                    self.report(
-                        Diagnostic::new(
-                            Code::UnknownAction,
-                            format!("`{text}` is not a GCP role"),
-                            Label::new(action.span, "expected a role name"),
-                        )
-                        .with_help("GCP grants name roles: `roles/storage.objectViewer`, `projects/P/roles/R` or `organizations/O/roles/R`"),
-                    );
-                    false
-                }
-            }
+            ProviderKind::Gcp => self.gcp_action(action),
         };
         if known && lint_wildcard && pattern::has_wildcard(text) {
             self.report(
