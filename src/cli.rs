@@ -159,6 +159,10 @@ enum Command {
         /// For Kubernetes: the namespace of the request (default: cluster-wide).
         #[arg(long)]
         namespace: Option<String>,
+        /// For Kubernetes: the object's name (default: any object of the
+        /// resource, as far as `named` goes).
+        #[arg(long)]
+        name: Option<String>,
         #[arg(long, default_value = ".")]
         path: PathBuf,
     },
@@ -282,10 +286,20 @@ pub fn main() -> i32 {
             action,
             resource,
             namespace,
+            name,
             path,
         } => match (provider, action, resource) {
             (Some(provider), Some(action), Some(resource)) => commands::explain::request(
-                &mut out, &path, &agent, &provider, &action, &resource, namespace,
+                &mut out,
+                &path,
+                commands::explain::Asked {
+                    agent: &agent,
+                    provider: &provider,
+                    action: &action,
+                    resource: &resource,
+                    namespace,
+                    name,
+                },
             ),
             _ => commands::explain::describe(&mut out, &path, &agent),
         },

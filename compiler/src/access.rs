@@ -8,7 +8,7 @@
 //! AWS actions compare without case, everything else with it. GitHub
 //! permission levels are ordered: `contents:write` includes `contents:read`.
 
-use crate::facts::{github, ProviderKind};
+use crate::facts::{github, kubernetes, ProviderKind};
 use crate::model::{Grant, Placement};
 use crate::pattern;
 
@@ -58,16 +58,70 @@ pub fn action_meets(kind: ProviderKind, granted: &str, denied: &str) -> bool {
     }
 }
 
-pub fn resource_matches(pattern_text: &str, resource: &str) -> bool {
-    pattern::matches(pattern_text, resource)
+/// Does a grant's resource allow the request's? Kubernetes resources are
+/// compared as RBAC compares them (see [`kubernetes::ResourceRef`]); the
+/// rest as patterns.
+pub fn resource_matches(kind: ProviderKind, pattern_text: &str, resource: &str) -> bool {
+    match kind {
+        ProviderKind::Kubernetes => {
+            match (
+                kubernetes::ResourceRef::parse(pattern_text),
+                kubernetes::ResourceRef::parse(resource),
+            ) {
+                (Ok(grant), Ok(request)) if request.is_concrete() => {
+                    grant.matches(&request.requested())
+                }
+                // The checker refuses what cannot be read; never allow it.
+                _ => false,
+            }
+        }
+        _ => pattern::matches(pattern_text, resource),
+    }
 }
 
-pub fn resource_covers(outer: &str, inner: &str) -> bool {
-    pattern::contains(outer, inner)
+/// Does `outer` allow every resource `inner` allows? (Delegation.)
+pub fn resource_covers(kind: ProviderKind, outer: &str, inner: &str) -> bool {
+    match kind {
+        ProviderKind::Kubernetes => {
+            match (
+                kubernetes::ResourceRef::parse(outer),
+                kubernetes::ResourceRef::parse(inner),
+            ) {
+                (Ok(outer), Ok(inner)) => outer.covers(&inner),
+                // Unreadable: not covered, so the delegate is refused.
+                _ => false,
+            }
+        }
+        _ => pattern::contains(outer, inner),
+    }
 }
 
-pub fn resource_meets(a: &str, b: &str) -> bool {
-    pattern::intersects(a, b)
+/// Is there a resource both allow? (Guardrails.)
+pub fn resource_meets(kind: ProviderKind, a: &str, b: &str) -> bool {
+    match kind {
+        ProviderKind::Kubernetes => {
+            match (
+                kubernetes::ResourceRef::parse(a),
+                kubernetes::ResourceRef::parse(b),
+            ) {
+                (Ok(a), Ok(b)) => a.meets(&b),
+                // Unreadable: they may meet, so the guardrail reports it.
+                _ => true,
+            }
+        }
+        _ => pattern::intersects(a, b),
+    }
+}
+
+/// Do the names of a grant (`named`; none: every object) allow the object
+/// `name`? RBAC's `resourceNames` are literal; a request without a name
+/// (for `writ explain`, "any object of the resource") is allowed when some
+/// object is.
+pub fn names_match(names: &[String], name: Option<&str>) -> bool {
+    match name {
+        Some(name) => names.is_empty() || names.iter().any(|n| n == name),
+        None => true,
+    }
 }
 
 /// A cluster-wide grant covers every namespace; a namespace grant only its own.
@@ -105,14 +159,15 @@ pub fn grant_covers_pair(
             .all(|condition| inner.conditions.contains(condition))
         && (outer.resource_names.is_empty()
             || (!inner.resource_names.is_empty()
-                && inner.resource_names.iter().all(|name| {
-                    outer
-                        .resource_names
-                        .iter()
-                        .any(|outer_name| resource_covers(outer_name, name))
-                })))
+                && inner
+                    .resource_names
+                    .iter()
+                    .all(|name| outer.resource_names.contains(name))))
         && outer.actions.iter().any(|a| action_covers(kind, a, action))
-        && outer.resources.iter().any(|r| resource_covers(r, resource))
+        && outer
+            .resources
+            .iter()
+            .any(|r| resource_covers(kind, r, resource))
 }
 
 /// The first (action, resource) pair of `grant` that no grant of `ceiling`

@@ -19,6 +19,9 @@ pub struct Request<'a> {
     pub action: &'a str,
     pub resource: &'a str,
     pub placement: &'a Placement,
+    /// For Kubernetes: the object's name, when the request is about one
+    /// (`None`: any object of the resource).
+    pub name: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +67,8 @@ pub fn grant_allows(model: &Model, grant: &Grant, request: &Request) -> bool {
         && grant
             .resources
             .iter()
-            .any(|r| access::resource_matches(r, request.resource))
+            .any(|r| access::resource_matches(kind, r, request.resource))
+        && access::names_match(&grant.resource_names, request.name)
 }
 
 pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision {
@@ -89,7 +93,7 @@ pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision
                 && deny
                     .resources
                     .iter()
-                    .any(|r| access::resource_matches(r, request.resource));
+                    .any(|r| access::resource_matches(kind, r, request.resource));
             if applies {
                 return Decision::Denied(DenyReason::Guardrail {
                     guardrail: guardrail_index,
@@ -154,6 +158,7 @@ pub fn run_tests(model: &Model) -> TestReport {
                 action: &expectation.action,
                 resource: &expectation.resource,
                 placement: &expectation.placement,
+                name: None,
             };
             let decision = evaluate(model, expectation.agent, &request);
             let passed = decision.is_allowed() == expectation.allowed;
@@ -189,11 +194,15 @@ pub fn explain_decision(model: &Model, agent: AgentId, decision: &Decision) -> S
             format!("`{name}` expired on {date} and holds no access")
         }
         Decision::Denied(DenyReason::Frozen) => format!("`{name}` is frozen and holds no access"),
-        Decision::Denied(DenyReason::Guardrail { guardrail, .. }) => {
-            format!(
-                "guardrail `{}` denies it",
-                model.guardrails[*guardrail].name
-            )
+        Decision::Denied(DenyReason::Guardrail { guardrail, deny }) => {
+            let guardrail = &model.guardrails[*guardrail];
+            let enforced = match guardrail.denies.get(*deny).map(|d| d.kind) {
+                // RBAC only allows: the deny is kept by `writ check`, which
+                // refuses every grant that meets it.
+                Some(crate::facts::ProviderKind::Kubernetes) => " (Kubernetes RBAC has no deny: writ enforces it at compile time, by refusing every grant that meets it; nothing in the cluster denies it)",
+                _ => "",
+            };
+            format!("guardrail `{}` denies it{enforced}", guardrail.name)
         }
         Decision::Denied(DenyReason::OutsideCeiling { ancestor }) => format!(
             "it is outside what `{}` lets its delegates hold",

@@ -118,16 +118,27 @@ pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
     Ok(0)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn request(
-    out: &mut impl Write,
-    path: &Path,
-    agent: &str,
-    provider: &str,
-    action: &str,
-    resource: &str,
-    namespace: Option<String>,
-) -> Outcome {
+/// One request to explain.
+pub struct Asked<'a> {
+    pub agent: &'a str,
+    pub provider: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    /// Kubernetes only.
+    pub namespace: Option<String>,
+    /// Kubernetes only: the object's name.
+    pub name: Option<String>,
+}
+
+pub fn request(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
+    let Asked {
+        agent,
+        provider,
+        action,
+        resource,
+        namespace,
+        name: object,
+    } = asked;
     let Some((project, checked, agent_id)) = checked_agent(out, path, agent)? else {
         return Ok(1);
     };
@@ -150,11 +161,27 @@ pub fn request(
         (Some(_), _) => return Err("`--namespace` is only for Kubernetes providers".into()),
         (None, _) => writ_compiler::model::Placement::None,
     };
+    if model.providers[provider_id].kind == writ_compiler::facts::ProviderKind::Kubernetes {
+        // One concrete resource, read as RBAC reads it.
+        match writ_compiler::facts::kubernetes::ResourceRef::parse(resource) {
+            Ok(reference) if reference.is_concrete() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "`{resource}`: explain one resource, such as `secrets` or `deployments.apps`, not a pattern"
+                )
+                .into())
+            }
+            Err(error) => return Err(error.explain(resource).0.into()),
+        }
+    } else if object.is_some() {
+        return Err("`--name` is only for Kubernetes providers".into());
+    }
     let request = eval::Request {
         provider: provider_id,
         action,
         resource,
         placement: &placement,
+        name: object.as_deref(),
     };
     let decision = eval::evaluate(model, agent_id, &request);
     let verdict = if decision.is_allowed() {

@@ -528,3 +528,78 @@ fn explain_with_only_an_agent_describes_everything_about_it() {
         Some(2)
     );
 }
+
+#[test]
+fn explain_reads_kubernetes_resources_and_names_as_rbac_does() {
+    let root = project(
+        "explain_kubernetes",
+        &[(
+            "main.writ",
+            b"provider kubernetes prod {\n  cluster = \"prod\"\n}\n\nguardrail no_exec {\n  deny kubernetes.* create on \"pods/exec\"\n}\n\nagent reader {\n  owner = \"team\"\n  ttl = 1h\n  runs_on kubernetes.prod namespace \"apps\" service_account \"reader\"\n  @waive(wildcard_resource, \"test\")\n  kubernetes.prod allow get on \"*\" in namespace \"apps\"\n  kubernetes.prod allow get on \"deployments.apps\" named \"web\" in namespace \"apps\"\n}\n",
+        )],
+    );
+    let path = root.to_string_lossy().to_string();
+    let explain = |resource: &str, extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "reader",
+            "kubernetes.prod",
+            "get",
+            resource,
+            "--namespace",
+            "apps",
+            "--path",
+            &path,
+        ];
+        args.extend_from_slice(extra);
+        let output = writ(&args);
+        (output.status.code(), stdout(&output), stderr(&output))
+    };
+    // `"*"` is every resource of the core group, as the lowered Role says.
+    let (_, text, _) = explain("secrets", &[]);
+    assert!(text.starts_with("ALLOWED"), "{text}");
+    let (_, text, _) = explain("replicasets.apps", &[]);
+    assert!(text.starts_with("DENIED"), "{text}");
+    // And all their subresources.
+    let (_, text, _) = explain("pods/log", &[]);
+    assert!(text.starts_with("ALLOWED"), "{text}");
+    // `named` is a literal list: one object is allowed, another is not.
+    let (_, text, _) = explain("configmaps", &["--name", "settings"]);
+    assert!(text.starts_with("ALLOWED"), "{text}");
+    let (_, text, _) = explain("configmaps", &["--name", "other"]);
+    assert!(
+        text.starts_with("ALLOWED"),
+        "the `*` grant gives every configmap: {text}"
+    );
+    // A pattern is not one request.
+    let (code, _, error) = explain("*.apps", &[]);
+    assert_eq!(code, Some(2), "{error}");
+    assert!(error.contains("not a pattern"), "{error}");
+    let (code, _, error) = explain("secret*", &[]);
+    assert_eq!(code, Some(2), "{error}");
+    assert!(error.contains("literally"), "{error}");
+}
+
+#[test]
+fn explain_says_a_kubernetes_guardrail_holds_only_at_compile_time() {
+    let root = project(
+        "explain_kubernetes_guardrail",
+        &[(
+            "main.writ",
+            b"provider kubernetes prod {\n  cluster = \"prod\"\n}\n\nguardrail no_secrets {\n  deny kubernetes.* get on \"secrets\"\n}\n\nagent reader {\n  owner = \"team\"\n  ttl = 1h\n  runs_on kubernetes.prod namespace \"apps\" service_account \"reader\"\n  kubernetes.prod allow get on \"configmaps\" in namespace \"apps\"\n}\n",
+        )],
+    );
+    let path = root.to_string_lossy().to_string();
+    let output = writ(&[
+        "explain",
+        "reader",
+        "kubernetes.prod",
+        "get",
+        "secrets",
+        "--path",
+        &path,
+    ]);
+    let text = stdout(&output);
+    assert!(text.starts_with("DENIED"), "{text}");
+    assert!(text.contains("RBAC has no deny"), "{text}");
+}

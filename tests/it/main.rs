@@ -22,6 +22,7 @@ mod github_contract;
 mod kubernetes;
 mod plans;
 mod properties;
+mod rbac;
 mod schemas;
 mod tidy;
 mod ui;

@@ -835,10 +835,11 @@ pub(crate) fn deny_meets<'g>(
             .iter()
             .any(|d| access::action_meets(deny.kind, a, d))
     })?;
-    let resource = grant
-        .resources
-        .iter()
-        .find(|r| deny.resources.iter().any(|d| access::resource_meets(r, d)))?;
+    let resource = grant.resources.iter().find(|r| {
+        deny.resources
+            .iter()
+            .any(|d| access::resource_meets(deny.kind, r, d))
+    })?;
     Some((action, resource))
 }
 

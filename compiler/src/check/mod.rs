@@ -758,6 +758,33 @@ impl<'a> Checker<'a> {
                 }
                 (None, _) => model::Placement::None,
             };
+            if kind == ProviderKind::Kubernetes {
+                let text = &expect.resource.value;
+                match crate::facts::kubernetes::ResourceRef::parse(text) {
+                    Ok(reference) if reference.is_concrete() => {}
+                    Ok(_) => {
+                        self.report(diagnostics::unsupported(
+                            "an `expect` asks about one resource, not a pattern",
+                            expect.resource.span,
+                            "wildcard in an expectation",
+                            "name one resource, such as `\"secrets\"` or `\"deployments.apps\"`",
+                        ));
+                        continue;
+                    }
+                    Err(error) => {
+                        let (message, help) = error.explain(text);
+                        self.report(
+                            diagnostics::invalid_value(
+                                message,
+                                expect.resource.span,
+                                "not a resource",
+                            )
+                            .with_help(help),
+                        );
+                        continue;
+                    }
+                }
+            }
             expectations.push(model::Expectation {
                 agent,
                 allowed: expect.allowed,

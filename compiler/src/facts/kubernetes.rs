@@ -154,41 +154,146 @@ const SUBRESOURCES: &[(&str, &str)] = &[
     ("poddisruptionbudgets", "status"),
 ];
 
-/// A resource written as `resource[.group][/subresource]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A resource as a grant writes it, `resource[.group][/subresource]`, typed
+/// as RBAC reads a rule: `group` is `""` (the core group), one group, or
+/// `"*"` (every group, the core group included); `resource` is one resource
+/// or `"*"` (every resource of those groups, with all their subresources);
+/// `subresource` is one subresource (`"*/log"`: that subresource of every
+/// resource). RBAC compares the rest literally, so partial wildcards
+/// (`secret*`), `pods/*`, empty parts and trailing dots are refused by
+/// [`ResourceRef::parse`] rather than given a meaning RBAC would not give
+/// them.
+///
+/// `"*"` alone is every resource of the core group, which is what RBAC does
+/// with `resources: ["*"]` under `apiGroups: [""]`; `"*.*"` is every
+/// resource of every group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceRef {
     pub resource: String,
     pub group: String,
     pub subresource: Option<String>,
 }
 
-impl ResourceRef {
-    pub fn parse(text: &str) -> Option<ResourceRef> {
-        let (main, subresource) = match text.split_once('/') {
-            Some((main, sub)) => (main, Some(sub.to_string())),
-            None => (text, None),
-        };
-        let (resource, group) = match main.split_once('.') {
-            Some((resource, group)) => (resource, group),
-            None => (main, ""),
-        };
-        let valid = |part: &str| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.*".contains(c))
-        };
-        if !valid(resource)
-            || (!group.is_empty() && !valid(group))
-            || subresource.as_deref().is_some_and(|s| !valid(s))
-        {
-            return None;
+/// Why a resource cannot be read as RBAC would read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceError {
+    /// A part is empty (`"pods."`, `".apps"`, `"pods/"`, `"a..b"`).
+    Empty,
+    /// Not lower-case letters, digits, `-` and `.`.
+    Characters,
+    /// A `*` or `?` inside a name: RBAC matches names literally.
+    PartialWildcard,
+    /// `pods/*`: RBAC has no "every subresource of one resource".
+    EverySubresource,
+    /// More than one `/`.
+    Slashes,
+}
+
+impl ResourceError {
+    /// What is wrong, in words, and what to write instead.
+    pub fn explain(&self, text: &str) -> (String, String) {
+        match self {
+            ResourceError::Empty => (
+                format!("`{text}` has an empty part"),
+                "write `resource[.group][/subresource]` with no empty part, as in `\"deployments.apps\"` or `\"pods/log\"`".to_string(),
+            ),
+            ResourceError::Characters => (
+                format!("`{text}` is not a Kubernetes resource"),
+                "write `resource[.group][/subresource]` in lower case, as in `\"deployments.apps\"` or `\"pods/log\"`".to_string(),
+            ),
+            ResourceError::PartialWildcard => (
+                format!("`{text}`: RBAC matches resource and group names literally, so a `*` or `?` inside a name matches nothing"),
+                "name the resource (`\"secrets\"`), or use `*` alone for a whole part (`\"*\"` is every core resource, `\"*.apps\"` every resource of `apps`, `\"*.*\"` every resource)".to_string(),
+            ),
+            ResourceError::EverySubresource => (
+                format!("`{text}`: RBAC cannot grant every subresource of one resource"),
+                "name the subresources (`\"pods/log\"`, `\"pods/exec\"`), or write `\"*/log\"` for one subresource of every resource".to_string(),
+            ),
+            ResourceError::Slashes => (
+                format!("`{text}` has more than one `/`"),
+                "write `resource[.group][/subresource]`".to_string(),
+            ),
         }
-        Some(ResourceRef {
+    }
+}
+
+/// One concrete request's resource, as RBAC sees it: group, resource and
+/// subresource, with no wildcards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requested<'a> {
+    pub group: &'a str,
+    pub resource: &'a str,
+    pub subresource: Option<&'a str>,
+}
+
+/// The resource part of a grant, as a set of (resource, subresource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part<'a> {
+    /// `*`: every resource, with or without a subresource.
+    All,
+    /// One resource, or one subresource of it.
+    One(&'a str, Option<&'a str>),
+    /// `*/sub`: one subresource of every resource.
+    EveryResources(&'a str),
+}
+
+impl ResourceRef {
+    pub fn parse(text: &str) -> Result<ResourceRef, ResourceError> {
+        let mut halves = text.split('/');
+        let main = halves.next().unwrap_or_default();
+        let subresource = halves.next();
+        if halves.next().is_some() {
+            return Err(ResourceError::Slashes);
+        }
+        let (resource, group) = match main.split_once('.') {
+            Some((resource, group)) => (resource, Some(group)),
+            None => (main, None),
+        };
+        let name = |part: &str| -> Result<(), ResourceError> {
+            if part.is_empty() {
+                return Err(ResourceError::Empty);
+            }
+            if part == "*" {
+                return Ok(());
+            }
+            if part.contains(['*', '?']) {
+                return Err(ResourceError::PartialWildcard);
+            }
+            if !part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(ResourceError::Characters);
+            }
+            Ok(())
+        };
+        name(resource)?;
+        if let Some(group) = group {
+            if group != "*" {
+                for label in group.split('.') {
+                    name(label)?;
+                    if label == "*" {
+                        return Err(ResourceError::PartialWildcard);
+                    }
+                }
+            }
+        }
+        if let Some(sub) = subresource {
+            if sub == "*" {
+                return Err(ResourceError::EverySubresource);
+            }
+            name(sub)?;
+        }
+        Ok(ResourceRef {
             resource: resource.to_string(),
-            group: group.to_string(),
-            subresource,
+            group: group.unwrap_or_default().to_string(),
+            subresource: subresource.map(str::to_string),
         })
+    }
+
+    /// Does this name one concrete resource (no `*`)?
+    pub fn is_concrete(&self) -> bool {
+        self.resource != "*" && self.group != "*"
     }
 
     /// `resource/sub` as RBAC rules write it (without the group).
@@ -197,6 +302,65 @@ impl ResourceRef {
             Some(sub) => format!("{}/{sub}", self.resource),
             None => self.resource.clone(),
         }
+    }
+
+    /// The request this concrete resource is.
+    pub fn requested(&self) -> Requested<'_> {
+        Requested {
+            group: &self.group,
+            resource: &self.resource,
+            subresource: self.subresource.as_deref(),
+        }
+    }
+
+    fn part(&self) -> Part<'_> {
+        match (self.resource.as_str(), self.subresource.as_deref()) {
+            ("*", None) => Part::All,
+            ("*", Some(sub)) => Part::EveryResources(sub),
+            (resource, sub) => Part::One(resource, sub),
+        }
+    }
+
+    /// Does a rule with this resource allow the request? RBAC's own rule:
+    /// the group `*` or equal; the resource `*` (any resource, any
+    /// subresource), equal with its subresource, or `*/sub` with that
+    /// subresource.
+    pub fn matches(&self, request: &Requested) -> bool {
+        (self.group == "*" || self.group == request.group)
+            && match self.part() {
+                Part::All => true,
+                Part::One(resource, sub) => {
+                    resource == request.resource && sub == request.subresource
+                }
+                Part::EveryResources(sub) => request.subresource == Some(sub),
+            }
+    }
+
+    /// Does this allow every request `inner` allows? (Delegation.)
+    pub fn covers(&self, inner: &ResourceRef) -> bool {
+        let group = self.group == "*" || self.group == inner.group;
+        group
+            && match (self.part(), inner.part()) {
+                (Part::All, _) => true,
+                (Part::One(a, x), Part::One(b, y)) => a == b && x == y,
+                (Part::EveryResources(s), Part::One(_, Some(t))) => s == t,
+                (Part::EveryResources(s), Part::EveryResources(t)) => s == t,
+                _ => false,
+            }
+    }
+
+    /// Is there a request both allow? (Guardrails.)
+    pub fn meets(&self, other: &ResourceRef) -> bool {
+        let group = self.group == "*" || other.group == "*" || self.group == other.group;
+        group
+            && match (self.part(), other.part()) {
+                (Part::All, _) | (_, Part::All) => true,
+                (Part::One(a, x), Part::One(b, y)) => a == b && x == y,
+                (Part::EveryResources(s), Part::One(_, Some(t)))
+                | (Part::One(_, Some(t)), Part::EveryResources(s)) => s == t,
+                (Part::EveryResources(s), Part::EveryResources(t)) => s == t,
+                _ => false,
+            }
     }
 }
 
@@ -222,7 +386,7 @@ pub enum ResourceCheck {
 }
 
 pub fn check_resource(reference: &ResourceRef) -> ResourceCheck {
-    if reference.resource.contains('*') || reference.group.contains('*') {
+    if reference.resource == "*" || reference.group == "*" {
         return ResourceCheck::Wildcard;
     }
     let group_is_builtin =
@@ -250,10 +414,9 @@ pub fn check_resource(reference: &ResourceRef) -> ResourceCheck {
         return ResourceCheck::UnknownResource { suggestion };
     };
     if let Some(sub) = &reference.subresource {
-        if sub != "*"
-            && !SUBRESOURCES
-                .iter()
-                .any(|(r, s)| *r == reference.resource && s == sub)
+        if !SUBRESOURCES
+            .iter()
+            .any(|(r, s)| *r == reference.resource && s == sub)
         {
             let subs = SUBRESOURCES
                 .iter()
@@ -342,6 +505,82 @@ mod tests {
                 suggestion: Some("pods/log".into())
             }
         );
-        assert!(ResourceRef::parse("Pods").is_none());
+        assert_eq!(ResourceRef::parse("Pods"), Err(ResourceError::Characters));
+    }
+
+    #[test]
+    fn resources_rbac_would_read_otherwise_are_refused() {
+        for (text, error) in [
+            ("secrets.", ResourceError::Empty),
+            (".apps", ResourceError::Empty),
+            ("pods./exec", ResourceError::Empty),
+            ("pods/", ResourceError::Empty),
+            ("a..b", ResourceError::Empty),
+            ("secret*", ResourceError::PartialWildcard),
+            ("deployments.app?", ResourceError::PartialWildcard),
+            ("deployments.apps.*", ResourceError::PartialWildcard),
+            ("*.*.io", ResourceError::PartialWildcard),
+            ("pods/*", ResourceError::EverySubresource),
+            ("pods/log/x", ResourceError::Slashes),
+        ] {
+            assert_eq!(ResourceRef::parse(text), Err(error), "{text}");
+        }
+        for text in [
+            "*",
+            "*.*",
+            "*.apps",
+            "secrets.*",
+            "*/log",
+            "*.apps/scale",
+            "widgets.example.com",
+        ] {
+            assert!(ResourceRef::parse(text).is_ok(), "{text}");
+        }
+    }
+
+    /// Every request of a small universe, and every way to write a grant
+    /// over it: `covers` and `meets` must be exactly subset and overlap.
+    #[test]
+    fn covers_and_meets_are_exact_over_every_request() {
+        let groups = ["", "apps", "x.io"];
+        let resources = ["pods", "secrets", "deployments"];
+        let subs = [None, Some("log"), Some("scale")];
+        let mut universe = Vec::new();
+        for group in groups {
+            for resource in resources {
+                for sub in subs {
+                    universe.push(Requested {
+                        group,
+                        resource,
+                        subresource: sub,
+                    });
+                }
+            }
+        }
+        let mut specs = Vec::new();
+        for group in ["", ".apps", ".x.io", ".*"] {
+            for resource in ["pods", "secrets", "*"] {
+                for sub in ["", "/log", "/scale"] {
+                    specs.push(ResourceRef::parse(&format!("{resource}{group}{sub}")).unwrap());
+                }
+            }
+        }
+        let allowed = |spec: &ResourceRef| -> Vec<bool> {
+            universe
+                .iter()
+                .map(|request| spec.matches(request))
+                .collect()
+        };
+        for a in &specs {
+            let in_a = allowed(a);
+            assert!(in_a.iter().any(|x| *x), "{a:?} allows nothing");
+            for b in &specs {
+                let in_b = allowed(b);
+                let subset = in_b.iter().zip(&in_a).all(|(b, a)| !b || *a);
+                let overlap = in_a.iter().zip(&in_b).any(|(a, b)| *a && *b);
+                assert_eq!(a.covers(b), subset, "{a:?} covers {b:?}");
+                assert_eq!(a.meets(b), overlap, "{a:?} meets {b:?}");
+            }
+        }
     }
 }

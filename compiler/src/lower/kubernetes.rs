@@ -256,10 +256,13 @@ impl KubernetesLowering<'_> {
         let mut cluster = Rules::default();
         for grant in agent.grants.iter().filter(|g| g.provider == self.provider) {
             for resource in &grant.resources {
-                let (api_group, rule_resource) = match kubernetes::ResourceRef::parse(resource) {
-                    Some(reference) => (reference.group.clone(), reference.rule_resource()),
-                    None => ("*".to_string(), resource.clone()),
+                // The checker let through only resources RBAC reads as
+                // written; anything else would be lowered to nothing.
+                let Ok(reference) = kubernetes::ResourceRef::parse(resource) else {
+                    continue;
                 };
+                let (api_group, rule_resource) =
+                    (reference.group.clone(), reference.rule_resource());
                 let rules = match &grant.placement {
                     Placement::Namespace(namespace) => {
                         per_namespace.entry(namespace.clone()).or_default()

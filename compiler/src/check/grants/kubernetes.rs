@@ -48,13 +48,21 @@ impl<'a> Checker<'a> {
                 }
                 continue;
             }
-            let Some(reference) = kubernetes::ResourceRef::parse(text) else {
-                self.report(
-                    diagnostics::invalid_value(format!("`{text}` is not a Kubernetes resource"), resource.span, "invalid resource")
-                        .with_help("write `resource[.group][/subresource]` in lower case, as in `\"deployments.apps\"` or `\"pods/log\"`"),
-                );
-                ok = false;
-                continue;
+            let reference = match kubernetes::ResourceRef::parse(text) {
+                Ok(reference) => reference,
+                Err(error) => {
+                    let (message, help) = error.explain(text);
+                    self.report(
+                        diagnostics::invalid_value(
+                            message,
+                            resource.span,
+                            "not a resource RBAC can match",
+                        )
+                        .with_help(help),
+                    );
+                    ok = false;
+                    continue;
+                }
             };
             match kubernetes::check_resource(&reference) {
                 kubernetes::ResourceCheck::Known(kubernetes::ResourceScope::Cluster) => {

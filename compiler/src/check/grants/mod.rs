@@ -182,6 +182,20 @@ impl<'a> Checker<'a> {
             }
             let this = match &qualifier.kind {
                 QualifierKind::Named(list) => {
+                    // RBAC's `resourceNames` are literal names.
+                    for name in list {
+                        if name.value.contains(['*', '?']) || name.value.is_empty() {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`{}`: RBAC matches resource names literally, so it would match only an object of exactly that name", name.value),
+                                    name.span,
+                                    "not a literal name",
+                                )
+                                .with_help("list the objects by name, or leave `named` out to grant every object of the resource"),
+                            );
+                            ok = false;
+                        }
+                    }
                     names.extend(list.iter().map(|s| s.value.clone()));
                     continue;
                 }
@@ -364,6 +378,24 @@ impl<'a> Checker<'a> {
         if kind == ProviderKind::Kubernetes && placement == Placement::None {
             // A Kubernetes deny without a placement applies everywhere.
             placement = Placement::Cluster;
+        }
+        if kind == ProviderKind::Kubernetes {
+            // A deny is compared with grants as RBAC reads resources: it
+            // must be written so that it can be.
+            for resource in &grant.resources {
+                if let Err(error) = facts::kubernetes::ResourceRef::parse(&resource.value) {
+                    let (message, help) = error.explain(&resource.value);
+                    self.report(
+                        diagnostics::invalid_value(
+                            message,
+                            resource.span,
+                            "not a resource RBAC can match",
+                        )
+                        .with_help(help),
+                    );
+                    ok = false;
+                }
+            }
         }
         ok.then(|| model::Deny {
             providers: selector,
