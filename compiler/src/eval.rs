@@ -30,12 +30,17 @@ pub enum Decision {
     Allowed {
         grant: usize,
     },
+    /// Allowed because the agent mints the tokens of this delegate's
+    /// service account (see [`Model::minting_grants`]).
+    Mints {
+        delegate: AgentId,
+    },
     Denied(DenyReason),
 }
 
 impl Decision {
     pub fn is_allowed(&self) -> bool {
-        matches!(self, Decision::Allowed { .. })
+        matches!(self, Decision::Allowed { .. } | Decision::Mints { .. })
     }
 }
 
@@ -107,6 +112,15 @@ pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision
         .iter()
         .position(|g| grant_allows(model, g, request))
     else {
+        // Minting a delegate's tokens is part of delegating, bounded by
+        // `max_depth`, not by the ceilings above.
+        if let Some((delegate, _)) = model
+            .minting_grants(agent_id)
+            .into_iter()
+            .find(|(_, g)| grant_allows(model, g, request))
+        {
+            return Decision::Mints { delegate };
+        }
         return Decision::Denied(DenyReason::NoGrant);
     };
     for ancestor in model.ancestors(agent_id) {
@@ -189,6 +203,10 @@ pub fn explain_decision(model: &Model, agent: AgentId, decision: &Decision) -> S
                 via => format!("allowed by a grant of scope `{}`", via.join("` → `")),
             }
         }
+        Decision::Mints { delegate } => format!(
+            "allowed because `{name}` mints the tokens of its delegate `{}`'s service account",
+            model.agents[*delegate].name
+        ),
         Decision::Denied(DenyReason::NoGrant) => format!("no grant of `{name}` allows it"),
         Decision::Denied(DenyReason::Retired(date)) => {
             format!("`{name}` expired on {date} and holds no access")
@@ -225,7 +243,7 @@ fn failure(
     };
     let verb = if expectation.allowed { "can" } else { "cannot" };
     let reason = match decision {
-        Decision::Allowed { .. } => format!(
+        Decision::Allowed { .. } | Decision::Mints { .. } => format!(
             "it is {}",
             explain_decision(model, expectation.agent, decision)
         ),
@@ -245,6 +263,12 @@ fn failure(
             diagnostic = diagnostic
                 .with_label(grant.span, "this grant allows it")
                 .with_help("narrow or remove the grant, or add a guardrail `deny`");
+        }
+        Decision::Mints { delegate } => {
+            let delegate = &model.agents[*delegate];
+            diagnostic = diagnostic
+                .with_label(delegate.parent_span.unwrap_or(delegate.span), "this delegate's tokens are minted by its parent")
+                .with_help("a parent mints its delegates' tokens; run the delegate elsewhere, or make it no delegate");
         }
         Decision::Denied(DenyReason::Guardrail { guardrail, deny }) => {
             let deny = &model.guardrails[*guardrail].denies[*deny];

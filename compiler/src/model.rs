@@ -45,6 +45,65 @@ impl Model {
         }
         chain
     }
+
+    /// The grants an agent holds without writing them: for each delegate
+    /// (not retired) that runs as a Kubernetes service account, `create` on
+    /// `serviceaccounts/token` for exactly that account, in its namespace,
+    /// so that the agent can mint the delegate's short-lived tokens. A
+    /// frozen or retired agent holds none. Lowering writes them into the
+    /// agent's Roles; the evaluator and the guardrails read them from here,
+    /// so that what writ says is what the cluster allows.
+    pub fn minting_grants(&self, agent: AgentId) -> Vec<(AgentId, Grant)> {
+        let mut grants = Vec::new();
+        for (child_id, child) in self.agents.iter().enumerate() {
+            if child.parent == Some(agent) {
+                self.mints_for(agent, child_id, &mut grants);
+            }
+        }
+        grants
+    }
+
+    /// [`Model::minting_grants`] of every agent at once, indexed by agent.
+    pub fn all_minting_grants(&self) -> Vec<Vec<(AgentId, Grant)>> {
+        let mut all = vec![Vec::new(); self.agents.len()];
+        for (child_id, child) in self.agents.iter().enumerate() {
+            if let Some(parent) = child.parent.filter(|p| *p < self.agents.len()) {
+                self.mints_for(parent, child_id, &mut all[parent]);
+            }
+        }
+        all
+    }
+
+    fn mints_for(&self, parent: AgentId, child_id: AgentId, grants: &mut Vec<(AgentId, Grant)>) {
+        let (holder, child) = (&self.agents[parent], &self.agents[child_id]);
+        if holder.frozen || holder.retired || child.retired || child_id == parent {
+            return;
+        }
+        for workload in &child.runs_on {
+            let WorkloadKind::KubernetesServiceAccount {
+                namespace,
+                service_account,
+            } = &workload.kind
+            else {
+                continue;
+            };
+            grants.push((
+                child_id,
+                Grant {
+                    provider: workload.provider,
+                    actions: vec!["create".to_string()],
+                    resources: vec!["serviceaccounts/token".to_string()],
+                    placement: Placement::Namespace(namespace.clone()),
+                    resource_names: vec![service_account.clone()],
+                    conditions: Vec::new(),
+                    waivers: Vec::new(),
+                    docs: String::new(),
+                    span: workload.span,
+                    via: Vec::new(),
+                },
+            ));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

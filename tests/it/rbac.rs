@@ -54,8 +54,13 @@ struct ApiRequest {
     name: &'static str,
 }
 
-/// Verbs whose requests name no object.
+/// Verbs whose requests name no object, unless they are for a subresource
+/// (a `create` of `serviceaccounts/token` names the account).
 const NAMELESS: &[&str] = &["list", "watch", "create", "deletecollection"];
+
+fn names_an_object(verb: &str, subresource: Option<&str>) -> bool {
+    subresource.is_some() || !NAMELESS.contains(&verb)
+}
 
 impl ApiRequest {
     /// The resource as writ writes it.
@@ -130,7 +135,7 @@ fn rule_allows(rule: &Value, request: &ApiRequest) -> bool {
 /// `namespace/name`, given these objects? A request about "any object" is
 /// allowed when it is for some object (the names grants use, and another).
 fn cluster_allows(objects: &[Resource], account: (&str, &str), request: &ApiRequest) -> bool {
-    if request.name.is_empty() && !NAMELESS.contains(&request.verb) {
+    if request.name.is_empty() && names_an_object(request.verb, request.subresource) {
         return OBJECT_NAMES.iter().chain(&["c"]).any(|name| {
             one_request_allowed(
                 objects,
@@ -250,6 +255,7 @@ const UNIVERSE: &[(&str, &str, &[&str])] = &[
     ("apps", "replicasets", &["scale"]),
     ("example.com", "widgets", &[]),
     ("rbac.authorization.k8s.io", "roles", &[]),
+    ("", "serviceaccounts", &["token"]),
 ];
 
 fn random_grant(random: &mut Random) -> String {
@@ -373,7 +379,17 @@ fn writs_evaluator_agrees_with_rbac_on_the_lowered_objects() {
         let grants: Vec<String> = (0..1 + random.next() % 3)
             .map(|_| random_grant(&mut random))
             .collect();
-        let source = format!("{HEADER}{}", agent("bot", "", &grants));
+        // Half the projects give `bot` a delegate running as the service
+        // account `team-a/a`, whose tokens `bot` then mints.
+        let source = if random.chance(50) {
+            format!(
+                "{HEADER}{}{}",
+                agent("bot", "  delegates {\n    ttl = 1h\n  }\n", &grants),
+                "agent helper {\n  owner = \"team\"\n  ttl = 1h\n  parent = bot\n  runs_on kubernetes.prod namespace \"team-a\" service_account \"a\"\n}\n"
+            )
+        } else {
+            format!("{HEADER}{}", agent("bot", "", &grants))
+        };
         let checked = check(&source);
         if !checked.codes.is_empty() {
             continue;
@@ -419,10 +435,10 @@ fn every_request() -> Vec<ApiRequest> {
         for subresource in subs {
             for verb in VERBS {
                 for namespace in [None, Some("team-a"), Some("team-b")] {
-                    let names: &[&'static str] = if NAMELESS.contains(verb) {
-                        &[""]
-                    } else {
+                    let names: &[&'static str] = if names_an_object(verb, subresource) {
                         &["", "a", "c"]
+                    } else {
+                        &[""]
                     };
                     for &name in names {
                         all.push(ApiRequest {

@@ -740,7 +740,8 @@ impl<'a> Checker<'a> {
         // One report per (grant, deny), naming every agent that holds it.
         let mut meets: BTreeMap<(Span, Span), (Vec<String>, String, String)> = BTreeMap::new();
         let mut found = Vec::new();
-        for agent in &self.model.agents {
+        let minting = self.model.all_minting_grants();
+        for (id, agent) in self.model.agents.iter().enumerate() {
             for guardrail in &self.model.guardrails {
                 if let Some((max_ttl, span)) = guardrail.max_ttl {
                     if agent.ttl > max_ttl {
@@ -790,6 +791,29 @@ impl<'a> Checker<'a> {
                             if !entry.0.contains(&agent.name) {
                                 entry.0.push(agent.name.clone());
                             }
+                        }
+                    }
+                }
+                // What the agent holds without writing it: its delegates'
+                // tokens, minted in the cluster.
+                for (delegate, grant) in &minting[id] {
+                    for deny in &guardrail.denies {
+                        if deny_meets(&self.model, deny, grant).is_some() {
+                            found.push(
+                                Diagnostic::new(
+                                    Code::GuardrailViolation,
+                                    format!(
+                                        "`{}` mints the tokens of its delegate `{}` (`create` on `serviceaccounts/token` named `{}`), which guardrail `{}` denies",
+                                        agent.name,
+                                        self.model.agents[*delegate].name,
+                                        grant.resource_names.join("`, `"),
+                                        guardrail.name
+                                    ),
+                                    Label::new(grant.span, "the delegate runs here"),
+                                )
+                                .with_label(deny.span, format!("`{}` denies this", guardrail.name))
+                                .with_help("a parent mints the tokens of delegates that run in a cluster; run the delegate elsewhere, or narrow the guardrail"),
+                            );
                         }
                     }
                 }

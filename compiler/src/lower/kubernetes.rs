@@ -109,6 +109,8 @@ pub(super) struct KubernetesLowering<'a> {
     pub project: &'a str,
     pub provider: ProviderId,
     pub desired: &'a mut Desired,
+    /// What each agent mints for its delegates ([`Model::all_minting_grants`]).
+    pub minting: &'a [Vec<(AgentId, crate::model::Grant)>],
 }
 
 impl KubernetesLowering<'_> {
@@ -278,16 +280,16 @@ impl KubernetesLowering<'_> {
             }
         }
         // The parent of delegates that run here may mint their tokens.
-        for (child_id, child) in self.model.agents.iter().enumerate() {
-            if child.parent != Some(id) || child.retired || child_id == id {
+        for (_, grant) in &self.minting[id] {
+            if grant.provider != self.provider {
                 continue;
             }
-            for (namespace, name) in self.service_accounts(child) {
-                per_namespace.entry(namespace).or_default().add(
+            if let Placement::Namespace(namespace) = &grant.placement {
+                per_namespace.entry(namespace.clone()).or_default().add(
                     "",
                     "serviceaccounts/token",
-                    &["create".to_string()],
-                    &[name],
+                    &grant.actions,
+                    &grant.resource_names,
                 );
             }
         }
@@ -380,6 +382,7 @@ impl KubernetesLowering<'_> {
 }
 
 pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
+    let minting = model.all_minting_grants();
     for (id, provider) in model.providers.iter().enumerate() {
         if provider.kind == ProviderKind::Kubernetes {
             KubernetesLowering {
@@ -387,6 +390,7 @@ pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
                 project,
                 provider: id,
                 desired,
+                minting: &minting,
             }
             .run();
         }
