@@ -5,7 +5,8 @@
 //!   what its `runs_on` forms (and, for a delegate, its parent's role) say,
 //!   with `MaxSessionDuration` = clamp(ttl, 1h, 12h);
 //! - an inline policy `writ-access` holding its grants (merged without
-//!   widening), the guardrails' denies, or a deny-all when it is frozen;
+//!   widening), the guardrails' denies and, with `expires`, a deny of
+//!   everything from that date; or a deny-all when it is frozen;
 //! - for a delegate, a permissions boundary: a managed policy holding its
 //!   parent's `delegates` ceiling.
 
@@ -319,7 +320,8 @@ impl AwsLowering<'_> {
     }
 
     /// The agent's grants in this provider as least-privilege statements,
-    /// with the guardrails' denies; a deny-all for a frozen agent.
+    /// with the guardrails' denies and, for an agent with `expires`, a deny
+    /// of everything from that date; a deny-all for a frozen agent.
     fn access_policy(&mut self, agent: &Agent) -> Value {
         if agent.frozen {
             return policy::canonical(&json!({
@@ -333,6 +335,17 @@ impl AwsLowering<'_> {
             .filter(|g| g.provider == self.provider)
             .collect();
         let mut statements = self.allow_statements(&grants, agent);
+        if let Some(date) = agent.expires {
+            // `expires` holds in AWS itself, whether or not anyone runs
+            // writ on the day: from 00:00 UTC on the date, everything the
+            // role's sessions do is denied.
+            statements.push(json!({
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {"DateGreaterThanEquals": {"aws:CurrentTime": [format!("{date}T00:00:00Z")]}},
+            }));
+        }
         for guardrail in &self.model.guardrails {
             for deny in &guardrail.denies {
                 if deny.providers.selects(self.model, self.provider) {
