@@ -72,6 +72,7 @@ codes! {
     PrivilegeEscalation => "privilege_escalation", Warning, "a grant that lets an agent widen its own or others' access";
     UnusedScope => "unused_scope", Warning, "a scope that nothing uses";
     Expired => "expired", Warning, "an agent whose `expires` date has passed";
+    TtlNotEnforced => "ttl_not_enforced", Warning, "a ttl shorter than the provider can enforce";
 }
 
 impl Code {

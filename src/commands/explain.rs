@@ -48,7 +48,20 @@ pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
         writeln!(out, "  /// {line}")?;
     }
     writeln!(out, "  owner: {}", a.owner)?;
-    writeln!(out, "  credentials live at most {}", a.ttl)?;
+    let aws = a
+        .grants
+        .iter()
+        .any(|g| model.providers[g.provider].kind == writ_compiler::facts::ProviderKind::Aws);
+    if aws && a.ttl.seconds() < writ_compiler::values::HOUR {
+        // Said as AWS holds it, not as written.
+        writeln!(
+            out,
+            "  credentials live at most {} when asked for so; AWS holds its role's sessions to 1h",
+            a.ttl
+        )?;
+    } else {
+        writeln!(out, "  credentials live at most {}", a.ttl)?;
+    }
     match (a.expires, a.retired) {
         (Some(date), true) => writeln!(
             out,

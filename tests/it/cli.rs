@@ -45,8 +45,9 @@ fn checking_the_example_shows_its_intended_warnings_and_succeeds() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("writ::wildcard_resource"), "{text}");
     assert!(text.contains("writ::expired"), "{text}");
+    assert!(text.contains("writ::ttl_not_enforced"), "{text}");
     assert!(
-        text.ends_with("checked 6 files: 0 errors, 2 warnings\n"),
+        text.ends_with("checked 6 files: 0 errors, 3 warnings\n"),
         "{text}"
     );
     // Plain output has neither colour nor box drawing.
@@ -76,7 +77,7 @@ fn json_output_is_one_object_per_finding_with_positions() {
     assert_eq!(output.status.code(), Some(0));
     let findings: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     let findings = findings.as_array().expect("an array");
-    assert_eq!(findings.len(), 2);
+    assert_eq!(findings.len(), 3);
     let expired = findings
         .iter()
         .find(|f| f["code"] == "writ::expired")
@@ -495,10 +496,15 @@ fn explain_with_only_an_agent_describes_everything_about_it() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(
-        text.starts_with("agent `invoice_reader` (examples/acme/teams/billing.writ:30:7)"),
+        text.starts_with("agent `invoice_reader` (examples/acme/teams/billing.writ:32:7)"),
         "{text}"
     );
-    assert!(text.contains("credentials live at most 15m"), "{text}");
+    assert!(
+        text.contains(
+            "credentials live at most 15m when asked for so; AWS holds its role's sessions to 1h"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains(
             "runs on kubernetes.prod namespace \"billing\" service_account \"invoice-reader\""

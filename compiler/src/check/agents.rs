@@ -499,6 +499,7 @@ impl<'a> Checker<'a> {
                 .map(|w| w.span)
         });
         let mut problems: Vec<(String, Span, String, String)> = Vec::new();
+        let mut unenforced = Vec::new();
         if let Some(span) = first_of(ProviderKind::Aws) {
             if ttl.seconds() < 15 * MINUTE {
                 problems.push((
@@ -521,6 +522,20 @@ impl<'a> Checker<'a> {
                     "AWS access granted here".into(),
                     "set `ttl` to 1h or less".into(),
                 ));
+            } else if ttl.seconds() < HOUR {
+                // Never rounded silently: say what AWS holds instead.
+                unenforced.push(
+                    Diagnostic::new(
+                        Code::TtlNotEnforced,
+                        format!(
+                            "`{}` has ttl {ttl}, but AWS lets its role's sessions last up to 1h: a role's `MaxSessionDuration` cannot be less, so only a caller that asks for {ttl} gets it",
+                            agent.name
+                        ),
+                        Label::new(agent.ttl_span, "not enforced: sessions may last 1h"),
+                    )
+                    .with_label(span, "AWS access granted here")
+                    .with_help("set `ttl = 1h`, which is what AWS enforces; shorter sessions are for the caller to ask for (`DurationSeconds`)"),
+                );
             }
         }
         if let Some(span) = kubernetes_use {
@@ -556,6 +571,9 @@ impl<'a> Checker<'a> {
         }
         let name = agent.name.clone();
         let ttl_span = agent.ttl_span;
+        for diagnostic in unenforced {
+            self.report(diagnostic);
+        }
         for (why, span, label, help) in problems {
             self.report(
                 Diagnostic::new(
