@@ -73,14 +73,19 @@ codes! {
     UnusedScope => "unused_scope", Warning, "a scope that nothing uses";
     Expired => "expired", Warning, "an agent whose `expires` date has passed";
     TtlNotEnforced => "ttl_not_enforced", Warning, "a ttl shorter than the provider can enforce";
+    BroadTrust => "broad_trust", Warning, "a workload trusted more widely than one branch or environment";
 }
 
 impl Code {
-    /// Lint codes are the warnings a grant may `@waive`.
+    /// Lint codes are the warnings a grant (or, for `broad_trust`, a
+    /// `runs_on`) may `@waive`.
     pub fn is_waivable(self) -> bool {
         matches!(
             self,
-            Code::WildcardAction | Code::WildcardResource | Code::PrivilegeEscalation
+            Code::WildcardAction
+                | Code::WildcardResource
+                | Code::PrivilegeEscalation
+                | Code::BroadTrust
         )
     }
 }

@@ -251,6 +251,20 @@ impl Printer<'_> {
         self.trailing_comments(end, limit);
     }
 
+    /// `@waive(…)` lines, one a line, above what they waive.
+    fn waivers(&mut self, depth: usize, waivers: &[Waiver]) {
+        for waiver in waivers {
+            self.line(
+                depth,
+                &format!(
+                    "@waive({}, {})",
+                    waiver.lint.text,
+                    string(&waiver.reason.value)
+                ),
+            );
+        }
+    }
+
     /// Prints one statement; `limit` is where the next one (or the closing
     /// brace) starts.
     fn stmt(&mut self, depth: usize, stmt: &Stmt, limit: usize) {
@@ -266,16 +280,7 @@ impl Printer<'_> {
             StmtKind::Include(names) => self.line(depth, &format!("include {}", names_list(names))),
             StmtKind::Can(names) => self.line(depth, &format!("can {}", names_list(names))),
             StmtKind::Grant(grant) => {
-                for waiver in &grant.waivers {
-                    self.line(
-                        depth,
-                        &format!(
-                            "@waive({}, {})",
-                            waiver.lint.text,
-                            string(&waiver.reason.value)
-                        ),
-                    );
-                }
+                self.waivers(depth, &grant.waivers);
                 let verb = match grant.effect {
                     Effect::Allow => format!("{} allow", grant.provider.display()),
                     Effect::Deny => format!("deny {}", grant.provider.display()),
@@ -334,6 +339,7 @@ impl Printer<'_> {
                 }
             }
             StmtKind::RunsOn(runs_on) => {
+                self.waivers(depth, &runs_on.waivers);
                 let mut text = format!("runs_on {}", runs_on.provider.display());
                 for attribute in &runs_on.attributes {
                     text.push_str(&format!(

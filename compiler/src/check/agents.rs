@@ -198,6 +198,7 @@ impl<'a> Checker<'a> {
     }
 
     fn runs_on(&mut self, workload: &ast::RunsOn, span: Span) -> Option<model::Workload> {
+        let waivers = self.waivers(&workload.waivers, &[Code::BroadTrust], "a `runs_on`");
         let provider_id = self.resolve_provider(&workload.provider)?;
         let provider = self.model.providers[provider_id].clone();
         let rules = provider.kind.rules();
@@ -312,16 +313,50 @@ impl<'a> Checker<'a> {
                     return None;
                 }
                 if let Some(workflow) = values.get("workflow") {
+                    // The `job_workflow_ref` claim names the workflow by its
+                    // path in the repository, and GitHub runs workflows only
+                    // from `.github/workflows/` itself.
                     let path = &workflow.value;
-                    if !(path.ends_with(".yml") || path.ends_with(".yaml"))
-                        || path.contains(char::is_whitespace)
-                    {
+                    let file = path.strip_prefix(".github/workflows/");
+                    let is_workflow = |name: &str| {
+                        (name.ends_with(".yml") || name.ends_with(".yaml"))
+                            && !name.contains(['/', '\\', '@'])
+                            && !name.contains(char::is_whitespace)
+                            && !name.starts_with('.')
+                    };
+                    if !file.is_some_and(is_workflow) {
+                        let name = path.rsplit('/').next().unwrap_or(path);
+                        let help = if is_workflow(name) {
+                            format!("write the path from the repository's root: `workflow \".github/workflows/{name}\"`")
+                        } else {
+                            "name the workflow file by its path, as in `workflow \".github/workflows/deploy.yml\"`".to_string()
+                        };
                         self.report(
-                            diagnostics::invalid_value(format!("`{path}` is not a workflow file"), workflow.span, "expected a `.yml` path")
-                                .with_help("name the workflow file, as in `workflow \".github/workflows/deploy.yml\"`"),
+                            diagnostics::invalid_value(
+                                format!("`{path}` is not a workflow file under `.github/workflows/`: the role could never be assumed"),
+                                workflow.span,
+                                "expected `.github/workflows/NAME.yml`",
+                            )
+                            .with_help(help),
                         );
                         return None;
                     }
+                }
+                if !values.contains_key("ref")
+                    && !values.contains_key("environment")
+                    && !waivers.iter().any(|w| w.lint == Code::BroadTrust)
+                {
+                    self.report(
+                        Diagnostic::new(
+                            Code::BroadTrust,
+                            format!(
+                                "every branch, tag and pull request of `{}` may act as this agent",
+                                repo.value
+                            ),
+                            Label::new(span, "pinned to no branch and no environment"),
+                        )
+                        .with_help("pin it with `ref \"refs/heads/main\"` or `environment \"production\"`, or accept it with `@waive(broad_trust, \"why\")`"),
+                    );
                 }
                 if let Some(git_ref) = values.get("ref") {
                     if !git_ref.value.starts_with("refs/") {

@@ -234,6 +234,8 @@ pub struct Condition {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunsOn {
+    /// Lints accepted for this workload (`@waive(broad_trust, "…")`).
+    pub waivers: Vec<Waiver>,
     pub provider: ProviderRef,
     pub attributes: Vec<RunsOnAttribute>,
 }

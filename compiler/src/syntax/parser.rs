@@ -216,7 +216,7 @@ impl Walker {
             Rule::can_stmt => StmtKind::Can(self.name_list(inner)),
             Rule::grant => StmtKind::Grant(self.grant(inner)?),
             Rule::deny_stmt => StmtKind::Grant(self.deny(inner)?),
-            Rule::runs_on_stmt => StmtKind::RunsOn(self.runs_on(inner)),
+            Rule::runs_on_stmt => StmtKind::RunsOn(self.runs_on(inner)?),
             Rule::delegates_block => StmtKind::Delegates(
                 inner
                     .into_inner()
@@ -452,11 +452,13 @@ impl Walker {
         }
     }
 
-    fn runs_on(&self, pair: Pair<Rule>) -> RunsOn {
+    fn runs_on(&self, pair: Pair<Rule>) -> Result<RunsOn> {
+        let mut waivers = Vec::new();
         let mut provider = None;
         let mut attributes = Vec::new();
         for child in pair.into_inner() {
             match child.as_rule() {
+                Rule::waiver => waivers.push(self.waiver(child)?),
                 Rule::provider_ref => provider = self.provider_ref(child).ok(),
                 Rule::runs_on_attr => {
                     let mut parts = child.into_inner();
@@ -478,10 +480,11 @@ impl Walker {
             name: None,
             span: Span::new(self.file, 0, 0),
         });
-        RunsOn {
+        Ok(RunsOn {
+            waivers,
             provider,
             attributes,
-        }
+        })
     }
 
     fn expect(&self, pair: Pair<Rule>) -> Result<Expect> {

@@ -24,7 +24,7 @@ impl<'a> Checker<'a> {
         stmt: &'a Stmt,
         role: Role,
     ) -> Option<model::Grant> {
-        let waivers = self.waivers(grant);
+        let waivers = self.waivers(&grant.waivers, GRANT_LINTS, "a grant");
         let provider_id = self.resolve_provider(&grant.provider)?;
         let provider = self.model.providers[provider_id].clone();
         let lint = |code: Code| role == Role::Access && !waivers.iter().any(|w| w.lint == code);
@@ -82,9 +82,16 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn waivers(&mut self, grant: &ast::Grant) -> Vec<model::Waiver> {
+    /// The waivers written on a grant or a `runs_on` (`what`), for the lints
+    /// that can be said there (`lints`).
+    pub(crate) fn waivers(
+        &mut self,
+        written: &[ast::Waiver],
+        lints: &[Code],
+        what: &str,
+    ) -> Vec<model::Waiver> {
         let mut waivers = Vec::new();
-        for waiver in &grant.waivers {
+        for waiver in written {
             let Some(code) = Code::from_name(&waiver.lint.text) else {
                 let lints = Code::ALL
                     .iter()
@@ -98,14 +105,32 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             };
-            if !code.is_waivable() {
-                self.report(
-                    diagnostics::invalid_value(
-                        format!("`{code}` cannot be waived"),
-                        waiver.lint.span,
-                        "not a waivable lint",
+            if !lints.contains(&code) {
+                let names: Vec<String> = lints
+                    .iter()
+                    .map(|c| format!("`{}`", c.short_name()))
+                    .collect();
+                let list = match names.as_slice() {
+                    [one] => one.clone(),
+                    [init @ .., last] => format!("{} and {last}", init.join(", ")),
+                    [] => String::new(),
+                };
+                let (message, label) = if code.is_waivable() {
+                    (
+                        format!("`{code}` is not a lint of {what}"),
+                        "not a lint of this",
                     )
-                    .with_help("only the lints `wildcard_action`, `wildcard_resource` and `privilege_escalation` can be waived"),
+                } else {
+                    (format!("`{code}` cannot be waived"), "not a waivable lint")
+                };
+                self.report(
+                    diagnostics::invalid_value(message, waiver.lint.span, label).with_help(
+                        if lints.len() == 1 {
+                            format!("only the lint {list} can be waived on {what}")
+                        } else {
+                            format!("only the lints {list} can be waived")
+                        },
+                    ),
                 );
                 continue;
             }
@@ -424,6 +449,13 @@ impl<'a> Checker<'a> {
         true
     }
 }
+
+/// The lints a grant may waive.
+const GRANT_LINTS: &[Code] = &[
+    Code::WildcardAction,
+    Code::WildcardResource,
+    Code::PrivilegeEscalation,
+];
 
 /// What a grant is for, which decides the lints it gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
