@@ -59,7 +59,8 @@ pub fn action_meets(kind: ProviderKind, granted: &str, denied: &str) -> bool {
 }
 
 /// Does a grant's resource allow the request's? Kubernetes resources are
-/// compared as RBAC compares them (see [`kubernetes::ResourceRef`]); the
+/// compared as RBAC compares them (see [`kubernetes::ResourceRef`]), AWS
+/// ARNs segment by segment as IAM does (see [`pattern::arn_matches`]), the
 /// rest as patterns.
 pub fn resource_matches(kind: ProviderKind, pattern_text: &str, resource: &str) -> bool {
     match kind {
@@ -75,6 +76,7 @@ pub fn resource_matches(kind: ProviderKind, pattern_text: &str, resource: &str) 
                 _ => false,
             }
         }
+        ProviderKind::Aws => pattern::arn_matches(pattern_text, resource),
         _ => pattern::matches(pattern_text, resource),
     }
 }
@@ -92,6 +94,7 @@ pub fn resource_covers(kind: ProviderKind, outer: &str, inner: &str) -> bool {
                 _ => false,
             }
         }
+        ProviderKind::Aws => pattern::arn_contains(outer, inner),
         _ => pattern::contains(outer, inner),
     }
 }
@@ -109,6 +112,7 @@ pub fn resource_meets(kind: ProviderKind, a: &str, b: &str) -> bool {
                 _ => true,
             }
         }
+        ProviderKind::Aws => pattern::arn_intersects(a, b),
         _ => pattern::intersects(a, b),
     }
 }

@@ -205,6 +205,88 @@ fn meet(a: &[Token], b: &[Token], i: usize, j: usize, memo: &mut Vec<Option<bool
     result
 }
 
+/// ARN patterns as IAM reads them: an ARN is six `:`-separated segments,
+/// `arn:partition:service:region:account:resource`. In the partition,
+/// service, region and account, `*` and `?` stay within their segment; in
+/// the resource, which may hold `:` and `/`, they match anything. A pattern
+/// of fewer segments whose last character is `*` covers the segments it
+/// leaves out (`arn:aws:s3:::*`, `arn:aws:*`), as IAM reads it; one of
+/// fewer segments otherwise matches no ARN. `*` alone is every resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ArnPattern<'a> {
+    /// The five fixed segments (the first is `arn` or a pattern of it).
+    fixed: [&'a str; 5],
+    resource: &'a str,
+}
+
+/// The segments of an ARN pattern; `None` when it can match no ARN.
+fn arn_segments(text: &str) -> Option<ArnPattern<'_>> {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    if parts.len() == 6 {
+        return Some(ArnPattern {
+            fixed: [parts[0], parts[1], parts[2], parts[3], parts[4]],
+            resource: parts[5],
+        });
+    }
+    // A short pattern: a trailing `*` stands for the rest of the ARN.
+    if !text.ends_with('*') {
+        return None;
+    }
+    let mut fixed = ["*"; 5];
+    for (slot, part) in fixed.iter_mut().zip(&parts) {
+        *slot = part;
+    }
+    Some(ArnPattern {
+        fixed,
+        resource: "*",
+    })
+}
+
+/// Does the ARN pattern match the ARN (or text) `arn`?
+pub fn arn_matches(pattern: &str, arn: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (Some(p), Some(a)) = (arn_segments(pattern), arn_segments(arn)) else {
+        return false;
+    };
+    // A concrete ARN's own segments are its text.
+    p.fixed.iter().zip(&a.fixed).all(|(p, a)| matches(p, a)) && matches(p.resource, a.resource)
+}
+
+/// Does every ARN `inner` matches also match `outer`?
+pub fn arn_contains(outer: &str, inner: &str) -> bool {
+    if outer == "*" {
+        return true;
+    }
+    if inner == "*" {
+        return false;
+    }
+    let Some(i) = arn_segments(inner) else {
+        // Matches no ARN: contained in anything.
+        return true;
+    };
+    let Some(o) = arn_segments(outer) else {
+        return false;
+    };
+    o.fixed.iter().zip(&i.fixed).all(|(o, i)| contains(o, i)) && contains(o.resource, i.resource)
+}
+
+/// Is there an ARN both patterns match?
+pub fn arn_intersects(a: &str, b: &str) -> bool {
+    if a == "*" {
+        return arn_segments(b).is_some() || b == "*";
+    }
+    if b == "*" {
+        return arn_segments(a).is_some();
+    }
+    let (Some(a), Some(b)) = (arn_segments(a), arn_segments(b)) else {
+        return false;
+    };
+    a.fixed.iter().zip(&b.fixed).all(|(x, y)| intersects(x, y))
+        && intersects(a.resource, b.resource)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -437,3 +437,107 @@ fn containment_and_intersection_agree_with_brute_force_enumeration() {
     }
     assert_eq!(checked, patterns.len() * patterns.len());
 }
+
+/// ARN patterns as IAM reads them: `*` stays within the partition, service,
+/// region and account, crosses `:` and `/` in the resource, and a short
+/// pattern ending in `*` stands for the segments it leaves out.
+#[test]
+fn arn_matching_containment_and_intersection_agree_with_brute_force() {
+    let mut patterns = vec![
+        "*".to_string(),
+        "arn:*".to_string(),
+        "arn:aws:*".to_string(),
+        "arn:aws:s3:*".to_string(),
+        "arn:aws:s3:::b*".to_string(),
+        "arn:aws:s3".to_string(),
+    ];
+    for partition in ["aws", "a*", "*", "?ws"] {
+        for service in ["s3", "*"] {
+            for region in ["", "*"] {
+                for account in ["1", "*", "?"] {
+                    for resource in ["b", "b/*", "*", "b:*", "*:x", "?"] {
+                        patterns.push(format!(
+                            "arn:{partition}:{service}:{region}:{account}:{resource}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    // `*` is the resource of a request for an action that acts on no
+    // resource in particular.
+    let mut arns = vec!["*".to_string()];
+    for partition in ["aws", "bws", "ab", "a", "x"] {
+        for service in ["s3", "x"] {
+            for region in ["", "r"] {
+                for account in ["", "1", "2", "12"] {
+                    for resource in ["", "b", "x", "b/c", "b:c", "b:x", "c:x", "bb", "b/:x"] {
+                        arns.push(format!(
+                            "arn:{partition}:{service}:{region}:{account}:{resource}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    // What IAM's reading says, segment by segment, written out here apart
+    // from the library's: the fixed segments must each match within
+    // themselves, the resource as a whole.
+    let iam_matches = |pattern: &str, arn: &str| -> bool {
+        if pattern == "*" {
+            return true;
+        }
+        let mut p: Vec<&str> = pattern.splitn(6, ':').collect();
+        if p.len() < 6 {
+            if !pattern.ends_with('*') {
+                return false;
+            }
+            p.resize(6, "*");
+        }
+        let a: Vec<&str> = arn.splitn(6, ':').collect();
+        p.iter().zip(&a).all(|(p, a)| pattern::matches(p, a))
+    };
+    let matched: Vec<Vec<bool>> = patterns
+        .iter()
+        .map(|p| arns.iter().map(|a| iam_matches(p, a)).collect())
+        .collect();
+    for (i, outer) in patterns.iter().enumerate() {
+        for (arn_index, arn) in arns.iter().enumerate() {
+            assert_eq!(
+                pattern::arn_matches(outer, arn),
+                matched[i][arn_index],
+                "{outer} matches {arn}"
+            );
+        }
+        for (j, inner) in patterns.iter().enumerate() {
+            let contained = matched[j]
+                .iter()
+                .zip(&matched[i])
+                .all(|(&m_inner, &m_outer)| !m_inner || m_outer);
+            assert_eq!(
+                pattern::arn_contains(outer, inner),
+                contained,
+                "arn_contains({outer}, {inner})"
+            );
+            let meet = matched[j].iter().zip(&matched[i]).any(|(&a, &b)| a && b);
+            assert_eq!(
+                pattern::arn_intersects(outer, inner),
+                meet,
+                "arn_intersects({outer}, {inner})"
+            );
+        }
+    }
+    // The cases that motivated it.
+    assert!(!pattern::arn_matches(
+        "arn:aws:iam::12*:role/x",
+        "arn:aws:iam::123:4:role/x"
+    ));
+    assert!(pattern::arn_matches(
+        "arn:aws:iam::*:role/x*",
+        "arn:aws:iam::123456789012:role/x/y/z"
+    ));
+    assert!(!pattern::arn_intersects(
+        "arn:*:dynamodb:*:*:table/*",
+        "arn:aws:s3:::b/*"
+    ));
+}

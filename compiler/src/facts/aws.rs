@@ -255,7 +255,7 @@ impl ResourceType {
     pub fn admits(&self, arn_pattern: &str) -> bool {
         self.patterns
             .iter()
-            .any(|template| pattern::intersects(template, arn_pattern))
+            .any(|template| pattern::arn_intersects(template, arn_pattern))
     }
 }
 
