@@ -11,7 +11,9 @@
 use crate::access;
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::model::{AgentId, Expectation, Grant, Model, Placement, ProviderId};
+use crate::syntax::ast::ConditionOp;
 use crate::values::Date;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -22,6 +24,35 @@ pub struct Request<'a> {
     /// For Kubernetes: the object's name, when the request is about one
     /// (`None`: any object of the resource).
     pub name: Option<&'a str>,
+    /// The request's condition keys and their values (`aws:RequestedRegion`
+    /// → `us-east-1`), when known. `None`: unknown, and a grant with `when`
+    /// counts as allowing (the safe reading for `cannot` expectations).
+    pub context: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Does a grant's `when` hold for the request? Read as the lowered IAM
+/// condition is: `==` and `in` as `StringEquals` (case-sensitive, false
+/// when the key is absent), `!=` as `StringNotEquals` (true when it is
+/// absent), `like` as `StringLike` (`*` and `?`, false when absent).
+fn conditions_hold(grant: &Grant, context: Option<&BTreeMap<String, String>>) -> bool {
+    let Some(context) = context else {
+        return true;
+    };
+    grant.conditions.iter().all(|condition| {
+        let value = context.get(&condition.key);
+        match condition.op {
+            ConditionOp::Equals | ConditionOp::In => {
+                value.is_some_and(|v| condition.values.contains(v))
+            }
+            ConditionOp::NotEquals => value.is_none_or(|v| !condition.values.contains(v)),
+            ConditionOp::Like => value.is_some_and(|v| {
+                condition
+                    .values
+                    .iter()
+                    .any(|p| crate::pattern::matches(p, v))
+            }),
+        }
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +105,7 @@ pub fn grant_allows(model: &Model, grant: &Grant, request: &Request) -> bool {
             .iter()
             .any(|r| access::resource_matches(kind, r, request.resource))
         && access::names_match(&grant.resource_names, request.name)
+        && conditions_hold(grant, request.context)
 }
 
 pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision {
@@ -173,6 +205,7 @@ pub fn run_tests(model: &Model) -> TestReport {
                 resource: &expectation.resource,
                 placement: &expectation.placement,
                 name: None,
+                context: None,
             };
             let decision = evaluate(model, expectation.agent, &request);
             let passed = decision.is_allowed() == expectation.allowed;

@@ -195,6 +195,7 @@ pub fn request(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
         resource,
         placement: &placement,
         name: object.as_deref(),
+        context: None,
     };
     let decision = eval::evaluate(model, agent_id, &request);
     let verdict = if decision.is_allowed() {

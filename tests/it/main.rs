@@ -19,6 +19,7 @@ mod cli;
 mod example;
 mod github;
 mod github_contract;
+mod iam;
 mod kubernetes;
 mod plans;
 mod properties;

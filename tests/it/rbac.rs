@@ -356,6 +356,7 @@ fn writ_allows(model: &writ_compiler::model::Model, agent: &str, request: &ApiRe
         resource: &resource,
         placement: &placement,
         name: (!request.name.is_empty()).then_some(request.name),
+        context: None,
     };
     eval::evaluate(model, model.agent_id(agent).expect("the agent"), &request).is_allowed()
 }

@@ -1,0 +1,409 @@
+//! AWS: what writ says (`writ test`, `writ explain`) against what IAM
+//! would decide on the lowered policies, on random cases.
+//!
+//! The oracle is `@cloud-copilot/iam-simulate`, an IAM policy simulator
+//! writ did not write (npm, pinned by `tests/iamsim/package-lock.json`; it
+//! is AGPL, so it is a test tool only: installed under `target/` by this
+//! harness and driven through `tests/iamsim/simulate.js`, never vendored or
+//! linked). Each case is an agent of a random project (grants with
+//! wildcards and conditions, guardrail denies, `expires`, delegation
+//! boundaries), lowered by writ; the simulator evaluates the agent's
+//! `writ-access` policy and, for a delegate, its permissions boundary.
+//!
+//! Without Node.js or the registry the test is skipped with a message; with
+//! `WRIT_REQUIRE_IAMSIM` set (as `.ci/run` does) it fails instead.
+//! `WRIT_IAM_CASES` sets the number of requests (10,000 unless set).
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use writ_compiler::eval::{self, Request};
+use writ_compiler::facts::ProviderKind;
+use writ_compiler::model::Placement;
+use writ_compiler::resource::ResourceKind;
+use writ_compiler::SourceMap;
+
+const ACCOUNT: &str = "123456789012";
+
+fn sources() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iamsim")
+}
+
+fn folder() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("iam-simulate")
+}
+
+/// Installs the simulator once per run, exactly as the lockfile pins it;
+/// the reason when that cannot be done.
+fn install() -> &'static Result<PathBuf, String> {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let folder = folder();
+        std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
+        let lock = std::fs::read(sources().join("package-lock.json")).map_err(|e| e.to_string())?;
+        let installed_lock = std::fs::read(folder.join("package-lock.json")).unwrap_or_default();
+        for file in ["package.json", "package-lock.json", "simulate.js"] {
+            std::fs::copy(sources().join(file), folder.join(file))
+                .map_err(|e| format!("copying {file}: {e}"))?;
+        }
+        let present = folder
+            .join("node_modules/@cloud-copilot/iam-simulate")
+            .exists();
+        if !present || installed_lock != lock {
+            let output = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(&folder)
+                .output()
+                .map_err(|e| format!("running npm: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "npm ci failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+        }
+        Ok(folder.join("simulate.js"))
+    })
+}
+
+/// The simulator's answers to `cases`, in order.
+fn simulate(script: &Path, cases: &[Value]) -> Vec<Value> {
+    let mut child = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input: String = cases.iter().map(|c| format!("{c}\n")).collect();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(input.as_bytes()).expect("cases written");
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let answers: Vec<Value> = BufReader::new(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(&line.expect("a line")).expect("JSON"))
+        .collect();
+    writer.join().expect("writer");
+    assert!(
+        child.wait().expect("node ends").success(),
+        "the simulator failed"
+    );
+    assert_eq!(answers.len(), cases.len(), "one answer per case");
+    answers
+}
+
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Grants that act on objects, buckets and tables, with wildcards where IAM
+/// allows them: (actions, resources).
+const GRANTS: &[(&str, &str)] = &[
+    ("s3:GetObject", "\"arn:aws:s3:::data/*\""),
+    (
+        "s3:GetObject, s3:PutObject",
+        "\"arn:aws:s3:::data/reports/*\"",
+    ),
+    ("s3:Get*", "\"arn:aws:s3:::logs-*/*\""),
+    ("s3:*Object", "\"arn:aws:s3:::*/shared/*\""),
+    ("s3:DeleteObject", "\"arn:aws:s3:::data/tmp/?\""),
+    (
+        "s3:ListBucket",
+        "\"arn:aws:s3:::data\", \"arn:aws:s3:::logs-*\"",
+    ),
+    (
+        "dynamodb:GetItem, dynamodb:Query",
+        "\"arn:aws:dynamodb:us-east-1:123456789012:table/orders\"",
+    ),
+    (
+        "dynamodb:*Item",
+        "\"arn:aws:dynamodb:*:123456789012:table/orders*\"",
+    ),
+    (
+        "dynamodb:Query",
+        "\"arn:aws:dynamodb:eu-west-1:123456789012:table/*\"",
+    ),
+];
+
+const CONDITIONS: &[&str] = &[
+    "",
+    "\n    when aws:RequestedRegion == \"us-east-1\"",
+    "\n    when aws:RequestedRegion != \"eu-west-1\"",
+    "\n    when aws:RequestedRegion in [\"us-east-1\", \"us-west-2\"]",
+    "\n    when aws:RequestedRegion like \"us-*\"",
+];
+
+/// Guardrail denies, none of which meets every grant above.
+const DENIES: &[&str] = &[
+    "deny aws.* s3:DeleteObject on \"arn:aws:s3:::data/*\"",
+    "deny aws.* dynamodb:PutItem on \"arn:aws:dynamodb:*:123456789012:table/orders-archive\"",
+    "deny aws.* s3:PutObject on \"arn:aws:s3:::*/shared/secret*\"",
+];
+
+/// Concrete requests: (action, resource).
+const REQUESTS: &[(&str, &[&str])] = &[
+    ("s3:GetObject", OBJECTS),
+    ("s3:PutObject", OBJECTS),
+    ("s3:DeleteObject", OBJECTS),
+    (
+        "s3:ListBucket",
+        &[
+            "arn:aws:s3:::data",
+            "arn:aws:s3:::logs-1",
+            "arn:aws:s3:::other",
+        ],
+    ),
+    ("dynamodb:GetItem", TABLES),
+    ("dynamodb:PutItem", TABLES),
+    ("dynamodb:Query", TABLES),
+];
+const OBJECTS: &[&str] = &[
+    "arn:aws:s3:::data/a",
+    "arn:aws:s3:::data/reports/x",
+    "arn:aws:s3:::data/tmp/1",
+    "arn:aws:s3:::data/tmp/12",
+    "arn:aws:s3:::logs-1/a",
+    "arn:aws:s3:::other/shared/z",
+    "arn:aws:s3:::other/shared/secret-plan",
+    "arn:aws:s3:::other/a",
+];
+const TABLES: &[&str] = &[
+    "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+    "arn:aws:dynamodb:us-east-1:123456789012:table/orders-archive",
+    "arn:aws:dynamodb:eu-west-1:123456789012:table/users",
+];
+const REGIONS: &[&str] = &["us-east-1", "us-east-1", "us-west-2", "eu-west-1"];
+
+fn grant(random: &mut Random) -> String {
+    let (actions, resources) = random.pick(GRANTS);
+    let condition = random.pick(CONDITIONS);
+    format!("aws.prod allow {actions} on {resources}{condition}")
+}
+
+/// One generated project: its source, and the agent asked about.
+fn project(random: &mut Random) -> (String, &'static str) {
+    let mut text = format!("provider aws prod {{\n  account = \"{ACCOUNT}\"\n}}\n\n");
+    if random.chance(50) {
+        text.push_str(&format!(
+            "guardrail g {{\n  {}\n}}\n\n",
+            random.pick(DENIES)
+        ));
+    }
+    let grants: Vec<String> = (0..1 + random.next() % 3).map(|_| grant(random)).collect();
+    let expires = match random.next() % 4 {
+        0 => "  expires = 2026-11-01\n",
+        1 => "  expires = 2027-01-01\n",
+        _ => "",
+    };
+    let frozen = if random.chance(5) {
+        "  frozen = true\n"
+    } else {
+        ""
+    };
+    let body = |name: &str, extra: &str, grants: &[String]| {
+        let mut text = format!(
+            "agent {name} {{\n  owner = \"team\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n{extra}"
+        );
+        for grant in grants {
+            text.push_str(&format!("  {grant}\n"));
+        }
+        text.push_str("}\n\n");
+        text
+    };
+    if random.chance(40) {
+        // A delegate: its grants, bounded by its parent's ceiling.
+        let ceiling: Vec<String> = (0..1 + random.next() % 2).map(|_| grant(random)).collect();
+        let mut delegates = "  delegates {\n    ttl = 1h\n".to_string();
+        for grant in &ceiling {
+            delegates.push_str(&format!(
+                "    {}\n",
+                grant.replace("\n    when", "\n      when")
+            ));
+        }
+        delegates.push_str("  }\n");
+        text.push_str(&body("parent", &delegates, &[]));
+        text.push_str(&body(
+            "child",
+            &format!("  parent = parent\n{expires}{frozen}"),
+            &grants,
+        ));
+        (text, "child")
+    } else {
+        text.push_str(&body("bot", &format!("{expires}{frozen}"), &grants));
+        (text, "bot")
+    }
+}
+
+#[test]
+fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
+    let script = match install() {
+        Ok(script) => script.clone(),
+        Err(reason) => {
+            assert!(
+                std::env::var_os("WRIT_REQUIRE_IAMSIM").is_none(),
+                "the IAM simulator is required (WRIT_REQUIRE_IAMSIM) but: {reason}"
+            );
+            eprintln!("skipped: cannot install the IAM simulator: {reason}");
+            return;
+        }
+    };
+    let wanted: usize = std::env::var("WRIT_IAM_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut random = Random(0x1a3_0001);
+    let today = crate::support::today();
+    let now = format!("{today}T12:00:00Z");
+    // (case for the simulator, writ's answer, what to show on a disagreement)
+    let mut cases: Vec<(Value, bool, String)> = Vec::new();
+    let (mut projects, mut refused, mut expiring) = (0, 0, 0);
+    while cases.len() < wanted {
+        let (source, agent) = project(&mut random);
+        let mut map = SourceMap::new();
+        map.add("iam.writ", source.clone());
+        let checked = crate::support::check(&map);
+        let desired = writ_compiler::lower::lower(&checked.model, "acme");
+        if checked.has_errors() || desired.diagnostics.iter().any(|d| d.is_error()) {
+            refused += 1;
+            continue;
+        }
+        projects += 1;
+        expiring += usize::from(source.contains("expires = 2027-01-01"));
+        let model = &checked.model;
+        let policy_of = |kind: ResourceKind, address: &str| {
+            desired
+                .resources
+                .iter()
+                .find(|r| r.kind == kind && r.address == address)
+                .and_then(|r| r.attribute("policy").cloned())
+        };
+        let identity = policy_of(
+            ResourceKind::AwsRolePolicy,
+            &format!("aws.prod/role/{agent}/policy/writ-access"),
+        );
+        let boundary = (agent == "child")
+            .then(|| {
+                policy_of(
+                    ResourceKind::AwsManagedPolicy,
+                    "aws.prod/policy/parent-delegates",
+                )
+            })
+            .flatten();
+        let role = desired.resources.iter().find(|r| {
+            r.kind == ResourceKind::AwsRole && r.address == format!("aws.prod/role/{agent}")
+        });
+        let provider = model
+            .provider_id(ProviderKind::Aws, "prod")
+            .expect("the provider");
+        let agent_id = model.agent_id(agent).expect("the agent");
+        for _ in 0..25 {
+            let (action, resources) = random.pick(REQUESTS);
+            let resource = *random.pick(resources);
+            let region = *random.pick(REGIONS);
+            let context = BTreeMap::from([("aws:RequestedRegion".to_string(), region.to_string())]);
+            let writ = eval::evaluate(
+                model,
+                agent_id,
+                &Request {
+                    provider,
+                    action,
+                    resource,
+                    placement: &Placement::None,
+                    name: None,
+                    context: Some(&context),
+                },
+            )
+            .is_allowed();
+            // A retired agent has no role at all: nothing can be allowed.
+            let Some(role) = role else {
+                assert!(
+                    !writ,
+                    "writ allows {action} for an agent with no role:\n{source}"
+                );
+                continue;
+            };
+            let case = json!({
+                "identity": identity.iter().collect::<Vec<_>>(),
+                "boundary": role.attribute("permissions_boundary").and(boundary.clone()),
+                "principal": format!("arn:aws:iam::{ACCOUNT}:role/writ/acme/{agent}"),
+                "action": action,
+                "resource": resource,
+                "account": ACCOUNT,
+                "context": {"aws:RequestedRegion": region, "aws:CurrentTime": now},
+            });
+            // On the day it expires, AWS itself must stop the agent, whether
+            // or not anyone has run writ since: every request is denied.
+            if source.contains("expires = 2027-01-01") {
+                let mut expired = case.clone();
+                expired["context"]["aws:CurrentTime"] = json!("2027-01-01T00:00:00Z");
+                cases.push((
+                    expired,
+                    false,
+                    format!("on its expiry date: {action} on {resource} in {region}\n{source}"),
+                ));
+            }
+            cases.push((
+                case,
+                writ,
+                format!("{action} on {resource} in {region}\n{source}"),
+            ));
+        }
+    }
+    let started = std::time::Instant::now();
+    let answers = simulate(
+        &script,
+        &cases.iter().map(|(c, _, _)| c.clone()).collect::<Vec<_>>(),
+    );
+    let mut disagreements = Vec::new();
+    let mut allowed = 0;
+    for ((_, writ, shown), answer) in cases.iter().zip(&answers) {
+        let iam = match answer["result"].as_str() {
+            Some(result) => result == "Allowed",
+            None => panic!("the simulator refused a case: {answer}\n{shown}"),
+        };
+        allowed += usize::from(iam);
+        if iam != *writ {
+            disagreements.push(format!(
+                "IAM {}, writ {}: {shown}",
+                if iam { "allows" } else { "denies" },
+                if *writ { "allows" } else { "denies" }
+            ));
+        }
+    }
+    eprintln!(
+        "IAM simulator: {} requests over {projects} projects ({expiring} with an expiry date ahead; {refused} refused by the checker) in {:.1} s, {allowed} allowed, {} disagreements",
+        cases.len(),
+        started.elapsed().as_secs_f64(),
+        disagreements.len()
+    );
+    assert!(
+        allowed * 20 > cases.len(),
+        "too few allowed cases to mean anything: {allowed}"
+    );
+    disagreements.truncate(3);
+    assert!(
+        disagreements.is_empty(),
+        "writ and IAM disagree:\n{}",
+        disagreements.join("\n---\n")
+    );
+}
