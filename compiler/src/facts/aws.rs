@@ -79,7 +79,139 @@ impl Service {
 pub struct Catalogue {
     services: Vec<Service>,
     by_prefix: HashMap<String, usize>,
+    /// Condition keys without a variable part, by lower-case name.
+    conditions: HashMap<String, ConditionKey>,
+    /// Condition keys with a variable part (`aws:RequestTag/${TagKey}`).
+    templates: Vec<ConditionKey>,
 }
+
+/// The type of a condition key, which decides the operators IAM compares
+/// it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    String,
+    Arn,
+    Numeric,
+    Date,
+    Bool,
+    IpAddress,
+}
+
+impl KeyType {
+    fn parse(text: &str) -> Option<(KeyType, bool)> {
+        let (multivalued, base) = match text.strip_prefix("ArrayOf") {
+            Some(base) => (true, base),
+            None => (false, text),
+        };
+        let kind = match base {
+            "String" => KeyType::String,
+            "ARN" => KeyType::Arn,
+            "Numeric" => KeyType::Numeric,
+            "Date" => KeyType::Date,
+            "Bool" => KeyType::Bool,
+            "IPAddress" => KeyType::IpAddress,
+            _ => return None,
+        };
+        Some((kind, multivalued))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::String => "a string",
+            KeyType::Arn => "an ARN",
+            KeyType::Numeric => "a number",
+            KeyType::Date => "a date",
+            KeyType::Bool => "true or false",
+            KeyType::IpAddress => "an IP address or CIDR range",
+        }
+    }
+}
+
+/// One condition key IAM knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionKey {
+    /// As AWS writes it (`aws:SourceIp`, `aws:RequestTag/${TagKey}`).
+    pub name: String,
+    pub kind: KeyType,
+    /// The request may carry several values (`aws:TagKeys`).
+    pub multivalued: bool,
+}
+
+impl ConditionKey {
+    /// Does a key as written (`aws:RequestTag/team`) name this one? Case
+    /// does not matter; a variable part takes one or more characters.
+    fn admits(&self, key: &str) -> bool {
+        let mut pattern = String::new();
+        let mut rest = self.name.as_str();
+        while let Some(start) = rest.find(['$', '<']) {
+            let close = if rest[start..].starts_with('$') {
+                '}'
+            } else {
+                '>'
+            };
+            let Some(end) = rest[start..].find(close) else {
+                break;
+            };
+            pattern.push_str(&rest[..start].replace(['*', '?'], ""));
+            pattern.push_str("?*");
+            rest = &rest[start + end + 1..];
+        }
+        pattern.push_str(&rest.replace(['*', '?'], ""));
+        pattern::matches(&pattern.to_ascii_lowercase(), &key.to_ascii_lowercase())
+    }
+}
+
+/// AWS's global condition keys, which any request may carry. The service
+/// authorization data writ's catalogue comes from does not list them; their
+/// types are those of AWS's documentation ("AWS global condition context
+/// keys"), and the keys GitHub's OIDC tokens give STS beside them.
+const GLOBAL_CONDITION_KEYS: &[(&str, &str)] = &[
+    ("aws:CalledVia", "ArrayOfString"),
+    ("aws:CalledViaFirst", "String"),
+    ("aws:CalledViaLast", "String"),
+    ("aws:CurrentTime", "Date"),
+    ("aws:EpochTime", "Date"),
+    ("aws:FederatedProvider", "String"),
+    ("aws:MultiFactorAuthAge", "Numeric"),
+    ("aws:MultiFactorAuthPresent", "Bool"),
+    ("aws:PrincipalAccount", "String"),
+    ("aws:PrincipalArn", "ARN"),
+    ("aws:PrincipalIsAWSService", "Bool"),
+    ("aws:PrincipalOrgID", "String"),
+    ("aws:PrincipalOrgPaths", "ArrayOfString"),
+    ("aws:PrincipalServiceName", "String"),
+    ("aws:PrincipalServiceNamesList", "ArrayOfString"),
+    ("aws:PrincipalTag/${TagKey}", "String"),
+    ("aws:PrincipalType", "String"),
+    ("aws:referer", "String"),
+    ("aws:RequestedRegion", "String"),
+    ("aws:RequestTag/${TagKey}", "String"),
+    ("aws:ResourceAccount", "String"),
+    ("aws:ResourceOrgID", "String"),
+    ("aws:ResourceOrgPaths", "ArrayOfString"),
+    ("aws:ResourceTag/${TagKey}", "String"),
+    ("aws:SecureTransport", "Bool"),
+    ("aws:SourceAccount", "String"),
+    ("aws:SourceArn", "ARN"),
+    ("aws:SourceIdentity", "String"),
+    ("aws:SourceIp", "IPAddress"),
+    ("aws:SourceOrgID", "String"),
+    ("aws:SourceOrgPaths", "ArrayOfString"),
+    ("aws:SourceVpc", "String"),
+    ("aws:SourceVpce", "String"),
+    ("aws:TagKeys", "ArrayOfString"),
+    ("aws:TokenIssueTime", "Date"),
+    ("aws:UserAgent", "String"),
+    ("aws:userid", "String"),
+    ("aws:username", "String"),
+    ("aws:ViaAWSService", "Bool"),
+    ("aws:VpcSourceIp", "IPAddress"),
+    ("aws:VpceAccount", "String"),
+    ("aws:VpceOrgID", "String"),
+    ("aws:VpceOrgPaths", "ArrayOfString"),
+    ("token.actions.githubusercontent.com:aud", "String"),
+    ("token.actions.githubusercontent.com:sub", "String"),
+];
 
 /// The catalogue, parsed on first use.
 pub fn catalogue() -> &'static Catalogue {
@@ -90,6 +222,7 @@ pub fn catalogue() -> &'static Catalogue {
 impl Catalogue {
     fn parse(data: &str) -> Catalogue {
         let mut services: Vec<Service> = Vec::new();
+        let mut keys: Vec<(String, String)> = Vec::new();
         for line in data.lines() {
             let mut fields = line.split('\t');
             match fields.next() {
@@ -147,6 +280,11 @@ impl Catalogue {
                         resource_types,
                     });
                 }
+                Some("C") => {
+                    if let (Some(name), Some(kind)) = (fields.next(), fields.next()) {
+                        keys.push((name.to_string(), kind.to_string()));
+                    }
+                }
                 _ => {}
             }
         }
@@ -155,10 +293,57 @@ impl Catalogue {
             .enumerate()
             .map(|(index, service)| (service.prefix.clone(), index))
             .collect();
+        let mut conditions = HashMap::new();
+        let mut templates: Vec<ConditionKey> = Vec::new();
+        let global = GLOBAL_CONDITION_KEYS
+            .iter()
+            .map(|(name, kind)| (name.to_string(), kind.to_string()));
+        // The documented global keys first: a service's copy of one (for
+        // `aws:RequestTag`) does not change it.
+        for (name, kind) in global.chain(keys) {
+            let Some((kind, multivalued)) = KeyType::parse(&kind) else {
+                continue;
+            };
+            let key = ConditionKey {
+                name: name.clone(),
+                kind,
+                multivalued,
+            };
+            if name.contains(['$', '<']) {
+                if !templates.iter().any(|t| t.name.eq_ignore_ascii_case(&name)) {
+                    templates.push(key);
+                }
+            } else {
+                conditions.entry(name.to_ascii_lowercase()).or_insert(key);
+            }
+        }
         Catalogue {
             services,
             by_prefix,
+            conditions,
+            templates,
         }
+    }
+
+    /// The condition key `key` names (`aws:SourceIp`, `aws:RequestTag/team`),
+    /// if IAM knows it.
+    pub fn condition_key(&self, key: &str) -> Option<&ConditionKey> {
+        self.conditions
+            .get(&key.to_ascii_lowercase())
+            .or_else(|| self.templates.iter().find(|t| t.admits(key)))
+    }
+
+    /// Every condition key with the prefix of `key` (`aws:`, `s3:`), for a
+    /// did-you-mean.
+    pub fn condition_keys_like<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = key.split_once(':').map_or(String::new(), |(p, _)| {
+            format!("{}:", p.to_ascii_lowercase())
+        });
+        self.conditions
+            .values()
+            .chain(&self.templates)
+            .filter(move |k| k.name.to_ascii_lowercase().starts_with(&prefix))
+            .map(|k| k.name.as_str())
     }
 
     pub fn service(&self, prefix: &str) -> Option<&Service> {
@@ -342,6 +527,59 @@ pub const RULES: super::KindRules = super::KindRules {
     runs_on: &["service"],
     runs_on_required: &["service"],
 };
+
+/// A date as IAM's date operators read it: ISO 8601 (`2027-01-01`,
+/// `2027-01-01T00:00:00Z`) or seconds since 1970. Returns seconds since
+/// 1970.
+pub fn parse_date(text: &str) -> Option<i64> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Some(seconds);
+    }
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Some(timestamp.as_second());
+    }
+    let date = text.parse::<jiff::civil::Date>().ok()?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp().as_second())
+}
+
+/// An IP address or CIDR range, as IAM's `IpAddress` operator reads it:
+/// the address and the prefix length (the full length for an address).
+pub fn parse_cidr(text: &str) -> Option<(core::net::IpAddr, u8)> {
+    let (address, bits) = match text.split_once('/') {
+        Some((address, bits)) => (address, Some(bits.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let address: core::net::IpAddr = address.parse().ok()?;
+    let full = if address.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(full);
+    (bits <= full).then_some((address, bits))
+}
+
+/// Is `address` within the CIDR range?
+pub fn cidr_contains(range: (core::net::IpAddr, u8), address: core::net::IpAddr) -> bool {
+    let (network, bits) = range;
+    match (network, address) {
+        (core::net::IpAddr::V4(n), core::net::IpAddr::V4(a)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits))
+            };
+            (u32::from(n) & mask) == (u32::from(a) & mask)
+        }
+        (core::net::IpAddr::V6(n), core::net::IpAddr::V6(a)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits))
+            };
+            (u128::from(n) & mask) == (u128::from(a) & mask)
+        }
+        _ => false,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -397,13 +397,9 @@ impl AwsLowering<'_> {
     /// The IAM `Condition` block of a grant; `None` (with a diagnostic) when
     /// its terms cannot be written without widening it.
     fn condition_block(&mut self, grant: &Grant, agent: &Agent) -> Option<Value> {
-        let mut block: BTreeMap<&str, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+        let mut block: BTreeMap<String, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
         for condition in &grant.conditions {
-            let operator = match condition.op {
-                ConditionOp::Equals | ConditionOp::In => "StringEquals",
-                ConditionOp::NotEquals => "StringNotEquals",
-                ConditionOp::Like => "StringLike",
-            };
+            let operator = iam_operator(condition.op, &condition.key);
             let keys = block.entry(operator).or_default();
             if keys.contains_key(condition.key.as_str()) {
                 self.desired.diagnostics.push(
@@ -500,5 +496,38 @@ fn set_digest(resource: &mut Resource, inline_policies: &[Resource]) {
     let digest = ownership::content_digest(resource, inline_policies);
     if let Some(Value::Object(tags)) = resource.attributes.get_mut("tags") {
         tags.insert(DIGEST_TAG.into(), json!(digest));
+    }
+}
+
+/// The IAM operator a `when` lowers to, by the key's type: `==` and `in`
+/// to `StringEquals`, `ArnEquals`, `NumericEquals`, `DateEquals`, `Bool` or
+/// `IpAddress`; `!=` to the `Not` form; `like` to `StringLike` or
+/// `ArnLike`. For a multivalued key (`aws:TagKeys`), `==`, `in` and `like`
+/// hold when any of the request's values does (`ForAnyValue:`), and `!=`
+/// when none of them is one of the values given (`ForAllValues:`, which
+/// also holds when the request carries none).
+pub fn iam_operator(op: ConditionOp, key: &str) -> String {
+    use crate::facts::aws::KeyType;
+    let found = crate::facts::aws::catalogue().condition_key(key);
+    let kind = found.map_or(KeyType::String, |k| k.kind);
+    let base = match (kind, op) {
+        (KeyType::Arn, ConditionOp::NotEquals) => "ArnNotEquals",
+        (KeyType::Arn, ConditionOp::Like) => "ArnLike",
+        (KeyType::Arn, _) => "ArnEquals",
+        (KeyType::Numeric, ConditionOp::NotEquals) => "NumericNotEquals",
+        (KeyType::Numeric, _) => "NumericEquals",
+        (KeyType::Date, ConditionOp::NotEquals) => "DateNotEquals",
+        (KeyType::Date, _) => "DateEquals",
+        (KeyType::Bool, _) => "Bool",
+        (KeyType::IpAddress, ConditionOp::NotEquals) => "NotIpAddress",
+        (KeyType::IpAddress, _) => "IpAddress",
+        (KeyType::String, ConditionOp::NotEquals) => "StringNotEquals",
+        (KeyType::String, ConditionOp::Like) => "StringLike",
+        (KeyType::String, _) => "StringEquals",
+    };
+    match (found.is_some_and(|k| k.multivalued), op) {
+        (false, _) => base.to_string(),
+        (true, ConditionOp::NotEquals) => format!("ForAllValues:{base}"),
+        (true, _) => format!("ForAnyValue:{base}"),
     }
 }

@@ -4,9 +4,92 @@ use super::super::{diagnostics, Checker};
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::aws;
 use crate::pattern;
-use crate::syntax::ast;
+use crate::syntax::ast::{self, ConditionOp};
 
 impl<'a> Checker<'a> {
+    /// An AWS `when`: a key IAM knows, an operator its type has, and values
+    /// of that type.
+    pub(super) fn aws_condition(&mut self, condition: &ast::Condition) {
+        let key = condition.key.text.as_str();
+        let catalogue = aws::catalogue();
+        let Some(found) = catalogue.condition_key(key) else {
+            let mut known: Vec<&str> = catalogue.condition_keys_like(key).collect();
+            known.sort_unstable();
+            known.dedup();
+            // A known key the text starts with (`aws:SourceIpAdress`) is the
+            // likeliest meaning; else the nearest by edits.
+            let lower = key.to_ascii_lowercase();
+            let stem = known
+                .iter()
+                .filter(|k| !k.contains(['$', '<']))
+                .filter(|k| lower.starts_with(&k.to_ascii_lowercase()))
+                .max_by_key(|k| k.len())
+                .copied();
+            let mut diagnostic = diagnostics::unknown_name(
+                "IAM condition key",
+                key,
+                condition.key.span,
+                known.into_iter(),
+            );
+            if let Some(stem) = stem {
+                diagnostic.help = Some(format!("did you mean `{stem}`?"));
+            }
+            self.report(diagnostic);
+            return;
+        };
+        let name = &found.name;
+        let kind = found.kind;
+        let text_typed = matches!(kind, aws::KeyType::String | aws::KeyType::Arn);
+        if condition.op == ConditionOp::Like && !text_typed {
+            self.report(diagnostics::unsupported(
+                format!("`like` compares text, but `{name}` is {}", kind.as_str()),
+                condition.op_span,
+                "not for this key",
+                "compare with `==`, `!=` or `in`",
+            ));
+            return;
+        }
+        if condition.op == ConditionOp::NotEquals && kind == aws::KeyType::Bool {
+            self.report(diagnostics::unsupported(
+                format!("`!=` on `{name}` would also hold when the request does not carry it"),
+                condition.op_span,
+                "write what must hold",
+                "write `== true` or `== false`",
+            ));
+            return;
+        }
+        for value in super::condition_values(&condition.value) {
+            let valid = match kind {
+                aws::KeyType::String => true,
+                aws::KeyType::Arn => value.starts_with("arn:") || value == "*",
+                aws::KeyType::Numeric => value.parse::<f64>().is_ok_and(f64::is_finite),
+                aws::KeyType::Date => aws::parse_date(&value).is_some(),
+                aws::KeyType::Bool => {
+                    value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false")
+                }
+                aws::KeyType::IpAddress => aws::parse_cidr(&value).is_some(),
+            };
+            if !valid {
+                let example = match kind {
+                    aws::KeyType::Arn => "`\"arn:aws:iam::123456789012:role/x\"`",
+                    aws::KeyType::Numeric => "`\"3600\"`",
+                    aws::KeyType::Date => "`\"2027-01-01T00:00:00Z\"`",
+                    aws::KeyType::Bool => "`\"true\"`",
+                    aws::KeyType::IpAddress => "`\"10.0.0.0/8\"` or `\"203.0.113.7\"`",
+                    aws::KeyType::String => "text",
+                };
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`{value}` is not {}, which `{name}` holds", kind.as_str()),
+                        condition.value.span,
+                        &format!("expected {}", kind.as_str()),
+                    )
+                    .with_help(format!("write it as {example}")),
+                );
+            }
+        }
+    }
+
     pub(super) fn aws_action(&mut self, action: &ast::Ident) -> bool {
         let text = action.text.as_str();
         if let Some(&known) = self.action_cache.get(text) {

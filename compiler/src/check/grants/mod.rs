@@ -346,6 +346,9 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
+            if kind == ProviderKind::Aws && condition.key.text.contains(':') && ok {
+                self.aws_condition(condition);
+            }
         }
     }
 
@@ -466,7 +469,7 @@ pub enum Role {
     Ceiling,
 }
 
-fn condition_values(value: &ast::Value) -> Vec<String> {
+pub(super) fn condition_values(value: &ast::Value) -> Vec<String> {
     match &value.kind {
         ValueKind::List(items) => items.iter().flat_map(condition_values).collect(),
         ValueKind::String(text)
