@@ -244,6 +244,13 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
+    if !plan.notes.is_empty() {
+        let _ = writeln!(out, "{}", style.paint("1", "Notes:"));
+        for note in &plan.notes {
+            let _ = writeln!(out, "  • {note}");
+        }
+        out.push('\n');
+    }
     if !plan.drift.is_empty() {
         let _ = writeln!(
             out,
@@ -411,6 +418,9 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             "Revoked with `writ revoke` (kept): {}.\n",
             agents.join(", ")
         );
+    }
+    for note in &plan.notes {
+        let _ = writeln!(head, "> **Note:** {note}.\n");
     }
 
     let mut sections = Vec::new();

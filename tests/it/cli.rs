@@ -326,6 +326,11 @@ fn plan_prints_the_examples_plan_from_its_snapshot() {
     );
     assert!(text.contains("Drift (changed outside writ"), "{text}");
     assert!(text.contains("Unmanaged identities"), "{text}");
+    // A cluster cannot end access on a date by itself: the plan says so.
+    assert!(
+        text.contains("`deployer` expires on 2027-03-31: Kubernetes RBAC has no time condition, so its access in `kubernetes.prod` ends only when `writ apply` runs on or after that date"),
+        "{text}"
+    );
     assert!(text.trim_end().ends_with("3 agents gain access."), "{text}");
 }
 

@@ -25,6 +25,8 @@ pub struct Desired {
     pub agents: BTreeSet<String>,
     /// Agents the source declares `frozen = true`.
     pub frozen: BTreeSet<String>,
+    /// Agents with an `expires` date still to come, with the date.
+    pub expiring: BTreeMap<String, Date>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -38,8 +40,14 @@ pub fn lower(model: &Model, project: &str) -> Desired {
         if agent.frozen {
             desired.frozen.insert(agent.name.clone());
         }
-        if let (true, Some(date)) = (agent.retired, agent.expires) {
-            desired.retired.insert(agent.name.clone(), date);
+        match (agent.retired, agent.expires) {
+            (true, Some(date)) => {
+                desired.retired.insert(agent.name.clone(), date);
+            }
+            (false, Some(date)) => {
+                desired.expiring.insert(agent.name.clone(), date);
+            }
+            _ => {}
         }
     }
     // One line per provider kind that lowers to objects.

@@ -13,7 +13,7 @@ use crate::ownership::{
 };
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
@@ -184,6 +184,39 @@ pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>) {
         }
     }
     (changes, unmanaged)
+}
+
+/// For each agent with an expiry date to come and access in a cluster: RBAC
+/// has no time condition, so its cluster access ends only when writ applies
+/// on or after that date (AWS stops it by itself).
+pub(super) fn expiry_notes(desired: &Desired) -> Vec<String> {
+    let mut in_clusters: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for resource in desired.resources.iter().filter(|r| {
+        matches!(
+            r.kind,
+            ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding
+        )
+    }) {
+        if let Some(agent) = resource.agent.as_deref() {
+            if desired.expiring.contains_key(agent) {
+                in_clusters
+                    .entry(agent)
+                    .or_default()
+                    .insert(resource.provider.as_str());
+            }
+        }
+    }
+    in_clusters
+        .into_iter()
+        .map(|(agent, clusters)| {
+            let date = desired.expiring[agent];
+            let clusters: Vec<String> = clusters.iter().map(|c| format!("`{c}`")).collect();
+            format!(
+                "`{agent}` expires on {date}: Kubernetes RBAC has no time condition, so its access in {} ends only when `writ apply` runs on or after that date",
+                clusters.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// A service account of this project that `writ revoke` marked.

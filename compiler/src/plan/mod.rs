@@ -106,6 +106,7 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         .iter()
         .filter(|d| !d.losses.is_empty())
         .count();
+    let notes = kubernetes::expiry_notes(desired);
     Plan {
         format_version: FORMAT_VERSION,
         project: desired.project.clone(),
@@ -116,5 +117,6 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         conflicts,
         permission_delta,
         revoked,
+        notes,
     }
 }

@@ -168,6 +168,10 @@ pub struct Plan {
     /// Agents under `writ revoke`: their revocation is kept by every apply.
     #[serde(default)]
     pub revoked: Vec<Revoked>,
+    /// What the reader should know that is no change: what a provider
+    /// cannot hold by itself (an expiry date in a cluster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Summary {
@@ -230,5 +234,6 @@ pub(crate) fn plan_of_changes(changes: Vec<Change>) -> Plan {
         conflicts: Vec::new(),
         permission_delta: Vec::new(),
         revoked: Vec::new(),
+        notes: Vec::new(),
     }
 }
