@@ -49,6 +49,25 @@ fn conditions_hold(grant: &Grant, context: Option<&BTreeMap<String, String>>) ->
             .find(|(key, _)| key.eq_ignore_ascii_case(&condition.key))
             .map(|(_, value)| value.as_str());
         let one = |expected: &str, actual: &str| -> bool {
+            if condition.op.is_ordering() {
+                let order = match kind {
+                    aws::KeyType::Numeric => actual
+                        .parse::<f64>()
+                        .ok()
+                        .zip(expected.parse::<f64>().ok())
+                        .and_then(|(a, e)| a.partial_cmp(&e)),
+                    aws::KeyType::Date => aws::parse_date(actual)
+                        .zip(aws::parse_date(expected))
+                        .map(|(a, e)| a.cmp(&e)),
+                    _ => None,
+                };
+                return order.is_some_and(|order| match condition.op {
+                    ConditionOp::Less => order.is_lt(),
+                    ConditionOp::LessOrEqual => order.is_le(),
+                    ConditionOp::Greater => order.is_gt(),
+                    _ => order.is_ge(),
+                });
+            }
             match kind {
                 aws::KeyType::String => match condition.op {
                     ConditionOp::Like => crate::pattern::matches(expected, actual),

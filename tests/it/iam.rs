@@ -161,6 +161,10 @@ const CONDITIONS: &[&str] = &[
     "\n    when aws:PrincipalArn like \"arn:aws:iam::123456789012:role/writ/*\"",
     "\n    when aws:TagKeys in [\"team\", \"env\"]",
     "\n    when aws:TagKeys != \"secret\"",
+    "\n    when aws:MultiFactorAuthAge < \"3600\"",
+    "\n    when aws:MultiFactorAuthAge >= \"100\"",
+    "\n    when aws:CurrentTime < \"2026-12-01T00:00:00Z\"",
+    "\n    when aws:CurrentTime >= \"2026-11-29\"",
 ];
 
 /// Guardrail denies, none of which meets every grant above.
@@ -345,6 +349,7 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
                     format!("arn:aws:iam::{ACCOUNT}:role/writ/acme/{agent}"),
                 ),
             ]);
+            context.insert("aws:CurrentTime".to_string(), now.clone());
             if let Some(secure) = random.pick(&[Some("true"), Some("false"), None]) {
                 context.insert("aws:SecureTransport".to_string(), secure.to_string());
             }
@@ -382,7 +387,6 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
                 "context": context
                     .iter()
                     .map(|(k, v)| (k.clone(), json!(v)))
-                    .chain([("aws:CurrentTime".to_string(), json!(now))])
                     .collect::<serde_json::Map<String, Value>>(),
             });
             // On the day it expires, AWS itself must stop the agent, whether

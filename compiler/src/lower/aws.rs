@@ -502,7 +502,8 @@ fn set_digest(resource: &mut Resource, inline_policies: &[Resource]) {
 /// The IAM operator a `when` lowers to, by the key's type: `==` and `in`
 /// to `StringEquals`, `ArnEquals`, `NumericEquals`, `DateEquals`, `Bool` or
 /// `IpAddress`; `!=` to the `Not` form; `like` to `StringLike` or
-/// `ArnLike`. For a multivalued key (`aws:TagKeys`), `==`, `in` and `like`
+/// `ArnLike`; `<`, `<=`, `>`, `>=` to `NumericLessThan`, `DateLessThan`
+/// and their kin. For a multivalued key (`aws:TagKeys`), `==`, `in` and `like`
 /// hold when any of the request's values does (`ForAnyValue:`), and `!=`
 /// when none of them is one of the values given (`ForAllValues:`, which
 /// also holds when the request carries none).
@@ -515,8 +516,16 @@ pub fn iam_operator(op: ConditionOp, key: &str) -> String {
         (KeyType::Arn, ConditionOp::Like) => "ArnLike",
         (KeyType::Arn, _) => "ArnEquals",
         (KeyType::Numeric, ConditionOp::NotEquals) => "NumericNotEquals",
+        (KeyType::Numeric, ConditionOp::Less) => "NumericLessThan",
+        (KeyType::Numeric, ConditionOp::LessOrEqual) => "NumericLessThanEquals",
+        (KeyType::Numeric, ConditionOp::Greater) => "NumericGreaterThan",
+        (KeyType::Numeric, ConditionOp::GreaterOrEqual) => "NumericGreaterThanEquals",
         (KeyType::Numeric, _) => "NumericEquals",
         (KeyType::Date, ConditionOp::NotEquals) => "DateNotEquals",
+        (KeyType::Date, ConditionOp::Less) => "DateLessThan",
+        (KeyType::Date, ConditionOp::LessOrEqual) => "DateLessThanEquals",
+        (KeyType::Date, ConditionOp::Greater) => "DateGreaterThan",
+        (KeyType::Date, ConditionOp::GreaterOrEqual) => "DateGreaterThanEquals",
         (KeyType::Date, _) => "DateEquals",
         (KeyType::Bool, _) => "Bool",
         (KeyType::IpAddress, ConditionOp::NotEquals) => "NotIpAddress",

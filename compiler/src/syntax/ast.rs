@@ -210,6 +210,11 @@ pub enum ConditionOp {
     NotEquals,
     In,
     Like,
+    /// `<`, `<=`, `>`, `>=`: for numbers and dates.
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
 }
 
 impl ConditionOp {
@@ -219,7 +224,22 @@ impl ConditionOp {
             ConditionOp::NotEquals => "!=",
             ConditionOp::In => "in",
             ConditionOp::Like => "like",
+            ConditionOp::Less => "<",
+            ConditionOp::LessOrEqual => "<=",
+            ConditionOp::Greater => ">",
+            ConditionOp::GreaterOrEqual => ">=",
         }
+    }
+
+    /// `<`, `<=`, `>` or `>=`.
+    pub fn is_ordering(self) -> bool {
+        matches!(
+            self,
+            ConditionOp::Less
+                | ConditionOp::LessOrEqual
+                | ConditionOp::Greater
+                | ConditionOp::GreaterOrEqual
+        )
     }
 }
 

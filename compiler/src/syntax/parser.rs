@@ -432,6 +432,10 @@ impl Walker {
                         "==" => ConditionOp::Equals,
                         "!=" => ConditionOp::NotEquals,
                         "in" => ConditionOp::In,
+                        "<" => ConditionOp::Less,
+                        "<=" => ConditionOp::LessOrEqual,
+                        ">" => ConditionOp::Greater,
+                        ">=" => ConditionOp::GreaterOrEqual,
                         _ => ConditionOp::Like,
                     };
                     op = Some((op_kind, self.span(&child)));

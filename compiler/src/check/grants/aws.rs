@@ -49,6 +49,20 @@ impl<'a> Checker<'a> {
             ));
             return;
         }
+        let ordered = matches!(kind, aws::KeyType::Numeric | aws::KeyType::Date);
+        if condition.op.is_ordering() && !ordered {
+            self.report(diagnostics::unsupported(
+                format!(
+                    "`{}` orders numbers and dates, but `{name}` is {}",
+                    condition.op.as_str(),
+                    kind.as_str()
+                ),
+                condition.op_span,
+                "not for this key",
+                "compare with `==`, `!=` or `in`",
+            ));
+            return;
+        }
         if condition.op == ConditionOp::NotEquals && kind == aws::KeyType::Bool {
             self.report(diagnostics::unsupported(
                 format!("`!=` on `{name}` would also hold when the request does not carry it"),

@@ -296,6 +296,18 @@ impl<'a> Checker<'a> {
             return;
         }
         for condition in &grant.conditions {
+            if condition.op.is_ordering() && kind != ProviderKind::Aws {
+                self.report(diagnostics::unsupported(
+                    format!(
+                        "`{}` is lowered for AWS numbers and dates only",
+                        condition.op.as_str()
+                    ),
+                    condition.op_span,
+                    "not for this provider",
+                    "compare with `==`, `!=`, `in` or `like`",
+                ));
+                continue;
+            }
             let list = matches!(condition.value.kind, ValueKind::List(_));
             let scalar_ok = |value: &ValueKind| {
                 matches!(
