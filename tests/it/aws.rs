@@ -428,3 +428,53 @@ fn an_apply_interrupted_by_faults_converges_on_the_next_run_with_nothing_lost_or
         assert_eq!(inline.matches("<member>").count(), 1, "{role}: {inline}");
     }
 }
+
+#[test]
+fn a_managed_policy_attached_by_hand_is_drift_and_apply_detaches_it_without_deleting_it() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("attached", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    assert_no_changes(&root);
+    // The commonest way access is widened by hand: a policy allowing
+    // everything, attached to the agent's role.
+    let created = moto.iam(
+        "CreatePolicy",
+        &[
+            ("PolicyName", "backdoor"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            ),
+        ],
+    );
+    assert!(created.contains("backdoor"), "{created}");
+    let arn = "arn:aws:iam::123456789012:policy/backdoor";
+    moto.iam(
+        "AttachRolePolicy",
+        &[("RoleName", "exporter"), ("PolicyArn", arn)],
+    );
+    let drift = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drift);
+    assert_eq!(drift.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("aws.prod/role/exporter: changed outside writ since writ last applied it [attached_policies]"),
+        "{shown}"
+    );
+    let plan = writ(&root, &["plan"]);
+    let shown = text(&plan);
+    assert!(
+        shown.contains("restores the attached managed policies changed outside writ"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("`everything in the attached policy` on `{arn}`")),
+        "the permission delta names the policy: {shown}"
+    );
+    apply(&root);
+    assert_no_changes(&root);
+    let attached = moto.iam("ListAttachedRolePolicies", &[("RoleName", "exporter")]);
+    assert!(!attached.contains("backdoor"), "detached: {attached}");
+    // Detached, never deleted: it is not writ's.
+    let policy = moto.iam("GetPolicy", &[("PolicyArn", arn)]);
+    assert!(policy.contains("backdoor"), "{policy}");
+}

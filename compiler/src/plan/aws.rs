@@ -164,3 +164,22 @@ pub(super) fn allows(resource: &Resource) -> Vec<Access> {
     }
     out
 }
+
+/// What the managed policies attached to a role give it, one entry a
+/// policy: writ reads no policy's document but its own, so the entry says
+/// which policy, not what it allows.
+pub(super) fn attached(resource: &Resource) -> Vec<Access> {
+    resource
+        .attribute("attached_policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|arn| Access {
+            provider: resource.provider.clone(),
+            action: "everything in the attached policy".to_string(),
+            resource: arn.to_string(),
+            condition: None,
+        })
+        .collect()
+}

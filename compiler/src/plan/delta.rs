@@ -12,14 +12,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// What each agent's inline access policies allow, as (provider, action,
 /// resource, condition) sets; gains and losses are their differences.
 pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec<AgentDelta> {
-    // What grants access: AWS inline policies, Kubernetes Roles.
+    // What grants access: AWS inline policies and the managed policies
+    // attached to a role, Kubernetes Roles.
     let grants_access = |r: &Resource| {
         matches!(
             r.kind,
             ResourceKind::AwsRolePolicy
                 | ResourceKind::KubernetesRole
                 | ResourceKind::KubernetesClusterRole
-        )
+        ) || (r.kind == ResourceKind::AwsRole && r.attribute("attached_policies").is_some())
     };
     let wanted = |row: &Row| -> bool {
         row.desired.is_some_and(|r| {
@@ -84,6 +85,7 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
 fn allows(resource: &Resource) -> Vec<Access> {
     match resource.kind {
         ResourceKind::AwsRolePolicy => super::aws::allows(resource),
+        ResourceKind::AwsRole => super::aws::attached(resource),
         _ if resource.kind.is_kubernetes() => super::kubernetes::allows(resource),
         _ => Vec::new(),
     }

@@ -68,6 +68,7 @@ fn describe_path(path: &str) -> &str {
         "policy" => "policy document",
         "max_session_duration" => "session length",
         "permissions_boundary" => "permissions boundary",
+        "attached_policies" => "attached managed policies",
         "description" => "description",
         "path" => "path",
         "name" => "name",

@@ -275,6 +275,28 @@ impl AwsProvider {
                 }
             }
         }
+        // Managed policies attached outside writ are detached (never
+        // deleted: they may be anyone's). The source attaches none.
+        let attached = |a: &Attributes| -> Vec<String> {
+            a.get("attached_policies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        };
+        let (was, wanted) = (attached(before), attached(after));
+        for arn in was.iter().filter(|arn| !wanted.contains(arn)) {
+            gone_is_done(call!(
+                self,
+                "DetachRolePolicy",
+                self.client
+                    .detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+            ))?;
+        }
         let (removed, tags) = tag_changes(before, after)?;
         if !removed.is_empty() {
             call!(

@@ -124,6 +124,17 @@ impl AwsProvider {
             description.map_or(Value::Null, Value::String),
         );
         attributes.insert("tags".to_string(), tags(role.tags()));
+        // Managed policies attached to the role: writ attaches none, so any
+        // here were attached outside writ, and widen what the role may do.
+        let mut attached: Vec<&str> = role
+            .attached_managed_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .collect();
+        attached.sort_unstable();
+        if !attached.is_empty() {
+            attributes.insert("attached_policies".to_string(), json!(attached));
+        }
         attributes.insert("created".to_string(), date(role.create_date()));
         if let Some(arn) = role.arn() {
             attributes.insert("arn".to_string(), json!(arn));
