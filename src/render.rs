@@ -236,7 +236,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             "{}",
             style.paint(
                 "31;1",
-                "Revoked (kept by every apply until `writ revoke --lift` or `frozen = true`):"
+                "Revoked (kept by every apply until `writ revoke --lift`):"
             )
         );
         for entry in &plan.revoked {

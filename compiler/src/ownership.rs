@@ -30,8 +30,42 @@ pub mod aws {
     pub const ACCESS_POLICY: &str = "writ-access";
     /// The inline policy `writ revoke` puts on a role: it denies every
     /// session issued before the revocation. Plans keep it (it is not drift)
-    /// until the source freezes the agent or `writ revoke --lift` removes it.
+    /// until `writ revoke --lift` removes it.
     pub const REVOKE_POLICY: &str = "writ-revoke";
+    /// The tag `writ revoke` writes on a role first (when it was revoked):
+    /// it marks the role revoked even if what follows is interrupted.
+    pub const REVOKED_TAG: &str = "writ:revoked-at";
+    /// The `Sid` of the statement `writ revoke` adds to a role's trust
+    /// policy: nobody may assume the role until the revocation is lifted.
+    pub const REVOKE_TRUST_SID: &str = "WritRevoked";
+
+    /// The trust statement of a revoked role: a deny, for every principal,
+    /// of assuming it (any way) and of starting a session on it.
+    pub fn revoke_trust_statement() -> serde_json::Value {
+        serde_json::json!({
+            "Sid": REVOKE_TRUST_SID,
+            "Effect": "Deny",
+            "Principal": {"AWS": ["*"]},
+            "Action": [
+                "sts:AssumeRole",
+                "sts:AssumeRoleWithSAML",
+                "sts:AssumeRoleWithWebIdentity",
+                "sts:SetSourceIdentity",
+                "sts:TagSession"
+            ]
+        })
+    }
+
+    /// Is this trust statement the one `writ revoke` adds?
+    pub fn is_revoke_statement(statement: &serde_json::Value) -> bool {
+        statement.get("Sid").and_then(serde_json::Value::as_str) == Some(REVOKE_TRUST_SID)
+    }
+
+    /// Room to leave in a role's trust policy for the revocation statement,
+    /// in characters of JSON without white space.
+    pub fn revoke_trust_room() -> usize {
+        revoke_trust_statement().to_string().len() + 1
+    }
 
     /// The path under which writ keeps a project's IAM objects.
     pub fn path(project: &str) -> String {
@@ -191,12 +225,21 @@ pub fn content_digest<'a>(
             ("tags" | "annotations", Value::Object(entries)) => {
                 for (name, entry) in entries.iter().filter(|(name, _)| {
                     *name != aws::DIGEST_TAG
+                        && *name != aws::REVOKED_TAG
                         && *name != kubernetes::DIGEST_ANNOTATION
                         && *name != kubernetes::REVOKED_ANNOTATION
                 }) {
                     hasher.value(name);
                     hasher.value(entry);
                 }
+            }
+            // A revocation is not what writ applies from the source.
+            ("assume_role_policy", Value::Object(document)) => {
+                let mut document = document.clone();
+                if let Some(Value::Array(statements)) = document.get_mut("Statement") {
+                    statements.retain(|s| !aws::is_revoke_statement(s));
+                }
+                hasher.value(&Value::Object(document));
             }
             _ => hasher.value(value),
         }

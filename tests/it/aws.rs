@@ -280,6 +280,14 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
         &[("RoleName", "exporter"), ("PolicyName", "writ-revoke")],
     );
     assert!(policy.contains("TokenIssueTime"), "{policy}");
+    // Nobody may assume the roles again: the trust policy denies it, read
+    // back by another client than writ's.
+    for role in ["exporter", "reader"] {
+        let shown = percent_decoded(&moto.iam("GetRole", &[("RoleName", role)]));
+        assert!(shown.contains("WritRevoked"), "{shown}");
+        assert!(shown.contains("sts:AssumeRoleWithWebIdentity"), "{shown}");
+        assert!(shown.contains("writ:revoked-at"), "{shown}");
+    }
     let keys = moto.iam("ListAccessKeys", &[("UserName", "exporter-ci")]);
     assert!(keys.contains("<Status>Inactive</Status>"), "{keys}");
     // Only the named agent (and its delegate) were touched.
@@ -327,7 +335,58 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
             )
             .0
     );
+    let shown = percent_decoded(&moto.iam("GetRole", &[("RoleName", "exporter")]));
+    assert!(!shown.contains("WritRevoked"), "{shown}");
+    assert!(!shown.contains("writ:revoked-at"), "{shown}");
     assert_no_changes(&root);
+}
+
+/// IAM answers trust policies URL-encoded.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(value) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(value);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_revocation_survives_freezing_and_unfreezing_and_a_plan_never_reopens_the_trust() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("revoke-freeze", &moto, &format!("{PROVIDERS}{REPORTER}"));
+    apply(&root);
+    let revoked = writ(&root, &["revoke", "reporter"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", text(&revoked));
+    // Frozen, then unfrozen: the revocation stays through both applies.
+    let frozen = REPORTER.replace("  ttl = 2h\n", "  ttl = 2h\n  frozen = true\n");
+    std::fs::write(root.join("main.writ"), format!("{PROVIDERS}{frozen}")).unwrap();
+    apply(&root);
+    std::fs::write(root.join("main.writ"), format!("{PROVIDERS}{REPORTER}")).unwrap();
+    apply(&root);
+    assert_no_changes(&root);
+    let shown = percent_decoded(&moto.iam("GetRole", &[("RoleName", "reporter")]));
+    assert!(
+        shown.contains("WritRevoked"),
+        "the trust stays closed: {shown}"
+    );
+    assert!(
+        moto.try_iam(
+            "GetRolePolicy",
+            &[("RoleName", "reporter"), ("PolicyName", "writ-revoke")]
+        )
+        .0,
+        "the session deny stays"
+    );
 }
 
 #[test]

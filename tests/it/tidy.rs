@@ -280,3 +280,46 @@ fn the_binary_calls_only_downwards() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The IAM permissions docs/aws.md lists are exactly what the AWS provider
+/// calls: a missing one fails in production, an extra one is more than
+/// writ needs.
+#[test]
+fn the_documented_iam_permissions_are_the_operations_the_provider_calls() {
+    let mut called = BTreeSet::new();
+    let mut files = Vec::new();
+    walk(&root().join("providers/aws/src"), &mut files);
+    for file in files.iter().filter(|f| f.is_file()) {
+        let text = read(file);
+        for (index, _) in text.match_indices("call!(") {
+            // `call!(self, "Operation", …)`, maybe over several lines.
+            let rest = &text[index..];
+            if let Some(start) = rest.find('"') {
+                let name: String = rest[start + 1..]
+                    .chars()
+                    .take_while(|c| *c != '"')
+                    .collect();
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    called.insert(format!("iam:{name}"));
+                }
+            }
+        }
+    }
+    assert!(called.len() > 20, "found only {called:?}");
+    let docs = read(&root().join("docs/aws.md"));
+    let documented: BTreeSet<String> = docs
+        .split('"')
+        .filter(|s| s.starts_with("iam:") && !s.contains(' '))
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<&String> = called.difference(&documented).collect();
+    let extra: Vec<&String> = documented.difference(&called).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/aws.md does not grant what the provider calls: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "docs/aws.md grants what the provider never calls: {extra:?}"
+    );
+}

@@ -33,6 +33,9 @@ pub const GITHUB_OIDC: &str = "token.actions.githubusercontent.com";
 const INLINE_POLICIES_LIMIT: usize = 10_240;
 const TRUST_POLICY_LIMIT: usize = 2_048;
 const MANAGED_POLICY_LIMIT: usize = 6_144;
+/// Room kept in a role's inline policies for `writ revoke`'s own (its name
+/// and a deny on `aws:TokenIssueTime`).
+const REVOKE_POLICY_ROOM: usize = 256;
 
 fn boundary_name(parent: &str) -> String {
     format!("{parent}-delegates")
@@ -144,8 +147,20 @@ impl AwsLowering<'_> {
                 .with_help(help),
             );
         }
-        self.size_check(agent, &trust, TRUST_POLICY_LIMIT, "trust policy");
-        self.size_check(agent, &access, INLINE_POLICIES_LIMIT, "inline policy");
+        // Room is kept for what `writ revoke` adds, so that the brake
+        // always fits.
+        self.size_check(
+            agent,
+            &trust,
+            TRUST_POLICY_LIMIT - ownership::aws::revoke_trust_room(),
+            "trust policy",
+        );
+        self.size_check(
+            agent,
+            &access,
+            INLINE_POLICIES_LIMIT - REVOKE_POLICY_ROOM,
+            "inline policy",
+        );
         let ttl = agent.ttl.seconds().clamp(HOUR, 12 * HOUR);
         let mut attributes = BTreeMap::new();
         attributes.insert("name".to_string(), json!(agent.name));
@@ -209,7 +224,7 @@ impl AwsLowering<'_> {
                 Diagnostic::new(
                     Code::Unsupported,
                     format!(
-                        "the {what} of `{}` in `{}` is {size} characters; IAM allows {limit}",
+                        "the {what} of `{}` in `{}` is {size} characters; IAM allows {limit}, with room kept for `writ revoke`",
                         agent.name,
                         self.address()
                     ),

@@ -3,10 +3,12 @@
 //! an IAM policy document allows (for the permission delta).
 
 use super::{Access, PlanOptions, Unmanaged};
+use crate::lower::Desired;
 use crate::ownership;
 use crate::resource::{Resource, ResourceKind};
 use crate::values::Date;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub(super) use crate::address::aws_role_of as role_of;
 
@@ -182,4 +184,84 @@ pub(super) fn attached(resource: &Resource) -> Vec<Access> {
             condition: None,
         })
         .collect()
+}
+
+/// The project's roles that `writ revoke` cut off, by address, with when
+/// (from the role's tag; `None` for a revocation an earlier writ made,
+/// which only had its inline policy).
+pub(super) fn revoked_roles(
+    desired: &Desired,
+    observed: &[Resource],
+) -> BTreeMap<String, Option<String>> {
+    let project = desired.project.as_str();
+    let ours = |r: &Resource| {
+        let tags = r
+            .attribute("tags")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
+        ownership::aws::owns(r.string("path").unwrap_or("/"), tags, project)
+    };
+    let mut revoked: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut owned_roles = BTreeMap::new();
+    for role in observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRole && ours(r))
+    {
+        owned_roles.insert(
+            (
+                role.provider.as_str(),
+                role.string("name").unwrap_or_default(),
+            ),
+            role.address.as_str(),
+        );
+        if let Some(at) = role.tag(ownership::aws::REVOKED_TAG) {
+            revoked.insert(role.address.clone(), Some(at.to_string()));
+        }
+    }
+    for policy in observed.iter().filter(|r| {
+        r.kind == ResourceKind::AwsRolePolicy
+            && r.string("name") == Some(ownership::aws::REVOKE_POLICY)
+    }) {
+        let role = policy.string("role").unwrap_or_default();
+        if let Some(address) = owned_roles.get(&(policy.provider.as_str(), role)) {
+            revoked.entry(address.to_string()).or_insert(None);
+        }
+    }
+    revoked
+}
+
+/// The desired state with revoked roles kept revoked: the trust policy's
+/// deny and the tag stay until `writ revoke --lift` removes them.
+pub(super) fn keep_revoked(desired: &mut Desired, revoked: &BTreeMap<String, Option<String>>) {
+    for role in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::AwsRole && revoked.contains_key(&r.address))
+    {
+        if let Some(Value::Object(trust)) = role.attributes.get_mut("assume_role_policy") {
+            let statements = trust
+                .entry("Statement")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(statements) = statements {
+                if !statements.iter().any(ownership::aws::is_revoke_statement) {
+                    statements.push(ownership::aws::revoke_trust_statement());
+                }
+            }
+        }
+        if let Some(trust) = role.attributes.get("assume_role_policy") {
+            let canonical = crate::policy::canonical(trust);
+            role.attributes
+                .insert("assume_role_policy".to_string(), canonical);
+        }
+        if let (Some(Some(at)), Some(Value::Object(tags))) =
+            (revoked.get(&role.address), role.attributes.get_mut("tags"))
+        {
+            tags.insert(
+                ownership::aws::REVOKED_TAG.to_string(),
+                Value::String(at.clone()),
+            );
+        }
+    }
 }

@@ -8,7 +8,7 @@ use super::diff::{changed_paths, update_reason};
 use super::join::Row;
 use super::{Action, Change, ChangeKind, Conflict, Summary};
 use crate::lower::Desired;
-use crate::ownership::aws::{AGENT_TAG, REVOKE_POLICY};
+use crate::ownership::aws::AGENT_TAG;
 use crate::ownership::{agent_of, kubernetes::MANAGED_BY};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
@@ -192,10 +192,6 @@ fn delete(desired: &Desired, address: &str, current: &Resource) -> Change {
     let name = agent.clone().unwrap_or_default();
     let reason = if let Some(date) = desired.retired.get(&name) {
         format!("`{name}` expired on {date}")
-    } else if current.kind == ResourceKind::AwsRolePolicy
-        && current.string("name") == Some(REVOKE_POLICY)
-    {
-        format!("the source freezes `{name}`: its revocation is no longer needed")
     } else if !desired.agents.contains(&name) {
         format!("agent `{name}` was removed from the source")
     } else if current.kind == ResourceKind::AwsManagedPolicy {

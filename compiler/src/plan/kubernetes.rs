@@ -227,8 +227,8 @@ pub(super) struct Revocation {
     pub at: String,
 }
 
-/// The marked service accounts of agents the source does not freeze (a
-/// frozen agent has no bindings anyway, and its mark is removed).
+/// The marked service accounts of the project's agents: the mark stays
+/// until `writ revoke --lift`, whatever the source says.
 pub(super) fn revocations(desired: &Desired, observed: &[Resource]) -> Vec<Revocation> {
     observed
         .iter()
@@ -240,14 +240,11 @@ pub(super) fn revocations(desired: &Desired, observed: &[Resource]) -> Vec<Revoc
             }
             let agent = text(labels, AGENT_LABEL)?;
             let at = text(r.attribute("annotations")?, REVOKED_ANNOTATION)?;
-            if desired.frozen.contains(agent) {
-                return None;
-            }
             Some(Revocation {
                 entry: Revoked {
                     agent: agent.to_string(),
                     address: r.address.clone(),
-                    detail: format!("revoked with `writ revoke` at {at}: no bindings in `{}` until `writ revoke --lift` or `frozen = true`", r.provider),
+                    detail: format!("revoked with `writ revoke` at {at}: no bindings in `{}` until `writ revoke --lift`", r.provider),
                 },
                 provider: r.provider.clone(),
                 at: at.to_string(),

@@ -39,16 +39,18 @@ use crate::resource::Resource;
 use std::collections::BTreeSet;
 
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
-    let revocations = kubernetes::revocations(desired, observed);
-    if revocations.is_empty() {
+    let in_clusters = kubernetes::revocations(desired, observed);
+    let roles = aws::revoked_roles(desired, observed);
+    if in_clusters.is_empty() && roles.is_empty() {
         return plan_desired(desired, observed, options);
     }
-    // Agents revoked in a cluster keep their service accounts (marked) but
-    // get no bindings until the mark is lifted.
-    let kept = kubernetes::keep_revoked(desired, &revocations);
+    // Revoked agents stay cut off until lifted: their roles keep the trust
+    // deny; their service accounts keep the mark and get no bindings.
+    let mut kept = kubernetes::keep_revoked(desired, &in_clusters);
+    aws::keep_revoked(&mut kept, &roles);
     let mut plan = plan_desired(&kept, observed, options);
     plan.revoked
-        .extend(revocations.into_iter().map(|r| r.entry));
+        .extend(in_clusters.into_iter().map(|r| r.entry));
     plan.revoked.sort_by(|a, b| a.address.cmp(&b.address));
     plan
 }

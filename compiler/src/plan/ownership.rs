@@ -41,17 +41,16 @@ pub(super) fn partition(rows: &mut [Row], desired: &Desired, options: &PlanOptio
             continue;
         };
         row.side = Some(match ownership::ownership(resource, project, &our_roles) {
-            // A revocation stays until it is lifted, or until the source
-            // freezes the agent (whose deny-all makes it unneeded).
+            // A revocation stays until it is lifted, whatever the source
+            // says (freezing and unfreezing an agent does not lift it).
             Ownership::Ours
                 if resource.kind == ResourceKind::AwsRolePolicy
-                    && resource.string("name") == Some(REVOKE_POLICY)
-                    && !agent_name(resource).is_some_and(|a| desired.frozen.contains(a)) =>
+                    && resource.string("name") == Some(REVOKE_POLICY) =>
             {
                 partition.revoked.push(Revoked {
                     agent: agent_name(resource).unwrap_or_default().to_string(),
                     address: resource.address.clone(),
-                    detail: "revoked with `writ revoke`: sessions issued before then are denied; kept until `writ revoke --lift` or `frozen = true`".to_string(),
+                    detail: "revoked with `writ revoke`: nobody may assume the role, and sessions issued before then are denied; kept until `writ revoke --lift`".to_string(),
                 });
                 Side::Revocation
             }

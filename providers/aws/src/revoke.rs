@@ -4,7 +4,9 @@
 
 use crate::{call, decode_document, AwsProvider, IamCode};
 use aws_sdk_iam::types::{EntityType, StatusType};
-use writ_compiler::ownership::aws::{AGENT_TAG, PROJECT_TAG, REVOKE_POLICY};
+use writ_compiler::ownership::aws::{
+    is_revoke_statement, revoke_trust_statement, AGENT_TAG, PROJECT_TAG, REVOKED_TAG, REVOKE_POLICY,
+};
 use writ_provider_core::{ProviderError, Revocation};
 
 impl AwsProvider {
@@ -55,6 +57,23 @@ impl AwsProvider {
         if !self.ensure_owned_role(role).await? {
             return Ok(false);
         }
+        // First the mark, so that a revocation interrupted after this point
+        // is still known to every later plan, which then finishes it.
+        call!(
+            self,
+            "TagRole",
+            self.client.tag_role().role_name(role).tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(REVOKED_TAG)
+                    .value(now)
+                    .build()
+                    .map_err(|e| ProviderError::permanent(format!("a tag for `{role}`: {e}")))?
+            )
+        )?;
+        // Nobody may assume the role any more: the pod, the job or the
+        // parent that assumed it before cannot simply do so again.
+        self.set_trust_deny(role, true).await?;
+        // And the sessions already issued are denied everything.
         let document = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [{
@@ -69,13 +88,60 @@ impl AwsProvider {
         Ok(true)
     }
 
+    /// Adds (or removes) the revocation statement of a role's trust policy.
+    async fn set_trust_deny(&self, role: &str, deny: bool) -> Result<(), ProviderError> {
+        let current = call!(self, "GetRole", self.client.get_role().role_name(role))?;
+        let trust = current
+            .role()
+            .and_then(|r| r.assume_role_policy_document())
+            .map(decode_document)
+            .unwrap_or_else(|| serde_json::json!({"Version": "2012-10-17", "Statement": []}));
+        let mut trust = trust;
+        let statements = match trust.get_mut("Statement") {
+            Some(serde_json::Value::Array(statements)) => statements,
+            _ => {
+                return Err(ProviderError::permanent(format!(
+                    "the trust policy of `{role}` has no statements writ can read"
+                )))
+            }
+        };
+        let present = statements.iter().any(is_revoke_statement);
+        if present == deny {
+            return Ok(());
+        }
+        if deny {
+            statements.push(revoke_trust_statement());
+        } else {
+            statements.retain(|s| !is_revoke_statement(s));
+        }
+        call!(
+            self,
+            "UpdateAssumeRolePolicy",
+            self.client
+                .update_assume_role_policy()
+                .role_name(role)
+                .policy_document(trust.to_string())
+        )?;
+        Ok(())
+    }
+
     /// Removes the revocation from a role of the project. `Ok(false)` when
     /// the role does not exist.
     async fn lift_role(&self, role: &str) -> Result<bool, ProviderError> {
         if !self.ensure_owned_role(role).await? {
             return Ok(false);
         }
+        self.set_trust_deny(role, false).await?;
         self.delete_role_policy(role, REVOKE_POLICY).await?;
+        // The mark last: until it is gone, plans keep what is left revoked.
+        call!(
+            self,
+            "UntagRole",
+            self.client
+                .untag_role()
+                .role_name(role)
+                .tag_keys(REVOKED_TAG)
+        )?;
         Ok(true)
     }
 
