@@ -99,8 +99,20 @@ pub mod kubernetes {
     pub const REVOKED_ANNOTATION: &str = "writ.dev/revoked-at";
 
     /// Is an object with these labels the project's? `label` looks one up.
+    /// Labels are a claim anyone who may edit an object can make: see
+    /// [`is_reserved`] for what no label makes writ's.
     pub fn owns<'a>(label: impl Fn(&str) -> Option<&'a str>, project: &str) -> bool {
         label(MANAGED_BY) == Some(MANAGER) && label(PROJECT_LABEL) == Some(project)
+    }
+
+    /// Namespaces the cluster itself keeps.
+    pub const RESERVED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
+
+    /// Objects writ never changes, whatever their labels say: anything in
+    /// the cluster's own namespaces, and anything named `system:…` (the
+    /// cluster's own roles and bindings).
+    pub fn is_reserved(namespace: Option<&str>, name: &str) -> bool {
+        namespace.is_some_and(|ns| RESERVED_NAMESPACES.contains(&ns)) || name.starts_with("system:")
     }
 
     /// Is it some writ project's (this one's or another's)?
@@ -172,6 +184,12 @@ pub fn ownership<S: BuildHasher>(
         ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
         _ if resource.kind.is_kubernetes() => {
             let label = |name: &str| label(resource, name);
+            let name = resource.string("name").unwrap_or_default();
+            if kubernetes::is_reserved(resource.string("namespace"), name) {
+                // Labelled as writ's or not, the cluster's own objects are
+                // listed, never changed.
+                return Ownership::Unmanaged;
+            }
             if kubernetes::owns(label, project) {
                 Ownership::Ours
             } else if kubernetes::is_writs(label) {

@@ -126,7 +126,10 @@ impl KubernetesProvider {
                 .and_then(|labels| labels.get(name))
                 .map(String::as_str)
         };
-        marks::owns(label, &self.project)
+        !marks::is_reserved(
+            metadata.namespace.as_deref(),
+            metadata.name.as_deref().unwrap_or_default(),
+        ) && marks::owns(label, &self.project)
     }
 
     /// `POST`s the object; converges it if it exists and is the project's.

@@ -235,6 +235,18 @@ impl<'a> Checker<'a> {
                             .with_help("namespaces are lowercase letters, digits and `-`, at most 63 characters"),
                         );
                         ok = false;
+                    } else if crate::ownership::kubernetes::RESERVED_NAMESPACES
+                        .contains(&namespace.value.as_str())
+                    {
+                        self.report(
+                            diagnostics::invalid_value(
+                                format!("`{}` is the cluster's own namespace: writ never manages objects there", namespace.value),
+                                namespace.span,
+                                "reserved namespace",
+                            )
+                            .with_help("grant access in the namespaces the agent works in"),
+                        );
+                        ok = false;
                     }
                     Placement::Namespace(namespace.value.clone())
                 }
