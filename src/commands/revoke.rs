@@ -5,7 +5,8 @@
 use crate::clock;
 use crate::error::{CliError, Outcome};
 use crate::live::{self, Scope};
-use crate::pipeline::{desired_state, load};
+use crate::pipeline::{checked, load};
+use crate::report;
 use std::io::Write;
 use std::path::Path;
 use writ_provider_core::Retrier;
@@ -19,26 +20,46 @@ pub struct RevokeArgs<'a> {
 
 pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
     let project = load(path)?;
-    let Some((model, _)) = desired_state(&mut std::io::stderr(), &project, true)? else {
-        return Ok(1);
-    };
+    // The brake works when it is needed most: with a source that has
+    // errors, or that no longer declares the agent. It then revokes, by
+    // name, what the providers hold for the agent.
+    let checked = checked(&project)?;
+    if checked.has_errors() {
+        eprintln!(
+            "warning: the source has errors ({}); revoking from what the providers hold",
+            report::summary(&checked.diagnostics)
+        );
+    }
+    let model = &checked.model;
     let agent = args.agent;
-    let id = model
-        .agent_id(agent)
-        .ok_or_else(|| CliError::Message(format!("no agent named `{agent}`")))?;
-    let mut agents = vec![model.agents[id].name.clone()];
-    if args.include_delegates {
-        for (other, candidate) in model.agents.iter().enumerate() {
-            if model.ancestors(other).contains(&id) {
-                agents.push(candidate.name.clone());
+    let mut agents = vec![agent.to_string()];
+    match model.agent_id(agent) {
+        Some(id) => {
+            if args.include_delegates {
+                for (other, candidate) in model.agents.iter().enumerate() {
+                    if model.ancestors(other).contains(&id) {
+                        agents.push(candidate.name.clone());
+                    }
+                }
+            }
+        }
+        None => {
+            eprintln!("note: the source declares no agent `{agent}`; revoking what the providers hold for that name");
+            if args.include_delegates {
+                eprintln!("note: without the agent in the source, its delegates are not known: revoke each by name");
             }
         }
     }
-    let scope = Scope::new(&model, args.only)?;
+    if model.providers.is_empty() {
+        return Err(CliError::Message(
+            "the source declares no provider to revoke in (or they are in a file that does not parse)".into(),
+        ));
+    }
+    let scope = Scope::new(model, args.only)?;
     let now = clock::now_rfc3339();
     let retrier = Retrier::default_policy();
     writ_provider_core::runtime()?.block_on(async {
-        let providers = live::connect(&project, &model, &scope, &retrier).await?;
+        let providers = live::connect(&project, model, &scope, &retrier).await?;
         let mut failed = false;
         for provider in &providers {
             for name in &agents {

@@ -537,3 +537,38 @@ fn a_managed_policy_attached_by_hand_is_drift_and_apply_detaches_it_without_dele
     let policy = moto.iam("GetPolicy", &[("PolicyArn", arn)]);
     assert!(policy.contains("backdoor"), "{policy}");
 }
+
+#[test]
+fn revoke_works_with_a_broken_source_and_for_an_agent_the_source_no_longer_declares() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project(
+        "revoke-broken",
+        &moto,
+        &format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    );
+    apply(&root);
+    // Mid-incident, someone's edit broke a file of the source.
+    std::fs::write(root.join("main.writ"), PROVIDERS).unwrap();
+    std::fs::write(
+        root.join("agents.writ"),
+        format!("{EXPORTER}{REPORTER}\nagent broken {{\n  owner = \n}}\n"),
+    )
+    .unwrap();
+    let revoked = writ(&root, &["revoke", "reporter"]);
+    let shown = text(&revoked);
+    assert_eq!(revoked.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("the source has errors"), "{shown}");
+    assert!(shown.contains("revoked `reporter` in aws.prod"), "{shown}");
+    let role = moto.iam("GetRole", &[("RoleName", "reporter")]);
+    assert!(role.contains("WritRevoked"), "{role}");
+    // And the agent was already taken out of the source: revoked by name.
+    std::fs::write(root.join("agents.writ"), EXPORTER).unwrap();
+    let revoked = writ(&root, &["revoke", "reporter", "--lift"]);
+    let shown = text(&revoked);
+    assert_eq!(revoked.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("declares no agent `reporter`"), "{shown}");
+    assert!(
+        shown.contains("lifted the revocation of `reporter` in aws.prod"),
+        "{shown}"
+    );
+}
