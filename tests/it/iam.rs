@@ -14,6 +14,7 @@
 //! `WRIT_REQUIRE_IAMSIM` set (as `.ci/run` does) it fails instead.
 //! `WRIT_IAM_CASES` sets the number of requests (10,000 unless set).
 
+use crate::support::Random;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -95,25 +96,6 @@ fn simulate(script: &Path, cases: &[Value]) -> Vec<Value> {
     );
     assert_eq!(answers.len(), cases.len(), "one answer per case");
     answers
-}
-
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
 }
 
 /// Grants that act on objects, buckets and tables, with wildcards where IAM

@@ -11,33 +11,13 @@
 //! decides requests for cluster-scoped objects). It reads only the lowered
 //! objects, as a cluster would.
 
+use crate::support::Random;
 use serde_json::Value;
 use writ_compiler::eval::{self, Request};
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::model::Placement;
 use writ_compiler::resource::{Resource, ResourceKind};
 use writ_compiler::{Code, SourceMap};
-
-/// A small deterministic generator (xorshift), so that a failure is
-/// repeatable from its seed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// One request as the API server sees it.
 #[derive(Debug, Clone)]

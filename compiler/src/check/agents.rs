@@ -258,14 +258,11 @@ impl<'a> Checker<'a> {
                 if crate::ownership::kubernetes::RESERVED_NAMESPACES
                     .contains(&namespace.value.as_str())
                 {
-                    self.report(
-                        diagnostics::invalid_value(
-                            format!("`{}` is the cluster's own namespace: writ never manages objects there", namespace.value),
-                            namespace.span,
-                            "reserved namespace",
-                        )
-                        .with_help("run the agent in a namespace of its own"),
-                    );
+                    self.report(diagnostics::reserved_namespace(
+                        &namespace.value,
+                        namespace.span,
+                        "run the agent in a namespace of its own",
+                    ));
                     return None;
                 }
                 if !kubernetes::is_dns_subdomain(&account.value) {

@@ -91,3 +91,13 @@ pub fn set_twice(field: &str, span: Span, first: Span) -> Diagnostic {
 pub fn unsupported(message: impl Into<String>, span: Span, label: &str, help: &str) -> Diagnostic {
     Diagnostic::new(Code::Unsupported, message, Label::new(span, label)).with_help(help)
 }
+
+/// A Kubernetes namespace the cluster keeps for itself.
+pub fn reserved_namespace(namespace: &str, span: Span, help: &str) -> Diagnostic {
+    invalid_value(
+        format!("`{namespace}` is the cluster's own namespace: writ never manages objects there"),
+        span,
+        "reserved namespace",
+    )
+    .with_help(help)
+}

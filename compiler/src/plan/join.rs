@@ -37,6 +37,17 @@ pub(super) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// A row for an object only a provider holds.
+    fn observed_only(resource: &'a Cow<'a, Resource>) -> Row<'a> {
+        Row {
+            address: &resource.address,
+            desired: None,
+            observed: Some(resource.as_ref()),
+            identical: false,
+            side: None,
+        }
+    }
+
     /// The observed object, if it is the project's.
     pub fn owned(&self) -> Option<&'a Resource> {
         self.observed.filter(|_| self.side == Some(Side::Ours))
@@ -108,13 +119,7 @@ pub(super) fn rows<'a>(
             if matched.is_some() || resource.address.as_str() > want.address.as_str() {
                 break;
             }
-            rows.push(Row {
-                address: &resource.address,
-                desired: None,
-                observed: Some(resource.as_ref()),
-                identical: false,
-                side: None,
-            });
+            rows.push(Row::observed_only(resource));
             observed.next();
         }
         let pair = observed
@@ -129,13 +134,7 @@ pub(super) fn rows<'a>(
         });
     }
     for (resource, _, _) in observed {
-        rows.push(Row {
-            address: &resource.address,
-            desired: None,
-            observed: Some(resource.as_ref()),
-            identical: false,
-            side: None,
-        });
+        rows.push(Row::observed_only(resource));
     }
     rows
 }

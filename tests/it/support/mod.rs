@@ -97,3 +97,24 @@ pub fn apply_edits(observed: &mut Vec<Resource>, edits: &Value) {
         }
     }
 }
+
+/// A small deterministic generator (xorshift), so that a failure of a
+/// randomised test is repeatable from its seed.
+pub struct Random(pub u64);
+
+impl Random {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}

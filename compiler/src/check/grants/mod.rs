@@ -238,14 +238,11 @@ impl<'a> Checker<'a> {
                     } else if crate::ownership::kubernetes::RESERVED_NAMESPACES
                         .contains(&namespace.value.as_str())
                     {
-                        self.report(
-                            diagnostics::invalid_value(
-                                format!("`{}` is the cluster's own namespace: writ never manages objects there", namespace.value),
-                                namespace.span,
-                                "reserved namespace",
-                            )
-                            .with_help("grant access in the namespaces the agent works in"),
-                        );
+                        self.report(diagnostics::reserved_namespace(
+                            &namespace.value,
+                            namespace.span,
+                            "grant access in the namespaces the agent works in",
+                        ));
                         ok = false;
                     }
                     Placement::Namespace(namespace.value.clone())
