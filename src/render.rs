@@ -241,6 +241,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         );
         for entry in &plan.revoked {
             let _ = writeln!(out, "  ⊘ `{}`: {}", entry.agent, entry.address);
+            let _ = writeln!(out, "      {}", entry.detail);
         }
         out.push('\n');
     }

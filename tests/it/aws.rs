@@ -372,6 +372,57 @@ fn a_revocation_survives_freezing_and_unfreezing_and_a_plan_never_reopens_the_tr
 }
 
 #[test]
+fn a_revoke_interrupted_after_its_tag_is_listed_and_the_next_apply_closes_the_trust() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project(
+        "revoke-interrupted",
+        &moto,
+        &format!("{PROVIDERS}{REPORTER}"),
+    );
+    apply(&root);
+    // `writ revoke` tags the role first; here it stopped right after.
+    moto.iam(
+        "TagRole",
+        &[
+            ("RoleName", "reporter"),
+            ("Tags.member.1.Key", "writ:revoked-at"),
+            ("Tags.member.1.Value", "2026-11-29T07:00:00Z"),
+        ],
+    );
+    let planned = writ(&root, &["plan"]);
+    let shown = text(&planned);
+    assert!(shown.contains("which did not finish"), "{shown}");
+    assert!(
+        shown.contains("run `writ revoke reporter` again"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("closes the trust policy of a revoked role"),
+        "{shown}"
+    );
+    apply(&root);
+    assert_no_changes(&root);
+    let shown = moto.iam("GetRole", &[("RoleName", "reporter")]);
+    assert!(
+        shown.contains("WritRevoked"),
+        "the trust is closed: {shown}"
+    );
+    // Running the revoke again finishes it.
+    let revoked = writ(&root, &["revoke", "reporter"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", text(&revoked));
+    assert!(
+        moto.try_iam(
+            "GetRolePolicy",
+            &[("RoleName", "reporter"), ("PolicyName", "writ-revoke")]
+        )
+        .0
+    );
+    let shown = text(&writ(&root, &["plan"]));
+    assert!(!shown.contains("which did not finish"), "{shown}");
+    assert_no_changes(&root);
+}
+
+#[test]
 fn observing_a_thousand_managed_roles_takes_at_most_one_request_per_fifty() {
     let Some(moto) = Moto::start() else { return };
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;

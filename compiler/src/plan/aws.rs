@@ -2,7 +2,7 @@
 //! inventory of roles, users and access keys writ does not manage, and what
 //! an IAM policy document allows (for the permission delta).
 
-use super::{Access, PlanOptions, Unmanaged};
+use super::{Access, Change, PlanOptions, Revoked, Unmanaged};
 use crate::lower::Desired;
 use crate::ownership;
 use crate::resource::{Resource, ResourceKind};
@@ -230,6 +230,59 @@ pub(super) fn revoked_roles(
         }
     }
     revoked
+}
+
+/// Roles `writ revoke` tagged but did not finish with (it stopped before
+/// writing the session deny): plans keep the trust closed, and list them so
+/// that someone runs the revoke again.
+pub(super) fn interrupted_revocations(
+    revoked: &BTreeMap<String, Option<String>>,
+    observed: &[Resource],
+    listed: &[Revoked],
+) -> Vec<Revoked> {
+    revoked
+        .keys()
+        .filter(|role| {
+            !listed
+                .iter()
+                .any(|entry| crate::address::aws_role_of(&entry.address) == role.as_str())
+        })
+        .filter_map(|role| observed.iter().find(|r| &r.address == role))
+        .map(|role| {
+            let agent = ownership::agent_name(role).unwrap_or_default().to_string();
+            Revoked {
+                detail: format!(
+                    "revoked with `writ revoke`, which did not finish: plans keep the trust closed to every principal, but sessions issued before the revoke are not denied; run `writ revoke {agent}` again"
+                ),
+                agent,
+                address: role.address.clone(),
+            }
+        })
+        .collect()
+}
+
+/// A revoked role whose observed trust lacks the deny gets it back: the
+/// change says so rather than blame the source.
+pub(super) fn explain_closed_trust(
+    changes: &mut [Change],
+    revoked: &BTreeMap<String, Option<String>>,
+) {
+    for change in changes.iter_mut().filter(|c| {
+        c.kind == ResourceKind::AwsRole
+            && revoked.contains_key(&c.address)
+            && c.changed_paths.iter().any(|p| p == "assume_role_policy")
+    }) {
+        let open = change
+            .before
+            .as_ref()
+            .and_then(|before| before.get("assume_role_policy"))
+            .and_then(|trust| trust.get("Statement"))
+            .and_then(Value::as_array)
+            .is_some_and(|statements| !statements.iter().any(ownership::aws::is_revoke_statement));
+        if open {
+            change.reason = "closes the trust policy of a revoked role: it denies every principal until `writ revoke --lift`".to_string();
+        }
+    }
 }
 
 /// The desired state with revoked roles kept revoked: the trust policy's

@@ -51,6 +51,12 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     let mut plan = plan_desired(&kept, observed, options);
     plan.revoked
         .extend(in_clusters.into_iter().map(|r| r.entry));
+    plan.revoked.extend(aws::interrupted_revocations(
+        &roles,
+        observed,
+        &plan.revoked,
+    ));
+    aws::explain_closed_trust(&mut plan.changes, &roles);
     plan.revoked.sort_by(|a, b| a.address.cmp(&b.address));
     plan
 }
