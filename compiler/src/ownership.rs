@@ -45,7 +45,9 @@ pub mod aws {
         serde_json::json!({
             "Sid": REVOKE_TRUST_SID,
             "Effect": "Deny",
-            "Principal": {"AWS": ["*"]},
+            // Every principal: `{"AWS": "*"}` names AWS principals, and
+            // writ's roles are assumed by federated ones too.
+            "Principal": "*",
             "Action": [
                 "sts:AssumeRole",
                 "sts:AssumeRoleWithSAML",
@@ -59,6 +61,7 @@ pub mod aws {
     /// Is this trust statement the one `writ revoke` adds?
     pub fn is_revoke_statement(statement: &serde_json::Value) -> bool {
         statement.get("Sid").and_then(serde_json::Value::as_str) == Some(REVOKE_TRUST_SID)
+            && statement.get("Effect").and_then(serde_json::Value::as_str) == Some("Deny")
     }
 
     /// Room to leave in a role's trust policy for the revocation statement,

@@ -188,6 +188,13 @@ pub fn request(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
         }
     } else if object.is_some() {
         return Err("`--name` is only for Kubernetes providers".into());
+    } else if resource.contains(['*', '?']) {
+        // A request's resource is read literally: a pattern would be
+        // answered for an object named `*`, not for what it matches.
+        return Err(format!(
+            "`{resource}`: explain one resource, such as an object's whole ARN, not a pattern"
+        )
+        .into());
     }
     let request = eval::Request {
         provider: provider_id,

@@ -784,6 +784,17 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                 }
+            } else if expect.resource.value.contains(['*', '?']) {
+                // A request's resource is read literally: a wildcard here
+                // would ask about an object named `*`, and a `cannot` would
+                // pass however much the agent may reach.
+                self.report(diagnostics::unsupported(
+                    "an `expect` asks about one resource, not a pattern",
+                    expect.resource.span,
+                    "wildcard in an expectation",
+                    "name one resource, such as an object's whole ARN",
+                ));
+                continue;
             }
             expectations.push(model::Expectation {
                 agent,

@@ -244,9 +244,28 @@ macro_rules! call {
 }
 pub(crate) use call;
 
-/// The marker of the next page, if IAM says there is one.
-pub(crate) fn next_page(truncated: bool, marker: Option<&str>) -> Option<String> {
-    marker.filter(|_| truncated).map(str::to_string)
+/// The marker of the next page, if IAM says there is one. A reply that
+/// says there is more but gives no new marker is an error: a listing that
+/// silently stopped short would hide objects, and one that asked for the
+/// same page again would never end.
+pub(crate) fn next_page(
+    operation: &str,
+    truncated: bool,
+    marker: Option<&str>,
+    previous: Option<&str>,
+) -> Result<Option<String>, ProviderError> {
+    if !truncated {
+        return Ok(None);
+    }
+    match marker {
+        Some(next) if Some(next) != previous => Ok(Some(next.to_string())),
+        Some(_) => Err(ProviderError::permanent(format!(
+            "{operation} answered the same page marker twice"
+        ))),
+        None => Err(ProviderError::permanent(format!(
+            "{operation} said there are more pages but gave no marker"
+        ))),
+    }
 }
 
 /// Policy documents as IAM returns them: URL-encoded (RFC 3986) or plain JSON.
@@ -289,5 +308,21 @@ mod tests {
         assert_eq!(decode_document(encoded)["Version"], "2012-10-17");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn a_listing_never_stops_short_or_loops() {
+        assert_eq!(
+            next_page("ListRoles", false, Some("m"), None).unwrap(),
+            None
+        );
+        assert_eq!(
+            next_page("ListRoles", true, Some("m2"), Some("m1")).unwrap(),
+            Some("m2".to_string())
+        );
+        let error = next_page("ListRoles", true, None, Some("m1")).unwrap_err();
+        assert!(error.to_string().contains("gave no marker"), "{error}");
+        let error = next_page("ListRoles", true, Some("m1"), Some("m1")).unwrap_err();
+        assert!(error.to_string().contains("same page marker"), "{error}");
     }
 }

@@ -53,7 +53,12 @@ impl AwsProvider {
                     resources.push(resource);
                 }
             }
-            marker = crate::next_page(page.is_truncated(), page.marker());
+            marker = crate::next_page(
+                "GetAccountAuthorizationDetails",
+                page.is_truncated(),
+                page.marker(),
+                marker.as_deref(),
+            )?;
             if marker.is_none() {
                 break;
             }
@@ -86,7 +91,12 @@ impl AwsProvider {
                     ),
                 );
             }
-            marker = crate::next_page(page.is_truncated(), page.marker());
+            marker = crate::next_page(
+                "ListRoles",
+                page.is_truncated(),
+                page.marker(),
+                marker.as_deref(),
+            )?;
             if marker.is_none() {
                 break;
             }
@@ -278,7 +288,12 @@ impl AwsProvider {
                     });
                 }
             }
-            marker = crate::next_page(page.is_truncated(), page.marker());
+            marker = crate::next_page(
+                "ListUsers",
+                page.is_truncated(),
+                page.marker(),
+                marker.as_deref(),
+            )?;
             if marker.is_none() {
                 break;
             }

@@ -70,10 +70,7 @@ impl AwsProvider {
                     .map_err(|e| ProviderError::permanent(format!("a tag for `{role}`: {e}")))?
             )
         )?;
-        // Nobody may assume the role any more: the pod, the job or the
-        // parent that assumed it before cannot simply do so again.
-        self.set_trust_deny(role, true).await?;
-        // And the sessions already issued are denied everything.
+        // The sessions already issued are denied everything.
         let document = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [{
@@ -83,8 +80,16 @@ impl AwsProvider {
                 "Condition": {"DateLessThan": {"aws:TokenIssueTime": [now]}}
             }]
         });
-        self.put_role_policy(role, REVOKE_POLICY, &document.to_string())
-            .await?;
+        let sessions = self
+            .put_role_policy(role, REVOKE_POLICY, &document.to_string())
+            .await;
+        // And nobody may assume the role any more: the pod, the job or the
+        // parent that assumed it before cannot simply do so again. Tried
+        // even if the step above failed, so that one failure does not
+        // leave the other door open.
+        let trust = self.set_trust_deny(role, true).await;
+        sessions?;
+        trust?;
         Ok(true)
     }
 
@@ -187,7 +192,12 @@ impl AwsProvider {
                     users.extend(user.user_name().map(str::to_string));
                 }
             }
-            marker = crate::next_page(page.is_truncated(), page.marker());
+            marker = crate::next_page(
+                "GetAccountAuthorizationDetails",
+                page.is_truncated(),
+                page.marker(),
+                marker.as_deref(),
+            )?;
             if marker.is_none() {
                 break;
             }
