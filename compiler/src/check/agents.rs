@@ -322,6 +322,24 @@ impl<'a> Checker<'a> {
                     );
                     return None;
                 }
+                // The pins are compared with GitHub's claims as written: a
+                // wildcard would quietly widen (or, inside a value, void)
+                // the trust.
+                for field in ["workflow", "ref", "environment"] {
+                    if let Some(value) = values.get(field) {
+                        if crate::pattern::has_wildcard(&value.value) {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`{}`: the `{field}` pin names one {field}, not a pattern", value.value),
+                                    value.span,
+                                    "wildcard in a pin",
+                                )
+                                .with_help("name it exactly; for several, declare one `runs_on` each, or drop the pin and accept it with `@waive(broad_trust, \"why\")`"),
+                            );
+                            return None;
+                        }
+                    }
+                }
                 if let Some(workflow) = values.get("workflow") {
                     // The `job_workflow_ref` claim names the workflow by its
                     // path in the repository, and GitHub runs workflows only
