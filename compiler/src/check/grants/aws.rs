@@ -73,6 +73,10 @@ impl<'a> Checker<'a> {
             return;
         }
         for value in super::condition_values(&condition.value) {
+            if value.contains("${") {
+                self.report(policy_variable(condition.value.span));
+                continue;
+            }
             let valid = match kind {
                 aws::KeyType::String => true,
                 aws::KeyType::Arn => value.starts_with("arn:") || value == "*",
@@ -186,6 +190,11 @@ impl<'a> Checker<'a> {
                         "`\"*\"` is every resource of every account",
                     );
                 }
+                continue;
+            }
+            if text.contains("${") {
+                self.report(policy_variable(resource.span));
+                ok = false;
                 continue;
             }
             let Some(arn) = aws::parse_arn(text) else {
@@ -367,4 +376,16 @@ pub(super) fn canonical_aws(lowered: &str) -> String {
         .service(service)
         .and_then(|s| s.action(action))
         .map_or_else(|| lowered.to_string(), |a| format!("{service}:{}", a.name))
+}
+
+/// IAM substitutes `${…}` in resources and condition values when it
+/// evaluates a request; writ's checks and evaluator would read it as text
+/// and could answer "denied" where IAM allows.
+fn policy_variable(span: crate::source::Span) -> Diagnostic {
+    diagnostics::unsupported(
+        "IAM policy variables (`${…}`) are not supported: IAM fills them in per request, and writ could not check what they reach",
+        span,
+        "policy variable",
+        "write the resource or value out in full",
+    )
 }

@@ -57,10 +57,7 @@ impl<'a> Checker<'a> {
                             format!("`{text}` lets the agent widen its own or others' access")
                         })
                     } else if (text == "create" || text == "*")
-                        && grant
-                            .resources
-                            .iter()
-                            .any(|r| pattern::matches(&r.value, "serviceaccounts/token"))
+                        && grant.resources.iter().any(|r| mints_tokens(&r.value))
                     {
                         Some("creating service account tokens lets the agent act as those service accounts".to_string())
                     } else {
@@ -95,4 +92,16 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// Does a Kubernetes grant's resource, read as RBAC reads it, include
+/// `serviceaccounts/token` (`"*.*"` and `"serviceaccounts.*/token"` do)?
+fn mints_tokens(resource: &str) -> bool {
+    kubernetes::ResourceRef::parse(resource).is_ok_and(|reference| {
+        reference.matches(&kubernetes::Requested {
+            group: "",
+            resource: "serviceaccounts",
+            subresource: Some("token"),
+        })
+    })
 }

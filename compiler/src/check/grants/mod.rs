@@ -446,6 +446,27 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if kind == ProviderKind::Aws {
+            // Written into every agent's policy: IAM refuses a policy with a
+            // resource that is not an ARN, and writ would read it otherwise
+            // than IAM does.
+            for resource in &grant.resources {
+                let text = resource.value.as_str();
+                if text != "*" && facts::aws::parse_arn(text).is_none() {
+                    self.report(
+                        diagnostics::invalid_value(
+                            format!("`{text}` is not an ARN"),
+                            resource.span,
+                            "expected an ARN",
+                        )
+                        .with_help(
+                            "AWS resources are ARNs, as in `\"arn:aws:s3:::bucket/*\"`, or `\"*\"`",
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
         ok.then(|| model::Deny {
             providers: selector,
             kind,
