@@ -344,6 +344,17 @@ fn revoke_removes_bindings_and_tokens_and_plans_keep_it_until_lifted() {
         "metadata": {"name": "exporter-token", "namespace": "billing",
             "annotations": {"kubernetes.io/service-account.name": "exporter"}}}),
     );
+    // Labelled as the agent's by someone else, in the cluster's own
+    // namespace: never writ's, so the revoke leaves it and carries on.
+    cluster.add_namespace("kube-system");
+    cluster.insert(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "coredns", "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/managed-by": "writ", "writ.dev/project": "acme",
+                "writ.dev/agent": "exporter"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "coredns"},
+        "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]
+    }));
     let revoked = writ(&root, &["revoke", "exporter"]);
     let shown = text(&revoked);
     assert_eq!(revoked.status.code(), Some(0), "{shown}");
@@ -351,7 +362,10 @@ fn revoke_removes_bindings_and_tokens_and_plans_keep_it_until_lifted() {
         shown.contains("revoked `exporter` in kubernetes.prod"),
         "{shown}"
     );
-    assert_eq!(cluster.names("rolebindings"), ["jobs/writ-job-runner"]);
+    assert_eq!(
+        cluster.names("rolebindings"),
+        ["jobs/writ-job-runner", "kube-system/coredns"]
+    );
     assert!(cluster.names("clusterrolebindings").is_empty());
     assert!(cluster.names("secrets").is_empty());
     let account = cluster
@@ -375,7 +389,11 @@ fn revoke_removes_bindings_and_tokens_and_plans_keep_it_until_lifted() {
     apply(&root);
     assert_eq!(
         cluster.names("rolebindings"),
-        ["billing/writ-exporter", "jobs/writ-job-runner"]
+        [
+            "billing/writ-exporter",
+            "jobs/writ-job-runner",
+            "kube-system/coredns"
+        ]
     );
     assert_no_changes(&root);
 }

@@ -38,6 +38,34 @@ fn tag_map(attributes: &Attributes) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// `after` with a revocation the role carries now (its mark `revoked_at`,
+/// or only its session deny when `revoked` is set) kept: the trust's deny
+/// and the mark. The plan keeps what it saw; this keeps a revoke that
+/// landed after the plan was made, so that no apply reopens a role.
+fn keep_live_revocation<'a>(
+    after: &'a Attributes,
+    revoked_at: Option<&str>,
+    revoked: bool,
+) -> std::borrow::Cow<'a, Attributes> {
+    if revoked_at.is_none() && !revoked {
+        return std::borrow::Cow::Borrowed(after);
+    }
+    let mut kept = after.clone();
+    if let Some(Value::Array(statements)) = kept
+        .get_mut("assume_role_policy")
+        .and_then(|trust| trust.get_mut("Statement"))
+    {
+        if !statements.iter().any(ownership::aws::is_revoke_statement) {
+            statements.push(ownership::aws::revoke_trust_statement());
+        }
+    }
+    if let (Some(at), Some(Value::Object(tags))) = (revoked_at, kept.get_mut("tags")) {
+        tags.entry(ownership::aws::REVOKED_TAG.to_string())
+            .or_insert_with(|| Value::String(at.to_string()));
+    }
+    std::borrow::Cow::Owned(kept)
+}
+
 fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
     tags.iter()
         .map(|(key, value)| {
@@ -96,14 +124,19 @@ impl AwsProvider {
         match (change.kind, change.kind_of_change()) {
             (ResourceKind::AwsRole, ChangeKind::Create) => self.create_role(after).await,
             (ResourceKind::AwsRole, ChangeKind::Update) => {
-                self.ensure_owned_role(name).await?;
-                self.converge_role(name, before, after).await
+                // A revoke that landed after the plan was made is kept.
+                let revoked = self.owned_role(name).await?.flatten();
+                let after = keep_live_revocation(after, revoked.as_deref(), false);
+                self.converge_role(name, before, &after).await
             }
             (ResourceKind::AwsRole, ChangeKind::Replace) => {
-                // Deleting the role deletes a revocation with it: keep it.
+                // Deleting the role deletes a revocation with it: keep it,
+                // the trust's deny and the mark included.
+                let revoked = self.owned_role(name).await?.flatten();
                 let revocation = self.revocation_of(name).await?;
+                let after = keep_live_revocation(after, revoked.as_deref(), revocation.is_some());
                 self.delete_role(name).await?;
-                self.create_role(after).await?;
+                self.create_role(&after).await?;
                 if let Some(document) = revocation {
                     self.put_role_policy(name, ownership::aws::REVOKE_POLICY, &document)
                         .await?;
@@ -156,18 +189,33 @@ impl AwsProvider {
     /// Is the role writ's, for this project? `Ok(false)` when it does not
     /// exist; an error when it exists and is someone else's.
     pub(crate) async fn ensure_owned_role(&self, name: &str) -> Result<bool, ProviderError> {
+        Ok(self.owned_role(name).await?.is_some())
+    }
+
+    /// [`Self::ensure_owned_role`], with the role's revocation mark as it
+    /// is now: `Ok(None)` when it does not exist, `Ok(Some(Some(at)))` when
+    /// `writ revoke` marked it.
+    pub(crate) async fn owned_role(
+        &self,
+        name: &str,
+    ) -> Result<Option<Option<String>>, ProviderError> {
         let result = call!(self, "GetRole", self.client.get_role().role_name(name));
         let role = match result {
             Ok(output) => output,
-            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => return Ok(false),
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => return Ok(None),
             Err(error) => return Err(error),
         };
         let Some(role) = role.role() else {
-            return Ok(false);
+            return Ok(None);
         };
         let tags = role.tags().iter().map(|t| (t.key(), t.value()));
         if ownership::aws::owns(role.path(), tags, &self.project) {
-            Ok(true)
+            let revoked = role
+                .tags()
+                .iter()
+                .find(|t| t.key() == ownership::aws::REVOKED_TAG)
+                .map(|t| t.value().to_string());
+            Ok(Some(revoked))
         } else {
             Err(ProviderError::new(
                 ErrorClass::Permanent,
@@ -203,8 +251,9 @@ impl AwsProvider {
             Ok(_) => Ok(()),
             // Created by an earlier, interrupted apply: converge it instead.
             Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {
-                self.ensure_owned_role(name).await?;
-                self.converge_role(name, &Attributes::new(), after).await
+                let revoked = self.owned_role(name).await?.flatten();
+                let after = keep_live_revocation(after, revoked.as_deref(), false);
+                self.converge_role(name, &Attributes::new(), &after).await
             }
             Err(error) => Err(error),
         }
@@ -556,5 +605,54 @@ impl AwsProvider {
             "DeletePolicy",
             self.client.delete_policy().policy_arn(&arn)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role() -> Attributes {
+        BTreeMap::from([
+            (
+                "assume_role_policy".to_string(),
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow"}]}),
+            ),
+            (
+                "tags".to_string(),
+                serde_json::json!({"writ:project": "acme"}),
+            ),
+        ])
+    }
+
+    #[test]
+    fn an_apply_keeps_a_revocation_made_after_its_plan() {
+        let after = role();
+        assert_eq!(*keep_live_revocation(&after, None, false), after);
+        let kept = keep_live_revocation(&after, Some("2026-11-29T07:00:00Z"), false);
+        let statements = kept["assume_role_policy"]["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        assert!(statements.iter().any(ownership::aws::is_revoke_statement));
+        assert_eq!(
+            kept["tags"][ownership::aws::REVOKED_TAG],
+            "2026-11-29T07:00:00Z"
+        );
+        // Only the session deny left (an older revoke): the trust closes.
+        let kept = keep_live_revocation(&after, None, true);
+        assert!(kept["assume_role_policy"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(ownership::aws::is_revoke_statement));
+        assert!(kept["tags"].get(ownership::aws::REVOKED_TAG).is_none());
+        // Kept once, however often.
+        let twice = keep_live_revocation(&kept, Some("x"), true);
+        assert_eq!(
+            twice["assume_role_policy"]["Statement"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

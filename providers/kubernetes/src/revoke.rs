@@ -25,7 +25,13 @@ impl KubernetesProvider {
         let api = self.api(kind, None);
         let params = self.agent_selector(agent);
         let what = format!("listing the {} of `{agent}`", kind.api_resource().plural);
-        Ok(self.call(&what, || api.list(&params)).await?.items)
+        // Labels alone do not make an object writ's (one in `kube-system`,
+        // or named `system:*`, never is): those are left alone.
+        let listed = self.call(&what, || api.list(&params)).await?.items;
+        Ok(listed
+            .into_iter()
+            .filter(|object| self.is_ours(&object.metadata))
+            .collect())
     }
 
     /// Sets (or, with `None`, removes) the revocation mark on a service
@@ -87,17 +93,19 @@ impl KubernetesProvider {
     pub(crate) async fn revoke_agent(&self, name: &str, now: &str) -> Revocation {
         let address = &self.address;
         let mut report = Revocation::default();
-        match self.revoke_steps(name, now).await {
-            Ok(done) if done.is_empty() => {
-                report.said(format!("`{name}` has no service account in {address}"));
-            }
-            Ok(done) => {
-                for step in done {
-                    report.said(format!("{address}: {step}"));
-                }
-                report.said(format!("revoked `{name}` in {address}: tokens already issued expire with their ttl and carry no access writ granted"));
-            }
-            Err(error) => report.failed(format!("could not revoke `{name}` in {address}: {error}")),
+        let (done, failed) = self.revoke_steps(name, now).await;
+        if done.is_empty() && failed.is_empty() {
+            report.said(format!("`{name}` has no service account in {address}"));
+            return report;
+        }
+        for step in done {
+            report.said(format!("{address}: {step}"));
+        }
+        if failed.is_empty() {
+            report.said(format!("revoked `{name}` in {address}: tokens already issued expire with their ttl and carry no access writ granted"));
+        }
+        for failure in failed {
+            report.failed(format!("could not revoke `{name}` in {address}: {failure}"));
         }
         report
     }
@@ -114,33 +122,60 @@ impl KubernetesProvider {
         report
     }
 
-    /// Cuts `agent` off in this cluster. Returns what was done, in words;
-    /// empty when the agent has no service account here.
-    async fn revoke_steps(&self, agent: &str, now: &str) -> Result<Vec<String>, ProviderError> {
+    /// Cuts `agent` off in this cluster: what was done and what failed, in
+    /// words. Every step is tried, whatever failed before it: one object
+    /// writ may not touch must not leave the others in place.
+    async fn revoke_steps(&self, agent: &str, now: &str) -> (Vec<String>, Vec<String>) {
         let mut done = Vec::new();
-        let accounts = self.agent_objects(Kind::ServiceAccount, agent).await?;
+        let mut failed = Vec::new();
+        let accounts = match self.agent_objects(Kind::ServiceAccount, agent).await {
+            Ok(accounts) => accounts,
+            Err(error) => {
+                failed.push(format!("listing its service accounts: {error}"));
+                Vec::new()
+            }
+        };
         for account in &accounts {
-            if self.mark(account, Some(now)).await? {
-                done.push(format!(
-                    "marked service account `{}/{}` revoked",
-                    account.metadata.namespace.as_deref().unwrap_or_default(),
-                    account.metadata.name.as_deref().unwrap_or_default()
-                ));
+            let shown = format!(
+                "`{}/{}`",
+                account.metadata.namespace.as_deref().unwrap_or_default(),
+                account.metadata.name.as_deref().unwrap_or_default()
+            );
+            match self.mark(account, Some(now)).await {
+                Ok(true) => done.push(format!("marked service account {shown} revoked")),
+                Ok(false) => {}
+                Err(error) => failed.push(format!("marking service account {shown}: {error}")),
             }
         }
         for kind in [Kind::RoleBinding, Kind::ClusterRoleBinding] {
-            for binding in self.agent_objects(kind, agent).await? {
+            let bindings = match self.agent_objects(kind, agent).await {
+                Ok(bindings) => bindings,
+                Err(error) => {
+                    failed.push(format!(
+                        "listing its {}s: {error}",
+                        kind.api_resource().kind
+                    ));
+                    continue;
+                }
+            };
+            for binding in bindings {
                 let name = binding.metadata.name.clone().unwrap_or_default();
                 let namespace = binding.metadata.namespace.clone();
                 let address = kind.address(&self.address, namespace.as_deref(), &name);
-                self.delete(&Target {
-                    kind,
-                    namespace: namespace.as_deref(),
-                    name: &name,
-                    address: &address,
-                })
-                .await?;
-                done.push(format!("deleted {} `{address}`", kind.api_resource().kind));
+                let deleted = self
+                    .delete(&Target {
+                        kind,
+                        namespace: namespace.as_deref(),
+                        name: &name,
+                        address: &address,
+                    })
+                    .await;
+                match deleted {
+                    Ok(()) => {
+                        done.push(format!("deleted {} `{address}`", kind.api_resource().kind))
+                    }
+                    Err(error) => failed.push(format!("deleting `{address}`: {error}")),
+                }
             }
         }
         for account in &accounts {
@@ -148,28 +183,39 @@ impl KubernetesProvider {
             let namespace = account.metadata.namespace.clone().unwrap_or_default();
             let secrets = self.api(Kind::TokenSecret, Some(&namespace));
             let params = ListParams::default().fields(TOKEN_SECRET_SELECTOR);
-            let listed = self
+            let listed = match self
                 .call(&format!("listing token Secrets in `{namespace}`"), || {
                     secrets.list_metadata(&params)
                 })
-                .await?;
+                .await
+            {
+                Ok(listed) => listed,
+                Err(error) => {
+                    failed.push(format!("listing token Secrets in `{namespace}`: {error}"));
+                    continue;
+                }
+            };
             for secret in listed.items {
                 if token_account(&secret.metadata) != account_name {
                     continue;
                 }
                 let name = secret.metadata.name.clone().unwrap_or_default();
                 let address = Kind::TokenSecret.address(&self.address, Some(&namespace), &name);
-                self.delete(&Target {
-                    kind: Kind::TokenSecret,
-                    namespace: Some(&namespace),
-                    name: &name,
-                    address: &address,
-                })
-                .await?;
-                done.push(format!("deleted token Secret `{address}`"));
+                let deleted = self
+                    .delete(&Target {
+                        kind: Kind::TokenSecret,
+                        namespace: Some(&namespace),
+                        name: &name,
+                        address: &address,
+                    })
+                    .await;
+                match deleted {
+                    Ok(()) => done.push(format!("deleted token Secret `{address}`")),
+                    Err(error) => failed.push(format!("deleting `{address}`: {error}")),
+                }
             }
         }
-        Ok(done)
+        (done, failed)
     }
 
     /// Removes the revocation mark from the agent's service accounts; the
