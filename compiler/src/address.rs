@@ -22,9 +22,15 @@ pub fn aws_managed_policy(provider: &str, policy: &str) -> String {
 /// The role address an address belongs to: itself for a role, the role for
 /// one of its inline policies.
 pub fn aws_role_of(address: &str) -> &str {
-    match address.find("/policy/") {
-        Some(index) if address[..index].contains("/role/") => &address[..index],
-        _ => address,
+    // The role's name comes after `/role/` and has no `/` in it (IAM's
+    // rule); it may itself be `policy`.
+    let Some(start) = address.find("/role/") else {
+        return address;
+    };
+    let name = start + "/role/".len();
+    match address[name..].find("/policy/") {
+        Some(end) => &address[..name + end],
+        None => address,
     }
 }
 
@@ -53,6 +59,10 @@ mod tests {
         assert_eq!(policy, "aws.prod/role/bot/policy/writ-access");
         assert_eq!(aws_role_of(&policy), "aws.prod/role/bot");
         assert_eq!(aws_role_of("aws.prod/policy/p"), "aws.prod/policy/p");
+        // An agent may be called `policy`.
+        let named_policy = aws_role_policy("aws.prod", "policy", "writ-access");
+        assert_eq!(aws_role_of(&named_policy), "aws.prod/role/policy");
+        assert_eq!(aws_role_of("aws.prod/role/policy"), "aws.prod/role/policy");
         assert_eq!(
             kubernetes_service_account("k.prod", "billing", "exporter"),
             "k.prod/namespaces/billing/serviceaccounts/exporter"
