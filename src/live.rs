@@ -62,72 +62,99 @@ pub async fn connect(
     retrier: &Retrier,
 ) -> Result<Vec<Box<dyn Provider>>, CliError> {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
-    for provider in model.providers.iter().filter(|p| is_live_kind(p.kind)) {
-        let address = provider.address();
-        if !scope.includes(&address) {
-            continue;
-        }
-        let kind = provider.kind.as_str();
-        let table = project
-            .config
-            .provider
-            .get(kind)
-            .and_then(|t| t.get(&provider.name));
-        let get = |key: &str| {
-            table
-                .and_then(|t| t.get(key))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        // No section, no connection: writ never falls back to whatever
-        // account or cluster the machine happens to point at.
-        if table.is_none() {
-            return Err(format!(
-                "no connection settings for `{address}`: add `[provider.{kind}.{}]` to writ.toml{}, or leave it out with `--only`",
-                provider.name,
-                if provider.kind == ProviderKind::Kubernetes {
-                    " (with `context = \"…\"`; empty, it uses the kubeconfig's current context)"
-                } else {
-                    ""
-                }
-            )
-            .into());
-        }
-        // One arm per provider kind that can be read live.
-        match &provider.settings {
-            ProviderSettings::Aws { account, partition } => {
-                let settings = AwsSettings {
-                    region: get("region"),
-                    profile: get("profile"),
-                    endpoint_url: get("endpoint_url"),
-                };
-                providers.push(Box::new(
-                    AwsProvider::connect(
-                        &address,
-                        &project.name,
-                        account,
-                        partition,
-                        &settings,
-                        retrier,
-                    )
-                    .await,
-                ));
-            }
-            ProviderSettings::Kubernetes { .. } => {
-                // Unset keys follow the standard kubeconfig rules.
-                let settings = KubernetesSettings {
-                    context: get("context"),
-                    kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
-                };
-                providers.push(Box::new(
-                    KubernetesProvider::connect(&address, &project.name, &settings, retrier)
-                        .await?,
-                ));
-            }
-            _ => {}
-        }
+    for provider in live_in_scope(model, scope) {
+        providers.push(connect_one(project, provider, retrier).await?);
     }
     Ok(providers)
+}
+
+/// The providers in scope that writ can read and change live.
+pub fn live_in_scope<'m>(
+    model: &'m Model,
+    scope: &'m Scope,
+) -> impl Iterator<Item = &'m writ_compiler::model::Provider> {
+    model
+        .providers
+        .iter()
+        .filter(|p| is_live_kind(p.kind) && scope.includes(&p.address()))
+}
+
+/// The providers in scope that writ cannot yet change live.
+pub fn not_live_in_scope<'m>(
+    model: &'m Model,
+    scope: &'m Scope,
+) -> impl Iterator<Item = &'m writ_compiler::model::Provider> {
+    model
+        .providers
+        .iter()
+        .filter(|p| !is_live_kind(p.kind) && scope.includes(&p.address()))
+}
+
+/// Connects to one live provider, from its `[provider.KIND.NAME]` section.
+pub async fn connect_one(
+    project: &Project,
+    provider: &writ_compiler::model::Provider,
+    retrier: &Retrier,
+) -> Result<Box<dyn Provider>, CliError> {
+    let address = provider.address();
+    let kind = provider.kind.as_str();
+    let table = project
+        .config
+        .provider
+        .get(kind)
+        .and_then(|t| t.get(&provider.name));
+    let get = |key: &str| {
+        table
+            .and_then(|t| t.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    // No section, no connection: writ never falls back to whatever
+    // account or cluster the machine happens to point at.
+    if table.is_none() {
+        return Err(format!(
+            "no connection settings for `{address}`: add `[provider.{kind}.{}]` to writ.toml{}, or leave it out with `--only`",
+            provider.name,
+            if provider.kind == ProviderKind::Kubernetes {
+                " (with `context = \"…\"`; empty, it uses the kubeconfig's current context)"
+            } else {
+                ""
+            }
+        )
+        .into());
+    }
+    // One arm per provider kind that can be read live.
+    match &provider.settings {
+        ProviderSettings::Aws { account, partition } => {
+            let settings = AwsSettings {
+                region: get("region"),
+                profile: get("profile"),
+                endpoint_url: get("endpoint_url"),
+            };
+            Ok(Box::new(
+                AwsProvider::connect(
+                    &address,
+                    &project.name,
+                    account,
+                    partition,
+                    &settings,
+                    retrier,
+                )
+                .await,
+            ))
+        }
+        ProviderSettings::Kubernetes { .. } => {
+            // Unset keys follow the standard kubeconfig rules.
+            let settings = KubernetesSettings {
+                context: get("context"),
+                kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
+            };
+            Ok(Box::new(
+                KubernetesProvider::connect(&address, &project.name, &settings, retrier).await?,
+            ))
+        }
+        _ => Err(format!("`{address}` cannot be read live by this version of writ").into()),
+    }
 }
 
 /// Observes each provider in turn, saying how many requests it took.

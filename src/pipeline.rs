@@ -48,23 +48,35 @@ pub fn print_diagnostics(
 /// The project checked (as of today), and, when it has no errors, its
 /// providers checked against writ.toml.
 pub fn checked(project: &Project) -> Result<Checked, CliError> {
-    let checked = writ_compiler::check(
+    let checked = source_checked(project)?;
+    // Only a source without errors declares all its providers.
+    if !checked.has_errors() {
+        providers_configured(project, &checked)?;
+    }
+    Ok(checked)
+}
+
+/// The project's source checked (as of today), writ.toml left aside.
+pub fn source_checked(project: &Project) -> Result<Checked, CliError> {
+    Ok(writ_compiler::check(
         &project.sources,
         &CheckOptions {
             today: clock::today()?,
         },
-    );
-    // Only a source without errors declares all its providers.
-    if !checked.has_errors() {
-        let declared: Vec<String> = checked
-            .model
-            .providers
-            .iter()
-            .map(|p| p.address())
-            .collect();
-        project.config.check_providers(&declared)?;
-    }
-    Ok(checked)
+    ))
+}
+
+/// Do writ.toml's provider sections match the providers the source
+/// declares?
+pub fn providers_configured(project: &Project, checked: &Checked) -> Result<(), CliError> {
+    let declared: Vec<String> = checked
+        .model
+        .providers
+        .iter()
+        .map(|p| p.address())
+        .collect();
+    project.config.check_providers(&declared)?;
+    Ok(())
 }
 
 /// Findings for a plan: in the terminal's layout, and in GitHub Actions also

@@ -5,10 +5,11 @@
 use crate::clock;
 use crate::error::{CliError, Outcome};
 use crate::live::{self, Scope};
-use crate::pipeline::{checked, load};
+use crate::pipeline::{load, providers_configured, source_checked};
 use crate::report;
 use std::io::Write;
 use std::path::Path;
+use writ_compiler::facts::ProviderKind;
 use writ_provider_core::Retrier;
 
 pub struct RevokeArgs<'a> {
@@ -23,12 +24,15 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
     // The brake works when it is needed most: with a source that has
     // errors, or that no longer declares the agent. It then revokes, by
     // name, what the providers hold for the agent.
-    let checked = checked(&project)?;
+    let checked = source_checked(&project)?;
     if checked.has_errors() {
         eprintln!(
             "warning: the source has errors ({}); revoking from what the providers hold",
             report::summary(&checked.diagnostics)
         );
+    } else if let Err(error) = providers_configured(&project, &checked) {
+        // A stale section in writ.toml must not hold the brake back.
+        eprintln!("warning: {error}; revoking in the providers the source declares");
     }
     let model = &checked.model;
     let agent = args.agent;
@@ -56,12 +60,24 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         ));
     }
     let scope = Scope::new(model, args.only)?;
+    let broken = checked.has_errors();
     let now = clock::now_rfc3339();
     let retrier = Retrier::default_policy();
     writ_provider_core::runtime()?.block_on(async {
-        let providers = live::connect(&project, model, &scope, &retrier).await?;
         let mut failed = false;
-        for provider in &providers {
+        let mut lifted_aws = false;
+        // Each provider on its own: one that cannot be reached must not
+        // keep the agent from being cut off in the others.
+        for declared in live::live_in_scope(model, &scope) {
+            let address = declared.address();
+            let provider = match live::connect_one(&project, declared, &retrier).await {
+                Ok(provider) => provider,
+                Err(error) => {
+                    writeln!(out, "could not revoke in {address}: {error}")?;
+                    failed = true;
+                    continue;
+                }
+            };
             for name in &agents {
                 let report = if args.lift {
                     provider.lift(name).await
@@ -73,8 +89,38 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
                 }
                 failed |= report.failed;
             }
+            lifted_aws |= args.lift && declared.kind == ProviderKind::Aws;
         }
-        if args.lift && !failed {
+        for declared in live::not_live_in_scope(model, &scope) {
+            // Named on purpose, it is a failure; in the whole project's
+            // scope, a note.
+            let address = declared.address();
+            let explicit = args.only.contains(&address);
+            writeln!(
+                out,
+                "{}: not revoked in {address}: this version of writ cannot revoke in {} providers",
+                if explicit { "error" } else { "note" },
+                declared.kind.as_str()
+            )?;
+            failed |= explicit;
+        }
+        if broken && args.only.is_empty() {
+            // A provider whose declaration does not parse is not in the
+            // model: say so for each connection writ.toml names.
+            for (kind, tables) in &project.config.provider {
+                for name in tables.keys() {
+                    let address = format!("{kind}.{name}");
+                    if model.providers.iter().all(|p| p.address() != address) {
+                        writeln!(
+                            out,
+                            "error: not revoked in {address}: its declaration in the source does not parse"
+                        )?;
+                        failed = true;
+                    }
+                }
+            }
+        }
+        if lifted_aws && !failed {
             writeln!(
                 out,
                 "Access keys writ disabled stay disabled: rotate them and enable the new ones by hand."

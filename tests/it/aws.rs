@@ -605,3 +605,39 @@ fn revoke_works_with_a_broken_source_and_for_an_agent_the_source_no_longer_decla
         "{shown}"
     );
 }
+
+#[test]
+fn revoke_carries_on_past_a_provider_it_cannot_reach_and_says_so() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("revoke-partial", &moto, &format!("{PROVIDERS}{REPORTER}"));
+    apply(&root);
+    // A cluster writ.toml has no connection for, a stale section for an
+    // account the source no longer declares, and a GitHub organisation.
+    let cluster = "provider kubernetes prod {\n  cluster = \"prod\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n";
+    std::fs::write(
+        root.join("main.writ"),
+        format!("{PROVIDERS}{cluster}{REPORTER}"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(root.join("writ.toml")).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("{toml}\n[provider.aws.old]\nregion = \"us-east-1\"\n"),
+    )
+    .unwrap();
+    let revoked = writ(&root, &["revoke", "reporter"]);
+    let shown = text(&revoked);
+    assert_eq!(revoked.status.code(), Some(1), "not everywhere: {shown}");
+    assert!(shown.contains("revoked `reporter` in aws.prod"), "{shown}");
+    assert!(
+        shown.contains("could not revoke in kubernetes.prod: no connection settings"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("note: not revoked in github.acme"),
+        "{shown}"
+    );
+    assert!(shown.contains("warning:"), "the stale section: {shown}");
+    let role = moto.iam("GetRole", &[("RoleName", "reporter")]);
+    assert!(role.contains("WritRevoked"), "{role}");
+}
