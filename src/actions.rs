@@ -61,7 +61,7 @@ pub fn plan_comment(plan: &Plan) -> String {
     let marker = plan_marker(&plan.project);
     // Room for the marker and its newline; GitHub counts characters, and a
     // byte count is never smaller.
-    let markdown = render::markdown_within(plan, COMMENT_LIMIT - marker.len() - 64);
+    let markdown = render::markdown_within(plan, COMMENT_LIMIT.saturating_sub(marker.len() + 64));
     format!("{marker}\n{markdown}")
 }
 

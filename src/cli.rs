@@ -173,7 +173,16 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { 2 } else { 0 };
+            // A mistyped flag of `plan --detailed-exitcode` must not read
+            // as "there are changes": those commands' errors exit 1.
+            let detailed = std::env::args().nth(1).is_some_and(|command| {
+                ["plan", "apply", "drift", "revoke"].contains(&command.as_str())
+            });
+            let code = match (error.use_stderr(), detailed) {
+                (false, _) => 0,
+                (true, true) => 1,
+                (true, false) => 2,
+            };
             let _ = error.print();
             return code;
         }

@@ -30,6 +30,9 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             "warning: the source has errors ({}); revoking from what the providers hold",
             report::summary(&checked.diagnostics)
         );
+        if args.include_delegates {
+            eprintln!("warning: delegates declared in blocks that do not parse are not known: revoke each by name");
+        }
     } else if let Err(error) = providers_configured(&project, &checked) {
         // A stale section in writ.toml must not hold the brake back.
         eprintln!("warning: {error}; revoking in the providers the source declares");

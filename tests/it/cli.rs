@@ -193,6 +193,9 @@ fn an_empty_folder_and_a_wrong_file_are_usage_errors() {
     assert_eq!(output.status.code(), Some(2));
     let output = writ(&["check", "--format", "xml"]);
     assert_eq!(output.status.code(), Some(2));
+    // For `plan`, 2 means "there are changes": a mistyped flag is not.
+    let output = writ(&["plan", "--detailed-exitcod"]);
+    assert_eq!(output.status.code(), Some(1));
 }
 
 #[test]
