@@ -62,32 +62,23 @@ pub async fn connect(
     retrier: &Retrier,
 ) -> Result<Vec<Box<dyn Provider>>, CliError> {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
-    for provider in live_in_scope(model, scope) {
+    for provider in in_scope(model, scope, true) {
         providers.push(connect_one(project, provider, retrier).await?);
     }
     Ok(providers)
 }
 
-/// The providers in scope that writ can read and change live.
-pub fn live_in_scope<'m>(
+/// The providers in scope that writ can (`live`) or cannot yet read and
+/// change live.
+pub fn in_scope<'m>(
     model: &'m Model,
     scope: &'m Scope,
+    live: bool,
 ) -> impl Iterator<Item = &'m writ_compiler::model::Provider> {
     model
         .providers
         .iter()
-        .filter(|p| is_live_kind(p.kind) && scope.includes(&p.address()))
-}
-
-/// The providers in scope that writ cannot yet change live.
-pub fn not_live_in_scope<'m>(
-    model: &'m Model,
-    scope: &'m Scope,
-) -> impl Iterator<Item = &'m writ_compiler::model::Provider> {
-    model
-        .providers
-        .iter()
-        .filter(|p| !is_live_kind(p.kind) && scope.includes(&p.address()))
+        .filter(move |p| is_live_kind(p.kind) == live && scope.includes(&p.address()))
 }
 
 /// Connects to one live provider, from its `[provider.KIND.NAME]` section.

@@ -71,7 +71,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         let mut lifted_aws = false;
         // Each provider on its own: one that cannot be reached must not
         // keep the agent from being cut off in the others.
-        for declared in live::live_in_scope(model, &scope) {
+        for declared in live::in_scope(model, &scope, true) {
             let address = declared.address();
             let provider = match live::connect_one(&project, declared, &retrier).await {
                 Ok(provider) => provider,
@@ -94,7 +94,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             }
             lifted_aws |= args.lift && declared.kind == ProviderKind::Aws;
         }
-        for declared in live::not_live_in_scope(model, &scope) {
+        for declared in live::in_scope(model, &scope, false) {
             // Named on purpose, it is a failure; in the whole project's
             // scope, a note.
             let address = declared.address();

@@ -101,3 +101,19 @@ pub fn reserved_namespace(namespace: &str, span: Span, help: &str) -> Diagnostic
     )
     .with_help(help)
 }
+
+/// A resource that is not an ARN (nor `"*"`), given to an AWS provider.
+pub fn not_an_arn(text: &str, span: Span) -> Diagnostic {
+    invalid_value(format!("`{text}` is not an ARN"), span, "expected an ARN")
+        .with_help("AWS resources are ARNs, as in `\"arn:aws:s3:::bucket/key\"`, or `\"*\"`")
+}
+
+/// A Kubernetes resource RBAC could not match as written.
+pub fn not_a_kubernetes_resource(
+    error: &crate::facts::kubernetes::ResourceError,
+    text: &str,
+    span: Span,
+) -> Diagnostic {
+    let (message, help) = error.explain(text);
+    invalid_value(message, span, "not a resource RBAC can match").with_help(help)
+}

@@ -198,16 +198,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let Some(arn) = aws::parse_arn(text) else {
-                self.report(
-                    diagnostics::invalid_value(
-                        format!("`{text}` is not an ARN"),
-                        resource.span,
-                        "expected an ARN",
-                    )
-                    .with_help(
-                        "AWS resources are ARNs, as in `\"arn:aws:s3:::bucket/key\"`, or `\"*\"`",
-                    ),
-                );
+                self.report(diagnostics::not_an_arn(text, resource.span));
                 ok = false;
                 continue;
             };

@@ -51,15 +51,11 @@ impl<'a> Checker<'a> {
             let reference = match kubernetes::ResourceRef::parse(text) {
                 Ok(reference) => reference,
                 Err(error) => {
-                    let (message, help) = error.explain(text);
-                    self.report(
-                        diagnostics::invalid_value(
-                            message,
-                            resource.span,
-                            "not a resource RBAC can match",
-                        )
-                        .with_help(help),
-                    );
+                    self.report(diagnostics::not_a_kubernetes_resource(
+                        &error,
+                        text,
+                        resource.span,
+                    ));
                     ok = false;
                     continue;
                 }

@@ -433,15 +433,11 @@ impl<'a> Checker<'a> {
             // must be written so that it can be.
             for resource in &grant.resources {
                 if let Err(error) = facts::kubernetes::ResourceRef::parse(&resource.value) {
-                    let (message, help) = error.explain(&resource.value);
-                    self.report(
-                        diagnostics::invalid_value(
-                            message,
-                            resource.span,
-                            "not a resource RBAC can match",
-                        )
-                        .with_help(help),
-                    );
+                    self.report(diagnostics::not_a_kubernetes_resource(
+                        &error,
+                        &resource.value,
+                        resource.span,
+                    ));
                     ok = false;
                 }
             }
@@ -453,16 +449,7 @@ impl<'a> Checker<'a> {
             for resource in &grant.resources {
                 let text = resource.value.as_str();
                 if text != "*" && facts::aws::parse_arn(text).is_none() {
-                    self.report(
-                        diagnostics::invalid_value(
-                            format!("`{text}` is not an ARN"),
-                            resource.span,
-                            "expected an ARN",
-                        )
-                        .with_help(
-                            "AWS resources are ARNs, as in `\"arn:aws:s3:::bucket/*\"`, or `\"*\"`",
-                        ),
-                    );
+                    self.report(diagnostics::not_an_arn(text, resource.span));
                     ok = false;
                 }
             }
