@@ -56,6 +56,7 @@ fn observe(bencher: Bencher, objects: usize) {
     let settings = KubernetesSettings {
         context: Some("fake".into()),
         kubeconfig: Some(kubeconfig.clone()),
+        ..Default::default()
     };
     let provider = runtime
         .block_on(KubernetesProvider::connect(

@@ -42,7 +42,7 @@ pub enum ConfigError {
 fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
-        "kubernetes" => &["context", "kubeconfig"],
+        "kubernetes" => &["context", "kubeconfig", "inventory_namespace"],
         "github" => &["token_env", "api_url"],
         "gcp" => &["endpoint_url"],
         _ => return None,

@@ -139,6 +139,7 @@ pub async fn connect_one(
             let settings = KubernetesSettings {
                 context: get("context"),
                 kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
+                inventory_namespace: get("inventory_namespace"),
             };
             Ok(Box::new(
                 KubernetesProvider::connect(&address, &project.name, &settings, retrier).await?,

@@ -30,3 +30,14 @@ pub fn workspace() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok())
 }
+
+/// Who runs writ, as they say: `WRIT_ACTOR`, else the CI's actor
+/// (`GITHUB_ACTOR`), else the login name (`USER`, `USERNAME`). Recorded
+/// with a revocation; nothing authenticates it.
+pub fn actor() -> Option<String> {
+    ["WRIT_ACTOR", "GITHUB_ACTOR", "USER", "USERNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|value| value.trim().to_string())
+        .find(|value| !value.is_empty())
+}

@@ -12,9 +12,8 @@
 
 use crate::policy;
 use crate::resource::{Resource, ResourceKind};
+use rustc_hash::FxHashSet;
 use serde_json::Value;
-use std::collections::HashSet;
-use std::hash::BuildHasher;
 
 /// The marks on AWS IAM objects.
 pub mod aws {
@@ -35,6 +34,30 @@ pub mod aws {
     /// The tag `writ revoke` writes on a role first (when it was revoked):
     /// it marks the role revoked even if what follows is interrupted.
     pub const REVOKED_TAG: &str = "writ:revoked-at";
+    /// Who ran `writ revoke`, as they said (written with [`REVOKED_TAG`]
+    /// when known).
+    pub const REVOKED_BY_TAG: &str = "writ:revoked-by";
+
+    /// Is this tag part of a revocation's mark (kept until lifted, never
+    /// drift)?
+    pub fn is_revocation_tag(key: &str) -> bool {
+        key == REVOKED_TAG || key == REVOKED_BY_TAG
+    }
+
+    /// A tag value IAM accepts (at most 256 of letters, digits, spaces and
+    /// `_.:/=+-@`), from who said they revoked.
+    pub fn tag_value(text: &str) -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(256)
+            .collect()
+    }
     /// The `Sid` of the statement `writ revoke` adds to a role's trust
     /// policy: nobody may assume the role until the revocation is lifted.
     pub const REVOKE_TRUST_SID: &str = "WritRevoked";
@@ -90,6 +113,11 @@ pub mod aws {
 
 /// The marks on Kubernetes objects.
 pub mod kubernetes {
+    use crate::resource::{Resource, ResourceKind};
+    use serde::{Deserialize, Serialize};
+    use serde_json::{json, Value};
+    use std::collections::BTreeMap;
+
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// The value of [`MANAGED_BY`] on writ's objects.
     pub const MANAGER: &str = "writ";
@@ -132,6 +160,152 @@ pub mod kubernetes {
     pub fn project_selector(project: &str) -> String {
         format!("{MANAGED_BY}={MANAGER},{PROJECT_LABEL}={project}")
     }
+
+    /// The name writ gives the Roles and RoleBindings of `agent`.
+    pub fn namespaced_name(agent: &str) -> String {
+        crate::lower::kubernetes::object_name(&["writ", agent])
+    }
+
+    /// The name writ gives the ClusterRoles and ClusterRoleBindings of
+    /// `agent` (cluster-wide names are shared by projects).
+    pub fn cluster_name(project: &str, agent: &str) -> String {
+        crate::lower::kubernetes::object_name(&["writ", project, agent])
+    }
+
+    /// Does `name` follow writ's naming scheme for an RBAC object of
+    /// `agent`? Service accounts are named by the source, not by writ: they
+    /// are proven by the source declaring them or by the inventory record.
+    pub fn follows_scheme(kind: ResourceKind, project: &str, agent: &str, name: &str) -> bool {
+        match kind {
+            ResourceKind::KubernetesRole | ResourceKind::KubernetesRoleBinding => {
+                name == namespaced_name(agent)
+            }
+            ResourceKind::KubernetesClusterRole | ResourceKind::KubernetesClusterRoleBinding => {
+                name == cluster_name(project, agent)
+            }
+            _ => false,
+        }
+    }
+
+    /// The Secret in which writ keeps a project's inventory record in a
+    /// cluster: the service accounts it made (by UID) and the agents
+    /// `writ revoke` cut off. Only writ's own credentials should be able to
+    /// write Secrets in its namespace (`inventory_namespace` in writ.toml).
+    pub fn inventory_name(project: &str) -> String {
+        crate::lower::kubernetes::object_name(&["writ-inventory", project])
+    }
+
+    /// The key of the Secret's `data` that holds the record, as JSON.
+    pub const INVENTORY_KEY: &str = "inventory.json";
+
+    /// A project's inventory record in one cluster.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Inventory {
+        /// The UIDs of the service accounts writ created or converged, with
+        /// their addresses. A service account the source no longer
+        /// declares is writ's to delete only if its UID is here: a label
+        /// alone proves nothing.
+        #[serde(default)]
+        pub objects: BTreeMap<String, String>,
+        /// Agents `writ revoke` cut off in this cluster, until
+        /// `writ revoke --lift`.
+        #[serde(default)]
+        pub revoked: BTreeMap<String, RevokedRecord>,
+    }
+
+    /// When an agent was revoked, and by whom if writ was told.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RevokedRecord {
+        pub at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub by: Option<String>,
+    }
+
+    impl Inventory {
+        /// The record as a snapshot resource (`kubernetes_inventory`).
+        pub fn to_resource(&self, provider: &str, namespace: &str, project: &str) -> Resource {
+            let name = inventory_name(project);
+            let mut attributes = BTreeMap::new();
+            attributes.insert("name".to_string(), json!(name));
+            attributes.insert("namespace".to_string(), json!(namespace));
+            attributes.insert("objects".to_string(), json!(self.objects));
+            attributes.insert("revoked".to_string(), json!(self.revoked));
+            Resource {
+                address: crate::address::kubernetes(provider, "secrets", Some(namespace), &name),
+                provider: provider.to_string(),
+                kind: ResourceKind::KubernetesInventory,
+                agent: None,
+                attributes,
+            }
+        }
+
+        /// The record a snapshot resource holds.
+        pub fn of_resource(resource: &Resource) -> Result<Inventory, String> {
+            let field = |key: &str| resource.attribute(key).cloned().unwrap_or(json!({}));
+            Ok(Inventory {
+                objects: serde_json::from_value(field("objects"))
+                    .map_err(|e| format!("{}: `objects`: {e}", resource.address))?,
+                revoked: serde_json::from_value(field("revoked"))
+                    .map_err(|e| format!("{}: `revoked`: {e}", resource.address))?,
+            })
+        }
+    }
+
+    /// A Role's or ClusterRole's rules (in writ's canonical shape) without
+    /// the right to mint tokens for the service account `account`: the
+    /// parent of a revoked delegate loses it. Other resources of a rule keep
+    /// its names, and the token resource keeps the other names; a rule is
+    /// never left without names (which RBAC reads as every name). `None`
+    /// when nothing names that account.
+    pub fn rules_without_minting(rules: &Value, account: &str) -> Option<Value> {
+        const TOKEN: &str = "serviceaccounts/token";
+        let strings = |rule: &Value, key: &str| -> Vec<String> {
+            rule.get(key)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let rules = rules.as_array()?;
+        let mut changed = false;
+        let mut out = Vec::new();
+        for rule in rules {
+            let groups = strings(rule, "api_groups");
+            let resources = strings(rule, "resources");
+            let names = strings(rule, "resource_names");
+            // Lowering writes the right to mint as exactly this resource in
+            // the core group; a wider rule is the parent's own grant.
+            let mints = groups.iter().any(String::is_empty)
+                && resources.iter().any(|r| r == TOKEN)
+                && names.iter().any(|n| n == account);
+            if !mints {
+                out.push(rule.clone());
+                continue;
+            }
+            changed = true;
+            let others: Vec<&String> = resources.iter().filter(|r| *r != TOKEN).collect();
+            if !others.is_empty() {
+                let mut kept = rule.clone();
+                kept["resources"] = json!(others);
+                out.push(kept);
+            }
+            let rest: Vec<&String> = names.iter().filter(|n| *n != account).collect();
+            if !rest.is_empty() {
+                let mut kept = rule.clone();
+                kept["resources"] = json!([TOKEN]);
+                kept["resource_names"] = json!(rest);
+                out.push(kept);
+            }
+        }
+        changed.then_some(Value::Array(out))
+    }
 }
 
 /// Whose an observed object is.
@@ -140,7 +314,23 @@ pub enum Ownership {
     Ours,
     /// Another writ project's: not ours to list or change.
     OtherProject,
+    /// Labelled as this project's, but writ cannot show it made it (its
+    /// name is not writ's, its UID is in no inventory record, the source
+    /// does not declare it): listed, never changed.
+    Unproven,
     Unmanaged,
+}
+
+/// What shows that an object is the project's, beyond the marks on it.
+#[derive(Debug, Default)]
+pub struct Evidence<'a> {
+    /// The project's roles as (provider, name): an inline policy is the
+    /// project's when its role is.
+    pub roles: FxHashSet<(&'a str, &'a str)>,
+    /// The UIDs in the project's inventory records, as (provider, UID).
+    pub recorded: FxHashSet<(&'a str, &'a str)>,
+    /// The addresses of the service accounts the source declares.
+    pub declared: FxHashSet<&'a str>,
 }
 
 fn label<'a>(resource: &'a Resource, name: &str) -> Option<&'a str> {
@@ -151,13 +341,8 @@ fn label<'a>(resource: &'a Resource, name: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
-/// Whose `resource` is, for `project`. `our_roles` are the project's roles
-/// as (provider, name): an inline policy is ours when its role is.
-pub fn ownership<S: BuildHasher>(
-    resource: &Resource,
-    project: &str,
-    our_roles: &HashSet<(&str, &str), S>,
-) -> Ownership {
+/// Whose `resource` is, for `project`.
+pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Ownership {
     match resource.kind {
         ResourceKind::AwsRole | ResourceKind::AwsManagedPolicy => {
             let path = resource.string("path").unwrap_or("/");
@@ -178,7 +363,7 @@ pub fn ownership<S: BuildHasher>(
         }
         ResourceKind::AwsRolePolicy => {
             let role = resource.string("role").unwrap_or_default();
-            if our_roles.contains(&(resource.provider.as_str(), role)) {
+            if evidence.roles.contains(&(resource.provider.as_str(), role)) {
                 Ownership::Ours
             } else {
                 Ownership::OtherProject
@@ -193,12 +378,32 @@ pub fn ownership<S: BuildHasher>(
                 // listed, never changed.
                 return Ownership::Unmanaged;
             }
-            if kubernetes::owns(label, project) {
+            if !kubernetes::owns(label, project) {
+                return if kubernetes::is_writs(label) {
+                    Ownership::OtherProject
+                } else {
+                    Ownership::Unmanaged
+                };
+            }
+            // Labels are a claim anyone who may edit the object can make.
+            let recorded = resource.string("uid").is_some_and(|uid| {
+                evidence
+                    .recorded
+                    .contains(&(resource.provider.as_str(), uid))
+            });
+            let proven = recorded
+                || match resource.kind {
+                    ResourceKind::KubernetesServiceAccount => {
+                        evidence.declared.contains(resource.address.as_str())
+                    }
+                    kind => label(kubernetes::AGENT_LABEL).is_some_and(|agent| {
+                        kubernetes::follows_scheme(kind, project, agent, name)
+                    }),
+                };
+            if proven {
                 Ownership::Ours
-            } else if kubernetes::is_writs(label) {
-                Ownership::OtherProject
             } else {
-                Ownership::Unmanaged
+                Ownership::Unproven
             }
         }
         _ => Ownership::Unmanaged,
@@ -246,7 +451,7 @@ pub fn content_digest<'a>(
             ("tags" | "annotations", Value::Object(entries)) => {
                 for (name, entry) in entries.iter().filter(|(name, _)| {
                     *name != aws::DIGEST_TAG
-                        && *name != aws::REVOKED_TAG
+                        && !aws::is_revocation_tag(name)
                         && *name != kubernetes::DIGEST_ANNOTATION
                         && *name != kubernetes::REVOKED_ANNOTATION
                 }) {
@@ -278,4 +483,103 @@ pub fn content_digest<'a>(
         hasher.value(document);
     }
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kubernetes::*;
+    use crate::resource::ResourceKind;
+    use serde_json::json;
+
+    #[test]
+    fn a_revoked_delegate_loses_only_its_own_minting_right() {
+        let rules = json!([
+            {"api_groups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
+             "resource_names": ["helper", "other"]},
+            {"api_groups": [""], "resources": ["configmaps", "serviceaccounts/token"], "verbs": ["get"],
+             "resource_names": ["helper"]},
+            {"api_groups": [""], "resources": ["pods"], "verbs": ["get"]}
+        ]);
+        let kept = rules_without_minting(&rules, "helper").unwrap();
+        assert_eq!(
+            kept,
+            json!([
+                {"api_groups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
+                 "resource_names": ["other"]},
+                // The other resource keeps its names: never widened to every name.
+                {"api_groups": [""], "resources": ["configmaps"], "verbs": ["get"],
+                 "resource_names": ["helper"]},
+                {"api_groups": [""], "resources": ["pods"], "verbs": ["get"]}
+            ])
+        );
+        // The last name gone: the rule goes, never left without names.
+        let only = json!([{"api_groups": [""], "resources": ["serviceaccounts/token"],
+            "verbs": ["create"], "resource_names": ["helper"]}]);
+        assert_eq!(rules_without_minting(&only, "helper").unwrap(), json!([]));
+        assert!(rules_without_minting(&only, "nobody").is_none());
+    }
+
+    #[test]
+    fn names_writ_gives_prove_rbac_objects_and_nothing_else() {
+        use ResourceKind::*;
+        assert!(follows_scheme(
+            KubernetesRole,
+            "acme",
+            "job_runner",
+            "writ-job-runner"
+        ));
+        assert!(follows_scheme(
+            KubernetesClusterRoleBinding,
+            "acme",
+            "bot",
+            "writ-acme-bot"
+        ));
+        assert!(!follows_scheme(
+            KubernetesClusterRoleBinding,
+            "acme",
+            "bot",
+            "writ-bot"
+        ));
+        assert!(!follows_scheme(
+            KubernetesRoleBinding,
+            "acme",
+            "bot",
+            "coredns"
+        ));
+        // Service accounts are named by the source: only the inventory
+        // record or the source proves them.
+        assert!(!follows_scheme(
+            KubernetesServiceAccount,
+            "acme",
+            "bot",
+            "bot"
+        ));
+    }
+
+    #[test]
+    fn an_inventory_record_round_trips_and_a_broken_one_is_an_error() {
+        let mut record = Inventory::default();
+        record.objects.insert(
+            "u-1".into(),
+            "kubernetes.prod/namespaces/a/serviceaccounts/b".into(),
+        );
+        record.revoked.insert(
+            "bot".into(),
+            RevokedRecord {
+                at: "2026-11-29T09:00:00Z".into(),
+                by: Some("ana".into()),
+            },
+        );
+        let resource = record.to_resource("kubernetes.prod", "writ", "acme");
+        assert_eq!(
+            resource.address,
+            "kubernetes.prod/namespaces/writ/secrets/writ-inventory-acme"
+        );
+        assert_eq!(Inventory::of_resource(&resource).unwrap(), record);
+        let mut broken = resource.clone();
+        broken
+            .attributes
+            .insert("revoked".into(), json!({"bot": {"when": 1}}));
+        assert!(Inventory::of_resource(&broken).is_err());
+    }
 }

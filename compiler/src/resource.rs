@@ -28,6 +28,10 @@ pub enum ResourceKind {
     /// A Secret holding a long-lived service-account token: observed by its
     /// metadata only (the token itself is never read).
     KubernetesTokenSecret,
+    /// A project's inventory record in a cluster (a Secret writ keeps): the
+    /// service accounts writ made, by UID, and the agents revoked there.
+    /// Read, never planned: only `writ apply` and `writ revoke` write it.
+    KubernetesInventory,
 }
 
 impl ResourceKind {
@@ -44,6 +48,7 @@ impl ResourceKind {
             ResourceKind::KubernetesClusterRole => "kubernetes_cluster_role",
             ResourceKind::KubernetesClusterRoleBinding => "kubernetes_cluster_role_binding",
             ResourceKind::KubernetesTokenSecret => "kubernetes_token_secret",
+            ResourceKind::KubernetesInventory => "kubernetes_inventory",
         }
     }
 
@@ -73,6 +78,7 @@ impl ResourceKind {
             ResourceKind::KubernetesClusterRole => "ClusterRole",
             ResourceKind::KubernetesClusterRoleBinding => "ClusterRoleBinding",
             ResourceKind::KubernetesTokenSecret => "token Secret",
+            ResourceKind::KubernetesInventory => "inventory record",
         }
     }
 
@@ -100,7 +106,7 @@ impl ResourceKind {
 /// Attributes that only observation knows (when an object was created, its
 /// ARN): kept for the inventory, never compared, never part of a digest.
 pub fn is_observed_only(attribute: &str) -> bool {
-    matches!(attribute, "created" | "arn")
+    matches!(attribute, "created" | "arn" | "uid")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -95,6 +95,17 @@ impl Snapshot {
                         ),
                     });
                 }
+                if resource.kind == crate::resource::ResourceKind::KubernetesInventory {
+                    // Revocations and ownership rest on it: a record writ
+                    // cannot read is an error, never an empty record.
+                    crate::ownership::kubernetes::Inventory::of_resource(resource).map_err(
+                        |message| SnapshotError {
+                            line: None,
+                            column: None,
+                            message: format!("the inventory record {message}"),
+                        },
+                    )?;
+                }
                 if !resource.address.starts_with(&format!("{provider}/")) {
                     return Err(SnapshotError {
                         line: None,

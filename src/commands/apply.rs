@@ -146,6 +146,22 @@ fn apply(
                 }
             }
         }
+        // Each provider records what it made (the cluster's inventory
+        // record), also after a failure: what was made is writ's.
+        let mut unrecorded = None;
+        for provider in &providers {
+            if let Err(error) = provider.finish().await {
+                writeln!(out, "error: {}: could not record what this apply made: {error}", provider.address())?;
+                unrecorded.get_or_insert((provider.address().to_string(), error.to_string()));
+            }
+        }
+        if let (None, Some((address, error))) = (&failure, unrecorded) {
+            writeln!(
+                out,
+                "Apply made all {total} changes, but {address} could not record the service accounts it made in writ's inventory record. They stay writ's while the source declares them; once it no longer does, writ will list them instead of deleting them.",
+            )?;
+            return Ok(applied(1, Applied::Failed { address: &address, error: &error, done, total, made: &made }));
+        }
         match failure {
             None => {
                 writeln!(out, "Apply complete: {done} of {total} changes made.")?;

@@ -7,10 +7,11 @@ use crate::error::{CliError, Outcome};
 use crate::live::{self, Scope};
 use crate::pipeline::{load, providers_configured, source_checked};
 use crate::report;
+use crate::term;
 use std::io::Write;
 use std::path::Path;
 use writ_compiler::facts::ProviderKind;
-use writ_provider_core::Retrier;
+use writ_provider_core::{Retrier, RevokeMark};
 
 pub struct RevokeArgs<'a> {
     pub agent: &'a str,
@@ -64,7 +65,10 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
     }
     let scope = Scope::new(model, args.only)?;
     let broken = checked.has_errors();
-    let now = clock::now_rfc3339();
+    let mark = RevokeMark {
+        at: clock::now_rfc3339(),
+        by: term::actor(),
+    };
     let retrier = Retrier::default_policy();
     writ_provider_core::runtime()?.block_on(async {
         let mut failed = false;
@@ -85,7 +89,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
                 let report = if args.lift {
                     provider.lift(name).await
                 } else {
-                    provider.revoke(name, &now).await
+                    provider.revoke(name, &mark).await
                 };
                 for line in &report.lines {
                     writeln!(out, "{line}")?;

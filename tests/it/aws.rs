@@ -3,7 +3,7 @@
 //! binary. moto validates less than AWS (it accepts malformed policies), so
 //! negative cases about policy content are tested in the compiler.
 
-use crate::binary::{apply, assert_no_changes, run, text, writ};
+use crate::binary::{apply, assert_no_changes, run, text, writ, writ_with};
 
 use crate::moto::Moto;
 use std::path::{Path, PathBuf};
@@ -269,7 +269,11 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
     );
     moto.iam("CreateAccessKey", &[("UserName", "exporter-ci")]);
 
-    let revoked = writ(&root, &["revoke", "exporter", "--include-delegates"]);
+    let revoked = writ_with(
+        &root,
+        &["revoke", "exporter", "--include-delegates"],
+        &[("WRIT_ACTOR", "oncall ana")],
+    );
     let shown = text(&revoked);
     assert_eq!(revoked.status.code(), Some(0), "{shown}");
     assert!(shown.contains("revoked `exporter` in aws.prod"), "{shown}");
@@ -288,6 +292,9 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
         // The document comes URL-encoded: look for what has no `:` in it.
         assert!(shown.contains("AssumeRoleWithWebIdentity"), "{shown}");
         assert!(shown.contains("writ:revoked-at"), "{shown}");
+        // Who said they revoked it is kept with it.
+        assert!(shown.contains("writ:revoked-by"), "{shown}");
+        assert!(shown.contains("oncall ana"), "{shown}");
     }
     let keys = moto.iam("ListAccessKeys", &[("UserName", "exporter-ci")]);
     assert!(keys.contains("<Status>Inactive</Status>"), "{keys}");
@@ -339,6 +346,7 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
     let shown = moto.iam("GetRole", &[("RoleName", "exporter")]);
     assert!(!shown.contains("WritRevoked"), "{shown}");
     assert!(!shown.contains("writ:revoked-at"), "{shown}");
+    assert!(!shown.contains("writ:revoked-by"), "{shown}");
     assert_no_changes(&root);
 }
 

@@ -4,7 +4,7 @@
 //! drives the same server with `kubectl`, to check the fake against the
 //! protocol; one runs a project that uses AWS (moto) and Kubernetes at once.
 
-use crate::binary::{apply, assert_no_changes, text, writ};
+use crate::binary::{apply, assert_no_changes, text, writ, writ_with};
 use crate::kube::FakeCluster;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -122,7 +122,7 @@ fn a_fresh_cluster_converges_and_a_second_plan_is_empty() {
     let secrets: Vec<_> = cluster
         .log()
         .into_iter()
-        .filter(|r| r.path.ends_with("/secrets"))
+        .filter(|r| r.path.ends_with("/secrets") && r.method == "GET")
         .collect();
     assert!(!secrets.is_empty());
     assert!(secrets
@@ -325,72 +325,231 @@ fn long_lived_tokens_of_writ_accounts_are_deleted_and_others_are_listed() {
     apply(&root);
     assert_eq!(
         cluster.names("secrets"),
-        ["billing/exporter-config", "ci/jenkins-token"]
+        [
+            "billing/exporter-config",
+            "ci/jenkins-token",
+            "default/writ-inventory-acme"
+        ]
     );
     assert_no_changes(&root);
 }
 
+const HELPER: &str = r#"
+agent exporter_helper {
+  owner = "team-billing"
+  parent = exporter
+  ttl = 15m
+  runs_on kubernetes.prod namespace "billing" service_account "exporter-helper"
+  kubernetes.prod allow get on "configmaps" in namespace "billing"
+}
+"#;
+
+/// The rules of a Role that let someone mint tokens, as names.
+fn minting(role: &Value) -> Vec<String> {
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rule| {
+            rule["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("serviceaccounts/token"))
+        })
+        .flat_map(|rule| {
+            rule["resourceNames"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|name| name.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
-fn revoke_removes_bindings_and_tokens_and_plans_keep_it_until_lifted() {
+fn revoke_deletes_the_service_account_and_plans_keep_it_absent_until_lifted() {
     let cluster = cluster();
+    let exporter = EXPORTER.replace(
+        "  kubernetes.prod allow get, list on \"namespaces\" in cluster\n",
+        "  kubernetes.prod allow get, list on \"namespaces\" in cluster\n  delegates {\n    ttl = 15m\n    kubernetes.prod allow get on \"configmaps\" in namespace \"billing\"\n  }\n",
+    );
     let root = project(
         "revoke",
         &cluster,
-        &format!("{CLUSTER}{EXPORTER}{JOB_RUNNER}"),
+        &format!("{CLUSTER}{exporter}{HELPER}{JOB_RUNNER}"),
     );
     apply(&root);
+    let first_uid = cluster
+        .get("serviceaccounts", "billing", "exporter-helper")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    assert_eq!(
+        minting(&cluster.get("roles", "billing", "writ-exporter").unwrap()),
+        ["exporter-helper"],
+        "the parent may mint its delegate's tokens"
+    );
     cluster.insert(
         json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-        "metadata": {"name": "exporter-token", "namespace": "billing",
-            "annotations": {"kubernetes.io/service-account.name": "exporter"}}}),
+        "metadata": {"name": "helper-token", "namespace": "billing",
+            "annotations": {"kubernetes.io/service-account.name": "exporter-helper"}}}),
     );
-    // Labelled as the agent's by someone else, in the cluster's own
-    // namespace: never writ's, so the revoke leaves it and carries on.
+    // Labelled as the agent's by someone else: in the cluster's own
+    // namespace, and a service account writ never made. Never writ's, so
+    // the revoke leaves both and carries on.
     cluster.add_namespace("kube-system");
+    let spoofed = json!({"app.kubernetes.io/managed-by": "writ", "writ.dev/project": "acme",
+        "writ.dev/agent": "exporter_helper"});
     cluster.insert(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "coredns", "namespace": "kube-system",
-            "labels": {"app.kubernetes.io/managed-by": "writ", "writ.dev/project": "acme",
-                "writ.dev/agent": "exporter"}},
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": spoofed},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "coredns"},
         "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]
     }));
-    let revoked = writ(&root, &["revoke", "exporter"]);
+    cluster.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "payments-app", "namespace": "billing", "labels": spoofed}}));
+    // A binding someone else made to the helper's account.
+    cluster.insert(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "helper-extra", "namespace": "billing"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "exporter-helper", "namespace": "billing"}]
+    }));
+
+    // Revoking the delegate alone.
+    let revoked = writ_with(
+        &root,
+        &["revoke", "exporter_helper"],
+        &[("WRIT_ACTOR", "oncall-ana")],
+    );
     let shown = text(&revoked);
-    assert_eq!(revoked.status.code(), Some(0), "{shown}");
+    assert_eq!(
+        revoked.status.code(),
+        Some(1),
+        "the spoofed account is named as not revoked: {shown}"
+    );
     assert!(
-        shown.contains("revoked `exporter` in kubernetes.prod"),
+        shown.contains("deleted service account `billing/exporter-helper`"),
         "{shown}"
     );
-    assert_eq!(
-        cluster.names("rolebindings"),
-        ["jobs/writ-job-runner", "kube-system/coredns"]
+    assert!(shown.contains("`billing/payments-app` is labelled as `exporter_helper`'s, but its UID is not in writ's inventory record"), "{shown}");
+    assert!(
+        shown.contains("RoleBinding `billing/helper-extra`, which writ did not make"),
+        "{shown}"
     );
-    assert!(cluster.names("clusterrolebindings").is_empty());
-    assert!(cluster.names("secrets").is_empty());
-    let account = cluster
-        .get("serviceaccounts", "billing", "exporter")
-        .unwrap();
-    assert!(account["metadata"]["annotations"]["writ.dev/revoked-at"].is_string());
-    // Plans keep the agent cut off: nothing to change, the revocation shown.
-    assert_no_changes(&root);
-    let plan = text(&writ(&root, &["plan"]));
+    assert!(shown.contains("removed the right to mint its tokens from `kubernetes.prod/namespaces/billing/roles/writ-exporter`"), "{shown}");
+    assert!(
+        cluster
+            .get("serviceaccounts", "billing", "exporter-helper")
+            .is_none(),
+        "gone: every token bound to it is void"
+    );
+    assert!(
+        cluster
+            .get("serviceaccounts", "billing", "payments-app")
+            .is_some(),
+        "{shown}"
+    );
+    assert!(cluster
+        .get("rolebindings", "kube-system", "coredns")
+        .is_some());
+    assert!(
+        cluster
+            .get("rolebindings", "billing", "helper-extra")
+            .is_some(),
+        "named, not touched"
+    );
+    assert!(cluster
+        .get("rolebindings", "billing", "writ-exporter-helper")
+        .is_none());
+    assert!(cluster.get("secrets", "billing", "helper-token").is_none());
+    assert!(
+        minting(&cluster.get("roles", "billing", "writ-exporter").unwrap()).is_empty(),
+        "the parent may no longer mint the delegate's tokens"
+    );
+    assert!(
+        cluster
+            .get("rolebindings", "billing", "writ-exporter")
+            .is_some(),
+        "the parent keeps its own access"
+    );
+
+    // Plans keep the delegate cut off: no account, no binding, no minting,
+    // and no drift on the parent's Role.
+    let plan = text(&writ(&root, &["plan", "--detailed-exitcode"]));
+    assert!(plan.contains("No changes"), "{plan}");
     assert!(plan.contains("Revoked (kept by every apply"), "{plan}");
     assert!(
-        plan.contains("`exporter`: kubernetes.prod/namespaces/billing/serviceaccounts/exporter"),
+        plan.contains("`exporter_helper`: kubernetes.prod"),
         "{plan}"
     );
-    // Lifting, then applying, gives the bindings back.
-    let lifted = text(&writ(&root, &["revoke", "--lift", "exporter"]));
+    assert!(plan.contains("by oncall-ana"), "{plan}");
     assert!(
-        lifted.contains("lifted the revocation of `exporter`"),
+        plan.contains("claims to be writ's"),
+        "the spoofed account is listed: {plan}"
+    );
+    // Someone makes the account again, with writ's labels: writ did not
+    // make it, so it is listed, and still gets no binding.
+    cluster.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "exporter-helper", "namespace": "billing",
+            "labels": {"app.kubernetes.io/managed-by": "writ", "writ.dev/project": "acme",
+                "writ.dev/agent": "exporter_helper"}}}));
+    let plan = text(&writ(&root, &["plan", "--detailed-exitcode"]));
+    assert!(plan.contains("No changes"), "{plan}");
+    assert!(plan.contains("serviceaccounts/exporter-helper: labelled as this project's, but writ cannot show it made it"), "{plan}");
+    // Removing the agent from the source does not lift it either.
+    std::fs::write(
+        root.join("main.writ"),
+        format!("{CLUSTER}{exporter}{JOB_RUNNER}"),
+    )
+    .unwrap();
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("`exporter_helper`: kubernetes.prod"),
+        "{plan}"
+    );
+    std::fs::write(
+        root.join("main.writ"),
+        format!("{CLUSTER}{exporter}{HELPER}{JOB_RUNNER}"),
+    )
+    .unwrap();
+
+    // Lifting, then applying, makes a new account and gives everything back.
+    let lifted = text(&writ(&root, &["revoke", "--lift", "exporter_helper"]));
+    assert!(
+        lifted.contains("lifted the revocation of `exporter_helper`"),
         "{lifted}"
     );
     apply(&root);
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter-helper")
+        .unwrap();
+    assert_ne!(account["metadata"]["uid"], first_uid, "a new account");
+    assert!(cluster
+        .get("rolebindings", "billing", "writ-exporter-helper")
+        .is_some());
+    assert_eq!(
+        minting(&cluster.get("roles", "billing", "writ-exporter").unwrap()),
+        ["exporter-helper"]
+    );
+    assert_no_changes(&root);
+
+    // Revoking the parent: its own account goes too.
+    let revoked = writ(&root, &["revoke", "exporter"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", text(&revoked));
+    assert!(cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .is_none());
+    assert!(cluster
+        .get("rolebindings", "billing", "writ-exporter")
+        .is_none());
+    assert!(cluster
+        .get("clusterrolebindings", "", "writ-acme-exporter")
+        .is_none());
     assert_eq!(
         cluster.names("rolebindings"),
         [
-            "billing/writ-exporter",
+            "billing/helper-extra",
+            "billing/writ-exporter-helper",
             "jobs/writ-job-runner",
             "kube-system/coredns"
         ]
@@ -491,17 +650,18 @@ fn observing_thousands_of_objects_takes_one_request_per_page() {
     let output = writ(&root, &["plan"]);
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
-    // 2,500 roles and 5 namespaces' worth of other kinds: 3 pages of roles
-    // and one list of each of the five other kinds.
+    // 2,500 roles and 5 namespaces' worth of other kinds: 3 pages of roles,
+    // one list of each of the five other kinds, and the inventory record.
     let lists: Vec<_> = cluster
         .log()
         .into_iter()
         .filter(|r| r.method == "GET")
         .collect();
-    assert_eq!(lists.len(), 8, "{lists:#?}");
-    assert!(shown.contains("2500 objects in 8 requests"), "{shown}");
+    assert_eq!(lists.len(), 9, "{lists:#?}");
+    assert!(shown.contains("2500 objects in 9 requests"), "{shown}");
     assert!(lists
         .iter()
+        .filter(|r| !r.path.ends_with("/secrets/writ-inventory-acme"))
         .all(|r| r.query.get("limit").map(String::as_str) == Some("1000")));
 }
 
@@ -524,6 +684,7 @@ fn a_list_whose_continue_token_expires_starts_again() {
             &writ_provider_kubernetes::KubernetesSettings {
                 context: Some("fake".into()),
                 kubeconfig: Some(root.join("kubeconfig.yaml")),
+                ..Default::default()
             },
             &writ_provider_core::Retrier::default_policy(),
         ))
@@ -542,8 +703,9 @@ fn a_list_whose_continue_token_expires_starts_again() {
             .count(),
         30
     );
-    // Service accounts: page 1, 410, then 3 pages; then one list per other kind.
-    assert_eq!(stats.requests, 1 + 1 + 3 + 5, "{stats:?}");
+    // Service accounts: page 1, 410, then 3 pages; then one list per other
+    // kind, and the inventory record.
+    assert_eq!(stats.requests, 1 + 1 + 3 + 5 + 1, "{stats:?}");
 }
 
 #[test]
@@ -721,6 +883,7 @@ fn provider(
             &writ_provider_kubernetes::KubernetesSettings {
                 context: Some("fake".into()),
                 kubeconfig: Some(root.join("kubeconfig.yaml")),
+                ..Default::default()
             },
             &writ_provider_core::Retrier::default_policy(),
         ))

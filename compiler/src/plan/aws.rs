@@ -192,7 +192,7 @@ pub(super) fn attached(resource: &Resource) -> Vec<Access> {
 pub(super) fn revoked_roles(
     desired: &Desired,
     observed: &[Resource],
-) -> BTreeMap<String, Option<String>> {
+) -> BTreeMap<String, BTreeMap<String, String>> {
     let project = desired.project.as_str();
     let ours = |r: &Resource| {
         let tags = r
@@ -203,7 +203,7 @@ pub(super) fn revoked_roles(
             .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
         ownership::aws::owns(r.string("path").unwrap_or("/"), tags, project)
     };
-    let mut revoked: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut revoked: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut owned_roles = BTreeMap::new();
     for role in observed
         .iter()
@@ -216,8 +216,13 @@ pub(super) fn revoked_roles(
             ),
             role.address.as_str(),
         );
-        if let Some(at) = role.tag(ownership::aws::REVOKED_TAG) {
-            revoked.insert(role.address.clone(), Some(at.to_string()));
+        let marks: BTreeMap<String, String> = role
+            .tags()
+            .into_iter()
+            .filter(|(key, _)| ownership::aws::is_revocation_tag(key))
+            .collect();
+        if marks.contains_key(ownership::aws::REVOKED_TAG) {
+            revoked.insert(role.address.clone(), marks);
         }
     }
     for policy in observed.iter().filter(|r| {
@@ -226,7 +231,7 @@ pub(super) fn revoked_roles(
     }) {
         let role = policy.string("role").unwrap_or_default();
         if let Some(address) = owned_roles.get(&(policy.provider.as_str(), role)) {
-            revoked.entry(address.to_string()).or_insert(None);
+            revoked.entry(address.to_string()).or_default();
         }
     }
     revoked
@@ -236,7 +241,7 @@ pub(super) fn revoked_roles(
 /// writing the session deny): plans keep the trust closed, and list them so
 /// that someone runs the revoke again.
 pub(super) fn interrupted_revocations(
-    revoked: &BTreeMap<String, Option<String>>,
+    revoked: &BTreeMap<String, BTreeMap<String, String>>,
     observed: &[Resource],
     listed: &[Revoked],
 ) -> Vec<Revoked> {
@@ -265,7 +270,7 @@ pub(super) fn interrupted_revocations(
 /// change says so rather than blame the source.
 pub(super) fn explain_closed_trust(
     changes: &mut [Change],
-    revoked: &BTreeMap<String, Option<String>>,
+    revoked: &BTreeMap<String, BTreeMap<String, String>>,
 ) {
     for change in changes.iter_mut().filter(|c| {
         c.kind == ResourceKind::AwsRole
@@ -287,7 +292,10 @@ pub(super) fn explain_closed_trust(
 
 /// The desired state with revoked roles kept revoked: the trust policy's
 /// deny and the tag stay until `writ revoke --lift` removes them.
-pub(super) fn keep_revoked(desired: &mut Desired, revoked: &BTreeMap<String, Option<String>>) {
+pub(super) fn keep_revoked(
+    desired: &mut Desired,
+    revoked: &BTreeMap<String, BTreeMap<String, String>>,
+) {
     for role in desired
         .resources
         .iter_mut()
@@ -308,13 +316,12 @@ pub(super) fn keep_revoked(desired: &mut Desired, revoked: &BTreeMap<String, Opt
             role.attributes
                 .insert("assume_role_policy".to_string(), canonical);
         }
-        if let (Some(Some(at)), Some(Value::Object(tags))) =
+        if let (Some(marks), Some(Value::Object(tags))) =
             (revoked.get(&role.address), role.attributes.get_mut("tags"))
         {
-            tags.insert(
-                ownership::aws::REVOKED_TAG.to_string(),
-                Value::String(at.clone()),
-            );
+            for (key, value) in marks {
+                tags.insert(key.clone(), Value::String(value.clone()));
+            }
         }
     }
 }

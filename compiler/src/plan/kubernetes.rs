@@ -9,7 +9,10 @@ use crate::address::kubernetes_service_account as service_account_address;
 use crate::lower::Desired;
 use crate::ownership::{
     self,
-    kubernetes::{AGENT_LABEL, REVOKED_ANNOTATION},
+    kubernetes::{
+        inventory_name, rules_without_minting, Inventory, AGENT_LABEL, DIGEST_ANNOTATION,
+        REVOKED_ANNOTATION,
+    },
 };
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
@@ -219,74 +222,202 @@ pub(super) fn expiry_notes(desired: &Desired) -> Vec<String> {
         .collect()
 }
 
-/// A service account of this project that `writ revoke` marked.
-pub(super) struct Revocation {
-    pub entry: Revoked,
-    pub provider: String,
-    /// The mark's value: when the agent was revoked.
-    pub at: String,
-}
-
-/// The marked service accounts of the project's agents: the mark stays
-/// until `writ revoke --lift`, whatever the source says.
-pub(super) fn revocations(desired: &Desired, observed: &[Resource]) -> Vec<Revocation> {
+/// The project's inventory records, one per cluster, as (provider, record).
+/// A record that does not parse is left out with a note (snapshots and
+/// providers refuse one before a plan is made).
+pub(super) fn records(
+    project: &str,
+    observed: &[Resource],
+    notes: &mut Vec<String>,
+) -> Vec<(String, Inventory)> {
+    let name = inventory_name(project);
     observed
         .iter()
-        .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount)
-        .filter_map(|r| {
-            let labels = r.attribute("labels")?;
-            if !ownership::kubernetes::owns(|name| text(labels, name), &desired.project) {
-                return None;
+        .filter(|r| r.kind == ResourceKind::KubernetesInventory && r.string("name") == Some(&name))
+        .filter_map(|r| match Inventory::of_resource(r) {
+            Ok(record) => Some((r.provider.clone(), record)),
+            Err(error) => {
+                notes.push(format!("cannot read the inventory record {error}: revocations and service accounts recorded there are unknown"));
+                None
             }
-            let agent = text(labels, AGENT_LABEL)?;
-            let at = text(r.attribute("annotations")?, REVOKED_ANNOTATION)?;
-            Some(Revocation {
-                entry: Revoked {
-                    agent: agent.to_string(),
-                    address: r.address.clone(),
-                    detail: format!("revoked with `writ revoke` at {at}: no bindings in `{}` until `writ revoke --lift`", r.provider),
-                },
-                provider: r.provider.clone(),
-                at: at.to_string(),
-            })
         })
         .collect()
 }
 
-/// The desired state with revoked agents kept revoked: no bindings for them
-/// in that cluster, and the mark kept on their service accounts.
-pub(super) fn keep_revoked(desired: &Desired, revocations: &[Revocation]) -> Desired {
-    let mut kept = desired.clone();
-    let cut: std::collections::BTreeSet<(&str, &str)> = revocations
+/// An agent `writ revoke` cut off in a cluster.
+pub(super) struct Revocation {
+    pub entry: Revoked,
+    pub provider: String,
+    /// Set when the revocation is an older version's mark on a service
+    /// account (this address), which plans keep too.
+    pub marked: Option<(String, String)>,
+}
+
+/// The project's revocations in clusters: the inventory record's, kept
+/// until `writ revoke --lift` whatever the source says, and the marks an
+/// older writ left on service accounts.
+pub(super) fn revocations(
+    desired: &Desired,
+    observed: &[Resource],
+    records: &[(String, Inventory)],
+) -> Vec<Revocation> {
+    let mut out: Vec<Revocation> = Vec::new();
+    for (provider, record) in records {
+        for (agent, revoked) in &record.revoked {
+            let by = revoked
+                .by
+                .as_deref()
+                .map(|by| format!(" by {by}"))
+                .unwrap_or_default();
+            out.push(Revocation {
+                entry: Revoked {
+                    agent: agent.clone(),
+                    address: provider.clone(),
+                    detail: format!(
+                        "revoked with `writ revoke` at {}{by}: its service accounts are deleted and kept absent (every token bound to them is void), and it has no bindings in `{provider}` until `writ revoke --lift`",
+                        revoked.at
+                    ),
+                },
+                provider: provider.clone(),
+                marked: None,
+            });
+        }
+    }
+    let listed: BTreeSet<(String, String)> = out
+        .iter()
+        .map(|r| (r.provider.clone(), r.entry.agent.clone()))
+        .collect();
+    for r in observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount)
+    {
+        let Some(labels) = r.attribute("labels") else {
+            continue;
+        };
+        if !ownership::kubernetes::owns(|name| text(labels, name), &desired.project) {
+            continue;
+        }
+        let (Some(agent), Some(at)) = (
+            text(labels, AGENT_LABEL),
+            r.attribute("annotations")
+                .and_then(|a| text(a, REVOKED_ANNOTATION)),
+        ) else {
+            continue;
+        };
+        if listed.contains(&(r.provider.clone(), agent.to_string())) {
+            continue;
+        }
+        out.push(Revocation {
+            entry: Revoked {
+                agent: agent.to_string(),
+                address: r.address.clone(),
+                detail: format!("revoked with `writ revoke` at {at}: no bindings in `{}` until `writ revoke --lift`", r.provider),
+            },
+            provider: r.provider.clone(),
+            marked: Some((r.address.clone(), at.to_string())),
+        });
+    }
+    out
+}
+
+/// The desired state with revoked agents kept revoked in each cluster: no
+/// service accounts (recorded revocations) and no bindings for them, no
+/// rule letting a parent mint their tokens, and an older version's mark
+/// kept where one is.
+pub(super) fn keep_revoked(desired: &mut Desired, revocations: &[Revocation]) {
+    let cut: BTreeSet<(&str, &str)> = revocations
         .iter()
         .map(|r| (r.provider.as_str(), r.entry.agent.as_str()))
         .collect();
-    kept.resources.retain(|r| {
-        let binding = matches!(
-            r.kind,
-            ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding
-        );
-        !(binding
-            && r.agent
-                .as_deref()
-                .is_some_and(|agent| cut.contains(&(r.provider.as_str(), agent))))
-    });
-    let by_address: HashMap<&str, &Revocation> = revocations
+    let recorded = suspended(revocations);
+    let is_cut = |r: &Resource, set: &BTreeSet<(&str, &str)>| {
+        r.agent
+            .as_deref()
+            .is_some_and(|agent| set.contains(&(r.provider.as_str(), agent)))
+    };
+    // The service accounts whose tokens nobody may mint any more, as
+    // (provider, namespace, name).
+    let accounts: BTreeSet<(String, String, String)> = desired
+        .resources
         .iter()
-        .map(|r| (r.entry.address.as_str(), r))
+        .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount && is_cut(r, &cut))
+        .filter_map(|r| {
+            Some((
+                r.provider.clone(),
+                r.string("namespace")?.to_string(),
+                r.string("name")?.to_string(),
+            ))
+        })
         .collect();
-    for resource in &mut kept.resources {
-        let Some(revocation) = by_address.get(resource.address.as_str()) else {
-            continue;
+    desired.resources.retain(|r| {
+        let gone = match r.kind {
+            ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
+                is_cut(r, &cut)
+            }
+            ResourceKind::KubernetesServiceAccount => is_cut(r, &recorded),
+            _ => false,
         };
-        if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
-            annotations.insert(
-                REVOKED_ANNOTATION.into(),
-                Value::String(revocation.at.clone()),
-            );
+        !gone
+    });
+    let marks: HashMap<&str, &str> = revocations
+        .iter()
+        .filter_map(|r| r.marked.as_ref())
+        .map(|(address, at)| (address.as_str(), at.as_str()))
+        .collect();
+    for resource in &mut desired.resources {
+        if let Some(at) = marks.get(resource.address.as_str()) {
+            if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
+                annotations.insert(REVOKED_ANNOTATION.into(), Value::String(at.to_string()));
+            }
+            continue;
+        }
+        if resource.kind != ResourceKind::KubernetesRole {
+            continue;
+        }
+        let mut changed = false;
+        for (provider, namespace, name) in &accounts {
+            if resource.provider != *provider || resource.string("namespace") != Some(namespace) {
+                continue;
+            }
+            let Some(rules) = resource.attribute("rules") else {
+                continue;
+            };
+            if let Some(rules) = rules_without_minting(rules, name) {
+                resource.attributes.insert("rules".into(), rules);
+                changed = true;
+            }
+        }
+        if changed {
+            let digest = ownership::content_digest(resource, []);
+            if let Some(Value::Object(annotations)) = resource.attributes.get_mut("annotations") {
+                annotations.insert(DIGEST_ANNOTATION.into(), Value::String(digest));
+            }
         }
     }
-    kept
+}
+
+/// The agents whose service accounts a recorded revocation keeps absent,
+/// as (provider, agent).
+pub(super) fn suspended(revocations: &[Revocation]) -> BTreeSet<(&str, &str)> {
+    revocations
+        .iter()
+        .filter(|r| r.marked.is_none())
+        .map(|r| (r.provider.as_str(), r.entry.agent.as_str()))
+        .collect()
+}
+
+/// Deletions of revoked agents' service accounts say why.
+pub(super) fn explain_kept_absent(changes: &mut [Change], revocations: &[Revocation]) {
+    let cut = suspended(revocations);
+    for change in changes.iter_mut().filter(|c| {
+        c.kind == ResourceKind::KubernetesServiceAccount
+            && c.actions == [Action::Delete]
+            && c.agent
+                .as_deref()
+                .is_some_and(|agent| cut.contains(&(c.provider.as_str(), agent)))
+    }) {
+        change.reason = "the agent is revoked: its service account is kept absent (a new one would be a new UID, and every token bound to the old one is void) until `writ revoke --lift`".to_string();
+    }
 }
 
 /// What the rules of a Role or ClusterRole allow: (verb, resource[.group])

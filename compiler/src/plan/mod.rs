@@ -35,20 +35,58 @@ pub use review::{refusal, stale_differences};
 pub use types::*;
 
 use crate::lower::Desired;
-use crate::resource::Resource;
+use crate::resource::{Resource, ResourceKind};
+use rustc_hash::FxHashSet;
 use std::collections::BTreeSet;
 
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
-    let in_clusters = kubernetes::revocations(desired, observed);
+    let mut notes = Vec::new();
+    let records = kubernetes::records(&desired.project, observed, &mut notes);
+    let in_clusters = kubernetes::revocations(desired, observed, &records);
+    // What proves a labelled object is writ's beyond its labels: the
+    // service accounts the source declares (but not a revoked agent's,
+    // which writ keeps absent: one made again is not writ's), and the UIDs
+    // writ recorded.
+    let suspended = kubernetes::suspended(&in_clusters);
+    let declared: FxHashSet<&str> = desired
+        .resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount)
+        .filter(|r| {
+            r.agent
+                .as_deref()
+                .is_none_or(|agent| !suspended.contains(&(r.provider.as_str(), agent)))
+        })
+        .map(|r| r.address.as_str())
+        .collect();
+    let recorded: FxHashSet<(&str, &str)> = records
+        .iter()
+        .flat_map(|(provider, record)| {
+            record
+                .objects
+                .keys()
+                .map(move |uid| (provider.as_str(), uid.as_str()))
+        })
+        .collect();
+    let evidence = crate::ownership::Evidence {
+        recorded,
+        declared,
+        ..crate::ownership::Evidence::default()
+    };
     let roles = aws::revoked_roles(desired, observed);
     if in_clusters.is_empty() && roles.is_empty() {
-        return plan_desired(desired, observed, options);
+        let mut plan = plan_desired(desired, observed, options, evidence);
+        plan.notes.extend(notes);
+        return plan;
     }
     // Revoked agents stay cut off until lifted: their roles keep the trust
-    // deny; their service accounts keep the mark and get no bindings.
-    let mut kept = kubernetes::keep_revoked(desired, &in_clusters);
+    // deny; in clusters they keep no service account and no binding.
+    let mut kept = desired.clone();
+    kubernetes::keep_revoked(&mut kept, &in_clusters);
     aws::keep_revoked(&mut kept, &roles);
-    let mut plan = plan_desired(&kept, observed, options);
+    let mut plan = plan_desired(&kept, observed, options, evidence);
+    plan.notes.extend(notes);
+    kubernetes::explain_kept_absent(&mut plan.changes, &in_clusters);
     plan.revoked
         .extend(in_clusters.into_iter().map(|r| r.entry));
     plan.revoked.extend(aws::interrupted_revocations(
@@ -57,11 +95,17 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
         &plan.revoked,
     ));
     aws::explain_closed_trust(&mut plan.changes, &roles);
-    plan.revoked.sort_by(|a, b| a.address.cmp(&b.address));
+    plan.revoked
+        .sort_by(|a, b| (&a.address, &a.agent).cmp(&(&b.address, &b.agent)));
     plan
 }
 
-fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
+fn plan_desired(
+    desired: &Desired,
+    observed: &[Resource],
+    options: &PlanOptions,
+    evidence: crate::ownership::Evidence,
+) -> Plan {
     // 1. Both sides joined by address.
     let wanted = join::desired_by_address(&desired.resources);
     let canonical = join::canonical(&wanted, observed);
@@ -71,7 +115,7 @@ fn plan_desired(desired: &Desired, observed: &[Resource], options: &PlanOptions)
         managed,
         mut unmanaged,
         revoked,
-    } = ownership::partition(&mut rows, desired, options);
+    } = ownership::partition(&mut rows, desired, options, evidence);
     // 3. The cluster inventory, and long-lived tokens to delete.
     let (token_deletes, cluster_inventory) = kubernetes::inventory(&rows);
     unmanaged.extend(cluster_inventory);

@@ -7,7 +7,6 @@ use super::{aws, PlanOptions, Revoked, Unmanaged};
 use crate::lower::Desired;
 use crate::ownership::{self, agent_name, aws::REVOKE_POLICY, Ownership};
 use crate::resource::ResourceKind;
-use rustc_hash::FxHashSet;
 
 /// What sorting the observed objects found besides whose they are.
 pub(super) struct Partition {
@@ -20,15 +19,19 @@ pub(super) struct Partition {
 }
 
 /// Sets `side` on every row with an observed object.
-pub(super) fn partition(rows: &mut [Row], desired: &Desired, options: &PlanOptions) -> Partition {
+pub(super) fn partition<'a>(
+    rows: &mut [Row<'a>],
+    desired: &Desired,
+    options: &PlanOptions,
+    mut evidence: ownership::Evidence<'a>,
+) -> Partition {
     let project = desired.project.as_str();
     // An inline policy is the project's when its role is.
-    let no_roles = FxHashSet::default();
-    let our_roles: FxHashSet<(&str, &str)> = rows
+    evidence.roles = rows
         .iter()
         .filter_map(|row| row.observed)
         .filter(|r| r.kind == ResourceKind::AwsRole)
-        .filter(|r| ownership::ownership(r, project, &no_roles) == Ownership::Ours)
+        .filter(|r| ownership::ownership(r, project, &evidence) == Ownership::Ours)
         .filter_map(|r| Some((r.provider.as_str(), r.string("name")?)))
         .collect();
     let mut partition = Partition {
@@ -40,7 +43,7 @@ pub(super) fn partition(rows: &mut [Row], desired: &Desired, options: &PlanOptio
         let Some(resource) = row.observed else {
             continue;
         };
-        row.side = Some(match ownership::ownership(resource, project, &our_roles) {
+        row.side = Some(match ownership::ownership(resource, project, &evidence) {
             // A revocation stays until it is lifted, whatever the source
             // says (freezing and unfreezing an agent does not lift it).
             Ownership::Ours
@@ -59,6 +62,21 @@ pub(super) fn partition(rows: &mut [Row], desired: &Desired, options: &PlanOptio
                 Side::Ours
             }
             Ownership::OtherProject => Side::OtherProject,
+            Ownership::Unproven => {
+                partition.unmanaged.push(Unmanaged {
+                    address: resource.address.clone(),
+                    kind: resource.kind,
+                    name: match resource.string("namespace") {
+                        Some(namespace) => format!("{namespace}/{}", resource.string("name").unwrap_or("?")),
+                        None => resource.string("name").unwrap_or("?").to_string(),
+                    },
+                    detail: "labelled as this project's, but writ cannot show it made it: its name is not one writ gives, its UID is not in writ's inventory record, and the source does not declare it (or its agent is revoked); writ never changes it".to_string(),
+                    age_days: None,
+                    stale: false,
+                    flags: vec!["claims to be writ's".to_string()],
+                });
+                Side::Unmanaged
+            }
             Ownership::Unmanaged => {
                 partition
                     .unmanaged

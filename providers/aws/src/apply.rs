@@ -38,16 +38,16 @@ fn tag_map(attributes: &Attributes) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// `after` with a revocation the role carries now (its mark `revoked_at`,
-/// or only its session deny when `revoked` is set) kept: the trust's deny
-/// and the mark. The plan keeps what it saw; this keeps a revoke that
+/// `after` with a revocation the role carries now (its mark, the tags
+/// `marks`, or only its session deny when `revoked` is set) kept: the
+/// trust's deny and the mark. The plan keeps what it saw; this keeps a revoke that
 /// landed after the plan was made, so that no apply reopens a role.
 fn keep_live_revocation<'a>(
     after: &'a Attributes,
-    revoked_at: Option<&str>,
+    marks: &[(String, String)],
     revoked: bool,
 ) -> std::borrow::Cow<'a, Attributes> {
-    if revoked_at.is_none() && !revoked {
+    if marks.is_empty() && !revoked {
         return std::borrow::Cow::Borrowed(after);
     }
     let mut kept = after.clone();
@@ -59,9 +59,11 @@ fn keep_live_revocation<'a>(
             statements.push(ownership::aws::revoke_trust_statement());
         }
     }
-    if let (Some(at), Some(Value::Object(tags))) = (revoked_at, kept.get_mut("tags")) {
-        tags.entry(ownership::aws::REVOKED_TAG.to_string())
-            .or_insert_with(|| Value::String(at.to_string()));
+    if let Some(Value::Object(tags)) = kept.get_mut("tags") {
+        for (key, value) in marks {
+            tags.entry(key.clone())
+                .or_insert_with(|| Value::String(value.clone()));
+        }
     }
     std::borrow::Cow::Owned(kept)
 }
@@ -125,16 +127,16 @@ impl AwsProvider {
             (ResourceKind::AwsRole, ChangeKind::Create) => self.create_role(after).await,
             (ResourceKind::AwsRole, ChangeKind::Update) => {
                 // A revoke that landed after the plan was made is kept.
-                let revoked = self.owned_role(name).await?.flatten();
-                let after = keep_live_revocation(after, revoked.as_deref(), false);
+                let marks = self.owned_role(name).await?.unwrap_or_default();
+                let after = keep_live_revocation(after, &marks, false);
                 self.converge_role(name, before, &after).await
             }
             (ResourceKind::AwsRole, ChangeKind::Replace) => {
                 // Deleting the role deletes a revocation with it: keep it,
                 // the trust's deny and the mark included.
-                let revoked = self.owned_role(name).await?.flatten();
+                let marks = self.owned_role(name).await?.unwrap_or_default();
                 let revocation = self.revocation_of(name).await?;
-                let after = keep_live_revocation(after, revoked.as_deref(), revocation.is_some());
+                let after = keep_live_revocation(after, &marks, revocation.is_some());
                 self.delete_role(name).await?;
                 self.create_role(&after).await?;
                 if let Some(document) = revocation {
@@ -171,7 +173,8 @@ impl AwsProvider {
                 | ResourceKind::KubernetesRoleBinding
                 | ResourceKind::KubernetesClusterRole
                 | ResourceKind::KubernetesClusterRoleBinding
-                | ResourceKind::KubernetesTokenSecret,
+                | ResourceKind::KubernetesTokenSecret
+                | ResourceKind::KubernetesInventory,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a Kubernetes object, not an AWS one",
@@ -193,12 +196,12 @@ impl AwsProvider {
     }
 
     /// [`Self::ensure_owned_role`], with the role's revocation mark as it
-    /// is now: `Ok(None)` when it does not exist, `Ok(Some(Some(at)))` when
-    /// `writ revoke` marked it.
+    /// is now: `Ok(None)` when it does not exist, else the tags by which
+    /// `writ revoke` marked it (none if it did not).
     pub(crate) async fn owned_role(
         &self,
         name: &str,
-    ) -> Result<Option<Option<String>>, ProviderError> {
+    ) -> Result<Option<Vec<(String, String)>>, ProviderError> {
         let result = call!(self, "GetRole", self.client.get_role().role_name(name));
         let role = match result {
             Ok(output) => output,
@@ -210,12 +213,13 @@ impl AwsProvider {
         };
         let tags = role.tags().iter().map(|t| (t.key(), t.value()));
         if ownership::aws::owns(role.path(), tags, &self.project) {
-            let revoked = role
+            let marks = role
                 .tags()
                 .iter()
-                .find(|t| t.key() == ownership::aws::REVOKED_TAG)
-                .map(|t| t.value().to_string());
-            Ok(Some(revoked))
+                .filter(|t| ownership::aws::is_revocation_tag(t.key()))
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            Ok(Some(marks))
         } else {
             Err(ProviderError::new(
                 ErrorClass::Permanent,
@@ -251,8 +255,8 @@ impl AwsProvider {
             Ok(_) => Ok(()),
             // Created by an earlier, interrupted apply: converge it instead.
             Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {
-                let revoked = self.owned_role(name).await?.flatten();
-                let after = keep_live_revocation(after, revoked.as_deref(), false);
+                let marks = self.owned_role(name).await?.unwrap_or_default();
+                let after = keep_live_revocation(after, &marks, false);
                 self.converge_role(name, &Attributes::new(), &after).await
             }
             Err(error) => Err(error),
@@ -628,8 +632,18 @@ mod tests {
     #[test]
     fn an_apply_keeps_a_revocation_made_after_its_plan() {
         let after = role();
-        assert_eq!(*keep_live_revocation(&after, None, false), after);
-        let kept = keep_live_revocation(&after, Some("2026-11-29T07:00:00Z"), false);
+        assert_eq!(*keep_live_revocation(&after, &[], false), after);
+        let marks = [
+            (
+                ownership::aws::REVOKED_TAG.to_string(),
+                "2026-11-29T07:00:00Z".to_string(),
+            ),
+            (
+                ownership::aws::REVOKED_BY_TAG.to_string(),
+                "oncall".to_string(),
+            ),
+        ];
+        let kept = keep_live_revocation(&after, &marks, false);
         let statements = kept["assume_role_policy"]["Statement"].as_array().unwrap();
         assert_eq!(statements.len(), 2);
         assert!(statements.iter().any(ownership::aws::is_revoke_statement));
@@ -637,8 +651,9 @@ mod tests {
             kept["tags"][ownership::aws::REVOKED_TAG],
             "2026-11-29T07:00:00Z"
         );
+        assert_eq!(kept["tags"][ownership::aws::REVOKED_BY_TAG], "oncall");
         // Only the session deny left (an older revoke): the trust closes.
-        let kept = keep_live_revocation(&after, None, true);
+        let kept = keep_live_revocation(&after, &[], true);
         assert!(kept["assume_role_policy"]["Statement"]
             .as_array()
             .unwrap()
@@ -646,7 +661,7 @@ mod tests {
             .any(ownership::aws::is_revoke_statement));
         assert!(kept["tags"].get(ownership::aws::REVOKED_TAG).is_none());
         // Kept once, however often.
-        let twice = keep_live_revocation(&kept, Some("x"), true);
+        let twice = keep_live_revocation(&kept, &marks[..1], true);
         assert_eq!(
             twice["assume_role_policy"]["Statement"]
                 .as_array()

@@ -20,7 +20,7 @@ use writ_compiler::plan::Change;
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
     error_chain, BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier,
-    Revocation,
+    Revocation, RevokeMark,
 };
 
 /// How to reach one AWS account (from `[provider.aws.NAME]` in writ.toml).
@@ -118,8 +118,8 @@ impl Provider for AwsProvider {
         Box::pin(self.apply_change(change))
     }
 
-    fn revoke<'a>(&'a self, agent: &'a str, now: &'a str) -> BoxFuture<'a, Revocation> {
-        Box::pin(self.revoke_agent(agent, now))
+    fn revoke<'a>(&'a self, agent: &'a str, mark: &'a RevokeMark) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.revoke_agent(agent, mark))
     }
 
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {

@@ -5,17 +5,19 @@
 use crate::{call, decode_document, AwsProvider, IamCode};
 use aws_sdk_iam::types::{EntityType, StatusType};
 use writ_compiler::ownership::aws::{
-    is_revoke_statement, revoke_trust_statement, AGENT_TAG, PROJECT_TAG, REVOKED_TAG, REVOKE_POLICY,
+    is_revoke_statement, revoke_trust_statement, tag_value, AGENT_TAG, PROJECT_TAG, REVOKED_BY_TAG,
+    REVOKED_TAG, REVOKE_POLICY,
 };
-use writ_provider_core::{ProviderError, Revocation};
+use writ_provider_core::{ProviderError, Revocation, RevokeMark};
 
 impl AwsProvider {
     /// `writ revoke`: the revocation on the agent's role, then its access
     /// keys disabled.
-    pub(crate) async fn revoke_agent(&self, name: &str, now: &str) -> Revocation {
+    pub(crate) async fn revoke_agent(&self, name: &str, mark: &RevokeMark) -> Revocation {
         let address = &self.address;
+        let now = &mark.at;
         let mut report = Revocation::default();
-        match self.revoke_role(name, now).await {
+        match self.revoke_role(name, mark).await {
             Ok(true) => report.said(format!(
                 "revoked `{name}` in {address}: sessions issued before {now} are denied"
             )),
@@ -52,23 +54,32 @@ impl AwsProvider {
     }
 
     /// Puts the revocation on a role of the project. `Ok(false)` when the
-    /// role does not exist. `now` is an RFC 3339 time (UTC).
-    async fn revoke_role(&self, role: &str, now: &str) -> Result<bool, ProviderError> {
+    /// role does not exist.
+    async fn revoke_role(&self, role: &str, mark: &RevokeMark) -> Result<bool, ProviderError> {
+        let now = mark.at.as_str();
         if !self.ensure_owned_role(role).await? {
             return Ok(false);
         }
         // First the mark, so that a revocation interrupted after this point
         // is still known to every later plan, which then finishes it.
+        let tag = |key: &str, value: &str| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| ProviderError::permanent(format!("a tag for `{role}`: {e}")))
+        };
+        let mut tags = vec![tag(REVOKED_TAG, now)?];
+        if let Some(by) = &mark.by {
+            tags.push(tag(REVOKED_BY_TAG, &tag_value(by))?);
+        }
         call!(
             self,
             "TagRole",
-            self.client.tag_role().role_name(role).tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key(REVOKED_TAG)
-                    .value(now)
-                    .build()
-                    .map_err(|e| ProviderError::permanent(format!("a tag for `{role}`: {e}")))?
-            )
+            self.client
+                .tag_role()
+                .role_name(role)
+                .set_tags(Some(tags.clone()))
         )?;
         // The sessions already issued are denied everything.
         let document = serde_json::json!({
@@ -146,6 +157,7 @@ impl AwsProvider {
                 .untag_role()
                 .role_name(role)
                 .tag_keys(REVOKED_TAG)
+                .tag_keys(REVOKED_BY_TAG)
         )?;
         Ok(true)
     }

@@ -199,6 +199,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ProviderError> {
         .map_err(|e| ProviderError::permanent(format!("cannot start the async runtime: {e}")))
 }
 
+/// When an agent is revoked, and by whom if writ was told: kept with the
+/// revocation until it is lifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeMark {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// Who ran `writ revoke`, as they said (`WRIT_ACTOR`, the CI actor or
+    /// the login name): a record, not an authenticated identity.
+    pub by: Option<String>,
+}
+
 /// What `writ revoke` (or `--lift`) did to one agent in one provider, in
 /// words, line by line; `failed` when a step could not be done.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -234,10 +245,16 @@ pub trait Provider: Send + Sync {
     /// resumed by planning again and applying what is left.
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>>;
 
+    /// Called once when an apply has carried out its changes (or stopped at
+    /// a failure): a provider that keeps a record of what it made writes it
+    /// here, in one write rather than one per change.
+    fn finish(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The emergency brake: cuts `agent` off at once, outside any plan, so
-    /// that later plans keep it cut off until lifted. `now` is the time of
-    /// the revocation (RFC 3339, UTC).
-    fn revoke<'a>(&'a self, agent: &'a str, now: &'a str) -> BoxFuture<'a, Revocation>;
+    /// that later plans keep it cut off until lifted.
+    fn revoke<'a>(&'a self, agent: &'a str, mark: &'a RevokeMark) -> BoxFuture<'a, Revocation>;
 
     /// Removes a revocation; the next apply gives the access back.
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation>;

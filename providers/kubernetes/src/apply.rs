@@ -54,6 +54,14 @@ fn refused(address: &str, why: &str) -> ProviderError {
     )
 }
 
+fn unproven(address: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorClass::Permanent,
+        Some("NotOwned"),
+        format!("{address}: labelled as this project's, but writ did not make it (its name is not one writ gives and its UID is not in writ's inventory record); refusing to delete it"),
+    )
+}
+
 pub(crate) async fn apply(
     provider: &KubernetesProvider,
     change: &Change,
@@ -71,7 +79,7 @@ pub(crate) async fn apply(
             change.address
         ))
     };
-    match change.kind_of_change() {
+    let made = match change.kind_of_change() {
         ChangeKind::Create => {
             let after = change.after.as_ref().ok_or_else(missing)?;
             if kind == Kind::TokenSecret {
@@ -82,13 +90,13 @@ pub(crate) async fn apply(
             }
             provider
                 .create(&Target::of(kind, after, &change.address), after)
-                .await
+                .await?
         }
         ChangeKind::Update => {
             let after = change.after.as_ref().ok_or_else(missing)?;
             provider
                 .update(&Target::of(kind, after, &change.address), after)
-                .await
+                .await?
         }
         ChangeKind::Replace => {
             let after = change.after.as_ref().ok_or_else(missing)?;
@@ -98,15 +106,24 @@ pub(crate) async fn apply(
                 .await?;
             provider
                 .create(&Target::of(kind, after, &change.address), after)
-                .await
+                .await?
         }
         ChangeKind::Delete => {
             let before = change.before.as_ref().ok_or_else(missing)?;
             provider
                 .delete(&Target::of(kind, before, &change.address))
-                .await
+                .await?;
+            None
+        }
+    };
+    // The service accounts writ made go into the inventory record, its
+    // proof that they are writ's once the source no longer names them.
+    if kind == Kind::ServiceAccount {
+        if let Some(uid) = made {
+            provider.note_made(uid, change.address.clone());
         }
     }
+    Ok(())
 }
 
 impl KubernetesProvider {
@@ -116,6 +133,35 @@ impl KubernetesProvider {
             Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, &resource),
             None => Api::all_with(self.client.clone(), &resource),
         }
+    }
+
+    /// Labelled as the project's, and shown to be writ's: its name is one
+    /// writ gives (Roles and bindings), or its UID is in the inventory
+    /// record (service accounts). What a delete or a revoke requires; a
+    /// create or update of an object the source declares needs the labels
+    /// only.
+    pub(crate) async fn is_proven(
+        &self,
+        kind: Kind,
+        metadata: &ObjectMeta,
+    ) -> Result<bool, ProviderError> {
+        if !self.is_ours(metadata) {
+            return Ok(false);
+        }
+        let agent = metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(marks::AGENT_LABEL));
+        let name = metadata.name.as_deref().unwrap_or_default();
+        if agent.is_some_and(|agent| {
+            marks::follows_scheme(kind.resource_kind(), &self.project, agent, name)
+        }) {
+            return Ok(true);
+        }
+        let Some(uid) = &metadata.uid else {
+            return Ok(false);
+        };
+        Ok(self.made_in_this_run(uid) || self.inventory().await?.objects.contains_key(uid))
     }
 
     pub(crate) fn is_ours(&self, metadata: &ObjectMeta) -> bool {
@@ -133,11 +179,12 @@ impl KubernetesProvider {
     }
 
     /// `POST`s the object; converges it if it exists and is the project's.
+    /// The UID of the object written.
     pub(crate) async fn create(
         &self,
         target: &Target<'_>,
         attributes: &Attributes,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         match self.post(target, attributes).await {
             Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => {
                 self.update(target, attributes).await
@@ -150,7 +197,7 @@ impl KubernetesProvider {
         &self,
         target: &Target<'_>,
         attributes: &Attributes,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         let api = self.api(target.kind, target.namespace);
         let object = to_object(target.kind, attributes);
         let params = PostParams {
@@ -159,7 +206,7 @@ impl KubernetesProvider {
         };
         let what = format!("creating {}", target.address);
         match self.call(&what, || api.create(&params, &object)).await {
-            Ok(_) => Ok(()),
+            Ok(created) => Ok(created.metadata.uid),
             Err(error) if Reason::of(&error) == Some(Reason::NotFound) && target.namespace.is_some() => {
                 Err(ProviderError::permanent(format!(
                     "{}: namespace `{}` does not exist in `{}`; writ does not create namespaces: create it, or change `runs_on`/`in` in the source",
@@ -173,12 +220,13 @@ impl KubernetesProvider {
     }
 
     /// Reads, checks ownership and writes with the `resourceVersion` read;
-    /// retries after a conflict. Creates the object if it is gone.
+    /// retries after a conflict. Creates the object if it is gone. The UID
+    /// of the object written.
     pub(crate) async fn update(
         &self,
         target: &Target<'_>,
         attributes: &Attributes,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         let api = self.api(target.kind, target.namespace);
         let params = PostParams {
             field_manager: Some("writ".to_string()),
@@ -212,7 +260,7 @@ impl KubernetesProvider {
                 .call(&what, || api.replace(target.name, &params, &object))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(written) => return Ok(written.metadata.uid),
                 // Written by someone else since it was read: read again.
                 Err(error) if error.class == ErrorClass::Conflict => continue,
                 // Deleted since it was read: the next round creates it.
@@ -248,10 +296,20 @@ impl KubernetesProvider {
                 self.check_token_secret(target, &current.metadata).await?;
             } else if !self.is_ours(&current.metadata) {
                 return Err(refused(target.address, "the live object is not writ's"));
+            } else if !self.is_proven(target.kind, &current.metadata).await? {
+                return Err(unproven(target.address));
             }
             match self.delete_exactly(target, &current.metadata).await {
                 Err(error) if error.class == ErrorClass::Conflict => continue,
-                other => return other,
+                Err(error) => return Err(error),
+                Ok(()) => {
+                    if target.kind == Kind::ServiceAccount {
+                        if let Some(uid) = current.metadata.uid.clone() {
+                            self.note_gone(uid);
+                        }
+                    }
+                    return Ok(());
+                }
             }
         }
         Err(self.kept_changing(target))
@@ -313,10 +371,13 @@ impl KubernetesProvider {
             }
             Err(error) => return Err(error),
         };
-        if !self.is_ours(&owner.metadata) {
+        if !self
+            .is_proven(Kind::ServiceAccount, &owner.metadata)
+            .await?
+        {
             return Err(refused(
                 target.address,
-                &format!("it is a token of service account `{account}`, which is not writ's"),
+                &format!("it is a token of service account `{account}`, which writ cannot show is its own (labelled as this project's, with its UID in writ's inventory record)"),
             ));
         }
         Ok(())

@@ -207,6 +207,11 @@ fn common(kind: Kind, metadata: &ObjectMeta) -> BTreeMap<String, Value> {
             json!(metadata.namespace.clone().unwrap_or_default()),
         );
     }
+    if let Some(uid) = &metadata.uid {
+        // Observed only: the proof, with writ's inventory record, that a
+        // service account is writ's.
+        attributes.insert("uid".to_string(), json!(uid));
+    }
     if let Some(created) = &metadata.creation_timestamp {
         attributes.insert("created".to_string(), json!(created.0.to_string()));
     }

@@ -18,6 +18,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod apply;
+mod inventory;
 mod kinds;
 mod observe;
 mod revoke;
@@ -30,6 +31,7 @@ use writ_compiler::plan::Change;
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
     BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier, Revocation,
+    RevokeMark,
 };
 
 /// How to reach one cluster (from `[provider.kubernetes.NAME]` in writ.toml).
@@ -39,7 +41,12 @@ pub struct KubernetesSettings {
     pub context: Option<String>,
     /// A kubeconfig file; the standard rules when absent.
     pub kubeconfig: Option<PathBuf>,
+    /// The namespace of writ's inventory record; `default` when absent.
+    pub inventory_namespace: Option<String>,
 }
+
+/// Where the inventory record lives when writ.toml does not say.
+pub const DEFAULT_INVENTORY_NAMESPACE: &str = "default";
 
 pub struct KubernetesProvider {
     address: String,
@@ -48,6 +55,12 @@ pub struct KubernetesProvider {
     requests: Requester,
     /// Objects a list page asks for.
     page_size: u32,
+    /// The namespace of the project's inventory record.
+    inventory_namespace: String,
+    /// The record, once read (see `inventory.rs`).
+    inventory: std::sync::Mutex<Option<writ_compiler::ownership::kubernetes::Inventory>>,
+    /// What this apply made or deleted, written into the record at its end.
+    pending: std::sync::Mutex<Vec<inventory::Pending>>,
 }
 
 /// How many times a write that lost a race (409) is read and tried again.
@@ -89,7 +102,7 @@ impl KubernetesProvider {
                             "no Kubernetes connection for `{address}`: {e}; set `context` (and `kubeconfig`) in `[provider.kubernetes.…]` of writ.toml, or `KUBECONFIG`"
                         ))
                     })
-                    .and_then(|config| KubernetesProvider::with_config(address, project, config, retrier))
+                    .and_then(|config| KubernetesProvider::with_config(address, project, settings, config, retrier))
             }
         }
         .map_err(|e| {
@@ -102,12 +115,13 @@ impl KubernetesProvider {
                 "cannot use the kubeconfig for `{address}`{context}: {e}"
             ))
         })?;
-        KubernetesProvider::with_config(address, project, config, retrier)
+        KubernetesProvider::with_config(address, project, settings, config, retrier)
     }
 
     fn with_config(
         address: &str,
         project: &str,
+        settings: &KubernetesSettings,
         mut config: kube::Config,
         retrier: &Retrier,
     ) -> Result<KubernetesProvider, ProviderError> {
@@ -122,6 +136,12 @@ impl KubernetesProvider {
             client,
             requests: Requester::new(retrier, IN_FLIGHT),
             page_size: 1000,
+            inventory_namespace: settings
+                .inventory_namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_INVENTORY_NAMESPACE.to_string()),
+            inventory: std::sync::Mutex::new(None),
+            pending: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -255,8 +275,12 @@ impl Provider for KubernetesProvider {
         Box::pin(apply::apply(self, change))
     }
 
-    fn revoke<'a>(&'a self, agent: &'a str, now: &'a str) -> BoxFuture<'a, Revocation> {
-        Box::pin(self.revoke_agent(agent, now))
+    fn finish(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(self.write_pending())
+    }
+
+    fn revoke<'a>(&'a self, agent: &'a str, mark: &'a RevokeMark) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.revoke_agent(agent, mark))
     }
 
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {

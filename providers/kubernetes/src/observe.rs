@@ -1,6 +1,7 @@
 //! Reading a cluster: every kind listed across all namespaces by the page.
 //! Token Secrets are listed as metadata only (the server is asked for
-//! `PartialObjectMetadataList`), so their data never reaches writ.
+//! `PartialObjectMetadataList`), so their data never reaches writ. The
+//! project's inventory record is read last.
 
 use crate::kinds::{to_resource, Kind, TOKEN_SECRET_SELECTOR};
 use crate::KubernetesProvider;
@@ -33,6 +34,13 @@ pub(crate) async fn observe(provider: &KubernetesProvider) -> Result<Vec<Resourc
             }
         }
     }
+    // The project's inventory record: which service accounts writ made,
+    // and which agents are revoked here. One request.
+    let stored = provider.read_inventory().await?;
+    if stored.object.is_some() {
+        resources.push(provider.inventory_resource(&stored.record));
+    }
+    provider.remember_inventory(stored.record);
     resources.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(resources)
 }

@@ -43,6 +43,16 @@ pub fn writ(root: &Path, args: &[&str]) -> Output {
     command().args(args).arg(root).output().expect("writ runs")
 }
 
+/// [`writ`] with these environment variables set.
+pub fn writ_with(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command()
+        .args(args)
+        .arg(root)
+        .envs(env.iter().copied())
+        .output()
+        .expect("writ runs")
+}
+
 /// Standard output, then standard error.
 pub fn text(output: &Output) -> String {
     format!(
