@@ -235,6 +235,12 @@ pub enum WorkloadKind {
     AwsService {
         service: String,
     },
+    /// An IAM user whose long-lived access keys the agent signs with (its
+    /// name, after an optional path): its role trusts the user, and
+    /// `writ revoke` disables the user's keys.
+    AwsUser {
+        user: String,
+    },
     GcpWorkloadIdentity {
         pool: String,
         subject: String,

@@ -89,7 +89,8 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
                 let report = if args.lift {
                     provider.lift(name).await
                 } else {
-                    provider.revoke(name, &mark).await
+                    let users = users_of(model, name, &address);
+                    provider.revoke(name, &mark, &users).await
                 };
                 for line in &report.lines {
                     writeln!(out, "{line}")?;
@@ -135,4 +136,21 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         }
         Ok(i32::from(failed))
     })
+}
+
+/// The IAM users (or other long-lived identities) the source says `agent`
+/// signs in as in `provider`: the only ones whose keys a revoke disables.
+fn users_of(model: &writ_compiler::model::Model, agent: &str, provider: &str) -> Vec<String> {
+    let Some(id) = model.agent_id(agent) else {
+        return Vec::new();
+    };
+    model.agents[id]
+        .runs_on
+        .iter()
+        .filter(|w| model.providers[w.provider].address() == provider)
+        .filter_map(|w| match &w.kind {
+            writ_compiler::model::WorkloadKind::AwsUser { user } => Some(user.clone()),
+            _ => None,
+        })
+        .collect()
 }

@@ -254,20 +254,32 @@ fn writ_drift_reports_only_drift() {
 #[test]
 fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
     let Some(moto) = Moto::start() else { return };
-    let root = project("revoke", &moto, &format!("{PROVIDERS}{EXPORTER}{REPORTER}"));
-    apply(&root);
-    // A machine user of the exporter's, with a long-lived key.
+    // A machine user the exporter signs in as, with a long-lived key; and a
+    // person's user that someone tagged as the exporter's.
+    moto.iam("CreateUser", &[("UserName", "exporter-ci")]);
+    moto.iam("CreateAccessKey", &[("UserName", "exporter-ci")]);
     moto.iam(
         "CreateUser",
         &[
-            ("UserName", "exporter-ci"),
+            ("UserName", "ana"),
             ("Tags.member.1.Key", "writ:project"),
             ("Tags.member.1.Value", "acme"),
             ("Tags.member.2.Key", "writ:agent"),
             ("Tags.member.2.Value", "exporter"),
         ],
     );
-    moto.iam("CreateAccessKey", &[("UserName", "exporter-ci")]);
+    moto.iam("CreateAccessKey", &[("UserName", "ana")]);
+    let exporter = EXPORTER.replace(
+        "  runs_on aws.prod service \"lambda.amazonaws.com\"\n",
+        "  runs_on aws.prod service \"lambda.amazonaws.com\"\n  runs_on aws.prod user \"exporter-ci\"\n",
+    );
+    let root = project("revoke", &moto, &format!("{PROVIDERS}{exporter}{REPORTER}"));
+    apply(&root);
+    let trust = moto.iam("GetRole", &[("RoleName", "exporter")]);
+    assert!(
+        trust.contains("exporter-ci"),
+        "the role trusts the user: {trust}"
+    );
 
     let revoked = writ_with(
         &root,
@@ -298,6 +310,14 @@ fn revoke_cuts_an_agent_off_survives_apply_and_lift_restores_it() {
     }
     let keys = moto.iam("ListAccessKeys", &[("UserName", "exporter-ci")]);
     assert!(keys.contains("<Status>Inactive</Status>"), "{keys}");
+    assert!(
+        shown.contains("of IAM user `exporter-ci`"),
+        "every disabled key named: {shown}"
+    );
+    // A tag is a claim anyone who may tag users can make: only the users
+    // the source names lose their keys.
+    let keys = moto.iam("ListAccessKeys", &[("UserName", "ana")]);
+    assert!(keys.contains("<Status>Active</Status>"), "{keys}");
     // Only the named agent (and its delegate) were touched.
     assert!(
         !moto

@@ -419,7 +419,34 @@ impl<'a> Checker<'a> {
                 }
             }
             ProviderKind::Aws => {
-                let service = values["service"];
+                let service = match (values.get("service"), values.get("user")) {
+                    (Some(service), None) => *service,
+                    (None, Some(user)) => return self.aws_user(provider_id, user, span),
+                    (Some(service), Some(user)) => {
+                        self.report(
+                            diagnostics::invalid_value(
+                                "a `runs_on aws` names a service or an IAM user, not both",
+                                user.span,
+                                "second principal",
+                            )
+                            .with_label(service.span, "the service")
+                            .with_help("write one `runs_on` for each"),
+                        );
+                        return None;
+                    }
+                    (None, None) => {
+                        self.report(
+                            diagnostics::missing_field(
+                                "service",
+                                &what,
+                                workload.provider.span,
+                                "service \"lambda.amazonaws.com\"",
+                            )
+                            .with_help("add `service \"lambda.amazonaws.com\"` (an AWS service), or `user \"NAME\"` (an IAM user whose access keys the agent signs with)"),
+                        );
+                        return None;
+                    }
+                };
                 if !service.value.ends_with(".amazonaws.com")
                     || service.value.contains(char::is_whitespace)
                 {
@@ -447,6 +474,46 @@ impl<'a> Checker<'a> {
         Some(model::Workload {
             provider: provider_id,
             kind,
+            span,
+        })
+    }
+
+    /// `runs_on aws.P user "NAME"`: an IAM user whose access keys the agent
+    /// signs with. Its keys live until someone rotates them, which the
+    /// agent's ttl cannot change: a warning says so.
+    fn aws_user(
+        &mut self,
+        provider: model::ProviderId,
+        user: &ast::Str,
+        span: Span,
+    ) -> Option<model::Workload> {
+        if !crate::facts::aws::is_user_name(&user.value) {
+            self.report(
+                diagnostics::invalid_value(
+                    format!("`{}` is not an IAM user name", user.value),
+                    user.span,
+                    "expected a name of letters, digits and `+=,.@_-`, after an optional path",
+                )
+                .with_help("write the user's name, as in `user \"ci-deployer\"`, or `\"path/name\"` for a user under a path"),
+            );
+            return None;
+        }
+        self.report(
+            Diagnostic::new(
+                Code::TtlNotEnforced,
+                format!(
+                    "the access keys of IAM user `{}` live until someone rotates them: the agent's ttl holds only for the role sessions it starts",
+                    user.value
+                ),
+                Label::new(user.span, "long-lived keys"),
+            )
+            .with_help("prefer a workload identity (`runs_on kubernetes…`, `runs_on github…`, `service \"…\"`); `writ revoke` disables this user's keys"),
+        );
+        Some(model::Workload {
+            provider,
+            kind: WorkloadKind::AwsUser {
+                user: user.value.clone(),
+            },
             span,
         })
     }

@@ -524,9 +524,23 @@ pub const RULES: super::KindRules = super::KindRules {
         "an AWS account id is 12 digits",
         "write it as `\"123456789012\"`",
     ),
-    runs_on: &["service"],
-    runs_on_required: &["service"],
+    // One of them: checked with the workload (`check/agents.rs`).
+    runs_on: &["service", "user"],
+    runs_on_required: &[],
 };
+
+/// Is `text` an IAM user, by name or `path/name`, as a trust policy's
+/// principal ARN would end (`…:user/path/name`)? Names are 1 to 64 of
+/// letters, digits and `+=,.@_-`.
+pub fn is_user_name(text: &str) -> bool {
+    let segment = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+    };
+    text.len() <= 512 && text.split('/').all(segment)
+}
 
 /// A date as IAM's date operators read it: ISO 8601 (`2027-01-01`,
 /// `2027-01-01T00:00:00Z`) or seconds since 1970. Returns seconds since

@@ -248,6 +248,13 @@ impl AwsLowering<'_> {
                         "Action": ["sts:AssumeRole"],
                     }));
                 }
+                (WorkloadKind::AwsUser { user }, _) if workload.provider == self.provider => {
+                    statements.push(json!({
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [format!("arn:{partition}:iam::{account}:user/{user}")]},
+                        "Action": ["sts:AssumeRole"],
+                    }));
+                }
                 (
                     WorkloadKind::KubernetesServiceAccount {
                         namespace,

@@ -118,8 +118,13 @@ impl Provider for AwsProvider {
         Box::pin(self.apply_change(change))
     }
 
-    fn revoke<'a>(&'a self, agent: &'a str, mark: &'a RevokeMark) -> BoxFuture<'a, Revocation> {
-        Box::pin(self.revoke_agent(agent, mark))
+    fn revoke<'a>(
+        &'a self,
+        agent: &'a str,
+        mark: &'a RevokeMark,
+        users: &'a [String],
+    ) -> BoxFuture<'a, Revocation> {
+        Box::pin(self.revoke_agent(agent, mark, users))
     }
 
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {

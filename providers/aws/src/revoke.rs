@@ -1,19 +1,25 @@
-//! The emergency brake: `writ revoke` denies every session an agent's roles
-//! issued before now, and disables the access keys of IAM users tagged as
-//! the agent's. Plans keep the revocation until it is lifted.
+//! The emergency brake: `writ revoke` closes the trust of an agent's role,
+//! denies every session it issued before now, and disables the access keys
+//! of the IAM users the source says the agent runs as. Plans keep the
+//! revocation until it is lifted.
 
 use crate::{call, decode_document, AwsProvider, IamCode};
-use aws_sdk_iam::types::{EntityType, StatusType};
+use aws_sdk_iam::types::StatusType;
 use writ_compiler::ownership::aws::{
-    is_revoke_statement, revoke_trust_statement, tag_value, AGENT_TAG, PROJECT_TAG, REVOKED_BY_TAG,
-    REVOKED_TAG, REVOKE_POLICY,
+    is_revoke_statement, revoke_trust_statement, tag_value, REVOKED_BY_TAG, REVOKED_TAG,
+    REVOKE_POLICY,
 };
 use writ_provider_core::{ProviderError, Revocation, RevokeMark};
 
 impl AwsProvider {
     /// `writ revoke`: the revocation on the agent's role, then its access
     /// keys disabled.
-    pub(crate) async fn revoke_agent(&self, name: &str, mark: &RevokeMark) -> Revocation {
+    pub(crate) async fn revoke_agent(
+        &self,
+        name: &str,
+        mark: &RevokeMark,
+        users: &[String],
+    ) -> Revocation {
         let address = &self.address;
         let now = &mark.at;
         let mut report = Revocation::default();
@@ -24,17 +30,14 @@ impl AwsProvider {
             Ok(false) => report.said(format!("`{name}` has no role in {address}")),
             Err(error) => report.failed(format!("could not revoke `{name}` in {address}: {error}")),
         }
-        match self.disable_keys_of(name).await {
-            Ok(keys) => {
-                for key in keys {
-                    report.said(format!(
-                        "disabled access key {key} of `{name}` in {address}"
-                    ));
-                }
-            }
-            Err(error) => report.failed(format!(
-                "could not disable the access keys of `{name}` in {address}: {error}"
-            )),
+        // Keys only of the users the source says the agent signs as: a tag
+        // on a user is a claim anyone who may tag users can make.
+        let (done, failed) = self.disable_keys(name, users).await;
+        for line in done {
+            report.said(line);
+        }
+        for line in failed {
+            report.failed(format!("could not revoke `{name}` in {address}: {line}"));
         }
         report
     }
@@ -179,65 +182,58 @@ impl AwsProvider {
         }
     }
 
-    /// Disables the active access keys of IAM users tagged `writ:project`
-    /// and `writ:agent` as the agent's. Returns the keys disabled.
-    async fn disable_keys_of(&self, agent: &str) -> Result<Vec<String>, ProviderError> {
-        let mut users = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = call!(
-                self,
-                "GetAccountAuthorizationDetails",
-                self.client
-                    .get_account_authorization_details()
-                    .filter(EntityType::User)
-                    .max_items(1000)
-                    .set_marker(marker.clone())
-            )?;
-            for user in page.user_detail_list() {
-                let tagged = |key: &str, value: &str| {
-                    user.tags()
-                        .iter()
-                        .any(|t| t.key() == key && t.value() == value)
-                };
-                if tagged(PROJECT_TAG, &self.project) && tagged(AGENT_TAG, agent) {
-                    users.extend(user.user_name().map(str::to_string));
-                }
-            }
-            marker = crate::next_page(
-                "GetAccountAuthorizationDetails",
-                page.is_truncated(),
-                page.marker(),
-                marker.as_deref(),
-            )?;
-            if marker.is_none() {
-                break;
-            }
-        }
-        let mut disabled = Vec::new();
+    /// Disables the active access keys of these IAM users (`path/name` or
+    /// `name`, as the source's `runs_on … user` names them), one by one:
+    /// what was disabled and what failed, in words.
+    async fn disable_keys(&self, agent: &str, users: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
         for user in users {
-            let keys = call!(
+            let name = user.rsplit('/').next().unwrap_or(user);
+            let keys = match call!(
                 self,
                 "ListAccessKeys",
-                self.client.list_access_keys().user_name(&user)
-            )?;
+                self.client.list_access_keys().user_name(name)
+            ) {
+                Ok(keys) => keys,
+                Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => {
+                    done.push(format!(
+                        "IAM user `{name}` (which `{agent}` runs as) does not exist in {}",
+                        self.address
+                    ));
+                    continue;
+                }
+                Err(error) => {
+                    failed.push(format!(
+                        "listing the access keys of IAM user `{name}`: {error}"
+                    ));
+                    continue;
+                }
+            };
             for key in keys.access_key_metadata() {
                 let (Some(id), Some(StatusType::Active)) = (key.access_key_id(), key.status())
                 else {
                     continue;
                 };
-                call!(
+                match call!(
                     self,
                     "UpdateAccessKey",
                     self.client
                         .update_access_key()
-                        .user_name(&user)
+                        .user_name(name)
                         .access_key_id(id)
                         .status(StatusType::Inactive)
-                )?;
-                disabled.push(id.to_string());
+                ) {
+                    Ok(_) => done.push(format!(
+                        "disabled access key {id} of IAM user `{name}` in {}",
+                        self.address
+                    )),
+                    Err(error) => failed.push(format!(
+                        "disabling access key {id} of IAM user `{name}`: {error}"
+                    )),
+                }
             }
         }
-        Ok(disabled)
+        (done, failed)
     }
 }

@@ -253,8 +253,16 @@ pub trait Provider: Send + Sync {
     }
 
     /// The emergency brake: cuts `agent` off at once, outside any plan, so
-    /// that later plans keep it cut off until lifted.
-    fn revoke<'a>(&'a self, agent: &'a str, mark: &'a RevokeMark) -> BoxFuture<'a, Revocation>;
+    /// that later plans keep it cut off until lifted. `users` are the
+    /// identities the source says the agent signs in as with long-lived
+    /// credentials in this provider (IAM users): their keys are disabled,
+    /// and nobody else's.
+    fn revoke<'a>(
+        &'a self,
+        agent: &'a str,
+        mark: &'a RevokeMark,
+        users: &'a [String],
+    ) -> BoxFuture<'a, Revocation>;
 
     /// Removes a revocation; the next apply gives the access back.
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation>;

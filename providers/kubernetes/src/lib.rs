@@ -279,7 +279,12 @@ impl Provider for KubernetesProvider {
         Box::pin(self.write_pending())
     }
 
-    fn revoke<'a>(&'a self, agent: &'a str, mark: &'a RevokeMark) -> BoxFuture<'a, Revocation> {
+    fn revoke<'a>(
+        &'a self,
+        agent: &'a str,
+        mark: &'a RevokeMark,
+        _users: &'a [String],
+    ) -> BoxFuture<'a, Revocation> {
         Box::pin(self.revoke_agent(agent, mark))
     }
 
