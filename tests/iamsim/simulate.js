@@ -3,7 +3,8 @@
 // input; one JSON answer a line on standard output, in the same order:
 //   in:  {"identity": [POLICY...], "boundary": POLICY|null, "principal": ARN,
 //         "action": "s3:GetObject", "resource": ARN|"*", "account": "123…",
-//         "context": {"aws:CurrentTime": "…", …}}
+//         "context": {"aws:CurrentTime": "…", …},
+//         "resourcePolicy": POLICY (optional: a role's trust policy, say)}
 //   out: {"result": "Allowed"|"ImplicitlyDenied"|"ExplicitlyDenied"}
 //        or {"error": "…"} when the simulator refuses the case.
 // This script only calls the package; the package is a test tool, installed
@@ -23,6 +24,9 @@ async function simulate(c) {
     serviceControlPolicies: [],
     resourceControlPolicies: [],
   };
+  if (c.resourcePolicy) {
+    simulation.resourcePolicy = c.resourcePolicy;
+  }
   if (c.boundary) {
     simulation.permissionBoundaryPolicies = [{ name: 'boundary', policy: c.boundary }];
   }

@@ -8,7 +8,9 @@
 //! linked). Each case is an agent of a random project (grants with
 //! wildcards and conditions, guardrail denies, `expires`, delegation
 //! boundaries), lowered by writ; the simulator evaluates the agent's
-//! `writ-access` policy and, for a delegate, its permissions boundary.
+//! `writ-access` policy and, for a delegate, its permissions boundary. A
+//! second test gives the simulator the trust policy of revoked roles, as
+//! plans keep it, and asks it for every principal those roles trusted.
 //!
 //! Without Node.js or the registry the test is skipped with a message; with
 //! `WRIT_REQUIRE_IAMSIM` set (as `.ci/run` does) it fails instead.
@@ -428,4 +430,170 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
         "writ and IAM disagree:\n{}",
         disagreements.join("\n---\n")
     );
+}
+
+/// The revocation's trust deny, against the simulator: every principal a
+/// lowered role trusts (a parent role, a service, an IAM user, an OIDC
+/// identity of a cluster or of GitHub Actions) may assume the role while
+/// its trust is open, and is explicitly denied every way of assuming it
+/// (and of tagging or naming the session) once a revoke closed it. The
+/// closed trust is the one plans keep (from the revoke's mark on the role),
+/// not one the test writes.
+#[test]
+fn a_revoked_roles_trust_denies_every_principal_it_trusted() {
+    let script = match install() {
+        Ok(script) => script.clone(),
+        Err(reason) => {
+            assert!(
+                std::env::var_os("WRIT_REQUIRE_IAMSIM").is_none(),
+                "the IAM simulator is required (WRIT_REQUIRE_IAMSIM) but: {reason}"
+            );
+            eprintln!("skipped: cannot install the IAM simulator: {reason}");
+            return;
+        }
+    };
+    let source = format!(
+        r#"
+provider aws prod {{
+  account = "{ACCOUNT}"
+}}
+provider kubernetes prod {{
+  cluster = "prod-eks"
+  oidc_issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+}}
+provider github acme {{
+  org = "acme"
+}}
+agent parent {{
+  owner = "team"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  runs_on aws.prod user "ci/legacy"
+  runs_on github.acme repo "acme/deploy" ref "refs/heads/main"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::data/*"
+  delegates {{
+    ttl = 1h
+    aws.prod allow s3:GetObject on "arn:aws:s3:::data/*"
+  }}
+}}
+agent helper {{
+  owner = "team"
+  parent = parent
+  ttl = 1h
+  runs_on kubernetes.prod namespace "jobs" service_account "helper"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::data/*"
+}}
+"#
+    );
+    let mut map = SourceMap::new();
+    map.add("trust.writ", source);
+    let checked = crate::support::check(&map);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let desired = writ_compiler::lower::lower(&checked.model, "acme");
+    // What a revoke that stopped after its first step leaves: the roles as
+    // applied, with the revoke's mark (a tag; not part of the digest).
+    let mut observed = desired.resources.clone();
+    for role in observed
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::AwsRole)
+    {
+        role.attributes
+            .get_mut("tags")
+            .and_then(Value::as_object_mut)
+            .unwrap()
+            .insert("writ:revoked-at".into(), json!("2026-11-29T09:00:00Z"));
+    }
+    let options = writ_compiler::plan::PlanOptions {
+        today: crate::support::today(),
+        max_key_age_days: None,
+    };
+    let plan = writ_compiler::plan::plan(&desired, &observed, &options);
+    let mut cases = Vec::new();
+    let mut shown = Vec::new();
+    for agent in ["parent", "helper"] {
+        let address = format!("aws.prod/role/{agent}");
+        let role = desired
+            .resources
+            .iter()
+            .find(|r| r.address == address)
+            .unwrap();
+        let open = role.attribute("assume_role_policy").unwrap().clone();
+        let closed = plan
+            .changes
+            .iter()
+            .find(|c| c.address == address)
+            .and_then(|c| c.after.as_ref())
+            .map(|after| after["assume_role_policy"].clone())
+            .unwrap_or_else(|| panic!("the plan closes the trust of {address}"));
+        let arn = format!("arn:aws:iam::{ACCOUNT}:role/writ/acme/{agent}");
+        for statement in open["Statement"].as_array().unwrap() {
+            let principal = &statement["Principal"];
+            let (who, federated) = if let Some(aws) = principal.get("AWS") {
+                (aws[0].as_str().unwrap().to_string(), false)
+            } else if let Some(service) = principal.get("Service") {
+                (service[0].as_str().unwrap().to_string(), false)
+            } else {
+                (
+                    principal["Federated"][0].as_str().unwrap().to_string(),
+                    true,
+                )
+            };
+            // The context the trust asks for: each condition's first value.
+            let mut context = serde_json::Map::new();
+            for (_, keys) in statement["Condition"].as_object().into_iter().flatten() {
+                for (key, values) in keys.as_object().unwrap() {
+                    context.insert(key.clone(), values[0].clone());
+                }
+            }
+            let trusted: Vec<&str> = statement["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            // The caller may assume roles, as far as its own policies go.
+            let identity = json!([{"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}]);
+            for action in [
+                "sts:AssumeRole",
+                "sts:AssumeRoleWithWebIdentity",
+                "sts:AssumeRoleWithSAML",
+                "sts:TagSession",
+                "sts:SetSourceIdentity",
+            ] {
+                for (trust, state) in [(&open, "open"), (&closed, "closed")] {
+                    // Open, only what the trust allows is asked; the
+                    // simulator does not read OIDC claim keys, so an open
+                    // federated trust with claims is not asked.
+                    if state == "open"
+                        && (!trusted.contains(&action) || (federated && !context.is_empty()))
+                    {
+                        continue;
+                    }
+                    cases.push(json!({
+                        "identity": identity, "boundary": null, "principal": who,
+                        "action": action, "resource": arn, "account": ACCOUNT,
+                        "context": context, "resourcePolicy": trust,
+                    }));
+                    shown.push((format!("{who} {action} on {arn}, trust {state}"), state));
+                }
+            }
+        }
+    }
+    let answers = simulate(&script, &cases);
+    let mut asked = BTreeMap::new();
+    for ((what, state), answer) in shown.iter().zip(&answers) {
+        let result = answer["result"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: {answer}"));
+        let expected = if *state == "open" {
+            "Allowed"
+        } else {
+            "ExplicitlyDenied"
+        };
+        assert_eq!(result, expected, "{what}");
+        *asked.entry(*state).or_insert(0) += 1;
+    }
+    // Every kind of principal was asked, open and closed.
+    assert!(asked["open"] >= 4 && asked["closed"] >= 25, "{asked:?}");
 }
