@@ -34,7 +34,7 @@ const INLINE_POLICIES_LIMIT: usize = 10_240;
 const TRUST_POLICY_LIMIT: usize = 2_048;
 const MANAGED_POLICY_LIMIT: usize = 6_144;
 /// Room kept in a role's inline policies for `writ revoke`'s own (its name
-/// and a deny on `aws:TokenIssueTime`).
+/// and a deny of everything).
 const REVOKE_POLICY_ROOM: usize = 256;
 
 fn boundary_name(parent: &str) -> String {

@@ -257,7 +257,7 @@ pub(super) fn interrupted_revocations(
             let agent = ownership::agent_name(role).unwrap_or_default().to_string();
             Revoked {
                 detail: format!(
-                    "revoked with `writ revoke`, which did not finish: plans keep the trust closed to every principal, but sessions issued before the revoke are not denied; run `writ revoke {agent}` again"
+                    "revoked with `writ revoke`, which did not finish: plans keep the trust closed to every principal, but sessions it issued before may not be denied yet; run `writ revoke {agent}` again"
                 ),
                 agent,
                 address: role.address.clone(),

@@ -53,7 +53,7 @@ pub(super) fn partition<'a>(
                 partition.revoked.push(Revoked {
                     agent: agent_name(resource).unwrap_or_default().to_string(),
                     address: resource.address.clone(),
-                    detail: "revoked with `writ revoke`: nobody may assume the role, and sessions issued before then are denied; kept until `writ revoke --lift`".to_string(),
+                    detail: "revoked with `writ revoke`: nobody may assume the role, and every session of it is denied everything; kept until `writ revoke --lift`".to_string(),
                 });
                 Side::Revocation
             }

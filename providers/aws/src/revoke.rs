@@ -25,7 +25,7 @@ impl AwsProvider {
         let mut report = Revocation::default();
         match self.revoke_role(name, mark).await {
             Ok(true) => report.said(format!(
-                "revoked `{name}` in {address}: sessions issued before {now} are denied"
+                "revoked `{name}` in {address} at {now}: nobody may assume its role, and every session of it is denied everything"
             )),
             Ok(false) => report.said(format!("`{name}` has no role in {address}")),
             Err(error) => report.failed(format!("could not revoke `{name}` in {address}: {error}")),
@@ -57,12 +57,12 @@ impl AwsProvider {
     }
 
     /// Puts the revocation on a role of the project. `Ok(false)` when the
-    /// role does not exist.
+    /// role does not exist. Four requests: the role read (whose it is, and
+    /// its trust), the mark, the trust closed, the sessions denied.
     async fn revoke_role(&self, role: &str, mark: &RevokeMark) -> Result<bool, ProviderError> {
-        let now = mark.at.as_str();
-        if !self.ensure_owned_role(role).await? {
+        let Some(trust) = self.owned_trust(role).await? else {
             return Ok(false);
-        }
+        };
         // First the mark, so that a revocation interrupted after this point
         // is still known to every later plan, which then finishes it.
         let tag = |key: &str, value: &str| {
@@ -72,7 +72,7 @@ impl AwsProvider {
                 .build()
                 .map_err(|e| ProviderError::permanent(format!("a tag for `{role}`: {e}")))
         };
-        let mut tags = vec![tag(REVOKED_TAG, now)?];
+        let mut tags = vec![tag(REVOKED_TAG, &mark.at)?];
         if let Some(by) = &mark.by {
             tags.push(tag(REVOKED_BY_TAG, &tag_value(by))?);
         }
@@ -84,38 +84,67 @@ impl AwsProvider {
                 .role_name(role)
                 .set_tags(Some(tags.clone()))
         )?;
-        // The sessions already issued are denied everything.
+        // Nobody may assume the role any more: the pod, the job or the
+        // parent that assumed it before cannot simply do so again.
+        let closed = self.set_trust_deny(role, trust, true).await;
+        // And every session is denied everything, those issued before and
+        // any issued before the trust closed. (Not only sessions issued
+        // before the revoke began, as `aws:TokenIssueTime` would say: one
+        // issued in between would escape.) Tried even if the step above
+        // failed, so that one failure does not leave the other door open.
         let document = serde_json::json!({
             "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Deny",
-                "Action": ["*"],
-                "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": [now]}}
-            }]
+            "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}]
         });
         let sessions = self
             .put_role_policy(role, REVOKE_POLICY, &document.to_string())
             .await;
-        // And nobody may assume the role any more: the pod, the job or the
-        // parent that assumed it before cannot simply do so again. Tried
-        // even if the step above failed, so that one failure does not
-        // leave the other door open.
-        let trust = self.set_trust_deny(role, true).await;
+        closed?;
         sessions?;
-        trust?;
         Ok(true)
     }
 
-    /// Adds (or removes) the revocation statement of a role's trust policy.
-    async fn set_trust_deny(&self, role: &str, deny: bool) -> Result<(), ProviderError> {
-        let current = call!(self, "GetRole", self.client.get_role().role_name(role))?;
-        let trust = current
-            .role()
-            .and_then(|r| r.assume_role_policy_document())
-            .map(decode_document)
-            .unwrap_or_else(|| serde_json::json!({"Version": "2012-10-17", "Statement": []}));
-        let mut trust = trust;
+    /// The trust policy of a role of the project, read with the ownership
+    /// check: `None` when the role does not exist, an error when it is
+    /// someone else's.
+    async fn owned_trust(&self, role: &str) -> Result<Option<serde_json::Value>, ProviderError> {
+        let result = call!(self, "GetRole", self.client.get_role().role_name(role));
+        let output = match result {
+            Ok(output) => output,
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some(found) = output.role() else {
+            return Ok(None);
+        };
+        let tags = found.tags().iter().map(|t| (t.key(), t.value()));
+        if !writ_compiler::ownership::aws::owns(found.path(), tags, &self.project) {
+            return Err(ProviderError::new(
+                writ_provider_core::ErrorClass::Permanent,
+                Some("NotOwned"),
+                format!(
+                    "role `{role}` (path `{}`) is not managed by writ project `{}`: refusing to change it",
+                    found.path(),
+                    self.project
+                ),
+            ));
+        }
+        Ok(Some(
+            found
+                .assume_role_policy_document()
+                .map(decode_document)
+                .unwrap_or_else(|| serde_json::json!({"Version": "2012-10-17", "Statement": []})),
+        ))
+    }
+
+    /// Adds (or removes) the revocation statement of a role's trust policy,
+    /// `trust` as just read.
+    async fn set_trust_deny(
+        &self,
+        role: &str,
+        mut trust: serde_json::Value,
+        deny: bool,
+    ) -> Result<(), ProviderError> {
         let statements = match trust.get_mut("Statement") {
             Some(serde_json::Value::Array(statements)) => statements,
             _ => {
@@ -147,10 +176,10 @@ impl AwsProvider {
     /// Removes the revocation from a role of the project. `Ok(false)` when
     /// the role does not exist.
     async fn lift_role(&self, role: &str) -> Result<bool, ProviderError> {
-        if !self.ensure_owned_role(role).await? {
+        let Some(trust) = self.owned_trust(role).await? else {
             return Ok(false);
-        }
-        self.set_trust_deny(role, false).await?;
+        };
+        self.set_trust_deny(role, trust, false).await?;
         self.delete_role_policy(role, REVOKE_POLICY).await?;
         // The mark last: until it is gone, plans keep what is left revoked.
         call!(

@@ -176,6 +176,9 @@ fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Reply + Send + S
         return;
     };
     let mut reader = BufReader::new(read_half);
+    // Each reply goes out whole and at once: with Nagle's algorithm on, a
+    // reply in two writes waits for the client's delayed ACK (40 ms).
+    let _ = stream.set_nodelay(true);
     let mut writer = stream;
     while let Some(request) = read_request(&mut reader) {
         let reply = handler(&request);
@@ -189,9 +192,8 @@ fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Reply + Send + S
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        if writer.write_all(head.as_bytes()).is_err()
-            || writer.write_all(reply.body.as_bytes()).is_err()
-        {
+        head.push_str(&reply.body);
+        if writer.write_all(head.as_bytes()).is_err() {
             return;
         }
         let _ = writer.flush();
