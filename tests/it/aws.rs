@@ -602,6 +602,59 @@ fn a_managed_policy_attached_by_hand_is_drift_and_apply_detaches_it_without_dele
 }
 
 #[test]
+fn an_instance_profile_or_a_boundary_set_by_hand_is_drift_and_apply_undoes_it() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("profiles", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    apply(&root);
+    // An instance profile made by hand, holding the agent's role: EC2
+    // instances started with it get the role's sessions.
+    moto.iam(
+        "CreateInstanceProfile",
+        &[("InstanceProfileName", "handmade")],
+    );
+    moto.iam(
+        "AddRoleToInstanceProfile",
+        &[
+            ("InstanceProfileName", "handmade"),
+            ("RoleName", "exporter"),
+        ],
+    );
+    let drift = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drift);
+    assert_eq!(drift.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("[instance_profiles]"), "{shown}");
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("instance profile `handmade`"),
+        "the delta names it: {plan}"
+    );
+    apply(&root);
+    assert_no_changes(&root);
+    let profile = moto.iam("GetInstanceProfile", &[("InstanceProfileName", "handmade")]);
+    assert!(
+        !profile.contains("<RoleName>exporter</RoleName>"),
+        "the role left it: {profile}"
+    );
+    // A permissions boundary put on by hand (writ sets none on a parent).
+    moto.iam(
+        "PutRolePermissionsBoundary",
+        &[
+            ("RoleName", "exporter"),
+            (
+                "PermissionsBoundary",
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+            ),
+        ],
+    );
+    let drift = text(&writ(&root, &["drift"]));
+    assert!(drift.contains("[permissions_boundary]"), "{drift}");
+    apply(&root);
+    assert_no_changes(&root);
+    let role = moto.iam("GetRole", &[("RoleName", "exporter")]);
+    assert!(!role.contains("PermissionsBoundary"), "{role}");
+}
+
+#[test]
 fn revoke_works_with_a_broken_source_and_for_an_agent_the_source_no_longer_declares() {
     let Some(moto) = Moto::start() else { return };
     let root = project(

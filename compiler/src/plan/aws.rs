@@ -170,20 +170,31 @@ pub(super) fn allows(resource: &Resource) -> Vec<Access> {
 /// What the managed policies attached to a role give it, one entry a
 /// policy: writ reads no policy's document but its own, so the entry says
 /// which policy, not what it allows.
+/// An instance profile that holds the role gives its sessions to EC2
+/// instances started with the profile, as far as the role's trust lets
+/// them.
 pub(super) fn attached(resource: &Resource) -> Vec<Access> {
-    resource
-        .attribute("attached_policies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|arn| Access {
-            provider: resource.provider.clone(),
-            action: "everything in the attached policy".to_string(),
-            resource: arn.to_string(),
-            condition: None,
-        })
-        .collect()
+    let listed = |key: &str| {
+        resource
+            .attribute(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    };
+    let policies = listed("attached_policies").map(|arn| Access {
+        provider: resource.provider.clone(),
+        action: "everything in the attached policy".to_string(),
+        resource: arn.to_string(),
+        condition: None,
+    });
+    let profiles = listed("instance_profiles").map(|name| Access {
+        provider: resource.provider.clone(),
+        action: "the role's sessions, for EC2 instances with the instance profile".to_string(),
+        resource: format!("instance profile `{name}`"),
+        condition: None,
+    });
+    policies.chain(profiles).collect()
 }
 
 /// The project's roles that `writ revoke` cut off, by address, with when

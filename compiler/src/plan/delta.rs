@@ -20,7 +20,9 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
             ResourceKind::AwsRolePolicy
                 | ResourceKind::KubernetesRole
                 | ResourceKind::KubernetesClusterRole
-        ) || (r.kind == ResourceKind::AwsRole && r.attribute("attached_policies").is_some())
+        ) || (r.kind == ResourceKind::AwsRole
+            && (r.attribute("attached_policies").is_some()
+                || r.attribute("instance_profiles").is_some()))
     };
     let wanted = |row: &Row| -> bool {
         row.desired.is_some_and(|r| {

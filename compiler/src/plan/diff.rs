@@ -69,6 +69,7 @@ fn describe_path(path: &str) -> &str {
         "max_session_duration" => "session length",
         "permissions_boundary" => "permissions boundary",
         "attached_policies" => "attached managed policies",
+        "instance_profiles" => "instance profiles",
         "description" => "description",
         "path" => "path",
         "name" => "name",

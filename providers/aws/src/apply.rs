@@ -350,6 +350,28 @@ impl AwsProvider {
                     .policy_arn(arn)
             ))?;
         }
+        // Instance profiles made outside writ lose the role (the profiles
+        // themselves are left: they may be anyone's).
+        let profiles = |a: &Attributes| -> Vec<String> {
+            a.get("instance_profiles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        };
+        let (was, wanted) = (profiles(before), profiles(after));
+        for profile in was.iter().filter(|p| !wanted.contains(p)) {
+            gone_is_done(call!(
+                self,
+                "RemoveRoleFromInstanceProfile",
+                self.client
+                    .remove_role_from_instance_profile()
+                    .role_name(name)
+                    .instance_profile_name(profile)
+            ))?;
+        }
         let (removed, tags) = tag_changes(before, after)?;
         if !removed.is_empty() {
             call!(

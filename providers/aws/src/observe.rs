@@ -145,6 +145,19 @@ impl AwsProvider {
         if !attached.is_empty() {
             attributes.insert("attached_policies".to_string(), json!(attached));
         }
+        // Instance profiles holding the role: writ makes none, so any here
+        // were made outside writ, and let EC2 instances ask for the role's
+        // sessions (as far as its trust lets them). Read with the role, at
+        // no extra request.
+        let mut profiles: Vec<&str> = role
+            .instance_profile_list()
+            .iter()
+            .map(|p| p.instance_profile_name())
+            .collect();
+        profiles.sort_unstable();
+        if !profiles.is_empty() {
+            attributes.insert("instance_profiles".to_string(), json!(profiles));
+        }
         attributes.insert("created".to_string(), date(role.create_date()));
         if let Some(arn) = role.arn() {
             attributes.insert("arn".to_string(), json!(arn));
