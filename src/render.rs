@@ -258,7 +258,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             "{}",
             style.paint(
                 "33;1",
-                "Drift (changed outside writ; the changes above restore the source):"
+                "Drift (changed outside writ; the changes above restore what writ owns):"
             )
         );
         for drift in &plan.drift {
@@ -404,7 +404,7 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     if plan.summary.drift > 0 {
         let _ = writeln!(
             head,
-            "{} changed outside writ (drift); this plan restores the source.\n",
+            "{} changed outside writ (drift); this plan restores what writ owns.\n",
             plural(plan.summary.drift, "object was", "objects were")
         );
     }

@@ -4,7 +4,7 @@
 //! deleted: the agent's ttl cannot hold while it exists.
 
 use super::join::{find, Row};
-use super::{Access, Action, Change, Revoked, Unmanaged};
+use super::{Access, Action, Change, Drift, Revoked, Unmanaged};
 use crate::address::kubernetes_service_account as service_account_address;
 use crate::lower::Desired;
 use crate::ownership::{
@@ -55,9 +55,12 @@ fn flags(role_name: &str, rules: &[Value]) -> Vec<String> {
     flags
 }
 
-/// Deletions of token Secrets of writ's service accounts, and the inventory
-/// of bindings writ does not own and of other long-lived tokens.
-pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>) {
+/// Deletions of token Secrets of writ's service accounts; the inventory of
+/// bindings writ does not own and of other long-lived tokens; and, as
+/// drift, each binding writ did not make that gives one of writ's service
+/// accounts a role (writ never changes it, but the agent holds what it
+/// grants).
+pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>, Vec<Drift>) {
     let observed: Vec<&Row> = rows
         .iter()
         .filter(|row| row.observed.is_some_and(|r| r.kind.is_kubernetes()))
@@ -86,6 +89,7 @@ pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>) {
     };
     let mut changes = Vec::new();
     let mut unmanaged = Vec::new();
+    let mut drift = Vec::new();
     for row in observed {
         let Some(resource) = row.observed.filter(|_| row.owned().is_none()) else {
             continue;
@@ -139,6 +143,17 @@ pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>) {
                         detail.push_str(&format!(
                             "; this is `{agent}`'s service account: access writ did not grant"
                         ));
+                        let what = flags(role_name, &rules);
+                        drift.push(Drift {
+                            address: resource.address.clone(),
+                            kind: resource.kind,
+                            agent: Some(agent.clone()),
+                            changed_paths: Vec::new(),
+                            detail: format!(
+                                "made outside writ: gives `{agent}`'s service account `{namespace}/{name}` the {role_kind} `{role_name}`{}; writ changes only its own bindings: delete it if the agent should not have it",
+                                if what.is_empty() { String::new() } else { format!(" ({})", what.join(", ")) }
+                            ),
+                        });
                     }
                     unmanaged.push(Unmanaged {
                         address,
@@ -186,7 +201,7 @@ pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>) {
             _ => {}
         }
     }
-    (changes, unmanaged)
+    (changes, unmanaged, drift)
 }
 
 /// For each agent with an expiry date to come and access in a cluster: RBAC

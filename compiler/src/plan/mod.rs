@@ -117,10 +117,10 @@ fn plan_desired(
         revoked,
     } = ownership::partition(&mut rows, desired, options, evidence);
     // 3. The cluster inventory, and long-lived tokens to delete.
-    let (token_deletes, cluster_inventory) = kubernetes::inventory(&rows);
+    let (token_deletes, cluster_inventory, bound_outside) = kubernetes::inventory(&rows);
     unmanaged.extend(cluster_inventory);
     // 4. Drift.
-    let drift = drift::find_drift(&rows);
+    let mut drift = drift::find_drift(&rows);
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
     // 5. Changes and conflicts.
     let conflicted = changes::conflicted(&rows);
@@ -144,6 +144,8 @@ fn plan_desired(
     // 6. Who gains or loses what.
     let permission_delta = delta::permission_delta(&rows, &conflicted);
 
+    drift.extend(bound_outside);
+    drift.sort_by(|a, b| a.address.cmp(&b.address));
     unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
     conflicts.sort_by(|a, b| a.address.cmp(&b.address));
     summary.count(&changes);
