@@ -518,6 +518,54 @@ fn project_at(name: &str, endpoint: &str, source: &str) -> PathBuf {
 }
 
 #[test]
+fn a_revoked_role_is_never_replaced_so_no_interrupted_replacement_can_reopen_it() {
+    let Some(moto) = Moto::start() else { return };
+    // The project's role, left by an earlier layout at another `/writ/`
+    // path: plans replace it into `/writ/acme/`, by a delete and a create.
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "reporter"),
+            ("Path", "/writ/legacy/"),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            ),
+            ("Tags.member.1.Key", "writ:project"),
+            ("Tags.member.1.Value", "acme"),
+            ("Tags.member.2.Key", "writ:agent"),
+            ("Tags.member.2.Value", "reporter"),
+        ],
+    );
+    let root = project("revoke-replace", &moto, &format!("{PROVIDERS}{REPORTER}"));
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("-/+ aws.prod/role/reporter"),
+        "replaced while open: {plan}"
+    );
+    let revoked = writ(&root, &["revoke", "reporter"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", text(&revoked));
+    // Revoked, it is converged where it is: a delete followed by a failed
+    // create would lose the revocation, and the plan after would create
+    // the role open.
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(!plan.contains("-/+ aws.prod/role/reporter"), "{plan}");
+    apply(&root);
+    assert_no_changes(&root);
+    let role = moto.iam("GetRole", &[("RoleName", "reporter")]);
+    assert!(role.contains("<Path>/writ/legacy/</Path>"), "{role}");
+    assert!(role.contains("WritRevoked"), "{role}");
+    // Lifted, the replacement goes ahead.
+    let lifted = writ(&root, &["revoke", "--lift", "reporter"]);
+    assert_eq!(lifted.status.code(), Some(0), "{}", text(&lifted));
+    apply(&root);
+    assert_no_changes(&root);
+    let role = moto.iam("GetRole", &[("RoleName", "reporter")]);
+    assert!(role.contains("<Path>/writ/acme/</Path>"), "{role}");
+    assert!(!role.contains("WritRevoked"), "{role}");
+}
+
+#[test]
 fn an_apply_interrupted_by_faults_converges_on_the_next_run_with_nothing_lost_or_duplicated() {
     let Some(moto) = Moto::start() else { return };
     let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);

@@ -302,11 +302,53 @@ pub(super) fn explain_closed_trust(
 }
 
 /// The desired state with revoked roles kept revoked: the trust policy's
-/// deny and the tag stay until `writ revoke --lift` removes them.
+/// deny and the tag stay until `writ revoke --lift` removes them. A revoked
+/// role is never replaced (it keeps its live path): deleting it would
+/// delete its revocation, and a replacement interrupted between the delete
+/// and the create would leave the next plan to create it open.
 pub(super) fn keep_revoked(
     desired: &mut Desired,
     revoked: &BTreeMap<String, BTreeMap<String, String>>,
+    observed: &[Resource],
 ) {
+    let live_paths: BTreeMap<&str, &str> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRole && revoked.contains_key(&r.address))
+        .filter_map(|r| Some((r.address.as_str(), r.string("path")?)))
+        .collect();
+    let mut moved = Vec::new();
+    for (index, role) in desired.resources.iter_mut().enumerate() {
+        let Some(live) = live_paths.get(role.address.as_str()) else {
+            continue;
+        };
+        if role.kind == ResourceKind::AwsRole && role.string("path") != Some(live) {
+            role.attributes
+                .insert("path".to_string(), Value::String(live.to_string()));
+            moved.push(index);
+        }
+    }
+    for index in moved {
+        // The digest covers the path: count it again, with the role's
+        // inline policies.
+        let role = &desired.resources[index];
+        let name = role.string("name").unwrap_or_default();
+        let inline: Vec<&Resource> = desired
+            .resources
+            .iter()
+            .filter(|r| {
+                r.kind == ResourceKind::AwsRolePolicy
+                    && r.provider == role.provider
+                    && r.string("role") == Some(name)
+            })
+            .collect();
+        let digest = ownership::content_digest(role, inline);
+        if let Some(Value::Object(tags)) = desired.resources[index].attributes.get_mut("tags") {
+            tags.insert(
+                ownership::aws::DIGEST_TAG.to_string(),
+                Value::String(digest),
+            );
+        }
+    }
     for role in desired
         .resources
         .iter_mut()

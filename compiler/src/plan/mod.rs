@@ -83,7 +83,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     // deny; in clusters they keep no service account and no binding.
     let mut kept = desired.clone();
     kubernetes::keep_revoked(&mut kept, &in_clusters);
-    aws::keep_revoked(&mut kept, &roles);
+    aws::keep_revoked(&mut kept, &roles, observed);
     let mut plan = plan_desired(&kept, observed, options, evidence);
     plan.notes.extend(notes);
     kubernetes::explain_kept_absent(&mut plan.changes, &in_clusters);

@@ -132,18 +132,21 @@ impl AwsProvider {
                 self.converge_role(name, before, &after).await
             }
             (ResourceKind::AwsRole, ChangeKind::Replace) => {
-                // Deleting the role deletes a revocation with it: keep it,
-                // the trust's deny and the mark included.
+                // Deleting the role deletes a revocation with it, and a
+                // replacement interrupted between the delete and the create
+                // would leave the next plan to create the role open. Plans
+                // never replace a revoked role; one revoked since the plan
+                // was made is refused here.
                 let marks = self.owned_role(name).await?.unwrap_or_default();
-                let revocation = self.revocation_of(name).await?;
-                let after = keep_live_revocation(after, &marks, revocation.is_some());
-                self.delete_role(name).await?;
-                self.create_role(&after).await?;
-                if let Some(document) = revocation {
-                    self.put_role_policy(name, ownership::aws::REVOKE_POLICY, &document)
-                        .await?;
+                if !marks.is_empty() || self.revocation_of(name).await?.is_some() {
+                    return Err(ProviderError::new(
+                        ErrorClass::Conflict,
+                        Some("Revoked"),
+                        format!("role `{name}` was revoked after this plan was made: writ does not replace a revoked role; plan again"),
+                    ));
                 }
-                Ok(())
+                self.delete_role(name).await?;
+                self.create_role(after).await
             }
             (ResourceKind::AwsRole, ChangeKind::Delete) => self.delete_role(name).await,
             (ResourceKind::AwsRolePolicy, ChangeKind::Delete) => {
