@@ -110,6 +110,7 @@ fn connect(
         .clone()
         .or_else(|| std::env::var("GITHUB_API_URL").ok())
         .unwrap_or_else(|| "https://api.github.com".to_string());
+    crate::config::check_endpoint(&api).map_err(|e| format!("the GitHub API: {e}"))?;
     let _entered = runtime.enter();
     let client = GitHub::connect(&api, token, retrier)?;
     Ok(Target { client, repo })
@@ -208,7 +209,8 @@ fn append(path: &Path, text: &str) -> Result<(), CliError> {
 }
 
 /// In GitHub Actions: the whole markdown plan into the job summary, and
-/// `has_changes`, `privilege_gain` and `deletes` into the step outputs.
+/// `has_changes`, `privilege_gain`, `deletes` and `replaces` into the step
+/// outputs.
 /// Outside Actions (neither file named), nothing.
 pub fn write_actions_files(plan: &Plan) -> Result<(), CliError> {
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
@@ -222,10 +224,11 @@ pub fn write_actions_files(plan: &Plan) -> Result<(), CliError> {
         append(
             Path::new(&output),
             &format!(
-                "has_changes={}\nprivilege_gain={}\ndeletes={}\n",
+                "has_changes={}\nprivilege_gain={}\ndeletes={}\nreplaces={}\n",
                 plan.has_changes(),
                 plan.privilege_gain(),
-                plan.summary.delete
+                plan.summary.delete,
+                plan.summary.replace
             ),
         )?;
     }

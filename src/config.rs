@@ -43,7 +43,9 @@ fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
         "kubernetes" => &["context", "kubeconfig", "inventory_namespace"],
-        "github" => &["token_env", "api_url"],
+        // This version does not read GitHub live: a setting would be
+        // silently ignored (the comment takes `--github-api`).
+        "github" => &[],
         "gcp" => &["endpoint_url"],
         _ => return None,
     })
@@ -144,18 +146,62 @@ impl Config {
             for (name, table) in instances {
                 for (key, value) in table {
                     if !keys.contains(&key.as_str()) {
+                        let takes = if keys.is_empty() {
+                            "no settings in this version".to_string()
+                        } else {
+                            keys.iter()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
                         return Err(format!(
-                            "[provider.{kind}.{name}] has unknown key `{key}`; `{kind}` providers take {}",
-                            keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                            "[provider.{kind}.{name}] has unknown key `{key}`; `{kind}` providers take {takes}"
                         ));
                     }
-                    if !value.is_str() {
+                    let Some(text) = value.as_str() else {
                         return Err(format!("[provider.{kind}.{name}] `{key}` must be a string"));
+                    };
+                    if key == "endpoint_url" {
+                        check_endpoint(text)
+                            .map_err(|e| format!("[provider.{kind}.{name}] `endpoint_url`: {e}"))?;
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// An endpoint writ may send credentials to: `https://`, or `http://` on
+/// the loopback interface (a local test server), nothing else.
+pub fn check_endpoint(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("`{url}` is not a URL (expected `https://host…`)"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return Err(format!("`{url}` names no host"));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!("`{url}` is plain HTTP to `{host}`: credentials would cross the network in clear; use `https://` (plain HTTP is allowed only on the loopback interface)"))
+            }
+        }
+        other => Err(format!("`{url}`: `{other}` is not HTTP or HTTPS")),
     }
 }
 
@@ -169,10 +215,37 @@ mod tests {
         assert!(error.contains("unknown key `regon`"), "{error}");
         let error = parse("[projekt]\nname = \"x\"\n").unwrap_err();
         assert!(error.contains("projekt"), "{error}");
-        let config = parse(
-            "[project]\nname = \"acme\"\n[provider.github.acme]\ntoken_env = \"GITHUB_TOKEN\"\n",
-        )
-        .unwrap();
+        let config = parse("[project]\nname = \"acme\"\n[provider.github.acme]\n").unwrap();
         assert_eq!(config.project.name.as_deref(), Some("acme"));
+        // Settings this version would ignore are refused, not ignored.
+        let error =
+            parse("[provider.github.acme]\napi_url = \"https://ghe.example\"\n").unwrap_err();
+        assert!(error.contains("no settings in this version"), "{error}");
+    }
+
+    #[test]
+    fn credentials_go_only_to_https_or_the_loopback_interface() {
+        for ok in [
+            "https://iam.amazonaws.com",
+            "http://127.0.0.1:5000",
+            "http://localhost:8080/api",
+            "http://[::1]:9000",
+            "HTTPS://ghe.example.com/api/v3",
+        ] {
+            assert!(check_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.5:5000",
+            "http://iam.example.com",
+            "http://127.0.0.1.evil.example",
+            "ftp://127.0.0.1",
+            "127.0.0.1:5000",
+            "http://",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+        let error =
+            parse("[provider.aws.prod]\nendpoint_url = \"http://10.1.2.3:5000\"\n").unwrap_err();
+        assert!(error.contains("plain HTTP"), "{error}");
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::lower::Desired;
 use writ_compiler::model::{Model, ProviderSettings};
+use writ_compiler::plan::Identity;
 use writ_compiler::resource::Resource;
 use writ_compiler::snapshot::Snapshot;
 use writ_provider_aws::{AwsProvider, AwsSettings};
@@ -60,12 +61,32 @@ pub async fn connect(
     model: &Model,
     scope: &Scope,
     retrier: &Retrier,
-) -> Result<Vec<Box<dyn Provider>>, CliError> {
-    let mut providers: Vec<Box<dyn Provider>> = Vec::new();
+) -> Result<Live, CliError> {
+    let mut live = Live {
+        providers: Vec::new(),
+        identities: Vec::new(),
+    };
     for provider in in_scope(model, scope, true) {
-        providers.push(connect_one(project, provider, retrier).await?);
+        let (connected, identity) = connect_one(project, provider, retrier).await?;
+        live.providers.push(connected);
+        live.identities.push(identity);
     }
-    Ok(providers)
+    Ok(live)
+}
+
+/// The live providers of a run, each with where it proved to be.
+pub struct Live {
+    pub providers: Vec<Box<dyn Provider>>,
+    pub identities: Vec<Identity>,
+}
+
+/// What a plan is made against: objects, and where they were read.
+pub struct Observed {
+    pub resources: Vec<Resource>,
+    /// Each live provider's identity; empty for a snapshot.
+    pub identities: Vec<Identity>,
+    /// Read from live providers (not a snapshot).
+    pub live: bool,
 }
 
 /// The providers in scope that writ can (`live`) or cannot yet read and
@@ -86,9 +107,21 @@ pub async fn connect_one(
     project: &Project,
     provider: &writ_compiler::model::Provider,
     retrier: &Retrier,
-) -> Result<Box<dyn Provider>, CliError> {
+) -> Result<(Box<dyn Provider>, Identity), CliError> {
     let address = provider.address();
     let kind = provider.kind.as_str();
+    // The project's name marks what writ owns in the providers: it must be
+    // chosen, not taken from the folder (two repositories that both keep
+    // their source in `infra/` would otherwise be one project, and each
+    // would plan to delete the other's objects).
+    if project.config.project.name.is_none() {
+        return Err(format!(
+            "`{address}` is live, and live providers need the project's name in writ.toml: it marks every object writ owns there; add\n\n[project]\nname = \"{}\"\n\nto {} (the name must stay the same for as long as the project lives)",
+            project.name,
+            project.root.join("writ.toml").display()
+        )
+        .into());
+    }
     let table = project
         .config
         .provider
@@ -115,14 +148,14 @@ pub async fn connect_one(
         .into());
     }
     // One arm per provider kind that can be read live.
-    match &provider.settings {
+    let connected: Box<dyn Provider> = match &provider.settings {
         ProviderSettings::Aws { account, partition } => {
             let settings = AwsSettings {
                 region: get("region"),
                 profile: get("profile"),
                 endpoint_url: get("endpoint_url"),
             };
-            Ok(Box::new(
+            Box::new(
                 AwsProvider::connect(
                     &address,
                     &project.name,
@@ -132,7 +165,7 @@ pub async fn connect_one(
                     retrier,
                 )
                 .await,
-            ))
+            )
         }
         ProviderSettings::Kubernetes { .. } => {
             // Unset keys follow the standard kubeconfig rules.
@@ -141,12 +174,24 @@ pub async fn connect_one(
                 kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
                 inventory_namespace: get("inventory_namespace"),
             };
-            Ok(Box::new(
+            Box::new(
                 KubernetesProvider::connect(&address, &project.name, &settings, retrier).await?,
-            ))
+            )
         }
-        _ => Err(format!("`{address}` cannot be read live by this version of writ").into()),
-    }
+        _ => return Err(format!("`{address}` cannot be read live by this version of writ").into()),
+    };
+    // Before anything else: is it where the source says?
+    let identity = connected.identify().await?;
+    eprintln!(
+        "{address}: {}{}",
+        identity.place,
+        identity
+            .caller
+            .as_deref()
+            .map(|c| format!(", as {c}"))
+            .unwrap_or_default()
+    );
+    Ok((connected, identity))
 }
 
 /// Observes each provider in turn, saying how many requests it took.
@@ -182,10 +227,14 @@ pub fn observe(
     model: &Model,
     scope: &Scope,
     retrier: &Retrier,
-) -> Result<Vec<Resource>, CliError> {
+) -> Result<Observed, CliError> {
     writ_provider_core::runtime()?.block_on(async {
-        let providers = connect(project, model, scope, retrier).await?;
-        observe_with(&providers).await
+        let live = connect(project, model, scope, retrier).await?;
+        Ok(Observed {
+            resources: observe_with(&live.providers).await?,
+            identities: live.identities,
+            live: true,
+        })
     })
 }
 
@@ -232,16 +281,20 @@ pub fn observed_state(
     scope: &Scope,
     snapshot: Option<&Path>,
     retrier: &Retrier,
-) -> Result<Vec<Resource>, CliError> {
+) -> Result<Observed, CliError> {
     let Some(file) = snapshot_file(project, snapshot) else {
         return observe(project, model, scope, retrier);
     };
     let text = crate::project::read_text(&file)?;
     let snapshot =
         Snapshot::parse(&text).map_err(|e| format!("snapshot `{}`: {e}", file.display()))?;
-    Ok(snapshot
-        .resources()
-        .filter(|r| scope.includes(&r.provider))
-        .cloned()
-        .collect())
+    Ok(Observed {
+        resources: snapshot
+            .resources()
+            .filter(|r| scope.includes(&r.provider))
+            .cloned()
+            .collect(),
+        identities: Vec::new(),
+        live: false,
+    })
 }

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use writ_compiler::lower::Desired;
 use writ_compiler::model::Model;
-use writ_compiler::plan::{Plan, PlanOptions};
+use writ_compiler::plan::{Identity, Origin, Plan, PlanOptions};
 use writ_compiler::resource::Resource;
 use writ_compiler::{CheckOptions, Checked, Diagnostic};
 
@@ -144,14 +144,41 @@ pub fn desired_state(
 }
 
 /// The plan of `desired` against `observed`, as of today.
+/// The plan of `desired` against `observed`, stamped with how it was made:
+/// `identities` are the live providers' (`None` for a snapshot).
 pub fn make_plan(
     project: &Project,
     desired: &Desired,
     observed: &[Resource],
+    identities: Option<&[Identity]>,
 ) -> Result<Plan, CliError> {
     let options = PlanOptions {
         today: clock::today()?,
         max_key_age_days: project.config.max_key_age_days()?,
     };
-    Ok(writ_compiler::plan::plan(desired, observed, &options))
+    let mut plan = writ_compiler::plan::plan(desired, observed, &options);
+    plan.identities = identities.map(<[Identity]>::to_vec).unwrap_or_default();
+    plan.origin = Some(Origin {
+        writ_version: env!("CARGO_PKG_VERSION").to_string(),
+        source_digest: source_digest(project),
+        observed: if identities.is_some() {
+            "live"
+        } else {
+            "snapshot"
+        }
+        .to_string(),
+    });
+    Ok(plan)
+}
+
+/// A digest of every source file, path and text, in the project's order.
+fn source_digest(project: &Project) -> String {
+    let mut digest = writ_compiler::policy::Digester::new();
+    for (_, file) in project.sources.files() {
+        digest.bytes(file.name.as_bytes());
+        digest.bytes(&[0]);
+        digest.bytes(file.text.as_bytes());
+        digest.bytes(&[0]);
+    }
+    digest.finish()
 }

@@ -170,7 +170,11 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn text(plan: &Plan, colour: bool) -> String {
     let style = Style { colour };
     let mut out = String::new();
-    let _ = writeln!(out, "writ plan for project `{}`\n", plan.project);
+    let _ = writeln!(out, "writ plan for project `{}`", plan.project);
+    for line in against(plan) {
+        let _ = writeln!(out, "  against {line}");
+    }
+    out.push('\n');
     let mut used: Vec<ChangeKind> = plan.changes.iter().map(Change::kind_of_change).collect();
     used.sort();
     used.dedup();
@@ -356,9 +360,17 @@ pub fn markdown(plan: &Plan) -> String {
 pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "## writ plan: `{}`\n", plan.project);
+    let places = against(plan);
+    if !places.is_empty() {
+        let _ = writeln!(head, "Against {}.\n", places.join("; "));
+    }
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
     let deletes = plan.summary.delete;
-    if deletes > 0 || plan.privilege_gain() || !plan.conflicts.is_empty() {
+    if deletes > 0
+        || plan.summary.replace > 0
+        || plan.privilege_gain()
+        || !plan.conflicts.is_empty()
+    {
         let mut warnings = Vec::new();
         if !plan.conflicts.is_empty() {
             warnings.push(format!(
@@ -374,6 +386,12 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             warnings.push(format!(
                 "this plan deletes {}",
                 plural(deletes, "object", "objects")
+            ));
+        }
+        if plan.summary.replace > 0 {
+            warnings.push(format!(
+                "this plan replaces {} (deleted and made again: a replaced IAM role gets a new role id, which policies naming the old one do not match)",
+                plural(plan.summary.replace, "object", "objects")
             ));
         }
         if plan.privilege_gain() {
@@ -655,4 +673,31 @@ pub fn apply_outcome(applied: &Applied) -> String {
             format!("**Apply failed** at `{address}`: {error}\n\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>")
         }
     }
+}
+
+/// Where the plan was made, a line each: every live provider's place and
+/// caller, or the snapshot.
+fn against(plan: &Plan) -> Vec<String> {
+    if plan
+        .origin
+        .as_ref()
+        .is_some_and(|o| o.observed == "snapshot")
+    {
+        return vec!["a snapshot, not the live providers".to_string()];
+    }
+    plan.identities
+        .iter()
+        .map(|identity| {
+            format!(
+                "`{}`: {}{}",
+                identity.provider,
+                identity.place,
+                identity
+                    .caller
+                    .as_deref()
+                    .map(|c| format!(", as `{c}`"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
 }

@@ -94,9 +94,10 @@ fn apply(
     live::keep_live_providers(&model, &mut desired);
     let runtime = writ_provider_core::runtime()?;
     runtime.block_on(async {
-        let providers = live::connect(&project, &model, &scope, retrier).await?;
+        let live::Live { providers, identities } =
+            live::connect(&project, &model, &scope, retrier).await?;
         let observed = live::observe_with(&providers).await?;
-        let plan = make_plan(&project, &desired, &observed)?;
+        let plan = make_plan(&project, &desired, &observed, Some(&identities))?;
         if let Some(saved) = &saved {
             let differences = writ_compiler::plan::stale_differences(saved, &plan);
             if !differences.is_empty() {
@@ -117,9 +118,9 @@ fn apply(
             writeln!(out, "Nothing to apply.")?;
             return Ok(applied(0, Applied::NothingToDo));
         }
-        // A saved plan was reviewed when it was made: applying it is the
-        // approval.
-        if !args.auto_approve && saved.is_none() && !confirmed(out, plan.changes.len())? {
+        // Even a reviewed, saved plan is confirmed on a terminal: the
+        // person at it may not be the one who reviewed it.
+        if !args.auto_approve && !confirmed(out, plan.changes.len())? {
             writeln!(out, "Not applied.")?;
             return Ok(applied(1, Applied::NotConfirmed));
         }

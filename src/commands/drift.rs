@@ -26,7 +26,12 @@ pub fn run(
     }
     let retrier = Retrier::default_policy();
     let observed = live::observed_state(&project, &model, &scope, None, &retrier)?;
-    let plan = make_plan(&project, &desired, &observed)?;
+    let plan = make_plan(
+        &project,
+        &desired,
+        &observed.resources,
+        observed.live.then_some(&observed.identities[..]),
+    )?;
     let text = match format {
         PlanFormat::Json => render::drift_json(&plan),
         _ => render::drift_text(&plan),

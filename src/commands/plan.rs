@@ -43,7 +43,12 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     }
     let observed =
         live::observed_state(&project, &model, &scope, args.snapshot.as_deref(), &retrier)?;
-    let plan = make_plan(&project, &desired, &observed)?;
+    let plan = make_plan(
+        &project,
+        &desired,
+        &observed.resources,
+        observed.live.then_some(&observed.identities[..]),
+    )?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan, term::colour()),
         PlanFormat::Markdown => render::markdown(&plan),

@@ -78,7 +78,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         for declared in live::in_scope(model, &scope, true) {
             let address = declared.address();
             let provider = match live::connect_one(&project, declared, &retrier).await {
-                Ok(provider) => provider,
+                Ok((provider, _)) => provider,
                 Err(error) => {
                     writeln!(out, "could not revoke in {address}: {error}")?;
                     failed = true;

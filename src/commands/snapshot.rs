@@ -13,8 +13,8 @@ pub fn run(out: &mut impl Write, path: &Path, file: Option<&Path>, only: &[Strin
         return Ok(1);
     };
     let scope = Scope::new(&model, only)?;
-    let resources = live::observe(&project, &model, &scope, &Retrier::default_policy())?;
-    let json = writ_compiler::snapshot::Snapshot::from_resources(resources).to_json();
+    let observed = live::observe(&project, &model, &scope, &Retrier::default_policy())?;
+    let json = writ_compiler::snapshot::Snapshot::from_resources(observed.resources).to_json();
     match file {
         Some(file) => {
             std::fs::write(file, json).map_err(|e| {

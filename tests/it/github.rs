@@ -293,7 +293,7 @@ fn actions_files_get_the_summary_and_the_outputs() {
         .contains("## writ plan: `acme`"));
     assert_eq!(
         std::fs::read_to_string(&outputs).unwrap(),
-        "earlier=1\nhas_changes=true\nprivilege_gain=true\ndeletes=0\n"
+        "earlier=1\nhas_changes=true\nprivilege_gain=true\ndeletes=0\nreplaces=0\n"
     );
 }
 
@@ -526,6 +526,7 @@ fn apply_expect_applies_exactly_the_reviewed_plan_and_reports_on_the_merged_pull
             folder.to_str().unwrap(),
             "--expect",
             reviewed.to_str().unwrap(),
+            "--auto-approve",
             "--comment",
         ],
         &env,

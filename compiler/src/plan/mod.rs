@@ -172,5 +172,7 @@ fn plan_desired(
         permission_delta,
         revoked,
         notes,
+        identities: Vec::new(),
+        origin: None,
     }
 }

@@ -12,6 +12,13 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The share of managed objects a plan may delete without
 /// `--allow-mass-delete`, in percent.
 pub const DEFAULT_MASS_DELETE_PERCENT: u32 = 25;
+/// The breaker's absolute cap: a plan that deletes or replaces more objects
+/// than this is refused whatever share of the estate they are.
+pub const MASS_DELETE_CAP: usize = 50;
+/// Below this many deletions and replacements the share alone never trips
+/// the breaker (removing one agent from a project of three is no mass
+/// deletion).
+pub const MASS_DELETE_FLOOR: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +179,37 @@ pub struct Plan {
     /// cannot hold by itself (an expiry date in a cluster).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Where each live provider was when the plan was made, as it said
+    /// when asked (empty for a plan made from a snapshot).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
+    /// How the plan was made; set by the command that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where one live provider instance is, proven by asking it before
+/// anything else: an AWS account and the caller, a cluster's API server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub provider: String,
+    /// `account 123456789012`, `https://…` (a cluster's API server).
+    pub place: String,
+    /// Who writ acts as there, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+}
+
+/// How a plan was made: what `writ apply PLAN.json` checks before it
+/// applies a saved plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The version of writ that made it.
+    pub writ_version: String,
+    /// A digest of every source file (path and text).
+    pub source_digest: String,
+    /// `live` or `snapshot`: what the source was compared with.
+    pub observed: String,
 }
 
 impl Summary {
@@ -193,19 +231,40 @@ impl Plan {
         !self.changes.is_empty()
     }
 
-    /// `Some((deletes, managed))` when the plan deletes more than `percent`
-    /// of the objects writ manages. Replacements do not count: the object
-    /// is there again afterwards; nor do the long-lived tokens it removes.
-    pub fn mass_delete(&self, percent: u32) -> Option<(usize, usize)> {
-        // Long-lived tokens writ removes are not objects it manages.
-        let deletes = self
+    /// The objects writ manages that the plan deletes, and those it
+    /// replaces (deleted, then made again: a new IAM role has a new role
+    /// id, which breaks every policy elsewhere that names the old one).
+    /// Long-lived tokens writ removes are not objects it manages.
+    pub fn removals(&self) -> (usize, usize) {
+        let mut deletes = 0;
+        let mut replaces = 0;
+        for change in self
             .changes
             .iter()
-            .filter(|c| c.kind_of_change() == ChangeKind::Delete)
             .filter(|c| c.kind != ResourceKind::KubernetesTokenSecret)
-            .count();
+        {
+            match change.kind_of_change() {
+                ChangeKind::Delete => deletes += 1,
+                ChangeKind::Replace => replaces += 1,
+                _ => {}
+            }
+        }
+        (deletes, replaces)
+    }
+
+    /// `Some((removed, managed))` when the plan deletes or replaces more
+    /// than `percent` of the objects writ manages (and more than
+    /// [`MASS_DELETE_FLOOR`]), or more than [`MASS_DELETE_CAP`] whatever
+    /// the share. It guards one plan: a run of small plans is each judged
+    /// alone.
+    pub fn mass_delete(&self, percent: u32) -> Option<(usize, usize)> {
+        let (deletes, replaces) = self.removals();
+        let removed = deletes + replaces;
         let managed = self.summary.managed;
-        (managed > 0 && deletes * 100 > percent as usize * managed).then_some((deletes, managed))
+        let share = managed > 0
+            && removed > MASS_DELETE_FLOOR
+            && removed * 100 > percent as usize * managed;
+        (share || removed > MASS_DELETE_CAP).then_some((removed, managed))
     }
 
     pub fn privilege_gain(&self) -> bool {
@@ -235,5 +294,7 @@ pub(crate) fn plan_of_changes(changes: Vec<Change>) -> Plan {
         permission_delta: Vec::new(),
         revoked: Vec::new(),
         notes: Vec::new(),
+        identities: Vec::new(),
+        origin: None,
     }
 }

@@ -16,7 +16,7 @@ mod observe;
 mod revoke;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use writ_compiler::plan::Change;
+use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
     error_chain, BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier,
@@ -39,6 +39,7 @@ pub struct AwsProvider {
     account: String,
     partition: String,
     client: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
     requests: Requester,
 }
 
@@ -72,9 +73,21 @@ impl AwsProvider {
         if let Some(endpoint) = &settings.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
+        if let Some(profile) = &settings.profile {
+            // Exactly that profile's credentials: not the environment's
+            // keys first, as the default chain would take them.
+            loader = loader.credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .build(),
+            );
+        }
         let shared = loader.load().await;
         // writ retries with its own budget; the SDK must not retry as well.
         let config = aws_sdk_iam::config::Builder::from(&shared)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
         AwsProvider {
@@ -83,6 +96,7 @@ impl AwsProvider {
             account: account.to_string(),
             partition: partition.to_string(),
             client: aws_sdk_iam::Client::from_conf(config),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             requests: Requester::new(retrier, IN_FLIGHT),
         }
     }
@@ -101,9 +115,48 @@ impl AwsProvider {
     }
 }
 
+impl AwsProvider {
+    /// `sts:GetCallerIdentity`: the account the credentials are for, which
+    /// must be the source's.
+    async fn identify_account(&self) -> Result<Identity, ProviderError> {
+        let answer = self
+            .requests
+            .send_retrying(
+                || async {
+                    self.sts
+                        .get_caller_identity()
+                        .send()
+                        .await
+                        .map_err(|e| crate::classify("GetCallerIdentity", e))
+                },
+                |_| false,
+            )
+            .await?;
+        let account = answer.account().unwrap_or_default();
+        let caller = answer.arn().map(str::to_string);
+        if account != self.account {
+            return Err(ProviderError::permanent(format!(
+                "{}: the credentials are for account {account}{}, but the source declares account {}; writ reads and changes nothing there (check `profile` in writ.toml, or the environment's credentials)",
+                self.address,
+                caller.as_deref().map(|c| format!(" (as {c})")).unwrap_or_default(),
+                self.account
+            )));
+        }
+        Ok(Identity {
+            provider: self.address.clone(),
+            place: format!("account {account}"),
+            caller,
+        })
+    }
+}
+
 impl Provider for AwsProvider {
     fn address(&self) -> &str {
         &self.address
+    }
+
+    fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
+        Box::pin(self.identify_account())
     }
 
     fn stats(&self) -> RequestStats {
@@ -189,9 +242,12 @@ where
     R: std::fmt::Debug,
 {
     match &error {
-        // A dropped connection or a timeout may pass; a request that could
-        // not be sent for another reason (no credentials, say) will not.
-        SdkError::DispatchFailure(failure) if !(failure.is_io() || failure.is_timeout()) => {
+        // A dropped connection (also one closed before the reply was
+        // complete) or a timeout may pass; a request that could not be sent
+        // for a reason of the caller's (no credentials, say) will not.
+        SdkError::DispatchFailure(failure)
+            if failure.is_user() || error_chain(&error).contains("credentials") =>
+        {
             let mut message = format!(
                 "{operation}: the request could not be sent: {}",
                 error_chain(&error)

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use writ_compiler::plan::Change;
+use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 
 /// A boxed future, so that providers of different kinds fit one trait object.
@@ -237,6 +237,12 @@ pub trait Provider: Send + Sync {
 
     /// Requests this provider has sent so far.
     fn stats(&self) -> RequestStats;
+
+    /// Where this provider instance really is (an AWS account, a cluster),
+    /// asked of the provider itself: the first request of every run, so
+    /// that nothing is read or changed in the wrong place. An error when it
+    /// is not where the source says.
+    fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>>;
 
     /// Everything writ manages or inventories, as read-only calls.
     fn observe(&self) -> BoxFuture<'_, Result<Vec<Resource>, ProviderError>>;

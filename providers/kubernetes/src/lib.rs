@@ -27,7 +27,7 @@ pub use kinds::Kind;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
-use writ_compiler::plan::Change;
+use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
     BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier, Revocation,
@@ -51,6 +51,8 @@ pub const DEFAULT_INVENTORY_NAMESPACE: &str = "default";
 pub struct KubernetesProvider {
     address: String,
     project: String,
+    /// The API server the kubeconfig points at.
+    server: String,
     client: kube::Client,
     requests: Requester,
     /// Objects a list page asks for.
@@ -127,12 +129,14 @@ impl KubernetesProvider {
     ) -> Result<KubernetesProvider, ProviderError> {
         // writ retries with its own budget; the client must not retry as well.
         config.default_retry = false;
+        let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(|e| {
             ProviderError::permanent(format!("cannot build a client for `{address}`: {e}"))
         })?;
         Ok(KubernetesProvider {
             address: address.to_string(),
             project: project.to_string(),
+            server,
             client,
             requests: Requester::new(retrier, IN_FLIGHT),
             page_size: 1000,
@@ -258,9 +262,29 @@ fn classify(address: &str, what: &str, error: kube::Error) -> ProviderError {
     }
 }
 
+impl KubernetesProvider {
+    /// The API server, asked for its version: it answers, and it is the
+    /// one the kubeconfig names.
+    async fn identify_server(&self) -> Result<Identity, ProviderError> {
+        self.call("asking the API server its version", || {
+            self.client.apiserver_version()
+        })
+        .await?;
+        Ok(Identity {
+            provider: self.address.clone(),
+            place: self.server.trim_end_matches('/').to_string(),
+            caller: None,
+        })
+    }
+}
+
 impl Provider for KubernetesProvider {
     fn address(&self) -> &str {
         &self.address
+    }
+
+    fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
+        Box::pin(self.identify_server())
     }
 
     fn stats(&self) -> RequestStats {
