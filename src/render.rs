@@ -593,29 +593,48 @@ pub fn json(plan: &Plan) -> String {
 
 /// `writ drift` in words: only what changed outside writ.
 pub fn drift_text(plan: &Plan) -> String {
-    if plan.drift.is_empty() {
-        return "No drift: every object writ manages matches what writ last applied.\n".to_string();
+    let unapplied = plan.unapplied();
+    if plan.drift.is_empty() && unapplied.is_empty() {
+        return "No drift: every object writ manages matches what writ last applied, and the source.\n".to_string();
     }
-    let mut out = format!(
-        "Drift: {} changed outside writ since writ last applied them:\n",
-        plan.drift.len()
-    );
-    for entry in &plan.drift {
-        let what = if entry.changed_paths.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", entry.changed_paths.join(", "))
-        };
-        let _ = writeln!(out, "  ! {}: {}{what}", entry.address, entry.detail);
+    let mut out = String::new();
+    if !plan.drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "Drift: {} changed outside writ since writ last applied them:",
+            plan.drift.len()
+        );
+        for entry in &plan.drift {
+            let what = if entry.changed_paths.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", entry.changed_paths.join(", "))
+            };
+            let _ = writeln!(out, "  ! {}: {}{what}", entry.address, entry.detail);
+        }
     }
-    out.push_str("`writ apply` restores them.\n");
+    if !unapplied.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not as the source says, though their digest tags say writ made them so: the source changed and was not applied, or the digest was rewritten along with the object to hide an edit ({}):",
+            plural(unapplied.len(), "object", "objects")
+        );
+        for change in unapplied {
+            let _ = writeln!(out, "  ! {}: {}", change.address, change.reason);
+        }
+    }
+    out.push_str("`writ apply` restores what writ owns.\n");
     out
 }
 
 /// `writ drift --format json`.
 pub fn drift_json(plan: &Plan) -> String {
-    let body =
-        serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift});
+    let unapplied: Vec<serde_json::Value> = plan
+        .unapplied()
+        .into_iter()
+        .map(|c| serde_json::json!({"address": c.address, "kind": c.kind, "reason": c.reason}))
+        .collect();
+    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied});
     format!(
         "{}\n",
         serde_json::to_string_pretty(&body).unwrap_or_default()

@@ -37,9 +37,11 @@ pub fn run(
         _ => render::drift_text(&plan),
     };
     out.write_all(text.as_bytes())?;
-    Ok(if detailed && !plan.drift.is_empty() {
-        2
-    } else {
-        0
-    })
+    Ok(
+        if detailed && !(plan.drift.is_empty() && plan.unapplied().is_empty()) {
+            2
+        } else {
+            0
+        },
+    )
 }

@@ -953,3 +953,59 @@ fn a_saved_plan_is_applied_only_where_and_as_it_was_made() {
     );
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
 }
+
+#[test]
+fn a_digest_rewritten_to_hide_an_edit_is_still_reported_by_writ_drift() {
+    let Some(moto) = Moto::start() else { return };
+    let source = format!("{PROVIDERS}{EXPORTER}");
+    let root = project("forged", &moto, &source);
+    apply(&root);
+    // Someone widens the role's policy, and rewrites its digest tag to
+    // match, as anyone can: the digest is a public function of the content.
+    let wide = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    moto.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "exporter"),
+            ("PolicyName", "writ-access"),
+            ("PolicyDocument", &wide.to_string()),
+        ],
+    );
+    let mut map = writ_compiler::SourceMap::new();
+    map.add("main.writ", source);
+    let checked = crate::support::check(&map);
+    let desired = writ_compiler::lower::lower(&checked.model, "acme");
+    let role = desired
+        .resources
+        .iter()
+        .find(|r| r.address == "aws.prod/role/exporter")
+        .unwrap();
+    let mut inline = desired
+        .resources
+        .iter()
+        .find(|r| r.address == "aws.prod/role/exporter/policy/writ-access")
+        .unwrap()
+        .clone();
+    inline
+        .attributes
+        .insert("policy".into(), writ_compiler::policy::canonical(&wide));
+    let forged = writ_compiler::ownership::content_digest(role, [&inline]);
+    moto.iam(
+        "TagRole",
+        &[
+            ("RoleName", "exporter"),
+            ("Tags.member.1.Key", "writ:digest"),
+            ("Tags.member.1.Value", &forged),
+        ],
+    );
+    let drift = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drift);
+    assert_eq!(drift.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("Not as the source says"), "{shown}");
+    assert!(shown.contains("aws.prod/role/exporter"), "{shown}");
+    apply(&root);
+    assert_no_changes(&root);
+    let drift = writ(&root, &["drift", "--detailed-exitcode"]);
+    assert_eq!(drift.status.code(), Some(0), "{}", text(&drift));
+}

@@ -267,6 +267,18 @@ impl Plan {
         (share || removed > MASS_DELETE_CAP).then_some((removed, managed))
     }
 
+    /// Owned objects that are not as the source says although their digest
+    /// says writ made them so: the source changed and was not applied yet,
+    /// or someone rewrote the digest along with the object to hide an
+    /// edit. The digest only labels; this is what `writ drift` adds to it.
+    pub fn unapplied(&self) -> Vec<&Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.before.is_some() && c.kind != ResourceKind::KubernetesTokenSecret)
+            .filter(|c| !self.drift.iter().any(|d| d.address == c.address))
+            .collect()
+    }
+
     pub fn privilege_gain(&self) -> bool {
         self.permission_delta.iter().any(|d| !d.gains.is_empty())
     }
