@@ -99,7 +99,7 @@ const LIVE: &str = r#"[
 ]"#;
 
 fn generate() -> Snapshot {
-    let mut observed = desired(true).resources;
+    let mut observed = crate::support::as_applied(desired(true));
     crate::support::apply_edits(&mut observed, &serde_json::from_str(LIVE).unwrap());
     Snapshot::from_resources(observed)
 }

@@ -48,7 +48,7 @@ fn case_plan(folder: &Path) -> Plan {
     let read = |name: &str| std::fs::read_to_string(folder.join(name)).ok();
     let desired = lowered("main.writ", &read("main.writ").expect("main.writ"));
     let mut observed = match read("before.writ") {
-        Some(before) => as_applied(lowered("before.writ", &before)),
+        Some(before) => crate::support::as_applied(lowered("before.writ", &before)),
         None => Vec::new(),
     };
     if let Some(live) = read("live.json") {
@@ -297,34 +297,4 @@ fn kubernetes_grants_without_a_service_account_there_are_a_diagnostic() {
     assert!(desired.diagnostics[0]
         .message
         .contains("no service account there"));
-}
-
-/// What an apply of `desired` leaves in the providers: the objects, a UID
-/// on each Kubernetes object, and per cluster the inventory record of the
-/// service accounts writ made.
-fn as_applied(desired: writ_compiler::lower::Desired) -> Vec<writ_compiler::resource::Resource> {
-    use writ_compiler::ownership::kubernetes::Inventory;
-    use writ_compiler::resource::ResourceKind;
-    let mut records: std::collections::BTreeMap<String, Inventory> = Default::default();
-    let mut resources = desired.resources;
-    for resource in &mut resources {
-        if !resource.kind.is_kubernetes() {
-            continue;
-        }
-        let uid = format!("uid-{}", resource.address);
-        resource
-            .attributes
-            .insert("uid".to_string(), serde_json::json!(uid));
-        if resource.kind == ResourceKind::KubernetesServiceAccount {
-            records
-                .entry(resource.provider.clone())
-                .or_default()
-                .objects
-                .insert(uid, resource.address.clone());
-        }
-    }
-    for (provider, record) in records {
-        resources.push(record.to_resource(&provider, "default", &desired.project));
-    }
-    resources
 }

@@ -2,7 +2,7 @@
 //! inventory of roles, users and access keys writ does not manage, and what
 //! an IAM policy document allows (for the permission delta).
 
-use super::{Access, Change, PlanOptions, Revoked, Unmanaged};
+use super::{Access, Change, Claim, PlanOptions, Revoked, Sense, Term, Unmanaged};
 use crate::lower::Desired;
 use crate::ownership;
 use crate::resource::{Resource, ResourceKind};
@@ -128,8 +128,44 @@ fn describe_condition(block: &Value) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" and "))
 }
 
-/// What an IAM policy document allows, as (action, resource, condition).
-pub(super) fn allows(resource: &Resource) -> Vec<Access> {
+/// The terms of an IAM condition block, one per (operator, key).
+fn terms_of(block: Option<&Value>) -> Vec<Term> {
+    let mut terms = Vec::new();
+    for (operator, keys) in block.and_then(Value::as_object).into_iter().flatten() {
+        for (key, values) in keys.as_object().into_iter().flatten() {
+            let mut values: Vec<String> = match values {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+                    .collect(),
+                other => vec![other.as_str().map_or(other.to_string(), str::to_string)],
+            };
+            values.sort();
+            terms.push(Term {
+                key: key.to_ascii_lowercase(),
+                operator: operator.clone(),
+                values,
+            });
+        }
+    }
+    terms.sort();
+    terms
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What an IAM policy document allows, as (action, resource, condition),
+/// and what it denies (as [`Sense::Deny`] entries).
+pub(super) fn allows(resource: &Resource) -> Vec<Claim> {
     let Some(document) = resource.attribute("policy") else {
         return Vec::new();
     };
@@ -137,29 +173,71 @@ pub(super) fn allows(resource: &Resource) -> Vec<Access> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let strings = |value: &Value| -> Vec<String> {
-        match value {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
     let mut out = Vec::new();
     for statement in statements {
-        if statement["Effect"] != "Allow" {
-            continue;
-        }
+        let sense = match statement["Effect"].as_str() {
+            Some("Allow") => Sense::Allow,
+            Some("Deny") => Sense::Deny,
+            _ => continue,
+        };
         let condition = statement.get("Condition").and_then(describe_condition);
+        let terms = terms_of(statement.get("Condition"));
         for action in strings(&statement["Action"]) {
             for target in strings(&statement["Resource"]) {
-                out.push(Access {
-                    provider: resource.provider.clone(),
-                    action: action.clone(),
-                    resource: target,
-                    condition: condition.clone(),
+                out.push(Claim {
+                    access: Access {
+                        provider: resource.provider.clone(),
+                        action: action.clone(),
+                        resource: target,
+                        condition: condition.clone(),
+                    },
+                    terms: terms.clone(),
+                    sense,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Who may become the agent, from a role's trust policy: one entry per
+/// principal and action of each statement (a deny as [`Sense::Deny`]).
+pub(super) fn trusts(resource: &Resource) -> Vec<Claim> {
+    let Some(document) = resource.attribute("assume_role_policy") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for statement in document["Statement"].as_array().into_iter().flatten() {
+        let sense = match statement["Effect"].as_str() {
+            Some("Allow") => Sense::Trust,
+            Some("Deny") => Sense::Deny,
+            _ => continue,
+        };
+        let principals: Vec<String> = match &statement["Principal"] {
+            Value::String(everyone) => vec![everyone.clone()],
+            Value::Object(kinds) => kinds
+                .iter()
+                .flat_map(|(kind, values)| {
+                    strings(values)
+                        .into_iter()
+                        .map(move |value| format!("{kind} {value}"))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let condition = statement.get("Condition").and_then(describe_condition);
+        let terms = terms_of(statement.get("Condition"));
+        for principal in principals {
+            for action in strings(&statement["Action"]) {
+                out.push(Claim {
+                    access: Access {
+                        provider: resource.provider.clone(),
+                        action: format!("become the agent ({action})"),
+                        resource: principal.clone(),
+                        condition: condition.clone(),
+                    },
+                    terms: terms.clone(),
+                    sense,
                 });
             }
         }

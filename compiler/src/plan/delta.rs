@@ -4,8 +4,9 @@
 
 use super::aws::role_of;
 use super::join::Row;
-use super::{Access, AgentDelta};
+use super::{Access, AgentDelta, Claim, Sense, Term};
 use crate::ownership::agent_name;
+use crate::pattern;
 use crate::resource::{Resource, ResourceKind};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,9 +21,7 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
             ResourceKind::AwsRolePolicy
                 | ResourceKind::KubernetesRole
                 | ResourceKind::KubernetesClusterRole
-        ) || (r.kind == ResourceKind::AwsRole
-            && (r.attribute("attached_policies").is_some()
-                || r.attribute("instance_profiles").is_some()))
+        ) || r.kind == ResourceKind::AwsRole
     };
     let wanted = |row: &Row| -> bool {
         row.desired.is_some_and(|r| {
@@ -42,8 +41,8 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
             touched.extend(row.desired.and_then(|r| r.agent.as_deref()));
         }
     }
-    let mut before: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
-    let mut after: BTreeMap<String, BTreeSet<Access>> = BTreeMap::new();
+    let mut before: BTreeMap<String, BTreeSet<Claim>> = BTreeMap::new();
+    let mut after: BTreeMap<String, BTreeSet<Claim>> = BTreeMap::new();
     if touched.is_empty() {
         return Vec::new();
     }
@@ -72,8 +71,7 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
         .filter_map(|agent| {
             let old = before.get(agent).unwrap_or(&empty);
             let new = after.get(agent).unwrap_or(&empty);
-            let gains: Vec<Access> = new.difference(old).cloned().collect();
-            let losses: Vec<Access> = old.difference(new).cloned().collect();
+            let (gains, losses) = compare(old, new);
             (!gains.is_empty() || !losses.is_empty()).then(|| AgentDelta {
                 agent: agent.clone(),
                 gains,
@@ -83,12 +81,238 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
         .collect()
 }
 
+/// Gains and losses by meaning: a gain is something the agent may do (or
+/// someone may become it) after that nothing before covered, or a deny
+/// before that nothing after covers; losses the other way round. Narrowing
+/// a resource or adding a condition is never a gain.
+fn compare(old: &BTreeSet<Claim>, new: &BTreeSet<Claim>) -> (Vec<Access>, Vec<Access>) {
+    let uncovered = |from: &BTreeSet<Claim>, by: &BTreeSet<Claim>, deny: bool| -> Vec<Claim> {
+        from.iter()
+            .filter(|a| (a.sense == Sense::Deny) == deny)
+            .filter(|a| !by.iter().any(|b| covers(b, a)))
+            .cloned()
+            .collect()
+    };
+    let marked = |claim: Claim, words: &str| {
+        let mut access = claim.access;
+        access.action = format!("{} ({words})", access.action);
+        access
+    };
+    // A deny matters only where something is allowed that it would block.
+    let blocks = |deny: &Claim, allowed: &BTreeSet<Claim>| {
+        allowed
+            .iter()
+            .filter(|a| a.sense != Sense::Deny && a.access.provider == deny.access.provider)
+            .any(|a| overlaps(&deny.access, &a.access))
+    };
+    let mut gains: Vec<Access> = uncovered(new, old, false)
+        .into_iter()
+        .map(|c| c.access)
+        .collect();
+    gains.extend(
+        uncovered(old, new, true)
+            .into_iter()
+            .filter(|d| blocks(d, new))
+            .map(|a| marked(a, "no longer denied")),
+    );
+    let mut losses: Vec<Access> = uncovered(old, new, false)
+        .into_iter()
+        .map(|c| c.access)
+        .collect();
+    losses.extend(
+        uncovered(new, old, true)
+            .into_iter()
+            .filter(|d| blocks(d, old))
+            .map(|a| marked(a, "now denied")),
+    );
+    (gains, losses)
+}
+
+/// Could one request be both `a`'s and `b`'s (action and resource)?
+fn overlaps(a: &Access, b: &Access) -> bool {
+    pattern::intersects(
+        &a.action.to_ascii_lowercase(),
+        &b.action.to_ascii_lowercase(),
+    ) && if a.resource.starts_with("arn:") && b.resource.starts_with("arn:") {
+        pattern::arn_intersects(&a.resource, &b.resource)
+    } else {
+        pattern::intersects(&a.resource, &b.resource)
+    }
+}
+
+/// Does `outer` allow (or deny) everything `inner` does?
+fn covers(outer_claim: &Claim, inner_claim: &Claim) -> bool {
+    let (outer, inner) = (&outer_claim.access, &inner_claim.access);
+    outer.provider == inner.provider
+        && outer_claim.sense == inner_claim.sense
+        && pattern::contains(
+            &outer.action.to_ascii_lowercase(),
+            &inner.action.to_ascii_lowercase(),
+        )
+        && if outer.resource.starts_with("arn:") && inner.resource.starts_with("arn:") {
+            pattern::arn_contains(&outer.resource, &inner.resource)
+        } else {
+            pattern::contains(&outer.resource, &inner.resource)
+        }
+        && condition_covers(outer_claim, inner_claim)
+}
+
+/// Is `inner`'s condition at least as strict as `outer`'s?
+fn condition_covers(outer: &Claim, inner: &Claim) -> bool {
+    if outer.terms.is_empty() && inner.terms.is_empty() {
+        // No IAM condition: none, or a Kubernetes placement.
+        return match (&outer.access.condition, &inner.access.condition) {
+            (None, _) => true,
+            (Some(o), Some(i)) => o == i || i.starts_with(&format!("{o}, named ")),
+            (Some(_), None) => false,
+        };
+    }
+    outer.terms.iter().all(|t| {
+        inner
+            .terms
+            .iter()
+            .any(|u| u.key == t.key && term_covers(t, u))
+    })
+}
+
+/// Does the condition term `t` let through everything `u` lets through?
+fn term_covers(t: &Term, u: &Term) -> bool {
+    let like = |op: &str| op.starts_with("StringLike") || op.starts_with("ArnLike");
+    if t.operator == u.operator && t.operator.contains("Not") {
+        // A negated term: the more values it excludes, the stricter.
+        return t.values.iter().all(|v| u.values.contains(v));
+    }
+    if like(&t.operator) && (t.operator == u.operator || u.operator.starts_with("StringEquals")) {
+        return u.values.iter().all(|v| {
+            t.values.iter().any(|p| {
+                if like(&u.operator) {
+                    pattern::contains(p, v)
+                } else {
+                    pattern::matches(p, v)
+                }
+            })
+        });
+    }
+    t.operator == u.operator && u.values.iter().all(|v| t.values.contains(v))
+}
+
 /// What one object that grants access allows.
-fn allows(resource: &Resource) -> Vec<Access> {
+fn allows(resource: &Resource) -> Vec<Claim> {
     match resource.kind {
         ResourceKind::AwsRolePolicy => super::aws::allows(resource),
-        ResourceKind::AwsRole => super::aws::attached(resource),
-        _ if resource.kind.is_kubernetes() => super::kubernetes::allows(resource),
+        ResourceKind::AwsRole => {
+            let mut out: Vec<Claim> = super::aws::attached(resource)
+                .into_iter()
+                .map(Claim::from)
+                .collect();
+            out.extend(super::aws::trusts(resource));
+            out
+        }
+        _ if resource.kind.is_kubernetes() => super::kubernetes::allows(resource)
+            .into_iter()
+            .map(Claim::from)
+            .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(statements: serde_json::Value) -> Resource {
+        Resource {
+            address: "aws.prod/role/bot/policy/writ-access".into(),
+            provider: "aws.prod".into(),
+            kind: ResourceKind::AwsRolePolicy,
+            agent: Some("bot".into()),
+            attributes: [(
+                "policy".to_string(),
+                json!({"Version": "2012-10-17", "Statement": statements}),
+            )]
+            .into(),
+        }
+    }
+
+    fn trust(condition: serde_json::Value) -> Resource {
+        Resource {
+            address: "aws.prod/role/bot".into(),
+            provider: "aws.prod".into(),
+            kind: ResourceKind::AwsRole,
+            agent: Some("bot".into()),
+            attributes: [(
+                "assume_role_policy".to_string(),
+                json!({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": condition}]}),
+            )]
+            .into(),
+        }
+    }
+
+    fn delta(before: &Resource, after: &Resource) -> (Vec<Access>, Vec<Access>) {
+        let set = |r: &Resource| allows(r).into_iter().collect::<BTreeSet<Claim>>();
+        compare(&set(before), &set(after))
+    }
+
+    #[test]
+    fn narrowing_is_never_a_gain() {
+        let wide = policy(
+            json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}]),
+        );
+        let narrow = policy(
+            json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/reports/*"}]),
+        );
+        let (gains, losses) = delta(&wide, &narrow);
+        assert!(gains.is_empty(), "{gains:?}");
+        assert_eq!(losses.len(), 1);
+        let (gains, _) = delta(&narrow, &wide);
+        assert_eq!(gains.len(), 1, "widening is");
+        // A condition added narrows; removed, it widens.
+        let conditional = policy(
+            json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}}]),
+        );
+        assert!(delta(&wide, &conditional).0.is_empty());
+        assert_eq!(delta(&conditional, &wide).0.len(), 1);
+        // An action pattern: `s3:Get*` covers `s3:GetObject`, in any case.
+        let get_all = policy(
+            json!([{"Effect": "Allow", "Action": "S3:Get*", "Resource": "arn:aws:s3:::bucket/*"}]),
+        );
+        assert!(delta(&get_all, &wide).0.is_empty());
+        // A deny lifted over what is still allowed is a gain.
+        let denied = policy(json!([
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/secret/*"}]));
+        let (gains, _) = delta(&denied, &wide);
+        assert_eq!(gains.len(), 1, "{gains:?}");
+        assert!(gains[0].action.contains("no longer denied"));
+    }
+
+    #[test]
+    fn a_wider_trust_is_a_gain_and_a_narrower_one_is_not() {
+        let main_only = trust(json!({"StringEquals": {
+            "token.actions.githubusercontent.com:sub": "repo:acme/api:ref:refs/heads/main"}}));
+        let whole_repo = trust(json!({"StringLike": {
+            "token.actions.githubusercontent.com:sub": "repo:acme/api:*"}}));
+        let (gains, losses) = delta(&main_only, &whole_repo);
+        assert_eq!(
+            gains.len(),
+            1,
+            "anyone in the repository may now become the agent"
+        );
+        assert!(gains[0].action.contains("become the agent"));
+        assert_eq!(losses.len(), 0, "the main branch still may: {losses:?}");
+        let (gains, losses) = delta(&whole_repo, &main_only);
+        assert!(gains.is_empty(), "{gains:?}");
+        assert_eq!(losses.len(), 1);
+        // Another repository entirely: a gain and a loss.
+        let other = trust(json!({"StringEquals": {
+            "token.actions.githubusercontent.com:sub": "repo:acme/web:ref:refs/heads/main"}}));
+        let (gains, losses) = delta(&main_only, &other);
+        assert_eq!((gains.len(), losses.len()), (1, 1));
     }
 }

@@ -113,13 +113,53 @@ pub struct Conflict {
 }
 
 /// One (provider, action, resource) an agent may perform.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Access {
     pub provider: String,
     pub action: String,
     pub resource: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+}
+
+/// An [`Access`] with what the delta compares it by: its condition by
+/// meaning (one term per key) and what kind of access it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Claim {
+    pub access: Access,
+    pub terms: Vec<Term>,
+    pub sense: Sense,
+}
+
+impl From<Access> for Claim {
+    fn from(access: Access) -> Claim {
+        Claim {
+            access,
+            terms: Vec::new(),
+            sense: Sense::Allow,
+        }
+    }
+}
+
+/// One key of an IAM condition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Term {
+    pub key: String,
+    /// `StringEquals`, `StringLike`, `ArnLike`, …
+    pub operator: String,
+    pub values: Vec<String>,
+}
+
+/// What an access claim is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Sense {
+    /// The agent may do it.
+    #[default]
+    Allow,
+    /// The principal (`resource`) may become the agent.
+    Trust,
+    /// The agent is denied it.
+    Deny,
 }
 
 impl std::fmt::Display for Access {
