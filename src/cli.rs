@@ -115,6 +115,17 @@ enum Command {
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
+    /// Release the project's lock that a run left behind (killed before it
+    /// could), naming its holder as the refusal did.
+    Unlock {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// The holder, exactly as writ named it when it refused.
+        #[arg(long)]
+        holder: String,
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
+    },
     /// Report only what changed outside writ (drift).
     Drift {
         #[arg(default_value = ".")]
@@ -197,6 +208,7 @@ pub fn main() -> i32 {
             | Command::Apply { .. }
             | Command::Drift { .. }
             | Command::Revoke { .. }
+            | Command::Unlock { .. }
     ) {
         1
     } else {
@@ -283,6 +295,9 @@ pub fn main() -> i32 {
             detailed_exitcode,
             only,
         } => commands::drift::run(&mut out, &path, format, detailed_exitcode, &only),
+        Command::Unlock { path, holder, only } => {
+            commands::unlock::run(&mut out, &path, &holder, &only)
+        }
         Command::Snapshot {
             path,
             out: file,

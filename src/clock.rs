@@ -23,3 +23,11 @@ pub fn now_rfc3339() -> String {
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
+
+/// `seconds` from now, as [`now_rfc3339`] writes times.
+pub fn rfc3339_in(seconds: u32) -> String {
+    let later = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(i64::from(seconds)))
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}

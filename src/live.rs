@@ -14,7 +14,7 @@ use writ_compiler::plan::Identity;
 use writ_compiler::resource::Resource;
 use writ_compiler::snapshot::Snapshot;
 use writ_provider_aws::{AwsProvider, AwsSettings};
-use writ_provider_core::{Provider, Retrier};
+use writ_provider_core::{Lease, Provider, Retrier};
 use writ_provider_kubernetes::{KubernetesProvider, KubernetesSettings};
 
 /// The provider instances a run covers (`--only`, or all).
@@ -297,4 +297,60 @@ pub fn observed_state(
         identities: Vec::new(),
         live: false,
     })
+}
+
+/// How long a run's lease on a provider lasts before it must be renewed.
+pub const LEASE_SECONDS: u32 = 900;
+
+/// This run's lease: who (the actor, the host and the process) and until
+/// when.
+pub fn lease() -> Lease {
+    let now = crate::clock::now_rfc3339();
+    Lease {
+        holder: format!(
+            "{} on {}, pid {}, started {now}",
+            crate::term::actor().unwrap_or_else(|| "someone".to_string()),
+            crate::term::host(),
+            std::process::id()
+        ),
+        expires: crate::clock::rfc3339_in(LEASE_SECONDS),
+        now,
+        seconds: LEASE_SECONDS,
+    }
+}
+
+/// The same lease, renewed from now.
+pub fn renewed(lease: &Lease) -> Lease {
+    Lease {
+        now: crate::clock::now_rfc3339(),
+        expires: crate::clock::rfc3339_in(lease.seconds),
+        ..lease.clone()
+    }
+}
+
+/// Takes every provider's lock; if one is held by another run, gives back
+/// those taken and says who holds it.
+pub async fn lock_all(providers: &[Box<dyn Provider>], lease: &Lease) -> Result<(), CliError> {
+    for (index, provider) in providers.iter().enumerate() {
+        if let Err(error) = provider.lock(lease).await {
+            for taken in &providers[..index] {
+                let _ = taken.unlock(&lease.holder).await;
+            }
+            return Err(error.to_string().into());
+        }
+    }
+    Ok(())
+}
+
+/// Gives every provider's lock back; a failure is only a warning (the
+/// lease ends by itself).
+pub async fn unlock_all(providers: &[Box<dyn Provider>], holder: &str) {
+    for provider in providers {
+        if let Err(error) = provider.unlock(holder).await {
+            eprintln!(
+                "warning: could not release the lock of {}: {error}; it ends with its lease",
+                provider.address()
+            );
+        }
+    }
 }

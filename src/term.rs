@@ -41,3 +41,13 @@ pub fn actor() -> Option<String> {
         .map(|value| value.trim().to_string())
         .find(|value| !value.is_empty())
 }
+
+/// This machine's name, as far as the environment or `/etc/hostname` say.
+pub fn host() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "an unknown host".to_string())
+}

@@ -96,6 +96,11 @@ fn apply(
     runtime.block_on(async {
         let live::Live { providers, identities } =
             live::connect(&project, &model, &scope, retrier).await?;
+        // One run at a time: the lock is taken before the plan is made, so
+        // that no other run's changes land between the plan and its apply.
+        let mut lease = live::lease();
+        live::lock_all(&providers, &lease).await?;
+        let outcome: Result<ApplyResult, CliError> = async {
         let observed = live::observe_with(&providers).await?;
         let plan = make_plan(&project, &desired, &observed, Some(&identities))?;
         if let Some(saved) = &saved {
@@ -129,7 +134,16 @@ fn apply(
         let mut done = 0;
         let mut made = String::new();
         let mut failure = None;
+        let mut renewed_at = std::time::Instant::now();
         for (index, change) in order.iter().enumerate() {
+            if renewed_at.elapsed().as_secs() > u64::from(live::LEASE_SECONDS / 3) {
+                lease = live::renewed(&lease);
+                if let Err(error) = live::lock_all(&providers, &lease).await {
+                    failure = Some((change.address.clone(), format!("the lock could not be renewed, so writ stopped before this change: {error}")));
+                    break;
+                }
+                renewed_at = std::time::Instant::now();
+            }
             let Some(provider) = providers.iter().find(|p| p.address() == change.provider) else {
                 failure = Some((change.address.clone(), format!("no live provider `{}`", change.provider)));
                 break;
@@ -177,6 +191,10 @@ fn apply(
                 Ok(applied(1, Applied::Failed { address: &address, error: &error, done, total, made: &made }))
             }
         }
+        }
+        .await;
+        live::unlock_all(&providers, &lease.holder).await;
+        outcome
     })
 }
 

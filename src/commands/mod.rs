@@ -13,3 +13,4 @@ pub mod plan;
 pub mod revoke;
 pub mod snapshot;
 pub mod test;
+pub mod unlock;

@@ -70,6 +70,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         by: term::actor(),
     };
     let retrier = Retrier::default_policy();
+    let lease = live::lease();
     writ_provider_core::runtime()?.block_on(async {
         let mut failed = false;
         let mut lifted_aws = false;
@@ -85,6 +86,21 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
                     continue;
                 }
             };
+            // The lock keeps a lift from interleaving with an apply. The
+            // brake does not wait for one: an apply keeps every revocation
+            // it finds on the objects it writes, planned or not.
+            let locked = match provider.lock(&lease).await {
+                Ok(()) => true,
+                Err(error) if args.lift => {
+                    writeln!(out, "could not lift in {address}: {error}")?;
+                    failed = true;
+                    continue;
+                }
+                Err(error) => {
+                    writeln!(out, "warning: {error}; revoking anyway (an apply keeps the revocations it finds)")?;
+                    false
+                }
+            };
             for name in &agents {
                 let report = if args.lift {
                     provider.lift(name).await
@@ -98,6 +114,11 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
                 failed |= report.failed;
             }
             lifted_aws |= args.lift && declared.kind == ProviderKind::Aws;
+            if locked {
+                if let Err(error) = provider.unlock(&lease.holder).await {
+                    eprintln!("warning: could not release the lock of {address}: {error}; it ends with its lease");
+                }
+            }
         }
         for declared in live::in_scope(model, &scope, false) {
             // Named on purpose, it is a failure; in the whole project's

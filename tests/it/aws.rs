@@ -589,6 +589,23 @@ fn an_apply_interrupted_by_faults_converges_on_the_next_run_with_nothing_lost_or
     assert!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst) > 0);
 
     proxy.heal();
+    // The first run could not give its lock back (everything was refused):
+    // the next is refused, naming it, and `writ unlock` releases it.
+    let locked = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&locked);
+    assert_eq!(locked.status.code(), Some(1), "{shown}");
+    let holder = shown
+        .split("holds the project's lock (")
+        .nth(1)
+        .and_then(|rest| rest.split(", until ").next())
+        .unwrap_or_else(|| panic!("the holder is named: {shown}"));
+    let released = writ(&root, &["unlock", "--holder", holder]);
+    assert_eq!(released.status.code(), Some(0), "{}", text(&released));
+    assert!(
+        text(&released).contains("released the lock"),
+        "{}",
+        text(&released)
+    );
     let second = writ(&root, &["apply", "--auto-approve"]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     assert_no_changes(&root);
@@ -1008,4 +1025,90 @@ fn a_digest_rewritten_to_hide_an_edit_is_still_reported_by_writ_drift() {
     assert_no_changes(&root);
     let drift = writ(&root, &["drift", "--detailed-exitcode"]);
     assert_eq!(drift.status.code(), Some(0), "{}", text(&drift));
+}
+
+#[test]
+fn one_run_at_a_time_holds_the_lock_and_an_ended_lease_is_taken_over() {
+    let Some(moto) = Moto::start() else { return };
+    let root = project("lock", &moto, &format!("{PROVIDERS}{EXPORTER}"));
+    let lock = |expires: &str| {
+        moto.iam(
+            "CreatePolicy",
+            &[
+                ("PolicyName", "writ-lock-acme"),
+                ("Path", "/writ-lock/"),
+                (
+                    "PolicyDocument",
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#,
+                ),
+                ("Tags.member.1.Key", "writ:lock-holder"),
+                ("Tags.member.1.Value", "ana on laptop, pid 7"),
+                ("Tags.member.2.Key", "writ:lock-expires"),
+                ("Tags.member.2.Value", expires),
+            ],
+        )
+    };
+    lock("2999-01-01T00:00:00Z");
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("another writ run holds the project's lock (ana on laptop, pid 7, until 2999-01-01T00:00:00Z)"),
+        "{shown}"
+    );
+    let roles = moto.iam("ListRoles", &[]);
+    assert!(
+        !roles.contains("<RoleName>exporter</RoleName>"),
+        "nothing written: {roles}"
+    );
+    // A lift waits its turn too; the brake itself does not.
+    let lifted = writ(&root, &["revoke", "--lift", "exporter"]);
+    assert_eq!(lifted.status.code(), Some(1), "{}", text(&lifted));
+    // The lease ended (the run died): the next run takes the lock over, and
+    // gives it back when done.
+    moto.iam(
+        "TagPolicy",
+        &[
+            (
+                "PolicyArn",
+                "arn:aws:iam::123456789012:policy/writ-lock/writ-lock-acme",
+            ),
+            ("Tags.member.1.Key", "writ:lock-expires"),
+            ("Tags.member.1.Value", "2020-01-01T00:00:00Z"),
+        ],
+    );
+    apply(&root);
+    assert_no_changes(&root);
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    assert!(!policies.contains("writ-lock-acme"), "released: {policies}");
+
+    // Two applies at once: never both at work; the state ends whole.
+    let changed = format!("{PROVIDERS}{EXPORTER}").replace("team-finance", "team-billing");
+    std::fs::write(root.join("main.writ"), changed).unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            crate::binary::command()
+                .args(["apply", "--auto-approve"])
+                .arg(&root)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<std::process::Output> = runs
+        .into_iter()
+        .map(|run| run.wait_with_output().unwrap())
+        .collect();
+    let shown: Vec<String> = outputs.iter().map(text).collect();
+    assert!(outputs.iter().any(|o| o.status.success()), "{shown:#?}");
+    // The other one finished first, found nothing to do, or was refused
+    // by the lock: never both at work at once.
+    for (output, shown) in outputs.iter().zip(&shown) {
+        assert!(
+            output.status.success() || shown.contains("holds the project's lock"),
+            "{shown}"
+        );
+    }
+    assert_no_changes(&root);
 }

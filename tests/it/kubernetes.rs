@@ -978,3 +978,37 @@ fn each_change_is_idempotent_and_never_touches_what_is_not_writs() {
     runtime.block_on(provider.apply(&delete)).unwrap();
     assert!(cluster.names("serviceaccounts").is_empty());
 }
+
+#[test]
+fn a_cluster_lease_held_by_another_run_refuses_an_apply_until_it_ends() {
+    let cluster = cluster();
+    cluster.add_namespace("default");
+    let root = project("lease", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let lease = |expires: &str| {
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "writ-lock-acme", "namespace": "default",
+                "annotations": {"writ.dev/lock-expires": expires}},
+            "spec": {"holderIdentity": "ana on laptop, pid 7", "leaseDurationSeconds": 900}})
+    };
+    cluster.insert(lease("2999-01-01T00:00:00Z"));
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("another writ run holds the project's lock (ana on laptop, pid 7"),
+        "{shown}"
+    );
+    assert!(
+        cluster.names("serviceaccounts").is_empty(),
+        "nothing written"
+    );
+    cluster.edit("leases", "default", "writ-lock-acme", |l| {
+        l["metadata"]["annotations"]["writ.dev/lock-expires"] = json!("2020-01-01T00:00:00Z")
+    });
+    apply(&root);
+    assert_no_changes(&root);
+    assert!(
+        cluster.get("leases", "default", "writ-lock-acme").is_none(),
+        "released"
+    );
+}

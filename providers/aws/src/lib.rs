@@ -12,6 +12,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod apply;
+mod lock;
 mod observe;
 mod revoke;
 
@@ -19,8 +20,8 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
-    error_chain, BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier,
-    Revocation, RevokeMark,
+    error_chain, BoxFuture, ErrorClass, Lease, Provider, ProviderError, RequestStats, Requester,
+    Retrier, Revocation, RevokeMark,
 };
 
 /// How to reach one AWS account (from `[provider.aws.NAME]` in writ.toml).
@@ -157,6 +158,14 @@ impl Provider for AwsProvider {
 
     fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
         Box::pin(self.identify_account())
+    }
+
+    fn lock<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.take_lock(lease))
+    }
+
+    fn unlock<'a>(&'a self, holder: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(self.release_lock(holder))
     }
 
     fn stats(&self) -> RequestStats {

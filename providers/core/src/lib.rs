@@ -199,6 +199,27 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ProviderError> {
         .map_err(|e| ProviderError::permanent(format!("cannot start the async runtime: {e}")))
 }
 
+/// A run's claim on a provider instance: apply, revoke and lift take it
+/// before they change anything, so that two runs never interleave their
+/// changes. Times are RFC 3339, UTC, as the binary's clock says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds it: the actor, the host and the process, unique per run.
+    pub holder: String,
+    pub now: String,
+    /// Until when; renewed while the run lasts.
+    pub expires: String,
+    pub seconds: u32,
+}
+
+impl Lease {
+    /// Has a lease that runs until `expires` ended by `now`? Both are RFC
+    /// 3339 in UTC with the same precision, so they compare as text.
+    pub fn ended(expires: &str, now: &str) -> bool {
+        expires < now
+    }
+}
+
 /// When an agent is revoked, and by whom if writ was told: kept with the
 /// revocation until it is lifted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +271,18 @@ pub trait Provider: Send + Sync {
     /// Carries out one change. Must be idempotent: an interrupted apply is
     /// resumed by planning again and applying what is left.
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>>;
+
+    /// Takes (or renews) the project's lock on this provider instance for
+    /// `lease`. An error that names the holder when another run holds it
+    /// and its lease has not ended. A provider without a lock takes none.
+    fn lock<'a>(&'a self, _lease: &'a Lease) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Gives the lock back, if `holder` holds it: whether it did.
+    fn unlock<'a>(&'a self, _holder: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(async { Ok(false) })
+    }
 
     /// Called once when an apply has carried out its changes (or stopped at
     /// a failure): a provider that keeps a record of what it made writes it

@@ -20,6 +20,7 @@
 mod apply;
 mod inventory;
 mod kinds;
+mod lock;
 mod observe;
 mod revoke;
 
@@ -30,8 +31,8 @@ use std::path::PathBuf;
 use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
-    BoxFuture, ErrorClass, Provider, ProviderError, RequestStats, Requester, Retrier, Revocation,
-    RevokeMark,
+    BoxFuture, ErrorClass, Lease, Provider, ProviderError, RequestStats, Requester, Retrier,
+    Revocation, RevokeMark,
 };
 
 /// How to reach one cluster (from `[provider.kubernetes.NAME]` in writ.toml).
@@ -285,6 +286,14 @@ impl Provider for KubernetesProvider {
 
     fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
         Box::pin(self.identify_server())
+    }
+
+    fn lock<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.take_lock(lease))
+    }
+
+    fn unlock<'a>(&'a self, holder: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(self.release_lock(holder))
     }
 
     fn stats(&self) -> RequestStats {

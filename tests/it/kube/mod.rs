@@ -3,7 +3,7 @@
 //!
 //! - Resources: core `v1` serviceaccounts, secrets and namespaces;
 //!   `rbac.authorization.k8s.io/v1` roles, rolebindings, clusterroles and
-//!   clusterrolebindings; discovery (`/api`, `/apis`, the resource lists,
+//!   clusterrolebindings; `coordination.k8s.io/v1` leases; discovery (`/api`, `/apis`, the resource lists,
 //!   `/version`) for kubectl.
 //! - Lists across all namespaces or one; `labelSelector` (`=`, `==`, `!=`,
 //!   `in`, `notin`, exists, `!`exists) and `fieldSelector` (`metadata.name`,
@@ -90,6 +90,14 @@ const TYPES: &[Type] = &[
         kind: "ClusterRole",
         group: "rbac.authorization.k8s.io",
         namespaced: false,
+        short: &[],
+    },
+    Type {
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        group: "coordination.k8s.io",
+        namespaced: true,
         short: &[],
     },
     Type {
@@ -579,12 +587,17 @@ impl FakeCluster {
             ["apis"] => {
                 return (
                     200,
-                    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "rbac.authorization.k8s.io", "versions": [{"groupVersion": "rbac.authorization.k8s.io/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "rbac.authorization.k8s.io/v1", "version": "v1"}}]}),
+                    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                        {"name": "rbac.authorization.k8s.io", "versions": [{"groupVersion": "rbac.authorization.k8s.io/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "rbac.authorization.k8s.io/v1", "version": "v1"}},
+                        {"name": "coordination.k8s.io", "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}]}),
                 )
             }
             ["api", "v1"] => return (200, resource_list("")),
             ["apis", "rbac.authorization.k8s.io", "v1"] => {
                 return (200, resource_list("rbac.authorization.k8s.io"))
+            }
+            ["apis", "coordination.k8s.io", "v1"] => {
+                return (200, resource_list("coordination.k8s.io"))
             }
             _ => {}
         }
@@ -593,6 +606,7 @@ impl FakeCluster {
             ["apis", "rbac.authorization.k8s.io", "v1", rest @ ..] => {
                 ("rbac.authorization.k8s.io", rest)
             }
+            ["apis", "coordination.k8s.io", "v1", rest @ ..] => ("coordination.k8s.io", rest),
             _ => return no_such_resource(),
         };
         let (namespace, plural, name) = match rest {

@@ -122,7 +122,9 @@ impl Random {
 /// What an apply of `desired` leaves in the providers: the objects, a UID
 /// on each Kubernetes object, and per cluster the inventory record of the
 /// service accounts writ made.
-pub fn as_applied(desired: writ_compiler::lower::Desired) -> Vec<writ_compiler::resource::Resource> {
+pub fn as_applied(
+    desired: writ_compiler::lower::Desired,
+) -> Vec<writ_compiler::resource::Resource> {
     use writ_compiler::ownership::kubernetes::Inventory;
     use writ_compiler::resource::ResourceKind;
     let mut records: std::collections::BTreeMap<String, Inventory> = Default::default();

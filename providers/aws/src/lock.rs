@@ -1,0 +1,149 @@
+//! The project's lock in an account: a customer-managed policy
+//! `writ-lock-<project>` under `/writ-lock/` (outside `/writ/`, so plans
+//! never see it), tagged with who holds it and until when. It is attached
+//! to nothing and allows only `sts:GetCallerIdentity`, so it grants nothing
+//! even if someone attaches it.
+//!
+//! Creating a policy is atomic: the run whose `CreatePolicy` succeeds holds
+//! the lock. A lock whose lease has ended is taken over by rewriting its
+//! tags and reading them back; IAM has no compare-and-swap, so two runs that
+//! take over the same ended lease within the same moment could both
+//! believe they hold it (the read-back narrows that window to a request).
+
+use crate::{call, AwsProvider, IamCode};
+use aws_sdk_iam::types::Tag;
+use writ_compiler::ownership::aws::PROJECT_TAG;
+use writ_provider_core::{ErrorClass, Lease, ProviderError};
+
+const HOLDER_TAG: &str = "writ:lock-holder";
+const EXPIRES_TAG: &str = "writ:lock-expires";
+const PATH: &str = "/writ-lock/";
+const DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#;
+
+fn tag(key: &str, value: &str) -> Result<Tag, ProviderError> {
+    Tag::builder()
+        .key(key)
+        .value(writ_compiler::ownership::aws::tag_value(value))
+        .build()
+        .map_err(|e| ProviderError::permanent(format!("a lock tag: {e}")))
+}
+
+impl AwsProvider {
+    fn lock_name(&self) -> String {
+        format!("writ-lock-{}", self.project)
+    }
+
+    fn lock_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:policy{PATH}{}",
+            self.partition,
+            self.account,
+            self.lock_name()
+        )
+    }
+
+    /// Who holds the lock and until when, if it exists.
+    async fn lock_state(&self) -> Result<Option<(String, String)>, ProviderError> {
+        match call!(
+            self,
+            "ListPolicyTags",
+            self.client.list_policy_tags().policy_arn(self.lock_arn())
+        ) {
+            Ok(tags) => {
+                let find = |key: &str| {
+                    tags.tags()
+                        .iter()
+                        .find(|t| t.key() == key)
+                        .map(|t| t.value().to_string())
+                        .unwrap_or_default()
+                };
+                Ok(Some((find(HOLDER_TAG), find(EXPIRES_TAG))))
+            }
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn write_lease(&self, lease: &Lease) -> Result<(), ProviderError> {
+        call!(
+            self,
+            "TagPolicy",
+            self.client
+                .tag_policy()
+                .policy_arn(self.lock_arn())
+                .tags(tag(HOLDER_TAG, &lease.holder)?)
+                .tags(tag(EXPIRES_TAG, &lease.expires)?)
+        )?;
+        Ok(())
+    }
+
+    pub(crate) async fn take_lock(&self, lease: &Lease) -> Result<(), ProviderError> {
+        let holder = writ_compiler::ownership::aws::tag_value(&lease.holder);
+        let created = call!(
+            self,
+            "CreatePolicy",
+            self.client
+                .create_policy()
+                .policy_name(self.lock_name())
+                .path(PATH)
+                .policy_document(DOCUMENT)
+                .description("writ's lock for this project: who applies now (see its tags)")
+                .tags(tag(PROJECT_TAG, &self.project)?)
+                .tags(tag(HOLDER_TAG, &lease.holder)?)
+                .tags(tag(EXPIRES_TAG, &lease.expires)?)
+        );
+        match created {
+            Ok(_) => return Ok(()),
+            Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {}
+            Err(error) => return Err(error),
+        }
+        let Some((held_by, until)) = self.lock_state().await? else {
+            // Released between the two calls: try once more.
+            return Box::pin(self.take_lock(lease)).await;
+        };
+        if held_by != holder && !Lease::ended(&until, &lease.now) {
+            return Err(held(&self.address, &held_by, &until));
+        }
+        // Ours (a renewal), or ended: write our lease, then read it back.
+        self.write_lease(lease).await?;
+        match self.lock_state().await? {
+            Some((now_held_by, _)) if now_held_by == holder => Ok(()),
+            Some((now_held_by, until)) => Err(held(&self.address, &now_held_by, &until)),
+            None => Err(ProviderError::new(
+                ErrorClass::Conflict,
+                Some("Locked"),
+                format!(
+                    "{}: the lock was released while writ took it over; run again",
+                    self.address
+                ),
+            )),
+        }
+    }
+
+    pub(crate) async fn release_lock(&self, holder: &str) -> Result<bool, ProviderError> {
+        let holder = writ_compiler::ownership::aws::tag_value(holder);
+        match self.lock_state().await? {
+            Some((held_by, _)) if held_by == holder => {
+                let deleted = call!(
+                    self,
+                    "DeletePolicy",
+                    self.client.delete_policy().policy_arn(self.lock_arn())
+                );
+                match deleted {
+                    Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => Err(error),
+                    _ => Ok(true),
+                }
+            }
+            // Someone else's now (ours ended and was taken over), or gone.
+            _ => Ok(false),
+        }
+    }
+}
+
+fn held(address: &str, holder: &str, until: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorClass::Conflict,
+        Some("Locked"),
+        format!("{address}: another writ run holds the project's lock ({holder}, until {until}); wait for it to finish, or for its lease to end"),
+    )
+}

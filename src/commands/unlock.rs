@@ -1,0 +1,43 @@
+//! `writ unlock --holder HOLDER`: gives back the project's lock that a run
+//! left behind (it was killed before it could), without waiting for its
+//! lease to end. Only the lock held by exactly that holder, as the refusal
+//! named it, is released: never one a live run holds under another name.
+
+use crate::error::Outcome;
+use crate::live::{self, Scope};
+use crate::pipeline::{desired_state, load};
+use std::io::Write;
+use std::path::Path;
+use writ_provider_core::Retrier;
+
+pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> Outcome {
+    let project = load(path)?;
+    let Some((model, _)) = desired_state(&mut std::io::stderr(), &project, true)? else {
+        return Ok(1);
+    };
+    let scope = Scope::new(&model, only)?;
+    let retrier = Retrier::default_policy();
+    writ_provider_core::runtime()?.block_on(async {
+        let mut failed = false;
+        for declared in live::in_scope(&model, &scope, true) {
+            let address = declared.address();
+            let provider = match live::connect_one(&project, declared, &retrier).await {
+                Ok((provider, _)) => provider,
+                Err(error) => {
+                    writeln!(out, "could not reach {address}: {error}")?;
+                    failed = true;
+                    continue;
+                }
+            };
+            match provider.unlock(holder).await {
+                Ok(true) => writeln!(out, "{address}: released the lock of {holder}")?,
+                Ok(false) => writeln!(out, "{address}: no lock held by {holder}")?,
+                Err(error) => {
+                    writeln!(out, "{address}: could not release the lock: {error}")?;
+                    failed = true;
+                }
+            }
+        }
+        Ok(i32::from(failed))
+    })
+}
