@@ -172,37 +172,10 @@ impl Config {
     }
 }
 
-/// An endpoint writ may send credentials to: `https://`, or `http://` on
-/// the loopback interface (a local test server), nothing else.
+/// An endpoint writ may send credentials to (see
+/// [`writ_provider_core::check_endpoint`]).
 pub fn check_endpoint(url: &str) -> Result<(), String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("`{url}` is not a URL (expected `https://host…`)"));
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
-    if host.is_empty() {
-        return Err(format!("`{url}` names no host"));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!("`{url}` is plain HTTP to `{host}`: credentials would cross the network in clear; use `https://` (plain HTTP is allowed only on the loopback interface)"))
-            }
-        }
-        other => Err(format!("`{url}`: `{other}` is not HTTP or HTTPS")),
-    }
+    writ_provider_core::check_endpoint(url)
 }
 
 #[cfg(test)]

@@ -150,6 +150,14 @@ pub async fn connect_one(
     // One arm per provider kind that can be read live.
     let connected: Box<dyn Provider> = match &provider.settings {
         ProviderSettings::Aws { account, partition } => {
+            // The SDK also takes endpoints from the environment: they must
+            // keep credentials off the wire as writ.toml's must.
+            for (name, value) in std::env::vars() {
+                if name.starts_with("AWS_ENDPOINT_URL") {
+                    crate::config::check_endpoint(&value)
+                        .map_err(|e| format!("`{address}`: {name}: {e}"))?;
+                }
+            }
             let settings = AwsSettings {
                 region: get("region"),
                 profile: get("profile"),
@@ -174,9 +182,18 @@ pub async fn connect_one(
                 kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
                 inventory_namespace: get("inventory_namespace"),
             };
-            Box::new(
-                KubernetesProvider::connect(&address, &project.name, &settings, retrier).await?,
-            )
+            let connected =
+                KubernetesProvider::connect(&address, &project.name, &settings, retrier).await?;
+            // Where the inventory record and the lock live must be chosen:
+            // whoever may write Secrets there may erase revocations.
+            if settings.inventory_namespace.is_none() {
+                return Err(format!(
+                    "`{address}`: writ.toml must name the namespace of writ's inventory record and lock: add `inventory_namespace = \"writ\"` to `[provider.kubernetes.{}]` (a namespace where only writ's identity may write Secrets and Leases)",
+                    provider.name
+                )
+                .into());
+            }
+            Box::new(connected)
         }
         _ => return Err(format!("`{address}` cannot be read live by this version of writ").into()),
     };
@@ -316,6 +333,7 @@ pub fn lease() -> Lease {
         expires: crate::clock::rfc3339_in(LEASE_SECONDS),
         now,
         seconds: LEASE_SECONDS,
+        renewing: false,
     }
 }
 
@@ -324,6 +342,7 @@ pub fn renewed(lease: &Lease) -> Lease {
     Lease {
         now: crate::clock::now_rfc3339(),
         expires: crate::clock::rfc3339_in(lease.seconds),
+        renewing: true,
         ..lease.clone()
     }
 }

@@ -842,7 +842,7 @@ agent puller {
     std::fs::write(
         root.join("writ.toml"),
         format!(
-            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\n",
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\ninventory_namespace = \"default\"\n",
             moto.endpoint()
         ),
     )
@@ -1011,4 +1011,45 @@ fn a_cluster_lease_held_by_another_run_refuses_an_apply_until_it_ends() {
         cluster.get("leases", "default", "writ-lock-acme").is_none(),
         "released"
     );
+}
+
+#[test]
+fn an_apply_never_gives_back_what_a_revoke_took_while_it_ran() {
+    let cluster = cluster();
+    let root = project("revoked-race", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = provider(&root, &runtime);
+    let changes = changes_from_nothing(&format!("{CLUSTER}{EXPORTER}"));
+    use writ_provider_core::Provider;
+    // The plan was made; then `writ revoke exporter` recorded the agent as
+    // revoked (as another process would), before the apply wrote.
+    let record = serde_json::to_vec(
+        &json!({"revoked": {"exporter": {"at": "2026-11-29T10:00:00Z", "by": "oncall"}}}),
+    )
+    .unwrap();
+    let encoded = serde_json::to_value(k8s_openapi::ByteString(record)).unwrap();
+    cluster.insert(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "writ-inventory-acme", "namespace": "default",
+            "labels": {"app.kubernetes.io/managed-by": "writ", "writ.dev/project": "acme"}},
+        "data": {"inventory.json": encoded}}),
+    );
+    for suffix in ["/serviceaccounts/exporter", "/rolebindings/writ-exporter"] {
+        let change = changes
+            .iter()
+            .find(|c| c.address.ends_with(suffix))
+            .unwrap();
+        let refused = runtime.block_on(provider.apply(change)).unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("was revoked after this plan was made"),
+            "{refused}"
+        );
+    }
+    assert!(cluster.names("serviceaccounts").is_empty());
+    assert!(cluster.names("rolebindings").is_empty());
 }

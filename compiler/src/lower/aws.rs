@@ -43,6 +43,31 @@ fn boundary_name(parent: &str) -> String {
 
 /// Lowers every AWS provider of the model.
 pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
+    // An IAM user is one agent's: `writ revoke` disables its keys, which
+    // would cut off every other agent (or person) that signs in with it.
+    let mut users: BTreeMap<(ProviderId, &str), &str> = BTreeMap::new();
+    for agent in &model.agents {
+        for workload in &agent.runs_on {
+            let WorkloadKind::AwsUser { user } = &workload.kind else {
+                continue;
+            };
+            match users.insert((workload.provider, user.as_str()), agent.name.as_str()) {
+                Some(other) if other != agent.name => desired.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateDefinition,
+                        format!(
+                            "IAM user `{user}` in `{}` is used by both `{other}` and `{}`: revoking one would disable the other's keys",
+                            model.providers[workload.provider].address(),
+                            agent.name
+                        ),
+                        Label::new(workload.span, "shares another agent's user"),
+                    )
+                    .with_help("give each agent an identity of its own"),
+                ),
+                _ => {}
+            }
+        }
+    }
     for (provider_id, provider) in model.providers.iter().enumerate() {
         if provider.kind == ProviderKind::Aws {
             AwsLowering {
@@ -560,5 +585,42 @@ pub fn iam_operator(op: ConditionOp, key: &str) -> String {
         (false, _) => base.to_string(),
         (true, ConditionOp::NotEquals) => format!("ForAllValues:{base}"),
         (true, _) => format!("ForAnyValue:{base}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::values::Date;
+    use crate::{CheckOptions, SourceMap};
+
+    #[test]
+    fn an_iam_user_is_one_agents() {
+        let mut sources = SourceMap::new();
+        let agent = |name: &str| {
+            format!("agent {name} {{\n  owner = \"t\"\n  ttl = 1h\n  runs_on aws.prod user \"ci\"\n}}\n")
+        };
+        sources.add(
+            "main.writ",
+            format!(
+                "provider aws prod {{\n  account = \"123456789012\"\n}}\n{}{}",
+                agent("one"),
+                agent("two")
+            ),
+        );
+        let today = Date {
+            year: 2026,
+            month: 11,
+            day: 28,
+        };
+        let checked = crate::check(&sources, &CheckOptions { today });
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let desired = super::super::lower(&checked.model, "acme");
+        assert!(
+            desired.diagnostics.iter().any(|d| d
+                .message
+                .contains("IAM user `ci` in `aws.prod` is used by both `one` and `two`")),
+            "{:?}",
+            desired.diagnostics
+        );
     }
 }

@@ -201,7 +201,7 @@ pub(super) fn allows(resource: &Resource) -> Vec<Claim> {
 }
 
 /// Who may become the agent, from a role's trust policy: one entry per
-/// principal and action of each statement (a deny as [`Sense::Deny`]).
+/// principal and action of each statement (a deny as [`Sense::TrustDeny`]).
 pub(super) fn trusts(resource: &Resource) -> Vec<Claim> {
     let Some(document) = resource.attribute("assume_role_policy") else {
         return Vec::new();
@@ -210,7 +210,7 @@ pub(super) fn trusts(resource: &Resource) -> Vec<Claim> {
     for statement in document["Statement"].as_array().into_iter().flatten() {
         let sense = match statement["Effect"].as_str() {
             Some("Allow") => Sense::Trust,
-            Some("Deny") => Sense::Deny,
+            Some("Deny") => Sense::TrustDeny,
             _ => continue,
         };
         let principals: Vec<String> = match &statement["Principal"] {

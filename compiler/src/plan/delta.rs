@@ -4,7 +4,7 @@
 
 use super::aws::role_of;
 use super::join::Row;
-use super::{Access, AgentDelta, Claim, Sense, Term};
+use super::{Access, AgentDelta, Claim, Term};
 use crate::ownership::agent_name;
 use crate::pattern;
 use crate::resource::{Resource, ResourceKind};
@@ -88,7 +88,7 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
 fn compare(old: &BTreeSet<Claim>, new: &BTreeSet<Claim>) -> (Vec<Access>, Vec<Access>) {
     let uncovered = |from: &BTreeSet<Claim>, by: &BTreeSet<Claim>, deny: bool| -> Vec<Claim> {
         from.iter()
-            .filter(|a| (a.sense == Sense::Deny) == deny)
+            .filter(|a| a.sense.is_deny() == deny)
             .filter(|a| !by.iter().any(|b| covers(b, a)))
             .cloned()
             .collect()
@@ -102,7 +102,7 @@ fn compare(old: &BTreeSet<Claim>, new: &BTreeSet<Claim>) -> (Vec<Access>, Vec<Ac
     let blocks = |deny: &Claim, allowed: &BTreeSet<Claim>| {
         allowed
             .iter()
-            .filter(|a| a.sense != Sense::Deny && a.access.provider == deny.access.provider)
+            .filter(|a| a.sense == deny.sense.denied() && a.access.provider == deny.access.provider)
             .any(|a| overlaps(&deny.access, &a.access))
     };
     let mut gains: Vec<Access> = uncovered(new, old, false)
@@ -143,12 +143,17 @@ fn overlaps(a: &Access, b: &Access) -> bool {
 /// Does `outer` allow (or deny) everything `inner` does?
 fn covers(outer_claim: &Claim, inner_claim: &Claim) -> bool {
     let (outer, inner) = (&outer_claim.access, &inner_claim.access);
+    // IAM actions ignore case; Kubernetes verbs do not.
+    let action = |access: &Access| {
+        if access.provider.starts_with("aws.") {
+            access.action.to_ascii_lowercase()
+        } else {
+            access.action.clone()
+        }
+    };
     outer.provider == inner.provider
         && outer_claim.sense == inner_claim.sense
-        && pattern::contains(
-            &outer.action.to_ascii_lowercase(),
-            &inner.action.to_ascii_lowercase(),
-        )
+        && pattern::contains(&action(outer), &action(inner))
         && if outer.resource.starts_with("arn:") && inner.resource.starts_with("arn:") {
             pattern::arn_contains(&outer.resource, &inner.resource)
         } else {
@@ -177,19 +182,20 @@ fn condition_covers(outer: &Claim, inner: &Claim) -> bool {
 
 /// Does the condition term `t` let through everything `u` lets through?
 fn term_covers(t: &Term, u: &Term) -> bool {
-    let like = |op: &str| op.starts_with("StringLike") || op.starts_with("ArnLike");
+    let like = |op: &str| op == "StringLike" || op == "ArnLike";
     if t.operator == u.operator && t.operator.contains("Not") {
         // A negated term: the more values it excludes, the stricter.
         return t.values.iter().all(|v| u.values.contains(v));
     }
-    if like(&t.operator) && (t.operator == u.operator || u.operator.starts_with("StringEquals")) {
+    // Exactly these: `…IgnoreCase` and `…IfExists` variants are wider.
+    if like(&t.operator) && (t.operator == u.operator || u.operator == "StringEquals") {
+        let arn = t.operator == "ArnLike";
         return u.values.iter().all(|v| {
-            t.values.iter().any(|p| {
-                if like(&u.operator) {
-                    pattern::contains(p, v)
-                } else {
-                    pattern::matches(p, v)
-                }
+            t.values.iter().any(|p| match (arn, like(&u.operator)) {
+                (true, true) => pattern::arn_contains(p, v),
+                (true, false) => pattern::arn_matches(p, v),
+                (false, true) => pattern::contains(p, v),
+                (false, false) => pattern::matches(p, v),
             })
         });
     }

@@ -52,7 +52,7 @@ fn origin_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
             "the plan does not say how it was made (an older writ, or edited): make a new plan"
                 .to_string(),
         ),
-        (Some("snapshot"), _, _) => differences.push(
+        (Some(made), _, _) if made != "live" => differences.push(
             "the plan was made from a snapshot, not from the live providers: it may describe another place entirely"
                 .to_string(),
         ),

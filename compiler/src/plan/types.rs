@@ -160,6 +160,22 @@ pub(crate) enum Sense {
     Trust,
     /// The agent is denied it.
     Deny,
+    /// The principal (`resource`) may not become the agent.
+    TrustDeny,
+}
+
+impl Sense {
+    pub(crate) fn is_deny(self) -> bool {
+        matches!(self, Sense::Deny | Sense::TrustDeny)
+    }
+
+    /// What a deny of this sense takes away.
+    pub(crate) fn denied(self) -> Sense {
+        match self {
+            Sense::TrustDeny => Sense::Trust,
+            _ => Sense::Allow,
+        }
+    }
 }
 
 impl std::fmt::Display for Access {

@@ -443,7 +443,13 @@ impl AwsProvider {
             "ListRolePolicies",
             self.client.list_role_policies().role_name(name)
         )?;
-        for policy in inline.policy_names() {
+        // The revocation's session deny goes last, right before the role:
+        // a delete that stops halfway leaves the role revoked.
+        for policy in inline
+            .policy_names()
+            .iter()
+            .filter(|p| p.as_str() != ownership::aws::REVOKE_POLICY)
+        {
             self.delete_role_policy(name, policy).await?;
         }
         let attached = call!(
@@ -479,6 +485,14 @@ impl AwsProvider {
                     .role_name(name)
                     .instance_profile_name(profile.instance_profile_name())
             )?;
+        }
+        if inline
+            .policy_names()
+            .iter()
+            .any(|p| p == ownership::aws::REVOKE_POLICY)
+        {
+            self.delete_role_policy(name, ownership::aws::REVOKE_POLICY)
+                .await?;
         }
         gone_is_done(call!(
             self,

@@ -79,6 +79,38 @@ impl AwsProvider {
 
     pub(crate) async fn take_lock(&self, lease: &Lease) -> Result<(), ProviderError> {
         let holder = writ_compiler::ownership::aws::tag_value(&lease.holder);
+        if lease.renewing {
+            return match self.lock_state().await? {
+                Some((held_by, _)) if held_by == holder => self.write_lease(lease).await,
+                Some((held_by, until)) => Err(held(&self.address, &held_by, &until)),
+                None => Err(lost(&self.address)),
+            };
+        }
+        // Twice at most: a lock released between our create and our read is
+        // tried once more; anything stranger is an error, never a loop.
+        for _ in 0..2 {
+            match self.try_take(lease, &holder).await? {
+                Some(taken) => return taken,
+                None => continue,
+            }
+        }
+        Err(ProviderError::new(
+            ErrorClass::Conflict,
+            Some("Locked"),
+            format!(
+                "{}: the lock `{}` can be neither created nor read (a policy of that name elsewhere in the account?); remove it, or run again",
+                self.address,
+                self.lock_name()
+            ),
+        ))
+    }
+
+    /// One attempt: `None` when the lock vanished between two calls.
+    async fn try_take(
+        &self,
+        lease: &Lease,
+        holder: &str,
+    ) -> Result<Option<Result<(), ProviderError>>, ProviderError> {
         let created = call!(
             self,
             "CreatePolicy",
@@ -93,31 +125,23 @@ impl AwsProvider {
                 .tags(tag(EXPIRES_TAG, &lease.expires)?)
         );
         match created {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(Some(Ok(()))),
             Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {}
             Err(error) => return Err(error),
         }
         let Some((held_by, until)) = self.lock_state().await? else {
-            // Released between the two calls: try once more.
-            return Box::pin(self.take_lock(lease)).await;
+            return Ok(None);
         };
         if held_by != holder && !Lease::ended(&until, &lease.now) {
-            return Err(held(&self.address, &held_by, &until));
+            return Ok(Some(Err(held(&self.address, &held_by, &until))));
         }
-        // Ours (a renewal), or ended: write our lease, then read it back.
+        // Ended (or ours from before): write our lease, then read it back.
         self.write_lease(lease).await?;
-        match self.lock_state().await? {
+        Ok(Some(match self.lock_state().await? {
             Some((now_held_by, _)) if now_held_by == holder => Ok(()),
             Some((now_held_by, until)) => Err(held(&self.address, &now_held_by, &until)),
-            None => Err(ProviderError::new(
-                ErrorClass::Conflict,
-                Some("Locked"),
-                format!(
-                    "{}: the lock was released while writ took it over; run again",
-                    self.address
-                ),
-            )),
-        }
+            None => Err(lost(&self.address)),
+        }))
     }
 
     pub(crate) async fn release_lock(&self, holder: &str) -> Result<bool, ProviderError> {
@@ -138,6 +162,14 @@ impl AwsProvider {
             _ => Ok(false),
         }
     }
+}
+
+fn lost(address: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorClass::Conflict,
+        Some("Locked"),
+        format!("{address}: this run lost the project's lock (it was released or taken over); run again"),
+    )
 }
 
 fn held(address: &str, holder: &str, until: &str) -> ProviderError {

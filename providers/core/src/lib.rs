@@ -199,6 +199,39 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ProviderError> {
         .map_err(|e| ProviderError::permanent(format!("cannot start the async runtime: {e}")))
 }
 
+/// An endpoint writ may send credentials to: `https://`, or `http://` on
+/// the loopback interface (a local test server), nothing else.
+pub fn check_endpoint(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("`{url}` is not a URL (expected `https://host…`)"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return Err(format!("`{url}` names no host"));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!("`{url}` is plain HTTP to `{host}`: credentials would cross the network in clear; use `https://` (plain HTTP is allowed only on the loopback interface)"))
+            }
+        }
+        other => Err(format!("`{url}`: `{other}` is not HTTP or HTTPS")),
+    }
+}
+
 /// A run's claim on a provider instance: apply, revoke and lift take it
 /// before they change anything, so that two runs never interleave their
 /// changes. Times are RFC 3339, UTC, as the binary's clock says.
@@ -210,6 +243,9 @@ pub struct Lease {
     /// Until when; renewed while the run lasts.
     pub expires: String,
     pub seconds: u32,
+    /// A renewal of a lock this run holds: it never takes a lock anew (one
+    /// that is gone or someone else's is an error: the run lost it).
+    pub renewing: bool,
 }
 
 impl Lease {

@@ -79,6 +79,25 @@ pub(crate) async fn apply(
             change.address
         ))
     };
+    // A revoke that landed after the plan was made: the agent's account
+    // and bindings are not given back (read fresh, not from this run's
+    // copy of the record).
+    let gives_access = matches!(kind, Kind::ServiceAccount) || kind.is_binding();
+    if gives_access && change.kind_of_change() != ChangeKind::Delete {
+        if let Some(agent) = &change.agent {
+            let stored = provider.read_inventory().await?;
+            if stored.record.revoked.contains_key(agent) {
+                return Err(ProviderError::new(
+                    ErrorClass::Conflict,
+                    Some("Revoked"),
+                    format!(
+                        "{}: `{agent}` was revoked after this plan was made; writ does not give it back its service account or bindings: plan again",
+                        change.address
+                    ),
+                ));
+            }
+        }
+    }
     let made = match change.kind_of_change() {
         ChangeKind::Create => {
             let after = change.after.as_ref().ok_or_else(missing)?;

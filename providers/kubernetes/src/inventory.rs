@@ -1,6 +1,6 @@
 //! The project's inventory record in a cluster: a Secret
 //! `writ-inventory-<project>` in the namespace writ.toml names
-//! (`inventory_namespace`, `default` when unset), holding the UIDs of the
+//! (`inventory_namespace`, which `writ.toml` must name), holding the UIDs of the
 //! service accounts writ made and the agents `writ revoke` cut off there.
 //!
 //! Labels are a claim anyone who may edit an object can make; the record is

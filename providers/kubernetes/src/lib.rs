@@ -42,7 +42,8 @@ pub struct KubernetesSettings {
     pub context: Option<String>,
     /// A kubeconfig file; the standard rules when absent.
     pub kubeconfig: Option<PathBuf>,
-    /// The namespace of writ's inventory record; `default` when absent.
+    /// The namespace of writ's inventory record and lock (the binary
+    /// requires it; `default` for a provider built without it, in tests).
     pub inventory_namespace: Option<String>,
 }
 
@@ -131,6 +132,10 @@ impl KubernetesProvider {
         // writ retries with its own budget; the client must not retry as well.
         config.default_retry = false;
         let server = config.cluster_url.to_string();
+        // Credentials go to the API server: never in clear over a network.
+        writ_provider_core::check_endpoint(&server).map_err(|e| {
+            ProviderError::permanent(format!("`{address}`: the kubeconfig's server {e}"))
+        })?;
         let client = kube::Client::try_from(config).map_err(|e| {
             ProviderError::permanent(format!("cannot build a client for `{address}`: {e}"))
         })?;

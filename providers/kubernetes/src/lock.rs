@@ -69,22 +69,33 @@ impl KubernetesProvider {
             field_manager: Some("writ".to_string()),
             ..PostParams::default()
         };
-        let mut fresh = DynamicObject::new(&name, &leases());
-        fresh.metadata.namespace = Some(self.inventory_namespace.clone());
-        let fresh = self.lease_object(lease, fresh);
-        match self
-            .call("taking the project's lock", || api.create(&params, &fresh))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => {}
-            Err(error) => return Err(error),
+        if !lease.renewing {
+            let mut fresh = DynamicObject::new(&name, &leases());
+            fresh.metadata.namespace = Some(self.inventory_namespace.clone());
+            let fresh = self.lease_object(lease, fresh);
+            match self
+                .call("taking the project's lock", || api.create(&params, &fresh))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => {}
+                Err(error) => return Err(error),
+            }
         }
         let Some(current) = self
             .call("reading the project's lock", || api.get_opt(&name))
             .await?
         else {
-            return Box::pin(self.take_lock(lease)).await;
+            // Released between the two calls (or, renewing, lost): the run
+            // is asked to start again rather than loop here.
+            return Err(ProviderError::new(
+                ErrorClass::Conflict,
+                Some("Locked"),
+                format!(
+                    "{}: the project's lock was released or lost while writ took it; run again",
+                    self.address
+                ),
+            ));
         };
         let held_by = current.data["spec"]["holderIdentity"]
             .as_str()
@@ -97,7 +108,7 @@ impl KubernetesProvider {
             .and_then(|a| a.get(EXPIRES))
             .cloned()
             .unwrap_or_default();
-        if held_by != lease.holder && !Lease::ended(&until, &lease.now) {
+        if held_by != lease.holder && (lease.renewing || !Lease::ended(&until, &lease.now)) {
             return Err(held(&self.address, &held_by, &until));
         }
         // Ours (a renewal), or ended: write ours over exactly what was read.

@@ -428,7 +428,7 @@ impl FakeCluster {
         self.write_kubeconfig(&folder.join("kubeconfig.yaml"));
         std::fs::write(
             folder.join("writ.toml"),
-            "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\n",
+            "[project]\nname = \"acme\"\n\n[provider.kubernetes.prod]\ncontext = \"fake\"\nkubeconfig = \"kubeconfig.yaml\"\ninventory_namespace = \"default\"\n",
         )
         .expect("writ.toml written");
     }
