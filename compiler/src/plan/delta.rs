@@ -81,6 +81,56 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
         .collect()
 }
 
+/// Does carrying out `change` give anyone access they did not have (or take
+/// a deny away)? A delete never does; a create of something that grants
+/// access always does; an update when its object's claims gain.
+pub(super) fn widens(change: &super::Change) -> bool {
+    use super::ChangeKind;
+    let side = |attributes: Option<&BTreeMap<String, serde_json::Value>>| -> BTreeSet<Claim> {
+        let Some(attributes) = attributes else {
+            return BTreeSet::new();
+        };
+        let resource = Resource {
+            address: change.address.clone(),
+            provider: change.provider.clone(),
+            kind: change.kind,
+            agent: change.agent.clone(),
+            attributes: attributes.clone(),
+        };
+        allows(&resource).into_iter().collect()
+    };
+    match change.kind_of_change() {
+        ChangeKind::Delete => false,
+        ChangeKind::Create | ChangeKind::Replace => true,
+        ChangeKind::Update => {
+            if matches!(
+                change.kind,
+                ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding
+            ) {
+                // A binding gives its role to its subjects: one more subject,
+                // or another role, is a gain.
+                let field = |side: Option<&BTreeMap<String, serde_json::Value>>, key: &str| {
+                    side.and_then(|a| a.get(key)).cloned()
+                };
+                let subjects = |side| {
+                    field(side, "subjects")
+                        .and_then(|s| s.as_array().cloned())
+                        .unwrap_or_default()
+                };
+                let (was, now) = (
+                    subjects(change.before.as_ref()),
+                    subjects(change.after.as_ref()),
+                );
+                return now.iter().any(|s| !was.contains(s))
+                    || field(change.before.as_ref(), "role_ref")
+                        != field(change.after.as_ref(), "role_ref");
+            }
+            let (old, new) = (side(change.before.as_ref()), side(change.after.as_ref()));
+            !compare(&old, &new).0.is_empty()
+        }
+    }
+}
+
 /// Gains and losses by meaning: a gain is something the agent may do (or
 /// someone may become it) after that nothing before covered, or a deny
 /// before that nothing after covers; losses the other way round. Narrowing

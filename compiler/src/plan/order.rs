@@ -3,14 +3,32 @@
 use super::{Change, ChangeKind, Plan};
 use crate::resource::ResourceKind;
 
-/// The order in which a plan's changes are carried out, so that nothing is
-/// referred to before it exists or deleted while still referred to:
-/// managed policies (boundaries) first; then roles, a parent before the
-/// delegates whose trust names it; then inline policies; then role updates,
-/// so that the digest tag is written after the content it covers; then
-/// deletions: inline policies, roles, and managed policies last. In a
-/// cluster: service accounts, roles, then bindings; deleted in reverse.
+/// The order in which a plan's changes are carried out: first every change
+/// that gives nobody anything (deletions, narrowing updates), then every
+/// change that does; within each group, nothing is referred to before it
+/// exists or deleted while still referred to: managed policies (boundaries)
+/// first; then roles, a parent before the delegates whose trust names it;
+/// then inline policies; then role updates; then deletions: inline
+/// policies, roles, and managed policies last of all. In a cluster: service
+/// accounts, roles, then bindings; deleted in reverse.
 pub fn apply_order(plan: &Plan) -> Vec<&Change> {
+    // What takes access away goes first (deletions and narrowing updates,
+    // in dependency order), then what gives access: an apply that stops
+    // partway has then removed what it meant to, and not yet added.
+    // Managed policies (boundaries) are deleted last all the same: a role
+    // may still name one until it is updated.
+    let (first, rest): (Vec<&Change>, Vec<&Change>) = plan.changes.iter().partition(|c| {
+        let boundary_gone =
+            c.kind == ResourceKind::AwsManagedPolicy && c.kind_of_change() == ChangeKind::Delete;
+        !boundary_gone && !super::delta::widens(c)
+    });
+    let mut ordered = order_within(first);
+    ordered.extend(order_within(rest));
+    ordered
+}
+
+/// [`apply_order`] within one group of changes.
+fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
     let phase = |change: &Change| -> u8 {
         match (change.kind, change.kind_of_change()) {
             (ResourceKind::AwsManagedPolicy, ChangeKind::Delete) => 7,
@@ -40,7 +58,7 @@ pub fn apply_order(plan: &Plan) -> Vec<&Change> {
             _ => 4,
         }
     };
-    let mut ordered: Vec<&Change> = plan.changes.iter().collect();
+    let mut ordered: Vec<&Change> = changes;
     ordered.sort_by_key(|c| (phase(c), c.address.clone()));
     // Among new roles, those whose trust names another new role go after it.
     let new_roles: Vec<&Change> = ordered.iter().copied().filter(|c| phase(c) == 1).collect();
@@ -123,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn boundaries_and_parents_come_first_and_deletions_last() {
+    fn what_takes_access_away_comes_first_then_boundaries_and_parents() {
         let role = |name: &str, trusts: Option<&str>| {
             let trust = trusts.map_or(json!({}), |parent| {
                 json!({"Statement": [{"Principal": {"AWS": [format!("arn:aws:iam::1:role/writ/p/{parent}")]}}]})
@@ -182,14 +200,58 @@ mod tests {
         assert_eq!(
             order,
             vec![
+                // Taking away: an update that gains nothing, deletions.
+                "aws.prod/role/kept",
+                "aws.prod/role/old/policy/writ-access",
+                "aws.prod/role/old",
+                // Giving: boundaries, parents before children, policies.
                 "aws.prod/policy/z_parent-delegates",
                 "aws.prod/role/z_parent",
                 "aws.prod/role/a_child",
                 "aws.prod/role/z_parent/policy/writ-access",
-                "aws.prod/role/kept",
-                "aws.prod/role/old/policy/writ-access",
-                "aws.prod/role/old",
+                // A boundary goes once nothing can name it.
                 "aws.prod/policy/old-delegates",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_narrowing_update_goes_before_a_widening_one() {
+        let policy = |address: &str, before: &str, after: &str| Change {
+            before: Some(
+                serde_json::from_value(json!({"policy": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": before}]}}))
+                .unwrap(),
+            ),
+            ..change(
+                address,
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Update],
+                Some(json!({"policy": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": after}]}})),
+            )
+        };
+        let plan = plan_of_changes(vec![
+            policy(
+                "aws.prod/role/a/policy/writ-access",
+                "arn:aws:s3:::b/x/*",
+                "arn:aws:s3:::b/*",
+            ),
+            policy(
+                "aws.prod/role/z/policy/writ-access",
+                "arn:aws:s3:::b/*",
+                "arn:aws:s3:::b/x/*",
+            ),
+        ]);
+        let order: Vec<&str> = apply_order(&plan)
+            .iter()
+            .map(|c| c.address.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "aws.prod/role/z/policy/writ-access",
+                "aws.prod/role/a/policy/writ-access"
             ]
         );
     }
@@ -249,12 +311,14 @@ mod kubernetes_order_tests {
         assert_eq!(
             order,
             vec![
+                // Deleted first (what names comes before what is named)...
+                "k/f-binding",
+                "k/e-role",
+                "k/d-account",
+                // ...then made (what is named before what names it).
                 "k/c-account",
                 "k/b-role",
                 "k/a-binding",
-                "k/f-binding",
-                "k/e-role",
-                "k/d-account"
             ]
         );
     }
