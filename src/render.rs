@@ -687,9 +687,9 @@ pub fn apply_outcome(applied: &Applied) -> String {
             total,
             made,
         } => {
-            let not_attempted = total - done - 1;
+            let not_made = total.saturating_sub(*done);
             let error = error.replace('`', "'");
-            format!("**Apply failed** at `{address}`: {error}\n\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>")
+            format!("**Apply failed** at `{address}`: {error}\n\n{done} of {total} changes made, {not_made} not made. Plan and apply again to finish: every step is safe to repeat.\n\n<details><summary>Changes made</summary>\n\n{made}\n</details>")
         }
     }
 }

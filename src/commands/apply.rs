@@ -134,6 +134,14 @@ fn apply(
         let mut done = 0;
         let mut made = String::new();
         let mut failure = None;
+        let mut failures: Vec<(String, String)> = Vec::new();
+        // A conflict holds back its own agent; a failure, the rest of its
+        // agent's changes (they may depend on the one that failed). Other
+        // agents' changes go on.
+        let blocked: std::collections::BTreeSet<String> =
+            plan.blocked_agents().into_iter().map(str::to_string).collect();
+        let mut failed_agents: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut held_back = 0;
         let mut renewed_at = std::time::Instant::now();
         for (index, change) in order.iter().enumerate() {
             if renewed_at.elapsed().as_secs() > u64::from(live::LEASE_SECONDS / 3) {
@@ -144,9 +152,18 @@ fn apply(
                 }
                 renewed_at = std::time::Instant::now();
             }
+            let agent = change.agent.as_deref();
+            let after_failure_unknown = agent.is_none() && !failures.is_empty();
+            if after_failure_unknown
+                || agent.is_some_and(|a| blocked.contains(a) || failed_agents.contains(a))
+            {
+                held_back += 1;
+                continue;
+            }
             let Some(provider) = providers.iter().find(|p| p.address() == change.provider) else {
-                failure = Some((change.address.clone(), format!("no live provider `{}`", change.provider)));
-                break;
+                failures.push((change.address.clone(), format!("no live provider `{}`", change.provider)));
+                failed_agents.extend(change.agent.clone());
+                continue;
             };
             let kind = format!("{:?}", change.kind_of_change()).to_lowercase();
             eprintln!("[{}/{total}] {kind} {} …", index + 1, change.address);
@@ -156,10 +173,25 @@ fn apply(
                     made.push_str(&format!("- {kind} `{}`\n", change.address));
                 }
                 Err(error) => {
-                    failure = Some((change.address.clone(), error.to_string()));
-                    break;
+                    failures.push((change.address.clone(), error.to_string()));
+                    failed_agents.extend(change.agent.clone());
                 }
             }
+        }
+        if failure.is_none() {
+            failure = failures.first().cloned();
+        }
+        if failure.is_none() {
+            if let Some(conflict) = plan.conflicts.iter().find(|c| c.agent.is_some()) {
+                failure = Some((conflict.address.clone(), format!("not made: {}", conflict.detail)));
+            }
+        }
+        for (address, error) in failures.iter().skip(1) {
+            writeln!(out, "also failed: {address}: {error}")?;
+        }
+        if !blocked.is_empty() {
+            let names: Vec<String> = blocked.iter().map(|a| format!("`{a}`")).collect();
+            writeln!(out, "not applied for {}: an object writ does not own has a name it needs (see Conflicts)", names.join(", "))?;
         }
         // Each provider records what it made (the cluster's inventory
         // record), also after a failure: what was made is writ's.
@@ -183,10 +215,11 @@ fn apply(
                 Ok(applied(0, Applied::Done { done, total, made: &made }))
             }
             Some((address, error)) => {
-                let not_attempted = total - done - 1;
+                let not_attempted = total.saturating_sub(done + failures.len());
                 writeln!(
                     out,
-                    "Apply failed at {address}: {error}\n{done} of {total} changes made, {not_attempted} not attempted. Plan and apply again to finish: every step is safe to repeat.",
+                    "Apply failed at {address}: {error}\n{done} of {total} changes made, {} failed, {not_attempted} not attempted ({held_back} held back: their agent's change failed or is in conflict). Plan and apply again to finish: every step is safe to repeat.",
+                    failures.len()
                 )?;
                 Ok(applied(1, Applied::Failed { address: &address, error: &error, done, total, made: &made }))
             }

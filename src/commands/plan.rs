@@ -67,6 +67,17 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         eprintln!("error: {refusal}");
         return Ok(1);
     }
+    let blocked = plan.blocked_agents();
+    if !blocked.is_empty() {
+        // Applied, the plan leaves these agents alone; it still fails, so
+        // that the conflict is seen and resolved.
+        let names: Vec<String> = blocked.iter().map(|a| format!("`{a}`")).collect();
+        eprintln!(
+            "error: {} cannot be made: an object writ does not own has its name (see Conflicts); `writ apply` applies every other agent's changes and leaves these alone",
+            names.join(", ")
+        );
+        return Ok(1);
+    }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2
     } else {

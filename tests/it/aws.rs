@@ -1112,3 +1112,42 @@ fn one_run_at_a_time_holds_the_lock_and_an_ended_lease_is_taken_over() {
     }
     assert_no_changes(&root);
 }
+
+#[test]
+fn a_conflict_holds_back_its_own_agent_and_no_other() {
+    let Some(moto) = Moto::start() else { return };
+    // Someone else's role already has the reporter's name.
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "reporter"),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            ),
+        ],
+    );
+    let root = project(
+        "conflict-one",
+        &moto,
+        &format!("{PROVIDERS}{EXPORTER}{REPORTER}"),
+    );
+    let plan = writ(&root, &["plan"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(1),
+        "a conflict fails the plan: {}",
+        text(&plan)
+    );
+    let applied = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&applied);
+    assert_eq!(applied.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("not applied for `reporter`"), "{shown}");
+    // The exporter (and its delegate) were applied all the same; the other
+    // role is as it was.
+    let role = moto.iam("GetRole", &[("RoleName", "exporter")]);
+    assert!(role.contains("/writ/acme/"), "{role}");
+    let theirs = moto.iam("GetRole", &[("RoleName", "reporter")]);
+    assert!(theirs.contains("ec2.amazonaws.com"), "{theirs}");
+    assert!(!theirs.contains("writ:project"), "{theirs}");
+}

@@ -120,6 +120,7 @@ impl Compare<'_, '_> {
         Conflict {
             address: resource.address.clone(),
             kind: resource.kind,
+            agent: resource.agent.clone(),
             detail: if resource.kind.is_kubernetes() {
                 let managed_by = taken
                     .attribute("labels")

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 /// Why a plan must not be applied (or, for `plan`, why it fails), if it
 /// must not.
 pub fn refusal(plan: &Plan, allow_mass_delete: bool) -> Option<String> {
-    if !plan.conflicts.is_empty() {
+    // A conflict blocks its own agent (see [`Plan::blocked_agents`]); one
+    // that names no agent blocks the plan.
+    if plan.conflicts.iter().any(|c| c.agent.is_none()) {
         return Some(format!(
             "{} cannot be created because an object writ does not own has its name; rename the agent or remove that object",
             if plan.conflicts.len() == 1 {

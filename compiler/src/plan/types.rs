@@ -109,6 +109,10 @@ pub struct Revoked {
 pub struct Conflict {
     pub address: String,
     pub kind: ResourceKind,
+    /// The agent whose object it would be: its changes are not applied
+    /// while the conflict lasts; other agents' are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     pub detail: String,
 }
 
@@ -321,6 +325,15 @@ impl Plan {
             && removed > MASS_DELETE_FLOOR
             && removed * 100 > percent as usize * managed;
         (share || removed > MASS_DELETE_CAP).then_some((removed, managed))
+    }
+
+    /// Agents whose objects cannot all be made (a conflict): none of their
+    /// changes are applied; every other agent's are.
+    pub fn blocked_agents(&self) -> std::collections::BTreeSet<&str> {
+        self.conflicts
+            .iter()
+            .filter_map(|c| c.agent.as_deref())
+            .collect()
     }
 
     /// Owned objects that are not as the source says although their digest
