@@ -72,6 +72,22 @@ fn install() -> &'static Result<PathBuf, String> {
     })
 }
 
+/// The simulator's script; `None` (the test is skipped, with a message)
+/// when it cannot be installed and `WRIT_REQUIRE_IAMSIM` is not set.
+fn simulator() -> Option<PathBuf> {
+    match install() {
+        Ok(script) => Some(script.clone()),
+        Err(reason) => {
+            assert!(
+                std::env::var_os("WRIT_REQUIRE_IAMSIM").is_none(),
+                "the IAM simulator is required (WRIT_REQUIRE_IAMSIM) but: {reason}"
+            );
+            eprintln!("skipped: cannot install the IAM simulator: {reason}");
+            None
+        }
+    }
+}
+
 /// The simulator's answers to `cases`, in order.
 fn simulate(script: &Path, cases: &[Value]) -> Vec<Value> {
     let mut child = Command::new("node")
@@ -254,16 +270,8 @@ fn project(random: &mut Random) -> (String, &'static str) {
 
 #[test]
 fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
-    let script = match install() {
-        Ok(script) => script.clone(),
-        Err(reason) => {
-            assert!(
-                std::env::var_os("WRIT_REQUIRE_IAMSIM").is_none(),
-                "the IAM simulator is required (WRIT_REQUIRE_IAMSIM) but: {reason}"
-            );
-            eprintln!("skipped: cannot install the IAM simulator: {reason}");
-            return;
-        }
+    let Some(script) = simulator() else {
+        return;
     };
     let wanted: usize = std::env::var("WRIT_IAM_CASES")
         .ok()
@@ -441,16 +449,8 @@ fn writs_evaluator_agrees_with_an_iam_simulator_on_the_lowered_policies() {
 /// not one the test writes.
 #[test]
 fn a_revoked_roles_trust_denies_every_principal_it_trusted() {
-    let script = match install() {
-        Ok(script) => script.clone(),
-        Err(reason) => {
-            assert!(
-                std::env::var_os("WRIT_REQUIRE_IAMSIM").is_none(),
-                "the IAM simulator is required (WRIT_REQUIRE_IAMSIM) but: {reason}"
-            );
-            eprintln!("skipped: cannot install the IAM simulator: {reason}");
-            return;
-        }
+    let Some(script) = simulator() else {
+        return;
     };
     let source = format!(
         r#"

@@ -333,8 +333,8 @@ impl AwsProvider {
         }
         // Managed policies attached outside writ are detached (never
         // deleted: they may be anyone's). The source attaches none.
-        let attached = |a: &Attributes| -> Vec<String> {
-            a.get("attached_policies")
+        let listed = |a: &Attributes, key: &str| -> Vec<String> {
+            a.get(key)
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -342,7 +342,8 @@ impl AwsProvider {
                 .map(str::to_string)
                 .collect()
         };
-        let (was, wanted) = (attached(before), attached(after));
+        let key = "attached_policies";
+        let (was, wanted) = (listed(before, key), listed(after, key));
         for arn in was.iter().filter(|arn| !wanted.contains(arn)) {
             gone_is_done(call!(
                 self,
@@ -355,16 +356,8 @@ impl AwsProvider {
         }
         // Instance profiles made outside writ lose the role (the profiles
         // themselves are left: they may be anyone's).
-        let profiles = |a: &Attributes| -> Vec<String> {
-            a.get("instance_profiles")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        };
-        let (was, wanted) = (profiles(before), profiles(after));
+        let key = "instance_profiles";
+        let (was, wanted) = (listed(before, key), listed(after, key));
         for profile in was.iter().filter(|p| !wanted.contains(p)) {
             gone_is_done(call!(
                 self,
