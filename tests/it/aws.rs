@@ -1151,3 +1151,109 @@ fn a_conflict_holds_back_its_own_agent_and_no_other() {
     assert!(theirs.contains("ec2.amazonaws.com"), "{theirs}");
     assert!(!theirs.contains("writ:project"), "{theirs}");
 }
+
+/// What an agent's live objects let it do, for the prefix test: the
+/// permission delta of a plan that wants nothing lists every claim as a
+/// loss; against a version of the source, the claims that version does not
+/// cover.
+fn uncovered(
+    desired: &writ_compiler::lower::Desired,
+    observed: &[writ_compiler::resource::Resource],
+    agent: &str,
+) -> Vec<writ_compiler::plan::Access> {
+    let options = writ_compiler::plan::PlanOptions {
+        today: crate::support::today(),
+        max_key_age_days: None,
+    };
+    writ_compiler::plan::plan(desired, observed, &options)
+        .permission_delta
+        .into_iter()
+        .filter(|d| d.agent == agent)
+        .flat_map(|d| d.losses)
+        .collect()
+}
+
+#[test]
+fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
+    let Some(first) = Moto::start() else { return };
+    drop(first);
+    let github = "provider github acme {\n  org = \"acme\"\n}\n";
+    let agent = |pin: &str, resource: &str| {
+        format!(
+            "agent deployer {{\n  owner = \"team\"\n  ttl = 1h\n  {pin}runs_on github.acme repo \"acme/api\"{}\n  aws.prod allow s3:GetObject on \"{resource}\"\n}}\n",
+            if pin.is_empty() { " ref \"refs/heads/main\"" } else { "" }
+        )
+    };
+    // Before: the whole repository may deploy, reading reports only.
+    // After: only `main` may, reading everything. Halfway, the whole
+    // repository reading everything would be more than either allows.
+    let before = format!(
+        "{PROVIDERS}{github}{}",
+        agent(
+            "@waive(broad_trust, \"test\")\n  ",
+            "arn:aws:s3:::data/reports/*"
+        )
+    );
+    let after = format!("{PROVIDERS}{github}{}", agent("", "arn:aws:s3:::data/*"));
+    let lowered = |text: &str| {
+        let mut map = writ_compiler::SourceMap::new();
+        map.add("main.writ", text.to_string());
+        let checked = crate::support::check(&map);
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        writ_compiler::lower::lower(&checked.model, "acme")
+    };
+    let (desired_before, desired_after) = (lowered(&before), lowered(&after));
+    let nothing = writ_compiler::lower::Desired {
+        project: "acme".into(),
+        ..Default::default()
+    };
+    let mut prefixes = 0;
+    for n in 1..=40 {
+        let Some(moto) = Moto::start() else { return };
+        let root = project(&format!("prefix-{n}"), &moto, &before);
+        apply(&root);
+        let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+        proxy.heal();
+        proxy.refuse_after(n);
+        let direct = std::fs::read_to_string(root.join("writ.toml")).unwrap();
+        std::fs::write(
+            root.join("writ.toml"),
+            direct.replace(&moto.endpoint(), &proxy.endpoint()),
+        )
+        .unwrap();
+        std::fs::write(root.join("main.writ"), &after).unwrap();
+        let run = writ(&root, &["apply", "--auto-approve"]);
+        // What the account holds now, read past the proxy.
+        std::fs::write(root.join("writ.toml"), &direct).unwrap();
+        let file = root.join("live.json");
+        let read = writ(&root, &["snapshot", "--out", file.to_str().unwrap()]);
+        assert_eq!(read.status.code(), Some(0), "{}", text(&read));
+        let snapshot =
+            writ_compiler::snapshot::Snapshot::parse(&std::fs::read_to_string(&file).unwrap())
+                .unwrap();
+        let observed: Vec<_> = snapshot.resources().cloned().collect();
+        let live = uncovered(&nothing, &observed, "deployer");
+        let not_before = uncovered(&desired_before, &observed, "deployer");
+        let not_after = uncovered(&desired_after, &observed, "deployer");
+        let is_trust = |a: &writ_compiler::plan::Access| a.action.starts_with("become the agent");
+        // Every (who may become the agent, what it may do) the live objects
+        // allow is allowed by the version before or by the version after.
+        for who in live.iter().filter(|a| is_trust(a)) {
+            for what in live.iter().filter(|a| !is_trust(a)) {
+                let by = |missing: &[writ_compiler::plan::Access]| {
+                    !missing.contains(who) && !missing.contains(what)
+                };
+                assert!(
+                    by(&not_before) || by(&not_after),
+                    "after {n} requests, {who} may do {what}, which neither version allows:\n{}",
+                    text(&run)
+                );
+            }
+        }
+        prefixes += 1;
+        if run.status.success() {
+            break;
+        }
+    }
+    assert!(prefixes > 3, "the apply was cut at {prefixes} places only");
+}
