@@ -42,7 +42,7 @@ pub enum ConfigError {
 fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
-        "kubernetes" => &["context", "kubeconfig", "inventory_namespace"],
+        "kubernetes" => &["context", "kubeconfig", "inventory_namespace", "ca_sha256"],
         // This version does not read GitHub live: a setting would be
         // silently ignored (the comment takes `--github-api`).
         "github" => &[],

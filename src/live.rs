@@ -181,6 +181,7 @@ pub async fn connect_one(
                 context: get("context"),
                 kubeconfig: get("kubeconfig").map(|file| project.root.join(file)),
                 inventory_namespace: get("inventory_namespace"),
+                ca_sha256: get("ca_sha256"),
             };
             let connected =
                 KubernetesProvider::connect(&address, &project.name, &settings, retrier).await?;

@@ -45,6 +45,19 @@ pub struct KubernetesSettings {
     /// The namespace of writ's inventory record and lock (the binary
     /// requires it; `default` for a provider built without it, in tests).
     pub inventory_namespace: Option<String>,
+    /// The SHA-256 of the cluster's CA certificate (DER, hex, optionally
+    /// `sha256:`-prefixed and with colons): the kubeconfig's CA must be it,
+    /// or writ talks to nothing.
+    pub ca_sha256: Option<String>,
+}
+
+/// The SHA-256 of a certificate, in lower-case hex.
+fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Where the inventory record lives when writ.toml does not say.
@@ -131,7 +144,34 @@ impl KubernetesProvider {
     ) -> Result<KubernetesProvider, ProviderError> {
         // writ retries with its own budget; the client must not retry as well.
         config.default_retry = false;
-        let server = config.cluster_url.to_string();
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let cas: Vec<String> = config
+            .root_cert
+            .iter()
+            .flatten()
+            .map(|der| fingerprint(der))
+            .collect();
+        if let Some(pinned) = &settings.ca_sha256 {
+            let pinned = pinned
+                .trim()
+                .trim_start_matches("sha256:")
+                .replace(':', "")
+                .to_ascii_lowercase();
+            if !cas.contains(&pinned) {
+                let found = if cas.is_empty() {
+                    "the kubeconfig gives no CA certificate".to_string()
+                } else {
+                    format!("the kubeconfig's CA is sha256:{}", cas.join(", sha256:"))
+                };
+                return Err(ProviderError::permanent(format!(
+                    "`{address}`: writ.toml pins the cluster's CA to sha256:{pinned}, but {found}: the context points at another cluster"
+                )));
+            }
+        }
         // Credentials go to the API server: never in clear over a network.
         writ_provider_core::check_endpoint(&server).map_err(|e| {
             ProviderError::permanent(format!("`{address}`: the kubeconfig's server {e}"))
@@ -142,7 +182,11 @@ impl KubernetesProvider {
         Ok(KubernetesProvider {
             address: address.to_string(),
             project: project.to_string(),
-            server,
+            server: match cas.first() {
+                // Two clusters behind one URL (a port-forward) differ here.
+                Some(ca) => format!("{server} (CA sha256:{})", &ca[..16.min(ca.len())]),
+                None => server,
+            },
             client,
             requests: Requester::new(retrier, IN_FLIGHT),
             page_size: 1000,
@@ -278,7 +322,7 @@ impl KubernetesProvider {
         .await?;
         Ok(Identity {
             provider: self.address.clone(),
-            place: self.server.trim_end_matches('/').to_string(),
+            place: self.server.clone(),
             caller: None,
         })
     }
