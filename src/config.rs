@@ -172,11 +172,9 @@ impl Config {
     }
 }
 
-/// An endpoint writ may send credentials to (see
-/// [`writ_provider_core::check_endpoint`]).
-pub fn check_endpoint(url: &str) -> Result<(), String> {
-    writ_provider_core::check_endpoint(url)
-}
+/// An endpoint writ may send credentials to: `https://`, or `http://` on
+/// the loopback interface.
+pub use writ_provider_core::check_endpoint;
 
 #[cfg(test)]
 mod tests {

@@ -82,8 +82,8 @@ impl AwsProvider {
         if lease.renewing {
             return match self.lock_state().await? {
                 Some((held_by, _)) if held_by == holder => self.write_lease(lease).await,
-                Some((held_by, until)) => Err(held(&self.address, &held_by, &until)),
-                None => Err(lost(&self.address)),
+                Some((held_by, until)) => Err(Lease::held(&self.address, &held_by, &until)),
+                None => Err(Lease::lost(&self.address)),
             };
         }
         // Twice at most: a lock released between our create and our read is
@@ -133,14 +133,14 @@ impl AwsProvider {
             return Ok(None);
         };
         if held_by != holder && !Lease::ended(&until, &lease.now) {
-            return Ok(Some(Err(held(&self.address, &held_by, &until))));
+            return Ok(Some(Err(Lease::held(&self.address, &held_by, &until))));
         }
         // Ended (or ours from before): write our lease, then read it back.
         self.write_lease(lease).await?;
         Ok(Some(match self.lock_state().await? {
             Some((now_held_by, _)) if now_held_by == holder => Ok(()),
-            Some((now_held_by, until)) => Err(held(&self.address, &now_held_by, &until)),
-            None => Err(lost(&self.address)),
+            Some((now_held_by, until)) => Err(Lease::held(&self.address, &now_held_by, &until)),
+            None => Err(Lease::lost(&self.address)),
         }))
     }
 
@@ -162,20 +162,4 @@ impl AwsProvider {
             _ => Ok(false),
         }
     }
-}
-
-fn lost(address: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorClass::Conflict,
-        Some("Locked"),
-        format!("{address}: this run lost the project's lock (it was released or taken over); run again"),
-    )
-}
-
-fn held(address: &str, holder: &str, until: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorClass::Conflict,
-        Some("Locked"),
-        format!("{address}: another writ run holds the project's lock ({holder}, until {until}); wait for it to finish, or for its lease to end"),
-    )
 }

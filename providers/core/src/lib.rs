@@ -254,6 +254,24 @@ impl Lease {
     pub fn ended(expires: &str, now: &str) -> bool {
         expires < now
     }
+
+    /// The refusal when another run holds a provider's lock.
+    pub fn held(address: &str, holder: &str, until: &str) -> ProviderError {
+        ProviderError::new(
+            ErrorClass::Conflict,
+            Some("Locked"),
+            format!("{address}: another writ run holds the project's lock ({holder}, until {until}); wait for it to finish, or for its lease to end"),
+        )
+    }
+
+    /// The error when this run's lock is gone (released or taken over).
+    pub fn lost(address: &str) -> ProviderError {
+        ProviderError::new(
+            ErrorClass::Conflict,
+            Some("Locked"),
+            format!("{address}: this run lost the project's lock (it was released or taken over); run again"),
+        )
+    }
 }
 
 /// When an agent is revoked, and by whom if writ was told: kept with the

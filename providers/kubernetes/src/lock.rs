@@ -109,7 +109,7 @@ impl KubernetesProvider {
             .cloned()
             .unwrap_or_default();
         if held_by != lease.holder && (lease.renewing || !Lease::ended(&until, &lease.now)) {
-            return Err(held(&self.address, &held_by, &until));
+            return Err(Lease::held(&self.address, &held_by, &until));
         }
         // Ours (a renewal), or ended: write ours over exactly what was read.
         let renewed = self.lease_object(lease, current);
@@ -120,7 +120,7 @@ impl KubernetesProvider {
             .await
         {
             Ok(_) => Ok(()),
-            Err(error) if error.class == ErrorClass::Conflict => Err(held(
+            Err(error) if error.class == ErrorClass::Conflict => Err(Lease::held(
                 &self.address,
                 "another run, which took it over at the same moment",
                 "its lease",
@@ -161,12 +161,4 @@ impl KubernetesProvider {
             Err(error) => Err(error),
         }
     }
-}
-
-fn held(address: &str, holder: &str, until: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorClass::Conflict,
-        Some("Locked"),
-        format!("{address}: another writ run holds the project's lock ({holder}, until {until}); wait for it to finish, or for its lease to end"),
-    )
 }
