@@ -10,11 +10,11 @@ use std::path::Path;
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::lower::Desired;
 use writ_compiler::model::{Model, ProviderSettings};
-use writ_compiler::plan::Identity;
+use writ_compiler::plan::{Identity, Unfinished};
 use writ_compiler::resource::Resource;
 use writ_compiler::snapshot::Snapshot;
 use writ_provider_aws::{AwsProvider, AwsSettings};
-use writ_provider_core::{Lease, Provider, Retrier};
+use writ_provider_core::{Lease, Provider, Release, Retrier};
 use writ_provider_kubernetes::{KubernetesProvider, KubernetesSettings};
 
 /// The provider instances a run covers (`--only`, or all).
@@ -87,6 +87,8 @@ pub struct Observed {
     pub identities: Vec<Identity>,
     /// Read from live providers (not a snapshot).
     pub live: bool,
+    /// Runs whose lock is still there (none for a snapshot).
+    pub unfinished: Vec<Unfinished>,
 }
 
 /// The providers in scope that writ can (`live`) or cannot yet read and
@@ -239,6 +241,51 @@ pub async fn observe_with(providers: &[Box<dyn Provider>]) -> Result<Vec<Resourc
     Ok(resources)
 }
 
+/// The runs whose lock is still there, other than this run's own (`ours`,
+/// its holder, when it holds the locks): so that the plan calls what they
+/// left half-done an interrupted apply. A lock that cannot be read is a
+/// warning, and the plan calls what differs drift, as without a lock.
+pub async fn unfinished_runs(
+    providers: &[Box<dyn Provider>],
+    ours: Option<&str>,
+) -> Vec<Unfinished> {
+    let now = crate::clock::now_rfc3339();
+    let mut runs = Vec::new();
+    for provider in providers {
+        let record = match provider.lock_record().await {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(error) => {
+                eprintln!(
+                    "warning: could not read the project's lock in {}: {error}",
+                    provider.address()
+                );
+                continue;
+            }
+        };
+        let provider = provider.address().to_string();
+        let (running, detail) = match record.interrupted {
+            Some(what) => (false, format!("an earlier run stopped before it finished: {what}")),
+            None if ours == Some(record.holder.as_str()) => continue,
+            None if Lease::ended(&record.until, &now) => (
+                false,
+                format!("a run by {} did not finish: its lock was never given back and its lease ended at {} (it was killed, or lost its connection)", record.holder, record.until),
+            ),
+            None => (
+                true,
+                format!("a run by {} holds the project's lock until {}: it may be changing objects now", record.holder, record.until),
+            ),
+        };
+        runs.push(Unfinished {
+            provider,
+            holder: record.holder,
+            running,
+            detail,
+        });
+    }
+    runs
+}
+
 /// Observes every live provider in scope.
 pub fn observe(
     project: &Project,
@@ -250,6 +297,7 @@ pub fn observe(
         let live = connect(project, model, scope, retrier).await?;
         Ok(Observed {
             resources: observe_with(&live.providers).await?,
+            unfinished: unfinished_runs(&live.providers, None).await,
             identities: live.identities,
             live: true,
         })
@@ -314,6 +362,7 @@ pub fn observed_state(
             .collect(),
         identities: Vec::new(),
         live: false,
+        unfinished: Vec::new(),
     })
 }
 
@@ -325,12 +374,14 @@ pub const LEASE_SECONDS: u32 = 900;
 pub fn lease() -> Lease {
     let now = crate::clock::now_rfc3339();
     Lease {
-        holder: format!(
-            "{} on {}, pid {}, started {now}",
+        // Only what an IAM tag may hold, so that the holder reads back as
+        // written (letters, digits, spaces and `_.:/=+-@`).
+        holder: writ_compiler::ownership::aws::tag_value(&format!(
+            "{}@{} pid {} since {now}",
             crate::term::actor().unwrap_or_else(|| "someone".to_string()),
             crate::term::host(),
             std::process::id()
-        ),
+        )),
         expires: crate::clock::rfc3339_in(LEASE_SECONDS),
         now,
         seconds: LEASE_SECONDS,
@@ -354,7 +405,7 @@ pub async fn lock_all(providers: &[Box<dyn Provider>], lease: &Lease) -> Result<
     for (index, provider) in providers.iter().enumerate() {
         if let Err(error) = provider.lock(lease).await {
             for taken in &providers[..index] {
-                let _ = taken.unlock(&lease.holder).await;
+                let _ = taken.unlock(&lease.holder, Release::Unchanged).await;
             }
             return Err(error.to_string().into());
         }
@@ -364,9 +415,13 @@ pub async fn lock_all(providers: &[Box<dyn Provider>], lease: &Lease) -> Result<
 
 /// Gives every provider's lock back; a failure is only a warning (the
 /// lease ends by itself).
-pub async fn unlock_all(providers: &[Box<dyn Provider>], holder: &str) {
+pub async fn unlock_all<'a>(
+    providers: &'a [Box<dyn Provider>],
+    holder: &'a str,
+    release: impl Fn(&str) -> Release<'a>,
+) {
     for provider in providers {
-        if let Err(error) = provider.unlock(holder).await {
+        if let Err(error) = provider.unlock(holder, release(provider.address())).await {
             eprintln!(
                 "warning: could not release the lock of {}: {error}; it ends with its lease",
                 provider.address()

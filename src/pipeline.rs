@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use writ_compiler::lower::Desired;
 use writ_compiler::model::Model;
-use writ_compiler::plan::{Identity, Origin, Plan, PlanOptions};
+use writ_compiler::plan::{Identity, Origin, Plan, PlanOptions, Unfinished};
 use writ_compiler::resource::Resource;
 use writ_compiler::{CheckOptions, Checked, Diagnostic};
 
@@ -151,6 +151,7 @@ pub fn make_plan(
     desired: &Desired,
     observed: &[Resource],
     identities: Option<&[Identity]>,
+    unfinished: Vec<Unfinished>,
 ) -> Result<Plan, CliError> {
     let options = PlanOptions {
         today: clock::today()?,
@@ -158,6 +159,7 @@ pub fn make_plan(
     };
     let mut plan = writ_compiler::plan::plan(desired, observed, &options);
     plan.identities = identities.map(<[Identity]>::to_vec).unwrap_or_default();
+    plan.note_unfinished(unfinished);
     plan.origin = Some(Origin {
         writ_version: env!("CARGO_PKG_VERSION").to_string(),
         source_digest: source_digest(project),

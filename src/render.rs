@@ -7,7 +7,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use writ_compiler::plan::{Change, ChangeKind, Plan};
+use writ_compiler::plan::{Change, ChangeKind, Drift, DriftCause, Plan};
 
 /// GitHub refuses comments longer than 65,536 characters.
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -256,6 +256,13 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
+    if !plan.unfinished.is_empty() {
+        let _ = writeln!(out, "{}", style.paint("33;1", "Unfinished runs:"));
+        for run in &plan.unfinished {
+            let _ = writeln!(out, "  ⚠ {}: {}", run.provider, run.detail);
+        }
+        out.push('\n');
+    }
     if !plan.drift.is_empty() {
         let _ = writeln!(
             out,
@@ -271,7 +278,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             } else {
                 format!(" [{}]", drift.changed_paths.join(", "))
             };
-            let _ = writeln!(out, "  ! {}: {}{what}", drift.address, drift.detail);
+            let _ = writeln!(out, "  ! {}: {}{what}", drift.address, drift_detail(drift));
         }
         out.push('\n');
     }
@@ -426,6 +433,9 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             plural(plan.summary.drift, "object was", "objects were")
         );
     }
+    for run in &plan.unfinished {
+        let _ = writeln!(head, "⚠ `{}`: {}\n", run.provider, run.detail);
+    }
     if !plan.revoked.is_empty() {
         let agents: Vec<String> = plan
             .revoked
@@ -513,13 +523,21 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     }
     if !plan.drift.is_empty() {
         let mut section = String::from("<details><summary>Drift</summary>\n\n");
+        for run in &plan.unfinished {
+            let _ = writeln!(section, "- ⚠ `{}`: {}", run.provider, run.detail);
+        }
         for drift in &plan.drift {
             let what = if drift.changed_paths.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", drift.changed_paths.join(", "))
             };
-            let _ = writeln!(section, "- `{}`: {}{what}", drift.address, drift.detail);
+            let _ = writeln!(
+                section,
+                "- `{}`: {}{what}",
+                drift.address,
+                drift_detail(drift)
+            );
         }
         section.push_str("\n</details>\n\n");
         sections.push(section);
@@ -591,13 +609,26 @@ pub fn json(plan: &Plan) -> String {
     text
 }
 
+/// Why an object is listed as drift, in words: an interrupted run's
+/// unfinished work is told apart from an edit.
+fn drift_detail(drift: &Drift) -> std::borrow::Cow<'_, str> {
+    match drift.cause {
+        DriftCause::Edited | DriftCause::ForeignGrant => drift.detail.as_str().into(),
+        DriftCause::InterruptedApply => "interrupted apply: not as writ left it, most likely a run that stopped partway (see Unfinished runs); the next apply finishes it".into(),
+        DriftCause::ApplyRunning => "not as writ left it: the run that holds the lock now may be changing it (see Unfinished runs)".into(),
+    }
+}
+
 /// `writ drift` in words: only what changed outside writ.
 pub fn drift_text(plan: &Plan) -> String {
     let unapplied = plan.unapplied();
-    if plan.drift.is_empty() && unapplied.is_empty() {
+    if plan.drift.is_empty() && unapplied.is_empty() && plan.unfinished.is_empty() {
         return "No drift: every object writ manages matches what writ last applied, and the source.\n".to_string();
     }
     let mut out = String::new();
+    for run in &plan.unfinished {
+        let _ = writeln!(out, "Unfinished run in {}: {}", run.provider, run.detail);
+    }
     if !plan.drift.is_empty() {
         let _ = writeln!(
             out,
@@ -610,7 +641,7 @@ pub fn drift_text(plan: &Plan) -> String {
             } else {
                 format!(" [{}]", entry.changed_paths.join(", "))
             };
-            let _ = writeln!(out, "  ! {}: {}{what}", entry.address, entry.detail);
+            let _ = writeln!(out, "  ! {}: {}{what}", entry.address, drift_detail(entry));
         }
     }
     if !unapplied.is_empty() {

@@ -9,10 +9,11 @@ use crate::live::{self, Scope};
 use crate::pipeline::{desired_state, load, make_plan};
 use crate::render::{self, Applied};
 use crate::term;
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use writ_compiler::plan::Plan;
-use writ_provider_core::Retrier;
+use writ_provider_core::{Release, Retrier};
 
 pub struct ApplyArgs {
     pub path: PathBuf,
@@ -100,9 +101,27 @@ fn apply(
         // that no other run's changes land between the plan and its apply.
         let mut lease = live::lease();
         live::lock_all(&providers, &lease).await?;
+        // How each provider's lock is given back: absent, as it was found
+        // (no plan carried out there); `None`, converged; `Some`, what an
+        // apply that stopped partway leaves for the next plan to read.
+        let mut ends: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let holder = lease.holder.clone();
         let outcome: Result<ApplyResult, CliError> = async {
         let observed = live::observe_with(&providers).await?;
-        let plan = make_plan(&project, &desired, &observed, Some(&identities))?;
+        let unfinished = live::unfinished_runs(&providers, Some(&lease.holder)).await;
+        let plan = make_plan(&project, &desired, &observed, Some(&identities), unfinished)?;
+        // A provider whose changes are all made (or that needed none) has
+        // converged, unless a conflict held one of its agents back.
+        let converges = |ends: &mut BTreeMap<String, Option<String>>, made: &BTreeMap<&str, usize>, planned: &BTreeMap<&str, usize>| {
+            for provider in &providers {
+                let address = provider.address();
+                let held = plan.conflicts.iter().any(|c| c.agent.is_some() && c.address.split('/').next() == Some(address));
+                let all_made = made.get(address).copied().unwrap_or(0) == planned.get(address).copied().unwrap_or(0);
+                if all_made && !held {
+                    ends.insert(address.to_string(), None);
+                }
+            }
+        };
         if let Some(saved) = &saved {
             let differences = writ_compiler::plan::stale_differences(saved, &plan);
             if !differences.is_empty() {
@@ -120,6 +139,7 @@ fn apply(
             return Ok(applied(1, Applied::Refused(&refusal)));
         }
         if !plan.has_changes() {
+            converges(&mut ends, &BTreeMap::new(), &BTreeMap::new());
             writeln!(out, "Nothing to apply.")?;
             return Ok(applied(0, Applied::NothingToDo));
         }
@@ -131,6 +151,11 @@ fn apply(
         }
         let order = writ_compiler::plan::apply_order(&plan);
         let total = order.len();
+        let mut planned: BTreeMap<&str, usize> = BTreeMap::new();
+        for change in &order {
+            *planned.entry(change.provider.as_str()).or_default() += 1;
+        }
+        let mut made_in: BTreeMap<&str, usize> = BTreeMap::new();
         let mut done = 0;
         let mut made = String::new();
         let mut failure = None;
@@ -170,6 +195,7 @@ fn apply(
             match provider.apply(change).await {
                 Ok(()) => {
                     done += 1;
+                    *made_in.entry(change.provider.as_str()).or_default() += 1;
                     made.push_str(&format!("- {kind} `{}`\n", change.address));
                 }
                 Err(error) => {
@@ -180,6 +206,22 @@ fn apply(
         }
         if failure.is_none() {
             failure = failures.first().cloned();
+        }
+        converges(&mut ends, &made_in, &planned);
+        for (provider, wanted) in &planned {
+            let made = made_in.get(provider).copied().unwrap_or(0);
+            if made < *wanted {
+                let stopped = failures
+                    .iter()
+                    .chain(&failure)
+                    .find(|(address, _)| address.split('/').next() == Some(*provider))
+                    .map_or_else(String::new, |(address, _)| format!(" and stopped at {address}"));
+                // Kept where only tag-safe text fits: no commas.
+                ends.insert(
+                    provider.to_string(),
+                    Some(format!("the apply by {} made {made} of {wanted} changes{stopped}", lease.holder)),
+                );
+            }
         }
         if failure.is_none() {
             if let Some(conflict) = plan.conflicts.iter().find(|c| c.agent.is_some()) {
@@ -226,7 +268,12 @@ fn apply(
         }
         }
         .await;
-        live::unlock_all(&providers, &lease.holder).await;
+        live::unlock_all(&providers, &holder, |provider| match ends.get(provider) {
+            None => Release::Unchanged,
+            Some(None) => Release::Converged,
+            Some(Some(what)) => Release::Interrupted(what),
+        })
+        .await;
         outcome
     })
 }

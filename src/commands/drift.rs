@@ -31,6 +31,7 @@ pub fn run(
         &desired,
         &observed.resources,
         observed.live.then_some(&observed.identities[..]),
+        observed.unfinished,
     )?;
     let text = match format {
         PlanFormat::Json => render::drift_json(&plan),

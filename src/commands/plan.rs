@@ -48,6 +48,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         &desired,
         &observed.resources,
         observed.live.then_some(&observed.identities[..]),
+        observed.unfinished,
     )?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan, term::colour()),

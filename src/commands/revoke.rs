@@ -11,7 +11,7 @@ use crate::term;
 use std::io::Write;
 use std::path::Path;
 use writ_compiler::facts::ProviderKind;
-use writ_provider_core::{Retrier, RevokeMark};
+use writ_provider_core::{Release, Retrier, RevokeMark};
 
 pub struct RevokeArgs<'a> {
     pub agent: &'a str,
@@ -115,7 +115,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             }
             lifted_aws |= args.lift && declared.kind == ProviderKind::Aws;
             if locked {
-                if let Err(error) = provider.unlock(&lease.holder).await {
+                if let Err(error) = provider.unlock(&lease.holder, Release::Unchanged).await {
                     eprintln!("warning: could not release the lock of {address}: {error}; it ends with its lease");
                 }
             }

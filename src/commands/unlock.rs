@@ -8,7 +8,7 @@ use crate::live::{self, Scope};
 use crate::pipeline::{desired_state, load};
 use std::io::Write;
 use std::path::Path;
-use writ_provider_core::Retrier;
+use writ_provider_core::{Release, Retrier};
 
 pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> Outcome {
     let project = load(path)?;
@@ -29,8 +29,14 @@ pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> 
                     continue;
                 }
             };
-            match provider.unlock(holder).await {
-                Ok(true) => writeln!(out, "{address}: released the lock of {holder}")?,
+            // The run that left its lock did not finish: what it left is
+            // recorded as its, until an apply converges.
+            let record = format!("the run of {holder} never gave its lock back and may have stopped partway: released by writ unlock");
+            match provider.unlock(holder, Release::Interrupted(&record)).await {
+                Ok(true) => writeln!(
+                    out,
+                    "{address}: released the lock of {holder}; until an apply finishes, plans call what differs there its unfinished work"
+                )?,
                 Ok(false) => writeln!(out, "{address}: no lock held by {holder}")?,
                 Err(error) => {
                     writeln!(out, "{address}: could not release the lock: {error}")?;

@@ -1049,6 +1049,12 @@ fn one_run_at_a_time_holds_the_lock_and_an_ended_lease_is_taken_over() {
         )
     };
     lock("2999-01-01T00:00:00Z");
+    // A plan made meanwhile says a run may be at work.
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("aws.prod: a run by ana on laptop, pid 7 holds the project's lock until 2999-01-01T00:00:00Z: it may be changing objects now"),
+        "{plan}"
+    );
     let refused = writ(&root, &["apply", "--auto-approve"]);
     let shown = text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{shown}");
@@ -1076,6 +1082,11 @@ fn one_run_at_a_time_holds_the_lock_and_an_ended_lease_is_taken_over() {
             ("Tags.member.1.Key", "writ:lock-expires"),
             ("Tags.member.1.Value", "2020-01-01T00:00:00Z"),
         ],
+    );
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("a run by ana on laptop, pid 7 did not finish: its lock was never given back and its lease ended at 2020-01-01T00:00:00Z"),
+        "{plan}"
     );
     apply(&root);
     assert_no_changes(&root);
@@ -1256,4 +1267,82 @@ fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
         }
     }
     assert!(prefixes > 3, "the apply was cut at {prefixes} places only");
+}
+
+#[test]
+fn an_apply_that_stops_partway_is_called_an_interrupted_apply_until_an_apply_finishes() {
+    let Some(moto) = Moto::start() else { return };
+    let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+    proxy.heal();
+    let root = project_at(
+        "unfinished",
+        &proxy.endpoint(),
+        &format!("{PROVIDERS}{EXPORTER}"),
+    );
+    apply(&root);
+    // The exporter's policy widens; IAM refuses writing it.
+    let wider = format!("{PROVIDERS}{EXPORTER}").replace(
+        "allow s3:GetObject, s3:ListBucket",
+        "allow s3:GetObject, s3:GetObjectVersion, s3:ListBucket",
+    );
+    std::fs::write(root.join("main.writ"), wider).unwrap();
+    proxy.refuse_action(Some("PutRolePolicy"));
+    let failed = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("Apply failed at aws.prod/role/exporter/policy/"),
+        "{shown}"
+    );
+    proxy.refuse_action(None);
+
+    // The next plan says which run left what it finds, and calls what that
+    // run left half-done its unfinished work, not an edit.
+    let plan = writ(&root, &["plan"]);
+    let shown = text(&plan);
+    assert!(shown.contains("Unfinished runs:"), "{shown}");
+    assert!(
+        shown.contains("aws.prod: an earlier run stopped before it finished: ")
+            && shown.contains("stopped at aws.prod/role/exporter/policy/"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("aws.prod/role/exporter: interrupted apply: not as writ left it"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("# update: restores the policy document an unfinished run left half-done"),
+        "{shown}"
+    );
+    let json = writ(&root, &["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let causes: Vec<&str> = plan["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["cause"].as_str().unwrap())
+        .collect();
+    assert!(!causes.is_empty(), "{plan:#}");
+    assert!(causes.iter().all(|c| *c == "interrupted_apply"), "{plan:#}");
+    assert_eq!(plan["unfinished"][0]["provider"], "aws.prod", "{plan:#}");
+    assert_eq!(plan["unfinished"][0]["running"], false, "{plan:#}");
+    // Still reported by `writ drift`: the lock is a label, not a proof.
+    let drift = writ(&root, &["drift", "--detailed-exitcode"]);
+    let shown = text(&drift);
+    assert_eq!(drift.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("Unfinished run in aws.prod"), "{shown}");
+    assert!(shown.contains("interrupted apply"), "{shown}");
+
+    // A revoke and lift in between keep the record: they finish no plan.
+    let lifted = writ(&root, &["revoke", "--lift", "exporter"]);
+    assert_eq!(lifted.status.code(), Some(0), "{}", text(&lifted));
+    assert!(text(&writ(&root, &["plan"])).contains("Unfinished runs:"));
+
+    // An apply that finishes clears it, lock and all.
+    apply(&root);
+    assert_no_changes(&root);
+    let shown = text(&writ(&root, &["plan"]));
+    assert!(!shown.contains("Unfinished"), "{shown}");
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    assert!(!policies.contains("writ-lock-acme"), "{policies}");
 }

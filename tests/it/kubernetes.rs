@@ -654,17 +654,19 @@ fn observing_thousands_of_objects_takes_one_request_per_page() {
     assert_eq!(output.status.code(), Some(0), "{shown}");
     // 2,500 roles and 5 namespaces' worth of other kinds: 3 pages of roles,
     // one list of each of the five other kinds, and the inventory record
-    // (besides the server's `/version`, asked first, before anything).
+    // (besides the server's `/version`, asked first, before anything); then
+    // the project's lock, read to tell an unfinished run's work from drift.
     let lists: Vec<_> = cluster
         .log()
         .into_iter()
         .filter(|r| r.method == "GET" && r.path != "/version")
         .collect();
-    assert_eq!(lists.len(), 9, "{lists:#?}");
+    assert_eq!(lists.len(), 10, "{lists:#?}");
     assert!(shown.contains("2500 objects in 9 requests"), "{shown}");
     assert!(lists
         .iter()
         .filter(|r| !r.path.ends_with("/secrets/writ-inventory-acme"))
+        .filter(|r| !r.path.ends_with("/leases/writ-lock-acme"))
         .all(|r| r.query.get("limit").map(String::as_str) == Some("1000")));
 }
 
@@ -991,6 +993,11 @@ fn a_cluster_lease_held_by_another_run_refuses_an_apply_until_it_ends() {
             "spec": {"holderIdentity": "ana on laptop, pid 7", "leaseDurationSeconds": 900}})
     };
     cluster.insert(lease("2999-01-01T00:00:00Z"));
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("kubernetes.prod: a run by ana on laptop, pid 7 holds the project's lock until 2999-01-01T00:00:00Z"),
+        "{plan}"
+    );
     let refused = writ(&root, &["apply", "--auto-approve"]);
     let shown = text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{shown}");
@@ -1011,6 +1018,58 @@ fn a_cluster_lease_held_by_another_run_refuses_an_apply_until_it_ends() {
         cluster.get("leases", "default", "writ-lock-acme").is_none(),
         "released"
     );
+}
+
+#[test]
+fn a_cluster_apply_that_stops_partway_is_recorded_in_its_lease_until_an_apply_finishes() {
+    let cluster = cluster();
+    let root = project("unfinished", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    apply(&root);
+    let wider = format!("{CLUSTER}{EXPORTER}").replace(
+        "allow get, list on \"configmaps\"",
+        "allow get, list, watch on \"configmaps\"",
+    );
+    std::fs::write(root.join("main.writ"), wider).unwrap();
+    cluster.forbid_writes_to(Some("roles"));
+    let failed = writ(&root, &["apply", "--auto-approve"]);
+    let shown = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("Apply failed at kubernetes.prod/namespaces/billing/roles/"),
+        "{shown}"
+    );
+    cluster.forbid_writes_to(None);
+    // The lock stays, its lease ended, saying what happened.
+    let lease = cluster
+        .get("leases", "default", "writ-lock-acme")
+        .expect("the lease is kept as the record");
+    let record = lease["metadata"]["annotations"]["writ.dev/lock-interrupted"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{lease:#}"));
+    assert!(
+        record.contains(
+            "made 0 of 1 changes and stopped at kubernetes.prod/namespaces/billing/roles/"
+        ),
+        "{record}"
+    );
+    assert_eq!(
+        lease["metadata"]["annotations"]["writ.dev/lock-expires"],
+        "1970-01-01T00:00:00Z"
+    );
+    let json = writ(&root, &["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        plan["unfinished"][0]["provider"], "kubernetes.prod",
+        "{plan:#}"
+    );
+    assert_eq!(plan["unfinished"][0]["running"], false, "{plan:#}");
+    let shown = text(&writ(&root, &["plan"]));
+    assert!(shown.contains("Unfinished runs:\n  ⚠ kubernetes.prod: an earlier run stopped before it finished: the apply by "), "{shown}");
+    // The next apply takes the ended lease over and, finishing, removes it.
+    apply(&root);
+    assert_no_changes(&root);
+    assert!(cluster.get("leases", "default", "writ-lock-acme").is_none());
+    assert!(!text(&writ(&root, &["plan"])).contains("Unfinished"));
 }
 
 #[test]

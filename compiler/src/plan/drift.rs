@@ -83,6 +83,7 @@ pub(super) fn find_drift(rows: &[Row]) -> Vec<Drift> {
             agent: ownership::agent_of(resource),
             changed_paths: changed,
             detail,
+            cause: super::DriftCause::Edited,
         });
     }
     drift

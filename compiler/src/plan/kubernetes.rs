@@ -153,6 +153,7 @@ pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>, Vec<Drift
                                 "made outside writ: gives `{agent}`'s service account `{namespace}/{name}` the {role_kind} `{role_name}`{}; writ changes only its own bindings: delete it if the agent should not have it",
                                 if what.is_empty() { String::new() } else { format!(" ({})", what.join(", ")) }
                             ),
+                            cause: super::DriftCause::ForeignGrant,
                         });
                     }
                     unmanaged.push(Unmanaged {

@@ -173,6 +173,7 @@ fn plan_desired(
         revoked,
         notes,
         identities: Vec::new(),
+        unfinished: Vec::new(),
         origin: None,
     }
 }

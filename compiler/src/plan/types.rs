@@ -78,6 +78,39 @@ pub struct Drift {
     /// What differs from the source, where the source still declares it.
     pub changed_paths: Vec<String>,
     pub detail: String,
+    #[serde(default)]
+    pub cause: DriftCause,
+}
+
+/// Why an object is listed as drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftCause {
+    /// An object writ owns is no longer as writ left it.
+    #[default]
+    Edited,
+    /// An object made outside writ gives one of writ's identities access.
+    ForeignGrant,
+    /// An object writ owns is not as writ left it, in a provider whose lock
+    /// records a run that stopped before it finished: most likely that
+    /// run's unfinished work (or, were there no such run, an edit).
+    InterruptedApply,
+    /// As above, but the run holds the lock now: it may be changing the
+    /// object as the plan is made.
+    ApplyRunning,
+}
+
+/// A run whose lock is still there: one that stopped before it finished,
+/// or one going on now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfinished {
+    pub provider: String,
+    /// Who ran it, as its lock says.
+    pub holder: String,
+    /// The lock's lease has not ended: the run may be going on now.
+    pub running: bool,
+    /// What happened, in words.
+    pub detail: String,
 }
 
 /// An identity writ found but does not own: listed, never changed.
@@ -243,6 +276,9 @@ pub struct Plan {
     /// when asked (empty for a plan made from a snapshot).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
+    /// Runs whose lock is still there (see [`Plan::note_unfinished`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<Unfinished>,
     /// How the plan was made; set by the command that made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -289,6 +325,58 @@ impl Summary {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
+    }
+
+    /// Records the runs whose lock is still there, and calls what differs
+    /// in an owned object of their providers their unfinished work rather
+    /// than an edit. It is still listed: the lock is a label, not a proof
+    /// (whoever can write the lock can write this label).
+    pub fn note_unfinished(&mut self, runs: Vec<Unfinished>) {
+        for drift in self
+            .drift
+            .iter_mut()
+            .filter(|d| d.cause == DriftCause::Edited)
+        {
+            let provider = drift.address.split('/').next().unwrap_or_default();
+            if let Some(run) = runs.iter().find(|r| r.provider == provider) {
+                drift.cause = if run.running {
+                    DriftCause::ApplyRunning
+                } else {
+                    DriftCause::InterruptedApply
+                };
+            }
+        }
+        // The changes that restore those objects say so too.
+        let unfinished: Vec<&str> = self
+            .drift
+            .iter()
+            .filter(|d| {
+                matches!(
+                    d.cause,
+                    DriftCause::InterruptedApply | DriftCause::ApplyRunning
+                )
+            })
+            .map(|d| d.address.as_str())
+            .collect();
+        for change in &mut self.changes {
+            let within = unfinished.iter().any(|object| {
+                change
+                    .address
+                    .strip_prefix(object)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            });
+            let Some(what) = change
+                .reason
+                .strip_prefix("restores the ")
+                .and_then(|r| r.strip_suffix(" changed outside writ"))
+            else {
+                continue;
+            };
+            if within {
+                change.reason = format!("restores the {what} an unfinished run left half-done");
+            }
+        }
+        self.unfinished = runs;
     }
 
     /// The objects writ manages that the plan deletes, and those it
@@ -376,6 +464,7 @@ pub(crate) fn plan_of_changes(changes: Vec<Change>) -> Plan {
         revoked: Vec::new(),
         notes: Vec::new(),
         identities: Vec::new(),
+        unfinished: Vec::new(),
         origin: None,
     }
 }

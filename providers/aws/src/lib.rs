@@ -20,8 +20,8 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
-    error_chain, BoxFuture, ErrorClass, Lease, Provider, ProviderError, RequestStats, Requester,
-    Retrier, Revocation, RevokeMark,
+    error_chain, BoxFuture, ErrorClass, Lease, LockRecord, Provider, ProviderError, Release,
+    RequestStats, Requester, Retrier, Revocation, RevokeMark,
 };
 
 /// How to reach one AWS account (from `[provider.aws.NAME]` in writ.toml).
@@ -164,8 +164,16 @@ impl Provider for AwsProvider {
         Box::pin(self.take_lock(lease))
     }
 
-    fn unlock<'a>(&'a self, holder: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
-        Box::pin(self.release_lock(holder))
+    fn unlock<'a>(
+        &'a self,
+        holder: &'a str,
+        release: Release<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(self.release_lock(holder, release))
+    }
+
+    fn lock_record(&self) -> BoxFuture<'_, Result<Option<LockRecord>, ProviderError>> {
+        Box::pin(self.read_lock())
     }
 
     fn stats(&self) -> RequestStats {

@@ -4,6 +4,11 @@
 //! to nothing and allows only `sts:GetCallerIdentity`, so it grants nothing
 //! even if someone attaches it.
 //!
+//! A run that stops partway gives the lock back with its lease ended and
+//! the tag `writ:lock-interrupted` saying what happened; plans read it (one
+//! request) and call what that run left half-done an interrupted apply.
+//! The policy goes when a run converges.
+//!
 //! Creating a policy is atomic: the run whose `CreatePolicy` succeeds holds
 //! the lock. A lock whose lease has ended is taken over by rewriting its
 //! tags and reading them back; IAM has no compare-and-swap, so two runs that
@@ -13,10 +18,11 @@
 use crate::{call, AwsProvider, IamCode};
 use aws_sdk_iam::types::Tag;
 use writ_compiler::ownership::aws::PROJECT_TAG;
-use writ_provider_core::{ErrorClass, Lease, ProviderError};
+use writ_provider_core::{ErrorClass, Lease, LockRecord, ProviderError, Release};
 
 const HOLDER_TAG: &str = "writ:lock-holder";
 const EXPIRES_TAG: &str = "writ:lock-expires";
+const INTERRUPTED_TAG: &str = "writ:lock-interrupted";
 const PATH: &str = "/writ-lock/";
 const DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#;
 
@@ -42,8 +48,9 @@ impl AwsProvider {
         )
     }
 
-    /// Who holds the lock and until when, if it exists.
-    async fn lock_state(&self) -> Result<Option<(String, String)>, ProviderError> {
+    /// Who holds the lock, until when, and what a run that stopped partway
+    /// recorded, if the lock exists.
+    pub(crate) async fn read_lock(&self) -> Result<Option<LockRecord>, ProviderError> {
         match call!(
             self,
             "ListPolicyTags",
@@ -55,9 +62,12 @@ impl AwsProvider {
                         .iter()
                         .find(|t| t.key() == key)
                         .map(|t| t.value().to_string())
-                        .unwrap_or_default()
                 };
-                Ok(Some((find(HOLDER_TAG), find(EXPIRES_TAG))))
+                Ok(Some(LockRecord {
+                    holder: find(HOLDER_TAG).unwrap_or_default(),
+                    until: find(EXPIRES_TAG).unwrap_or_default(),
+                    interrupted: find(INTERRUPTED_TAG),
+                }))
             }
             Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => Ok(None),
             Err(error) => Err(error),
@@ -80,9 +90,9 @@ impl AwsProvider {
     pub(crate) async fn take_lock(&self, lease: &Lease) -> Result<(), ProviderError> {
         let holder = writ_compiler::ownership::aws::tag_value(&lease.holder);
         if lease.renewing {
-            return match self.lock_state().await? {
-                Some((held_by, _)) if held_by == holder => self.write_lease(lease).await,
-                Some((held_by, until)) => Err(Lease::held(&self.address, &held_by, &until)),
+            return match self.read_lock().await? {
+                Some(lock) if lock.holder == holder => self.write_lease(lease).await,
+                Some(lock) => Err(Lease::held(&self.address, &lock.holder, &lock.until)),
                 None => Err(Lease::lost(&self.address)),
             };
         }
@@ -129,37 +139,62 @@ impl AwsProvider {
             Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {}
             Err(error) => return Err(error),
         }
-        let Some((held_by, until)) = self.lock_state().await? else {
+        let Some(lock) = self.read_lock().await? else {
             return Ok(None);
         };
-        if held_by != holder && !Lease::ended(&until, &lease.now) {
-            return Ok(Some(Err(Lease::held(&self.address, &held_by, &until))));
+        if lock.holder != holder && !Lease::ended(&lock.until, &lease.now) {
+            return Ok(Some(Err(Lease::held(
+                &self.address,
+                &lock.holder,
+                &lock.until,
+            ))));
         }
         // Ended (or ours from before): write our lease, then read it back.
         self.write_lease(lease).await?;
-        Ok(Some(match self.lock_state().await? {
-            Some((now_held_by, _)) if now_held_by == holder => Ok(()),
-            Some((now_held_by, until)) => Err(Lease::held(&self.address, &now_held_by, &until)),
+        Ok(Some(match self.read_lock().await? {
+            Some(now) if now.holder == holder => Ok(()),
+            Some(now) => Err(Lease::held(&self.address, &now.holder, &now.until)),
             None => Err(Lease::lost(&self.address)),
         }))
     }
 
-    pub(crate) async fn release_lock(&self, holder: &str) -> Result<bool, ProviderError> {
+    pub(crate) async fn release_lock(
+        &self,
+        holder: &str,
+        release: Release<'_>,
+    ) -> Result<bool, ProviderError> {
         let holder = writ_compiler::ownership::aws::tag_value(holder);
-        match self.lock_state().await? {
-            Some((held_by, _)) if held_by == holder => {
-                let deleted = call!(
-                    self,
-                    "DeletePolicy",
-                    self.client.delete_policy().policy_arn(self.lock_arn())
-                );
-                match deleted {
-                    Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => Err(error),
-                    _ => Ok(true),
-                }
-            }
+        let lock = match self.read_lock().await? {
+            Some(lock) if lock.holder == holder => lock,
             // Someone else's now (ours ended and was taken over), or gone.
-            _ => Ok(false),
+            _ => return Ok(false),
+        };
+        let record = match release {
+            Release::Interrupted(what) => Some(what.to_string()),
+            Release::Unchanged => lock.interrupted,
+            Release::Converged => None,
+        };
+        if let Some(record) = record {
+            // Kept, its lease ended, as the record of a run that stopped.
+            call!(
+                self,
+                "TagPolicy",
+                self.client
+                    .tag_policy()
+                    .policy_arn(self.lock_arn())
+                    .tags(tag(EXPIRES_TAG, LockRecord::ENDED)?)
+                    .tags(tag(INTERRUPTED_TAG, &record)?)
+            )?;
+            return Ok(true);
+        }
+        let deleted = call!(
+            self,
+            "DeletePolicy",
+            self.client.delete_policy().policy_arn(self.lock_arn())
+        );
+        match deleted {
+            Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => Err(error),
+            _ => Ok(true),
         }
     }
 }

@@ -274,6 +274,42 @@ impl Lease {
     }
 }
 
+/// How a run gives its lock back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release<'a> {
+    /// The run brought everything in its scope to the source: the lock goes,
+    /// and with it any record of an earlier run that stopped partway.
+    Converged,
+    /// The run did not apply a plan, or not all of one (revoke, lift, a
+    /// refused or unconfirmed apply): the lock goes, unless it records an
+    /// earlier run that stopped partway; then its lease ends and the record
+    /// stays until a run converges.
+    Unchanged,
+    /// The run stopped before it finished: the lock stays with its lease
+    /// ended, recording what happened, so that the next plan calls what it
+    /// left half-done an interrupted apply rather than drift.
+    Interrupted(&'a str),
+}
+
+/// A lock left behind: by a run that is still going (its lease has not
+/// ended), or by one that stopped before it finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    pub holder: String,
+    /// The end of its lease (RFC 3339, UTC); long past for a run that
+    /// released it as interrupted.
+    pub until: String,
+    /// What the run recorded when it stopped partway; `None` when it never
+    /// released the lock (still running, killed, or lost its connection).
+    pub interrupted: Option<String>,
+}
+
+impl LockRecord {
+    /// The lease end a lock released as interrupted is given: ended for
+    /// every clock.
+    pub const ENDED: &'static str = "1970-01-01T00:00:00Z";
+}
+
 /// When an agent is revoked, and by whom if writ was told: kept with the
 /// revocation until it is lifted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,9 +369,20 @@ pub trait Provider: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
-    /// Gives the lock back, if `holder` holds it: whether it did.
-    fn unlock<'a>(&'a self, _holder: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
+    /// Gives the lock back, if `holder` holds it, as `release` says:
+    /// whether it did.
+    fn unlock<'a>(
+        &'a self,
+        _holder: &'a str,
+        _release: Release<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
         Box::pin(async { Ok(false) })
+    }
+
+    /// The project's lock as it stands, if there is one: read by plans, so
+    /// that what an unfinished run left is told apart from drift.
+    fn lock_record(&self) -> BoxFuture<'_, Result<Option<LockRecord>, ProviderError>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// Called once when an apply has carried out its changes (or stopped at

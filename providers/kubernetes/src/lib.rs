@@ -31,8 +31,8 @@ use std::path::PathBuf;
 use writ_compiler::plan::{Change, Identity};
 use writ_compiler::resource::Resource;
 use writ_provider_core::{
-    BoxFuture, ErrorClass, Lease, Provider, ProviderError, RequestStats, Requester, Retrier,
-    Revocation, RevokeMark,
+    BoxFuture, ErrorClass, Lease, LockRecord, Provider, ProviderError, Release, RequestStats,
+    Requester, Retrier, Revocation, RevokeMark,
 };
 
 /// How to reach one cluster (from `[provider.kubernetes.NAME]` in writ.toml).
@@ -341,8 +341,16 @@ impl Provider for KubernetesProvider {
         Box::pin(self.take_lock(lease))
     }
 
-    fn unlock<'a>(&'a self, holder: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
-        Box::pin(self.release_lock(holder))
+    fn unlock<'a>(
+        &'a self,
+        holder: &'a str,
+        release: Release<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(self.release_lock(holder, release))
+    }
+
+    fn lock_record(&self) -> BoxFuture<'_, Result<Option<LockRecord>, ProviderError>> {
+        Box::pin(self.read_lock())
     }
 
     fn stats(&self) -> RequestStats {

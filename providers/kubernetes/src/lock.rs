@@ -4,6 +4,11 @@
 //! `writ.dev/lock-expires` (RFC 3339; `renewTime` and
 //! `leaseDurationSeconds` say the same for kubectl).
 //!
+//! A run that stops partway gives the lock back with its lease ended and
+//! the annotation `writ.dev/lock-interrupted` saying what happened; plans
+//! read it (one request) and call what that run left half-done an
+//! interrupted apply. The Lease goes when a run converges.
+//!
 //! Creating the Lease takes the lock; renewing it, or taking over one whose
 //! lease ended, is a `PUT` with the `resourceVersion` read, so of two runs
 //! that try at once exactly one succeeds (the other gets 409).
@@ -13,9 +18,14 @@ use kube::api::{ApiResource, DeleteParams, DynamicObject, PostParams, Preconditi
 use serde_json::json;
 use std::collections::BTreeMap;
 use writ_compiler::ownership::kubernetes::{MANAGED_BY, MANAGER, PROJECT_LABEL};
-use writ_provider_core::{ErrorClass, Lease, ProviderError};
+use writ_provider_core::{ErrorClass, Lease, LockRecord, ProviderError, Release};
 
 const EXPIRES: &str = "writ.dev/lock-expires";
+const INTERRUPTED: &str = "writ.dev/lock-interrupted";
+
+fn annotation(object: &DynamicObject, key: &str) -> Option<String> {
+    object.metadata.annotations.as_ref()?.get(key).cloned()
+}
 
 fn leases() -> ApiResource {
     ApiResource {
@@ -101,13 +111,7 @@ impl KubernetesProvider {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let until = current
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(EXPIRES))
-            .cloned()
-            .unwrap_or_default();
+        let until = annotation(&current, EXPIRES).unwrap_or_default();
         if held_by != lease.holder && (lease.renewing || !Lease::ended(&until, &lease.now)) {
             return Err(Lease::held(&self.address, &held_by, &until));
         }
@@ -129,10 +133,31 @@ impl KubernetesProvider {
         }
     }
 
-    pub(crate) async fn release_lock(&self, holder: &str) -> Result<bool, ProviderError> {
+    /// The lock as it stands, if there is one.
+    pub(crate) async fn read_lock(&self) -> Result<Option<LockRecord>, ProviderError> {
         let name = self.lock_name();
         let api = self.lock_api();
-        let Some(current) = self
+        let current = self
+            .call("reading the project's lock", || api.get_opt(&name))
+            .await?;
+        Ok(current.map(|lock| LockRecord {
+            holder: lock.data["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            until: annotation(&lock, EXPIRES).unwrap_or_default(),
+            interrupted: annotation(&lock, INTERRUPTED),
+        }))
+    }
+
+    pub(crate) async fn release_lock(
+        &self,
+        holder: &str,
+        release: Release<'_>,
+    ) -> Result<bool, ProviderError> {
+        let name = self.lock_name();
+        let api = self.lock_api();
+        let Some(mut current) = self
             .call("reading the project's lock", || api.get_opt(&name))
             .await?
         else {
@@ -140,6 +165,36 @@ impl KubernetesProvider {
         };
         if current.data["spec"]["holderIdentity"].as_str() != Some(holder) {
             return Ok(false);
+        }
+        let record = match release {
+            Release::Interrupted(what) => Some(what.to_string()),
+            Release::Unchanged => annotation(&current, INTERRUPTED),
+            Release::Converged => None,
+        };
+        if let Some(record) = record {
+            // Kept, its lease ended, as the record of a run that stopped;
+            // written over exactly what was read.
+            let annotations = current
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default);
+            annotations.insert(EXPIRES.to_string(), LockRecord::ENDED.to_string());
+            annotations.insert(INTERRUPTED.to_string(), record);
+            let params = PostParams {
+                field_manager: Some("writ".to_string()),
+                ..PostParams::default()
+            };
+            return match self
+                .call(
+                    "recording the interrupted run in the project's lock",
+                    || api.replace(&name, &params, &current),
+                )
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(error) if error.class == ErrorClass::Conflict => Ok(false),
+                Err(error) => Err(error),
+            };
         }
         let params = DeleteParams {
             preconditions: Some(Preconditions {

@@ -158,6 +158,9 @@ struct State {
     races: usize,
     /// The next this many requests are answered 429.
     throttles: usize,
+    /// Writes to this resource (a plural) are forbidden, as RBAC forbids
+    /// them to a caller without the verb.
+    forbidden: Option<String>,
     /// When the log reaches this length, every continue token expires.
     expire_at: Option<usize>,
     /// Requests without credentials are served (as `system:anonymous` on a
@@ -515,6 +518,12 @@ impl FakeCluster {
         self.state().throttles = count;
     }
 
+    /// Forbids every write to one resource (`rolebindings`), as RBAC does
+    /// to a caller that lacks the verb; `None` allows them again.
+    pub fn forbid_writes_to(&self, plural: Option<&str>) {
+        self.state().forbidden = plural.map(str::to_string);
+    }
+
     /// Serves requests that carry no credentials. kubectl, like every
     /// client-go program, sends no bearer token over plain HTTP.
     pub fn allow_anonymous(&self) {
@@ -570,6 +579,24 @@ impl FakeCluster {
             );
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let Some(plural) = &state.forbidden {
+            if method != "GET" && segments.contains(&plural.as_str()) {
+                let verb = match method {
+                    "POST" => "create",
+                    "DELETE" => "delete",
+                    "PATCH" => "patch",
+                    _ => "update",
+                };
+                return status(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{plural} is forbidden: User \"writ\" cannot {verb} resource \"{plural}\""
+                    ),
+                    json!({"kind": plural}),
+                );
+            }
+        }
         // Discovery.
         match segments.as_slice() {
             ["version"] => {

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub struct FaultyProxy {
     pub port: u16,
@@ -14,6 +14,8 @@ pub struct FaultyProxy {
     /// After this many requests, every request is refused (0: never).
     refuse_after: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
+    /// Requests of this IAM action are refused (`AccessDenied`).
+    refused_action: Arc<Mutex<Option<String>>>,
     pub throttled: Arc<AtomicUsize>,
     pub dropped: Arc<AtomicUsize>,
 }
@@ -27,6 +29,7 @@ impl FaultyProxy {
             faults: Arc::new(AtomicBool::new(true)),
             refuse_after: Arc::new(AtomicUsize::new(0)),
             requests: Arc::new(AtomicUsize::new(0)),
+            refused_action: Arc::new(Mutex::new(None)),
             throttled: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicUsize::new(0)),
         };
@@ -45,6 +48,7 @@ impl FaultyProxy {
             faults: self.faults.clone(),
             refuse_after: self.refuse_after.clone(),
             requests: self.requests.clone(),
+            refused_action: self.refused_action.clone(),
             throttled: self.throttled.clone(),
             dropped: self.dropped.clone(),
         }
@@ -58,10 +62,17 @@ impl FaultyProxy {
         self.refuse_after.store(requests, Ordering::SeqCst);
     }
 
+    /// Refuses every request of one IAM action (`PutRolePolicy`), as IAM
+    /// does when the caller may not; `None` lets them through again.
+    pub fn refuse_action(&self, action: Option<&str>) {
+        *self.refused_action.lock().unwrap() = action.map(str::to_string);
+    }
+
     /// From now on, forward everything faithfully.
     pub fn heal(&self) {
         self.faults.store(false, Ordering::SeqCst);
         self.refuse_after.store(0, Ordering::SeqCst);
+        self.refuse_action(None);
     }
 }
 
@@ -70,6 +81,7 @@ struct Handles {
     faults: Arc<AtomicBool>,
     refuse_after: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
+    refused_action: Arc<Mutex<Option<String>>>,
     throttled: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
 }
@@ -130,6 +142,24 @@ impl Handles {
                 error_response("403 Forbidden", "AccessDenied", "the proxy refuses").as_bytes(),
             );
             return;
+        }
+        let refused = self.refused_action.lock().unwrap().clone();
+        if let Some(action) = refused {
+            let needle = format!("Action={action}&");
+            if request
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+            {
+                let _ = writer.write_all(
+                    error_response(
+                        "403 Forbidden",
+                        "AccessDenied",
+                        "the proxy refuses this action",
+                    )
+                    .as_bytes(),
+                );
+                return;
+            }
         }
         let faults = self.faults.load(Ordering::SeqCst);
         if faults && n.is_multiple_of(3) {
