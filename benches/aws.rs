@@ -139,7 +139,7 @@ fn apply_100_creates(bencher: Bencher) {
         let (cpu, wall) = (cpu_seconds(), Instant::now());
         runtime.block_on(async {
             for change in plan::apply_order(&plan) {
-                provider.apply(change).await.expect("apply");
+                provider.apply(&change).await.expect("apply");
             }
         });
         eprintln!(

@@ -126,7 +126,7 @@ impl Estate {
                     .into_iter()
                     .find(|p| p.address() == change.provider)
                     .unwrap();
-                provider.apply(change).await.expect("apply");
+                provider.apply(&change).await.expect("apply");
             }
             for provider in self.providers() {
                 provider.finish().await.expect("finish");

@@ -191,7 +191,12 @@ fn apply(
                 continue;
             };
             let kind = format!("{:?}", change.kind_of_change()).to_lowercase();
-            eprintln!("[{}/{total}] {kind} {} …", index + 1, change.address);
+            // A step of writ's own, not in the plan, says what it is for.
+            let own = match change {
+                std::borrow::Cow::Owned(step) => format!(" ({})", step.reason),
+                std::borrow::Cow::Borrowed(_) => String::new(),
+            };
+            eprintln!("[{}/{total}] {kind} {}{own} …", index + 1, change.address);
             match provider.apply(change).await {
                 Ok(()) => {
                     done += 1;

@@ -1184,28 +1184,51 @@ fn uncovered(
         .collect()
 }
 
+/// A GitHub Actions agent on `acme/api`: trusted from the whole repository
+/// (`ref` empty) or from one ref, allowed `s3:GetObject` on `resource`.
+fn deployer(git_ref: Option<&str>, resource: &str) -> String {
+    let github = "provider github acme {\n  org = \"acme\"\n}\n";
+    let (waiver, pinned) = match git_ref {
+        None => ("@waive(broad_trust, \"test\")\n  ", String::new()),
+        Some(git_ref) => ("", format!(" ref \"{git_ref}\"")),
+    };
+    format!(
+        "{PROVIDERS}{github}agent deployer {{\n  owner = \"team\"\n  ttl = 1h\n  {waiver}runs_on github.acme repo \"acme/api\"{pinned}\n  aws.prod allow s3:GetObject on \"{resource}\"\n}}\n"
+    )
+}
+
 #[test]
 fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
-    let Some(first) = Moto::start() else { return };
-    drop(first);
-    let github = "provider github acme {\n  org = \"acme\"\n}\n";
-    let agent = |pin: &str, resource: &str| {
-        format!(
-            "agent deployer {{\n  owner = \"team\"\n  ttl = 1h\n  {pin}runs_on github.acme repo \"acme/api\"{}\n  aws.prod allow s3:GetObject on \"{resource}\"\n}}\n",
-            if pin.is_empty() { " ref \"refs/heads/main\"" } else { "" }
-        )
-    };
     // Before: the whole repository may deploy, reading reports only.
     // After: only `main` may, reading everything. Halfway, the whole
     // repository reading everything would be more than either allows.
-    let before = format!(
-        "{PROVIDERS}{github}{}",
-        agent(
-            "@waive(broad_trust, \"test\")\n  ",
-            "arn:aws:s3:::data/reports/*"
-        )
+    every_prefix_allows_at_most_before_or_after(
+        "prefix",
+        &deployer(None, "arn:aws:s3:::data/reports/*"),
+        &deployer(Some("refs/heads/main"), "arn:aws:s3:::data/*"),
     );
-    let after = format!("{PROVIDERS}{github}{}", agent("", "arn:aws:s3:::data/*"));
+}
+
+#[test]
+fn a_role_moved_to_other_principals_while_its_policy_widens_is_held_closed_in_between() {
+    // Before: `main` reads reports. After: `release` reads everything.
+    // Trust first, `release` would read reports; policy first, `main`
+    // would read everything: neither version allows either, so the trust
+    // is held to what both share (nothing) until the policy is written.
+    every_prefix_allows_at_most_before_or_after(
+        "moved",
+        &deployer(Some("refs/heads/main"), "arn:aws:s3:::data/reports/*"),
+        &deployer(Some("refs/heads/release"), "arn:aws:s3:::data/*"),
+    );
+}
+
+/// Applies `before`, then applies `after` through a proxy that refuses
+/// everything after the `n`th request, for every `n` until the apply
+/// completes; after each, every (who may become the agent, what it may
+/// do) the account allows must be allowed by `before` or by `after`.
+fn every_prefix_allows_at_most_before_or_after(name: &str, before: &str, after: &str) {
+    let Some(first) = Moto::start() else { return };
+    drop(first);
     let lowered = |text: &str| {
         let mut map = writ_compiler::SourceMap::new();
         map.add("main.writ", text.to_string());
@@ -1213,7 +1236,7 @@ fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
         assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
         writ_compiler::lower::lower(&checked.model, "acme")
     };
-    let (desired_before, desired_after) = (lowered(&before), lowered(&after));
+    let (desired_before, desired_after) = (lowered(before), lowered(after));
     let nothing = writ_compiler::lower::Desired {
         project: "acme".into(),
         ..Default::default()
@@ -1221,7 +1244,7 @@ fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
     let mut prefixes = 0;
     for n in 1..=40 {
         let Some(moto) = Moto::start() else { return };
-        let root = project(&format!("prefix-{n}"), &moto, &before);
+        let root = project(&format!("{name}-{n}"), &moto, before);
         apply(&root);
         let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
         proxy.heal();
@@ -1232,7 +1255,7 @@ fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
             direct.replace(&moto.endpoint(), &proxy.endpoint()),
         )
         .unwrap();
-        std::fs::write(root.join("main.writ"), &after).unwrap();
+        std::fs::write(root.join("main.writ"), after).unwrap();
         let run = writ(&root, &["apply", "--auto-approve"]);
         // What the account holds now, read past the proxy.
         std::fs::write(root.join("writ.toml"), &direct).unwrap();
@@ -1263,6 +1286,7 @@ fn an_apply_stopped_after_any_request_never_allows_more_than_before_or_after() {
         }
         prefixes += 1;
         if run.status.success() {
+            assert_no_changes(&root);
             break;
         }
     }

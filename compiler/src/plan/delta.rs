@@ -131,6 +131,33 @@ pub(super) fn widens(change: &super::Change) -> bool {
     }
 }
 
+/// Does `change` (a role's update) both give the trust something and take
+/// something from it: the role moves from one set of principals to another?
+pub(super) fn trust_moves(change: &super::Change) -> bool {
+    let trust = |attributes: Option<&BTreeMap<String, serde_json::Value>>| -> BTreeSet<Claim> {
+        let Some(attributes) = attributes else {
+            return BTreeSet::new();
+        };
+        let resource = Resource {
+            address: change.address.clone(),
+            provider: change.provider.clone(),
+            kind: change.kind,
+            agent: change.agent.clone(),
+            attributes: attributes.clone(),
+        };
+        super::aws::trusts(&resource).into_iter().collect()
+    };
+    if change.kind != ResourceKind::AwsRole || change.kind_of_change() != super::ChangeKind::Update
+    {
+        return false;
+    }
+    let (gains, losses) = compare(
+        &trust(change.before.as_ref()),
+        &trust(change.after.as_ref()),
+    );
+    !gains.is_empty() && !losses.is_empty()
+}
+
 /// Gains and losses by meaning: a gain is something the agent may do (or
 /// someone may become it) after that nothing before covered, or a deny
 /// before that nothing after covers; losses the other way round. Narrowing

@@ -2,6 +2,13 @@
 
 use super::{Change, ChangeKind, Plan};
 use crate::resource::ResourceKind;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The `Sid` of the statement a role's trust holds while it moves from one
+/// set of principals to another (see [`apply_order`]): nobody new may
+/// assume the role until its new policies are written.
+pub const HOLD_TRUST_SID: &str = "WritHeldDuringApply";
 
 /// The order in which a plan's changes are carried out: first every change
 /// that gives nobody anything (deletions, narrowing updates), then every
@@ -11,7 +18,70 @@ use crate::resource::ResourceKind;
 /// then inline policies; then role updates; then deletions: inline
 /// policies, roles, and managed policies last of all. In a cluster: service
 /// accounts, roles, then bindings; deleted in reverse.
-pub fn apply_order(plan: &Plan) -> Vec<&Change> {
+///
+/// One case no order of the plan's own changes makes safe: a role whose
+/// trust moves (it gains principals and loses others) while its policies
+/// widen. Trust first, the new principals would hold the old policies;
+/// policies first, the old principals the new ones. So before anything
+/// else its trust is held to the statements both versions share (or, with
+/// none, closed to everyone), an extra step the plan does not list; the
+/// new trust is written after the new policies.
+pub fn apply_order(plan: &Plan) -> Vec<Cow<'_, Change>> {
+    let mut steps: Vec<Cow<'_, Change>> = plan
+        .changes
+        .iter()
+        .filter(|role| super::delta::trust_moves(role))
+        .filter(|role| {
+            let policies = format!("{}/policy/", role.address);
+            plan.changes.iter().any(|policy| {
+                policy.kind == ResourceKind::AwsRolePolicy
+                    && policy.address.starts_with(&policies)
+                    && super::delta::widens(policy)
+            })
+        })
+        .filter_map(hold_trust)
+        .map(Cow::Owned)
+        .collect();
+    steps.extend(ordered(plan).into_iter().map(Cow::Borrowed));
+    steps
+}
+
+/// The step that holds a role's trust to what its old and new trust
+/// policies share, from the role as it is: `None` when the plan does not
+/// say what the role is now.
+fn hold_trust(role: &Change) -> Option<Change> {
+    let statements = |side: Option<&std::collections::BTreeMap<String, Value>>| -> Vec<Value> {
+        side.and_then(|a| a.get("assume_role_policy"))
+            .and_then(|t| t.get("Statement"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let before = role.before.as_ref()?;
+    let (old, new) = (statements(Some(before)), statements(role.after.as_ref()));
+    let mut held: Vec<Value> = old.iter().filter(|s| new.contains(s)).cloned().collect();
+    if !held.iter().any(|s| s["Effect"] == "Allow") {
+        // The revocation's deny, under a name of its own: a held role is
+        // not a revoked one.
+        let mut closed = crate::ownership::aws::revoke_trust_statement();
+        closed["Sid"] = Value::String(HOLD_TRUST_SID.to_string());
+        held.push(closed);
+    }
+    let mut after = before.clone();
+    let trust = after.get_mut("assume_role_policy")?;
+    trust["Statement"] = Value::Array(held);
+    Some(Change {
+        after: Some(after),
+        actions: vec![super::Action::Update],
+        changed_paths: vec!["assume_role_policy".to_string()],
+        replace_because: None,
+        reason: "holds the trust to what its old and new versions share until the new policies are written".to_string(),
+        ..role.clone()
+    })
+}
+
+/// The plan's own changes in order (see [`apply_order`]).
+fn ordered(plan: &Plan) -> Vec<&Change> {
     // What takes access away goes first (deletions and narrowing updates,
     // in dependency order), then what gives access: an apply that stops
     // partway has then removed what it meant to, and not yet added.
@@ -193,10 +263,8 @@ mod tests {
                 Some(json!({})),
             ),
         ]);
-        let order: Vec<&str> = apply_order(&plan)
-            .iter()
-            .map(|c| c.address.as_str())
-            .collect();
+        let steps = apply_order(&plan);
+        let order: Vec<&str> = steps.iter().map(|c| c.address.as_str()).collect();
         assert_eq!(
             order,
             vec![
@@ -243,10 +311,8 @@ mod tests {
                 "arn:aws:s3:::b/x/*",
             ),
         ]);
-        let order: Vec<&str> = apply_order(&plan)
-            .iter()
-            .map(|c| c.address.as_str())
-            .collect();
+        let steps = apply_order(&plan);
+        let order: Vec<&str> = steps.iter().map(|c| c.address.as_str()).collect();
         assert_eq!(
             order,
             [
@@ -254,6 +320,126 @@ mod tests {
                 "aws.prod/role/a/policy/writ-access"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use super::*;
+    use crate::plan::{plan_of_changes, Action};
+    use serde_json::json;
+
+    fn attributes(value: Value) -> Option<std::collections::BTreeMap<String, Value>> {
+        Some(serde_json::from_value(value).unwrap())
+    }
+
+    fn from(sub: &str) -> Value {
+        json!({"Effect": "Allow",
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": sub}}})
+    }
+
+    fn role(before: Vec<Value>, after: Vec<Value>) -> Change {
+        let trust = |statements: Vec<Value>| {
+            attributes(json!({"name": "bot", "path": "/writ/p/",
+                "assume_role_policy": {"Version": "2012-10-17", "Statement": statements}}))
+        };
+        Change {
+            address: "aws.prod/role/bot".into(),
+            provider: "aws.prod".into(),
+            kind: ResourceKind::AwsRole,
+            agent: Some("bot".into()),
+            actions: vec![Action::Update],
+            before: trust(before),
+            after: trust(after),
+            changed_paths: vec!["assume_role_policy".into()],
+            replace_because: None,
+            reason: String::new(),
+        }
+    }
+
+    fn policy(resource: (&str, &str)) -> Change {
+        let document = |r: &str| {
+            attributes(json!({"policy": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": r}]}}))
+        };
+        Change {
+            address: "aws.prod/role/bot/policy/writ-access".into(),
+            kind: ResourceKind::AwsRolePolicy,
+            before: document(resource.0),
+            after: document(resource.1),
+            changed_paths: vec!["policy".into()],
+            ..role(vec![], vec![])
+        }
+    }
+
+    fn statements(change: &Change) -> Value {
+        change.after.as_ref().unwrap()["assume_role_policy"]["Statement"].clone()
+    }
+
+    #[test]
+    fn a_trust_that_moves_while_policies_widen_is_held_to_what_both_share_first() {
+        let (main, release, tags) = (
+            from("repo:a/b:ref:refs/heads/main"),
+            from("repo:a/b:ref:refs/heads/release"),
+            from("repo:a/b:ref:refs/tags/v1"),
+        );
+        let wider = policy(("arn:aws:s3:::d/r/*", "arn:aws:s3:::d/*"));
+        // Moved from `main` to `release`: nothing shared, so closed.
+        let plan = plan_of_changes(vec![
+            role(vec![main.clone()], vec![release.clone()]),
+            wider.clone(),
+        ]);
+        let order = apply_order(&plan);
+        let addresses: Vec<&str> = order.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "aws.prod/role/bot",
+                "aws.prod/role/bot/policy/writ-access",
+                "aws.prod/role/bot"
+            ]
+        );
+        assert!(matches!(order[0], Cow::Owned(_)));
+        let held = statements(&order[0]);
+        assert_eq!(held.as_array().unwrap().len(), 1, "{held}");
+        assert_eq!(held[0]["Sid"], HOLD_TRUST_SID);
+        assert_eq!(held[0]["Effect"], "Deny");
+        assert_eq!(statements(&order[2]), json!([release.clone()]));
+        // A statement both versions have stays open throughout.
+        let plan = plan_of_changes(vec![
+            role(
+                vec![tags.clone(), main.clone()],
+                vec![tags.clone(), release.clone()],
+            ),
+            wider.clone(),
+        ]);
+        assert_eq!(statements(&apply_order(&plan)[0]), json!([tags.clone()]));
+        // No hold when the trust only narrows or only widens, or when no
+        // policy widens: the order alone is safe then.
+        for changes in [
+            vec![
+                role(vec![main.clone(), release.clone()], vec![main.clone()]),
+                wider.clone(),
+            ],
+            vec![
+                role(vec![main.clone()], vec![main.clone(), release.clone()]),
+                wider.clone(),
+            ],
+            vec![
+                role(vec![main.clone()], vec![release.clone()]),
+                policy(("arn:aws:s3:::d/*", "arn:aws:s3:::d/r/*")),
+            ],
+        ] {
+            let plan = plan_of_changes(changes);
+            assert!(
+                apply_order(&plan)
+                    .iter()
+                    .all(|c| matches!(c, Cow::Borrowed(_))),
+                "{plan:#?}"
+            );
+        }
     }
 }
 
@@ -304,10 +490,8 @@ mod kubernetes_order_tests {
                 Action::Delete,
             ),
         ]);
-        let order: Vec<&str> = apply_order(&plan)
-            .iter()
-            .map(|c| c.address.as_str())
-            .collect();
+        let steps = apply_order(&plan);
+        let order: Vec<&str> = steps.iter().map(|c| c.address.as_str()).collect();
         assert_eq!(
             order,
             vec![

@@ -276,6 +276,45 @@ impl AwsProvider {
         after: &Attributes,
     ) -> Result<(), ProviderError> {
         let differs = |key: &str| before.get(key) != after.get(key);
+        // What only takes access away goes first (managed policies and
+        // instance profiles attached outside writ), then the trust.
+        // Managed policies attached outside writ are detached (never
+        // deleted: they may be anyone's). The source attaches none.
+        let listed = |a: &Attributes, key: &str| -> Vec<String> {
+            a.get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        };
+        let key = "attached_policies";
+        let (was, wanted) = (listed(before, key), listed(after, key));
+        for arn in was.iter().filter(|arn| !wanted.contains(arn)) {
+            gone_is_done(call!(
+                self,
+                "DetachRolePolicy",
+                self.client
+                    .detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+            ))?;
+        }
+        // Instance profiles made outside writ lose the role (the profiles
+        // themselves are left: they may be anyone's).
+        let key = "instance_profiles";
+        let (was, wanted) = (listed(before, key), listed(after, key));
+        for profile in was.iter().filter(|p| !wanted.contains(p)) {
+            gone_is_done(call!(
+                self,
+                "RemoveRoleFromInstanceProfile",
+                self.client
+                    .remove_role_from_instance_profile()
+                    .role_name(name)
+                    .instance_profile_name(profile)
+            ))?;
+        }
         if differs("assume_role_policy") {
             call!(
                 self,
@@ -330,43 +369,6 @@ impl AwsProvider {
                     }
                 }
             }
-        }
-        // Managed policies attached outside writ are detached (never
-        // deleted: they may be anyone's). The source attaches none.
-        let listed = |a: &Attributes, key: &str| -> Vec<String> {
-            a.get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        };
-        let key = "attached_policies";
-        let (was, wanted) = (listed(before, key), listed(after, key));
-        for arn in was.iter().filter(|arn| !wanted.contains(arn)) {
-            gone_is_done(call!(
-                self,
-                "DetachRolePolicy",
-                self.client
-                    .detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-            ))?;
-        }
-        // Instance profiles made outside writ lose the role (the profiles
-        // themselves are left: they may be anyone's).
-        let key = "instance_profiles";
-        let (was, wanted) = (listed(before, key), listed(after, key));
-        for profile in was.iter().filter(|p| !wanted.contains(p)) {
-            gone_is_done(call!(
-                self,
-                "RemoveRoleFromInstanceProfile",
-                self.client
-                    .remove_role_from_instance_profile()
-                    .role_name(name)
-                    .instance_profile_name(profile)
-            ))?;
         }
         let (removed, tags) = tag_changes(before, after)?;
         if !removed.is_empty() {
