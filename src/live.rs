@@ -253,8 +253,7 @@ pub async fn unfinished_runs(
     let mut runs = Vec::new();
     for provider in providers {
         let record = match provider.lock_record().await {
-            Ok(Some(record)) => record,
-            Ok(None) => continue,
+            Ok(record) => record,
             Err(error) => {
                 eprintln!(
                     "warning: could not read the project's lock in {}: {error}",
@@ -263,25 +262,40 @@ pub async fn unfinished_runs(
                 continue;
             }
         };
-        let provider = provider.address().to_string();
-        let (running, detail) = match record.interrupted {
-            Some(what) => (false, format!("an earlier run stopped before it finished: {what}")),
-            None if ours == Some(record.holder.as_str()) => continue,
-            None if Lease::ended(&record.until, &now) => (
-                false,
-                format!("a run by {} did not finish: its lock was never given back and its lease ended at {} (it was killed, or lost its connection)", record.holder, record.until),
-            ),
-            None => (
-                true,
-                format!("a run by {} holds the project's lock until {}: it may be changing objects now", record.holder, record.until),
-            ),
-        };
-        runs.push(Unfinished {
-            provider,
-            holder: record.holder,
-            running,
-            detail,
-        });
+        let address = provider.address().to_string();
+        if let Some(held) = record.held.filter(|h| ours != Some(h.holder.as_str())) {
+            let (running, detail) = if Lease::ended(&held.until, &now) {
+                (false, format!("a run by {} did not finish: its lock was never given back and its lease ended at {} (it was killed, or cut off)", held.holder, held.until))
+            } else {
+                (true, format!("a run by {} holds the project's lock until {}: it may be changing objects now", held.holder, held.until))
+            };
+            runs.push(Unfinished {
+                provider: address.clone(),
+                running,
+                detail,
+                agents: None,
+            });
+        }
+        if let Some(record) = record.unfinished {
+            let detail = match &record.agents {
+                Some(agents) => format!(
+                    "an earlier run stopped before it finished: {} (left: {})",
+                    record.what,
+                    agents
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => format!("an earlier run stopped before it finished: {}", record.what),
+            };
+            runs.push(Unfinished {
+                provider: address,
+                running: false,
+                detail,
+                agents: record.agents,
+            });
+        }
     }
     runs
 }
@@ -401,11 +415,16 @@ pub fn renewed(lease: &Lease) -> Lease {
 
 /// Takes every provider's lock; if one is held by another run, gives back
 /// those taken and says who holds it.
+///
+/// A renewal that fails gives nothing back: the run still holds the other
+/// locks, and gives them back as it ends, recording what it left.
 pub async fn lock_all(providers: &[Box<dyn Provider>], lease: &Lease) -> Result<(), CliError> {
     for (index, provider) in providers.iter().enumerate() {
         if let Err(error) = provider.lock(lease).await {
-            for taken in &providers[..index] {
-                let _ = taken.unlock(&lease.holder, Release::Unchanged).await;
+            if !lease.renewing {
+                for taken in &providers[..index] {
+                    let _ = taken.unlock(&lease.holder, Release::Unchanged).await;
+                }
             }
             return Err(error.to_string().into());
         }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use writ_compiler::plan::Plan;
-use writ_provider_core::{Release, Retrier};
+use writ_provider_core::{Release, Retrier, Unfinished};
 
 pub struct ApplyArgs {
     pub path: PathBuf,
@@ -103,25 +103,13 @@ fn apply(
         live::lock_all(&providers, &lease).await?;
         // How each provider's lock is given back: absent, as it was found
         // (no plan carried out there); `None`, converged; `Some`, what an
-        // apply that stopped partway leaves for the next plan to read.
-        let mut ends: BTreeMap<String, Option<String>> = BTreeMap::new();
+        // apply that stopped partway leaves for the next plans to read.
+        let mut ends: BTreeMap<String, Option<Unfinished>> = BTreeMap::new();
         let holder = lease.holder.clone();
         let outcome: Result<ApplyResult, CliError> = async {
         let observed = live::observe_with(&providers).await?;
         let unfinished = live::unfinished_runs(&providers, Some(&lease.holder)).await;
         let plan = make_plan(&project, &desired, &observed, Some(&identities), unfinished)?;
-        // A provider whose changes are all made (or that needed none) has
-        // converged, unless a conflict held one of its agents back.
-        let converges = |ends: &mut BTreeMap<String, Option<String>>, made: &BTreeMap<&str, usize>, planned: &BTreeMap<&str, usize>| {
-            for provider in &providers {
-                let address = provider.address();
-                let held = plan.conflicts.iter().any(|c| c.agent.is_some() && c.address.split('/').next() == Some(address));
-                let all_made = made.get(address).copied().unwrap_or(0) == planned.get(address).copied().unwrap_or(0);
-                if all_made && !held {
-                    ends.insert(address.to_string(), None);
-                }
-            }
-        };
         if let Some(saved) = &saved {
             let differences = writ_compiler::plan::stale_differences(saved, &plan);
             if !differences.is_empty() {
@@ -139,7 +127,7 @@ fn apply(
             return Ok(applied(1, Applied::Refused(&refusal)));
         }
         if !plan.has_changes() {
-            converges(&mut ends, &BTreeMap::new(), &BTreeMap::new());
+            ends.extend(providers.iter().map(|p| (p.address().to_string(), None)));
             writeln!(out, "Nothing to apply.")?;
             return Ok(applied(0, Applied::NothingToDo));
         }
@@ -151,11 +139,8 @@ fn apply(
         }
         let order = writ_compiler::plan::apply_order(&plan);
         let total = order.len();
-        let mut planned: BTreeMap<&str, usize> = BTreeMap::new();
-        for change in &order {
-            *planned.entry(change.provider.as_str()).or_default() += 1;
-        }
-        let mut made_in: BTreeMap<&str, usize> = BTreeMap::new();
+        // Which steps were made, to record what an apply that stops leaves.
+        let mut made_steps = vec![false; total];
         let mut done = 0;
         let mut made = String::new();
         let mut failure = None;
@@ -200,7 +185,7 @@ fn apply(
             match provider.apply(change).await {
                 Ok(()) => {
                     done += 1;
-                    *made_in.entry(change.provider.as_str()).or_default() += 1;
+                    made_steps[index] = true;
                     made.push_str(&format!("- {kind} `{}`\n", change.address));
                 }
                 Err(error) => {
@@ -212,21 +197,43 @@ fn apply(
         if failure.is_none() {
             failure = failures.first().cloned();
         }
-        converges(&mut ends, &made_in, &planned);
-        for (provider, wanted) in &planned {
-            let made = made_in.get(provider).copied().unwrap_or(0);
-            if made < *wanted {
-                let stopped = failures
-                    .iter()
-                    .chain(&failure)
-                    .find(|(address, _)| address.split('/').next() == Some(*provider))
-                    .map_or_else(String::new, |(address, _)| format!(" and stopped at {address}"));
-                // Kept where only tag-safe text fits: no commas.
-                ends.insert(
-                    provider.to_string(),
-                    Some(format!("the apply by {} made {made} of {wanted} changes{stopped}", lease.holder)),
-                );
+        // Per provider: converged when every step was made, but for those
+        // of agents in conflict (every plan shows the conflict); otherwise
+        // what was left, and by which agents, for the next plans.
+        for provider in &providers {
+            let address = provider.address();
+            let steps: Vec<(usize, &std::borrow::Cow<'_, writ_compiler::plan::Change>)> = order
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.provider == address)
+                .collect();
+            let left: Vec<_> = steps
+                .iter()
+                .filter(|(i, c)| !made_steps[*i] && !c.agent.as_ref().is_some_and(|a| blocked.contains(a)))
+                .collect();
+            if left.is_empty() {
+                ends.insert(address.to_string(), None);
+                continue;
             }
+            let made = steps.iter().filter(|(i, _)| made_steps[*i]).count();
+            let stopped = failures
+                .iter()
+                .chain(&failure)
+                .find(|(a, _)| a.split('/').next() == Some(address))
+                .map_or_else(String::new, |(a, _)| format!(" and stopped at {a}"));
+            let agents: Option<Vec<String>> = left
+                .iter()
+                .map(|(_, c)| c.agent.clone())
+                .collect::<Option<std::collections::BTreeSet<String>>>()
+                .map(|set| set.into_iter().collect());
+            // Kept where only tag-safe text fits: no commas.
+            ends.insert(
+                address.to_string(),
+                Some(Unfinished {
+                    what: format!("the apply by {} made {made} of {} changes{stopped}", lease.holder, steps.len()),
+                    agents,
+                }),
+            );
         }
         if failure.is_none() {
             if let Some(conflict) = plan.conflicts.iter().find(|c| c.agent.is_some()) {
@@ -276,7 +283,7 @@ fn apply(
         live::unlock_all(&providers, &holder, |provider| match ends.get(provider) {
             None => Release::Unchanged,
             Some(None) => Release::Converged,
-            Some(Some(what)) => Release::Interrupted(what),
+            Some(Some(record)) => Release::Interrupted(record),
         })
         .await;
         outcome

@@ -8,7 +8,7 @@ use crate::live::{self, Scope};
 use crate::pipeline::{desired_state, load};
 use std::io::Write;
 use std::path::Path;
-use writ_provider_core::{Release, Retrier};
+use writ_provider_core::{Release, Retrier, Unfinished};
 
 pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> Outcome {
     let project = load(path)?;
@@ -31,7 +31,10 @@ pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> 
             };
             // The run that left its lock did not finish: what it left is
             // recorded as its, until an apply converges.
-            let record = format!("the run of {holder} never gave its lock back and may have stopped partway: released by writ unlock");
+            let record = Unfinished {
+                what: format!("the run of {holder} never gave its lock back and may have stopped partway: released by writ unlock"),
+                agents: None,
+            };
             match provider.unlock(holder, Release::Interrupted(&record)).await {
                 Ok(true) => writeln!(
                     out,

@@ -1088,10 +1088,35 @@ fn one_run_at_a_time_holds_the_lock_and_an_ended_lease_is_taken_over() {
         plan.contains("a run by ana on laptop, pid 7 did not finish: its lock was never given back and its lease ended at 2020-01-01T00:00:00Z"),
         "{plan}"
     );
-    apply(&root);
-    assert_no_changes(&root);
+    // A run that takes it over records what the dead run may have left,
+    // and the record outlives a run that converges nothing (a lift).
+    let lifted = writ(&root, &["revoke", "--lift", "exporter"]);
+    assert!(
+        text(&lifted).contains("`exporter` has no role in aws.prod"),
+        "{}",
+        text(&lifted)
+    );
+    let plan = text(&writ(&root, &["plan"]));
+    assert!(
+        plan.contains("an earlier run stopped before it finished: the run of ana on laptop_ pid 7 never gave its lock back"),
+        "{plan}"
+    );
     let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
     assert!(!policies.contains("writ-lock-acme"), "released: {policies}");
+    assert!(
+        policies.contains("writ-unfinished-acme"),
+        "recorded: {policies}"
+    );
+    // An apply that converges clears both.
+    apply(&root);
+    assert_no_changes(&root);
+    assert!(!text(&writ(&root, &["plan"])).contains("Unfinished"));
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    assert!(!policies.contains("writ-lock-acme"), "released: {policies}");
+    assert!(
+        !policies.contains("writ-unfinished-acme"),
+        "cleared: {policies}"
+    );
 
     // Two applies at once: never both at work; the state ends whole.
     let changed = format!("{PROVIDERS}{EXPORTER}").replace("team-finance", "team-billing");
@@ -1350,6 +1375,11 @@ fn an_apply_that_stops_partway_is_called_an_interrupted_apply_until_an_apply_fin
     assert!(causes.iter().all(|c| *c == "interrupted_apply"), "{plan:#}");
     assert_eq!(plan["unfinished"][0]["provider"], "aws.prod", "{plan:#}");
     assert_eq!(plan["unfinished"][0]["running"], false, "{plan:#}");
+    assert_eq!(
+        plan["unfinished"][0]["agents"],
+        serde_json::json!(["exporter"]),
+        "{plan:#}"
+    );
     // Still reported by `writ drift`: the lock is a label, not a proof.
     let drift = writ(&root, &["drift", "--detailed-exitcode"]);
     let shown = text(&drift);
@@ -1369,4 +1399,5 @@ fn an_apply_that_stops_partway_is_called_an_interrupted_apply_until_an_apply_fin
     assert!(!shown.contains("Unfinished"), "{shown}");
     let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
     assert!(!policies.contains("writ-lock-acme"), "{policies}");
+    assert!(!policies.contains("writ-unfinished-acme"), "{policies}");
 }

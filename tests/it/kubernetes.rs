@@ -1039,10 +1039,16 @@ fn a_cluster_apply_that_stops_partway_is_recorded_in_its_lease_until_an_apply_fi
         "{shown}"
     );
     cluster.forbid_writes_to(None);
-    // The lock stays, its lease ended, saying what happened.
+    // The lock stays, with no holder and its lease ended, saying what
+    // happened and whose changes were left.
     let lease = cluster
         .get("leases", "default", "writ-lock-acme")
         .expect("the lease is kept as the record");
+    assert_eq!(lease["spec"], json!({}), "{lease:#}");
+    assert_eq!(
+        lease["metadata"]["annotations"]["writ.dev/lock-interrupted-agents"],
+        "exporter"
+    );
     let record = lease["metadata"]["annotations"]["writ.dev/lock-interrupted"]
         .as_str()
         .unwrap_or_else(|| panic!("{lease:#}"));
@@ -1070,6 +1076,53 @@ fn a_cluster_apply_that_stops_partway_is_recorded_in_its_lease_until_an_apply_fi
     assert_no_changes(&root);
     assert!(cluster.get("leases", "default", "writ-lock-acme").is_none());
     assert!(!text(&writ(&root, &["plan"])).contains("Unfinished"));
+}
+
+#[test]
+fn a_lease_its_run_never_gave_back_is_recorded_by_the_run_that_takes_it_over() {
+    use writ_provider_core::{Lease, Provider, Release};
+    let cluster = cluster();
+    let root = project("abandoned", &cluster, &format!("{CLUSTER}{EXPORTER}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = provider(&root, &runtime);
+    cluster.insert(
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "writ-lock-acme", "namespace": "default",
+            "annotations": {"writ.dev/lock-expires": "2020-01-01T00:00:00Z"}},
+        "spec": {"holderIdentity": "ana on laptop, pid 7", "leaseDurationSeconds": 900}}),
+    );
+    let ours = Lease {
+        holder: "bo@ci pid 9".into(),
+        now: "2026-11-29T10:00:00Z".into(),
+        expires: "2026-11-29T10:15:00Z".into(),
+        seconds: 900,
+        renewing: false,
+    };
+    runtime.block_on(provider.lock(&ours)).unwrap();
+    let record = runtime.block_on(provider.lock_record()).unwrap();
+    assert_eq!(record.held.as_ref().unwrap().holder, "bo@ci pid 9");
+    let left = record.unfinished.expect("the dead run is recorded");
+    assert!(
+        left.what
+            .contains("the run of ana on laptop, pid 7 never gave its lock back"),
+        "{left:?}"
+    );
+    assert_eq!(left.agents, None, "unknown: any agent");
+    // A run that converges nothing keeps the record, without a holder.
+    assert!(runtime
+        .block_on(provider.unlock(&ours.holder, Release::Unchanged))
+        .unwrap());
+    let record = runtime.block_on(provider.lock_record()).unwrap();
+    assert_eq!(record.held, None);
+    assert!(record.unfinished.is_some());
+    // Someone else's lock is neither released nor marked by a mere unlock.
+    assert!(!runtime
+        .block_on(provider.unlock("someone else", Release::Converged))
+        .unwrap());
+    assert!(cluster.get("leases", "default", "writ-lock-acme").is_some());
 }
 
 #[test]

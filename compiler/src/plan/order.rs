@@ -59,7 +59,12 @@ fn hold_trust(role: &Change) -> Option<Change> {
     };
     let before = role.before.as_ref()?;
     let (old, new) = (statements(Some(before)), statements(role.after.as_ref()));
-    let mut held: Vec<Value> = old.iter().filter(|s| new.contains(s)).cloned().collect();
+    // What both share, and every deny it had (a deny only takes away).
+    let mut held: Vec<Value> = old
+        .iter()
+        .filter(|s| new.contains(s) || s["Effect"] == "Deny")
+        .cloned()
+        .collect();
     if !held.iter().any(|s| s["Effect"] == "Allow") {
         // The revocation's deny, under a name of its own: a held role is
         // not a revoked one.

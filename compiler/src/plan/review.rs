@@ -101,10 +101,20 @@ pub fn stale_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
             saved.project, fresh.project
         ));
     }
+    // What a change does, not how it is worded: a reason can read
+    // otherwise once a run's record is found or cleared.
     let by_address = |plan: &Plan| -> BTreeMap<String, Change> {
         plan.changes
             .iter()
-            .map(|c| (c.address.clone(), c.clone()))
+            .map(|c| {
+                (
+                    c.address.clone(),
+                    Change {
+                        reason: String::new(),
+                        ..c.clone()
+                    },
+                )
+            })
             .collect()
     };
     let (old, new) = (by_address(saved), by_address(fresh));

@@ -105,12 +105,13 @@ pub enum DriftCause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unfinished {
     pub provider: String,
-    /// Who ran it, as its lock says.
-    pub holder: String,
     /// The lock's lease has not ended: the run may be going on now.
     pub running: bool,
-    /// What happened, in words.
+    /// Who ran it and what happened, in words.
     pub detail: String,
+    /// The agents whose changes it left unfinished; absent: any agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<Vec<String>>,
 }
 
 /// An identity writ found but does not own: listed, never changed.
@@ -338,12 +339,19 @@ impl Plan {
             .filter(|d| d.cause == DriftCause::Edited)
         {
             let provider = drift.address.split('/').next().unwrap_or_default();
-            if let Some(run) = runs.iter().find(|r| r.provider == provider) {
-                drift.cause = if run.running {
-                    DriftCause::ApplyRunning
-                } else {
-                    DriftCause::InterruptedApply
-                };
+            let touched: Vec<&Unfinished> = runs
+                .iter()
+                .filter(|r| r.provider == provider)
+                .filter(|r| match (&r.agents, &drift.agent) {
+                    (None, _) => true,
+                    (Some(agents), Some(agent)) => agents.contains(agent),
+                    (Some(_), None) => false,
+                })
+                .collect();
+            if touched.iter().any(|r| r.running) {
+                drift.cause = DriftCause::ApplyRunning;
+            } else if !touched.is_empty() {
+                drift.cause = DriftCause::InterruptedApply;
             }
         }
         // The changes that restore those objects say so too.

@@ -278,36 +278,61 @@ impl Lease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release<'a> {
     /// The run brought everything in its scope to the source: the lock goes,
-    /// and with it any record of an earlier run that stopped partway.
+    /// and with it any record of a run that stopped partway.
     Converged,
     /// The run did not apply a plan, or not all of one (revoke, lift, a
-    /// refused or unconfirmed apply): the lock goes, unless it records an
-    /// earlier run that stopped partway; then its lease ends and the record
-    /// stays until a run converges.
+    /// refused or unconfirmed apply): the lock goes; a record of an
+    /// earlier run that stopped partway stays.
     Unchanged,
-    /// The run stopped before it finished: the lock stays with its lease
-    /// ended, recording what happened, so that the next plan calls what it
-    /// left half-done an interrupted apply rather than drift.
-    Interrupted(&'a str),
+    /// The run stopped before it finished: the lock goes, and a record of
+    /// what it left stays (written even when the run lost the lock), so
+    /// that the next plans call what it left half-done an interrupted
+    /// apply rather than drift, until a run converges.
+    Interrupted(&'a Unfinished),
 }
 
-/// A lock left behind: by a run that is still going (its lease has not
-/// ended), or by one that stopped before it finished.
+/// What a run that stopped partway left, as the provider keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockRecord {
+pub struct Unfinished {
+    /// Who stopped where, in words (only letters, digits, spaces and
+    /// `_.:/=+-@`, so that an IAM tag holds it as written).
+    pub what: String,
+    /// The agents whose changes it did not finish; `None`: any agent.
+    pub agents: Option<Vec<String>>,
+}
+
+/// A lock's holder and the end of its lease (RFC 3339, UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
     pub holder: String,
-    /// The end of its lease (RFC 3339, UTC); long past for a run that
-    /// released it as interrupted.
     pub until: String,
-    /// What the run recorded when it stopped partway; `None` when it never
-    /// released the lock (still running, killed, or lost its connection).
-    pub interrupted: Option<String>,
+}
+
+/// The project's lock as it stands in one provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockRecord {
+    /// Held by a run going on now, or left by one that never gave it back
+    /// (killed, or lost its connection) once its lease has ended.
+    pub held: Option<Held>,
+    /// The record of a run that stopped partway.
+    pub unfinished: Option<Unfinished>,
 }
 
 impl LockRecord {
-    /// The lease end a lock released as interrupted is given: ended for
-    /// every clock.
+    /// The lease end a Kubernetes Lease kept only as a record is given:
+    /// ended for every clock.
     pub const ENDED: &'static str = "1970-01-01T00:00:00Z";
+
+    /// The record a run leaves when it takes over the lock of one that
+    /// never gave it back.
+    pub fn abandoned(holder: &str, until: &str) -> Unfinished {
+        Unfinished {
+            what: format!(
+                "the run of {holder} never gave its lock back (killed or cut off) and its lease ended at {until}"
+            ),
+            agents: None,
+        }
+    }
 }
 
 /// When an agent is revoked, and by whom if writ was told: kept with the
@@ -379,10 +404,10 @@ pub trait Provider: Send + Sync {
         Box::pin(async { Ok(false) })
     }
 
-    /// The project's lock as it stands, if there is one: read by plans, so
-    /// that what an unfinished run left is told apart from drift.
-    fn lock_record(&self) -> BoxFuture<'_, Result<Option<LockRecord>, ProviderError>> {
-        Box::pin(async { Ok(None) })
+    /// The project's lock as it stands: read by plans, so that what an
+    /// unfinished run left is told apart from drift.
+    fn lock_record(&self) -> BoxFuture<'_, Result<LockRecord, ProviderError>> {
+        Box::pin(async { Ok(LockRecord::default()) })
     }
 
     /// Called once when an apply has carried out its changes (or stopped at

@@ -349,7 +349,7 @@ impl Provider for KubernetesProvider {
         Box::pin(self.release_lock(holder, release))
     }
 
-    fn lock_record(&self) -> BoxFuture<'_, Result<Option<LockRecord>, ProviderError>> {
+    fn lock_record(&self) -> BoxFuture<'_, Result<LockRecord, ProviderError>> {
         Box::pin(self.read_lock())
     }
 

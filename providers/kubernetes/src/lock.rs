@@ -4,10 +4,15 @@
 //! `writ.dev/lock-expires` (RFC 3339; `renewTime` and
 //! `leaseDurationSeconds` say the same for kubectl).
 //!
-//! A run that stops partway gives the lock back with its lease ended and
-//! the annotation `writ.dev/lock-interrupted` saying what happened; plans
-//! read it (one request) and call what that run left half-done an
-//! interrupted apply. The Lease goes when a run converges.
+//! A run that stops partway records it in the Lease: the annotations
+//! `writ.dev/lock-interrupted` (who stopped where) and
+//! `writ.dev/lock-interrupted-agents` (the agents it left, space-separated;
+//! absent: any agent). The Lease then stays with no holder and its lease
+//! ended, so the next run takes it with a `PUT` on the `resourceVersion`
+//! read, as atomic as creating it. So does a run that takes over a Lease
+//! whose run never gave it back. Plans read it (one request) and call what
+//! such a run left half-done an interrupted apply; a run that converges
+//! deletes the Lease.
 //!
 //! Creating the Lease takes the lock; renewing it, or taking over one whose
 //! lease ended, is a `PUT` with the `resourceVersion` read, so of two runs
@@ -18,10 +23,44 @@ use kube::api::{ApiResource, DeleteParams, DynamicObject, PostParams, Preconditi
 use serde_json::json;
 use std::collections::BTreeMap;
 use writ_compiler::ownership::kubernetes::{MANAGED_BY, MANAGER, PROJECT_LABEL};
-use writ_provider_core::{ErrorClass, Lease, LockRecord, ProviderError, Release};
+use writ_provider_core::{ErrorClass, Held, Lease, LockRecord, ProviderError, Release, Unfinished};
 
 const EXPIRES: &str = "writ.dev/lock-expires";
 const INTERRUPTED: &str = "writ.dev/lock-interrupted";
+const INTERRUPTED_AGENTS: &str = "writ.dev/lock-interrupted-agents";
+
+/// The record of a run that stopped partway, if the Lease holds one.
+fn record_of(lease: &DynamicObject) -> Option<Unfinished> {
+    Some(Unfinished {
+        what: annotation(lease, INTERRUPTED)?,
+        agents: annotation(lease, INTERRUPTED_AGENTS).map(|list| {
+            list.split(' ')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+    })
+}
+
+/// Writes `record` into the Lease's annotations, over any earlier one.
+fn set_record(lease: &mut DynamicObject, record: &Unfinished) {
+    let annotations = lease
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
+    annotations.insert(INTERRUPTED.to_string(), record.what.clone());
+    match &record.agents {
+        Some(agents) => annotations.insert(INTERRUPTED_AGENTS.to_string(), agents.join(" ")),
+        None => annotations.remove(INTERRUPTED_AGENTS),
+    };
+}
+
+/// The Lease's holder, empty when none (a Lease kept only as a record).
+fn holder_of(lease: &DynamicObject) -> &str {
+    lease.data["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap_or_default()
+}
 
 fn annotation(object: &DynamicObject, key: &str) -> Option<String> {
     object.metadata.annotations.as_ref()?.get(key).cloned()
@@ -107,15 +146,18 @@ impl KubernetesProvider {
                 ),
             ));
         };
-        let held_by = current.data["spec"]["holderIdentity"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let held_by = holder_of(&current).to_string();
         let until = annotation(&current, EXPIRES).unwrap_or_default();
         if held_by != lease.holder && (lease.renewing || !Lease::ended(&until, &lease.now)) {
             return Err(Lease::held(&self.address, &held_by, &until));
         }
         // Ours (a renewal), or ended: write ours over exactly what was read.
+        // A run that never gave the lock back is recorded first (unless a
+        // record already says more).
+        let mut current = current;
+        if !held_by.is_empty() && held_by != lease.holder && record_of(&current).is_none() {
+            set_record(&mut current, &LockRecord::abandoned(&held_by, &until));
+        }
         let renewed = self.lease_object(lease, current);
         match self
             .call("renewing the project's lock", || {
@@ -133,21 +175,24 @@ impl KubernetesProvider {
         }
     }
 
-    /// The lock as it stands, if there is one.
-    pub(crate) async fn read_lock(&self) -> Result<Option<LockRecord>, ProviderError> {
+    /// The lock as it stands.
+    pub(crate) async fn read_lock(&self) -> Result<LockRecord, ProviderError> {
         let name = self.lock_name();
         let api = self.lock_api();
-        let current = self
+        let Some(lease) = self
             .call("reading the project's lock", || api.get_opt(&name))
-            .await?;
-        Ok(current.map(|lock| LockRecord {
-            holder: lock.data["spec"]["holderIdentity"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            until: annotation(&lock, EXPIRES).unwrap_or_default(),
-            interrupted: annotation(&lock, INTERRUPTED),
-        }))
+            .await?
+        else {
+            return Ok(LockRecord::default());
+        };
+        let holder = holder_of(&lease);
+        Ok(LockRecord {
+            held: (!holder.is_empty()).then(|| Held {
+                holder: holder.to_string(),
+                until: annotation(&lease, EXPIRES).unwrap_or_default(),
+            }),
+            unfinished: record_of(&lease),
+        })
     }
 
     pub(crate) async fn release_lock(
@@ -163,38 +208,42 @@ impl KubernetesProvider {
         else {
             return Ok(false);
         };
-        if current.data["spec"]["holderIdentity"].as_str() != Some(holder) {
-            return Ok(false);
-        }
+        let ours = holder_of(&current) == holder;
         let record = match release {
-            Release::Interrupted(what) => Some(what.to_string()),
-            Release::Unchanged => annotation(&current, INTERRUPTED),
-            Release::Converged => None,
+            Release::Interrupted(record) => Some(record.clone()),
+            Release::Unchanged if ours => record_of(&current),
+            _ => None,
+        };
+        let params = PostParams {
+            field_manager: Some("writ".to_string()),
+            ..PostParams::default()
         };
         if let Some(record) = record {
-            // Kept, its lease ended, as the record of a run that stopped;
-            // written over exactly what was read.
-            let annotations = current
-                .metadata
-                .annotations
-                .get_or_insert_with(Default::default);
-            annotations.insert(EXPIRES.to_string(), LockRecord::ENDED.to_string());
-            annotations.insert(INTERRUPTED.to_string(), record);
-            let params = PostParams {
-                field_manager: Some("writ".to_string()),
-                ..PostParams::default()
-            };
+            // Kept as the record, with no holder and its lease ended; when
+            // the lock is no longer ours, the record is added to the Lease
+            // of the run that holds it now: this run did stop.
+            set_record(&mut current, &record);
+            if ours {
+                current
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(EXPIRES.to_string(), LockRecord::ENDED.to_string());
+                current.data["spec"] = json!({});
+            }
             return match self
-                .call(
-                    "recording the interrupted run in the project's lock",
-                    || api.replace(&name, &params, &current),
-                )
+                .call("recording the unfinished run in the project's lock", || {
+                    api.replace(&name, &params, &current)
+                })
                 .await
             {
-                Ok(_) => Ok(true),
+                Ok(_) => Ok(ours),
                 Err(error) if error.class == ErrorClass::Conflict => Ok(false),
                 Err(error) => Err(error),
             };
+        }
+        if !ours {
+            return Ok(false);
         }
         let params = DeleteParams {
             preconditions: Some(Preconditions {
