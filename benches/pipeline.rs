@@ -51,6 +51,15 @@ fn sizes() -> Vec<usize> {
 }
 
 fn main() {
+    // The generator's own process (see `end_to_end`).
+    if let Ok(agents) = std::env::var("WRIT_BENCH_GENERATE") {
+        let estate = write_estate(agents.parse().expect("a number of agents"));
+        println!(
+            "{} {} {}",
+            estate.lines, estate.objects, estate.snapshot_bytes
+        );
+        return;
+    }
     // `cargo test --benches` and `--list` only check that it runs.
     let quick = std::env::args().any(|a| a == "--test" || a == "--list");
     if !quick {
@@ -68,8 +77,16 @@ struct OnDisk {
     objects: usize,
 }
 
+fn estate_folder(agents: usize) -> PathBuf {
+    std::env::temp_dir().join(format!("writ-bench-pipeline-{agents}"))
+}
+
+fn snapshot_file(agents: usize) -> PathBuf {
+    std::env::temp_dir().join(format!("writ-bench-pipeline-{agents}.json"))
+}
+
 fn write_estate(agents: usize) -> OnDisk {
-    let folder = std::env::temp_dir().join(format!("writ-bench-pipeline-{agents}"));
+    let folder = estate_folder(agents);
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("writ.toml"), "[project]\nname = \"bench\"\n").unwrap();
@@ -81,7 +98,7 @@ fn write_estate(agents: usize) -> OnDisk {
     let observed = estate::applied(lowered(&checked(&estate::sources(agents / 2))));
     let objects = observed.len();
     let text = Snapshot::from_resources(observed).to_json();
-    let snapshot = std::env::temp_dir().join(format!("writ-bench-pipeline-{agents}.json"));
+    let snapshot = snapshot_file(agents);
     std::fs::write(&snapshot, &text).unwrap();
     OnDisk {
         folder,
@@ -118,6 +135,17 @@ fn measure(args: &[&std::ffi::OsStr]) -> (Duration, u64) {
     (wall, usage.ru_maxrss as u64 * 1024)
 }
 
+/// This process's resident memory now (bytes).
+fn resident() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
 fn best_of_three(args: &[&std::ffi::OsStr]) -> (Duration, u64) {
     (0..3)
         .map(|_| measure(args))
@@ -133,7 +161,34 @@ fn end_to_end() {
         "agents", "lines", "objects", "snapshot", "writ check", "writ plan"
     );
     for agents in sizes() {
-        let estate = write_estate(agents);
+        // A child starts as a copy of this process (`vfork`), and Linux
+        // counts this process's peak in the child's: the estate is made in
+        // a process of its own, so that this one stays small.
+        let made = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("WRIT_BENCH_GENERATE", agents.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let figures: Vec<usize> = String::from_utf8_lossy(&made.stdout)
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let estate = OnDisk {
+            folder: estate_folder(agents),
+            snapshot: snapshot_file(agents),
+            lines: figures[0],
+            objects: figures[1],
+            snapshot_bytes: figures[2],
+        };
+        assert!(
+            resident() < 64 << 20,
+            "this process holds {} MiB: the peaks would be its",
+            resident() >> 20
+        );
         let folder = estate.folder.as_os_str();
         let check = best_of_three(&["check".as_ref(), folder]);
         let plan = best_of_three(&[

@@ -365,14 +365,22 @@ pub fn observed_state(
     let Some(file) = snapshot_file(project, snapshot) else {
         return observe(project, model, scope, retrier);
     };
-    let text = crate::project::read_text(&file)?;
+    snapshot_state(&file, scope)
+}
+
+/// The objects of a recorded snapshot, in scope.
+pub fn snapshot_state(file: &Path, scope: &Scope) -> Result<Observed, CliError> {
+    let text = crate::project::read_text(file)?;
     let snapshot =
         Snapshot::parse(&text).map_err(|e| format!("snapshot `{}`: {e}", file.display()))?;
+    // Read, the text is not needed again; the objects move out of the
+    // snapshot rather than being copied (a large estate's is hundreds of
+    // megabytes).
+    drop(text);
     Ok(Observed {
         resources: snapshot
-            .resources()
+            .into_resources()
             .filter(|r| scope.includes(&r.provider))
-            .cloned()
             .collect(),
         identities: Vec::new(),
         live: false,

@@ -2,10 +2,10 @@
 //! diagnostics are plain data; here they become miette reports (`human`,
 //! `plain`) or JSON.
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 use std::fmt;
-use writ_compiler::{Diagnostic, Label, Severity, SourceMap, Span};
+use writ_compiler::{Diagnostic, Label, Severity, SourceFile, SourceMap, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -25,14 +25,14 @@ pub enum Format {
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
     message: String,
-    source: NamedSource<String>,
+    source: Excerpt<'a>,
     labels: Vec<(&'a Label, bool)>,
     related: Vec<Report<'a>>,
     show_code: bool,
 }
 
 impl<'a> Report<'a> {
-    fn new(sources: &SourceMap, diagnostic: &'a Diagnostic) -> Report<'a> {
+    fn new(sources: &'a SourceMap, diagnostic: &'a Diagnostic) -> Report<'a> {
         let file = diagnostic.primary.span.file;
         let mut labels = vec![(&diagnostic.primary, true)];
         let mut elsewhere: Vec<&Label> = Vec::new();
@@ -48,7 +48,7 @@ impl<'a> Report<'a> {
             .map(|label| Report {
                 diagnostic,
                 message: label.message.clone(),
-                source: named_source(sources, label.span),
+                source: Excerpt(sources.file(label.span.file)),
                 labels: vec![(label, false)],
                 related: Vec::new(),
                 show_code: false,
@@ -57,7 +57,7 @@ impl<'a> Report<'a> {
         Report {
             diagnostic,
             message: diagnostic.message.clone(),
-            source: named_source(sources, diagnostic.primary.span),
+            source: Excerpt(sources.file(diagnostic.primary.span.file)),
             labels,
             related,
             show_code: true,
@@ -65,9 +65,43 @@ impl<'a> Report<'a> {
     }
 }
 
-fn named_source(sources: &SourceMap, span: Span) -> NamedSource<String> {
-    let file = sources.file(span.file);
-    NamedSource::new(file.name.clone(), file.text.clone())
+/// A file as miette reads it, through its line index: the lines around a
+/// span cost those lines, not every line above them (a project with
+/// thousands of findings rendered each one from the top of its file).
+struct Excerpt<'a>(&'a SourceFile);
+
+impl miette::SourceCode for Excerpt<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let file = self.0;
+        // From one line more than asked above the span, miette's own
+        // reading of the rest gives what it gives for the whole file; its
+        // positions are then moved back to the file's.
+        let (start, line) = file.line_start_above(
+            u32::try_from(span.offset()).unwrap_or(u32::MAX),
+            context_lines_before + 1,
+        );
+        let rest = &file.text.as_bytes()[start..];
+        let within = SourceSpan::new((span.offset().saturating_sub(start)).into(), span.len());
+        let inner = <[u8] as miette::SourceCode>::read_span(
+            rest,
+            &within,
+            context_lines_before,
+            context_lines_after,
+        )?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            file.name.clone(),
+            inner.data(),
+            SourceSpan::new((inner.span().offset() + start).into(), inner.span().len()),
+            inner.line() + line,
+            inner.column(),
+            inner.line_count() + line,
+        )))
+    }
 }
 
 impl fmt::Debug for Report<'_> {
@@ -364,6 +398,47 @@ mod tests {
             assert!(line.contains(",title=writ%3A%3A"), "{line}");
             let message = line.splitn(3, "::").nth(2).unwrap();
             assert!(!message.contains('\n') && !message.is_empty(), "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+    use miette::SourceCode;
+
+    /// The excerpt reads every span exactly as miette reads the whole file.
+    #[test]
+    fn an_excerpt_reads_every_span_as_the_whole_file_does() {
+        let text = "agent a {\n  ttl = 1h\r\n\n  owner = \"é\"\n}\nlast line without end";
+        let file = SourceFile::new("main.writ", text);
+        let excerpt = Excerpt(&file);
+        let whole = miette::NamedSource::new("main.writ", text.to_string());
+        for offset in 0..=text.len() {
+            for len in 0..=(text.len() - offset).min(14) {
+                let span = SourceSpan::new(offset.into(), len);
+                for (before, after) in [(0, 0), (1, 1), (2, 3), (5, 0)] {
+                    let ours = excerpt.read_span(&span, before, after);
+                    let theirs = whole.read_span(&span, before, after);
+                    match (ours, theirs) {
+                        (Ok(ours), Ok(theirs)) => {
+                            let what = format!("{offset}+{len} ({before}, {after})");
+                            assert_eq!(ours.data(), theirs.data(), "{what}");
+                            assert_eq!(ours.span(), theirs.span(), "{what}");
+                            assert_eq!(ours.line(), theirs.line(), "{what}");
+                            assert_eq!(ours.column(), theirs.column(), "{what}");
+                            assert_eq!(ours.line_count(), theirs.line_count(), "{what}");
+                            assert_eq!(ours.name(), theirs.name(), "{what}");
+                        }
+                        (Err(_), Err(_)) => {}
+                        (ours, theirs) => panic!(
+                            "{offset}+{len}: ours {:?}, miette's {:?}",
+                            ours.is_ok(),
+                            theirs.is_ok()
+                        ),
+                    }
+                }
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub mod values;
 
 pub use check::{check, CheckOptions, Checked};
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
-pub use source::{FileId, SourceMap, Span};
+pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod eval;
 pub mod format;
 pub mod lower;

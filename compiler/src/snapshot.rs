@@ -126,6 +126,11 @@ impl Snapshot {
         self.providers.values().flat_map(|p| p.resources.iter())
     }
 
+    /// Every resource, of every provider, taken out of the snapshot.
+    pub fn into_resources(self) -> impl Iterator<Item = Resource> {
+        self.providers.into_values().flat_map(|p| p.resources)
+    }
+
     /// A snapshot holding the given resources, grouped by provider.
     pub fn from_resources(resources: impl IntoIterator<Item = Resource>) -> Snapshot {
         let mut snapshot = Snapshot {

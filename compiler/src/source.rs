@@ -73,6 +73,19 @@ impl SourceFile {
         }
     }
 
+    /// Where the line `lines` lines above the one holding `offset` starts:
+    /// its byte offset and zero-based line number (the first line when
+    /// there are fewer lines above).
+    pub fn line_start_above(&self, offset: u32, lines: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len() as u32);
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(index) => index,
+            Err(index) => index - 1,
+        };
+        let target = line.saturating_sub(lines);
+        (self.line_starts[target] as usize, target)
+    }
+
     /// One-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: u32) -> (usize, usize) {
         let offset = offset.min(self.text.len() as u32);

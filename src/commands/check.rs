@@ -21,5 +21,6 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format, deny_warnings: boo
         };
         writeln!(out, "{line}")?;
     }
+    crate::pipeline::leave((project, checked));
     Ok(i32::from(failed))
 }

@@ -38,11 +38,18 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     };
     let scope = Scope::new(&model, &args.only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
-    if live::snapshot_file(&project, args.snapshot.as_deref()).is_none() {
-        live::keep_live_providers(&model, &mut desired);
-    }
-    let observed =
-        live::observed_state(&project, &model, &scope, args.snapshot.as_deref(), &retrier)?;
+    let observed = match live::snapshot_file(&project, args.snapshot.as_deref()) {
+        Some(file) => {
+            // The model is not needed past this point: freed, its memory
+            // holds the snapshot (a large estate's peak is both at once).
+            drop(model);
+            live::snapshot_state(&file, &scope)?
+        }
+        None => {
+            live::keep_live_providers(&model, &mut desired);
+            live::observe(&project, &model, &scope, &retrier)?
+        }
+    };
     let plan = make_plan(
         &project,
         &desired,
@@ -79,9 +86,11 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         );
         return Ok(1);
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    let code = if args.detailed_exitcode && plan.has_changes() {
         2
     } else {
         0
-    })
+    };
+    crate::pipeline::leave((project, desired, observed.resources, plan));
+    Ok(code)
 }
