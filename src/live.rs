@@ -365,14 +365,15 @@ pub fn observed_state(
     let Some(file) = snapshot_file(project, snapshot) else {
         return observe(project, model, scope, retrier);
     };
-    snapshot_state(&file, scope)
+    snapshot_state(&file, scope, &[])
 }
 
-/// The objects of a recorded snapshot, in scope.
-pub fn snapshot_state(file: &Path, scope: &Scope) -> Result<Observed, CliError> {
+/// The objects of a recorded snapshot, in scope; those exactly as in
+/// `like` (the desired objects) share their attributes.
+pub fn snapshot_state(file: &Path, scope: &Scope, like: &[Resource]) -> Result<Observed, CliError> {
     let text = crate::project::read_text(file)?;
-    let snapshot =
-        Snapshot::parse(&text).map_err(|e| format!("snapshot `{}`: {e}", file.display()))?;
+    let snapshot = Snapshot::parse_sharing(&text, like)
+        .map_err(|e| format!("snapshot `{}`: {e}", file.display()))?;
     // Read, the text is not needed again; the objects move out of the
     // snapshot rather than being copied (a large estate's is hundreds of
     // megabytes).

@@ -128,8 +128,16 @@ pub fn desired_state(
         )?;
         return Ok(None);
     }
-    let desired = writ_compiler::lower::lower(&checked.model, &project.name);
-    let mut findings = checked.diagnostics.clone();
+    // The syntax trees are not needed to lower: freed first, a large
+    // estate's model and objects fit where they were.
+    let writ_compiler::Checked {
+        model,
+        files,
+        diagnostics,
+    } = checked;
+    drop(files);
+    let desired = writ_compiler::lower::lower(&model, &project.name);
+    let mut findings = diagnostics;
     findings.extend(desired.diagnostics.iter().cloned());
     writ_compiler::diagnostic::sort_in_source_order(&mut findings);
     if desired.diagnostics.iter().any(Diagnostic::is_error) {
@@ -148,10 +156,9 @@ pub fn desired_state(
             show_findings(out, project, &findings)?;
         }
     }
-    Ok(Some((checked.model, desired)))
+    Ok(Some((model, desired)))
 }
 
-/// The plan of `desired` against `observed`, as of today.
 /// The plan of `desired` against `observed`, stamped with how it was made:
 /// `identities` are the live providers' (`None` for a snapshot).
 pub fn make_plan(

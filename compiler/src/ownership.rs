@@ -237,7 +237,7 @@ pub mod kubernetes {
                 provider: provider.to_string(),
                 kind: ResourceKind::KubernetesInventory,
                 agent: None,
-                attributes,
+                attributes: attributes.into(),
             }
         }
 

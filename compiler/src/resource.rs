@@ -109,6 +109,85 @@ pub fn is_observed_only(attribute: &str) -> bool {
     matches!(attribute, "created" | "arn" | "uid")
 }
 
+/// An object's attributes: a map from name to canonical JSON, shared
+/// rather than copied. An observed object that is exactly what the source
+/// wants holds the desired object's map (see
+/// [`crate::snapshot::Snapshot::parse_sharing`]), so a large estate is held
+/// once, not twice; writing through it copies a shared map first.
+#[derive(Clone, Default, PartialEq)]
+pub struct Attributes(std::sync::Arc<BTreeMap<String, Value>>);
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::deserialize(deserializer).map(Attributes::from)
+    }
+}
+
+impl Attributes {
+    /// Do both hold the very same map (so, equal without looking)?
+    pub fn shares(&self, other: &Attributes) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The map, as a plain one of its own.
+    pub fn to_map(&self) -> BTreeMap<String, Value> {
+        (*self.0).clone()
+    }
+}
+
+impl std::fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::ops::Deref for Attributes {
+    type Target = BTreeMap<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Attributes {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Attributes {
+    fn from(map: BTreeMap<String, Value>) -> Attributes {
+        Attributes(std::sync::Arc::new(map))
+    }
+}
+
+impl<const N: usize> From<[(String, Value); N]> for Attributes {
+    fn from(pairs: [(String, Value); N]) -> Attributes {
+        Attributes::from(BTreeMap::from(pairs))
+    }
+}
+
+impl FromIterator<(String, Value)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(pairs: I) -> Attributes {
+        Attributes::from(pairs.into_iter().collect::<BTreeMap<String, Value>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
@@ -121,7 +200,7 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     /// Canonical attributes (see [`crate::policy`] for documents).
-    pub attributes: BTreeMap<String, Value>,
+    pub attributes: Attributes,
 }
 
 impl Resource {
@@ -134,6 +213,9 @@ impl Resource {
 
     /// Do two objects agree on every attribute writ compares?
     pub fn same_as(&self, other: &Resource) -> bool {
+        if self.attributes.shares(&other.attributes) {
+            return true;
+        }
         let has_observed_only = |r: &Resource| r.attributes.keys().any(|k| is_observed_only(k));
         if !has_observed_only(self) && !has_observed_only(other) {
             // The common case (lowering never sets observation-only

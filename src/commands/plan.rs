@@ -43,7 +43,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
             // The model is not needed past this point: freed, its memory
             // holds the snapshot (a large estate's peak is both at once).
             drop(model);
-            live::snapshot_state(&file, &scope)?
+            live::snapshot_state(&file, &scope, &desired.resources)?
         }
         None => {
             live::keep_live_providers(&model, &mut desired);

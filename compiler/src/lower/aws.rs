@@ -227,14 +227,15 @@ impl AwsLowering<'_> {
                 ("role".to_string(), json!(agent.name)),
                 ("name".to_string(), json!(ACCESS_POLICY)),
                 ("policy".to_string(), access),
-            ]),
+            ])
+            .into(),
         };
         let mut role = Resource {
             address: address::aws_role(&provider, &agent.name),
             provider: provider.clone(),
             kind: ResourceKind::AwsRole,
             agent: Some(agent.name.clone()),
-            attributes,
+            attributes: attributes.into(),
         };
         let inline = has_statements.then_some(inline);
         set_digest(&mut role, inline.as_slice());
@@ -517,7 +518,8 @@ impl AwsLowering<'_> {
                     )),
                 ),
                 ("tags".to_string(), Value::Object(tags)),
-            ]),
+            ])
+            .into(),
         };
         set_digest(&mut resource, &[]);
         self.desired.resources.push(resource);

@@ -247,7 +247,8 @@ impl KubernetesLowering<'_> {
                     ("labels".to_string(), self.labels(&agent.name)),
                     ("annotations".to_string(), annotations),
                     ("automount_service_account_token".to_string(), json!(false)),
-                ]),
+                ])
+                .into(),
             });
         }
         if agent.frozen {
@@ -355,7 +356,7 @@ impl KubernetesLowering<'_> {
             provider: provider.clone(),
             kind: role_kind,
             agent: Some(agent.name.clone()),
-            attributes: role,
+            attributes: role.into(),
         });
         let mut binding = common;
         binding.insert(
@@ -368,7 +369,7 @@ impl KubernetesLowering<'_> {
             provider,
             kind: binding_kind,
             agent: Some(agent.name.clone()),
-            attributes: binding,
+            attributes: binding.into(),
         });
     }
 

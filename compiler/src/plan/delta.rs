@@ -95,7 +95,7 @@ pub(super) fn widens(change: &super::Change) -> bool {
             provider: change.provider.clone(),
             kind: change.kind,
             agent: change.agent.clone(),
-            attributes: attributes.clone(),
+            attributes: attributes.clone().into(),
         };
         allows(&resource).into_iter().collect()
     };
@@ -143,7 +143,7 @@ pub(super) fn trust_moves(change: &super::Change) -> bool {
             provider: change.provider.clone(),
             kind: change.kind,
             agent: change.agent.clone(),
-            attributes: attributes.clone(),
+            attributes: attributes.clone().into(),
         };
         super::aws::trusts(&resource).into_iter().collect()
     };

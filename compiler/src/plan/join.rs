@@ -188,7 +188,7 @@ mod tests {
             provider: "aws.prod".to_string(),
             kind: ResourceKind::AwsRole,
             agent: None,
-            attributes: BTreeMap::from([("v".to_string(), serde_json::json!(version))]),
+            attributes: BTreeMap::from([("v".to_string(), serde_json::json!(version))]).into(),
         }
     }
 

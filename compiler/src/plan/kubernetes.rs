@@ -180,7 +180,7 @@ pub(super) fn inventory(rows: &[Row]) -> (Vec<Change>, Vec<Unmanaged>, Vec<Drift
                         kind: resource.kind,
                         agent: Some(agent.clone()),
                         actions: vec![Action::Delete],
-                        before: Some(resource.attributes.clone()),
+                        before: Some(resource.attributes.to_map()),
                         after: None,
                         changed_paths: Vec::new(),
                         replace_because: None,

@@ -180,7 +180,8 @@ impl AwsProvider {
                             .policy_document()
                             .map_or(Value::Null, decode_document),
                     ),
-                ]),
+                ])
+                .into(),
             });
         }
         out.push(Resource {
@@ -188,7 +189,7 @@ impl AwsProvider {
             provider: self.address.clone(),
             kind: ResourceKind::AwsRole,
             agent: None,
-            attributes,
+            attributes: attributes.into(),
         });
         Ok(())
     }
@@ -238,7 +239,8 @@ impl AwsProvider {
                 ("tags".to_string(), tags(tag_list.tags())),
                 ("arn".to_string(), json!(arn)),
                 ("created".to_string(), date(policy.create_date())),
-            ]),
+            ])
+            .into(),
         }))
     }
 
@@ -265,7 +267,8 @@ impl AwsProvider {
                         ("name".to_string(), json!(name)),
                         ("path".to_string(), json!(user.path())),
                         ("created".to_string(), date(Some(user.create_date()))),
-                    ]),
+                    ])
+                    .into(),
                 });
                 let keys = call!(
                     self,
@@ -297,7 +300,8 @@ impl AwsProvider {
                             ),
                             ("created".to_string(), date(key.create_date())),
                             ("last_used".to_string(), last_used),
-                        ]),
+                        ])
+                        .into(),
                     });
                 }
             }

@@ -268,7 +268,7 @@ pub fn to_resource(provider: &str, kind: Kind, object: &DynamicObject) -> Option
         provider: provider.to_string(),
         kind: kind.resource_kind(),
         agent: None,
-        attributes,
+        attributes: attributes.into(),
     })
 }
 
@@ -400,7 +400,7 @@ mod tests {
             "rbac.authorization.k8s.io"
         );
         let back = to_resource("kubernetes.prod", Kind::RoleBinding, &object).unwrap();
-        assert_eq!(back.attributes, attributes);
+        assert_eq!(*back.attributes, attributes);
         assert_eq!(
             back.address,
             "kubernetes.prod/namespaces/billing/rolebindings/writ-exporter"
