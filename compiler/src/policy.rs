@@ -16,70 +16,72 @@ pub const VERSION: &str = "2012-10-17";
 /// document (a string that is not JSON, a number) is returned unchanged so
 /// that the plan still shows it.
 pub fn canonical(document: &Value) -> Value {
+    canonical_owned(document.clone())
+}
+
+/// [`canonical`], taking the document: nothing in it is copied (lowering
+/// makes tens of thousands of documents only to put them in this form).
+pub fn canonical_owned(document: Value) -> Value {
     let document = match document {
         // Live APIs return documents as (possibly URL-encoded) strings.
-        Value::String(text) => match serde_json::from_str::<Value>(text) {
+        Value::String(text) => match serde_json::from_str::<Value>(&text) {
             Ok(parsed) => parsed,
-            Err(_) => return document.clone(),
+            Err(_) => return Value::String(text),
         },
-        other => other.clone(),
+        other => other,
     };
-    let Value::Object(object) = document else {
+    let Value::Object(mut object) = document else {
         return document;
     };
-    let mut out = Map::new();
-    out.insert("Version".into(), Value::String(VERSION.into()));
-    let statements = match object.get("Statement") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(single) => vec![single.clone()],
+    let statements = match object.remove("Statement") {
+        Some(Value::Array(items)) => items,
+        Some(single) => vec![single],
         None => Vec::new(),
     };
-    let mut statements: Vec<Value> = statements.iter().map(canonical_statement).collect();
-    statements.sort_by_key(sort_key);
-    statements.dedup();
-    out.insert("Statement".into(), Value::Array(statements));
-    for (key, value) in object {
-        if key != "Version" && key != "Statement" {
-            out.insert(key, value);
-        }
+    let mut statements: Vec<Value> = statements.into_iter().map(canonical_statement).collect();
+    if statements.len() > 1 {
+        statements.sort_by_cached_key(sort_key);
+        statements.dedup();
     }
-    Value::Object(out)
+    object.insert("Version".into(), Value::String(VERSION.into()));
+    object.insert("Statement".into(), Value::Array(statements));
+    Value::Object(object)
 }
 
 fn sort_key(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn canonical_statement(statement: &Value) -> Value {
+fn canonical_statement(statement: Value) -> Value {
     let Value::Object(fields) = statement else {
-        return statement.clone();
+        return statement;
     };
     let mut out = Map::new();
     for (key, value) in fields {
         let value = match key.as_str() {
-            "Action" | "NotAction" => string_set(value, canonical_action),
-            "Resource" | "NotResource" => string_set(value, str::to_string),
+            "Action" | "NotAction" => string_set(value, |action| canonical_action(&action)),
+            "Resource" | "NotResource" => string_set(value, |resource| resource),
             "Principal" | "NotPrincipal" => canonical_principal(value),
             "Condition" => canonical_condition(value),
-            _ => value.clone(),
+            _ => value,
         };
-        out.insert(key.clone(), value);
+        out.insert(key, value);
     }
     Value::Object(out)
 }
 
 /// A single string or a list of strings as a sorted, de-duplicated list.
-fn string_set(value: &Value, normalise: impl Fn(&str) -> String) -> Value {
+fn string_set(value: Value, normalise: impl Fn(String) -> String) -> Value {
     let mut items: Vec<String> = match value {
         Value::String(one) => vec![normalise(one)],
         Value::Array(many) => many
-            .iter()
+            .into_iter()
             .map(|item| match item {
                 Value::String(text) => normalise(text),
                 other => other.to_string(),
             })
             .collect(),
-        other => return other.clone(),
+        other => return other,
     };
     items.sort();
     items.dedup();
@@ -104,44 +106,44 @@ pub fn canonical_action(action: &str) -> String {
     format!("{service}:{name}")
 }
 
-fn canonical_principal(value: &Value) -> Value {
+fn canonical_principal(value: Value) -> Value {
     match value {
         Value::Object(kinds) => Value::Object(
             kinds
-                .iter()
-                .map(|(kind, ids)| (kind.clone(), string_set(ids, str::to_string)))
+                .into_iter()
+                .map(|(kind, ids)| (kind, string_set(ids, |id| id)))
                 .collect(),
         ),
-        other => other.clone(),
+        other => other,
     }
 }
 
-fn canonical_condition(value: &Value) -> Value {
+fn canonical_condition(value: Value) -> Value {
     match value {
         Value::Object(operators) => Value::Object(
             operators
-                .iter()
+                .into_iter()
                 .map(|(operator, keys)| {
                     let keys = match keys {
                         Value::Object(keys) => Value::Object(
-                            keys.iter()
+                            keys.into_iter()
                                 .map(|(key, values)| {
                                     let values = match values {
                                         Value::Bool(b) => Value::String(b.to_string()),
                                         Value::Number(n) => Value::String(n.to_string()),
-                                        other => other.clone(),
+                                        other => other,
                                     };
-                                    (key.clone(), string_set(&values, str::to_string))
+                                    (key, string_set(values, |value| value))
                                 })
                                 .collect(),
                         ),
-                        other => other.clone(),
+                        other => other,
                     };
-                    (operator.clone(), keys)
+                    (operator, keys)
                 })
                 .collect(),
         ),
-        other => other.clone(),
+        other => other,
     }
 }
 

@@ -364,7 +364,7 @@ impl AwsLowering<'_> {
                 }));
             }
         }
-        policy::canonical(&json!({"Version": policy::VERSION, "Statement": statements}))
+        policy::canonical_owned(json!({"Version": policy::VERSION, "Statement": statements}))
     }
 
     /// The agent's grants in this provider as least-privilege statements,
@@ -372,7 +372,7 @@ impl AwsLowering<'_> {
     /// of everything from that date; a deny-all for a frozen agent.
     fn access_policy(&mut self, agent: &Agent) -> Value {
         if agent.frozen {
-            return policy::canonical(&json!({
+            return policy::canonical_owned(json!({
                 "Version": policy::VERSION,
                 "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}],
             }));
@@ -405,7 +405,7 @@ impl AwsLowering<'_> {
                 }
             }
         }
-        policy::canonical(&json!({"Version": policy::VERSION, "Statement": statements}))
+        policy::canonical_owned(json!({"Version": policy::VERSION, "Statement": statements}))
     }
 
     /// Statements for grants: actions merged where the resources and the
@@ -487,7 +487,7 @@ impl AwsLowering<'_> {
             statements.push(json!({"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}));
         }
         let document =
-            policy::canonical(&json!({"Version": policy::VERSION, "Statement": statements}));
+            policy::canonical_owned(json!({"Version": policy::VERSION, "Statement": statements}));
         self.size_check(
             agent,
             &document,
