@@ -33,13 +33,19 @@ pub fn print_diagnostics(
         Format::Github => {
             report::render_github(&project.sources, diagnostics, term::workspace().as_deref())
         }
-        Format::Human => report::render_graphical(
-            &project.sources,
-            diagnostics,
-            false,
-            term::colour(),
-            term::width(),
-        ),
+        Format::Human => {
+            let mut out = std::io::BufWriter::new(out);
+            report::write_graphical(
+                &mut out,
+                &project.sources,
+                diagnostics,
+                false,
+                term::colour(),
+                term::width(),
+            )?;
+            out.flush()?;
+            return Ok(());
+        }
     };
     out.write_all(text.as_bytes())?;
     Ok(())
@@ -94,14 +100,17 @@ fn show_findings(
     project: &Project,
     diagnostics: &[Diagnostic],
 ) -> Result<(), CliError> {
-    let text = report::render_graphical(
+    let mut buffered = std::io::BufWriter::new(out);
+    report::write_graphical(
+        &mut buffered,
         &project.sources,
         diagnostics,
         false,
         term::colour(),
         term::width(),
-    );
-    out.write_all(text.as_bytes())?;
+    )?;
+    buffered.flush()?;
+    drop(buffered);
     if term::in_actions() {
         let commands =
             report::render_github(&project.sources, diagnostics, term::workspace().as_deref());

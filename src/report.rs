@@ -177,6 +177,22 @@ pub fn render_graphical(
     colour: bool,
     width: usize,
 ) -> String {
+    let mut out = Vec::new();
+    // Writing into memory cannot fail.
+    let _ = write_graphical(&mut out, sources, diagnostics, plain, colour, width);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`render_graphical`], written report by report: a project with tens of
+/// thousands of findings is never held as one text.
+pub fn write_graphical(
+    out: &mut dyn std::io::Write,
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    plain: bool,
+    colour: bool,
+    width: usize,
+) -> std::io::Result<()> {
     let theme = match (plain, colour) {
         (true, _) => GraphicalTheme::none(),
         (false, true) => GraphicalTheme::unicode(),
@@ -185,16 +201,18 @@ pub fn render_graphical(
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(width)
         .with_links(false);
-    let mut out = String::new();
+    let mut text = String::new();
     for diagnostic in diagnostics {
+        text.clear();
         let report = Report::new(sources, diagnostic);
-        if handler.render_report(&mut out, &report).is_err() {
+        if handler.render_report(&mut text, &report).is_err() {
             // Rendering into a String cannot fail; keep the finding regardless.
-            out.push_str(&format!("{}: {}\n", diagnostic.code, diagnostic.message));
+            text.push_str(&format!("{}: {}\n", diagnostic.code, diagnostic.message));
         }
-        out.push('\n');
+        text.push('\n');
+        out.write_all(text.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 /// The `plain` report at a fixed width: what the golden tests snapshot.
