@@ -72,11 +72,15 @@ pub fn checked(project: &Project) -> Result<Checked, CliError> {
 
 /// The project's source checked (as of today), writ.toml left aside.
 pub fn source_checked(project: &Project) -> Result<Checked, CliError> {
-    Ok(writ_compiler::check(
+    // Files are parsed on as many threads as the machine runs at once
+    // (each file alone; the result is the same on one).
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Ok(writ_compiler::check_with(
         &project.sources,
         &CheckOptions {
             today: clock::today()?,
         },
+        threads,
     ))
 }
 

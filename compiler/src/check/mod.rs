@@ -39,10 +39,16 @@ impl Checked {
 
 /// Parses and checks every file of `sources`.
 pub fn check(sources: &SourceMap, options: &CheckOptions) -> Checked {
+    check_with(sources, options, 1)
+}
+
+/// As [`check`], parsing the files on up to `threads` threads (the caller
+/// knows the machine); the result is the same for any number.
+pub fn check_with(sources: &SourceMap, options: &CheckOptions, threads: usize) -> Checked {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
-    for (id, file) in sources.files() {
-        match parse_file(id, &file.text) {
+    for parsed in parse_all(sources, threads) {
+        match parsed {
             Ok(parsed) => files.push(Some(parsed)),
             Err(error) => {
                 diagnostics.push(*error);
@@ -67,6 +73,57 @@ pub fn check(sources: &SourceMap, options: &CheckOptions) -> Checked {
         files,
         diagnostics,
     }
+}
+
+type Parsed = Result<ast::SourceFile, Box<Diagnostic>>;
+
+/// Every file parsed, in the map's order: on `threads` threads, each
+/// taking a run of consecutive files of about the same total length.
+fn parse_all(sources: &SourceMap, threads: usize) -> Vec<Parsed> {
+    let files: Vec<(crate::source::FileId, &crate::source::SourceFile)> = sources.files().collect();
+    let parse = |run: &[(crate::source::FileId, &crate::source::SourceFile)]| -> Vec<Parsed> {
+        run.iter()
+            .map(|(id, file)| parse_file(*id, &file.text))
+            .collect()
+    };
+    let threads = threads.clamp(1, files.len().max(1));
+    if threads == 1 {
+        return parse(&files);
+    }
+    let total: usize = files.iter().map(|(_, f)| f.text.len()).sum();
+    let share = total.div_ceil(threads).max(1);
+    let mut runs: Vec<&[(crate::source::FileId, &crate::source::SourceFile)]> = Vec::new();
+    let (mut start, mut length) = (0, 0);
+    for (index, (_, file)) in files.iter().enumerate() {
+        length += file.text.len();
+        if length >= share || index + 1 == files.len() {
+            runs.push(&files[start..=index]);
+            (start, length) = (index + 1, 0);
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                // The grammar recurses with nesting: the main thread's stack.
+                std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn_scoped(scope, move || parse(run))
+            })
+            .collect();
+        let mut parsed = Vec::with_capacity(files.len());
+        for (run, handle) in runs.iter().zip(handles) {
+            match handle {
+                Ok(handle) => match handle.join() {
+                    Ok(done) => parsed.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                // No thread to be had: parsed here instead.
+                Err(_) => parsed.extend(parse(run)),
+            }
+        }
+        parsed
+    })
 }
 
 pub(crate) struct Checker<'a> {
@@ -819,4 +876,46 @@ pub(crate) fn docs_text(docs: &[ast::DocLine]) -> String {
         .map(|line| line.text.as_str())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_on_threads_changes_nothing() {
+        let mut sources = SourceMap::new();
+        sources.add(
+            "providers.writ",
+            "provider aws prod {\n  account = \"123456789012\"\n}\n",
+        );
+        for i in 0..7 {
+            let text = if i == 3 {
+                // A file that does not parse, among the others.
+                "agent broken {\n  ttl = \n}\n".to_string()
+            } else {
+                format!(
+                    "agent a{i} {{\n  owner = \"team\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b{i}/*\"\n}}\n"
+                )
+            };
+            sources.add(format!("team-{i}.writ"), text);
+        }
+        let options = CheckOptions {
+            today: Date {
+                year: 2026,
+                month: 11,
+                day: 29,
+            },
+        };
+        let alone = check(&sources, &options);
+        assert!(alone.has_errors());
+        for threads in [2, 3, 8, 100] {
+            let shared = check_with(&sources, &options, threads);
+            assert_eq!(
+                format!("{:?}", shared),
+                format!("{:?}", alone),
+                "{threads} threads"
+            );
+        }
+    }
 }
