@@ -451,7 +451,7 @@ pub async fn unlock_all<'a>(
     for provider in providers {
         if let Err(error) = provider.unlock(holder, release(provider.address())).await {
             eprintln!(
-                "warning: could not release the lock of {}: {error}; it ends with its lease",
+                "warning: giving back the lock of {}: {error}",
                 provider.address()
             );
         }

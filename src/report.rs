@@ -78,6 +78,24 @@ impl miette::SourceCode for Excerpt<'_> {
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
         let file = self.0;
+        if file.has_lone_carriage_return() {
+            // A line break to miette, not to the line index: read as miette
+            // reads the whole file.
+            let inner = <[u8] as miette::SourceCode>::read_span(
+                file.text.as_bytes(),
+                span,
+                context_lines_before,
+                context_lines_after,
+            )?;
+            return Ok(Box::new(miette::MietteSpanContents::new_named(
+                file.name.clone(),
+                inner.data(),
+                *inner.span(),
+                inner.line(),
+                inner.column(),
+                inner.line_count(),
+            )));
+        }
         // From one line more than asked above the span, miette's own
         // reading of the rest gives what it gives for the whole file; its
         // positions are then moved back to the file's.
@@ -428,7 +446,15 @@ mod excerpt_tests {
     /// The excerpt reads every span exactly as miette reads the whole file.
     #[test]
     fn an_excerpt_reads_every_span_as_the_whole_file_does() {
-        let text = "agent a {\n  ttl = 1h\r\n\n  owner = \"é\"\n}\nlast line without end";
+        for text in [
+            "agent a {\n  ttl = 1h\r\n\n  owner = \"é\"\n}\nlast line without end",
+            "agent a {\r  ttl = 1h\r\n\n  owner = \"é\"\r}\nlast\r",
+        ] {
+            reads_as_the_whole_file(text);
+        }
+    }
+
+    fn reads_as_the_whole_file(text: &str) {
         let file = SourceFile::new("main.writ", text);
         let excerpt = Excerpt(&file);
         let whole = miette::NamedSource::new("main.writ", text.to_string());

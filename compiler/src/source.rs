@@ -54,6 +54,9 @@ pub struct SourceFile {
     pub name: String,
     pub text: String,
     line_starts: Vec<u32>,
+    /// A `\r` not followed by `\n`: a line break to some readers (miette),
+    /// not to this file's line index.
+    lone_carriage_return: bool,
 }
 
 impl SourceFile {
@@ -66,11 +69,22 @@ impl SourceFile {
                 .filter(|&(_, b)| b == b'\n')
                 .map(|(i, _)| i as u32 + 1),
         );
+        let bytes = text.as_bytes();
+        let lone_carriage_return = bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
         SourceFile {
             name: name.into(),
             text,
             line_starts,
+            lone_carriage_return,
         }
+    }
+
+    /// Does the text hold a `\r` that is not part of `\r\n`?
+    pub fn has_lone_carriage_return(&self) -> bool {
+        self.lone_carriage_return
     }
 
     /// Where the line `lines` lines above the one holding `offset` starts:

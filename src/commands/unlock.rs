@@ -29,6 +29,20 @@ pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> 
                     continue;
                 }
             };
+            // Only the lock that holder holds: nothing is written for a
+            // holder that holds none (a typo, or a run long gone).
+            let holds = match provider.lock_record().await {
+                Ok(lock) => lock.held.is_some_and(|held| held.holder == holder),
+                Err(error) => {
+                    writeln!(out, "{address}: could not read the lock: {error}")?;
+                    failed = true;
+                    continue;
+                }
+            };
+            if !holds {
+                writeln!(out, "{address}: no lock held by {holder}")?;
+                continue;
+            }
             // The run that left its lock did not finish: what it left is
             // recorded as its, until an apply converges.
             let record = Unfinished {

@@ -1049,6 +1049,16 @@ fn one_run_at_a_time_holds_the_lock_and_an_ended_lease_is_taken_over() {
         )
     };
     lock("2999-01-01T00:00:00Z");
+    // `writ unlock` for a holder that holds nothing writes nothing.
+    let unlocked = writ(&root, &["unlock", "--holder", "nobody"]);
+    assert!(
+        text(&unlocked).contains("aws.prod: no lock held by nobody"),
+        "{}",
+        text(&unlocked)
+    );
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    assert!(policies.contains("writ-lock-acme"), "{policies}");
+    assert!(!policies.contains("writ-unfinished-acme"), "{policies}");
     // A plan made meanwhile says a run may be at work.
     let plan = text(&writ(&root, &["plan"]));
     assert!(

@@ -1088,10 +1088,14 @@ fn a_lease_its_run_never_gave_back_is_recorded_by_the_run_that_takes_it_over() {
         .build()
         .unwrap();
     let provider = provider(&root, &runtime);
+    // An earlier run stopped, leaving `exporter`; then a run died holding
+    // the lock.
     cluster.insert(
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "writ-lock-acme", "namespace": "default",
-            "annotations": {"writ.dev/lock-expires": "2020-01-01T00:00:00Z"}},
+            "annotations": {"writ.dev/lock-expires": "2020-01-01T00:00:00Z",
+                "writ.dev/lock-interrupted": "the apply by bo made 1 of 2 changes",
+                "writ.dev/lock-interrupted-agents": "exporter"}},
         "spec": {"holderIdentity": "ana on laptop, pid 7", "leaseDurationSeconds": 900}}),
     );
     let ours = Lease {
@@ -1106,11 +1110,12 @@ fn a_lease_its_run_never_gave_back_is_recorded_by_the_run_that_takes_it_over() {
     assert_eq!(record.held.as_ref().unwrap().holder, "bo@ci pid 9");
     let left = record.unfinished.expect("the dead run is recorded");
     assert!(
-        left.what
-            .contains("the run of ana on laptop, pid 7 never gave its lock back"),
-        "{left:?}"
+        left.what.starts_with(
+            "the apply by bo made 1 of 2 changes and then the run of ana on laptop, pid 7 never gave its lock back"
+        ),
+        "both runs: {left:?}"
     );
-    assert_eq!(left.agents, None, "unknown: any agent");
+    assert_eq!(left.agents, None, "the dead run's: any agent");
     // A run that converges nothing keeps the record, without a holder.
     assert!(runtime
         .block_on(provider.unlock(&ours.holder, Release::Unchanged))
@@ -1123,6 +1128,21 @@ fn a_lease_its_run_never_gave_back_is_recorded_by_the_run_that_takes_it_over() {
         .block_on(provider.unlock("someone else", Release::Converged))
         .unwrap());
     assert!(cluster.get("leases", "default", "writ-lock-acme").is_some());
+    // A run that stopped after its lock was removed still leaves its record.
+    cluster.remove("leases", "default", "writ-lock-acme");
+    let stopped = writ_provider_core::Unfinished {
+        what: "the apply by cy made 0 of 1 changes".into(),
+        agents: Some(vec!["exporter".into()]),
+    };
+    assert!(!runtime
+        .block_on(provider.unlock("cy", Release::Interrupted(&stopped)))
+        .unwrap());
+    let lease = cluster.get("leases", "default", "writ-lock-acme").unwrap();
+    assert_eq!(lease["spec"], json!({}), "{lease:#}");
+    assert_eq!(
+        runtime.block_on(provider.lock_record()).unwrap().unfinished,
+        Some(stopped)
+    );
 }
 
 #[test]

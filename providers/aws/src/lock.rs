@@ -294,11 +294,17 @@ impl AwsProvider {
                 &lock.until,
             ))));
         }
-        // Its run never gave it back: what that run left is recorded (unless
-        // a record already says more), then the lease is ours.
-        if lock.holder != holder && self.read_record().await?.is_none() {
-            self.write_record(&LockRecord::abandoned(&lock.holder, &lock.until))
-                .await?;
+        // Its run never gave it back: what that run may have left (any
+        // agent) is added to the record, then the lease is ours. A record
+        // that cannot be written must not keep the project locked: this is
+        // the one write that is only tried.
+        if lock.holder != holder {
+            let dead = LockRecord::abandoned(&lock.holder, &lock.until);
+            let record = match self.read_record().await {
+                Ok(Some(earlier)) => earlier.and(&dead),
+                _ => dead,
+            };
+            let _ = self.write_record(&record).await;
         }
         self.write_lease(lease).await?;
         Ok(Some(match self.read_lease().await? {
@@ -315,9 +321,12 @@ impl AwsProvider {
     ) -> Result<bool, ProviderError> {
         let holder = writ_compiler::ownership::aws::tag_value(holder);
         let ours = matches!(self.read_lease().await?, Some(lock) if lock.holder == holder);
+        // Recorded even when the lock is no longer ours: the run did stop.
+        // Written or not, the lock is given back; a record that could not be
+        // written is the error, after.
+        let mut unrecorded = None;
         match release {
-            // Recorded even when the lock is no longer ours: the run did stop.
-            Release::Interrupted(record) => self.write_record(record).await?,
+            Release::Interrupted(record) => unrecorded = self.write_record(record).await.err(),
             Release::Converged if ours => {
                 let deleted = call!(
                     self,
@@ -333,18 +342,32 @@ impl AwsProvider {
             }
             _ => {}
         }
-        if !ours {
+        let released = if ours {
+            let deleted = call!(
+                self,
+                "DeletePolicy",
+                self.client.delete_policy().policy_arn(self.lock_arn())
+            );
+            match deleted {
+                Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => {
+                    return Err(error)
+                }
+                _ => true,
+            }
+        } else {
             // Someone else's now (ours ended and was taken over), or gone.
-            return Ok(false);
-        }
-        let deleted = call!(
-            self,
-            "DeletePolicy",
-            self.client.delete_policy().policy_arn(self.lock_arn())
-        );
-        match deleted {
-            Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => Err(error),
-            _ => Ok(true),
+            false
+        };
+        match unrecorded {
+            Some(error) => Err(ProviderError::new(
+                error.class,
+                error.code.as_deref(),
+                format!(
+                    "{}: the record of this unfinished run could not be written, so the next plans will call what it left drift: {}",
+                    self.address, error.message
+                ),
+            )),
+            None => Ok(released),
         }
     }
 }

@@ -328,9 +328,27 @@ impl LockRecord {
     pub fn abandoned(holder: &str, until: &str) -> Unfinished {
         Unfinished {
             what: format!(
-                "the run of {holder} never gave its lock back (killed or cut off) and its lease ended at {until}"
+                "the run of {holder} never gave its lock back: killed or cut off: its lease ended at {until}"
             ),
             agents: None,
+        }
+    }
+}
+
+impl Unfinished {
+    /// This record and a later one together: what either run left.
+    pub fn and(&self, later: &Unfinished) -> Unfinished {
+        Unfinished {
+            what: format!("{} and then {}", self.what, later.what),
+            agents: match (&self.agents, &later.agents) {
+                (Some(first), Some(then)) => {
+                    let mut both: Vec<String> = first.iter().chain(then).cloned().collect();
+                    both.sort();
+                    both.dedup();
+                    Some(both)
+                }
+                _ => None,
+            },
         }
     }
 }

@@ -49,9 +49,13 @@ fn set_record(lease: &mut DynamicObject, record: &Unfinished) {
         .annotations
         .get_or_insert_with(Default::default);
     annotations.insert(INTERRUPTED.to_string(), record.what.clone());
-    match &record.agents {
-        Some(agents) => annotations.insert(INTERRUPTED_AGENTS.to_string(), agents.join(" ")),
-        None => annotations.remove(INTERRUPTED_AGENTS),
+    // A Lease's annotations hold 256 KiB in all: past 64 KiB of names, the
+    // record covers every agent.
+    match record.agents.as_ref().map(|agents| agents.join(" ")) {
+        Some(list) if list.len() <= 64 << 10 => {
+            annotations.insert(INTERRUPTED_AGENTS.to_string(), list)
+        }
+        _ => annotations.remove(INTERRUPTED_AGENTS),
     };
 }
 
@@ -152,11 +156,16 @@ impl KubernetesProvider {
             return Err(Lease::held(&self.address, &held_by, &until));
         }
         // Ours (a renewal), or ended: write ours over exactly what was read.
-        // A run that never gave the lock back is recorded first (unless a
-        // record already says more).
+        // A run that never gave the lock back is added to the record
+        // first (it may have left any agent half-done).
         let mut current = current;
-        if !held_by.is_empty() && held_by != lease.holder && record_of(&current).is_none() {
-            set_record(&mut current, &LockRecord::abandoned(&held_by, &until));
+        if !held_by.is_empty() && held_by != lease.holder {
+            let dead = LockRecord::abandoned(&held_by, &until);
+            let record = match record_of(&current) {
+                Some(earlier) => earlier.and(&dead),
+                None => dead,
+            };
+            set_record(&mut current, &record);
         }
         let renewed = self.lease_object(lease, current);
         match self
@@ -200,23 +209,73 @@ impl KubernetesProvider {
         holder: &str,
         release: Release<'_>,
     ) -> Result<bool, ProviderError> {
+        // Twice at most: a record that meets a write by another run is
+        // written again over what that run wrote.
+        for _ in 0..2 {
+            if let Some(released) = self.try_release(holder, release).await? {
+                return Ok(released);
+            }
+        }
+        Err(ProviderError::new(
+            ErrorClass::Conflict,
+            Some("Locked"),
+            format!(
+                "{}: the record of this unfinished run could not be written (the lock kept changing), so the next plans will call what it left drift",
+                self.address
+            ),
+        ))
+    }
+
+    /// One attempt: `None` when a write met another run's.
+    async fn try_release(
+        &self,
+        holder: &str,
+        release: Release<'_>,
+    ) -> Result<Option<bool>, ProviderError> {
         let name = self.lock_name();
         let api = self.lock_api();
+        let params = PostParams {
+            field_manager: Some("writ".to_string()),
+            ..PostParams::default()
+        };
         let Some(mut current) = self
             .call("reading the project's lock", || api.get_opt(&name))
             .await?
         else {
-            return Ok(false);
+            // Gone (released by `writ unlock`, or never taken): a run that
+            // stopped still leaves its record, in a Lease of its own.
+            let Release::Interrupted(record) = release else {
+                return Ok(Some(false));
+            };
+            let mut fresh = DynamicObject::new(&name, &leases());
+            fresh.metadata.namespace = Some(self.inventory_namespace.clone());
+            fresh.metadata.labels = Some(BTreeMap::from([
+                (MANAGED_BY.to_string(), MANAGER.to_string()),
+                (PROJECT_LABEL.to_string(), self.project.clone()),
+            ]));
+            fresh
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(EXPIRES.to_string(), LockRecord::ENDED.to_string());
+            fresh.data["spec"] = json!({});
+            set_record(&mut fresh, record);
+            return match self
+                .call("recording the unfinished run", || {
+                    api.create(&params, &fresh)
+                })
+                .await
+            {
+                Ok(_) => Ok(Some(false)),
+                Err(error) if Reason::of(&error) == Some(Reason::AlreadyExists) => Ok(None),
+                Err(error) => Err(error),
+            };
         };
         let ours = holder_of(&current) == holder;
         let record = match release {
             Release::Interrupted(record) => Some(record.clone()),
             Release::Unchanged if ours => record_of(&current),
             _ => None,
-        };
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
         };
         if let Some(record) = record {
             // Kept as the record, with no holder and its lease ended; when
@@ -237,13 +296,13 @@ impl KubernetesProvider {
                 })
                 .await
             {
-                Ok(_) => Ok(ours),
-                Err(error) if error.class == ErrorClass::Conflict => Ok(false),
+                Ok(_) => Ok(Some(ours)),
+                Err(error) if error.class == ErrorClass::Conflict => Ok(None),
                 Err(error) => Err(error),
             };
         }
         if !ours {
-            return Ok(false);
+            return Ok(Some(false));
         }
         let params = DeleteParams {
             preconditions: Some(Preconditions {
@@ -258,10 +317,10 @@ impl KubernetesProvider {
             })
             .await
         {
-            Ok(_) => Ok(true),
-            Err(error) if Reason::of(&error) == Some(Reason::NotFound) => Ok(false),
+            Ok(_) => Ok(Some(true)),
+            Err(error) if Reason::of(&error) == Some(Reason::NotFound) => Ok(Some(false)),
             // Taken over since it was read: no longer ours to release.
-            Err(error) if error.class == ErrorClass::Conflict => Ok(false),
+            Err(error) if error.class == ErrorClass::Conflict => Ok(Some(false)),
             Err(error) => Err(error),
         }
     }

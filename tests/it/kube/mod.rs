@@ -477,6 +477,15 @@ impl FakeCluster {
             .cloned()
     }
 
+    /// Removes a stored object as another client would.
+    pub fn remove(&self, plural: &str, namespace: &str, name: &str) {
+        let mut state = self.state();
+        state.revision += 1;
+        state
+            .objects
+            .remove(&(plural.to_string(), namespace.to_string(), name.to_string()));
+    }
+
     /// Changes a stored object as another writer would (new resourceVersion).
     pub fn edit(&self, plural: &str, namespace: &str, name: &str, change: impl FnOnce(&mut Value)) {
         let mut state = self.state();
