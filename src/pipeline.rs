@@ -33,21 +33,28 @@ pub fn print_diagnostics(
         Format::Github => {
             report::render_github(&project.sources, diagnostics, term::workspace().as_deref())
         }
-        Format::Human => {
-            let mut out = std::io::BufWriter::new(out);
-            report::write_graphical(
-                &mut out,
-                &project.sources,
-                diagnostics,
-                false,
-                term::colour(),
-                term::width(),
-            )?;
-            out.flush()?;
-            return Ok(());
-        }
+        Format::Human => return write_findings(out, project, diagnostics),
     };
     out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Findings as the terminal shows them, written report by report.
+fn write_findings(
+    out: &mut dyn Write,
+    project: &Project,
+    diagnostics: &[Diagnostic],
+) -> Result<(), CliError> {
+    let mut buffered = std::io::BufWriter::new(out);
+    report::write_graphical(
+        &mut buffered,
+        &project.sources,
+        diagnostics,
+        false,
+        term::colour(),
+        term::width(),
+    )?;
+    buffered.flush()?;
     Ok(())
 }
 
@@ -104,17 +111,7 @@ fn show_findings(
     project: &Project,
     diagnostics: &[Diagnostic],
 ) -> Result<(), CliError> {
-    let mut buffered = std::io::BufWriter::new(out);
-    report::write_graphical(
-        &mut buffered,
-        &project.sources,
-        diagnostics,
-        false,
-        term::colour(),
-        term::width(),
-    )?;
-    buffered.flush()?;
-    drop(buffered);
+    write_findings(out, project, diagnostics)?;
     if term::in_actions() {
         let commands =
             report::render_github(&project.sources, diagnostics, term::workspace().as_deref());

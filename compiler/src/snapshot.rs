@@ -56,13 +56,18 @@ fn located_within(text: &str, part: &str, error: &serde_json::Error) -> Snapshot
     SnapshotError {
         line: Some(line),
         column: Some(column),
-        message: error
-            .to_string()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        message: message_of(error),
     }
+}
+
+/// serde_json's message, without the position it appends (said apart).
+fn message_of(error: &serde_json::Error) -> String {
+    error
+        .to_string()
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl Snapshot {
@@ -87,12 +92,7 @@ impl Snapshot {
         let located = |error: serde_json::Error| SnapshotError {
             line: Some(error.line()),
             column: Some(error.column()),
-            message: error
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            message: message_of(&error),
         };
         let version: Version = serde_json::from_str(text).map_err(located)?;
         match version.format_version {

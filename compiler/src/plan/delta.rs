@@ -86,19 +86,7 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
 /// access always does; an update when its object's claims gain.
 pub(super) fn widens(change: &super::Change) -> bool {
     use super::ChangeKind;
-    let side = |attributes: Option<&BTreeMap<String, serde_json::Value>>| -> BTreeSet<Claim> {
-        let Some(attributes) = attributes else {
-            return BTreeSet::new();
-        };
-        let resource = Resource {
-            address: change.address.clone(),
-            provider: change.provider.clone(),
-            kind: change.kind,
-            agent: change.agent.clone(),
-            attributes: attributes.clone().into(),
-        };
-        allows(&resource).into_iter().collect()
-    };
+    let side = |attributes| claims_of(change, attributes, allows);
     match change.kind_of_change() {
         ChangeKind::Delete => false,
         ChangeKind::Create | ChangeKind::Replace => true,
@@ -131,22 +119,30 @@ pub(super) fn widens(change: &super::Change) -> bool {
     }
 }
 
+/// The claims (`read` of the object) of one side of a change: before or
+/// after; none for a side that does not exist.
+fn claims_of(
+    change: &super::Change,
+    attributes: Option<&BTreeMap<String, serde_json::Value>>,
+    read: fn(&Resource) -> Vec<Claim>,
+) -> BTreeSet<Claim> {
+    let Some(attributes) = attributes else {
+        return BTreeSet::new();
+    };
+    let resource = Resource {
+        address: change.address.clone(),
+        provider: change.provider.clone(),
+        kind: change.kind,
+        agent: change.agent.clone(),
+        attributes: attributes.clone().into(),
+    };
+    read(&resource).into_iter().collect()
+}
+
 /// Does `change` (a role's update) both give the trust something and take
 /// something from it: the role moves from one set of principals to another?
 pub(super) fn trust_moves(change: &super::Change) -> bool {
-    let trust = |attributes: Option<&BTreeMap<String, serde_json::Value>>| -> BTreeSet<Claim> {
-        let Some(attributes) = attributes else {
-            return BTreeSet::new();
-        };
-        let resource = Resource {
-            address: change.address.clone(),
-            provider: change.provider.clone(),
-            kind: change.kind,
-            agent: change.agent.clone(),
-            attributes: attributes.clone().into(),
-        };
-        super::aws::trusts(&resource).into_iter().collect()
-    };
+    let trust = |attributes| claims_of(change, attributes, super::aws::trusts);
     if change.kind != ResourceKind::AwsRole || change.kind_of_change() != super::ChangeKind::Update
     {
         return false;

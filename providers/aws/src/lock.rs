@@ -109,6 +109,18 @@ impl AwsProvider {
         }
     }
 
+    /// Deletes the lock or the record; one already gone counts as deleted.
+    async fn delete_lock_policy(&self, arn: String) -> Result<(), ProviderError> {
+        match call!(
+            self,
+            "DeletePolicy",
+            self.client.delete_policy().policy_arn(&arn)
+        ) {
+            Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
     /// Who holds the lock and until when, if it exists.
     async fn read_lease(&self) -> Result<Option<Held>, ProviderError> {
         Ok(self.policy_tags(self.lock_arn()).await?.map(|tags| {
@@ -327,37 +339,15 @@ impl AwsProvider {
         let mut unrecorded = None;
         match release {
             Release::Interrupted(record) => unrecorded = self.write_record(record).await.err(),
-            Release::Converged if ours => {
-                let deleted = call!(
-                    self,
-                    "DeletePolicy",
-                    self.client.delete_policy().policy_arn(self.record_arn())
-                );
-                match deleted {
-                    Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => {
-                        return Err(error)
-                    }
-                    _ => {}
-                }
-            }
+            Release::Converged if ours => self.delete_lock_policy(self.record_arn()).await?,
             _ => {}
         }
-        let released = if ours {
-            let deleted = call!(
-                self,
-                "DeletePolicy",
-                self.client.delete_policy().policy_arn(self.lock_arn())
-            );
-            match deleted {
-                Err(error) if IamCode::of(&error) != Some(IamCode::NoSuchEntity) => {
-                    return Err(error)
-                }
-                _ => true,
-            }
-        } else {
-            // Someone else's now (ours ended and was taken over), or gone.
-            false
-        };
+        if ours {
+            self.delete_lock_policy(self.lock_arn()).await?;
+        }
+        // Not ours: someone else's now (ours ended and was taken over), or
+        // gone.
+        let released = ours;
         match unrecorded {
             Some(error) => Err(ProviderError::new(
                 error.class,

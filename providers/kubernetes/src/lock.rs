@@ -97,7 +97,15 @@ impl KubernetesProvider {
         kube::Api::namespaced_with(self.client.clone(), &self.inventory_namespace, &leases())
     }
 
-    fn lease_object(&self, lease: &Lease, mut object: DynamicObject) -> DynamicObject {
+    /// A Lease of this project's, not yet made, its lease ending `until`.
+    fn new_lease(&self, until: &str) -> DynamicObject {
+        let mut fresh = DynamicObject::new(&self.lock_name(), &leases());
+        fresh.metadata.namespace = Some(self.inventory_namespace.clone());
+        self.labelled(fresh, until)
+    }
+
+    /// `object` labelled as the project's, its lease ending `until`.
+    fn labelled(&self, mut object: DynamicObject, until: &str) -> DynamicObject {
         object.metadata.labels = Some(BTreeMap::from([
             (MANAGED_BY.to_string(), MANAGER.to_string()),
             (PROJECT_LABEL.to_string(), self.project.clone()),
@@ -106,7 +114,12 @@ impl KubernetesProvider {
             .metadata
             .annotations
             .get_or_insert_with(Default::default)
-            .insert(EXPIRES.to_string(), lease.expires.clone());
+            .insert(EXPIRES.to_string(), until.to_string());
+        object
+    }
+
+    fn lease_object(&self, lease: &Lease, object: DynamicObject) -> DynamicObject {
+        let mut object = self.labelled(object, &lease.expires);
         object.data["spec"] = json!({
             "holderIdentity": lease.holder,
             "leaseDurationSeconds": lease.seconds,
@@ -123,9 +136,7 @@ impl KubernetesProvider {
             ..PostParams::default()
         };
         if !lease.renewing {
-            let mut fresh = DynamicObject::new(&name, &leases());
-            fresh.metadata.namespace = Some(self.inventory_namespace.clone());
-            let fresh = self.lease_object(lease, fresh);
+            let fresh = self.lease_object(lease, self.new_lease(&lease.expires));
             match self
                 .call("taking the project's lock", || api.create(&params, &fresh))
                 .await
@@ -247,17 +258,7 @@ impl KubernetesProvider {
             let Release::Interrupted(record) = release else {
                 return Ok(Some(false));
             };
-            let mut fresh = DynamicObject::new(&name, &leases());
-            fresh.metadata.namespace = Some(self.inventory_namespace.clone());
-            fresh.metadata.labels = Some(BTreeMap::from([
-                (MANAGED_BY.to_string(), MANAGER.to_string()),
-                (PROJECT_LABEL.to_string(), self.project.clone()),
-            ]));
-            fresh
-                .metadata
-                .annotations
-                .get_or_insert_with(Default::default)
-                .insert(EXPIRES.to_string(), LockRecord::ENDED.to_string());
+            let mut fresh = self.new_lease(LockRecord::ENDED);
             fresh.data["spec"] = json!({});
             set_record(&mut fresh, record);
             return match self

@@ -119,34 +119,15 @@ impl Random {
     }
 }
 
+// The benchmarks' estates and these tests share what an apply leaves.
+#[path = "../../../benches/common/estate.rs"]
+mod estate;
+
 /// What an apply of `desired` leaves in the providers: the objects, a UID
 /// on each Kubernetes object, and per cluster the inventory record of the
 /// service accounts writ made.
 pub fn as_applied(
     desired: writ_compiler::lower::Desired,
 ) -> Vec<writ_compiler::resource::Resource> {
-    use writ_compiler::ownership::kubernetes::Inventory;
-    use writ_compiler::resource::ResourceKind;
-    let mut records: std::collections::BTreeMap<String, Inventory> = Default::default();
-    let mut resources = desired.resources;
-    for resource in &mut resources {
-        if !resource.kind.is_kubernetes() {
-            continue;
-        }
-        let uid = format!("uid-{}", resource.address);
-        resource
-            .attributes
-            .insert("uid".to_string(), serde_json::json!(uid));
-        if resource.kind == ResourceKind::KubernetesServiceAccount {
-            records
-                .entry(resource.provider.clone())
-                .or_default()
-                .objects
-                .insert(uid, resource.address.clone());
-        }
-    }
-    for (provider, record) in records {
-        resources.push(record.to_resource(&provider, "default", &desired.project));
-    }
-    resources
+    estate::applied(desired)
 }
