@@ -1,5 +1,5 @@
 //! writ against moto: API calls and wall time to observe 1,000 and 5,000
-//! roles, and to apply 100 creates. The server is the bottleneck; the
+//! roles, 1,000 roles with 50 or 5,000 IAM users, and to apply 100 creates. The server is the bottleneck; the
 //! benchmark also prints writ's own CPU time beside the wall time.
 //!
 //! Run: `cargo bench --bench aws` (needs Python and PyPI, like the tests).
@@ -54,6 +54,7 @@ fn provider(moto: &moto::Moto, runtime: &tokio::runtime::Runtime) -> AwsProvider
         region: Some("us-east-1".into()),
         profile: None,
         endpoint_url: Some(moto.endpoint()),
+        flag_keys_created_before: None,
     };
     runtime.block_on(AwsProvider::connect(
         "aws.prod",
@@ -98,6 +99,49 @@ fn observe(bencher: Bencher, roles: usize) {
         "observe {roles} roles: {} objects, {} requests, {:.2}s wall, {:.2}s of writ's CPU",
         found.len(),
         stats.requests,
+        wall.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
+    bencher.bench_local(|| runtime.block_on(provider.observe()).expect("observe"));
+}
+
+/// An account of 1,000 roles and `users` IAM users with a key each: the
+/// users and keys come from the credential report, so the requests do not
+/// grow with them (goal, issue 23: at most 10 for users and keys, plus one
+/// per user whose key a finding names; it was two per key and a page of
+/// users per 1,000 before).
+#[divan::bench(args = [50, 5_000], sample_count = 1)]
+fn observe_users(bencher: Bencher, users: usize) {
+    let Some(moto) = moto::Moto::start() else {
+        return;
+    };
+    fill(&moto, 1_000);
+    let runtime = runtime();
+    let provider = provider(&moto, &runtime);
+    let before = provider.stats();
+    runtime.block_on(provider.observe()).expect("observe");
+    let roles_only = provider.stats() - before;
+    for i in 0..users {
+        let name = format!("human-{i:05}");
+        moto.iam("CreateUser", &[("UserName", &name)]);
+        moto.iam("CreateAccessKey", &[("UserName", &name)]);
+    }
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    let before = provider.stats();
+    let found = runtime.block_on(provider.observe()).expect("observe");
+    let stats = provider.stats() - before;
+    assert_eq!(
+        found
+            .iter()
+            .filter(|r| r.kind == writ_compiler::resource::ResourceKind::AwsAccessKey)
+            .count(),
+        users
+    );
+    eprintln!(
+        "observe 1000 roles and {users} users with a key: {} objects, {} requests ({} more than with no user), {:.2}s wall, {:.2}s of writ's CPU",
+        found.len(),
+        stats.requests,
+        stats.requests.saturating_sub(roles_only.requests),
         wall.elapsed().as_secs_f64(),
         cpu_seconds() - cpu
     );

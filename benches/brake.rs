@@ -187,6 +187,7 @@ fn revoke_one_agent_with_ten_delegates(bencher: Bencher) {
             region: Some("us-east-1".into()),
             profile: None,
             endpoint_url: Some(moto.endpoint()),
+            flag_keys_created_before: None,
         },
         &retrier,
     ));

@@ -164,6 +164,7 @@ pub async fn connect_one(
                 region: get("region"),
                 profile: get("profile"),
                 endpoint_url: get("endpoint_url"),
+                flag_keys_created_before: key_age_cutoff(project)?,
             };
             Box::new(
                 AwsProvider::connect(
@@ -239,6 +240,24 @@ pub async fn observe_with(providers: &[Box<dyn Provider>]) -> Result<Vec<Resourc
         resources.extend(found);
     }
     Ok(resources)
+}
+
+/// The day before which an active access key is older than the project's
+/// maximum key age (`YYYY-MM-DD`), if it sets one.
+fn key_age_cutoff(project: &Project) -> Result<Option<String>, CliError> {
+    let Some(days) = project.config.max_key_age_days()? else {
+        return Ok(None);
+    };
+    let today = crate::clock::today()?;
+    let today = jiff::civil::date(
+        i16::try_from(today.year).unwrap_or(i16::MAX),
+        i8::try_from(today.month).unwrap_or(1),
+        i8::try_from(today.day).unwrap_or(1),
+    );
+    let cutoff = today
+        .checked_sub(jiff::Span::new().days(days))
+        .map_err(|e| format!("the maximum key age of {days} days: {e}"))?;
+    Ok(Some(cutoff.to_string()))
 }
 
 /// The runs whose lock is still there, other than this run's own (`ours`,

@@ -1411,3 +1411,130 @@ fn an_apply_that_stops_partway_is_called_an_interrupted_apply_until_an_apply_fin
     assert!(!policies.contains("writ-lock-acme"), "{policies}");
     assert!(!policies.contains("writ-unfinished-acme"), "{policies}");
 }
+
+/// The observe line's request count: `aws.prod: N objects in R requests`.
+fn observe_requests(shown: &str) -> usize {
+    shown
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix("aws.prod: ")?;
+            let (_, requests) = rest.split_once(" objects in ")?;
+            requests.split(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("an observe line: {shown}"))
+}
+
+#[test]
+fn users_and_keys_come_from_the_credential_report_in_a_constant_number_of_requests() {
+    let Some(moto) = Moto::start() else { return };
+    let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+    proxy.heal();
+    let root = project_at(
+        "report",
+        &proxy.endpoint(),
+        &format!("{PROVIDERS}{EXPORTER}"),
+    );
+    let add_users = |from: usize, to: usize| {
+        for i in from..to {
+            let name = format!("human-{i:02}");
+            moto.iam("CreateUser", &[("UserName", &name)]);
+            moto.iam("CreateAccessKey", &[("UserName", &name)]);
+        }
+    };
+    add_users(0, 3);
+    let few = writ(&root, &["plan", "--format", "json"]);
+    add_users(3, 30);
+    let many = writ(&root, &["plan", "--format", "json"]);
+    assert_eq!(
+        observe_requests(&text(&few)),
+        observe_requests(&text(&many)),
+        "as many requests for 30 users as for 3: {}",
+        text(&many)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&many.stdout).unwrap();
+    let unmanaged = plan["unmanaged"].as_array().unwrap();
+    let keys: Vec<&serde_json::Value> = unmanaged
+        .iter()
+        .filter(|u| u["kind"] == "aws_access_key")
+        .collect();
+    assert_eq!(keys.len(), 30, "{plan:#}");
+    assert_eq!(
+        unmanaged.iter().filter(|u| u["kind"] == "aws_user").count(),
+        30
+    );
+    // Known by user and slot: the report does not give a key's ID, and
+    // no finding needs it (no key is older than a maximum key age).
+    let key = keys
+        .iter()
+        .find(|k| k["address"] == "aws.prod/access-key/human-07/1")
+        .unwrap_or_else(|| panic!("{keys:#?}"));
+    assert_eq!(key["name"], "key 1 of `human-07`");
+    let detail = key["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("Active key of user `human-07`, ") && detail.ends_with(", never used"),
+        "{key:#}"
+    );
+
+    // A report still being made is waited for, within the retry budget.
+    proxy.answer("GetCredentialReport", 2, "410 Gone", "ReportInProgress");
+    let waited = writ(&root, &["plan", "--format", "json"]);
+    assert_eq!(waited.status.code(), Some(0), "{}", text(&waited));
+    assert_eq!(
+        observe_requests(&text(&waited)),
+        observe_requests(&text(&many)) + 2,
+        "{}",
+        text(&waited)
+    );
+    assert!(String::from_utf8_lossy(&waited.stdout).contains("aws.prod/access-key/human-07/1"));
+
+    // Keys older than the maximum key age are findings, named by their
+    // IDs: one more request per user holding one, and only for those.
+    let toml = std::fs::read_to_string(root.join("writ.toml")).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("{toml}max_key_age = \"30d\"\n"),
+    )
+    .unwrap();
+    let later = writ_with(
+        &root,
+        &["plan", "--format", "json"],
+        &[("WRIT_TODAY", "2027-06-01")],
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&later.stdout).unwrap();
+    let stale: Vec<&serde_json::Value> = plan["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["kind"] == "aws_access_key")
+        .collect();
+    assert_eq!(stale.len(), 30);
+    for key in &stale {
+        assert_eq!(key["stale"], true, "{key:#}");
+        let address = key["address"].as_str().unwrap();
+        let id = address.strip_prefix("aws.prod/access-key/").unwrap();
+        assert!(!id.contains('/') && id == key["name"], "by its ID: {key:#}");
+    }
+    assert_eq!(
+        observe_requests(&text(&later)),
+        observe_requests(&text(&many)) + 30,
+        "{}",
+        text(&later)
+    );
+    std::fs::write(root.join("writ.toml"), &toml).unwrap();
+
+    // No report to be had: user by user, each key by its ID.
+    proxy.refuse_action(Some("GenerateCredentialReport"));
+    let listed = writ(&root, &["plan", "--format", "json"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    let plan: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let ids: Vec<&str> = plan["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["kind"] == "aws_access_key")
+        .map(|u| u["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 30);
+    assert!(ids.iter().all(|a| !a.contains("/human-")), "by ID: {ids:?}");
+    assert!(observe_requests(&text(&listed)) > observe_requests(&text(&many)) + 30);
+}

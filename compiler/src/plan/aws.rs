@@ -82,7 +82,13 @@ pub(super) fn inventory(
             Some(Unmanaged {
                 address: resource.address.clone(),
                 kind: resource.kind,
-                name: resource.string("id").unwrap_or(&name).to_string(),
+                // Read from the credential report, a key is known by its
+                // user and slot until a finding needs its ID.
+                name: match (resource.string("id"), resource.attribute("slot")) {
+                    (Some(id), _) => id.to_string(),
+                    (None, Some(slot)) => format!("key {slot} of `{user}`"),
+                    (None, None) => name,
+                },
                 detail,
                 age_days: age,
                 stale,

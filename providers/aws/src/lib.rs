@@ -31,6 +31,10 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// A local IAM API (moto) for tests.
     pub endpoint_url: Option<String>,
+    /// Active access keys made before this day (`YYYY-MM-DD`: today less
+    /// the maximum key age) are named by their IDs, which costs a request
+    /// per user holding one; others are named by user and slot.
+    pub flag_keys_created_before: Option<String>,
 }
 
 pub struct AwsProvider {
@@ -42,6 +46,7 @@ pub struct AwsProvider {
     client: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
     requests: Requester,
+    flag_keys_created_before: Option<String>,
 }
 
 /// Requests in flight to one account: IAM throttles per account.
@@ -99,6 +104,7 @@ impl AwsProvider {
             client: aws_sdk_iam::Client::from_conf(config),
             sts: aws_sdk_sts::Client::from_conf(sts),
             requests: Requester::new(retrier, IN_FLIGHT),
+            flag_keys_created_before: settings.flag_keys_created_before.clone(),
         }
     }
 

@@ -244,8 +244,133 @@ impl AwsProvider {
         }))
     }
 
-    /// IAM users and their access keys: inventoried, never changed.
+    /// IAM users and their access keys: inventoried, never changed. Read
+    /// from IAM's credential report, a constant number of requests however
+    /// many users there are; each user's keys are listed only where a
+    /// finding must name a key (an active key older than the maximum key
+    /// age). When the report cannot be had (no permission, or IAM failing
+    /// to make one within the run's retry budget), user by user.
     async fn users(&self, out: &mut Vec<Resource>) -> Result<(), ProviderError> {
+        match self.credential_report().await {
+            Ok(report) => self.users_from_report(&report, out).await,
+            Err(_) => self.users_one_by_one(out).await,
+        }
+    }
+
+    /// The credential report as CSV. IAM makes a new one only when the
+    /// last is four hours old or more; until it is ready, reading it says
+    /// so, and is tried again within the run's retry budget.
+    async fn credential_report(&self) -> Result<String, ProviderError> {
+        call!(
+            self,
+            "GenerateCredentialReport",
+            self.client.generate_credential_report()
+        )?;
+        let not_ready = |error: &ProviderError| {
+            matches!(
+                error.code.as_deref(),
+                Some("ReportInProgress" | "ReportNotPresent")
+            )
+        };
+        let report = call!(
+            self,
+            "GetCredentialReport",
+            self.client.get_credential_report(),
+            not_ready
+        )?;
+        let content = report
+            .content()
+            .map(|blob| blob.as_ref().to_vec())
+            .unwrap_or_default();
+        String::from_utf8(content)
+            .map_err(|_| ProviderError::permanent("the credential report is not UTF-8 text"))
+    }
+
+    async fn users_from_report(
+        &self,
+        report: &str,
+        out: &mut Vec<Resource>,
+    ) -> Result<(), ProviderError> {
+        let table = credential_table(report)?;
+        for user in &table {
+            out.push(Resource {
+                address: format!("{}/user/{}", self.address, user.name),
+                provider: self.address.clone(),
+                kind: ResourceKind::AwsUser,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("name".to_string(), json!(user.name)),
+                    ("path".to_string(), json!(user.path)),
+                    ("created".to_string(), json!(user.created)),
+                ])
+                .into(),
+            });
+            // Keys a finding names get their IDs, from the user's keys.
+            let flagged = user.keys.iter().any(|key| {
+                key.active
+                    && self
+                        .flag_keys_created_before
+                        .as_deref()
+                        .is_some_and(|cutoff| key.created.get(..10).unwrap_or("") < cutoff)
+            });
+            let ids: Vec<(String, String)> = if flagged {
+                let listed = call!(
+                    self,
+                    "ListAccessKeys",
+                    self.client.list_access_keys().user_name(&user.name)
+                )?;
+                listed
+                    .access_key_metadata()
+                    .iter()
+                    .filter_map(|key| {
+                        let created = date(key.create_date());
+                        Some((
+                            created.as_str()?.to_string(),
+                            key.access_key_id()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for key in &user.keys {
+                // The report gives creation to the second; so does IAM.
+                let id = ids
+                    .iter()
+                    .find(|(created, _)| created.get(..19) == key.created.get(..19))
+                    .map(|(_, id)| id.clone());
+                let mut attributes = BTreeMap::from([
+                    ("user".to_string(), json!(user.name)),
+                    ("slot".to_string(), json!(key.slot)),
+                    (
+                        "status".to_string(),
+                        json!(if key.active { "Active" } else { "Inactive" }),
+                    ),
+                    ("created".to_string(), json!(key.created)),
+                    ("last_used".to_string(), json!(key.last_used)),
+                ]);
+                let address = match &id {
+                    Some(id) => {
+                        attributes.insert("id".to_string(), json!(id));
+                        format!("{}/access-key/{id}", self.address)
+                    }
+                    None => format!("{}/access-key/{}/{}", self.address, user.name, key.slot),
+                };
+                out.push(Resource {
+                    address,
+                    provider: self.address.clone(),
+                    kind: ResourceKind::AwsAccessKey,
+                    agent: None,
+                    attributes: attributes.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Users and keys one request (or two) at a time: when the credential
+    /// report cannot be had.
+    async fn users_one_by_one(&self, out: &mut Vec<Resource>) -> Result<(), ProviderError> {
         let mut marker: Option<String> = None;
         loop {
             let page = call!(
@@ -316,5 +441,149 @@ impl AwsProvider {
             }
         }
         Ok(())
+    }
+}
+
+/// One user of the credential report.
+struct ReportUser {
+    name: String,
+    path: String,
+    created: String,
+    keys: Vec<ReportKey>,
+}
+
+/// One access key of the report: by slot (`1` or `2`), without its ID,
+/// which the report does not give.
+struct ReportKey {
+    slot: u8,
+    active: bool,
+    created: String,
+    last_used: Option<String>,
+}
+
+/// The report's rows, by its header's names; the root account's row left
+/// out (it is no IAM user). A report without the columns writ reads is an
+/// error rather than an inventory with nothing in it.
+fn credential_table(report: &str) -> Result<Vec<ReportUser>, ProviderError> {
+    let mut lines = report.lines().filter(|l| !l.trim().is_empty());
+    let header = csv_fields(lines.next().unwrap_or_default());
+    let column = |name: &str| -> Result<usize, ProviderError> {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            ProviderError::permanent(format!("the credential report has no `{name}` column"))
+        })
+    };
+    let (user, arn, created) = (
+        column("user")?,
+        column("arn")?,
+        column("user_creation_time")?,
+    );
+    let mut slots = Vec::new();
+    for slot in [1u8, 2] {
+        slots.push((
+            slot,
+            column(&format!("access_key_{slot}_active"))?,
+            column(&format!("access_key_{slot}_last_rotated"))?,
+            column(&format!("access_key_{slot}_last_used_date"))?,
+        ));
+    }
+    // `2014-09-01T22:28:48+00:00` as IAM's other replies write it.
+    let instant = |text: &str| -> Option<String> {
+        let text = text.trim();
+        if text.is_empty() || text.contains('/') || !text.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(
+            text.strip_suffix("+00:00")
+                .map_or_else(|| text.to_string(), |t| format!("{t}Z")),
+        )
+    };
+    let mut users = Vec::new();
+    for line in lines {
+        let fields = csv_fields(line);
+        let field = |index: usize| fields.get(index).map_or("", String::as_str);
+        let name = field(user);
+        if name.is_empty() || name == "<root_account>" {
+            continue;
+        }
+        // `arn:aws:iam::123456789012:user/division/name`: the path between.
+        let path = field(arn)
+            .split_once(":user")
+            .and_then(|(_, rest)| Some(&rest[..=rest.rfind('/')?]))
+            .unwrap_or("/")
+            .to_string();
+        let keys = slots
+            .iter()
+            .filter_map(|&(slot, active, rotated, used)| {
+                Some(ReportKey {
+                    slot,
+                    active: field(active) == "true",
+                    created: instant(field(rotated))?,
+                    last_used: instant(field(used)),
+                })
+            })
+            .collect();
+        users.push(ReportUser {
+            name: name.to_string(),
+            path,
+            created: instant(field(created)).unwrap_or_default(),
+            keys,
+        });
+    }
+    Ok(users)
+}
+
+/// One CSV line's fields: commas separate, double quotes enclose a field
+/// that holds them (IAM user names may hold commas), `""` is a quote.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_credential_report_is_read_by_its_header() {
+        let report = "user,arn,user_creation_time,password_enabled,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date\n\
+<root_account>,arn:aws:iam::1:root,2020-01-01T00:00:00+00:00,not_supported,false,N/A,N/A,false,N/A,N/A\n\
+alice,arn:aws:iam::1:user/alice,2021-02-03T04:05:06+00:00,true,true,2021-02-03T04:05:07+00:00,2026-11-27T10:00:00+00:00,false,2022-01-01T00:00:00+00:00,N/A\n\
+\"ops,ci\",arn:aws:iam::1:user/team/ops/\"ops,ci\",2020-05-05T00:00:00+00:00,false,false,N/A,N/A,false,N/A,N/A\n";
+        let users = credential_table(report).unwrap();
+        assert_eq!(users.len(), 2, "the root account is no user");
+        let alice = &users[0];
+        assert_eq!((alice.name.as_str(), alice.path.as_str()), ("alice", "/"));
+        assert_eq!(alice.created, "2021-02-03T04:05:06Z");
+        assert_eq!(alice.keys.len(), 2);
+        assert!(alice.keys[0].active);
+        assert_eq!(
+            alice.keys[0].last_used.as_deref(),
+            Some("2026-11-27T10:00:00Z")
+        );
+        assert_eq!((alice.keys[1].slot, alice.keys[1].active), (2, false));
+        assert_eq!(alice.keys[1].last_used, None);
+        assert_eq!(users[1].name, "ops,ci");
+        assert_eq!(users[1].path, "/team/ops/");
+        assert!(users[1].keys.is_empty());
+        assert!(
+            credential_table("user,arn\nalice,arn\n").is_err(),
+            "columns missing"
+        );
     }
 }

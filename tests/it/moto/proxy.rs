@@ -16,6 +16,8 @@ pub struct FaultyProxy {
     requests: Arc<AtomicUsize>,
     /// Requests of this IAM action are refused (`AccessDenied`).
     refused_action: Arc<Mutex<Option<String>>>,
+    /// The next so many requests of an action get an error of IAM's.
+    answered: Arc<Mutex<Option<Answer>>>,
     pub throttled: Arc<AtomicUsize>,
     pub dropped: Arc<AtomicUsize>,
 }
@@ -30,6 +32,7 @@ impl FaultyProxy {
             refuse_after: Arc::new(AtomicUsize::new(0)),
             requests: Arc::new(AtomicUsize::new(0)),
             refused_action: Arc::new(Mutex::new(None)),
+            answered: Arc::new(Mutex::new(None)),
             throttled: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicUsize::new(0)),
         };
@@ -49,6 +52,7 @@ impl FaultyProxy {
             refuse_after: self.refuse_after.clone(),
             requests: self.requests.clone(),
             refused_action: self.refused_action.clone(),
+            answered: self.answered.clone(),
             throttled: self.throttled.clone(),
             dropped: self.dropped.clone(),
         }
@@ -68,6 +72,18 @@ impl FaultyProxy {
         *self.refused_action.lock().unwrap() = action.map(str::to_string);
     }
 
+    /// Answers the next `times` requests of `action` with IAM's error
+    /// `code` (HTTP `status`), as IAM does while, say, a credential report
+    /// is being made.
+    pub fn answer(&self, action: &str, times: usize, status: &str, code: &str) {
+        *self.answered.lock().unwrap() = Some(Answer {
+            action: action.to_string(),
+            times,
+            status: status.to_string(),
+            code: code.to_string(),
+        });
+    }
+
     /// From now on, forward everything faithfully.
     pub fn heal(&self) {
         self.faults.store(false, Ordering::SeqCst);
@@ -76,12 +92,20 @@ impl FaultyProxy {
     }
 }
 
+struct Answer {
+    action: String,
+    times: usize,
+    status: String,
+    code: String,
+}
+
 #[derive(Clone)]
 struct Handles {
     faults: Arc<AtomicBool>,
     refuse_after: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
     refused_action: Arc<Mutex<Option<String>>>,
+    answered: Arc<Mutex<Option<Answer>>>,
     throttled: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
 }
@@ -142,6 +166,24 @@ impl Handles {
                 error_response("403 Forbidden", "AccessDenied", "the proxy refuses").as_bytes(),
             );
             return;
+        }
+        let has = |request: &[u8], action: &str| {
+            let needle = format!("Action={action}&");
+            request
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+        };
+        {
+            let mut answered = self.answered.lock().unwrap();
+            if let Some(answer) = answered.as_mut() {
+                if answer.times > 0 && has(&request, &answer.action) {
+                    answer.times -= 1;
+                    let reply = error_response(&answer.status, &answer.code, "as IAM answers");
+                    drop(answered);
+                    let _ = writer.write_all(reply.as_bytes());
+                    return;
+                }
+            }
         }
         let refused = self.refused_action.lock().unwrap().clone();
         if let Some(action) = refused {
