@@ -1476,7 +1476,12 @@ fn users_and_keys_come_from_the_credential_report_in_a_constant_number_of_reques
     );
 
     // A report still being made is waited for, within the retry budget.
-    proxy.answer("GetCredentialReport", 2, "410 Gone", "ReportInProgress");
+    proxy.answer(
+        "GetCredentialReport",
+        2,
+        "404 Not Found",
+        "ReportInProgress",
+    );
     let waited = writ(&root, &["plan", "--format", "json"]);
     assert_eq!(waited.status.code(), Some(0), "{}", text(&waited));
     assert_eq!(
@@ -1498,7 +1503,8 @@ fn users_and_keys_come_from_the_credential_report_in_a_constant_number_of_reques
     let later = writ_with(
         &root,
         &["plan", "--format", "json"],
-        &[("WRIT_TODAY", "2027-06-01")],
+        // Far enough ahead that keys made today are past the age.
+        &[("WRIT_TODAY", "2099-01-01")],
     );
     let plan: serde_json::Value = serde_json::from_slice(&later.stdout).unwrap();
     let stale: Vec<&serde_json::Value> = plan["unmanaged"]

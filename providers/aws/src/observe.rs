@@ -251,8 +251,14 @@ impl AwsProvider {
     /// age). When the report cannot be had (no permission, or IAM failing
     /// to make one within the run's retry budget), user by user.
     async fn users(&self, out: &mut Vec<Resource>) -> Result<(), ProviderError> {
-        match self.credential_report().await {
-            Ok(report) => self.users_from_report(&report, out).await,
+        // A report that cannot be had, or read, is no inventory: then user
+        // by user.
+        let table = self
+            .credential_report()
+            .await
+            .and_then(|report| credential_table(&report));
+        match table {
+            Ok(table) => self.users_from_report(&table, out).await,
             Err(_) => self.users_one_by_one(out).await,
         }
     }
@@ -288,11 +294,10 @@ impl AwsProvider {
 
     async fn users_from_report(
         &self,
-        report: &str,
+        table: &[ReportUser],
         out: &mut Vec<Resource>,
     ) -> Result<(), ProviderError> {
-        let table = credential_table(report)?;
-        for user in &table {
+        for user in table {
             out.push(Resource {
                 address: format!("{}/user/{}", self.address, user.name),
                 provider: self.address.clone(),
@@ -334,11 +339,16 @@ impl AwsProvider {
                 Vec::new()
             };
             for key in &user.keys {
-                // The report gives creation to the second; so does IAM.
-                let id = ids
+                // The report gives creation to the second; so does IAM. Two
+                // keys made in the same second cannot be told apart: both
+                // keep their slots rather than risk one ID for both.
+                let mut same_second = ids
                     .iter()
-                    .find(|(created, _)| created.get(..19) == key.created.get(..19))
-                    .map(|(_, id)| id.clone());
+                    .filter(|(created, _)| created.get(..19) == key.created.get(..19));
+                let id = match (same_second.next(), same_second.next()) {
+                    (Some((_, id)), None) => Some(id.clone()),
+                    _ => None,
+                };
                 let mut attributes = BTreeMap::from([
                     ("user".to_string(), json!(user.name)),
                     ("slot".to_string(), json!(key.slot)),
@@ -466,7 +476,12 @@ struct ReportKey {
 /// error rather than an inventory with nothing in it.
 fn credential_table(report: &str) -> Result<Vec<ReportUser>, ProviderError> {
     let mut lines = report.lines().filter(|l| !l.trim().is_empty());
-    let header = csv_fields(lines.next().unwrap_or_default());
+    let header = csv_fields(
+        lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('\u{feff}'),
+    );
     let column = |name: &str| -> Result<usize, ProviderError> {
         header.iter().position(|h| h == name).ok_or_else(|| {
             ProviderError::permanent(format!("the credential report has no `{name}` column"))
