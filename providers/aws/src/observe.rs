@@ -600,5 +600,8 @@ alice,arn:aws:iam::1:user/alice,2021-02-03T04:05:06+00:00,true,true,2021-02-03T0
             credential_table("user,arn\nalice,arn\n").is_err(),
             "columns missing"
         );
+        // A byte-order mark before the header, and CRLF line ends.
+        let marked = format!("\u{feff}{}", report.replace('\n', "\r\n"));
+        assert_eq!(credential_table(&marked).unwrap().len(), 2);
     }
 }
