@@ -17,7 +17,16 @@ use writ_compiler::resource::Resource;
 use writ_compiler::{CheckOptions, Checked, Diagnostic};
 
 pub fn load(path: &Path) -> Result<Project, CliError> {
-    Ok(project::load(path)?)
+    let project = project::load(path)?;
+    // Found above the folder given: say which project this is.
+    if path.is_dir() && project.root != path {
+        eprintln!(
+            "project `{}` in `{}` (the nearest folder with a writ.toml)",
+            project.name,
+            project.root.display()
+        );
+    }
+    Ok(project)
 }
 
 /// Prints findings in the format asked for.

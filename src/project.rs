@@ -19,7 +19,7 @@ pub enum LoadError {
     NotUtf8 { path: PathBuf, offset: usize },
     #[error("`{0}` is not a `.writ` file or a folder")]
     NotWrit(PathBuf),
-    #[error("no `.writ` files found under `{0}`")]
+    #[error("no `.writ` files found under `{0}`, nor a `writ.toml` above it: a project is a folder of `.writ` files (with its settings in `writ.toml`); run writ inside it, or give its path")]
     Empty(PathBuf),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -36,12 +36,54 @@ pub struct Project {
     pub config: Config,
 }
 
-/// Loads the project at `path`: a folder, or a single `.writ` file.
+/// The project a folder belongs to: the nearest folder at or above it
+/// that holds a `writ.toml`, as cargo finds `Cargo.toml`; the folder itself
+/// when none does. Written relative to `folder` as given (`..`, not an
+/// absolute path), so that findings name files as the user would.
+pub fn project_folder(folder: &Path) -> PathBuf {
+    let mut current = folder.to_path_buf();
+    // A bound, for a file system whose parents never end.
+    for _ in 0..64 {
+        if current.join("writ.toml").is_file() {
+            return current;
+        }
+        let Ok(real) = std::fs::canonicalize(&current) else {
+            break;
+        };
+        if real.parent().is_none() {
+            break;
+        }
+        current = parent_of(&current);
+    }
+    folder.to_path_buf()
+}
+
+/// `a/b` → `a`, `a` → `.`, `.` → `..`, `..` → `../..`.
+fn parent_of(path: &Path) -> PathBuf {
+    match path.components().next_back() {
+        Some(std::path::Component::Normal(_)) => match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        Some(std::path::Component::CurDir) | None => PathBuf::from(".."),
+        _ => path.join(".."),
+    }
+}
+
+/// Loads the project at `path`: a folder (or the project above it; see
+/// [`project_folder`]), or a single `.writ` file.
 pub fn load(path: &Path) -> Result<Project, LoadError> {
     let metadata = std::fs::metadata(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let found;
+    let path = if metadata.is_dir() {
+        found = project_folder(path);
+        found.as_path()
+    } else {
+        path
+    };
     let (root, files) = if metadata.is_dir() {
         let mut files = Vec::new();
         collect(path, &mut files)?;
@@ -57,9 +99,10 @@ pub fn load(path: &Path) -> Result<Project, LoadError> {
         return Err(LoadError::NotWrit(path.to_path_buf()));
     };
     let mut sources = SourceMap::new();
+    let here = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
     for file in &files {
         let text = read_text(file)?;
-        sources.add(display_path(file), text);
+        sources.add(display_path(file, here.as_deref()), text);
     }
     let config = if metadata.is_dir() {
         config::load(&root.join("writ.toml"))?
@@ -122,7 +165,17 @@ fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn display_path(path: &Path) -> String {
+/// A file's name in findings: relative to the folder writ runs in when it
+/// is below it (`teams/billing.writ`, also when the project was found
+/// above: not `../teams/billing.writ`), else as reached.
+fn display_path(path: &Path, here: Option<&Path>) -> String {
+    let below = here.and_then(|here| {
+        let real = path.canonicalize().ok()?;
+        Some(real.strip_prefix(here).ok()?.to_string_lossy().into_owned())
+    });
+    if let Some(below) = below.filter(|b| !b.is_empty()) {
+        return below;
+    }
     let text = path.to_string_lossy();
     text.strip_prefix("./").unwrap_or(&text).to_string()
 }

@@ -617,3 +617,41 @@ fn explain_says_a_kubernetes_guardrail_holds_only_at_compile_time() {
     assert!(text.starts_with("DENIED"), "{text}");
     assert!(text.contains("RBAC has no deny"), "{text}");
 }
+
+#[test]
+fn the_project_is_found_from_any_folder_inside_it() {
+    // From a subfolder, as cargo finds its manifest: the whole project.
+    let teams = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme/teams");
+    let inside = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["check", "--format", "plain"])
+        .current_dir(&teams)
+        .env("WRIT_TODAY", "2026-11-28")
+        .output()
+        .expect("writ runs");
+    assert_eq!(inside.status.code(), Some(0), "{}", stdout(&inside));
+    assert!(
+        stdout(&inside).ends_with("checked 6 files: 0 errors, 3 warnings\n"),
+        "{}",
+        stdout(&inside)
+    );
+    assert!(
+        stderr(&inside).contains("project `acme` in `..` (the nearest folder with a writ.toml)"),
+        "{}",
+        stderr(&inside)
+    );
+    // Findings name the files as seen from where writ was run.
+    assert!(
+        stdout(&inside).contains("[billing.writ:3:3]"),
+        "{}",
+        stdout(&inside)
+    );
+    // A folder with no source and no project above says what a project is.
+    let empty = project("empty", &[("notes.txt", b"nothing here")]);
+    let output = writ(&["check", empty.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("a project is a folder of `.writ` files"),
+        "{}",
+        stderr(&output)
+    );
+}
