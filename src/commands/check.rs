@@ -9,18 +9,29 @@ use std::path::Path;
 pub fn run(out: &mut impl Write, path: &Path, format: Format, deny_warnings: bool) -> Outcome {
     let project = load(path)?;
     let checked = checked(&project)?;
-    print_diagnostics(out, &project, &checked.diagnostics, format)?;
-    let failed = checked.has_errors() || (deny_warnings && !checked.diagnostics.is_empty());
+    // One rule set with `plan`: what lowering finds in the source alone
+    // (an agent nothing may become, a policy past IAM's size) is found
+    // here too, not first by a plan.
+    let mut diagnostics = checked.diagnostics.clone();
+    if !checked.has_errors() {
+        let desired = writ_compiler::lower::lower(&checked.model, &project.name);
+        diagnostics.extend(desired.diagnostics.iter().cloned());
+        writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
+        crate::pipeline::leave(desired);
+    }
+    print_diagnostics(out, &project, &diagnostics, format)?;
+    let failed = diagnostics.iter().any(writ_compiler::Diagnostic::is_error)
+        || (deny_warnings && !diagnostics.is_empty());
     if format != Format::Json {
         let files = project.sources.len();
         let files = format!("{files} file{}", if files == 1 { "" } else { "s" });
-        let line = if checked.diagnostics.is_empty() {
+        let line = if diagnostics.is_empty() {
             format!("checked {files}: no problems found")
         } else {
-            format!("checked {files}: {}", report::summary(&checked.diagnostics))
+            format!("checked {files}: {}", report::summary(&diagnostics))
         };
         writeln!(out, "{line}")?;
     }
-    crate::pipeline::leave((project, checked));
+    crate::pipeline::leave((project, checked, diagnostics));
     Ok(i32::from(failed))
 }

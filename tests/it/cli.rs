@@ -655,3 +655,26 @@ fn the_project_is_found_from_any_folder_inside_it() {
         stderr(&output)
     );
 }
+
+#[test]
+fn check_finds_what_a_plan_would_refuse() {
+    // AWS grants, and nothing that may become the agent: `plan` cannot
+    // make its role, so `check` says so first.
+    let root = project(
+        "no-runs-on",
+        &[(
+            "main.writ",
+            format!(
+                "{PROVIDER}agent loner {{\n  owner = \"team\"\n  ttl = 1h\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\"\n}}\n"
+            )
+            .as_bytes(),
+        )],
+    );
+    let output = writ(&["check", root.to_str().unwrap(), "--format", "plain"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("nothing may assume its role"),
+        "{}",
+        stdout(&output)
+    );
+}
