@@ -12,9 +12,16 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format, deny_warnings: boo
     // One rule set with `plan`: what lowering finds in the source alone
     // (an agent nothing may become, a policy past IAM's size) is found
     // here too, not first by a plan.
-    let mut diagnostics = checked.diagnostics.clone();
-    if !checked.has_errors() {
-        let desired = writ_compiler::lower::lower(&checked.model, &project.name);
+    let has_errors = checked.has_errors();
+    // The syntax trees are not needed to lower: freed first.
+    let writ_compiler::Checked {
+        model,
+        files,
+        mut diagnostics,
+    } = checked;
+    drop(files);
+    if !has_errors {
+        let desired = writ_compiler::lower::lower(&model, &project.name);
         diagnostics.extend(desired.diagnostics.iter().cloned());
         writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         crate::pipeline::leave(desired);
@@ -32,6 +39,6 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format, deny_warnings: boo
         };
         writeln!(out, "{line}")?;
     }
-    crate::pipeline::leave((project, checked, diagnostics));
+    crate::pipeline::leave((project, model, diagnostics));
     Ok(i32::from(failed))
 }
