@@ -2,7 +2,7 @@
 //! boundaries, writ's managed policies, IAM users and their access keys.
 //! Whole-account calls by the page, not one call per role.
 
-use crate::{call, decode_document, AwsProvider};
+use crate::{call, decode_document, AwsProvider, IamCode};
 use aws_sdk_iam::types::EntityType;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -318,12 +318,22 @@ impl AwsProvider {
                         .as_deref()
                         .is_some_and(|cutoff| key.created.get(..10).unwrap_or("") < cutoff)
             });
-            let ids: Vec<(String, String)> = if flagged {
-                let listed = call!(
+            let listed = if flagged {
+                match call!(
                     self,
                     "ListAccessKeys",
                     self.client.list_access_keys().user_name(&user.name)
-                )?;
+                ) {
+                    Ok(listed) => Some(listed),
+                    // Deleted since the report was made: its keys keep
+                    // their slots.
+                    Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => None,
+                    Err(error) => return Err(error),
+                }
+            } else {
+                None
+            };
+            let ids: Vec<(String, String)> = if let Some(listed) = listed {
                 listed
                     .access_key_metadata()
                     .iter()
