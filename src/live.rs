@@ -164,7 +164,9 @@ pub async fn connect_one(
                 region: get("region"),
                 profile: get("profile"),
                 endpoint_url: get("endpoint_url"),
-                flag_keys_created_before: key_age_cutoff(project)?,
+                // A malformed `max_key_age` is the plan's error to report;
+                // connecting (the emergency brake too) never fails on it.
+                flag_keys_created_before: key_age_cutoff(project).ok().flatten(),
             };
             Box::new(
                 AwsProvider::connect(
