@@ -40,7 +40,9 @@ pub fn run(out: &mut impl Write, path: &Path, check_only: bool) -> Outcome {
     }
     let failed = !syntax_errors.is_empty() || (check_only && !unformatted.is_empty());
     if unformatted.is_empty() && syntax_errors.is_empty() {
-        writeln!(out, "{} files already formatted", project.sources.len())?;
+        let files = project.sources.len();
+        let noun = if files == 1 { "file" } else { "files" };
+        writeln!(out, "{files} {noun} already formatted")?;
     }
     Ok(i32::from(failed))
 }

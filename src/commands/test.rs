@@ -24,9 +24,16 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format) -> Outcome {
         print_diagnostics(out, &project, &report.diagnostics, format)?;
         return Ok(i32::from(report.failed() > 0));
     }
+    // Tests are counted as tests, their expectations apart.
+    let (mut tests_passed, mut tests_failed) = (0, 0);
     for (index, test) in checked.model.tests.iter().enumerate() {
         let results: Vec<_> = report.results.iter().filter(|r| r.test == index).collect();
         let failed = results.iter().filter(|r| !r.passed).count();
+        if failed == 0 {
+            tests_passed += 1;
+        } else {
+            tests_failed += 1;
+        }
         let status = if failed == 0 { "ok" } else { "FAILED" };
         writeln!(
             out,
@@ -39,7 +46,14 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format) -> Outcome {
         writeln!(out)?;
         print_diagnostics(out, &project, &report.diagnostics, format)?;
     }
-    let passed = report.results.len() - report.failed();
-    writeln!(out, "{passed} passed, {} failed", report.failed())?;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    writeln!(
+        out,
+        "{} passed, {} failed ({})",
+        plural(tests_passed, "test", "tests"),
+        tests_failed,
+        plural(report.results.len(), "expectation", "expectations")
+    )?;
     Ok(i32::from(report.failed() > 0))
 }

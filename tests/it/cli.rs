@@ -223,7 +223,10 @@ fn writ_test_runs_the_example_tests() {
         text.contains("test \"billing bot reads but never deletes invoices\" ... ok"),
         "{text}"
     );
-    assert!(text.ends_with("15 passed, 0 failed\n"), "{text}");
+    assert!(
+        text.ends_with("4 tests passed, 0 failed (15 expectations)\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -242,7 +245,10 @@ fn a_failing_expectation_fails_writ_test() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("writ::test_failed"), "{text}");
-    assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
+    assert!(
+        text.ends_with("0 tests passed, 1 failed (1 expectation)\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -266,7 +272,9 @@ fn fmt_check_passes_on_the_example_and_fmt_rewrites_a_messy_file() {
         std::fs::read_to_string(root.join("main.writ")).unwrap(),
         "provider aws prod {\n  account = \"123456789012\"\n}  // the account\n\nscope s {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\"\n}\n"
     );
-    assert_eq!(writ(&["fmt", "--check", path]).status.code(), Some(0));
+    let again = writ(&["fmt", "--check", path]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(stdout(&again), "1 file already formatted\n");
 }
 
 #[test]
