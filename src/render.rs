@@ -523,9 +523,6 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     }
     if !plan.drift.is_empty() {
         let mut section = String::from("<details><summary>Drift</summary>\n\n");
-        for run in &plan.unfinished {
-            let _ = writeln!(section, "- ⚠ `{}`: {}", run.provider, run.detail);
-        }
         for drift in &plan.drift {
             let what = if drift.changed_paths.is_empty() {
                 String::new()
