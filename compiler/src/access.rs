@@ -124,7 +124,10 @@ pub fn resource_meets(kind: ProviderKind, a: &str, b: &str) -> bool {
 pub fn names_match(names: &[String], name: Option<&str>) -> bool {
     match name {
         Some(name) => names.is_empty() || names.iter().any(|n| n == name),
-        None => true,
+        // RBAC matches a rule with `resourceNames` only for a request
+        // about one of those objects: never for the resource as a whole
+        // (a list, a watch, a create).
+        None => names.is_empty(),
     }
 }
 

@@ -215,6 +215,38 @@ pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision
     Decision::Allowed { grant }
 }
 
+/// For a request about every object of a resource (`name: None`) that is
+/// denied: an object the agent may still act on, because a grant limited
+/// with `named` covers it, with the decision for that object. A `cannot`
+/// about the whole resource fails on it; `explain` names it.
+pub fn some_named_object(
+    model: &Model,
+    agent_id: AgentId,
+    request: &Request,
+) -> Option<(String, Decision)> {
+    if request.name.is_some() {
+        return None;
+    }
+    let minting = model.minting_grants(agent_id);
+    let grants = model.agents[agent_id]
+        .grants
+        .iter()
+        .chain(minting.iter().map(|(_, g)| g));
+    for grant in grants {
+        for name in &grant.resource_names {
+            let one = Request {
+                name: Some(name),
+                ..*request
+            };
+            let decision = evaluate(model, agent_id, &one);
+            if decision.is_allowed() {
+                return Some((name.clone(), decision));
+            }
+        }
+    }
+    None
+}
+
 /// The outcome of one `expect`.
 #[derive(Debug, Clone)]
 pub struct ExpectationResult {
@@ -247,15 +279,32 @@ pub fn run_tests(model: &Model) -> TestReport {
                 action: &expectation.action,
                 resource: &expectation.resource,
                 placement: &expectation.placement,
-                name: None,
+                name: expectation.name.as_deref(),
                 context: None,
             };
-            let decision = evaluate(model, expectation.agent, &request);
-            let passed = decision.is_allowed() == expectation.allowed;
+            let mut decision = evaluate(model, expectation.agent, &request);
+            // Asked about the whole resource: a `cannot` fails when any one
+            // object is reachable; a `can` that holds only for named
+            // objects says which.
+            let named = match decision.is_allowed() {
+                false => some_named_object(model, expectation.agent, &request),
+                true => None,
+            };
+            let passed = match (&named, expectation.allowed) {
+                (Some(_), false) => false,
+                _ => decision.is_allowed() == expectation.allowed,
+            };
+            if let (Some((_, allowed)), false) = (&named, expectation.allowed) {
+                decision = allowed.clone();
+            }
             if !passed {
-                report
-                    .diagnostics
-                    .push(failure(model, &test.name, expectation, &decision));
+                report.diagnostics.push(failure(
+                    model,
+                    &test.name,
+                    expectation,
+                    &decision,
+                    named.as_ref().map(|(name, _)| name.as_str()),
+                ));
             }
             report.results.push(ExpectationResult {
                 test: test_index,
@@ -310,19 +359,29 @@ fn failure(
     test: &str,
     expectation: &Expectation,
     decision: &Decision,
+    named: Option<&str>,
 ) -> Diagnostic {
     let agent = &model.agents[expectation.agent];
     let provider = model.providers[expectation.provider].address();
-    let place = match &expectation.placement {
+    let mut place = match &expectation.placement {
         Placement::Namespace(namespace) => format!(" in namespace `{namespace}`"),
         _ => String::new(),
     };
+    if let Some(name) = &expectation.name {
+        place = format!(" named `{name}`{place}");
+    }
     let verb = if expectation.allowed { "can" } else { "cannot" };
     let reason = match decision {
-        Decision::Allowed { .. } | Decision::Mints { .. } => format!(
-            "it is {}",
-            explain_decision(model, expectation.agent, decision)
-        ),
+        Decision::Allowed { .. } | Decision::Mints { .. } => match named {
+            Some(name) => format!(
+                "for the object named `{name}` it is {}",
+                explain_decision(model, expectation.agent, decision)
+            ),
+            None => format!(
+                "it is {}",
+                explain_decision(model, expectation.agent, decision)
+            ),
+        },
         Decision::Denied(_) => explain_decision(model, expectation.agent, decision),
     };
     let mut diagnostic = Diagnostic::new(
@@ -359,9 +418,15 @@ fn failure(
             diagnostic = diagnostic.with_label(span, "the delegation ceiling");
         }
         Decision::Denied(DenyReason::NoGrant) => {
-            diagnostic = diagnostic
-                .with_label(agent.span, "the agent")
-                .with_help(format!("grant it to `{}`, or expect `cannot`", agent.name));
+            diagnostic = diagnostic.with_label(agent.span, "the agent");
+            diagnostic = match named {
+                Some(name) => diagnostic.with_help(format!(
+                    "`{}` may only for the objects its grant names: expect `… named \"{name}\"`, or grant the whole resource",
+                    agent.name
+                )),
+                None => diagnostic
+                    .with_help(format!("grant it to `{}`, or expect `cannot`", agent.name)),
+            };
         }
         Decision::Denied(_) => {
             diagnostic = diagnostic.with_label(agent.span, "the agent");

@@ -364,6 +364,9 @@ impl Printer<'_> {
                     expect.action.text,
                     string(&expect.resource.value)
                 );
+                if let Some(named) = &expect.named {
+                    text.push_str(&format!(" named {}", string(&named.value)));
+                }
                 match expect.place.as_ref().map(|p| &p.kind) {
                     Some(QualifierKind::Namespace(ns)) => {
                         text.push_str(&format!(" in namespace {}", string(&ns.value)))

@@ -308,5 +308,8 @@ pub struct Expectation {
     pub action: String,
     pub resource: String,
     pub placement: Placement,
+    /// Kubernetes: the one object asked about (`named "x"`); `None` asks
+    /// about every object of the resource.
+    pub name: Option<String>,
     pub span: Span,
 }

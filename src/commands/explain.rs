@@ -211,11 +211,23 @@ pub fn request(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
         "DENIED"
     };
     let why = eval::explain_decision(model, agent_id, &decision);
+    let object = match &object {
+        Some(name) => format!(" named `{name}`"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{verdict}: `{agent}` {provider} `{action}` on `{resource}`"
+        "{verdict}: `{agent}` {provider} `{action}` on `{resource}`{object}"
     )?;
     writeln!(out, "  {why}")?;
+    // Asked about the whole resource, which a grant limited with `named`
+    // does not allow: say which objects it does.
+    if let Some((name, _)) = eval::some_named_object(model, agent_id, &request) {
+        writeln!(
+            out,
+            "  only the objects a grant names are allowed, such as `{name}`: ask with `--name {name}`"
+        )?;
+    }
     if let eval::Decision::Allowed { grant } = decision {
         let grant = &model.agents[agent_id].grants[grant];
         let file = project.sources.file(grant.span.file);

@@ -815,6 +815,15 @@ impl<'a> Checker<'a> {
                 }
                 (None, _) => model::Placement::None,
             };
+            if let (Some(named), false) = (&expect.named, kind == ProviderKind::Kubernetes) {
+                self.report(diagnostics::unsupported(
+                    format!("`named` asks about one Kubernetes object; `{kind}` names objects in the resource itself"),
+                    named.span,
+                    "not a Kubernetes provider",
+                    "remove it, and put the object in the resource",
+                ));
+                continue;
+            }
             if kind == ProviderKind::Kubernetes {
                 let text = &expect.resource.value;
                 match crate::facts::kubernetes::ResourceRef::parse(text) {
@@ -860,6 +869,7 @@ impl<'a> Checker<'a> {
                 action: expect.action.text.clone(),
                 resource: expect.resource.value.clone(),
                 placement,
+                name: expect.named.as_ref().map(|n| n.value.clone()),
                 span: stmt.span,
             });
         }

@@ -274,5 +274,7 @@ pub struct Expect {
     pub provider: ProviderRef,
     pub action: Ident,
     pub resource: Str,
+    /// `named "x"`: the request is about this one object.
+    pub named: Option<Str>,
     pub place: Option<Qualifier>,
 }

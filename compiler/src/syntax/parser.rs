@@ -499,6 +499,7 @@ impl Walker {
         let mut action = None;
         let mut resource = None;
         let mut place = None;
+        let mut named = None;
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::name => agent = Some(self.ident(child)),
@@ -507,6 +508,12 @@ impl Walker {
                 Rule::action => action = Some(self.ident(child)),
                 Rule::string => resource = Some(self.string(child)),
                 Rule::expect_place => place = Some(self.place(child)),
+                Rule::expect_named => {
+                    named = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::string)
+                        .map(|p| self.string(p))
+                }
                 _ => {}
             }
         }
@@ -518,6 +525,7 @@ impl Walker {
                     provider,
                     action,
                     resource,
+                    named,
                     place,
                 })
             }
@@ -748,6 +756,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::deny_stmt => "`deny`",
         Rule::expect_stmt => "`expect`",
         Rule::expect_place => "`in`",
+        Rule::expect_named => "`named`",
         _ => return None,
     })
 }
