@@ -72,6 +72,7 @@ codes! {
     PrivilegeEscalation => "privilege_escalation", Warning, "a grant that lets an agent widen its own or others' access";
     UnusedScope => "unused_scope", Warning, "a scope that nothing uses";
     Expired => "expired", Warning, "an agent whose `expires` date has passed";
+    OutlivesParent => "outlives_parent", Warning, "a delegate that would outlive its parent, and so expires with it";
     TtlNotEnforced => "ttl_not_enforced", Warning, "a ttl shorter than the provider can enforce";
     BroadTrust => "broad_trust", Warning, "a workload trusted more widely than one branch or environment";
 }

@@ -333,9 +333,13 @@ pub fn explain_decision(model: &Model, agent: AgentId, decision: &Decision) -> S
             model.agents[*delegate].name
         ),
         Decision::Denied(DenyReason::NoGrant) => format!("no grant of `{name}` allows it"),
-        Decision::Denied(DenyReason::Retired(date)) => {
-            format!("`{name}` expired on {date} and holds no access")
-        }
+        Decision::Denied(DenyReason::Retired(date)) => match model.agents[agent].expires_with {
+            Some(ancestor) => format!(
+                "`{name}` expired on {date} with `{}`, and holds no access",
+                model.agents[ancestor].name
+            ),
+            None => format!("`{name}` expired on {date} and holds no access"),
+        },
         Decision::Denied(DenyReason::Frozen) => format!("`{name}` is frozen and holds no access"),
         Decision::Denied(DenyReason::Guardrail { guardrail, deny }) => {
             let guardrail = &model.guardrails[*guardrail];

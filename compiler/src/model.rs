@@ -202,6 +202,10 @@ pub struct Agent {
     pub expires: Option<Date>,
     /// `expires` has passed: the agent is kept in the model, with no access.
     pub retired: bool,
+    /// The ancestor whose `expires` ends this delegate before its own
+    /// would (or at all): `expires` then holds that ancestor's date. A
+    /// delegate lives only while the chain above it does.
+    pub expires_with: Option<AgentId>,
     pub parent: Option<AgentId>,
     pub parent_span: Option<Span>,
     pub frozen: bool,

@@ -62,12 +62,19 @@ pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
     } else {
         writeln!(out, "  credentials live at most {}", a.ttl)?;
     }
+    let with = match a.expires_with {
+        Some(ancestor) if a.parent == Some(ancestor) => {
+            format!(" with its parent `{}`", model.agents[ancestor].name)
+        }
+        Some(ancestor) => format!(" with its ancestor `{}`", model.agents[ancestor].name),
+        None => String::new(),
+    };
     match (a.expires, a.retired) {
         (Some(date), true) => writeln!(
             out,
-            "  expired on {date}: it holds no access and plans delete it"
+            "  expired on {date}{with}: it holds no access and plans delete it"
         ),
-        (Some(date), false) => writeln!(out, "  expires on {date}"),
+        (Some(date), false) => writeln!(out, "  expires on {date}{with}"),
         (None, _) => writeln!(out, "  never expires"),
     }?;
     if a.frozen {

@@ -9,7 +9,7 @@ use crate::facts::{kubernetes, ProviderKind};
 use crate::model::{self, AgentId, Placement, ProviderSettings, WorkloadKind};
 use crate::source::Span;
 use crate::syntax::ast::{self, ItemKind, Stmt, StmtKind, ValueKind};
-use crate::values::{HOUR, MINUTE};
+use crate::values::{Date, HOUR, MINUTE};
 use std::collections::{BTreeMap, HashSet};
 
 const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen"];
@@ -601,13 +601,79 @@ impl<'a> Checker<'a> {
 
     pub(super) fn agent_checks(&mut self) {
         let in_cycle = self.delegation_cycles();
+        let declared: Vec<Option<Date>> = self.model.agents.iter().map(|a| a.expires).collect();
         for id in 0..self.model.agents.len() {
             self.ttl_ranges(id);
             if !in_cycle.contains(&id) {
+                self.expiry_of_chain(id, &declared);
                 self.delegation(id);
             }
         }
         self.guardrail_checks();
+    }
+
+    /// A delegate lives only while every agent above it does: its parent's
+    /// role is what it is trusted through, and its parent's ceiling what
+    /// bounds it. When an ancestor's `expires` comes first, the delegate
+    /// expires then too, so that an expired parent retires its delegates
+    /// with it rather than leaving them with no trusted principal. Said
+    /// ahead of the date (`outlives_parent`), and on it (`expired`).
+    fn expiry_of_chain(&mut self, id: AgentId, declared: &[Option<Date>]) {
+        let own = declared[id];
+        let Some((ancestor, date)) = self
+            .model
+            .ancestors(id)
+            .into_iter()
+            .filter_map(|a| declared[a].map(|date| (a, date)))
+            .min_by_key(|&(_, date)| date)
+        else {
+            return;
+        };
+        if own.is_some_and(|own| own <= date) {
+            return;
+        }
+        let agent = &mut self.model.agents[id];
+        agent.expires = Some(date);
+        agent.expires_with = Some(ancestor);
+        let name = agent.name.clone();
+        let span = agent.parent_span.unwrap_or(agent.span);
+        let ancestor_name = self.model.agents[ancestor].name.clone();
+        let relation = if self.model.agents[id].parent == Some(ancestor) {
+            "parent"
+        } else {
+            "ancestor"
+        };
+        if date <= self.today {
+            if self.model.agents[id].retired {
+                return;
+            }
+            self.model.agents[id].retired = true;
+            self.report(
+                Diagnostic::new(
+                    Code::Expired,
+                    format!("agent `{name}` expired on {date} with its {relation} `{ancestor_name}`"),
+                    Label::new(span, format!("its {relation} expired on {date}")),
+                )
+                .with_help(format!(
+                    "plans delete its access with `{ancestor_name}`'s; remove it, or give it a parent that has not expired"
+                )),
+            );
+            return;
+        }
+        let own = match own {
+            Some(own) => format!("before its own `expires = {own}`"),
+            None => "although it declares no `expires`".to_string(),
+        };
+        self.report(
+            Diagnostic::new(
+                Code::OutlivesParent,
+                format!("`{name}` expires on {date} with its {relation} `{ancestor_name}`, {own}"),
+                Label::new(span, format!("its {relation} expires on {date}")),
+            )
+            .with_help(format!(
+                "write `expires = {date}` on `{name}`, so that its end is read where it is declared; or move `{ancestor_name}`'s forward"
+            )),
+        );
     }
 
     /// Checks that a ttl can be enforced by every provider the agent uses.

@@ -294,6 +294,7 @@ impl<'a> Checker<'a> {
                     ttl_span: name.span,
                     expires: None,
                     retired: false,
+                    expires_with: None,
                     parent: None,
                     parent_span: None,
                     frozen: false,

@@ -21,6 +21,9 @@ pub struct Desired {
     pub resources: Vec<Resource>,
     /// Agents past their `expires`, with the date: their objects are deleted.
     pub retired: BTreeMap<String, Date>,
+    /// Delegates that expire with an ancestor (see
+    /// [`crate::model::Agent::expires_with`]), with that ancestor's name.
+    pub expires_with: BTreeMap<String, String>,
     /// Every agent in the source, retired or not.
     pub agents: BTreeSet<String>,
     /// Agents the source declares `frozen = true`.
@@ -39,6 +42,11 @@ pub fn lower(model: &Model, project: &str) -> Desired {
         desired.agents.insert(agent.name.clone());
         if agent.frozen {
             desired.frozen.insert(agent.name.clone());
+        }
+        if let Some(ancestor) = agent.expires_with {
+            desired
+                .expires_with
+                .insert(agent.name.clone(), model.agents[ancestor].name.clone());
         }
         match (agent.retired, agent.expires) {
             (true, Some(date)) => {

@@ -192,7 +192,10 @@ fn delete(desired: &Desired, address: &str, current: &Resource) -> Change {
     let agent = agent_of(current);
     let name = agent.clone().unwrap_or_default();
     let reason = if let Some(date) = desired.retired.get(&name) {
-        format!("`{name}` expired on {date}")
+        match desired.expires_with.get(&name) {
+            Some(ancestor) => format!("`{name}` expired on {date} with `{ancestor}`"),
+            None => format!("`{name}` expired on {date}"),
+        }
     } else if !desired.agents.contains(&name) {
         format!("agent `{name}` was removed from the source")
     } else if current.kind == ResourceKind::AwsManagedPolicy {
