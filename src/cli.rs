@@ -1,35 +1,52 @@
 //! The command line: parses arguments, hands each subcommand to its module
 //! in `commands/`, prints the error that ended it, and decides the exit
-//! code. Exit codes: 0 clean (or warnings only), 1 findings that fail the
-//! run, 2 usage or I/O errors (1 for the commands whose 2 means "changes").
+//! code. The conventions every command follows, and the exit codes, are in
+//! `docs/cli.md`: 0 success, 1 failure of any kind (findings that fail the
+//! run, a DENIED under `explain --exit-code`, usage, configuration and I/O
+//! errors), 2 "there are changes" (only under `--detailed-exitcode`).
 
 use crate::actions::GithubArgs;
 use crate::commands;
 use crate::render::PlanFormat;
 use crate::report::Format;
+use crate::term::{self, ColourChoice};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
+
+/// Exit code: a failure of any kind (see the module's documentation).
+pub const FAILURE: i32 = 1;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "writ",
     version,
-    about = "Policy-as-code compiler and GitOps reconciler for machine identities"
+    max_term_width = 100,
+    about = "Policy-as-code compiler and GitOps reconciler for machine identities",
+    after_help = "Every command takes the project as PATH (default: the current folder), and finds its writ.toml by walking up, as cargo does. Conventions and exit codes: docs/cli.md."
 )]
 pub struct Cli {
+    /// When to colour the output: `auto` on a terminal, unless NO_COLOR is
+    /// set or TERM=dumb.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColourChoice::Auto)]
+    color: ColourChoice,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The help of every PATH: the project, found from any folder inside it.
+const PATH_HELP: &str = "The project: a folder at or below its writ.toml";
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse and check a project, reporting every finding.
     Check {
-        /// A project folder or a single `.writ` file.
+        /// A project folder (found from any folder inside it) or a single
+        /// `.writ` file.
         #[arg(default_value = ".")]
         path: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
+        /// How to print the findings.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Fail (exit 1) on warnings too.
         #[arg(long)]
@@ -37,32 +54,40 @@ enum Command {
     },
     /// Format `.writ` files in the canonical layout.
     Fmt {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
-        /// Change nothing; exit 1 if any file is not formatted.
+        /// Change nothing: show the difference, and exit 1 if any file is
+        /// not formatted.
         #[arg(long)]
         check: bool,
     },
     /// Run the project's `test` blocks.
     Test {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
+        /// How to print the results.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Show what writ would create, change and delete to make live state
     /// match the source.
     Plan {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
         /// Plan against this recorded state (default: `[project] snapshot`
-        /// in writ.toml).
-        #[arg(long)]
+        /// in writ.toml, else the live providers).
+        #[arg(long, value_name = "FILE")]
         snapshot: Option<PathBuf>,
+        /// Plan against the live providers, even when writ.toml names a
+        /// snapshot.
+        #[arg(long, conflicts_with = "snapshot")]
+        live: bool,
+        /// How to print the plan.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
-        /// Also write the plan, as JSON, to this file.
-        #[arg(long)]
+        /// Also write the plan, as JSON, to this file (to apply exactly it:
+        /// `writ apply FILE`).
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Exit 2 when the plan has changes (0 when it has none).
         #[arg(long)]
@@ -94,8 +119,11 @@ enum Command {
         /// Apply without asking (required when not on a terminal).
         #[arg(long)]
         auto_approve: bool,
+        /// Allow an apply that deletes more than 25% of the objects writ
+        /// manages.
         #[arg(long)]
         allow_mass_delete: bool,
+        /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
@@ -104,7 +132,7 @@ enum Command {
     Revoke {
         /// The agent to cut off.
         agent: String,
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
         /// Also revoke every delegate below the agent.
         #[arg(long)]
@@ -112,70 +140,90 @@ enum Command {
         /// Remove the revocation instead.
         #[arg(long)]
         lift: bool,
+        /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
     /// Release the project's lock that a run left behind (killed before it
     /// could), naming its holder as the refusal did.
     Unlock {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
         /// The holder, exactly as writ named it when it refused.
         #[arg(long)]
         holder: String,
+        /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
     /// Report only what changed outside writ (drift).
     Drift {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
+        /// Compare with this recorded state (default: `[project] snapshot`
+        /// in writ.toml, else the live providers).
+        #[arg(long, value_name = "FILE")]
+        snapshot: Option<PathBuf>,
+        /// Read the live providers, even when writ.toml names a snapshot.
+        #[arg(long, conflicts_with = "snapshot")]
+        live: bool,
+        /// How to print the report.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
         /// Exit 2 when there is drift (0 when there is none).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
     /// Write what the live providers hold, in the snapshot format.
     Snapshot {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
         /// Write to this file instead of standard output.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
     /// Print the desired state (what lowering produces) as a snapshot document.
     #[command(hide = true)]
     Lower {
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
     },
     /// Say whether an agent may perform an action on a resource, and why.
     /// Without a request: everything about one agent (where it runs, what it
     /// holds and through which scopes, its delegation, the guardrails).
+    #[command(
+        override_usage = "writ explain [OPTIONS] AGENT [PATH]\n       writ explain [OPTIONS] AGENT PROVIDER ACTION RESOURCE [PATH]"
+    )]
     Explain {
         /// The agent.
         agent: String,
-        /// The provider, as `kind.name` (`aws.prod`).
-        #[arg(requires_all = ["action", "resource"])]
-        provider: Option<String>,
-        /// One action (`s3:GetObject`, `get`, `contents:read`).
-        action: Option<String>,
-        /// One resource (an ARN, `"pods"`, `org/repo`).
-        resource: Option<String>,
+        /// The request, `PROVIDER ACTION RESOURCE` (`aws.prod s3:GetObject
+        /// arn:aws:s3:::bucket/key`, `kubernetes.prod get secrets`), then
+        /// the project's PATH [default: .]
+        #[arg(value_name = "REQUEST", num_args = 0..=4)]
+        rest: Vec<String>,
         /// For Kubernetes: the namespace of the request (default: cluster-wide).
         #[arg(long)]
         namespace: Option<String>,
-        /// For Kubernetes: the object's name (default: any object of the
-        /// resource, as far as `named` goes).
+        /// For Kubernetes: one object's name (default: the resource as a
+        /// whole, which a grant limited with `named` does not allow).
         #[arg(long)]
         name: Option<String>,
-        #[arg(long, default_value = ".")]
-        path: PathBuf,
+        /// How to print the answer.
+        #[arg(long, value_enum, default_value_t = commands::explain::ExplainFormat::Text)]
+        format: commands::explain::ExplainFormat,
+        /// Exit 1 when the request is DENIED (as `kubectl auth can-i` does).
+        #[arg(long)]
+        exit_code: bool,
+        /// The project, as a flag (the same as PATH after the request).
+        #[arg(long, hide = true, value_name = "PATH")]
+        path: Option<PathBuf>,
     },
 }
 
@@ -184,47 +232,40 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            // A mistyped flag of `plan --detailed-exitcode` must not read
-            // as "there are changes": those commands' errors exit 1.
-            let detailed = std::env::args().nth(1).is_some_and(|command| {
-                ["plan", "apply", "drift", "revoke"].contains(&command.as_str())
-            });
-            let code = match (error.use_stderr(), detailed) {
-                (false, _) => 0,
-                (true, true) => 1,
-                (true, false) => 2,
-            };
+            // `--help` and `--version` succeed; every usage error is a
+            // failure, never 2, which CI reads as "there are changes".
+            let code = if error.use_stderr() { FAILURE } else { 0 };
             let _ = error.print();
             return code;
         }
     };
+    term::choose_colour(cli.color);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    // `plan` keeps 2 for "there are changes" (`--detailed-exitcode`), so its
-    // errors exit 1, as Terraform's do.
-    let error_code = if matches!(
-        cli.command,
-        Command::Plan { .. }
-            | Command::Apply { .. }
-            | Command::Drift { .. }
-            | Command::Revoke { .. }
-            | Command::Unlock { .. }
-    ) {
-        1
-    } else {
-        2
-    };
-    let result = match cli.command {
+    let result = run(&mut out, cli.command);
+    let _ = out.flush();
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            FAILURE
+        }
+    }
+}
+
+fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
+    match command {
         Command::Check {
             path,
             format,
             deny_warnings,
-        } => commands::check::run(&mut out, &path, format, deny_warnings),
-        Command::Fmt { path, check } => commands::fmt::run(&mut out, &path, check),
-        Command::Test { path, format } => commands::test::run(&mut out, &path, format),
+        } => commands::check::run(out, &path, format, deny_warnings),
+        Command::Fmt { path, check } => commands::fmt::run(out, &path, check),
+        Command::Test { path, format } => commands::test::run(out, &path, format),
         Command::Plan {
             path,
             snapshot,
+            live,
             format,
             out: plan_out,
             detailed_exitcode,
@@ -232,10 +273,11 @@ pub fn main() -> i32 {
             only,
             github,
         } => commands::plan::run(
-            &mut out,
+            out,
             &path,
             commands::plan::PlanArgs {
                 snapshot,
+                live,
                 format,
                 out: plan_out,
                 detailed_exitcode,
@@ -262,7 +304,7 @@ pub fn main() -> i32 {
                 None => (path, None),
             };
             commands::apply::run(
-                &mut out,
+                out,
                 commands::apply::ApplyArgs {
                     path,
                     saved_plan,
@@ -280,7 +322,7 @@ pub fn main() -> i32 {
             lift,
             only,
         } => commands::revoke::run(
-            &mut out,
+            out,
             &path,
             commands::revoke::RevokeArgs {
                 agent: &agent,
@@ -291,49 +333,112 @@ pub fn main() -> i32 {
         ),
         Command::Drift {
             path,
+            snapshot,
+            live,
             format,
             detailed_exitcode,
             only,
-        } => commands::drift::run(&mut out, &path, format, detailed_exitcode, &only),
-        Command::Unlock { path, holder, only } => {
-            commands::unlock::run(&mut out, &path, &holder, &only)
-        }
+        } => commands::drift::run(
+            out,
+            &path,
+            commands::drift::DriftArgs {
+                snapshot,
+                live,
+                format,
+                detailed: detailed_exitcode,
+                only: &only,
+            },
+        ),
+        Command::Unlock { path, holder, only } => commands::unlock::run(out, &path, &holder, &only),
         Command::Snapshot {
             path,
             out: file,
             only,
-        } => commands::snapshot::run(&mut out, &path, file.as_deref(), &only),
-        Command::Lower { path } => commands::lower::run(&mut out, &path),
+        } => commands::snapshot::run(out, &path, file.as_deref(), &only),
+        Command::Lower { path } => commands::lower::run(out, &path),
         Command::Explain {
             agent,
-            provider,
-            action,
-            resource,
+            rest,
             namespace,
             name,
+            format,
+            exit_code,
             path,
-        } => match (provider, action, resource) {
-            (Some(provider), Some(action), Some(resource)) => commands::explain::request(
-                &mut out,
-                &path,
-                commands::explain::Asked {
-                    agent: &agent,
-                    provider: &provider,
-                    action: &action,
-                    resource: &resource,
+        } => {
+            // `AGENT [PATH]` or `AGENT PROVIDER ACTION RESOURCE [PATH]`.
+            let (request, positional) = match rest.len() {
+                0 | 1 => (None, rest.first()),
+                3 | 4 => (Some(&rest[..3]), rest.get(3)),
+                _ => {
+                    return Err(format!(
+                        "`writ explain {agent} {}`: a request is three words, PROVIDER ACTION RESOURCE (`aws.prod s3:GetObject arn:aws:s3:::bucket/key`), and a PATH may follow",
+                        rest.join(" ")
+                    )
+                    .into())
+                }
+            };
+            let path = match (positional, path) {
+                (Some(_), Some(_)) => {
+                    return Err("the project is given twice: as PATH and as `--path`".into())
+                }
+                (Some(path), None) => PathBuf::from(path),
+                (None, Some(path)) => path,
+                (None, None) => PathBuf::from("."),
+            };
+            let asked = commands::explain::Asked {
+                agent: &agent,
+                request: request.map(|words| commands::explain::Request {
+                    provider: &words[0],
+                    action: &words[1],
+                    resource: &words[2],
                     namespace,
                     name,
-                },
-            ),
-            _ => commands::explain::describe(&mut out, &path, &agent),
-        },
-    };
-    let _ = out.flush();
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error}");
-            error_code
+                }),
+                format,
+                exit_code,
+            };
+            commands::explain::run(out, &path, asked)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.get_help().is_none() && id != "help" && id != "version" {
+                    missing.push(format!("writ {} {id}", command.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    /// Help fits a 100-column terminal, whatever the terminal.
+    #[test]
+    fn help_is_wrapped() {
+        let mut cli = Cli::command();
+        cli.build();
+        let mut long = Vec::new();
+        let mut commands: Vec<clap::Command> = cli.get_subcommands().cloned().collect();
+        commands.push(cli.clone());
+        for mut command in commands {
+            let help = command.render_long_help().to_string();
+            long.extend(
+                help.lines()
+                    .filter(|line| line.chars().count() > 100)
+                    .map(|line| format!("{}: {line}", command.get_name())),
+            );
+        }
+        assert!(long.is_empty(), "help lines over 100 columns: {long:#?}");
     }
 }

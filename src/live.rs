@@ -89,6 +89,8 @@ pub struct Observed {
     pub live: bool,
     /// Runs whose lock is still there (none for a snapshot).
     pub unfinished: Vec<Unfinished>,
+    /// The snapshot file read, when not live.
+    pub snapshot: Option<std::path::PathBuf>,
 }
 
 /// The providers in scope that writ can (`live`) or cannot yet read and
@@ -335,6 +337,7 @@ pub fn observe(
             unfinished: unfinished_runs(&live.providers, None).await,
             identities: live.identities,
             live: true,
+            snapshot: None,
         })
     })
 }
@@ -374,21 +377,6 @@ pub fn snapshot_file(project: &Project, snapshot: Option<&Path>) -> Option<std::
     }
 }
 
-/// What the providers in scope hold: from a snapshot when there is one,
-/// else live.
-pub fn observed_state(
-    project: &Project,
-    model: &Model,
-    scope: &Scope,
-    snapshot: Option<&Path>,
-    retrier: &Retrier,
-) -> Result<Observed, CliError> {
-    let Some(file) = snapshot_file(project, snapshot) else {
-        return observe(project, model, scope, retrier);
-    };
-    snapshot_state(&file, scope, &[])
-}
-
 /// The objects of a recorded snapshot, in scope; those exactly as in
 /// `like` (the desired objects) share their attributes.
 pub fn snapshot_state(file: &Path, scope: &Scope, like: &[Resource]) -> Result<Observed, CliError> {
@@ -407,6 +395,7 @@ pub fn snapshot_state(file: &Path, scope: &Scope, like: &[Resource]) -> Result<O
         identities: Vec::new(),
         live: false,
         unfinished: Vec::new(),
+        snapshot: Some(file.to_path_buf()),
     })
 }
 

@@ -42,7 +42,7 @@ pub fn print_diagnostics(
         Format::Github => {
             report::render_github(&project.sources, diagnostics, term::workspace().as_deref())
         }
-        Format::Human => return write_findings(out, project, diagnostics),
+        Format::Text => return write_findings(out, project, diagnostics, term::colour()),
     };
     out.write_all(text.as_bytes())?;
     Ok(())
@@ -53,6 +53,7 @@ fn write_findings(
     out: &mut dyn Write,
     project: &Project,
     diagnostics: &[Diagnostic],
+    colour: bool,
 ) -> Result<(), CliError> {
     let mut buffered = std::io::BufWriter::new(out);
     report::write_graphical(
@@ -60,7 +61,7 @@ fn write_findings(
         &project.sources,
         diagnostics,
         false,
-        term::colour(),
+        colour,
         term::width(),
     )?;
     buffered.flush()?;
@@ -113,14 +114,17 @@ pub fn providers_configured(project: &Project, checked: &Checked) -> Result<(), 
     Ok(())
 }
 
-/// Findings for a plan: in the terminal's layout, and in GitHub Actions also
-/// as annotations (the runner reads workflow commands on standard error).
-fn show_findings(
-    out: &mut dyn Write,
-    project: &Project,
-    diagnostics: &[Diagnostic],
-) -> Result<(), CliError> {
-    write_findings(out, project, diagnostics)?;
+/// Findings on the way to a plan, on standard error whatever the plan's
+/// format (standard output is the plan's alone): in the terminal's layout,
+/// and in GitHub Actions also as annotations (the runner reads workflow
+/// commands on standard error).
+pub fn show_findings(project: &Project, diagnostics: &[Diagnostic]) -> Result<(), CliError> {
+    write_findings(
+        &mut std::io::stderr().lock(),
+        project,
+        diagnostics,
+        term::colour_stderr(),
+    )?;
     if term::in_actions() {
         let commands =
             report::render_github(&project.sources, diagnostics, term::workspace().as_deref());
@@ -130,21 +134,15 @@ fn show_findings(
 }
 
 /// Checks and lowers a project; on errors, prints them and returns `None`.
-/// Warnings go to `out`, or to standard error when `quiet_warnings` (so
-/// that a plan in JSON on standard output stays clean).
-pub fn desired_state(
-    out: &mut impl Write,
-    project: &Project,
-    quiet_warnings: bool,
-) -> Result<Option<(Model, Desired)>, CliError> {
+/// Findings, errors and warnings alike, go to standard error.
+pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliError> {
     let checked = checked(project)?;
     if checked.has_errors() {
-        show_findings(out, project, &checked.diagnostics)?;
-        writeln!(
-            out,
+        show_findings(project, &checked.diagnostics)?;
+        eprintln!(
             "no plan: the source has errors ({})",
             report::summary(&checked.diagnostics)
-        )?;
+        );
         return Ok(None);
     }
     // The syntax trees are not needed to lower: freed first, a large
@@ -160,20 +158,15 @@ pub fn desired_state(
     findings.extend(desired.diagnostics.iter().cloned());
     writ_compiler::diagnostic::sort_in_source_order(&mut findings);
     if desired.diagnostics.iter().any(Diagnostic::is_error) {
-        show_findings(out, project, &findings)?;
-        writeln!(
-            out,
+        show_findings(project, &findings)?;
+        eprintln!(
             "no plan: the source has errors ({})",
             report::summary(&findings)
-        )?;
+        );
         return Ok(None);
     }
     if !findings.is_empty() {
-        if quiet_warnings {
-            show_findings(&mut std::io::stderr(), project, &findings)?;
-        } else {
-            show_findings(out, project, &findings)?;
-        }
+        show_findings(project, &findings)?;
     }
     Ok(Some((model, desired)))
 }
@@ -186,6 +179,7 @@ pub fn make_plan(
     observed: &[Resource],
     identities: Option<&[Identity]>,
     unfinished: Vec<Unfinished>,
+    snapshot: Option<&Path>,
 ) -> Result<Plan, CliError> {
     let options = PlanOptions {
         today: clock::today()?,
@@ -203,6 +197,7 @@ pub fn make_plan(
             "snapshot"
         }
         .to_string(),
+        snapshot: snapshot.map(project::shown),
     });
     Ok(plan)
 }

@@ -165,6 +165,12 @@ fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// A file's name as writ shows it (see [`display_path`]).
+pub fn shown(path: &Path) -> String {
+    let here = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
+    display_path(path, here.as_deref())
+}
+
 /// A file's name in findings: relative to the folder writ runs in when it
 /// is below it (`teams/billing.writ`, also when the project was found
 /// above: not `../teams/billing.writ`), else as reached.

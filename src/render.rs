@@ -14,8 +14,11 @@ pub const MARKDOWN_LIMIT: usize = 65_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
+    /// For people, on a terminal (colour as `--color` says).
     Text,
+    /// For a pull request comment or a job summary.
     Markdown,
+    /// Versioned JSON, for machines (docs/plan.md).
     Json,
 }
 
@@ -148,18 +151,28 @@ fn summary_line(plan: &Plan) -> String {
     if !plan.has_changes() {
         return format!("No changes: {} objects match the source.", s.unchanged);
     }
-    let mut parts = Vec::new();
-    for (count, word) in [
-        (s.create, "to create"),
-        (s.update, "to update"),
-        (s.replace, "to replace"),
-        (s.delete, "to delete"),
-    ] {
-        if count > 0 {
-            parts.push(format!("{count} {word}"));
+    // Said in full when that fits 80 columns, as a tally when it does not.
+    let line = |to: &str| {
+        let mut parts = Vec::new();
+        for (count, word) in [
+            (s.create, "create"),
+            (s.update, "update"),
+            (s.replace, "replace"),
+            (s.delete, "delete"),
+        ] {
+            if count > 0 {
+                parts.push(format!("{count} {to}{word}"));
+            }
         }
+        parts.push(format!("{} unchanged", s.unchanged));
+        format!("Plan: {}.", parts.join(", "))
+    };
+    let full = line("to ");
+    if full.len() <= 80 {
+        full
+    } else {
+        line("")
     }
-    format!("Plan: {}; {} unchanged.", parts.join(", "), s.unchanged)
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -325,36 +338,35 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
-    let mut tail = summary_line(plan);
+    // The counts, then what else a reviewer must see, each said once and
+    // on lines that fit 80 columns.
     let s = &plan.summary;
-    let notes = [
-        (
-            s.drift,
-            "",
-            plural(s.drift, "object", "objects") + " drifted.",
-        ),
-        (
-            s.delete,
-            "31",
-            plural(s.delete, "object is", "objects are") + " deleted.",
-        ),
-        (
-            s.agents_gaining,
-            "33",
-            plural(s.agents_gaining, "agent gains", "agents gain") + " access.",
-        ),
-    ];
-    for (count, colour, note) in notes {
-        if count > 0 {
-            tail.push(' ');
-            tail.push_str(&if colour.is_empty() {
-                note
-            } else {
-                style.paint(colour, &note)
-            });
+    let mut tail = summary_line(plan);
+    if s.delete > 0 {
+        for said in [
+            format!("{} to delete", s.delete),
+            format!("{} delete", s.delete),
+        ] {
+            if tail.contains(&said) {
+                tail = tail.replacen(&said, &style.paint("31", &said), 1);
+                break;
+            }
         }
     }
     let _ = writeln!(out, "{tail}");
+    let mut notes = Vec::new();
+    if s.drift > 0 {
+        notes.push(plural(s.drift, "object drifted", "objects drifted"));
+    }
+    if s.agents_gaining > 0 {
+        notes.push(style.paint(
+            "33",
+            &plural(s.agents_gaining, "agent gains access", "agents gain access"),
+        ));
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(out, "{}.", capitalise(&notes.join("; ")));
+    }
     out
 }
 
@@ -655,6 +667,85 @@ pub fn drift_text(plan: &Plan) -> String {
     out
 }
 
+/// Text as a markdown code span, fenced with more backticks than it holds
+/// in a row, so that nothing in it is read as markdown.
+fn code_span(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if longest > 0 { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// `writ drift --format markdown`: the same report, for a pull request or
+/// an issue (addresses and details in code spans, so nothing in them is
+/// read as markdown).
+pub fn drift_markdown(plan: &Plan) -> String {
+    let mut out = format!(
+        "### writ drift for project {}\n\n",
+        code_span(&plan.project)
+    );
+    let unapplied = plan.unapplied();
+    if plan.drift.is_empty() && unapplied.is_empty() && plan.unfinished.is_empty() {
+        out.push_str("**No drift**: every object writ manages matches what writ last applied, and the source.\n");
+        return out;
+    }
+    for run in &plan.unfinished {
+        let _ = writeln!(
+            out,
+            "**Unfinished run** in {}: {}\n",
+            code_span(&run.provider),
+            run.detail
+        );
+    }
+    if !plan.drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Drift**: {} changed outside writ since writ last applied them:\n",
+            plan.drift.len()
+        );
+        for entry in &plan.drift {
+            let what = if entry.changed_paths.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    entry
+                        .changed_paths
+                        .iter()
+                        .map(|p| code_span(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let _ = writeln!(
+                out,
+                "- {}: {}{what}",
+                code_span(&entry.address),
+                drift_detail(entry)
+            );
+        }
+        out.push('\n');
+    }
+    if !unapplied.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Not as the source says**, though their digest tags say writ made them so: the source changed and was not applied, or the digest was rewritten along with the object to hide an edit ({}):\n",
+            plural(unapplied.len(), "object", "objects")
+        );
+        for change in unapplied {
+            let _ = writeln!(out, "- {}: {}", code_span(&change.address), change.reason);
+        }
+        out.push('\n');
+    }
+    out.push_str("`writ apply` restores what writ owns.\n");
+    out
+}
+
 /// `writ drift --format json`.
 pub fn drift_json(plan: &Plan) -> String {
     let unapplied: Vec<serde_json::Value> = plan
@@ -730,7 +821,15 @@ fn against(plan: &Plan) -> Vec<String> {
         .as_ref()
         .is_some_and(|o| o.observed == "snapshot")
     {
-        return vec!["a snapshot, not the live providers".to_string()];
+        let file = plan
+            .origin
+            .as_ref()
+            .and_then(|o| o.snapshot.as_deref())
+            .map(|f| format!(" `{f}`"))
+            .unwrap_or_default();
+        return vec![format!(
+            "the recorded snapshot{file}, not the live providers"
+        )];
     }
     plan.identities
         .iter()

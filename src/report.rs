@@ -9,9 +9,12 @@ use writ_compiler::{Diagnostic, Label, Severity, SourceFile, SourceMap, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// miette's graphical report; colour only on a terminal, never with NO_COLOR.
-    Human,
-    /// The same report without colour or box-drawing characters.
+    /// For people: each finding with its source lines marked (colour as
+    /// `--color` says).
+    #[value(alias = "human")]
+    Text,
+    /// The same report in plain words, without colour or box drawing (for
+    /// logs and screen readers).
     Plain,
     /// A JSON array with one object per finding.
     Json,

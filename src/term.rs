@@ -5,10 +5,48 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
-/// Colour on standard output: a terminal, and `NO_COLOR` unset or empty.
+/// `--color`: when writ paints its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColourChoice {
+    /// On a terminal that takes colour: not with `NO_COLOR` set (to
+    /// anything but empty), nor with `TERM=dumb`.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+static CHOICE: OnceLock<ColourChoice> = OnceLock::new();
+
+/// Sets `--color` for the process (once, before anything prints).
+pub fn choose_colour(choice: ColourChoice) {
+    let _ = CHOICE.set(choice);
+}
+
+/// Does the environment let a terminal be painted?
+fn environment_allows_colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+fn colour_on(terminal: bool) -> bool {
+    match CHOICE.get().copied().unwrap_or_default() {
+        ColourChoice::Always => true,
+        ColourChoice::Never => false,
+        ColourChoice::Auto => terminal && environment_allows_colour(),
+    }
+}
+
+/// Colour on standard output.
 pub fn colour() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colour_on(std::io::stdout().is_terminal())
+}
+
+/// Colour on standard error.
+pub fn colour_stderr() -> bool {
+    colour_on(std::io::stderr().is_terminal())
 }
 
 /// The width to lay diagnostics out in (`COLUMNS`, else 100).

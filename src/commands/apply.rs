@@ -87,7 +87,7 @@ fn apply(
         project: project.name.clone(),
         outcome: render::apply_outcome(&outcome),
     };
-    let Some((model, mut desired)) = desired_state(out, &project, false)? else {
+    let Some((model, mut desired)) = desired_state(&project)? else {
         return Ok(applied(1, Applied::NotPlanned));
     };
     let scope = Scope::new(&model, &args.only)?;
@@ -109,7 +109,14 @@ fn apply(
         let outcome: Result<ApplyResult, CliError> = async {
         let observed = live::observe_with(&providers).await?;
         let unfinished = live::unfinished_runs(&providers, Some(&lease.holder)).await;
-        let plan = make_plan(&project, &desired, &observed, Some(&identities), unfinished)?;
+        let plan = make_plan(
+            &project,
+            &desired,
+            &observed,
+            Some(&identities),
+            unfinished,
+            None,
+        )?;
         if let Some(saved) = &saved {
             let differences = writ_compiler::plan::stale_differences(saved, &plan);
             if !differences.is_empty() {

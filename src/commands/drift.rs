@@ -5,37 +5,57 @@ use crate::live::{self, Scope};
 use crate::pipeline::{desired_state, load, make_plan};
 use crate::render::{self, PlanFormat};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use writ_provider_core::Retrier;
 
-pub fn run(
-    out: &mut impl Write,
-    path: &Path,
-    format: PlanFormat,
-    detailed: bool,
-    only: &[String],
-) -> Outcome {
+pub struct DriftArgs<'a> {
+    pub snapshot: Option<PathBuf>,
+    /// Read the live providers, whatever writ.toml says.
+    pub live: bool,
+    pub format: PlanFormat,
+    /// Exit 2 when there is drift.
+    pub detailed: bool,
+    pub only: &'a [String],
+}
+
+pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
+    let DriftArgs {
+        snapshot,
+        live: force_live,
+        format,
+        detailed,
+        only,
+    } = args;
     let project = load(path)?;
-    let Some((model, mut desired)) = desired_state(&mut std::io::stderr(), &project, true)? else {
+    let Some((model, mut desired)) = desired_state(&project)? else {
         return Ok(1);
     };
     let scope = Scope::new(&model, only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
-    if project.config.project.snapshot.is_none() {
-        live::keep_live_providers(&model, &mut desired);
-    }
+    let snapshot = match force_live {
+        true => None,
+        false => live::snapshot_file(&project, snapshot.as_deref()),
+    };
     let retrier = Retrier::default_policy();
-    let observed = live::observed_state(&project, &model, &scope, None, &retrier)?;
+    let observed = match snapshot {
+        Some(file) => live::snapshot_state(&file, &scope, &[])?,
+        None => {
+            live::keep_live_providers(&model, &mut desired);
+            live::observe(&project, &model, &scope, &retrier)?
+        }
+    };
     let plan = make_plan(
         &project,
         &desired,
         &observed.resources,
         observed.live.then_some(&observed.identities[..]),
         observed.unfinished,
+        observed.snapshot.as_deref(),
     )?;
     let text = match format {
         PlanFormat::Json => render::drift_json(&plan),
-        _ => render::drift_text(&plan),
+        PlanFormat::Markdown => render::drift_markdown(&plan),
+        PlanFormat::Text => render::drift_text(&plan),
     };
     out.write_all(text.as_bytes())?;
     Ok(

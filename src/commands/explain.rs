@@ -1,67 +1,336 @@
 //! `writ explain`: whether an agent may perform an action on a resource,
 //! and why; or, without a request, everything about one agent.
+//!
+//! A request is checked exactly as an `expect` of `writ test` is: it is
+//! written as one, in a file of its own (`writ explain`), and checked with
+//! the project, so that a misspelt action, a pattern for a resource or a
+//! `--name` for a provider without named objects gets the same finding, and
+//! the same did-you-mean, as in a test.
 
 use crate::error::{CliError, Outcome};
-use crate::pipeline::{checked, load, print_diagnostics};
+use crate::pipeline::{checked, load, show_findings};
 use crate::project::Project;
-use crate::report::Format;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
-use writ_compiler::eval;
-use writ_compiler::model::AgentId;
-use writ_compiler::Checked;
+use writ_compiler::eval::{self, Decision};
+use writ_compiler::facts::ProviderKind;
+use writ_compiler::model::{AgentId, Expectation, Model, Placement};
+use writ_compiler::{Checked, FileId, Span};
 
-/// A checked project and one of its agents; `None` (after printing them)
-/// when the project has errors.
-fn checked_agent(
-    out: &mut impl Write,
-    path: &Path,
-    agent: &str,
-) -> Result<Option<(Project, Checked, AgentId)>, CliError> {
-    let project = load(path)?;
-    let checked = checked(&project)?;
-    if checked.has_errors() {
-        print_diagnostics(out, &project, &checked.diagnostics, Format::Human)?;
-        return Ok(None);
-    }
-    let id = checked
-        .model
-        .agent_id(agent)
-        .ok_or_else(|| CliError::Message(format!("no agent named `{agent}`")))?;
-    Ok(Some((project, checked, id)))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExplainFormat {
+    /// For people.
+    Text,
+    /// One JSON object (docs/cli.md).
+    Json,
 }
 
-/// `writ explain AGENT`: everything about one agent, in words.
-pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
-    let Some((project, checked, id)) = checked_agent(out, path, agent)? else {
-        return Ok(1);
+/// The request part: `PROVIDER ACTION RESOURCE` and its qualifiers.
+pub struct Request<'a> {
+    pub provider: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    /// Kubernetes only.
+    pub namespace: Option<String>,
+    /// Kubernetes only: one object's name.
+    pub name: Option<String>,
+}
+
+/// What `writ explain` was asked.
+pub struct Asked<'a> {
+    pub agent: &'a str,
+    pub request: Option<Request<'a>>,
+    pub format: ExplainFormat,
+    /// Exit 1 for DENIED.
+    pub exit_code: bool,
+}
+
+/// The name of the file a request is checked in.
+const REQUEST_FILE: &str = "writ explain";
+/// The name of the test a request is written in.
+const REQUEST_TEST: &str = "writ explain: the request";
+
+pub fn run(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
+    let mut project = load(path)?;
+    let request_file = match &asked.request {
+        Some(request) => Some(
+            project
+                .sources
+                .add(REQUEST_FILE, as_expectation(asked.agent, request)?),
+        ),
+        None => None,
     };
-    let model = &checked.model;
-    let a = &model.agents[id];
-    let at = |span: writ_compiler::Span| {
-        let file = project.sources.file(span.file);
-        let (line, column) = file.line_column(span.start);
-        format!("{}:{line}:{column}", file.name)
-    };
-    writeln!(out, "agent `{}` ({})", a.name, at(a.span))?;
-    for line in a.docs.lines() {
-        writeln!(out, "  /// {line}")?;
+    let checked = checked(&project)?;
+    if checked.has_errors() {
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        show_findings(&project, &errors)?;
+        let in_request = request_file.is_some_and(|file| {
+            checked
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && d.primary.span.file == file)
+        });
+        return Err(if in_request {
+            "the request is not one writ can answer (see above)".into()
+        } else {
+            "the project has errors (see above); `writ check` lists them".into()
+        });
     }
-    writeln!(out, "  owner: {}", a.owner)?;
+    match request_file {
+        Some(file) => request(out, &project, &checked, file, &asked),
+        None => {
+            let agent = agent_named(&checked.model, asked.agent)?;
+            describe(out, &project, &checked.model, agent, asked.format)
+        }
+    }
+}
+
+/// The agent of that name, or an error with the closest name.
+fn agent_named(model: &Model, name: &str) -> Result<AgentId, CliError> {
+    model.agent_id(name).ok_or_else(|| {
+        let closest =
+            writ_compiler::suggest::closest(name, model.agents.iter().map(|a| a.name.as_str()));
+        CliError::Message(match closest {
+            Some(closest) => format!("no agent named `{name}`; did you mean `{closest}`?"),
+            None => format!("no agent named `{name}`"),
+        })
+    })
+}
+
+/// A string literal of the language.
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The request as the one `expect` of a test.
+fn as_expectation(agent: &str, request: &Request) -> Result<String, CliError> {
+    let word = |w: &str| !w.is_empty() && !w.contains(char::is_whitespace);
+    if !word(agent) || !word(request.provider) || !word(request.action) {
+        return Err("an agent, a provider and an action are each one word".into());
+    }
+    if !request.provider.contains('.') {
+        return Err(format!(
+            "`{}` is not a provider; write `kind.name`, as in `aws.prod`",
+            request.provider
+        )
+        .into());
+    }
+    let mut line = format!(
+        "  expect {agent} can {} {} on {}",
+        request.provider,
+        request.action,
+        literal(request.resource)
+    );
+    if let Some(name) = &request.name {
+        line.push_str(&format!(" named {}", literal(name)));
+    }
+    if let Some(namespace) = &request.namespace {
+        line.push_str(&format!(" in namespace {}", literal(namespace)));
+    }
+    Ok(format!("test {} {{\n{line}\n}}\n", literal(REQUEST_TEST)))
+}
+
+fn at(project: &Project, span: Span) -> String {
+    let file = project.sources.file(span.file);
+    let (line, column) = file.line_column(span.start);
+    format!("{}:{line}:{column}", file.name)
+}
+
+/// A grant's text on one line.
+fn one_line(project: &Project, span: Span) -> String {
+    project
+        .sources
+        .snippet(span)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn request(
+    out: &mut impl Write,
+    project: &Project,
+    checked: &Checked,
+    file: FileId,
+    asked: &Asked,
+) -> Outcome {
+    let model = &checked.model;
+    let expectation: &Expectation = model
+        .tests
+        .iter()
+        .filter(|t| t.span.file == file)
+        .flat_map(|t| &t.expectations)
+        .next()
+        .ok_or("the request could not be read")?;
+    let agent = expectation.agent;
+    let provider = &model.providers[expectation.provider];
+    let asked_for = eval::Request {
+        provider: expectation.provider,
+        action: &expectation.action,
+        resource: &expectation.resource,
+        placement: &expectation.placement,
+        name: expectation.name.as_deref(),
+        context: None,
+    };
+    let decision = eval::evaluate(model, agent, &asked_for);
+    let allowed = decision.is_allowed();
+    let why = eval::explain_decision(model, agent, &decision);
+    // Asked about the whole resource, which a grant limited with `named`
+    // does not allow: which objects it does.
+    let named = eval::some_named_object(model, agent, &asked_for).map(|(name, _)| name);
+    // Asked cluster-wide, where only grants in a namespace would answer.
+    let namespaces: Vec<&str> = if !allowed
+        && provider.kind == ProviderKind::Kubernetes
+        && expectation.placement == Placement::Cluster
+    {
+        let mut found: Vec<&str> = model.agents[agent]
+            .grants
+            .iter()
+            .filter_map(|g| match &g.placement {
+                Placement::Namespace(namespace) => {
+                    let there = Placement::Namespace(namespace.clone());
+                    let one = eval::Request {
+                        placement: &there,
+                        ..asked_for
+                    };
+                    (eval::evaluate(model, agent, &one).is_allowed()
+                        || eval::some_named_object(model, agent, &one).is_some())
+                    .then_some(namespace.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    } else {
+        Vec::new()
+    };
+    let grant = match decision {
+        Decision::Allowed { grant } => Some(&model.agents[agent].grants[grant]),
+        _ => None,
+    };
+    let agent_name = &model.agents[agent].name;
+    let address = provider.address();
+    match asked.format {
+        ExplainFormat::Json => {
+            let body = json!({
+                "agent": agent_name,
+                "provider": address,
+                "action": expectation.action,
+                "resource": expectation.resource,
+                "namespace": match &expectation.placement {
+                    Placement::Namespace(namespace) => Value::from(namespace.as_str()),
+                    _ => Value::Null,
+                },
+                "name": expectation.name,
+                "decision": if allowed { "allowed" } else { "denied" },
+                "reason": why,
+                "grant": grant.map(|g| json!({
+                    "text": one_line(project, g.span),
+                    "at": at(project, g.span),
+                    "via": g.via,
+                })),
+                "allowed_objects": named.as_ref().map(|name| vec![name]),
+                "allowed_in_namespaces": namespaces,
+            });
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            )?;
+        }
+        ExplainFormat::Text => {
+            let verdict = if allowed { "ALLOWED" } else { "DENIED" };
+            let mut what = format!("`{}` on `{}`", expectation.action, expectation.resource);
+            if let Some(name) = &expectation.name {
+                what.push_str(&format!(" named `{name}`"));
+            }
+            match &expectation.placement {
+                Placement::Namespace(namespace) => {
+                    what.push_str(&format!(" in namespace `{namespace}`"))
+                }
+                Placement::Cluster => what.push_str(" cluster-wide"),
+                Placement::None => {}
+            }
+            writeln!(out, "{verdict}: `{agent_name}` {address} {what}")?;
+            writeln!(out, "  {why}")?;
+            if let Some(grant) = grant {
+                writeln!(
+                    out,
+                    "  at {}: {}",
+                    at(project, grant.span),
+                    project
+                        .sources
+                        .snippet(grant.span)
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                )?;
+                if !grant.docs.is_empty() {
+                    writeln!(out, "  /// {}", grant.docs.replace('\n', "\n  /// "))?;
+                }
+            }
+            if let Some(name) = &named {
+                writeln!(
+                    out,
+                    "  only the objects a grant names are allowed, such as `{name}`: ask with `--name {name}`"
+                )?;
+            }
+            if !namespaces.is_empty() {
+                let list: Vec<String> = namespaces.iter().map(|n| format!("`{n}`")).collect();
+                writeln!(
+                    out,
+                    "  asked cluster-wide, but it is granted in namespace {}: ask with `--namespace {}`",
+                    list.join(", "),
+                    namespaces[0]
+                )?;
+            }
+        }
+    }
+    Ok(i32::from(asked.exit_code && !allowed))
+}
+
+/// `writ explain AGENT`: everything about one agent.
+fn describe(
+    out: &mut impl Write,
+    project: &Project,
+    model: &Model,
+    id: AgentId,
+    format: ExplainFormat,
+) -> Outcome {
+    let a = &model.agents[id];
     let aws = a
         .grants
         .iter()
-        .any(|g| model.providers[g.provider].kind == writ_compiler::facts::ProviderKind::Aws);
-    if aws && a.ttl.seconds() < writ_compiler::values::HOUR {
-        // Said as AWS holds it, not as written.
-        writeln!(
-            out,
-            "  credentials live at most {} when asked for so; AWS holds its role's sessions to 1h",
+        .any(|g| model.providers[g.provider].kind == ProviderKind::Aws);
+    // Said as AWS holds it, not as written.
+    let ttl = if aws && a.ttl.seconds() < writ_compiler::values::HOUR {
+        format!(
+            "credentials live at most {} when asked for so; AWS holds its role's sessions to 1h",
             a.ttl
-        )?;
+        )
     } else {
-        writeln!(out, "  credentials live at most {}", a.ttl)?;
-    }
+        format!("credentials live at most {}", a.ttl)
+    };
     let with = match a.expires_with {
         Some(ancestor) if a.parent == Some(ancestor) => {
             format!(" with its parent `{}`", model.agents[ancestor].name)
@@ -69,35 +338,81 @@ pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
         Some(ancestor) => format!(" with its ancestor `{}`", model.agents[ancestor].name),
         None => String::new(),
     };
-    match (a.expires, a.retired) {
-        (Some(date), true) => writeln!(
+    let expiry = match (a.expires, a.retired) {
+        (Some(date), true) => {
+            format!("expired on {date}{with}: it holds no access and plans delete it")
+        }
+        (Some(date), false) => format!("expires on {date}{with}"),
+        (None, _) => "never expires".to_string(),
+    };
+    let runs_on: Vec<(String, String)> = a
+        .runs_on
+        .iter()
+        .map(|w| {
+            (
+                project
+                    .sources
+                    .snippet(w.span)
+                    .trim_start_matches("runs_on ")
+                    .trim()
+                    .to_string(),
+                at(project, w.span),
+            )
+        })
+        .collect();
+    let ancestors: Vec<&str> = model
+        .ancestors(id)
+        .iter()
+        .map(|&p| model.agents[p].name.as_str())
+        .collect();
+    if format == ExplainFormat::Json {
+        let body = json!({
+            "agent": a.name,
+            "at": at(project, a.span),
+            "docs": a.docs,
+            "owner": a.owner,
+            "ttl": a.ttl.to_string(),
+            "ttl_seconds": a.ttl.seconds(),
+            "expires": a.expires.map(|d| d.to_string()),
+            "expires_with": a.expires_with.map(|p| model.agents[p].name.clone()),
+            "retired": a.retired,
+            "frozen": a.frozen,
+            "runs_on": runs_on.iter().map(|(text, at)| json!({"text": text, "at": at})).collect::<Vec<_>>(),
+            "delegate_of": ancestors,
+            "grants": a.grants.iter().map(|g| json!({
+                "text": one_line(project, g.span),
+                "at": at(project, g.span),
+                "via": g.via,
+            })).collect::<Vec<_>>(),
+            "delegates": a.delegates.as_ref().map(|c| json!({
+                "max_depth": c.max_depth,
+                "ttl": c.ttl.to_string(),
+                "grants": c.grants.iter().map(|g| one_line(project, g.span)).collect::<Vec<_>>(),
+            })),
+            "guardrails": model.guardrails.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        });
+        writeln!(
             out,
-            "  expired on {date}{with}: it holds no access and plans delete it"
-        ),
-        (Some(date), false) => writeln!(out, "  expires on {date}{with}"),
-        (None, _) => writeln!(out, "  never expires"),
-    }?;
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        )?;
+        return Ok(0);
+    }
+    writeln!(out, "agent `{}` ({})", a.name, at(project, a.span))?;
+    for line in a.docs.lines() {
+        writeln!(out, "  /// {line}")?;
+    }
+    writeln!(out, "  owner: {}", a.owner)?;
+    writeln!(out, "  {ttl}")?;
+    writeln!(out, "  {expiry}")?;
     if a.frozen {
         writeln!(out, "  frozen: declared, holding no access")?;
     }
-    for workload in &a.runs_on {
-        writeln!(
-            out,
-            "  runs on {} ({})",
-            project
-                .sources
-                .snippet(workload.span)
-                .trim_start_matches("runs_on ")
-                .trim(),
-            at(workload.span)
-        )?;
+    for (text, at) in &runs_on {
+        writeln!(out, "  runs on {text} ({at})")?;
     }
-    let ancestors = model.ancestors(id);
     if !ancestors.is_empty() {
-        let chain: Vec<String> = ancestors
-            .iter()
-            .map(|&p| format!("`{}`", model.agents[p].name))
-            .collect();
+        let chain: Vec<String> = ancestors.iter().map(|p| format!("`{p}`")).collect();
         writeln!(out, "  a delegate of {}", chain.join(" ← "))?;
     }
     writeln!(out, "  grants:")?;
@@ -109,13 +424,12 @@ pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
             [] => "written in the agent".to_string(),
             via => format!("through scope `{}`", via.join("` → `")),
         };
-        let text = project
-            .sources
-            .snippet(grant.span)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        writeln!(out, "    {text}\n      {origin} ({})", at(grant.span))?;
+        writeln!(
+            out,
+            "    {}\n      {origin} ({})",
+            one_line(project, grant.span),
+            at(project, grant.span)
+        )?;
     }
     if let Some(ceiling) = &a.delegates {
         writeln!(
@@ -132,128 +446,8 @@ pub fn describe(out: &mut impl Write, path: &Path, agent: &str) -> Outcome {
             out,
             "  bounded by guardrail `{}` ({})",
             guardrail.name,
-            at(guardrail.span)
+            at(project, guardrail.span)
         )?;
-    }
-    Ok(0)
-}
-
-/// One request to explain.
-pub struct Asked<'a> {
-    pub agent: &'a str,
-    pub provider: &'a str,
-    pub action: &'a str,
-    pub resource: &'a str,
-    /// Kubernetes only.
-    pub namespace: Option<String>,
-    /// Kubernetes only: the object's name.
-    pub name: Option<String>,
-}
-
-pub fn request(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
-    let Asked {
-        agent,
-        provider,
-        action,
-        resource,
-        namespace,
-        name: object,
-    } = asked;
-    let Some((project, checked, agent_id)) = checked_agent(out, path, agent)? else {
-        return Ok(1);
-    };
-    let model = &checked.model;
-    let (kind, name) = provider.split_once('.').ok_or_else(|| {
-        CliError::Message(format!(
-            "`{provider}` is not a provider; write `kind.name`, as in `aws.prod`"
-        ))
-    })?;
-    let provider_id = writ_compiler::facts::ProviderKind::parse(kind)
-        .and_then(|kind| model.provider_id(kind, name))
-        .ok_or_else(|| CliError::Message(format!("no provider `{provider}`")))?;
-    let placement = match (namespace, model.providers[provider_id].kind) {
-        (Some(ns), writ_compiler::facts::ProviderKind::Kubernetes) => {
-            writ_compiler::model::Placement::Namespace(ns)
-        }
-        (None, writ_compiler::facts::ProviderKind::Kubernetes) => {
-            writ_compiler::model::Placement::Cluster
-        }
-        (Some(_), _) => return Err("`--namespace` is only for Kubernetes providers".into()),
-        (None, _) => writ_compiler::model::Placement::None,
-    };
-    if model.providers[provider_id].kind == writ_compiler::facts::ProviderKind::Kubernetes {
-        // One concrete resource, read as RBAC reads it.
-        match writ_compiler::facts::kubernetes::ResourceRef::parse(resource) {
-            Ok(reference) if reference.is_concrete() => {}
-            Ok(_) => {
-                return Err(format!(
-                    "`{resource}`: explain one resource, such as `secrets` or `deployments.apps`, not a pattern"
-                )
-                .into())
-            }
-            Err(error) => return Err(error.explain(resource).0.into()),
-        }
-    } else if object.is_some() {
-        return Err("`--name` is only for Kubernetes providers".into());
-    } else if resource.contains(['*', '?']) {
-        // A request's resource is read literally: a pattern would be
-        // answered for an object named `*`, not for what it matches.
-        return Err(format!(
-            "`{resource}`: explain one resource, such as an object's whole ARN, not a pattern"
-        )
-        .into());
-    }
-    let request = eval::Request {
-        provider: provider_id,
-        action,
-        resource,
-        placement: &placement,
-        name: object.as_deref(),
-        context: None,
-    };
-    let decision = eval::evaluate(model, agent_id, &request);
-    let verdict = if decision.is_allowed() {
-        "ALLOWED"
-    } else {
-        "DENIED"
-    };
-    let why = eval::explain_decision(model, agent_id, &decision);
-    let object = match &object {
-        Some(name) => format!(" named `{name}`"),
-        None => String::new(),
-    };
-    writeln!(
-        out,
-        "{verdict}: `{agent}` {provider} `{action}` on `{resource}`{object}"
-    )?;
-    writeln!(out, "  {why}")?;
-    // Asked about the whole resource, which a grant limited with `named`
-    // does not allow: say which objects it does.
-    if let Some((name, _)) = eval::some_named_object(model, agent_id, &request) {
-        writeln!(
-            out,
-            "  only the objects a grant names are allowed, such as `{name}`: ask with `--name {name}`"
-        )?;
-    }
-    if let eval::Decision::Allowed { grant } = decision {
-        let grant = &model.agents[agent_id].grants[grant];
-        let file = project.sources.file(grant.span.file);
-        let (line, column) = file.line_column(grant.span.start);
-        writeln!(
-            out,
-            "  at {}:{line}:{column}: {}",
-            file.name,
-            project
-                .sources
-                .snippet(grant.span)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-        )?;
-        if !grant.docs.is_empty() {
-            writeln!(out, "  /// {}", grant.docs.replace('\n', "\n  /// "))?;
-        }
     }
     Ok(0)
 }

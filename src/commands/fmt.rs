@@ -16,7 +16,17 @@ pub fn run(out: &mut impl Write, path: &Path, check_only: bool) -> Outcome {
                 let formatted = writ_compiler::format::format_file(&file.text, &parsed);
                 if formatted != file.text {
                     unformatted.push(file.name.clone());
-                    if !check_only {
+                    if check_only {
+                        // What `writ fmt` would change, as a unified diff.
+                        let diff = similar::TextDiff::from_lines(&file.text, &formatted);
+                        write!(
+                            out,
+                            "{}",
+                            diff.unified_diff()
+                                .context_radius(2)
+                                .header(&file.name, &format!("{} (formatted)", file.name))
+                        )?;
+                    } else {
                         std::fs::write(path, formatted).map_err(|e| {
                             CliError::Message(format!("cannot write `{}`: {e}", path.display()))
                         })?;
@@ -27,7 +37,7 @@ pub fn run(out: &mut impl Write, path: &Path, check_only: bool) -> Outcome {
         }
     }
     if !syntax_errors.is_empty() {
-        print_diagnostics(out, &project, &syntax_errors, Format::Human)?;
+        print_diagnostics(out, &project, &syntax_errors, Format::Text)?;
         writeln!(out, "files with syntax errors were left as they are")?;
     }
     for name in &unformatted {

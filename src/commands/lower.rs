@@ -7,7 +7,7 @@ use std::path::Path;
 
 pub fn run(out: &mut impl Write, path: &Path) -> Outcome {
     let project = load(path)?;
-    let Some((_, desired)) = desired_state(out, &project, true)? else {
+    let Some((_, desired)) = desired_state(&project)? else {
         return Ok(1);
     };
     let snapshot = writ_compiler::snapshot::Snapshot::from_resources(desired.resources);

@@ -13,6 +13,8 @@ use writ_provider_core::Retrier;
 
 pub struct PlanArgs {
     pub snapshot: Option<PathBuf>,
+    /// Against the live providers, whatever writ.toml says.
+    pub live: bool,
     pub format: PlanFormat,
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
@@ -24,8 +26,7 @@ pub struct PlanArgs {
 pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     let project = load(path)?;
     let retrier = Retrier::default_policy();
-    let Some((model, mut desired)) = desired_state(out, &project, args.format != PlanFormat::Text)?
-    else {
+    let Some((model, mut desired)) = desired_state(&project)? else {
         if args.github.comment {
             actions::post_no_plan(
                 &project.name,
@@ -38,7 +39,11 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     };
     let scope = Scope::new(&model, &args.only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
-    let observed = match live::snapshot_file(&project, args.snapshot.as_deref()) {
+    let snapshot = match args.live {
+        true => None,
+        false => live::snapshot_file(&project, args.snapshot.as_deref()),
+    };
+    let observed = match snapshot {
         Some(file) => {
             // The model is not needed past this point: freed, its memory
             // holds the snapshot (a large estate's peak is both at once).
@@ -56,6 +61,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         &observed.resources,
         observed.live.then_some(&observed.identities[..]),
         observed.unfinished,
+        observed.snapshot.as_deref(),
     )?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan, term::colour()),
@@ -63,6 +69,13 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         PlanFormat::Json => render::json(&plan),
     };
     out.write_all(rendered.as_bytes())?;
+    if args.format == PlanFormat::Text {
+        writeln!(
+            out,
+            "{}",
+            next_step(path, &args, observed.live, plan.has_changes())
+        )?;
+    }
     if let Some(file) = &args.out {
         std::fs::write(file, render::json(&plan))
             .map_err(|e| CliError::Message(format!("cannot write `{}`: {e}", file.display())))?;
@@ -93,4 +106,42 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     };
     crate::pipeline::leave((project, desired, observed.resources, plan));
     Ok(code)
+}
+
+/// The plan's last line: the exact command that comes next.
+fn next_step(path: &Path, args: &PlanArgs, live: bool, changes: bool) -> String {
+    let project = match path.to_string_lossy() {
+        p if p == "." => String::new(),
+        p => format!(" {}", shell_word(&p)),
+    };
+    if !live {
+        return format!(
+            "This plan is against a recorded snapshot; `writ apply` acts on the live providers. To see what it would do: writ plan{project} --live"
+        );
+    }
+    if !changes {
+        return "Nothing to apply.".to_string();
+    }
+    match &args.out {
+        Some(file) => format!(
+            "To apply exactly this plan: writ apply{project} {}",
+            shell_word(&file.to_string_lossy())
+        ),
+        None => format!(
+            "To apply exactly this plan, save it and apply that: writ plan{project} --out plan.json, then writ apply{project} plan.json"
+        ),
+    }
+}
+
+/// A path as one shell word.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }

@@ -9,7 +9,7 @@ use writ_provider_core::Retrier;
 
 pub fn run(out: &mut impl Write, path: &Path, file: Option<&Path>, only: &[String]) -> Outcome {
     let project = load(path)?;
-    let Some((model, _)) = desired_state(&mut std::io::stderr(), &project, true)? else {
+    let Some((model, _)) = desired_state(&project)? else {
         return Ok(1);
     };
     let scope = Scope::new(&model, only)?;

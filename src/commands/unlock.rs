@@ -12,7 +12,7 @@ use writ_provider_core::{Release, Retrier, Unfinished};
 
 pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> Outcome {
     let project = load(path)?;
-    let Some((model, _)) = desired_state(&mut std::io::stderr(), &project, true)? else {
+    let Some((model, _)) = desired_state(&project)? else {
         return Ok(1);
     };
     let scope = Scope::new(&model, only)?;

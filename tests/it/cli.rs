@@ -143,9 +143,9 @@ fn a_duplicate_in_another_file_points_at_both_files() {
 }
 
 #[test]
-fn a_missing_folder_is_a_clear_error_with_exit_two() {
+fn a_missing_folder_is_a_clear_error_that_fails_the_run() {
     let output = writ(&["check", "no/such/folder"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("cannot read `no/such/folder`"),
         "{}",
@@ -154,10 +154,10 @@ fn a_missing_folder_is_a_clear_error_with_exit_two() {
 }
 
 #[test]
-fn a_file_that_is_not_utf8_is_a_clear_error_with_exit_two() {
+fn a_file_that_is_not_utf8_is_a_clear_error_that_fails_the_run() {
     let root = project("binary", &[("bad.writ", b"agent a {\xff\xfe}")]);
     let output = writ(&["check", root.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("is not UTF-8 text (invalid byte at offset 9)"),
         "{}",
@@ -175,7 +175,7 @@ fn an_unknown_key_in_writ_toml_is_named() {
         ],
     );
     let output = writ(&["check", root.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("unknown key `regon`"),
         "{}",
@@ -187,12 +187,12 @@ fn an_unknown_key_in_writ_toml_is_named() {
 fn an_empty_folder_and_a_wrong_file_are_usage_errors() {
     let root = project("empty", &[("README.md", b"nothing")]);
     let output = writ(&["check", root.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("no `.writ` files found"));
     let output = writ(&["check", root.join("README.md").to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let output = writ(&["check", "--format", "xml"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     // For `plan`, 2 means "there are changes": a mistyped flag is not.
     let output = writ(&["plan", "--detailed-exitcod"]);
     assert_eq!(output.status.code(), Some(1));
@@ -342,7 +342,21 @@ fn plan_prints_the_examples_plan_from_its_snapshot() {
         text.contains("`deployer` expires on 2027-03-31: Kubernetes RBAC has no time condition, so its access in `kubernetes.prod` ends only when `writ apply` runs on or after that date"),
         "{text}"
     );
-    assert!(text.trim_end().ends_with("3 agents gain access."), "{text}");
+    // The counts and what else to see, each once, on lines that fit 80
+    // columns; then where the state came from, and the next command.
+    assert!(
+        text.contains("\nPlan: 3 to create, 9 to update, 2 to replace, 3 to delete, 9 unchanged.\n1 object drifted; 3 agents gain access.\n"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("writ plan for project `acme`\n  against the recorded snapshot `examples/acme/snapshot.json`, not the live providers\n"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end()
+            .ends_with("To see what it would do: writ plan examples/acme --live"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -478,7 +492,10 @@ fn a_source_with_errors_makes_no_plan() {
         "examples/acme/snapshot.json",
     ]);
     assert_eq!(output.status.code(), Some(1));
-    let text = stdout(&output);
+    // Findings go to standard error whatever the format: standard output
+    // is the plan's alone, and there is none.
+    assert_eq!(stdout(&output), "");
+    let text = stderr(&output);
     assert!(
         text.contains("writ::missing_field") && text.contains("no plan"),
         "{text}"
@@ -498,7 +515,7 @@ fn a_writ_toml_section_for_an_undeclared_provider_is_an_error() {
         ],
     );
     let output = writ(&["check", root.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let error = stderr(&output);
     assert!(
         error.contains("`[provider.aws.prdo]`") && error.contains("declared: `aws.prod`"),
@@ -508,7 +525,7 @@ fn a_writ_toml_section_for_an_undeclared_provider_is_an_error() {
 
 #[test]
 fn explain_with_only_an_agent_describes_everything_about_it() {
-    let output = writ(&["explain", "invoice_reader", "--path", "examples/acme"]);
+    let output = writ(&["explain", "invoice_reader", "examples/acme"]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(
@@ -533,21 +550,14 @@ fn explain_with_only_an_agent_describes_everything_about_it() {
         text.contains("bounded by guardrail `no_iam_admin`"),
         "{text}"
     );
-    let retired = stdout(&writ(&[
-        "explain",
-        "legacy_exporter",
-        "--path",
-        "examples/acme",
-    ]));
+    let retired = stdout(&writ(&["explain", "legacy_exporter", "examples/acme"]));
     assert!(
         retired.contains("expired on 2026-09-30: it holds no access"),
         "{retired}"
     );
     assert_eq!(
-        writ(&["explain", "nobody", "--path", "examples/acme"])
-            .status
-            .code(),
-        Some(2)
+        writ(&["explain", "nobody", "examples/acme"]).status.code(),
+        Some(1)
     );
 }
 
@@ -568,10 +578,9 @@ fn explain_reads_kubernetes_resources_and_names_as_rbac_does() {
             "kubernetes.prod",
             "get",
             resource,
+            &path,
             "--namespace",
             "apps",
-            "--path",
-            &path,
         ];
         args.extend_from_slice(extra);
         let output = writ(&args);
@@ -595,10 +604,10 @@ fn explain_reads_kubernetes_resources_and_names_as_rbac_does() {
     );
     // A pattern is not one request.
     let (code, _, error) = explain("*.apps", &[]);
-    assert_eq!(code, Some(2), "{error}");
+    assert_eq!(code, Some(1), "{error}");
     assert!(error.contains("not a pattern"), "{error}");
     let (code, _, error) = explain("secret*", &[]);
-    assert_eq!(code, Some(2), "{error}");
+    assert_eq!(code, Some(1), "{error}");
     assert!(error.contains("literally"), "{error}");
 }
 
@@ -618,7 +627,6 @@ fn explain_says_a_kubernetes_guardrail_holds_only_at_compile_time() {
         "kubernetes.prod",
         "get",
         "secrets",
-        "--path",
         &path,
     ]);
     let text = stdout(&output);
@@ -656,7 +664,7 @@ fn the_project_is_found_from_any_folder_inside_it() {
     // A folder with no source and no project above says what a project is.
     let empty = project("empty", &[("notes.txt", b"nothing here")]);
     let output = writ(&["check", empty.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("a project is a folder of `.writ` files"),
         "{}",
@@ -684,5 +692,249 @@ fn check_finds_what_a_plan_would_refuse() {
         stdout(&output).contains("nothing may assume its role"),
         "{}",
         stdout(&output)
+    );
+}
+
+/// The rows of the exit-code table in docs/cli.md: command, and what exits
+/// 2 ("never" for most).
+fn exit_code_table() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md"))
+        .expect("docs/cli.md");
+    let table = text
+        .split("## Exit codes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("an exit-code section");
+    table
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].trim_matches('`').to_string(), cells[3].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_exit_code_table_holds_for_every_command() {
+    use clap::CommandFactory;
+    let table = exit_code_table();
+    let listed: Vec<&str> = table.iter().map(|(c, _)| c.as_str()).collect();
+    let cli = writ::cli::Cli::command();
+    let commands: Vec<String> = cli
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for command in &commands {
+        assert!(
+            listed.contains(&command.as_str()),
+            "docs/cli.md has no exit codes for `{command}`"
+        );
+    }
+    // A project whose writ.toml is wrong: a configuration error.
+    let broken = project(
+        "exit-codes-config",
+        &[
+            ("main.writ", PROVIDER.as_bytes()),
+            ("writ.toml", b"[provider.aws.prod]\nregon = \"us-east-1\"\n"),
+        ],
+    );
+    let broken = broken.to_str().unwrap();
+    for (command, two) in &table {
+        // What each command needs besides PATH.
+        let (before, after): (&[&str], &[&str]) = match command.as_str() {
+            "explain" | "revoke" => (&["billing_bot"], &[]),
+            "unlock" => (&[], &["--holder", "someone"]),
+            "apply" => (&[], &["--auto-approve"]),
+            _ => (&[], &[]),
+        };
+        let run = |path: &str, extra: &[&str]| {
+            let mut args = vec![command.as_str()];
+            args.extend_from_slice(before);
+            args.push(path);
+            args.extend_from_slice(after);
+            args.extend_from_slice(extra);
+            writ(&args)
+        };
+        // A usage error.
+        let output = run(broken, &["--no-such-flag"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "writ {command} --no-such-flag: {}",
+            stderr(&output)
+        );
+        // A configuration error.
+        let output = run(broken, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "writ {command} with a broken writ.toml: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("regon"),
+            "writ {command}: {}",
+            stderr(&output)
+        );
+        // Help succeeds.
+        assert_eq!(
+            writ(&[command, "--help"]).status.code(),
+            Some(0),
+            "writ {command} --help"
+        );
+        if two != "never" {
+            // 2 is "there are changes", only: a mistyped flag beside
+            // `--detailed-exitcode` is a failure.
+            let output = run(broken, &["--detailed-exitcode", "--formt", "json"]);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "writ {command} --formt: {}",
+                stderr(&output)
+            );
+        }
+    }
+    // `explain --exit-code`: 1 for DENIED, 0 for ALLOWED.
+    let ask = |action: &str, resource: &str| {
+        writ(&[
+            "explain",
+            "billing_bot",
+            "aws.prod",
+            action,
+            resource,
+            "examples/acme",
+            "--exit-code",
+        ])
+        .status
+        .code()
+    };
+    assert_eq!(
+        ask("s3:GetObject", "arn:aws:s3:::acme-invoices/a.pdf"),
+        Some(0)
+    );
+    assert_eq!(
+        ask("s3:DeleteObject", "arn:aws:s3:::acme-invoices/a.pdf"),
+        Some(1)
+    );
+}
+
+#[test]
+fn explain_checks_its_request_as_a_test_does() {
+    // A misspelt action: the same finding, and did-you-mean, as in a test.
+    let output = writ(&[
+        "explain",
+        "billing_bot",
+        "aws.prod",
+        "s3:GetObjekt",
+        "arn:aws:s3:::acme-invoices/a.pdf",
+        "examples/acme",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("writ::unknown_action") && error.contains("did you mean `s3:GetObject`?"),
+        "{error}"
+    );
+    // A misspelt agent.
+    let output = writ(&["explain", "biling_bot", "examples/acme"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("did you mean `billing_bot`?"),
+        "{}",
+        stderr(&output)
+    );
+    // A `named` grant does not answer for the whole resource, and says so;
+    // without a namespace, the answer says where it is granted.
+    let ask = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "billing_bot",
+            "kubernetes.prod",
+            "get",
+            "configmaps",
+            "examples/acme",
+        ];
+        args.extend_from_slice(extra);
+        stdout(&writ(&args))
+    };
+    let whole = ask(&["--namespace", "billing"]);
+    assert!(whole.starts_with("DENIED"), "{whole}");
+    assert!(
+        whole.contains("such as `billing-config`: ask with `--name billing-config`"),
+        "{whole}"
+    );
+    let one = ask(&["--namespace", "billing", "--name", "billing-config"]);
+    assert!(one.starts_with("ALLOWED"), "{one}");
+    let cluster = ask(&[]);
+    assert!(cluster.starts_with("DENIED"), "{cluster}");
+    assert!(
+        cluster.contains("granted in namespace `billing`: ask with `--namespace billing`"),
+        "{cluster}"
+    );
+    // JSON, for machines.
+    let json: serde_json::Value =
+        serde_json::from_str(&ask(&["--namespace", "billing", "--format", "json"])).expect("JSON");
+    assert_eq!(json["decision"], "denied");
+    assert_eq!(
+        json["allowed_objects"],
+        serde_json::json!(["billing-config"])
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&writ(&[
+        "explain",
+        "invoice_reader",
+        "examples/acme",
+        "--format",
+        "json",
+    ])))
+    .expect("JSON");
+    assert_eq!(json["delegate_of"], serde_json::json!(["billing_bot"]));
+    assert_eq!(json["expires"], "2027-06-30");
+}
+
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let plan = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_writ"));
+        command
+            .args(["plan", "examples/acme"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("WRIT_TODAY", "2026-11-28")
+            .env_remove("NO_COLOR");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        stdout(&command.output().expect("writ runs"))
+    };
+    assert!(plan(&["--color", "always"], &[]).contains("\u{1b}["));
+    assert!(!plan(&["--color", "never"], &[]).contains("\u{1b}["));
+    // `auto` is off when not on a terminal (as here).
+    assert!(!plan(&[], &[]).contains("\u{1b}["));
+    assert!(!plan(&["--color", "auto"], &[("TERM", "dumb")]).contains("\u{1b}["));
+}
+
+#[test]
+fn fmt_check_shows_the_difference() {
+    let root = project(
+        "fmt-diff",
+        &[(
+            "main.writ",
+            b"provider aws prod {\n    account = \"123456789012\"\n}\n",
+        )],
+    );
+    let output = writ(&["fmt", root.to_str().unwrap(), "--check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("-    account = \"123456789012\"\n+  account = \"123456789012\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would reformat ") && text.trim_end().ends_with("main.writ"),
+        "{text}"
     );
 }

@@ -307,6 +307,9 @@ pub struct Origin {
     pub source_digest: String,
     /// `live` or `snapshot`: what the source was compared with.
     pub observed: String,
+    /// The snapshot file, as it was named, when `observed` is `snapshot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 impl Summary {

@@ -599,6 +599,14 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
     } else {
         join_alternatives(&expected)
     };
+    if let Some(lesson) = teach(text, at, found, &expected) {
+        return Diagnostic::new(
+            Code::Syntax,
+            lesson.message,
+            Label::new(Span::new(file, lesson.start, lesson.end), lesson.label),
+        )
+        .with_help(lesson.help);
+    }
     let message = format!("expected {expected_words}, found {found_words}");
     let span = Span::new(file, at, found_end);
     let mut diagnostic = Diagnostic::new(
@@ -622,17 +630,236 @@ fn token_end(text: &str, at: usize) -> usize {
     };
     let is_word = |c: char| c.is_alphanumeric() || "_-.:/*?".contains(c);
     if first == '"' {
-        let end = rest[1..]
-            .find(['"', '\n'])
-            .map_or(rest.len(), |i| i + 2)
-            .min(rest.len());
-        return at + end;
+        // To the closing quote; an unclosed string, to the end of its line.
+        let end = match rest[1..].find(['"', '\n']) {
+            Some(i) if rest[1 + i..].starts_with('"') => i + 2,
+            Some(i) => 1 + i,
+            None => rest.len(),
+        };
+        return at + end.min(rest.len());
     }
     if is_word(first) {
         let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
         return at + end;
     }
     at + first.len_utf8()
+}
+
+/// A common mistake recognised where parsing stopped: what was found and
+/// what is expected, in words, and the line as it should be.
+struct Lesson {
+    start: usize,
+    end: usize,
+    message: String,
+    label: String,
+    help: String,
+}
+
+/// The line around `at`: its start and end offsets.
+fn line_around(text: &str, at: usize) -> (usize, usize) {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    (start, end)
+}
+
+/// The line with `start..end` replaced, trimmed, for a `help:`.
+fn corrected(text: &str, start: usize, end: usize, with: &str) -> String {
+    let (line_start, line_end) = line_around(text, start);
+    let line = format!(
+        "{}{with}{}",
+        &text[line_start..start],
+        &text[end.min(line_end)..line_end]
+    );
+    format!("\n    {}", line.trim())
+}
+
+/// The word that ends just before `at` (on any earlier line, past lines
+/// that hold only a comment), with its offset: what parsing last read.
+fn word_before(text: &str, at: usize) -> Option<(usize, &str)> {
+    let mut before = text[..at].trim_end();
+    while let Some(line_start) = before.rfind('\n').map(|i| i + 1).or(Some(0)) {
+        if before[line_start..].trim_start().starts_with("//") {
+            before = before[..line_start].trim_end();
+        } else {
+            break;
+        }
+    }
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    (start < before.len()).then(|| (start, &before[start..]))
+}
+
+/// A duration unit in words (`hour`, `mins`), as writ writes it.
+fn unit_of(word: &str) -> Option<(&'static str, u64)> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => ("s", 1),
+        "m" | "min" | "mins" | "minute" | "minutes" => ("m", 1),
+        "h" | "hr" | "hrs" | "hour" | "hours" => ("h", 1),
+        "d" | "day" | "days" => ("d", 1),
+        "w" | "week" | "weeks" => ("d", 7),
+        _ => return None,
+    })
+}
+
+fn teach(text: &str, at: usize, found: &str, expected: &[&str]) -> Option<Lesson> {
+    let (line_start, line_end) = line_around(text, at);
+    let line = &text[line_start..line_end];
+    let before = text[line_start..at].trim_end();
+    // An unclosed string: it ends at the end of its line.
+    if found.starts_with('"') && !found[1..].contains('"') {
+        let end = line_end;
+        let closed = format!("{}\"", text[at..end].trim_end());
+        return Some(Lesson {
+            start: at,
+            end,
+            message: "this string is not closed: a string ends with `\"` on the line it starts"
+                .into(),
+            label: "no closing `\"` on this line".into(),
+            help: format!("close it:{}", corrected(text, at, end, &closed)),
+        });
+    }
+    // `test name {`: a test's name is a string.
+    if expected.contains(&"a string")
+        && before.ends_with("test")
+        && before[..before.len() - 4].trim().is_empty()
+        && !found.is_empty()
+        && found
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.".contains(c))
+    {
+        return Some(Lesson {
+            start: at,
+            end: at + found.len(),
+            message: format!(
+                "expected a test's name in quotes, found `{found}`: a test is named by a string"
+            ),
+            label: "not a string".into(),
+            help: format!(
+                "quote the name:{}",
+                corrected(text, at, at + found.len(), &format!("\"{found}\""))
+            ),
+        });
+    }
+    // `allow [a, b] on …`: actions are listed without brackets.
+    if found == "[" && expected.contains(&"an action") {
+        let close = text[at..line_end].find(']').map(|i| at + i);
+        let help = match close {
+            Some(close) => format!(
+                "list the actions with commas alone:{}",
+                corrected(text, at, close + 1, text[at + 1..close].trim())
+            ),
+            None => "list the actions with commas alone, as in `allow s3:GetObject, s3:PutObject on \"…\"`".into(),
+        };
+        return Some(Lesson {
+            start: at,
+            end: close.map_or(at + 1, |c| c + 1),
+            message: "expected an action, found `[`: a grant lists its actions without brackets"
+                .into(),
+            label: "brackets are for condition values only".into(),
+            help,
+        });
+    }
+    // `provider aws.prod {`: declared with its kind and name apart.
+    if found.starts_with('.')
+        && expected.contains(&"a name")
+        && line.trim_start().starts_with("provider")
+    {
+        let name = &found[1..];
+        let kind = before.split_whitespace().last().unwrap_or("aws");
+        return Some(Lesson {
+            start: at,
+            end: at + found.len(),
+            message: format!(
+                "expected a name, found `{found}`: a provider is declared as `provider {kind} {name}`, and referred to as `{kind}.{name}`"
+            ),
+            label: "kind and name are two words here".into(),
+            help: format!(
+                "write the kind and the name apart:{}",
+                corrected(text, at, at + found.len(), &format!(" {name}"))
+            ),
+        });
+    }
+    // `ttl = 1 hour`: a number and a unit written apart.
+    if let Some((word_start, word)) = word_before(text, at) {
+        let head = text[..word_start].trim_end();
+        let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let number_start = head.len() - digits;
+        if digits > 0
+            && word_start > head.len()
+            && head[..number_start].trim_end().ends_with('=')
+            && !text[head.len()..word_start].contains('\n')
+        {
+            if let Some((unit, times)) = unit_of(word) {
+                let number: u64 = head[number_start..].parse().unwrap_or(1);
+                let fixed = format!("{}{unit}", number.saturating_mul(times));
+                let end = word_start + word.len();
+                return Some(Lesson {
+                    start: number_start,
+                    end,
+                    message: format!(
+                        "expected a duration such as `{fixed}`, found `{}`: a duration is a number and a unit (`s`, `m`, `h`, `d`) without a space",
+                        &text[number_start..end]
+                    ),
+                    label: "a number, then a word".into(),
+                    help: format!("write it as one word:{}", corrected(text, number_start, end, &fixed)),
+                });
+            }
+        }
+    }
+    // `expires = 30/06/2027`: dates are written year first.
+    if found.starts_with(['/', '.'])
+        || (found.starts_with('-') && before.ends_with(|c: char| c.is_ascii_digit()))
+    {
+        // `before` is ASCII digits at its end: the byte after the last
+        // other character is a character boundary.
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !c.is_ascii_digit())
+            .map_or(line_start, |(i, c)| line_start + i + c.len_utf8());
+        let end = at + found.len();
+        let parts: Vec<&str> = text[start..end].split(['/', '.', '-']).collect();
+        if parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
+            let n: Vec<u32> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
+            let date = |y: u32, m: u32, d: u32| format!("{y:04}-{m:02}-{d:02}");
+            let fixed = match (parts[0].len(), parts[2].len()) {
+                (4, _) => Some(date(n[0], n[1], n[2])),
+                (_, 4) if n[0] > 12 => Some(date(n[2], n[1], n[0])),
+                (_, 4) if n[1] > 12 => Some(date(n[2], n[0], n[1])),
+                _ => None,
+            };
+            let found_date = &text[start..end];
+            let help = match fixed {
+                Some(fixed) => format!(
+                    "write it year first:{}",
+                    corrected(text, start, end, &fixed)
+                ),
+                None if parts[2].len() == 4 => format!(
+                    "write it year first: `{}` if the day comes first, `{}` if the month does",
+                    date(n[2], n[1], n[0]),
+                    date(n[2], n[0], n[1])
+                ),
+                None => "write it year first, as in `expires = 2027-06-30`".into(),
+            };
+            return Some(Lesson {
+                start,
+                end,
+                message: format!(
+                    "expected a date such as `2027-06-30`, found `{found_date}`: dates are written `YYYY-MM-DD`"
+                ),
+                label: "not a date writ reads".into(),
+                help,
+            });
+        }
+    }
+    None
 }
 
 fn syntax_help(found: &str, expected: &[&str]) -> Option<String> {
