@@ -16,6 +16,19 @@ const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen"];
 const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl"];
 const GUARDRAIL_FIELDS: &[&str] = &["max_ttl", "require_expires"];
 
+/// Is `field` missing because it is misspelt? Then the misspelling has been
+/// reported, with `field` as its did-you-mean, and one finding is enough.
+pub(super) fn misspelt(body: &[Stmt], allowed: &[&str], field: &str) -> bool {
+    body.iter().any(|stmt| match &stmt.kind {
+        StmtKind::Field(written) => {
+            let name = written.name.text.as_str();
+            !allowed.contains(&name)
+                && crate::suggest::closest(name, allowed.iter().copied()) == Some(field)
+        }
+        _ => false,
+    })
+}
+
 impl<'a> Checker<'a> {
     pub(super) fn agent_body(&mut self, index: usize) {
         let item = self.agent_items[index];
@@ -36,6 +49,7 @@ impl<'a> Checker<'a> {
                     self.model.agents[id].owner = owner;
                 }
             }
+            None if misspelt(body, AGENT_FIELDS, "owner") => {}
             None => self.report(diagnostics::missing_field(
                 "owner",
                 &format!("agent `{}`", name.text),
@@ -50,6 +64,7 @@ impl<'a> Checker<'a> {
                     self.model.agents[id].ttl_span = span;
                 }
             }
+            None if misspelt(body, AGENT_FIELDS, "ttl") => {}
             None => self.report(diagnostics::missing_field(
                 "ttl",
                 &format!("agent `{}`", name.text),

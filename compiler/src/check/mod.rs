@@ -314,10 +314,18 @@ impl<'a> Checker<'a> {
         item: &'a ast::Item,
         body: &'a [Stmt],
     ) -> Option<ProviderSettings> {
-        let what = format!("a `{kind}` provider");
+        let article = if kind.to_string().starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        let what = format!("{article} `{kind}` provider");
         let rules = kind.rules();
         let fields = self.fields(body, rules.fields, &what);
         let Some(required_field) = fields.get(rules.identity) else {
+            if agents::misspelt(body, rules.fields, rules.identity) {
+                return None;
+            }
             self.report(diagnostics::missing_field(
                 rules.identity,
                 &what,

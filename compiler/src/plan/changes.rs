@@ -135,10 +135,25 @@ impl Compare<'_, '_> {
                     }
                 )
             } else {
+                // What tells it apart: another project's tag, or its path
+                // (an inline policy has neither).
+                let other = taken
+                    .attribute("tags")
+                    .and_then(|t| t.get("writ:project"))
+                    .and_then(Value::as_str);
+                let why = match (other, taken.string("path")) {
+                    (Some(other), _) => format!(" (it is writ project `{other}`'s)"),
+                    (None, Some(path)) => format!(" (path `{path}`)"),
+                    (None, None) => String::new(),
+                };
+                let noun = resource.kind.noun();
+                let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u', 'I']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 format!(
-                    "an {} of that name exists (path `{}`) but is not managed by writ project `{project}`; writ will not take it over",
-                    resource.kind.noun(),
-                    taken.string("path").unwrap_or("?")
+                    "{article} {noun} of that name exists{why} but is not managed by writ project `{project}`; writ will not take it over"
                 )
             },
         }
