@@ -938,3 +938,64 @@ fn fmt_check_shows_the_difference() {
         "{text}"
     );
 }
+
+#[test]
+fn the_getting_started_guide_works() {
+    // Walks docs/getting-started.md as a reader would: each block named by
+    // a file is written (a later block of the same name replaces it), and
+    // each `sh` command is run in the project, where what the `text` block
+    // after it shows must appear in its output, line by line.
+    let guide = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/getting-started.md"),
+    )
+    .expect("docs/getting-started.md");
+    let root = project("getting-started", &[]);
+    std::fs::create_dir_all(&root).expect("the project folder");
+    let mut blocks = Vec::new();
+    let mut lines = guide.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        blocks.push((info.to_string(), body.join("\n") + "\n"));
+    }
+    let mut ran = 0;
+    let mut last_output = String::new();
+    for (info, body) in &blocks {
+        let words: Vec<&str> = info.split_whitespace().collect();
+        match words.as_slice() {
+            [_, file] => std::fs::write(root.join(file), body).expect("write"),
+            ["sh"] => {
+                let args: Vec<&str> = body.split_whitespace().skip(1).collect();
+                let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+                    .args(&args)
+                    .current_dir(&root)
+                    .env("WRIT_TODAY", "2026-11-28")
+                    .output()
+                    .expect("writ runs");
+                last_output = format!("{}{}", stdout(&output), stderr(&output));
+                assert_eq!(
+                    output.status.code(),
+                    Some(0),
+                    "`{}`:\n{last_output}",
+                    body.trim()
+                );
+                ran += 1;
+            }
+            ["text"] => {
+                for line in body.lines().filter(|l| !l.trim().is_empty()) {
+                    assert!(
+                        last_output.contains(line),
+                        "the guide shows `{line}`, writ printed:\n{last_output}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(ran >= 5, "the guide runs {ran} commands");
+}
