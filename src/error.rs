@@ -1,5 +1,5 @@
 //! The one error type of the command line: every failure that ends a
-//! command (exit 1 or 2, by command) with `error: …` on standard error.
+//! command (exit 1, in every command) with `error: …` on standard error.
 
 use crate::config::ConfigError;
 use crate::project::LoadError;

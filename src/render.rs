@@ -682,8 +682,8 @@ fn code_span(text: &str) -> String {
 }
 
 /// `writ drift --format markdown`: the same report, for a pull request or
-/// an issue (addresses and details in code spans, so nothing in them is
-/// read as markdown).
+/// an issue (addresses in code spans, so nothing in them is read as
+/// markdown; the details are writ's own words).
 pub fn drift_markdown(plan: &Plan) -> String {
     let mut out = format!(
         "### writ drift for project {}\n\n",

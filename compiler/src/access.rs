@@ -118,9 +118,9 @@ pub fn resource_meets(kind: ProviderKind, a: &str, b: &str) -> bool {
 }
 
 /// Do the names of a grant (`named`; none: every object) allow the object
-/// `name`? RBAC's `resourceNames` are literal; a request without a name
-/// (for `writ explain`, "any object of the resource") is allowed when some
-/// object is.
+/// `name`? RBAC's `resourceNames` are literal; a request without a name is
+/// about the resource as a whole, which only a grant without names allows
+/// (see [`crate::eval::reachable_elsewhere`] for the objects it does not).
 pub fn names_match(names: &[String], name: Option<&str>) -> bool {
     match name {
         Some(name) => names.is_empty() || names.iter().any(|n| n == name),

@@ -23,7 +23,8 @@ pub struct Request<'a> {
     pub resource: &'a str,
     pub placement: &'a Placement,
     /// For Kubernetes: the object's name, when the request is about one
-    /// (`None`: any object of the resource).
+    /// (`None`: the resource as a whole, as RBAC reads a request that names
+    /// no object).
     pub name: Option<&'a str>,
     /// The request's condition keys and their values (`aws:RequestedRegion`
     /// → `us-east-1`), when known. `None`: unknown, and a grant with `when`
@@ -217,8 +218,8 @@ pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision
 
 /// For a request about every object of a resource (`name: None`) that is
 /// denied: an object the agent may still act on, because a grant limited
-/// with `named` covers it, with the decision for that object. A `cannot`
-/// about the whole resource fails on it; `explain` names it.
+/// with `named` covers it, with the decision for that object (in the
+/// request's own placement).
 pub fn some_named_object(
     model: &Model,
     agent_id: AgentId,
@@ -245,6 +246,116 @@ pub fn some_named_object(
         }
     }
     None
+}
+
+/// Where a narrower request than the one asked is allowed: in one
+/// namespace of a cluster-wide request, for one named object of a request
+/// about the whole resource, or both. Each field is what narrows the
+/// request (`None`: as asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub decision: Decision,
+}
+
+impl Reach {
+    /// Where, in words: "in namespace `apps`, for the object named `x`".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(namespace) = &self.namespace {
+            parts.push(format!("in namespace `{namespace}`"));
+        }
+        if let Some(name) = &self.name {
+            parts.push(format!("for the object named `{name}`"));
+        }
+        parts.join(", ")
+    }
+
+    /// The same, as an `expect` says it: `named "x" in namespace "apps"`.
+    pub fn expect_words(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(name) = &self.name {
+            words.push(format!("named \"{name}\""));
+        }
+        if let Some(namespace) = &self.namespace {
+            words.push(format!("in namespace \"{namespace}\""));
+        }
+        format!("`{}`", words.join(" "))
+    }
+}
+
+/// For a Kubernetes request that is denied: every narrower request that is
+/// allowed, one namespace of the agent's grants at a time (when it was
+/// asked cluster-wide) and one named object at a time (when it named
+/// none). A `cannot` fails on any of them, since some object is
+/// reachable; `explain` names them. Empty for an allowed request.
+pub fn reachable_elsewhere(model: &Model, agent_id: AgentId, request: &Request) -> Vec<Reach> {
+    if evaluate(model, agent_id, request).is_allowed() {
+        return Vec::new();
+    }
+    let minting = model.minting_grants(agent_id);
+    let grants: Vec<&Grant> = model.agents[agent_id]
+        .grants
+        .iter()
+        .chain(minting.iter().map(|(_, g)| g))
+        .filter(|g| g.provider == request.provider)
+        .collect();
+    let mut placements = vec![request.placement.clone()];
+    if *request.placement == Placement::Cluster {
+        for grant in &grants {
+            if matches!(grant.placement, Placement::Namespace(_))
+                && !placements.contains(&grant.placement)
+            {
+                placements.push(grant.placement.clone());
+            }
+        }
+    }
+    let mut reach = Vec::new();
+    for placement in &placements {
+        let namespace = match placement {
+            Placement::Namespace(namespace) if placement != request.placement => {
+                Some(namespace.clone())
+            }
+            _ => None,
+        };
+        let here = Request {
+            placement,
+            ..*request
+        };
+        if placement != request.placement {
+            let decision = evaluate(model, agent_id, &here);
+            if decision.is_allowed() {
+                reach.push(Reach {
+                    namespace,
+                    name: None,
+                    decision,
+                });
+                continue;
+            }
+        }
+        if request.name.is_some() {
+            continue;
+        }
+        let mut names: Vec<&String> = grants.iter().flat_map(|g| &g.resource_names).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let one = Request {
+                name: Some(name),
+                ..here
+            };
+            let decision = evaluate(model, agent_id, &one);
+            if decision.is_allowed() {
+                reach.push(Reach {
+                    namespace: namespace.clone(),
+                    name: Some(name.clone()),
+                    decision,
+                });
+            }
+        }
+    }
+    reach
 }
 
 /// The outcome of one `expect`.
@@ -283,19 +394,18 @@ pub fn run_tests(model: &Model) -> TestReport {
                 context: None,
             };
             let mut decision = evaluate(model, expectation.agent, &request);
-            // Asked about the whole resource: a `cannot` fails when any one
-            // object is reachable; a `can` that holds only for named
-            // objects says which.
-            let named = match decision.is_allowed() {
-                false => some_named_object(model, expectation.agent, &request),
-                true => None,
-            };
-            let passed = match (&named, expectation.allowed) {
+            // Asked cluster-wide, or about the whole resource: a `cannot`
+            // fails when any namespace or any one object is reachable; a
+            // `can` that holds only there says where.
+            let elsewhere = reachable_elsewhere(model, expectation.agent, &request)
+                .into_iter()
+                .next();
+            let passed = match (&elsewhere, expectation.allowed) {
                 (Some(_), false) => false,
                 _ => decision.is_allowed() == expectation.allowed,
             };
-            if let (Some((_, allowed)), false) = (&named, expectation.allowed) {
-                decision = allowed.clone();
+            if let (Some(reach), false) = (&elsewhere, expectation.allowed) {
+                decision = reach.decision.clone();
             }
             if !passed {
                 report.diagnostics.push(failure(
@@ -303,7 +413,7 @@ pub fn run_tests(model: &Model) -> TestReport {
                     &test.name,
                     expectation,
                     &decision,
-                    named.as_ref().map(|(name, _)| name.as_str()),
+                    elsewhere.as_ref(),
                 ));
             }
             report.results.push(ExpectationResult {
@@ -363,7 +473,7 @@ fn failure(
     test: &str,
     expectation: &Expectation,
     decision: &Decision,
-    named: Option<&str>,
+    elsewhere: Option<&Reach>,
 ) -> Diagnostic {
     let agent = &model.agents[expectation.agent];
     let provider = model.providers[expectation.provider].address();
@@ -376,9 +486,10 @@ fn failure(
     }
     let verb = if expectation.allowed { "can" } else { "cannot" };
     let reason = match decision {
-        Decision::Allowed { .. } | Decision::Mints { .. } => match named {
-            Some(name) => format!(
-                "for the object named `{name}` it is {}",
+        Decision::Allowed { .. } | Decision::Mints { .. } => match elsewhere {
+            Some(reach) => format!(
+                "{} it is {}",
+                reach.describe(),
                 explain_decision(model, expectation.agent, decision)
             ),
             None => format!(
@@ -423,10 +534,12 @@ fn failure(
         }
         Decision::Denied(DenyReason::NoGrant) => {
             diagnostic = diagnostic.with_label(agent.span, "the agent");
-            diagnostic = match named {
-                Some(name) => diagnostic.with_help(format!(
-                    "`{}` may only for the objects its grant names: expect `… named \"{name}\"`, or grant the whole resource",
-                    agent.name
+            diagnostic = match elsewhere {
+                Some(reach) => diagnostic.with_help(format!(
+                    "`{}` may do it only {}: ask about that ({}), or grant it as asked",
+                    agent.name,
+                    reach.describe(),
+                    reach.expect_words()
                 )),
                 None => diagnostic
                     .with_help(format!("grant it to `{}`, or expect `cannot`", agent.name)),

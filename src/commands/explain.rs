@@ -16,6 +16,7 @@ use std::path::Path;
 use writ_compiler::eval::{self, Decision};
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::model::{AgentId, Expectation, Model, Placement};
+use writ_compiler::syntax::ast;
 use writ_compiler::{Checked, FileId, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -145,7 +146,47 @@ fn as_expectation(agent: &str, request: &Request) -> Result<String, CliError> {
     if let Some(namespace) = &request.namespace {
         line.push_str(&format!(" in namespace {}", literal(namespace)));
     }
-    Ok(format!("test {} {{\n{line}\n}}\n", literal(REQUEST_TEST)))
+    let text = format!("test {} {{\n{line}\n}}\n", literal(REQUEST_TEST));
+    // Read back, the source must say exactly the request, one expectation
+    // and nothing more: a word that the language reads as two (a comment,
+    // a character it skips) would otherwise add statements of its own. A
+    // source that does not parse is reported by the check, in place.
+    if let Ok(parsed) = writ_compiler::syntax::parse_file(FileId(0), &text) {
+        if !reads_as(&parsed, agent, request) {
+            return Err(format!(
+                "`{agent} {} {}` is not a request writ can read: an agent, a provider (`kind.name`) and an action are each one plain word",
+                request.provider, request.action
+            )
+            .into());
+        }
+    }
+    Ok(text)
+}
+
+/// Does the parsed request file hold exactly the one expectation asked?
+fn reads_as(parsed: &ast::SourceFile, agent: &str, request: &Request) -> bool {
+    let [item] = parsed.items.as_slice() else {
+        return false;
+    };
+    let ast::ItemKind::Test { body, .. } = &item.kind else {
+        return false;
+    };
+    let [stmt] = body.as_slice() else {
+        return false;
+    };
+    let ast::StmtKind::Expect(expect) = &stmt.kind else {
+        return false;
+    };
+    let namespace = match expect.place.as_ref().map(|p| &p.kind) {
+        Some(ast::QualifierKind::Namespace(namespace)) => Some(namespace.value.as_str()),
+        _ => None,
+    };
+    expect.agent.text == agent
+        && expect.provider.display() == request.provider
+        && expect.action.text == request.action
+        && expect.resource.value == request.resource
+        && expect.named.as_ref().map(|n| n.value.as_str()) == request.name.as_deref()
+        && namespace == request.namespace.as_deref()
 }
 
 fn at(project: &Project, span: Span) -> String {
@@ -192,37 +233,9 @@ fn request(
     let decision = eval::evaluate(model, agent, &asked_for);
     let allowed = decision.is_allowed();
     let why = eval::explain_decision(model, agent, &decision);
-    // Asked about the whole resource, which a grant limited with `named`
-    // does not allow: which objects it does.
-    let named = eval::some_named_object(model, agent, &asked_for).map(|(name, _)| name);
-    // Asked cluster-wide, where only grants in a namespace would answer.
-    let namespaces: Vec<&str> = if !allowed
-        && provider.kind == ProviderKind::Kubernetes
-        && expectation.placement == Placement::Cluster
-    {
-        let mut found: Vec<&str> = model.agents[agent]
-            .grants
-            .iter()
-            .filter_map(|g| match &g.placement {
-                Placement::Namespace(namespace) => {
-                    let there = Placement::Namespace(namespace.clone());
-                    let one = eval::Request {
-                        placement: &there,
-                        ..asked_for
-                    };
-                    (eval::evaluate(model, agent, &one).is_allowed()
-                        || eval::some_named_object(model, agent, &one).is_some())
-                    .then_some(namespace.as_str())
-                }
-                _ => None,
-            })
-            .collect();
-        found.sort_unstable();
-        found.dedup();
-        found
-    } else {
-        Vec::new()
-    };
+    // Denied as asked (cluster-wide, or for the resource as a whole):
+    // where a narrower request is allowed.
+    let elsewhere = eval::reachable_elsewhere(model, agent, &asked_for);
     let grant = match decision {
         Decision::Allowed { grant } => Some(&model.agents[agent].grants[grant]),
         _ => None,
@@ -248,8 +261,11 @@ fn request(
                     "at": at(project, g.span),
                     "via": g.via,
                 })),
-                "allowed_objects": named.as_ref().map(|name| vec![name]),
-                "allowed_in_namespaces": namespaces,
+                "allowed_narrower": elsewhere.iter().map(|reach| json!({
+                    "namespace": reach.namespace,
+                    "name": reach.name,
+                    "reason": eval::explain_decision(model, agent, &reach.decision),
+                })).collect::<Vec<_>>(),
             });
             writeln!(
                 out,
@@ -289,20 +305,23 @@ fn request(
                     writeln!(out, "  /// {}", grant.docs.replace('\n', "\n  /// "))?;
                 }
             }
-            if let Some(name) = &named {
-                writeln!(
-                    out,
-                    "  only the objects a grant names are allowed, such as `{name}`: ask with `--name {name}`"
-                )?;
-            }
-            if !namespaces.is_empty() {
-                let list: Vec<String> = namespaces.iter().map(|n| format!("`{n}`")).collect();
-                writeln!(
-                    out,
-                    "  asked cluster-wide, but it is granted in namespace {}: ask with `--namespace {}`",
-                    list.join(", "),
-                    namespaces[0]
-                )?;
+            if !elsewhere.is_empty() {
+                writeln!(out, "  allowed only more narrowly than asked:")?;
+                for reach in &elsewhere {
+                    let mut flags = String::new();
+                    if let Some(namespace) = &reach.namespace {
+                        flags.push_str(&format!(" --namespace {namespace}"));
+                    }
+                    if let Some(name) = &reach.name {
+                        flags.push_str(&format!(" --name {name}"));
+                    }
+                    writeln!(
+                        out,
+                        "    {} (ask with `{}`)",
+                        reach.describe(),
+                        flags.trim()
+                    )?;
+                }
             }
         }
     }

@@ -69,13 +69,6 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         PlanFormat::Json => render::json(&plan),
     };
     out.write_all(rendered.as_bytes())?;
-    if args.format == PlanFormat::Text {
-        writeln!(
-            out,
-            "{}",
-            next_step(path, &args, observed.live, plan.has_changes())
-        )?;
-    }
     if let Some(file) = &args.out {
         std::fs::write(file, render::json(&plan))
             .map_err(|e| CliError::Message(format!("cannot write `{}`: {e}", file.display())))?;
@@ -98,6 +91,13 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
             names.join(", ")
         );
         return Ok(1);
+    }
+    if args.format == PlanFormat::Text {
+        writeln!(
+            out,
+            "{}",
+            next_step(path, &args, observed.live, plan.has_changes())
+        )?;
     }
     let code = if args.detailed_exitcode && plan.has_changes() {
         2
@@ -124,11 +124,11 @@ fn next_step(path: &Path, args: &PlanArgs, live: bool, changes: bool) -> String 
     }
     match &args.out {
         Some(file) => format!(
-            "To apply exactly this plan: writ apply{project} {}",
+            "To apply exactly this plan: writ apply{project} --expect {}",
             shell_word(&file.to_string_lossy())
         ),
         None => format!(
-            "To apply exactly this plan, save it and apply that: writ plan{project} --out plan.json, then writ apply{project} plan.json"
+            "To apply exactly this plan, save it and apply that: writ plan{project} --out plan.json, then writ apply{project} --expect plan.json"
         ),
     }
 }

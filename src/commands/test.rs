@@ -12,11 +12,15 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format) -> Outcome {
     let checked = checked(&project)?;
     if checked.has_errors() {
         print_diagnostics(out, &project, &checked.diagnostics, format)?;
-        writeln!(
-            out,
+        let line = format!(
             "tests not run: the project has errors ({})",
             report::summary(&checked.diagnostics)
-        )?;
+        );
+        // In JSON and as annotations, standard output stays the format's.
+        match format {
+            Format::Text | Format::Plain => writeln!(out, "{line}")?,
+            Format::Json | Format::Github => eprintln!("{line}"),
+        }
         return Ok(1);
     }
     let report = eval::run_tests(&checked.model);

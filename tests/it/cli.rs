@@ -864,25 +864,52 @@ fn explain_checks_its_request_as_a_test_does() {
     let whole = ask(&["--namespace", "billing"]);
     assert!(whole.starts_with("DENIED"), "{whole}");
     assert!(
-        whole.contains("such as `billing-config`: ask with `--name billing-config`"),
+        whole.contains("allowed only more narrowly than asked:\n    for the object named `billing-config` (ask with `--name billing-config`)"),
         "{whole}"
     );
     let one = ask(&["--namespace", "billing", "--name", "billing-config"]);
     assert!(one.starts_with("ALLOWED"), "{one}");
-    let cluster = ask(&[]);
+    assert!(!one.contains("narrowly"), "{one}");
+    let cluster = ask(&["--name", "billing-config"]);
     assert!(cluster.starts_with("DENIED"), "{cluster}");
     assert!(
-        cluster.contains("granted in namespace `billing`: ask with `--namespace billing`"),
+        cluster.contains("in namespace `billing` (ask with `--namespace billing`)"),
         "{cluster}"
     );
     // JSON, for machines.
     let json: serde_json::Value =
         serde_json::from_str(&ask(&["--namespace", "billing", "--format", "json"])).expect("JSON");
     assert_eq!(json["decision"], "denied");
+    assert_eq!(json["allowed_narrower"][0]["name"], "billing-config");
     assert_eq!(
-        json["allowed_objects"],
-        serde_json::json!(["billing-config"])
+        json["allowed_narrower"][0]["namespace"],
+        serde_json::Value::Null
     );
+    // A word the language would read as two adds nothing to the request.
+    let output = writ(&[
+        "explain",
+        "billing_bot/**/",
+        "aws.prod",
+        "s3:GetObject",
+        "arn:aws:s3:::acme-invoices/a.pdf",
+        "examples/acme",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is not a request writ can read"),
+        "{}",
+        stderr(&output)
+    );
+    let output = writ(&[
+        "explain",
+        "billing_bot\u{feff}can\u{feff}aws.prod\u{feff}s3:GetObject\u{feff}on\u{feff}\"x\"}test\u{feff}\"t\"{expect\u{feff}billing_bot",
+        "aws.prod",
+        "s3:DeleteObject",
+        "arn:aws:s3:::acme-invoices/a.pdf",
+        "examples/acme",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
     let json: serde_json::Value = serde_json::from_str(&stdout(&writ(&[
         "explain",
         "invoice_reader",

@@ -367,6 +367,30 @@ fn writ_allows(
     (every, some)
 }
 
+/// Does writ say the request is allowed, or allowed more narrowly (in a
+/// namespace, for a named object)? A `cannot` fails exactly then.
+fn writ_reaches(model: &writ_compiler::model::Model, agent: &str, request: &ApiRequest) -> bool {
+    let provider = model
+        .provider_id(ProviderKind::Kubernetes, "prod")
+        .expect("the provider");
+    let placement = match request.namespace {
+        Some(namespace) => Placement::Namespace(namespace.to_string()),
+        None => Placement::Cluster,
+    };
+    let resource = request.writ_resource();
+    let request = Request {
+        provider,
+        action: request.verb,
+        resource: &resource,
+        placement: &placement,
+        name: (!request.name.is_empty()).then_some(request.name),
+        context: None,
+    };
+    let agent = model.agent_id(agent).expect("the agent");
+    eval::evaluate(model, agent, &request).is_allowed()
+        || !eval::reachable_elsewhere(model, agent, &request).is_empty()
+}
+
 /// The number of cases a test runs: `WRIT_RBAC_CASES`, else `default`.
 fn cases(default: usize) -> usize {
     std::env::var("WRIT_RBAC_CASES")
@@ -408,6 +432,30 @@ fn writs_evaluator_agrees_with_rbac_on_the_lowered_objects() {
                 cluster_allows(&checked.objects, ("agents", "bot"), request),
             );
             let writ = writ_allows(&checked.model, "bot", request);
+            // Asked cluster-wide: is it allowed anywhere, in any namespace
+            // and for any object? That is what a `cannot` must rule out.
+            if request.namespace.is_none() {
+                let cluster_anywhere =
+                    [None, Some("team-a"), Some("team-b")]
+                        .into_iter()
+                        .any(|namespace| {
+                            cluster_allows(
+                                &checked.objects,
+                                ("agents", "bot"),
+                                &ApiRequest {
+                                    namespace,
+                                    ..request.clone()
+                                },
+                            )
+                        });
+                let writ_anywhere = writ_reaches(&checked.model, "bot", request);
+                if cluster_anywhere != writ_anywhere && disagreements.len() < 5 {
+                    disagreements.push(format!(
+                        "{request:?} anywhere: RBAC {cluster_anywhere}, writ {writ_anywhere}\n{}",
+                        grants.join("\n")
+                    ));
+                }
+            }
             compared += 1;
             allowed += usize::from(cluster.1);
             if cluster != writ && disagreements.len() < 5 {

@@ -833,6 +833,23 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             }
+            if let Some(named) = expect
+                .named
+                .as_ref()
+                .filter(|n| n.value.is_empty() || n.value.contains(['*', '?']))
+            {
+                // Asked about an object named `*`, a `cannot` would pass
+                // however many objects the agent reaches.
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`named \"{}\"`: an `expect` asks about one object, by its whole name", named.value),
+                        named.span,
+                        "not one object's name",
+                    )
+                    .with_help("name one object, or leave `named` out to ask about the resource as a whole"),
+                );
+                continue;
+            }
             if kind == ProviderKind::Kubernetes {
                 let text = &expect.resource.value;
                 match crate::facts::kubernetes::ResourceRef::parse(text) {

@@ -764,6 +764,10 @@ fn teach(text: &str, at: usize, found: &str, expected: &[&str]) -> Option<Lesson
     }
     // `provider aws.prod {`: declared with its kind and name apart.
     if found.starts_with('.')
+        && found.len() > 1
+        && found[1..]
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         && expected.contains(&"a name")
         && line.trim_start().starts_with("provider")
     {
