@@ -597,3 +597,130 @@ agent helper {{
     // Every kind of principal was asked, open and closed.
     assert!(asked["open"] >= 4 && asked["closed"] >= 25, "{asked:?}");
 }
+
+/// A GitHub workload's pins, against the claims of a job: does STS let the
+/// job assume the agent's role? Each pin is checked as its own claim, which
+/// the simulator evaluates (it does not evaluate `sub` and `aud`: they are
+/// left out of the trust it is given, and `sub` is checked by the plan
+/// tests). The expected answer is the source's: every pin written holds.
+#[test]
+fn a_github_trust_admits_exactly_the_jobs_its_pins_name() {
+    let Some(script) = simulator() else {
+        return;
+    };
+    const CLAIM: &str = "token.actions.githubusercontent.com";
+    // Every combination of pins (each present or not), and every job.
+    let repositories = ["acme/app", "acme/other"];
+    let environments = [None, Some("production"), Some("staging")];
+    let refs = [Some("refs/heads/main"), Some("refs/heads/evil")];
+    let workflows = [
+        Some(".github/workflows/deploy.yml"),
+        Some(".github/workflows/other.yml"),
+    ];
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    let mut shown = Vec::new();
+    for pin_environment in [None, Some("production")] {
+        for pin_ref in [None, Some("refs/heads/main")] {
+            for pin_workflow in [None, Some(".github/workflows/deploy.yml")] {
+                let mut runs_on = "runs_on github.acme repo \"acme/app\"".to_string();
+                if let Some(workflow) = pin_workflow {
+                    runs_on.push_str(&format!(" workflow \"{workflow}\""));
+                }
+                if let Some(environment) = pin_environment {
+                    runs_on.push_str(&format!(" environment \"{environment}\""));
+                }
+                if let Some(git_ref) = pin_ref {
+                    runs_on.push_str(&format!(" ref \"{git_ref}\""));
+                }
+                let source = format!(
+                    "provider aws prod {{\n  account = \"{ACCOUNT}\"\n}}\nprovider github acme {{\n  org = \"acme\"\n}}\nagent deployer {{\n  owner = \"team\"\n  ttl = 1h\n  @waive(broad_trust, \"asked on purpose\")\n  {runs_on}\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::releases/*\"\n}}\n"
+                );
+                let mut map = SourceMap::new();
+                map.add("github.writ", source);
+                let checked = crate::support::check(&map);
+                assert!(
+                    !checked.has_errors(),
+                    "{runs_on}: {:?}",
+                    checked.diagnostics
+                );
+                let desired = writ_compiler::lower::lower(&checked.model, "acme");
+                let role = desired
+                    .resources
+                    .iter()
+                    .find(|r| r.address == "aws.prod/role/deployer")
+                    .expect("the role");
+                let mut trust = role.attribute("assume_role_policy").unwrap().clone();
+                for statement in trust["Statement"].as_array_mut().unwrap() {
+                    for (_, keys) in statement["Condition"].as_object_mut().unwrap() {
+                        let keys = keys.as_object_mut().unwrap();
+                        keys.remove(&format!("{CLAIM}:sub"));
+                        keys.remove(&format!("{CLAIM}:aud"));
+                    }
+                }
+                for repository in repositories {
+                    for environment in environments {
+                        for git_ref in refs {
+                            for workflow in workflows {
+                                let mut context = serde_json::Map::new();
+                                context.insert(format!("{CLAIM}:repository"), json!(repository));
+                                if let Some(environment) = environment {
+                                    context
+                                        .insert(format!("{CLAIM}:environment"), json!(environment));
+                                }
+                                let git_ref = git_ref.unwrap_or_default();
+                                context.insert(format!("{CLAIM}:ref"), json!(git_ref));
+                                if let Some(workflow) = workflow {
+                                    context.insert(
+                                        format!("{CLAIM}:job_workflow_ref"),
+                                        json!(format!("{repository}/{workflow}@{git_ref}")),
+                                    );
+                                }
+                                let admitted = repository == "acme/app"
+                                    && pin_environment.is_none_or(|p| environment == Some(p))
+                                    && pin_ref.is_none_or(|p| git_ref == p)
+                                    && pin_workflow.is_none_or(|p| workflow == Some(p));
+                                cases.push(json!({
+                                    "identity": [{"Version": "2012-10-17", "Statement": [
+                                        {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}],
+                                    "boundary": null,
+                                    "principal": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{CLAIM}"),
+                                    "action": "sts:AssumeRoleWithWebIdentity",
+                                    "resource": format!("arn:aws:iam::{ACCOUNT}:role/writ/acme/deployer"),
+                                    "account": ACCOUNT,
+                                    "context": context,
+                                    "resourcePolicy": trust,
+                                }));
+                                expected.push(admitted);
+                                shown.push(format!(
+                                    "`{runs_on}` for a job of {repository}, environment {environment:?}, {git_ref}, {workflow:?}"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let answers = simulate(&script, &cases);
+    let mut disagreements = Vec::new();
+    let mut admitted = 0;
+    for ((answer, expected), what) in answers.iter().zip(&expected).zip(&shown) {
+        let allowed = answer["result"].as_str() == Some("Allowed");
+        admitted += usize::from(allowed);
+        if allowed != *expected {
+            disagreements.push(format!(
+                "{what}: the source says {}, the simulator {answer}",
+                if *expected { "admitted" } else { "refused" }
+            ));
+        }
+    }
+    assert_eq!(answers.len(), cases.len());
+    assert!(admitted > 0, "no job was ever admitted");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(10)].join("\n")
+    );
+}

@@ -413,18 +413,9 @@ impl<'a> Checker<'a> {
                         );
                         return None;
                     }
-                    if let Some(environment) = values.get("environment") {
-                        self.report(
-                            diagnostics::invalid_value(
-                                "a GitHub workload is pinned by `ref` or by `environment`, not both",
-                                environment.span,
-                                "second pin",
-                            )
-                            .with_label(git_ref.span, "pinned by ref here")
-                            .with_help("GitHub's OIDC subject names either the environment or the ref; keep one"),
-                        );
-                        return None;
-                    }
+                    // With `environment` too, both hold: the `sub` of a job
+                    // in an environment names only the environment, and
+                    // the trust checks the `ref` claim beside it.
                 }
                 WorkloadKind::GithubActions {
                     repository: repo.value.clone(),

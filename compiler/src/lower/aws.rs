@@ -320,6 +320,20 @@ impl AwsLowering<'_> {
                     };
                     let mut equals = Map::new();
                     equals.insert(format!("{GITHUB_OIDC}:aud"), json!(["sts.amazonaws.com"]));
+                    // Each pin also as the claim itself, which STS reads for
+                    // GitHub: they hold whatever the repository's subject
+                    // template makes of `sub`, and together, where `sub`
+                    // carries only one (a job in an environment has
+                    // `environment` in its `sub`, not its `ref`: without
+                    // the `ref` claim, any branch allowed to use the
+                    // environment could assume the role).
+                    equals.insert(format!("{GITHUB_OIDC}:repository"), json!([repository]));
+                    if let Some(environment) = environment {
+                        equals.insert(format!("{GITHUB_OIDC}:environment"), json!([environment]));
+                    }
+                    if let Some(git_ref) = git_ref {
+                        equals.insert(format!("{GITHUB_OIDC}:ref"), json!([git_ref]));
+                    }
                     let mut like = Map::new();
                     if subject.ends_with('*') {
                         like.insert(format!("{GITHUB_OIDC}:sub"), json!([subject]));
