@@ -172,10 +172,12 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
 }
 
 /// The plan of `desired` against `observed`, stamped with how it was made:
-/// `identities` are the live providers' (`None` for a snapshot).
+/// `identities` are the live providers' (`None` for a snapshot). The trust
+/// of GitHub workflows is first bound to the repositories observed (their
+/// ids and subject templates: see [`writ_compiler::lower::github`]).
 pub fn make_plan(
     project: &Project,
-    desired: &Desired,
+    desired: &mut Desired,
     observed: &[Resource],
     identities: Option<&[Identity]>,
     unfinished: Vec<Unfinished>,
@@ -185,7 +187,18 @@ pub fn make_plan(
         today: clock::today()?,
         max_key_age_days: project.config.max_key_age_days()?,
     };
+    let unbound = writ_compiler::lower::github::bind(desired, observed);
     let mut plan = writ_compiler::plan::plan(desired, observed, &options);
+    if !unbound.is_empty() {
+        let names: Vec<String> = unbound.iter().map(|r| format!("`{r}`")).collect();
+        plan.notes.push(format!(
+            "GitHub {} {} not read: the AWS trust of {} workflows names {} by name only (read by a GitHub provider, the trust would also require the immutable repository id, and follow the OIDC subject template)",
+            if names.len() == 1 { "repository" } else { "repositories" },
+            names.join(", "),
+            if names.len() == 1 { "was" } else { "were" },
+            if names.len() == 1 { "its" } else { "their" },
+        ));
+    }
     plan.identities = identities.map(<[Identity]>::to_vec).unwrap_or_default();
     plan.note_unfinished(unfinished);
     plan.origin = Some(Origin {

@@ -32,6 +32,10 @@ pub enum ResourceKind {
     /// service accounts writ made, by UID, and the agents revoked there.
     /// Read, never planned: only `writ apply` and `writ revoke` write it.
     KubernetesInventory,
+    /// A GitHub repository an agent runs in, as its OIDC tokens name it:
+    /// its id, its owner's id, and the subject template of its tokens. Read,
+    /// never changed; plans bind the AWS trust of its workflows to it.
+    GithubRepository,
 }
 
 impl ResourceKind {
@@ -49,6 +53,7 @@ impl ResourceKind {
             ResourceKind::KubernetesClusterRoleBinding => "kubernetes_cluster_role_binding",
             ResourceKind::KubernetesTokenSecret => "kubernetes_token_secret",
             ResourceKind::KubernetesInventory => "kubernetes_inventory",
+            ResourceKind::GithubRepository => "github_repository",
         }
     }
 
@@ -79,6 +84,7 @@ impl ResourceKind {
             ResourceKind::KubernetesClusterRoleBinding => "ClusterRoleBinding",
             ResourceKind::KubernetesTokenSecret => "token Secret",
             ResourceKind::KubernetesInventory => "inventory record",
+            ResourceKind::GithubRepository => "GitHub repository",
         }
     }
 

@@ -111,7 +111,7 @@ fn apply(
         let unfinished = live::unfinished_runs(&providers, Some(&lease.holder)).await;
         let plan = make_plan(
             &project,
-            &desired,
+            &mut desired,
             &observed,
             Some(&identities),
             unfinished,

@@ -46,7 +46,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
     };
     let plan = make_plan(
         &project,
-        &desired,
+        &mut desired,
         &observed.resources,
         observed.live.then_some(&observed.identities[..]),
         observed.unfinished,

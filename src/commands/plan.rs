@@ -57,7 +57,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
     };
     let plan = make_plan(
         &project,
-        &desired,
+        &mut desired,
         &observed.resources,
         observed.live.then_some(&observed.identities[..]),
         observed.unfinished,

@@ -644,7 +644,24 @@ fn a_github_trust_admits_exactly_the_jobs_its_pins_name() {
                     "{runs_on}: {:?}",
                     checked.diagnostics
                 );
-                let desired = writ_compiler::lower::lower(&checked.model, "acme");
+                let mut desired = writ_compiler::lower::lower(&checked.model, "acme");
+                // Bound, as a plan binds it, to the repository GitHub
+                // reports: id 42 (a repository made again under the same
+                // name has another).
+                let observed = [writ_compiler::resource::Resource {
+                    address: "github.acme/repos/acme/app".into(),
+                    provider: "github.acme".into(),
+                    kind: ResourceKind::GithubRepository,
+                    agent: None,
+                    attributes: std::collections::BTreeMap::from([
+                        ("name".to_string(), json!("acme/app")),
+                        ("id".to_string(), json!(42)),
+                        ("owner_id".to_string(), json!(7)),
+                    ])
+                    .into(),
+                }];
+                let unbound = writ_compiler::lower::github::bind(&mut desired, &observed);
+                assert!(unbound.is_empty(), "{unbound:?}");
                 let role = desired
                     .resources
                     .iter()
@@ -658,12 +675,16 @@ fn a_github_trust_admits_exactly_the_jobs_its_pins_name() {
                         keys.remove(&format!("{CLAIM}:aud"));
                     }
                 }
-                for repository in repositories {
+                for (repository, id) in repositories.iter().flat_map(|r| [(*r, 42), (*r, 43)]) {
                     for environment in environments {
                         for git_ref in refs {
                             for workflow in workflows {
                                 let mut context = serde_json::Map::new();
                                 context.insert(format!("{CLAIM}:repository"), json!(repository));
+                                context.insert(
+                                    format!("{CLAIM}:repository_id"),
+                                    json!(id.to_string()),
+                                );
                                 if let Some(environment) = environment {
                                     context
                                         .insert(format!("{CLAIM}:environment"), json!(environment));
@@ -677,6 +698,7 @@ fn a_github_trust_admits_exactly_the_jobs_its_pins_name() {
                                     );
                                 }
                                 let admitted = repository == "acme/app"
+                                    && id == 42
                                     && pin_environment.is_none_or(|p| environment == Some(p))
                                     && pin_ref.is_none_or(|p| git_ref == p)
                                     && pin_workflow.is_none_or(|p| workflow == Some(p));
@@ -693,7 +715,7 @@ fn a_github_trust_admits_exactly_the_jobs_its_pins_name() {
                                 }));
                                 expected.push(admitted);
                                 shown.push(format!(
-                                    "`{runs_on}` for a job of {repository}, environment {environment:?}, {git_ref}, {workflow:?}"
+                                    "`{runs_on}` for a job of {repository} (id {id}), environment {environment:?}, {git_ref}, {workflow:?}"
                                 ));
                             }
                         }

@@ -46,7 +46,7 @@ fn lowered(name: &str, text: &str) -> Desired {
 
 fn case_plan(folder: &Path) -> Plan {
     let read = |name: &str| std::fs::read_to_string(folder.join(name)).ok();
-    let desired = lowered("main.writ", &read("main.writ").expect("main.writ"));
+    let mut desired = lowered("main.writ", &read("main.writ").expect("main.writ"));
     let mut observed = match read("before.writ") {
         Some(before) => crate::support::as_applied(lowered("before.writ", &before)),
         None => Vec::new(),
@@ -61,6 +61,9 @@ fn case_plan(folder: &Path) -> Plan {
         today: crate::support::today(),
         max_key_age_days: Some(90),
     };
+    // As `writ plan` does: the trust of GitHub workflows bound to the
+    // repositories observed.
+    lower::github::bind(&mut desired, &observed);
     plan::plan(&desired, &observed, &options)
 }
 

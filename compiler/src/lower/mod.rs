@@ -6,6 +6,7 @@
 //! A retired agent lowers to nothing, so its objects are deleted.
 
 pub mod aws;
+pub mod github;
 pub mod kubernetes;
 
 use crate::diagnostic::Diagnostic;

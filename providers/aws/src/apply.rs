@@ -183,6 +183,10 @@ impl AwsProvider {
                 "`{}` is a Kubernetes object, not an AWS one",
                 change.address
             ))),
+            (ResourceKind::GithubRepository, _) => Err(ProviderError::permanent(format!(
+                "`{}` is a GitHub repository, not an AWS object",
+                change.address
+            ))),
             (ResourceKind::AwsUser | ResourceKind::AwsAccessKey, _) => {
                 Err(ProviderError::permanent(format!(
                     "`{}`: writ never changes IAM users or their keys",

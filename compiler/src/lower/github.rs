@@ -1,0 +1,367 @@
+//! Binding the AWS trust of GitHub workflows to the repositories as GitHub
+//! observed them. Lowering names a repository by the name the source
+//! writes; what GitHub puts in a job's OIDC token also depends on the
+//! repository's immutable id and on its subject template (set on the
+//! repository or its organisation, and since mid-2026 carrying ids by
+//! default). Given the observed `github_repository` objects, each trust
+//! statement for a workflow of one of them:
+//!
+//! - also requires the `repository_id` claim, so that a repository renamed,
+//!   transferred or deleted and made again under the same name cannot
+//!   inherit the role;
+//! - names the repository as GitHub spells it (claims are compared
+//!   case-sensitively; names are not);
+//! - expects `sub` in the form the repository's template gives it, so that
+//!   the role is usable, with a `*` for each part of the template that the
+//!   source does not pin (which the other claim conditions still bound).
+//!
+//! Pure: the observed objects come from a provider or a snapshot.
+
+use super::aws::GITHUB_OIDC;
+use super::Desired;
+use crate::ownership;
+use crate::resource::{Resource, ResourceKind};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// What GitHub says of one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    /// As GitHub spells it: `Acme/App`.
+    pub name: String,
+    pub id: u64,
+    pub owner_id: u64,
+    /// The claim keys of its tokens' `sub`, in order; `None`: GitHub's
+    /// default (`repo`, `context`).
+    pub claim_keys: Option<Vec<String>>,
+    /// `sub`'s first part as GitHub reports it (`repo:acme@1/app@2`), when
+    /// it does.
+    pub prefix: Option<String>,
+    /// Ids in the `repo` part (`repo:OWNER@ID/REPO@ID`).
+    pub immutable: bool,
+}
+
+impl Repository {
+    /// Reads an observed `github_repository` object; `None` when it lacks
+    /// what a binding needs (a name and ids).
+    pub fn from_resource(resource: &Resource) -> Option<Repository> {
+        if resource.kind != ResourceKind::GithubRepository {
+            return None;
+        }
+        let oidc = resource.attribute("oidc_subject");
+        let text = |key: &str| {
+            oidc.and_then(|o| o.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Some(Repository {
+            name: resource.string("name")?.to_string(),
+            id: resource.attribute("id")?.as_u64()?,
+            owner_id: resource.attribute("owner_id")?.as_u64()?,
+            claim_keys: oidc
+                .and_then(|o| o.get("include_claim_keys"))
+                .and_then(Value::as_array)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                }),
+            prefix: text("sub_claim_prefix"),
+            immutable: oidc
+                .and_then(|o| o.get("use_immutable_subject"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    /// The `repo` part of `sub`.
+    fn repo_part(&self) -> String {
+        if let Some(prefix) = &self.prefix {
+            return prefix.clone();
+        }
+        if self.immutable {
+            let (owner, name) = self.name.split_once('/').unwrap_or(("", &self.name));
+            return format!("repo:{owner}@{}/{name}@{}", self.owner_id, self.id);
+        }
+        format!("repo:{}", self.name)
+    }
+}
+
+/// A claim value as `sub` writes it: a `:` inside a value is `%3A`.
+fn escaped(value: &str) -> String {
+    value.replace(':', "%3A")
+}
+
+/// The pins of one trust statement, read from its claim conditions.
+struct Pins {
+    environment: Option<String>,
+    git_ref: Option<String>,
+    /// The workflow's path and ref, after `OWNER/REPO/`.
+    workflow: Option<String>,
+}
+
+/// The `sub` a job pinned so carries, given the repository's template; `*`
+/// where the source pins nothing.
+fn subject(repository: &Repository, pins: &Pins) -> String {
+    let context = match (&pins.environment, &pins.git_ref) {
+        (Some(environment), _) => format!("environment:{}", escaped(environment)),
+        (None, Some(git_ref)) => format!("ref:{}", escaped(git_ref)),
+        (None, None) => "*".to_string(),
+    };
+    let default = ["repo".to_string(), "context".to_string()];
+    let keys = repository.claim_keys.as_deref().unwrap_or(&default);
+    let (owner, _) = repository.name.split_once('/').unwrap_or(("", ""));
+    let parts: Vec<String> = keys
+        .iter()
+        .map(|key| match key.as_str() {
+            "repo" => repository.repo_part(),
+            "context" => context.clone(),
+            "repository" => format!("repository:{}", escaped(&repository.name)),
+            "repository_id" => format!("repository_id:{}", repository.id),
+            "repository_owner" => format!("repository_owner:{}", escaped(owner)),
+            "repository_owner_id" => format!("repository_owner_id:{}", repository.owner_id),
+            "environment" => match &pins.environment {
+                Some(environment) => format!("environment:{}", escaped(environment)),
+                None => "environment:*".to_string(),
+            },
+            "ref" => match &pins.git_ref {
+                Some(git_ref) => format!("ref:{}", escaped(git_ref)),
+                None => "ref:*".to_string(),
+            },
+            "job_workflow_ref" => match &pins.workflow {
+                Some(workflow) if !workflow.ends_with('*') => format!(
+                    "job_workflow_ref:{}",
+                    escaped(&format!("{}/{workflow}", repository.name))
+                ),
+                _ => "job_workflow_ref:*".to_string(),
+            },
+            other => format!("{other}:*"),
+        })
+        .collect();
+    // Runs of `*` say nothing more than one.
+    let mut text = parts.join(":");
+    while text.contains("**") {
+        text = text.replace("**", "*");
+    }
+    text
+}
+
+/// Sets one key of one condition operator.
+fn set(conditions: &mut Map<String, Value>, operator: &str, key: String, value: Value) {
+    let keys = conditions
+        .entry(operator)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !keys.is_object() {
+        *keys = Value::Object(Map::new());
+    }
+    if let Value::Object(keys) = keys {
+        keys.insert(key, value);
+    }
+}
+
+/// Binds every desired AWS role's trust of GitHub workflows to the
+/// repositories `observed` holds. Returns, for the plan, the repositories
+/// the trust names that were not observed (their trust stays by name).
+pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    let repositories: BTreeMap<String, Repository> = observed
+        .iter()
+        .filter_map(Repository::from_resource)
+        .map(|r| (r.name.to_ascii_lowercase(), r))
+        .collect();
+    let mut unbound = Vec::new();
+    let mut changed = Vec::new();
+    for (index, role) in desired.resources.iter_mut().enumerate() {
+        if role.kind != ResourceKind::AwsRole {
+            continue;
+        }
+        let Some(trust) = role.attributes.get_mut("assume_role_policy") else {
+            continue;
+        };
+        let mut touched = false;
+        let statements = trust
+            .get_mut("Statement")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten();
+        for statement in statements {
+            let federated = statement["Principal"]["Federated"]
+                .as_array()
+                .is_some_and(|p| {
+                    p.iter().any(|p| {
+                        p.as_str()
+                            .is_some_and(|p| p.ends_with(&format!("oidc-provider/{GITHUB_OIDC}")))
+                    })
+                });
+            if !federated {
+                continue;
+            }
+            let Some(conditions) = statement
+                .get_mut("Condition")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let claim = |key: &str| format!("{GITHUB_OIDC}:{key}");
+            let first = |conditions: &Map<String, Value>, operator: &str, key: &str| {
+                conditions
+                    .get(operator)
+                    .and_then(|o| o.get(claim(key)))
+                    .and_then(|v| v.get(0))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let Some(named) = first(conditions, "StringEquals", "repository") else {
+                continue;
+            };
+            let Some(repository) = repositories.get(&named.to_ascii_lowercase()) else {
+                if !unbound.contains(&named) {
+                    unbound.push(named);
+                }
+                continue;
+            };
+            let workflow = first(conditions, "StringEquals", "job_workflow_ref")
+                .or_else(|| first(conditions, "StringLike", "job_workflow_ref"))
+                .map(|w| w.get(named.len() + 1..).map(str::to_string).unwrap_or(w));
+            let pins = Pins {
+                environment: first(conditions, "StringEquals", "environment"),
+                git_ref: first(conditions, "StringEquals", "ref"),
+                workflow: workflow.clone(),
+            };
+            let sub = subject(repository, &pins);
+            for operator in ["StringEquals", "StringLike"] {
+                if let Some(Value::Object(keys)) = conditions.get_mut(operator) {
+                    keys.remove(&claim("sub"));
+                    if keys.contains_key(&claim("job_workflow_ref")) {
+                        if let Some(workflow) = &workflow {
+                            keys.insert(
+                                claim("job_workflow_ref"),
+                                json!([format!("{}/{workflow}", repository.name)]),
+                            );
+                        }
+                    }
+                }
+            }
+            set(
+                conditions,
+                "StringEquals",
+                claim("repository"),
+                json!([repository.name]),
+            );
+            set(
+                conditions,
+                "StringEquals",
+                claim("repository_id"),
+                json!([repository.id.to_string()]),
+            );
+            let operator = if sub.contains('*') {
+                "StringLike"
+            } else {
+                "StringEquals"
+            };
+            set(conditions, operator, claim("sub"), json!([sub]));
+            if conditions
+                .get("StringLike")
+                .and_then(Value::as_object)
+                .is_some_and(Map::is_empty)
+            {
+                conditions.remove("StringLike");
+            }
+            touched = true;
+        }
+        if touched {
+            changed.push(index);
+        }
+    }
+    // The digest says what writ made: it is the bound trust's.
+    for index in changed {
+        let role = &desired.resources[index];
+        let inline: Vec<Resource> = desired
+            .resources
+            .iter()
+            .filter(|r| {
+                r.kind == ResourceKind::AwsRolePolicy
+                    && r.provider == role.provider
+                    && r.agent == role.agent
+            })
+            .cloned()
+            .collect();
+        let digest = ownership::content_digest(role, &inline);
+        if let Some(Value::Object(tags)) = desired.resources[index].attributes.get_mut("tags") {
+            tags.insert(ownership::aws::DIGEST_TAG.into(), json!(digest));
+        }
+    }
+    unbound.sort();
+    unbound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository(keys: Option<&[&str]>, immutable: bool) -> Repository {
+        Repository {
+            name: "Acme/App".into(),
+            id: 42,
+            owner_id: 7,
+            claim_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+            prefix: None,
+            immutable,
+        }
+    }
+
+    fn pins(environment: Option<&str>, git_ref: Option<&str>) -> Pins {
+        Pins {
+            environment: environment.map(str::to_string),
+            git_ref: git_ref.map(str::to_string),
+            workflow: Some(".github/workflows/deploy.yml@refs/heads/main".into()),
+        }
+    }
+
+    #[test]
+    fn subjects_follow_the_template() {
+        let default = repository(None, false);
+        assert_eq!(
+            subject(&default, &pins(Some("production"), Some("refs/heads/main"))),
+            "repo:Acme/App:environment:production"
+        );
+        assert_eq!(
+            subject(&default, &pins(None, Some("refs/heads/main"))),
+            "repo:Acme/App:ref:refs/heads/main"
+        );
+        assert_eq!(subject(&default, &pins(None, None)), "repo:Acme/App:*");
+        assert_eq!(
+            subject(
+                &repository(None, true),
+                &pins(None, Some("refs/heads/main"))
+            ),
+            "repo:Acme@7/App@42:ref:refs/heads/main"
+        );
+        // GitHub's documented example of a custom template.
+        assert_eq!(
+            subject(
+                &repository(Some(&["repo", "context", "job_workflow_ref"]), false),
+                &pins(Some("prod"), None)
+            ),
+            "repo:Acme/App:environment:prod:job_workflow_ref:Acme/App/.github/workflows/deploy.yml@refs/heads/main"
+        );
+        assert_eq!(
+            subject(
+                &repository(
+                    Some(&["repository_owner_id", "repository_id", "actor"]),
+                    false
+                ),
+                &pins(None, None)
+            ),
+            "repository_owner_id:7:repository_id:42:actor:*"
+        );
+        let prefixed = Repository {
+            prefix: Some("repo:acme@7/app@42".into()),
+            ..repository(None, true)
+        };
+        assert_eq!(
+            subject(&prefixed, &pins(Some("prod"), None)),
+            "repo:acme@7/app@42:environment:prod"
+        );
+    }
+}
