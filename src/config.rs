@@ -43,9 +43,8 @@ fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
         "kubernetes" => &["context", "kubeconfig", "inventory_namespace", "ca_sha256"],
-        // This version does not read GitHub live: a setting would be
-        // silently ignored (the comment takes `--github-api`).
-        "github" => &[],
+        // Read live only when its section is there.
+        "github" => &["token_env", "api_url"],
         "gcp" => &["endpoint_url"],
         _ => return None,
     })
@@ -161,9 +160,9 @@ impl Config {
                     let Some(text) = value.as_str() else {
                         return Err(format!("[provider.{kind}.{name}] `{key}` must be a string"));
                     };
-                    if key == "endpoint_url" {
+                    if key == "endpoint_url" || key == "api_url" {
                         check_endpoint(text)
-                            .map_err(|e| format!("[provider.{kind}.{name}] `endpoint_url`: {e}"))?;
+                            .map_err(|e| format!("[provider.{kind}.{name}] `{key}`: {e}"))?;
                     }
                 }
             }
@@ -188,10 +187,9 @@ mod tests {
         assert!(error.contains("projekt"), "{error}");
         let config = parse("[project]\nname = \"acme\"\n[provider.github.acme]\n").unwrap();
         assert_eq!(config.project.name.as_deref(), Some("acme"));
-        // Settings this version would ignore are refused, not ignored.
         let error =
-            parse("[provider.github.acme]\napi_url = \"https://ghe.example\"\n").unwrap_err();
-        assert!(error.contains("no settings in this version"), "{error}");
+            parse("[provider.github.acme]\napi_uri = \"https://ghe.example\"\n").unwrap_err();
+        assert!(error.contains("unknown key `api_uri`"), "{error}");
     }
 
     #[test]

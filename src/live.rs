@@ -15,6 +15,7 @@ use writ_compiler::resource::Resource;
 use writ_compiler::snapshot::Snapshot;
 use writ_provider_aws::{AwsProvider, AwsSettings};
 use writ_provider_core::{Lease, Provider, Release, Retrier};
+use writ_provider_github::GithubState;
 use writ_provider_kubernetes::{KubernetesProvider, KubernetesSettings};
 
 /// The provider instances a run covers (`--only`, or all).
@@ -66,8 +67,8 @@ pub async fn connect(
         providers: Vec::new(),
         identities: Vec::new(),
     };
-    for provider in in_scope(model, scope, true) {
-        let (connected, identity) = connect_one(project, provider, retrier).await?;
+    for provider in in_scope(project, model, scope, true) {
+        let (connected, identity) = connect_one(project, model, provider, retrier).await?;
         live.providers.push(connected);
         live.identities.push(identity);
     }
@@ -96,19 +97,31 @@ pub struct Observed {
 /// The providers in scope that writ can (`live`) or cannot yet read and
 /// change live.
 pub fn in_scope<'m>(
+    project: &'m Project,
     model: &'m Model,
     scope: &'m Scope,
     live: bool,
 ) -> impl Iterator<Item = &'m writ_compiler::model::Provider> {
-    model
-        .providers
-        .iter()
-        .filter(move |p| is_live_kind(p.kind) == live && scope.includes(&p.address()))
+    model.providers.iter().filter(move |p| {
+        let connected = match p.kind {
+            // Read only when writ.toml says how: a project may plan its
+            // cloud access without a GitHub token (and its plans say what
+            // that leaves unbound).
+            ProviderKind::Github => project
+                .config
+                .provider
+                .get("github")
+                .is_some_and(|t| t.contains_key(&p.name)),
+            kind => is_live_kind(kind),
+        };
+        connected == live && scope.includes(&p.address())
+    })
 }
 
 /// Connects to one live provider, from its `[provider.KIND.NAME]` section.
 pub async fn connect_one(
     project: &Project,
+    model: &Model,
     provider: &writ_compiler::model::Provider,
     retrier: &Retrier,
 ) -> Result<(Box<dyn Provider>, Identity), CliError> {
@@ -203,6 +216,32 @@ pub async fn connect_one(
             }
             Box::new(connected)
         }
+        ProviderSettings::Github { org } => {
+            let token_env = get("token_env").unwrap_or_else(|| "GITHUB_TOKEN".to_string());
+            let token = std::env::var(&token_env).unwrap_or_default();
+            if token.trim().is_empty() {
+                return Err(format!(
+                    "`{address}`: no GitHub token in `{token_env}`: set it (a token that may read the repositories' metadata and Actions settings), or name another variable with `token_env` in `[provider.github.{}]`",
+                    provider.name
+                )
+                .into());
+            }
+            let api = get("api_url")
+                .or_else(|| std::env::var("GITHUB_API_URL").ok())
+                .unwrap_or_else(|| "https://api.github.com".to_string());
+            crate::config::check_endpoint(&api).map_err(|e| format!("`{address}`: {e}"))?;
+            Box::new(
+                GithubState::connect(
+                    &address,
+                    org,
+                    github_repositories(model, provider),
+                    &api,
+                    token,
+                    retrier,
+                )
+                .map_err(|e| format!("`{address}`: {e}"))?,
+            )
+        }
         _ => return Err(format!("`{address}` cannot be read live by this version of writ").into()),
     };
     // Before anything else: is it where the source says?
@@ -217,6 +256,32 @@ pub async fn connect_one(
             .unwrap_or_default()
     );
     Ok((connected, identity))
+}
+
+/// The repositories of `provider` (a GitHub organisation) that agents run
+/// in, each once.
+fn github_repositories(
+    model: &Model,
+    provider: &writ_compiler::model::Provider,
+) -> Vec<writ_provider_github::Repository> {
+    let mut names: Vec<&str> = model
+        .agents
+        .iter()
+        .flat_map(|a| &a.runs_on)
+        .filter(|w| model.providers[w.provider].address() == provider.address())
+        .filter_map(|w| match &w.kind {
+            writ_compiler::model::WorkloadKind::GithubActions { repository, .. } => {
+                Some(repository.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+    names.dedup_by_key(|n| n.to_ascii_lowercase());
+    names
+        .into_iter()
+        .filter_map(|n| writ_provider_github::Repository::parse(n).ok())
+        .collect()
 }
 
 /// Observes each provider in turn, saying how many requests it took.

@@ -191,12 +191,15 @@ pub fn make_plan(
     let mut plan = writ_compiler::plan::plan(desired, observed, &options);
     if !unbound.is_empty() {
         let names: Vec<String> = unbound.iter().map(|r| format!("`{r}`")).collect();
+        let one = names.len() == 1;
+        let (noun, verb, their, them) = if one {
+            ("repository", "was", "its", "it")
+        } else {
+            ("repositories", "were", "their", "them")
+        };
         plan.notes.push(format!(
-            "GitHub {} {} not read: the AWS trust of {} workflows names {} by name only (read by a GitHub provider, the trust would also require the immutable repository id, and follow the OIDC subject template)",
-            if names.len() == 1 { "repository" } else { "repositories" },
+            "GitHub {noun} {} {verb} not read: the AWS trust of {their} workflows names {them} by name only (read from a GitHub provider, `[provider.github.NAME]` in writ.toml, the trust also requires the immutable repository id, and follows the OIDC subject template)",
             names.join(", "),
-            if names.len() == 1 { "was" } else { "were" },
-            if names.len() == 1 { "its" } else { "their" },
         ));
     }
     plan.identities = identities.map(<[Identity]>::to_vec).unwrap_or_default();

@@ -76,9 +76,9 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         let mut lifted_aws = false;
         // Each provider on its own: one that cannot be reached must not
         // keep the agent from being cut off in the others.
-        for declared in live::in_scope(model, &scope, true) {
+        for declared in live::in_scope(&project, model, &scope, true) {
             let address = declared.address();
-            let provider = match live::connect_one(&project, declared, &retrier).await {
+            let provider = match live::connect_one(&project, model, declared, &retrier).await {
                 Ok((provider, _)) => provider,
                 Err(error) => {
                     writeln!(out, "could not revoke in {address}: {error}")?;
@@ -120,7 +120,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
                 }
             }
         }
-        for declared in live::in_scope(model, &scope, false) {
+        for declared in live::in_scope(&project, model, &scope, false) {
             // Named on purpose, it is a failure; in the whole project's
             // scope, a note.
             let address = declared.address();

@@ -19,9 +19,9 @@ pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> 
     let retrier = Retrier::default_policy();
     writ_provider_core::runtime()?.block_on(async {
         let mut failed = false;
-        for declared in live::in_scope(&model, &scope, true) {
+        for declared in live::in_scope(&project, &model, &scope, true) {
             let address = declared.address();
-            let provider = match live::connect_one(&project, declared, &retrier).await {
+            let provider = match live::connect_one(&project, &model, declared, &retrier).await {
                 Ok((provider, _)) => provider,
                 Err(error) => {
                     writeln!(out, "could not reach {address}: {error}")?;

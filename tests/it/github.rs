@@ -728,3 +728,165 @@ fn the_example_workflows_run_as_written() {
         comments[1].body
     );
 }
+
+/// A project whose agent deploys from GitHub Actions, with GitHub read live
+/// from the local API.
+fn deploying_project(root: &Path, github: &FakeGitHub) -> PathBuf {
+    let folder = root.join("deploys");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("main.writ"),
+        "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n\nagent deployer {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" environment \"production\" ref \"refs/heads/main\"\n  aws.prod allow s3:PutObject on \"arn:aws:s3:::acme-releases/*\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!(
+            "[project]\nname = \"deploys\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
+            github.api()
+        ),
+    )
+    .unwrap();
+    folder
+}
+
+#[test]
+fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
+    let github = FakeGitHub::start(REPO, &[]);
+    // GitHub spells it otherwise, and its organisation's template puts ids
+    // in `sub`, as repositories made after mid-2026 do by default.
+    github.add_repository("Acme/App", 912_345_678);
+    github.set_repository_template("Acme/App", serde_json::json!({"use_default": false}));
+    github.set_org_template(serde_json::json!({
+        "include_claim_keys": ["repo", "context"],
+        "use_immutable_subject": true
+    }));
+    let root = scratch("bind");
+    let folder = deploying_project(&root, &github);
+    let snapshot = root.join("state.json");
+    let output = writ(
+        &[
+            "snapshot",
+            folder.to_str().unwrap(),
+            "--only",
+            "github.acme",
+            "--out",
+            snapshot.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snapshot).unwrap()).unwrap();
+    let repository = &state["providers"]["github.acme"]["resources"][0];
+    assert_eq!(repository["kind"], "github_repository", "{state:#}");
+    assert_eq!(repository["address"], "github.acme/repos/Acme/App");
+    assert_eq!(repository["attributes"]["id"], 912_345_678);
+    assert_eq!(
+        repository["attributes"]["oidc_subject"]["source"],
+        "organization"
+    );
+    assert_eq!(
+        repository["attributes"]["oidc_subject"]["use_immutable_subject"],
+        true
+    );
+    // Planned against it, the trust is the repository's, by id.
+    let output = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the plan is JSON");
+    let role = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "aws.prod/role/deployer")
+        .expect("the role");
+    let equals = &role["after"]["assume_role_policy"]["Statement"][0]["Condition"]["StringEquals"];
+    let claim = |key: &str| equals[format!("token.actions.githubusercontent.com:{key}")].clone();
+    assert_eq!(claim("repository_id"), serde_json::json!(["912345678"]));
+    assert_eq!(claim("repository"), serde_json::json!(["Acme/App"]));
+    assert_eq!(
+        claim("sub"),
+        serde_json::json!(["repo:Acme@4412/App@912345678:environment:production"])
+    );
+    assert_eq!(claim("ref"), serde_json::json!(["refs/heads/main"]));
+    assert!(plan.get("notes").is_none(), "{:#}", plan["notes"]);
+    // Requests: the organisation, the repository, its template, the
+    // organisation's (deferred to).
+    let paths: Vec<String> = github.log().iter().map(|l| l.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/orgs/acme",
+            "/repos/acme/app",
+            "/repos/acme/app/actions/oidc/customization/sub",
+            "/orgs/acme/actions/oidc/customization/sub"
+        ],
+        "{paths:?}"
+    );
+    // Without GitHub's state, the plan says the trust is by name only.
+    let empty = root.join("empty.json");
+    std::fs::write(&empty, r#"{"format_version": 1, "providers": {}}"#).unwrap();
+    let output = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--snapshot",
+            empty.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("GitHub repository `acme/app` was not read: the AWS trust of its workflows names it by name only"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_missing_token_or_repository_is_a_clear_error() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/other", 1);
+    let root = scratch("github-errors");
+    let folder = deploying_project(&root, &github);
+    let output = writ(
+        &[
+            "snapshot",
+            folder.to_str().unwrap(),
+            "--only",
+            "github.acme",
+        ],
+        &[("GITHUB_TOKEN", "")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("no GitHub token in `GITHUB_TOKEN`"),
+        "{}",
+        text(&output)
+    );
+    let output = writ(
+        &[
+            "snapshot",
+            folder.to_str().unwrap(),
+            "--only",
+            "github.acme",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("reading repository `acme/app`: GitHub answered 404"),
+        "{}",
+        text(&output)
+    );
+}

@@ -3,8 +3,9 @@
 //! Prism in mock mode, which answers a request outside the description
 //! with an error instead of a documented example.
 
+use writ_provider_core::Provider;
 use writ_provider_core::{Retrier, RetryPolicy};
-use writ_provider_github::{GitHub, Repository};
+use writ_provider_github::{GitHub, GithubState, Repository};
 
 #[test]
 fn every_request_writ_sends_matches_githubs_openapi_description() {
@@ -64,5 +65,39 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
             )
             .await;
         assert!(refused.is_err(), "prism validates requests");
+    });
+    // GitHub as a provider of identity state: the organisation, each
+    // repository and its OIDC subject template, and the organisation's.
+    // Prism answers with the description's examples (another organisation
+    // and repository), which writ then refuses on its own: an error of
+    // writ's (no status) is fine here, one of Prism's (a status) is not.
+    let state = GithubState::connect(
+        "github.acme",
+        "octocat",
+        vec![Repository::parse("octocat/Hello-World").unwrap()],
+        &prism.api(),
+        "ghs_contract".to_string(),
+        &Retrier::new(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }),
+    )
+    .unwrap();
+    runtime.block_on(async {
+        for result in [
+            state.identify().await.map(|_| ()),
+            state.observe().await.map(|_| ()),
+        ] {
+            if let Err(error) = result {
+                assert!(
+                    error.status.is_none(),
+                    "a request outside GitHub's description: {error}"
+                );
+            }
+        }
+        assert!(
+            state.stats().requests >= 3,
+            "the organisation, the repository and its template were asked"
+        );
     });
 }

@@ -181,6 +181,11 @@ impl GitHub {
         })
     }
 
+    /// The API's address.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
     /// Requests sent so far, retries included.
     pub fn stats(&self) -> RequestStats {
         self.requests.stats()
@@ -273,6 +278,18 @@ impl GitHub {
             401 => (
                 ErrorClass::Permanent,
                 ": the token was refused; check `GITHUB_TOKEN` (or the variable named by `--token-env`)",
+            ),
+            403 if what.contains("OIDC subject template of organisation") => (
+                ErrorClass::Permanent,
+                ": the token may not read it; it needs the organisation permission `Administration: read` (classic tokens: `read:org`)",
+            ),
+            403 if what.contains("OIDC subject template") => (
+                ErrorClass::Permanent,
+                ": the token may not read it; it needs the repository permission `Actions: read` (classic tokens: `repo`)",
+            ),
+            403 if what.starts_with("reading") => (
+                ErrorClass::Permanent,
+                ": the token may not read it; it needs the repository permission `Metadata: read`",
             ),
             403 => (
                 ErrorClass::Permanent,

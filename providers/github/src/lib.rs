@@ -2,8 +2,9 @@
 //! part shares; `comments` is what writ needs from GitHub to work through
 //! pull requests: one sticky comment per project on a pull request (found
 //! again by a hidden marker and edited in place), apply results, and the
-//! pull requests a commit belongs to. (GitHub identity state, as a provider
-//! of its own, is to sit beside them.)
+//! pull requests a commit belongs to. `state` is GitHub as a provider of
+//! identity state: the repositories agents run in, as their workflows'
+//! OIDC tokens name them.
 //!
 //! Every request goes through writ's retry budget (octocrab's own retry
 //! layer is not built): 5xx answers and network failures are retried with
@@ -16,6 +17,8 @@
 
 mod client;
 pub mod comments;
+mod state;
 
 pub use client::{GitHub, Repository};
 pub use comments::{Comment, Posted, COMMENT_LIMIT};
+pub use state::GithubState;

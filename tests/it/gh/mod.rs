@@ -10,6 +10,12 @@
 //!   the token's user did not write the comment);
 //! - `GET /repos/{owner}/{repo}/commits/{sha}/pulls` (422 for an unknown
 //!   commit);
+//! - `GET /orgs/{org}`, `GET /repos/{owner}/{repo}` (names matched without
+//!   regard to case, answered as GitHub spells them; 404 for others), and
+//!   the Actions OIDC subject templates, `GET
+//!   /repos/{owner}/{repo}/actions/oidc/customization/sub` (`use_default`
+//!   true until one is set) and `GET
+//!   /orgs/{org}/actions/oidc/customization/sub`;
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
 //!
 //! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
@@ -57,6 +63,12 @@ struct State {
     primary_exhausted: bool,
     server_errors: usize,
     log: Vec<Logged>,
+    /// The organisation, as GitHub spells it, and its id.
+    org: (String, u64),
+    /// Repositories by lowercased `owner/name`: GitHub's spelling, id, and
+    /// subject template (`None`: never set).
+    repositories: BTreeMap<String, (String, u64, Option<Value>)>,
+    org_template: Option<Value>,
 }
 
 #[derive(Clone)]
@@ -102,6 +114,33 @@ impl FakeGitHub {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A repository of the organisation, with its id.
+    pub fn add_repository(&self, full_name: &str, id: u64) {
+        let mut state = self.state();
+        let owner = full_name.split('/').next().unwrap_or_default().to_string();
+        state.org = (owner, 4412);
+        state.repositories.insert(
+            full_name.to_ascii_lowercase(),
+            (full_name.to_string(), id, None),
+        );
+    }
+
+    /// Sets a repository's OIDC subject template, as `PUT` would.
+    pub fn set_repository_template(&self, full_name: &str, template: Value) {
+        if let Some(entry) = self
+            .state()
+            .repositories
+            .get_mut(&full_name.to_ascii_lowercase())
+        {
+            entry.2 = Some(template);
+        }
+    }
+
+    /// Sets the organisation's OIDC subject template.
+    pub fn set_org_template(&self, template: Value) {
+        self.state().org_template = Some(template);
     }
 
     /// The pull requests a commit belongs to.
@@ -171,6 +210,58 @@ impl FakeGitHub {
         })
     }
 
+    /// The organisation, its repositories and their OIDC subject templates.
+    fn identity_state(state: &State, path: &str) -> Option<Reply> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (org, org_id) = &state.org;
+        Some(match segments.as_slice() {
+            ["orgs", name] if name.eq_ignore_ascii_case(org) => Reply::json(
+                200,
+                &json!({"login": org, "id": org_id, "node_id": "O_1", "type": "Organization"}),
+            ),
+            ["orgs", name, "actions", "oidc", "customization", "sub"]
+                if name.eq_ignore_ascii_case(org) =>
+            {
+                Reply::json(
+                    200,
+                    state
+                        .org_template
+                        .as_ref()
+                        .unwrap_or(&json!({"include_claim_keys": ["repo", "context"]})),
+                )
+            }
+            ["orgs", ..] => error(404, "Not Found"),
+            ["repos", owner, name, rest @ ..]
+                if !rest.starts_with(&["issues"]) && !rest.starts_with(&["commits"]) =>
+            {
+                let key = format!("{owner}/{name}").to_ascii_lowercase();
+                let Some((full_name, id, template)) = state.repositories.get(&key) else {
+                    return Some(error(404, "Not Found"));
+                };
+                match rest {
+                    [] => Reply::json(
+                        200,
+                        &json!({
+                            "id": id,
+                            "node_id": format!("R_{id}"),
+                            "name": full_name.split('/').nth(1),
+                            "full_name": full_name,
+                            "private": true,
+                            "owner": {"login": org, "id": org_id, "type": "Organization"},
+                            "default_branch": "main",
+                        }),
+                    ),
+                    ["actions", "oidc", "customization", "sub"] => Reply::json(
+                        200,
+                        template.as_ref().unwrap_or(&json!({"use_default": true})),
+                    ),
+                    _ => error(404, "Not Found"),
+                }
+            }
+            _ => return None,
+        })
+    }
+
     fn handle(&self, request: &Request) -> Reply {
         let login = match request.header("authorization") {
             Some(value)
@@ -210,6 +301,11 @@ impl FakeGitHub {
         let repository = state.repository.clone();
         let base = state.base.clone();
         let path = request.path().to_string();
+        if request.method == "GET" {
+            if let Some(reply) = Self::identity_state(&state, &path) {
+                return reply;
+            }
+        }
         let Some(rest) = path.strip_prefix(&format!("/repos/{repository}/")) else {
             return error(404, "Not Found");
         };

@@ -36,6 +36,10 @@ const OPERATIONS: &[(&str, &str)] = &[
         "patch",
     ),
     ("/repos/{owner}/{repo}/commits/{commit_sha}/pulls", "get"),
+    ("/orgs/{org}", "get"),
+    ("/repos/{owner}/{repo}", "get"),
+    ("/repos/{owner}/{repo}/actions/oidc/customization/sub", "get"),
+    ("/orgs/{org}/actions/oidc/customization/sub", "get"),
 ];
 
 fn folder() -> PathBuf {

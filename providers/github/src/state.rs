@@ -1,0 +1,248 @@
+//! GitHub as a provider of identity state: the repositories agents run in,
+//! as the OIDC tokens of their workflows name them. For each repository
+//! the source governs, it reads the repository (its immutable id and its
+//! owner's, and its name as GitHub spells it) and the subject template of
+//! its Actions tokens (the repository's, or, when the repository defers to
+//! it, the organisation's). Plans bind the AWS trust of the repository's
+//! workflows to what is read here (`writ_compiler::lower::github`).
+//!
+//! Read only, for now: GitHub objects are never planned, so nothing is ever
+//! applied here; a revocation is carried out by the cloud trust, which the
+//! AWS provider closes.
+
+use crate::client::{GitHub, Method, Repository};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use writ_compiler::plan::{Change, Identity};
+use writ_compiler::resource::{Resource, ResourceKind};
+use writ_provider_core::{
+    BoxFuture, Provider, ProviderError, RequestStats, Retrier, Revocation, RevokeMark,
+};
+
+/// One `provider github NAME` of the source, connected.
+pub struct GithubState {
+    address: String,
+    org: String,
+    /// The repositories the source's agents run in, in this organisation.
+    repositories: Vec<Repository>,
+    client: GitHub,
+}
+
+impl GithubState {
+    /// Connects (sending nothing yet) to the organisation `org` at `api`,
+    /// for the repositories the source governs there.
+    pub fn connect(
+        address: &str,
+        org: &str,
+        repositories: Vec<Repository>,
+        api: &str,
+        token: String,
+        retrier: &Retrier,
+    ) -> Result<GithubState, ProviderError> {
+        Ok(GithubState {
+            address: address.to_string(),
+            org: org.to_string(),
+            repositories,
+            client: GitHub::connect(api, token, retrier)?,
+        })
+    }
+
+    /// The organisation's subject template: its claim keys, and whether
+    /// its tokens carry ids in `repo`.
+    async fn organisation_template(&self) -> Result<(Vec<String>, bool), ProviderError> {
+        let answer = self
+            .client
+            .request(
+                Method::Get,
+                &format!("/orgs/{}/actions/oidc/customization/sub", self.org),
+                None,
+                &format!(
+                    "reading the OIDC subject template of organisation `{}`",
+                    self.org
+                ),
+            )
+            .await?
+            .json()?;
+        Ok((
+            strings(&answer["include_claim_keys"]),
+            answer["use_immutable_subject"].as_bool().unwrap_or(false),
+        ))
+    }
+
+    async fn repository(
+        &self,
+        repository: &Repository,
+        organisation: &mut Option<(Vec<String>, bool)>,
+    ) -> Result<Resource, ProviderError> {
+        let what = format!("reading repository `{repository}`");
+        let found = self
+            .client
+            .request(Method::Get, &format!("/repos/{repository}"), None, &what)
+            .await?
+            .json()?;
+        let (Some(name), Some(id), Some(owner_id)) = (
+            found["full_name"].as_str(),
+            found["id"].as_u64(),
+            found["owner"]["id"].as_u64(),
+        ) else {
+            return Err(ProviderError::permanent(format!(
+                "{what}: GitHub's answer has no `full_name`, `id` or `owner.id`"
+            )));
+        };
+        // A repository renamed or transferred answers under its new name:
+        // the trust must follow the repository the source names.
+        if !name.eq_ignore_ascii_case(&repository.to_string()) {
+            return Err(ProviderError::permanent(format!(
+                "{what}: GitHub answers for `{name}`: the repository was renamed or transferred; write its new name in the source"
+            )));
+        }
+        let template = self
+            .client
+            .request(
+                Method::Get,
+                &format!("/repos/{repository}/actions/oidc/customization/sub"),
+                None,
+                &format!("reading the OIDC subject template of `{repository}`"),
+            )
+            .await?
+            .json()?;
+        let use_default = template["use_default"].as_bool().unwrap_or(true);
+        let keys = strings(&template["include_claim_keys"]);
+        // GitHub's own table: `use_default` → GitHub's template; keys →
+        // them; neither → the organisation's, if it has one.
+        let (source, keys, org_immutable) = if use_default {
+            ("default", None, None)
+        } else if !keys.is_empty() {
+            ("repository", Some(keys), None)
+        } else {
+            if organisation.is_none() {
+                *organisation = Some(self.organisation_template().await?);
+            }
+            match organisation {
+                Some((keys, immutable)) if !keys.is_empty() => {
+                    ("organization", Some(keys.clone()), Some(*immutable))
+                }
+                Some((_, immutable)) => ("default", None, Some(*immutable)),
+                None => ("default", None, None),
+            }
+        };
+        let immutable = template["use_immutable_subject"]
+            .as_bool()
+            .or(org_immutable)
+            .unwrap_or(false);
+        let mut oidc = json!({
+            "source": source,
+            "include_claim_keys": keys,
+            "use_immutable_subject": immutable,
+        });
+        if let Some(prefix) = template["sub_claim_prefix"].as_str() {
+            oidc["sub_claim_prefix"] = json!(prefix);
+        }
+        Ok(Resource {
+            address: format!("{}/repos/{name}", self.address),
+            provider: self.address.clone(),
+            kind: ResourceKind::GithubRepository,
+            agent: None,
+            attributes: BTreeMap::from([
+                ("name".to_string(), json!(name)),
+                ("id".to_string(), json!(id)),
+                ("owner_id".to_string(), json!(owner_id)),
+                ("oidc_subject".to_string(), oidc),
+            ])
+            .into(),
+        })
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Provider for GithubState {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn stats(&self) -> RequestStats {
+        self.client.stats()
+    }
+
+    fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
+        Box::pin(async move {
+            let what = format!("reading organisation `{}`", self.org);
+            let found = self
+                .client
+                .request(Method::Get, &format!("/orgs/{}", self.org), None, &what)
+                .await?
+                .json()?;
+            let login = found["login"].as_str().unwrap_or_default();
+            if !login.eq_ignore_ascii_case(&self.org) {
+                return Err(ProviderError::permanent(format!(
+                    "{what}: GitHub answers for `{login}`, not the organisation the source names"
+                )));
+            }
+            Ok(Identity {
+                provider: self.address.clone(),
+                place: format!("organisation {login} at {}", self.client.api()),
+                caller: None,
+            })
+        })
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Result<Vec<Resource>, ProviderError>> {
+        Box::pin(async move {
+            let mut organisation = None;
+            let mut found = Vec::new();
+            for repository in &self.repositories {
+                found.push(self.repository(repository, &mut organisation).await?);
+            }
+            Ok(found)
+        })
+    }
+
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
+        // Plans never change GitHub objects: this is never reached.
+        Box::pin(async move {
+            Err(ProviderError::permanent(format!(
+                "`{}`: writ reads GitHub repositories and changes none of them",
+                change.address
+            )))
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        agent: &'a str,
+        _mark: &'a RevokeMark,
+        _users: &'a [String],
+    ) -> BoxFuture<'a, Revocation> {
+        Box::pin(async move {
+            let mut report = Revocation::default();
+            report.said(format!(
+                "{}: nothing to revoke for `{agent}` in GitHub: its workflows reach the cloud through the trust the cloud providers close",
+                self.address
+            ));
+            report
+        })
+    }
+
+    fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {
+        Box::pin(async move {
+            let mut report = Revocation::default();
+            report.said(format!(
+                "{}: nothing to lift for `{agent}` in GitHub",
+                self.address
+            ));
+            report
+        })
+    }
+}
