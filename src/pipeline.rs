@@ -187,21 +187,9 @@ pub fn make_plan(
         today: clock::today()?,
         max_key_age_days: project.config.max_key_age_days()?,
     };
-    let unbound = writ_compiler::lower::github::bind(desired, observed);
+    let binding = writ_compiler::lower::github::bind(desired, observed);
     let mut plan = writ_compiler::plan::plan(desired, observed, &options);
-    if !unbound.is_empty() {
-        let names: Vec<String> = unbound.iter().map(|r| format!("`{r}`")).collect();
-        let one = names.len() == 1;
-        let (noun, verb, their, them) = if one {
-            ("repository", "was", "its", "it")
-        } else {
-            ("repositories", "were", "their", "them")
-        };
-        plan.notes.push(format!(
-            "GitHub {noun} {} {verb} not read: the AWS trust of {their} workflows names {them} by name only (read from a GitHub provider, `[provider.github.NAME]` in writ.toml, the trust also requires the immutable repository id, and follows the OIDC subject template)",
-            names.join(", "),
-        ));
-    }
+    plan.notes.extend(binding);
     plan.identities = identities.map(<[Identity]>::to_vec).unwrap_or_default();
     plan.note_unfinished(unfinished);
     plan.origin = Some(Origin {

@@ -36,6 +36,12 @@ pub enum ResourceKind {
     /// its id, its owner's id, and the subject template of its tokens. Read,
     /// never changed; plans bind the AWS trust of its workflows to it.
     GithubRepository,
+    /// A deploy key of such a repository: a long-lived credential, only
+    /// inventoried.
+    GithubDeployKey,
+    /// An Actions secret of such a repository, by name and dates (never its
+    /// value): only inventoried.
+    GithubActionsSecret,
 }
 
 impl ResourceKind {
@@ -54,6 +60,8 @@ impl ResourceKind {
             ResourceKind::KubernetesTokenSecret => "kubernetes_token_secret",
             ResourceKind::KubernetesInventory => "kubernetes_inventory",
             ResourceKind::GithubRepository => "github_repository",
+            ResourceKind::GithubDeployKey => "github_deploy_key",
+            ResourceKind::GithubActionsSecret => "github_actions_secret",
         }
     }
 
@@ -85,6 +93,8 @@ impl ResourceKind {
             ResourceKind::KubernetesTokenSecret => "token Secret",
             ResourceKind::KubernetesInventory => "inventory record",
             ResourceKind::GithubRepository => "GitHub repository",
+            ResourceKind::GithubDeployKey => "deploy key",
+            ResourceKind::GithubActionsSecret => "Actions secret",
         }
     }
 

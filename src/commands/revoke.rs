@@ -77,7 +77,14 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         // Each provider on its own: one that cannot be reached must not
         // keep the agent from being cut off in the others.
         for declared in live::in_scope(&project, model, &scope, true) {
+            // GitHub holds nothing to revoke (its workflows reach the cloud
+            // through the trust the cloud providers close): the brake must
+            // not wait on, or fail for, a GitHub token.
             let address = declared.address();
+            if declared.kind == ProviderKind::Github {
+                writeln!(out, "note: nothing to revoke in {address}: GitHub workflows reach the cloud through the trust the cloud providers close")?;
+                continue;
+            }
             let provider = match live::connect_one(&project, model, declared, &retrier).await {
                 Ok((provider, _)) => provider,
                 Err(error) => {
@@ -124,6 +131,10 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             // Named on purpose, it is a failure; in the whole project's
             // scope, a note.
             let address = declared.address();
+            if declared.kind == ProviderKind::Github {
+                writeln!(out, "note: nothing to revoke in {address}: GitHub workflows reach the cloud through the trust the cloud providers close")?;
+                continue;
+            }
             let explicit = args.only.contains(&address);
             writeln!(
                 out,

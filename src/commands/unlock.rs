@@ -20,6 +20,10 @@ pub fn run(out: &mut impl Write, path: &Path, holder: &str, only: &[String]) -> 
     writ_provider_core::runtime()?.block_on(async {
         let mut failed = false;
         for declared in live::in_scope(&project, &model, &scope, true) {
+            // GitHub keeps no lock.
+            if declared.kind == writ_compiler::facts::ProviderKind::Github {
+                continue;
+            }
             let address = declared.address();
             let provider = match live::connect_one(&project, &model, declared, &retrier).await {
                 Ok((provider, _)) => provider,

@@ -786,7 +786,7 @@ fn revoke_carries_on_past_a_provider_it_cannot_reach_and_says_so() {
         "{shown}"
     );
     assert!(
-        shown.contains("note: not revoked in github.acme"),
+        shown.contains("note: nothing to revoke in github.acme"),
         "{shown}"
     );
     assert!(shown.contains("warning:"), "the stale section: {shown}");

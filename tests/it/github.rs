@@ -761,6 +761,26 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
         "include_claim_keys": ["repo", "context"],
         "use_immutable_subject": true
     }));
+    // Its long-lived credentials: an old deploy key that can push, a newer
+    // read-only one, and secrets, one named like an AWS key.
+    github.add_deploy_key(
+        "Acme/App",
+        serde_json::json!({"id": 11, "key": "ssh-ed25519 AAAA", "title": "jenkins", "read_only": false,
+            "created_at": "2021-03-01T10:00:00Z", "last_used": "2026-11-20T08:00:00Z", "verified": true,
+            "url": "", "added_by": "octocat"}),
+    );
+    github.add_deploy_key(
+        "Acme/App",
+        serde_json::json!({"id": 12, "key": "ssh-ed25519 BBBB", "title": "mirror", "read_only": true,
+            "created_at": "2026-10-01T10:00:00Z", "last_used": null, "verified": true, "url": "", "added_by": "octocat"}),
+    );
+    for (index, name) in ["AWS_SECRET_ACCESS_KEY", "NPM_TOKEN"].iter().enumerate() {
+        let _ = index;
+        github.add_secret(
+            "Acme/App",
+            serde_json::json!({"name": name, "created_at": "2020-01-0{index}T00:00:00Z", "updated_at": "2020-06-01T00:00:00Z"}),
+        );
+    }
     let root = scratch("bind");
     let folder = deploying_project(&root, &github);
     let snapshot = root.join("state.json");
@@ -820,8 +840,30 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
     );
     assert_eq!(claim("ref"), serde_json::json!(["refs/heads/main"]));
     assert!(plan.get("notes").is_none(), "{:#}", plan["notes"]);
+    // The credentials are listed, flagged, never changed.
+    let unmanaged = plan["unmanaged"].as_array().unwrap();
+    let entry = |address: &str| {
+        unmanaged
+            .iter()
+            .find(|u| u["address"] == address)
+            .unwrap_or_else(|| panic!("{address} in {unmanaged:#?}"))
+            .clone()
+    };
+    let jenkins = entry("github.acme/repos/Acme/App/keys/11");
+    assert_eq!(jenkins["flags"], serde_json::json!(["can push"]));
+    assert_eq!(
+        jenkins["stale"], false,
+        "used recently, and no maximum key age is set"
+    );
+    assert!(entry("github.acme/repos/Acme/App/keys/12")["flags"].is_null());
+    let aws_key = entry("github.acme/repos/Acme/App/actions/secrets/AWS_SECRET_ACCESS_KEY");
+    assert_eq!(
+        aws_key["flags"],
+        serde_json::json!(["a long-lived AWS key beside OIDC"])
+    );
+    assert!(entry("github.acme/repos/Acme/App/actions/secrets/NPM_TOKEN")["flags"].is_null());
     // Requests: the organisation, the repository, its template, the
-    // organisation's (deferred to).
+    // organisation's (deferred to), its keys and secrets.
     let paths: Vec<String> = github.log().iter().map(|l| l.path.clone()).collect();
     assert_eq!(
         paths,
@@ -829,7 +871,9 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             "/orgs/acme",
             "/repos/acme/app",
             "/repos/acme/app/actions/oidc/customization/sub",
-            "/orgs/acme/actions/oidc/customization/sub"
+            "/orgs/acme/actions/oidc/customization/sub",
+            "/repos/Acme/App/keys",
+            "/repos/Acme/App/actions/secrets",
         ],
         "{paths:?}"
     );
@@ -847,9 +891,54 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
-        text(&output).contains("GitHub repository `acme/app` was not read: the AWS trust of its workflows names it by name only"),
+        text(&output).contains(
+            "GitHub repository `acme/app` was not read, and no trust in AWS is bound to it yet"
+        ),
         "{}",
         text(&output)
+    );
+}
+
+#[test]
+fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/app", 5);
+    github.forbid("keys");
+    github.forbid("secrets");
+    let root = scratch("github-unread");
+    let folder = deploying_project(&root, &github);
+    let snapshot = root.join("state.json");
+    let output = writ(
+        &[
+            "snapshot",
+            folder.to_str().unwrap(),
+            "--only",
+            "github.acme",
+            "--out",
+            snapshot.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        plan["notes"],
+        serde_json::json!([
+            "the deploy keys (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
+            "the Actions secrets (the token needs `Secrets: read`) of GitHub repository `acme/app` were not read, so they are not inventoried"
+        ])
     );
 }
 

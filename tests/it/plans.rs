@@ -301,3 +301,69 @@ fn kubernetes_grants_without_a_service_account_there_are_a_diagnostic() {
         .message
         .contains("no service account there"));
 }
+
+#[test]
+fn a_github_binding_is_kept_when_github_is_not_read_and_never_handed_to_a_new_repository() {
+    let source = "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n\nagent deployer {\n  owner = \"team\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" environment \"production\" ref \"refs/heads/main\"\n  runs_on github.acme repo \"Acme/zeta\" ref \"refs/heads/main\"\n  aws.prod allow s3:PutObject on \"arn:aws:s3:::releases/*\"\n}\n";
+    let unbound = lowered("main.writ", source);
+    let repository = |name: &str, id: u64| {
+        writ_compiler::resource::Resource {
+        address: format!("github.acme/repos/{name}"),
+        provider: "github.acme".into(),
+        kind: writ_compiler::resource::ResourceKind::GithubRepository,
+        agent: None,
+        attributes: std::collections::BTreeMap::from([
+            ("name".to_string(), serde_json::json!(name)),
+            ("id".to_string(), serde_json::json!(id)),
+            ("owner_id".to_string(), serde_json::json!(7)),
+            (
+                "oidc_subject".to_string(),
+                serde_json::json!({"source": "organization", "include_claim_keys": ["repo", "context"], "use_immutable_subject": true}),
+            ),
+        ])
+        .into(),
+    }
+    };
+    let options = PlanOptions {
+        today: crate::support::today(),
+        max_key_age_days: None,
+    };
+    let plan_of = |observed: &[writ_compiler::resource::Resource]| {
+        let mut desired = unbound.clone();
+        let notes = lower::github::bind(&mut desired, observed);
+        (plan::plan(&desired, observed, &options), notes, desired)
+    };
+    // Read, bound, and applied: what writ left in AWS.
+    let github = [repository("acme/app", 42), repository("acme/Zeta", 9)];
+    let (_, notes, bound) = plan_of(&github);
+    assert!(notes.is_empty(), "{notes:?}");
+    let applied = crate::support::as_applied(bound);
+    // Read again: nothing to do (the bound trust is in canonical form).
+    let mut observed = applied.clone();
+    observed.extend(github.iter().cloned());
+    let (again, notes, _) = plan_of(&observed);
+    assert!(!again.has_changes(), "{:#?}", again.changes);
+    assert!(notes.is_empty(), "{notes:?}");
+    // Not read (a plan without GitHub): the live binding stands.
+    let (unread, notes, _) = plan_of(&applied);
+    assert!(!unread.has_changes(), "{:#?}", unread.changes);
+    assert!(notes.is_empty(), "{notes:?}");
+    // Made again under the same name: the role is not handed over.
+    let mut observed = applied.clone();
+    observed.extend([repository("acme/app", 43), repository("acme/Zeta", 9)]);
+    let (recreated, notes, _) = plan_of(&observed);
+    assert!(!recreated.has_changes(), "{:#?}", recreated.changes);
+    assert!(
+        notes.iter().any(|n| n
+            .contains("`acme/app` now has id 43, but the trust of `deployer` is bound to id 42")),
+        "{notes:?}"
+    );
+    // Never bound and not read: said.
+    let (_, notes, _) = plan_of(&[]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("`Acme/zeta`, `acme/app` were not read")),
+        "{notes:?}"
+    );
+}

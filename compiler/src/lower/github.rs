@@ -160,21 +160,109 @@ fn set(conditions: &mut Map<String, Value>, operator: &str, key: String, value: 
     }
 }
 
+/// Is this statement one that trusts GitHub's Actions tokens?
+fn trusts_github(statement: &Value) -> bool {
+    statement["Principal"]["Federated"]
+        .as_array()
+        .is_some_and(|p| {
+            p.iter().any(|p| {
+                p.as_str()
+                    .is_some_and(|p| p.ends_with(&format!("oidc-provider/{GITHUB_OIDC}")))
+            })
+        })
+}
+
+fn claim(key: &str) -> String {
+    format!("{GITHUB_OIDC}:{key}")
+}
+
+/// A claim's first value under `operator`.
+fn first(conditions: &Map<String, Value>, operator: &str, key: &str) -> Option<String> {
+    conditions
+        .get(operator)
+        .and_then(|o| o.get(claim(key)))
+        .and_then(|v| v.get(0))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// A claim's first value under either operator.
+fn either(conditions: &Map<String, Value>, key: &str) -> Option<String> {
+    first(conditions, "StringEquals", key).or_else(|| first(conditions, "StringLike", key))
+}
+
+/// The pins a statement's conditions hold, repository aside (compared
+/// without regard to the repository's spelling).
+fn pins_of(
+    conditions: &Map<String, Value>,
+    repository: &str,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let workflow = either(conditions, "job_workflow_ref").map(|w| {
+        w.get(repository.len() + 1..)
+            .map(str::to_string)
+            .unwrap_or(w)
+    });
+    (
+        first(conditions, "StringEquals", "environment"),
+        first(conditions, "StringEquals", "ref"),
+        workflow,
+    )
+}
+
+/// The live trust's GitHub statements, by repository (lowercased): their
+/// conditions, as a bound trust holds them.
+fn live_bindings(trust: Option<&Value>) -> BTreeMap<String, Vec<Map<String, Value>>> {
+    let mut found: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
+    let Some(trust) = trust.map(crate::policy::canonical) else {
+        return found;
+    };
+    for statement in trust["Statement"].as_array().into_iter().flatten() {
+        if !trusts_github(statement) {
+            continue;
+        }
+        let Some(conditions) = statement["Condition"].as_object() else {
+            continue;
+        };
+        if let Some(repository) = first(conditions, "StringEquals", "repository") {
+            found
+                .entry(repository.to_ascii_lowercase())
+                .or_default()
+                .push(conditions.clone());
+        }
+    }
+    found
+}
+
 /// Binds every desired AWS role's trust of GitHub workflows to the
-/// repositories `observed` holds. Returns, for the plan, the repositories
-/// the trust names that were not observed (their trust stays by name).
+/// repositories `observed` holds; for a repository not read this time,
+/// keeps the binding the live role already has (so that a plan without
+/// GitHub never loosens or breaks it), and never hands a role to a
+/// repository with another id than the one it is bound to. Returns what
+/// the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     let repositories: BTreeMap<String, Repository> = observed
         .iter()
         .filter_map(Repository::from_resource)
         .map(|r| (r.name.to_ascii_lowercase(), r))
         .collect();
-    let mut unbound = Vec::new();
+    let live_roles: BTreeMap<&str, &Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRole)
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+    let mut unbound: Vec<String> = Vec::new();
+    let mut notes = Vec::new();
     let mut changed = Vec::new();
     for (index, role) in desired.resources.iter_mut().enumerate() {
         if role.kind != ResourceKind::AwsRole {
             continue;
         }
+        let agent = role.agent.clone().unwrap_or_default();
+        let live = live_bindings(
+            live_roles
+                .get(role.address.as_str())
+                .and_then(|r| r.attribute("assume_role_policy")),
+        );
         let Some(trust) = role.attributes.get_mut("assume_role_policy") else {
             continue;
         };
@@ -185,15 +273,7 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
             .into_iter()
             .flatten();
         for statement in statements {
-            let federated = statement["Principal"]["Federated"]
-                .as_array()
-                .is_some_and(|p| {
-                    p.iter().any(|p| {
-                        p.as_str()
-                            .is_some_and(|p| p.ends_with(&format!("oidc-provider/{GITHUB_OIDC}")))
-                    })
-                });
-            if !federated {
+            if !trusts_github(statement) {
                 continue;
             }
             let Some(conditions) = statement
@@ -202,74 +282,100 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
             else {
                 continue;
             };
-            let claim = |key: &str| format!("{GITHUB_OIDC}:{key}");
-            let first = |conditions: &Map<String, Value>, operator: &str, key: &str| {
-                conditions
-                    .get(operator)
-                    .and_then(|o| o.get(claim(key)))
-                    .and_then(|v| v.get(0))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
             let Some(named) = first(conditions, "StringEquals", "repository") else {
                 continue;
             };
-            let Some(repository) = repositories.get(&named.to_ascii_lowercase()) else {
-                if !unbound.contains(&named) {
-                    unbound.push(named);
-                }
-                continue;
-            };
-            let workflow = first(conditions, "StringEquals", "job_workflow_ref")
-                .or_else(|| first(conditions, "StringLike", "job_workflow_ref"))
-                .map(|w| w.get(named.len() + 1..).map(str::to_string).unwrap_or(w));
-            let pins = Pins {
-                environment: first(conditions, "StringEquals", "environment"),
-                git_ref: first(conditions, "StringEquals", "ref"),
-                workflow: workflow.clone(),
-            };
-            let sub = subject(repository, &pins);
-            for operator in ["StringEquals", "StringLike"] {
-                if let Some(Value::Object(keys)) = conditions.get_mut(operator) {
-                    keys.remove(&claim("sub"));
-                    if keys.contains_key(&claim("job_workflow_ref")) {
-                        if let Some(workflow) = &workflow {
-                            keys.insert(
-                                claim("job_workflow_ref"),
-                                json!([format!("{}/{workflow}", repository.name)]),
+            let pins = pins_of(conditions, &named);
+            // The live statement with the same pins, and the id it is
+            // bound to.
+            let kept = live
+                .get(&named.to_ascii_lowercase())
+                .and_then(|statements| {
+                    statements.iter().find(|c| {
+                        let repository = first(c, "StringEquals", "repository").unwrap_or_default();
+                        pins_of(c, &repository) == pins
+                            && first(c, "StringEquals", "repository_id").is_some()
+                    })
+                });
+            // Every id a live statement of this repository is bound to,
+            // whatever its pins.
+            let bound_ids: Vec<String> = live
+                .get(&named.to_ascii_lowercase())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| first(c, "StringEquals", "repository_id"))
+                .collect();
+            match (repositories.get(&named.to_ascii_lowercase()), kept) {
+                (Some(repository), _)
+                    if !bound_ids.is_empty() && !bound_ids.contains(&repository.id.to_string()) =>
+                {
+                    // Made again under the same name: never handed over.
+                    let old = bound_ids[0].clone();
+                    notes.push(format!(
+                        "GitHub repository `{}` now has id {}, but the trust of `{agent}` is bound to id {old}: the repository was deleted, or renamed away, and made again. The trust stays bound to the old id, and no job of the new repository may assume the role; if the new repository is the one to trust, remove the `repository_id` condition from the role's trust in AWS, and the next plan binds it",
+                        repository.name,
+                        repository.id,
+                    ));
+                    match kept {
+                        Some(kept) => *conditions = kept.clone(),
+                        None => {
+                            let (environment, git_ref, workflow) = pins.clone();
+                            let old_id = old.parse().unwrap_or(0);
+                            bind_statement(
+                                conditions,
+                                &Repository {
+                                    id: old_id,
+                                    ..repository.clone()
+                                },
+                                &Pins {
+                                    environment,
+                                    git_ref,
+                                    workflow,
+                                },
                             );
                         }
                     }
+                    touched = true;
+                }
+                (Some(repository), _) => {
+                    let (environment, git_ref, workflow) = pins.clone();
+                    let context_kept = repository
+                        .claim_keys
+                        .as_ref()
+                        .is_none_or(|keys| keys.iter().any(|k| k == "context"));
+                    if !context_kept && environment.is_none() {
+                        if let Some(git_ref) = &git_ref {
+                            notes.push(format!(
+                                "the OIDC subject template of GitHub repository `{}` does not carry a job's context: the trust of `{agent}` admits every job whose ref is `{git_ref}`, in an environment or not, `pull_request_target` runs included (STS reads no event claim); pin an `environment` to narrow it",
+                                repository.name
+                            ));
+                        }
+                    }
+                    bind_statement(
+                        conditions,
+                        repository,
+                        &Pins {
+                            environment,
+                            git_ref,
+                            workflow,
+                        },
+                    );
+                    touched = true;
+                }
+                (None, Some(kept)) => {
+                    // Not read this time: the live binding stands.
+                    *conditions = kept.clone();
+                    touched = true;
+                }
+                (None, None) => {
+                    if !unbound.contains(&named) {
+                        unbound.push(named);
+                    }
                 }
             }
-            set(
-                conditions,
-                "StringEquals",
-                claim("repository"),
-                json!([repository.name]),
-            );
-            set(
-                conditions,
-                "StringEquals",
-                claim("repository_id"),
-                json!([repository.id.to_string()]),
-            );
-            let operator = if sub.contains('*') {
-                "StringLike"
-            } else {
-                "StringEquals"
-            };
-            set(conditions, operator, claim("sub"), json!([sub]));
-            if conditions
-                .get("StringLike")
-                .and_then(Value::as_object)
-                .is_some_and(Map::is_empty)
-            {
-                conditions.remove("StringLike");
-            }
-            touched = true;
         }
         if touched {
+            *trust = crate::policy::canonical_owned(trust.take());
             changed.push(index);
         }
     }
@@ -292,7 +398,62 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
         }
     }
     unbound.sort();
-    unbound
+    if !unbound.is_empty() {
+        let names: Vec<String> = unbound.iter().map(|r| format!("`{r}`")).collect();
+        let (noun, verb, their, them) = if names.len() == 1 {
+            ("repository", "was", "its", "it")
+        } else {
+            ("repositories", "were", "their", "them")
+        };
+        notes.push(format!(
+            "GitHub {noun} {} {verb} not read, and no trust in AWS is bound to {them} yet: the trust of {their} workflows names {them} by name only, and expects `sub` in GitHub's default form, so a repository whose subject template differs (ids in `sub`, the default for repositories made since mid-2026) refuses every job; read {them} with `[provider.github.NAME]` in writ.toml",
+            names.join(", "),
+        ));
+    }
+    notes
+}
+
+/// Binds one statement to the repository GitHub reports.
+fn bind_statement(conditions: &mut Map<String, Value>, repository: &Repository, pins: &Pins) {
+    let sub = subject(repository, pins);
+    for operator in ["StringEquals", "StringLike"] {
+        if let Some(Value::Object(keys)) = conditions.get_mut(operator) {
+            keys.remove(&claim("sub"));
+            if keys.contains_key(&claim("job_workflow_ref")) {
+                if let Some(workflow) = &pins.workflow {
+                    keys.insert(
+                        claim("job_workflow_ref"),
+                        json!([format!("{}/{workflow}", repository.name)]),
+                    );
+                }
+            }
+        }
+    }
+    set(
+        conditions,
+        "StringEquals",
+        claim("repository"),
+        json!([repository.name]),
+    );
+    set(
+        conditions,
+        "StringEquals",
+        claim("repository_id"),
+        json!([repository.id.to_string()]),
+    );
+    let operator = if sub.contains('*') {
+        "StringLike"
+    } else {
+        "StringEquals"
+    };
+    set(conditions, operator, claim("sub"), json!([sub]));
+    if conditions
+        .get("StringLike")
+        .and_then(Value::as_object)
+        .is_some_and(Map::is_empty)
+    {
+        conditions.remove("StringLike");
+    }
 }
 
 #[cfg(test)]

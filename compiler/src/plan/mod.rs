@@ -22,6 +22,7 @@ mod changes;
 mod delta;
 pub mod diff;
 mod drift;
+mod github;
 mod join;
 mod kubernetes;
 mod order;
@@ -40,7 +41,7 @@ use rustc_hash::FxHashSet;
 use std::collections::BTreeSet;
 
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
-    let mut notes = Vec::new();
+    let mut notes = github::unread(observed);
     let records = kubernetes::records(&desired.project, observed, &mut notes);
     let in_clusters = kubernetes::revocations(desired, observed, &records);
     // What proves a labelled object is writ's beyond its labels: the

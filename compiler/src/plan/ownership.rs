@@ -78,9 +78,10 @@ pub(super) fn partition<'a>(
                 Side::Unmanaged
             }
             Ownership::Unmanaged => {
-                partition
-                    .unmanaged
-                    .extend(aws::inventory(resource, project, options));
+                partition.unmanaged.extend(
+                    aws::inventory(resource, project, options)
+                        .or_else(|| super::github::inventory(resource, options)),
+                );
                 Side::Unmanaged
             }
         });

@@ -183,8 +183,13 @@ impl AwsProvider {
                 "`{}` is a Kubernetes object, not an AWS one",
                 change.address
             ))),
-            (ResourceKind::GithubRepository, _) => Err(ProviderError::permanent(format!(
-                "`{}` is a GitHub repository, not an AWS object",
+            (
+                ResourceKind::GithubRepository
+                | ResourceKind::GithubDeployKey
+                | ResourceKind::GithubActionsSecret,
+                _,
+            ) => Err(ProviderError::permanent(format!(
+                "`{}` is a GitHub object, not an AWS one",
                 change.address
             ))),
             (ResourceKind::AwsUser | ResourceKind::AwsAccessKey, _) => {

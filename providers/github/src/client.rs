@@ -277,7 +277,7 @@ impl GitHub {
             500..=599 => (ErrorClass::Transient, ""),
             401 => (
                 ErrorClass::Permanent,
-                ": the token was refused; check `GITHUB_TOKEN` (or the variable named by `--token-env`)",
+                ": the token was refused; check `GITHUB_TOKEN` (or the variable named by `--token-env`, or by `token_env` in writ.toml)",
             ),
             403 if what.contains("OIDC subject template of organisation") => (
                 ErrorClass::Permanent,
@@ -287,6 +287,10 @@ impl GitHub {
                 ErrorClass::Permanent,
                 ": the token may not read it; it needs the repository permission `Actions: read` (classic tokens: `repo`)",
             ),
+            403 if what.starts_with("reading organisation") => (
+                ErrorClass::Permanent,
+                ": the token may not read the organisation; it needs access to it (a fine-grained token: one granted to the organisation)",
+            ),
             403 if what.starts_with("reading") => (
                 ErrorClass::Permanent,
                 ": the token may not read it; it needs the repository permission `Metadata: read`",
@@ -294,6 +298,10 @@ impl GitHub {
             403 => (
                 ErrorClass::Permanent,
                 ": the token may not do this; a workflow needs `permissions: pull-requests: write`",
+            ),
+            404 if what.starts_with("reading") => (
+                ErrorClass::Permanent,
+                ": not found, or not visible to this token (a private repository needs `Metadata: read`)",
             ),
             404 => (
                 ErrorClass::Permanent,

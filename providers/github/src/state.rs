@@ -69,11 +69,133 @@ impl GithubState {
         ))
     }
 
+    /// Every item of a listing, page by page (`items` names the array in
+    /// an object answer; `None`: the answer is the array). `Ok(None)` when
+    /// the token may not read it (403, or 404 as GitHub hides it).
+    async fn list(
+        &self,
+        path: &str,
+        items: Option<&str>,
+        what: &str,
+    ) -> Result<Option<Vec<Value>>, ProviderError> {
+        let mut found = Vec::new();
+        let mut next = Some(format!("{path}?per_page=100"));
+        while let Some(url) = next.take() {
+            let answer = match self.client.request(Method::Get, &url, None, what).await {
+                Ok(answer) => answer,
+                Err(error) if matches!(error.status, Some(403 | 404)) => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            let page = answer.json()?;
+            let list = match items {
+                Some(key) => page.get(key).cloned().unwrap_or(Value::Null),
+                None => page,
+            };
+            let Value::Array(list) = list else {
+                return Err(ProviderError::permanent(format!(
+                    "{what}: GitHub's answer holds no list"
+                )));
+            };
+            found.extend(list);
+            next = answer.next_page();
+        }
+        Ok(Some(found))
+    }
+
+    /// The long-lived credentials of a repository: its deploy keys and the
+    /// names of its Actions secrets; what the token may not read is named.
+    async fn credentials(
+        &self,
+        name: &str,
+        unread: &mut Vec<&'static str>,
+    ) -> Result<Vec<Resource>, ProviderError> {
+        let mut found = Vec::new();
+        let keys = self
+            .list(
+                &format!("/repos/{name}/keys"),
+                None,
+                &format!("reading the deploy keys of `{name}`"),
+            )
+            .await?;
+        match keys {
+            Some(keys) => {
+                for key in keys {
+                    let Some(id) = key["id"].as_u64() else {
+                        continue;
+                    };
+                    found.push(self.resource(
+                        format!("{}/repos/{name}/keys/{id}", self.address),
+                        ResourceKind::GithubDeployKey,
+                        [
+                            ("repository", json!(name)),
+                            ("id", json!(id)),
+                            ("title", key["title"].clone()),
+                            ("read_only", key["read_only"].clone()),
+                            ("created", key["created_at"].clone()),
+                            ("last_used", key["last_used"].clone()),
+                        ],
+                    ));
+                }
+            }
+            None => unread.push("deploy keys (the token needs `Administration: read`)"),
+        }
+        let secrets = self
+            .list(
+                &format!("/repos/{name}/actions/secrets"),
+                Some("secrets"),
+                &format!("reading the Actions secrets of `{name}`"),
+            )
+            .await?;
+        match secrets {
+            Some(secrets) => {
+                for secret in secrets {
+                    let Some(secret_name) = secret["name"].as_str() else {
+                        continue;
+                    };
+                    found.push(self.resource(
+                        format!(
+                            "{}/repos/{name}/actions/secrets/{secret_name}",
+                            self.address
+                        ),
+                        ResourceKind::GithubActionsSecret,
+                        [
+                            ("repository", json!(name)),
+                            ("name", json!(secret_name)),
+                            ("created", secret["created_at"].clone()),
+                            ("updated", secret["updated_at"].clone()),
+                        ],
+                    ));
+                }
+            }
+            None => unread.push("Actions secrets (the token needs `Secrets: read`)"),
+        }
+        Ok(found)
+    }
+
+    fn resource<const N: usize>(
+        &self,
+        address: String,
+        kind: ResourceKind,
+        attributes: [(&str, Value); N],
+    ) -> Resource {
+        Resource {
+            address,
+            provider: self.address.clone(),
+            kind,
+            agent: None,
+            attributes: attributes
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<BTreeMap<_, _>>()
+                .into(),
+        }
+    }
+
     async fn repository(
         &self,
         repository: &Repository,
         organisation: &mut Option<(Vec<String>, bool)>,
-    ) -> Result<Resource, ProviderError> {
+    ) -> Result<Vec<Resource>, ProviderError> {
         let what = format!("reading repository `{repository}`");
         let found = self
             .client
@@ -106,8 +228,8 @@ impl GithubState {
             )
             .await?
             .json()?;
-        let use_default = template["use_default"].as_bool().unwrap_or(true);
         let keys = strings(&template["include_claim_keys"]);
+        let use_default = template["use_default"].as_bool().unwrap_or(keys.is_empty());
         // GitHub's own table: `use_default` → GitHub's template; keys →
         // them; neither → the organisation's, if it has one.
         let (source, keys, org_immutable) = if use_default {
@@ -138,19 +260,32 @@ impl GithubState {
         if let Some(prefix) = template["sub_claim_prefix"].as_str() {
             oidc["sub_claim_prefix"] = json!(prefix);
         }
-        Ok(Resource {
-            address: format!("{}/repos/{name}", self.address),
-            provider: self.address.clone(),
-            kind: ResourceKind::GithubRepository,
-            agent: None,
-            attributes: BTreeMap::from([
-                ("name".to_string(), json!(name)),
-                ("id".to_string(), json!(id)),
-                ("owner_id".to_string(), json!(owner_id)),
-                ("oidc_subject".to_string(), oidc),
-            ])
-            .into(),
-        })
+        let mut unread = Vec::new();
+        let mut found = self.credentials(name, &mut unread).await?;
+        let mut attributes = vec![
+            ("name", json!(name)),
+            ("id", json!(id)),
+            ("owner_id", json!(owner_id)),
+            ("oidc_subject", oidc),
+        ];
+        if !unread.is_empty() {
+            attributes.push(("unread", json!(unread)));
+        }
+        found.insert(
+            0,
+            Resource {
+                address: format!("{}/repos/{name}", self.address),
+                provider: self.address.clone(),
+                kind: ResourceKind::GithubRepository,
+                agent: None,
+                attributes: attributes
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect::<BTreeMap<_, _>>()
+                    .into(),
+            },
+        );
+        Ok(found)
     }
 }
 
@@ -184,7 +319,11 @@ impl Provider for GithubState {
                 .request(Method::Get, &format!("/orgs/{}", self.org), None, &what)
                 .await?
                 .json()?;
-            let login = found["login"].as_str().unwrap_or_default();
+            let Some(login) = found["login"].as_str() else {
+                return Err(ProviderError::permanent(format!(
+                    "{what}: GitHub's answer names no organisation"
+                )));
+            };
             if !login.eq_ignore_ascii_case(&self.org) {
                 return Err(ProviderError::permanent(format!(
                     "{what}: GitHub answers for `{login}`, not the organisation the source names"
@@ -203,7 +342,7 @@ impl Provider for GithubState {
             let mut organisation = None;
             let mut found = Vec::new();
             for repository in &self.repositories {
-                found.push(self.repository(repository, &mut organisation).await?);
+                found.extend(self.repository(repository, &mut organisation).await?);
             }
             Ok(found)
         })

@@ -15,7 +15,11 @@
 //!   the Actions OIDC subject templates, `GET
 //!   /repos/{owner}/{repo}/actions/oidc/customization/sub` (`use_default`
 //!   true until one is set) and `GET
-//!   /orgs/{org}/actions/oidc/customization/sub`;
+//!   /orgs/{org}/actions/oidc/customization/sub`; a repository's deploy
+//!   keys (`GET /repos/{owner}/{repo}/keys`, an array) and Actions secrets
+//!   (`GET /repos/{owner}/{repo}/actions/secrets`, `{total_count,
+//!   secrets}`), both paged by `per_page` and `page` with a `Link` header,
+//!   and 403 for a token that may not read them;
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
 //!
 //! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
@@ -69,6 +73,11 @@ struct State {
     /// subject template (`None`: never set).
     repositories: BTreeMap<String, (String, u64, Option<Value>)>,
     org_template: Option<Value>,
+    /// Deploy keys and Actions secrets by lowercased repository.
+    deploy_keys: BTreeMap<String, Vec<Value>>,
+    secrets: BTreeMap<String, Vec<Value>>,
+    /// Listings answered 403 (`keys`, `secrets`).
+    forbidden: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -136,6 +145,29 @@ impl FakeGitHub {
         {
             entry.2 = Some(template);
         }
+    }
+
+    /// A deploy key of a repository, as GitHub lists it.
+    pub fn add_deploy_key(&self, full_name: &str, key: Value) {
+        self.state()
+            .deploy_keys
+            .entry(full_name.to_ascii_lowercase())
+            .or_default()
+            .push(key);
+    }
+
+    /// An Actions secret of a repository (name and dates).
+    pub fn add_secret(&self, full_name: &str, secret: Value) {
+        self.state()
+            .secrets
+            .entry(full_name.to_ascii_lowercase())
+            .or_default()
+            .push(secret);
+    }
+
+    /// The token may not list `what` (`keys`, `secrets`).
+    pub fn forbid(&self, what: &str) {
+        self.state().forbidden.push(what.to_string());
     }
 
     /// Sets the organisation's OIDC subject template.
@@ -211,7 +243,11 @@ impl FakeGitHub {
     }
 
     /// The organisation, its repositories and their OIDC subject templates.
-    fn identity_state(state: &State, path: &str) -> Option<Reply> {
+    fn identity_state(
+        state: &State,
+        path: &str,
+        query: &BTreeMap<String, String>,
+    ) -> Option<Reply> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (org, org_id) = &state.org;
         Some(match segments.as_slice() {
@@ -255,6 +291,59 @@ impl FakeGitHub {
                         200,
                         template.as_ref().unwrap_or(&json!({"use_default": true})),
                     ),
+                    ["keys"] | ["actions", "secrets"] => {
+                        let keys = rest == ["keys"];
+                        if state
+                            .forbidden
+                            .iter()
+                            .any(|f| f == if keys { "keys" } else { "secrets" })
+                        {
+                            return Some(error(403, "Resource not accessible by integration"));
+                        }
+                        let all = if keys {
+                            &state.deploy_keys
+                        } else {
+                            &state.secrets
+                        }
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_default();
+                        let per_page = query
+                            .get("per_page")
+                            .and_then(|p| p.parse::<usize>().ok())
+                            .unwrap_or(30)
+                            .clamp(1, 100);
+                        let page = query
+                            .get("page")
+                            .and_then(|p| p.parse::<usize>().ok())
+                            .unwrap_or(1)
+                            .max(1);
+                        let items: Vec<Value> = all
+                            .iter()
+                            .skip((page - 1) * per_page)
+                            .take(per_page)
+                            .cloned()
+                            .collect();
+                        let body = if keys {
+                            Value::Array(items)
+                        } else {
+                            json!({"total_count": all.len(), "secrets": items})
+                        };
+                        let reply = Reply::json(200, &body);
+                        if page * per_page < all.len() {
+                            let route = if keys { "keys" } else { "actions/secrets" };
+                            reply.with_header(
+                                "Link",
+                                &format!(
+                                    "<{}/repos/{full_name}/{route}?per_page={per_page}&page={}>; rel=\"next\"",
+                                    state.base,
+                                    page + 1
+                                ),
+                            )
+                        } else {
+                            reply
+                        }
+                    }
                     _ => error(404, "Not Found"),
                 }
             }
@@ -302,7 +391,7 @@ impl FakeGitHub {
         let base = state.base.clone();
         let path = request.path().to_string();
         if request.method == "GET" {
-            if let Some(reply) = Self::identity_state(&state, &path) {
+            if let Some(reply) = Self::identity_state(&state, &path, &request.query()) {
                 return reply;
             }
         }

@@ -38,8 +38,13 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/repos/{owner}/{repo}/commits/{commit_sha}/pulls", "get"),
     ("/orgs/{org}", "get"),
     ("/repos/{owner}/{repo}", "get"),
-    ("/repos/{owner}/{repo}/actions/oidc/customization/sub", "get"),
+    (
+        "/repos/{owner}/{repo}/actions/oidc/customization/sub",
+        "get",
+    ),
     ("/orgs/{org}/actions/oidc/customization/sub", "get"),
+    ("/repos/{owner}/{repo}/keys", "get"),
+    ("/repos/{owner}/{repo}/actions/secrets", "get"),
 ];
 
 fn folder() -> PathBuf {
