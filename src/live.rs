@@ -235,6 +235,7 @@ pub async fn connect_one(
                     &address,
                     org,
                     github_repositories(model, provider),
+                    github_workflows(model, provider),
                     &api,
                     token,
                     retrier,
@@ -282,6 +283,43 @@ fn github_repositories(
         .into_iter()
         .filter_map(|n| writ_provider_github::Repository::parse(n).ok())
         .collect()
+}
+
+/// The workflow files of `provider` (a GitHub organisation) that agents
+/// run as, each once.
+fn github_workflows(
+    model: &Model,
+    provider: &writ_compiler::model::Provider,
+) -> Vec<writ_provider_github::Workflow> {
+    let mut found: Vec<writ_provider_github::Workflow> = Vec::new();
+    let workloads = model
+        .agents
+        .iter()
+        .flat_map(|a| &a.runs_on)
+        .filter(|w| model.providers[w.provider].address() == provider.address());
+    for workload in workloads {
+        let writ_compiler::model::WorkloadKind::GithubActions {
+            repository,
+            workflow: Some(path),
+            git_ref,
+            ..
+        } = &workload.kind
+        else {
+            continue;
+        };
+        let Ok(repository) = writ_provider_github::Repository::parse(repository) else {
+            continue;
+        };
+        let workflow = writ_provider_github::Workflow {
+            repository,
+            path: path.clone(),
+            git_ref: git_ref.clone(),
+        };
+        if !found.contains(&workflow) {
+            found.push(workflow);
+        }
+    }
+    found
 }
 
 /// Observes each provider in turn, saying how many requests it took.

@@ -42,6 +42,9 @@ pub enum ResourceKind {
     /// An Actions secret of such a repository, by name and dates (never its
     /// value): only inventoried.
     GithubActionsSecret,
+    /// A workflow file an agent runs as: the `permissions:` it asks for,
+    /// at the top and per job. Read, never changed.
+    GithubWorkflow,
 }
 
 impl ResourceKind {
@@ -62,6 +65,7 @@ impl ResourceKind {
             ResourceKind::GithubRepository => "github_repository",
             ResourceKind::GithubDeployKey => "github_deploy_key",
             ResourceKind::GithubActionsSecret => "github_actions_secret",
+            ResourceKind::GithubWorkflow => "github_workflow",
         }
     }
 
@@ -95,6 +99,7 @@ impl ResourceKind {
             ResourceKind::GithubRepository => "GitHub repository",
             ResourceKind::GithubDeployKey => "deploy key",
             ResourceKind::GithubActionsSecret => "Actions secret",
+            ResourceKind::GithubWorkflow => "workflow",
         }
     }
 

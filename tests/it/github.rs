@@ -736,7 +736,7 @@ fn deploying_project(root: &Path, github: &FakeGitHub) -> PathBuf {
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(
         folder.join("main.writ"),
-        "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n\nagent deployer {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" environment \"production\" ref \"refs/heads/main\"\n  aws.prod allow s3:PutObject on \"arn:aws:s3:::acme-releases/*\"\n}\n",
+        "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n\nagent deployer {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" environment \"production\" ref \"refs/heads/main\"\n  aws.prod allow s3:PutObject on \"arn:aws:s3:::acme-releases/*\"\n}\n\nagent releaser {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" workflow \".github/workflows/release.yml\" ref \"refs/heads/main\"\n  github.acme allow contents:write on \"acme/app\"\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-releases/*\"\n}\n",
     )
     .unwrap();
     std::fs::write(
@@ -781,6 +781,12 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             serde_json::json!({"name": name, "created_at": "2020-01-0{index}T00:00:00Z", "updated_at": "2020-06-01T00:00:00Z"}),
         );
     }
+    github.add_file(
+        "acme/app",
+        ".github/workflows/release.yml",
+        Some("refs/heads/main"),
+        "on: push\npermissions:\n  contents: write\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps: []\n",
+    );
     let root = scratch("bind");
     let folder = deploying_project(&root, &github);
     let snapshot = root.join("state.json");
@@ -874,6 +880,7 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             "/orgs/acme/actions/oidc/customization/sub",
             "/repos/Acme/App/keys",
             "/repos/Acme/App/actions/secrets",
+            "/repos/acme/app/contents/.github/workflows/release.yml",
         ],
         "{paths:?}"
     );
@@ -905,6 +912,13 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
     github.add_repository("acme/app", 5);
     github.forbid("keys");
     github.forbid("secrets");
+    github.add_file(
+        "acme/app",
+        ".github/workflows/release.yml",
+        Some("refs/heads/main"),
+        "on: push\npermissions:\n  contents: write\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps: []\n",
+    );
+
     let root = scratch("github-unread");
     let folder = deploying_project(&root, &github);
     let snapshot = root.join("state.json");
@@ -939,6 +953,80 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
             "the deploy keys (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
             "the Actions secrets (the token needs `Secrets: read`) of GitHub repository `acme/app` were not read, so they are not inventoried"
         ])
+    );
+}
+
+#[test]
+fn workflows_are_held_to_their_agents_github_grants() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/app", 5);
+    let root = scratch("github-workflows");
+    let folder = deploying_project(&root, &github);
+    let snapshot = root.join("state.json");
+    let plan = |release: Option<&str>| {
+        let github = github.clone();
+        if let Some(text) = release {
+            github.add_file(
+                "acme/app",
+                ".github/workflows/release.yml",
+                Some("refs/heads/main"),
+                text,
+            );
+        }
+        let output = writ(
+            &[
+                "snapshot",
+                folder.to_str().unwrap(),
+                "--only",
+                "github.acme",
+                "--out",
+                snapshot.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let output = writ(
+            &[
+                "plan",
+                folder.to_str().unwrap(),
+                "--snapshot",
+                snapshot.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        plan["notes"].as_array().cloned().unwrap_or_default()
+    };
+    // Not in the repository at the pinned ref.
+    let notes = plan(None);
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().contains("`releaser` runs as workflow `.github/workflows/release.yml` of `acme/app`, which is not there at `refs/heads/main`")),
+        "{notes:#?}"
+    );
+    // Asking for what the agent declares (and the OIDC token): nothing to say.
+    let notes = plan(Some("name: release\non: push\npermissions:\n  contents: write\n  id-token: write\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make release\n"));
+    assert!(notes.is_empty(), "{notes:#?}");
+    // A job that asks for more, and one with no permissions anywhere.
+    let notes = plan(Some("name: release\non: push\njobs:\n  release:\n    runs-on: ubuntu-latest\n    permissions:\n      contents: write\n      pull-requests: write\n      id-token: write\n    steps: []\n  notify:\n    runs-on: ubuntu-latest\n    steps: []\n"));
+    let notes: Vec<&str> = notes.iter().filter_map(|n| n.as_str()).collect();
+    assert!(
+        notes.contains(&"workflow `.github/workflows/release.yml` of `acme/app` (job `release`) asks for `pull_requests: write`, beyond what `releaser` declares there (`contents:write`): narrow its `permissions:`, or grant them"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("workflow `.github/workflows/release.yml` of `acme/app` (job `notify`) declares no `permissions:`")),
+        "{notes:#?}"
+    );
+    // `write-all` at the top, for every job.
+    let notes = plan(Some("on: push\npermissions: write-all\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps: []\n"));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("asks for `actions: write`")),
+        "{notes:#?}"
     );
 }
 

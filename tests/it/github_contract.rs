@@ -75,6 +75,11 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
         "github.acme",
         "octocat",
         vec![Repository::parse("octocat/Hello-World").unwrap()],
+        vec![writ_provider_github::Workflow {
+            repository: Repository::parse("octocat/Hello-World").unwrap(),
+            path: ".github/workflows/deploy.yml".into(),
+            git_ref: Some("refs/heads/main".into()),
+        }],
         &prism.api(),
         "ghs_contract".to_string(),
         &Retrier::new(RetryPolicy {

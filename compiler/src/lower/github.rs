@@ -24,6 +24,54 @@ use crate::resource::{Resource, ResourceKind};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+/// Each workflow an agent runs as (`runs_on github.P repo R workflow W`),
+/// with what the agent's grants on `github.P` give it on `R`. Retired and
+/// frozen agents hold nothing.
+pub fn workflow_grants(model: &crate::model::Model) -> Vec<super::WorkflowGrant> {
+    let mut found = Vec::new();
+    for agent in &model.agents {
+        for workload in &agent.runs_on {
+            let crate::model::WorkloadKind::GithubActions {
+                repository,
+                workflow: Some(workflow),
+                git_ref,
+                ..
+            } = &workload.kind
+            else {
+                continue;
+            };
+            let mut permissions: BTreeMap<String, String> = BTreeMap::new();
+            if !agent.retired && !agent.frozen {
+                let grants = agent.grants.iter().filter(|g| {
+                    g.provider == workload.provider
+                        && g.resources
+                            .iter()
+                            .any(|r| crate::pattern::matches(r, repository))
+                });
+                for action in grants.flat_map(|g| &g.actions) {
+                    let Some((permission, level)) = action.split_once(':') else {
+                        continue;
+                    };
+                    let rank = crate::facts::github::level_rank;
+                    let entry = permissions.entry(permission.to_string()).or_default();
+                    if rank(level) > rank(entry) {
+                        *entry = level.to_string();
+                    }
+                }
+            }
+            found.push(super::WorkflowGrant {
+                agent: agent.name.clone(),
+                provider: model.providers[workload.provider].address(),
+                repository: repository.clone(),
+                workflow: workflow.clone(),
+                git_ref: git_ref.clone(),
+                permissions,
+            });
+        }
+    }
+    found
+}
+
 /// What GitHub says of one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {

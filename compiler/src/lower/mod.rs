@@ -15,6 +15,22 @@ use crate::resource::Resource;
 use crate::values::Date;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A workflow an agent runs as, and what it may ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowGrant {
+    pub agent: String,
+    /// The GitHub provider (`github.acme`).
+    pub provider: String,
+    pub repository: String,
+    /// The workflow file's path from the repository's root.
+    pub workflow: String,
+    /// The ref the `runs_on` pins, if any.
+    pub git_ref: Option<String>,
+    /// Permission → the highest level the agent's grants give on this
+    /// repository (`contents` → `read`).
+    pub permissions: BTreeMap<String, String>,
+}
+
 /// What the project should look like in every provider.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
@@ -31,6 +47,10 @@ pub struct Desired {
     pub frozen: BTreeSet<String>,
     /// Agents with an `expires` date still to come, with the date.
     pub expiring: BTreeMap<String, Date>,
+    /// Each GitHub workflow an agent runs as, with the permissions the
+    /// agent's GitHub grants give it there: what the workflow's own
+    /// `permissions:` may ask for at most.
+    pub github_workflows: Vec<WorkflowGrant>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -59,6 +79,7 @@ pub fn lower(model: &Model, project: &str) -> Desired {
             _ => {}
         }
     }
+    desired.github_workflows = github::workflow_grants(model);
     // One line per provider kind that lowers to objects.
     aws::lower_all(model, project, &mut desired);
     kubernetes::lower_all(model, project, &mut desired);

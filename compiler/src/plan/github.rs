@@ -3,9 +3,12 @@
 //! flagged, never changed; and what could not be read of them.
 
 use super::{PlanOptions, Unmanaged};
+use crate::facts::github::{level_rank, PERMISSIONS};
+use crate::lower::Desired;
 use crate::resource::{Resource, ResourceKind};
 use crate::values::Date;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Secret names that hold long-lived AWS keys, as they are usually named.
 fn looks_like_aws_key(name: &str) -> bool {
@@ -116,6 +119,113 @@ pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The permissions a `permissions:` value gives: `read-all`, `write-all`,
+/// `{}` (none), or permission → level (`pull-requests` is
+/// `pull_requests`). `None` when the value is absent.
+fn permissions_of(value: &Value) -> Option<BTreeMap<String, String>> {
+    let all = |level: &str| {
+        PERMISSIONS
+            .iter()
+            .filter(|(_, levels)| levels.contains(&level))
+            .map(|(name, _)| (name.to_string(), level.to_string()))
+            .collect()
+    };
+    match value {
+        Value::Null => None,
+        Value::String(text) if text == "read-all" => Some(all("read")),
+        Value::String(text) if text == "write-all" => Some(all("write")),
+        Value::Object(map) => Some(
+            map.iter()
+                .filter_map(|(k, v)| Some((k.replace('-', "_"), v.as_str()?.to_string())))
+                .filter(|(_, level)| level != "none")
+                .collect(),
+        ),
+        _ => Some(BTreeMap::new()),
+    }
+}
+
+/// Findings on the workflows agents run as: one that asks for more than
+/// its agent's GitHub grants declare, one that asks for nothing at all (and
+/// so gets the repository's default token, which writ does not bound), one
+/// that does not exist, one that could not be read.
+pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for grant in &desired.github_workflows {
+        let Some(file) = observed.iter().find(|r| {
+            r.kind == ResourceKind::GithubWorkflow
+                && r.provider == grant.provider
+                && r.string("repository")
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&grant.repository))
+                && r.string("path") == Some(grant.workflow.as_str())
+                && r.string("ref") == grant.git_ref.as_deref()
+        }) else {
+            continue;
+        };
+        let (agent, workflow, repository) = (&grant.agent, &grant.workflow, &grant.repository);
+        let at = grant
+            .git_ref
+            .as_deref()
+            .map_or("the default branch".to_string(), |r| format!("`{r}`"));
+        let flag = |key: &str| file.attribute(key).and_then(Value::as_bool) == Some(true);
+        if flag("missing") {
+            notes.push(format!("`{agent}` runs as workflow `{workflow}` of `{repository}`, which is not there at {at}: the role trusts a workflow that does not exist"));
+            continue;
+        }
+        if flag("unread") {
+            notes.push(format!("workflow `{workflow}` of `{repository}` was not read (the token needs `Contents: read`): what it asks for is not checked against `{agent}`'s grants"));
+            continue;
+        }
+        let top = file.attribute("permissions").and_then(permissions_of);
+        let jobs: Vec<(String, Option<BTreeMap<String, String>>)> = file
+            .attribute("jobs")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(job, value)| (job.clone(), permissions_of(value)))
+            .collect();
+        let mut asked: Vec<(String, Option<BTreeMap<String, String>>)> = jobs
+            .into_iter()
+            .map(|(job, own)| (format!(" (job `{job}`)"), own.or_else(|| top.clone())))
+            .collect();
+        if asked.is_empty() {
+            asked.push((String::new(), top.clone()));
+        }
+        for (job, permissions) in asked {
+            let Some(permissions) = permissions else {
+                notes.push(format!("workflow `{workflow}` of `{repository}`{job} declares no `permissions:`: it gets the repository's default token, which writ does not bound; declare what `{agent}` needs, as its grants say"));
+                continue;
+            };
+            let beyond: Vec<String> = permissions
+                .iter()
+                // An OIDC `runs_on` is what asks for `id-token: write`.
+                .filter(|(permission, _)| permission.as_str() != "id_token")
+                .filter(|(permission, level)| {
+                    level_rank(level)
+                        > grant
+                            .permissions
+                            .get(*permission)
+                            .and_then(|l| level_rank(l))
+                })
+                .map(|(permission, level)| format!("`{permission}: {level}`"))
+                .collect();
+            if !beyond.is_empty() {
+                let declared = if grant.permissions.is_empty() {
+                    "no GitHub grant".to_string()
+                } else {
+                    grant
+                        .permissions
+                        .iter()
+                        .map(|(p, l)| format!("`{p}:{l}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                notes.push(format!("workflow `{workflow}` of `{repository}`{job} asks for {}, beyond what `{agent}` declares there ({declared}): narrow its `permissions:`, or grant them", beyond.join(", ")));
+            }
+        }
+    }
+    notes
 }
 
 #[cfg(test)]

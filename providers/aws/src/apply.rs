@@ -186,7 +186,8 @@ impl AwsProvider {
             (
                 ResourceKind::GithubRepository
                 | ResourceKind::GithubDeployKey
-                | ResourceKind::GithubActionsSecret,
+                | ResourceKind::GithubActionsSecret
+                | ResourceKind::GithubWorkflow,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a GitHub object, not an AWS one",

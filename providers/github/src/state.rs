@@ -19,12 +19,24 @@ use writ_provider_core::{
     BoxFuture, Provider, ProviderError, RequestStats, Retrier, Revocation, RevokeMark,
 };
 
+/// A workflow file an agent runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workflow {
+    pub repository: Repository,
+    /// From the repository's root: `.github/workflows/deploy.yml`.
+    pub path: String,
+    /// The ref the source pins (`refs/heads/main`); else the default branch.
+    pub git_ref: Option<String>,
+}
+
 /// One `provider github NAME` of the source, connected.
 pub struct GithubState {
     address: String,
     org: String,
     /// The repositories the source's agents run in, in this organisation.
     repositories: Vec<Repository>,
+    /// The workflow files agents run as: repository, path, pinned ref.
+    workflows: Vec<Workflow>,
     client: GitHub,
 }
 
@@ -35,6 +47,7 @@ impl GithubState {
         address: &str,
         org: &str,
         repositories: Vec<Repository>,
+        workflows: Vec<Workflow>,
         api: &str,
         token: String,
         retrier: &Retrier,
@@ -43,6 +56,7 @@ impl GithubState {
             address: address.to_string(),
             org: org.to_string(),
             repositories,
+            workflows,
             client: GitHub::connect(api, token, retrier)?,
         })
     }
@@ -67,6 +81,73 @@ impl GithubState {
             strings(&answer["include_claim_keys"]),
             answer["use_immutable_subject"].as_bool().unwrap_or(false),
         ))
+    }
+
+    /// A workflow file, and what it asks for: its `permissions:`, at the
+    /// top and per job (`null` where it sets none).
+    async fn workflow(&self, workflow: &Workflow) -> Result<Resource, ProviderError> {
+        let Workflow {
+            repository,
+            path,
+            git_ref,
+        } = workflow;
+        let what = format!("reading workflow `{path}` of `{repository}`");
+        let url = match git_ref {
+            Some(git_ref) => format!("/repos/{repository}/contents/{path}?ref={git_ref}"),
+            None => format!("/repos/{repository}/contents/{path}"),
+        };
+        let mut attributes = vec![
+            ("repository", json!(repository.to_string())),
+            ("path", json!(path)),
+            ("ref", json!(git_ref)),
+        ];
+        let address = format!(
+            "{}/repos/{repository}/workflows/{}{}",
+            self.address,
+            path.trim_start_matches(".github/workflows/"),
+            git_ref
+                .as_deref()
+                .map(|r| format!("@{r}"))
+                .unwrap_or_default()
+        );
+        let answer = match self.client.request(Method::Get, &url, None, &what).await {
+            Ok(answer) => answer.json()?,
+            Err(error) if error.status == Some(404) => {
+                attributes.push(("missing", json!(true)));
+                return Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes));
+            }
+            Err(error) if error.status == Some(403) => {
+                attributes.push(("unread", json!(true)));
+                return Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes));
+            }
+            Err(error) => return Err(error),
+        };
+        let encoded: String = answer["content"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                ProviderError::permanent(format!("{what}: GitHub's answer holds no readable file"))
+            })?;
+        let document: Value = serde_saphyr::from_str(&text).map_err(|e| {
+            ProviderError::permanent(format!("{what}: it is not a workflow writ can read: {e}"))
+        })?;
+        let jobs: serde_json::Map<String, Value> = document["jobs"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(id, job)| (id.clone(), job["permissions"].clone()))
+            .collect();
+        attributes.push(("permissions", document["permissions"].clone()));
+        attributes.push(("jobs", Value::Object(jobs)));
+        Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes))
     }
 
     /// Every item of a listing, page by page (`items` names the array in
@@ -172,11 +253,11 @@ impl GithubState {
         Ok(found)
     }
 
-    fn resource<const N: usize>(
+    fn resource(
         &self,
         address: String,
         kind: ResourceKind,
-        attributes: [(&str, Value); N],
+        attributes: impl IntoIterator<Item = (&'static str, Value)>,
     ) -> Resource {
         Resource {
             address,
@@ -343,6 +424,9 @@ impl Provider for GithubState {
             let mut found = Vec::new();
             for repository in &self.repositories {
                 found.extend(self.repository(repository, &mut organisation).await?);
+            }
+            for workflow in &self.workflows {
+                found.push(self.workflow(workflow).await?);
             }
             Ok(found)
         })

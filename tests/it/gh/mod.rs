@@ -76,8 +76,11 @@ struct State {
     /// Deploy keys and Actions secrets by lowercased repository.
     deploy_keys: BTreeMap<String, Vec<Value>>,
     secrets: BTreeMap<String, Vec<Value>>,
-    /// Listings answered 403 (`keys`, `secrets`).
+    /// Listings answered 403 (`keys`, `secrets`, `contents`).
     forbidden: Vec<String>,
+    /// Files by (lowercased repository, path, ref; `None`: the default
+    /// branch).
+    files: BTreeMap<(String, String, Option<String>), String>,
 }
 
 #[derive(Clone)]
@@ -163,6 +166,18 @@ impl FakeGitHub {
             .entry(full_name.to_ascii_lowercase())
             .or_default()
             .push(secret);
+    }
+
+    /// A file of a repository at a ref (`None`: the default branch).
+    pub fn add_file(&self, full_name: &str, path: &str, git_ref: Option<&str>, text: &str) {
+        self.state().files.insert(
+            (
+                full_name.to_ascii_lowercase(),
+                path.to_string(),
+                git_ref.map(str::to_string),
+            ),
+            text.to_string(),
+        );
     }
 
     /// The token may not list `what` (`keys`, `secrets`).
@@ -291,6 +306,36 @@ impl FakeGitHub {
                         200,
                         template.as_ref().unwrap_or(&json!({"use_default": true})),
                     ),
+                    ["contents", file @ ..] => {
+                        if state.forbidden.iter().any(|f| f == "contents") {
+                            return Some(error(403, "Resource not accessible by integration"));
+                        }
+                        let file = file.join("/");
+                        let git_ref = query.get("ref").cloned();
+                        match state.files.get(&(key.clone(), file.clone(), git_ref)) {
+                            Some(text) => {
+                                use base64::Engine as _;
+                                // GitHub wraps the encoding at 60 characters.
+                                let encoded =
+                                    base64::engine::general_purpose::STANDARD.encode(text);
+                                let wrapped: Vec<String> = encoded
+                                    .as_bytes()
+                                    .chunks(60)
+                                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                                    .collect();
+                                Reply::json(
+                                    200,
+                                    &json!({
+                                        "type": "file", "encoding": "base64", "size": text.len(),
+                                        "name": file.rsplit('/').next(), "path": file,
+                                        "content": wrapped.join("\n") + "\n",
+                                        "sha": "3d21ec53a331a6f037a91c368710b99387d012c1",
+                                    }),
+                                )
+                            }
+                            None => error(404, "Not Found"),
+                        }
+                    }
                     ["keys"] | ["actions", "secrets"] => {
                         let keys = rest == ["keys"];
                         if state

@@ -45,6 +45,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/orgs/{org}/actions/oidc/customization/sub", "get"),
     ("/repos/{owner}/{repo}/keys", "get"),
     ("/repos/{owner}/{repo}/actions/secrets", "get"),
+    ("/repos/{owner}/{repo}/contents/{path}", "get"),
 ];
 
 fn folder() -> PathBuf {
