@@ -236,8 +236,11 @@ pub async fn connect_one(
                     org,
                     github_repositories(model, provider),
                     github_workflows(model, provider),
-                    &api,
-                    token,
+                    writ_provider_github::Connection {
+                        api,
+                        token,
+                        cache: crate::term::cache_dir().map(|d| d.join("github")),
+                    },
                     retrier,
                 )
                 .map_err(|e| format!("`{address}`: {e}"))?,

@@ -57,6 +57,21 @@ pub fn width() -> usize {
         .unwrap_or(100)
 }
 
+/// Where writ keeps what it may read again cheaply (GitHub's answers by
+/// `ETag`): `WRIT_CACHE_DIR`, else `$XDG_CACHE_HOME/writ`, else
+/// `~/.cache/writ`; `None` when there is no home.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("WRIT_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("writ"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|home| PathBuf::from(home).join(".cache").join("writ"))
+}
+
 /// Is this a GitHub Actions job?
 pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")

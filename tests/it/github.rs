@@ -53,7 +53,14 @@ fn project(root: &Path, name: &str, source: &str) -> PathBuf {
 /// Runs writ as a GitHub Actions job would, with the workflow's token.
 fn writ(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = crate::binary::command();
-    command.args(args).env("GITHUB_TOKEN", crate::gh::TOKEN);
+    // GitHub's answers are kept under the tests' own folder, not the home.
+    command
+        .args(args)
+        .env("GITHUB_TOKEN", crate::gh::TOKEN)
+        .env(
+            "WRIT_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("writ-cache"),
+        );
     for (name, value) in env {
         command.env(name, value);
     }
@@ -1066,4 +1073,55 @@ fn a_missing_token_or_repository_is_a_clear_error() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn a_second_read_of_an_unchanged_organisation_is_answered_from_the_cache() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/app", 5);
+    github.add_file(
+        "acme/app",
+        ".github/workflows/release.yml",
+        Some("refs/heads/main"),
+        "on: push\npermissions:\n  contents: write\njobs: {}\n",
+    );
+    let root = scratch("github-cache");
+    let folder = deploying_project(&root, &github);
+    let cache = root.join("cache");
+    let snapshot = |name: &str| {
+        let out = root.join(name);
+        let output = writ(
+            &[
+                "snapshot",
+                folder.to_str().unwrap(),
+                "--only",
+                "github.acme",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("WRIT_CACHE_DIR", cache.to_str().unwrap())],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let cold = snapshot("cold.json");
+    let first: Vec<u16> = github.log().iter().map(|l| l.status).collect();
+    assert!(first.iter().all(|s| *s == 200), "{first:?}");
+    let warm = snapshot("warm.json");
+    assert_eq!(cold, warm, "the same state, from the cache");
+    let second: Vec<u16> = github
+        .log()
+        .iter()
+        .skip(first.len())
+        .map(|l| l.status)
+        .collect();
+    assert_eq!(second.len(), first.len(), "the same requests");
+    assert!(
+        second.iter().all(|s| *s == 304),
+        "every answer unchanged: {second:?}"
+    );
+    // A change is seen: the template's answer is new.
+    github.set_repository_template("acme/app", serde_json::json!({"use_default": false, "include_claim_keys": ["repo", "context", "job_workflow_ref"]}));
+    let changed = snapshot("changed.json");
+    assert!(changed.contains("job_workflow_ref"), "{changed}");
 }

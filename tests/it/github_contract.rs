@@ -80,8 +80,11 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
             path: ".github/workflows/deploy.yml".into(),
             git_ref: Some("refs/heads/main".into()),
         }],
-        &prism.api(),
-        "ghs_contract".to_string(),
+        writ_provider_github::Connection {
+            api: prism.api(),
+            token: "ghs_contract".to_string(),
+            cache: None,
+        },
         &Retrier::new(RetryPolicy {
             max_attempts: 1,
             ..RetryPolicy::default()

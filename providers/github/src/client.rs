@@ -143,6 +143,55 @@ pub struct GitHub {
     client: Octocrab,
     api: String,
     requests: Requester,
+    /// Answers kept by `ETag`, asked again with `If-None-Match`: a `304`
+    /// costs nothing of the rate limit.
+    cache: Option<EtagCache>,
+    /// Which token the cached answers were read with (a digest of it, never
+    /// the token): answers are never shared between tokens.
+    token_digest: String,
+    /// Answers that came from the cache (a `304`).
+    not_modified: std::sync::atomic::AtomicUsize,
+}
+
+/// `GET` answers on disk, one file each: the `ETag`, the `Link` header and
+/// the body, under a name digested from the token and the address.
+struct EtagCache {
+    dir: std::path::PathBuf,
+}
+
+impl EtagCache {
+    fn file(&self, token: &str, url: &str) -> std::path::PathBuf {
+        let mut digest = writ_compiler::policy::Digester::new();
+        digest.bytes(token.as_bytes());
+        digest.bytes(&[0]);
+        digest.bytes(url.as_bytes());
+        self.dir.join(digest.finish())
+    }
+
+    /// The kept answer: `(etag, link, body)`. Anything unreadable is no
+    /// answer (asked again in full).
+    fn read(&self, token: &str, url: &str) -> Option<(String, Option<String>, String)> {
+        let text = std::fs::read_to_string(self.file(token, url)).ok()?;
+        let value: Value = serde_json::from_str(&text).ok()?;
+        Some((
+            value["etag"].as_str()?.to_string(),
+            value["link"].as_str().map(str::to_string),
+            value["body"].as_str()?.to_string(),
+        ))
+    }
+
+    /// Keeps an answer; a cache that cannot be written is only slower.
+    fn write(&self, token: &str, url: &str, etag: &str, link: Option<&str>, body: &str) {
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let text = serde_json::json!({"etag": etag, "link": link, "body": body}).to_string();
+        let file = self.file(token, url);
+        let partial = file.with_extension("partial");
+        if std::fs::write(&partial, text).is_ok() {
+            let _ = std::fs::rename(&partial, &file);
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -157,6 +206,7 @@ impl GitHub {
     /// Enterprise Server's `…/api/v3`). Sends nothing yet.
     pub fn connect(api: &str, token: String, retrier: &Retrier) -> Result<GitHub, ProviderError> {
         let api = api.trim_end_matches('/').to_string();
+        let token_for_digest = token.clone();
         if token.trim().is_empty() {
             return Err(ProviderError::permanent(
                 "the GitHub token is empty".to_string(),
@@ -174,11 +224,27 @@ impl GitHub {
             .map_err(|e| {
                 ProviderError::permanent(format!("cannot build the GitHub client: {e}"))
             })?;
+        let mut digest = writ_compiler::policy::Digester::new();
+        digest.bytes(token_for_digest.as_bytes());
         Ok(GitHub {
             client,
             api,
             requests: Requester::new(retrier, 1),
+            cache: None,
+            token_digest: digest.finish(),
+            not_modified: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Keeps `GET` answers in `dir` and asks again with `If-None-Match`.
+    pub fn with_cache(mut self, dir: std::path::PathBuf) -> GitHub {
+        self.cache = Some(EtagCache { dir });
+        self
+    }
+
+    /// Answers that came from the cache (`304 Not Modified`) so far.
+    pub fn not_modified(&self) -> usize {
+        self.not_modified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The API's address.
@@ -205,10 +271,25 @@ impl GitHub {
         } else {
             format!("{}{url}", self.api)
         };
+        let kept = match (method, &self.cache) {
+            (Method::Get, Some(cache)) => cache.read(&self.token_digest, &url),
+            _ => None,
+        };
         self.requests
             .send(|| async {
                 let sent = match method {
-                    Method::Get => self.client._get(url.as_str()).await,
+                    Method::Get => match &kept {
+                        Some((etag, _, _)) => {
+                            let mut headers = http::HeaderMap::new();
+                            if let Ok(value) = http::HeaderValue::from_str(etag) {
+                                headers.insert(http::header::IF_NONE_MATCH, value);
+                            }
+                            self.client
+                                ._get_with_headers(url.as_str(), Some(headers))
+                                .await
+                        }
+                        None => self.client._get(url.as_str()).await,
+                    },
                     Method::Post => self.client._post(url.as_str(), body).await,
                     Method::Patch => self.client._patch(url.as_str(), body).await,
                 };
@@ -235,12 +316,41 @@ impl GitHub {
                         ),
                     )
                 })?;
+                if status == 304 {
+                    if let Some((_, link, body)) = &kept {
+                        self.not_modified
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let mut headers = http::HeaderMap::new();
+                        if let Some(value) = link
+                            .as_deref()
+                            .and_then(|l| http::HeaderValue::from_str(l).ok())
+                        {
+                            headers.insert(http::header::LINK, value);
+                        }
+                        return Ok(Answer {
+                            status: 200,
+                            headers,
+                            body: body.clone(),
+                        });
+                    }
+                }
                 let answer = Answer {
                     status,
                     headers,
                     body,
                 };
                 if (200..300).contains(&status) {
+                    if let (Method::Get, Some(cache), Some(etag)) =
+                        (method, &self.cache, answer.header("etag"))
+                    {
+                        cache.write(
+                            &self.token_digest,
+                            &url,
+                            etag,
+                            answer.header("link"),
+                            &answer.body,
+                        );
+                    }
                     return Ok(answer);
                 }
                 Err(self.failure(&answer, what).await)

@@ -19,6 +19,15 @@ use writ_provider_core::{
     BoxFuture, Provider, ProviderError, RequestStats, Retrier, Revocation, RevokeMark,
 };
 
+/// How to reach GitHub.
+pub struct Connection {
+    /// `https://api.github.com`, or a GitHub Enterprise Server's `…/api/v3`.
+    pub api: String,
+    pub token: String,
+    /// Where answers are kept by `ETag` (`None`: not kept).
+    pub cache: Option<std::path::PathBuf>,
+}
+
 /// A workflow file an agent runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workflow {
@@ -48,16 +57,19 @@ impl GithubState {
         org: &str,
         repositories: Vec<Repository>,
         workflows: Vec<Workflow>,
-        api: &str,
-        token: String,
+        connection: Connection,
         retrier: &Retrier,
     ) -> Result<GithubState, ProviderError> {
+        let mut client = GitHub::connect(&connection.api, connection.token, retrier)?;
+        if let Some(dir) = connection.cache {
+            client = client.with_cache(dir);
+        }
         Ok(GithubState {
             address: address.to_string(),
             org: org.to_string(),
             repositories,
             workflows,
-            client: GitHub::connect(api, token, retrier)?,
+            client,
         })
     }
 

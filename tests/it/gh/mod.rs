@@ -19,7 +19,9 @@
 //!   keys (`GET /repos/{owner}/{repo}/keys`, an array) and Actions secrets
 //!   (`GET /repos/{owner}/{repo}/actions/secrets`, `{total_count,
 //!   secrets}`), both paged by `per_page` and `page` with a `Link` header,
-//!   and 403 for a token that may not read them;
+//!   and 403 for a token that may not read them; each of these answers
+//!   with an `ETag`, and a `304` with no body to `If-None-Match` when
+//!   unchanged;
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
 //!
 //! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
@@ -437,7 +439,26 @@ impl FakeGitHub {
         let path = request.path().to_string();
         if request.method == "GET" {
             if let Some(reply) = Self::identity_state(&state, &path, &request.query()) {
-                return reply;
+                // Every answer carries an `ETag` (of its body, pages' links
+                // included); asked again with it, an unchanged one is a 304
+                // with no body, as GitHub does.
+                if reply.status != 200 {
+                    return reply;
+                }
+                let mut digest = writ_compiler::policy::Digester::new();
+                digest.bytes(reply.body.as_bytes());
+                for (_, value) in &reply.headers {
+                    digest.bytes(value.as_bytes());
+                }
+                let etag = format!("W/\"{}\"", digest.finish());
+                if request.header("if-none-match") == Some(etag.as_str()) {
+                    return Reply {
+                        status: 304,
+                        headers: vec![("ETag".to_string(), etag)],
+                        body: String::new(),
+                    };
+                }
+                return reply.with_header("ETag", &etag);
             }
         }
         let Some(rest) = path.strip_prefix(&format!("/repos/{repository}/")) else {
