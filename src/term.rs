@@ -58,11 +58,13 @@ pub fn width() -> usize {
 }
 
 /// Where writ keeps what it may read again cheaply (GitHub's answers by
-/// `ETag`): `WRIT_CACHE_DIR`, else `$XDG_CACHE_HOME/writ`, else
-/// `~/.cache/writ`; `None` when there is no home.
+/// `ETag`): `WRIT_CACHE_DIR` (empty: nothing is kept), else
+/// `$XDG_CACHE_HOME/writ`, else `~/.cache/writ`; `None` when there is no
+/// home.
 pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("WRIT_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
+    // Set and empty: nothing is kept.
+    if let Some(dir) = std::env::var_os("WRIT_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("writ"));

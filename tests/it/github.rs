@@ -1027,6 +1027,15 @@ fn workflows_are_held_to_their_agents_github_grants() {
         notes.iter().any(|n| n.starts_with("workflow `.github/workflows/release.yml` of `acme/app` (job `notify`) declares no `permissions:`")),
         "{notes:#?}"
     );
+    // A file that is not YAML is said, and the rest is still read.
+    let notes = plan(Some("on: [push\njobs: {"));
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("cannot be read as a workflow (it is not YAML writ can read")),
+        "{notes:#?}"
+    );
     // `write-all` at the top, for every job.
     let notes = plan(Some("on: push\npermissions: write-all\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps: []\n"));
     assert!(
@@ -1120,6 +1129,18 @@ fn a_second_read_of_an_unchanged_organisation_is_answered_from_the_cache() {
         second.iter().all(|s| *s == 304),
         "every answer unchanged: {second:?}"
     );
+    // What is kept is the user's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let folder = cache.join("github");
+        let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{folder:?}");
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let mode = entry.unwrap().metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
     // A change is seen: the template's answer is new.
     github.set_repository_template("acme/app", serde_json::json!({"use_default": false, "include_claim_keys": ["repo", "context", "job_workflow_ref"]}));
     let changed = snapshot("changed.json");

@@ -18,6 +18,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("members", &["read", "write"]),
     ("merge_queues", &["read", "write"]),
     ("metadata", &["read"]),
+    ("models", &["read"]),
     ("organization_administration", &["read", "write"]),
     ("organization_custom_roles", &["read", "write"]),
     ("organization_hooks", &["read", "write"]),

@@ -3,7 +3,7 @@
 //! flagged, never changed; and what could not be read of them.
 
 use super::{PlanOptions, Unmanaged};
-use crate::facts::github::{level_rank, PERMISSIONS};
+use crate::facts::github::level_rank;
 use crate::lower::Desired;
 use crate::resource::{Resource, ResourceKind};
 use crate::values::Date;
@@ -121,28 +121,54 @@ pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
         .collect()
 }
 
+/// The scopes a workflow's token can have (`read-all` and `write-all`
+/// give each of them), as grants name them.
+const WORKFLOW_SCOPES: &[&str] = &[
+    "actions",
+    "attestations",
+    "checks",
+    "contents",
+    "deployments",
+    "discussions",
+    "issues",
+    "models",
+    "packages",
+    "pages",
+    "pull_requests",
+    "repository_projects",
+    "security_events",
+    "statuses",
+];
+
 /// The permissions a `permissions:` value gives: `read-all`, `write-all`,
 /// `{}` (none), or permission → level (`pull-requests` is
-/// `pull_requests`). `None` when the value is absent.
+/// `pull_requests`). `None` when the value is absent. A level writ does
+/// not know is read as `write`, the most a workflow token can hold.
 fn permissions_of(value: &Value) -> Option<BTreeMap<String, String>> {
     let all = |level: &str| {
-        PERMISSIONS
+        WORKFLOW_SCOPES
             .iter()
-            .filter(|(_, levels)| levels.contains(&level))
-            .map(|(name, _)| (name.to_string(), level.to_string()))
+            .map(|name| (name.to_string(), level.to_string()))
             .collect()
     };
     match value {
         Value::Null => None,
-        Value::String(text) if text == "read-all" => Some(all("read")),
-        Value::String(text) if text == "write-all" => Some(all("write")),
+        Value::String(text) if text.eq_ignore_ascii_case("read-all") => Some(all("read")),
+        Value::String(_) => Some(all("write")),
         Value::Object(map) => Some(
             map.iter()
-                .filter_map(|(k, v)| Some((k.replace('-', "_"), v.as_str()?.to_string())))
+                .map(|(k, v)| {
+                    let level = v.as_str().unwrap_or("write").to_ascii_lowercase();
+                    let level = match level.as_str() {
+                        "read" | "none" => level,
+                        _ => "write".to_string(),
+                    };
+                    (k.to_ascii_lowercase().replace('-', "_"), level)
+                })
                 .filter(|(_, level)| level != "none")
                 .collect(),
         ),
-        _ => Some(BTreeMap::new()),
+        _ => Some(all("write")),
     }
 }
 
@@ -161,6 +187,20 @@ pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec
                 && r.string("path") == Some(grant.workflow.as_str())
                 && r.string("ref") == grant.git_ref.as_deref()
         }) else {
+            // Read from GitHub, the repository is there but not its
+            // workflow (a snapshot taken before writ read workflows).
+            let repository_read = observed.iter().any(|r| {
+                r.kind == ResourceKind::GithubRepository
+                    && r.provider == grant.provider
+                    && r.string("name")
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&grant.repository))
+            });
+            if repository_read {
+                notes.push(format!(
+                    "workflow `{}` of `{}` was not read: what it asks for is not checked against `{}`'s grants",
+                    grant.workflow, grant.repository, grant.agent
+                ));
+            }
             continue;
         };
         let (agent, workflow, repository) = (&grant.agent, &grant.workflow, &grant.repository);
@@ -171,6 +211,10 @@ pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec
         let flag = |key: &str| file.attribute(key).and_then(Value::as_bool) == Some(true);
         if flag("missing") {
             notes.push(format!("`{agent}` runs as workflow `{workflow}` of `{repository}`, which is not there at {at}: the role trusts a workflow that does not exist"));
+            continue;
+        }
+        if let Some(why) = file.string("unreadable") {
+            notes.push(format!("workflow `{workflow}` of `{repository}` at {at} cannot be read as a workflow ({why}): what it asks for is not checked against `{agent}`'s grants"));
             continue;
         }
         if flag("unread") {

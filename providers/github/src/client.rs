@@ -9,6 +9,39 @@ use writ_provider_core::{
     error_chain, ErrorClass, ProviderError, RequestStats, Requester, Retrier,
 };
 
+/// The code of an error that is GitHub's rate limit, not a refusal.
+pub const RATE_LIMITED: &str = "rate_limited";
+
+/// Is this a refusal of the token (a 403 that is not a rate limit)?
+pub fn is_refusal(error: &ProviderError) -> bool {
+    error.status == Some(403) && error.code.as_deref() != Some(RATE_LIMITED)
+}
+
+/// Text for one part of an address: unreserved characters as they are,
+/// `/` too when `keep_slash`, the rest percent-encoded.
+pub fn encoded(text: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        let plain =
+            byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || (keep_slash && byte == b'/');
+        if plain {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Does a listing's page hold as many items as a page may (100)?
+fn is_full_page(body: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    let full = |items: &Value| items.as_array().is_some_and(|a| a.len() >= 100);
+    full(&value) || value.as_object().is_some_and(|o| o.values().any(full))
+}
+
 /// The longest rate-limit wait writ sits through before giving up.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -181,15 +214,36 @@ impl EtagCache {
     }
 
     /// Keeps an answer; a cache that cannot be written is only slower.
+    /// What it holds is private (workflow files, secret names): the folder
+    /// and its files are the user's alone.
     fn write(&self, token: &str, url: &str, etag: &str, link: Option<&str>, body: &str) {
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
+        }
         let text = serde_json::json!({"etag": etag, "link": link, "body": body}).to_string();
         let file = self.file(token, url);
-        let partial = file.with_extension("partial");
-        if std::fs::write(&partial, text).is_ok() {
+        let partial = file.with_extension(format!("{}.partial", std::process::id()));
+        let written = {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            options
+                .open(&partial)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        };
+        if written.is_ok() {
             let _ = std::fs::rename(&partial, &file);
+        } else {
+            let _ = std::fs::remove_file(&partial);
         }
     }
 }
@@ -271,8 +325,12 @@ impl GitHub {
         } else {
             format!("{}{url}", self.api)
         };
+        // A full page is always read in full: unchanged, it could still
+        // hide a page after it (a `Link` added, the body the same).
         let kept = match (method, &self.cache) {
-            (Method::Get, Some(cache)) => cache.read(&self.token_digest, &url),
+            (Method::Get, Some(cache)) => cache
+                .read(&self.token_digest, &url)
+                .filter(|(_, _, body)| !is_full_page(body)),
             _ => None,
         };
         self.requests
@@ -369,14 +427,14 @@ impl GitHub {
                 return ProviderError {
                     class: ErrorClass::Transient,
                     status,
-                    code: None,
+                    code: Some(RATE_LIMITED.to_string()),
                     message: format!("{what}: rate limited by GitHub: {message}"),
                 };
             }
             return ProviderError {
                 class: ErrorClass::Permanent,
                 status,
-                code: None,
+                code: Some(RATE_LIMITED.to_string()),
                 message: format!(
                     "{what}: GitHub's rate limit is exhausted for the next {} minutes: {message}",
                     wait.as_secs().div_ceil(60)
@@ -496,6 +554,37 @@ mod tests {
             r#"{"message": "Validation Failed", "errors": [{"message": "body is too long"}]}"#,
         );
         assert_eq!(invalid.message(), "Validation Failed: body is too long");
+    }
+
+    #[test]
+    fn a_rate_limit_is_no_refusal_and_full_pages_are_told() {
+        let refused = ProviderError::new(ErrorClass::Permanent, None, "no");
+        let refused = ProviderError {
+            status: Some(403),
+            ..refused
+        };
+        assert!(is_refusal(&refused));
+        let limited = ProviderError {
+            code: Some(RATE_LIMITED.to_string()),
+            ..refused.clone()
+        };
+        assert!(!is_refusal(&limited));
+        let page = |n: usize| format!("[{}]", vec!["{}"; n].join(","));
+        assert!(is_full_page(&page(100)));
+        assert!(!is_full_page(&page(99)));
+        assert!(is_full_page(&format!(
+            r#"{{"total_count": 100, "secrets": {}}}"#,
+            page(100)
+        )));
+        assert!(!is_full_page("{}"));
+        assert_eq!(
+            encoded("refs/heads/a&b#c+d", false),
+            "refs%2Fheads%2Fa%26b%23c%2Bd"
+        );
+        assert_eq!(
+            encoded(".github/workflows/de ploy.yml", true),
+            ".github/workflows/de%20ploy.yml"
+        );
     }
 
     #[test]

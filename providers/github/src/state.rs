@@ -10,7 +10,7 @@
 //! applied here; a revocation is carried out by the cloud trust, which the
 //! AWS provider closes.
 
-use crate::client::{GitHub, Method, Repository};
+use crate::client::{encoded, is_refusal, GitHub, Method, Repository};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use writ_compiler::plan::{Change, Identity};
@@ -105,8 +105,12 @@ impl GithubState {
         } = workflow;
         let what = format!("reading workflow `{path}` of `{repository}`");
         let url = match git_ref {
-            Some(git_ref) => format!("/repos/{repository}/contents/{path}?ref={git_ref}"),
-            None => format!("/repos/{repository}/contents/{path}"),
+            Some(git_ref) => format!(
+                "/repos/{repository}/contents/{}?ref={}",
+                encoded(path, true),
+                encoded(git_ref, false)
+            ),
+            None => format!("/repos/{repository}/contents/{}", encoded(path, true)),
         };
         let mut attributes = vec![
             ("repository", json!(repository.to_string())),
@@ -128,29 +132,50 @@ impl GithubState {
                 attributes.push(("missing", json!(true)));
                 return Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes));
             }
-            Err(error) if error.status == Some(403) => {
+            Err(error) if is_refusal(&error) => {
                 attributes.push(("unread", json!(true)));
                 return Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes));
             }
             Err(error) => return Err(error),
         };
-        let encoded: String = answer["content"]
+        // A file writ cannot read as a workflow is said in the plan, never
+        // the end of the whole read: anyone who may push could write one.
+        let mut unreadable = |why: String| {
+            attributes.push(("unreadable", json!(why)));
+            self.resource(
+                address.clone(),
+                ResourceKind::GithubWorkflow,
+                attributes.clone(),
+            )
+        };
+        if answer["type"].as_str() != Some("file") || answer["encoding"].as_str() != Some("base64")
+        {
+            return Ok(unreadable(
+                "it is not a file GitHub sends whole (a folder, a link, or over 1 MB)".to_string(),
+            ));
+        }
+        let content: String = answer["content"]
             .as_str()
             .unwrap_or_default()
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
         use base64::Engine as _;
-        let text = base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
+        let Some(text) = base64::engine::general_purpose::STANDARD
+            .decode(content.as_bytes())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                ProviderError::permanent(format!("{what}: GitHub's answer holds no readable file"))
-            })?;
-        let document: Value = serde_saphyr::from_str(&text).map_err(|e| {
-            ProviderError::permanent(format!("{what}: it is not a workflow writ can read: {e}"))
-        })?;
+        else {
+            return Ok(unreadable("it is not UTF-8 text".to_string()));
+        };
+        let document: Value = match serde_saphyr::from_str(&text) {
+            Ok(document) => document,
+            Err(error) => {
+                let first = error.to_string();
+                let first = first.lines().next().unwrap_or_default().to_string();
+                return Ok(unreadable(format!("it is not YAML writ can read: {first}")));
+            }
+        };
         let jobs: serde_json::Map<String, Value> = document["jobs"]
             .as_object()
             .into_iter()
@@ -176,7 +201,7 @@ impl GithubState {
         while let Some(url) = next.take() {
             let answer = match self.client.request(Method::Get, &url, None, what).await {
                 Ok(answer) => answer,
-                Err(error) if matches!(error.status, Some(403 | 404)) => return Ok(None),
+                Err(error) if is_refusal(&error) || error.status == Some(404) => return Ok(None),
                 Err(error) => return Err(error),
             };
             let page = answer.json()?;
