@@ -77,6 +77,11 @@ pub fn resource_matches(kind: ProviderKind, pattern_text: &str, resource: &str) 
             }
         }
         ProviderKind::Aws => pattern::arn_matches(pattern_text, resource),
+        // GitHub names owners and repositories without regard to case.
+        ProviderKind::Github => pattern::matches(
+            &pattern_text.to_ascii_lowercase(),
+            &resource.to_ascii_lowercase(),
+        ),
         _ => pattern::matches(pattern_text, resource),
     }
 }
@@ -95,6 +100,9 @@ pub fn resource_covers(kind: ProviderKind, outer: &str, inner: &str) -> bool {
             }
         }
         ProviderKind::Aws => pattern::arn_contains(outer, inner),
+        ProviderKind::Github => {
+            pattern::contains(&outer.to_ascii_lowercase(), &inner.to_ascii_lowercase())
+        }
         _ => pattern::contains(outer, inner),
     }
 }
@@ -113,6 +121,9 @@ pub fn resource_meets(kind: ProviderKind, a: &str, b: &str) -> bool {
             }
         }
         ProviderKind::Aws => pattern::arn_intersects(a, b),
+        ProviderKind::Github => {
+            pattern::intersects(&a.to_ascii_lowercase(), &b.to_ascii_lowercase())
+        }
         _ => pattern::intersects(a, b),
     }
 }

@@ -44,9 +44,13 @@ pub fn workflow_grants(model: &crate::model::Model) -> Vec<super::WorkflowGrant>
             if !agent.retired && !agent.frozen {
                 let grants = agent.grants.iter().filter(|g| {
                     g.provider == workload.provider
-                        && g.resources
-                            .iter()
-                            .any(|r| crate::pattern::matches(r, repository))
+                        && g.resources.iter().any(|r| {
+                            crate::access::resource_matches(
+                                crate::facts::ProviderKind::Github,
+                                r,
+                                repository,
+                            )
+                        })
                 });
                 for action in grants.flat_map(|g| &g.actions) {
                     let Some((permission, level)) = action.split_once(':') else {
