@@ -757,6 +757,35 @@ fn deploying_project(root: &Path, github: &FakeGitHub) -> PathBuf {
     folder
 }
 
+/// Reads GitHub into a snapshot, then plans against it: the plan's JSON.
+fn read_and_plan(folder: &Path, snapshot: &Path) -> serde_json::Value {
+    let output = writ(
+        &[
+            "snapshot",
+            folder.to_str().unwrap(),
+            "--only",
+            "github.acme",
+            "--out",
+            snapshot.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = writ(
+        &[
+            "plan",
+            folder.to_str().unwrap(),
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    serde_json::from_slice(&output.stdout).expect("the plan is JSON")
+}
+
 #[test]
 fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
     let github = FakeGitHub::start(REPO, &[]);
@@ -929,31 +958,7 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
     let root = scratch("github-unread");
     let folder = deploying_project(&root, &github);
     let snapshot = root.join("state.json");
-    let output = writ(
-        &[
-            "snapshot",
-            folder.to_str().unwrap(),
-            "--only",
-            "github.acme",
-            "--out",
-            snapshot.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let output = writ(
-        &[
-            "plan",
-            folder.to_str().unwrap(),
-            "--snapshot",
-            snapshot.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let plan = read_and_plan(&folder, &snapshot);
     assert_eq!(
         plan["notes"],
         serde_json::json!([
@@ -980,31 +985,7 @@ fn workflows_are_held_to_their_agents_github_grants() {
                 text,
             );
         }
-        let output = writ(
-            &[
-                "snapshot",
-                folder.to_str().unwrap(),
-                "--only",
-                "github.acme",
-                "--out",
-                snapshot.to_str().unwrap(),
-            ],
-            &[],
-        );
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-        let output = writ(
-            &[
-                "plan",
-                folder.to_str().unwrap(),
-                "--snapshot",
-                snapshot.to_str().unwrap(),
-                "--format",
-                "json",
-            ],
-            &[],
-        );
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let plan = read_and_plan(&folder, &snapshot);
         plan["notes"].as_array().cloned().unwrap_or_default()
     };
     // Not in the repository at the pinned ref.

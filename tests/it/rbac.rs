@@ -337,6 +337,30 @@ fn check(source: &str) -> Checked {
     }
 }
 
+/// The request as writ's evaluator takes it, handed to `ask`.
+fn as_writ_request<T>(
+    model: &writ_compiler::model::Model,
+    request: &ApiRequest,
+    ask: impl FnOnce(&Request) -> T,
+) -> T {
+    let provider = model
+        .provider_id(ProviderKind::Kubernetes, "prod")
+        .expect("the provider");
+    let placement = match request.namespace {
+        Some(namespace) => Placement::Namespace(namespace.to_string()),
+        None => Placement::Cluster,
+    };
+    let resource = request.writ_resource();
+    ask(&Request {
+        provider,
+        action: request.verb,
+        resource: &resource,
+        placement: &placement,
+        name: (!request.name.is_empty()).then_some(request.name),
+        context: None,
+    })
+}
+
 /// What writ's evaluator says of the request: allowed (for every object,
 /// when it names none), and allowed for some object (what a `cannot`
 /// without `named` and `explain` without `--name` also report).
@@ -345,50 +369,22 @@ fn writ_allows(
     agent: &str,
     request: &ApiRequest,
 ) -> (bool, bool) {
-    let provider = model
-        .provider_id(ProviderKind::Kubernetes, "prod")
-        .expect("the provider");
-    let placement = match request.namespace {
-        Some(namespace) => Placement::Namespace(namespace.to_string()),
-        None => Placement::Cluster,
-    };
-    let resource = request.writ_resource();
-    let request = Request {
-        provider,
-        action: request.verb,
-        resource: &resource,
-        placement: &placement,
-        name: (!request.name.is_empty()).then_some(request.name),
-        context: None,
-    };
     let agent = model.agent_id(agent).expect("the agent");
-    let every = eval::evaluate(model, agent, &request).is_allowed();
-    let some = every || eval::some_named_object(model, agent, &request).is_some();
-    (every, some)
+    as_writ_request(model, request, |request| {
+        let every = eval::evaluate(model, agent, request).is_allowed();
+        let some = every || eval::some_named_object(model, agent, request).is_some();
+        (every, some)
+    })
 }
 
 /// Does writ say the request is allowed, or allowed more narrowly (in a
 /// namespace, for a named object)? A `cannot` fails exactly then.
 fn writ_reaches(model: &writ_compiler::model::Model, agent: &str, request: &ApiRequest) -> bool {
-    let provider = model
-        .provider_id(ProviderKind::Kubernetes, "prod")
-        .expect("the provider");
-    let placement = match request.namespace {
-        Some(namespace) => Placement::Namespace(namespace.to_string()),
-        None => Placement::Cluster,
-    };
-    let resource = request.writ_resource();
-    let request = Request {
-        provider,
-        action: request.verb,
-        resource: &resource,
-        placement: &placement,
-        name: (!request.name.is_empty()).then_some(request.name),
-        context: None,
-    };
     let agent = model.agent_id(agent).expect("the agent");
-    eval::evaluate(model, agent, &request).is_allowed()
-        || !eval::reachable_elsewhere(model, agent, &request).is_empty()
+    as_writ_request(model, request, |request| {
+        eval::evaluate(model, agent, request).is_allowed()
+            || !eval::reachable_elsewhere(model, agent, request).is_empty()
+    })
 }
 
 /// The number of cases a test runs: `WRIT_RBAC_CASES`, else `default`.
