@@ -45,6 +45,9 @@ pub enum ResourceKind {
     /// A workflow file an agent runs as: the `permissions:` it asks for,
     /// at the top and per job. Read, never changed.
     GithubWorkflow,
+    /// A GitHub App installed in the organisation: its permissions and the
+    /// repositories it reaches. Only inventoried.
+    GithubAppInstallation,
 }
 
 impl ResourceKind {
@@ -66,6 +69,7 @@ impl ResourceKind {
             ResourceKind::GithubDeployKey => "github_deploy_key",
             ResourceKind::GithubActionsSecret => "github_actions_secret",
             ResourceKind::GithubWorkflow => "github_workflow",
+            ResourceKind::GithubAppInstallation => "github_app_installation",
         }
     }
 
@@ -100,6 +104,7 @@ impl ResourceKind {
             ResourceKind::GithubDeployKey => "deploy key",
             ResourceKind::GithubActionsSecret => "Actions secret",
             ResourceKind::GithubWorkflow => "workflow",
+            ResourceKind::GithubAppInstallation => "App installation",
         }
     }
 

@@ -823,6 +823,11 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
         Some("refs/heads/main"),
         "on: push\npermissions:\n  contents: write\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps: []\n",
     );
+    github.add_installation(serde_json::json!({
+        "id": 77, "app_id": 7, "app_slug": "release-bot", "target_type": "Organization",
+        "repository_selection": "all", "permissions": {"contents": "write", "secrets": "write", "metadata": "read"},
+        "created_at": "2025-02-01T00:00:00Z", "suspended_at": null
+    }));
     let root = scratch("bind");
     let folder = deploying_project(&root, &github);
     let snapshot = root.join("state.json");
@@ -840,7 +845,12 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&snapshot).unwrap()).unwrap();
-    let repository = &state["providers"]["github.acme"]["resources"][0];
+    let repository = state["providers"]["github.acme"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "github_repository")
+        .expect("the repository");
     assert_eq!(repository["kind"], "github_repository", "{state:#}");
     assert_eq!(repository["address"], "github.acme/repos/Acme/App");
     assert_eq!(repository["attributes"]["id"], 912_345_678);
@@ -911,6 +921,7 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
         paths,
         [
             "/orgs/acme",
+            "/orgs/acme/installations",
             "/repos/acme/app",
             "/repos/acme/app/actions/oidc/customization/sub",
             "/orgs/acme/actions/oidc/customization/sub",
@@ -919,6 +930,11 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             "/repos/acme/app/contents/.github/workflows/release.yml",
         ],
         "{paths:?}"
+    );
+    let app = entry("github.acme/installations/77");
+    assert_eq!(
+        app["flags"],
+        serde_json::json!(["secrets:write", "writes to every repository"])
     );
     // Without GitHub's state, the plan says the trust is by name only.
     let empty = root.join("empty.json");
@@ -948,6 +964,7 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
     github.add_repository("acme/app", 5);
     github.forbid("keys");
     github.forbid("secrets");
+    github.forbid("installations");
     github.add_file(
         "acme/app",
         ".github/workflows/release.yml",
@@ -962,6 +979,7 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
     assert_eq!(
         plan["notes"],
         serde_json::json!([
+            "the App installations of `github.acme` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried",
             "the deploy keys (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
             "the Actions secrets (the token needs `Secrets: read`) of GitHub repository `acme/app` were not read, so they are not inventoried"
         ])

@@ -98,14 +98,72 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
                 flags,
             })
         }
+        ResourceKind::GithubAppInstallation => {
+            if resource.attribute("unread").is_some() {
+                return None;
+            }
+            let app = resource.string("app").unwrap_or("?");
+            let all = resource.string("repository_selection") == Some("all");
+            let permissions: Vec<(String, String)> = resource
+                .attribute("permissions")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect();
+            let shown: Vec<String> = permissions
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect();
+            let mut detail = format!(
+                "GitHub App `{app}`, installed on {} repositories",
+                if all { "all" } else { "selected" }
+            );
+            if !shown.is_empty() {
+                detail.push_str(&format!(", with {}", shown.join(", ")));
+            }
+            if resource.attribute("suspended").and_then(Value::as_bool) == Some(true) {
+                detail.push_str(" (suspended)");
+            }
+            // What lets an App widen access, as the grant lint reads it.
+            let mut flags: Vec<String> = permissions
+                .iter()
+                .filter(|(k, v)| {
+                    crate::facts::github::ESCALATION
+                        .iter()
+                        .any(|(p, l)| p == k && level_rank(v) >= level_rank(l))
+                })
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect();
+            if all
+                && permissions
+                    .iter()
+                    .any(|(_, v)| v == "write" || v == "admin")
+            {
+                flags.push("writes to every repository".to_string());
+            }
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name: app.to_string(),
+                detail,
+                age_days: date("created").map(days_since),
+                stale: false,
+                flags,
+            })
+        }
         _ => None,
     }
 }
 
 /// What could not be read of the repositories (a token without the
-/// permission), one note each.
+/// permission), one note each, and of the organisation.
 pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
-    observed
+    let organisation = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GithubAppInstallation && r.attribute("unread").is_some())
+        .map(|r| format!("the App installations of `{}` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried", r.provider));
+    organisation.chain(observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubRepository)
         .flat_map(|r| {
@@ -117,7 +175,7 @@ pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
                 .filter_map(Value::as_str)
                 .map(move |what| format!("the {what} of GitHub repository `{name}` were not read, so they are not inventoried"))
                 .collect::<Vec<_>>()
-        })
+        }))
         .collect()
 }
 

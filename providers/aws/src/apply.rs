@@ -187,7 +187,8 @@ impl AwsProvider {
                 ResourceKind::GithubRepository
                 | ResourceKind::GithubDeployKey
                 | ResourceKind::GithubActionsSecret
-                | ResourceKind::GithubWorkflow,
+                | ResourceKind::GithubWorkflow
+                | ResourceKind::GithubAppInstallation,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a GitHub object, not an AWS one",

@@ -187,6 +187,50 @@ impl GithubState {
         Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes))
     }
 
+    /// The Apps installed in the organisation. Reading them takes an
+    /// organisation owner's token (`admin:read`; fine-grained:
+    /// `Administration: read`); without one, a record says so.
+    async fn installations(&self) -> Result<Vec<Resource>, ProviderError> {
+        let listed = self
+            .list(
+                &format!("/orgs/{}/installations", self.org),
+                Some("installations"),
+                &format!(
+                    "reading the App installations of organisation `{}`",
+                    self.org
+                ),
+            )
+            .await?;
+        let Some(listed) = listed else {
+            return Ok(vec![self.resource(
+                format!("{}/installations", self.address),
+                ResourceKind::GithubAppInstallation,
+                [("unread", json!(true))],
+            )]);
+        };
+        Ok(listed
+            .into_iter()
+            .filter_map(|installation| {
+                let id = installation["id"].as_u64()?;
+                Some(self.resource(
+                    format!("{}/installations/{id}", self.address),
+                    ResourceKind::GithubAppInstallation,
+                    [
+                        ("id", json!(id)),
+                        ("app", installation["app_slug"].clone()),
+                        (
+                            "repository_selection",
+                            installation["repository_selection"].clone(),
+                        ),
+                        ("permissions", installation["permissions"].clone()),
+                        ("created", installation["created_at"].clone()),
+                        ("suspended", json!(!installation["suspended_at"].is_null())),
+                    ],
+                ))
+            })
+            .collect())
+    }
+
     /// Every item of a listing, page by page (`items` names the array in
     /// an object answer; `None`: the answer is the array). `Ok(None)` when
     /// the token may not read it (403, or 404 as GitHub hides it).
@@ -458,7 +502,7 @@ impl Provider for GithubState {
     fn observe(&self) -> BoxFuture<'_, Result<Vec<Resource>, ProviderError>> {
         Box::pin(async move {
             let mut organisation = None;
-            let mut found = Vec::new();
+            let mut found = self.installations().await?;
             for repository in &self.repositories {
                 found.extend(self.repository(repository, &mut organisation).await?);
             }

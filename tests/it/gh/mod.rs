@@ -19,7 +19,9 @@
 //!   keys (`GET /repos/{owner}/{repo}/keys`, an array) and Actions secrets
 //!   (`GET /repos/{owner}/{repo}/actions/secrets`, `{total_count,
 //!   secrets}`), both paged by `per_page` and `page` with a `Link` header,
-//!   and 403 for a token that may not read them; each of these answers
+//!   and 403 for a token that may not read them; the organisation's App
+//!   installations (`GET /orgs/{org}/installations`, 403 unless allowed);
+//!   each of these answers
 //!   with an `ETag`, and a `304` with no body to `If-None-Match` when
 //!   unchanged;
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
@@ -83,6 +85,8 @@ struct State {
     /// Files by (lowercased repository, path, ref; `None`: the default
     /// branch).
     files: BTreeMap<(String, String, Option<String>), String>,
+    /// The organisation's App installations.
+    installations: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -182,7 +186,13 @@ impl FakeGitHub {
         );
     }
 
-    /// The token may not list `what` (`keys`, `secrets`).
+    /// An App installed in the organisation, as GitHub lists it.
+    pub fn add_installation(&self, installation: Value) {
+        self.state().installations.push(installation);
+    }
+
+    /// The token may not list `what` (`keys`, `secrets`, `contents`,
+    /// `installations`).
     pub fn forbid(&self, what: &str) {
         self.state().forbidden.push(what.to_string());
     }
@@ -281,6 +291,15 @@ impl FakeGitHub {
                         .org_template
                         .as_ref()
                         .unwrap_or(&json!({"include_claim_keys": ["repo", "context"]})),
+                )
+            }
+            ["orgs", name, "installations"] if name.eq_ignore_ascii_case(org) => {
+                if state.forbidden.iter().any(|f| f == "installations") {
+                    return Some(error(403, "You must be an organization owner."));
+                }
+                Reply::json(
+                    200,
+                    &json!({"total_count": state.installations.len(), "installations": state.installations}),
                 )
             }
             ["orgs", ..] => error(404, "Not Found"),

@@ -46,6 +46,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/repos/{owner}/{repo}/keys", "get"),
     ("/repos/{owner}/{repo}/actions/secrets", "get"),
     ("/repos/{owner}/{repo}/contents/{path}", "get"),
+    ("/orgs/{org}/installations", "get"),
 ];
 
 fn folder() -> PathBuf {
