@@ -102,20 +102,24 @@ pub fn in_scope<'m>(
     scope: &'m Scope,
     live: bool,
 ) -> impl Iterator<Item = &'m writ_compiler::model::Provider> {
-    model.providers.iter().filter(move |p| {
-        let connected = match p.kind {
-            // Read only when writ.toml says how: a project may plan its
-            // cloud access without a GitHub token (and its plans say what
-            // that leaves unbound).
-            ProviderKind::Github => project
-                .config
-                .provider
-                .get("github")
-                .is_some_and(|t| t.contains_key(&p.name)),
-            kind => is_live_kind(kind),
-        };
-        connected == live && scope.includes(&p.address())
-    })
+    model
+        .providers
+        .iter()
+        .filter(move |p| is_live(project, p) == live && scope.includes(&p.address()))
+}
+
+/// Is this provider read live? GitHub only when writ.toml says how: a
+/// project may plan its cloud access without a GitHub token (and its plans
+/// say what that leaves unbound).
+fn is_live(project: &Project, provider: &writ_compiler::model::Provider) -> bool {
+    match provider.kind {
+        ProviderKind::Github => project
+            .config
+            .provider
+            .get("github")
+            .is_some_and(|t| t.contains_key(&provider.name)),
+        kind => is_live_kind(kind),
+    }
 }
 
 /// Connects to one live provider, from its `[provider.KIND.NAME]` section.
@@ -448,11 +452,12 @@ pub fn observe(
     })
 }
 
-/// Which provider instances can be read and changed live in this version:
-/// AWS and Kubernetes ones. Others (GitHub, GCP) are planned from snapshots
-/// only; a live run leaves them out, and says so, rather than showing what
-/// it cannot observe as "to create".
-pub fn keep_live_providers(model: &Model, desired: &mut Desired) {
+/// Keeps the desired objects of the providers read live in this run: AWS
+/// and Kubernetes ones, and GitHub ones that writ.toml connects. Others
+/// (GCP; GitHub without its section) are planned from snapshots only; a
+/// live run leaves them out, and says so, rather than showing what it
+/// cannot observe as "to create".
+pub fn keep_live_providers(project: &Project, model: &Model, desired: &mut Desired) {
     let not_live: BTreeSet<String> = desired
         .resources
         .iter()
@@ -462,11 +467,14 @@ pub fn keep_live_providers(model: &Model, desired: &mut Desired) {
                 .providers
                 .iter()
                 .find(|p| &p.address() == address)
-                .is_none_or(|p| !is_live_kind(p.kind))
+                .is_none_or(|p| !is_live(project, p))
         })
         .collect();
     for address in &not_live {
-        eprintln!("note: `{address}` cannot be read live by this version of writ; it is left out (plan it from a snapshot)");
+        match address.strip_prefix("github.") {
+            Some(name) => eprintln!("note: `{address}` is not read (writ.toml has no `[provider.github.{name}]`): the GitHub settings writ governs are left out"),
+            None => eprintln!("note: `{address}` cannot be read live by this version of writ; it is left out (plan it from a snapshot)"),
+        }
     }
     desired
         .resources

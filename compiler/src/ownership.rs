@@ -370,6 +370,9 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
             }
         }
         ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
+        // Governed, not owned: writ sets its attributes (and never deletes
+        // it, see the plan's deletions).
+        ResourceKind::GithubActionsSettings => Ownership::Ours,
         _ if resource.kind.is_kubernetes() => {
             let label = |name: &str| label(resource, name);
             let name = resource.string("name").unwrap_or_default();

@@ -48,6 +48,11 @@ pub enum ResourceKind {
     /// A GitHub App installed in the organisation: its permissions and the
     /// repositories it reaches. Only inventoried.
     GithubAppInstallation,
+    /// The Actions settings of a repository agents run in: its workflows'
+    /// default token permissions, and whether Actions may approve pull
+    /// requests. Governed, not owned: writ sets these attributes, never
+    /// deletes the object.
+    GithubActionsSettings,
 }
 
 impl ResourceKind {
@@ -70,6 +75,7 @@ impl ResourceKind {
             ResourceKind::GithubActionsSecret => "github_actions_secret",
             ResourceKind::GithubWorkflow => "github_workflow",
             ResourceKind::GithubAppInstallation => "github_app_installation",
+            ResourceKind::GithubActionsSettings => "github_actions_settings",
         }
     }
 
@@ -105,6 +111,7 @@ impl ResourceKind {
             ResourceKind::GithubActionsSecret => "Actions secret",
             ResourceKind::GithubWorkflow => "workflow",
             ResourceKind::GithubAppInstallation => "App installation",
+            ResourceKind::GithubActionsSettings => "Actions settings",
         }
     }
 

@@ -92,7 +92,7 @@ fn apply(
     };
     let scope = Scope::new(&model, &args.only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
-    live::keep_live_providers(&model, &mut desired);
+    live::keep_live_providers(&project, &model, &mut desired);
     let runtime = writ_provider_core::runtime()?;
     runtime.block_on(async {
         let live::Live { providers, identities } =

@@ -40,7 +40,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
     let observed = match snapshot {
         Some(file) => live::snapshot_state(&file, &scope, &[])?,
         None => {
-            live::keep_live_providers(&model, &mut desired);
+            live::keep_live_providers(&project, &model, &mut desired);
             live::observe(&project, &model, &scope, &retrier)?
         }
     };

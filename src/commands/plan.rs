@@ -51,7 +51,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
             live::snapshot_state(&file, &scope, &desired.resources)?
         }
         None => {
-            live::keep_live_providers(&model, &mut desired);
+            live::keep_live_providers(&project, &model, &mut desired);
             live::observe(&project, &model, &scope, &retrier)?
         }
     };

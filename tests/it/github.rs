@@ -927,6 +927,7 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             "/orgs/acme/actions/oidc/customization/sub",
             "/repos/Acme/App/keys",
             "/repos/Acme/App/actions/secrets",
+            "/repos/acme/app/actions/permissions/workflow",
             "/repos/acme/app/contents/.github/workflows/release.yml",
         ],
         "{paths:?}"
@@ -965,6 +966,7 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
     github.forbid("keys");
     github.forbid("secrets");
     github.forbid("installations");
+    github.forbid("settings");
     github.add_file(
         "acme/app",
         ".github/workflows/release.yml",
@@ -981,8 +983,18 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
         serde_json::json!([
             "the App installations of `github.acme` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried",
             "the deploy keys (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
-            "the Actions secrets (the token needs `Secrets: read`) of GitHub repository `acme/app` were not read, so they are not inventoried"
+            "the Actions secrets (the token needs `Secrets: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
+            "the Actions settings (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so writ does not set them"
         ])
+    );
+    // What could not be read is not set.
+    assert!(
+        !plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "github_actions_settings"),
+        "{plan:#}"
     );
 }
 
@@ -1144,4 +1156,72 @@ fn a_second_read_of_an_unchanged_organisation_is_answered_from_the_cache() {
     github.set_repository_template("acme/app", serde_json::json!({"use_default": false, "include_claim_keys": ["repo", "context", "job_workflow_ref"]}));
     let changed = snapshot("changed.json");
     assert!(changed.contains("job_workflow_ref"), "{changed}");
+}
+
+#[test]
+fn the_actions_settings_of_repositories_agents_run_in_are_set_and_kept() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/app", 5);
+    github.add_file(
+        "acme/app",
+        ".github/workflows/release.yml",
+        Some("refs/heads/main"),
+        "on: push\npermissions:\n  contents: write\njobs: {}\n",
+    );
+    let root = scratch("github-settings");
+    let folder = deploying_project(&root, &github);
+    let path = folder.to_str().unwrap();
+    // Planned live: GitHub's defaults (a writable token, approvals by
+    // Actions) are set to what writ governs.
+    let output = writ(
+        &["plan", path, "--only", "github.acme", "--format", "json"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let change = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "github_actions_settings")
+        .unwrap_or_else(|| panic!("{plan:#}"))
+        .clone();
+    assert_eq!(
+        change["address"],
+        "github.acme/repos/acme/app/actions/permissions/workflow"
+    );
+    assert_eq!(change["actions"], serde_json::json!(["update"]));
+    assert!(
+        change["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("governed attributes"),
+        "{change:#}"
+    );
+    // Applied: GitHub holds it, and the next plan has nothing to do.
+    let output = writ(
+        &["apply", path, "--only", "github.acme", "--auto-approve"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        github.actions_settings("acme/app"),
+        serde_json::json!({"default_workflow_permissions": "read", "can_approve_pull_request_reviews": false})
+    );
+    let output = writ(
+        &["plan", path, "--only", "github.acme", "--detailed-exitcode"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Without the agent, the settings stay: governed, never deleted.
+    std::fs::write(
+        folder.join("main.writ"),
+        "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n",
+    )
+    .unwrap();
+    let output = writ(
+        &["plan", path, "--only", "github.acme", "--detailed-exitcode"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }

@@ -107,5 +107,35 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
             state.stats().requests >= 3,
             "the organisation, the repository and its template were asked"
         );
+        // Setting the Actions settings writ governs.
+        let change = writ_compiler::plan::Change {
+            address: "github.acme/repos/octocat/hello-world/actions/permissions/workflow".into(),
+            provider: "github.acme".into(),
+            kind: writ_compiler::resource::ResourceKind::GithubActionsSettings,
+            agent: None,
+            actions: vec![writ_compiler::plan::Action::Update],
+            before: None,
+            after: Some(std::collections::BTreeMap::from([
+                (
+                    "repository".to_string(),
+                    serde_json::json!("octocat/hello-world"),
+                ),
+                (
+                    "default_workflow_permissions".to_string(),
+                    serde_json::json!("read"),
+                ),
+                (
+                    "can_approve_pull_request_reviews".to_string(),
+                    serde_json::json!(false),
+                ),
+            ])),
+            changed_paths: Vec::new(),
+            replace_because: None,
+            reason: String::new(),
+        };
+        state
+            .apply(&change)
+            .await
+            .expect("setting the Actions settings matches the description");
     });
 }

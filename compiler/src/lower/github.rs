@@ -76,6 +76,37 @@ pub fn workflow_grants(model: &crate::model::Model) -> Vec<super::WorkflowGrant>
     found
 }
 
+/// The Actions settings writ governs in each repository agents run in: a
+/// read-only default token for workflows, and no pull-request approval by
+/// Actions. Addressed by the name the source writes, in lower case.
+pub fn actions_settings(model: &crate::model::Model) -> Vec<Resource> {
+    let mut found: BTreeMap<String, Resource> = BTreeMap::new();
+    for agent in model.agents.iter().filter(|a| !a.retired && !a.frozen) {
+        for workload in &agent.runs_on {
+            let crate::model::WorkloadKind::GithubActions { repository, .. } = &workload.kind
+            else {
+                continue;
+            };
+            let provider = model.providers[workload.provider].address();
+            let name = repository.to_ascii_lowercase();
+            let address = format!("{provider}/repos/{name}/actions/permissions/workflow");
+            found.entry(address.clone()).or_insert_with(|| Resource {
+                address,
+                provider,
+                kind: ResourceKind::GithubActionsSettings,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("repository".to_string(), json!(name)),
+                    ("default_workflow_permissions".to_string(), json!("read")),
+                    ("can_approve_pull_request_reviews".to_string(), json!(false)),
+                ])
+                .into(),
+            });
+        }
+    }
+    found.into_values().collect()
+}
+
 /// What GitHub says of one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
@@ -292,6 +323,32 @@ fn live_bindings(trust: Option<&Value>) -> BTreeMap<String, Vec<Map<String, Valu
 /// repository with another id than the one it is bound to. Returns what
 /// the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    // Actions settings the token could not read are not planned: writ does
+    // not set what it cannot compare (the plan says they were not read).
+    let unread_settings: Vec<String> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GithubRepository)
+        .filter(|r| {
+            r.attribute("unread")
+                .and_then(Value::as_array)
+                .is_some_and(|u| {
+                    u.iter().any(|w| {
+                        w.as_str()
+                            .is_some_and(|w| w.starts_with("Actions settings"))
+                    })
+                })
+        })
+        .filter_map(|r| {
+            let name = r.string("name")?.to_ascii_lowercase();
+            Some(format!(
+                "{}/repos/{name}/actions/permissions/workflow",
+                r.provider
+            ))
+        })
+        .collect();
+    desired.resources.retain(|r| {
+        r.kind != ResourceKind::GithubActionsSettings || !unread_settings.contains(&r.address)
+    });
     let repositories: BTreeMap<String, Repository> = observed
         .iter()
         .filter_map(Repository::from_resource)

@@ -80,6 +80,7 @@ pub fn lower(model: &Model, project: &str) -> Desired {
         }
     }
     desired.github_workflows = github::workflow_grants(model);
+    desired.resources.extend(github::actions_settings(model));
     // One line per provider kind that lowers to objects.
     aws::lower_all(model, project, &mut desired);
     kubernetes::lower_all(model, project, &mut desired);

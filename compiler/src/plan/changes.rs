@@ -95,6 +95,10 @@ impl Compare<'_, '_> {
             Some(attribute) => {
                 format!("the live `{attribute}` differs from the source and cannot change in place")
             }
+            None if resource.kind == ResourceKind::GithubActionsSettings => format!(
+                "governed attribute{}: a repository agents run in gives workflows a read-only token by default, and Actions may not approve pull requests",
+                if paths.len() == 1 { "" } else { "s" }
+            ),
             None => update_reason(&paths, restoring),
         };
         Some(Change {
@@ -163,6 +167,11 @@ impl Compare<'_, '_> {
     pub(super) fn deletions(&self, changes: &mut Vec<Change>) {
         for row in self.rows.iter().filter(|row| row.desired.is_none()) {
             if let Some(current) = row.owned() {
+                // Governed, not owned: what the source no longer governs
+                // stays as it is.
+                if current.kind == ResourceKind::GithubActionsSettings {
+                    continue;
+                }
                 changes.push(delete(self.desired, row.address, current));
             }
         }
@@ -186,6 +195,9 @@ fn create(resource: &Resource, agents_with_objects: &HashSet<&str>) -> Change {
         }
         ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
             format!("gives `{agent}` its grants")
+        }
+        ResourceKind::GithubActionsSettings => {
+            "governed attributes: a repository agents run in gives workflows a read-only token by default, and Actions may not approve pull requests".to_string()
         }
         _ => "declared in the source".to_string(),
     };

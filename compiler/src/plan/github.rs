@@ -163,19 +163,31 @@ pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubAppInstallation && r.attribute("unread").is_some())
         .map(|r| format!("the App installations of `{}` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried", r.provider));
-    organisation.chain(observed
-        .iter()
-        .filter(|r| r.kind == ResourceKind::GithubRepository)
-        .flat_map(|r| {
-            let name = r.string("name").unwrap_or("?").to_string();
-            r.attribute("unread")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(move |what| format!("the {what} of GitHub repository `{name}` were not read, so they are not inventoried"))
-                .collect::<Vec<_>>()
-        }))
+    organisation
+        .chain(
+            observed
+                .iter()
+                .filter(|r| r.kind == ResourceKind::GithubRepository)
+                .flat_map(|r| {
+                    let name = r.string("name").unwrap_or("?").to_string();
+                    r.attribute("unread")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(move |what| {
+                            let so = if what.starts_with("Actions settings") {
+                                "writ does not set them"
+                            } else {
+                                "they are not inventoried"
+                            };
+                            format!(
+                                "the {what} of GitHub repository `{name}` were not read, so {so}"
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                }),
+        )
         .collect()
 }
 

@@ -188,7 +188,8 @@ impl AwsProvider {
                 | ResourceKind::GithubDeployKey
                 | ResourceKind::GithubActionsSecret
                 | ResourceKind::GithubWorkflow
-                | ResourceKind::GithubAppInstallation,
+                | ResourceKind::GithubAppInstallation
+                | ResourceKind::GithubActionsSettings,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a GitHub object, not an AWS one",

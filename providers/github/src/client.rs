@@ -253,6 +253,7 @@ pub(crate) enum Method {
     Get,
     Post,
     Patch,
+    Put,
 }
 
 impl GitHub {
@@ -350,6 +351,7 @@ impl GitHub {
                     },
                     Method::Post => self.client._post(url.as_str(), body).await,
                     Method::Patch => self.client._patch(url.as_str(), body).await,
+                    Method::Put => self.client._put(url.as_str(), body).await,
                 };
                 let response = sent.map_err(|e| {
                     ProviderError::new(
@@ -454,6 +456,10 @@ impl GitHub {
             403 if what.contains("OIDC subject template") => (
                 ErrorClass::Permanent,
                 ": the token may not read it; it needs the repository permission `Actions: read` (classic tokens: `repo`)",
+            ),
+            403 if what.starts_with("setting the Actions settings") => (
+                ErrorClass::Permanent,
+                ": the token may not change them; it needs the repository permission `Administration: write`",
             ),
             403 if what.starts_with("reading organisation") => (
                 ErrorClass::Permanent,

@@ -424,6 +424,45 @@ impl GithubState {
         }
         let mut unread = Vec::new();
         let mut found = self.credentials(name, &mut unread).await?;
+        // The Actions settings writ governs, addressed as the source names
+        // the repository.
+        let declared = repository.to_string().to_ascii_lowercase();
+        match self
+            .client
+            .request(
+                Method::Get,
+                &format!("/repos/{repository}/actions/permissions/workflow"),
+                None,
+                &format!("reading the Actions settings of `{repository}`"),
+            )
+            .await
+        {
+            Ok(answer) => {
+                let settings = answer.json()?;
+                found.push(self.resource(
+                    format!(
+                        "{}/repos/{declared}/actions/permissions/workflow",
+                        self.address
+                    ),
+                    ResourceKind::GithubActionsSettings,
+                    [
+                        ("repository", json!(declared)),
+                        (
+                            "default_workflow_permissions",
+                            settings["default_workflow_permissions"].clone(),
+                        ),
+                        (
+                            "can_approve_pull_request_reviews",
+                            settings["can_approve_pull_request_reviews"].clone(),
+                        ),
+                    ],
+                ));
+            }
+            Err(error) if is_refusal(&error) => {
+                unread.push("Actions settings (the token needs `Administration: read`)");
+            }
+            Err(error) => return Err(error),
+        }
         let mut attributes = vec![
             ("name", json!(name)),
             ("id", json!(id)),
@@ -514,12 +553,45 @@ impl Provider for GithubState {
     }
 
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
-        // Plans never change GitHub objects: this is never reached.
         Box::pin(async move {
-            Err(ProviderError::permanent(format!(
-                "`{}`: writ reads GitHub repositories and changes none of them",
-                change.address
-            )))
+            // The only GitHub objects writ changes are the Actions settings
+            // it governs, set whole (idempotent); nothing is ever deleted.
+            let after = change.after.as_ref();
+            match (change.kind, after) {
+                (ResourceKind::GithubActionsSettings, Some(after))
+                    if !change
+                        .actions
+                        .contains(&writ_compiler::plan::Action::Delete) =>
+                {
+                    let repository =
+                        after
+                            .get("repository")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| {
+                                ProviderError::permanent(format!(
+                                    "`{}`: no repository to set",
+                                    change.address
+                                ))
+                            })?;
+                    let body = json!({
+                        "default_workflow_permissions": after.get("default_workflow_permissions"),
+                        "can_approve_pull_request_reviews": after.get("can_approve_pull_request_reviews"),
+                    });
+                    self.client
+                        .request(
+                            Method::Put,
+                            &format!("/repos/{repository}/actions/permissions/workflow"),
+                            Some(&body),
+                            &format!("setting the Actions settings of `{repository}`"),
+                        )
+                        .await?;
+                    Ok(())
+                }
+                _ => Err(ProviderError::permanent(format!(
+                    "`{}`: writ changes no such GitHub object",
+                    change.address
+                ))),
+            }
         })
     }
 

@@ -87,6 +87,9 @@ struct State {
     files: BTreeMap<(String, String, Option<String>), String>,
     /// The organisation's App installations.
     installations: Vec<Value>,
+    /// Actions settings by lowercased repository (unset: GitHub's own
+    /// defaults for a repository of an organisation that set none).
+    actions_settings: BTreeMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -184,6 +187,16 @@ impl FakeGitHub {
             ),
             text.to_string(),
         );
+    }
+
+    /// A repository's Actions settings, as `GET
+    /// /repos/{owner}/{repo}/actions/permissions/workflow` answers.
+    pub fn actions_settings(&self, full_name: &str) -> Value {
+        self.state()
+            .actions_settings
+            .get(&full_name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| json!({"default_workflow_permissions": "write", "can_approve_pull_request_reviews": true}))
     }
 
     /// An App installed in the organisation, as GitHub lists it.
@@ -357,6 +370,18 @@ impl FakeGitHub {
                             None => error(404, "Not Found"),
                         }
                     }
+                    ["actions", "permissions", "workflow"] => {
+                        if state.forbidden.iter().any(|f| f == "settings") {
+                            return Some(error(403, "Resource not accessible by integration"));
+                        }
+                        Reply::json(
+                            200,
+                            state.actions_settings.get(&key).unwrap_or(&json!({
+                                "default_workflow_permissions": "write",
+                                "can_approve_pull_request_reviews": true
+                            })),
+                        )
+                    }
                     ["keys"] | ["actions", "secrets"] => {
                         let keys = rest == ["keys"];
                         if state
@@ -479,6 +504,48 @@ impl FakeGitHub {
                 }
                 return reply.with_header("ETag", &etag);
             }
+        }
+        // `PUT /repos/{owner}/{repo}/actions/permissions/workflow`: 204, 422
+        // for a level GitHub does not have, 403 without the permission.
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if let ("PUT", ["repos", owner, name, "actions", "permissions", "workflow"]) =
+            (request.method.as_str(), segments.as_slice())
+        {
+            let key = format!("{owner}/{name}").to_ascii_lowercase();
+            if !state.repositories.contains_key(&key) {
+                return error(404, "Not Found");
+            }
+            if state.forbidden.iter().any(|f| f == "settings") {
+                return error(403, "Resource not accessible by integration");
+            }
+            let Ok(value) = serde_json::from_slice::<Value>(&request.body) else {
+                return error(400, "Problems parsing JSON");
+            };
+            let level = value["default_workflow_permissions"].as_str();
+            if !matches!(level, None | Some("read" | "write"))
+                || !(value["can_approve_pull_request_reviews"].is_null()
+                    || value["can_approve_pull_request_reviews"].is_boolean())
+            {
+                return validation("default_workflow_permissions", "invalid", "invalid value");
+            }
+            let current = state
+                .actions_settings
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| json!({"default_workflow_permissions": "write", "can_approve_pull_request_reviews": true}));
+            let mut next = current;
+            if let Some(level) = level {
+                next["default_workflow_permissions"] = json!(level);
+            }
+            if let Some(approve) = value["can_approve_pull_request_reviews"].as_bool() {
+                next["can_approve_pull_request_reviews"] = json!(approve);
+            }
+            state.actions_settings.insert(key, next);
+            return Reply {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            };
         }
         let Some(rest) = path.strip_prefix(&format!("/repos/{repository}/")) else {
             return error(404, "Not Found");
