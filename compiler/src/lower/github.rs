@@ -323,13 +323,14 @@ fn live_bindings(trust: Option<&Value>) -> BTreeMap<String, Vec<Map<String, Valu
 /// repository with another id than the one it is bound to. Returns what
 /// the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
-    // Actions settings the token could not read are not planned: writ does
-    // not set what it cannot compare (the plan says they were not read).
-    let unread_settings: Vec<String> = observed
+    // Actions settings are planned only where GitHub was read and its
+    // settings could be: writ does not set what it cannot compare (the plan
+    // says what was not read), and a plan without GitHub plans none.
+    let readable_settings: Vec<String> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubRepository)
         .filter(|r| {
-            r.attribute("unread")
+            !r.attribute("unread")
                 .and_then(Value::as_array)
                 .is_some_and(|u| {
                     u.iter().any(|w| {
@@ -347,7 +348,7 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
         })
         .collect();
     desired.resources.retain(|r| {
-        r.kind != ResourceKind::GithubActionsSettings || !unread_settings.contains(&r.address)
+        r.kind != ResourceKind::GithubActionsSettings || readable_settings.contains(&r.address)
     });
     let repositories: BTreeMap<String, Repository> = observed
         .iter()

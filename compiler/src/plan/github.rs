@@ -244,7 +244,7 @@ fn permissions_of(value: &Value) -> Option<BTreeMap<String, String>> {
 
 /// Findings on the workflows agents run as: one that asks for more than
 /// its agent's GitHub grants declare, one that asks for nothing at all (and
-/// so gets the repository's default token, which writ does not bound), one
+/// so gets the repository's default token), one
 /// that does not exist, one that could not be read.
 pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec<String> {
     let mut notes = Vec::new();
@@ -308,7 +308,7 @@ pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec
         }
         for (job, permissions) in asked {
             let Some(permissions) = permissions else {
-                notes.push(format!("workflow `{workflow}` of `{repository}`{job} declares no `permissions:`: it gets the repository's default token, which writ does not bound; declare what `{agent}` needs, as its grants say"));
+                notes.push(format!("workflow `{workflow}` of `{repository}`{job} declares no `permissions:`: it gets the repository's default token (read-only where writ sets the Actions settings, whatever the repository says otherwise); declare what `{agent}` needs, as its grants say"));
                 continue;
             };
             let beyond: Vec<String> = permissions

@@ -130,6 +130,9 @@ fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
                 ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding,
                 _,
             ) => 3,
+            // Governed GitHub settings last: a token that may not set them
+            // holds nothing back.
+            (ResourceKind::GithubActionsSettings, _) => 8,
             _ => 4,
         }
     };

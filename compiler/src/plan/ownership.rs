@@ -58,7 +58,11 @@ pub(super) fn partition<'a>(
                 Side::Revocation
             }
             Ownership::Ours => {
-                partition.managed += 1;
+                // Governed settings are never deleted: no part of what a
+                // deletion is measured against.
+                if resource.kind != ResourceKind::GithubActionsSettings {
+                    partition.managed += 1;
+                }
                 Side::Ours
             }
             Ownership::OtherProject => Side::OtherProject,

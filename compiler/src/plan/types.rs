@@ -442,7 +442,13 @@ impl Plan {
     pub fn unapplied(&self) -> Vec<&Change> {
         self.changes
             .iter()
-            .filter(|c| c.before.is_some() && c.kind != ResourceKind::KubernetesTokenSecret)
+            .filter(|c| {
+                c.before.is_some()
+                    && !matches!(
+                        c.kind,
+                        ResourceKind::KubernetesTokenSecret | ResourceKind::GithubActionsSettings
+                    )
+            })
             .filter(|c| !self.drift.iter().any(|d| d.address == c.address))
             .collect()
     }

@@ -6,9 +6,11 @@
 //! it, the organisation's). Plans bind the AWS trust of the repository's
 //! workflows to what is read here (`writ_compiler::lower::github`).
 //!
-//! Read only, for now: GitHub objects are never planned, so nothing is ever
-//! applied here; a revocation is carried out by the cloud trust, which the
-//! AWS provider closes.
+//! The only objects it changes are the Actions settings writ governs in each
+//! of those repositories (a read-only default token, no pull-request
+//! approval by Actions), set whole with one `PUT`, never deleted; a
+//! revocation is carried out by the cloud trust, which the AWS provider
+//! closes.
 
 use crate::client::{encoded, is_refusal, GitHub, Method, Repository};
 use serde_json::{json, Value};
@@ -458,7 +460,7 @@ impl GithubState {
                     ],
                 ));
             }
-            Err(error) if is_refusal(&error) => {
+            Err(error) if is_refusal(&error) || error.status == Some(404) => {
                 unread.push("Actions settings (the token needs `Administration: read`)");
             }
             Err(error) => return Err(error),
