@@ -367,3 +367,48 @@ fn a_github_binding_is_kept_when_github_is_not_read_and_never_handed_to_a_new_re
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_governed_setting_the_server_does_not_have_is_not_planned_again_and_again() {
+    let source = "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n\nagent deployer {\n  owner = \"team\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" environment \"production\"\n  aws.prod allow s3:PutObject on \"arn:aws:s3:::releases/*\"\n}\n";
+    let mut desired = lowered("main.writ", source);
+    let resource =
+        |kind, address: &str, attributes: serde_json::Value| writ_compiler::resource::Resource {
+            address: address.into(),
+            provider: "github.acme".into(),
+            kind,
+            agent: None,
+            attributes: serde_json::from_value::<
+                std::collections::BTreeMap<String, serde_json::Value>,
+            >(attributes)
+            .unwrap()
+            .into(),
+        };
+    // An older server: no pull-request approvals by Actions to set.
+    let observed = [
+        resource(
+            writ_compiler::resource::ResourceKind::GithubRepository,
+            "github.acme/repos/acme/app",
+            serde_json::json!({"name": "acme/app", "id": 5, "owner_id": 7}),
+        ),
+        resource(
+            writ_compiler::resource::ResourceKind::GithubActionsSettings,
+            "github.acme/repos/acme/app/actions/permissions/workflow",
+            serde_json::json!({"repository": "acme/app", "default_workflow_permissions": "read"}),
+        ),
+    ];
+    lower::github::bind(&mut desired, &observed);
+    let options = PlanOptions {
+        today: crate::support::today(),
+        max_key_age_days: None,
+    };
+    let plan = plan::plan(&desired, &observed, &options);
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| c.kind == writ_compiler::resource::ResourceKind::GithubActionsSettings),
+        "{:#?}",
+        plan.changes
+    );
+}

@@ -350,6 +350,30 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     desired.resources.retain(|r| {
         r.kind != ResourceKind::GithubActionsSettings || readable_settings.contains(&r.address)
     });
+    // A server that does not have a setting (an older GitHub Enterprise
+    // Server without pull-request approvals by Actions) is not asked to
+    // set it: it would be planned again on every run.
+    let observed_settings: BTreeMap<&str, &Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GithubActionsSettings)
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+    for settings in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GithubActionsSettings)
+    {
+        if let Some(live) = observed_settings.get(settings.address.as_str()) {
+            for key in [
+                "default_workflow_permissions",
+                "can_approve_pull_request_reviews",
+            ] {
+                if live.attribute(key).is_none_or(Value::is_null) {
+                    settings.attributes.remove(key);
+                }
+            }
+        }
+    }
     let repositories: BTreeMap<String, Repository> = observed
         .iter()
         .filter_map(Repository::from_resource)

@@ -575,10 +575,16 @@ impl Provider for GithubState {
                                     change.address
                                 ))
                             })?;
-                    let body = json!({
-                        "default_workflow_permissions": after.get("default_workflow_permissions"),
-                        "can_approve_pull_request_reviews": after.get("can_approve_pull_request_reviews"),
-                    });
+                    // Only the settings the plan sets (a server without one
+                    // is not sent it).
+                    let body: serde_json::Map<String, Value> = [
+                        "default_workflow_permissions",
+                        "can_approve_pull_request_reviews",
+                    ]
+                    .into_iter()
+                    .filter_map(|key| Some((key.to_string(), after.get(key)?.clone())))
+                    .collect();
+                    let body = Value::Object(body);
                     self.client
                         .request(
                             Method::Put,
