@@ -1,7 +1,8 @@
 //! Reading a GitHub organisation: 100 repositories agents run in (each with
 //! its subject template, two deploy keys, two Actions secrets and one
 //! workflow file), observed against the local GitHub API of the tests.
-//! Reports the requests per repository on a cold cache (goal: at most 6)
+//! Reports the requests per repository on a cold cache, the organisation's
+//! own (once, whatever the repositories) apart (goal: at most 6)
 //! and the share of a warm re-read's requests answered `304 Not Modified`
 //! (goal: at least 90%), and measures the warm re-read's wall time.
 //!
@@ -105,6 +106,13 @@ fn warm_reread(bencher: Bencher) {
     let cold = state(&github, &repositories, &workflows, &cache);
     let found = runtime.block_on(cold.observe()).unwrap();
     let cold_requests = github.log().len();
+    // The organisation's own requests (its template, App installations,
+    // personal access tokens) are once, whatever the repositories.
+    let organisation_requests = github
+        .log()
+        .iter()
+        .filter(|l| l.path.starts_with("/orgs/"))
+        .count();
     // Warm: asked again with each answer's ETag.
     let warm = state(&github, &repositories, &workflows, &cache);
     runtime.block_on(warm.observe()).unwrap();
@@ -114,9 +122,9 @@ fn warm_reread(bencher: Bencher) {
         .collect();
     let not_modified = warm_log.iter().filter(|s| **s == 304).count();
     eprintln!(
-        "\nGitHub: {} objects; cold: {cold_requests} requests, {:.2} per repository (goal: at most 6); warm: {} requests, {:.1}% answered 304 (goal: at least 90%)",
+        "\nGitHub: {} objects; cold: {cold_requests} requests, {organisation_requests} for the organisation and {:.2} per repository, its workflow file included (goal: at most 6); warm: {} requests, {:.1}% answered 304 (goal: at least 90%)",
         found.len(),
-        cold_requests as f64 / REPOSITORIES as f64,
+        (cold_requests - organisation_requests) as f64 / REPOSITORIES as f64,
         warm_log.len(),
         100.0 * not_modified as f64 / warm_log.len().max(1) as f64
     );

@@ -53,6 +53,9 @@ pub enum ResourceKind {
     /// requests. Governed, not owned: writ sets these attributes, never
     /// deletes the object.
     GithubActionsSettings,
+    /// A member's fine-grained personal access token with access to the
+    /// organisation: a long-lived credential, only inventoried.
+    GithubPersonalToken,
 }
 
 impl ResourceKind {
@@ -76,6 +79,7 @@ impl ResourceKind {
             ResourceKind::GithubWorkflow => "github_workflow",
             ResourceKind::GithubAppInstallation => "github_app_installation",
             ResourceKind::GithubActionsSettings => "github_actions_settings",
+            ResourceKind::GithubPersonalToken => "github_personal_token",
         }
     }
 
@@ -112,6 +116,7 @@ impl ResourceKind {
             ResourceKind::GithubWorkflow => "workflow",
             ResourceKind::GithubAppInstallation => "App installation",
             ResourceKind::GithubActionsSettings => "Actions settings",
+            ResourceKind::GithubPersonalToken => "personal access token",
         }
     }
 

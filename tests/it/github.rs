@@ -828,6 +828,13 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
         "repository_selection": "all", "permissions": {"contents": "write", "secrets": "write", "metadata": "read"},
         "created_at": "2025-02-01T00:00:00Z", "suspended_at": null
     }));
+    github.add_personal_token(serde_json::json!({
+        "id": 31, "token_id": 9, "token_name": "laptop", "owner": {"login": "octocat", "id": 1},
+        "repository_selection": "all", "repositories_url": "",
+        "permissions": {"repository": {"contents": "write"}, "organization": {}},
+        "access_granted_at": "2024-03-01T00:00:00Z", "token_expired": false,
+        "token_expires_at": null, "token_last_used_at": "2026-11-01T00:00:00Z"
+    }));
     let root = scratch("bind");
     let folder = deploying_project(&root, &github);
     let snapshot = root.join("state.json");
@@ -922,6 +929,7 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
         [
             "/orgs/acme",
             "/orgs/acme/installations",
+            "/orgs/acme/personal-access-tokens",
             "/repos/acme/app",
             "/repos/acme/app/actions/oidc/customization/sub",
             "/orgs/acme/actions/oidc/customization/sub",
@@ -931,6 +939,11 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             "/repos/acme/app/contents/.github/workflows/release.yml",
         ],
         "{paths:?}"
+    );
+    let token = entry("github.acme/personal-access-tokens/31");
+    assert_eq!(
+        token["flags"],
+        serde_json::json!(["never expires", "writes to every repository"])
     );
     let app = entry("github.acme/installations/77");
     assert_eq!(
@@ -966,6 +979,7 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
     github.forbid("keys");
     github.forbid("secrets");
     github.forbid("installations");
+    github.forbid("tokens");
     github.forbid("settings");
     github.add_file(
         "acme/app",
@@ -982,6 +996,7 @@ fn credentials_the_token_may_not_read_are_said_not_to_be_inventoried() {
         plan["notes"],
         serde_json::json!([
             "the App installations of `github.acme` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried",
+            "the fine-grained personal access tokens with access to `github.acme` were not read (only a GitHub App's token may list them), so they are not inventoried",
             "the deploy keys (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
             "the Actions secrets (the token needs `Secrets: read`) of GitHub repository `acme/app` were not read, so they are not inventoried",
             "the Actions settings (the token needs `Administration: read`) of GitHub repository `acme/app` were not read, so writ does not set them"

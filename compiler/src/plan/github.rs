@@ -152,6 +152,57 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
                 flags,
             })
         }
+        ResourceKind::GithubPersonalToken => {
+            if resource.attribute("unread").is_some() {
+                return None;
+            }
+            let name = resource.string("name").unwrap_or("?");
+            let owner = resource.string("owner").unwrap_or("?");
+            let age = date("created").map(days_since);
+            let last_used = date("last_used");
+            let idle = last_used.map(days_since).or(age);
+            let expires = date("expires");
+            let mut detail = format!("personal access token `{name}` of `{owner}`");
+            match expires {
+                Some(date) => detail.push_str(&format!(", expires {date}")),
+                None => detail.push_str(", never expires"),
+            }
+            match last_used {
+                Some(date) => detail.push_str(&format!(", last used {date}")),
+                None => detail.push_str(", never used"),
+            }
+            let mut flags = Vec::new();
+            if expires.is_none() {
+                flags.push("never expires".to_string());
+            }
+            // Permissions are nested per kind (`organization`, `repository`).
+            let writes = resource
+                .attribute("permissions")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .flat_map(|(_, levels)| levels.as_object().into_iter().flatten())
+                .any(|(_, level)| matches!(level.as_str(), Some("write" | "admin")));
+            if writes && resource.string("repository_selection") == Some("all") {
+                flags.push("writes to every repository".to_string());
+            }
+            let stale = over_age(idle);
+            if stale {
+                detail.push_str(&format!(
+                    "; idle longer than the maximum key age ({} days)",
+                    options.max_key_age_days.unwrap_or_default()
+                ));
+            }
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name: name.to_string(),
+                detail,
+                age_days: age,
+                stale,
+                flags,
+            })
+        }
         _ => None,
     }
 }
@@ -162,7 +213,13 @@ pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
     let organisation = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubAppInstallation && r.attribute("unread").is_some())
-        .map(|r| format!("the App installations of `{}` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried", r.provider));
+        .map(|r| format!("the App installations of `{}` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried", r.provider))
+        .chain(
+            observed
+                .iter()
+                .filter(|r| r.kind == ResourceKind::GithubPersonalToken && r.attribute("unread").is_some())
+                .map(|r| format!("the fine-grained personal access tokens with access to `{}` were not read (only a GitHub App's token may list them), so they are not inventoried", r.provider)),
+        );
     organisation
         .chain(
             observed

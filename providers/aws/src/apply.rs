@@ -189,7 +189,8 @@ impl AwsProvider {
                 | ResourceKind::GithubActionsSecret
                 | ResourceKind::GithubWorkflow
                 | ResourceKind::GithubAppInstallation
-                | ResourceKind::GithubActionsSettings,
+                | ResourceKind::GithubActionsSettings
+                | ResourceKind::GithubPersonalToken,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a GitHub object, not an AWS one",

@@ -233,6 +233,53 @@ impl GithubState {
             .collect())
     }
 
+    /// The fine-grained personal access tokens members granted access to
+    /// the organisation. Only a GitHub App's token may list them; with any
+    /// other, a record says so.
+    async fn personal_tokens(&self) -> Result<Vec<Resource>, ProviderError> {
+        let listed = self
+            .list(
+                &format!("/orgs/{}/personal-access-tokens", self.org),
+                None,
+                &format!(
+                    "reading the personal access tokens of organisation `{}`",
+                    self.org
+                ),
+            )
+            .await?;
+        let Some(listed) = listed else {
+            return Ok(vec![self.resource(
+                format!("{}/personal-access-tokens", self.address),
+                ResourceKind::GithubPersonalToken,
+                [("unread", json!(true))],
+            )]);
+        };
+        Ok(listed
+            .into_iter()
+            .filter_map(|grant| {
+                let id = grant["id"].as_u64()?;
+                Some(self.resource(
+                    format!("{}/personal-access-tokens/{id}", self.address),
+                    ResourceKind::GithubPersonalToken,
+                    [
+                        ("id", json!(id)),
+                        ("name", grant["token_name"].clone()),
+                        ("owner", grant["owner"]["login"].clone()),
+                        (
+                            "repository_selection",
+                            grant["repository_selection"].clone(),
+                        ),
+                        ("permissions", grant["permissions"].clone()),
+                        ("created", grant["access_granted_at"].clone()),
+                        ("expires", grant["token_expires_at"].clone()),
+                        ("expired", grant["token_expired"].clone()),
+                        ("last_used", grant["token_last_used_at"].clone()),
+                    ],
+                ))
+            })
+            .collect())
+    }
+
     /// Every item of a listing, page by page (`items` names the array in
     /// an object answer; `None`: the answer is the array). `Ok(None)` when
     /// the token may not read it (403, or 404 as GitHub hides it).
@@ -544,6 +591,7 @@ impl Provider for GithubState {
         Box::pin(async move {
             let mut organisation = None;
             let mut found = self.installations().await?;
+            found.extend(self.personal_tokens().await?);
             for repository in &self.repositories {
                 found.extend(self.repository(repository, &mut organisation).await?);
             }

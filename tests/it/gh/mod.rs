@@ -20,7 +20,9 @@
 //!   (`GET /repos/{owner}/{repo}/actions/secrets`, `{total_count,
 //!   secrets}`), both paged by `per_page` and `page` with a `Link` header,
 //!   and 403 for a token that may not read them; the organisation's App
-//!   installations (`GET /orgs/{org}/installations`, 403 unless allowed);
+//!   installations (`GET /orgs/{org}/installations`) and the fine-grained
+//!   personal access tokens with access to it (`GET
+//!   /orgs/{org}/personal-access-tokens`), each 403 unless allowed;
 //!   each of these answers
 //!   with an `ETag`, and a `304` with no body to `If-None-Match` when
 //!   unchanged;
@@ -87,6 +89,8 @@ struct State {
     files: BTreeMap<(String, String, Option<String>), String>,
     /// The organisation's App installations.
     installations: Vec<Value>,
+    /// Fine-grained personal access tokens granted access to it.
+    personal_tokens: Vec<Value>,
     /// Actions settings by lowercased repository (unset: GitHub's own
     /// defaults for a repository of an organisation that set none).
     actions_settings: BTreeMap<String, Value>,
@@ -197,6 +201,12 @@ impl FakeGitHub {
             .get(&full_name.to_ascii_lowercase())
             .cloned()
             .unwrap_or_else(|| json!({"default_workflow_permissions": "write", "can_approve_pull_request_reviews": true}))
+    }
+
+    /// A fine-grained personal access token with access to the
+    /// organisation, as GitHub lists it.
+    pub fn add_personal_token(&self, grant: Value) {
+        self.state().personal_tokens.push(grant);
     }
 
     /// An App installed in the organisation, as GitHub lists it.
@@ -314,6 +324,12 @@ impl FakeGitHub {
                     200,
                     &json!({"total_count": state.installations.len(), "installations": state.installations}),
                 )
+            }
+            ["orgs", name, "personal-access-tokens"] if name.eq_ignore_ascii_case(org) => {
+                if state.forbidden.iter().any(|f| f == "tokens") {
+                    return Some(error(403, "Resource not accessible by integration"));
+                }
+                Reply::json(200, &Value::Array(state.personal_tokens.clone()))
             }
             ["orgs", ..] => error(404, "Not Found"),
             ["repos", owner, name, rest @ ..]

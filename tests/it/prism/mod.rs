@@ -47,6 +47,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/repos/{owner}/{repo}/actions/secrets", "get"),
     ("/repos/{owner}/{repo}/contents/{path}", "get"),
     ("/orgs/{org}/installations", "get"),
+    ("/orgs/{org}/personal-access-tokens", "get"),
     ("/repos/{owner}/{repo}/actions/permissions/workflow", "get"),
     ("/repos/{owner}/{repo}/actions/permissions/workflow", "put"),
 ];
