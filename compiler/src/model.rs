@@ -236,6 +236,11 @@ pub enum WorkloadKind {
         git_ref: Option<String>,
         environment: Option<String>,
     },
+    /// The installation of a GitHub App in the provider's organisation
+    /// (`runs_on github.P app "slug"`): the agent acts with its tokens.
+    GithubApp {
+        slug: String,
+    },
     AwsService {
         service: String,
     },

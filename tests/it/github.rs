@@ -1240,3 +1240,53 @@ fn the_actions_settings_of_repositories_agents_run_in_are_set_and_kept() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
+
+#[test]
+fn an_app_agent_is_held_to_its_installation() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/app", 5);
+    github.add_installation(serde_json::json!({
+        "id": 78, "app_id": 8, "app_slug": "release-bot", "target_type": "Organization",
+        "repository_selection": "selected",
+        "permissions": {"contents": "write", "secrets": "write", "metadata": "read"},
+        "created_at": "2025-02-01T00:00:00Z", "suspended_at": null
+    }));
+    let root = scratch("github-app");
+    let folder = root.join("apps");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("main.writ"),
+        "provider github acme {\n  org = \"acme\"\n}\n\n/// Cuts releases.\nagent release_bot {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  github.acme allow contents:write, issues:write on \"acme/app\"\n}\n\nagent ghost {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"not-installed\"\n  github.acme allow contents:read on \"acme/app\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!(
+            "[project]\nname = \"apps\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
+            github.api()
+        ),
+    )
+    .unwrap();
+    let plan = read_and_plan(&folder, &root.join("state.json"));
+    let notes: Vec<&str> = plan["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.contains(&"GitHub App `release-bot`, which `release_bot` runs as, holds `secrets: write` beyond `release_bot`'s grants: reduce them in the App's settings, or grant them"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.contains(&"`release_bot` declares `issues: write`, which GitHub App `release-bot`'s installation does not hold: its tokens cannot do it"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n
+                .starts_with("`ghost` runs as GitHub App `not-installed`, which is not installed")),
+        "{notes:#?}"
+    );
+}

@@ -299,10 +299,75 @@ impl<'a> Checker<'a> {
                 }
             }
             ProviderKind::Github => {
-                let repo = values["repo"];
                 let ProviderSettings::Github { org } = &provider.settings else {
                     return None;
                 };
+                // An App's installation, or a repository's workflows.
+                match (values.get("app"), values.get("repo")) {
+                    (Some(app), None) => {
+                        let extra: Vec<&str> = ["workflow", "ref", "environment"]
+                            .into_iter()
+                            .filter(|k| values.contains_key(k))
+                            .collect();
+                        if let Some(first) = extra.first() {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`{first}` pins a workflow's token; an App's tokens have none"),
+                                    values[first].span,
+                                    "not for an App",
+                                )
+                                .with_help("remove it: the App's grants say what its tokens may do"),
+                            );
+                            return None;
+                        }
+                        let slug = &app.value;
+                        let valid = !slug.is_empty()
+                            && slug
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                        if !valid {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`{slug}` is not an App's slug"),
+                                    app.span,
+                                    "expected lowercase letters, digits and hyphens",
+                                )
+                                .with_help(
+                                    "write the App's slug, as in its URL `github.com/apps/SLUG`",
+                                ),
+                            );
+                            return None;
+                        }
+                        return Some(model::Workload {
+                            provider: provider_id,
+                            kind: WorkloadKind::GithubApp { slug: slug.clone() },
+                            span,
+                        });
+                    }
+                    (Some(app), Some(repo)) => {
+                        self.report(
+                            diagnostics::invalid_value(
+                                "a `runs_on github` is a repository's workflows or an App's installation, not both",
+                                app.span,
+                                "second principal",
+                            )
+                            .with_label(repo.span, "the repository")
+                            .with_help("write one `runs_on` for each"),
+                        );
+                        return None;
+                    }
+                    (None, None) => {
+                        self.report(diagnostics::missing_field(
+                            "repo",
+                            &what,
+                            workload.provider.span,
+                            "repo \"org/repository\"",
+                        ).with_help(format!("add `repo \"{org}/repository\"` (the workflows of a repository), or `app \"slug\"` (a GitHub App installed in `{org}`)")));
+                        return None;
+                    }
+                    (None, Some(_)) => {}
+                }
+                let repo = values["repo"];
                 if !crate::facts::github::is_repository(&repo.value)
                     || crate::pattern::has_wildcard(&repo.value)
                 {

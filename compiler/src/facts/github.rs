@@ -101,6 +101,7 @@ pub const RULES: super::KindRules = super::KindRules {
         "a GitHub organisation name is letters, digits and single hyphens",
         "use the organisation's login, as in its URL",
     ),
-    runs_on: &["repo", "workflow", "ref", "environment"],
-    runs_on_required: &["repo"],
+    // `repo` (a workflow) or `app` (an App's installation): checked there.
+    runs_on: &["repo", "workflow", "ref", "environment", "app"],
+    runs_on_required: &[],
 };

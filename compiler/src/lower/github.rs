@@ -107,6 +107,45 @@ pub fn actions_settings(model: &crate::model::Model) -> Vec<Resource> {
     found.into_values().collect()
 }
 
+/// Each App an agent runs as (`runs_on github.P app "slug"`), with the
+/// highest level of each permission its grants on `github.P` give.
+/// Retired and frozen agents hold nothing.
+pub fn app_grants(model: &crate::model::Model) -> Vec<super::AppGrant> {
+    let mut found = Vec::new();
+    for agent in &model.agents {
+        for workload in &agent.runs_on {
+            let crate::model::WorkloadKind::GithubApp { slug } = &workload.kind else {
+                continue;
+            };
+            let mut permissions: BTreeMap<String, String> = BTreeMap::new();
+            if !agent.retired && !agent.frozen {
+                let actions = agent
+                    .grants
+                    .iter()
+                    .filter(|g| g.provider == workload.provider)
+                    .flat_map(|g| &g.actions);
+                for action in actions {
+                    let Some((permission, level)) = action.split_once(':') else {
+                        continue;
+                    };
+                    let rank = crate::facts::github::level_rank;
+                    let entry = permissions.entry(permission.to_string()).or_default();
+                    if rank(level) > rank(entry) {
+                        *entry = level.to_string();
+                    }
+                }
+            }
+            found.push(super::AppGrant {
+                agent: agent.name.clone(),
+                provider: model.providers[workload.provider].address(),
+                slug: slug.clone(),
+                permissions,
+            });
+        }
+    }
+    found
+}
+
 /// What GitHub says of one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {

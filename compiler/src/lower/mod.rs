@@ -15,6 +15,17 @@ use crate::resource::Resource;
 use crate::values::Date;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// An App an agent runs as, and what its grants give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppGrant {
+    pub agent: String,
+    /// The GitHub provider (`github.acme`).
+    pub provider: String,
+    pub slug: String,
+    /// Permission → the highest level the agent's grants give.
+    pub permissions: BTreeMap<String, String>,
+}
+
 /// A workflow an agent runs as, and what it may ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowGrant {
@@ -51,6 +62,9 @@ pub struct Desired {
     /// agent's GitHub grants give it there: what the workflow's own
     /// `permissions:` may ask for at most.
     pub github_workflows: Vec<WorkflowGrant>,
+    /// Each GitHub App an agent runs as, with the permissions its grants
+    /// give it: what the App's installation should hold, no more.
+    pub github_apps: Vec<AppGrant>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -80,6 +94,7 @@ pub fn lower(model: &Model, project: &str) -> Desired {
         }
     }
     desired.github_workflows = github::workflow_grants(model);
+    desired.github_apps = github::app_grants(model);
     desired.resources.extend(github::actions_settings(model));
     // One line per provider kind that lowers to objects.
     aws::lower_all(model, project, &mut desired);

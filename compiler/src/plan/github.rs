@@ -399,6 +399,75 @@ pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec
     notes
 }
 
+/// Findings on the Apps agents run as, against their installations in the
+/// organisation: a permission the installation holds beyond the agent's
+/// grants (least privilege: reduce it in the App's settings), one the
+/// grants declare that the installation lacks (the agent cannot do it), an
+/// App that is not installed.
+pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for grant in &desired.github_apps {
+        let (agent, slug) = (&grant.agent, &grant.slug);
+        let installations: Vec<&Resource> = observed
+            .iter()
+            .filter(|r| {
+                r.kind == ResourceKind::GithubAppInstallation && r.provider == grant.provider
+            })
+            .collect();
+        // Not read (no GitHub provider, or a token that may not list them).
+        if installations.is_empty()
+            || installations
+                .iter()
+                .any(|r| r.attribute("unread").is_some())
+        {
+            continue;
+        }
+        let Some(installation) = installations
+            .iter()
+            .find(|r| r.string("app") == Some(slug.as_str()))
+        else {
+            notes.push(format!("`{agent}` runs as GitHub App `{slug}`, which is not installed in `{}`: it has no tokens there", grant.provider));
+            continue;
+        };
+        let held: BTreeMap<String, String> = installation
+            .attribute("permissions")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            // Every App may read metadata.
+            .filter(|(k, _)| k != "metadata")
+            .collect();
+        let beyond: Vec<String> = held
+            .iter()
+            .filter(|(permission, level)| {
+                level_rank(level)
+                    > grant
+                        .permissions
+                        .get(*permission)
+                        .and_then(|l| level_rank(l))
+            })
+            .map(|(permission, level)| format!("`{permission}: {level}`"))
+            .collect();
+        if !beyond.is_empty() {
+            notes.push(format!("GitHub App `{slug}`, which `{agent}` runs as, holds {} beyond `{agent}`'s grants: reduce them in the App's settings, or grant them", beyond.join(", ")));
+        }
+        let lacking: Vec<String> = grant
+            .permissions
+            .iter()
+            .filter(|(permission, _)| permission.as_str() != "metadata")
+            .filter(|(permission, level)| {
+                level_rank(level) > held.get(*permission).and_then(|l| level_rank(l))
+            })
+            .map(|(permission, level)| format!("`{permission}: {level}`"))
+            .collect();
+        if !lacking.is_empty() {
+            notes.push(format!("`{agent}` declares {}, which GitHub App `{slug}`'s installation does not hold: its tokens cannot do it", lacking.join(", ")));
+        }
+    }
+    notes
+}
+
 #[cfg(test)]
 mod tests {
     use super::looks_like_aws_key;

@@ -43,6 +43,7 @@ use std::collections::BTreeSet;
 pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> Plan {
     let mut notes = github::unread(observed);
     notes.extend(github::workflow_findings(desired, observed));
+    notes.extend(github::app_findings(desired, observed));
     let records = kubernetes::records(&desired.project, observed, &mut notes);
     let in_clusters = kubernetes::revocations(desired, observed, &records);
     // What proves a labelled object is writ's beyond its labels: the
