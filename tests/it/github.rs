@@ -1247,7 +1247,7 @@ fn an_app_agent_is_held_to_its_installation() {
     github.add_repository("acme/app", 5);
     github.add_installation(serde_json::json!({
         "id": 78, "app_id": 8, "app_slug": "release-bot", "target_type": "Organization",
-        "repository_selection": "selected",
+        "repository_selection": "all",
         "permissions": {"contents": "write", "secrets": "write", "metadata": "read"},
         "created_at": "2025-02-01T00:00:00Z", "suspended_at": null
     }));
@@ -1287,6 +1287,10 @@ fn an_app_agent_is_held_to_its_installation() {
             .iter()
             .any(|n| n
                 .starts_with("`ghost` runs as GitHub App `not-installed`, which is not installed")),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.contains(&"GitHub App `release-bot` is installed on every repository of `github.acme`, while `release_bot`'s grants name `acme/app`: select only those in the installation's settings"),
         "{notes:#?}"
     );
 }

@@ -118,12 +118,20 @@ pub fn app_grants(model: &crate::model::Model) -> Vec<super::AppGrant> {
                 continue;
             };
             let mut permissions: BTreeMap<String, String> = BTreeMap::new();
+            let mut repositories: Vec<String> = Vec::new();
             if !agent.retired && !agent.frozen {
-                let actions = agent
-                    .grants
-                    .iter()
-                    .filter(|g| g.provider == workload.provider)
-                    .flat_map(|g| &g.actions);
+                let grants = || {
+                    agent
+                        .grants
+                        .iter()
+                        .filter(|g| g.provider == workload.provider)
+                };
+                for resource in grants().flat_map(|g| &g.resources) {
+                    if !repositories.contains(resource) {
+                        repositories.push(resource.clone());
+                    }
+                }
+                let actions = grants().flat_map(|g| &g.actions);
                 for action in actions {
                     let Some((permission, level)) = action.split_once(':') else {
                         continue;
@@ -140,6 +148,7 @@ pub fn app_grants(model: &crate::model::Model) -> Vec<super::AppGrant> {
                 provider: model.providers[workload.provider].address(),
                 slug: slug.clone(),
                 permissions,
+                repositories,
             });
         }
     }

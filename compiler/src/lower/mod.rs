@@ -24,6 +24,8 @@ pub struct AppGrant {
     pub slug: String,
     /// Permission → the highest level the agent's grants give.
     pub permissions: BTreeMap<String, String>,
+    /// The repositories (patterns) the grants name.
+    pub repositories: Vec<String>,
 }
 
 /// A workflow an agent runs as, and what it may ask for.

@@ -464,6 +464,24 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
         if !lacking.is_empty() {
             notes.push(format!("`{agent}` declares {}, which GitHub App `{slug}`'s installation does not hold: its tokens cannot do it", lacking.join(", ")));
         }
+        // Installed on every repository, while the grants name some.
+        let every = |pattern: &String| {
+            pattern == "*" || pattern.split_once('/').is_some_and(|(_, name)| name == "*")
+        };
+        if installation.string("repository_selection") == Some("all")
+            && !grant.repositories.iter().any(every)
+        {
+            let named: Vec<String> = grant
+                .repositories
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect();
+            notes.push(format!(
+                "GitHub App `{slug}` is installed on every repository of `{}`, while `{agent}`'s grants name {}: select only those in the installation's settings",
+                grant.provider,
+                if named.is_empty() { "none".to_string() } else { named.join(", ") }
+            ));
+        }
     }
     notes
 }
