@@ -82,7 +82,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             // not wait on, or fail for, a GitHub token.
             let address = declared.address();
             if declared.kind == ProviderKind::Github {
-                writeln!(out, "note: nothing to revoke in {address}: GitHub workflows reach the cloud through the trust the cloud providers close")?;
+                failed |= github_note(out, model, &agents, &address)?;
                 continue;
             }
             let provider = match live::connect_one(&project, model, declared, &retrier).await {
@@ -132,7 +132,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             // scope, a note.
             let address = declared.address();
             if declared.kind == ProviderKind::Github {
-                writeln!(out, "note: nothing to revoke in {address}: GitHub workflows reach the cloud through the trust the cloud providers close")?;
+                failed |= github_note(out, model, &agents, &address)?;
                 continue;
             }
             let explicit = args.only.contains(&address);
@@ -185,4 +185,41 @@ fn users_of(model: &writ_compiler::model::Model, agent: &str, provider: &str) ->
             _ => None,
         })
         .collect()
+}
+
+/// What the brake says of a GitHub provider, and whether it failed there:
+/// workflows reach the cloud through the trust the cloud providers close,
+/// but an App's installation keeps its tokens, which writ cannot suspend
+/// yet.
+fn github_note(
+    out: &mut impl Write,
+    model: &writ_compiler::model::Model,
+    agents: &[String],
+    address: &str,
+) -> Result<bool, CliError> {
+    let apps: Vec<(String, String)> = agents
+        .iter()
+        .filter_map(|name| model.agent_id(name).map(|id| (name, id)))
+        .flat_map(|(name, id)| {
+            model.agents[id]
+                .runs_on
+                .iter()
+                .filter_map(move |w| match &w.kind {
+                    writ_compiler::model::WorkloadKind::GithubApp { slug }
+                        if model.providers[w.provider].address() == address =>
+                    {
+                        Some((name.clone(), slug.clone()))
+                    }
+                    _ => None,
+                })
+        })
+        .collect();
+    if apps.is_empty() {
+        writeln!(out, "note: nothing to revoke in {address}: GitHub workflows reach the cloud through the trust the cloud providers close")?;
+        return Ok(false);
+    }
+    for (agent, slug) in &apps {
+        writeln!(out, "could not revoke `{agent}` in {address}: it runs as GitHub App `{slug}`, whose installation keeps its tokens, and writ cannot suspend it yet: suspend it in the organisation's settings (GitHub Apps → `{slug}` → Suspend)")?;
+    }
+    Ok(true)
 }

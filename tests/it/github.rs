@@ -1275,7 +1275,7 @@ fn an_app_agent_is_held_to_its_installation() {
         .filter_map(|n| n.as_str())
         .collect();
     assert!(
-        notes.contains(&"GitHub App `release-bot`, which `release_bot` runs as, holds `secrets: write` beyond `release_bot`'s grants: reduce them in the App's settings, or grant them"),
+        notes.contains(&"GitHub App `release-bot`, which `release_bot` runs as, holds `secrets: write` beyond the grants of the agents that run as it: reduce them in the App's settings, or grant them"),
         "{notes:#?}"
     );
     assert!(
@@ -1292,5 +1292,34 @@ fn an_app_agent_is_held_to_its_installation() {
     assert!(
         notes.contains(&"GitHub App `release-bot` is installed on every repository of `github.acme`, while `release_bot`'s grants name `acme/app`: select only those in the installation's settings"),
         "{notes:#?}"
+    );
+}
+
+#[test]
+fn the_brake_says_it_cannot_stop_an_app_agent_in_github() {
+    let github = FakeGitHub::start(REPO, &[]);
+    let root = scratch("github-app-revoke");
+    let folder = root.join("apps");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("main.writ"),
+        "provider github acme {\n  org = \"acme\"\n}\n\nagent release_bot {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  github.acme allow contents:write on \"acme/app\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!(
+            "[project]\nname = \"apps\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
+            github.api()
+        ),
+    )
+    .unwrap();
+    // Not cut off everywhere: the brake fails, and says what to do.
+    let output = writ(&["revoke", "release_bot", folder.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("it runs as GitHub App `release-bot`, whose installation keeps its tokens, and writ cannot suspend it yet"),
+        "{}",
+        text(&output)
     );
 }

@@ -397,7 +397,23 @@ fn a_governed_setting_the_server_does_not_have_is_not_planned_again_and_again() 
             serde_json::json!({"repository": "acme/app", "default_workflow_permissions": "read"}),
         ),
     ];
-    lower::github::bind(&mut desired, &observed);
+    let notes = lower::github::bind(&mut desired, &observed);
+    assert!(
+        notes.iter().any(|n| n.contains(
+            "does not report `can_approve_pull_request_reviews` for repository `acme/app`"
+        )),
+        "{notes:?}"
+    );
+    // The setting it has is still governed.
+    let settings = desired
+        .resources
+        .iter()
+        .find(|r| r.kind == writ_compiler::resource::ResourceKind::GithubActionsSettings)
+        .expect("the settings are still planned");
+    assert_eq!(
+        settings.string("default_workflow_permissions"),
+        Some("read")
+    );
     let options = PlanOptions {
         today: crate::support::today(),
         max_key_age_days: None,

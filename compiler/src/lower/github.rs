@@ -401,6 +401,7 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     // A server that does not have a setting (an older GitHub Enterprise
     // Server without pull-request approvals by Actions) is not asked to
     // set it: it would be planned again on every run.
+    let mut missing_settings = Vec::new();
     let observed_settings: BTreeMap<&str, &Resource> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubActionsSettings)
@@ -418,6 +419,10 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
             ] {
                 if live.attribute(key).is_none_or(Value::is_null) {
                     settings.attributes.remove(key);
+                    let repository = settings.string("repository").unwrap_or("?").to_string();
+                    missing_settings.push(format!(
+                        "GitHub does not report `{key}` for repository `{repository}` (an older GitHub Enterprise Server): writ does not set it"
+                    ));
                 }
             }
         }
@@ -433,7 +438,7 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
         .map(|r| (r.address.as_str(), r))
         .collect();
     let mut unbound: Vec<String> = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes = missing_settings;
     let mut changed = Vec::new();
     for (index, role) in desired.resources.iter_mut().enumerate() {
         if role.kind != ResourceKind::AwsRole {

@@ -99,7 +99,8 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
             })
         }
         ResourceKind::GithubAppInstallation => {
-            if resource.attribute("unread").is_some() {
+            // The records of the listing itself.
+            if resource.attribute("unread").is_some() || resource.attribute("listed").is_some() {
                 return None;
             }
             let app = resource.string("app").unwrap_or("?");
@@ -175,16 +176,36 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
             if expires.is_none() {
                 flags.push("never expires".to_string());
             }
-            // Permissions are nested per kind (`organization`, `repository`).
-            let writes = resource
-                .attribute("permissions")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .flat_map(|(_, levels)| levels.as_object().into_iter().flatten())
-                .any(|(_, level)| matches!(level.as_str(), Some("write" | "admin")));
+            // Permissions are nested per kind (`repository`,
+            // `organization`, `other`).
+            let levels = |kind: &str| -> Vec<(String, String)> {
+                resource
+                    .attribute("permissions")
+                    .and_then(|p| p.get(kind))
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            };
+            let repository = levels("repository");
+            let writes = repository
+                .iter()
+                .any(|(_, level)| matches!(level.as_str(), "write" | "admin"));
             if writes && resource.string("repository_selection") == Some("all") {
                 flags.push("writes to every repository".to_string());
+            }
+            // What lets it widen access, as for installations.
+            for (permission, level) in repository.iter().chain(&levels("organization")) {
+                if crate::facts::github::ESCALATION
+                    .iter()
+                    .any(|(p, l)| p == permission && level_rank(level) >= level_rank(l))
+                {
+                    flags.push(format!("{permission}:{level}"));
+                }
+            }
+            if resource.attribute("expired").and_then(Value::as_bool) == Some(true) {
+                detail.push_str(" (expired)");
             }
             let stale = over_age(idle);
             if stale {
@@ -406,6 +427,21 @@ pub(super) fn workflow_findings(desired: &Desired, observed: &[Resource]) -> Vec
 /// App that is not installed.
 pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<String> {
     let mut notes = Vec::new();
+    // What every agent running as one App holds together: the App's
+    // installation should hold no more than that union.
+    let mut together: BTreeMap<(&str, &str), BTreeMap<String, String>> = BTreeMap::new();
+    for grant in &desired.github_apps {
+        let all = together
+            .entry((grant.provider.as_str(), grant.slug.as_str()))
+            .or_default();
+        for (permission, level) in &grant.permissions {
+            let entry = all.entry(permission.clone()).or_default();
+            if level_rank(level) > level_rank(entry) {
+                *entry = level.clone();
+            }
+        }
+    }
+    let mut said: std::collections::BTreeSet<(&str, &str)> = std::collections::BTreeSet::new();
     for grant in &desired.github_apps {
         let (agent, slug) = (&grant.agent, &grant.slug);
         let installations: Vec<&Resource> = observed
@@ -414,11 +450,11 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
                 r.kind == ResourceKind::GithubAppInstallation && r.provider == grant.provider
             })
             .collect();
-        // Not read (no GitHub provider, or a token that may not list them).
-        if installations.is_empty()
-            || installations
-                .iter()
-                .any(|r| r.attribute("unread").is_some())
+        // Read only when the listing's record says so (no GitHub provider,
+        // or a token that may not list them, says nothing).
+        if !installations
+            .iter()
+            .any(|r| r.attribute("listed").is_some())
         {
             continue;
         }
@@ -429,6 +465,14 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
             notes.push(format!("`{agent}` runs as GitHub App `{slug}`, which is not installed in `{}`: it has no tokens there", grant.provider));
             continue;
         };
+        if installation.attribute("suspended").and_then(Value::as_bool) == Some(true) {
+            notes.push(format!("`{agent}` runs as GitHub App `{slug}`, whose installation in `{}` is suspended: it has no tokens there", grant.provider));
+            continue;
+        }
+        let union = together
+            .get(&(grant.provider.as_str(), slug.as_str()))
+            .cloned()
+            .unwrap_or_default();
         let held: BTreeMap<String, String> = installation
             .attribute("permissions")
             .and_then(Value::as_object)
@@ -441,16 +485,13 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
         let beyond: Vec<String> = held
             .iter()
             .filter(|(permission, level)| {
-                level_rank(level)
-                    > grant
-                        .permissions
-                        .get(*permission)
-                        .and_then(|l| level_rank(l))
+                level_rank(level) > union.get(*permission).and_then(|l| level_rank(l))
             })
             .map(|(permission, level)| format!("`{permission}: {level}`"))
             .collect();
-        if !beyond.is_empty() {
-            notes.push(format!("GitHub App `{slug}`, which `{agent}` runs as, holds {} beyond `{agent}`'s grants: reduce them in the App's settings, or grant them", beyond.join(", ")));
+        // Said once for the App, whichever agents run as it.
+        if !beyond.is_empty() && said.insert((grant.provider.as_str(), slug.as_str())) {
+            notes.push(format!("GitHub App `{slug}`, which `{agent}` runs as, holds {} beyond the grants of the agents that run as it: reduce them in the App's settings, or grant them", beyond.join(", ")));
         }
         let lacking: Vec<String> = grant
             .permissions

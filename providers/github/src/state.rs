@@ -210,27 +210,31 @@ impl GithubState {
                 [("unread", json!(true))],
             )]);
         };
-        Ok(listed
-            .into_iter()
-            .filter_map(|installation| {
-                let id = installation["id"].as_u64()?;
-                Some(self.resource(
-                    format!("{}/installations/{id}", self.address),
-                    ResourceKind::GithubAppInstallation,
-                    [
-                        ("id", json!(id)),
-                        ("app", installation["app_slug"].clone()),
-                        (
-                            "repository_selection",
-                            installation["repository_selection"].clone(),
-                        ),
-                        ("permissions", installation["permissions"].clone()),
-                        ("created", installation["created_at"].clone()),
-                        ("suspended", json!(!installation["suspended_at"].is_null())),
-                    ],
-                ))
-            })
-            .collect())
+        // A record that they were read (none installed is then a finding).
+        let mut found = vec![self.resource(
+            format!("{}/installations", self.address),
+            ResourceKind::GithubAppInstallation,
+            [("listed", json!(listed.len()))],
+        )];
+        found.extend(listed.into_iter().filter_map(|installation| {
+            let id = installation["id"].as_u64()?;
+            Some(self.resource(
+                format!("{}/installations/{id}", self.address),
+                ResourceKind::GithubAppInstallation,
+                [
+                    ("id", json!(id)),
+                    ("app", installation["app_slug"].clone()),
+                    (
+                        "repository_selection",
+                        installation["repository_selection"].clone(),
+                    ),
+                    ("permissions", installation["permissions"].clone()),
+                    ("created", installation["created_at"].clone()),
+                    ("suspended", json!(!installation["suspended_at"].is_null())),
+                ],
+            ))
+        }));
+        Ok(found)
     }
 
     /// The fine-grained personal access tokens members granted access to
