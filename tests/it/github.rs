@@ -1241,6 +1241,22 @@ fn the_actions_settings_of_repositories_agents_run_in_are_set_and_kept() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
 
+/// A project of App agents (`source`), with GitHub read from `github`.
+fn app_project(root: &Path, github: &FakeGitHub, source: &str) -> PathBuf {
+    let folder = root.join("apps");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("main.writ"), source).unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!(
+            "[project]\nname = \"apps\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
+            github.api()
+        ),
+    )
+    .unwrap();
+    folder
+}
+
 #[test]
 fn an_app_agent_is_held_to_its_installation() {
     let github = FakeGitHub::start(REPO, &[]);
@@ -1252,21 +1268,11 @@ fn an_app_agent_is_held_to_its_installation() {
         "created_at": "2025-02-01T00:00:00Z", "suspended_at": null
     }));
     let root = scratch("github-app");
-    let folder = root.join("apps");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(
-        folder.join("main.writ"),
+    let folder = app_project(
+        &root,
+        &github,
         "provider github acme {\n  org = \"acme\"\n}\n\n/// Cuts releases.\nagent release_bot {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  github.acme allow contents:write, issues:write on \"acme/app\"\n}\n\nagent ghost {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"not-installed\"\n  github.acme allow contents:read on \"acme/app\"\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        folder.join("writ.toml"),
-        format!(
-            "[project]\nname = \"apps\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
-            github.api()
-        ),
-    )
-    .unwrap();
+    );
     let plan = read_and_plan(&folder, &root.join("state.json"));
     let notes: Vec<&str> = plan["notes"]
         .as_array()
@@ -1299,21 +1305,11 @@ fn an_app_agent_is_held_to_its_installation() {
 fn the_brake_says_it_cannot_stop_an_app_agent_in_github() {
     let github = FakeGitHub::start(REPO, &[]);
     let root = scratch("github-app-revoke");
-    let folder = root.join("apps");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(
-        folder.join("main.writ"),
+    let folder = app_project(
+        &root,
+        &github,
         "provider github acme {\n  org = \"acme\"\n}\n\nagent release_bot {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  github.acme allow contents:write on \"acme/app\"\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        folder.join("writ.toml"),
-        format!(
-            "[project]\nname = \"apps\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
-            github.api()
-        ),
-    )
-    .unwrap();
+    );
     // Not cut off everywhere: the brake fails, and says what to do.
     let output = writ(&["revoke", "release_bot", folder.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
