@@ -1026,3 +1026,24 @@ fn the_getting_started_guide_works() {
     }
     assert!(ran >= 5, "the guide runs {ran} commands");
 }
+
+#[test]
+fn an_app_agent_with_aws_grants_is_told_why_nothing_may_assume_its_role() {
+    let root = project(
+        "app-aws",
+        &[(
+            "main.writ",
+            format!(
+                "{PROVIDER}provider github acme {{\n  org = \"acme\"\n}}\n\nagent app_bot {{\n  owner = \"team\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\"\n}}\n"
+            )
+            .as_bytes(),
+        )],
+    );
+    let output = writ(&["check", root.to_str().unwrap(), "--format", "plain"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("a GitHub App's tokens cannot assume an AWS role"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -320,6 +320,19 @@ impl<'a> Checker<'a> {
                             );
                             return None;
                         }
+                        // `broad_trust` is about a workflow's branches; an
+                        // App has none, so a waiver of it waives nothing.
+                        if let Some(waiver) = workload.waivers.first() {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`@waive({})` waives nothing on an App's `runs_on`: `broad_trust` is about a repository's branches", waiver.lint.text),
+                                    waiver.lint.span,
+                                    "nothing to waive",
+                                )
+                                .with_help("remove it"),
+                            );
+                            return None;
+                        }
                         let slug = &app.value;
                         let valid = !slug.is_empty()
                             && slug

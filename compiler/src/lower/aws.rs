@@ -148,14 +148,24 @@ impl AwsLowering<'_> {
         let trust = self.trust_policy(agent);
         let access = self.access_policy(agent);
         if trust["Statement"].as_array().is_some_and(Vec::is_empty) {
-            let help = match agent.runs_on.iter().find(|w| {
-                matches!(w.kind, WorkloadKind::KubernetesServiceAccount { .. })
-            }) {
-                Some(workload) => format!(
+            let kubernetes = agent
+                .runs_on
+                .iter()
+                .find(|w| matches!(w.kind, WorkloadKind::KubernetesServiceAccount { .. }));
+            let app = agent
+                .runs_on
+                .iter()
+                .find(|w| matches!(w.kind, WorkloadKind::GithubApp { .. }));
+            let help = match (kubernetes, app) {
+                (Some(workload), _) => format!(
                     "declare `oidc_issuer` on `{}` so that AWS can trust its service accounts",
                     self.model.providers[workload.provider].address()
                 ),
-                None => format!(
+                (None, Some(_)) => format!(
+                    "a GitHub App's tokens cannot assume an AWS role: give `{}` a `runs_on` AWS can trust (a GitHub workflow, a Kubernetes service account, an AWS service), or move its AWS grants to an agent that has one",
+                    agent.name
+                ),
+                (None, None) => format!(
                     "add a `runs_on` that says where `{}` authenticates from (a Kubernetes service account, a GitHub workflow, an AWS service)",
                     agent.name
                 ),
