@@ -1047,3 +1047,21 @@ fn an_app_agent_with_aws_grants_is_told_why_nothing_may_assume_its_role() {
         stdout(&output)
     );
 }
+
+#[test]
+fn drift_prints_markdown_when_asked() {
+    let output = writ(&["drift", "examples/acme", "--format", "markdown"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("### writ drift for project `acme`\n\n"),
+        "{text}"
+    );
+    assert!(text.contains("**Drift**: 1 changed outside writ"), "{text}");
+    assert!(text.contains("- `aws.prod/role/"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("`writ apply` restores what writ owns."),
+        "{text}"
+    );
+}
