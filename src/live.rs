@@ -50,11 +50,6 @@ impl Scope {
     }
 }
 
-/// Which provider kinds this version reads and changes live.
-fn is_live_kind(kind: ProviderKind) -> bool {
-    matches!(kind, ProviderKind::Aws | ProviderKind::Kubernetes)
-}
-
 /// Connects to every live provider in scope, from `[provider.KIND.NAME]`;
 /// every one spends `retrier`'s budget, the run's.
 pub async fn connect(
@@ -108,17 +103,19 @@ pub fn in_scope<'m>(
         .filter(move |p| is_live(project, p) == live && scope.includes(&p.address()))
 }
 
-/// Is this provider read live? GitHub only when writ.toml says how: a
-/// project may plan its cloud access without a GitHub token (and its plans
-/// say what that leaves unbound).
+/// Is this provider read live? AWS and Kubernetes ones are; GitHub ones
+/// only when writ.toml says how (a project may plan its cloud access
+/// without a GitHub token, and its plans say what that leaves unbound);
+/// GCP ones not in this version.
 fn is_live(project: &Project, provider: &writ_compiler::model::Provider) -> bool {
     match provider.kind {
+        ProviderKind::Aws | ProviderKind::Kubernetes => true,
         ProviderKind::Github => project
             .config
             .provider
             .get("github")
             .is_some_and(|t| t.contains_key(&provider.name)),
-        kind => is_live_kind(kind),
+        ProviderKind::Gcp => false,
     }
 }
 

@@ -216,38 +216,6 @@ pub fn evaluate(model: &Model, agent_id: AgentId, request: &Request) -> Decision
     Decision::Allowed { grant }
 }
 
-/// For a request about every object of a resource (`name: None`) that is
-/// denied: an object the agent may still act on, because a grant limited
-/// with `named` covers it, with the decision for that object (in the
-/// request's own placement).
-pub fn some_named_object(
-    model: &Model,
-    agent_id: AgentId,
-    request: &Request,
-) -> Option<(String, Decision)> {
-    if request.name.is_some() {
-        return None;
-    }
-    let minting = model.minting_grants(agent_id);
-    let grants = model.agents[agent_id]
-        .grants
-        .iter()
-        .chain(minting.iter().map(|(_, g)| g));
-    for grant in grants {
-        for name in &grant.resource_names {
-            let one = Request {
-                name: Some(name),
-                ..*request
-            };
-            let decision = evaluate(model, agent_id, &one);
-            if decision.is_allowed() {
-                return Some((name.clone(), decision));
-            }
-        }
-    }
-    None
-}
-
 /// Where a narrower request than the one asked is allowed: in one
 /// namespace of a cluster-wide request, for one named object of a request
 /// about the whole resource, or both. Each field is what narrows the

@@ -837,19 +837,9 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
     }));
     let root = scratch("bind");
     let folder = deploying_project(&root, &github);
+    // Read into a snapshot, and planned against it.
     let snapshot = root.join("state.json");
-    let output = writ(
-        &[
-            "snapshot",
-            folder.to_str().unwrap(),
-            "--only",
-            "github.acme",
-            "--out",
-            snapshot.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan = read_and_plan(&folder, &snapshot);
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&snapshot).unwrap()).unwrap();
     let repository = state["providers"]["github.acme"]["resources"]
@@ -869,20 +859,7 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
         repository["attributes"]["oidc_subject"]["use_immutable_subject"],
         true
     );
-    // Planned against it, the trust is the repository's, by id.
-    let output = writ(
-        &[
-            "plan",
-            folder.to_str().unwrap(),
-            "--snapshot",
-            snapshot.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the plan is JSON");
+    // The trust is the repository's, by id.
     let role = plan["changes"]
         .as_array()
         .unwrap()

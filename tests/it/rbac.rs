@@ -372,7 +372,12 @@ fn writ_allows(
     let agent = model.agent_id(agent).expect("the agent");
     as_writ_request(model, request, |request| {
         let every = eval::evaluate(model, agent, request).is_allowed();
-        let some = every || eval::some_named_object(model, agent, request).is_some();
+        // Some object in the request's own placement: a narrower request
+        // that narrows by name alone.
+        let some = every
+            || eval::reachable_elsewhere(model, agent, request)
+                .iter()
+                .any(|reach| reach.namespace.is_none());
         (every, some)
     })
 }

@@ -100,7 +100,7 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
         }
         ResourceKind::GithubAppInstallation => {
             // The records of the listing itself.
-            if resource.attribute("unread").is_some() || resource.attribute("listed").is_some() {
+            if is_listing_record(resource) {
                 return None;
             }
             let app = resource.string("app").unwrap_or("?");
@@ -154,7 +154,7 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
             })
         }
         ResourceKind::GithubPersonalToken => {
-            if resource.attribute("unread").is_some() {
+            if is_listing_record(resource) {
                 return None;
             }
             let name = resource.string("name").unwrap_or("?");
@@ -228,45 +228,58 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
     }
 }
 
-/// What could not be read of the repositories (a token without the
-/// permission), one note each, and of the organisation.
+/// Is this the record of an organisation's listing (see the GitHub
+/// provider), not an item of it?
+fn is_listing_record(resource: &Resource) -> bool {
+    resource.attribute("unread").is_some() || resource.attribute("listed").is_some()
+}
+
+/// What could not be read of the organisation and of the repositories (a
+/// token without the permission), one note each.
 pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
-    let organisation = observed
-        .iter()
-        .filter(|r| r.kind == ResourceKind::GithubAppInstallation && r.attribute("unread").is_some())
-        .map(|r| format!("the App installations of `{}` were not read (the token needs an organisation owner's `Administration: read`), so they are not inventoried", r.provider))
-        .chain(
-            observed
-                .iter()
-                .filter(|r| r.kind == ResourceKind::GithubPersonalToken && r.attribute("unread").is_some())
-                .map(|r| format!("the fine-grained personal access tokens with access to `{}` were not read (only a GitHub App's token may list them), so they are not inventoried", r.provider)),
-        );
-    organisation
-        .chain(
-            observed
-                .iter()
-                .filter(|r| r.kind == ResourceKind::GithubRepository)
-                .flat_map(|r| {
-                    let name = r.string("name").unwrap_or("?").to_string();
-                    r.attribute("unread")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(move |what| {
-                            let so = if what.starts_with("Actions settings") {
-                                "writ does not set them"
-                            } else {
-                                "they are not inventoried"
-                            };
-                            format!(
-                                "the {what} of GitHub repository `{name}` were not read, so {so}"
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                }),
-        )
-        .collect()
+    let mut notes = Vec::new();
+    for resource in observed {
+        let listing = match resource.kind {
+            ResourceKind::GithubAppInstallation => "the App installations of",
+            ResourceKind::GithubPersonalToken => {
+                "the fine-grained personal access tokens with access to"
+            }
+            ResourceKind::GithubRepository => {
+                let name = resource.string("name").unwrap_or("?");
+                let unread = resource
+                    .attribute("unread")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str);
+                for what in unread {
+                    let so = if what.starts_with("Actions settings") {
+                        "writ does not set them"
+                    } else {
+                        "they are not inventoried"
+                    };
+                    notes.push(format!(
+                        "the {what} of GitHub repository `{name}` were not read, so {so}"
+                    ));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if resource.attribute("unread").is_some() {
+            let needs = match resource.kind {
+                ResourceKind::GithubAppInstallation => {
+                    "the token needs an organisation owner's `Administration: read`"
+                }
+                _ => "only a GitHub App's token may list them",
+            };
+            notes.push(format!(
+                "{listing} `{}` were not read ({needs}), so they are not inventoried",
+                resource.provider
+            ));
+        }
+    }
+    notes
 }
 
 /// The scopes a workflow's token can have (`read-all` and `write-all`

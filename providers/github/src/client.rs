@@ -182,8 +182,6 @@ pub struct GitHub {
     /// Which token the cached answers were read with (a digest of it, never
     /// the token): answers are never shared between tokens.
     token_digest: String,
-    /// Answers that came from the cache (a `304`).
-    not_modified: std::sync::atomic::AtomicUsize,
 }
 
 /// `GET` answers on disk, one file each: the `ETag`, the `Link` header and
@@ -287,7 +285,6 @@ impl GitHub {
             requests: Requester::new(retrier, 1),
             cache: None,
             token_digest: digest.finish(),
-            not_modified: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -295,11 +292,6 @@ impl GitHub {
     pub fn with_cache(mut self, dir: std::path::PathBuf) -> GitHub {
         self.cache = Some(EtagCache { dir });
         self
-    }
-
-    /// Answers that came from the cache (`304 Not Modified`) so far.
-    pub fn not_modified(&self) -> usize {
-        self.not_modified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The API's address.
@@ -378,8 +370,6 @@ impl GitHub {
                 })?;
                 if status == 304 {
                     if let Some((_, link, body)) = &kept {
-                        self.not_modified
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let mut headers = http::HeaderMap::new();
                         if let Some(value) = link
                             .as_deref()

@@ -189,40 +189,51 @@ impl GithubState {
         Ok(self.resource(address, ResourceKind::GithubWorkflow, attributes))
     }
 
-    /// The Apps installed in the organisation. Reading them takes an
-    /// organisation owner's token (`admin:read`; fine-grained:
-    /// `Administration: read`); without one, a record says so.
-    async fn installations(&self) -> Result<Vec<Resource>, ProviderError> {
+    /// One listing of the organisation's (`route` under `/orgs/ORG/`), as
+    /// records of `kind` at `ADDRESS/route/ID`, after a record of the
+    /// listing itself at `ADDRESS/route`: `listed` (how many; none is then
+    /// a finding of its own), or `unread` when the token may not list them.
+    async fn organisation_listing(
+        &self,
+        route: &str,
+        items: Option<&str>,
+        what: &str,
+        kind: ResourceKind,
+        one: impl Fn(&Value) -> Vec<(&'static str, Value)>,
+    ) -> Result<Vec<Resource>, ProviderError> {
         let listed = self
             .list(
-                &format!("/orgs/{}/installations", self.org),
-                Some("installations"),
-                &format!(
-                    "reading the App installations of organisation `{}`",
-                    self.org
-                ),
+                &format!("/orgs/{}/{route}", self.org),
+                items,
+                &format!("reading the {what} of organisation `{}`", self.org),
             )
             .await?;
+        let record = format!("{}/{route}", self.address);
         let Some(listed) = listed else {
-            return Ok(vec![self.resource(
-                format!("{}/installations", self.address),
-                ResourceKind::GithubAppInstallation,
-                [("unread", json!(true))],
-            )]);
+            return Ok(vec![self.resource(record, kind, [("unread", json!(true))])]);
         };
-        // A record that they were read (none installed is then a finding).
-        let mut found = vec![self.resource(
-            format!("{}/installations", self.address),
+        let mut found =
+            vec![self.resource(record.clone(), kind, [("listed", json!(listed.len()))])];
+        found.extend(listed.iter().filter_map(|item| {
+            let id = item["id"].as_u64()?;
+            let mut attributes = vec![("id", json!(id))];
+            attributes.extend(one(item));
+            Some(self.resource(format!("{record}/{id}"), kind, attributes))
+        }));
+        Ok(found)
+    }
+
+    /// The Apps installed in the organisation. Reading them takes an
+    /// organisation owner's token (`admin:read`; fine-grained:
+    /// `Administration: read`).
+    async fn installations(&self) -> Result<Vec<Resource>, ProviderError> {
+        self.organisation_listing(
+            "installations",
+            Some("installations"),
+            "App installations",
             ResourceKind::GithubAppInstallation,
-            [("listed", json!(listed.len()))],
-        )];
-        found.extend(listed.into_iter().filter_map(|installation| {
-            let id = installation["id"].as_u64()?;
-            Some(self.resource(
-                format!("{}/installations/{id}", self.address),
-                ResourceKind::GithubAppInstallation,
-                [
-                    ("id", json!(id)),
+            |installation| {
+                vec![
                     ("app", installation["app_slug"].clone()),
                     (
                         "repository_selection",
@@ -231,57 +242,37 @@ impl GithubState {
                     ("permissions", installation["permissions"].clone()),
                     ("created", installation["created_at"].clone()),
                     ("suspended", json!(!installation["suspended_at"].is_null())),
-                ],
-            ))
-        }));
-        Ok(found)
+                ]
+            },
+        )
+        .await
     }
 
     /// The fine-grained personal access tokens members granted access to
-    /// the organisation. Only a GitHub App's token may list them; with any
-    /// other, a record says so.
+    /// the organisation. Only a GitHub App's token may list them.
     async fn personal_tokens(&self) -> Result<Vec<Resource>, ProviderError> {
-        let listed = self
-            .list(
-                &format!("/orgs/{}/personal-access-tokens", self.org),
-                None,
-                &format!(
-                    "reading the personal access tokens of organisation `{}`",
-                    self.org
-                ),
-            )
-            .await?;
-        let Some(listed) = listed else {
-            return Ok(vec![self.resource(
-                format!("{}/personal-access-tokens", self.address),
-                ResourceKind::GithubPersonalToken,
-                [("unread", json!(true))],
-            )]);
-        };
-        Ok(listed
-            .into_iter()
-            .filter_map(|grant| {
-                let id = grant["id"].as_u64()?;
-                Some(self.resource(
-                    format!("{}/personal-access-tokens/{id}", self.address),
-                    ResourceKind::GithubPersonalToken,
-                    [
-                        ("id", json!(id)),
-                        ("name", grant["token_name"].clone()),
-                        ("owner", grant["owner"]["login"].clone()),
-                        (
-                            "repository_selection",
-                            grant["repository_selection"].clone(),
-                        ),
-                        ("permissions", grant["permissions"].clone()),
-                        ("created", grant["access_granted_at"].clone()),
-                        ("expires", grant["token_expires_at"].clone()),
-                        ("expired", grant["token_expired"].clone()),
-                        ("last_used", grant["token_last_used_at"].clone()),
-                    ],
-                ))
-            })
-            .collect())
+        self.organisation_listing(
+            "personal-access-tokens",
+            None,
+            "personal access tokens",
+            ResourceKind::GithubPersonalToken,
+            |grant| {
+                vec![
+                    ("name", grant["token_name"].clone()),
+                    ("owner", grant["owner"]["login"].clone()),
+                    (
+                        "repository_selection",
+                        grant["repository_selection"].clone(),
+                    ),
+                    ("permissions", grant["permissions"].clone()),
+                    ("created", grant["access_granted_at"].clone()),
+                    ("expires", grant["token_expires_at"].clone()),
+                    ("expired", grant["token_expired"].clone()),
+                    ("last_used", grant["token_last_used_at"].clone()),
+                ]
+            },
+        )
+        .await
     }
 
     /// Every item of a listing, page by page (`items` names the array in

@@ -415,16 +415,7 @@ impl FakeGitHub {
                         .get(&key)
                         .cloned()
                         .unwrap_or_default();
-                        let per_page = query
-                            .get("per_page")
-                            .and_then(|p| p.parse::<usize>().ok())
-                            .unwrap_or(30)
-                            .clamp(1, 100);
-                        let page = query
-                            .get("page")
-                            .and_then(|p| p.parse::<usize>().ok())
-                            .unwrap_or(1)
-                            .max(1);
+                        let (per_page, page) = paging(query);
                         let items: Vec<Value> = all
                             .iter()
                             .skip((page - 1) * per_page)
@@ -595,17 +586,7 @@ impl FakeGitHub {
                 let Some(pull) = number.parse::<u64>().ok().filter(|n| state.pulls.contains(n)) else {
                     return error(404, "Not Found");
                 };
-                let query = request.query();
-                let per_page = query
-                    .get("per_page")
-                    .and_then(|p| p.parse::<usize>().ok())
-                    .unwrap_or(30)
-                    .clamp(1, 100);
-                let page = query
-                    .get("page")
-                    .and_then(|p| p.parse::<usize>().ok())
-                    .unwrap_or(1)
-                    .max(1);
+                let (per_page, page) = paging(&request.query());
                 let all: Vec<&StoredComment> = state.comments.values().filter(|c| c.pull == pull).collect();
                 let items: Vec<Value> = all
                     .iter()
@@ -682,6 +663,16 @@ impl FakeGitHub {
             _ => error(404, "Not Found"),
         }
     }
+}
+
+/// `per_page` (default 30, at most 100) and `page` (from 1), as GitHub
+/// reads them.
+fn paging(query: &BTreeMap<String, String>) -> (usize, usize) {
+    let number = |key: &str| query.get(key).and_then(|p| p.parse::<usize>().ok());
+    (
+        number("per_page").unwrap_or(30).clamp(1, 100),
+        number("page").unwrap_or(1).max(1),
+    )
 }
 
 fn validation(field: &str, code: &str, message: &str) -> Reply {
