@@ -78,8 +78,11 @@ fn state(
     GithubState::connect(
         "github.acme",
         "acme",
-        repositories.to_vec(),
-        workflows.to_vec(),
+        writ_provider_github::Governed {
+            repositories: repositories.to_vec(),
+            workflows: workflows.to_vec(),
+            environments: Vec::new(),
+        },
         writ_provider_github::Connection {
             api: github.api(),
             token: gh::TOKEN.to_string(),

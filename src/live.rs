@@ -235,8 +235,11 @@ pub async fn connect_one(
                 GithubState::connect(
                     &address,
                     org,
-                    github_repositories(model, provider),
-                    github_workflows(model, provider),
+                    writ_provider_github::Governed {
+                        repositories: github_repositories(model, provider),
+                        workflows: github_workflows(model, provider),
+                        environments: github_environments(model, provider),
+                    },
                     writ_provider_github::Connection {
                         api,
                         token,
@@ -321,6 +324,47 @@ fn github_workflows(
         };
         if !found.contains(&workflow) {
             found.push(workflow);
+        }
+    }
+    found
+}
+
+/// The deployment environments of `provider` (a GitHub organisation)
+/// that agents run in, each once (names compared as GitHub does, without
+/// regard to case).
+fn github_environments(
+    model: &Model,
+    provider: &writ_compiler::model::Provider,
+) -> Vec<writ_provider_github::Environment> {
+    let mut found: Vec<writ_provider_github::Environment> = Vec::new();
+    let workloads = model
+        .agents
+        .iter()
+        .flat_map(|a| &a.runs_on)
+        .filter(|w| model.providers[w.provider].address() == provider.address());
+    for workload in workloads {
+        let writ_compiler::model::WorkloadKind::GithubActions {
+            repository,
+            environment: Some(name),
+            ..
+        } = &workload.kind
+        else {
+            continue;
+        };
+        let Ok(repository) = writ_provider_github::Repository::parse(repository) else {
+            continue;
+        };
+        let same = |e: &writ_provider_github::Environment| {
+            e.repository
+                .to_string()
+                .eq_ignore_ascii_case(&repository.to_string())
+                && e.name.to_lowercase() == name.to_lowercase()
+        };
+        if !found.iter().any(same) {
+            found.push(writ_provider_github::Environment {
+                repository,
+                name: name.clone(),
+            });
         }
     }
     found

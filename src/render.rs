@@ -628,10 +628,18 @@ fn drift_detail(drift: &Drift) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The heading of governed objects not as writ sets them.
+const GOVERNED_DRIFT: &str = "Governed GitHub settings not as writ sets them: changed by hand, or never applied (writ keeps no record on what it does not own, so it cannot tell which)";
+
 /// `writ drift` in words: only what changed outside writ.
 pub fn drift_text(plan: &Plan) -> String {
     let unapplied = plan.unapplied();
-    if plan.drift.is_empty() && unapplied.is_empty() && plan.unfinished.is_empty() {
+    let governed = plan.governed_deviations();
+    if plan.drift.is_empty()
+        && unapplied.is_empty()
+        && governed.is_empty()
+        && plan.unfinished.is_empty()
+    {
         return "No drift: every object writ manages matches what writ last applied, and the source.\n".to_string();
     }
     let mut out = String::new();
@@ -663,7 +671,23 @@ pub fn drift_text(plan: &Plan) -> String {
             let _ = writeln!(out, "  ! {}: {}", change.address, change.reason);
         }
     }
-    out.push_str("`writ apply` restores what writ owns.\n");
+    if !governed.is_empty() {
+        let _ = writeln!(
+            out,
+            "{GOVERNED_DRIFT} ({}):",
+            plural(governed.len(), "object", "objects")
+        );
+        for change in governed {
+            let _ = writeln!(
+                out,
+                "  ! {}: [{}] {}",
+                change.address,
+                change.changed_paths.join(", "),
+                change.reason
+            );
+        }
+    }
+    out.push_str("`writ apply` restores what writ owns and governs.\n");
     out
 }
 
@@ -690,7 +714,12 @@ pub fn drift_markdown(plan: &Plan) -> String {
         code_span(&plan.project)
     );
     let unapplied = plan.unapplied();
-    if plan.drift.is_empty() && unapplied.is_empty() && plan.unfinished.is_empty() {
+    let governed = plan.governed_deviations();
+    if plan.drift.is_empty()
+        && unapplied.is_empty()
+        && governed.is_empty()
+        && plan.unfinished.is_empty()
+    {
         out.push_str("**No drift**: every object writ manages matches what writ last applied, and the source.\n");
         return out;
     }
@@ -742,7 +771,25 @@ pub fn drift_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    out.push_str("`writ apply` restores what writ owns.\n");
+    if !governed.is_empty() {
+        let _ = writeln!(
+            out,
+            "**{GOVERNED_DRIFT}** ({}):\n",
+            plural(governed.len(), "object", "objects")
+        );
+        for change in governed {
+            let paths: Vec<String> = change.changed_paths.iter().map(|p| code_span(p)).collect();
+            let _ = writeln!(
+                out,
+                "- {} ({}): {}",
+                code_span(&change.address),
+                paths.join(", "),
+                change.reason
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("`writ apply` restores what writ owns and governs.\n");
     out
 }
 
@@ -753,7 +800,12 @@ pub fn drift_json(plan: &Plan) -> String {
         .into_iter()
         .map(|c| serde_json::json!({"address": c.address, "kind": c.kind, "reason": c.reason}))
         .collect();
-    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied});
+    let governed: Vec<serde_json::Value> = plan
+        .governed_deviations()
+        .into_iter()
+        .map(|c| serde_json::json!({"address": c.address, "kind": c.kind, "changed_paths": c.changed_paths, "reason": c.reason}))
+        .collect();
+    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied, "governed": governed});
     format!(
         "{}\n",
         serde_json::to_string_pretty(&body).unwrap_or_default()

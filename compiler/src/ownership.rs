@@ -372,7 +372,7 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
         ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
         // Governed, not owned: writ sets its attributes (and never deletes
         // it, see the plan's deletions).
-        ResourceKind::GithubActionsSettings => Ownership::Ours,
+        kind if kind.is_governed() => Ownership::Ours,
         _ if resource.kind.is_kubernetes() => {
             let label = |name: &str| label(resource, name);
             let name = resource.string("name").unwrap_or_default();

@@ -56,6 +56,11 @@ pub enum ResourceKind {
     /// A member's fine-grained personal access token with access to the
     /// organisation: a long-lived credential, only inventoried.
     GithubPersonalToken,
+    /// A deployment environment of a repository agents run in, as far as
+    /// writ governs it: which branches and tags may deploy to it. Governed,
+    /// not owned: writ sets its deployment branch policy (keeping its
+    /// reviewers and wait timer), never deletes it.
+    GithubEnvironment,
 }
 
 impl ResourceKind {
@@ -80,6 +85,7 @@ impl ResourceKind {
             ResourceKind::GithubAppInstallation => "github_app_installation",
             ResourceKind::GithubActionsSettings => "github_actions_settings",
             ResourceKind::GithubPersonalToken => "github_personal_token",
+            ResourceKind::GithubEnvironment => "github_environment",
         }
     }
 
@@ -117,7 +123,17 @@ impl ResourceKind {
             ResourceKind::GithubAppInstallation => "App installation",
             ResourceKind::GithubActionsSettings => "Actions settings",
             ResourceKind::GithubPersonalToken => "personal access token",
+            ResourceKind::GithubEnvironment => "environment",
         }
+    }
+
+    /// Governed, not owned: writ sets the attributes it governs on an
+    /// object others made and use, and never deletes it.
+    pub fn is_governed(self) -> bool {
+        matches!(
+            self,
+            ResourceKind::GithubActionsSettings | ResourceKind::GithubEnvironment
+        )
     }
 
     /// Attributes whose change cannot be made in place: the object must be

@@ -59,7 +59,11 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
     };
     out.write_all(text.as_bytes())?;
     Ok(
-        if detailed && !(plan.drift.is_empty() && plan.unapplied().is_empty()) {
+        if detailed
+            && !(plan.drift.is_empty()
+                && plan.unapplied().is_empty()
+                && plan.governed_deviations().is_empty())
+        {
             2
         } else {
             0

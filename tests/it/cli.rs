@@ -345,7 +345,7 @@ fn plan_prints_the_examples_plan_from_its_snapshot() {
     // The counts and what else to see, each once, on lines that fit 80
     // columns; then where the state came from, and the next command.
     assert!(
-        text.contains("\nPlan: 3 to create, 10 to update, 2 to replace, 3 to delete, 9 unchanged.\n1 object drifted; 3 agents gain access.\n"),
+        text.contains("\nPlan: 3 to create, 11 to update, 2 to replace, 3 to delete, 9 unchanged.\n1 object drifted; 3 agents gain access.\n"),
         "{text}"
     );
     assert!(
@@ -1061,7 +1061,7 @@ fn drift_prints_markdown_when_asked() {
     assert!(text.contains("- `aws.prod/role/"), "{text}");
     assert!(
         text.trim_end()
-            .ends_with("`writ apply` restores what writ owns."),
+            .ends_with("`writ apply` restores what writ owns and governs."),
         "{text}"
     );
 }

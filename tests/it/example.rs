@@ -98,6 +98,7 @@ const LIVE: &str = r#"[
       "jobs": {"deploy": null, "notify": {"contents": "read", "id-token": "write", "pull-requests": "write"}}}}},
   {"op": "set", "address": "github.acme/repos/acme/platform/actions/permissions/workflow", "attribute": "default_workflow_permissions", "value": "write"},
   {"op": "set", "address": "github.acme/repos/acme/platform/actions/permissions/workflow", "attribute": "can_approve_pull_request_reviews", "value": true},
+  {"op": "set", "address": "github.acme/repos/acme/platform/environments/production", "attribute": "deployment_branch_policy", "value": null},
   {"op": "add", "resource": {"address": "aws.prod/user/alice", "provider": "aws.prod", "kind": "aws_user",
     "attributes": {"name": "alice", "path": "/", "created": "2023-05-02"}}},
   {"op": "add", "resource": {"address": "aws.prod/user/ci-legacy", "provider": "aws.prod", "kind": "aws_user",

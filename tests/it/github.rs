@@ -913,6 +913,7 @@ fn github_repositories_are_read_and_bind_the_trust_of_their_workflows() {
             "/repos/Acme/App/keys",
             "/repos/Acme/App/actions/secrets",
             "/repos/acme/app/actions/permissions/workflow",
+            "/repos/acme/app/environments/production",
             "/repos/acme/app/contents/.github/workflows/release.yml",
         ],
         "{paths:?}"
@@ -1096,6 +1097,13 @@ fn a_second_read_of_an_unchanged_organisation_is_answered_from_the_cache() {
         ".github/workflows/release.yml",
         Some("refs/heads/main"),
         "on: push\npermissions:\n  contents: write\njobs: {}\n",
+    );
+    github.set_environment(
+        "acme/app",
+        "production",
+        serde_json::json!({"protected_branches": false, "custom_branch_policies": true}),
+        &["main"],
+        serde_json::json!([]),
     );
     let root = scratch("github-cache");
     let folder = deploying_project(&root, &github);
@@ -1295,4 +1303,170 @@ fn the_brake_says_it_cannot_stop_an_app_agent_in_github() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn environments_agents_deploy_through_admit_only_the_refs_they_pin() {
+    let github = FakeGitHub::start(REPO, &[]);
+    github.add_repository("acme/app", 5);
+    // Made by hand: every branch may deploy, one reviewer, a wait.
+    let rules = serde_json::json!([
+        {"id": 1, "node_id": "GA_1", "type": "wait_timer", "wait_timer": 15},
+        {"id": 2, "node_id": "GA_2", "type": "required_reviewers", "prevent_self_review": true,
+         "reviewers": [{"type": "User", "reviewer": {"id": 7, "login": "octocat"}}]}
+    ]);
+    github.set_environment(
+        "acme/app",
+        "Production",
+        serde_json::Value::Null,
+        &[],
+        rules.clone(),
+    );
+    let rules_env = serde_json::json!({"protection_rules": rules.clone()});
+    assert_eq!(kept_rules(&rules_env).len(), 2);
+    let root = scratch("github-environments");
+    let folder = deploying_project(&root, &github);
+    // A second agent deploys to `staging`, which does not exist yet, and
+    // pins no ref.
+    let mut source = std::fs::read_to_string(folder.join("main.writ")).unwrap();
+    source.push_str("\nagent stager {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" environment \"staging\"\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-staging/*\"\n}\n");
+    std::fs::write(folder.join("main.writ"), source).unwrap();
+    let path = folder.to_str().unwrap();
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", path, "--only", "github.acme"];
+        args.extend_from_slice(extra);
+        writ(&args, &[])
+    };
+    let output = plan(&["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let planned: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let environment = |address: &str| {
+        planned["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == address)
+            .unwrap_or_else(|| panic!("{address} in {planned:#}"))
+            .clone()
+    };
+    let production = environment("github.acme/repos/acme/app/environments/production");
+    assert_eq!(production["kind"], "github_environment");
+    assert_eq!(production["actions"], serde_json::json!(["update"]));
+    assert_eq!(
+        production["reason"],
+        "governed attributes: only `refs/heads/main` may deploy to environment `production`, the refs its agents pin"
+    );
+    let staging = environment("github.acme/repos/acme/app/environments/staging");
+    assert_eq!(staging["actions"], serde_json::json!(["create"]));
+    assert_eq!(
+        staging["after"]["deployment_branch_policy"],
+        serde_json::json!({"protected_branches": true, "custom_branch_policies": false})
+    );
+    // Applied: the policy and its one pattern are set, and what writ does
+    // not govern (the reviewer, the wait, the self-review rule) is kept.
+    let output = writ(
+        &["apply", path, "--only", "github.acme", "--auto-approve"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let live = github.environment("acme/app", "production").unwrap();
+    assert_eq!(
+        live["deployment_branch_policy"],
+        serde_json::json!({"protected_branches": false, "custom_branch_policies": true})
+    );
+    let patterns: Vec<(&str, &str)> = live["branch_policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(patterns, [("main", "branch")]);
+    assert_eq!(kept_rules(&live), kept_rules(&rules_env), "{live:#}");
+    assert_eq!(
+        github.environment("acme/app", "staging").unwrap()["deployment_branch_policy"],
+        serde_json::json!({"protected_branches": true, "custom_branch_policies": false})
+    );
+    let output = plan(&["--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Someone lets every branch deploy again, by a pattern: drift, which
+    // the next apply takes back.
+    github.set_environment(
+        "acme/app",
+        "production",
+        serde_json::json!({"protected_branches": false, "custom_branch_policies": true}),
+        &["main", "*"],
+        rules.clone(),
+    );
+    let output = writ(
+        &[
+            "drift",
+            path,
+            "--only",
+            "github.acme",
+            "--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("  ! github.acme/repos/acme/app/environments/production: [branch_policies] governed attribute: only `refs/heads/main` may deploy"),
+        "{report}"
+    );
+    let output = writ(
+        &["apply", path, "--only", "github.acme", "--auto-approve"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let live = github.environment("acme/app", "production").unwrap();
+    assert_eq!(
+        live["branch_policies"].as_array().unwrap().len(),
+        1,
+        "{live:#}"
+    );
+    assert_eq!(kept_rules(&live), kept_rules(&rules_env), "{live:#}");
+    let output = plan(&["--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // A token that may not read environments: said, and nothing planned.
+    github.forbid("environments");
+    let output = plan(&["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let planned: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(
+        !planned["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "github_environment"),
+        "{planned:#}"
+    );
+    assert!(
+        planned.to_string().contains("the environments (the token needs `Actions: read`) of GitHub repository `acme/app` were not read, so writ does not set which refs may deploy to them"),
+        "{planned:#}"
+    );
+}
+
+/// An environment's protection rules as GitHub applies them: the wait,
+/// the self-review rule, and the reviewers by kind and id.
+fn kept_rules(environment: &serde_json::Value) -> Vec<String> {
+    let mut found: Vec<String> = environment["protection_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| match rule["type"].as_str()? {
+            "wait_timer" => Some(format!("wait {}", rule["wait_timer"])),
+            "required_reviewers" => Some(format!(
+                "reviewers {:?}, prevent self review {}",
+                rule["reviewers"]
+                    .as_array()?
+                    .iter()
+                    .map(|r| format!("{} {}", r["type"], r["reviewer"]["id"]))
+                    .collect::<Vec<_>>(),
+                rule["prevent_self_review"]
+            )),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    found
 }

@@ -74,12 +74,18 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
     let state = GithubState::connect(
         "github.acme",
         "octocat",
-        vec![Repository::parse("octocat/Hello-World").unwrap()],
-        vec![writ_provider_github::Workflow {
-            repository: Repository::parse("octocat/Hello-World").unwrap(),
-            path: ".github/workflows/deploy.yml".into(),
-            git_ref: Some("refs/heads/main".into()),
-        }],
+        writ_provider_github::Governed {
+            repositories: vec![Repository::parse("octocat/Hello-World").unwrap()],
+            workflows: vec![writ_provider_github::Workflow {
+                repository: Repository::parse("octocat/Hello-World").unwrap(),
+                path: ".github/workflows/deploy.yml".into(),
+                git_ref: Some("refs/heads/main".into()),
+            }],
+            environments: vec![writ_provider_github::Environment {
+                repository: Repository::parse("octocat/Hello-World").unwrap(),
+                name: "production".into(),
+            }],
+        },
         writ_provider_github::Connection {
             api: prism.api(),
             token: "ghs_contract".to_string(),
@@ -137,5 +143,34 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
             .apply(&change)
             .await
             .expect("setting the Actions settings matches the description");
+        // Setting an environment's deployment branch policy: read it, put
+        // it back with its reviewers and the policy, then its patterns
+        // (the description's example lists others: deleted, then added).
+        let change = writ_compiler::plan::Change {
+            address: "github.acme/repos/octocat/hello-world/environments/production".into(),
+            kind: writ_compiler::resource::ResourceKind::GithubEnvironment,
+            after: Some(std::collections::BTreeMap::from([
+                (
+                    "repository".to_string(),
+                    serde_json::json!("octocat/hello-world"),
+                ),
+                ("name".to_string(), serde_json::json!("production")),
+                (
+                    "deployment_branch_policy".to_string(),
+                    serde_json::json!({"protected_branches": false, "custom_branch_policies": true}),
+                ),
+                (
+                    "branch_policies".to_string(),
+                    serde_json::json!([{"name": "main", "type": "branch"}]),
+                ),
+            ])),
+            ..change
+        };
+        state
+            .apply(&change)
+            .await
+            .expect("setting an environment matches the description");
+        let asked = state.stats().requests;
+        assert!(asked >= 8, "the environment was read, set and its patterns listed, deleted and added ({asked} requests)");
     });
 }

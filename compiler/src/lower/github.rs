@@ -107,6 +107,104 @@ pub fn actions_settings(model: &crate::model::Model) -> Vec<Resource> {
     found.into_values().collect()
 }
 
+/// The deployment environments agents run in (`runs_on github.P repo R
+/// environment E`), with the refs that may deploy to each: when every
+/// agent that runs in it pins a ref, exactly those branches and tags (a
+/// custom branch policy); otherwise protected branches only. Addressed by
+/// repository and environment name in lower case (GitHub compares
+/// environment names without regard to case).
+pub fn environments(model: &crate::model::Model) -> Vec<Resource> {
+    // Address → (provider, repository, name, refs; `None`: some agent pins
+    // none).
+    type Entry = (String, String, String, Option<Vec<(String, String)>>);
+    let mut found: BTreeMap<String, Entry> = BTreeMap::new();
+    for agent in model.agents.iter().filter(|a| !a.retired && !a.frozen) {
+        for workload in &agent.runs_on {
+            let crate::model::WorkloadKind::GithubActions {
+                repository,
+                environment: Some(environment),
+                git_ref,
+                ..
+            } = &workload.kind
+            else {
+                continue;
+            };
+            let provider = model.providers[workload.provider].address();
+            let repository = repository.to_ascii_lowercase();
+            let address = format!(
+                "{provider}/repos/{repository}/environments/{}",
+                environment.to_lowercase()
+            );
+            let entry = found
+                .entry(address)
+                .or_insert_with(|| (provider, repository, environment.clone(), Some(Vec::new())));
+            let policy = git_ref.as_deref().and_then(|r| {
+                // Only branches and tags can deploy to an environment; a
+                // policy's name is a pattern, and no git ref holds these.
+                if r.contains(['*', '?', '[', '\\']) {
+                    return None;
+                }
+                if let Some(branch) = r.strip_prefix("refs/heads/") {
+                    Some((branch.to_string(), "branch".to_string()))
+                } else {
+                    r.strip_prefix("refs/tags/")
+                        .map(|tag| (tag.to_string(), "tag".to_string()))
+                }
+            });
+            match (&mut entry.3, policy) {
+                (Some(policies), Some(policy)) => {
+                    if !policies.contains(&policy) {
+                        policies.push(policy);
+                    }
+                }
+                // A ref that is no branch or tag can never deploy to an
+                // environment (GitHub refuses its jobs): it widens nothing.
+                (Some(_), None) if git_ref.is_some() => {}
+                _ => entry.3 = None,
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(address, (provider, repository, name, refs))| {
+            let mut attributes = BTreeMap::from([
+                ("repository".to_string(), json!(repository)),
+                ("name".to_string(), json!(name)),
+            ]);
+            match refs {
+                Some(mut refs) => {
+                    refs.sort();
+                    attributes.insert(
+                        "deployment_branch_policy".to_string(),
+                        json!({"protected_branches": false, "custom_branch_policies": true}),
+                    );
+                    attributes.insert(
+                        "branch_policies".to_string(),
+                        Value::Array(
+                            refs.into_iter()
+                                .map(|(name, kind)| json!({"name": name, "type": kind}))
+                                .collect(),
+                        ),
+                    );
+                }
+                None => {
+                    attributes.insert(
+                        "deployment_branch_policy".to_string(),
+                        json!({"protected_branches": true, "custom_branch_policies": false}),
+                    );
+                }
+            }
+            Resource {
+                address,
+                provider,
+                kind: ResourceKind::GithubEnvironment,
+                agent: None,
+                attributes: attributes.into(),
+            }
+        })
+        .collect()
+}
+
 /// Each App an agent runs as (`runs_on github.P app "slug"`), with the
 /// highest level of each permission its grants on `github.P` give.
 /// Retired and frozen agents hold nothing.
@@ -371,32 +469,41 @@ fn live_bindings(trust: Option<&Value>) -> BTreeMap<String, Vec<Map<String, Valu
 /// repository with another id than the one it is bound to. Returns what
 /// the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
-    // Actions settings are planned only where GitHub was read and its
-    // settings could be: writ does not set what it cannot compare (the plan
-    // says what was not read), and a plan without GitHub plans none.
-    let readable_settings: Vec<String> = observed
-        .iter()
-        .filter(|r| r.kind == ResourceKind::GithubRepository)
-        .filter(|r| {
-            !r.attribute("unread")
-                .and_then(Value::as_array)
-                .is_some_and(|u| {
-                    u.iter().any(|w| {
-                        w.as_str()
-                            .is_some_and(|w| w.starts_with("Actions settings"))
+    // Governed settings and environments are planned only where GitHub
+    // was read and they could be: writ does not set what it cannot compare
+    // (the plan says what was not read), and a plan without GitHub plans
+    // none.
+    let readable = |what: &str| -> Vec<String> {
+        observed
+            .iter()
+            .filter(|r| r.kind == ResourceKind::GithubRepository)
+            .filter(|r| {
+                !r.attribute("unread")
+                    .and_then(Value::as_array)
+                    .is_some_and(|u| {
+                        u.iter()
+                            .any(|w| w.as_str().is_some_and(|w| w.starts_with(what)))
                     })
-                })
-        })
-        .filter_map(|r| {
-            let name = r.string("name")?.to_ascii_lowercase();
-            Some(format!(
-                "{}/repos/{name}/actions/permissions/workflow",
-                r.provider
-            ))
-        })
-        .collect();
+            })
+            .filter_map(|r| {
+                Some(format!(
+                    "{}/repos/{}/",
+                    r.provider,
+                    r.string("name")?.to_ascii_lowercase()
+                ))
+            })
+            .collect()
+    };
+    let readable_settings = readable("Actions settings");
+    let readable_environments = readable("environments");
     desired.resources.retain(|r| {
-        r.kind != ResourceKind::GithubActionsSettings || readable_settings.contains(&r.address)
+        let within =
+            |prefixes: &[String]| prefixes.iter().any(|p| r.address.starts_with(p.as_str()));
+        match r.kind {
+            ResourceKind::GithubActionsSettings => within(&readable_settings),
+            ResourceKind::GithubEnvironment => within(&readable_environments),
+            _ => true,
+        }
     });
     // A server that does not have a setting (an older GitHub Enterprise
     // Server without pull-request approvals by Actions) is not asked to

@@ -98,6 +98,7 @@ pub fn lower(model: &Model, project: &str) -> Desired {
     desired.github_workflows = github::workflow_grants(model);
     desired.github_apps = github::app_grants(model);
     desired.resources.extend(github::actions_settings(model));
+    desired.resources.extend(github::environments(model));
     // One line per provider kind that lowers to objects.
     aws::lower_all(model, project, &mut desired);
     kubernetes::lower_all(model, project, &mut desired);

@@ -95,9 +95,10 @@ impl Compare<'_, '_> {
             Some(attribute) => {
                 format!("the live `{attribute}` differs from the source and cannot change in place")
             }
-            None if resource.kind == ResourceKind::GithubActionsSettings => format!(
-                "governed attribute{}: a repository agents run in gives workflows a read-only token by default, and Actions may not approve pull requests",
-                if paths.len() == 1 { "" } else { "s" }
+            None if resource.kind.is_governed() => format!(
+                "governed attribute{}: {}",
+                if paths.len() == 1 { "" } else { "s" },
+                governed_reason(resource)
             ),
             None => update_reason(&paths, restoring),
         };
@@ -169,12 +170,38 @@ impl Compare<'_, '_> {
             if let Some(current) = row.owned() {
                 // Governed, not owned: what the source no longer governs
                 // stays as it is.
-                if current.kind == ResourceKind::GithubActionsSettings {
+                if current.kind.is_governed() {
                     continue;
                 }
                 changes.push(delete(self.desired, row.address, current));
             }
         }
+    }
+}
+
+/// Why writ sets a governed object's attributes.
+fn governed_reason(resource: &Resource) -> String {
+    match resource.kind {
+        ResourceKind::GithubEnvironment => {
+            let name = resource.string("name").unwrap_or("?");
+            let refs = super::github::environment_refs(resource);
+            let custom = resource
+                .attribute("deployment_branch_policy")
+                .and_then(|p| p.get("custom_branch_policies"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !custom {
+                format!("only protected branches may deploy to environment `{name}`, as an agent that runs in it pins no ref")
+            } else if refs.is_empty() {
+                format!("no branch or tag may deploy to environment `{name}`: the refs its agents pin are neither")
+            } else {
+                format!(
+                    "only {} may deploy to environment `{name}`, the refs its agents pin",
+                    refs.join(", ")
+                )
+            }
+        }
+        _ => "a repository agents run in gives workflows a read-only token by default, and Actions may not approve pull requests".to_string(),
     }
 }
 
@@ -196,8 +223,8 @@ fn create(resource: &Resource, agents_with_objects: &HashSet<&str>) -> Change {
         ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
             format!("gives `{agent}` its grants")
         }
-        ResourceKind::GithubActionsSettings => {
-            "governed attributes: a repository agents run in gives workflows a read-only token by default, and Actions may not approve pull requests".to_string()
+        kind if kind.is_governed() => {
+            format!("governed attributes: {}", governed_reason(resource))
         }
         _ => "declared in the source".to_string(),
     };

@@ -17,6 +17,25 @@ fn looks_like_aws_key(name: &str) -> bool {
         && (name.contains("ACCESS_KEY") || name.contains("SECRET") || name.ends_with("_KEY"))
 }
 
+/// The refs a desired environment lets deploy, as full refs
+/// (`refs/heads/main`, `refs/tags/v1`); none when it takes protected
+/// branches.
+pub(super) fn environment_refs(environment: &Resource) -> Vec<String> {
+    environment
+        .attribute("branch_policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let name = p["name"].as_str()?;
+            Some(match p["type"].as_str() {
+                Some("tag") => format!("`refs/tags/{name}`"),
+                _ => format!("`refs/heads/{name}`"),
+            })
+        })
+        .collect()
+}
+
 pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Unmanaged> {
     let date = |key: &str| {
         resource
@@ -255,6 +274,8 @@ pub(super) fn unread(observed: &[Resource]) -> Vec<String> {
                 for what in unread {
                     let so = if what.starts_with("Actions settings") {
                         "writ does not set them"
+                    } else if what.starts_with("environments") {
+                        "writ does not set which refs may deploy to them"
                     } else {
                         "they are not inventoried"
                     };

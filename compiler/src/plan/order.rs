@@ -132,7 +132,7 @@ fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
             ) => 3,
             // Governed GitHub settings last: a token that may not set them
             // holds nothing back.
-            (ResourceKind::GithubActionsSettings, _) => 8,
+            (kind, _) if kind.is_governed() => 8,
             _ => 4,
         }
     };

@@ -60,7 +60,7 @@ pub(super) fn partition<'a>(
             Ownership::Ours => {
                 // Governed settings are never deleted: no part of what a
                 // deletion is measured against.
-                if resource.kind != ResourceKind::GithubActionsSettings {
+                if !resource.kind.is_governed() {
                     partition.managed += 1;
                 }
                 Side::Ours

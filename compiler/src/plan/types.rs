@@ -444,12 +444,22 @@ impl Plan {
             .iter()
             .filter(|c| {
                 c.before.is_some()
-                    && !matches!(
-                        c.kind,
-                        ResourceKind::KubernetesTokenSecret | ResourceKind::GithubActionsSettings
-                    )
+                    && c.kind != ResourceKind::KubernetesTokenSecret
+                    && !c.kind.is_governed()
             })
             .filter(|c| !self.drift.iter().any(|d| d.address == c.address))
+            .collect()
+    }
+
+    /// The governed objects (GitHub settings and environments) that are
+    /// not as writ sets them. writ keeps no digest on what it does not
+    /// own, so it cannot tell a setting put back by hand from one never
+    /// applied: `writ drift` lists them apart from the drift of owned
+    /// objects.
+    pub fn governed_deviations(&self) -> Vec<&Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.before.is_some() && c.kind.is_governed())
             .collect()
     }
 

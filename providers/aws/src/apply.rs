@@ -190,7 +190,8 @@ impl AwsProvider {
                 | ResourceKind::GithubWorkflow
                 | ResourceKind::GithubAppInstallation
                 | ResourceKind::GithubActionsSettings
-                | ResourceKind::GithubPersonalToken,
+                | ResourceKind::GithubPersonalToken
+                | ResourceKind::GithubEnvironment,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is a GitHub object, not an AWS one",

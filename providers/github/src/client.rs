@@ -252,6 +252,7 @@ pub(crate) enum Method {
     Post,
     Patch,
     Put,
+    Delete,
 }
 
 impl GitHub {
@@ -344,6 +345,7 @@ impl GitHub {
                     Method::Post => self.client._post(url.as_str(), body).await,
                     Method::Patch => self.client._patch(url.as_str(), body).await,
                     Method::Put => self.client._put(url.as_str(), body).await,
+                    Method::Delete => self.client._delete(url.as_str(), body).await,
                 };
                 let response = sent.map_err(|e| {
                     ProviderError::new(

@@ -21,4 +21,4 @@ mod state;
 
 pub use client::{GitHub, Repository};
 pub use comments::{Comment, Posted, COMMENT_LIMIT};
-pub use state::{Connection, GithubState, Workflow};
+pub use state::{Connection, Environment, GithubState, Governed, Workflow};

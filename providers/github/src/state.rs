@@ -40,25 +40,40 @@ pub struct Workflow {
     pub git_ref: Option<String>,
 }
 
+/// A deployment environment agents run in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub repository: Repository,
+    /// As the source writes it.
+    pub name: String,
+}
+
+/// What the source governs in one organisation.
+#[derive(Debug, Clone, Default)]
+pub struct Governed {
+    /// The repositories the source's agents run in.
+    pub repositories: Vec<Repository>,
+    /// The workflow files agents run as: repository, path, pinned ref.
+    pub workflows: Vec<Workflow>,
+    /// The deployment environments agents run in.
+    pub environments: Vec<Environment>,
+}
+
 /// One `provider github NAME` of the source, connected.
 pub struct GithubState {
     address: String,
     org: String,
-    /// The repositories the source's agents run in, in this organisation.
-    repositories: Vec<Repository>,
-    /// The workflow files agents run as: repository, path, pinned ref.
-    workflows: Vec<Workflow>,
+    governed: Governed,
     client: GitHub,
 }
 
 impl GithubState {
     /// Connects (sending nothing yet) to the organisation `org` at `api`,
-    /// for the repositories the source governs there.
+    /// for what the source governs there.
     pub fn connect(
         address: &str,
         org: &str,
-        repositories: Vec<Repository>,
-        workflows: Vec<Workflow>,
+        governed: Governed,
         connection: Connection,
         retrier: &Retrier,
     ) -> Result<GithubState, ProviderError> {
@@ -69,8 +84,7 @@ impl GithubState {
         Ok(GithubState {
             address: address.to_string(),
             org: org.to_string(),
-            repositories,
-            workflows,
+            governed,
             client,
         })
     }
@@ -378,6 +392,151 @@ impl GithubState {
         Ok(found)
     }
 
+    /// A deployment environment, as far as writ governs it: its
+    /// deployment branch policy (`null`: every branch may deploy), and,
+    /// when it names branches and tags, their patterns.
+    async fn environment(&self, repository: &str, name: &str) -> Result<Read, ProviderError> {
+        let route = format!("/repos/{repository}/environments/{}", encoded(name, false));
+        let what = format!("reading environment `{name}` of `{repository}`");
+        let answer = match self.client.request(Method::Get, &route, None, &what).await {
+            Ok(answer) => answer.json()?,
+            Err(error) if error.status == Some(404) => return Ok(Read::Missing),
+            Err(error) if is_refusal(&error) => return Ok(Read::Refused),
+            Err(error) => return Err(error),
+        };
+        let policy = answer["deployment_branch_policy"].clone();
+        let mut attributes = vec![
+            ("repository", json!(repository)),
+            ("name", json!(name)),
+            (
+                "deployment_branch_policy",
+                if policy.is_object() {
+                    json!({
+                        "protected_branches": policy["protected_branches"],
+                        "custom_branch_policies": policy["custom_branch_policies"],
+                    })
+                } else {
+                    Value::Null
+                },
+            ),
+        ];
+        if policy["custom_branch_policies"].as_bool() == Some(true) {
+            let Some(listed) = self
+                .list(
+                    &format!("{route}/deployment-branch-policies"),
+                    Some("branch_policies"),
+                    &format!("reading the deployment branch policies of environment `{name}` of `{repository}`"),
+                )
+                .await?
+            else {
+                return Ok(Read::Refused);
+            };
+            attributes.push(("branch_policies", Value::Array(branch_policies(&listed))));
+        }
+        Ok(Read::Found(self.resource(
+            format!(
+                "{}/repos/{repository}/environments/{}",
+                self.address,
+                name.to_lowercase()
+            ),
+            ResourceKind::GithubEnvironment,
+            attributes,
+        )))
+    }
+
+    /// Sets an environment's deployment branch policy to `after`'s,
+    /// keeping what writ does not govern (its reviewers, wait timer and
+    /// self-review rule, read again just before, since GitHub's `PUT`
+    /// sets the environment whole); then makes its branch and tag
+    /// patterns exactly `after`'s, removing the extra ones first.
+    async fn set_environment(&self, after: &Value) -> Result<(), ProviderError> {
+        let (Some(repository), Some(name)) = (after["repository"].as_str(), after["name"].as_str())
+        else {
+            return Err(ProviderError::permanent(
+                "an environment change names no repository or environment".to_string(),
+            ));
+        };
+        let route = format!("/repos/{repository}/environments/{}", encoded(name, false));
+        let what = format!("setting environment `{name}` of `{repository}`");
+        let current = match self.client.request(Method::Get, &route, None, &what).await {
+            Ok(answer) => answer.json()?,
+            Err(error) if error.status == Some(404) => Value::Null,
+            Err(error) => return Err(error),
+        };
+        let mut body = serde_json::Map::new();
+        for rule in current["protection_rules"].as_array().into_iter().flatten() {
+            match rule["type"].as_str() {
+                Some("wait_timer") => {
+                    body.insert("wait_timer".to_string(), rule["wait_timer"].clone());
+                }
+                Some("required_reviewers") => {
+                    if let Some(prevent) = rule.get("prevent_self_review") {
+                        body.insert("prevent_self_review".to_string(), prevent.clone());
+                    }
+                    let reviewers: Vec<Value> = rule["reviewers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|r| json!({"type": r["type"], "id": r["reviewer"]["id"]}))
+                        .collect();
+                    body.insert("reviewers".to_string(), Value::Array(reviewers));
+                }
+                _ => {}
+            }
+        }
+        body.insert(
+            "deployment_branch_policy".to_string(),
+            after["deployment_branch_policy"].clone(),
+        );
+        self.client
+            .request(Method::Put, &route, Some(&Value::Object(body)), &what)
+            .await?;
+        let Some(wanted) = after["branch_policies"].as_array() else {
+            return Ok(());
+        };
+        let policies = format!("{route}/deployment-branch-policies");
+        let listed = self
+            .list(&policies, Some("branch_policies"), &what)
+            .await?
+            .ok_or_else(|| {
+                ProviderError::permanent(format!(
+                    "{what}: the token may not read its deployment branch policies (it needs `Actions: read`)"
+                ))
+            })?;
+        let mut present = Vec::new();
+        for policy in &listed {
+            let kept = json!({"name": policy["name"], "type": policy["type"].as_str().unwrap_or("branch")});
+            if wanted.contains(&kept) {
+                present.push(kept);
+            } else if let Some(id) = policy["id"].as_u64() {
+                match self
+                    .client
+                    .request(Method::Delete, &format!("{policies}/{id}"), None, &what)
+                    .await
+                {
+                    // Gone already (a retried request that had gone through).
+                    Err(error) if error.status == Some(404) => {}
+                    other => {
+                        other?;
+                    }
+                }
+            }
+        }
+        for policy in wanted.iter().filter(|p| !present.contains(p)) {
+            match self
+                .client
+                .request(Method::Post, &policies, Some(policy), &what)
+                .await
+            {
+                Ok(_) => {}
+                // 303: the same pattern exists already (made meanwhile).
+                Err(error) if error.status == Some(303) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     fn resource(
         &self,
         address: String,
@@ -507,6 +666,21 @@ impl GithubState {
             }
             Err(error) => return Err(error),
         }
+        let environments = self
+            .governed
+            .environments
+            .iter()
+            .filter(|e| e.repository.to_string().eq_ignore_ascii_case(&declared));
+        for environment in environments {
+            match self.environment(&declared, &environment.name).await? {
+                Read::Found(record) => found.push(record),
+                Read::Missing => {}
+                Read::Refused => {
+                    unread.push("environments (the token needs `Actions: read`)");
+                    break;
+                }
+            }
+        }
         let mut attributes = vec![
             ("name", json!(name)),
             ("id", json!(id)),
@@ -532,6 +706,33 @@ impl GithubState {
         );
         Ok(found)
     }
+}
+
+/// What reading one governed object found.
+enum Read {
+    Found(Resource),
+    Missing,
+    /// The token may not read it.
+    Refused,
+}
+
+/// Branch and tag patterns as writ compares them: `{name, type}`, sorted.
+fn branch_policies(listed: &[Value]) -> Vec<Value> {
+    let mut policies: Vec<(String, String)> = listed
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_string(),
+                p["type"].as_str().unwrap_or("branch").to_string(),
+            ))
+        })
+        .collect();
+    policies.sort();
+    policies.dedup();
+    policies
+        .into_iter()
+        .map(|(name, kind)| json!({"name": name, "type": kind}))
+        .collect()
 }
 
 fn strings(value: &Value) -> Vec<String> {
@@ -587,10 +788,10 @@ impl Provider for GithubState {
             let mut organisation = None;
             let mut found = self.installations().await?;
             found.extend(self.personal_tokens().await?);
-            for repository in &self.repositories {
+            for repository in &self.governed.repositories {
                 found.extend(self.repository(repository, &mut organisation).await?);
             }
-            for workflow in &self.workflows {
+            for workflow in &self.governed.workflows {
                 found.push(self.workflow(workflow).await?);
             }
             Ok(found)
@@ -600,7 +801,8 @@ impl Provider for GithubState {
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
             // The only GitHub objects writ changes are the Actions settings
-            // it governs, set whole (idempotent); nothing is ever deleted.
+            // and environments it governs, set to what the plan says
+            // (idempotent); nothing is ever deleted.
             let after = change.after.as_ref();
             match (change.kind, after) {
                 (ResourceKind::GithubActionsSettings, Some(after))
@@ -637,6 +839,14 @@ impl Provider for GithubState {
                         )
                         .await?;
                     Ok(())
+                }
+                (ResourceKind::GithubEnvironment, Some(after))
+                    if !change
+                        .actions
+                        .contains(&writ_compiler::plan::Action::Delete) =>
+                {
+                    self.set_environment(&Value::Object(after.clone().into_iter().collect()))
+                        .await
                 }
                 _ => Err(ProviderError::permanent(format!(
                     "`{}`: writ changes no such GitHub object",

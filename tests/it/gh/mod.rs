@@ -26,6 +26,15 @@
 //!   each of these answers
 //!   with an `ETag`, and a `304` with no body to `If-None-Match` when
 //!   unchanged;
+//! - deployment environments: `GET` and `PUT
+//!   /repos/{owner}/{repo}/environments/{name}` (names without regard to
+//!   case; `PUT` sets the environment whole: reviewers, wait timer and
+//!   self-review rule not sent are removed, as the pessimistic reading of
+//!   GitHub's description; 422 for a policy with both or neither kind),
+//!   and its branch and tag patterns, `GET` (paged, `{total_count,
+//!   branch_policies}`), `POST` (303 for a pattern it has; 404 when the
+//!   environment takes no custom patterns) and `DELETE
+//!   …/deployment-branch-policies/{id}`;
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
 //!
 //! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
@@ -94,6 +103,10 @@ struct State {
     /// Actions settings by lowercased repository (unset: GitHub's own
     /// defaults for a repository of an organisation that set none).
     actions_settings: BTreeMap<String, Value>,
+    /// Deployment environments by (lowercased repository, lowercased
+    /// name): `name`, `protection_rules`, `deployment_branch_policy`, and
+    /// `branch_policies` (`{id, name, type}`).
+    environments: BTreeMap<(String, String), Value>,
 }
 
 #[derive(Clone)]
@@ -207,6 +220,39 @@ impl FakeGitHub {
     /// organisation, as GitHub lists it.
     pub fn add_personal_token(&self, grant: Value) {
         self.state().personal_tokens.push(grant);
+    }
+
+    /// A deployment environment of a repository, as someone set it by
+    /// hand: its deployment branch policy (`null`: every branch), branch
+    /// patterns, and protection rules as GitHub lists them.
+    pub fn set_environment(
+        &self,
+        full_name: &str,
+        name: &str,
+        policy: Value,
+        patterns: &[&str],
+        protection_rules: Value,
+    ) {
+        let mut state = self.state();
+        let policies: Vec<Value> = patterns
+            .iter()
+            .map(|p| {
+                state.next_id += 1;
+                json!({"id": state.next_id, "node_id": "BP", "name": p, "type": "branch"})
+            })
+            .collect();
+        state.environments.insert(
+            (full_name.to_ascii_lowercase(), name.to_lowercase()),
+            json!({"name": name, "protection_rules": protection_rules, "deployment_branch_policy": policy, "branch_policies": policies}),
+        );
+    }
+
+    /// A deployment environment as GitHub holds it.
+    pub fn environment(&self, full_name: &str, name: &str) -> Option<Value> {
+        self.state()
+            .environments
+            .get(&(full_name.to_ascii_lowercase(), name.to_lowercase()))
+            .cloned()
     }
 
     /// An App installed in the organisation, as GitHub lists it.
@@ -398,6 +444,71 @@ impl FakeGitHub {
                             })),
                         )
                     }
+                    ["environments", environment] => {
+                        if state.forbidden.iter().any(|f| f == "environments") {
+                            return Some(error(403, "Resource not accessible by integration"));
+                        }
+                        let Some(found) = state
+                            .environments
+                            .get(&(key.clone(), environment.to_lowercase()))
+                        else {
+                            return Some(error(404, "Not Found"));
+                        };
+                        let mut rules = found["protection_rules"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        if found["deployment_branch_policy"].is_object() {
+                            rules
+                                .push(json!({"id": 3, "node_id": "GA_3", "type": "branch_policy"}));
+                        }
+                        Reply::json(
+                            200,
+                            &json!({
+                                "id": 161_088_068, "node_id": "EN_1", "name": found["name"],
+                                "url": format!("{}/repos/{full_name}/environments/{}", state.base, found["name"].as_str().unwrap_or_default()),
+                                "html_url": format!("https://github.com/{full_name}/deployments"),
+                                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                                "protection_rules": rules,
+                                "deployment_branch_policy": found["deployment_branch_policy"],
+                            }),
+                        )
+                    }
+                    ["environments", environment, "deployment-branch-policies"] => {
+                        let Some(found) = state
+                            .environments
+                            .get(&(key.clone(), environment.to_lowercase()))
+                        else {
+                            return Some(error(404, "Not Found"));
+                        };
+                        let all = found["branch_policies"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        let (per_page, page) = paging(query);
+                        let items: Vec<Value> = all
+                            .iter()
+                            .skip((page - 1) * per_page)
+                            .take(per_page)
+                            .cloned()
+                            .collect();
+                        let reply = Reply::json(
+                            200,
+                            &json!({"total_count": all.len(), "branch_policies": items}),
+                        );
+                        if page * per_page < all.len() {
+                            reply.with_header(
+                                "Link",
+                                &format!(
+                                    "<{}/repos/{full_name}/environments/{environment}/deployment-branch-policies?per_page={per_page}&page={}>; rel=\"next\"",
+                                    state.base,
+                                    page + 1
+                                ),
+                            )
+                        } else {
+                            reply
+                        }
+                    }
                     ["keys"] | ["actions", "secrets"] => {
                         let keys = rest == ["keys"];
                         if state
@@ -512,9 +623,104 @@ impl FakeGitHub {
                 return reply.with_header("ETag", &etag);
             }
         }
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if let ["repos", owner, name, "environments", environment, rest @ ..] = segments.as_slice()
+        {
+            let key = format!("{owner}/{name}").to_ascii_lowercase();
+            if !state.repositories.contains_key(&key) {
+                return error(404, "Not Found");
+            }
+            if state.forbidden.iter().any(|f| f == "environment writes") {
+                return error(403, "Resource not accessible by integration");
+            }
+            let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
+            let env_key = (key, environment.to_lowercase());
+            match (request.method.as_str(), rest) {
+                ("PUT", []) => {
+                    let policy = body["deployment_branch_policy"].clone();
+                    if policy.is_object()
+                        && policy["protected_branches"].as_bool()
+                            == policy["custom_branch_policies"].as_bool()
+                    {
+                        return validation("deployment_branch_policy", "invalid", "protected_branches and custom_branch_policies cannot have the same value");
+                    }
+                    let mut rules = Vec::new();
+                    if let Some(wait) = body["wait_timer"].as_u64().filter(|w| *w > 0) {
+                        rules.push(json!({"id": 1, "node_id": "GA_1", "type": "wait_timer", "wait_timer": wait}));
+                    }
+                    if let Some(reviewers) = body["reviewers"].as_array().filter(|r| !r.is_empty())
+                    {
+                        let reviewers: Vec<Value> = reviewers
+                            .iter()
+                            .map(|r| json!({"type": r["type"], "reviewer": {"id": r["id"], "login": format!("reviewer-{}", r["id"])}}))
+                            .collect();
+                        rules.push(json!({"id": 2, "node_id": "GA_2", "type": "required_reviewers", "prevent_self_review": body["prevent_self_review"].as_bool().unwrap_or(false), "reviewers": reviewers}));
+                    }
+                    let kept = state
+                        .environments
+                        .get(&env_key)
+                        .map(|e| e["branch_policies"].clone())
+                        .unwrap_or(json!([]));
+                    state.environments.insert(
+                        env_key,
+                        json!({"name": environment, "protection_rules": rules, "deployment_branch_policy": policy, "branch_policies": kept}),
+                    );
+                    return Reply::json(200, &json!({"name": environment}));
+                }
+                ("POST", ["deployment-branch-policies"]) => {
+                    state.next_id += 1;
+                    let id = state.next_id;
+                    let Some(found) = state.environments.get_mut(&env_key) else {
+                        return error(404, "Not Found");
+                    };
+                    if found["deployment_branch_policy"]["custom_branch_policies"].as_bool()
+                        != Some(true)
+                    {
+                        return error(404, "Not Found");
+                    }
+                    let (Some(pattern), kind) = (
+                        body["name"].as_str(),
+                        body["type"].as_str().unwrap_or("branch"),
+                    ) else {
+                        return validation("name", "missing_field", "name is missing");
+                    };
+                    let policies = found["branch_policies"].as_array_mut().expect("a list");
+                    if policies
+                        .iter()
+                        .any(|p| p["name"] == pattern && p["type"] == kind)
+                    {
+                        return Reply {
+                            status: 303,
+                            headers: Vec::new(),
+                            body: String::new(),
+                        };
+                    }
+                    let policy = json!({"id": id, "node_id": "BP", "name": pattern, "type": kind});
+                    policies.push(policy.clone());
+                    return Reply::json(200, &policy);
+                }
+                ("DELETE", ["deployment-branch-policies", id]) => {
+                    let Some(found) = state.environments.get_mut(&env_key) else {
+                        return error(404, "Not Found");
+                    };
+                    let policies = found["branch_policies"].as_array_mut().expect("a list");
+                    let before = policies.len();
+                    let id = id.parse::<u64>().ok();
+                    policies.retain(|p| p["id"].as_u64() != id);
+                    if policies.len() == before {
+                        return error(404, "Not Found");
+                    }
+                    return Reply {
+                        status: 204,
+                        headers: Vec::new(),
+                        body: String::new(),
+                    };
+                }
+                _ => return error(404, "Not Found"),
+            }
+        }
         // `PUT /repos/{owner}/{repo}/actions/permissions/workflow`: 204, 422
         // for a level GitHub does not have, 403 without the permission.
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if let ("PUT", ["repos", owner, name, "actions", "permissions", "workflow"]) =
             (request.method.as_str(), segments.as_slice())
         {

@@ -50,6 +50,26 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/orgs/{org}/personal-access-tokens", "get"),
     ("/repos/{owner}/{repo}/actions/permissions/workflow", "get"),
     ("/repos/{owner}/{repo}/actions/permissions/workflow", "put"),
+    (
+        "/repos/{owner}/{repo}/environments/{environment_name}",
+        "get",
+    ),
+    (
+        "/repos/{owner}/{repo}/environments/{environment_name}",
+        "put",
+    ),
+    (
+        "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+        "get",
+    ),
+    (
+        "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+        "post",
+    ),
+    (
+        "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}",
+        "delete",
+    ),
 ];
 
 fn folder() -> PathBuf {
