@@ -144,6 +144,22 @@ enum Command {
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
     },
+    /// Mint a GitHub installation token for an agent that runs as a GitHub
+    /// App, holding exactly what its grants declare; prints only the token.
+    Token {
+        /// The agent (it runs as a GitHub App).
+        agent: String,
+        #[arg(default_value = ".", help = PATH_HELP)]
+        path: PathBuf,
+        /// The GitHub provider (`github.acme`), when the agent runs as Apps
+        /// in more than one.
+        #[arg(long, value_name = "KIND.NAME")]
+        provider: Option<String>,
+        /// A token for this repository only (`acme/app`): needed when the
+        /// agent's grants differ by repository.
+        #[arg(long, value_name = "OWNER/NAME")]
+        repository: Option<String>,
+    },
     /// Release the project's lock that a run left behind (killed before it
     /// could), naming its holder as the refusal did.
     Unlock {
@@ -329,6 +345,20 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
                 include_delegates,
                 lift,
                 only: &only,
+            },
+        ),
+        Command::Token {
+            agent,
+            path,
+            provider,
+            repository,
+        } => commands::token::run(
+            out,
+            &path,
+            commands::token::TokenArgs {
+                agent: &agent,
+                provider: provider.as_deref(),
+                repository: repository.as_deref(),
             },
         ),
         Command::Drift {

@@ -44,7 +44,13 @@ fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
         "aws" => &["region", "profile", "endpoint_url", "max_key_age"],
         "kubernetes" => &["context", "kubeconfig", "inventory_namespace", "ca_sha256"],
         // Read live only when its section is there.
-        "github" => &["token_env", "api_url"],
+        "github" => &[
+            "token_env",
+            "api_url",
+            "app_id",
+            "private_key_file",
+            "private_key_env",
+        ],
         "gcp" => &["endpoint_url"],
         _ => return None,
     })
@@ -157,6 +163,18 @@ impl Config {
                             "[provider.{kind}.{name}] has unknown key `{key}`; `{kind}` providers take {takes}"
                         ));
                     }
+                    // An App's id is a number, as GitHub shows it.
+                    if key == "app_id" {
+                        let id = match value {
+                            toml::Value::Integer(id) => u64::try_from(*id).ok(),
+                            toml::Value::String(id) => id.parse::<u64>().ok(),
+                            _ => None,
+                        };
+                        if id.is_none_or(|id| id == 0) {
+                            return Err(format!("[provider.{kind}.{name}] `app_id` must be the App's id, a number (in the App's settings, under About)"));
+                        }
+                        continue;
+                    }
                     let Some(text) = value.as_str() else {
                         return Err(format!("[provider.{kind}.{name}] `{key}` must be a string"));
                     };
@@ -190,6 +208,14 @@ mod tests {
         let error =
             parse("[provider.github.acme]\napi_uri = \"https://ghe.example\"\n").unwrap_err();
         assert!(error.contains("unknown key `api_uri`"), "{error}");
+        // An App's id is a number, written either way.
+        assert!(parse("[provider.github.acme]\napp_id = 123456\n").is_ok());
+        assert!(parse("[provider.github.acme]\napp_id = \"123456\"\n").is_ok());
+        let error = parse("[provider.github.acme]\napp_id = \"release-bot\"\n").unwrap_err();
+        assert!(
+            error.contains("`app_id` must be the App's id, a number"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -227,10 +227,12 @@ pub async fn connect_one(
                 )
                 .into());
             }
-            let api = get("api_url")
-                .or_else(|| std::env::var("GITHUB_API_URL").ok())
-                .unwrap_or_else(|| "https://api.github.com".to_string());
-            crate::config::check_endpoint(&api).map_err(|e| format!("`{address}`: {e}"))?;
+            let api = github_api(
+                table
+                    .and_then(|t| t.get("api_url"))
+                    .and_then(|v| v.as_str()),
+            )
+            .map_err(|e| format!("`{address}`: {e}"))?;
             Box::new(
                 GithubState::connect(
                     &address,
@@ -327,6 +329,92 @@ fn github_workflows(
         }
     }
     found
+}
+
+/// The GitHub API a provider talks to: its `api_url`, else
+/// `GITHUB_API_URL`, else github.com.
+fn github_api(api_url: Option<&str>) -> Result<String, String> {
+    let api = api_url
+        .map(str::to_string)
+        .or_else(|| std::env::var("GITHUB_API_URL").ok())
+        .unwrap_or_else(|| "https://api.github.com".to_string());
+    crate::config::check_endpoint(&api)?;
+    Ok(api)
+}
+
+/// A GitHub provider's App, as `writ.toml` names its credentials
+/// (`app_id`, and `private_key_file` or `private_key_env`): `None` when
+/// it names none. Connected (nothing sent yet) to the provider's
+/// organisation.
+pub fn github_app(
+    project: &Project,
+    provider: &writ_compiler::model::Provider,
+    retrier: &Retrier,
+) -> Result<Option<writ_provider_github::app::AppClient>, CliError> {
+    let address = provider.address();
+    let writ_compiler::model::ProviderSettings::Github { org } = &provider.settings else {
+        return Ok(None);
+    };
+    let Some(table) = project
+        .config
+        .provider
+        .get("github")
+        .and_then(|t| t.get(&provider.name))
+    else {
+        return Ok(None);
+    };
+    let text = |key: &str| table.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let app_id = match table.get("app_id") {
+        Some(toml::Value::Integer(id)) => u64::try_from(*id).ok(),
+        Some(toml::Value::String(id)) => id.parse::<u64>().ok(),
+        _ => None,
+    };
+    let section = format!("[provider.github.{}]", provider.name);
+    let (file, env) = (text("private_key_file"), text("private_key_env"));
+    let Some(app_id) = app_id else {
+        if file.is_some() || env.is_some() {
+            return Err(
+                format!("{section} names a private key but no `app_id`: add the App's id").into(),
+            );
+        }
+        return Ok(None);
+    };
+    let (pem, from) = match (file, env) {
+        (Some(_), Some(_)) => {
+            return Err(format!("{section} names both `private_key_file` and `private_key_env`: keep one").into())
+        }
+        (None, None) => {
+            return Err(format!("{section} names `app_id` but no key: add `private_key_file = \"PATH\"` or `private_key_env = \"VARIABLE\"`").into())
+        }
+        (Some(file), None) => {
+            let path = project.root.join(&file);
+            let pem = std::fs::read_to_string(&path).map_err(|e| {
+                format!("{section}: cannot read the App's private key `{}`: {e}", path.display())
+            })?;
+            (pem, format!("`{}`", path.display()))
+        }
+        (None, Some(variable)) => {
+            let pem = std::env::var(&variable).unwrap_or_default();
+            if pem.trim().is_empty() {
+                return Err(format!("{section}: no App private key in `{variable}`: set it to the key's PEM text").into());
+            }
+            (pem, format!("`{variable}`"))
+        }
+    };
+    let key = writ_provider_github::app::AppKey::parse(
+        app_id,
+        &pem,
+        &format!("the App private key in {from}"),
+    )
+    .map_err(|e| format!("{section}: {e}"))?;
+    let api = github_api(text("api_url").as_deref()).map_err(|e| format!("`{address}`: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(Some(
+        writ_provider_github::app::AppClient::connect(&api, org, &key, now, retrier)
+            .map_err(|e| format!("`{address}`: {e}"))?,
+    ))
 }
 
 /// The deployment environments of `provider` (a GitHub organisation)

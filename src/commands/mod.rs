@@ -13,4 +13,5 @@ pub mod plan;
 pub mod revoke;
 pub mod snapshot;
 pub mod test;
+pub mod token;
 pub mod unlock;

@@ -77,12 +77,13 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
         // Each provider on its own: one that cannot be reached must not
         // keep the agent from being cut off in the others.
         for declared in live::in_scope(&project, model, &scope, true) {
-            // GitHub holds nothing to revoke (its workflows reach the cloud
-            // through the trust the cloud providers close): the brake must
-            // not wait on, or fail for, a GitHub token.
+            // GitHub's workflows reach the cloud through the trust the
+            // cloud providers close: the brake never waits on, or fails
+            // for, a GitHub token; only an App's installation is suspended,
+            // with the App's own key.
             let address = declared.address();
             if declared.kind == ProviderKind::Github {
-                failed |= github_note(out, model, &agents, &address)?;
+                failed |= github(out, &project, model, &agents, declared, args.lift, &retrier).await?;
                 continue;
             }
             let provider = match live::connect_one(&project, model, declared, &retrier).await {
@@ -132,7 +133,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             // scope, a note.
             let address = declared.address();
             if declared.kind == ProviderKind::Github {
-                failed |= github_note(out, model, &agents, &address)?;
+                failed |= github(out, &project, model, &agents, declared, args.lift, &retrier).await?;
                 continue;
             }
             let explicit = args.only.contains(&address);
@@ -187,39 +188,155 @@ fn users_of(model: &writ_compiler::model::Model, agent: &str, provider: &str) ->
         .collect()
 }
 
-/// What the brake says of a GitHub provider, and whether it failed there:
-/// workflows reach the cloud through the trust the cloud providers close,
-/// but an App's installation keeps its tokens, which writ cannot suspend
-/// yet.
-fn github_note(
+/// What the brake does in a GitHub provider, and whether it failed there.
+/// Workflows reach the cloud through the trust the cloud providers close:
+/// the workflows of each agent are named. An App agent's installation
+/// keeps its tokens: with the App's key in writ.toml, writ suspends the
+/// installation (which stops every agent that runs as the App, each
+/// named), and lifts the suspension with `--lift`; without it, the brake
+/// says what to do by hand, and fails.
+async fn github(
     out: &mut impl Write,
+    project: &crate::project::Project,
     model: &writ_compiler::model::Model,
     agents: &[String],
-    address: &str,
+    declared: &writ_compiler::model::Provider,
+    lift: bool,
+    retrier: &Retrier,
 ) -> Result<bool, CliError> {
-    let apps: Vec<(String, String)> = agents
-        .iter()
-        .filter_map(|name| model.agent_id(name).map(|id| (name, id)))
-        .flat_map(|(name, id)| {
-            model.agents[id]
-                .runs_on
-                .iter()
-                .filter_map(move |w| match &w.kind {
-                    writ_compiler::model::WorkloadKind::GithubApp { slug }
-                        if model.providers[w.provider].address() == address =>
-                    {
-                        Some((name.clone(), slug.clone()))
-                    }
-                    _ => None,
-                })
-        })
-        .collect();
+    let address = declared.address();
+    let mut apps: Vec<(String, String)> = Vec::new();
+    let mut workflows: Vec<(String, String)> = Vec::new();
+    for name in agents {
+        let Some(id) = model.agent_id(name) else {
+            continue;
+        };
+        for workload in &model.agents[id].runs_on {
+            if model.providers[workload.provider].address() != address {
+                continue;
+            }
+            match &workload.kind {
+                writ_compiler::model::WorkloadKind::GithubApp { slug } => {
+                    apps.push((name.clone(), slug.clone()));
+                }
+                writ_compiler::model::WorkloadKind::GithubActions { .. } => {
+                    let text = project.sources.snippet(workload.span);
+                    let text = text.trim_start_matches("runs_on ").trim();
+                    workflows.push((name.clone(), format!("`{text}`")));
+                }
+                _ => {}
+            }
+        }
+    }
+    for (agent, runs) in &workflows {
+        if !lift {
+            writeln!(out, "note: `{agent}` runs_on {runs}: its workflows reach the cloud through the trust the cloud providers close")?;
+        }
+    }
     if apps.is_empty() {
-        writeln!(out, "note: nothing to revoke in {address}: GitHub workflows reach the cloud through the trust the cloud providers close")?;
+        if workflows.is_empty() {
+            writeln!(
+                out,
+                "note: nothing to {} in {address}",
+                if lift { "lift" } else { "revoke" }
+            )?;
+        }
         return Ok(false);
     }
-    for (agent, slug) in &apps {
-        writeln!(out, "could not revoke `{agent}` in {address}: it runs as GitHub App `{slug}`, whose installation keeps its tokens, and writ cannot suspend it yet: suspend it in the organisation's settings (GitHub Apps → `{slug}` → Suspend)")?;
+    let app = match live::github_app(project, declared, retrier) {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            for (agent, slug) in &apps {
+                writeln!(out, "could not {} `{agent}` in {address}: it runs as GitHub App `{slug}`, whose installation keeps its tokens, and writ.toml holds no key of the App to {} it with (`app_id` and `private_key_file` in `[provider.github.{}]`): {} it in the organisation's settings (GitHub Apps → `{slug}` → {})",
+                    if lift { "lift" } else { "revoke" },
+                    if lift { "unsuspend" } else { "suspend" },
+                    declared.name,
+                    if lift { "unsuspend" } else { "suspend" },
+                    if lift { "Unsuspend" } else { "Suspend" },
+                )?;
+            }
+            return Ok(true);
+        }
+        Err(error) => {
+            writeln!(
+                out,
+                "could not {} in {address}: {error}",
+                if lift { "lift" } else { "revoke" }
+            )?;
+            return Ok(true);
+        }
+    };
+    let mut failed = false;
+    let installation = match app.installation().await {
+        Ok(installation) => installation,
+        Err(error) => {
+            writeln!(
+                out,
+                "could not {} in {address}: {error}",
+                if lift { "lift" } else { "revoke" }
+            )?;
+            return Ok(true);
+        }
+    };
+    let mut slugs: Vec<&String> = apps.iter().map(|(_, slug)| slug).collect();
+    slugs.dedup();
+    for slug in slugs {
+        let named: Vec<&String> = apps
+            .iter()
+            .filter(|(_, s)| s == slug)
+            .map(|(a, _)| a)
+            .collect();
+        if installation.app_slug != *slug {
+            for agent in named {
+                writeln!(out, "could not {} `{agent}` in {address}: it runs as GitHub App `{slug}`, and the key in writ.toml is App `{}`'s: suspend `{slug}` in the organisation's settings", if lift { "lift" } else { "revoke" }, installation.app_slug)?;
+            }
+            failed = true;
+            continue;
+        }
+        // Every agent of the source that runs as this App stops with it.
+        let others: Vec<String> = model
+            .agents
+            .iter()
+            .filter(|a| !named.contains(&&a.name))
+            .filter(|a| {
+                a.runs_on.iter().any(|w| {
+                    model.providers[w.provider].address() == address
+                        && matches!(&w.kind, writ_compiler::model::WorkloadKind::GithubApp { slug: s } if s == slug)
+                })
+            })
+            .map(|a| format!("`{}`", a.name))
+            .collect();
+        let who = named
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match app.suspend(installation.id, !lift).await {
+            Ok(()) if lift => {
+                writeln!(out, "lifted {who} in {address}: App `{slug}`'s installation (id {}) is no longer suspended", installation.id)?;
+            }
+            Ok(()) => {
+                writeln!(out, "revoked {who} in {address}: suspended App `{slug}`'s installation (id {}); its tokens no longer work, and it gets no new ones until `writ revoke --lift`", installation.id)?;
+            }
+            Err(error) => {
+                writeln!(
+                    out,
+                    "could not {} {who} in {address}: {error}",
+                    if lift { "lift" } else { "revoke" }
+                )?;
+                failed = true;
+                continue;
+            }
+        }
+        if !others.is_empty() {
+            writeln!(
+                out,
+                "note: {} {} as App `{slug}` too, and {} with it",
+                others.join(", "),
+                if others.len() == 1 { "runs" } else { "run" },
+                if lift { "resumes" } else { "is stopped" }
+            )?;
+        }
     }
-    Ok(true)
+    Ok(failed)
 }

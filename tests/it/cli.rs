@@ -744,7 +744,7 @@ fn the_exit_code_table_holds_for_every_command() {
     for (command, two) in &table {
         // What each command needs besides PATH.
         let (before, after): (&[&str], &[&str]) = match command.as_str() {
-            "explain" | "revoke" => (&["billing_bot"], &[]),
+            "explain" | "revoke" | "token" => (&["billing_bot"], &[]),
             "unlock" => (&[], &["--holder", "someone"]),
             "apply" => (&[], &["--auto-approve"]),
             _ => (&[], &[]),

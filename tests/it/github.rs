@@ -1299,7 +1299,7 @@ fn the_brake_says_it_cannot_stop_an_app_agent_in_github() {
     let output = writ(&["revoke", "release_bot", folder.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
-        text(&output).contains("it runs as GitHub App `release-bot`, whose installation keeps its tokens, and writ cannot suspend it yet"),
+        text(&output).contains("it runs as GitHub App `release-bot`, whose installation keeps its tokens, and writ.toml holds no key of the App to suspend it with"),
         "{}",
         text(&output)
     );
@@ -1469,4 +1469,219 @@ fn kept_rules(environment: &serde_json::Value) -> Vec<String> {
         .collect();
     found.sort();
     found
+}
+
+/// The status GitHub answers `GET path` with, as `token` asks it.
+fn status_as(github: &FakeGitHub, token: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", github.port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A project of one App agent, with the App's key in writ.toml.
+fn keyed_app_project(root: &Path, github: &FakeGitHub, grants: &str) -> PathBuf {
+    let folder = app_project(
+        root,
+        github,
+        &format!("provider github acme {{\n  org = \"acme\"\n}}\n\nagent release_bot {{\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n{grants}}}\n\nagent changelog_bot {{\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  github.acme allow contents:read on \"acme/app\"\n}}\n\nagent deployer {{\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" ref \"refs/heads/main\"\n}}\n"),
+    );
+    std::fs::write(folder.join("app.pem"), crate::gh::APP_KEY).unwrap();
+    let toml = std::fs::read_to_string(folder.join("writ.toml")).unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!(
+            "{toml}app_id = {}\nprivate_key_file = \"app.pem\"\n",
+            crate::gh::APP_ID
+        ),
+    )
+    .unwrap();
+    folder
+}
+
+fn installed_app(github: &FakeGitHub) {
+    github.add_repository("acme/app", 5);
+    github.add_repository("acme/site", 6);
+    github.add_installation(serde_json::json!({
+        "id": 78, "app_id": crate::gh::APP_ID, "app_slug": "release-bot", "target_type": "Organization",
+        "account": {"login": "acme", "id": 4412},
+        "repository_selection": "all",
+        "permissions": {"contents": "write", "issues": "write", "secrets": "write", "metadata": "read"},
+        "created_at": "2025-02-01T00:00:00Z", "suspended_at": null
+    }));
+}
+
+#[test]
+fn writ_token_mints_exactly_what_the_grants_declare_and_the_brake_suspends_the_app() {
+    let github = FakeGitHub::start(REPO, &[]);
+    installed_app(&github);
+    let root = scratch("github-token");
+    let folder = keyed_app_project(
+        &root,
+        &github,
+        "  github.acme allow contents:write, issues:read on \"acme/app\"\n",
+    );
+    let path = folder.to_str().unwrap();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Standard output is the token alone, for `GH_TOKEN=$(writ token …)`.
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let token = stdout.strip_suffix('\n').expect("one line");
+    assert!(
+        token.starts_with("ghs_minted") && !token.contains('\n'),
+        "{stdout:?}"
+    );
+    assert_eq!(
+        github.token_requests(),
+        [
+            serde_json::json!({"permissions": {"contents": "write", "issues": "read"}, "repositories": ["app"]})
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("a token of App `release-bot` for `release_bot`, until 2026-11-29T13:00:00Z: contents:write, issues:read on app"),
+        "{stderr}"
+    );
+    assert_eq!(status_as(&github, token, "/repos/acme/app"), 200);
+    // The brake suspends the installation: the token stops working, every
+    // agent of the App is named, and no token is minted until lifted.
+    let output = writ(&["revoke", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains("revoked `release_bot` in github.acme: suspended App `release-bot`'s installation (id 78); its tokens no longer work"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "note: `changelog_bot` runs as App `release-bot` too, and is stopped with it"
+        ),
+        "{said}"
+    );
+    assert_eq!(status_as(&github, token, "/repos/acme/app"), 403);
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(output.stdout.is_empty());
+    assert!(
+        text(&output).contains("App `release-bot`'s installation is suspended"),
+        "{}",
+        text(&output)
+    );
+    // An Actions agent's revoke names its workflows' trust, and needs no
+    // App.
+    let output = writ(&["revoke", "deployer", path, "--only", "github.acme"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("note: `deployer` runs_on `github.acme repo \"acme/app\" ref \"refs/heads/main\"`: its workflows reach the cloud through the trust the cloud providers close"),
+        "{}",
+        text(&output)
+    );
+    let output = writ(&["revoke", "release_bot", path, "--lift"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("lifted `release_bot` in github.acme: App `release-bot`'s installation (id 78) is no longer suspended"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(status_as(&github, token, "/repos/acme/app"), 200);
+}
+
+#[test]
+fn writ_token_refuses_what_one_token_cannot_hold_exactly() {
+    let github = FakeGitHub::start(REPO, &[]);
+    installed_app(&github);
+    let root = scratch("github-token-refusals");
+    // Different permissions on two repositories: one token would give
+    // each repository the other's.
+    let folder = keyed_app_project(
+        &root,
+        &github,
+        "  github.acme allow contents:write on \"acme/app\"\n  github.acme allow issues:write on \"acme/site\"\n",
+    );
+    let path = folder.to_str().unwrap();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("give different permissions on different repositories (`acme/app` (contents:write); `acme/site` (issues:write)), and a token holds all of its permissions on all of its repositories: ask for one repository's token with `--repository`"),
+        "{}",
+        text(&output)
+    );
+    assert!(github.token_requests().is_empty(), "nothing minted");
+    let output = writ(
+        &["token", "release_bot", path, "--repository", "acme/site"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        github.token_requests(),
+        [serde_json::json!({"permissions": {"issues": "write"}, "repositories": ["site"]})]
+    );
+    // A permission the installation lacks: refused before asking.
+    std::fs::write(
+        folder.join("main.writ"),
+        "provider github acme {\n  org = \"acme\"\n}\n\nagent release_bot {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme app \"release-bot\"\n  github.acme allow pull_requests:write on \"acme/app\"\n}\n\nagent deployer {\n  owner = \"team-platform\"\n  ttl = 1h\n  runs_on github.acme repo \"acme/app\" ref \"refs/heads/main\"\n}\n",
+    )
+    .unwrap();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("`release_bot` declares `pull_requests: write`, which App `release-bot`'s installation does not hold"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(github.token_requests().len(), 1, "nothing more minted");
+    // Not an App agent.
+    let output = writ(&["token", "deployer", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("`deployer` does not run as a GitHub App"),
+        "{}",
+        text(&output)
+    );
+    // A key that does not parse, and one that is not the App's.
+    std::fs::write(folder.join("app.pem"), "not a key\n").unwrap();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains(
+            "is not a PEM private key: a GitHub App's key begins `-----BEGIN RSA PRIVATE KEY-----`"
+        ),
+        "{}",
+        text(&output)
+    );
+    let mut other = crate::gh::APP_KEY.replace("BEGIN RSA PRIVATE KEY", "BEGIN PRIVATE KEY");
+    other = other.replace("END RSA PRIVATE KEY", "END PRIVATE KEY");
+    std::fs::write(folder.join("app.pem"), other).unwrap();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("is not an RSA private key in PKCS#8"),
+        "{}",
+        text(&output)
+    );
+    // No key in writ.toml at all.
+    let toml = std::fs::read_to_string(folder.join("writ.toml")).unwrap();
+    let without: String = toml
+        .lines()
+        .filter(|l| !l.starts_with("app_id") && !l.starts_with("private_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(folder.join("writ.toml"), without).unwrap();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("writ.toml holds no App credentials for `github.acme`: add `app_id` and `private_key_file`"),
+        "{}",
+        text(&output)
+    );
 }

@@ -170,6 +170,51 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
             .apply(&change)
             .await
             .expect("setting an environment matches the description");
+        // A GitHub App's own requests, with its JWT: its installation, a
+        // narrowed token, suspension and its lifting.
+        let key = writ_provider_github::app::AppKey::parse(
+            crate::gh::APP_ID,
+            crate::gh::APP_KEY,
+            "the test key",
+        )
+        .expect("the test key parses");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let app = writ_provider_github::app::AppClient::connect(
+            &prism.api(),
+            "octocat",
+            &key,
+            now,
+            &Retrier::new(RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            }),
+        )
+        .unwrap();
+        let installation = app
+            .installation()
+            .await
+            .expect("the installation request matches the description");
+        app.token(
+            installation.id,
+            &writ_provider_github::app::TokenRequest {
+                repositories: Some(vec!["Hello-World".into()]),
+                permissions: std::collections::BTreeMap::from([(
+                    "contents".to_string(),
+                    "read".to_string(),
+                )]),
+            },
+        )
+        .await
+        .expect("the token request matches the description");
+        app.suspend(installation.id, true)
+            .await
+            .expect("suspending matches the description");
+        app.suspend(installation.id, false)
+            .await
+            .expect("unsuspending matches the description");
         let asked = state.stats().requests;
         assert!(asked >= 8, "the environment was read, set and its patterns listed, deleted and added ({asked} requests)");
     });

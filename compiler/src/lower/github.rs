@@ -820,3 +820,180 @@ mod tests {
         );
     }
 }
+
+/// An installation token an App agent may be given: the App it runs as,
+/// and exactly what its grants declare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppToken {
+    pub slug: String,
+    /// Repository names, without the owner; `None`: every repository of
+    /// the installation (a grant on `ORG/*`).
+    pub repositories: Option<Vec<String>>,
+    /// Permission → level.
+    pub permissions: BTreeMap<String, String>,
+}
+
+/// What a token for `agent`, running as a GitHub App in `provider`
+/// (`github.acme`), may hold: the agent's grants there, as one token
+/// gives them. A token holds every one of its permissions on every one of
+/// its repositories, so when the grants give different permissions on
+/// different repositories, one token would hold more than declared: then
+/// a token is for one repository (`repository`) at a time. Only what a
+/// token can hold exactly is given; anything else is an error that says
+/// why.
+pub fn app_token(
+    model: &crate::model::Model,
+    agent: &str,
+    provider: &str,
+    repository: Option<&str>,
+) -> Result<AppToken, String> {
+    let Some(id) = model.agent_id(agent) else {
+        return Err(format!("the source declares no agent `{agent}`"));
+    };
+    let agent = &model.agents[id];
+    let name = &agent.name;
+    let Some((provider_id, org)) =
+        model
+            .providers
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| match &p.settings {
+                crate::model::ProviderSettings::Github { org } if p.address() == provider => {
+                    Some((i, org.clone()))
+                }
+                _ => None,
+            })
+    else {
+        return Err(format!(
+            "the source declares no GitHub provider `{provider}`"
+        ));
+    };
+    let Some(slug) = agent.runs_on.iter().find_map(|w| match &w.kind {
+        crate::model::WorkloadKind::GithubApp { slug } if w.provider == provider_id => {
+            Some(slug.clone())
+        }
+        _ => None,
+    }) else {
+        return Err(format!(
+            "`{name}` does not run as a GitHub App in `{provider}`: writ mints tokens only for App agents (`runs_on {provider} app \"SLUG\"`); a workflow gets its own from Actions"
+        ));
+    };
+    if agent.retired {
+        return Err(format!("`{name}` has expired: it is given no token"));
+    }
+    if agent.frozen {
+        return Err(format!("`{name}` is frozen: it is given no token"));
+    }
+    // Each repository (pattern) the grants name, with the permissions
+    // they give on it.
+    let mut by_repository: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for grant in agent.grants.iter().filter(|g| g.provider == provider_id) {
+        for resource in &grant.resources {
+            let permissions = by_repository
+                .entry(resource.to_ascii_lowercase())
+                .or_default();
+            for action in &grant.actions {
+                let Some((permission, level)) = action.split_once(':') else {
+                    continue;
+                };
+                let rank = crate::facts::github::level_rank;
+                let entry = permissions.entry(permission.to_string()).or_default();
+                if rank(level) > rank(entry) {
+                    *entry = level.to_string();
+                }
+            }
+        }
+    }
+    if by_repository.is_empty() {
+        return Err(format!(
+            "`{name}` has no grant on `{provider}`: a token would hold nothing it declares"
+        ));
+    }
+    let org_lower = org.to_ascii_lowercase();
+    let name_of = |pattern: &str| -> Result<Option<String>, String> {
+        let Some((owner, repo)) = pattern.split_once('/') else {
+            return Err(format!("`{pattern}` names no repository"));
+        };
+        if owner != org_lower {
+            return Err(format!(
+                "`{name}`'s grant on `{pattern}` is outside organisation `{org}`, where `{provider}`'s App is installed: a token of it cannot reach there"
+            ));
+        }
+        if repo == "*" {
+            return Ok(None);
+        }
+        if repo.contains(['*', '?']) {
+            return Err(format!(
+                "`{name}`'s grant on `{pattern}` is a pattern: a token names its repositories, so grant them by name (or `{org}/*` for all)"
+            ));
+        }
+        Ok(Some(repo.to_string()))
+    };
+    if let Some(wanted) = repository {
+        let wanted = wanted.to_ascii_lowercase();
+        let (owner, _) = wanted.split_once('/').unwrap_or((&org_lower, &wanted));
+        let full = if wanted.contains('/') {
+            wanted.clone()
+        } else {
+            format!("{org_lower}/{wanted}")
+        };
+        if owner != org_lower {
+            return Err(format!("`{wanted}` is outside organisation `{org}`"));
+        }
+        let mut permissions: BTreeMap<String, String> = BTreeMap::new();
+        for (pattern, given) in &by_repository {
+            if crate::pattern::matches(pattern, &full) {
+                for (permission, level) in given {
+                    let rank = crate::facts::github::level_rank;
+                    let entry = permissions.entry(permission.clone()).or_default();
+                    if rank(level) > rank(entry) {
+                        *entry = level.clone();
+                    }
+                }
+            }
+        }
+        if permissions.is_empty() {
+            return Err(format!("`{name}` has no grant on `{full}` in `{provider}`"));
+        }
+        let repo = full
+            .split_once('/')
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default();
+        return Ok(AppToken {
+            slug,
+            repositories: Some(vec![repo]),
+            permissions,
+        });
+    }
+    let mut shapes = by_repository.values();
+    let first = shapes.next().cloned().unwrap_or_default();
+    if shapes.any(|p| *p != first) {
+        let each: Vec<String> = by_repository
+            .iter()
+            .map(|(repo, permissions)| {
+                let given: Vec<String> = permissions
+                    .iter()
+                    .map(|(p, l)| format!("{p}:{l}"))
+                    .collect();
+                format!("`{repo}` ({})", given.join(", "))
+            })
+            .collect();
+        return Err(format!(
+            "`{name}`'s grants give different permissions on different repositories ({}), and a token holds all of its permissions on all of its repositories: ask for one repository's token with `--repository`",
+            each.join("; ")
+        ));
+    }
+    let mut repositories = Some(Vec::new());
+    for pattern in by_repository.keys() {
+        match (name_of(pattern)?, &mut repositories) {
+            (Some(repo), Some(list)) => list.push(repo),
+            (None, _) => repositories = None,
+            (Some(_), None) => {}
+        }
+    }
+    Ok(AppToken {
+        slug,
+        repositories,
+        permissions: first,
+    })
+}

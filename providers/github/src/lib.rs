@@ -4,7 +4,8 @@
 //! again by a hidden marker and edited in place), apply results, and the
 //! pull requests a commit belongs to. `state` is GitHub as a provider of
 //! identity state: the repositories agents run in, as their workflows'
-//! OIDC tokens name them.
+//! OIDC tokens name them. `app` is a GitHub App's own credentials: its
+//! JWT, its installation's tokens, narrowed, and its suspension.
 //!
 //! Every request goes through writ's retry budget (octocrab's own retry
 //! layer is not built): 5xx answers and network failures are retried with
@@ -15,6 +16,7 @@
 // A library never prints: what it has to say goes to its caller.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod app;
 mod client;
 pub mod comments;
 mod state;

@@ -35,6 +35,15 @@
 //!   branch_policies}`), `POST` (303 for a pattern it has; 404 when the
 //!   environment takes no custom patterns) and `DELETE
 //!   …/deployment-branch-policies/{id}`;
+//! - a GitHub App's own endpoints, with its JWT (RS256, checked against
+//!   the public half of `app-key.pem`, an `iss` of [`APP_ID`], `iat` in
+//!   the past and `exp` at most ten minutes after it; 401 otherwise): `GET
+//!   /orgs/{org}/installation`, `POST
+//!   /app/installations/{id}/access_tokens` (201; 422 for a permission
+//!   the installation lacks or a repository it does not reach; 403 when
+//!   suspended), and `PUT`/`DELETE /app/installations/{id}/suspended`;
+//!   the tokens it mints are accepted as the App's bot until the
+//!   installation is suspended (403 then);
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
 //!
 //! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
@@ -52,6 +61,14 @@ pub const TOKEN: &str = "ghs_writtesttoken0000000000000000000000";
 pub const OTHER_TOKEN: &str = "ghp_octocattoken000000000000000000000000";
 
 const DOCS: &str = "https://docs.github.com/rest";
+
+/// The id of the App whose key is `app-key.pem`.
+pub const APP_ID: u64 = 8;
+/// Its key, as GitHub issues it (PKCS#1 PEM).
+pub const APP_KEY: &str = include_str!("app-key.pem");
+/// Its public key (PKCS#1 `RSAPublicKey`, DER, in base64), made from the
+/// key by `openssl rsa -RSAPublicKey_out`.
+const APP_PUBLIC_KEY: &str = include_str!("app-key.pub.b64");
 
 #[derive(Debug, Clone)]
 pub struct StoredComment {
@@ -107,6 +124,10 @@ struct State {
     /// name): `name`, `protection_rules`, `deployment_branch_policy`, and
     /// `branch_policies` (`{id, name, type}`).
     environments: BTreeMap<(String, String), Value>,
+    /// Installation tokens minted, with their installation's id.
+    minted: BTreeMap<String, u64>,
+    /// The body of each token request, in order.
+    token_requests: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -253,6 +274,11 @@ impl FakeGitHub {
             .environments
             .get(&(full_name.to_ascii_lowercase(), name.to_lowercase()))
             .cloned()
+    }
+
+    /// The bodies of the token requests so far.
+    pub fn token_requests(&self) -> Vec<Value> {
+        self.state().token_requests.clone()
     }
 
     /// An App installed in the organisation, as GitHub lists it.
@@ -560,8 +586,145 @@ impl FakeGitHub {
         })
     }
 
+    /// The App's own endpoints, with its JWT; `None` for other requests.
+    fn app(&self, request: &Request) -> Option<Reply> {
+        let path = request.path().to_string();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let is_app = matches!(
+            segments.as_slice(),
+            ["app", ..] | ["orgs", _, "installation"]
+        );
+        if !is_app {
+            return None;
+        }
+        let jwt = request
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !valid_jwt(jwt) {
+            return Some(error(401, "A JSON web token could not be decoded"));
+        }
+        let mut state = self.state();
+        let installation = |state: &State, id: &str| {
+            state
+                .installations
+                .iter()
+                .position(|i| i["app_id"] == APP_ID && i["id"].as_u64() == id.parse::<u64>().ok())
+        };
+        Some(match (request.method.as_str(), segments.as_slice()) {
+            ("GET", ["orgs", org, "installation"]) => {
+                match state.installations.iter().find(|i| {
+                    i["app_id"] == APP_ID
+                        && i["account"]["login"]
+                            .as_str()
+                            .unwrap_or(&state.org.0)
+                            .eq_ignore_ascii_case(org)
+                }) {
+                    Some(found) => Reply::json(200, found),
+                    None => error(404, "Not Found"),
+                }
+            }
+            ("POST", ["app", "installations", id, "access_tokens"]) => {
+                let Some(index) = installation(&state, id) else {
+                    return Some(error(404, "Not Found"));
+                };
+                let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(json!({}));
+                state.token_requests.push(body.clone());
+                let found = state.installations[index].clone();
+                if !found["suspended_at"].is_null() {
+                    return Some(error(403, "This installation has been suspended"));
+                }
+                let rank = |l: &str| match l {
+                    "read" => 1,
+                    "write" => 2,
+                    "admin" => 3,
+                    _ => 0,
+                };
+                let held = found["permissions"].clone();
+                let asked = body
+                    .get("permissions")
+                    .cloned()
+                    .unwrap_or_else(|| held.clone());
+                for (permission, level) in asked.as_object().into_iter().flatten() {
+                    if rank(level.as_str().unwrap_or_default())
+                        > rank(held[permission].as_str().unwrap_or_default())
+                    {
+                        return Some(Reply::json(
+                            422,
+                            &json!({"message": "The permissions requested are not granted to this installation.", "documentation_url": DOCS, "status": "422"}),
+                        ));
+                    }
+                }
+                let mut reached = Vec::new();
+                for name in body["repositories"].as_array().into_iter().flatten() {
+                    let full = format!("{}/{}", state.org.0, name.as_str().unwrap_or_default())
+                        .to_ascii_lowercase();
+                    match state.repositories.get(&full) {
+                        Some((full_name, id, _)) => reached.push(json!({"id": id, "name": full_name.split('/').nth(1), "full_name": full_name})),
+                        None => return Some(Reply::json(422, &json!({"message": "There is at least one repository that does not exist or is not accessible to the parent installation.", "documentation_url": DOCS, "status": "422"}))),
+                    }
+                }
+                state.next_id += 1;
+                let token = format!("ghs_minted{:030}", state.next_id);
+                state
+                    .minted
+                    .insert(token.clone(), found["id"].as_u64().unwrap_or_default());
+                let mut answer = json!({
+                    "token": token,
+                    "expires_at": "2026-11-29T13:00:00Z",
+                    "permissions": asked,
+                    "repository_selection": if reached.is_empty() { found["repository_selection"].clone() } else { json!("selected") },
+                });
+                if !reached.is_empty() {
+                    answer["repositories"] = Value::Array(reached);
+                }
+                Reply::json(201, &answer)
+            }
+            ("PUT" | "DELETE", ["app", "installations", id, "suspended"]) => {
+                let Some(index) = installation(&state, id) else {
+                    return Some(error(404, "Not Found"));
+                };
+                state.installations[index]["suspended_at"] = if request.method == "PUT" {
+                    json!("2026-11-29T12:00:00Z")
+                } else {
+                    Value::Null
+                };
+                Reply {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: String::new(),
+                }
+            }
+            _ => error(404, "Not Found"),
+        })
+    }
+
     fn handle(&self, request: &Request) -> Reply {
+        if let Some(reply) = self.app(request) {
+            return reply;
+        }
+        // A minted installation token acts as the App's bot, until its
+        // installation is suspended.
+        let minted = request
+            .header("authorization")
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("token "))
+            })
+            .and_then(|token| {
+                let state = self.state();
+                let id = *state.minted.get(token)?;
+                let suspended = state
+                    .installations
+                    .iter()
+                    .any(|i| i["id"] == id && !i["suspended_at"].is_null());
+                Some(suspended)
+            });
+        if minted == Some(true) {
+            return error(403, "This installation has been suspended");
+        }
         let login = match request.header("authorization") {
+            _ if minted == Some(false) => "release-bot[bot]",
             Some(value)
                 if value == format!("Bearer {TOKEN}") || value == format!("token {TOKEN}") =>
             {
@@ -891,4 +1054,47 @@ fn validation(field: &str, code: &str, message: &str) -> Reply {
             "status": "422"
         }),
     )
+}
+
+/// Is `jwt` one the App signed with its key, valid now?
+fn valid_jwt(jwt: &str) -> bool {
+    use base64::Engine as _;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return false;
+    };
+    let decode =
+        |part: &str| -> Option<Value> { serde_json::from_slice(&url.decode(part).ok()?).ok() };
+    let (Some(header), Some(claims), Ok(signature)) =
+        (decode(header), decode(claims), url.decode(signature))
+    else {
+        return false;
+    };
+    let Ok(public) = base64::engine::general_purpose::STANDARD.decode(APP_PUBLIC_KEY.trim()) else {
+        return false;
+    };
+    let key = aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        public,
+    );
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    if key.verify(signed.as_bytes(), &signature).is_err() {
+        return false;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (Some(iat), Some(exp)) = (claims["iat"].as_u64(), claims["exp"].as_u64()) else {
+        return false;
+    };
+    header["alg"] == "RS256"
+        && claims["iss"]
+            .as_str()
+            .and_then(|i| i.parse::<u64>().ok())
+            .or(claims["iss"].as_u64())
+            == Some(APP_ID)
+        && iat <= now
+        && now < exp
+        && exp - iat <= 600
 }

@@ -70,6 +70,10 @@ const OPERATIONS: &[(&str, &str)] = &[
         "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}",
         "delete",
     ),
+    ("/orgs/{org}/installation", "get"),
+    ("/app/installations/{installation_id}/access_tokens", "post"),
+    ("/app/installations/{installation_id}/suspended", "put"),
+    ("/app/installations/{installation_id}/suspended", "delete"),
 ];
 
 fn folder() -> PathBuf {

@@ -1,0 +1,248 @@
+//! A GitHub App's own credentials: its id and private key, from which writ
+//! signs the short JWT that GitHub's `/app` endpoints take (RS256, issued a
+//! minute in the past for clock drift, valid nine minutes), and what writ
+//! does with them: finds the App's installation in the organisation, mints
+//! installation tokens narrowed to repositories and permissions, and
+//! suspends or unsuspends the installation.
+//!
+//! The key is read by the binary (from a file or an environment variable
+//! that `writ.toml` names) and never printed; a key that does not parse is
+//! an error that says what GitHub issues (`BEGIN RSA PRIVATE KEY`).
+
+use crate::client::{GitHub, Method};
+use aws_lc_rs::rsa::KeyPair;
+use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use writ_provider_core::{ProviderError, Retrier};
+
+/// An App's id and private key.
+pub struct AppKey {
+    app_id: u64,
+    key: KeyPair,
+}
+
+impl std::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppKey {{ app_id: {}, key: <hidden> }}", self.app_id)
+    }
+}
+
+impl AppKey {
+    /// Reads a PEM key as GitHub issues it (PKCS#1, `BEGIN RSA PRIVATE
+    /// KEY`), or in PKCS#8 (`BEGIN PRIVATE KEY`). `what` says where it came
+    /// from, for the error.
+    pub fn parse(app_id: u64, pem: &str, what: &str) -> Result<AppKey, String> {
+        let pem = pem.trim();
+        let block = |label: &str| -> Option<Vec<u8>> {
+            let begin = format!("-----BEGIN {label}-----");
+            let end = format!("-----END {label}-----");
+            let body = pem.strip_prefix(&begin)?.trim_end().strip_suffix(&end)?;
+            let text: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .ok()
+        };
+        let key = if let Some(der) = block("RSA PRIVATE KEY") {
+            KeyPair::from_der(&der)
+                .map_err(|e| format!("{what} is not an RSA private key GitHub issues: {e}"))?
+        } else if let Some(der) = block("PRIVATE KEY") {
+            KeyPair::from_pkcs8(&der)
+                .map_err(|e| format!("{what} is not an RSA private key in PKCS#8: {e}"))?
+        } else {
+            return Err(format!(
+                "{what} is not a PEM private key: a GitHub App's key begins `-----BEGIN RSA PRIVATE KEY-----` (download one in the App's settings, under Private keys)"
+            ));
+        };
+        Ok(AppKey { app_id, key })
+    }
+
+    pub fn app_id(&self) -> u64 {
+        self.app_id
+    }
+
+    /// The App's JWT at `now` (seconds since the epoch).
+    pub fn jwt(&self, now: u64) -> Result<String, String> {
+        let encode = |value: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        };
+        let header = encode(&json!({"alg": "RS256", "typ": "JWT"}));
+        let claims = encode(&json!({
+            "iat": now.saturating_sub(60),
+            "exp": now + 540,
+            "iss": self.app_id.to_string(),
+        }));
+        let signed = format!("{header}.{claims}");
+        let mut signature = vec![0; self.key.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature)
+            .map_err(|_| "the App's key cannot sign".to_string())?;
+        Ok(format!(
+            "{signed}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+        ))
+    }
+}
+
+/// The App's installation in an organisation.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    pub id: u64,
+    pub app_slug: String,
+    pub permissions: BTreeMap<String, String>,
+    pub suspended: bool,
+}
+
+/// A token minted for an installation.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: String,
+    /// As GitHub says the token holds them.
+    pub permissions: BTreeMap<String, String>,
+    /// The repositories it reaches (`None`: all of the installation's).
+    pub repositories: Option<Vec<String>>,
+}
+
+/// What a token is asked for: repository names (without the owner;
+/// `None`: every repository of the installation) and permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub repositories: Option<Vec<String>>,
+    pub permissions: BTreeMap<String, String>,
+}
+
+/// GitHub as the App itself (its JWT), for one organisation.
+pub struct AppClient {
+    client: GitHub,
+    org: String,
+}
+
+fn levels(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
+impl AppClient {
+    /// Sends nothing yet. `now`: seconds since the epoch, for the JWT.
+    pub fn connect(
+        api: &str,
+        org: &str,
+        key: &AppKey,
+        now: u64,
+        retrier: &Retrier,
+    ) -> Result<AppClient, ProviderError> {
+        let jwt = key.jwt(now).map_err(ProviderError::permanent)?;
+        Ok(AppClient {
+            client: GitHub::connect(api, jwt, retrier)?,
+            org: org.to_string(),
+        })
+    }
+
+    /// The App's installation in the organisation.
+    pub async fn installation(&self) -> Result<Installation, ProviderError> {
+        let what = format!(
+            "finding the App's installation in organisation `{}`",
+            self.org
+        );
+        let answer = match self
+            .client
+            .request(
+                Method::Get,
+                &format!("/orgs/{}/installation", self.org),
+                None,
+                &what,
+            )
+            .await
+        {
+            Ok(answer) => answer.json()?,
+            Err(error) if error.status == Some(404) => {
+                return Err(ProviderError::permanent(format!(
+                    "{what}: the App is not installed in `{}`",
+                    self.org
+                ))
+                .with_status(404))
+            }
+            Err(error) if error.status == Some(401) => {
+                return Err(ProviderError::permanent(format!(
+                    "{what}: GitHub refuses the App's JWT ({}): check `app_id` and that the key is the App's, and not revoked",
+                    error.message
+                ))
+                .with_status(401))
+            }
+            Err(error) => return Err(error),
+        };
+        let (Some(id), Some(slug)) = (answer["id"].as_u64(), answer["app_slug"].as_str()) else {
+            return Err(ProviderError::permanent(format!(
+                "{what}: GitHub's answer has no `id` or `app_slug`"
+            )));
+        };
+        Ok(Installation {
+            id,
+            app_slug: slug.to_string(),
+            permissions: levels(&answer["permissions"]),
+            suspended: !answer["suspended_at"].is_null(),
+        })
+    }
+
+    /// Mints a token of `installation` for exactly `request`.
+    pub async fn token(
+        &self,
+        installation: u64,
+        request: &TokenRequest,
+    ) -> Result<IssuedToken, ProviderError> {
+        let mut body = json!({"permissions": request.permissions});
+        if let Some(repositories) = &request.repositories {
+            body["repositories"] = json!(repositories);
+        }
+        let answer = self
+            .client
+            .request(
+                Method::Post,
+                &format!("/app/installations/{installation}/access_tokens"),
+                Some(&body),
+                "minting an installation token",
+            )
+            .await?
+            .json()?;
+        let Some(token) = answer["token"].as_str() else {
+            return Err(ProviderError::permanent(
+                "minting an installation token: GitHub's answer holds no token".to_string(),
+            ));
+        };
+        Ok(IssuedToken {
+            token: token.to_string(),
+            expires_at: answer["expires_at"].as_str().unwrap_or("?").to_string(),
+            permissions: levels(&answer["permissions"]),
+            repositories: answer["repositories"].as_array().map(|r| {
+                r.iter()
+                    .filter_map(|r| r["name"].as_str().map(str::to_string))
+                    .collect()
+            }),
+        })
+    }
+
+    /// Suspends the installation (`suspend`), or lifts its suspension.
+    pub async fn suspend(&self, installation: u64, suspend: bool) -> Result<(), ProviderError> {
+        let (method, what) = if suspend {
+            (Method::Put, "suspending")
+        } else {
+            (Method::Delete, "unsuspending")
+        };
+        self.client
+            .request(
+                method,
+                &format!("/app/installations/{installation}/suspended"),
+                None,
+                &format!("{what} the App's installation in `{}`", self.org),
+            )
+            .await?;
+        Ok(())
+    }
+}
