@@ -14,6 +14,7 @@ mod moto;
 mod prism;
 mod support;
 
+mod action;
 mod aws;
 mod cli;
 mod example;
