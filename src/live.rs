@@ -425,9 +425,12 @@ fn github_environments(
     provider: &writ_compiler::model::Provider,
 ) -> Vec<writ_provider_github::Environment> {
     let mut found: Vec<writ_provider_github::Environment> = Vec::new();
+    // As lowering governs them: of the agents that hold access, each
+    // environment spelt as the first of them spells it.
     let workloads = model
         .agents
         .iter()
+        .filter(|a| !a.retired && !a.frozen)
         .flat_map(|a| &a.runs_on)
         .filter(|w| model.providers[w.provider].address() == provider.address());
     for workload in workloads {

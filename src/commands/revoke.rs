@@ -207,8 +207,17 @@ async fn github(
     let address = declared.address();
     let mut apps: Vec<(String, String)> = Vec::new();
     let mut workflows: Vec<(String, String)> = Vec::new();
+    let mut failed = false;
+    let (verb, undo) = if lift {
+        ("lift", "unsuspend")
+    } else {
+        ("revoke", "suspend")
+    };
     for name in agents {
         let Some(id) = model.agent_id(name) else {
+            // Only the source says which App an agent runs as.
+            writeln!(out, "could not {verb} `{name}` in {address}: the source does not declare it (or declares it in a file that does not parse), so writ cannot tell whether it runs as a GitHub App; if it does, {undo} the App's installation in the organisation's settings")?;
+            failed = true;
             continue;
         };
         for workload in &model.agents[id].runs_on {
@@ -234,14 +243,14 @@ async fn github(
         }
     }
     if apps.is_empty() {
-        if workflows.is_empty() {
+        if workflows.is_empty() && !failed {
             writeln!(
                 out,
                 "note: nothing to {} in {address}",
                 if lift { "lift" } else { "revoke" }
             )?;
         }
-        return Ok(false);
+        return Ok(failed);
     }
     let app = match live::github_app(project, declared, retrier) {
         Ok(Some(app)) => app,
@@ -266,7 +275,6 @@ async fn github(
             return Ok(true);
         }
     };
-    let mut failed = false;
     let installation = match app.installation().await {
         Ok(installation) => installation,
         Err(error) => {
@@ -279,6 +287,7 @@ async fn github(
         }
     };
     let mut slugs: Vec<&String> = apps.iter().map(|(_, slug)| slug).collect();
+    slugs.sort();
     slugs.dedup();
     for slug in slugs {
         let named: Vec<&String> = apps
@@ -311,6 +320,14 @@ async fn github(
             .map(|a| format!("`{a}`"))
             .collect::<Vec<_>>()
             .join(", ");
+        // writ keeps no record of who was revoked in GitHub: lifting the
+        // suspension for one agent would let the App's other agents run
+        // again, whether or not they were revoked themselves.
+        if lift && !others.is_empty() {
+            writeln!(out, "could not lift {who} in {address}: App `{slug}`'s installation is also what {} {} as, and lifting its suspension would let {} run again: unsuspend it by hand (GitHub Apps → `{slug}` → Unsuspend) once every agent of the App may run", others.join(", "), if others.len() == 1 { "runs" } else { "run" }, if others.len() == 1 { "it" } else { "them" })?;
+            failed = true;
+            continue;
+        }
         match app.suspend(installation.id, !lift).await {
             Ok(()) if lift => {
                 writeln!(out, "lifted {who} in {address}: App `{slug}`'s installation (id {}) is no longer suspended", installation.id)?;

@@ -112,34 +112,28 @@ pub fn run(out: &mut impl Write, path: &Path, args: TokenArgs) -> Outcome {
                 lacking.join(", ")
             ));
         }
-        app.token(installation.id, &request)
+        let issued = app
+            .token(installation.id, &request)
             .await
-            .map_err(|e| format!("`{provider}`: {e}"))
-    })?;
-    // GitHub gives what it was asked for, or refuses; a token that holds
-    // more is never handed out.
-    let mut more = beyond(&issued.permissions, &request.permissions);
-    more.retain(|p| p != "`metadata: read`");
-    let outside: Vec<&String> = match (&issued.repositories, &request.repositories) {
-        (Some(got), Some(asked)) => got
-            .iter()
-            .filter(|r| !asked.iter().any(|a| a.eq_ignore_ascii_case(r)))
-            .collect(),
-        (None, Some(_)) => {
-            more.push("every repository of the installation".to_string());
-            Vec::new()
+            .map_err(|e| format!("`{provider}`: {e}"))?;
+        // GitHub gives what it was asked for, or refuses; a token that
+        // holds more is never handed out, and is ended at once.
+        let wider = wider_than_asked(&issued, &request);
+        if !wider.is_empty() {
+            let ended = match app.revoke_token(&issued.token).await {
+                Ok(()) => "revoked at once".to_string(),
+                Err(error) => format!(
+                    "it could not be revoked ({error}): it expires on its own at {}",
+                    issued.expires_at
+                ),
+            };
+            return Err(format!(
+                "GitHub minted a token that holds more than asked ({}): not handed out; {ended}",
+                wider.join(", ")
+            ));
         }
-        _ => Vec::new(),
-    };
-    if !more.is_empty() || !outside.is_empty() {
-        let mut what = more;
-        what.extend(outside.iter().map(|r| format!("repository `{r}`")));
-        return Err(CliError::Message(format!(
-            "GitHub minted a token that holds more than asked ({}): not handed out; it expires on its own at {}",
-            what.join(", "),
-            issued.expires_at
-        )));
-    }
+        Ok(issued)
+    })?;
     writeln!(out, "{}", issued.token)?;
     let holds: Vec<String> = issued
         .permissions
@@ -156,6 +150,26 @@ pub fn run(out: &mut impl Write, path: &Path, args: TokenArgs) -> Outcome {
         }
     );
     Ok(0)
+}
+
+/// What a minted token holds beyond the request: permissions (but
+/// `metadata: read`, which every token has) and repositories.
+fn wider_than_asked(
+    issued: &writ_provider_github::app::IssuedToken,
+    request: &TokenRequest,
+) -> Vec<String> {
+    let mut more = beyond(&issued.permissions, &request.permissions);
+    more.retain(|p| p != "`metadata: read`");
+    match (&issued.repositories, &request.repositories) {
+        (Some(got), Some(asked)) => more.extend(
+            got.iter()
+                .filter(|r| !asked.iter().any(|a| a.eq_ignore_ascii_case(r)))
+                .map(|r| format!("repository `{r}`")),
+        ),
+        (None, Some(_)) => more.push("every repository of the installation".to_string()),
+        _ => {}
+    }
+    more
 }
 
 /// What `asked` holds beyond `held`, as `` `permission: level` ``.

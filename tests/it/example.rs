@@ -99,6 +99,8 @@ const LIVE: &str = r#"[
   {"op": "set", "address": "github.acme/repos/acme/platform/actions/permissions/workflow", "attribute": "default_workflow_permissions", "value": "write"},
   {"op": "set", "address": "github.acme/repos/acme/platform/actions/permissions/workflow", "attribute": "can_approve_pull_request_reviews", "value": true},
   {"op": "set", "address": "github.acme/repos/acme/platform/environments/production", "attribute": "deployment_branch_policy", "value": null},
+  {"op": "add", "resource": {"address": "github.acme/repos/acme/platform/actions/secrets/CI_LEGACY_AWS_SECRET_ACCESS_KEY", "provider": "github.acme", "kind": "github_actions_secret",
+    "attributes": {"repository": "acme/platform", "name": "CI_LEGACY_AWS_SECRET_ACCESS_KEY", "created": "2020-09-01T09:12:00Z", "updated": "2020-09-01T09:12:00Z"}}},
   {"op": "add", "resource": {"address": "aws.prod/user/alice", "provider": "aws.prod", "kind": "aws_user",
     "attributes": {"name": "alice", "path": "/", "created": "2023-05-02"}}},
   {"op": "add", "resource": {"address": "aws.prod/user/ci-legacy", "provider": "aws.prod", "kind": "aws_user",

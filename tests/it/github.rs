@@ -1324,6 +1324,7 @@ fn environments_agents_deploy_through_admit_only_the_refs_they_pin() {
     );
     let rules_env = serde_json::json!({"protection_rules": rules.clone()});
     assert_eq!(kept_rules(&rules_env).len(), 2);
+    github.set_admins_bypass("acme/app", "production", false);
     let root = scratch("github-environments");
     let folder = deploying_project(&root, &github);
     // A second agent deploys to `staging`, which does not exist yet, and
@@ -1382,6 +1383,7 @@ fn environments_agents_deploy_through_admit_only_the_refs_they_pin() {
         .collect();
     assert_eq!(patterns, [("main", "branch")]);
     assert_eq!(kept_rules(&live), kept_rules(&rules_env), "{live:#}");
+    assert_eq!(live["can_admins_bypass"], false, "{live:#}");
     assert_eq!(
         github.environment("acme/app", "staging").unwrap()["deployment_branch_policy"],
         serde_json::json!({"protected_branches": true, "custom_branch_policies": false})
@@ -1586,6 +1588,35 @@ fn writ_token_mints_exactly_what_the_grants_declare_and_the_brake_suspends_the_a
         "{}",
         text(&output)
     );
+    // An agent the source does not declare: GitHub cannot be said to be
+    // done.
+    let output = writ(&["revoke", "ghost", path, "--only", "github.acme"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output)
+            .contains("could not revoke `ghost` in github.acme: the source does not declare it"),
+        "{}",
+        text(&output)
+    );
+    // Lifting for one agent would let the App's other agent run again:
+    // refused, and said.
+    let output = writ(&["revoke", "release_bot", path, "--lift"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("could not lift `release_bot` in github.acme: App `release-bot`'s installation is also what `changelog_bot` runs as"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(status_as(&github, token, "/repos/acme/app"), 403);
+    // With one agent left to run as it, lifted.
+    let source = std::fs::read_to_string(folder.join("main.writ")).unwrap();
+    let cut = source.find("agent changelog_bot").unwrap();
+    let end = cut + source[cut..].find("}\n").unwrap() + 2;
+    std::fs::write(
+        folder.join("main.writ"),
+        format!("{}{}", &source[..cut], &source[end..]),
+    )
+    .unwrap();
     let output = writ(&["revoke", "release_bot", path, "--lift"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
@@ -1594,6 +1625,17 @@ fn writ_token_mints_exactly_what_the_grants_declare_and_the_brake_suspends_the_a
         text(&output)
     );
     assert_eq!(status_as(&github, token, "/repos/acme/app"), 200);
+    // A server that mints more than asked: the token is not handed out,
+    // and is revoked at once.
+    github.widen_next_token();
+    let output = writ(&["token", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(output.stdout.is_empty());
+    assert!(
+        text(&output).contains("GitHub minted a token that holds more than asked (`administration: write`): not handed out; revoked at once"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]

@@ -209,6 +209,9 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
         )
         .await
         .expect("the token request matches the description");
+        app.revoke_token("ghs_contract")
+            .await
+            .expect("revoking a token matches the description");
         app.suspend(installation.id, true)
             .await
             .expect("suspending matches the description");

@@ -911,6 +911,10 @@ pub fn app_token(
     }
     let org_lower = org.to_ascii_lowercase();
     let name_of = |pattern: &str| -> Result<Option<String>, String> {
+        // `*`: every repository the App reaches.
+        if pattern == "*" {
+            return Ok(None);
+        }
         let Some((owner, repo)) = pattern.split_once('/') else {
             return Err(format!("`{pattern}` names no repository"));
         };
@@ -931,12 +935,17 @@ pub fn app_token(
     };
     if let Some(wanted) = repository {
         let wanted = wanted.to_ascii_lowercase();
-        let (owner, _) = wanted.split_once('/').unwrap_or((&org_lower, &wanted));
         let full = if wanted.contains('/') {
             wanted.clone()
         } else {
             format!("{org_lower}/{wanted}")
         };
+        if !crate::facts::github::is_repository(&full) || full.contains(['*', '?']) {
+            return Err(format!(
+                "`--repository {wanted}` names no one repository: write `OWNER/NAME`, without wildcards"
+            ));
+        }
+        let (owner, _) = full.split_once('/').unwrap_or_default();
         if owner != org_lower {
             return Err(format!("`{wanted}` is outside organisation `{org}`"));
         }

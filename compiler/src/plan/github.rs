@@ -561,9 +561,114 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
     notes
 }
 
+/// The words of a name, in lower case (`CI_LEGACY-key` → `ci`, `legacy`,
+/// `key`).
+fn words(name: &str) -> Vec<String> {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Words every AWS key secret has: a user named only with these says
+/// nothing about which key a secret holds.
+const KEY_WORDS: &[&str] = &["aws", "access", "key", "id", "secret"];
+
+/// Actions secrets named like AWS keys, against the IAM users and keys of
+/// the AWS inventory. writ never reads a secret's value, so it matches by
+/// what it can see: an IAM user whose name is in the secret's name (word
+/// for word, beyond the words every key secret has), or an active key made
+/// the day the secret was last set. Each match is said on both sides, as
+/// what the secret may hold: disable the key, and the secret is empty.
+pub(super) fn cross_reference(unmanaged: &mut [Unmanaged], observed: &[Resource]) {
+    let day = |r: &Resource, key: &str| r.string(key).and_then(|d| d.get(..10)).map(str::to_string);
+    let users: Vec<&Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsUser)
+        .collect();
+    let keys: Vec<&Resource> = observed
+        .iter()
+        .filter(|r| {
+            r.kind == ResourceKind::AwsAccessKey
+                && r.string("status").unwrap_or("Active") == "Active"
+        })
+        .collect();
+    // (secret address, what it may hold), (IAM address, which secret).
+    let mut said: Vec<(String, String)> = Vec::new();
+    for secret in observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GithubActionsSecret)
+    {
+        let name = secret.string("name").unwrap_or_default();
+        if !looks_like_aws_key(name) {
+            continue;
+        }
+        let repository = secret.string("repository").unwrap_or("?");
+        let secret_words = words(name);
+        let mut holds: Vec<String> = Vec::new();
+        for user in &users {
+            let user_name = user.string("name").unwrap_or_default();
+            let user_words = words(user_name);
+            let telling = user_words.iter().any(|w| !KEY_WORDS.contains(&w.as_str()));
+            let inside = !user_words.is_empty()
+                && secret_words
+                    .windows(user_words.len())
+                    .any(|w| w == user_words.as_slice());
+            if telling && inside {
+                holds.push(format!(
+                    "a key of IAM user `{user_name}` (its name is in the secret's)"
+                ));
+                said.push((user.address.clone(), format!("its name is in Actions secret `{name}` of `{repository}`, which may hold one of its keys")));
+                for key in keys.iter().filter(|k| k.string("user") == Some(user_name)) {
+                    said.push((
+                        key.address.clone(),
+                        format!("Actions secret `{name}` of `{repository}` may hold it"),
+                    ));
+                }
+            }
+        }
+        let set = day(secret, "updated").or_else(|| day(secret, "created"));
+        for key in &keys {
+            let (Some(id), Some(made)) = (key.string("id"), day(key, "created")) else {
+                continue;
+            };
+            if set.as_deref() == Some(made.as_str()) {
+                holds.push(format!(
+                    "key `{id}` of IAM user `{}` (made the day the secret was set, {made})",
+                    key.string("user").unwrap_or("?")
+                ));
+                said.push((key.address.clone(), format!("made the day Actions secret `{name}` of `{repository}` was set: the secret may hold it")));
+            }
+        }
+        if !holds.is_empty() {
+            said.push((
+                secret.address.clone(),
+                format!("it may hold {}", holds.join(", or ")),
+            ));
+        }
+    }
+    for entry in unmanaged.iter_mut() {
+        let mut first = true;
+        for (_, what) in said.iter().filter(|(address, _)| *address == entry.address) {
+            if entry.detail.contains(what.as_str()) {
+                continue;
+            }
+            entry.detail.push_str("; ");
+            entry.detail.push_str(what);
+            if first && entry.kind == ResourceKind::GithubActionsSecret {
+                entry.flags.push("may hold an IAM user's key".to_string());
+            }
+            if first && entry.kind != ResourceKind::GithubActionsSecret {
+                entry.flags.push("in a GitHub secret".to_string());
+            }
+            first = false;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::looks_like_aws_key;
+    use super::*;
 
     #[test]
     fn aws_key_names_are_recognised() {
@@ -578,5 +683,120 @@ mod tests {
         for name in ["NPM_TOKEN", "AWS_REGION", "AWS_ROLE_ARN", "SLACK_SECRET"] {
             assert!(!looks_like_aws_key(name), "{name}");
         }
+    }
+}
+
+#[cfg(test)]
+mod cross_reference_tests {
+    use super::*;
+
+    fn resource(address: &str, kind: ResourceKind, attributes: serde_json::Value) -> Resource {
+        Resource {
+            address: address.to_string(),
+            provider: address.split('/').next().unwrap_or_default().to_string(),
+            kind,
+            agent: None,
+            attributes: serde_json::from_value::<BTreeMap<String, Value>>(attributes)
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+
+    fn listed(resource: &Resource) -> Unmanaged {
+        Unmanaged {
+            address: resource.address.clone(),
+            kind: resource.kind,
+            name: String::new(),
+            detail: "listed".to_string(),
+            age_days: None,
+            stale: false,
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn secrets_named_like_aws_keys_are_matched_with_the_users_and_keys_they_may_hold() {
+        let observed = vec![
+            resource(
+                "github.acme/repos/acme/app/actions/secrets/CI_LEGACY_AWS_SECRET_ACCESS_KEY",
+                ResourceKind::GithubActionsSecret,
+                serde_json::json!({"repository": "acme/app", "name": "CI_LEGACY_AWS_SECRET_ACCESS_KEY", "updated": "2024-03-01T00:00:00Z"}),
+            ),
+            resource(
+                "github.acme/repos/acme/app/actions/secrets/AWS_ACCESS_KEY_ID",
+                ResourceKind::GithubActionsSecret,
+                serde_json::json!({"repository": "acme/app", "name": "AWS_ACCESS_KEY_ID", "updated": "2025-06-02T10:00:00Z"}),
+            ),
+            resource(
+                "github.acme/repos/acme/app/actions/secrets/NPM_TOKEN",
+                ResourceKind::GithubActionsSecret,
+                serde_json::json!({"repository": "acme/app", "name": "NPM_TOKEN", "updated": "2025-06-02T10:00:00Z"}),
+            ),
+            resource(
+                "aws.prod/user/ci-legacy",
+                ResourceKind::AwsUser,
+                serde_json::json!({"name": "ci-legacy"}),
+            ),
+            // A user named only with words every key secret has matches none.
+            resource(
+                "aws.prod/user/aws-key",
+                ResourceKind::AwsUser,
+                serde_json::json!({"name": "aws-key"}),
+            ),
+            resource(
+                "aws.prod/access-key/AKIA1",
+                ResourceKind::AwsAccessKey,
+                serde_json::json!({"id": "AKIA1", "user": "ci-legacy", "status": "Active", "created": "2020-09-01"}),
+            ),
+            resource(
+                "aws.prod/access-key/AKIA2",
+                ResourceKind::AwsAccessKey,
+                serde_json::json!({"id": "AKIA2", "user": "deployer", "status": "Active", "created": "2025-06-02"}),
+            ),
+            resource(
+                "aws.prod/access-key/AKIA3",
+                ResourceKind::AwsAccessKey,
+                serde_json::json!({"id": "AKIA3", "user": "old", "status": "Inactive", "created": "2025-06-02"}),
+            ),
+        ];
+        let mut unmanaged: Vec<Unmanaged> = observed.iter().map(listed).collect();
+        cross_reference(&mut unmanaged, &observed);
+        let detail = |address: &str| {
+            unmanaged
+                .iter()
+                .find(|u| u.address == address)
+                .map(|u| (u.detail.clone(), u.flags.clone()))
+                .unwrap()
+        };
+        assert_eq!(
+            detail("github.acme/repos/acme/app/actions/secrets/CI_LEGACY_AWS_SECRET_ACCESS_KEY"),
+            (
+                "listed; it may hold a key of IAM user `ci-legacy` (its name is in the secret's)"
+                    .to_string(),
+                vec!["may hold an IAM user's key".to_string()]
+            )
+        );
+        assert_eq!(
+            detail("github.acme/repos/acme/app/actions/secrets/AWS_ACCESS_KEY_ID").0,
+            "listed; it may hold key `AKIA2` of IAM user `deployer` (made the day the secret was set, 2025-06-02)"
+        );
+        assert_eq!(
+            detail("github.acme/repos/acme/app/actions/secrets/NPM_TOKEN").0,
+            "listed"
+        );
+        assert_eq!(
+            detail("aws.prod/access-key/AKIA1"),
+            ("listed; Actions secret `CI_LEGACY_AWS_SECRET_ACCESS_KEY` of `acme/app` may hold it".to_string(), vec!["in a GitHub secret".to_string()])
+        );
+        assert_eq!(
+            detail("aws.prod/user/ci-legacy").0,
+            "listed; its name is in Actions secret `CI_LEGACY_AWS_SECRET_ACCESS_KEY` of `acme/app`, which may hold one of its keys"
+        );
+        assert_eq!(detail("aws.prod/user/aws-key").0, "listed");
+        assert_eq!(
+            detail("aws.prod/access-key/AKIA3").0,
+            "listed",
+            "an inactive key holds nothing"
+        );
     }
 }

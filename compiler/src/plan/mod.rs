@@ -122,6 +122,7 @@ fn plan_desired(
     // 3. The cluster inventory, and long-lived tokens to delete.
     let (token_deletes, cluster_inventory, bound_outside) = kubernetes::inventory(&rows);
     unmanaged.extend(cluster_inventory);
+    github::cross_reference(&mut unmanaged, observed);
     // 4. Drift.
     let mut drift = drift::find_drift(&rows);
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();

@@ -118,6 +118,8 @@ pub struct TokenRequest {
 pub struct AppClient {
     client: GitHub,
     org: String,
+    api: String,
+    retrier: Retrier,
 }
 
 fn levels(value: &Value) -> BTreeMap<String, String> {
@@ -140,8 +142,10 @@ impl AppClient {
     ) -> Result<AppClient, ProviderError> {
         let jwt = key.jwt(now).map_err(ProviderError::permanent)?;
         Ok(AppClient {
-            client: GitHub::connect(api, jwt, retrier)?,
+            client: GitHub::connect(api, jwt, retrier)?.for_app(),
             org: org.to_string(),
+            api: api.to_string(),
+            retrier: retrier.clone(),
         })
     }
 
@@ -168,13 +172,6 @@ impl AppClient {
                     self.org
                 ))
                 .with_status(404))
-            }
-            Err(error) if error.status == Some(401) => {
-                return Err(ProviderError::permanent(format!(
-                    "{what}: GitHub refuses the App's JWT ({}): check `app_id` and that the key is the App's, and not revoked",
-                    error.message
-                ))
-                .with_status(401))
             }
             Err(error) => return Err(error),
         };
@@ -226,6 +223,21 @@ impl AppClient {
                     .collect()
             }),
         })
+    }
+
+    /// Ends a token before its time (`DELETE /installation/token`, sent
+    /// with the token itself).
+    pub async fn revoke_token(&self, token: &str) -> Result<(), ProviderError> {
+        GitHub::connect(&self.api, token.to_string(), &self.retrier)?
+            .for_app()
+            .request(
+                Method::Delete,
+                "/installation/token",
+                None,
+                "revoking the installation token",
+            )
+            .await?;
+        Ok(())
     }
 
     /// Suspends the installation (`suspend`), or lifts its suspension.

@@ -182,6 +182,8 @@ pub struct GitHub {
     /// Which token the cached answers were read with (a digest of it, never
     /// the token): answers are never shared between tokens.
     token_digest: String,
+    /// What to check when GitHub refuses the credentials (401).
+    unauthorized: &'static str,
 }
 
 /// `GET` answers on disk, one file each: the `ETag`, the `Link` header and
@@ -286,12 +288,20 @@ impl GitHub {
             requests: Requester::new(retrier, 1),
             cache: None,
             token_digest: digest.finish(),
+            unauthorized: ": the token was refused; check `GITHUB_TOKEN` (or the variable named by `--token-env`, or by `token_env` in writ.toml)",
         })
     }
 
     /// Keeps `GET` answers in `dir` and asks again with `If-None-Match`.
     pub fn with_cache(mut self, dir: std::path::PathBuf) -> GitHub {
         self.cache = Some(EtagCache { dir });
+        self
+    }
+
+    /// A client that sends a GitHub App's JWT, or a token it minted: a
+    /// refusal points at the App's credentials.
+    pub(crate) fn for_app(mut self) -> GitHub {
+        self.unauthorized = ": GitHub refused the App's credentials; check `app_id` and the private key in writ.toml (the App's current key, not one deleted in its settings), and the machine's clock (the JWT is valid for minutes)";
         self
     }
 
@@ -437,9 +447,10 @@ impl GitHub {
         }
         let (class, hint) = match answer.status {
             500..=599 => (ErrorClass::Transient, ""),
-            401 => (
+            401 => (ErrorClass::Permanent, self.unauthorized),
+            403 if what.starts_with("setting environment") => (
                 ErrorClass::Permanent,
-                ": the token was refused; check `GITHUB_TOKEN` (or the variable named by `--token-env`, or by `token_env` in writ.toml)",
+                ": the token may not change it; it needs the repository permission `Administration: write`",
             ),
             403 if what.contains("OIDC subject template of organisation") => (
                 ErrorClass::Permanent,

@@ -488,9 +488,37 @@ impl GithubState {
             "deployment_branch_policy".to_string(),
             after["deployment_branch_policy"].clone(),
         );
-        self.client
-            .request(Method::Put, &route, Some(&Value::Object(body)), &what)
-            .await?;
+        // Whether admins may bypass the rules: GitHub reports it, and its
+        // `PUT` takes it though its description does not list it (a server
+        // that refuses the key is asked again without it).
+        let bypass = current["can_admins_bypass"].as_bool();
+        if let Some(bypass) = bypass {
+            body.insert("can_admins_bypass".to_string(), json!(bypass));
+        }
+        match self
+            .client
+            .request(
+                Method::Put,
+                &route,
+                Some(&Value::Object(body.clone())),
+                &what,
+            )
+            .await
+        {
+            Err(error)
+                if bypass.is_some()
+                    && error.status == Some(422)
+                    && error.message.contains("can_admins_bypass") =>
+            {
+                body.remove("can_admins_bypass");
+                self.client
+                    .request(Method::Put, &route, Some(&Value::Object(body)), &what)
+                    .await?;
+            }
+            other => {
+                other?;
+            }
+        }
         let Some(wanted) = after["branch_policies"].as_array() else {
             return Ok(());
         };

@@ -43,7 +43,8 @@
 //!   the installation lacks or a repository it does not reach; 403 when
 //!   suspended), and `PUT`/`DELETE /app/installations/{id}/suspended`;
 //!   the tokens it mints are accepted as the App's bot until the
-//!   installation is suspended (403 then);
+//!   installation is suspended (403 then) or the token is revoked (`DELETE
+//!   /installation/token`, 401 then);
 //! - 401 `Bad credentials` for a missing or unknown token; only JSON bodies.
 //!
 //! Test hooks: secondary rate limits (403 with `retry-after`), an exhausted
@@ -128,6 +129,9 @@ struct State {
     minted: BTreeMap<String, u64>,
     /// The body of each token request, in order.
     token_requests: Vec<Value>,
+    /// The next token minted holds `administration: write` beyond what
+    /// was asked (a misbehaving server, for writ's own check).
+    widen_next_token: bool,
 }
 
 #[derive(Clone)]
@@ -274,6 +278,22 @@ impl FakeGitHub {
             .environments
             .get(&(full_name.to_ascii_lowercase(), name.to_lowercase()))
             .cloned()
+    }
+
+    /// The next token minted holds more than asked.
+    pub fn widen_next_token(&self) {
+        self.state().widen_next_token = true;
+    }
+
+    /// Sets whether admins may bypass an environment's rules.
+    pub fn set_admins_bypass(&self, full_name: &str, name: &str, bypass: bool) {
+        if let Some(environment) = self
+            .state()
+            .environments
+            .get_mut(&(full_name.to_ascii_lowercase(), name.to_lowercase()))
+        {
+            environment["can_admins_bypass"] = json!(bypass);
+        }
     }
 
     /// The bodies of the token requests so far.
@@ -496,6 +516,7 @@ impl FakeGitHub {
                                 "html_url": format!("https://github.com/{full_name}/deployments"),
                                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
                                 "protection_rules": rules,
+                                "can_admins_bypass": found["can_admins_bypass"].as_bool().unwrap_or(true),
                                 "deployment_branch_policy": found["deployment_branch_policy"],
                             }),
                         )
@@ -669,10 +690,14 @@ impl FakeGitHub {
                 state
                     .minted
                     .insert(token.clone(), found["id"].as_u64().unwrap_or_default());
+                let mut granted = asked.clone();
+                if std::mem::take(&mut state.widen_next_token) {
+                    granted["administration"] = json!("write");
+                }
                 let mut answer = json!({
                     "token": token,
                     "expires_at": "2026-11-29T13:00:00Z",
-                    "permissions": asked,
+                    "permissions": granted,
                     "repository_selection": if reached.is_empty() { found["repository_selection"].clone() } else { json!("selected") },
                 });
                 if !reached.is_empty() {
@@ -722,6 +747,23 @@ impl FakeGitHub {
             });
         if minted == Some(true) {
             return error(403, "This installation has been suspended");
+        }
+        if minted.is_some() && request.method == "DELETE" && request.path() == "/installation/token"
+        {
+            let token = request
+                .header("authorization")
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("token "))
+                })
+                .unwrap_or_default()
+                .to_string();
+            self.state().minted.remove(&token);
+            return Reply {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            };
         }
         let login = match request.header("authorization") {
             _ if minted == Some(false) => "release-bot[bot]",
@@ -824,9 +866,10 @@ impl FakeGitHub {
                         .get(&env_key)
                         .map(|e| e["branch_policies"].clone())
                         .unwrap_or(json!([]));
+                    let bypass = body["can_admins_bypass"].as_bool().unwrap_or(true);
                     state.environments.insert(
                         env_key,
-                        json!({"name": environment, "protection_rules": rules, "deployment_branch_policy": policy, "branch_policies": kept}),
+                        json!({"name": environment, "protection_rules": rules, "deployment_branch_policy": policy, "branch_policies": kept, "can_admins_bypass": bypass}),
                     );
                     return Reply::json(200, &json!({"name": environment}));
                 }

@@ -74,6 +74,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/app/installations/{installation_id}/access_tokens", "post"),
     ("/app/installations/{installation_id}/suspended", "put"),
     ("/app/installations/{installation_id}/suspended", "delete"),
+    ("/installation/token", "delete"),
 ];
 
 fn folder() -> PathBuf {
