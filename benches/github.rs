@@ -87,6 +87,7 @@ fn state(
             api: github.api(),
             token: gh::TOKEN.to_string(),
             cache: Some(cache.to_path_buf()),
+            app: None,
         },
         &Retrier::default_policy(),
     )

@@ -246,6 +246,7 @@ pub async fn connect_one(
                         api,
                         token,
                         cache: crate::term::cache_dir().map(|d| d.join("github")),
+                        app: github_app(project, provider, retrier)?,
                     },
                     retrier,
                 )

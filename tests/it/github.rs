@@ -1086,6 +1086,25 @@ fn a_missing_token_or_repository_is_a_clear_error() {
         "{}",
         text(&output)
     );
+    // A listing whose next page is on another server: the token is not
+    // sent there, and the read fails, saying why.
+    github.add_repository("acme/app", 5);
+    github.link_elsewhere();
+    let output = writ(
+        &[
+            "snapshot",
+            folder.to_str().unwrap(),
+            "--only",
+            "github.acme",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("GitHub's answer links to `http://127.0.0.2:9/repos/acme/app/keys?per_page=100&page=2`, outside http://127.0.0.1:"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -1725,5 +1744,43 @@ fn writ_token_refuses_what_one_token_cannot_hold_exactly() {
         text(&output).contains("writ.toml holds no App credentials for `github.acme`: add `app_id` and `private_key_file`"),
         "{}",
         text(&output)
+    );
+}
+
+#[test]
+fn a_selected_installation_is_held_to_the_repositories_its_agents_are_granted() {
+    let github = FakeGitHub::start(REPO, &[]);
+    installed_app(&github);
+    github.add_repository("acme/docs", 7);
+    // Installed on two repositories, read with the App's key.
+    let mut listed = github.installations();
+    listed[0]["repository_selection"] = serde_json::json!("selected");
+    github.set_installations(listed);
+    github.select_repositories(78, &["acme/app", "acme/site"]);
+    let root = scratch("github-app-selected");
+    let folder = keyed_app_project(
+        &root,
+        &github,
+        "  github.acme allow contents:write on \"acme/app\"\n  github.acme allow contents:write on \"acme/docs\"\n",
+    );
+    let plan = read_and_plan(&folder, &root.join("state.json"));
+    let notes: Vec<&str> = plan["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.contains(&"GitHub App `release-bot`'s installation reaches `acme/site`, which no grant of the agents that run as it names: remove it from the installation's repositories (GitHub lets only a person's token change them, so writ does not)"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.contains(&"`release_bot`'s grants name `acme/docs`, which GitHub App `release-bot`'s installation does not reach: its tokens cannot; add it to the installation's repositories"),
+        "{notes:#?}"
+    );
+    // Read with a token that may only read metadata.
+    assert_eq!(
+        github.token_requests(),
+        [serde_json::json!({"permissions": {"metadata": "read"}})]
     );
 }

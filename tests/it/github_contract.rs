@@ -90,6 +90,7 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
             api: prism.api(),
             token: "ghs_contract".to_string(),
             cache: None,
+            app: None,
         },
         &Retrier::new(RetryPolicy {
             max_attempts: 1,
@@ -209,6 +210,14 @@ fn every_request_writ_sends_matches_githubs_openapi_description() {
         )
         .await
         .expect("the token request matches the description");
+        // The description's example links its next page to github.com,
+        // which writ refuses to follow (its own error, no status).
+        if let Err(error) = app.installation_repositories(installation.id).await {
+            assert!(
+                error.status.is_none(),
+                "a request outside GitHub's description: {error}"
+            );
+        }
         app.revoke_token("ghs_contract")
             .await
             .expect("revoking a token matches the description");

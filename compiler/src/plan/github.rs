@@ -476,6 +476,8 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
         }
     }
     let mut said: std::collections::BTreeSet<(&str, &str)> = std::collections::BTreeSet::new();
+    let mut said_selection: std::collections::BTreeSet<(&str, &str)> =
+        std::collections::BTreeSet::new();
     for grant in &desired.github_apps {
         let (agent, slug) = (&grant.agent, &grant.slug);
         let installations: Vec<&Resource> = observed
@@ -538,6 +540,58 @@ pub(super) fn app_findings(desired: &Desired, observed: &[Resource]) -> Vec<Stri
             .collect();
         if !lacking.is_empty() {
             notes.push(format!("`{agent}` declares {}, which GitHub App `{slug}`'s installation does not hold: its tokens cannot do it", lacking.join(", ")));
+        }
+        // A selected installation, its repositories read with the App's
+        // key: each it reaches that no agent of the App is granted, once
+        // for the App, and each this agent is granted that it does not
+        // reach.
+        if let Some(reached) = installation
+            .attribute("repositories")
+            .and_then(Value::as_array)
+        {
+            let reached: Vec<&str> = reached.iter().filter_map(Value::as_str).collect();
+            let patterns: Vec<&String> = desired
+                .github_apps
+                .iter()
+                .filter(|g| g.provider == grant.provider && g.slug == *slug)
+                .flat_map(|g| &g.repositories)
+                .collect();
+            let granted = |repository: &str| {
+                patterns.iter().any(|p| {
+                    crate::access::resource_matches(
+                        crate::facts::ProviderKind::Github,
+                        p,
+                        repository,
+                    )
+                })
+            };
+            let extra: Vec<String> = reached
+                .iter()
+                .filter(|r| !granted(r))
+                .map(|r| format!("`{r}`"))
+                .collect();
+            if !extra.is_empty() && said_selection.insert((grant.provider.as_str(), slug.as_str()))
+            {
+                notes.push(format!(
+                    "GitHub App `{slug}`'s installation reaches {}, which no grant of the agents that run as it names: remove {} from the installation's repositories (GitHub lets only a person's token change them, so writ does not)",
+                    extra.join(", "),
+                    if extra.len() == 1 { "it" } else { "them" }
+                ));
+            }
+            let unreached: Vec<String> = grant
+                .repositories
+                .iter()
+                .filter(|p| !p.contains(['*', '?']))
+                .filter(|p| !reached.iter().any(|r| r.eq_ignore_ascii_case(p)))
+                .map(|p| format!("`{p}`"))
+                .collect();
+            if !unreached.is_empty() {
+                notes.push(format!(
+                    "`{agent}`'s grants name {}, which GitHub App `{slug}`'s installation does not reach: its tokens cannot; add {} to the installation's repositories",
+                    unreached.join(", "),
+                    if unreached.len() == 1 { "it" } else { "them" }
+                ));
+            }
         }
         // Installed on every repository, while the grants name some.
         let every = |pattern: &String| {

@@ -117,6 +117,7 @@ pub struct TokenRequest {
 /// GitHub as the App itself (its JWT), for one organisation.
 pub struct AppClient {
     client: GitHub,
+    app_id: u64,
     org: String,
     api: String,
     retrier: Retrier,
@@ -143,6 +144,7 @@ impl AppClient {
         let jwt = key.jwt(now).map_err(ProviderError::permanent)?;
         Ok(AppClient {
             client: GitHub::connect(api, jwt, retrier)?.for_app(),
+            app_id: key.app_id(),
             org: org.to_string(),
             api: api.to_string(),
             retrier: retrier.clone(),
@@ -223,6 +225,55 @@ impl AppClient {
                     .collect()
             }),
         })
+    }
+
+    /// The App's id.
+    pub fn app_id(&self) -> u64 {
+        self.app_id
+    }
+
+    /// The repositories an installation reaches (`OWNER/NAME`), read with
+    /// a token of its own that may only read metadata, revoked at once.
+    pub async fn installation_repositories(
+        &self,
+        installation: u64,
+    ) -> Result<Vec<String>, ProviderError> {
+        let minted = self
+            .token(
+                installation,
+                &TokenRequest {
+                    repositories: None,
+                    permissions: BTreeMap::from([("metadata".to_string(), "read".to_string())]),
+                },
+            )
+            .await?;
+        let client = GitHub::connect(&self.api, minted.token.clone(), &self.retrier)?.for_app();
+        let what = "listing the repositories of the App's installation";
+        let mut found = Vec::new();
+        let mut next = Some("/installation/repositories?per_page=100".to_string());
+        let mut failure = None;
+        while let Some(url) = next.take() {
+            match client.request(Method::Get, &url, None, what).await {
+                Ok(answer) => {
+                    let page = answer.json()?;
+                    found.extend(
+                        page["repositories"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|r| r["full_name"].as_str().map(str::to_string)),
+                    );
+                    next = answer.next_page();
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        // The token is ended whatever the listing gave.
+        let _ = self.revoke_token(&minted.token).await;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(found),
+        }
     }
 
     /// Ends a token before its time (`DELETE /installation/token`, sent

@@ -325,6 +325,17 @@ impl GitHub {
         what: &str,
     ) -> Result<Answer, ProviderError> {
         let url = if url.starts_with("http://") || url.starts_with("https://") {
+            // A page's link to another server is never followed: the
+            // token would go with it.
+            let within = url
+                .strip_prefix(self.api.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+            if !within {
+                return Err(ProviderError::permanent(format!(
+                    "{what}: GitHub's answer links to `{url}`, outside {}: writ does not send the token there",
+                    self.api
+                )));
+            }
             url.to_string()
         } else {
             format!("{}{url}", self.api)

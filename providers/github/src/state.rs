@@ -28,6 +28,9 @@ pub struct Connection {
     pub token: String,
     /// Where answers are kept by `ETag` (`None`: not kept).
     pub cache: Option<std::path::PathBuf>,
+    /// The App whose key writ.toml names, if any: the repositories its
+    /// installation reaches are read with it.
+    pub app: Option<crate::app::AppClient>,
 }
 
 /// A workflow file an agent runs as.
@@ -65,6 +68,7 @@ pub struct GithubState {
     org: String,
     governed: Governed,
     client: GitHub,
+    app: Option<crate::app::AppClient>,
 }
 
 impl GithubState {
@@ -86,6 +90,7 @@ impl GithubState {
             org: org.to_string(),
             governed,
             client,
+            app: connection.app,
         })
     }
 
@@ -241,25 +246,48 @@ impl GithubState {
     /// organisation owner's token (`admin:read`; fine-grained:
     /// `Administration: read`).
     async fn installations(&self) -> Result<Vec<Resource>, ProviderError> {
-        self.organisation_listing(
-            "installations",
-            Some("installations"),
-            "App installations",
-            ResourceKind::GithubAppInstallation,
-            |installation| {
-                vec![
-                    ("app", installation["app_slug"].clone()),
-                    (
-                        "repository_selection",
-                        installation["repository_selection"].clone(),
-                    ),
-                    ("permissions", installation["permissions"].clone()),
-                    ("created", installation["created_at"].clone()),
-                    ("suspended", json!(!installation["suspended_at"].is_null())),
-                ]
-            },
-        )
-        .await
+        let mut found = self
+            .organisation_listing(
+                "installations",
+                Some("installations"),
+                "App installations",
+                ResourceKind::GithubAppInstallation,
+                |installation| {
+                    vec![
+                        ("app", installation["app_slug"].clone()),
+                        (
+                            "repository_selection",
+                            installation["repository_selection"].clone(),
+                        ),
+                        ("permissions", installation["permissions"].clone()),
+                        ("created", installation["created_at"].clone()),
+                        ("suspended", json!(!installation["suspended_at"].is_null())),
+                        ("app_id", installation["app_id"].clone()),
+                    ]
+                },
+            )
+            .await?;
+        // The repositories a selected installation reaches are listed only
+        // to the installation itself: read for the App whose key writ.toml
+        // names.
+        if let Some(app) = &self.app {
+            for record in &mut found {
+                let ours = record.attribute("app_id").and_then(Value::as_u64) == Some(app.app_id());
+                let selected = record.string("repository_selection") == Some("selected");
+                let suspended =
+                    record.attribute("suspended").and_then(Value::as_bool) == Some(true);
+                let Some(id) = record.attribute("id").and_then(Value::as_u64) else {
+                    continue;
+                };
+                if ours && selected && !suspended {
+                    let repositories = app.installation_repositories(id).await?;
+                    record
+                        .attributes
+                        .insert("repositories".to_string(), json!(repositories));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The fine-grained personal access tokens members granted access to

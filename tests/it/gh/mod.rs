@@ -42,6 +42,8 @@
 //!   /app/installations/{id}/access_tokens` (201; 422 for a permission
 //!   the installation lacks or a repository it does not reach; 403 when
 //!   suspended), and `PUT`/`DELETE /app/installations/{id}/suspended`;
+//!   `GET /installation/repositories` with such a token (the repositories
+//!   an installation of selected ones reaches);
 //!   the tokens it mints are accepted as the App's bot until the
 //!   installation is suspended (403 then) or the token is revoked (`DELETE
 //!   /installation/token`, 401 then);
@@ -132,6 +134,10 @@ struct State {
     /// The next token minted holds `administration: write` beyond what
     /// was asked (a misbehaving server, for writ's own check).
     widen_next_token: bool,
+    /// The repositories of each installation of `selected` repositories.
+    selected: BTreeMap<u64, Vec<String>>,
+    /// Listings link their next page to another server.
+    foreign_links: bool,
 }
 
 #[derive(Clone)]
@@ -280,6 +286,20 @@ impl FakeGitHub {
             .cloned()
     }
 
+    /// The repositories an installation of selected repositories reaches.
+    pub fn select_repositories(&self, installation: u64, repositories: &[&str]) {
+        self.state().selected.insert(
+            installation,
+            repositories.iter().map(|r| r.to_string()).collect(),
+        );
+    }
+
+    /// Listings link their next page to another server (as a hostile or
+    /// broken proxy might).
+    pub fn link_elsewhere(&self) {
+        self.state().foreign_links = true;
+    }
+
     /// The next token minted holds more than asked.
     pub fn widen_next_token(&self) {
         self.state().widen_next_token = true;
@@ -299,6 +319,16 @@ impl FakeGitHub {
     /// The bodies of the token requests so far.
     pub fn token_requests(&self) -> Vec<Value> {
         self.state().token_requests.clone()
+    }
+
+    /// The organisation's App installations, as GitHub lists them.
+    pub fn installations(&self) -> Vec<Value> {
+        self.state().installations.clone()
+    }
+
+    /// Replaces them.
+    pub fn set_installations(&self, installations: Vec<Value>) {
+        self.state().installations = installations;
     }
 
     /// An App installed in the organisation, as GitHub lists it.
@@ -586,13 +616,17 @@ impl FakeGitHub {
                             json!({"total_count": all.len(), "secrets": items})
                         };
                         let reply = Reply::json(200, &body);
-                        if page * per_page < all.len() {
+                        if page * per_page < all.len() || state.foreign_links {
                             let route = if keys { "keys" } else { "actions/secrets" };
+                            let base = if state.foreign_links {
+                                "http://127.0.0.2:9"
+                            } else {
+                                state.base.as_str()
+                            };
                             reply.with_header(
                                 "Link",
                                 &format!(
-                                    "<{}/repos/{full_name}/{route}?per_page={per_page}&page={}>; rel=\"next\"",
-                                    state.base,
+                                    "<{base}/repos/{full_name}/{route}?per_page={per_page}&page={}>; rel=\"next\"",
                                     page + 1
                                 ),
                             )
@@ -747,6 +781,39 @@ impl FakeGitHub {
             });
         if minted == Some(true) {
             return error(403, "This installation has been suspended");
+        }
+        if minted == Some(false)
+            && request.method == "GET"
+            && request.path() == "/installation/repositories"
+        {
+            let state = self.state();
+            let token = request
+                .header("authorization")
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("token "))
+                })
+                .unwrap_or_default();
+            let id = state.minted.get(token).copied().unwrap_or_default();
+            let names: Vec<String> = match state.selected.get(&id) {
+                Some(names) => names.clone(),
+                None => state
+                    .repositories
+                    .values()
+                    .map(|(name, _, _)| name.clone())
+                    .collect(),
+            };
+            let repositories: Vec<Value> = names
+                .iter()
+                .filter_map(|name| {
+                    let (full_name, id, _) = state.repositories.get(&name.to_ascii_lowercase())?;
+                    Some(json!({"id": id, "name": full_name.split('/').nth(1), "full_name": full_name}))
+                })
+                .collect();
+            return Reply::json(
+                200,
+                &json!({"total_count": repositories.len(), "repositories": repositories}),
+            );
         }
         if minted.is_some() && request.method == "DELETE" && request.path() == "/installation/token"
         {

@@ -75,6 +75,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("/app/installations/{installation_id}/suspended", "put"),
     ("/app/installations/{installation_id}/suspended", "delete"),
     ("/installation/token", "delete"),
+    ("/installation/repositories", "get"),
 ];
 
 fn folder() -> PathBuf {
@@ -115,6 +116,15 @@ fn subset(full: &Value) -> Result<Value, String> {
         let mut operation = operation.clone();
         if let Some(Value::Object(responses)) = operation.get_mut("responses") {
             for response in responses.values_mut() {
+                // No answer headers either, but for the comments' listing
+                // (whose documented `Link` the test reads, not follows):
+                // the documented `Link` of a listing points at github.com,
+                // where writ will not follow (the token would go with it).
+                if let Value::Object(response) = response {
+                    if !path.ends_with("/comments") {
+                        response.remove("headers");
+                    }
+                }
                 if let Some(Value::Object(content)) = response.get_mut("content") {
                     for media in content.values_mut() {
                         if let Value::Object(media) = media {
