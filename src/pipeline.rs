@@ -187,7 +187,7 @@ pub fn make_plan(
         today: clock::today()?,
         max_key_age_days: project.config.max_key_age_days()?,
     };
-    let binding = writ_compiler::lower::github::bind(desired, observed);
+    let binding = writ_compiler::lower::bind(desired, observed);
     let mut plan = writ_compiler::plan::plan(desired, observed, &options);
     plan.notes.extend(binding);
     plan.identities = identities.map(<[Identity]>::to_vec).unwrap_or_default();

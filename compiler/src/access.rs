@@ -60,8 +60,9 @@ pub fn action_meets(kind: ProviderKind, granted: &str, denied: &str) -> bool {
 
 /// Does a grant's resource allow the request's? Kubernetes resources are
 /// compared as RBAC compares them (see [`kubernetes::ResourceRef`]), AWS
-/// ARNs segment by segment as IAM does (see [`pattern::arn_matches`]), the
-/// rest as patterns.
+/// ARNs segment by segment as IAM does (see [`pattern::arn_matches`]), GCP
+/// names by the resource hierarchy (a role on a bucket holds on its
+/// objects), the rest as patterns.
 pub fn resource_matches(kind: ProviderKind, pattern_text: &str, resource: &str) -> bool {
     match kind {
         ProviderKind::Kubernetes => {
@@ -77,12 +78,18 @@ pub fn resource_matches(kind: ProviderKind, pattern_text: &str, resource: &str) 
             }
         }
         ProviderKind::Aws => pattern::arn_matches(pattern_text, resource),
+        // A role bound on a resource holds on everything under it.
+        ProviderKind::Gcp => {
+            let resource = gcp_name(resource);
+            gcp_reach(gcp_name(pattern_text))
+                .iter()
+                .any(|p| pattern::matches(p, resource))
+        }
         // GitHub names owners and repositories without regard to case.
         ProviderKind::Github => pattern::matches(
             &pattern_text.to_ascii_lowercase(),
             &resource.to_ascii_lowercase(),
         ),
-        _ => pattern::matches(pattern_text, resource),
     }
 }
 
@@ -103,7 +110,15 @@ pub fn resource_covers(kind: ProviderKind, outer: &str, inner: &str) -> bool {
         ProviderKind::Github => {
             pattern::contains(&outer.to_ascii_lowercase(), &inner.to_ascii_lowercase())
         }
-        _ => pattern::contains(outer, inner),
+        // Everything the inner binding reaches must be within what the
+        // outer one does: a project holds only what is named under it here
+        // (a bucket's name does not say its project).
+        ProviderKind::Gcp => {
+            let outer = gcp_within(gcp_name(outer));
+            gcp_within(gcp_name(inner))
+                .iter()
+                .all(|i| outer.iter().any(|o| pattern::contains(o, i)))
+        }
     }
 }
 
@@ -124,8 +139,37 @@ pub fn resource_meets(kind: ProviderKind, a: &str, b: &str) -> bool {
         ProviderKind::Github => {
             pattern::intersects(&a.to_ascii_lowercase(), &b.to_ascii_lowercase())
         }
-        _ => pattern::intersects(a, b),
+        ProviderKind::Gcp => {
+            let (a, b) = (gcp_reach(gcp_name(a)), gcp_reach(gcp_name(b)));
+            a.iter()
+                .any(|a| b.iter().any(|b| pattern::intersects(a, b)))
+        }
     }
+}
+
+/// A GCP resource name without its service (`//storage.googleapis.com/`).
+fn gcp_name(text: &str) -> &str {
+    text.strip_prefix("//")
+        .and_then(|rest| rest.split_once('/').map(|(_, path)| path))
+        .unwrap_or(text)
+}
+
+/// What a role bound on `name` (a pattern) holds on, as GCP's resource
+/// hierarchy has it: the resource, everything under it, and, for a
+/// project, buckets too (a bucket's name, `projects/_/buckets/B`, does not
+/// say which project holds it: any may).
+fn gcp_reach(name: &str) -> Vec<String> {
+    let mut reach = gcp_within(name);
+    if name.split('/').count() == 2 && name.starts_with("projects/") {
+        reach.push("projects/_/*".to_string());
+    }
+    reach
+}
+
+/// The part of [`gcp_reach`] the name itself shows: the resource and
+/// everything named under it.
+fn gcp_within(name: &str) -> Vec<String> {
+    vec![name.to_string(), format!("{name}/*")]
 }
 
 /// Do the names of a grant (`named`; none: every object) allow the object

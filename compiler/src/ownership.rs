@@ -15,6 +15,27 @@ use crate::resource::{Resource, ResourceKind};
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
+/// The marks on GCP service accounts, which take no labels: the id's prefix,
+/// and a record in the description.
+pub mod gcp {
+    /// Every writ service account's id starts so.
+    pub const ID_PREFIX: &str = "writ-";
+
+    /// The description writ gives an agent's service account: its record of
+    /// ownership, `writ project=PROJECT agent=AGENT`.
+    pub fn record(project: &str, agent: &str) -> String {
+        format!("writ project={project} agent={agent}")
+    }
+
+    /// The project and agent a description records, if it is writ's record.
+    pub fn read(description: &str) -> Option<(&str, &str)> {
+        let rest = description.strip_prefix("writ project=")?;
+        let (project, agent) = rest.split_once(" agent=")?;
+        let agent = agent.split_whitespace().next()?;
+        (!project.is_empty() && !project.contains(' ')).then_some((project, agent))
+    }
+}
+
 /// The marks on AWS IAM objects.
 pub mod aws {
     /// Every project's objects sit under this path; one project's under
@@ -370,6 +391,19 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
             }
         }
         ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
+        ResourceKind::GcpServiceAccount => {
+            let id = resource.string("account_id").unwrap_or_default();
+            match resource.string("description").and_then(gcp::read) {
+                Some((owner, _)) if id.starts_with(gcp::ID_PREFIX) && owner == project => {
+                    Ownership::Ours
+                }
+                Some(_) if id.starts_with(gcp::ID_PREFIX) => Ownership::OtherProject,
+                _ => Ownership::Unmanaged,
+            }
+        }
+        // Writ's part of a resource's policy: the bindings of writ's
+        // service accounts, read so (see `lower::gcp::bind`).
+        ResourceKind::GcpIamPolicy => Ownership::Ours,
         // Governed, not owned: writ sets its attributes (and never deletes
         // it, see the plan's deletions).
         kind if kind.is_governed() => Ownership::Ours,
@@ -419,6 +453,12 @@ pub fn agent_name(resource: &Resource) -> Option<&str> {
     resource
         .tag(aws::AGENT_TAG)
         .or_else(|| label(resource, kubernetes::AGENT_LABEL))
+        .or_else(|| {
+            (resource.kind == ResourceKind::GcpServiceAccount)
+                .then(|| gcp::read(resource.string("description")?))
+                .flatten()
+                .map(|(_, agent)| agent)
+        })
         .or(resource.agent.as_deref())
         .or_else(|| resource.string("role"))
 }

@@ -61,6 +61,17 @@ pub enum ResourceKind {
     /// not owned: writ sets its deployment branch policy (keeping its
     /// reviewers and wait timer), never deletes it.
     GithubEnvironment,
+    /// A GCP service account: writ's, one per agent and GCP provider (its
+    /// id starts `writ-`, its description records the project and agent),
+    /// or anyone's, listed.
+    GcpServiceAccount,
+    /// Writ's part of one GCP resource's allow policy: the bindings that
+    /// name writ's service accounts, by role and condition. Others' members
+    /// and bindings on the same resource are never part of it.
+    GcpIamPolicy,
+    /// A GCP project as observed: its id and number (what workload
+    /// identity principals name). Read, never changed.
+    GcpProject,
 }
 
 impl ResourceKind {
@@ -86,6 +97,9 @@ impl ResourceKind {
             ResourceKind::GithubActionsSettings => "github_actions_settings",
             ResourceKind::GithubPersonalToken => "github_personal_token",
             ResourceKind::GithubEnvironment => "github_environment",
+            ResourceKind::GcpServiceAccount => "gcp_service_account",
+            ResourceKind::GcpIamPolicy => "gcp_iam_policy",
+            ResourceKind::GcpProject => "gcp_project",
         }
     }
 
@@ -124,6 +138,9 @@ impl ResourceKind {
             ResourceKind::GithubActionsSettings => "Actions settings",
             ResourceKind::GithubPersonalToken => "personal access token",
             ResourceKind::GithubEnvironment => "environment",
+            ResourceKind::GcpServiceAccount => "service account",
+            ResourceKind::GcpIamPolicy => "IAM policy bindings",
+            ResourceKind::GcpProject => "GCP project",
         }
     }
 

@@ -27,7 +27,17 @@ const BEFORE: &[(&str, &str, &str)] = &[
     ("teams/reporting.writ", "ttl = 2h", "ttl = 4h"),
     ("teams/platform.writ", "  kubernetes.prod allow get on \"pods/log\" in cluster\n", ""),
     ("teams/reporting.writ", "ses:SendEmail, ses:SendRawEmail", "ses:SendEmail, ses:SendRawEmail, ses:SendBulkEmail"),
+    (
+        "teams/analytics.writ",
+        "  gcp.analytics allow roles/bigquery.dataEditor on \"projects/acme-analytics/datasets/warehouse\"\n",
+        "",
+    ),
 ];
+
+/// The analytics project, as GCP reports it: workload identity principals
+/// name its number.
+const GCP_PROJECT: &str = r#"{"address": "gcp.analytics/project", "provider": "gcp.analytics", "kind": "gcp_project",
+  "attributes": {"id": "acme-analytics", "number": "804213376955"}}"#;
 
 fn sources(before: bool) -> SourceMap {
     let mut files = Vec::new();
@@ -70,7 +80,11 @@ fn collect(folder: &Path, out: &mut Vec<PathBuf>) {
 fn desired(before: bool) -> lower::Desired {
     let checked = crate::support::check(&sources(before));
     assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
-    lower::lower(&checked.model, "acme")
+    let mut desired = lower::lower(&checked.model, "acme");
+    // What was applied had the project's number, as a plan binds it.
+    let project: writ_compiler::resource::Resource = serde_json::from_str(GCP_PROJECT).unwrap();
+    lower::gcp::bind(&mut desired, &[project]);
+    desired
 }
 
 const LIVE: &str = r#"[
@@ -101,6 +115,7 @@ const LIVE: &str = r#"[
   {"op": "set", "address": "github.acme/repos/acme/platform/environments/production", "attribute": "deployment_branch_policy", "value": null},
   {"op": "add", "resource": {"address": "github.acme/repos/acme/platform/actions/secrets/CI_LEGACY_AWS_SECRET_ACCESS_KEY", "provider": "github.acme", "kind": "github_actions_secret",
     "attributes": {"repository": "acme/platform", "name": "CI_LEGACY_AWS_SECRET_ACCESS_KEY", "created": "2020-09-01T09:12:00Z", "updated": "2020-09-01T09:12:00Z"}}},
+  {"op": "add", "resource": "GCP_PROJECT"},
   {"op": "add", "resource": {"address": "aws.prod/user/alice", "provider": "aws.prod", "kind": "aws_user",
     "attributes": {"name": "alice", "path": "/", "created": "2023-05-02"}}},
   {"op": "add", "resource": {"address": "aws.prod/user/ci-legacy", "provider": "aws.prod", "kind": "aws_user",
@@ -113,7 +128,8 @@ const LIVE: &str = r#"[
 
 fn generate() -> Snapshot {
     let mut observed = crate::support::as_applied(desired(true));
-    crate::support::apply_edits(&mut observed, &serde_json::from_str(LIVE).unwrap());
+    let live = LIVE.replace("\"GCP_PROJECT\"", GCP_PROJECT);
+    crate::support::apply_edits(&mut observed, &serde_json::from_str(&live).unwrap());
     Snapshot::from_resources(observed)
 }
 

@@ -18,6 +18,7 @@ mod action;
 mod aws;
 mod cli;
 mod example;
+mod gcp_iam;
 mod github;
 mod github_contract;
 mod iam;

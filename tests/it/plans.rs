@@ -62,8 +62,8 @@ fn case_plan(folder: &Path) -> Plan {
         max_key_age_days: Some(90),
     };
     // As `writ plan` does: the trust of GitHub workflows bound to the
-    // repositories observed.
-    lower::github::bind(&mut desired, &observed);
+    // repositories observed, workload identity to the GCP project's number.
+    lower::bind(&mut desired, &observed);
     plan::plan(&desired, &observed, &options)
 }
 

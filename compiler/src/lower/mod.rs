@@ -6,6 +6,7 @@
 //! A retired agent lowers to nothing, so its objects are deleted.
 
 pub mod aws;
+pub mod gcp;
 pub mod github;
 pub mod kubernetes;
 
@@ -70,6 +71,16 @@ pub struct Desired {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Binds what lowering wrote to what only the providers know, from the
+/// observed state: the AWS trust of GitHub workflows to their repositories
+/// ([`github::bind`]), workload identity principals to their GCP
+/// project's number ([`gcp::bind`]). Returns what the plan must say.
+pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    let mut notes = github::bind(desired, observed);
+    notes.extend(gcp::bind(desired, observed));
+    notes
+}
+
 pub fn lower(model: &Model, project: &str) -> Desired {
     let mut desired = Desired {
         project: project.to_string(),
@@ -102,6 +113,7 @@ pub fn lower(model: &Model, project: &str) -> Desired {
     // One line per provider kind that lowers to objects.
     aws::lower_all(model, project, &mut desired);
     kubernetes::lower_all(model, project, &mut desired);
+    gcp::lower_all(model, project, &mut desired);
     desired.resources.sort_by(|a, b| a.address.cmp(&b.address));
     desired
 }

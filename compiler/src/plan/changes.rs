@@ -223,6 +223,11 @@ fn create(resource: &Resource, agents_with_objects: &HashSet<&str>) -> Change {
         ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
             format!("gives `{agent}` its grants")
         }
+        ResourceKind::GcpServiceAccount => format!("`{agent}` runs as this service account"),
+        ResourceKind::GcpIamPolicy => format!(
+            "writ's bindings on `{}`",
+            resource.string("resource").unwrap_or("?")
+        ),
         kind if kind.is_governed() => {
             format!("governed attributes: {}", governed_reason(resource))
         }

@@ -191,10 +191,13 @@ impl AwsProvider {
                 | ResourceKind::GithubAppInstallation
                 | ResourceKind::GithubActionsSettings
                 | ResourceKind::GithubPersonalToken
-                | ResourceKind::GithubEnvironment,
+                | ResourceKind::GithubEnvironment
+                | ResourceKind::GcpServiceAccount
+                | ResourceKind::GcpIamPolicy
+                | ResourceKind::GcpProject,
                 _,
             ) => Err(ProviderError::permanent(format!(
-                "`{}` is a GitHub object, not an AWS one",
+                "`{}` is not an AWS object",
                 change.address
             ))),
             (ResourceKind::AwsUser | ResourceKind::AwsAccessKey, _) => {

@@ -32,6 +32,10 @@ pub fn findings(sources: &SourceMap) -> Vec<Diagnostic> {
     let checked = check(sources);
     let mut diagnostics = checked.diagnostics.clone();
     if !checked.has_errors() {
+        // `writ check` lowers too, and reports what lowering refuses.
+        let desired = writ_compiler::lower::lower(&checked.model, "ui");
+        diagnostics.extend(desired.diagnostics);
+        writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         diagnostics.extend(eval::run_tests(&checked.model).diagnostics);
     }
     diagnostics

@@ -1,0 +1,579 @@
+//! Lowering to GCP: for each GCP provider (one project), a service account
+//! per agent that holds access there, and writ's part of the allow policy
+//! of every resource its grants name.
+//!
+//! - **Service accounts**: id `writ-` and the agent's name within GCP's
+//!   rules (6 to 30 characters, `[a-z][-a-z0-9]*[a-z0-9]`: lower case, `_`
+//!   as `-`), with a stable hash where the name does not fit
+//!   ([`account_id`]); two agents whose ids would be the same are an error. Service accounts take no labels: the
+//!   description records the project and agent
+//!   ([`crate::ownership::gcp::record`]).
+//! - **Bindings**: each grant's role, for the agent's service account, on
+//!   the resource it names. A project, a storage bucket and a service
+//!   account have allow policies of their own, and are bound directly. Any
+//!   other resource of the project (a BigQuery dataset, a bucket pattern,
+//!   an object prefix) is bound on the project, with an IAM Condition on
+//!   `resource.name`: the name and what is under it (`==`, or `startsWith`
+//!   the name and `/`) as a role bound on it would hold, `startsWith` for a
+//!   pattern that ends in its only `*`, nothing else (IAM Conditions compare
+//!   names no other way).
+//!   GCP then grants the role only on what the name matches, and never
+//!   where a service does not report `resource.name`.
+//! - **Conditions** (`when`) become CEL, and an agent with `expires` has
+//!   `request.time < timestamp("DATE")` on every binding: GCP itself ends
+//!   the access on that date, whether or not anyone applies again.
+//! - **Workload identity** (`runs_on gcp.P workload_pool "POOL" subject
+//!   "S"`): `roles/iam.workloadIdentityUser` on the agent's service
+//!   account, for exactly that principal. Its address names the project's
+//!   number, which only GCP knows: [`bind`] puts it in from the observed
+//!   project, or leaves the binding out and says so.
+//! - **Delegation**: a delegate's service account gives its parent's
+//!   `roles/iam.serviceAccountTokenCreator`, so the parent can mint the
+//!   delegate's short-lived tokens, and nothing else.
+//!
+//! Every policy is written at version 3 (conditions). Pure: nothing here
+//! reads live state.
+
+use super::Desired;
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::model::{Agent, AgentId, Model, ProviderId, ProviderSettings, WorkloadKind};
+use crate::ownership;
+use crate::resource::{Resource, ResourceKind};
+use crate::syntax::ast::ConditionOp;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The role a workload identity principal is given on a service account.
+pub const WORKLOAD_IDENTITY_USER: &str = "roles/iam.workloadIdentityUser";
+/// The role a parent is given on its delegate's service account.
+pub const TOKEN_CREATOR: &str = "roles/iam.serviceAccountTokenCreator";
+/// Stands for the project's number in a principal, until [`bind`] knows it.
+const PROJECT_NUMBER: &str = "PROJECT_NUMBER";
+/// The attributes `when` may name on a GCP grant: those IAM Conditions
+/// evaluate as strings.
+const CONDITION_KEYS: &[&str] = &[
+    "resource.name",
+    "resource.type",
+    "resource.service",
+    "request.host",
+    "request.path",
+    "destination.ip",
+];
+
+/// The id of an agent's service account: `writ-` and its name, lower case,
+/// `_` as `-`; where that is not a valid id of 6 to 30 characters, the
+/// name cut short and a hash of the whole name, so that it stays stable
+/// and tells long names apart.
+pub fn account_id(agent: &str) -> String {
+    let mut name: String = agent
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' => c.to_ascii_lowercase(),
+            'a'..='z' | '0'..='9' | '-' => c,
+            _ => '-',
+        })
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let name = name.trim_matches('-');
+    let id = format!("{}{name}", ownership::gcp::ID_PREFIX);
+    // `a_b` and `a-b`, `Ab` and `ab`, come out the same: a collision the
+    // lowering reports.
+    if (6..=30).contains(&id.len()) && !id.ends_with('-') && !name.is_empty() {
+        return id;
+    }
+    let hash = &crate::policy::digest(&json!(agent))[..6];
+    let room = 30 - ownership::gcp::ID_PREFIX.len() - hash.len() - 1;
+    let cut: String = name.chars().take(room).collect();
+    let cut = cut.trim_end_matches('-');
+    if cut.is_empty() {
+        format!("{}{hash}", ownership::gcp::ID_PREFIX)
+    } else {
+        format!("{}{cut}-{hash}", ownership::gcp::ID_PREFIX)
+    }
+}
+
+/// A string as a CEL literal.
+fn literal(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `key like pattern` in CEL, if IAM Conditions can say it: one name (no
+/// wildcard), a prefix (one `*`, at the end) or a suffix (one `*`, at the
+/// start). `?`, and `*` elsewhere, cannot.
+fn like(key: &str, pattern: &str) -> Option<String> {
+    if !crate::pattern::has_wildcard(pattern) {
+        return Some(format!("{key} == {}", literal(pattern)));
+    }
+    if pattern.contains('?') {
+        return None;
+    }
+    let stars = pattern.matches('*').count();
+    match (stars, pattern.strip_suffix('*'), pattern.strip_prefix('*')) {
+        (1, Some(prefix), _) => Some(format!("{key}.startsWith({})", literal(prefix))),
+        (1, None, Some(suffix)) => Some(format!("{key}.endsWith({})", literal(suffix))),
+        _ => None,
+    }
+}
+
+/// The resources a grant on `name` holds on, as a condition on
+/// `resource.name`: the resource and everything under it, as a role bound
+/// on it would (see [`crate::access::resource_matches`]). A pattern that
+/// ends in its only `*` already takes in what is under what it matches.
+fn within(name: &str) -> Option<String> {
+    if crate::pattern::has_wildcard(name) {
+        return like("resource.name", name);
+    }
+    Some(format!(
+        "resource.name == {} || resource.name.startsWith({})",
+        literal(name),
+        literal(&format!("{name}/"))
+    ))
+}
+
+/// Where a grant's resource is bound: on the resource itself, or on the
+/// project with a condition on `resource.name`.
+enum Target {
+    Direct(String),
+    Project(String),
+}
+
+/// The resource a grant names, as GCP binds it; `Err` says why it cannot.
+fn target(project: &str, resource: &str) -> Result<Target, String> {
+    let name = resource
+        .strip_prefix("//")
+        .and_then(|r| r.split_once('/').map(|(_, path)| path))
+        .unwrap_or(resource);
+    let parts: Vec<&str> = name.split('/').collect();
+    let wild = crate::pattern::has_wildcard(name);
+    match parts.as_slice() {
+        ["projects", p] if *p == project && !wild => Ok(Target::Direct(name.to_string())),
+        ["projects", "_", "buckets", bucket] if !crate::pattern::has_wildcard(bucket) => {
+            Ok(Target::Direct(name.to_string()))
+        }
+        ["projects", p, "serviceAccounts", account]
+            if (*p == project || *p == "-") && !crate::pattern::has_wildcard(account) =>
+        {
+            Ok(Target::Direct(format!("projects/{project}/serviceAccounts/{account}")))
+        }
+        // Anything else of this project, and buckets (whose names are
+        // global): on the project, for the names the pattern matches.
+        ["projects", p, ..] if (*p == project || *p == "_") && parts.len() > 2 => {
+            Ok(Target::Project(name.to_string()))
+        }
+        ["projects", p, ..] if *p != project => Err(format!(
+            "`{resource}` is in project `{p}`, not in `{project}`, the project of this provider: declare a provider for it"
+        )),
+        _ => Err(format!(
+            "`{resource}` is not a resource writ can bind in project `{project}`: name the project (`projects/{project}`), a bucket (`projects/_/buckets/NAME`), a service account (`projects/{project}/serviceAccounts/EMAIL`), or anything else of the project by its full name (`projects/{project}/datasets/NAME`)"
+        )),
+    }
+}
+
+/// One binding: role, condition (title and expression), members.
+type Bindings = BTreeMap<(String, Option<String>), BTreeSet<String>>;
+
+struct GcpLowering<'a> {
+    model: &'a Model,
+    project: &'a str,
+    provider: ProviderId,
+    gcp_project: String,
+    /// Policies by the resource they are on.
+    policies: BTreeMap<String, Bindings>,
+    /// The agents with a service account here, with its email.
+    emails: BTreeMap<AgentId, String>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl GcpLowering<'_> {
+    fn address(&self) -> String {
+        self.model.providers[self.provider].address()
+    }
+
+    /// Does the agent get a service account in this provider?
+    fn has_account(&self, agent: &Agent) -> bool {
+        !agent.retired
+            && (agent.grants.iter().any(|g| g.provider == self.provider)
+                || agent.runs_on.iter().any(|w| w.provider == self.provider))
+    }
+
+    fn bind(&mut self, on: &str, role: &str, condition: Option<String>, member: String) {
+        self.policies
+            .entry(on.to_string())
+            .or_default()
+            .entry((role.to_string(), condition))
+            .or_default()
+            .insert(member);
+    }
+
+    /// The CEL of an agent's `expires`, if it has one.
+    fn expiry(agent: &Agent) -> Option<String> {
+        agent
+            .expires
+            .map(|date| format!("request.time < timestamp(\"{date}T00:00:00Z\")"))
+    }
+
+    fn run(mut self, desired: &mut Desired) {
+        let mut ids: BTreeMap<String, &str> = BTreeMap::new();
+        for (id, agent) in self.model.agents.iter().enumerate() {
+            if !self.has_account(agent) {
+                continue;
+            }
+            let account = account_id(&agent.name);
+            if let Some(other) = ids.insert(account.clone(), &agent.name) {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateDefinition,
+                        format!(
+                            "agents `{other}` and `{}` would have the same GCP service account id `{account}` in `{}`",
+                            agent.name,
+                            self.address()
+                        ),
+                        Label::new(agent.span, "second agent"),
+                    )
+                    .with_help("rename one of them: ids are `writ-` and the name, cut to 30 characters"),
+                );
+                continue;
+            }
+            let email = format!("{account}@{}.iam.gserviceaccount.com", self.gcp_project);
+            self.emails.insert(id, email.clone());
+            desired.resources.push(Resource {
+                address: format!("{}/serviceAccounts/{account}", self.address()),
+                provider: self.address(),
+                kind: ResourceKind::GcpServiceAccount,
+                agent: Some(agent.name.clone()),
+                attributes: BTreeMap::from([
+                    ("account_id".to_string(), json!(account)),
+                    ("email".to_string(), json!(email)),
+                    (
+                        "display_name".to_string(),
+                        json!(format!("writ: {}", agent.name)
+                            .chars()
+                            .take(100)
+                            .collect::<String>()),
+                    ),
+                    (
+                        "description".to_string(),
+                        json!(ownership::gcp::record(self.project, &agent.name)),
+                    ),
+                    ("disabled".to_string(), json!(false)),
+                ])
+                .into(),
+            });
+        }
+        for (id, agent) in self.model.agents.iter().enumerate() {
+            let Some(email) = self.emails.get(&id).cloned() else {
+                continue;
+            };
+            // Frozen: its service account kept, holding nothing.
+            if agent.frozen {
+                continue;
+            }
+            let member = format!("serviceAccount:{email}");
+            let own = format!("projects/{}/serviceAccounts/{email}", self.gcp_project);
+            let expiry = Self::expiry(agent);
+            let provider = self.provider;
+            for grant in agent.grants.iter().filter(|g| g.provider == provider) {
+                let mut conditions: Vec<String> = Vec::new();
+                let mut ok = true;
+                for condition in &grant.conditions {
+                    match self.condition(condition) {
+                        Ok(cel) => conditions.push(cel),
+                        Err(why) => {
+                            self.diagnostics.push(
+                                Diagnostic::new(Code::Unsupported, why, Label::new(grant.span, "cannot be lowered to an IAM Condition"))
+                                    .with_help(format!("IAM Conditions take {} compared with `==`, `!=`, `in`, or `like` a name, a prefix (`x*`) or a suffix (`*x`)", CONDITION_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                for role in &grant.actions {
+                    if crate::pattern::has_wildcard(role) {
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                Code::Unsupported,
+                                format!("`{role}` is a pattern: GCP binds one role at a time"),
+                                Label::new(grant.span, "a role pattern"),
+                            )
+                            .with_help("name each role"),
+                        );
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                for resource in &grant.resources {
+                    let (on, on_name) = match target(&self.gcp_project, resource) {
+                        Ok(Target::Direct(on)) => (on, None),
+                        Ok(Target::Project(name)) => match within(&name) {
+                            Some(cel) => (format!("projects/{}", self.gcp_project), Some(cel)),
+                            None => {
+                                self.diagnostics.push(
+                                    Diagnostic::new(
+                                        Code::Unsupported,
+                                        format!("`{resource}` cannot be bound: IAM Conditions match a resource's name exactly, or by a prefix (a pattern that ends in `*`)"),
+                                        Label::new(grant.span, "not a name or a prefix"),
+                                    )
+                                    .with_help("name the resource, or end the pattern with its only `*`"),
+                                );
+                                continue;
+                            }
+                        },
+                        Err(why) => {
+                            self.diagnostics.push(
+                                Diagnostic::new(
+                                    Code::Unsupported,
+                                    why,
+                                    Label::new(grant.span, "cannot be bound"),
+                                )
+                                .with_help("see docs/gcp.md for the resources writ binds"),
+                            );
+                            continue;
+                        }
+                    };
+                    let all: Vec<&String> =
+                        on_name.iter().chain(&conditions).chain(&expiry).collect();
+                    let condition = (!all.is_empty()).then(|| {
+                        all.iter()
+                            .map(|c| {
+                                if all.len() > 1 {
+                                    format!("({c})")
+                                } else {
+                                    (*c).clone()
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" && ")
+                    });
+                    for role in &grant.actions {
+                        self.bind(&on, role, condition.clone(), member.clone());
+                    }
+                }
+            }
+            for workload in agent.runs_on.iter().filter(|w| w.provider == provider) {
+                if let WorkloadKind::GcpWorkloadIdentity { pool, subject } = &workload.kind {
+                    let principal = format!(
+                        "principal://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}/subject/{subject}"
+                    );
+                    self.bind(&own, WORKLOAD_IDENTITY_USER, expiry.clone(), principal);
+                }
+            }
+            // The parent mints this delegate's tokens.
+            if let Some(parent_email) = agent.parent.and_then(|p| self.emails.get(&p)).cloned() {
+                self.bind(
+                    &own,
+                    TOKEN_CREATOR,
+                    expiry.clone(),
+                    format!("serviceAccount:{parent_email}"),
+                );
+            }
+        }
+        let provider = self.address();
+        for (on, bindings) in std::mem::take(&mut self.policies) {
+            desired.resources.push(Resource {
+                address: format!("{provider}/iam/{on}"),
+                provider: provider.clone(),
+                kind: ResourceKind::GcpIamPolicy,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("resource".to_string(), json!(on)),
+                    ("bindings".to_string(), bindings_json(&bindings)),
+                ])
+                .into(),
+            });
+        }
+        desired.diagnostics.append(&mut self.diagnostics);
+    }
+
+    /// One `when` condition in CEL.
+    fn condition(&self, condition: &crate::model::Condition) -> Result<String, String> {
+        let key = condition.key.as_str();
+        if !CONDITION_KEYS.contains(&key) {
+            return Err(format!(
+                "`{key}` is not an attribute IAM Conditions compare as a string"
+            ));
+        }
+        let value = |v: &String| literal(v);
+        Ok(match condition.op {
+            ConditionOp::Equals => format!("{key} == {}", value(&condition.values[0])),
+            ConditionOp::NotEquals => format!("{key} != {}", value(&condition.values[0])),
+            ConditionOp::In => format!(
+                "{key} in [{}]",
+                condition
+                    .values
+                    .iter()
+                    .map(value)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ConditionOp::Like => like(key, &condition.values[0]).ok_or_else(|| {
+                format!(
+                    "`{key} like \"{}\"` is neither one name, a prefix nor a suffix",
+                    condition.values[0]
+                )
+            })?,
+            _ => return Err(format!("`{}` has no IAM Condition", condition.op.as_str())),
+        })
+    }
+}
+
+/// Bindings as a policy holds them: sorted by role and condition, each
+/// condition with writ's title.
+fn bindings_json(bindings: &Bindings) -> Value {
+    Value::Array(
+        bindings
+            .iter()
+            .map(|((role, condition), members)| {
+                let mut binding = json!({"role": role, "members": members});
+                if let Some(expression) = condition {
+                    binding["condition"] = json!({"title": "writ", "expression": expression});
+                }
+                binding
+            })
+            .collect(),
+    )
+}
+
+pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
+    for (provider_id, provider) in model.providers.iter().enumerate() {
+        if let ProviderSettings::Gcp {
+            project: gcp_project,
+        } = &provider.settings
+        {
+            GcpLowering {
+                model,
+                project,
+                provider: provider_id,
+                gcp_project: gcp_project.clone(),
+                policies: BTreeMap::new(),
+                emails: BTreeMap::new(),
+                diagnostics: Vec::new(),
+            }
+            .run(desired);
+        }
+    }
+}
+
+/// Puts the project's number, read from GCP, into the workload identity
+/// principals of `desired`; where the project was not read, leaves those
+/// bindings out, and says so. Returns what the plan must say.
+pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    let numbers: BTreeMap<&str, &str> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpProject)
+        .filter_map(|r| Some((r.provider.as_str(), r.string("number")?)))
+        .collect();
+    let mut notes = Vec::new();
+    let placeholder = format!("projects/{PROJECT_NUMBER}/");
+    for policy in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+    {
+        let number = numbers.get(policy.provider.as_str()).copied();
+        let Some(Value::Array(bindings)) = policy.attributes.get_mut("bindings") else {
+            continue;
+        };
+        for binding in bindings.iter_mut() {
+            let Some(Value::Array(members)) = binding.get_mut("members") else {
+                continue;
+            };
+            let mut kept = Vec::new();
+            for member in members.drain(..) {
+                match (member.as_str(), number) {
+                    (Some(text), Some(number)) if text.contains(&placeholder) => {
+                        kept.push(json!(
+                            text.replace(&placeholder, &format!("projects/{number}/"))
+                        ));
+                    }
+                    (Some(text), None) if text.contains(&placeholder) => {
+                        notes.push(format!("the number of GCP project `{}` was not read, so `{}` is not planned for {}", policy.provider, WORKLOAD_IDENTITY_USER, text.rsplit("/subject/").next().map(|s| format!("subject `{s}`")).unwrap_or_default()));
+                    }
+                    _ => kept.push(member),
+                }
+            }
+            kept.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            *members = kept;
+        }
+        bindings.retain(|b| b["members"].as_array().is_some_and(|m| !m.is_empty()));
+    }
+    desired.resources.retain(|r| {
+        r.kind != ResourceKind::GcpIamPolicy
+            || r.attribute("bindings")
+                .and_then(Value::as_array)
+                .is_some_and(|b| !b.is_empty())
+    });
+    notes.sort();
+    notes.dedup();
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_follow_gcps_rules_and_stay_apart() {
+        assert_eq!(account_id("loader"), "writ-loader");
+        let valid = |id: &str| {
+            (6..=30).contains(&id.len())
+                && id.starts_with(|c: char| c.is_ascii_lowercase())
+                && !id.ends_with('-')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        for name in [
+            "warehouse_loader",
+            "a",
+            "Billing",
+            "a_very_long_agent_name_that_does_not_fit",
+            "x__y",
+            "_",
+        ] {
+            let id = account_id(name);
+            assert!(valid(&id), "{name} → {id}");
+            assert_eq!(id, account_id(name), "stable");
+        }
+        assert_eq!(account_id("warehouse_loader"), "writ-warehouse-loader");
+        // The same id: reported as a collision where both are agents.
+        assert_eq!(account_id("a_b"), account_id("a-b"));
+        assert_ne!(
+            account_id("a_very_long_agent_name_that_does_not_fit"),
+            account_id("a_very_long_agent_name_that_does_not_fit_either")
+        );
+    }
+
+    #[test]
+    fn like_patterns_become_iam_conditions_only_where_iam_can_say_them() {
+        assert_eq!(
+            like("resource.name", "a/b").as_deref(),
+            Some("resource.name == \"a/b\"")
+        );
+        assert_eq!(
+            like("resource.name", "projects/_/buckets/x/objects/2026/*").as_deref(),
+            Some("resource.name.startsWith(\"projects/_/buckets/x/objects/2026/\")")
+        );
+        assert_eq!(
+            like("resource.name", "*.csv").as_deref(),
+            Some("resource.name.endsWith(\".csv\")")
+        );
+        assert_eq!(like("resource.name", "a*b"), None);
+        assert_eq!(like("resource.name", "a?"), None);
+        assert_eq!(like("resource.name", "*a*"), None);
+        assert_eq!(literal("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+}
