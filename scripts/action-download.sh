@@ -45,13 +45,23 @@ base="${GITHUB_SERVER_URL:-https://github.com}/$ACTION_REPOSITORY/releases/downl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-fetch() { curl --fail --silent --show-error --location --retry 3 --output "$work/$1" "$base/$1"; }
+curl_options=(--silent --show-error --location --retry 3 --retry-connrefused --connect-timeout 20)
+fetch() { curl --fail "${curl_options[@]}" --output "$work/$1" "$base/$1"; }
 
-if ! fetch SOURCES 2>/dev/null; then
-  say "writ: no release $tag of $ACTION_REPOSITORY: building from source"
-  found false
-  exit 0
-fi
+status=$(curl "${curl_options[@]}" --output "$work/SOURCES" --write-out '%{http_code}' "$base/SOURCES") || status=000
+case "$status" in
+  200) ;;
+  404)
+    say "writ: no release $tag of $ACTION_REPOSITORY: building from source"
+    found false
+    exit 0
+    ;;
+  *)
+    say "writ: could not read release $tag of $ACTION_REPOSITORY (HTTP $status): building from source"
+    found false
+    exit 0
+    ;;
+esac
 key=$("$GITHUB_ACTION_PATH/scripts/source-key.sh" "$GITHUB_ACTION_PATH")
 if [ "$(tr -d '[:space:]' < "$work/SOURCES")" != "$key" ]; then
   say "writ: release $tag was built from other sources than this action's: building from source"

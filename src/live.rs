@@ -103,10 +103,9 @@ pub fn in_scope<'m>(
         .filter(move |p| is_live(project, p) == live && scope.includes(&p.address()))
 }
 
-/// Is this provider read live? AWS and Kubernetes ones are; GitHub ones
-/// only when writ.toml says how (a project may plan its cloud access
-/// without a GitHub token, and its plans say what that leaves unbound);
-/// GCP ones not in this version.
+/// Is this provider read live? AWS and Kubernetes ones are; GitHub and GCP
+/// ones only when writ.toml says how (a project may plan its cloud access
+/// without a GitHub token, and its plans say what that leaves unbound).
 fn is_live(project: &Project, provider: &writ_compiler::model::Provider) -> bool {
     match provider.kind {
         ProviderKind::Aws | ProviderKind::Kubernetes => true,
@@ -115,7 +114,11 @@ fn is_live(project: &Project, provider: &writ_compiler::model::Provider) -> bool
             .provider
             .get("github")
             .is_some_and(|t| t.contains_key(&provider.name)),
-        ProviderKind::Gcp => false,
+        ProviderKind::Gcp => project
+            .config
+            .provider
+            .get("gcp")
+            .is_some_and(|t| t.contains_key(&provider.name)),
     }
 }
 
@@ -217,6 +220,33 @@ pub async fn connect_one(
             }
             Box::new(connected)
         }
+        ProviderSettings::Gcp {
+            project: gcp_project,
+        } => {
+            let token_env =
+                get("access_token_env").unwrap_or_else(|| "GOOGLE_OAUTH_ACCESS_TOKEN".to_string());
+            let token = std::env::var(&token_env).unwrap_or_default();
+            if token.trim().is_empty() {
+                return Err(format!(
+                    "`{address}`: no GCP access token in `{token_env}`: set it (`export {token_env}=$(gcloud auth print-access-token)`), or name another variable with `access_token_env` in `[provider.gcp.{}]`",
+                    provider.name
+                )
+                .into());
+            }
+            Box::new(
+                writ_provider_gcp::GcpProvider::connect(
+                    &address,
+                    gcp_project,
+                    writ_provider_gcp::GcpSettings {
+                        endpoint_url: get("endpoint_url"),
+                        token,
+                    },
+                    writ_compiler::lower::gcp::policy_resources(model, &address),
+                    retrier,
+                )
+                .map_err(|e| format!("`{address}`: {e}"))?,
+            )
+        }
         ProviderSettings::Github { org } => {
             let token_env = get("token_env").unwrap_or_else(|| "GITHUB_TOKEN".to_string());
             let token = std::env::var(&token_env).unwrap_or_default();
@@ -253,7 +283,6 @@ pub async fn connect_one(
                 .map_err(|e| format!("`{address}`: {e}"))?,
             )
         }
-        _ => return Err(format!("`{address}` cannot be read live by this version of writ").into()),
     };
     // Before anything else: is it where the source says?
     let identity = connected.identify().await?;

@@ -49,7 +49,9 @@ impl Model {
     /// The grants an agent holds without writing them: for each delegate
     /// (not retired) that runs as a Kubernetes service account, `create` on
     /// `serviceaccounts/token` for exactly that account, in its namespace,
-    /// so that the agent can mint the delegate's short-lived tokens. A
+    /// and, in each GCP provider where both have a service account,
+    /// `roles/iam.serviceAccountTokenCreator` on the delegate's, so that
+    /// the agent can mint the delegate's short-lived tokens. A
     /// frozen or retired agent holds none. Lowering writes them into the
     /// agent's Roles; the evaluator and the guardrails read them from here,
     /// so that what writ says is what the cluster allows.
@@ -78,6 +80,39 @@ impl Model {
         let (holder, child) = (&self.agents[parent], &self.agents[child_id]);
         if holder.frozen || holder.retired || child.retired || child_id == parent {
             return;
+        }
+        // GCP: the parent's service account may mint the tokens of the
+        // delegate's (`roles/iam.serviceAccountTokenCreator` on it), in
+        // each GCP provider where both have one.
+        for (provider_id, provider) in self.providers.iter().enumerate() {
+            let ProviderSettings::Gcp { project } = &provider.settings else {
+                continue;
+            };
+            let present = |agent: &Agent| {
+                agent.grants.iter().any(|g| g.provider == provider_id)
+                    || agent.runs_on.iter().any(|w| w.provider == provider_id)
+            };
+            if present(holder) && present(child) {
+                let email = format!(
+                    "{}@{project}.iam.gserviceaccount.com",
+                    crate::lower::gcp::account_id(&child.name)
+                );
+                grants.push((
+                    child_id,
+                    Grant {
+                        provider: provider_id,
+                        actions: vec![crate::lower::gcp::TOKEN_CREATOR.to_string()],
+                        resources: vec![format!("projects/{project}/serviceAccounts/{email}")],
+                        placement: Placement::None,
+                        resource_names: Vec::new(),
+                        conditions: Vec::new(),
+                        waivers: Vec::new(),
+                        docs: String::new(),
+                        span: child.parent_span.unwrap_or(child.span),
+                        via: Vec::new(),
+                    },
+                ));
+            }
         }
         for workload in &child.runs_on {
             let WorkloadKind::KubernetesServiceAccount {

@@ -394,7 +394,11 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
         ResourceKind::GcpServiceAccount => {
             let id = resource.string("account_id").unwrap_or_default();
             match resource.string("description").and_then(gcp::read) {
-                Some((owner, _)) if id.starts_with(gcp::ID_PREFIX) && owner == project => {
+                // The record must name the agent the id is made from: an
+                // edited description cannot hand an account to another.
+                Some((owner, agent))
+                    if owner == project && id == crate::lower::gcp::account_id(agent) =>
+                {
                     Ownership::Ours
                 }
                 Some(_) if id.starts_with(gcp::ID_PREFIX) => Ownership::OtherProject,
@@ -457,6 +461,10 @@ pub fn agent_name(resource: &Resource) -> Option<&str> {
             (resource.kind == ResourceKind::GcpServiceAccount)
                 .then(|| gcp::read(resource.string("description")?))
                 .flatten()
+                .filter(|(_, agent)| {
+                    resource.string("account_id")
+                        == Some(crate::lower::gcp::account_id(agent).as_str())
+                })
                 .map(|(_, agent)| agent)
         })
         .or(resource.agent.as_deref())

@@ -46,6 +46,25 @@ agent loader {
   gcp.data allow roles/bigquery.dataEditor on "projects/acme-data-1/datasets/warehouse"
   gcp.data allow roles/storage.objectCreator on "projects/_/buckets/out"
     when resource.name like "*.csv"
+  delegates {
+    gcp.data allow roles/storage.objectViewer on "projects/_/buckets/*"
+  }
+}
+
+/// A delegate: the loader mints its tokens.
+agent helper {
+  owner = "team-data"
+  ttl = 1h
+  parent = loader
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/logs-1"
+}
+
+/// Frozen: its account kept, holding nothing.
+agent sleeper {
+  owner = "team-data"
+  ttl = 1h
+  frozen = true
+  gcp.data allow roles/viewer on "projects/acme-data-1"
 }
 
 agent viewer {
@@ -69,6 +88,7 @@ const ROLES: &[&str] = &[
     "roles/bigquery.dataViewer",
     "roles/viewer",
     "roles/owner",
+    "roles/iam.serviceAccountTokenCreator",
 ];
 
 const NAMES: &[&str] = &[
@@ -90,6 +110,9 @@ const NAMES: &[&str] = &[
     "projects/_/buckets/out/objects/r.csv",
     "projects/_/buckets/out/objects/r.txt",
     "projects/other-proj/datasets/warehouse",
+    "projects/acme-data-1/serviceAccounts/writ-helper@acme-data-1.iam.gserviceaccount.com",
+    "projects/acme-data-1/serviceAccounts/writ-loader@acme-data-1.iam.gserviceaccount.com",
+    "projects/_/buckets/events2",
 ];
 
 /// Request times: before the loader's `expires`, its last second, its
@@ -269,7 +292,7 @@ fn writs_gcp_answers_are_what_the_lowered_policies_grant() {
     }
     let mut conditions: Vec<(String, String, String)> = Vec::new();
     let mut cases = Vec::new();
-    for agent in ["loader", "viewer"] {
+    for agent in ["loader", "viewer", "helper", "sleeper"] {
         for role in ROLES {
             for name in NAMES {
                 for time in TIMES {

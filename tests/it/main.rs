@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod binary;
+mod gcp;
 mod gh;
 mod http;
 mod kube;
@@ -19,6 +20,7 @@ mod aws;
 mod cli;
 mod example;
 mod gcp_iam;
+mod gcp_provider;
 mod github;
 mod github_contract;
 mod iam;

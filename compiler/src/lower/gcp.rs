@@ -163,10 +163,18 @@ fn target(project: &str, resource: &str) -> Result<Target, String> {
             Ok(Target::Direct(name.to_string()))
         }
         ["projects", p, "serviceAccounts", account]
-            if (*p == project || *p == "-") && !crate::pattern::has_wildcard(account) =>
+            if *p == project && !crate::pattern::has_wildcard(account) =>
         {
-            Ok(Target::Direct(format!("projects/{project}/serviceAccounts/{account}")))
+            if !account.ends_with(&format!("@{project}.iam.gserviceaccount.com")) {
+                return Err(format!(
+                    "`{resource}` is not a service account of project `{project}` by its email (`NAME@{project}.iam.gserviceaccount.com`): writ binds only on those"
+                ));
+            }
+            Ok(Target::Direct(name.to_string()))
         }
+        ["projects", "-", ..] => Err(format!(
+            "`{resource}` names its project as `-`: write `projects/{project}/…`, as writ compares names"
+        )),
         // Anything else of this project, and buckets (whose names are
         // global): on the project, for the names the pattern matches.
         ["projects", p, ..] if (*p == project || *p == "_") && parts.len() > 2 => {
@@ -267,7 +275,8 @@ impl GcpLowering<'_> {
                         "description".to_string(),
                         json!(ownership::gcp::record(self.project, &agent.name)),
                     ),
-                    ("disabled".to_string(), json!(false)),
+                    // Frozen: it keeps its account, which mints nothing.
+                    ("disabled".to_string(), json!(agent.frozen)),
                 ])
                 .into(),
             });
@@ -372,7 +381,12 @@ impl GcpLowering<'_> {
                 }
             }
             // The parent mints this delegate's tokens.
-            if let Some(parent_email) = agent.parent.and_then(|p| self.emails.get(&p)).cloned() {
+            let minting_parent = agent
+                .parent
+                .filter(|p| !self.model.agents[*p].frozen)
+                .and_then(|p| self.emails.get(&p))
+                .cloned();
+            if let Some(parent_email) = minting_parent {
                 self.bind(
                     &own,
                     TOKEN_CREATOR,
@@ -467,14 +481,179 @@ pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
     }
 }
 
+/// The resources whose allow policies the source binds on in the GCP
+/// provider `address`: what a live read of it must look at.
+pub fn policy_resources(model: &Model, address: &str) -> Vec<String> {
+    let mut scratch = Desired::default();
+    for (provider_id, provider) in model.providers.iter().enumerate() {
+        if let ProviderSettings::Gcp {
+            project: gcp_project,
+        } = &provider.settings
+        {
+            if provider.address() == address {
+                GcpLowering {
+                    model,
+                    project: "",
+                    provider: provider_id,
+                    gcp_project: gcp_project.clone(),
+                    policies: BTreeMap::new(),
+                    emails: BTreeMap::new(),
+                    diagnostics: Vec::new(),
+                }
+                .run(&mut scratch);
+            }
+        }
+    }
+    scratch
+        .resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+        .filter_map(|r| r.string("resource").map(str::to_string))
+        .collect()
+}
+
+/// Another writ project's service accounts in the same GCP project are
+/// read with writ's (their ids share the prefix): what they hold on a
+/// policy is kept as it is, in the desired state, so that no plan of this
+/// project changes it. A service account is this project's when the source
+/// declares it or its description records this project.
+fn keep_others(desired: &mut Desired, observed: &[Resource]) {
+    let ours: BTreeSet<String> = desired
+        .resources
+        .iter()
+        .chain(observed)
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+        .filter(|r| {
+            r.agent.is_some()
+                || r.string("description")
+                    .and_then(ownership::gcp::read)
+                    .is_some_and(|(project, _)| project == desired.project)
+        })
+        .filter_map(|r| r.string("email").map(str::to_string))
+        .collect();
+    let foreign = |member: &str| {
+        member.strip_prefix("serviceAccount:").is_some_and(|email| {
+            email.starts_with(ownership::gcp::ID_PREFIX) && !ours.contains(email)
+        })
+    };
+    for policy in observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+    {
+        let resource = policy.string("resource").unwrap_or_default();
+        // A foreign service account's own policy is all its project's.
+        let whole = resource
+            .split_once("/serviceAccounts/")
+            .is_some_and(|(_, email)| {
+                email.starts_with(ownership::gcp::ID_PREFIX) && !ours.contains(email)
+            });
+        let mut kept: Bindings = BTreeMap::new();
+        for binding in policy
+            .attribute("bindings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let role = binding["role"].as_str().unwrap_or_default().to_string();
+            let condition = binding["condition"]["expression"]
+                .as_str()
+                .map(str::to_string);
+            for member in binding["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if whole || foreign(member) {
+                    kept.entry((role.clone(), condition.clone()))
+                        .or_default()
+                        .insert(member.to_string());
+                }
+            }
+        }
+        if kept.is_empty() {
+            continue;
+        }
+        let index = match desired
+            .resources
+            .iter()
+            .position(|r| r.address == policy.address)
+        {
+            Some(index) => index,
+            None => {
+                desired.resources.push(Resource {
+                    address: policy.address.clone(),
+                    provider: policy.provider.clone(),
+                    kind: ResourceKind::GcpIamPolicy,
+                    agent: None,
+                    attributes: BTreeMap::from([
+                        ("resource".to_string(), json!(resource)),
+                        ("bindings".to_string(), json!([])),
+                    ])
+                    .into(),
+                });
+                desired.resources.len() - 1
+            }
+        };
+        let target = &mut desired.resources[index];
+        let mut all: Bindings = BTreeMap::new();
+        for binding in target
+            .attribute("bindings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = (
+                binding["role"].as_str().unwrap_or_default().to_string(),
+                binding["condition"]["expression"]
+                    .as_str()
+                    .map(str::to_string),
+            );
+            let members = all.entry(key).or_default();
+            for member in binding["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                members.insert(member.to_string());
+            }
+        }
+        for (key, members) in kept {
+            all.entry(key).or_default().extend(members);
+        }
+        target
+            .attributes
+            .insert("bindings".to_string(), bindings_json(&all));
+    }
+    desired.resources.sort_by(|a, b| a.address.cmp(&b.address));
+}
+
 /// Puts the project's number, read from GCP, into the workload identity
 /// principals of `desired`; where the project was not read, leaves those
 /// bindings out, and says so. Returns what the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    keep_others(desired, observed);
+    // The project each provider's service accounts are in.
+    let projects: BTreeMap<&str, &str> = desired
+        .resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+        .filter_map(|r| {
+            let domain = r.string("email")?.split_once('@')?.1;
+            Some((
+                r.provider.as_str(),
+                domain.strip_suffix(".iam.gserviceaccount.com")?,
+            ))
+        })
+        .collect();
+    // A number read from the very project the provider names, digits only.
     let numbers: BTreeMap<&str, &str> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GcpProject)
+        .filter(|r| projects.get(r.provider.as_str()).copied() == r.string("id"))
         .filter_map(|r| Some((r.provider.as_str(), r.string("number")?)))
+        .filter(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
         .collect();
     let mut notes = Vec::new();
     let placeholder = format!("projects/{PROJECT_NUMBER}/");

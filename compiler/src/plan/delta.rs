@@ -113,6 +113,32 @@ pub(super) fn widens(change: &super::Change) -> bool {
                     || field(change.before.as_ref(), "role_ref")
                         != field(change.after.as_ref(), "role_ref");
             }
+            if change.kind == ResourceKind::GcpIamPolicy {
+                // A member given a role (under a condition) it did not have
+                // is a gain, and needs its service account made first.
+                let triples = |side: Option<&BTreeMap<String, serde_json::Value>>| {
+                    let mut found = Vec::new();
+                    for binding in side
+                        .and_then(|a| a.get("bindings"))
+                        .and_then(serde_json::Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        for member in binding["members"].as_array().into_iter().flatten() {
+                            found.push((
+                                binding["role"].clone(),
+                                binding["condition"]["expression"].clone(),
+                                member.clone(),
+                            ));
+                        }
+                    }
+                    found
+                };
+                let was = triples(change.before.as_ref());
+                return triples(change.after.as_ref())
+                    .iter()
+                    .any(|t| !was.contains(t));
+            }
             let (old, new) = (side(change.before.as_ref()), side(change.after.as_ref()));
             !compare(&old, &new).0.is_empty()
         }

@@ -130,6 +130,10 @@ fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
                 ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding,
                 _,
             ) => 3,
+            // GCP: a service account exists before a binding names it, and
+            // is deleted after its bindings are gone.
+            (ResourceKind::GcpServiceAccount, ChangeKind::Delete) => 7,
+            (ResourceKind::GcpServiceAccount, _) => 0,
             // Governed GitHub settings last: a token that may not set them
             // holds nothing back.
             (kind, _) if kind.is_governed() => 8,

@@ -1,0 +1,431 @@
+//! A local GCP API for tests: the part writ uses, answering as GCP does.
+//!
+//! - Resource Manager v3: `GET /v3/projects/{id}` (`name` is
+//!   `projects/NUMBER`; 403 for a project the caller cannot see, as GCP
+//!   answers for one that does not exist), `POST
+//!   /v3/projects/{id}:getIamPolicy` and `:setIamPolicy`;
+//! - IAM v1 service accounts: list (`pageSize`, at most 100, and
+//!   `pageToken`), create (`accountId` checked against GCP's rule; 409
+//!   `ALREADY_EXISTS`), get, patch (`updateMask`), delete, `:disable`,
+//!   `:enable`, and `:getIamPolicy` (`options.requestedPolicyVersion`) and
+//!   `:setIamPolicy` on one;
+//! - Storage v1 bucket policies: `GET` and `PUT /storage/v1/b/{bucket}/iam`;
+//! - every policy has an `etag`, new on each write; a write whose `etag` is
+//!   not the current one is 409 `ABORTED`, as a concurrent change is; a
+//!   policy with conditions must be written at version 3 (400
+//!   `INVALID_ARGUMENT`), and a service account member must exist (400);
+//! - 401 `UNAUTHENTICATED` for a missing or unknown token; errors in GCP's
+//!   `{"error": {"code", "message", "status"}}` form.
+//!
+//! Test hooks: another writer changing a policy between writ's read and
+//! write, a binding added by hand, and a request log.
+
+use crate::http::{Reply, Request};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub const TOKEN: &str = "ya29.writ-test-token";
+
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    project: String,
+    number: String,
+    /// Service accounts by email.
+    accounts: BTreeMap<String, Value>,
+    /// Policies by resource (`projects/P`, `projects/_/buckets/B`,
+    /// `projects/P/serviceAccounts/EMAIL`): `version`, `etag`, `bindings`.
+    policies: BTreeMap<String, Value>,
+    /// Buckets that exist.
+    buckets: Vec<String>,
+    next_etag: u64,
+    /// Before the next write of this policy, another writer adds this
+    /// binding (so writ's `etag` is stale).
+    interloper: Option<(String, Value)>,
+    log: Vec<Logged>,
+}
+
+#[derive(Clone)]
+pub struct FakeGcp {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+fn error(status: u16, code: &str, message: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"error": {"code": status, "message": message, "status": code}}),
+    )
+}
+
+impl FakeGcp {
+    /// A server for project `id` (number `number`), with these buckets.
+    pub fn start(id: &str, number: &str, buckets: &[&str]) -> FakeGcp {
+        let state = Arc::new(Mutex::new(State {
+            project: id.to_string(),
+            number: number.to_string(),
+            buckets: buckets.iter().map(|b| b.to_string()).collect(),
+            ..State::default()
+        }));
+        let mut gcp = FakeGcp { port: 0, state };
+        let server = gcp.clone();
+        gcp.port = crate::http::serve(Arc::new(move |request: &Request| {
+            let reply = server.handle(request);
+            server.state().log.push(Logged {
+                method: request.method.clone(),
+                path: request.path().to_string(),
+                status: reply.status,
+            });
+            reply
+        }));
+        gcp
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state().log.clone()
+    }
+
+    /// A service account someone made (`description` as given).
+    pub fn add_account(&self, account_id: &str, description: &str) {
+        let mut state = self.state();
+        let email = format!("{account_id}@{}.iam.gserviceaccount.com", state.project);
+        let account = account_json(&state.project, &email, "", description);
+        state.accounts.insert(email, account);
+    }
+
+    pub fn account(&self, email: &str) -> Option<Value> {
+        self.state().accounts.get(email).cloned()
+    }
+
+    /// A policy as GCP holds it (`None`: never written).
+    pub fn policy(&self, resource: &str) -> Option<Value> {
+        self.state().policies.get(resource).cloned()
+    }
+
+    /// A binding added by hand (or by another tool).
+    pub fn add_binding(&self, resource: &str, binding: Value) {
+        let mut state = self.state();
+        state.next_etag += 1;
+        let etag = format!("BwX{}", state.next_etag);
+        let policy = state
+            .policies
+            .entry(resource.to_string())
+            .or_insert_with(|| json!({"version": 1, "bindings": []}));
+        policy["bindings"].as_array_mut().unwrap().push(binding);
+        policy["etag"] = json!(etag);
+        policy["version"] = json!(3);
+    }
+
+    /// Before writ's next write of `resource`'s policy, another writer
+    /// adds `binding`.
+    pub fn interleave(&self, resource: &str, binding: Value) {
+        self.state().interloper = Some((resource.to_string(), binding));
+    }
+
+    fn read_policy(state: &mut State, resource: &str) -> Value {
+        if !state.policies.contains_key(resource) {
+            state.next_etag += 1;
+            let etag = format!("BwX{}", state.next_etag);
+            state.policies.insert(
+                resource.to_string(),
+                json!({"version": 1, "etag": etag, "bindings": []}),
+            );
+        }
+        state.policies[resource].clone()
+    }
+
+    /// A policy write: the `etag` must be the current one, conditions need
+    /// version 3, service account members must exist.
+    fn write_policy(&self, resource: &str, policy: &Value) -> Result<Value, Reply> {
+        let interloper = {
+            let mut state = self.state();
+            match state.interloper.take() {
+                Some((target, binding)) if target == resource => Some(binding),
+                other => {
+                    state.interloper = other;
+                    None
+                }
+            }
+        };
+        if let Some(binding) = interloper {
+            self.add_binding(resource, binding);
+        }
+        let mut state = self.state();
+        let current = Self::read_policy(&mut state, resource);
+        if policy["etag"] != current["etag"] {
+            return Err(error(
+                409,
+                "ABORTED",
+                "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.",
+            ));
+        }
+        let bindings = policy["bindings"].as_array().cloned().unwrap_or_default();
+        for binding in &bindings {
+            if binding.get("condition").is_some() && policy["version"] != 3 {
+                return Err(error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Conditions are only supported in policy version 3",
+                ));
+            }
+            for member in binding["members"].as_array().into_iter().flatten() {
+                if let Some(email) = member
+                    .as_str()
+                    .and_then(|m| m.strip_prefix("serviceAccount:"))
+                {
+                    if email.ends_with(&format!("@{}.iam.gserviceaccount.com", state.project))
+                        && !state.accounts.contains_key(email)
+                    {
+                        return Err(error(
+                            400,
+                            "INVALID_ARGUMENT",
+                            &format!("Service account {email} does not exist."),
+                        ));
+                    }
+                }
+            }
+        }
+        state.next_etag += 1;
+        let written = json!({"version": policy["version"], "etag": format!("BwX{}", state.next_etag), "bindings": bindings});
+        state.policies.insert(resource.to_string(), written.clone());
+        Ok(written)
+    }
+
+    fn handle(&self, request: &Request) -> Reply {
+        if request.header("authorization") != Some(format!("Bearer {TOKEN}").as_str()) {
+            return error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            );
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let path = request.path().to_string();
+        let project = self.state().project.clone();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let method = request.method.as_str();
+        match (method, segments.as_slice()) {
+            ("GET", ["v3", "projects", id]) => {
+                if *id != project {
+                    return error(
+                        403,
+                        "PERMISSION_DENIED",
+                        &format!("Permission denied on resource project {id}."),
+                    );
+                }
+                let number = self.state().number.clone();
+                Reply::json(
+                    200,
+                    &json!({"name": format!("projects/{number}"), "projectId": project, "state": "ACTIVE"}),
+                )
+            }
+            ("POST", ["v3", "projects", call]) => {
+                let (id, verb) = call.split_once(':').unwrap_or((call, ""));
+                if id != project {
+                    return error(403, "PERMISSION_DENIED", "Permission denied.");
+                }
+                let resource = format!("projects/{id}");
+                match verb {
+                    "getIamPolicy" => {
+                        Reply::json(200, &Self::read_policy(&mut self.state(), &resource))
+                    }
+                    "setIamPolicy" => match self.write_policy(&resource, &body["policy"]) {
+                        Ok(policy) => Reply::json(200, &policy),
+                        Err(reply) => reply,
+                    },
+                    _ => error(404, "NOT_FOUND", "Not found"),
+                }
+            }
+            (_, ["storage", "v1", "b", bucket, "iam"]) => {
+                if !self.state().buckets.iter().any(|b| b == bucket) {
+                    return error(404, "NOT_FOUND", "The specified bucket does not exist.");
+                }
+                let resource = format!("projects/_/buckets/{bucket}");
+                let shaped = |policy: Value| {
+                    let mut policy = policy;
+                    policy["kind"] = json!("storage#policy");
+                    policy["resourceId"] = json!(resource.clone());
+                    policy
+                };
+                match method {
+                    "GET" => {
+                        if request
+                            .query()
+                            .get("optionsRequestedPolicyVersion")
+                            .map(String::as_str)
+                            != Some("3")
+                        {
+                            return error(
+                                400,
+                                "INVALID_ARGUMENT",
+                                "Policy version 3 must be requested for conditions",
+                            );
+                        }
+                        Reply::json(
+                            200,
+                            &shaped(Self::read_policy(&mut self.state(), &resource)),
+                        )
+                    }
+                    "PUT" => match self.write_policy(&resource, &body) {
+                        Ok(policy) => Reply::json(200, &shaped(policy)),
+                        Err(reply) => reply,
+                    },
+                    _ => error(405, "METHOD_NOT_ALLOWED", "Method not allowed"),
+                }
+            }
+            (_, ["v1", "projects", id, "serviceAccounts", rest @ ..]) => {
+                if *id != project {
+                    return error(403, "PERMISSION_DENIED", "Permission denied.");
+                }
+                self.accounts(method, rest, request, &body)
+            }
+            _ => error(404, "NOT_FOUND", &format!("no route for {method} {path}")),
+        }
+    }
+
+    fn accounts(&self, method: &str, rest: &[&str], request: &Request, body: &Value) -> Reply {
+        let project = self.state().project.clone();
+        match (method, rest) {
+            ("GET", []) => {
+                let query = request.query();
+                let size = query
+                    .get("pageSize")
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .unwrap_or(100)
+                    .clamp(1, 100);
+                let start = query
+                    .get("pageToken")
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let state = self.state();
+                let all: Vec<&Value> = state.accounts.values().collect();
+                let page: Vec<Value> = all
+                    .iter()
+                    .skip(start)
+                    .take(size)
+                    .map(|a| (*a).clone())
+                    .collect();
+                let mut answer = json!({"accounts": page});
+                if start + size < all.len() {
+                    answer["nextPageToken"] = json!((start + size).to_string());
+                }
+                Reply::json(200, &answer)
+            }
+            ("POST", []) => {
+                let id = body["accountId"].as_str().unwrap_or_default();
+                let valid = (6..=30).contains(&id.len())
+                    && id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && !id.ends_with('-')
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !valid {
+                    return error(400, "INVALID_ARGUMENT", "Account ID must match [a-z]([-a-z0-9]*[a-z0-9]) and be 6 to 30 characters.");
+                }
+                let email = format!("{id}@{project}.iam.gserviceaccount.com");
+                let mut state = self.state();
+                if state.accounts.contains_key(&email) {
+                    return error(409, "ALREADY_EXISTS", &format!("Service account {id} already exists within project projects/{project}."));
+                }
+                let account = account_json(
+                    &project,
+                    &email,
+                    body["serviceAccount"]["displayName"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    body["serviceAccount"]["description"]
+                        .as_str()
+                        .unwrap_or_default(),
+                );
+                state.accounts.insert(email, account.clone());
+                Reply::json(200, &account)
+            }
+            (_, [call]) => {
+                let (email, verb) = call.split_once(':').unwrap_or((call, ""));
+                let resource = format!("projects/{project}/serviceAccounts/{email}");
+                if !self.state().accounts.contains_key(email) {
+                    return error(
+                        404,
+                        "NOT_FOUND",
+                        &format!(
+                            "Service account projects/{project}/serviceAccounts/{email} not found."
+                        ),
+                    );
+                }
+                match (method, verb) {
+                    ("GET", "") => Reply::json(200, &self.state().accounts[email]),
+                    ("PATCH", "") => {
+                        let mask = body["updateMask"].as_str().unwrap_or_default();
+                        let mut state = self.state();
+                        let account = state.accounts.get_mut(email).unwrap();
+                        for field in mask.split(',').filter(|f| !f.is_empty()) {
+                            account[field] = body["serviceAccount"][field].clone();
+                        }
+                        Reply::json(200, account)
+                    }
+                    ("DELETE", "") => {
+                        let mut state = self.state();
+                        state.accounts.remove(email);
+                        state.policies.remove(&resource);
+                        Reply::json(200, &json!({}))
+                    }
+                    ("POST", "disable" | "enable") => {
+                        self.state().accounts.get_mut(email).unwrap()["disabled"] =
+                            json!(verb == "disable");
+                        Reply::json(200, &json!({}))
+                    }
+                    ("POST", "getIamPolicy") => {
+                        if request
+                            .query()
+                            .get("options.requestedPolicyVersion")
+                            .map(String::as_str)
+                            != Some("3")
+                        {
+                            return error(
+                                400,
+                                "INVALID_ARGUMENT",
+                                "Policy version 3 must be requested for conditions",
+                            );
+                        }
+                        Reply::json(200, &Self::read_policy(&mut self.state(), &resource))
+                    }
+                    ("POST", "setIamPolicy") => match self.write_policy(&resource, &body["policy"])
+                    {
+                        Ok(policy) => Reply::json(200, &policy),
+                        Err(reply) => reply,
+                    },
+                    _ => error(404, "NOT_FOUND", "Not found"),
+                }
+            }
+            _ => error(404, "NOT_FOUND", "Not found"),
+        }
+    }
+}
+
+fn account_json(project: &str, email: &str, display_name: &str, description: &str) -> Value {
+    json!({
+        "name": format!("projects/{project}/serviceAccounts/{email}"),
+        "projectId": project,
+        "uniqueId": format!("1{:020}", email.len()),
+        "email": email,
+        "displayName": display_name,
+        "description": description,
+        "oauth2ClientId": "1",
+        "disabled": false,
+    })
+}

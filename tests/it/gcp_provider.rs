@@ -1,0 +1,317 @@
+//! The GCP provider against the local GCP API (`gcp/`): service accounts
+//! and writ's bindings created, a second plan empty, others' members and
+//! another writ project's kept through every apply, a binding added by
+//! hand taken back, a concurrent writer met by the `etag`, an agent
+//! removed.
+
+use crate::binary::text;
+use crate::gcp::{FakeGcp, TOKEN};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const PROJECT: &str = "acme-data-1";
+const BUCKET: &str = "projects/_/buckets/events";
+
+fn writ(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(args)
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+        .env("WRIT_TODAY", "2026-12-01")
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("writ runs")
+}
+
+const SOURCE: &str = r#"provider gcp data {
+  project = "acme-data-1"
+}
+
+agent loader {
+  owner = "team-data"
+  ttl = 1h
+  expires = 2027-06-30
+  runs_on gcp.data workload_pool "pool" subject "loader"
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
+    when resource.name like "projects/_/buckets/events/objects/2026/*"
+  gcp.data allow roles/bigquery.dataEditor on "projects/acme-data-1/datasets/warehouse"
+  delegates {
+    gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
+  }
+}
+
+agent helper {
+  owner = "team-data"
+  ttl = 1h
+  parent = loader
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
+}
+
+agent viewer {
+  owner = "team-data"
+  ttl = 1h
+  runs_on gcp.data workload_pool "pool" subject "viewer"
+  gcp.data allow roles/viewer on "projects/acme-data-1"
+}
+"#;
+
+fn project(root: &Path, gcp: &FakeGcp) -> PathBuf {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::write(root.join("main.writ"), SOURCE).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "[project]\nname = \"data\"\n\n[provider.gcp.data]\nendpoint_url = \"{}\"\n",
+            gcp.endpoint()
+        ),
+    )
+    .unwrap();
+    root.to_path_buf()
+}
+
+fn email(agent: &str) -> String {
+    format!(
+        "{}@{PROJECT}.iam.gserviceaccount.com",
+        writ_compiler::lower::gcp::account_id(agent)
+    )
+}
+
+/// Every (role, condition, member) of a policy, sorted.
+fn triples(policy: &Value) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for binding in policy["bindings"].as_array().into_iter().flatten() {
+        for member in binding["members"].as_array().into_iter().flatten() {
+            found.push((
+                binding["role"].as_str().unwrap().to_string(),
+                binding["condition"]["expression"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                member.as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
+    let gcp = FakeGcp::start(PROJECT, "804213376955", &["events"]);
+    // Already there: a person's access to the bucket, and another writ
+    // project's service account with its own binding there.
+    gcp.add_account("writ-exporter", "writ project=other agent=exporter");
+    gcp.add_binding(
+        BUCKET,
+        json!({"role": "roles/storage.objectViewer", "members": ["user:alice@acme.com", format!("serviceAccount:writ-exporter@{PROJECT}.iam.gserviceaccount.com")]}),
+    );
+    let root = std::env::temp_dir().join(format!("writ-gcp-{}", std::process::id()));
+    let folder = project(&root, &gcp);
+    let path = folder.to_str().unwrap();
+    let output = writ(&["plan", path, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let created: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["actions"] == json!(["create"]))
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    for address in [
+        "gcp.data/serviceAccounts/writ-loader",
+        "gcp.data/serviceAccounts/writ-helper",
+        "gcp.data/serviceAccounts/writ-viewer",
+    ] {
+        assert!(created.contains(&address), "{address} in {created:?}");
+    }
+    let output = writ(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // One write per resource, whatever the number of its bindings.
+    let writes = |gcp: &FakeGcp| {
+        gcp.log()
+            .iter()
+            .filter(|l| l.method == "PUT" && l.path == "/storage/v1/b/events/iam")
+            .count()
+    };
+    assert_eq!(writes(&gcp), 1);
+    // The service accounts, with writ's record.
+    let loader = gcp.account(&email("loader")).expect("created");
+    assert_eq!(loader["description"], "writ project=data agent=loader");
+    // The bucket: writ's conditional binding, beside Alice's and the other
+    // project's, untouched.
+    let bucket = triples(&gcp.policy(BUCKET).unwrap());
+    let expiry = "request.time < timestamp(\"2027-06-30T00:00:00Z\")";
+    assert!(bucket.contains(&(
+        "roles/storage.objectViewer".into(),
+        format!("(resource.name.startsWith(\"projects/_/buckets/events/objects/2026/\")) && ({expiry})"),
+        format!("serviceAccount:{}", email("loader")),
+    )), "{bucket:#?}");
+    // The delegate expires with its parent, in GCP too.
+    assert!(
+        bucket.contains(&(
+            "roles/storage.objectViewer".into(),
+            expiry.to_string(),
+            format!("serviceAccount:{}", email("helper"))
+        )),
+        "{bucket:#?}"
+    );
+    assert!(
+        bucket.contains(&(
+            "roles/storage.objectViewer".into(),
+            String::new(),
+            "user:alice@acme.com".into()
+        )),
+        "{bucket:#?}"
+    );
+    assert!(
+        bucket.contains(&(
+            "roles/storage.objectViewer".into(),
+            String::new(),
+            format!("serviceAccount:writ-exporter@{PROJECT}.iam.gserviceaccount.com")
+        )),
+        "{bucket:#?}"
+    );
+    // The project: the dataset by its name and what is under it, and the
+    // viewer.
+    let project_policy = gcp.policy(&format!("projects/{PROJECT}")).unwrap();
+    assert_eq!(project_policy["version"], 3);
+    let on_project = triples(&project_policy);
+    assert!(on_project.contains(&(
+        "roles/bigquery.dataEditor".into(),
+        format!("(resource.name == \"projects/{PROJECT}/datasets/warehouse\" || resource.name.startsWith(\"projects/{PROJECT}/datasets/warehouse/\")) && ({expiry})"),
+        format!("serviceAccount:{}", email("loader")),
+    )), "{on_project:#?}");
+    // The loader's own account: the workload identity subject (by the
+    // project's number), and the parent minting the helper's tokens.
+    let own = triples(
+        &gcp.policy(&format!(
+            "projects/{PROJECT}/serviceAccounts/{}",
+            email("loader")
+        ))
+        .unwrap(),
+    );
+    assert_eq!(own, [(
+        "roles/iam.workloadIdentityUser".to_string(),
+        expiry.to_string(),
+        "principal://iam.googleapis.com/projects/804213376955/locations/global/workloadIdentityPools/pool/subject/loader".to_string(),
+    )]);
+    let helper_own = triples(
+        &gcp.policy(&format!(
+            "projects/{PROJECT}/serviceAccounts/{}",
+            email("helper")
+        ))
+        .unwrap(),
+    );
+    assert!(
+        helper_own.contains(&(
+            "roles/iam.serviceAccountTokenCreator".into(),
+            expiry.to_string(),
+            format!("serviceAccount:{}", email("loader"))
+        )),
+        "{helper_own:#?}"
+    );
+    // Nothing left to do.
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    // A binding added by hand to writ's account: planned away, and only it.
+    gcp.add_binding(BUCKET, json!({"role": "roles/storage.admin", "members": [format!("serviceAccount:{}", email("viewer"))]}));
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("~ gcp.data/iam/projects/_/buckets/events"),
+        "{}",
+        text(&output)
+    );
+    // Another writer changes the bucket's policy between writ's read and
+    // write: the stale `etag` is refused, writ reads again, and the other
+    // writer's binding stays.
+    gcp.interleave(
+        BUCKET,
+        json!({"role": "roles/storage.objectCreator", "members": ["group:etl@acme.com"]}),
+    );
+    let output = writ(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let bucket = triples(&gcp.policy(BUCKET).unwrap());
+    assert!(
+        !bucket
+            .iter()
+            .any(|(role, _, _)| role == "roles/storage.admin"),
+        "{bucket:#?}"
+    );
+    assert!(
+        bucket.contains(&(
+            "roles/storage.objectCreator".into(),
+            String::new(),
+            "group:etl@acme.com".into()
+        )),
+        "{bucket:#?}"
+    );
+    assert!(
+        bucket.contains(&(
+            "roles/storage.objectViewer".into(),
+            String::new(),
+            "user:alice@acme.com".into()
+        )),
+        "{bucket:#?}"
+    );
+    let refused = gcp.log().iter().filter(|l| l.status == 409).count();
+    assert_eq!(refused, 1, "one stale write, then converged");
+    assert_eq!(writes(&gcp), 3, "the stale write and the one after it");
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    // The viewer removed from the source: its binding, then its account,
+    // are deleted; the other project's account is never touched.
+    let source = SOURCE.split("agent viewer").next().unwrap();
+    std::fs::write(folder.join("main.writ"), source).unwrap();
+    let output = writ(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(gcp.account(&email("viewer")).is_none());
+    assert!(
+        !triples(&gcp.policy(&format!("projects/{PROJECT}")).unwrap())
+            .iter()
+            .any(|(role, _, _)| role == "roles/viewer")
+    );
+    assert!(gcp
+        .account(&format!("writ-exporter@{PROJECT}.iam.gserviceaccount.com"))
+        .is_some());
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_gcp_provider_without_a_token_or_project_is_a_clear_error() {
+    let gcp = FakeGcp::start(PROJECT, "1", &[]);
+    let root = std::env::temp_dir().join(format!("writ-gcp-errors-{}", std::process::id()));
+    let folder = project(&root, &gcp);
+    let path = folder.to_str().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["plan", path])
+        .env_remove("GOOGLE_OAUTH_ACCESS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("no GCP access token in `GOOGLE_OAUTH_ACCESS_TOKEN`"),
+        "{}",
+        text(&output)
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["plan", path])
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.expired")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("GCP answered 401 UNAUTHENTICATED"),
+        "{}",
+        text(&output)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
