@@ -236,6 +236,7 @@ pub async fn connect_one(
             Box::new(
                 writ_provider_gcp::GcpProvider::connect(
                     &address,
+                    &project.name,
                     gcp_project,
                     writ_provider_gcp::GcpSettings {
                         endpoint_url: get("endpoint_url"),

@@ -92,7 +92,8 @@ impl Model {
                 agent.grants.iter().any(|g| g.provider == provider_id)
                     || agent.runs_on.iter().any(|w| w.provider == provider_id)
             };
-            if present(holder) && present(child) {
+            // A frozen delegate's account is disabled and bound to nothing.
+            if present(holder) && present(child) && !child.frozen {
                 let email = format!(
                     "{}@{project}.iam.gserviceaccount.com",
                     crate::lower::gcp::account_id(&child.name)

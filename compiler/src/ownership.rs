@@ -27,6 +27,22 @@ pub mod gcp {
         format!("writ project={project} agent={agent}")
     }
 
+    /// Is the account this project's: its description writ's record for
+    /// this project, and the agent recorded the one its id is made from?
+    pub fn is_projects(account_id: &str, description: &str, project: &str) -> bool {
+        read(description).is_some_and(|(owner, agent)| {
+            owner == project && account_id == crate::lower::gcp::account_id(agent)
+        })
+    }
+
+    /// The mark `writ revoke` adds to the record.
+    pub const REVOKED_MARK: &str = " revoked-at=";
+
+    /// Was the account cut off by `writ revoke` (and not lifted)?
+    pub fn is_revoked(description: &str) -> bool {
+        read(description).is_some() && description.contains(REVOKED_MARK)
+    }
+
     /// The project and agent a description records, if it is writ's record.
     pub fn read(description: &str) -> Option<(&str, &str)> {
         let rest = description.strip_prefix("writ project=")?;
@@ -393,14 +409,11 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
         ResourceKind::AwsUser | ResourceKind::AwsAccessKey => Ownership::Unmanaged,
         ResourceKind::GcpServiceAccount => {
             let id = resource.string("account_id").unwrap_or_default();
-            match resource.string("description").and_then(gcp::read) {
+            let description = resource.string("description").unwrap_or_default();
+            match gcp::read(description) {
                 // The record must name the agent the id is made from: an
                 // edited description cannot hand an account to another.
-                Some((owner, agent))
-                    if owner == project && id == crate::lower::gcp::account_id(agent) =>
-                {
-                    Ownership::Ours
-                }
+                Some(_) if gcp::is_projects(id, description, project) => Ownership::Ours,
                 Some(_) if id.starts_with(gcp::ID_PREFIX) => Ownership::OtherProject,
                 _ => Ownership::Unmanaged,
             }

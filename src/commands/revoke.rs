@@ -139,9 +139,10 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             let explicit = args.only.contains(&address);
             writeln!(
                 out,
-                "{}: not revoked in {address}: this version of writ cannot revoke in {} providers",
+                "{}: not revoked in {address}: it is not read live (writ.toml has no `[provider.{}.{}]`)",
                 if explicit { "error" } else { "note" },
-                declared.kind.as_str()
+                declared.kind.as_str(),
+                declared.name
             )?;
             failed |= explicit;
         }

@@ -216,6 +216,17 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     // Nothing left to do.
     let output = writ(&["plan", path, "--detailed-exitcode"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // A person given the right to act as writ's account, and a binding of
+    // someone else's with writ's role and expression under another title:
+    // neither is writ's, and no plan touches them.
+    let loader_own = format!("projects/{PROJECT}/serviceAccounts/{}", email("loader"));
+    gcp.add_binding(
+        &loader_own,
+        json!({"role": "roles/iam.serviceAccountUser", "members": ["user:bob@acme.com"]}),
+    );
+    gcp.add_binding(BUCKET, json!({"role": "roles/storage.objectViewer", "members": ["user:carol@acme.com"], "condition": {"title": "temp", "expression": expiry}}));
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 
     // A binding added by hand to writ's account: planned away, and only it.
     gcp.add_binding(BUCKET, json!({"role": "roles/storage.admin", "members": [format!("serviceAccount:{}", email("viewer"))]}));
@@ -259,11 +270,58 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         )),
         "{bucket:#?}"
     );
-    let refused = gcp.log().iter().filter(|l| l.status == 409).count();
+    let refused = gcp.log().iter().filter(|l| l.status == 412).count();
     assert_eq!(refused, 1, "one stale write, then converged");
     assert_eq!(writes(&gcp), 3, "the stale write and the one after it");
     let output = writ(&["plan", path, "--detailed-exitcode"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    // The brake: the loader's account marked and disabled, its bindings
+    // taken out; plans keep it so; the lift gives it back.
+    let output = writ(&["revoke", "loader", path]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "revoked `loader` in gcp.data: service account `{}` disabled",
+            email("loader")
+        )),
+        "{}",
+        text(&output)
+    );
+    let loader = gcp.account(&email("loader")).unwrap();
+    assert_eq!(loader["disabled"], true);
+    assert!(loader["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("writ project=data agent=loader revoked-at="));
+    let member = format!("serviceAccount:{}", email("loader"));
+    assert!(!triples(&gcp.policy(BUCKET).unwrap())
+        .iter()
+        .any(|(_, _, m)| *m == member));
+    assert!(triples(&gcp.policy(BUCKET).unwrap())
+        .iter()
+        .any(|(_, _, m)| m == "user:carol@acme.com"));
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "kept revoked: {}",
+        text(&output)
+    );
+    let output = writ(&["revoke", "loader", path, "--lift"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(gcp.account(&email("loader")).unwrap()["disabled"], false);
+    let output = writ(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(triples(&gcp.policy(BUCKET).unwrap())
+        .iter()
+        .any(|(_, _, m)| *m == member));
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Bob's right to act as the loader's account was never touched.
+    assert!(triples(&gcp.policy(&loader_own).unwrap())
+        .iter()
+        .any(|(_, _, m)| m == "user:bob@acme.com"));
 
     // The viewer removed from the source: its binding, then its account,
     // are deleted; the other project's account is never touched.

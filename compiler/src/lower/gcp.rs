@@ -189,8 +189,12 @@ fn target(project: &str, resource: &str) -> Result<Target, String> {
     }
 }
 
-/// One binding: role, condition (title and expression), members.
-type Bindings = BTreeMap<(String, Option<String>), BTreeSet<String>>;
+/// Bindings by role and condition (expression, title), with their
+/// members: GCP tells bindings apart by the whole condition.
+type Bindings = BTreeMap<(String, Option<(String, String)>), BTreeSet<String>>;
+
+/// The title of the conditions writ writes.
+pub const CONDITION_TITLE: &str = "writ";
 
 struct GcpLowering<'a> {
     model: &'a Model,
@@ -220,7 +224,10 @@ impl GcpLowering<'_> {
         self.policies
             .entry(on.to_string())
             .or_default()
-            .entry((role.to_string(), condition))
+            .entry((
+                role.to_string(),
+                condition.map(|c| (c, CONDITION_TITLE.to_string())),
+            ))
             .or_default()
             .insert(member);
     }
@@ -452,8 +459,8 @@ fn bindings_json(bindings: &Bindings) -> Value {
             .iter()
             .map(|((role, condition), members)| {
                 let mut binding = json!({"role": role, "members": members});
-                if let Some(expression) = condition {
-                    binding["condition"] = json!({"title": "writ", "expression": expression});
+                if let Some((expression, title)) = condition {
+                    binding["condition"] = json!({"title": title, "expression": expression});
                 }
                 binding
             })
@@ -512,41 +519,123 @@ pub fn policy_resources(model: &Model, address: &str) -> Vec<String> {
         .collect()
 }
 
-/// Another writ project's service accounts in the same GCP project are
-/// read with writ's (their ids share the prefix): what they hold on a
-/// policy is kept as it is, in the desired state, so that no plan of this
-/// project changes it. A service account is this project's when the source
-/// declares it or its description records this project.
-fn keep_others(desired: &mut Desired, observed: &[Resource]) {
-    let ours: BTreeSet<String> = desired
+/// A binding's key in [`Bindings`], as read.
+fn key_of(binding: &Value) -> (String, Option<(String, String)>) {
+    (
+        binding["role"].as_str().unwrap_or_default().to_string(),
+        binding["condition"]["expression"].as_str().map(|e| {
+            (
+                e.to_string(),
+                binding["condition"]["title"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }),
+    )
+}
+
+/// Keeps what is not this project's out of its plan, and this project's
+/// out of what is not its own:
+/// - a service account is this project's when its description records
+///   this project and the agent its id is made from
+///   ([`ownership::gcp::is_projects`]), or when the source declares it and
+///   it does not exist yet;
+/// - what another writ project's accounts (same id prefix) hold on a
+///   policy, and everything on such an account's own policy, is put in
+///   the desired state as read, so that no plan of this project changes
+///   it;
+/// - an account the source declares that exists and is not this
+///   project's is a conflict (the plan says so): nothing is bound for it.
+///
+/// Returns what the plan must say.
+fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    let project = desired.project.clone();
+    let live: BTreeMap<&str, &Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+        .filter_map(|r| Some((r.string("email")?, r)))
+        .collect();
+    let is_ours = |r: &Resource| {
+        ownership::gcp::is_projects(
+            r.string("account_id").unwrap_or_default(),
+            r.string("description").unwrap_or_default(),
+            &project,
+        )
+    };
+    let mut ours: BTreeSet<String> = BTreeSet::new();
+    let mut conflicted: BTreeSet<String> = BTreeSet::new();
+    for account in desired
         .resources
         .iter()
-        .chain(observed)
         .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
-        .filter(|r| {
-            r.agent.is_some()
-                || r.string("description")
-                    .and_then(ownership::gcp::read)
-                    .is_some_and(|(project, _)| project == desired.project)
-        })
-        .filter_map(|r| r.string("email").map(str::to_string))
-        .collect();
-    let foreign = |member: &str| {
-        member.strip_prefix("serviceAccount:").is_some_and(|email| {
-            email.starts_with(ownership::gcp::ID_PREFIX) && !ours.contains(email)
-        })
+    {
+        let Some(email) = account.string("email") else {
+            continue;
+        };
+        match live.get(email) {
+            Some(found) if !is_ours(found) => {
+                conflicted.insert(email.to_string());
+            }
+            _ => {
+                ours.insert(email.to_string());
+            }
+        }
+    }
+    for (email, found) in &live {
+        if is_ours(found) {
+            ours.insert((*email).to_string());
+        }
+    }
+    let writs = |email: &str| email.starts_with(ownership::gcp::ID_PREFIX);
+    let foreign_member = |member: &str| {
+        member
+            .strip_prefix("serviceAccount:")
+            .is_some_and(|email| writs(email) && !ours.contains(email))
     };
+    let account_of = |resource: &str| {
+        resource
+            .split_once("/serviceAccounts/")
+            .map(|(_, email)| email.to_string())
+    };
+    let mut notes: Vec<String> = conflicted
+        .iter()
+        .map(|email| format!("service account `{email}` exists and is not this project's (its description does not record it): writ binds nothing for it"))
+        .collect();
+    // Nothing bound for a conflicted account, nor on its own policy.
+    for policy in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+    {
+        if let Some(Value::Array(bindings)) = policy.attributes.get_mut("bindings") {
+            for binding in bindings.iter_mut() {
+                if let Some(Value::Array(members)) = binding.get_mut("members") {
+                    members.retain(|m| {
+                        !m.as_str()
+                            .and_then(|m| m.strip_prefix("serviceAccount:"))
+                            .is_some_and(|email| conflicted.contains(email))
+                    });
+                }
+            }
+            bindings.retain(|b| b["members"].as_array().is_some_and(|m| !m.is_empty()));
+        }
+    }
+    desired.resources.retain(|r| {
+        r.kind != ResourceKind::GcpIamPolicy
+            || !r
+                .string("resource")
+                .and_then(account_of)
+                .is_some_and(|email| conflicted.contains(&email))
+    });
     for policy in observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
     {
         let resource = policy.string("resource").unwrap_or_default();
-        // A foreign service account's own policy is all its project's.
-        let whole = resource
-            .split_once("/serviceAccounts/")
-            .is_some_and(|(_, email)| {
-                email.starts_with(ownership::gcp::ID_PREFIX) && !ours.contains(email)
-            });
+        // Another project's account's own policy is all its project's.
+        let whole =
+            account_of(resource).is_some_and(|email| writs(&email) && !ours.contains(&email));
         let mut kept: Bindings = BTreeMap::new();
         for binding in policy
             .attribute("bindings")
@@ -554,18 +643,14 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) {
             .into_iter()
             .flatten()
         {
-            let role = binding["role"].as_str().unwrap_or_default().to_string();
-            let condition = binding["condition"]["expression"]
-                .as_str()
-                .map(str::to_string);
             for member in binding["members"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
             {
-                if whole || foreign(member) {
-                    kept.entry((role.clone(), condition.clone()))
+                if whole || foreign_member(member) {
+                    kept.entry(key_of(binding))
                         .or_default()
                         .insert(member.to_string());
                 }
@@ -603,13 +688,7 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) {
             .into_iter()
             .flatten()
         {
-            let key = (
-                binding["role"].as_str().unwrap_or_default().to_string(),
-                binding["condition"]["expression"]
-                    .as_str()
-                    .map(str::to_string),
-            );
-            let members = all.entry(key).or_default();
+            let members = all.entry(key_of(binding)).or_default();
             for member in binding["members"]
                 .as_array()
                 .into_iter()
@@ -627,13 +706,78 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) {
             .insert("bindings".to_string(), bindings_json(&all));
     }
     desired.resources.sort_by(|a, b| a.address.cmp(&b.address));
+    notes.sort();
+    notes
+}
+
+/// An account `writ revoke` cut off stays so until lifted: the plan keeps
+/// it disabled, with the revocation in its description, and binds nothing
+/// for it.
+fn keep_revoked(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    let mut revoked: BTreeSet<String> = BTreeSet::new();
+    let mut notes = Vec::new();
+    for account in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+    {
+        let Some(live) = observed.iter().find(|r| r.address == account.address) else {
+            continue;
+        };
+        let description = live.string("description").unwrap_or_default().to_string();
+        if !ownership::gcp::is_revoked(&description)
+            || !ownership::gcp::is_projects(
+                live.string("account_id").unwrap_or_default(),
+                &description,
+                &desired.project,
+            )
+        {
+            continue;
+        }
+        account
+            .attributes
+            .insert("description".to_string(), json!(description));
+        account
+            .attributes
+            .insert("disabled".to_string(), json!(true));
+        if let Some(email) = account.string("email") {
+            revoked.insert(format!("serviceAccount:{email}"));
+            notes.push(format!(
+                "`{}` is revoked in `{}` (its service account is disabled and bound to nothing) until `writ revoke --lift`",
+                account.agent.as_deref().unwrap_or("?"),
+                account.provider
+            ));
+        }
+    }
+    for policy in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+    {
+        if let Some(Value::Array(bindings)) = policy.attributes.get_mut("bindings") {
+            for binding in bindings.iter_mut() {
+                if let Some(Value::Array(members)) = binding.get_mut("members") {
+                    members.retain(|m| !m.as_str().is_some_and(|m| revoked.contains(m)));
+                }
+            }
+            bindings.retain(|b| b["members"].as_array().is_some_and(|m| !m.is_empty()));
+        }
+    }
+    desired.resources.retain(|r| {
+        r.kind != ResourceKind::GcpIamPolicy
+            || r.attribute("bindings")
+                .and_then(Value::as_array)
+                .is_some_and(|b| !b.is_empty())
+    });
+    notes
 }
 
 /// Puts the project's number, read from GCP, into the workload identity
 /// principals of `desired`; where the project was not read, leaves those
 /// bindings out, and says so. Returns what the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
-    keep_others(desired, observed);
+    let mut said = keep_others(desired, observed);
+    said.extend(keep_revoked(desired, observed));
     // The project each provider's service accounts are in.
     let projects: BTreeMap<&str, &str> = desired
         .resources
@@ -697,7 +841,8 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     });
     notes.sort();
     notes.dedup();
-    notes
+    said.extend(notes);
+    said
 }
 
 #[cfg(test)]

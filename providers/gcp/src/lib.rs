@@ -50,6 +50,8 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes
 /// One `provider gcp NAME` of the source, connected.
 pub struct GcpProvider {
     address: String,
+    /// The writ project, as service accounts' records name it.
+    project: String,
     gcp_project: String,
     endpoints: Endpoints,
     token: String,
@@ -67,6 +69,7 @@ impl GcpProvider {
     /// `resources`.
     pub fn connect(
         address: &str,
+        project: &str,
         gcp_project: &str,
         settings: GcpSettings,
         resources: Vec<String>,
@@ -101,6 +104,7 @@ impl GcpProvider {
         let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
         Ok(GcpProvider {
             address: address.to_string(),
+            project: project.to_string(),
             gcp_project: gcp_project.to_string(),
             endpoints,
             token: settings.token,
@@ -153,16 +157,19 @@ impl GcpProvider {
                         ProviderError::new(ErrorClass::Transient, None, format!("{what}: the answer was cut off: {e}"))
                     })?
                     .to_bytes();
-                let answer: Value = if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes).map_err(|e| {
-                        ProviderError::permanent(format!("{what}: GCP sent an answer that is not JSON: {e}"))
-                    })?
-                };
                 if (200..300).contains(&status) {
-                    return Ok(answer);
+                    return if bytes.is_empty() {
+                        Ok(Value::Null)
+                    } else {
+                        serde_json::from_slice(&bytes).map_err(|e| {
+                            ProviderError::permanent(format!(
+                                "{what}: GCP sent an answer that is not JSON: {e}"
+                            ))
+                        })
+                    };
                 }
+                // An error's body may be a proxy's HTML: classed by status.
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let message = answer["error"]["message"].as_str().unwrap_or("no message");
                 let code = answer["error"]["status"].as_str();
                 let class = match status {
@@ -291,16 +298,22 @@ impl GcpProvider {
         format!("{}/{email}", self.accounts_url())
     }
 
-    /// Is the whole policy of `resource` writ's? (A writ service account's
-    /// own policy: who may act as it.)
-    fn whole_policy_is_writs(&self, resource: &str) -> bool {
-        matches!(Target::of(resource, &self.gcp_project), Target::ServiceAccount(email) if self.is_writs(&email))
+    /// Is the member writ's on `resource`'s policy: one of writ's service
+    /// accounts, or, on a writ account's own policy, a workload identity
+    /// principal (who may act as the account)? People and groups never
+    /// are.
+    fn writs_on(&self, resource: &str, member: &str) -> bool {
+        if self.writ_member(member) {
+            return true;
+        }
+        let own = matches!(Target::of(resource, &self.gcp_project), Target::ServiceAccount(email) if self.is_writs(&email));
+        own && (member.starts_with("principal://iam.googleapis.com/")
+            || member.starts_with("principalSet://iam.googleapis.com/"))
     }
 
     /// Writ's part of a policy: its members, in bindings as writ compares
     /// them (sorted members; a condition's title and expression).
     fn writs_part(&self, resource: &str, policy: &Value) -> Vec<Value> {
-        let whole = self.whole_policy_is_writs(resource);
         let mut bindings: Vec<Value> = Vec::new();
         for binding in policy["bindings"].as_array().into_iter().flatten() {
             let mut members: Vec<&str> = binding["members"]
@@ -308,16 +321,16 @@ impl GcpProvider {
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .filter(|m| whole || self.writ_member(m))
+                .filter(|m| self.writs_on(resource, m))
                 .collect();
             if members.is_empty() {
                 continue;
             }
             members.sort_unstable();
             members.dedup();
-            let mut kept = json!({"role": binding["role"], "members": members});
-            if let Some(condition) = binding["condition"].as_object() {
-                kept["condition"] = json!({"title": condition.get("title"), "expression": condition.get("expression")});
+            let mut kept = json!({"role": binding_role(binding), "members": members});
+            if let Some((expression, title)) = condition_of(binding) {
+                kept["condition"] = json!({"title": title, "expression": expression});
             }
             bindings.push(kept);
         }
@@ -325,83 +338,107 @@ impl GcpProvider {
         bindings
     }
 
-    /// Carries out the plan's change to `resource`'s policy: the bindings
-    /// it read (`before`: role, condition and member, each) are taken out
-    /// and the ones it wants put in, and nothing else is touched (a member
-    /// someone added since the plan stays, for the next plan to see). Read,
-    /// change, write with the read's `etag`, and read again when someone
-    /// wrote in between.
+    /// Carries out the plan's change to `resource`'s policy: of the
+    /// bindings it read for writ (`before`: role, condition and member,
+    /// each) those it no longer wants are taken out, and those it wants and
+    /// did not read are put in; nothing else is touched (a member someone
+    /// added or removed since the plan stays so, for the next plan to see).
+    /// Read, change, write with the read's `etag`, and read again when
+    /// someone wrote in between.
     async fn converge_policy(
         &self,
         resource: &str,
         before: &[Value],
         wanted: &[Value],
     ) -> Result<(), ProviderError> {
-        let triples = |bindings: &[Value]| -> Vec<(Value, Value, Value)> {
-            let mut found = Vec::new();
-            for binding in bindings {
-                for member in binding["members"].as_array().into_iter().flatten() {
-                    found.push((
-                        binding["role"].clone(),
-                        binding["condition"]["expression"].clone(),
-                        member.clone(),
-                    ));
-                }
-            }
-            found
-        };
-        let taken_out = triples(before);
-        let mut attempt = 0;
+        let (was, now) = (triples(before), triples(wanted));
+        let take_out: Vec<&Triple> = was.iter().filter(|t| !now.contains(t)).collect();
+        let put_in: Vec<&Triple> = now.iter().filter(|t| !was.contains(t)).collect();
+        if take_out.is_empty() && put_in.is_empty() {
+            return Ok(());
+        }
+        let mut attempt: u64 = 0;
         loop {
             attempt += 1;
             let mut policy = self.get_policy(resource).await?;
+            let Some(object) = policy.as_object_mut() else {
+                return Err(ProviderError::permanent(format!(
+                    "reading the IAM policy of `{resource}`: GCP's answer is not a policy"
+                )));
+            };
+            let read: Vec<Value> = object
+                .get("bindings")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut bindings: Vec<Value> = Vec::new();
-            for mut binding in policy["bindings"].as_array().cloned().unwrap_or_default() {
-                let (role, condition) = (
-                    binding["role"].clone(),
-                    binding["condition"]["expression"].clone(),
-                );
+            for binding in read {
+                let Some(map) = binding.as_object() else {
+                    continue;
+                };
+                let (role, condition) = (binding_role(&binding), condition_of(&binding));
                 let members: Vec<Value> = binding["members"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter(|m| {
-                        !taken_out.contains(&(role.clone(), condition.clone(), (*m).clone()))
+                        !take_out.iter().any(|(r, c, taken)| {
+                            *r == role && *c == condition && m.as_str() == Some(taken.as_str())
+                        })
                     })
                     .cloned()
                     .collect();
                 if members.is_empty() {
                     continue;
                 }
-                binding["members"] = Value::Array(members);
-                bindings.push(binding);
+                let mut map = map.clone();
+                map.insert("members".to_string(), Value::Array(members));
+                bindings.push(Value::Object(map));
             }
-            for want in wanted {
-                let same = bindings.iter_mut().find(|b| {
-                    b["role"] == want["role"]
-                        && b["condition"]["expression"] == want["condition"]["expression"]
-                });
+            for (role, condition, member) in &put_in {
+                let same = bindings
+                    .iter_mut()
+                    .find(|b| binding_role(b) == *role && condition_of(b) == *condition)
+                    .and_then(Value::as_object_mut);
                 match same {
                     Some(binding) => {
-                        let mut members: Vec<Value> =
-                            binding["members"].as_array().cloned().unwrap_or_default();
-                        for member in want["members"].as_array().into_iter().flatten() {
-                            if !members.contains(member) {
-                                members.push(member.clone());
+                        let members = binding
+                            .entry("members")
+                            .or_insert_with(|| Value::Array(Vec::new()));
+                        if let Value::Array(members) = members {
+                            if !members.iter().any(|m| m.as_str() == Some(member.as_str())) {
+                                members.push(json!(member));
                             }
                         }
-                        binding["members"] = Value::Array(members);
                     }
-                    None => bindings.push(want.clone()),
+                    None => {
+                        let mut binding = json!({"role": role, "members": [member]});
+                        if let Some((expression, title)) = condition {
+                            binding["condition"] =
+                                json!({"title": title, "expression": expression});
+                        }
+                        bindings.push(binding);
+                    }
                 }
             }
-            policy["bindings"] = Value::Array(bindings);
-            policy["version"] = json!(3);
+            object.insert("bindings".to_string(), Value::Array(bindings));
+            object.insert("version".to_string(), json!(3));
             match self.set_policy(resource, policy).await {
                 Ok(()) => return Ok(()),
-                // Someone wrote the policy since it was read.
+                // Someone wrote the policy since it was read (409; Cloud
+                // Storage: 412).
                 Err(error)
-                    if matches!(error.status, Some(409 | 412)) && attempt < ETAG_ATTEMPTS => {}
+                    if matches!(error.status, Some(409 | 412))
+                        && attempt < ETAG_ATTEMPTS as u64 => {}
+                // A service account made moments ago is not yet known to
+                // every part of IAM.
+                Err(error)
+                    if error.status == Some(400)
+                        && error.message.contains("does not exist")
+                        && attempt < ETAG_ATTEMPTS as u64 =>
+                {
+                    tokio::time::sleep(Duration::from_secs(2 * attempt)).await;
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -425,19 +462,17 @@ impl GcpProvider {
     }
 
     /// Refuses to change a service account that is not this project's.
-    fn check_ours(
-        &self,
-        found: &Value,
-        change: &Change,
-        project: &str,
-    ) -> Result<(), ProviderError> {
+    fn check_ours(&self, found: &Value, address: &str) -> Result<(), ProviderError> {
         let description = found["description"].as_str().unwrap_or_default();
-        match ownership::gcp::read(description) {
-            Some((owner, _)) if owner == project => Ok(()),
-            _ => Err(ProviderError::permanent(format!(
-                "`{}`: the service account is not writ project `{project}`'s (its description does not say so): writ will not change it",
-                change.address
-            ))),
+        let email = found["email"].as_str().unwrap_or_default();
+        let id = email.split('@').next().unwrap_or_default();
+        if ownership::gcp::is_projects(id, description, &self.project) {
+            Ok(())
+        } else {
+            Err(ProviderError::permanent(format!(
+                "`{address}`: the service account is not writ project `{}`'s (its description does not record it): writ will not change it",
+                self.project
+            )))
         }
     }
 
@@ -451,15 +486,11 @@ impl GcpProvider {
                 .to_string()
         };
         let (email, account_id) = (text("email"), text("account_id"));
-        // The project the change belongs to, from writ's own record.
-        let project = ownership::gcp::read(&text("description"))
-            .map(|(p, _)| p.to_string())
-            .unwrap_or_default();
         if change.actions.contains(&Action::Delete) && change.after.is_none() {
             let Some(found) = self.account(&email).await? else {
                 return Ok(());
             };
-            self.check_ours(&found, change, &project)?;
+            self.check_ours(&found, &change.address)?;
             match self
                 .call(
                     http::Method::DELETE,
@@ -481,7 +512,7 @@ impl GcpProvider {
         })?;
         let found = match self.account(&email).await? {
             Some(found) => {
-                self.check_ours(&found, change, &project)?;
+                self.check_ours(&found, &change.address)?;
                 found
             }
             None => self
@@ -528,14 +559,172 @@ impl GcpProvider {
     }
 }
 
+impl GcpProvider {
+    fn agent_email(&self, agent: &str) -> String {
+        format!(
+            "{}@{}.iam.gserviceaccount.com",
+            writ_compiler::lower::gcp::account_id(agent),
+            self.gcp_project
+        )
+    }
+
+    /// `writ revoke`: the revocation written into the account's record
+    /// first (so that an interrupted revoke is still known, and later
+    /// plans keep it), then the account disabled (no new tokens, by any
+    /// means), then its member taken out of every policy writ reads (so
+    /// that a token already issued holds nothing writ gave).
+    async fn cut_off(
+        &self,
+        agent: &str,
+        mark: &RevokeMark,
+        report: &mut Revocation,
+    ) -> Result<(), ProviderError> {
+        let email = self.agent_email(agent);
+        let Some(found) = self.account(&email).await? else {
+            report.said(format!(
+                "{}: nothing to revoke for `{agent}`: it has no service account there",
+                self.address
+            ));
+            return Ok(());
+        };
+        self.check_ours(&found, &email)?;
+        let record = ownership::gcp::record(&self.project, agent);
+        let mut description = format!("{record}{}{}", ownership::gcp::REVOKED_MARK, mark.at);
+        if let Some(by) = &mark.by {
+            description.push_str(&format!(" revoked-by={}", by.replace(' ', "_")));
+        }
+        self.call(
+            http::Method::PATCH,
+            &self.account_url(&email),
+            Some(&json!({"serviceAccount": {"description": description}, "updateMask": "description"})),
+            &format!("marking service account `{email}` revoked"),
+        )
+        .await?;
+        self.call(
+            http::Method::POST,
+            &format!("{}:disable", self.account_url(&email)),
+            Some(&json!({})),
+            &format!("disabling service account `{email}`"),
+        )
+        .await?;
+        let member = format!("serviceAccount:{email}");
+        let mut resources = self.resources.clone();
+        resources.push(format!("projects/{}", self.gcp_project));
+        resources.sort();
+        resources.dedup();
+        let mut emptied = 0;
+        for resource in resources {
+            let policy = match self.get_policy(&resource).await {
+                Ok(policy) => policy,
+                Err(error) if error.status == Some(404) => continue,
+                Err(error) => return Err(error),
+            };
+            let held: Vec<Value> = self
+                .writs_part(&resource, &policy)
+                .into_iter()
+                .filter_map(|mut binding| {
+                    let members: Vec<Value> = binding["members"]
+                        .as_array()?
+                        .iter()
+                        .filter(|m| m.as_str() == Some(member.as_str()))
+                        .cloned()
+                        .collect();
+                    (!members.is_empty()).then(|| {
+                        binding["members"] = Value::Array(members);
+                        binding
+                    })
+                })
+                .collect();
+            if !held.is_empty() {
+                self.converge_policy(&resource, &held, &[]).await?;
+                emptied += 1;
+            }
+        }
+        report.said(format!(
+            "revoked `{agent}` in {}: service account `{email}` disabled (it gets no new tokens), and taken out of {emptied} polic{}; kept so by every plan until `writ revoke --lift`",
+            self.address,
+            if emptied == 1 { "y" } else { "ies" }
+        ));
+        Ok(())
+    }
+
+    /// `writ revoke --lift`: the record restored and the account enabled;
+    /// the next apply gives its bindings back.
+    async fn restore(&self, agent: &str, report: &mut Revocation) -> Result<(), ProviderError> {
+        let email = self.agent_email(agent);
+        let Some(found) = self.account(&email).await? else {
+            report.said(format!(
+                "{}: nothing to lift for `{agent}`: it has no service account there",
+                self.address
+            ));
+            return Ok(());
+        };
+        self.check_ours(&found, &email)?;
+        if !ownership::gcp::is_revoked(found["description"].as_str().unwrap_or_default()) {
+            report.said(format!("{}: `{agent}` is not revoked there", self.address));
+            return Ok(());
+        }
+        self.call(
+            http::Method::PATCH,
+            &self.account_url(&email),
+            Some(&json!({"serviceAccount": {"description": ownership::gcp::record(&self.project, agent)}, "updateMask": "description"})),
+            &format!("clearing the revocation of service account `{email}`"),
+        )
+        .await?;
+        self.call(
+            http::Method::POST,
+            &format!("{}:enable", self.account_url(&email)),
+            Some(&json!({})),
+            &format!("enabling service account `{email}`"),
+        )
+        .await?;
+        report.said(format!(
+            "lifted `{agent}` in {}: service account `{email}` enabled; the next apply gives its bindings back",
+            self.address
+        ));
+        Ok(())
+    }
+}
+
 /// A binding's place in writ's order: role, then condition (none first).
-fn binding_key(binding: &Value) -> (String, Option<String>) {
-    (
-        binding["role"].as_str().unwrap_or_default().to_string(),
-        binding["condition"]["expression"]
-            .as_str()
-            .map(str::to_string),
-    )
+fn binding_key(binding: &Value) -> (String, Option<(String, String)>) {
+    (binding_role(binding), condition_of(binding))
+}
+
+fn binding_role(binding: &Value) -> String {
+    binding["role"].as_str().unwrap_or_default().to_string()
+}
+
+/// A binding's condition, as GCP tells bindings apart: expression and
+/// title.
+fn condition_of(binding: &Value) -> Option<(String, String)> {
+    let condition = binding.get("condition")?;
+    Some((
+        condition["expression"].as_str()?.to_string(),
+        condition["title"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+/// Role, condition and member.
+type Triple = (String, Option<(String, String)>, String);
+
+fn triples(bindings: &[Value]) -> Vec<Triple> {
+    let mut found = Vec::new();
+    for binding in bindings {
+        for member in binding["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            found.push((
+                binding_role(binding),
+                condition_of(binding),
+                member.to_string(),
+            ));
+        }
+    }
+    found
 }
 
 /// Where a policy is read and written.
@@ -756,15 +945,17 @@ impl Provider for GcpProvider {
     fn revoke<'a>(
         &'a self,
         agent: &'a str,
-        _mark: &'a RevokeMark,
+        mark: &'a RevokeMark,
         _users: &'a [String],
     ) -> BoxFuture<'a, Revocation> {
         Box::pin(async move {
             let mut report = Revocation::default();
-            report.failed(format!(
-                "could not revoke `{agent}` in {}: this version of writ cannot revoke in GCP yet: disable its service account by hand (`gcloud iam service-accounts disable`)",
-                self.address
-            ));
+            if let Err(error) = self.cut_off(agent, mark, &mut report).await {
+                report.failed(format!(
+                    "could not revoke `{agent}` in {}: {error}",
+                    self.address
+                ));
+            }
             report
         })
     }
@@ -772,10 +963,12 @@ impl Provider for GcpProvider {
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {
         Box::pin(async move {
             let mut report = Revocation::default();
-            report.failed(format!(
-                "could not lift `{agent}` in {}: this version of writ cannot revoke in GCP yet",
-                self.address
-            ));
+            if let Err(error) = self.restore(agent, &mut report).await {
+                report.failed(format!(
+                    "could not lift `{agent}` in {}: {error}",
+                    self.address
+                ));
+            }
             report
         })
     }

@@ -11,7 +11,8 @@
 //!   `:setIamPolicy` on one;
 //! - Storage v1 bucket policies: `GET` and `PUT /storage/v1/b/{bucket}/iam`;
 //! - every policy has an `etag`, new on each write; a write whose `etag` is
-//!   not the current one is 409 `ABORTED`, as a concurrent change is; a
+//!   not the current one is 409 `ABORTED` (Cloud Storage: 412), as a
+//!   concurrent change is; a
 //!   policy with conditions must be written at version 3 (400
 //!   `INVALID_ARGUMENT`), and a service account member must exist (400);
 //! - 401 `UNAUTHENTICATED` for a missing or unknown token; errors in GCP's
@@ -167,6 +168,10 @@ impl FakeGcp {
         }
         let mut state = self.state();
         let current = Self::read_policy(&mut state, resource);
+        if policy["etag"] != current["etag"] && resource.starts_with("projects/_/buckets/") {
+            // Cloud Storage answers a stale `etag` with 412.
+            return Err(error(412, "conditionNotMet", "Precondition Failed"));
+        }
         if policy["etag"] != current["etag"] {
             return Err(error(
                 409,
