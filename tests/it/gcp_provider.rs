@@ -340,7 +340,97 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         .is_some());
     let output = writ(&["plan", path, "--detailed-exitcode"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Every request writ sent is one Google's discovery documents describe.
+    if let Some(documents) = discovery_documents() {
+        let log = gcp.log();
+        let mut wrong = Vec::new();
+        for request in &log {
+            for error in crate::gcp::discovery::check(
+                documents,
+                &request.method,
+                &request.target,
+                &request.body,
+            ) {
+                wrong.push(format!("{} {}: {error}", request.method, request.target));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} of {} requests:\n{}",
+            wrong.len(),
+            log.len(),
+            wrong.join("\n")
+        );
+        // Of every kind writ sends.
+        for kind in [
+            ":getIamPolicy",
+            ":setIamPolicy",
+            ":disable",
+            ":enable",
+            "/iam",
+            "serviceAccounts?pageSize",
+        ] {
+            assert!(
+                log.iter().any(|l| l.target.contains(kind)),
+                "no {kind} request"
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+fn discovery_documents() -> Option<&'static [Value]> {
+    match crate::gcp::discovery::documents() {
+        Ok(documents) => Some(documents),
+        Err(reason) => {
+            if std::env::var_os("WRIT_REQUIRE_DISCOVERY").is_some() {
+                panic!("Google's discovery documents are required (WRIT_REQUIRE_DISCOVERY is set) but unavailable: {reason}");
+            }
+            eprintln!("skipping: Google's discovery documents are unavailable here: {reason}");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_discovery_check_refuses_what_google_does_not_describe() {
+    let Some(documents) = discovery_documents() else {
+        return;
+    };
+    let ok = crate::gcp::discovery::check(
+        documents,
+        "PATCH",
+        "/v1/projects/p/serviceAccounts/a@p.iam.gserviceaccount.com",
+        &json!({"serviceAccount": {"description": "d"}, "updateMask": "description"}),
+    );
+    assert!(ok.is_empty(), "{ok:?}");
+    for (method, target, body) in [
+        (
+            "POST",
+            "/v1/projects/p/serviceAccounts/a@p.iam.gserviceaccount.com:frobnicate",
+            json!({}),
+        ),
+        (
+            "GET",
+            "/v1/projects/p/serviceAccounts?pageSize=100&colour=blue",
+            Value::Null,
+        ),
+        (
+            "PATCH",
+            "/v1/projects/p/serviceAccounts/a@p.iam.gserviceaccount.com",
+            json!({"serviceAccount": {"labels": {"a": "b"}}, "updateMask": "labels"}),
+        ),
+        (
+            "PUT",
+            "/storage/v1/b/events/iam",
+            json!({"bindings": [{"role": "roles/x", "members": "not a list"}]}),
+        ),
+    ] {
+        assert!(
+            !crate::gcp::discovery::check(documents, method, target, &body).is_empty(),
+            "{method} {target} {body}"
+        );
+    }
 }
 
 #[test]

@@ -19,7 +19,10 @@
 //!   `{"error": {"code", "message", "status"}}` form.
 //!
 //! Test hooks: another writer changing a policy between writ's read and
-//! write, a binding added by hand, and a request log.
+//! write, a binding added by hand, and a request log, which `discovery`
+//! checks against Google's own description of these APIs.
+
+pub mod discovery;
 
 use crate::http::{Reply, Request};
 use serde_json::{json, Value};
@@ -32,6 +35,10 @@ pub const TOKEN: &str = "ya29.writ-test-token";
 pub struct Logged {
     pub method: String,
     pub path: String,
+    /// The path and query, as sent.
+    pub target: String,
+    /// The JSON body (`null` when none).
+    pub body: Value,
     pub status: u16,
 }
 
@@ -82,6 +89,8 @@ impl FakeGcp {
             server.state().log.push(Logged {
                 method: request.method.clone(),
                 path: request.path().to_string(),
+                target: request.target.clone(),
+                body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
                 status: reply.status,
             });
             reply
