@@ -127,6 +127,18 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     ] {
         assert!(created.contains(&address), "{address} in {created:?}");
     }
+    // Who gains what, in GCP's terms.
+    let gains = plan["permission_delta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["agent"] == "loader")
+        .map(|d| d["gains"].to_string())
+        .unwrap_or_default();
+    assert!(
+        gains.contains("roles/bigquery.dataEditor") && gains.contains("workloadIdentityUser"),
+        "{gains}"
+    );
     let output = writ(&["apply", path, "--auto-approve"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     // One write per resource, whatever the number of its bindings.

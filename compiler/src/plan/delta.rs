@@ -43,7 +43,8 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
     }
     let mut before: BTreeMap<String, BTreeSet<Claim>> = BTreeMap::new();
     let mut after: BTreeMap<String, BTreeSet<Claim>> = BTreeMap::new();
-    if touched.is_empty() {
+    gcp_claims(rows, &mut before, &mut after);
+    if touched.is_empty() && before.is_empty() && after.is_empty() {
         return Vec::new();
     }
     for row in rows {
@@ -79,6 +80,96 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
             })
         })
         .collect()
+}
+
+/// What GCP policies that change give each agent, before and after: a
+/// member that is an agent's service account holds the binding's role on
+/// the policy's resource (under its condition); a workload identity
+/// principal on an agent's own account may become the agent.
+fn gcp_claims(
+    rows: &[Row],
+    before: &mut BTreeMap<String, BTreeSet<Claim>>,
+    after: &mut BTreeMap<String, BTreeSet<Claim>>,
+) {
+    let changed: Vec<&Row> = rows
+        .iter()
+        .filter(|row| !row.identical)
+        .filter(|row| {
+            row.desired
+                .or(row.observed)
+                .is_some_and(|r| r.kind == ResourceKind::GcpIamPolicy)
+        })
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    // Whose each service account is.
+    let mut agents: BTreeMap<String, String> = BTreeMap::new();
+    for row in rows {
+        for account in [row.desired, row.owned()].into_iter().flatten() {
+            if account.kind != ResourceKind::GcpServiceAccount {
+                continue;
+            }
+            let agent = account.agent.as_deref().or_else(|| agent_name(account));
+            if let (Some(email), Some(agent)) = (account.string("email"), agent) {
+                agents.insert(email.to_string(), agent.to_string());
+            }
+        }
+    }
+    let claims = |policy: &Resource, into: &mut BTreeMap<String, BTreeSet<Claim>>| {
+        let on = policy.string("resource").unwrap_or_default();
+        let owner = on
+            .split_once("/serviceAccounts/")
+            .and_then(|(_, email)| agents.get(email));
+        for binding in policy
+            .attribute("bindings")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let role = binding["role"].as_str().unwrap_or_default();
+            let condition = binding["condition"]["expression"]
+                .as_str()
+                .map(str::to_string);
+            for member in binding["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str())
+            {
+                let (agent, action, resource) = match member.strip_prefix("serviceAccount:") {
+                    Some(email) => match agents.get(email) {
+                        Some(agent) => (agent, role.to_string(), on.to_string()),
+                        None => continue,
+                    },
+                    None => match owner {
+                        Some(agent) => (
+                            agent,
+                            format!("become the agent ({role})"),
+                            member.to_string(),
+                        ),
+                        None => continue,
+                    },
+                };
+                into.entry(agent.clone())
+                    .or_default()
+                    .insert(Claim::from(Access {
+                        provider: policy.provider.clone(),
+                        action,
+                        resource,
+                        condition: condition.clone(),
+                    }));
+            }
+        }
+    };
+    for row in changed {
+        if let Some(observed) = row.owned() {
+            claims(observed, before);
+        }
+        if let Some(desired) = row.desired {
+            claims(desired, after);
+        }
+    }
 }
 
 /// Does carrying out `change` give anyone access they did not have (or take
