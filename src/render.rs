@@ -629,12 +629,12 @@ fn drift_detail(drift: &Drift) -> std::borrow::Cow<'_, str> {
 }
 
 /// The heading of governed objects not as writ sets them.
-const GOVERNED_DRIFT: &str = "Governed GitHub settings not as writ sets them: changed by hand, or never applied (writ keeps no record on what it does not own, so it cannot tell which)";
+const GOVERNED_DRIFT: &str = "Not as the source says, on objects writ keeps no digest on (governed GitHub settings, GCP service accounts and policies): changed outside writ, or a source change not applied yet (writ cannot tell which)";
 
 /// `writ drift` in words: only what changed outside writ.
 pub fn drift_text(plan: &Plan) -> String {
     let unapplied = plan.unapplied();
-    let governed = plan.governed_deviations();
+    let governed = plan.unrecorded_changes();
     if plan.drift.is_empty()
         && unapplied.is_empty()
         && governed.is_empty()
@@ -714,7 +714,7 @@ pub fn drift_markdown(plan: &Plan) -> String {
         code_span(&plan.project)
     );
     let unapplied = plan.unapplied();
-    let governed = plan.governed_deviations();
+    let governed = plan.unrecorded_changes();
     if plan.drift.is_empty()
         && unapplied.is_empty()
         && governed.is_empty()
@@ -801,11 +801,11 @@ pub fn drift_json(plan: &Plan) -> String {
         .map(|c| serde_json::json!({"address": c.address, "kind": c.kind, "reason": c.reason}))
         .collect();
     let governed: Vec<serde_json::Value> = plan
-        .governed_deviations()
+        .unrecorded_changes()
         .into_iter()
         .map(|c| serde_json::json!({"address": c.address, "kind": c.kind, "changed_paths": c.changed_paths, "reason": c.reason}))
         .collect();
-    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied, "governed": governed});
+    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied, "unrecorded": governed});
     format!(
         "{}\n",
         serde_json::to_string_pretty(&body).unwrap_or_default()

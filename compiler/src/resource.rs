@@ -144,6 +144,17 @@ impl ResourceKind {
         }
     }
 
+    /// Objects writ keeps no digest on (governed GitHub settings, GCP
+    /// objects, which take no labels): a difference from the source cannot
+    /// be told apart as an edit or a change of the source.
+    pub fn keeps_no_digest(self) -> bool {
+        self.is_governed()
+            || matches!(
+                self,
+                ResourceKind::GcpServiceAccount | ResourceKind::GcpIamPolicy
+            )
+    }
+
     /// Governed, not owned: writ sets the attributes it governs on an
     /// object others made and use, and never deletes it.
     pub fn is_governed(self) -> bool {

@@ -62,7 +62,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
         if detailed
             && !(plan.drift.is_empty()
                 && plan.unapplied().is_empty()
-                && plan.governed_deviations().is_empty())
+                && plan.unrecorded_changes().is_empty())
         {
             2
         } else {

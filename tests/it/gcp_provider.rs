@@ -250,6 +250,14 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         "{}",
         text(&output)
     );
+    let output = writ(&["drift", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("  ! gcp.data/iam/projects/_/buckets/events: [bindings]"),
+        "{}",
+        text(&output)
+    );
     // Another writer changes the bucket's policy between writ's read and
     // write: the stale `etag` is refused, writ reads again, and the other
     // writer's binding stays.

@@ -445,21 +445,21 @@ impl Plan {
             .filter(|c| {
                 c.before.is_some()
                     && c.kind != ResourceKind::KubernetesTokenSecret
-                    && !c.kind.is_governed()
+                    && !c.kind.keeps_no_digest()
             })
             .filter(|c| !self.drift.iter().any(|d| d.address == c.address))
             .collect()
     }
 
-    /// The governed objects (GitHub settings and environments) that are
-    /// not as writ sets them. writ keeps no digest on what it does not
-    /// own, so it cannot tell a setting put back by hand from one never
-    /// applied: `writ drift` lists them apart from the drift of owned
-    /// objects.
-    pub fn governed_deviations(&self) -> Vec<&Change> {
+    /// The objects writ keeps no digest on (governed GitHub settings and
+    /// environments, GCP service accounts and policies) that exist and
+    /// are not as the source says: writ cannot tell a change made by hand
+    /// from a source change not yet applied, so `writ drift` lists them
+    /// apart from the drift of objects with a digest.
+    pub fn unrecorded_changes(&self) -> Vec<&Change> {
         self.changes
             .iter()
-            .filter(|c| c.before.is_some() && c.kind.is_governed())
+            .filter(|c| c.before.is_some() && c.kind.keeps_no_digest())
             .collect()
     }
 
