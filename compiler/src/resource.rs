@@ -72,6 +72,9 @@ pub enum ResourceKind {
     /// A GCP project as observed: its id and number (what workload
     /// identity principals name). Read, never changed.
     GcpProject,
+    /// A user-managed key of one of writ's GCP service accounts: a
+    /// long-lived credential, only inventoried.
+    GcpServiceAccountKey,
 }
 
 impl ResourceKind {
@@ -100,6 +103,7 @@ impl ResourceKind {
             ResourceKind::GcpServiceAccount => "gcp_service_account",
             ResourceKind::GcpIamPolicy => "gcp_iam_policy",
             ResourceKind::GcpProject => "gcp_project",
+            ResourceKind::GcpServiceAccountKey => "gcp_service_account_key",
         }
     }
 
@@ -141,6 +145,7 @@ impl ResourceKind {
             ResourceKind::GcpServiceAccount => "service account",
             ResourceKind::GcpIamPolicy => "IAM policy bindings",
             ResourceKind::GcpProject => "GCP project",
+            ResourceKind::GcpServiceAccountKey => "service account key",
         }
     }
 

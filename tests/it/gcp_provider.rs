@@ -228,6 +228,32 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     // Nothing left to do.
     let output = writ(&["plan", path, "--detailed-exitcode"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Someone made a key for the loader's account: inventoried, flagged.
+    gcp.add_key(&email("loader"), "8c1b", "2026-01-10T09:00:00Z");
+    let output = writ(&["plan", path, "--format", "json"]);
+    let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let key = listed["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "gcp_service_account_key")
+        .unwrap_or_else(|| panic!("{listed:#}"))
+        .clone();
+    assert_eq!(
+        key["address"],
+        "gcp.data/serviceAccounts/writ-loader/keys/8c1b"
+    );
+    assert!(
+        key["detail"].as_str().unwrap().starts_with(&format!(
+            "user-managed key `8c1b` of service account `{}`, active, 325 days old, never expires",
+            email("loader")
+        )),
+        "{key:#}"
+    );
+    assert!(
+        key["flags"].to_string().contains("outlive the ttl"),
+        "{key:#}"
+    );
     // A person given the right to act as writ's account, and a binding of
     // someone else's with writ's role and expression under another title:
     // neither is writ's, and no plan touches them.

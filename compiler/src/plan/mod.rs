@@ -22,6 +22,7 @@ mod changes;
 mod delta;
 pub mod diff;
 mod drift;
+mod gcp;
 mod github;
 mod join;
 mod kubernetes;

@@ -84,7 +84,8 @@ pub(super) fn partition<'a>(
             Ownership::Unmanaged => {
                 partition.unmanaged.extend(
                     aws::inventory(resource, project, options)
-                        .or_else(|| super::github::inventory(resource, options)),
+                        .or_else(|| super::github::inventory(resource, options))
+                        .or_else(|| super::gcp::inventory(resource, options)),
                 );
                 Side::Unmanaged
             }

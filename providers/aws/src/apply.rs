@@ -194,7 +194,8 @@ impl AwsProvider {
                 | ResourceKind::GithubEnvironment
                 | ResourceKind::GcpServiceAccount
                 | ResourceKind::GcpIamPolicy
-                | ResourceKind::GcpProject,
+                | ResourceKind::GcpProject
+                | ResourceKind::GcpServiceAccountKey,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is not an AWS object",

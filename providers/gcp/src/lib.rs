@@ -873,6 +873,39 @@ impl Provider for GcpProvider {
                     break;
                 }
             }
+            // The user-managed keys of writ's accounts: long-lived
+            // credentials of agents, inventoried.
+            for email in &writs {
+                let listed = self
+                    .call(
+                        http::Method::GET,
+                        &format!("{}/keys?keyTypes=USER_MANAGED", self.account_url(email)),
+                        None,
+                        &format!("listing the keys of service account `{email}`"),
+                    )
+                    .await?;
+                let id = email.split('@').next().unwrap_or_default();
+                for key in listed["keys"].as_array().into_iter().flatten() {
+                    let Some(key_id) = key["name"].as_str().and_then(|n| n.rsplit('/').next())
+                    else {
+                        continue;
+                    };
+                    found.push(record(
+                        format!("{}/serviceAccounts/{id}/keys/{key_id}", self.address),
+                        ResourceKind::GcpServiceAccountKey,
+                        vec![
+                            ("account", json!(email)),
+                            ("id", json!(key_id)),
+                            ("created", key["validAfterTime"].clone()),
+                            ("expires", key["validBeforeTime"].clone()),
+                            (
+                                "disabled",
+                                json!(key["disabled"].as_bool().unwrap_or(false)),
+                            ),
+                        ],
+                    ));
+                }
+            }
             // Writ's part of each policy the source binds on, the project's,
             // and each writ service account's own.
             let mut resources: Vec<String> = self.resources.clone();

@@ -8,7 +8,7 @@
 //!   `pageToken`), create (`accountId` checked against GCP's rule; 409
 //!   `ALREADY_EXISTS`), get, patch (`updateMask`), delete, `:disable`,
 //!   `:enable`, and `:getIamPolicy` (`options.requestedPolicyVersion`) and
-//!   `:setIamPolicy` on one;
+//!   `:setIamPolicy` on one, and its user-managed keys (`GET …/keys`);
 //! - Storage v1 bucket policies: `GET` and `PUT /storage/v1/b/{bucket}/iam`;
 //! - every policy has an `etag`, new on each write; a write whose `etag` is
 //!   not the current one is 409 `ABORTED` (Cloud Storage: 412), as a
@@ -53,6 +53,8 @@ struct State {
     policies: BTreeMap<String, Value>,
     /// Buckets that exist.
     buckets: Vec<String>,
+    /// User-managed keys by service account.
+    keys: BTreeMap<String, Vec<Value>>,
     next_etag: u64,
     /// Before the next write of this policy, another writer adds this
     /// binding (so writ's `etag` is stale).
@@ -116,6 +118,19 @@ impl FakeGcp {
         let email = format!("{account_id}@{}.iam.gserviceaccount.com", state.project);
         let account = account_json(&state.project, &email, "", description);
         state.accounts.insert(email, account);
+    }
+
+    /// A user-managed key of a service account, made at `created`.
+    pub fn add_key(&self, email: &str, id: &str, created: &str) {
+        let mut state = self.state();
+        let name = format!(
+            "projects/{}/serviceAccounts/{email}/keys/{id}",
+            state.project
+        );
+        state.keys.entry(email.to_string()).or_default().push(json!({
+            "name": name, "validAfterTime": created, "validBeforeTime": "9999-12-31T23:59:59Z",
+            "keyAlgorithm": "KEY_ALG_RSA_2048", "keyOrigin": "GOOGLE_PROVIDED", "keyType": "USER_MANAGED", "disabled": false,
+        }));
     }
 
     pub fn account(&self, email: &str) -> Option<Value> {
@@ -368,6 +383,14 @@ impl FakeGcp {
                 );
                 state.accounts.insert(email, account.clone());
                 Reply::json(200, &account)
+            }
+            ("GET", [email, "keys"]) => {
+                let state = self.state();
+                if !state.accounts.contains_key(*email) {
+                    return error(404, "NOT_FOUND", "Not found");
+                }
+                let keys = state.keys.get(*email).cloned().unwrap_or_default();
+                Reply::json(200, &json!({"keys": keys}))
             }
             (_, [call]) => {
                 let (email, verb) = call.split_once(':').unwrap_or((call, ""));
