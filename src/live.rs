@@ -225,13 +225,16 @@ pub async fn connect_one(
         } => {
             let token_env =
                 get("access_token_env").unwrap_or_else(|| "GOOGLE_OAUTH_ACCESS_TOKEN".to_string());
-            let token = std::env::var(&token_env).unwrap_or_default();
+            let mut token = std::env::var(&token_env).unwrap_or_default();
             if token.trim().is_empty() {
-                return Err(format!(
-                    "`{address}`: no GCP access token in `{token_env}`: set it (`export {token_env}=$(gcloud auth print-access-token)`), or name another variable with `access_token_env` in `[provider.gcp.{}]`",
-                    provider.name
-                )
-                .into());
+                token = writ_provider_gcp::application_default_token()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "`{address}`: no GCP access token in `{token_env}`, and {}: set up Application Default Credentials (`gcloud auth application-default login`, `GOOGLE_APPLICATION_CREDENTIALS`, or a workload identity), or set `{token_env}` (`export {token_env}=$(gcloud auth print-access-token)`)",
+                            e.message
+                        )
+                    })?;
             }
             Box::new(
                 writ_provider_gcp::GcpProvider::connect(

@@ -488,11 +488,24 @@ fn a_gcp_provider_without_a_token_or_project_is_a_clear_error() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
         .args(["plan", path])
         .env_remove("GOOGLE_OAUTH_ACCESS_TOKEN")
+        // Nor Application Default Credentials: a key file that is not
+        // there (found without the network).
+        .env(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            root.join("no-such-key.json"),
+        )
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output).contains("no GCP access token in `GOOGLE_OAUTH_ACCESS_TOKEN`"),
+        text(&output).contains(
+            "no GCP access token in `GOOGLE_OAUTH_ACCESS_TOKEN`, and no Application Default Credentials"
+        ),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("gcloud auth application-default login"),
         "{}",
         text(&output)
     );

@@ -10,7 +10,8 @@
 //! client, as JSON; every request goes through writ's retry budget (429
 //! and 5xx retried). The access token comes from the binary (an
 //! environment variable that `writ.toml` names, `GOOGLE_OAUTH_ACCESS_TOKEN`
-//! by default): it is sent, never printed.
+//! by default), else from Application Default Credentials
+//! ([`application_default_token`]): it is sent, never printed.
 
 // A library never prints: what it has to say goes to its caller.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -36,6 +37,33 @@ pub struct GcpSettings {
     pub endpoint_url: Option<String>,
     /// An OAuth access token (`gcloud auth print-access-token`).
     pub token: String,
+}
+
+/// An access token from Application Default Credentials, found as
+/// Google's client libraries find them: the key file
+/// `GOOGLE_APPLICATION_CREDENTIALS` names, gcloud's
+/// (`gcloud auth application-default login`), or the metadata server of
+/// the machine writ runs on.
+pub async fn application_default_token() -> Result<String, ProviderError> {
+    let credentials = google_cloud_auth::credentials::Builder::default()
+        .with_scopes(["https://www.googleapis.com/auth/cloud-platform"])
+        .build_access_token_credentials()
+        .map_err(|e| {
+            ProviderError::permanent(format!("no Application Default Credentials: {e}"))
+        })?;
+    let token = tokio::time::timeout(Duration::from_secs(30), credentials.access_token())
+        .await
+        .map_err(|_| {
+            ProviderError::permanent(
+                "Application Default Credentials gave no access token in 30 s".to_string(),
+            )
+        })?
+        .map_err(|e| {
+            ProviderError::permanent(format!(
+                "Application Default Credentials gave no access token: {e}"
+            ))
+        })?;
+    Ok(token.token)
 }
 
 /// The APIs' addresses.
