@@ -628,6 +628,13 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
                 .and_then(account_of)
                 .is_some_and(|email| conflicted.contains(&email))
     });
+    let mut index_of: BTreeMap<String, usize> = desired
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == ResourceKind::GcpIamPolicy)
+        .map(|(i, r)| (r.address.clone(), i))
+        .collect();
     for policy in observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
@@ -659,12 +666,8 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
         if kept.is_empty() {
             continue;
         }
-        let index = match desired
-            .resources
-            .iter()
-            .position(|r| r.address == policy.address)
-        {
-            Some(index) => index,
+        let index = match index_of.get(&policy.address) {
+            Some(index) => *index,
             None => {
                 desired.resources.push(Resource {
                     address: policy.address.clone(),
@@ -677,6 +680,7 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
                     ])
                     .into(),
                 });
+                index_of.insert(policy.address.clone(), desired.resources.len() - 1);
                 desired.resources.len() - 1
             }
         };
@@ -716,12 +720,17 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
 fn keep_revoked(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     let mut revoked: BTreeSet<String> = BTreeSet::new();
     let mut notes = Vec::new();
+    let live_accounts: BTreeMap<&str, &Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+        .map(|r| (r.address.as_str(), r))
+        .collect();
     for account in desired
         .resources
         .iter_mut()
         .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
     {
-        let Some(live) = observed.iter().find(|r| r.address == account.address) else {
+        let Some(live) = live_accounts.get(account.address.as_str()) else {
             continue;
         };
         let description = live.string("description").unwrap_or_default().to_string();
