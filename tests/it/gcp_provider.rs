@@ -139,8 +139,17 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         gains.contains("roles/bigquery.dataEditor") && gains.contains("workloadIdentityUser"),
         "{gains}"
     );
+    // The first requests meet a quota and an outage: retried.
+    gcp.fail_next(&[429, 503]);
     let output = writ(&["apply", path, "--auto-approve"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        gcp.log()
+            .iter()
+            .filter(|l| l.status == 429 || l.status == 503)
+            .count(),
+        2
+    );
     // One write per resource, whatever the number of its bindings.
     let writes = |gcp: &FakeGcp| {
         gcp.log()

@@ -18,7 +18,8 @@
 //! - 401 `UNAUTHENTICATED` for a missing or unknown token; errors in GCP's
 //!   `{"error": {"code", "message", "status"}}` form.
 //!
-//! Test hooks: another writer changing a policy between writ's read and
+//! Test hooks: quota (429) and outage (an HTML 503) answers, another
+//! writer changing a policy between writ's read and
 //! write, a binding added by hand, and a request log, which `discovery`
 //! checks against Google's own description of these APIs.
 
@@ -46,6 +47,8 @@ pub struct Logged {
 struct State {
     project: String,
     number: String,
+    /// The next requests answered with these statuses (429, 503, …).
+    failures: Vec<u16>,
     /// Service accounts by email.
     accounts: BTreeMap<String, Value>,
     /// Policies by resource (`projects/P`, `projects/_/buckets/B`,
@@ -106,6 +109,12 @@ impl FakeGcp {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next requests are answered with these statuses, in order: a
+    /// quota (429) or an outage (503) as GCP's front end gives them.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.state().failures = statuses.to_vec();
     }
 
     pub fn log(&self) -> Vec<Logged> {
@@ -236,6 +245,26 @@ impl FakeGcp {
     }
 
     fn handle(&self, request: &Request) -> Reply {
+        let failure = {
+            let mut state = self.state();
+            (!state.failures.is_empty()).then(|| state.failures.remove(0))
+        };
+        match failure {
+            Some(429) => return error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'Read requests' of service 'iam.googleapis.com'.",
+            ),
+            // The front end's own page, not JSON.
+            Some(status) => {
+                return Reply {
+                    status,
+                    headers: vec![("Content-Type".to_string(), "text/html".to_string())],
+                    body: "<html><body>Service Unavailable</body></html>".to_string(),
+                }
+            }
+            None => {}
+        }
         if request.header("authorization") != Some(format!("Bearer {TOKEN}").as_str()) {
             return error(
                 401,
