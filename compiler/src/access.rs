@@ -25,9 +25,25 @@ fn github_parts(action: &str) -> Option<(&str, u8)> {
     Some((permission, github::level_rank(level)?))
 }
 
+/// GCP's basic roles that hold (nearly) every other role's permissions:
+/// `roles/owner` all of them, `roles/editor` all but what only an owner
+/// may do. Read as holding every role, but `roles/owner` for the editor:
+/// writ may then say a request is allowed that GCP refuses, never the
+/// other way round.
+fn gcp_holds(granted: &str, requested: &str) -> bool {
+    match granted {
+        "roles/owner" => true,
+        "roles/editor" => requested != "roles/owner",
+        _ => false,
+    }
+}
+
 pub fn action_matches(kind: ProviderKind, pattern_text: &str, action: &str) -> bool {
     match kind {
         ProviderKind::Github => action_covers(kind, pattern_text, action),
+        ProviderKind::Gcp => {
+            gcp_holds(pattern_text, action) || pattern::matches(pattern_text, action)
+        }
         _ => pattern::matches(&fold(kind, pattern_text), &fold(kind, action)),
     }
 }
@@ -40,6 +56,13 @@ pub fn action_covers(kind: ProviderKind, outer: &str, inner: &str) -> bool {
             }
             _ => outer == inner,
         },
+        // A ceiling holds a role only when it surely holds its permissions:
+        // the owner holds every role; the editor, itself and the viewer.
+        ProviderKind::Gcp => {
+            outer == "roles/owner"
+                || (outer == "roles/editor" && matches!(inner, "roles/editor" | "roles/viewer"))
+                || pattern::contains(outer, inner)
+        }
         _ => pattern::contains(&fold(kind, outer), &fold(kind, inner)),
     }
 }
@@ -54,6 +77,8 @@ pub fn action_meets(kind: ProviderKind, granted: &str, denied: &str) -> bool {
             }
             _ => granted == denied,
         },
+        // Granting a basic role grants what a denied role would.
+        ProviderKind::Gcp => gcp_holds(granted, denied) || pattern::intersects(granted, denied),
         _ => pattern::intersects(&fold(kind, granted), &fold(kind, denied)),
     }
 }
@@ -255,6 +280,33 @@ pub fn first_uncovered<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gcps_basic_roles_hold_the_others() {
+        let gcp = ProviderKind::Gcp;
+        // What an owner or editor is granted, they may do.
+        assert!(action_matches(
+            gcp,
+            "roles/owner",
+            "roles/storage.objectViewer"
+        ));
+        assert!(action_matches(gcp, "roles/editor", "roles/storage.admin"));
+        assert!(!action_matches(gcp, "roles/editor", "roles/owner"));
+        assert!(!action_matches(gcp, "roles/viewer", "roles/storage.admin"));
+        // A guardrail against a role meets a basic role that holds it.
+        assert!(action_meets(gcp, "roles/owner", "roles/storage.admin"));
+        assert!(action_meets(
+            gcp,
+            "roles/editor",
+            "roles/iam.serviceAccountUser"
+        ));
+        assert!(!action_meets(gcp, "roles/storage.admin", "roles/owner"));
+        // A ceiling holds a role only when it surely holds it.
+        assert!(action_covers(gcp, "roles/owner", "roles/editor"));
+        assert!(action_covers(gcp, "roles/editor", "roles/viewer"));
+        assert!(!action_covers(gcp, "roles/editor", "roles/storage.admin"));
+        assert!(!action_covers(gcp, "roles/storage.admin", "roles/editor"));
+    }
 
     #[test]
     fn github_levels_are_ordered() {
