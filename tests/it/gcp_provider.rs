@@ -54,6 +54,12 @@ agent viewer {
   runs_on gcp.data workload_pool "pool" subject "viewer"
   gcp.data allow roles/viewer on "projects/acme-data-1"
 }
+
+agent archiver {
+  owner = "team-data"
+  ttl = 1h
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/archive"
+}
 "#;
 
 fn project(root: &Path, gcp: &FakeGcp) -> PathBuf {
@@ -99,7 +105,7 @@ fn triples(policy: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
-    let gcp = FakeGcp::start(PROJECT, "804213376955", &["events"]);
+    let gcp = FakeGcp::start(PROJECT, "804213376955", &["events", "archive"]);
     // Already there: a person's access to the bucket, and another writ
     // project's service account with its own binding there.
     gcp.add_account("writ-exporter", "writ project=other agent=exporter");
@@ -393,8 +399,24 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     assert!(gcp
         .account(&format!("writ-exporter@{PROJECT}.iam.gserviceaccount.com"))
         .is_some());
+    // The archiver's bucket is named by no one any more: Cloud Asset's
+    // search found writ's binding there, and it was taken away with the
+    // agent.
+    assert!(!triples(&gcp.policy("projects/_/buckets/archive").unwrap())
+        .iter()
+        .any(|(_, _, m)| m.contains("writ-archiver")));
+    assert!(gcp.account(&email("archiver")).is_none());
     let output = writ(&["plan", path, "--detailed-exitcode"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Without Cloud Asset, the plan says what it cannot see.
+    gcp.disable_asset_search();
+    let output = writ(&["plan", path, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let notes: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        notes["notes"].to_string().contains("Cloud Asset was not searched for writ's bindings beyond the resources the source names"),
+        "{notes:#}"
+    );
     // Every request writ sent is one Google's discovery documents describe.
     if let Some(documents) = discovery_documents() {
         let log = gcp.log();

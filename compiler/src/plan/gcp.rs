@@ -86,3 +86,34 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
         _ => None,
     }
 }
+
+/// What the plan must say of each GCP project read: where writ's accounts
+/// hold roles writ cannot change, and when the search for them was not
+/// made.
+pub(super) fn notes(observed: &[Resource]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for project in observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpProject)
+    {
+        if let Some(why) = project.string("unsearched") {
+            notes.push(format!(
+                "`{}`: Cloud Asset was not searched for writ's bindings beyond the resources the source names ({why}): a binding writ made on a resource the source no longer names is not seen; enable the Cloud Asset API and give writ `cloudasset.assets.searchAllIamPolicies`",
+                project.provider
+            ));
+        }
+        for resource in project
+            .attribute("bound_elsewhere")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            notes.push(format!(
+                "`{}`: writ's service accounts hold roles on `{resource}`, whose policy writ does not change: remove them by hand if the source does not grant them",
+                project.provider
+            ));
+        }
+    }
+    notes
+}

@@ -45,6 +45,7 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     let mut notes = github::unread(observed);
     notes.extend(github::workflow_findings(desired, observed));
     notes.extend(github::app_findings(desired, observed));
+    notes.extend(gcp::notes(observed));
     let records = kubernetes::records(&desired.project, observed, &mut notes);
     let in_clusters = kubernetes::revocations(desired, observed, &records);
     // What proves a labelled object is writ's beyond its labels: the

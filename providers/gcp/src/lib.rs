@@ -71,6 +71,7 @@ struct Endpoints {
     iam: String,
     crm: String,
     storage: String,
+    asset: String,
 }
 
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -113,12 +114,14 @@ impl GcpProvider {
                     iam: base.to_string(),
                     crm: base.to_string(),
                     storage: base.to_string(),
+                    asset: base.to_string(),
                 }
             }
             None => Endpoints {
                 iam: "https://iam.googleapis.com".into(),
                 crm: "https://cloudresourcemanager.googleapis.com".into(),
                 storage: "https://storage.googleapis.com".into(),
+                asset: "https://cloudasset.googleapis.com".into(),
             },
         };
         let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -472,6 +475,106 @@ impl GcpProvider {
         }
     }
 
+    /// Cloud Asset's search of the project's allow policies for writ's
+    /// accounts (`searchAllIamPolicies`, `policy:writ-`): the resources
+    /// writ can read and write (projects, buckets, service accounts by
+    /// email) with a binding of one of them, and, apart, those it cannot
+    /// (named for the plan to say). `Err` only for a failure to retry;
+    /// the second part of the answer is why nothing was searched (the API
+    /// not enabled, no permission), when so.
+    #[allow(clippy::type_complexity)]
+    async fn search_elsewhere(
+        &self,
+        number: Option<&str>,
+        emails: &BTreeMap<String, String>,
+    ) -> Result<((Vec<String>, Vec<String>), Option<String>), ProviderError> {
+        let mut readable = Vec::new();
+        let mut other = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}/v1/projects/{}:searchAllIamPolicies?query=policy%3Awrit-&pageSize=500",
+                self.endpoints.asset, self.gcp_project
+            );
+            if let Some(token) = &token {
+                url.push_str(&format!("&pageToken={}", encoded(token)));
+            }
+            let page = match self
+                .call(
+                    http::Method::GET,
+                    &url,
+                    None,
+                    "searching the project's IAM policies for writ's service accounts",
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(error) if matches!(error.status, Some(403 | 404)) => {
+                    return Ok(((readable, other), Some(error.message)));
+                }
+                Err(error) => return Err(error),
+            };
+            for result in page["results"].as_array().into_iter().flatten() {
+                let Some(full) = result["resource"].as_str() else {
+                    continue;
+                };
+                let holds = result["policy"]["bindings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|b| b["members"].as_array().into_iter().flatten())
+                    .filter_map(Value::as_str)
+                    .any(|m| self.writ_member(m));
+                if !holds {
+                    continue;
+                }
+                let name = full
+                    .strip_prefix("//")
+                    .and_then(|rest| rest.split_once('/').map(|(_, path)| path))
+                    .unwrap_or(full);
+                // Cloud Asset names a project by its number, and a service
+                // account by its unique id: writ's names are the id and the
+                // email.
+                let parts: Vec<&str> = name.split('/').collect();
+                let name = match parts.as_slice() {
+                    ["projects", p] if Some(*p) == number => {
+                        format!("projects/{}", self.gcp_project)
+                    }
+                    ["projects", p, "serviceAccounts", id]
+                        if *p == self.gcp_project || Some(*p) == number =>
+                    {
+                        match emails
+                            .get(*id)
+                            .map(String::as_str)
+                            .or(id.contains('@').then_some(*id))
+                        {
+                            Some(email) => {
+                                format!("projects/{}/serviceAccounts/{email}", self.gcp_project)
+                            }
+                            None => {
+                                other.push(full.to_string());
+                                continue;
+                            }
+                        }
+                    }
+                    _ => name.to_string(),
+                };
+                match Target::of(&name, &self.gcp_project) {
+                    Target::Other => other.push(full.to_string()),
+                    _ => readable.push(name),
+                }
+            }
+            token = page["nextPageToken"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(((readable, other), None))
+    }
+
     /// A service account, as GCP holds it; `None` when there is none.
     async fn account(&self, email: &str) -> Result<Option<Value>, ProviderError> {
         match self
@@ -638,6 +741,20 @@ impl GcpProvider {
         let member = format!("serviceAccount:{email}");
         let mut resources = self.resources.clone();
         resources.push(format!("projects/{}", self.gcp_project));
+        // And wherever Cloud Asset finds writ's accounts bound.
+        let project = self
+            .call(
+                http::Method::GET,
+                &format!("{}/v3/projects/{}", self.endpoints.crm, self.gcp_project),
+                None,
+                &format!("reading project `{}`", self.gcp_project),
+            )
+            .await?;
+        let number = project["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("projects/"));
+        let ((elsewhere, _), _) = self.search_elsewhere(number, &BTreeMap::new()).await?;
+        resources.extend(elsewhere);
         resources.sort();
         resources.dedup();
         let mut emptied = 0;
@@ -712,6 +829,20 @@ impl GcpProvider {
         ));
         Ok(())
     }
+}
+
+/// Text for a query parameter: unreserved characters as they are, the rest
+/// percent-encoded.
+fn encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A binding's place in writ's order: role, then condition (none first).
@@ -848,11 +979,17 @@ impl Provider for GcpProvider {
             ));
             // Service accounts, by the page.
             let mut writs = Vec::new();
+            // Unique id → email, for Cloud Asset's names.
+            let mut unique_ids: BTreeMap<String, String> = BTreeMap::new();
             let mut token: Option<String> = None;
             loop {
                 let url = match &token {
                     Some(token) => {
-                        format!("{}?pageSize=100&pageToken={token}", self.accounts_url())
+                        format!(
+                            "{}?pageSize=100&pageToken={}",
+                            self.accounts_url(),
+                            encoded(token)
+                        )
                     }
                     None => format!("{}?pageSize=100", self.accounts_url()),
                 };
@@ -869,6 +1006,9 @@ impl Provider for GcpProvider {
                         continue;
                     };
                     let id = email.split('@').next().unwrap_or_default();
+                    if let Some(unique) = account["uniqueId"].as_str() {
+                        unique_ids.insert(unique.to_string(), email.to_string());
+                    }
                     if self.is_writs(email) {
                         writs.push(email.to_string());
                     }
@@ -934,10 +1074,35 @@ impl Provider for GcpProvider {
                     ));
                 }
             }
+            // Where else writ's accounts hold roles in the project: a
+            // binding the source dropped on a resource it no longer names
+            // is found so, and planned away.
+            let number = found
+                .first()
+                .and_then(|p| p.string("number"))
+                .map(str::to_string);
+            let (elsewhere, unsearched) = self
+                .search_elsewhere(number.as_deref(), &unique_ids)
+                .await?;
+            // Said on the project's record: why the search was not made,
+            // and the resources it found that writ cannot change.
+            if let Some(project) = found.first_mut() {
+                if let Some(why) = unsearched {
+                    project
+                        .attributes
+                        .insert("unsearched".to_string(), json!(why));
+                }
+                if !elsewhere.1.is_empty() {
+                    project
+                        .attributes
+                        .insert("bound_elsewhere".to_string(), json!(elsewhere.1));
+                }
+            }
             // Writ's part of each policy the source binds on, the project's,
             // and each writ service account's own.
             let mut resources: Vec<String> = self.resources.clone();
             resources.push(format!("projects/{}", self.gcp_project));
+            resources.extend(elsewhere.0);
             resources.extend(
                 writs
                     .iter()

@@ -1,5 +1,5 @@
 //! Google's own description of its APIs: the discovery documents of IAM
-//! v1, Resource Manager v3 and Storage v1, as the PyPI package
+//! v1, Resource Manager v3, Storage v1 and Cloud Asset v1, as the PyPI package
 //! `google-api-python-client` (pinned) ships them. The harness downloads the
 //! package into `target/` once and takes the three documents out of it; a
 //! request is then checked against them: a method with that HTTP verb and
@@ -15,7 +15,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub const CLIENT_VERSION: &str = "2.202.0";
-const DOCUMENTS: &[&str] = &["iam.v1", "cloudresourcemanager.v3", "storage.v1"];
+const DOCUMENTS: &[&str] = &[
+    "iam.v1",
+    "cloudresourcemanager.v3",
+    "storage.v1",
+    "cloudasset.v1",
+];
 
 fn folder() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("google-discovery-{CLIENT_VERSION}"))

@@ -10,6 +10,10 @@
 //!   `:enable`, and `:getIamPolicy` (`options.requestedPolicyVersion`) and
 //!   `:setIamPolicy` on one, and its user-managed keys (`GET …/keys`);
 //! - Storage v1 bucket policies: `GET` and `PUT /storage/v1/b/{bucket}/iam`;
+//! - Cloud Asset v1 `searchAllIamPolicies` in the project (`query`
+//!   `policy:TEXT`), naming resources as Cloud Asset does (a project by its
+//!   number, a service account by its unique id); 403 when the API is not
+//!   enabled;
 //! - every policy has an `etag`, new on each write; a write whose `etag` is
 //!   not the current one is 409 `ABORTED` (Cloud Storage: 412), as a
 //!   concurrent change is; a
@@ -58,6 +62,8 @@ struct State {
     buckets: Vec<String>,
     /// User-managed keys by service account.
     keys: BTreeMap<String, Vec<Value>>,
+    /// The Cloud Asset API is not enabled.
+    asset_disabled: bool,
     next_etag: u64,
     /// Before the next write of this policy, another writer adds this
     /// binding (so writ's `etag` is stale).
@@ -109,6 +115,11 @@ impl FakeGcp {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The Cloud Asset API is not enabled in the project.
+    pub fn disable_asset_search(&self) {
+        self.state().asset_disabled = true;
     }
 
     /// The next requests are answered with these statuses, in order: a
@@ -292,6 +303,9 @@ impl FakeGcp {
                     &json!({"name": format!("projects/{number}"), "projectId": project, "state": "ACTIVE"}),
                 )
             }
+            ("GET", ["v1", "projects", call]) if call.ends_with(":searchAllIamPolicies") => {
+                self.search(call.trim_end_matches(":searchAllIamPolicies"), request)
+            }
             ("POST", ["v3", "projects", call]) => {
                 let (id, verb) = call.split_once(':').unwrap_or((call, ""));
                 if id != project {
@@ -354,6 +368,69 @@ impl FakeGcp {
             }
             _ => error(404, "NOT_FOUND", &format!("no route for {method} {path}")),
         }
+    }
+
+    /// Cloud Asset's `searchAllIamPolicies` in the project, for the query
+    /// writ sends (`policy:writ-`): every policy with a member that
+    /// mentions it, named as Cloud Asset names resources (a project by its
+    /// number, a service account by its unique id).
+    fn search(&self, scope: &str, request: &Request) -> Reply {
+        let state = self.state();
+        if scope != state.project {
+            return error(403, "PERMISSION_DENIED", "Permission denied.");
+        }
+        if state.asset_disabled {
+            return error(403, "PERMISSION_DENIED", "Cloud Asset API has not been used in project before or it is disabled. Enable it by visiting the console, then retry.");
+        }
+        let query = request.query();
+        let Some(needle) = query.get("query").and_then(|q| q.strip_prefix("policy:")) else {
+            return error(400, "INVALID_ARGUMENT", "Invalid query.");
+        };
+        let mut results = Vec::new();
+        for (resource, policy) in &state.policies {
+            let mentions = policy["bindings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|b| b["members"].as_array().into_iter().flatten())
+                .filter_map(Value::as_str)
+                .any(|m| m.contains(needle));
+            if !mentions {
+                continue;
+            }
+            let parts: Vec<&str> = resource.split('/').collect();
+            let (full, kind) = match parts.as_slice() {
+                ["projects", _] => (
+                    format!(
+                        "//cloudresourcemanager.googleapis.com/projects/{}",
+                        state.number
+                    ),
+                    "cloudresourcemanager.googleapis.com/Project",
+                ),
+                ["projects", "_", "buckets", _] => (
+                    format!("//storage.googleapis.com/{resource}"),
+                    "storage.googleapis.com/Bucket",
+                ),
+                ["projects", p, "serviceAccounts", email] => {
+                    let unique = state
+                        .accounts
+                        .get(*email)
+                        .and_then(|a| a["uniqueId"].as_str())
+                        .unwrap_or("0");
+                    (
+                        format!("//iam.googleapis.com/projects/{p}/serviceAccounts/{unique}"),
+                        "iam.googleapis.com/ServiceAccount",
+                    )
+                }
+                _ => continue,
+            };
+            results.push(json!({
+                "resource": full, "assetType": kind,
+                "project": format!("projects/{}", state.number),
+                "policy": {"bindings": policy["bindings"]},
+            }));
+        }
+        Reply::json(200, &json!({"results": results}))
     }
 
     fn accounts(&self, method: &str, rest: &[&str], request: &Request, body: &Value) -> Reply {
@@ -483,11 +560,19 @@ impl FakeGcp {
     }
 }
 
+/// A service account's unique id: 21 digits, one per email.
+fn unique_id(email: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    email.hash(&mut hasher);
+    format!("1{:020}", hasher.finish())
+}
+
 fn account_json(project: &str, email: &str, display_name: &str, description: &str) -> Value {
     json!({
         "name": format!("projects/{project}/serviceAccounts/{email}"),
         "projectId": project,
-        "uniqueId": format!("1{:020}", email.len()),
+        "uniqueId": unique_id(email),
         "email": email,
         "displayName": display_name,
         "description": description,
