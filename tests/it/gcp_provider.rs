@@ -553,3 +553,23 @@ fn a_gcp_provider_without_a_token_or_project_is_a_clear_error() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_create_whose_first_attempt_went_through_carries_on() {
+    let gcp = FakeGcp::start(PROJECT, "1", &["events"]);
+    let root = std::env::temp_dir().join(format!("writ-gcp-race-{}", std::process::id()));
+    let folder = project(&root, &gcp);
+    std::fs::write(
+        folder.join("main.writ"),
+        "provider gcp data {\n  project = \"acme-data-1\"\n}\n\nagent reader {\n  owner = \"team-data\"\n  ttl = 1h\n  gcp.data allow roles/storage.objectViewer on \"projects/_/buckets/events\"\n}\n",
+    )
+    .unwrap();
+    gcp.race_next_create();
+    let path = folder.to_str().unwrap();
+    let output = writ(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(gcp.log().iter().any(|l| l.status == 409));
+    let output = writ(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -646,7 +646,7 @@ impl GcpProvider {
                 self.check_ours(&found, &change.address)?;
                 found
             }
-            None => self
+            None => match self
                 .call(
                     http::Method::POST,
                     &self.accounts_url(),
@@ -656,7 +656,18 @@ impl GcpProvider {
                     })),
                     &format!("creating service account `{email}`"),
                 )
-                .await?,
+                .await
+            {
+                Ok(created) => created,
+                // Made meanwhile (a retried create that had gone through,
+                // or another run): carried on only if it is this project's.
+                Err(error) if error.status == Some(409) => {
+                    let found = self.account(&email).await?.ok_or(error)?;
+                    self.check_ours(&found, &change.address)?;
+                    found
+                }
+                Err(error) => return Err(error),
+            },
         };
         if found["displayName"] != after["display_name"]
             || found["description"] != after["description"]

@@ -64,6 +64,9 @@ struct State {
     keys: BTreeMap<String, Vec<Value>>,
     /// The Cloud Asset API is not enabled.
     asset_disabled: bool,
+    /// The next create finds the account made already (as a retried
+    /// create whose first attempt went through would): 409.
+    race_create: bool,
     next_etag: u64,
     /// Before the next write of this policy, another writer adds this
     /// binding (so writ's `etag` is stale).
@@ -115,6 +118,13 @@ impl FakeGcp {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next service account create meets the account made already,
+    /// as asked: a first attempt that went through before its answer was
+    /// lost.
+    pub fn race_next_create(&self) {
+        self.state().race_create = true;
     }
 
     /// The Cloud Asset API is not enabled in the project.
@@ -474,6 +484,19 @@ impl FakeGcp {
                 }
                 let email = format!("{id}@{project}.iam.gserviceaccount.com");
                 let mut state = self.state();
+                if std::mem::take(&mut state.race_create) {
+                    let account = account_json(
+                        &project,
+                        &email,
+                        body["serviceAccount"]["displayName"]
+                            .as_str()
+                            .unwrap_or_default(),
+                        body["serviceAccount"]["description"]
+                            .as_str()
+                            .unwrap_or_default(),
+                    );
+                    state.accounts.insert(email.clone(), account);
+                }
                 if state.accounts.contains_key(&email) {
                     return error(409, "ALREADY_EXISTS", &format!("Service account {id} already exists within project projects/{project}."));
                 }
