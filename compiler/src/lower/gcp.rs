@@ -603,24 +603,11 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
         .map(|email| format!("service account `{email}` exists and is not this project's (its description does not record it): writ binds nothing for it"))
         .collect();
     // Nothing bound for a conflicted account, nor on its own policy.
-    for policy in desired
-        .resources
-        .iter_mut()
-        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
-    {
-        if let Some(Value::Array(bindings)) = policy.attributes.get_mut("bindings") {
-            for binding in bindings.iter_mut() {
-                if let Some(Value::Array(members)) = binding.get_mut("members") {
-                    members.retain(|m| {
-                        !m.as_str()
-                            .and_then(|m| m.strip_prefix("serviceAccount:"))
-                            .is_some_and(|email| conflicted.contains(email))
-                    });
-                }
-            }
-            bindings.retain(|b| b["members"].as_array().is_some_and(|m| !m.is_empty()));
-        }
-    }
+    unbind(desired, |member| {
+        member
+            .strip_prefix("serviceAccount:")
+            .is_some_and(|email| conflicted.contains(email))
+    });
     desired.resources.retain(|r| {
         r.kind != ResourceKind::GcpIamPolicy
             || !r
@@ -714,6 +701,25 @@ fn keep_others(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     notes
 }
 
+/// Takes the members `gone` names out of every desired policy, and the
+/// bindings they leave empty.
+fn unbind(desired: &mut Desired, gone: impl Fn(&str) -> bool) {
+    for policy in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+    {
+        if let Some(Value::Array(bindings)) = policy.attributes.get_mut("bindings") {
+            for binding in bindings.iter_mut() {
+                if let Some(Value::Array(members)) = binding.get_mut("members") {
+                    members.retain(|m| !m.as_str().is_some_and(&gone));
+                }
+            }
+            bindings.retain(|b| b["members"].as_array().is_some_and(|m| !m.is_empty()));
+        }
+    }
+}
+
 /// An account `writ revoke` cut off stays so until lifted: the plan keeps
 /// it disabled, with the revocation in its description, and binds nothing
 /// for it.
@@ -758,20 +764,7 @@ fn keep_revoked(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
             ));
         }
     }
-    for policy in desired
-        .resources
-        .iter_mut()
-        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
-    {
-        if let Some(Value::Array(bindings)) = policy.attributes.get_mut("bindings") {
-            for binding in bindings.iter_mut() {
-                if let Some(Value::Array(members)) = binding.get_mut("members") {
-                    members.retain(|m| !m.as_str().is_some_and(|m| revoked.contains(m)));
-                }
-            }
-            bindings.retain(|b| b["members"].as_array().is_some_and(|m| !m.is_empty()));
-        }
-    }
+    unbind(desired, |member| revoked.contains(member));
     desired.resources.retain(|r| {
         r.kind != ResourceKind::GcpIamPolicy
             || r.attribute("bindings")

@@ -575,6 +575,17 @@ impl GcpProvider {
         Ok(((readable, other), None))
     }
 
+    /// The project, as Resource Manager has it.
+    async fn read_project(&self) -> Result<Value, ProviderError> {
+        self.call(
+            http::Method::GET,
+            &format!("{}/v3/projects/{}", self.endpoints.crm, self.gcp_project),
+            None,
+            &format!("reading project `{}`", self.gcp_project),
+        )
+        .await
+    }
+
     /// A service account, as GCP holds it; `None` when there is none.
     async fn account(&self, email: &str) -> Result<Option<Value>, ProviderError> {
         match self
@@ -753,17 +764,8 @@ impl GcpProvider {
         let mut resources = self.resources.clone();
         resources.push(format!("projects/{}", self.gcp_project));
         // And wherever Cloud Asset finds writ's accounts bound.
-        let project = self
-            .call(
-                http::Method::GET,
-                &format!("{}/v3/projects/{}", self.endpoints.crm, self.gcp_project),
-                None,
-                &format!("reading project `{}`", self.gcp_project),
-            )
-            .await?;
-        let number = project["name"]
-            .as_str()
-            .and_then(|n| n.strip_prefix("projects/"));
+        let project = self.read_project().await?;
+        let number = number_of(&project);
         let ((elsewhere, _), _) = self.search_elsewhere(number, &BTreeMap::new()).await?;
         resources.extend(elsewhere);
         resources.sort();
@@ -840,6 +842,13 @@ impl GcpProvider {
         ));
         Ok(())
     }
+}
+
+/// A project's number, from its Resource Manager name (`projects/NUMBER`).
+fn number_of(project: &Value) -> Option<&str> {
+    project["name"]
+        .as_str()
+        .and_then(|n| n.strip_prefix("projects/"))
 }
 
 /// Text for a query parameter: unreserved characters as they are, the rest
@@ -931,14 +940,7 @@ impl Provider for GcpProvider {
     fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
         Box::pin(async move {
             let what = format!("reading project `{}`", self.gcp_project);
-            let found = self
-                .call(
-                    http::Method::GET,
-                    &format!("{}/v3/projects/{}", self.endpoints.crm, self.gcp_project),
-                    None,
-                    &what,
-                )
-                .await?;
+            let found = self.read_project().await?;
             if found["projectId"].as_str() != Some(self.gcp_project.as_str()) {
                 return Err(ProviderError::permanent(format!(
                     "{what}: GCP answers for `{}`, not the project the source names",
@@ -972,17 +974,8 @@ impl Provider for GcpProvider {
                         .collect::<BTreeMap<_, _>>()
                         .into(),
                 };
-            let project = self
-                .call(
-                    http::Method::GET,
-                    &format!("{}/v3/projects/{}", self.endpoints.crm, self.gcp_project),
-                    None,
-                    &format!("reading project `{}`", self.gcp_project),
-                )
-                .await?;
-            let number = project["name"]
-                .as_str()
-                .and_then(|n| n.strip_prefix("projects/"));
+            let project = self.read_project().await?;
+            let number = number_of(&project);
             found.push(record(
                 format!("{}/project", self.address),
                 ResourceKind::GcpProject,
