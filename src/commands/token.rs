@@ -48,6 +48,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: TokenArgs) -> Outcome {
                 .filter(|w| matches!(w.kind, writ_compiler::model::WorkloadKind::GithubApp { .. }))
                 .map(|w| model.providers[w.provider].address())
                 .collect();
+            apps.sort();
             apps.dedup();
             match apps.as_slice() {
                 [one] => one.clone(),
