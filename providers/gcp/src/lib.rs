@@ -476,18 +476,14 @@ impl GcpProvider {
     }
 
     /// Cloud Asset's search of the project's allow policies for writ's
-    /// accounts (`searchAllIamPolicies`, `policy:writ-`): the resources
-    /// writ can read and write (projects, buckets, service accounts by
-    /// email) with a binding of one of them, and, apart, those it cannot
-    /// (named for the plan to say). `Err` only for a failure to retry;
-    /// the second part of the answer is why nothing was searched (the API
-    /// not enabled, no permission), when so.
-    #[allow(clippy::type_complexity)]
+    /// accounts (`searchAllIamPolicies`, `policy:writ-`). `Err` only for a
+    /// failure to retry; a search that could not be made (the API not
+    /// enabled, no permission) says why in [`Search::unsearched`].
     async fn search_elsewhere(
         &self,
         number: Option<&str>,
         emails: &BTreeMap<String, String>,
-    ) -> Result<((Vec<String>, Vec<String>), Option<String>), ProviderError> {
+    ) -> Result<Search, ProviderError> {
         let mut readable = Vec::new();
         let mut other = Vec::new();
         let mut token: Option<String> = None;
@@ -510,7 +506,11 @@ impl GcpProvider {
             {
                 Ok(page) => page,
                 Err(error) if matches!(error.status, Some(403 | 404)) => {
-                    return Ok(((readable, other), Some(error.message)));
+                    return Ok(Search {
+                        readable,
+                        other,
+                        unsearched: Some(error.message),
+                    });
                 }
                 Err(error) => return Err(error),
             };
@@ -572,7 +572,51 @@ impl GcpProvider {
                 break;
             }
         }
-        Ok(((readable, other), None))
+        Ok(Search {
+            readable,
+            other,
+            unsearched: None,
+        })
+    }
+
+    /// Sets an account's description (and display name, when given).
+    async fn describe(
+        &self,
+        email: &str,
+        description: &str,
+        display_name: Option<&Value>,
+        what: &str,
+    ) -> Result<(), ProviderError> {
+        let body = match display_name {
+            Some(name) => json!({
+                "serviceAccount": {"displayName": name, "description": description},
+                "updateMask": "displayName,description",
+            }),
+            None => {
+                json!({"serviceAccount": {"description": description}, "updateMask": "description"})
+            }
+        };
+        self.call(
+            http::Method::PATCH,
+            &self.account_url(email),
+            Some(&body),
+            what,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Enables an account, or disables it (no new tokens, by any means).
+    async fn set_enabled(&self, email: &str, enabled: bool) -> Result<(), ProviderError> {
+        let verb = if enabled { "enable" } else { "disable" };
+        self.call(
+            http::Method::POST,
+            &format!("{}:{verb}", self.account_url(email)),
+            Some(&json!({})),
+            &format!("{verb}ing service account `{email}`"),
+        )
+        .await?;
+        Ok(())
     }
 
     /// The project, as Resource Manager has it.
@@ -683,13 +727,13 @@ impl GcpProvider {
         if found["displayName"] != after["display_name"]
             || found["description"] != after["description"]
         {
-            self.call(
-                http::Method::PATCH,
-                &self.account_url(&email),
-                Some(&json!({
-                    "serviceAccount": {"displayName": after.get("display_name"), "description": after.get("description")},
-                    "updateMask": "displayName,description",
-                })),
+            self.describe(
+                &email,
+                after
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                Some(after.get("display_name").unwrap_or(&Value::Null)),
                 &format!("updating service account `{email}`"),
             )
             .await?;
@@ -699,14 +743,7 @@ impl GcpProvider {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         if found["disabled"].as_bool().unwrap_or(false) != disabled {
-            let verb = if disabled { "disable" } else { "enable" };
-            self.call(
-                http::Method::POST,
-                &format!("{}:{verb}", self.account_url(&email)),
-                Some(&json!({})),
-                &format!("{verb}ing service account `{email}`"),
-            )
-            .await?;
+            self.set_enabled(&email, !disabled).await?;
         }
         Ok(())
     }
@@ -746,28 +783,22 @@ impl GcpProvider {
         if let Some(by) = &mark.by {
             description.push_str(&format!(" revoked-by={}", by.replace(' ', "_")));
         }
-        self.call(
-            http::Method::PATCH,
-            &self.account_url(&email),
-            Some(&json!({"serviceAccount": {"description": description}, "updateMask": "description"})),
+        self.describe(
+            &email,
+            &description,
+            None,
             &format!("marking service account `{email}` revoked"),
         )
         .await?;
-        self.call(
-            http::Method::POST,
-            &format!("{}:disable", self.account_url(&email)),
-            Some(&json!({})),
-            &format!("disabling service account `{email}`"),
-        )
-        .await?;
+        self.set_enabled(&email, false).await?;
         let member = format!("serviceAccount:{email}");
         let mut resources = self.resources.clone();
         resources.push(format!("projects/{}", self.gcp_project));
         // And wherever Cloud Asset finds writ's accounts bound.
         let project = self.read_project().await?;
         let number = number_of(&project);
-        let ((elsewhere, _), _) = self.search_elsewhere(number, &BTreeMap::new()).await?;
-        resources.extend(elsewhere);
+        let search = self.search_elsewhere(number, &BTreeMap::new()).await?;
+        resources.extend(search.readable);
         resources.sort();
         resources.dedup();
         let mut emptied = 0;
@@ -822,26 +853,31 @@ impl GcpProvider {
             report.said(format!("{}: `{agent}` is not revoked there", self.address));
             return Ok(());
         }
-        self.call(
-            http::Method::PATCH,
-            &self.account_url(&email),
-            Some(&json!({"serviceAccount": {"description": ownership::gcp::record(&self.project, agent)}, "updateMask": "description"})),
+        self.describe(
+            &email,
+            &ownership::gcp::record(&self.project, agent),
+            None,
             &format!("clearing the revocation of service account `{email}`"),
         )
         .await?;
-        self.call(
-            http::Method::POST,
-            &format!("{}:enable", self.account_url(&email)),
-            Some(&json!({})),
-            &format!("enabling service account `{email}`"),
-        )
-        .await?;
+        self.set_enabled(&email, true).await?;
         report.said(format!(
             "lifted `{agent}` in {}: service account `{email}` enabled; the next apply gives its bindings back",
             self.address
         ));
         Ok(())
     }
+}
+
+/// What Cloud Asset's search found.
+struct Search {
+    /// Resources with a binding of writ's that writ can read and write
+    /// (projects, buckets, service accounts by email).
+    readable: Vec<String>,
+    /// Those it cannot, by Cloud Asset's full name (for the plan to say).
+    other: Vec<String>,
+    /// Why nothing was searched, when so.
+    unsearched: Option<String>,
 }
 
 /// A project's number, from its Resource Manager name (`projects/NUMBER`).
@@ -1085,28 +1121,28 @@ impl Provider for GcpProvider {
                 .first()
                 .and_then(|p| p.string("number"))
                 .map(str::to_string);
-            let (elsewhere, unsearched) = self
+            let search = self
                 .search_elsewhere(number.as_deref(), &unique_ids)
                 .await?;
             // Said on the project's record: why the search was not made,
             // and the resources it found that writ cannot change.
             if let Some(project) = found.first_mut() {
-                if let Some(why) = unsearched {
+                if let Some(why) = &search.unsearched {
                     project
                         .attributes
                         .insert("unsearched".to_string(), json!(why));
                 }
-                if !elsewhere.1.is_empty() {
+                if !search.other.is_empty() {
                     project
                         .attributes
-                        .insert("bound_elsewhere".to_string(), json!(elsewhere.1));
+                        .insert("bound_elsewhere".to_string(), json!(search.other));
                 }
             }
             // Writ's part of each policy the source binds on, the project's,
             // and each writ service account's own.
             let mut resources: Vec<String> = self.resources.clone();
             resources.push(format!("projects/{}", self.gcp_project));
-            resources.extend(elsewhere.0);
+            resources.extend(search.readable);
             resources.extend(
                 writs
                     .iter()
