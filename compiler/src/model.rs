@@ -170,6 +170,9 @@ pub enum ProviderSettings {
     Kubernetes {
         cluster: String,
         oidc_issuer: Option<String>,
+        /// GKE's workload identity pool (`PROJECT.svc.id.goog`): GCP
+        /// service accounts trust the cluster's service accounts through it.
+        workload_pool: Option<String>,
     },
     Github {
         org: String,

@@ -35,6 +35,19 @@ pub mod gcp {
         })
     }
 
+    /// The description writ gives the objects of a project that belong to
+    /// no one agent (a workload identity pool and its providers):
+    /// `writ project=PROJECT`.
+    pub fn shared_record(project: &str) -> String {
+        format!("writ project={project}")
+    }
+
+    /// The project a shared record names ([`shared_record`]), if it is one.
+    pub fn read_shared(description: &str) -> Option<&str> {
+        let project = description.strip_prefix("writ project=")?;
+        (!project.is_empty() && !project.contains(char::is_whitespace)).then_some(project)
+    }
+
     /// The mark `writ revoke` adds to the record.
     pub const REVOKED_MARK: &str = " revoked-at=";
 
@@ -421,6 +434,19 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
         // Writ's part of a resource's policy: the bindings of writ's
         // service accounts, read so (see `lower::gcp::bind`).
         ResourceKind::GcpIamPolicy => Ownership::Ours,
+        // A pool is this project's when its description records the project
+        // and its id is the project's (an edited description cannot hand
+        // another's pool over); a provider, when its pool is.
+        ResourceKind::GcpWorkloadIdentityPool | ResourceKind::GcpWorkloadIdentityPoolProvider => {
+            let pool = resource.string("pool_id").unwrap_or_default();
+            match gcp::read_shared(resource.string("description").unwrap_or_default()) {
+                Some(owner) if owner == project && pool == crate::lower::gcp::pool_id(project) => {
+                    Ownership::Ours
+                }
+                Some(_) => Ownership::OtherProject,
+                None => Ownership::Unmanaged,
+            }
+        }
         // Governed, not owned: writ sets its attributes (and never deletes
         // it, see the plan's deletions).
         kind if kind.is_governed() => Ownership::Ours,

@@ -75,6 +75,14 @@ pub enum ResourceKind {
     /// A user-managed key of one of writ's GCP service accounts: a
     /// long-lived credential, only inventoried.
     GcpServiceAccountKey,
+    /// A GCP workload identity pool of writ's (its description records the
+    /// project): where GitHub's tokens are exchanged for the right to act
+    /// as writ's service accounts.
+    GcpWorkloadIdentityPool,
+    /// A provider of writ's pool for one GitHub owner's OIDC tokens: its
+    /// attribute condition pins the owner, its mapping says which agents
+    /// each token may act as.
+    GcpWorkloadIdentityPoolProvider,
 }
 
 impl ResourceKind {
@@ -104,6 +112,8 @@ impl ResourceKind {
             ResourceKind::GcpIamPolicy => "gcp_iam_policy",
             ResourceKind::GcpProject => "gcp_project",
             ResourceKind::GcpServiceAccountKey => "gcp_service_account_key",
+            ResourceKind::GcpWorkloadIdentityPool => "gcp_workload_identity_pool",
+            ResourceKind::GcpWorkloadIdentityPoolProvider => "gcp_workload_identity_pool_provider",
         }
     }
 
@@ -146,6 +156,8 @@ impl ResourceKind {
             ResourceKind::GcpIamPolicy => "IAM policy bindings",
             ResourceKind::GcpProject => "GCP project",
             ResourceKind::GcpServiceAccountKey => "service account key",
+            ResourceKind::GcpWorkloadIdentityPool => "workload identity pool",
+            ResourceKind::GcpWorkloadIdentityPoolProvider => "workload identity pool provider",
         }
     }
 
@@ -156,7 +168,10 @@ impl ResourceKind {
         self.is_governed()
             || matches!(
                 self,
-                ResourceKind::GcpServiceAccount | ResourceKind::GcpIamPolicy
+                ResourceKind::GcpServiceAccount
+                    | ResourceKind::GcpIamPolicy
+                    | ResourceKind::GcpWorkloadIdentityPool
+                    | ResourceKind::GcpWorkloadIdentityPoolProvider
             )
     }
 

@@ -400,3 +400,263 @@ fn writs_gcp_answers_are_what_the_lowered_policies_grant() {
         "{allowed} allowed, {denied} denied"
     );
 }
+
+/// Evaluates each `(expression, assertion)` with cel-python, the
+/// assertion (a token's claims) as `assertion`, as a pool provider does.
+fn cel_claims(python: &Path, cases: &[(String, Value)]) -> Vec<bool> {
+    let script = r#"
+import json, sys, celpy
+env = celpy.Environment()
+programs = {}
+out = []
+for expression, claims in json.load(sys.stdin):
+    if expression not in programs:
+        programs[expression] = env.program(env.compile(expression))
+    result = programs[expression].evaluate({"assertion": celpy.json_to_cel(claims)})
+    if not isinstance(result, celpy.celtypes.BoolType):
+        raise SystemExit(f"{expression!r} gave {result!r}")
+    out.append(bool(result))
+json.dump(out, sys.stdout)
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(serde_json::to_string(cases).unwrap().as_bytes())
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "cel-python: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a list of answers")
+}
+
+/// A GitHub Actions token may act as an agent's service account exactly
+/// when one of the agent's `runs_on` admits its job: writ's pool provider
+/// (its attribute condition, and the agent's mapped attribute being
+/// "true", which the agent's binding trusts), evaluated by cel-python on
+/// generated tokens, against what each `runs_on` says (repository, by name
+/// and id, its owner's id, and each pin).
+#[test]
+fn github_tokens_act_as_exactly_the_agents_their_workloads_admit() {
+    let python = match install() {
+        Ok(python) => python.clone(),
+        Err(reason) => {
+            if std::env::var_os("WRIT_REQUIRE_CEL").is_some() {
+                panic!(
+                    "cel-python is required (WRIT_REQUIRE_CEL is set) but unavailable: {reason}"
+                );
+            }
+            eprintln!("skipping: cel-python is unavailable here: {reason}");
+            return;
+        }
+    };
+    type Pin<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    // (agent, its workloads: (environment, ref, workflow) in acme/app).
+    let agents: &[(&str, &[Pin])] = &[
+        ("anywhere", &[(None, None, None)]),
+        ("prod", &[(Some("production"), None, None)]),
+        ("main", &[(None, Some("refs/heads/main"), None)]),
+        (
+            "prod_main",
+            &[(Some("production"), Some("refs/heads/main"), None)],
+        ),
+        (
+            "deploy_any_ref",
+            &[(None, None, Some(".github/workflows/deploy.yml"))],
+        ),
+        (
+            "deploy_main",
+            &[(
+                None,
+                Some("refs/heads/main"),
+                Some(".github/workflows/deploy.yml"),
+            )],
+        ),
+        (
+            "two",
+            &[
+                (Some("staging"), None, None),
+                (
+                    None,
+                    Some("refs/heads/dev"),
+                    Some(".github/workflows/deploy.yml"),
+                ),
+            ],
+        ),
+    ];
+    let mut source = format!("provider gcp data {{\n  project = \"{PROJECT}\"\n}}\n\nprovider github acme {{\n  org = \"acme\"\n}}\n");
+    for (agent, workloads) in agents {
+        source.push_str(&format!(
+            "\nagent {agent} {{\n  owner = \"t\"\n  ttl = 1h\n"
+        ));
+        for (environment, git_ref, workflow) in workloads.iter() {
+            source.push_str("  runs_on github.acme repo \"acme/app\"");
+            if let Some(workflow) = workflow {
+                source.push_str(&format!(" workflow \"{workflow}\""));
+            }
+            if let Some(environment) = environment {
+                source.push_str(&format!(" environment \"{environment}\""));
+            }
+            if let Some(git_ref) = git_ref {
+                source.push_str(&format!(" ref \"{git_ref}\""));
+            }
+            source.push('\n');
+        }
+        source.push_str("  gcp.data allow roles/viewer on \"projects/acme-data-1\"\n}\n");
+    }
+    let mut sources = SourceMap::new();
+    sources.add("main.writ", source);
+    let checked = writ_compiler::check(
+        &sources,
+        &CheckOptions {
+            today: Date::parse("2026-12-01").unwrap(),
+        },
+    );
+    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+    let mut desired = writ_compiler::lower::lower(&checked.model, "acme");
+    let observed = [
+        Resource {
+            address: "gcp.data/project".into(),
+            provider: "gcp.data".into(),
+            kind: ResourceKind::GcpProject,
+            agent: None,
+            attributes: BTreeMap::from([
+                ("id".to_string(), json!(PROJECT)),
+                ("number".to_string(), json!("123456789012")),
+            ])
+            .into(),
+        },
+        Resource {
+            address: "github.acme/repos/acme/app".into(),
+            provider: "github.acme".into(),
+            kind: ResourceKind::GithubRepository,
+            agent: None,
+            attributes: BTreeMap::from([
+                ("name".to_string(), json!("acme/app")),
+                ("id".to_string(), json!(42)),
+                ("owner_id".to_string(), json!(7)),
+            ])
+            .into(),
+        },
+    ];
+    let said = writ_compiler::lower::gcp::bind(&mut desired, &observed);
+    assert!(said.is_empty(), "{said:?}");
+    let provider = desired
+        .resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
+        .expect("writ's provider for acme");
+    let condition = provider.string("attribute_condition").unwrap();
+    let mapping = provider.attribute("attribute_mapping").unwrap();
+    // Each agent's own account trusts its attribute, and nothing else.
+    for (agent, _) in agents {
+        let attribute = writ_compiler::lower::gcp::github_attribute(agent);
+        let email = format!(
+            "{}@{PROJECT}.iam.gserviceaccount.com",
+            writ_compiler::lower::gcp::account_id(agent)
+        );
+        let own = desired
+            .resources
+            .iter()
+            .find(|r| {
+                r.string("resource") == Some(&format!("projects/{PROJECT}/serviceAccounts/{email}"))
+            })
+            .expect("the agent's own policy");
+        assert_eq!(
+            own.attribute("bindings").unwrap(),
+            &json!([{"role": "roles/iam.workloadIdentityUser", "members": [format!("principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/writ-acme/attribute.{attribute}/true")]}]),
+        );
+    }
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    let mut shown = Vec::new();
+    for (repository, owner_id) in [
+        ("acme/app", 7),
+        ("acme/app", 9),
+        ("acme/other", 7),
+        ("evil/app", 8),
+    ] {
+        for id in [42, 43] {
+            for environment in [None, Some("production"), Some("staging")] {
+                for git_ref in ["refs/heads/main", "refs/heads/dev"] {
+                    for workflow in [
+                        ".github/workflows/deploy.yml",
+                        ".github/workflows/other.yml",
+                    ] {
+                        let owner = repository.split('/').next().unwrap();
+                        let mut claims = json!({
+                            "sub": format!("repo:{repository}:ref:{git_ref}"),
+                            "repository": repository,
+                            "repository_id": id.to_string(),
+                            "repository_owner": owner,
+                            "repository_owner_id": owner_id.to_string(),
+                            "ref": git_ref,
+                            "job_workflow_ref": format!("{repository}/{workflow}@{git_ref}"),
+                        });
+                        if let Some(environment) = environment {
+                            claims["environment"] = json!(environment);
+                        }
+                        for (agent, workloads) in agents {
+                            let attribute = format!(
+                                "attribute.{}",
+                                writ_compiler::lower::gcp::github_attribute(agent)
+                            );
+                            let Some(map) = mapping[&attribute].as_str() else {
+                                panic!("no {attribute} in {mapping:#}");
+                            };
+                            cases.push((
+                                format!("({condition}) && ({map}) == \"true\""),
+                                claims.clone(),
+                            ));
+                            let admitted = repository == "acme/app"
+                                && id == 42
+                                && owner_id == 7
+                                && workloads.iter().any(
+                                    |(pin_environment, pin_ref, pin_workflow)| {
+                                        pin_environment.is_none_or(|p| environment == Some(p))
+                                            && pin_ref.is_none_or(|p| git_ref == p)
+                                            && pin_workflow.is_none_or(|p| workflow == p)
+                                    },
+                                );
+                            expected.push(admitted);
+                            shown.push(format!("{agent} for {claims}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let answers = cel_claims(&python, &cases);
+    assert_eq!(answers.len(), cases.len());
+    let disagreements: Vec<String> = answers
+        .iter()
+        .zip(&expected)
+        .zip(&shown)
+        .filter(|((answer, expected), _)| answer != expected)
+        .map(|((answer, _), what)| {
+            format!(
+                "{what}: GCP would {}",
+                if *answer { "admit" } else { "refuse" }
+            )
+        })
+        .collect();
+    assert!(expected.iter().any(|e| *e) && expected.iter().any(|e| !e));
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} disagree:\n{}",
+        disagreements.len(),
+        cases.len(),
+        disagreements[..disagreements.len().min(10)].join("\n")
+    );
+}

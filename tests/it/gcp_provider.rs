@@ -573,3 +573,154 @@ fn a_create_whose_first_attempt_went_through_carries_on() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn github_workflows_act_as_gcp_service_accounts_through_writs_pool() {
+    let gcp = FakeGcp::start(PROJECT, "804213376955", &["events"]);
+    let github = crate::gh::FakeGitHub::start("acme/platform", &[]);
+    github.add_repository("acme/platform", 424_242);
+    let root = std::env::temp_dir().join(format!("writ-gcp-pool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let source = |runs_on: &str| {
+        format!(
+            "provider gcp data {{\n  project = \"{PROJECT}\"\n}}\n\nprovider github acme {{\n  org = \"acme\"\n}}\n\nagent publisher {{\n  owner = \"team-web\"\n  ttl = 1h\n{runs_on}  gcp.data allow roles/storage.objectViewer on \"{BUCKET}\"\n}}\n"
+        )
+    };
+    let workloads = "  runs_on github.acme repo \"acme/platform\" workflow \".github/workflows/publish.yml\" ref \"refs/heads/main\"\n  runs_on github.acme repo \"acme/platform\" environment \"production\"\n";
+    std::fs::write(root.join("main.writ"), source(workloads)).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "[project]\nname = \"data\"\n\n[provider.gcp.data]\nendpoint_url = \"{}\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
+            gcp.endpoint(),
+            github.api()
+        ),
+    )
+    .unwrap();
+    let path = root.to_str().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args(args)
+            .env("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+            .env("GITHUB_TOKEN", crate::gh::TOKEN)
+            .env("WRIT_TODAY", "2026-12-01")
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .expect("writ runs")
+    };
+    let output = run(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Writ's pool, and its provider for acme's tokens: GitHub's issuer,
+    // the owner pinned by name and id, and the agent's workloads each
+    // pinned as its `runs_on` says, the repository by id.
+    let pool = gcp.pool("writ-data", None).expect("the pool");
+    assert_eq!(pool["description"], "writ project=data");
+    assert_eq!(pool["state"], "ACTIVE");
+    let provider = gcp
+        .pool("writ-data", Some("github-acme"))
+        .expect("the provider");
+    assert_eq!(
+        provider["oidc"]["issuerUri"],
+        "https://token.actions.githubusercontent.com"
+    );
+    let condition = provider["attributeCondition"].as_str().unwrap();
+    assert!(
+        condition == "assertion.repository_owner == \"acme\" && assertion.repository_owner_id == \"4412\"",
+        "{condition}"
+    );
+    let mapping = provider["attributeMapping"]["attribute.writ_publisher"]
+        .as_str()
+        .unwrap();
+    assert!(
+        mapping.contains("assertion.repository == \"acme/platform\" && assertion.repository_id == \"424242\"")
+            && mapping.contains("assertion.job_workflow_ref == \"acme/platform/.github/workflows/publish.yml@refs/heads/main\"")
+            && mapping.contains("\"environment\" in assertion && assertion.environment == \"production\"")
+            && mapping.ends_with("? \"true\" : \"false\""),
+        "{mapping}"
+    );
+    assert_eq!(
+        provider["attributeMapping"]["google.subject"],
+        "assertion.sub"
+    );
+    // The agent's service account trusts exactly that attribute, in the
+    // project GCP numbers.
+    let own = format!("projects/{PROJECT}/serviceAccounts/{}", email("publisher"));
+    assert!(triples(&gcp.policy(&own).unwrap()).contains(&(
+        "roles/iam.workloadIdentityUser".to_string(),
+        String::new(),
+        "principalSet://iam.googleapis.com/projects/804213376955/locations/global/workloadIdentityPools/writ-data/attribute.writ_publisher/true".to_string(),
+    )));
+    let output = run(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // A provider someone adds to writ's pool could map writ's attributes:
+    // the plan flags it, and never changes it.
+    gcp.add_pool_provider("writ-data", "backdoor", "made by hand");
+    let output = run(&["plan", path, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let listed = plan.to_string();
+    assert!(
+        listed.contains("writ-data/backdoor")
+            && listed.contains("a provider in writ's pool that writ did not make"),
+        "{plan:#}"
+    );
+    let changes = plan["changes"].as_array().unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    // Someone deletes the pool: GCP keeps its id for 30 days, so the plan
+    // makes it again by undeleting it.
+    gcp.delete_pool("writ-data");
+    let output = run(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let output = run(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(gcp.pool("writ-data", None).unwrap()["state"], "ACTIVE");
+    assert!(gcp.log().iter().any(|l| l.target.ends_with(":undelete")));
+    let output = run(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // No GitHub workload any more: the provider and the pool go.
+    std::fs::write(root.join("main.writ"), source("")).unwrap();
+    let output = run(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        gcp.pool("writ-data", Some("github-acme")).unwrap()["state"],
+        "DELETED"
+    );
+    assert_eq!(gcp.pool("writ-data", None).unwrap()["state"], "DELETED");
+    assert!(!triples(&gcp.policy(&own).unwrap())
+        .iter()
+        .any(|(_, _, m)| m.starts_with("principalSet://")));
+    let output = run(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    if let Some(documents) = discovery_documents() {
+        let log = gcp.log();
+        let wrong: Vec<String> = log
+            .iter()
+            .flat_map(|request| {
+                crate::gcp::discovery::check(
+                    documents,
+                    &request.method,
+                    &request.target,
+                    &request.body,
+                )
+                .into_iter()
+                .map(move |e| format!("{} {}: {e}", request.method, request.target))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        for kind in [
+            "workloadIdentityPoolId=",
+            "workloadIdentityPoolProviderId=",
+            "/operations/",
+            ":undelete",
+            "updateMask=",
+        ] {
+            assert!(
+                log.iter().any(|l| l.target.contains(kind)),
+                "no {kind} request"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

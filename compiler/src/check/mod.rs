@@ -403,9 +403,30 @@ impl<'a> Checker<'a> {
                     }
                     None => None,
                 };
+                let workload_pool = match fields.get("workload_pool") {
+                    Some(field) => {
+                        let (pool, span) = self.string_field(field)?;
+                        let valid = pool
+                            .strip_suffix(".svc.id.goog")
+                            .is_some_and(crate::facts::gcp::is_project_id);
+                        if !valid {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`{pool}` is not a GKE workload identity pool"),
+                                    span,
+                                    "expected `PROJECT_ID.svc.id.goog`",
+                                )
+                                .with_help("the pool is the cluster's project id and `.svc.id.goog`, as `gcloud container clusters describe` shows it under `workloadIdentityConfig`"),
+                            );
+                        }
+                        Some(pool)
+                    }
+                    None => None,
+                };
                 ProviderSettings::Kubernetes {
                     cluster: value,
                     oidc_issuer,
+                    workload_pool,
                 }
             }
             ProviderKind::Github => ProviderSettings::Github { org: value },

@@ -461,7 +461,7 @@ pub fn is_dns_subdomain(text: &str) -> bool {
 
 /// How a Kubernetes provider is declared, and how an agent runs there.
 pub const RULES: super::KindRules = super::KindRules {
-    fields: &["cluster", "oidc_issuer"],
+    fields: &["cluster", "oidc_issuer", "workload_pool"],
     identity: "cluster",
     example: "cluster = \"prod\"",
     valid_identity: |value| !value.trim().is_empty(),

@@ -65,7 +65,26 @@ const CONDITION_KEYS: &[&str] = &[
 /// name cut short and a hash of the whole name, so that it stays stable
 /// and tells long names apart.
 pub fn account_id(agent: &str) -> String {
-    let mut name: String = agent
+    fitted(ownership::gcp::ID_PREFIX, agent, 6, 30)
+}
+
+/// The id of the workload identity pool writ makes for the project's
+/// GitHub workloads, by the same rules (4 to 32 characters).
+pub fn pool_id(project: &str) -> String {
+    fitted(ownership::gcp::ID_PREFIX, project, 4, 32)
+}
+
+/// The id of the pool's provider for one GitHub owner's tokens.
+pub fn github_provider_id(owner: &str) -> String {
+    fitted("github-", owner, 4, 32)
+}
+
+/// `prefix` and `name` (lower case, `-` for anything but a letter or a
+/// digit) as an id of `min` to `max` characters; where that does not fit,
+/// the name cut short and a hash of the whole name, so that ids stay stable
+/// and long names stay apart.
+fn fitted(prefix: &str, whole: &str, min: usize, max: usize) -> String {
+    let mut name: String = whole
         .chars()
         .map(|c| match c {
             'A'..='Z' => c.to_ascii_lowercase(),
@@ -77,20 +96,20 @@ pub fn account_id(agent: &str) -> String {
         name = name.replace("--", "-");
     }
     let name = name.trim_matches('-');
-    let id = format!("{}{name}", ownership::gcp::ID_PREFIX);
+    let id = format!("{prefix}{name}");
     // `a_b` and `a-b`, `Ab` and `ab`, come out the same: a collision the
     // lowering reports.
-    if (6..=30).contains(&id.len()) && !id.ends_with('-') && !name.is_empty() {
+    if (min..=max).contains(&id.len()) && !id.ends_with('-') && !name.is_empty() {
         return id;
     }
-    let hash = &crate::policy::digest(&json!(agent))[..6];
-    let room = 30 - ownership::gcp::ID_PREFIX.len() - hash.len() - 1;
+    let hash = &crate::policy::digest(&json!(whole))[..6];
+    let room = max - prefix.len() - hash.len() - 1;
     let cut: String = name.chars().take(room).collect();
     let cut = cut.trim_end_matches('-');
     if cut.is_empty() {
-        format!("{}{hash}", ownership::gcp::ID_PREFIX)
+        format!("{prefix}{hash}")
     } else {
-        format!("{}{cut}-{hash}", ownership::gcp::ID_PREFIX)
+        format!("{prefix}{cut}-{hash}")
     }
 }
 
@@ -205,6 +224,9 @@ struct GcpLowering<'a> {
     policies: BTreeMap<String, Bindings>,
     /// The agents with a service account here, with its email.
     emails: BTreeMap<AgentId, String>,
+    /// GitHub workloads, by the repositories' owner: for each agent's
+    /// attribute, the CEL of each of its workloads there, and the agent.
+    github: BTreeMap<String, BTreeMap<String, (Vec<String>, AgentId)>>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -215,9 +237,7 @@ impl GcpLowering<'_> {
 
     /// Does the agent get a service account in this provider?
     fn has_account(&self, agent: &Agent) -> bool {
-        !agent.retired
-            && (agent.grants.iter().any(|g| g.provider == self.provider)
-                || agent.runs_on.iter().any(|w| w.provider == self.provider))
+        email(self.model, self.provider, agent).is_some()
     }
 
     fn bind(&mut self, on: &str, role: &str, condition: Option<String>, member: String) {
@@ -379,12 +399,65 @@ impl GcpLowering<'_> {
                     }
                 }
             }
-            for workload in agent.runs_on.iter().filter(|w| w.provider == provider) {
-                if let WorkloadKind::GcpWorkloadIdentity { pool, subject } = &workload.kind {
-                    let principal = format!(
-                        "principal://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}/subject/{subject}"
-                    );
-                    self.bind(&own, WORKLOAD_IDENTITY_USER, expiry.clone(), principal);
+            for workload in &agent.runs_on {
+                let settings = &self.model.providers[workload.provider].settings;
+                match (&workload.kind, settings) {
+                    (WorkloadKind::GcpWorkloadIdentity { pool, subject }, _)
+                        if workload.provider == provider =>
+                    {
+                        let principal = format!(
+                            "principal://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}/subject/{subject}"
+                        );
+                        self.bind(&own, WORKLOAD_IDENTITY_USER, expiry.clone(), principal);
+                    }
+                    // GKE: the cluster's service account, through the
+                    // cluster project's workload pool.
+                    (
+                        WorkloadKind::KubernetesServiceAccount {
+                            namespace,
+                            service_account,
+                        },
+                        ProviderSettings::Kubernetes {
+                            workload_pool: Some(pool),
+                            ..
+                        },
+                    ) => {
+                        let member = gke_member(pool, namespace, service_account);
+                        self.bind(&own, WORKLOAD_IDENTITY_USER, expiry.clone(), member);
+                    }
+                    // GitHub: through writ's pool, as the attribute its
+                    // owner's provider maps to "true" for this agent's
+                    // workloads.
+                    (
+                        WorkloadKind::GithubActions {
+                            repository,
+                            workflow,
+                            git_ref,
+                            environment,
+                        },
+                        _,
+                    ) => {
+                        let owner = repository.split('/').next().unwrap_or_default();
+                        let attribute = github_attribute(&agent.name);
+                        self.github
+                            .entry(owner.to_string())
+                            .or_default()
+                            .entry(attribute.clone())
+                            .or_insert_with(|| (Vec::new(), id))
+                            .0
+                            .push(github_predicate(
+                                repository,
+                                workflow.as_deref(),
+                                git_ref.as_deref(),
+                                environment.as_deref(),
+                            ));
+                        let member = format!(
+                            "principalSet://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{}/attribute.{attribute}/true",
+                            pool_id(self.project)
+                        );
+                        self.bind(&own, WORKLOAD_IDENTITY_USER, expiry.clone(), member);
+                    }
+                    _ => {}
                 }
             }
             // The parent mints this delegate's tokens.
@@ -402,6 +475,7 @@ impl GcpLowering<'_> {
                 );
             }
         }
+        self.github_pool(desired);
         let provider = self.address();
         for (on, bindings) in std::mem::take(&mut self.policies) {
             desired.resources.push(Resource {
@@ -417,6 +491,97 @@ impl GcpLowering<'_> {
             });
         }
         desired.diagnostics.append(&mut self.diagnostics);
+    }
+
+    /// Writ's workload identity pool, with a provider for each owner of
+    /// repositories that agents run in: GitHub's issuer, the owner pinned
+    /// by the attribute condition, and an attribute per agent, "true" for
+    /// a token of one of the agent's workloads.
+    fn github_pool(&mut self, desired: &mut Desired) {
+        if self.github.is_empty() {
+            return;
+        }
+        let provider = self.address();
+        let pool = pool_id(self.project);
+        let record = ownership::gcp::shared_record(self.project);
+        let pool_address = format!("{provider}/workloadIdentityPools/{pool}");
+        let cut = |text: String| text.chars().take(32).collect::<String>();
+        desired.resources.push(Resource {
+            address: pool_address.clone(),
+            provider: provider.clone(),
+            kind: ResourceKind::GcpWorkloadIdentityPool,
+            agent: None,
+            attributes: BTreeMap::from([
+                ("pool_id".to_string(), json!(pool)),
+                (
+                    "display_name".to_string(),
+                    json!(cut(format!("writ: {}", self.project))),
+                ),
+                ("description".to_string(), json!(record)),
+                ("disabled".to_string(), json!(false)),
+            ])
+            .into(),
+        });
+        for (owner, agents) in std::mem::take(&mut self.github) {
+            let mut mapping = serde_json::Map::new();
+            mapping.insert("google.subject".into(), json!("assertion.sub"));
+            for (count, (attribute, (predicates, id))) in agents.iter().enumerate() {
+                let agent = &self.model.agents[*id];
+                let any = if predicates.len() == 1 {
+                    predicates[0].clone()
+                } else {
+                    predicates
+                        .iter()
+                        .map(|p| format!("({p})"))
+                        .collect::<Vec<_>>()
+                        .join(" || ")
+                };
+                let expression = format!("({any}) ? \"true\" : \"false\"");
+                let problem = if count >= GITHUB_ATTRIBUTES {
+                    Some(format!("GCP maps at most {GITHUB_ATTRIBUTES} custom attributes in a workload identity pool provider: writ's provider for `{owner}` in `{provider}` has one per agent, and `{}` is one too many", agent.name))
+                } else if expression.len() > 2048 {
+                    Some(format!("the workloads of `{}` in `{owner}` make an attribute mapping of {} characters: GCP takes 2,048", agent.name, expression.len()))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::Unsupported,
+                            problem,
+                            Label::new(agent.span, "cannot be trusted from GitHub in GCP"),
+                        )
+                        .with_help("run fewer agents, or fewer workloads of this agent, from this owner's repositories in this GCP project"),
+                    );
+                    continue;
+                }
+                mapping.insert(format!("attribute.{attribute}"), json!(expression));
+            }
+            let id = github_provider_id(&owner);
+            desired.resources.push(Resource {
+                address: format!("{pool_address}/providers/{id}"),
+                provider: provider.clone(),
+                kind: ResourceKind::GcpWorkloadIdentityPoolProvider,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("pool_id".to_string(), json!(pool)),
+                    ("provider_id".to_string(), json!(id)),
+                    (
+                        "display_name".to_string(),
+                        json!(cut(format!("GitHub: {owner}"))),
+                    ),
+                    ("description".to_string(), json!(record)),
+                    ("disabled".to_string(), json!(false)),
+                    ("issuer_uri".to_string(), json!(GITHUB_ISSUER)),
+                    (
+                        "attribute_condition".to_string(),
+                        json!(format!("assertion.repository_owner == {}", literal(&owner))),
+                    ),
+                    ("attribute_mapping".to_string(), Value::Object(mapping)),
+                ])
+                .into(),
+            });
+        }
     }
 
     /// One `when` condition in CEL.
@@ -451,6 +616,79 @@ impl GcpLowering<'_> {
     }
 }
 
+/// GitHub Actions' OIDC issuer.
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// How many custom attributes GCP maps in one pool provider.
+const GITHUB_ATTRIBUTES: usize = 50;
+
+/// The attribute a pool provider maps, for the agent's GitHub workloads:
+/// `writ_` and its service account's id after `writ-` (`[a-z0-9_]`, as GCP
+/// requires; as unique as the ids).
+pub fn github_attribute(agent: &str) -> String {
+    let id = account_id(agent);
+    let name = id.strip_prefix(ownership::gcp::ID_PREFIX).unwrap_or(&id);
+    format!("writ_{}", name.replace('-', "_"))
+}
+
+/// The CEL, over a GitHub Actions token's claims, of a workload that runs
+/// in `repository` (and, as pinned, that workflow file, that ref, that
+/// environment): each pin its own claim, as the AWS trust checks them
+/// (`environment` only where the job names one, so never a missing key).
+pub fn github_predicate(
+    repository: &str,
+    workflow: Option<&str>,
+    git_ref: Option<&str>,
+    environment: Option<&str>,
+) -> String {
+    let mut parts = vec![format!("assertion.repository == {}", literal(repository))];
+    if let Some(environment) = environment {
+        parts.push(format!(
+            "\"environment\" in assertion && assertion.environment == {}",
+            literal(environment)
+        ));
+    }
+    if let Some(git_ref) = git_ref {
+        parts.push(format!("assertion.ref == {}", literal(git_ref)));
+    }
+    if let Some(workflow) = workflow {
+        parts.push(match git_ref {
+            Some(git_ref) => format!(
+                "assertion.job_workflow_ref == {}",
+                literal(&format!("{repository}/{workflow}@{git_ref}"))
+            ),
+            None => format!(
+                "assertion.job_workflow_ref.startsWith({})",
+                literal(&format!("{repository}/{workflow}@"))
+            ),
+        });
+    }
+    parts.join(" && ")
+}
+
+/// The member GKE gives a Kubernetes service account of a cluster whose
+/// workload pool is `pool`.
+pub fn gke_member(pool: &str, namespace: &str, service_account: &str) -> String {
+    format!("serviceAccount:{pool}[{namespace}/{service_account}]")
+}
+
+/// The email of the agent's service account in the GCP provider, if it has
+/// one there (grants or a `runs_on` in it).
+pub fn email(model: &Model, provider: ProviderId, agent: &Agent) -> Option<String> {
+    let ProviderSettings::Gcp { project } = &model.providers[provider].settings else {
+        return None;
+    };
+    let has = !agent.retired
+        && (agent.grants.iter().any(|g| g.provider == provider)
+            || agent.runs_on.iter().any(|w| w.provider == provider));
+    has.then(|| {
+        format!(
+            "{}@{project}.iam.gserviceaccount.com",
+            account_id(&agent.name)
+        )
+    })
+}
+
 /// Bindings as a policy holds them: sorted by role and condition, each
 /// condition with writ's title.
 fn bindings_json(bindings: &Bindings) -> Value {
@@ -481,6 +719,7 @@ pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
                 gcp_project: gcp_project.clone(),
                 policies: BTreeMap::new(),
                 emails: BTreeMap::new(),
+                github: BTreeMap::new(),
                 diagnostics: Vec::new(),
             }
             .run(desired);
@@ -505,6 +744,7 @@ pub fn policy_resources(model: &Model, address: &str) -> Vec<String> {
                     gcp_project: gcp_project.clone(),
                     policies: BTreeMap::new(),
                     emails: BTreeMap::new(),
+                    github: BTreeMap::new(),
                     diagnostics: Vec::new(),
                 }
                 .run(&mut scratch);
@@ -774,12 +1014,119 @@ fn keep_revoked(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     notes
 }
 
+/// Binds writ's GitHub pool providers to repositories and owners by id,
+/// where GitHub was read: each `assertion.repository == "R"` in a mapping
+/// gains `assertion.repository_id == "ID"`, and the condition
+/// `assertion.repository_owner_id == "ID"`, so that a repository or
+/// organisation deleted and made again under the same name is not trusted.
+/// An id the live provider is bound to already stays (never handed over to
+/// the new one), and the plan says so. Returns what the plan must say.
+fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
+    let mut repositories: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for repository in observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GithubRepository)
+    {
+        let id = |key: &str| repository.attribute(key).and_then(Value::as_u64);
+        if let (Some(name), Some(id), Some(owner)) =
+            (repository.string("name"), id("id"), id("owner_id"))
+        {
+            repositories.insert(name.to_ascii_lowercase(), (id, owner));
+        }
+    }
+    let live: BTreeMap<&str, &Resource> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+    let mut notes = Vec::new();
+    for provider in desired
+        .resources
+        .iter_mut()
+        .filter(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
+    {
+        let was = live.get(provider.address.as_str());
+        let live_text = |key: &str| -> String {
+            match was.and_then(|r| r.attribute(key)) {
+                Some(Value::Object(map)) => Value::Object(map.clone()).to_string(),
+                Some(value) => value.as_str().unwrap_or_default().to_string(),
+                None => String::new(),
+            }
+        };
+        let (live_mapping, live_condition) = (
+            live_text("attribute_mapping"),
+            live_text("attribute_condition"),
+        );
+        // The id `clause` is bound to in the live provider, if it is.
+        let bound = |text: &str, clause: &str, key: &str| -> Option<String> {
+            let start = text.find(&format!("{clause} && {key} == "))? + clause.len();
+            let rest = &text[start..];
+            let value = rest.split_once(&format!("{key} == "))?.1;
+            let value = value.trim_start_matches("\\\"").trim_start_matches('"');
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            (!digits.is_empty()).then_some(digits)
+        };
+        let mut owner_id: Option<u64> = None;
+        if let Some(Value::Object(mapping)) = provider.attributes.get_mut("attribute_mapping") {
+            for expression in mapping.values_mut() {
+                let Some(text) = expression.as_str().map(str::to_string) else {
+                    continue;
+                };
+                let mut bound_text = text.clone();
+                for (name, (id, owner)) in &repositories {
+                    // Names as GitHub spells them need no escaping.
+                    for clause in text
+                        .match_indices("assertion.repository == \"")
+                        .filter_map(|(at, _)| {
+                            let rest = &text[at + 25..];
+                            let end = rest.find('"')?;
+                            Some(format!("assertion.repository == \"{}\"", &rest[..end]))
+                        })
+                        .filter(|clause| clause[25..clause.len() - 1].eq_ignore_ascii_case(name))
+                        .collect::<BTreeSet<_>>()
+                    {
+                        let escaped = clause.replace('"', "\\\"");
+                        let id = match bound(&live_mapping, &escaped, "assertion.repository_id") {
+                            Some(old) if old != id.to_string() => {
+                                notes.push(format!("GitHub repository `{name}` now has id {id}, but writ's GCP pool provider `{}` is bound to id {old}: the repository was made again under the same name. It stays bound to the old id, and no job of the new repository may act as writ's service accounts; if the new repository is the one to trust, delete the provider and plan again", provider.address));
+                                old
+                            }
+                            _ => id.to_string(),
+                        };
+                        bound_text = bound_text.replace(
+                            &clause,
+                            &format!("{clause} && assertion.repository_id == \"{id}\""),
+                        );
+                        owner_id = Some(*owner);
+                    }
+                }
+                *expression = json!(bound_text);
+            }
+        }
+        if let (Some(owner), Some(Value::String(condition))) =
+            (owner_id, provider.attributes.get_mut("attribute_condition"))
+        {
+            let clause = condition.clone();
+            let owner = match bound(&live_condition, &clause, "assertion.repository_owner_id") {
+                Some(old) if old != owner.to_string() => {
+                    notes.push(format!("the GitHub owner of `{}` now has id {owner}, but writ's GCP pool provider is bound to id {old}: it was made again under the same name, and stays untrusted until the provider is deleted", provider.address));
+                    old
+                }
+                _ => owner.to_string(),
+            };
+            *condition = format!("{clause} && assertion.repository_owner_id == \"{owner}\"");
+        }
+    }
+    notes
+}
+
 /// Puts the project's number, read from GCP, into the workload identity
 /// principals of `desired`; where the project was not read, leaves those
 /// bindings out, and says so. Returns what the plan must say.
 pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     let mut said = keep_others(desired, observed);
     said.extend(keep_revoked(desired, observed));
+    said.extend(bind_github_ids(desired, observed));
     // The project each provider's service accounts are in.
     let projects: BTreeMap<&str, &str> = desired
         .resources
@@ -825,7 +1172,7 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
                         ));
                     }
                     (Some(text), None) if text.contains(&placeholder) => {
-                        notes.push(format!("the number of GCP project `{}` was not read, so `{}` is not planned for {}", policy.provider, WORKLOAD_IDENTITY_USER, text.rsplit("/subject/").next().map(|s| format!("subject `{s}`")).unwrap_or_default()));
+                        notes.push(format!("the number of GCP project `{}` was not read, so `{}` is not planned for `{}`", policy.provider, WORKLOAD_IDENTITY_USER, text.rsplit("/workloadIdentityPools/").next().unwrap_or(text)));
                     }
                     _ => kept.push(member),
                 }

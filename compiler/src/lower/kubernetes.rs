@@ -29,6 +29,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The annotation by which EKS gives a pod's service account an IAM role.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// The annotation by which GKE gives a pod's service account the GCP
+/// service account it acts as.
+pub const GCP_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 
 /// A name Kubernetes accepts (a DNS-1123 subdomain) for writ's objects:
 /// agent and project names may hold capitals and `_`, object names not.
@@ -167,6 +170,21 @@ impl KubernetesLowering<'_> {
             })
     }
 
+    /// The email of the agent's GCP service account that trusts this
+    /// cluster's workload pool, if any: that of the first GCP provider it
+    /// has one in (a pod may still ask for the others by name).
+    fn gcp_account(&self, agent: &Agent) -> Option<String> {
+        let ProviderSettings::Kubernetes {
+            workload_pool: Some(_),
+            ..
+        } = &self.model.providers[self.provider].settings
+        else {
+            return None;
+        };
+        (0..self.model.providers.len())
+            .find_map(|provider| super::gcp::email(self.model, provider, agent))
+    }
+
     pub(super) fn run(&mut self) {
         let provider = self.address();
         // Which service account each (namespace, name) belongs to: two agents
@@ -231,10 +249,14 @@ impl KubernetesLowering<'_> {
         let agent = &self.model.agents[id];
         let provider = self.address();
         let role_arn = self.aws_role_arn(agent);
+        let gcp_account = self.gcp_account(agent);
         for (namespace, name) in accounts {
             let mut annotations = json!({OWNER_ANNOTATION: agent.owner});
             if let Some(arn) = &role_arn {
                 annotations[ROLE_ARN_ANNOTATION] = json!(arn);
+            }
+            if let Some(email) = &gcp_account {
+                annotations[GCP_ACCOUNT_ANNOTATION] = json!(email);
             }
             self.push(Resource {
                 address: address::kubernetes_service_account(&provider, namespace, name),
@@ -481,6 +503,43 @@ mod tests {
                 .any(|d| d.message.contains("is used by both `one` and `two`")),
             "{:?}",
             desired.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_gke_service_account_acts_as_the_agents_gcp_service_account() {
+        let desired = lowered(concat!(
+            "provider kubernetes gke {\n  cluster = \"gke-prod\"\n  workload_pool = \"acme-gke.svc.id.goog\"\n}\n",
+            "provider gcp data {\n  project = \"acme-data-1\"\n}\n",
+            "agent loader {\n  owner = \"t\"\n  ttl = 1h\n",
+            "  runs_on kubernetes.gke namespace \"data\" service_account \"loader\"\n",
+            "  gcp.data allow roles/viewer on \"projects/acme-data-1\"\n}\n",
+        ));
+        let email = "writ-loader@acme-data-1.iam.gserviceaccount.com";
+        let account = desired
+            .resources
+            .iter()
+            .find(|r| r.kind == ResourceKind::KubernetesServiceAccount)
+            .unwrap();
+        assert_eq!(
+            account.attributes["annotations"][GCP_ACCOUNT_ANNOTATION],
+            email
+        );
+        // The GCP service account trusts exactly that Kubernetes one.
+        let policy = desired
+            .resources
+            .iter()
+            .find(|r| {
+                r.string("resource")
+                    == Some(&format!("projects/acme-data-1/serviceAccounts/{email}"))
+            })
+            .unwrap();
+        assert_eq!(
+            policy.attributes["bindings"],
+            json!([{
+                "role": "roles/iam.workloadIdentityUser",
+                "members": ["serviceAccount:acme-gke.svc.id.goog[data/loader]"],
+            }])
         );
     }
 }

@@ -224,6 +224,13 @@ fn create(resource: &Resource, agents_with_objects: &HashSet<&str>) -> Change {
             format!("gives `{agent}` its grants")
         }
         ResourceKind::GcpServiceAccount => format!("`{agent}` runs as this service account"),
+        ResourceKind::GcpWorkloadIdentityPool => {
+            "where GitHub's tokens become writ's service accounts".to_string()
+        }
+        ResourceKind::GcpWorkloadIdentityPoolProvider => format!(
+            "{}: whose GitHub tokens are taken, and which agents each may act as",
+            resource.string("display_name").unwrap_or("?")
+        ),
         ResourceKind::GcpIamPolicy => format!(
             "writ's bindings on `{}`",
             resource.string("resource").unwrap_or("?")

@@ -137,11 +137,13 @@ fn gcp_claims(
                 .flatten()
                 .filter_map(|m| m.as_str())
             {
-                let (agent, action, resource) = match member.strip_prefix("serviceAccount:") {
-                    Some(email) => match agents.get(email) {
-                        Some(agent) => (agent, role.to_string(), on.to_string()),
-                        None => continue,
-                    },
+                let agent_of = member
+                    .strip_prefix("serviceAccount:")
+                    .and_then(|email| agents.get(email));
+                let (agent, action, resource) = match agent_of {
+                    Some(agent) => (agent, role.to_string(), on.to_string()),
+                    // Someone else on an agent's own account: a workload
+                    // identity principal, a GKE service account, a parent.
                     None => match owner {
                         Some(agent) => (
                             agent,
@@ -203,6 +205,10 @@ pub(super) fn widens(change: &super::Change) -> bool {
                 return now.iter().any(|s| !was.contains(s))
                     || field(change.before.as_ref(), "role_ref")
                         != field(change.after.as_ref(), "role_ref");
+            }
+            if change.kind == ResourceKind::GcpWorkloadIdentityPoolProvider {
+                // Another mapping or condition may let other tokens in.
+                return true;
             }
             if change.kind == ResourceKind::GcpIamPolicy {
                 // A member given a role (under a condition) it did not have

@@ -83,6 +83,28 @@ pub(super) fn inventory(resource: &Resource, options: &PlanOptions) -> Option<Un
                 flags,
             })
         }
+        // Only providers in a writ pool are read: one writ did not make can
+        // map the attributes writ's bindings trust.
+        ResourceKind::GcpWorkloadIdentityPoolProvider => {
+            let pool = resource.string("pool_id").unwrap_or("?");
+            let id = resource.string("provider_id").unwrap_or("?");
+            Some(Unmanaged {
+                address: resource.address.clone(),
+                kind: resource.kind,
+                name: format!("{pool}/{id}"),
+                detail: format!(
+                    "provider `{id}` in writ's workload identity pool `{pool}`, not made by writ (its description is not writ's record){}: listed, never changed",
+                    if disabled { ", disabled" } else { "" }
+                ),
+                age_days: None,
+                stale: false,
+                flags: if disabled {
+                    Vec::new()
+                } else {
+                    vec!["a provider in writ's pool that writ did not make: it can map the attributes writ's bindings trust, so its tokens may act as writ's service accounts; delete it".to_string()]
+                },
+            })
+        }
         _ => None,
     }
 }

@@ -134,6 +134,12 @@ fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
             // is deleted after its bindings are gone.
             (ResourceKind::GcpServiceAccount, ChangeKind::Delete) => 7,
             (ResourceKind::GcpServiceAccount, _) => 0,
+            // A pool before its providers, and both before a binding names
+            // the pool; deleted after.
+            (ResourceKind::GcpWorkloadIdentityPool, ChangeKind::Delete) => 7,
+            (ResourceKind::GcpWorkloadIdentityPool, _) => 0,
+            (ResourceKind::GcpWorkloadIdentityPoolProvider, ChangeKind::Delete) => 6,
+            (ResourceKind::GcpWorkloadIdentityPoolProvider, _) => 1,
             // Governed GitHub settings last: a token that may not set them
             // holds nothing back.
             (kind, _) if kind.is_governed() => 8,

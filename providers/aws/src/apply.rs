@@ -195,7 +195,9 @@ impl AwsProvider {
                 | ResourceKind::GcpServiceAccount
                 | ResourceKind::GcpIamPolicy
                 | ResourceKind::GcpProject
-                | ResourceKind::GcpServiceAccountKey,
+                | ResourceKind::GcpServiceAccountKey
+                | ResourceKind::GcpWorkloadIdentityPool
+                | ResourceKind::GcpWorkloadIdentityPoolProvider,
                 _,
             ) => Err(ProviderError::permanent(format!(
                 "`{}` is not an AWS object",

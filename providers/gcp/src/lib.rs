@@ -16,6 +16,8 @@
 // A library never prints: what it has to say goes to its caller.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod pools;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -331,15 +333,18 @@ impl GcpProvider {
 
     /// Is the member writ's on `resource`'s policy: one of writ's service
     /// accounts, or, on a writ account's own policy, a workload identity
-    /// principal (who may act as the account)? People and groups never
-    /// are.
+    /// principal or a GKE service account (who may act as the account)?
+    /// People and groups never are.
     fn writs_on(&self, resource: &str, member: &str) -> bool {
         if self.writ_member(member) {
             return true;
         }
         let own = matches!(Target::of(resource, &self.gcp_project), Target::ServiceAccount(email) if self.is_writs(&email));
         own && (member.starts_with("principal://iam.googleapis.com/")
-            || member.starts_with("principalSet://iam.googleapis.com/"))
+            || member.starts_with("principalSet://iam.googleapis.com/")
+            || member
+                .strip_prefix("serviceAccount:")
+                .is_some_and(|m| m.contains(".svc.id.goog[")))
     }
 
     /// Writ's part of a policy: its members, in bindings as writ compares
@@ -1138,6 +1143,8 @@ impl Provider for GcpProvider {
                         .insert("bound_elsewhere".to_string(), json!(search.other));
                 }
             }
+            // Writ's workload identity pools, and the providers in them.
+            found.extend(self.observe_pools().await?);
             // Writ's part of each policy the source binds on, the project's,
             // and each writ service account's own.
             let mut resources: Vec<String> = self.resources.clone();
@@ -1179,6 +1186,8 @@ impl Provider for GcpProvider {
         Box::pin(async move {
             match change.kind {
                 ResourceKind::GcpServiceAccount => self.apply_account(change).await,
+                ResourceKind::GcpWorkloadIdentityPool
+                | ResourceKind::GcpWorkloadIdentityPoolProvider => self.apply_pool(change).await,
                 ResourceKind::GcpIamPolicy => {
                     let attributes = change.after.as_ref().or(change.before.as_ref());
                     let resource = attributes

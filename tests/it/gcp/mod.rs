@@ -10,6 +10,12 @@
 //!   `:enable`, and `:getIamPolicy` (`options.requestedPolicyVersion`) and
 //!   `:setIamPolicy` on one, and its user-managed keys (`GET …/keys`);
 //! - Storage v1 bucket policies: `GET` and `PUT /storage/v1/b/{bucket}/iam`;
+//! - IAM v1 workload identity pools and their providers: list (paged,
+//!   `showDeleted`), get, create (409 while the id is taken, deleted or
+//!   not), patch (`updateMask`), delete (kept, `DELETED`), `:undelete`,
+//!   each a long-running operation polled until done; bodies checked as
+//!   IAM checks them (ids, lengths, mapping keys, the condition GitHub's
+//!   issuer requires);
 //! - Cloud Asset v1 `searchAllIamPolicies` in the project (`query`
 //!   `policy:TEXT`), naming resources as Cloud Asset does (a project by its
 //!   number, a service account by its unique id); 403 when the API is not
@@ -68,6 +74,13 @@ struct State {
     /// create whose first attempt went through would): 409.
     race_create: bool,
     next_etag: u64,
+    /// Workload identity pools by id, and their providers by (pool, id),
+    /// deleted ones included (state `DELETED`).
+    pools: BTreeMap<String, Value>,
+    pool_providers: BTreeMap<(String, String), Value>,
+    /// Long-running operations by name, as they answer once done.
+    operations: BTreeMap<String, Value>,
+    next_operation: u64,
     /// Before the next write of this policy, another writer adds this
     /// binding (so writ's `etag` is stale).
     interloper: Option<(String, Value)>,
@@ -161,6 +174,41 @@ impl FakeGcp {
             "name": name, "validAfterTime": created, "validBeforeTime": "9999-12-31T23:59:59Z",
             "keyAlgorithm": "KEY_ALG_RSA_2048", "keyOrigin": "GOOGLE_PROVIDED", "keyType": "USER_MANAGED", "disabled": false,
         }));
+    }
+
+    /// A workload identity pool (`provider`: one of its providers), as
+    /// IAM holds it, deleted or not.
+    pub fn pool(&self, pool: &str, provider: Option<&str>) -> Option<Value> {
+        let state = self.state();
+        match provider {
+            None => state.pools.get(pool).cloned(),
+            Some(id) => state
+                .pool_providers
+                .get(&(pool.to_string(), id.to_string()))
+                .cloned(),
+        }
+    }
+
+    /// A provider someone added to a pool (`description` as given).
+    pub fn add_pool_provider(&self, pool: &str, id: &str, description: &str) {
+        let mut state = self.state();
+        let name = format!(
+            "projects/{}/locations/global/workloadIdentityPools/{pool}/providers/{id}",
+            state.project
+        );
+        state.pool_providers.insert(
+            (pool.to_string(), id.to_string()),
+            json!({"name": name, "state": "ACTIVE", "description": description, "disabled": false,
+                "attributeMapping": {"google.subject": "assertion.sub", "attribute.writ_publisher": "\"true\""},
+                "oidc": {"issuerUri": "https://issuer.example.com"}}),
+        );
+    }
+
+    /// A pool someone deleted (within 30 days: its id still taken).
+    pub fn delete_pool(&self, pool: &str) {
+        if let Some(found) = self.state().pools.get_mut(pool) {
+            found["state"] = json!("DELETED");
+        }
     }
 
     pub fn account(&self, email: &str) -> Option<Value> {
@@ -370,6 +418,15 @@ impl FakeGcp {
                     _ => error(405, "METHOD_NOT_ALLOWED", "Method not allowed"),
                 }
             }
+            (
+                _,
+                ["v1", "projects", id, "locations", "global", "workloadIdentityPools", rest @ ..],
+            ) => {
+                if *id != project {
+                    return error(403, "PERMISSION_DENIED", "Permission denied.");
+                }
+                self.pools(method, rest, request, &body)
+            }
             (_, ["v1", "projects", id, "serviceAccounts", rest @ ..]) => {
                 if *id != project {
                     return error(403, "PERMISSION_DENIED", "Permission denied.");
@@ -378,6 +435,211 @@ impl FakeGcp {
             }
             _ => error(404, "NOT_FOUND", &format!("no route for {method} {path}")),
         }
+    }
+
+    /// Workload identity pools and their providers
+    /// (`/v1/projects/P/locations/global/workloadIdentityPools…`): list
+    /// (deleted ones only with `showDeleted`), get (deleted ones too),
+    /// create (409 while the id is taken, deleted or not), patch
+    /// (`updateMask`), delete (kept 30 days, state `DELETED`), undelete;
+    /// each change a long-running operation, done when first looked at.
+    fn pools(&self, method: &str, rest: &[&str], request: &Request, body: &Value) -> Reply {
+        let project = self.state().project.clone();
+        let parent = format!("projects/{project}/locations/global/workloadIdentityPools");
+        let (last, verb) = match rest.last() {
+            Some(last) => last.split_once(':').unwrap_or((last, "")),
+            None => ("", ""),
+        };
+        let mut path: Vec<&str> = rest.to_vec();
+        if let Some(end) = path.last_mut() {
+            *end = last;
+        }
+        let query = request.query();
+        match (method, path.as_slice(), verb) {
+            // An operation, done.
+            ("GET", [.., "operations", _], "") => {
+                let name = format!("{parent}/{}", path.join("/"));
+                match self.state().operations.get(&name) {
+                    Some(operation) => Reply::json(200, operation),
+                    None => error(404, "NOT_FOUND", "Operation not found"),
+                }
+            }
+            ("GET", [] | [_, "providers"], "") => {
+                let pool = path.first().copied();
+                let state = self.state();
+                let all: Vec<Value> = match pool {
+                    None => state.pools.values().cloned().collect(),
+                    Some(pool) => {
+                        if !state.pools.contains_key(pool) {
+                            return error(404, "NOT_FOUND", "Requested entity was not found.");
+                        }
+                        state
+                            .pool_providers
+                            .iter()
+                            .filter(|((p, _), _)| p == pool)
+                            .map(|(_, v)| v.clone())
+                            .collect()
+                    }
+                };
+                let shown: Vec<Value> = all
+                    .into_iter()
+                    .filter(|v| {
+                        query.get("showDeleted").map(String::as_str) == Some("true")
+                            || v["state"] != "DELETED"
+                    })
+                    .collect();
+                let size = query
+                    .get("pageSize")
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .unwrap_or(50)
+                    .clamp(1, 1000);
+                let start = query
+                    .get("pageToken")
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let key = if pool.is_none() {
+                    "workloadIdentityPools"
+                } else {
+                    "workloadIdentityPoolProviders"
+                };
+                let mut answer =
+                    json!({key: shown.iter().skip(start).take(size).cloned().collect::<Vec<_>>()});
+                if start + size < shown.len() {
+                    answer["nextPageToken"] = json!((start + size).to_string());
+                }
+                Reply::json(200, &answer)
+            }
+            ("POST", [], "") | ("POST", [_, "providers"], "") => {
+                let pool = path.first().map(|p| p.to_string());
+                let (id, key) = match &pool {
+                    None => (
+                        query
+                            .get("workloadIdentityPoolId")
+                            .cloned()
+                            .unwrap_or_default(),
+                        None,
+                    ),
+                    Some(pool) => {
+                        let id = query
+                            .get("workloadIdentityPoolProviderId")
+                            .cloned()
+                            .unwrap_or_default();
+                        (id.clone(), Some((pool.clone(), id)))
+                    }
+                };
+                let valid = (4..=32).contains(&id.len())
+                    && !id.starts_with("gcp-")
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !valid {
+                    return error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "The ID must be 4 to 32 characters of [a-z0-9-], not starting with gcp-.",
+                    );
+                }
+                if let Err(reply) = check_pool_body(body, key.is_some()) {
+                    return reply;
+                }
+                let mut state = self.state();
+                let name = match &pool {
+                    None => format!("{parent}/{id}"),
+                    Some(pool) => {
+                        match state.pools.get(pool) {
+                            None => {
+                                return error(404, "NOT_FOUND", "Requested entity was not found.")
+                            }
+                            Some(p) if p["state"] == "DELETED" => {
+                                return error(400, "FAILED_PRECONDITION", "The pool is deleted.")
+                            }
+                            Some(_) => {}
+                        }
+                        format!("{parent}/{pool}/providers/{id}")
+                    }
+                };
+                let taken = match &key {
+                    None => state.pools.contains_key(&id),
+                    Some(key) => state.pool_providers.contains_key(key),
+                };
+                if taken {
+                    return error(
+                        409,
+                        "ALREADY_EXISTS",
+                        &format!("{name} already exists (a deleted one keeps its id for 30 days)."),
+                    );
+                }
+                let mut object = body.clone();
+                object["name"] = json!(name);
+                object["state"] = json!("ACTIVE");
+                match key {
+                    None => state.pools.insert(id, object.clone()),
+                    Some(key) => state.pool_providers.insert(key, object.clone()),
+                };
+                Reply::json(200, &Self::operation(&mut state, &name, object))
+            }
+            (_, [pool], _) | (_, [pool, "providers", _], _) => {
+                let key = match path.as_slice() {
+                    [_, "providers", id] => Some((pool.to_string(), id.to_string())),
+                    _ => None,
+                };
+                let mut state = self.state();
+                let name = match &key {
+                    None => format!("{parent}/{pool}"),
+                    Some((pool, id)) => format!("{parent}/{pool}/providers/{id}"),
+                };
+                let current = match &key {
+                    None => state.pools.get(*pool).cloned(),
+                    Some(key) => state.pool_providers.get(key).cloned(),
+                };
+                let Some(mut object) = current else {
+                    return error(404, "NOT_FOUND", "Requested entity was not found.");
+                };
+                match (method, verb) {
+                    ("GET", "") => return Reply::json(200, &object),
+                    ("PATCH", "") => {
+                        if object["state"] == "DELETED" {
+                            return error(400, "FAILED_PRECONDITION", "The object is deleted.");
+                        }
+                        let mask = query.get("updateMask").cloned().unwrap_or_default();
+                        let mut merged = object.clone();
+                        for field in mask.split(',').filter(|f| !f.is_empty()) {
+                            merged[field] = body.get(field).cloned().unwrap_or(Value::Null);
+                        }
+                        if let Err(reply) = check_pool_body(&merged, key.is_some()) {
+                            return reply;
+                        }
+                        object = merged;
+                    }
+                    ("DELETE", "") => object["state"] = json!("DELETED"),
+                    ("POST", "undelete") => {
+                        if object["state"] != "DELETED" {
+                            return error(400, "FAILED_PRECONDITION", "The object is not deleted.");
+                        }
+                        object["state"] = json!("ACTIVE");
+                    }
+                    _ => return error(404, "NOT_FOUND", "Not found"),
+                }
+                match key {
+                    None => state.pools.insert(pool.to_string(), object.clone()),
+                    Some(key) => state.pool_providers.insert(key, object.clone()),
+                };
+                Reply::json(200, &Self::operation(&mut state, &name, object))
+            }
+            _ => error(404, "NOT_FOUND", "Not found"),
+        }
+    }
+
+    /// A long-running operation on `name`, not done yet; done, with
+    /// `response`, when first looked at.
+    fn operation(state: &mut State, name: &str, response: Value) -> Value {
+        state.next_operation += 1;
+        let operation = format!("{name}/operations/op{}", state.next_operation);
+        state.operations.insert(
+            operation.clone(),
+            json!({"name": operation, "done": true, "response": response}),
+        );
+        json!({"name": operation, "done": false})
     }
 
     /// Cloud Asset's `searchAllIamPolicies` in the project, for the query
@@ -584,6 +846,72 @@ impl FakeGcp {
 }
 
 /// A service account's unique id: 21 digits, one per email.
+/// What IAM refuses in a pool or provider: a display name over 32
+/// characters, a description over 256; for a provider, a mapping without
+/// `google.subject`, over 50 custom attributes, a key not
+/// `attribute.[a-z0-9_]{1,100}`, an expression over 2,048 characters, a
+/// condition over 4,096, an issuer not `https://`, and no condition for
+/// GitHub's issuer (multi-tenant, so one is required).
+fn check_pool_body(body: &Value, provider: bool) -> Result<(), Reply> {
+    let refuse = |message: &str| Err(error(400, "INVALID_ARGUMENT", message));
+    if body["displayName"]
+        .as_str()
+        .is_some_and(|n| n.chars().count() > 32)
+    {
+        return refuse("The display name cannot exceed 32 characters.");
+    }
+    if body["description"]
+        .as_str()
+        .is_some_and(|d| d.chars().count() > 256)
+    {
+        return refuse("The description cannot exceed 256 characters.");
+    }
+    if !provider {
+        return Ok(());
+    }
+    let mapping = body["attributeMapping"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    if !mapping.contains_key("google.subject") {
+        return refuse("The attribute mapping must include google.subject.");
+    }
+    let custom = mapping
+        .keys()
+        .filter(|k| k.starts_with("attribute."))
+        .count();
+    if custom > 50 {
+        return refuse("At most 50 custom attributes may be mapped.");
+    }
+    for (key, expression) in &mapping {
+        let valid_key = key == "google.subject"
+            || key == "google.groups"
+            || key.strip_prefix("attribute.").is_some_and(|a| {
+                (1..=100).contains(&a.len())
+                    && a.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        if !valid_key {
+            return refuse(&format!("Invalid attribute mapping key: {key}"));
+        }
+        if expression.as_str().is_none_or(|e| e.len() > 2048) {
+            return refuse("An attribute mapping is a CEL expression of at most 2048 characters.");
+        }
+    }
+    let condition = body["attributeCondition"].as_str().unwrap_or_default();
+    if condition.len() > 4096 {
+        return refuse("The attribute condition cannot exceed 4096 characters.");
+    }
+    let issuer = body["oidc"]["issuerUri"].as_str().unwrap_or_default();
+    if !issuer.starts_with("https://") {
+        return refuse("The OIDC issuer must be an HTTPS URL.");
+    }
+    if issuer == "https://token.actions.githubusercontent.com" && condition.is_empty() {
+        return refuse("An attribute condition is required for this issuer: it is multi-tenant.");
+    }
+    Ok(())
+}
+
 fn unique_id(email: &str) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
