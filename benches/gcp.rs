@@ -73,6 +73,7 @@ fn provider(fake: &gcp::FakeGcp, resources: &[String]) -> GcpProvider {
         GcpSettings {
             endpoint_url: Some(fake.endpoint()),
             token: gcp::TOKEN.to_string(),
+            quota_project: None,
         },
         resources.to_vec(),
         &Retrier::default_policy(),

@@ -51,7 +51,7 @@ fn provider_keys(kind: &str) -> Option<&'static [&'static str]> {
             "private_key_file",
             "private_key_env",
         ],
-        "gcp" => &["endpoint_url", "access_token_env"],
+        "gcp" => &["endpoint_url", "access_token_env", "quota_project"],
         _ => return None,
     })
 }

@@ -244,6 +244,7 @@ pub async fn connect_one(
                     writ_provider_gcp::GcpSettings {
                         endpoint_url: get("endpoint_url"),
                         token,
+                        quota_project: get("quota_project"),
                     },
                     writ_compiler::lower::gcp::policy_resources(model, &address),
                     retrier,

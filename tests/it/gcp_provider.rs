@@ -351,6 +351,18 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     );
     let loader = gcp.account(&email("loader")).unwrap();
     assert_eq!(loader["disabled"], true);
+    // Its long-lived key too, which stays so after the lift.
+    let key_disabled = |gcp: &FakeGcp| {
+        gcp.keys(&email("loader"))
+            .iter()
+            .all(|k| k["disabled"] == true)
+    };
+    assert!(key_disabled(&gcp), "{:?}", gcp.keys(&email("loader")));
+    assert!(
+        text(&output).contains("its user-managed key disabled"),
+        "{}",
+        text(&output)
+    );
     assert!(loader["description"]
         .as_str()
         .unwrap()
@@ -372,6 +384,7 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     let output = writ(&["revoke", "loader", path, "--lift"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(gcp.account(&email("loader")).unwrap()["disabled"], false);
+    assert!(key_disabled(&gcp));
     let output = writ(&["apply", path, "--auto-approve"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(triples(&gcp.policy(BUCKET).unwrap())
@@ -592,7 +605,7 @@ fn github_workflows_act_as_gcp_service_accounts_through_writs_pool() {
     std::fs::write(
         root.join("writ.toml"),
         format!(
-            "[project]\nname = \"data\"\n\n[provider.gcp.data]\nendpoint_url = \"{}\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
+            "[project]\nname = \"data\"\n\n[provider.gcp.data]\nendpoint_url = \"{}\"\nquota_project = \"acme-billing\"\n\n[provider.github.acme]\napi_url = \"{}\"\n",
             gcp.endpoint(),
             github.api()
         ),
@@ -693,6 +706,11 @@ fn github_workflows_act_as_gcp_service_accounts_through_writs_pool() {
         .any(|(_, _, m)| m.starts_with("principalSet://")));
     let output = run(&["plan", path, "--detailed-exitcode"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Every request names the project its quota is billed to.
+    assert!(gcp
+        .log()
+        .iter()
+        .all(|l| l.user_project.as_deref() == Some("acme-billing")));
     if let Some(documents) = discovery_documents() {
         let log = gcp.log();
         let wrong: Vec<String> = log

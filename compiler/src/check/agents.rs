@@ -847,6 +847,21 @@ impl<'a> Checker<'a> {
                     "GCP access granted here".into(),
                     "set `ttl` to 12h or less".into(),
                 ));
+            } else if ttl.seconds() < HOUR {
+                // A token for a service account lasts 1h unless its caller
+                // asks for less (`lifetime`): said, never rounded.
+                unenforced.push(
+                    Diagnostic::new(
+                        Code::TtlNotEnforced,
+                        format!(
+                            "`{}` has ttl {ttl}, but GCP's tokens for its service account last 1h unless the caller asks for less: nothing in IAM caps them shorter",
+                            agent.name
+                        ),
+                        Label::new(agent.ttl_span, "not enforced: tokens may last 1h"),
+                    )
+                    .with_label(span, "GCP access granted here")
+                    .with_help("set `ttl = 1h`, which is what GCP enforces; shorter tokens are for the caller to ask for (`lifetime` in `generateAccessToken`)"),
+                );
             }
         }
         let name = agent.name.clone();

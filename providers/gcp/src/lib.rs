@@ -39,6 +39,9 @@ pub struct GcpSettings {
     pub endpoint_url: Option<String>,
     /// An OAuth access token (`gcloud auth print-access-token`).
     pub token: String,
+    /// The project billed for the requests' quota
+    /// (`x-goog-user-project`), when not the credentials' own.
+    pub quota_project: Option<String>,
 }
 
 /// An access token from Application Default Credentials, found as
@@ -86,6 +89,7 @@ pub struct GcpProvider {
     gcp_project: String,
     endpoints: Endpoints,
     token: String,
+    quota_project: Option<String>,
     client: HttpClient,
     requests: Requester,
     /// The resources whose policies the source binds on.
@@ -108,6 +112,13 @@ impl GcpProvider {
     ) -> Result<GcpProvider, ProviderError> {
         if settings.token.trim().is_empty() {
             return Err(ProviderError::permanent("the GCP access token is empty"));
+        }
+        if let Some(quota) = &settings.quota_project {
+            if !writ_compiler::facts::gcp::is_project_id(quota) {
+                return Err(ProviderError::permanent(format!(
+                    "`quota_project = \"{quota}\"` is not a GCP project id (6 to 30 lowercase letters, digits and hyphens, starting with a letter)"
+                )));
+            }
         }
         let endpoints = match &settings.endpoint_url {
             Some(base) => {
@@ -141,6 +152,7 @@ impl GcpProvider {
             gcp_project: gcp_project.to_string(),
             endpoints,
             token: settings.token,
+            quota_project: settings.quota_project,
             client,
             requests: Requester::new(retrier, 4),
             resources,
@@ -165,6 +177,9 @@ impl GcpProvider {
                     .header(http::header::ACCEPT, "application/json");
                 if body.is_some() {
                     request = request.header(http::header::CONTENT_TYPE, "application/json");
+                }
+                if let Some(quota) = &self.quota_project {
+                    request = request.header("x-goog-user-project", quota);
                 }
                 let request = request
                     .body(Full::new(Bytes::from(payload.clone())))
@@ -796,6 +811,34 @@ impl GcpProvider {
         )
         .await?;
         self.set_enabled(&email, false).await?;
+        // Its user-managed keys too: a disabled account's keys mint
+        // nothing, and stay disabled after a lift (a leaked key is often
+        // why an agent is revoked).
+        let listed = self
+            .call(
+                http::Method::GET,
+                &format!("{}/keys?keyTypes=USER_MANAGED", self.account_url(&email)),
+                None,
+                &format!("listing the keys of service account `{email}`"),
+            )
+            .await?;
+        let mut keys = 0;
+        for key in listed["keys"].as_array().into_iter().flatten() {
+            let Some(id) = key["name"].as_str().and_then(|n| n.rsplit('/').next()) else {
+                continue;
+            };
+            if key["disabled"].as_bool() == Some(true) {
+                continue;
+            }
+            self.call(
+                http::Method::POST,
+                &format!("{}/keys/{}:disable", self.account_url(&email), encoded(id)),
+                Some(&json!({})),
+                &format!("disabling key `{id}` of service account `{email}`"),
+            )
+            .await?;
+            keys += 1;
+        }
         let member = format!("serviceAccount:{email}");
         let mut resources = self.resources.clone();
         resources.push(format!("projects/{}", self.gcp_project));
@@ -834,8 +877,13 @@ impl GcpProvider {
                 emptied += 1;
             }
         }
+        let keys = match keys {
+            0 => String::new(),
+            1 => ", its user-managed key disabled".to_string(),
+            n => format!(", its {n} user-managed keys disabled"),
+        };
         report.said(format!(
-            "revoked `{agent}` in {}: service account `{email}` disabled (it gets no new tokens), and taken out of {emptied} polic{}; kept so by every plan until `writ revoke --lift`",
+            "revoked `{agent}` in {}: service account `{email}` disabled (it gets no new tokens){keys}, and taken out of {emptied} polic{}; kept so by every plan until `writ revoke --lift`",
             self.address,
             if emptied == 1 { "y" } else { "ies" }
         ));
@@ -867,7 +915,7 @@ impl GcpProvider {
         .await?;
         self.set_enabled(&email, true).await?;
         report.said(format!(
-            "lifted `{agent}` in {}: service account `{email}` enabled; the next apply gives its bindings back",
+            "lifted `{agent}` in {}: service account `{email}` enabled (its user-managed keys stay disabled: enable one by hand if it must be used again); the next apply gives its bindings back",
             self.address
         ));
         Ok(())

@@ -50,6 +50,8 @@ pub struct Logged {
     pub target: String,
     /// The JSON body (`null` when none).
     pub body: Value,
+    /// The project billed (`x-goog-user-project`), when named.
+    pub user_project: Option<String>,
     pub status: u16,
 }
 
@@ -118,6 +120,7 @@ impl FakeGcp {
                 path: request.path().to_string(),
                 target: request.target.clone(),
                 body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+                user_project: request.header("x-goog-user-project").map(str::to_string),
                 status: reply.status,
             });
             reply
@@ -209,6 +212,11 @@ impl FakeGcp {
         if let Some(found) = self.state().pools.get_mut(pool) {
             found["state"] = json!("DELETED");
         }
+    }
+
+    /// The user-managed keys of a service account, as IAM holds them.
+    pub fn keys(&self, email: &str) -> Vec<Value> {
+        self.state().keys.get(email).cloned().unwrap_or_default()
     }
 
     pub fn account(&self, email: &str) -> Option<Value> {
@@ -782,6 +790,24 @@ impl FakeGcp {
                 }
                 let keys = state.keys.get(*email).cloned().unwrap_or_default();
                 Reply::json(200, &json!({"keys": keys}))
+            }
+            ("POST", [email, "keys", call]) if call.ends_with(":disable") => {
+                let id = call.trim_end_matches(":disable");
+                let mut state = self.state();
+                let found = state.keys.get_mut(*email).and_then(|keys| {
+                    keys.iter_mut().find(|k| {
+                        k["name"]
+                            .as_str()
+                            .is_some_and(|n| n.ends_with(&format!("/keys/{id}")))
+                    })
+                });
+                match found {
+                    Some(key) => {
+                        key["disabled"] = json!(true);
+                        Reply::json(200, &json!({}))
+                    }
+                    None => error(404, "NOT_FOUND", "Not found"),
+                }
             }
             (_, [call]) => {
                 let (email, verb) = call.split_once(':').unwrap_or((call, ""));
