@@ -629,7 +629,7 @@ fn drift_detail(drift: &Drift) -> std::borrow::Cow<'_, str> {
 }
 
 /// The heading of governed objects not as writ sets them.
-const GOVERNED_DRIFT: &str = "Not as the source says, on objects writ keeps no digest on (governed GitHub settings, GCP service accounts and policies): changed outside writ, or a source change not applied yet (writ cannot tell which)";
+const GOVERNED_DRIFT: &str = "Not as the source says, on objects writ keeps no digest on (governed GitHub settings, GCP policies and pools): changed outside writ, or a source change not applied yet (writ cannot tell which)";
 
 /// `writ drift` in words: only what changed outside writ.
 pub fn drift_text(plan: &Plan) -> String {

@@ -27,6 +27,103 @@ pub mod gcp {
         format!("writ project={project} agent={agent}")
     }
 
+    /// The record with the digest of what writ sets for the agent
+    /// ([`digest`]): `writ project=PROJECT agent=AGENT digest=HEX`.
+    pub fn record_with_digest(project: &str, agent: &str, digest: &str) -> String {
+        format!("{} digest={digest}", record(project, agent))
+    }
+
+    /// The digest a record carries, if it does.
+    pub fn read_digest(description: &str) -> Option<&str> {
+        read(description)?;
+        description
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("digest="))
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Are two records the same but for their digests?
+    pub fn same_but_digest(one: &str, other: &str) -> bool {
+        let words = |text: &str| -> Vec<String> {
+            text.split(' ')
+                .filter(|w| !w.starts_with("digest="))
+                .map(str::to_string)
+                .collect()
+        };
+        words(one) == words(other)
+    }
+
+    /// The record without what `writ revoke` added to it.
+    pub fn unrevoked(description: &str) -> &str {
+        description
+            .split_once(REVOKED_MARK)
+            .map_or(description, |(record, _)| record)
+    }
+
+    /// The digest of what writ sets for one agent in a GCP project: its
+    /// service account (but the description, which carries the digest),
+    /// and every binding of writ's that names the account, or is on its own
+    /// policy for someone who is not a service account (a workload
+    /// identity principal, a GKE service account), from `policies`
+    /// (writ's part of each).
+    /// Lowering records it; the plan computes it again from what it reads:
+    /// a difference is an edit made outside writ.
+    pub fn digest<'a>(
+        account: &crate::resource::Resource,
+        policies: impl IntoIterator<Item = &'a crate::resource::Resource>,
+    ) -> String {
+        let email = account.string("email").unwrap_or_default();
+        let member = format!("serviceAccount:{email}");
+        let own = format!("/serviceAccounts/{email}");
+        let mut hasher = crate::policy::Digester::new();
+        for (key, value) in account.compared_attributes() {
+            if key != "description" {
+                hasher.value(key);
+                hasher.value(value);
+            }
+        }
+        let mut held = std::collections::BTreeSet::new();
+        for policy in policies {
+            let on = policy.string("resource").unwrap_or_default();
+            let is_own = on.ends_with(&own);
+            for binding in policy
+                .attribute("bindings")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for m in binding["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                {
+                    // On its own policy, who may act as it; another
+                    // agent's account there (a parent that mints its
+                    // tokens) is that agent's to record, so that revoking
+                    // one agent is no edit of another.
+                    let other_account =
+                        m.starts_with("serviceAccount:") && m.ends_with(".iam.gserviceaccount.com");
+                    if m == member || (is_own && !other_account) {
+                        held.insert((
+                            on.to_string(),
+                            binding["role"].as_str().unwrap_or_default().to_string(),
+                            binding["condition"]["expression"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            m.to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        for entry in &held {
+            hasher.value(entry);
+        }
+        hasher.finish()
+    }
+
     /// Is the account this project's: its description writ's record for
     /// this project, and the agent recorded the one its id is made from?
     pub fn is_projects(account_id: &str, description: &str, project: &str) -> bool {

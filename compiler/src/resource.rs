@@ -161,15 +161,16 @@ impl ResourceKind {
         }
     }
 
-    /// Objects writ keeps no digest on (governed GitHub settings, GCP
-    /// objects, which take no labels): a difference from the source cannot
-    /// be told apart as an edit or a change of the source.
+    /// Objects writ keeps no digest on of their own (governed GitHub
+    /// settings; GCP policies and pools, which take no labels: a service
+    /// account's record carries the digest of its agent's bindings): a
+    /// difference from the source cannot be told apart, on the object
+    /// itself, as an edit or a change of the source.
     pub fn keeps_no_digest(self) -> bool {
         self.is_governed()
             || matches!(
                 self,
-                ResourceKind::GcpServiceAccount
-                    | ResourceKind::GcpIamPolicy
+                ResourceKind::GcpIamPolicy
                     | ResourceKind::GcpWorkloadIdentityPool
                     | ResourceKind::GcpWorkloadIdentityPoolProvider
             )

@@ -345,7 +345,7 @@ fn plan_prints_the_examples_plan_from_its_snapshot() {
     // The counts and what else to see, each once, on lines that fit 80
     // columns; then where the state came from, and the next command.
     assert!(
-        text.contains("\nPlan: 3 to create, 12 to update, 2 to replace, 3 to delete, 12 unchanged.\n1 object drifted; 4 agents gain access.\n"),
+        text.contains("\nPlan: 3 to create, 13 to update, 2 to replace, 3 to delete, 11 unchanged.\n1 object drifted; 4 agents gain access.\n"),
         "{text}"
     );
     assert!(

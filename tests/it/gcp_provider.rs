@@ -166,7 +166,10 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     assert_eq!(writes(&gcp), 1);
     // The service accounts, with writ's record.
     let loader = gcp.account(&email("loader")).expect("created");
-    assert_eq!(loader["description"], "writ project=data agent=loader");
+    assert!(loader["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("writ project=data agent=loader digest="));
     // The bucket: writ's conditional binding, beside Alice's and the other
     // project's, untouched.
     let bucket = triples(&gcp.policy(BUCKET).unwrap());
@@ -299,6 +302,21 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         "{}",
         text(&output)
     );
+    // And it is drift, told apart from a source change by the digest the
+    // viewer's account records; the other agents' are untouched.
+    let output = writ(&["drift", path, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let drifted: Vec<&str> = report["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drifted,
+        ["gcp.data/serviceAccounts/writ-viewer"],
+        "{report:#}"
+    );
     // Another writer changes the bucket's policy between writ's read and
     // write: the stale `etag` is refused, writ reads again, and the other
     // writer's binding stays.
@@ -363,10 +381,13 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         "{}",
         text(&output)
     );
-    assert!(loader["description"]
-        .as_str()
-        .unwrap()
-        .starts_with("writ project=data agent=loader revoked-at="));
+    // The record keeps its digest, and says when.
+    let record = loader["description"].as_str().unwrap();
+    assert!(
+        record.starts_with("writ project=data agent=loader digest=")
+            && record.contains(" revoked-at="),
+        "{record}"
+    );
     let member = format!("serviceAccount:{}", email("loader"));
     assert!(!triples(&gcp.policy(BUCKET).unwrap())
         .iter()

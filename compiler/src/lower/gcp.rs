@@ -725,6 +725,7 @@ pub(super) fn lower_all(model: &Model, project: &str, desired: &mut Desired) {
             .run(desired);
         }
     }
+    record_digests(desired);
 }
 
 /// The resources whose allow policies the source binds on in the GCP
@@ -1188,10 +1189,42 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
                 .and_then(Value::as_array)
                 .is_some_and(|b| !b.is_empty())
     });
+    record_digests(desired);
     notes.sort();
     notes.dedup();
     said.extend(notes);
     said
+}
+
+/// Writes into each service account's record the digest of what writ sets
+/// for its agent ([`ownership::gcp::digest`]), once the plan's bindings are
+/// final. A revoked account keeps its record as read.
+fn record_digests(desired: &mut Desired) {
+    let digests: Vec<(usize, String)> = desired
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == ResourceKind::GcpServiceAccount)
+        .filter(|(_, r)| !ownership::gcp::is_revoked(r.string("description").unwrap_or_default()))
+        .filter_map(|(index, account)| {
+            let digest = ownership::gcp::digest(
+                account,
+                desired.resources.iter().filter(|r| {
+                    r.kind == ResourceKind::GcpIamPolicy && r.provider == account.provider
+                }),
+            );
+            let agent = account.agent.as_deref()?;
+            Some((
+                index,
+                ownership::gcp::record_with_digest(&desired.project, agent, &digest),
+            ))
+        })
+        .collect();
+    for (index, description) in digests {
+        desired.resources[index]
+            .attributes
+            .insert("description".to_string(), json!(description));
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,19 @@ impl Compare<'_, '_> {
             Some(attribute) => {
                 format!("the live `{attribute}` differs from the source and cannot change in place")
             }
+            None if resource.kind == ResourceKind::GcpServiceAccount
+                && paths == ["description"]
+                && crate::ownership::gcp::same_but_digest(
+                    current.string("description").unwrap_or_default(),
+                    resource.string("description").unwrap_or_default(),
+                ) =>
+            {
+                if restoring {
+                    "records the digest of what writ sets for its agent, restored".to_string()
+                } else {
+                    "records the digest of its agent's new bindings".to_string()
+                }
+            }
             None if resource.kind.is_governed() => format!(
                 "governed attribute{}: {}",
                 if paths.len() == 1 { "" } else { "s" },

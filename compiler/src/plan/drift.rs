@@ -8,14 +8,69 @@ use super::Drift;
 use crate::ownership::{self, aws::DIGEST_TAG};
 use crate::resource::{Resource, ResourceKind};
 
+/// Drift of one of writ's GCP service accounts: what it and its bindings
+/// hash to, against the digest its record carries (a revoked account's
+/// changes are the revocation's, not drift).
+fn gcp_drift(row: &Row, account: &Resource, policies: &[&Resource]) -> Option<Drift> {
+    let description = account.string("description").unwrap_or_default();
+    if ownership::gcp::is_revoked(description) {
+        return None;
+    }
+    let recorded = ownership::gcp::read_digest(description);
+    let actual = ownership::gcp::digest(
+        account,
+        policies
+            .iter()
+            .copied()
+            .filter(|p| p.provider == account.provider),
+    );
+    if recorded == Some(actual.as_str()) {
+        return None;
+    }
+    let mut changed: Vec<String> = row
+        .desired
+        .map(|want| {
+            changed_paths(&account.attributes, &want.attributes)
+                .into_iter()
+                .filter(|p| p != "description")
+                .collect()
+        })
+        .unwrap_or_default();
+    if changed.is_empty() {
+        changed.push("its bindings".to_string());
+    }
+    Some(Drift {
+        address: row.address.to_string(),
+        kind: account.kind,
+        agent: ownership::agent_of(account),
+        changed_paths: changed,
+        detail: match recorded {
+            None => "has no digest in its record: it was created or edited outside writ, or by a writ that kept none".to_string(),
+            Some(_) => "it, or a binding that names it or lets others act as it, changed outside writ since writ last applied it".to_string(),
+        },
+        cause: super::DriftCause::Edited,
+    })
+}
+
 /// Drift among the owned objects of `rows`, in address order.
 pub(super) fn find_drift(rows: &[Row]) -> Vec<Drift> {
     let mut drift = Vec::new();
     let mut prefix = String::new();
+    // Writ's part of each GCP policy read: a service account's digest
+    // covers its bindings in all of them.
+    let gcp_policies: Vec<&Resource> = rows
+        .iter()
+        .filter_map(Row::owned)
+        .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+        .collect();
     for (index, row) in rows.iter().enumerate() {
         let Some(resource) = row.owned() else {
             continue;
         };
+        if resource.kind == ResourceKind::GcpServiceAccount {
+            drift.extend(gcp_drift(row, resource, &gcp_policies));
+            continue;
+        }
         // A role's digest covers its inline policies: the rows under
         // `<role>/policy/`, which sort right after it.
         let inline: &[Row] = match resource.kind {

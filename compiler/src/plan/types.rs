@@ -452,7 +452,7 @@ impl Plan {
     }
 
     /// The objects writ keeps no digest on (governed GitHub settings and
-    /// environments, GCP service accounts and policies) that exist and
+    /// environments, GCP policies and pools) that exist and
     /// are not as the source says: writ cannot tell a change made by hand
     /// from a source change not yet applied, so `writ drift` lists them
     /// apart from the drift of objects with a digest.

@@ -798,7 +798,8 @@ impl GcpProvider {
             return Ok(());
         };
         self.check_ours(&found, &email)?;
-        let record = ownership::gcp::record(&self.project, agent);
+        // The record as it was (its digest kept), and the revocation.
+        let record = ownership::gcp::unrevoked(found["description"].as_str().unwrap_or_default());
         let mut description = format!("{record}{}{}", ownership::gcp::REVOKED_MARK, mark.at);
         if let Some(by) = &mark.by {
             description.push_str(&format!(" revoked-by={}", by.replace(' ', "_")));
@@ -908,7 +909,7 @@ impl GcpProvider {
         }
         self.describe(
             &email,
-            &ownership::gcp::record(&self.project, agent),
+            ownership::gcp::unrevoked(found["description"].as_str().unwrap_or_default()),
             None,
             &format!("clearing the revocation of service account `{email}`"),
         )
