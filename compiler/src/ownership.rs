@@ -531,17 +531,18 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
         // Writ's part of a resource's policy: the bindings of writ's
         // service accounts, read so (see `lower::gcp::bind`).
         ResourceKind::GcpIamPolicy => Ownership::Ours,
-        // A pool is this project's when its description records the project
-        // and its id is the project's (an edited description cannot hand
-        // another's pool over); a provider, when its pool is.
+        // A pool or provider is this project's when its description records
+        // the project and it is in the project's pool (an edited description
+        // cannot hand another's over). Anything else in the project's pool
+        // (another record, or none) is listed and flagged, never changed:
+        // it could map the attributes writ's bindings trust.
         ResourceKind::GcpWorkloadIdentityPool | ResourceKind::GcpWorkloadIdentityPoolProvider => {
-            let pool = resource.string("pool_id").unwrap_or_default();
+            let in_ours = resource.string("pool_id").unwrap_or_default()
+                == crate::lower::gcp::pool_id(project);
             match gcp::read_shared(resource.string("description").unwrap_or_default()) {
-                Some(owner) if owner == project && pool == crate::lower::gcp::pool_id(project) => {
-                    Ownership::Ours
-                }
-                Some(_) => Ownership::OtherProject,
-                None => Ownership::Unmanaged,
+                Some(owner) if owner == project && in_ours => Ownership::Ours,
+                Some(_) if !in_ours => Ownership::OtherProject,
+                _ => Ownership::Unmanaged,
             }
         }
         // Governed, not owned: writ sets its attributes (and never deletes

@@ -590,10 +590,13 @@ fn github_tokens_act_as_exactly_the_agents_their_workloads_admit() {
         for id in [42, 43] {
             for environment in [None, Some("production"), Some("staging")] {
                 for git_ref in ["refs/heads/main", "refs/heads/dev"] {
-                    for workflow in [
+                    for (workflow, event) in [
                         ".github/workflows/deploy.yml",
                         ".github/workflows/other.yml",
-                    ] {
+                    ]
+                    .into_iter()
+                    .flat_map(|w| ["push", "pull_request", "pull_request_target"].map(|e| (w, e)))
+                    {
                         let owner = repository.split('/').next().unwrap();
                         let mut claims = json!({
                             "sub": format!("repo:{repository}:ref:{git_ref}"),
@@ -603,6 +606,7 @@ fn github_tokens_act_as_exactly_the_agents_their_workloads_admit() {
                             "repository_owner_id": owner_id.to_string(),
                             "ref": git_ref,
                             "job_workflow_ref": format!("{repository}/{workflow}@{git_ref}"),
+                            "event_name": event,
                         });
                         if let Some(environment) = environment {
                             claims["environment"] = json!(environment);
@@ -627,6 +631,13 @@ fn github_tokens_act_as_exactly_the_agents_their_workloads_admit() {
                                         pin_environment.is_none_or(|p| environment == Some(p))
                                             && pin_ref.is_none_or(|p| git_ref == p)
                                             && pin_workflow.is_none_or(|p| workflow == p)
+                                            // A ref pinned alone is the AWS
+                                            // trust's `sub` `repo:R:ref:X`:
+                                            // no job in an environment, nor
+                                            // of a pull request.
+                                            && !(pin_environment.is_none()
+                                                && pin_ref.is_some()
+                                                && (environment.is_some() || event != "push"))
                                     },
                                 );
                             expected.push(admitted);

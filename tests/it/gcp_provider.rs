@@ -702,6 +702,22 @@ fn github_workflows_act_as_gcp_service_accounts_through_writs_pool() {
     );
     let changes = plan["changes"].as_array().unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
+    // Someone uploads keys to writ's provider: whoever holds them could sign
+    // tokens it takes. A difference, taken away.
+    gcp.set_provider_field(
+        "writ-data",
+        "github-acme",
+        &["oidc", "jwksJson"],
+        json!("{\"keys\": []}"),
+    );
+    let output = run(&["plan", path, "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("jwks_json"), "{}", text(&output));
+    let output = run(&["apply", path, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(gcp.pool("writ-data", Some("github-acme")).unwrap()["oidc"]
+        .get("jwksJson")
+        .is_none_or(Value::is_null));
     // Someone deletes the pool: GCP keeps its id for 30 days, so the plan
     // makes it again by undeleting it.
     gcp.delete_pool("writ-data");
@@ -717,9 +733,14 @@ fn github_workflows_act_as_gcp_service_accounts_through_writs_pool() {
     std::fs::write(root.join("main.writ"), source("")).unwrap();
     let output = run(&["apply", path, "--auto-approve"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let provider = gcp.pool("writ-data", Some("github-acme")).unwrap();
+    assert_eq!(provider["state"], "DELETED");
+    // Disabled, and mapping nothing of writ's, before it was deleted: an
+    // undelete revives nothing.
+    assert_eq!(provider["disabled"], true);
     assert_eq!(
-        gcp.pool("writ-data", Some("github-acme")).unwrap()["state"],
-        "DELETED"
+        provider["attributeMapping"],
+        json!({"google.subject": "assertion.sub"})
     );
     assert_eq!(gcp.pool("writ-data", None).unwrap()["state"], "DELETED");
     assert!(!triples(&gcp.policy(&own).unwrap())

@@ -210,6 +210,10 @@ fn target(project: &str, resource: &str) -> Result<Target, String> {
 
 /// Bindings by role and condition (expression, title), with their
 /// members: GCP tells bindings apart by the whole condition.
+/// For each agent's attribute, the CEL of each of its GitHub workloads,
+/// and the agent.
+type GithubAgents = BTreeMap<String, (Vec<String>, AgentId)>;
+
 type Bindings = BTreeMap<(String, Option<(String, String)>), BTreeSet<String>>;
 
 /// The title of the conditions writ writes.
@@ -226,7 +230,9 @@ struct GcpLowering<'a> {
     emails: BTreeMap<AgentId, String>,
     /// GitHub workloads, by the repositories' owner: for each agent's
     /// attribute, the CEL of each of its workloads there, and the agent.
-    github: BTreeMap<String, BTreeMap<String, (Vec<String>, AgentId)>>,
+    /// Keyed by the owner in lower case (GitHub's names are case-blind),
+    /// with its first spelling.
+    github: BTreeMap<String, (String, GithubAgents)>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -440,8 +446,9 @@ impl GcpLowering<'_> {
                         let owner = repository.split('/').next().unwrap_or_default();
                         let attribute = github_attribute(&agent.name);
                         self.github
-                            .entry(owner.to_string())
-                            .or_default()
+                            .entry(owner.to_ascii_lowercase())
+                            .or_insert_with(|| (owner.to_string(), BTreeMap::new()))
+                            .1
                             .entry(attribute.clone())
                             .or_insert_with(|| (Vec::new(), id))
                             .0
@@ -522,7 +529,7 @@ impl GcpLowering<'_> {
             ])
             .into(),
         });
-        for (owner, agents) in std::mem::take(&mut self.github) {
+        for (owner, agents) in std::mem::take(&mut self.github).into_values() {
             let mut mapping = serde_json::Map::new();
             mapping.insert("google.subject".into(), json!("assertion.sub"));
             for (count, (attribute, (predicates, id))) in agents.iter().enumerate() {
@@ -539,8 +546,8 @@ impl GcpLowering<'_> {
                 let expression = format!("({any}) ? \"true\" : \"false\"");
                 let problem = if count >= GITHUB_ATTRIBUTES {
                     Some(format!("GCP maps at most {GITHUB_ATTRIBUTES} custom attributes in a workload identity pool provider: writ's provider for `{owner}` in `{provider}` has one per agent, and `{}` is one too many", agent.name))
-                } else if expression.len() > 2048 {
-                    Some(format!("the workloads of `{}` in `{owner}` make an attribute mapping of {} characters: GCP takes 2,048", agent.name, expression.len()))
+                } else if expression.len() + REPOSITORY_ID_ROOM * predicates.len() > 2048 {
+                    Some(format!("the workloads of `{}` in `{owner}` make an attribute mapping of {} characters, and binding their repositories by id adds up to {} more: GCP takes 2,048", agent.name, expression.len(), REPOSITORY_ID_ROOM * predicates.len()))
                 } else {
                     None
                 };
@@ -619,6 +626,10 @@ impl GcpLowering<'_> {
 /// GitHub Actions' OIDC issuer.
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
+/// What binding one workload's repository by id adds to a mapping
+/// (`&& assertion.repository_id == "…"`, a 20-digit id at most).
+const REPOSITORY_ID_ROOM: usize = 52;
+
 /// How many custom attributes GCP maps in one pool provider.
 const GITHUB_ATTRIBUTES: usize = 50;
 
@@ -634,7 +645,9 @@ pub fn github_attribute(agent: &str) -> String {
 /// The CEL, over a GitHub Actions token's claims, of a workload that runs
 /// in `repository` (and, as pinned, that workflow file, that ref, that
 /// environment): each pin its own claim, as the AWS trust checks them
-/// (`environment` only where the job names one, so never a missing key).
+/// (`environment` only where the job names one, so never a missing key);
+/// a ref pinned without an environment also refuses environment and pull
+/// request jobs, as the AWS trust's `sub` does.
 pub fn github_predicate(
     repository: &str,
     workflow: Option<&str>,
@@ -650,6 +663,16 @@ pub fn github_predicate(
     }
     if let Some(git_ref) = git_ref {
         parts.push(format!("assertion.ref == {}", literal(git_ref)));
+        if environment.is_none() {
+            // As the AWS trust's `sub` of `repo:R:ref:X` does: not a job in
+            // an environment (its `sub` names the environment), nor one of
+            // a pull request (`sub` `repo:R:pull_request`; a
+            // `pull_request_target` run carries the base branch's ref, and
+            // anyone may open one from a fork).
+            parts.push(
+                "!(\"environment\" in assertion) && \"event_name\" in assertion && !(assertion.event_name in [\"pull_request\", \"pull_request_target\"])".to_string(),
+            );
+        }
     }
     if let Some(workflow) = workflow {
         parts.push(match git_ref {
@@ -1015,15 +1038,19 @@ fn keep_revoked(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
     notes
 }
 
-/// Binds writ's GitHub pool providers to repositories and owners by id,
-/// where GitHub was read: each `assertion.repository == "R"` in a mapping
-/// gains `assertion.repository_id == "ID"`, and the condition
+/// Binds writ's GitHub pool providers to repositories and owners by id:
+/// each `assertion.repository == "R"` in a mapping gains
+/// `assertion.repository_id == "ID"`, and the condition
 /// `assertion.repository_owner_id == "ID"`, so that a repository or
 /// organisation deleted and made again under the same name is not trusted.
-/// An id the live provider is bound to already stays (never handed over to
-/// the new one), and the plan says so. Returns what the plan must say.
+/// The id the live provider is bound to comes first, whether or not GitHub
+/// was read this time (never handed over to a new one of the same name:
+/// the plan says so); else GitHub's, read. Names take GitHub's spelling
+/// (the claims carry it). A repository bound by neither is trusted by name
+/// only, and the plan says so. Returns what the plan must say.
 fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
-    let mut repositories: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    // GitHub's spelling of each repository, its id and its owner's id.
+    let mut repositories: BTreeMap<String, (String, u64, u64)> = BTreeMap::new();
     for repository in observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubRepository)
@@ -1032,7 +1059,7 @@ fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> 
         if let (Some(name), Some(id), Some(owner)) =
             (repository.string("name"), id("id"), id("owner_id"))
         {
-            repositories.insert(name.to_ascii_lowercase(), (id, owner));
+            repositories.insert(name.to_ascii_lowercase(), (name.to_string(), id, owner));
         }
     }
     let live: BTreeMap<&str, &Resource> = observed
@@ -1046,76 +1073,146 @@ fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> 
         .iter_mut()
         .filter(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
     {
-        let was = live.get(provider.address.as_str());
-        let live_text = |key: &str| -> String {
-            match was.and_then(|r| r.attribute(key)) {
-                Some(Value::Object(map)) => Value::Object(map.clone()).to_string(),
-                Some(value) => value.as_str().unwrap_or_default().to_string(),
-                None => String::new(),
-            }
-        };
-        let (live_mapping, live_condition) = (
-            live_text("attribute_mapping"),
-            live_text("attribute_condition"),
-        );
+        let address = provider.address.clone();
+        let was = live.get(address.as_str());
+        // The live provider's texts: its mappings and condition.
+        let mut live_texts: Vec<String> = Vec::new();
+        if let Some(Value::Object(map)) = was.and_then(|r| r.attribute("attribute_mapping")) {
+            live_texts.extend(map.values().filter_map(Value::as_str).map(str::to_string));
+        }
+        if let Some(condition) = was.and_then(|r| r.string("attribute_condition")) {
+            live_texts.push(condition.to_string());
+        }
         // The id `clause` is bound to in the live provider, if it is.
-        let bound = |text: &str, clause: &str, key: &str| -> Option<String> {
-            let start = text.find(&format!("{clause} && {key} == "))? + clause.len();
-            let rest = &text[start..];
-            let value = rest.split_once(&format!("{key} == "))?.1;
-            let value = value.trim_start_matches("\\\"").trim_start_matches('"');
-            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
-            (!digits.is_empty()).then_some(digits)
+        let bound = |clause: &str, key: &str| -> Option<String> {
+            let lead = format!("{clause} && {key} == \"");
+            live_texts.iter().find_map(|text| {
+                let start = text.find(&lead)? + lead.len();
+                let digits: String = text[start..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                (!digits.is_empty()).then_some(digits)
+            })
         };
-        let mut owner_id: Option<u64> = None;
+        // Each repository's id: the live one first (never handed over to a
+        // repository made again under the same name), else GitHub's.
+        let mut owner: Option<(String, u64)> = None;
+        let mut unbound: BTreeSet<String> = BTreeSet::new();
         if let Some(Value::Object(mapping)) = provider.attributes.get_mut("attribute_mapping") {
             for expression in mapping.values_mut() {
                 let Some(text) = expression.as_str().map(str::to_string) else {
                     continue;
                 };
-                let mut bound_text = text.clone();
-                for (name, (id, owner)) in &repositories {
-                    // Names as GitHub spells them need no escaping.
-                    for clause in text
-                        .match_indices("assertion.repository == \"")
-                        .filter_map(|(at, _)| {
-                            let rest = &text[at + 25..];
-                            let end = rest.find('"')?;
-                            Some(format!("assertion.repository == \"{}\"", &rest[..end]))
-                        })
-                        .filter(|clause| clause[25..clause.len() - 1].eq_ignore_ascii_case(name))
-                        .collect::<BTreeSet<_>>()
-                    {
-                        let escaped = clause.replace('"', "\\\"");
-                        let id = match bound(&live_mapping, &escaped, "assertion.repository_id") {
-                            Some(old) if old != id.to_string() => {
-                                notes.push(format!("GitHub repository `{name}` now has id {id}, but writ's GCP pool provider `{}` is bound to id {old}: the repository was made again under the same name. It stays bound to the old id, and no job of the new repository may act as writ's service accounts; if the new repository is the one to trust, delete the provider and plan again", provider.address));
-                                old
-                            }
-                            _ => id.to_string(),
-                        };
-                        bound_text = bound_text.replace(
-                            &clause,
-                            &format!("{clause} && assertion.repository_id == \"{id}\""),
-                        );
-                        owner_id = Some(*owner);
+                const LEAD: &str = "assertion.repository == \"";
+                // Names as GitHub spells them need no escaping: a clause
+                // ends at the next quote.
+                let names: BTreeSet<String> = text
+                    .match_indices(LEAD)
+                    .filter_map(|(at, _)| {
+                        let rest = &text[at + LEAD.len()..];
+                        Some(rest[..rest.find('"')?].to_string())
+                    })
+                    .collect();
+                let mut rewritten = text.clone();
+                for name in names {
+                    let found = repositories.get(&name.to_ascii_lowercase());
+                    // GitHub's spelling, which the claims carry: as read, else
+                    // as the live provider has it.
+                    let spelled = match found {
+                        Some((spelled, _, _)) => spelled.clone(),
+                        None => live_texts
+                            .iter()
+                            .flat_map(|text| {
+                                text.match_indices(LEAD).filter_map(|(at, _)| {
+                                    let rest = &text[at + LEAD.len()..];
+                                    Some(rest[..rest.find('"')?].to_string())
+                                })
+                            })
+                            .find(|live| live.eq_ignore_ascii_case(&name))
+                            .unwrap_or_else(|| name.clone()),
+                    };
+                    if spelled != name {
+                        for (from, to) in [
+                            (format!("{LEAD}{name}\""), format!("{LEAD}{spelled}\"")),
+                            (
+                                format!("assertion.job_workflow_ref == \"{name}/"),
+                                format!("assertion.job_workflow_ref == \"{spelled}/"),
+                            ),
+                            (
+                                format!("assertion.job_workflow_ref.startsWith(\"{name}/"),
+                                format!("assertion.job_workflow_ref.startsWith(\"{spelled}/"),
+                            ),
+                        ] {
+                            rewritten = rewritten.replace(&from, &to);
+                        }
+                    }
+                    let clause = format!("{LEAD}{spelled}\"");
+                    let id = match (bound(&clause, "assertion.repository_id"), found) {
+                        (Some(old), Some((_, id, _))) if old != id.to_string() => {
+                            notes.push(format!("GitHub repository `{spelled}` now has id {id}, but writ's GCP pool provider `{address}` is bound to id {old}: the repository was made again under the same name. It stays bound to the old id, and no job of the new repository may act as writ's service accounts; if the new repository is the one to trust, delete the provider and plan again"));
+                            Some(old)
+                        }
+                        (Some(old), _) => Some(old),
+                        (None, Some((_, id, _))) => Some(id.to_string()),
+                        (None, None) => None,
+                    };
+                    if let Some((_, _, owner_id)) = found {
+                        let login = spelled.split('/').next().unwrap_or_default().to_string();
+                        owner = Some((login, *owner_id));
+                    }
+                    match id {
+                        Some(id) => {
+                            rewritten = rewritten.replace(
+                                &clause,
+                                &format!("{clause} && assertion.repository_id == \"{id}\""),
+                            );
+                        }
+                        None => {
+                            unbound.insert(spelled);
+                        }
                     }
                 }
-                *expression = json!(bound_text);
+                *expression = json!(rewritten);
             }
         }
-        if let (Some(owner), Some(Value::String(condition))) =
-            (owner_id, provider.attributes.get_mut("attribute_condition"))
-        {
+        for name in unbound {
+            notes.push(format!("GitHub repository `{name}` was not read, so writ's GCP pool provider `{address}` trusts it by name only: a repository deleted and made again under that name would be trusted too; plan with GitHub connected to bind it by id"));
+        }
+        if let Some(Value::String(condition)) = provider.attributes.get_mut("attribute_condition") {
+            const LEAD: &str = "assertion.repository_owner == \"";
+            let written = condition
+                .strip_prefix(LEAD)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_string();
+            // GitHub's spelling of the owner: as read, else as live.
+            let live_login = live_texts
+                .iter()
+                .filter_map(|text| text.strip_prefix(LEAD)?.split('"').next())
+                .find(|login| login.eq_ignore_ascii_case(&written))
+                .map(str::to_string);
+            let login = owner
+                .as_ref()
+                .map(|(login, _)| login.clone())
+                .or(live_login);
+            if let Some(login) = login.filter(|l| *l != written && l.eq_ignore_ascii_case(&written))
+            {
+                *condition = format!("{LEAD}{login}\"");
+            }
             let clause = condition.clone();
-            let owner = match bound(&live_condition, &clause, "assertion.repository_owner_id") {
-                Some(old) if old != owner.to_string() => {
-                    notes.push(format!("the GitHub owner of `{}` now has id {owner}, but writ's GCP pool provider is bound to id {old}: it was made again under the same name, and stays untrusted until the provider is deleted", provider.address));
-                    old
+            let id = match (bound(&clause, "assertion.repository_owner_id"), &owner) {
+                (Some(old), Some((_, id))) if old != id.to_string() => {
+                    notes.push(format!("the GitHub owner of `{address}` now has id {id}, but writ's GCP pool provider is bound to id {old}: it was made again under the same name, and stays untrusted until the provider is deleted"));
+                    Some(old)
                 }
-                _ => owner.to_string(),
+                (Some(old), _) => Some(old),
+                (None, Some((_, id))) => Some(id.to_string()),
+                (None, None) => None,
             };
-            *condition = format!("{clause} && assertion.repository_owner_id == \"{owner}\"");
+            if let Some(id) = id {
+                *condition = format!("{clause} && assertion.repository_owner_id == \"{id}\"");
+            }
         }
     }
     notes
@@ -1281,5 +1378,107 @@ mod tests {
         assert_eq!(like("resource.name", "a?"), None);
         assert_eq!(like("resource.name", "*a*"), None);
         assert_eq!(literal("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+
+    fn github_desired() -> Desired {
+        let mut sources = crate::SourceMap::new();
+        sources.add(
+            "main.writ",
+            concat!(
+                "provider gcp data {\n  project = \"acme-data-1\"\n}\n",
+                "provider github acme {\n  org = \"acme\"\n}\n",
+                "agent publisher {\n  owner = \"t\"\n  ttl = 1h\n",
+                "  runs_on github.acme repo \"acme/app\" ref \"refs/heads/main\"\n",
+                "  gcp.data allow roles/viewer on \"projects/acme-data-1\"\n}\n",
+            )
+            .to_string(),
+        );
+        let checked = crate::check(
+            &sources,
+            &crate::CheckOptions {
+                today: crate::values::Date::parse("2026-12-01").unwrap(),
+            },
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        super::super::lower(&checked.model, "acme")
+    }
+
+    fn repository(name: &str, id: u64, owner: u64) -> Resource {
+        Resource {
+            address: format!("github.acme/repos/{name}"),
+            provider: "github.acme".into(),
+            kind: ResourceKind::GithubRepository,
+            agent: None,
+            attributes: BTreeMap::from([
+                ("name".to_string(), json!(name)),
+                ("id".to_string(), json!(id)),
+                ("owner_id".to_string(), json!(owner)),
+            ])
+            .into(),
+        }
+    }
+
+    fn pool_provider(desired: &Desired) -> &Resource {
+        desired
+            .resources
+            .iter()
+            .find(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
+            .expect("writ's provider")
+    }
+
+    fn mapping(provider: &Resource) -> String {
+        provider.attribute("attribute_mapping").unwrap()["attribute.writ_publisher"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn pool_providers_are_bound_by_id_and_never_handed_over() {
+        // GitHub read: its spelling, the repository's and owner's ids.
+        let mut desired = github_desired();
+        let said = bind_github_ids(&mut desired, &[repository("Acme/App", 42, 7)]);
+        assert!(said.is_empty(), "{said:?}");
+        let bound = pool_provider(&desired).clone();
+        assert!(
+            mapping(&bound).contains(
+                "assertion.repository == \"Acme/App\" && assertion.repository_id == \"42\""
+            ),
+            "{}",
+            mapping(&bound)
+        );
+        assert_eq!(
+            bound.string("attribute_condition"),
+            Some(
+                "assertion.repository_owner == \"Acme\" && assertion.repository_owner_id == \"7\""
+            )
+        );
+        // GitHub not read this time: the live binding stands, unchanged.
+        let mut desired = github_desired();
+        let said = bind_github_ids(&mut desired, std::slice::from_ref(&bound));
+        assert!(said.is_empty(), "{said:?}");
+        assert_eq!(pool_provider(&desired).attributes, bound.attributes);
+        // Made again under the same name: the old ids stay, and the plan
+        // says so.
+        let mut desired = github_desired();
+        let said = bind_github_ids(
+            &mut desired,
+            &[bound.clone(), repository("Acme/App", 99, 8)],
+        );
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(mapping(pool_provider(&desired)).contains("assertion.repository_id == \"42\""));
+        assert!(!mapping(pool_provider(&desired)).contains("\"99\""));
+        assert!(pool_provider(&desired)
+            .string("attribute_condition")
+            .unwrap()
+            .ends_with("assertion.repository_owner_id == \"7\""));
+        // Neither: trusted by name only, and said.
+        let mut desired = github_desired();
+        let said = bind_github_ids(&mut desired, &[]);
+        assert!(
+            said.len() == 1 && said[0].contains("trusts it by name only"),
+            "{said:?}"
+        );
+        assert!(!mapping(pool_provider(&desired)).contains("repository_id"));
     }
 }

@@ -100,7 +100,14 @@ fn gcp_claims(
                 .is_some_and(|r| r.kind == ResourceKind::GcpIamPolicy)
         })
         .collect();
-    if changed.is_empty() {
+    let pools_changed = rows.iter().any(|row| {
+        !row.identical
+            && row
+                .desired
+                .or(row.observed)
+                .is_some_and(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
+    });
+    if changed.is_empty() && !pools_changed {
         return;
     }
     // Whose each service account is.
@@ -170,6 +177,47 @@ fn gcp_claims(
         }
         if let Some(desired) = row.desired {
             claims(desired, after);
+        }
+    }
+    // Writ's GitHub pool providers: which jobs may become each agent (its
+    // attribute's mapping, under the provider's condition).
+    let by_attribute: BTreeMap<String, &String> = agents
+        .iter()
+        .filter_map(|(email, agent)| {
+            let id = email.split('@').next()?;
+            let name = id.strip_prefix(crate::ownership::gcp::ID_PREFIX)?;
+            Some((format!("attribute.writ_{}", name.replace('-', "_")), agent))
+        })
+        .collect();
+    let pool_claims = |provider: &Resource, into: &mut BTreeMap<String, BTreeSet<Claim>>| {
+        let condition = provider.string("attribute_condition").map(str::to_string);
+        for (key, expression) in provider
+            .attribute("attribute_mapping")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let Some(agent) = by_attribute.get(key) else {
+                continue;
+            };
+            into.entry((*agent).clone())
+                .or_default()
+                .insert(Claim::from(Access {
+                    provider: provider.provider.clone(),
+                    action: "become the agent (GitHub Actions jobs)".to_string(),
+                    resource: expression.as_str().unwrap_or_default().to_string(),
+                    condition: condition.clone(),
+                }));
+        }
+    };
+    for row in rows.iter().filter(|row| !row.identical) {
+        let is_pool_provider =
+            |r: &&Resource| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider;
+        if let Some(observed) = row.owned().filter(is_pool_provider) {
+            pool_claims(observed, before);
+        }
+        if let Some(desired) = row.desired.filter(is_pool_provider) {
+            pool_claims(desired, after);
         }
     }
 }

@@ -118,6 +118,12 @@ pub(super) fn notes(observed: &[Resource]) -> Vec<String> {
         .iter()
         .filter(|r| r.kind == ResourceKind::GcpProject)
     {
+        if let Some(why) = project.string("pools_unread") {
+            notes.push(format!(
+                "`{}`: workload identity pools were not read ({why}): writ's pool for GitHub's tokens, and any provider someone added to it, are not seen; give writ `iam.workloadIdentityPools.list` and `iam.workloadIdentityPoolProviders.list`",
+                project.provider
+            ));
+        }
         if let Some(why) = project.string("unsearched") {
             notes.push(format!(
                 "`{}`: Cloud Asset was not searched for writ's bindings beyond the resources the source names ({why}): a binding writ made on a resource the source no longer names is not seen; enable the Cloud Asset API and give writ `cloudasset.assets.searchAllIamPolicies`",

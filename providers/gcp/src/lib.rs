@@ -1192,8 +1192,20 @@ impl Provider for GcpProvider {
                         .insert("bound_elsewhere".to_string(), json!(search.other));
                 }
             }
-            // Writ's workload identity pools, and the providers in them.
-            found.extend(self.observe_pools().await?);
+            // Writ's workload identity pools, and the providers in them;
+            // credentials that may not list pools (no agent runs in GitHub
+            // Actions, say) leave them unread, and the plan says so.
+            match self.observe_pools().await {
+                Ok(pools) => found.extend(pools),
+                Err(error) if error.status == Some(403) => {
+                    if let Some(project) = found.first_mut() {
+                        project
+                            .attributes
+                            .insert("pools_unread".to_string(), json!(error.message));
+                    }
+                }
+                Err(error) => return Err(error),
+            }
             // Writ's part of each policy the source binds on, the project's,
             // and each writ service account's own.
             let mut resources: Vec<String> = self.resources.clone();

@@ -50,8 +50,9 @@ impl GcpProvider {
         }
     }
 
-    /// The pools that carry a writ record (this project's and others'),
-    /// and every provider in them: a provider someone added to writ's pool
+    /// The pools that carry a writ record (this project's and others'), or
+    /// hold this project's pool id, and every provider in them: a provider
+    /// someone added to writ's pool
     /// could map the attributes writ's bindings trust, so it is read (and
     /// listed as not writ's) too. Deleted ones are left out: they grant
     /// nothing, and a create that meets one undeletes it.
@@ -64,13 +65,18 @@ impl GcpProvider {
                 "listing the project's workload identity pools",
             )
             .await?;
+        let ours = writ_compiler::lower::gcp::pool_id(&self.project);
         for pool in pools {
             let description = pool["description"].as_str().unwrap_or_default();
-            if ownership::gcp::read_shared(description).is_none() || is_deleted(&pool) {
-                continue;
-            }
             let name = pool["name"].as_str().unwrap_or_default().to_string();
             let pool_id = last(&name).to_string();
+            // Writ's records, and whatever holds this project's pool id (a
+            // conflict the plan shows).
+            if (ownership::gcp::read_shared(description).is_none() && pool_id != ours)
+                || is_deleted(&pool)
+            {
+                continue;
+            }
             found.push(self.resource(
                 format!("{}/workloadIdentityPools/{pool_id}", self.address),
                 ResourceKind::GcpWorkloadIdentityPool,
@@ -119,6 +125,14 @@ impl GcpProvider {
                     .filter(|a| !a.is_empty())
                 {
                     attributes.push(("allowed_audiences", json!(audiences)));
+                }
+                // Keys uploaded in place of the issuer's: whoever holds them
+                // signs tokens the provider takes. Writ sets none.
+                if let Some(keys) = provider["oidc"]["jwksJson"]
+                    .as_str()
+                    .filter(|k| !k.is_empty())
+                {
+                    attributes.push(("jwks_json", json!(keys)));
                 }
                 if provider.get("saml").is_some()
                     || provider.get("aws").is_some()
@@ -266,6 +280,21 @@ impl GcpProvider {
                 return Ok(());
             };
             self.check_pool_ours(&found, &change.address)?;
+            if is_provider {
+                // Made inert first: GCP keeps a deleted provider 30 days,
+                // and an undelete would bring back what it mapped.
+                let disarming = format!("disabling {what} before deleting it");
+                let url = format!(
+                    "{}?updateMask={}",
+                    self.v1(&name),
+                    super::encoded("disabled,attributeMapping")
+                );
+                let body = json!({"disabled": true, "attributeMapping": {"google.subject": "assertion.sub"}});
+                let operation = self
+                    .call(http::Method::PATCH, &url, Some(&body), &disarming)
+                    .await?;
+                self.finish(operation, &disarming).await?;
+            }
             let deleting = format!("deleting {what}");
             return match self
                 .call(http::Method::DELETE, &self.v1(&name), None, &deleting)

@@ -207,6 +207,22 @@ impl FakeGcp {
         );
     }
 
+    /// A field of a pool's provider set by hand (as `gcloud … update-oidc`
+    /// would).
+    pub fn set_provider_field(&self, pool: &str, id: &str, path: &[&str], value: Value) {
+        let mut state = self.state();
+        if let Some(provider) = state
+            .pool_providers
+            .get_mut(&(pool.to_string(), id.to_string()))
+        {
+            let mut target = provider;
+            for key in &path[..path.len() - 1] {
+                target = &mut target[*key];
+            }
+            target[path[path.len() - 1]] = value;
+        }
+    }
+
     /// A pool someone deleted (within 30 days: its id still taken).
     pub fn delete_pool(&self, pool: &str) {
         if let Some(found) = self.state().pools.get_mut(pool) {
