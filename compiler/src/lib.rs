@@ -21,7 +21,7 @@ pub mod suggest;
 pub mod syntax;
 pub mod values;
 
-pub use check::{check, check_with, CheckOptions, Checked};
+pub use check::{check, check_parsed, check_with, CheckOptions, Checked, Parsed};
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod eval;

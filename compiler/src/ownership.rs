@@ -42,35 +42,36 @@ pub mod gcp {
             .filter(|d| !d.is_empty())
     }
 
-    /// Are two records the same but for their digests?
+    /// Are two records the same but for their digests (and a lift's mark)?
     pub fn same_but_digest(one: &str, other: &str) -> bool {
         let words = |text: &str| -> Vec<String> {
             text.split(' ')
-                .filter(|w| !w.starts_with("digest="))
+                .filter(|w| !w.starts_with("digest=") && *w != "lifted")
                 .map(str::to_string)
                 .collect()
         };
         words(one) == words(other)
     }
 
-    /// The record without what `writ revoke` added to it.
+    /// The record without what `writ revoke` (or a lift) added to it.
     pub fn unrevoked(description: &str) -> &str {
-        description
+        let record = description
             .split_once(REVOKED_MARK)
-            .map_or(description, |(record, _)| record)
+            .map_or(description, |(record, _)| record);
+        record.strip_suffix(LIFTED_MARK).unwrap_or(record)
     }
 
     /// The digest of what writ sets for one agent in a GCP project: its
     /// service account (but the description, which carries the digest),
     /// and every binding of writ's that names the account, or is on its own
-    /// policy for someone who is not a service account (a workload
-    /// identity principal, a GKE service account), from `policies`
-    /// (writ's part of each).
+    /// policy for anyone but another of this project's agents (`agents`,
+    /// their accounts' emails), from `policies` (writ's part of each).
     /// Lowering records it; the plan computes it again from what it reads:
     /// a difference is an edit made outside writ.
     pub fn digest<'a>(
         account: &crate::resource::Resource,
         policies: impl IntoIterator<Item = &'a crate::resource::Resource>,
+        agents: &std::collections::BTreeSet<String>,
     ) -> String {
         let email = account.string("email").unwrap_or_default();
         let member = format!("serviceAccount:{email}");
@@ -98,13 +99,14 @@ pub mod gcp {
                     .flatten()
                     .filter_map(serde_json::Value::as_str)
                 {
-                    // On its own policy, who may act as it; another
-                    // agent's account there (a parent that mints its
-                    // tokens) is that agent's to record, so that revoking
-                    // one agent is no edit of another.
-                    let other_account =
-                        m.starts_with("serviceAccount:") && m.ends_with(".iam.gserviceaccount.com");
-                    if m == member || (is_own && !other_account) {
+                    // On its own policy, who may act as it; another of
+                    // this project's agents' accounts there (a parent that
+                    // mints its tokens) is that agent's to record, so that
+                    // revoking one agent is no edit of another.
+                    let other_agent = m
+                        .strip_prefix("serviceAccount:")
+                        .is_some_and(|e| e != email && agents.contains(e));
+                    if m == member || (is_own && !other_agent) {
                         held.insert((
                             on.to_string(),
                             binding["role"].as_str().unwrap_or_default().to_string(),
@@ -144,6 +146,19 @@ pub mod gcp {
         let project = description.strip_prefix("writ project=")?;
         (!project.is_empty() && !project.contains(char::is_whitespace)).then_some(project)
     }
+
+    /// The mark `writ revoke --lift` leaves on the record: the digest was
+    /// made with the bindings the revocation took away, which the next
+    /// apply gives back (and writes the record anew).
+    pub const LIFTED_MARK: &str = " lifted";
+
+    /// Was the account lifted, and not applied since?
+    pub fn is_lifted(description: &str) -> bool {
+        read(description).is_some() && description.split(' ').any(|w| w == "lifted")
+    }
+
+    /// The longest description GCP keeps on a service account.
+    pub const DESCRIPTION_LIMIT: usize = 256;
 
     /// The mark `writ revoke` adds to the record.
     pub const REVOKED_MARK: &str = " revoked-at=";

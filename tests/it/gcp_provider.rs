@@ -406,6 +406,11 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(gcp.account(&email("loader")).unwrap()["disabled"], false);
     assert!(key_disabled(&gcp));
+    // Lifted, not applied yet: its bindings are still away, and that is no
+    // drift.
+    let output = writ(&["drift", path, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["drift"], json!([]), "{report:#}");
     let output = writ(&["apply", path, "--auto-approve"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(triples(&gcp.policy(BUCKET).unwrap())

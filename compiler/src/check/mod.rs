@@ -45,9 +45,16 @@ pub fn check(sources: &SourceMap, options: &CheckOptions) -> Checked {
 /// As [`check`], parsing the files on up to `threads` threads (the caller
 /// knows the machine); the result is the same for any number.
 pub fn check_with(sources: &SourceMap, options: &CheckOptions, threads: usize) -> Checked {
+    check_parsed(parse_all(sources, threads), options)
+}
+
+/// As [`check`], from each file of a map already parsed, in the map's order
+/// (by [`crate::syntax::parse_file`]): an editor parses again only the
+/// file that changed.
+pub fn check_parsed(parsed: Vec<Parsed>, options: &CheckOptions) -> Checked {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
-    for parsed in parse_all(sources, threads) {
+    for parsed in parsed {
         match parsed {
             Ok(parsed) => files.push(Some(parsed)),
             Err(error) => {
@@ -75,7 +82,8 @@ pub fn check_with(sources: &SourceMap, options: &CheckOptions, threads: usize) -
     }
 }
 
-type Parsed = Result<ast::SourceFile, Box<Diagnostic>>;
+/// A file parsed, or its syntax error.
+pub type Parsed = Result<ast::SourceFile, Box<Diagnostic>>;
 
 /// Every file parsed, in the map's order: on `threads` threads, each
 /// taking a run of consecutive files of about the same total length.

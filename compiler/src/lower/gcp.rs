@@ -287,6 +287,28 @@ impl GcpLowering<'_> {
                 );
                 continue;
             }
+            // The record, with its digest and room for a revocation's time,
+            // must fit GCP's 256 characters.
+            let longest =
+                ownership::gcp::record_with_digest(self.project, &agent.name, &"0".repeat(16))
+                    .len()
+                    + ownership::gcp::REVOKED_MARK.len()
+                    + "2026-01-01T00:00:00Z".len();
+            if longest > ownership::gcp::DESCRIPTION_LIMIT {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::Unsupported,
+                        format!(
+                            "the record of `{}` in `{}` would be {longest} characters: GCP keeps 256 in a service account's description",
+                            agent.name,
+                            self.address()
+                        ),
+                        Label::new(agent.span, "name too long for GCP's record"),
+                    )
+                    .with_help("shorten the agent's (or the project's) name"),
+                );
+                continue;
+            }
             let email = format!("{account}@{}.iam.gserviceaccount.com", self.gcp_project);
             self.emails.insert(id, email.clone());
             desired.resources.push(Resource {
@@ -627,8 +649,8 @@ impl GcpLowering<'_> {
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 /// What binding one workload's repository by id adds to a mapping
-/// (`&& assertion.repository_id == "…"`, a 20-digit id at most).
-const REPOSITORY_ID_ROOM: usize = 52;
+/// (` && assertion.repository_id == ""` and a 20-digit id at most).
+const REPOSITORY_ID_ROOM: usize = 53;
 
 /// How many custom attributes GCP maps in one pool provider.
 const GITHUB_ATTRIBUTES: usize = 50;
@@ -1067,20 +1089,57 @@ fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> 
         .filter(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
         .map(|r| (r.address.as_str(), r))
         .collect();
+    // Each project's deleted providers, as read.
+    let deleted: BTreeMap<&str, &Value> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpProject)
+        .filter_map(|r| Some((r.provider.as_str(), r.attribute("deleted_pool_providers")?)))
+        .collect();
     let mut notes = Vec::new();
+    // Pools that could not be read are not planned: writ cannot see what
+    // its provider is bound to, nor who else is in its pool.
+    let unread: BTreeSet<String> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpProject && r.attribute("pools_unread").is_some())
+        .map(|r| r.provider.clone())
+        .collect();
+    desired.resources.retain(|r| {
+        let pool = matches!(
+            r.kind,
+            ResourceKind::GcpWorkloadIdentityPool | ResourceKind::GcpWorkloadIdentityPoolProvider
+        );
+        if pool && unread.contains(&r.provider) {
+            notes.push(format!(
+                "`{}` is not planned: the workload identity pools of `{}` were not read",
+                r.address, r.provider
+            ));
+            false
+        } else {
+            true
+        }
+    });
     for provider in desired
         .resources
         .iter_mut()
         .filter(|r| r.kind == ResourceKind::GcpWorkloadIdentityPoolProvider)
     {
         let address = provider.address.clone();
-        let was = live.get(address.as_str());
-        // The live provider's texts: its mappings and condition.
+        // The live provider's texts (its mappings and condition); else, for
+        // one deleted (within GCP's 30 days), what it was bound to.
+        let was_deleted = deleted
+            .get(provider.provider.as_str())
+            .and_then(|d| d.get(&address));
+        let was = |key: &str| -> Option<&Value> {
+            match live.get(address.as_str()) {
+                Some(live) => live.attribute(key),
+                None => was_deleted?.get(key),
+            }
+        };
         let mut live_texts: Vec<String> = Vec::new();
-        if let Some(Value::Object(map)) = was.and_then(|r| r.attribute("attribute_mapping")) {
+        if let Some(Value::Object(map)) = was("attribute_mapping") {
             live_texts.extend(map.values().filter_map(Value::as_str).map(str::to_string));
         }
-        if let Some(condition) = was.and_then(|r| r.string("attribute_condition")) {
+        if let Some(condition) = was("attribute_condition").and_then(Value::as_str) {
             live_texts.push(condition.to_string());
         }
         // The id `clause` is bound to in the live provider, if it is.
@@ -1107,14 +1166,21 @@ fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> 
                 const LEAD: &str = "assertion.repository == \"";
                 // Names as GitHub spells them need no escaping: a clause
                 // ends at the next quote.
+                // Only names GitHub could give a repository: text that
+                // merely looks like a clause inside a pinned value is none.
                 let names: BTreeSet<String> = text
                     .match_indices(LEAD)
                     .filter_map(|(at, _)| {
                         let rest = &text[at + LEAD.len()..];
                         Some(rest[..rest.find('"')?].to_string())
                     })
+                    .filter(|name| {
+                        crate::facts::github::is_repository(name) && !name.contains(['*', '?'])
+                    })
                     .collect();
                 let mut rewritten = text.clone();
+                // First every name as GitHub spells it, then each id once.
+                let mut spelled_names: BTreeSet<String> = BTreeSet::new();
                 for name in names {
                     let found = repositories.get(&name.to_ascii_lowercase());
                     // GitHub's spelling, which the claims carry: as read, else
@@ -1147,6 +1213,10 @@ fn bind_github_ids(desired: &mut Desired, observed: &[Resource]) -> Vec<String> 
                             rewritten = rewritten.replace(&from, &to);
                         }
                     }
+                    spelled_names.insert(spelled);
+                }
+                for spelled in spelled_names {
+                    let found = repositories.get(&spelled.to_ascii_lowercase());
                     let clause = format!("{LEAD}{spelled}\"");
                     let id = match (bound(&clause, "assertion.repository_id"), found) {
                         (Some(old), Some((_, id, _))) if old != id.to_string() => {
@@ -1297,6 +1367,12 @@ pub fn bind(desired: &mut Desired, observed: &[Resource]) -> Vec<String> {
 /// for its agent ([`ownership::gcp::digest`]), once the plan's bindings are
 /// final. A revoked account keeps its record as read.
 fn record_digests(desired: &mut Desired) {
+    let agents: BTreeSet<String> = desired
+        .resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+        .filter_map(|r| r.string("email").map(str::to_string))
+        .collect();
     let digests: Vec<(usize, String)> = desired
         .resources
         .iter()
@@ -1309,6 +1385,7 @@ fn record_digests(desired: &mut Desired) {
                 desired.resources.iter().filter(|r| {
                     r.kind == ResourceKind::GcpIamPolicy && r.provider == account.provider
                 }),
+                &agents,
             );
             let agent = account.agent.as_deref()?;
             Some((
@@ -1472,6 +1549,45 @@ mod tests {
             .string("attribute_condition")
             .unwrap()
             .ends_with("assertion.repository_owner_id == \"7\""));
+        // Deleted by someone (GCP keeps it 30 days), and GitHub reporting a
+        // new repository under the name: the ids it was bound to stay.
+        let project = |extra: (&str, Value)| Resource {
+            address: "gcp.data/project".into(),
+            provider: "gcp.data".into(),
+            kind: ResourceKind::GcpProject,
+            agent: None,
+            attributes: BTreeMap::from([
+                ("id".to_string(), json!("acme-data-1")),
+                (extra.0.to_string(), extra.1),
+            ])
+            .into(),
+        };
+        let was = json!({bound.address.clone(): {
+            "attribute_mapping": bound.attribute("attribute_mapping").unwrap(),
+            "attribute_condition": bound.attribute("attribute_condition").unwrap(),
+        }});
+        let mut desired = github_desired();
+        let said = bind_github_ids(
+            &mut desired,
+            &[
+                project(("deleted_pool_providers", was)),
+                repository("Acme/App", 99, 8),
+            ],
+        );
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(pool_provider(&desired).attributes, bound.attributes);
+        // Pools not read: neither the pool nor its provider is planned.
+        let mut desired = github_desired();
+        let said = bind_github_ids(&mut desired, &[project(("pools_unread", json!("403")))]);
+        assert!(
+            desired.resources.iter().all(|r| !matches!(
+                r.kind,
+                ResourceKind::GcpWorkloadIdentityPool
+                    | ResourceKind::GcpWorkloadIdentityPoolProvider
+            )),
+            "{said:?}"
+        );
+        assert_eq!(said.len(), 2, "{said:?}");
         // Neither: trusted by name only, and said.
         let mut desired = github_desired();
         let said = bind_github_ids(&mut desired, &[]);

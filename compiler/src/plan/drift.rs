@@ -11,9 +11,16 @@ use crate::resource::{Resource, ResourceKind};
 /// Drift of one of writ's GCP service accounts: what it and its bindings
 /// hash to, against the digest its record carries (a revoked account's
 /// changes are the revocation's, not drift).
-fn gcp_drift(row: &Row, account: &Resource, policies: &[&Resource]) -> Option<Drift> {
+fn gcp_drift(
+    row: &Row,
+    account: &Resource,
+    policies: &[&Resource],
+    agents: &std::collections::BTreeSet<String>,
+) -> Option<Drift> {
     let description = account.string("description").unwrap_or_default();
-    if ownership::gcp::is_revoked(description) {
+    // A revocation's changes, and a lift's until it is applied, are not
+    // drift.
+    if ownership::gcp::is_revoked(description) || ownership::gcp::is_lifted(description) {
         return None;
     }
     let recorded = ownership::gcp::read_digest(description);
@@ -23,6 +30,7 @@ fn gcp_drift(row: &Row, account: &Resource, policies: &[&Resource]) -> Option<Dr
             .iter()
             .copied()
             .filter(|p| p.provider == account.provider),
+        agents,
     );
     if recorded == Some(actual.as_str()) {
         return None;
@@ -63,12 +71,19 @@ pub(super) fn find_drift(rows: &[Row]) -> Vec<Drift> {
         .filter_map(Row::owned)
         .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
         .collect();
+    // This project's agents' accounts.
+    let agents: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(Row::owned)
+        .filter(|r| r.kind == ResourceKind::GcpServiceAccount)
+        .filter_map(|r| r.string("email").map(str::to_string))
+        .collect();
     for (index, row) in rows.iter().enumerate() {
         let Some(resource) = row.owned() else {
             continue;
         };
         if resource.kind == ResourceKind::GcpServiceAccount {
-            drift.extend(gcp_drift(row, resource, &gcp_policies));
+            drift.extend(gcp_drift(row, resource, &gcp_policies, &agents));
             continue;
         }
         // A role's digest covers its inline policies: the rows under

@@ -102,6 +102,28 @@ fn ordered(plan: &Plan) -> Vec<&Change> {
     ordered
 }
 
+/// Does the change of a GCP service account write only the digest in its
+/// record?
+fn records_digest_only(change: &Change) -> bool {
+    let (Some(before), Some(after)) = (&change.before, &change.after) else {
+        return false;
+    };
+    let text = |side: &std::collections::BTreeMap<String, serde_json::Value>| {
+        side.get("description")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let others = |side: &std::collections::BTreeMap<String, serde_json::Value>| {
+        side.iter()
+            .filter(|(k, _)| *k != "description")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    others(before) == others(after)
+        && crate::ownership::gcp::same_but_digest(&text(before), &text(after))
+}
+
 /// [`apply_order`] within one group of changes.
 fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
     let phase = |change: &Change| -> u8 {
@@ -133,6 +155,14 @@ fn order_within(changes: Vec<&Change>) -> Vec<&Change> {
             // GCP: a service account exists before a binding names it, and
             // is deleted after its bindings are gone.
             (ResourceKind::GcpServiceAccount, ChangeKind::Delete) => 7,
+            // Only its record's digest: written once the bindings it counts
+            // are, so that an apply cut short leaves no record of what was
+            // not done (which the next plan would take for drift).
+            (ResourceKind::GcpServiceAccount, ChangeKind::Update)
+                if records_digest_only(change) =>
+            {
+                5
+            }
             (ResourceKind::GcpServiceAccount, _) => 0,
             // A pool before its providers, and both before a binding names
             // the pool; deleted after.

@@ -804,6 +804,12 @@ impl GcpProvider {
         if let Some(by) = &mark.by {
             description.push_str(&format!(" revoked-by={}", by.replace(' ', "_")));
         }
+        // GCP keeps 256 characters: who revoked is cut short, never the
+        // record or the time.
+        let description: String = description
+            .chars()
+            .take(ownership::gcp::DESCRIPTION_LIMIT)
+            .collect();
         self.describe(
             &email,
             &description,
@@ -907,9 +913,16 @@ impl GcpProvider {
             report.said(format!("{}: `{agent}` is not revoked there", self.address));
             return Ok(());
         }
+        // Marked lifted until the next apply writes the record anew: its
+        // digest counts the bindings that apply gives back.
+        let lifted = format!(
+            "{}{}",
+            ownership::gcp::unrevoked(found["description"].as_str().unwrap_or_default()),
+            ownership::gcp::LIFTED_MARK
+        );
         self.describe(
             &email,
-            ownership::gcp::unrevoked(found["description"].as_str().unwrap_or_default()),
+            &lifted,
             None,
             &format!("clearing the revocation of service account `{email}`"),
         )
@@ -1196,7 +1209,17 @@ impl Provider for GcpProvider {
             // credentials that may not list pools (no agent runs in GitHub
             // Actions, say) leave them unread, and the plan says so.
             match self.observe_pools().await {
-                Ok(pools) => found.extend(pools),
+                Ok(pools) => {
+                    found.extend(pools.found);
+                    if !pools.deleted.is_empty() {
+                        if let Some(project) = found.first_mut() {
+                            project.attributes.insert(
+                                "deleted_pool_providers".to_string(),
+                                Value::Object(pools.deleted),
+                            );
+                        }
+                    }
+                }
                 Err(error) if error.status == Some(403) => {
                     if let Some(project) = found.first_mut() {
                         project

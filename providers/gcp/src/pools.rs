@@ -14,6 +14,15 @@ use writ_compiler::plan::{Action, Change};
 use writ_compiler::resource::{Resource, ResourceKind};
 use writ_provider_core::ProviderError;
 
+/// What was read of the project's workload identity pools.
+pub(super) struct Pools {
+    /// The pools and providers, deleted ones left out.
+    pub found: Vec<Resource>,
+    /// This project's deleted providers, by address: their mapping and
+    /// condition (what they were bound to).
+    pub deleted: serde_json::Map<String, Value>,
+}
+
 /// How many times an operation is polled before writ gives up on it.
 const POLLS: u32 = 40;
 
@@ -34,9 +43,12 @@ impl GcpProvider {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
+            let join = if url.contains('?') { '&' } else { '?' };
             let page_url = match &token {
-                Some(token) => format!("{url}?pageSize=50&pageToken={}", super::encoded(token)),
-                None => format!("{url}?pageSize=50"),
+                Some(token) => {
+                    format!("{url}{join}pageSize=50&pageToken={}", super::encoded(token))
+                }
+                None => format!("{url}{join}pageSize=50"),
             };
             let page = self.call(http::Method::GET, &page_url, None, what).await?;
             items.extend(page[key].as_array().into_iter().flatten().cloned());
@@ -54,13 +66,16 @@ impl GcpProvider {
     /// hold this project's pool id, and every provider in them: a provider
     /// someone added to writ's pool
     /// could map the attributes writ's bindings trust, so it is read (and
-    /// listed as not writ's) too. Deleted ones are left out: they grant
-    /// nothing, and a create that meets one undeletes it.
-    pub(super) async fn observe_pools(&self) -> Result<Vec<Resource>, ProviderError> {
+    /// listed as not writ's) too. Deleted ones are left out (they grant
+    /// nothing, and a create that meets one undeletes it), but for what
+    /// this project's deleted providers were bound to: a provider made again
+    /// keeps the ids it had (see `lower::gcp::bind`).
+    pub(super) async fn observe_pools(&self) -> Result<Pools, ProviderError> {
         let mut found = Vec::new();
+        let mut deleted = serde_json::Map::new();
         let pools = self
             .pages(
-                &self.pools_url(),
+                &format!("{}?showDeleted=true", self.pools_url()),
                 "workloadIdentityPools",
                 "listing the project's workload identity pools",
             )
@@ -72,33 +87,56 @@ impl GcpProvider {
             let pool_id = last(&name).to_string();
             // Writ's records, and whatever holds this project's pool id (a
             // conflict the plan shows).
-            if (ownership::gcp::read_shared(description).is_none() && pool_id != ours)
-                || is_deleted(&pool)
-            {
+            if ownership::gcp::read_shared(description).is_none() && pool_id != ours {
                 continue;
             }
-            found.push(self.resource(
-                format!("{}/workloadIdentityPools/{pool_id}", self.address),
-                ResourceKind::GcpWorkloadIdentityPool,
-                vec![
-                    ("pool_id", json!(pool_id)),
-                    ("display_name", text(&pool, "displayName")),
-                    ("description", json!(description)),
-                    (
-                        "disabled",
-                        json!(pool["disabled"].as_bool().unwrap_or(false)),
-                    ),
-                ],
-            ));
+            let pool_deleted = is_deleted(&pool);
+            if pool_deleted && pool_id != ours {
+                continue;
+            }
+            if !pool_deleted {
+                found.push(self.resource(
+                    format!("{}/workloadIdentityPools/{pool_id}", self.address),
+                    ResourceKind::GcpWorkloadIdentityPool,
+                    vec![
+                        ("pool_id", json!(pool_id)),
+                        ("display_name", text(&pool, "displayName")),
+                        ("description", json!(description)),
+                        (
+                            "disabled",
+                            json!(pool["disabled"].as_bool().unwrap_or(false)),
+                        ),
+                    ],
+                ));
+            }
             let providers = self
                 .pages(
-                    &format!("{}/providers", self.v1(&name)),
+                    &format!("{}/providers?showDeleted=true", self.v1(&name)),
                     "workloadIdentityPoolProviders",
                     &format!("listing the providers of workload identity pool `{pool_id}`"),
                 )
                 .await?;
-            for provider in providers.iter().filter(|p| !is_deleted(p)) {
+            for provider in &providers {
                 let provider_id = last(provider["name"].as_str().unwrap_or_default());
+                if pool_deleted || is_deleted(provider) {
+                    // This project's own, deleted: what it was bound to.
+                    let description = provider["description"].as_str().unwrap_or_default();
+                    if pool_id == ours
+                        && ownership::gcp::read_shared(description) == Some(self.project.as_str())
+                    {
+                        deleted.insert(
+                            format!(
+                                "{}/workloadIdentityPools/{pool_id}/providers/{provider_id}",
+                                self.address
+                            ),
+                            json!({
+                                "attribute_mapping": provider["attributeMapping"],
+                                "attribute_condition": provider["attributeCondition"],
+                            }),
+                        );
+                    }
+                    continue;
+                }
                 let mut attributes = vec![
                     ("pool_id", json!(pool_id)),
                     ("provider_id", json!(provider_id)),
@@ -150,7 +188,7 @@ impl GcpProvider {
                 ));
             }
         }
-        Ok(found)
+        Ok(Pools { found, deleted })
     }
 
     fn resource(
