@@ -61,6 +61,14 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve editors: a language server (LSP) on standard input and output,
+    /// with the findings of `check` as you type, hover, go-to, rename,
+    /// completion, quick fixes and formatting (docs/editors.md).
+    Lsp {
+        /// Accepted for editors that pass it: stdio is the only transport.
+        #[arg(long, hide = true)]
+        stdio: bool,
+    },
     /// Run the project's `test` blocks.
     Test {
         #[arg(default_value = ".", help = PATH_HELP)]
@@ -277,6 +285,7 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             deny_warnings,
         } => commands::check::run(out, &path, format, deny_warnings),
         Command::Fmt { path, check } => commands::fmt::run(out, &path, check),
+        Command::Lsp { stdio: _ } => commands::lsp::run(),
         Command::Test { path, format } => commands::test::run(out, &path, format),
         Command::Plan {
             path,

@@ -136,7 +136,7 @@ pub fn read_text(path: &Path) -> Result<String, LoadError> {
     })
 }
 
-fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+pub(crate) fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     let entries = std::fs::read_dir(folder).map_err(|source| LoadError::Io {
         path: folder.to_path_buf(),
         source,

@@ -7,6 +7,7 @@
 //! `--name` for a provider without named objects gets the same finding, and
 //! the same did-you-mean, as in a test.
 
+use crate::describe::{agent_text, at, facts_of, one_line};
 use crate::error::{CliError, Outcome};
 use crate::pipeline::{checked, load, show_findings};
 use crate::project::Project;
@@ -14,10 +15,9 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 use writ_compiler::eval::{self, Decision};
-use writ_compiler::facts::ProviderKind;
 use writ_compiler::model::{AgentId, Expectation, Model, Placement};
 use writ_compiler::syntax::ast;
-use writ_compiler::{Checked, FileId, Span};
+use writ_compiler::{Checked, FileId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExplainFormat {
@@ -189,22 +189,6 @@ fn reads_as(parsed: &ast::SourceFile, agent: &str, request: &Request) -> bool {
         && namespace == request.namespace.as_deref()
 }
 
-fn at(project: &Project, span: Span) -> String {
-    let file = project.sources.file(span.file);
-    let (line, column) = file.line_column(span.start);
-    format!("{}:{line}:{column}", file.name)
-}
-
-/// A grant's text on one line.
-fn one_line(project: &Project, span: Span) -> String {
-    project
-        .sources
-        .snippet(span)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn request(
     out: &mut impl Write,
     project: &Project,
@@ -257,8 +241,8 @@ fn request(
                 "decision": if allowed { "allowed" } else { "denied" },
                 "reason": why,
                 "grant": grant.map(|g| json!({
-                    "text": one_line(project, g.span),
-                    "at": at(project, g.span),
+                    "text": one_line(&project.sources, g.span),
+                    "at": at(&project.sources, g.span),
                     "via": g.via,
                 })),
                 "allowed_narrower": elsewhere.iter().map(|reach| json!({
@@ -292,7 +276,7 @@ fn request(
                 writeln!(
                     out,
                     "  at {}: {}",
-                    at(project, grant.span),
+                    at(&project.sources, grant.span),
                     project
                         .sources
                         .snippet(grant.span)
@@ -337,57 +321,11 @@ fn describe(
     format: ExplainFormat,
 ) -> Outcome {
     let a = &model.agents[id];
-    let aws = a
-        .grants
-        .iter()
-        .any(|g| model.providers[g.provider].kind == ProviderKind::Aws);
-    // Said as AWS holds it, not as written.
-    let ttl = if aws && a.ttl.seconds() < writ_compiler::values::HOUR {
-        format!(
-            "credentials live at most {} when asked for so; AWS holds its role's sessions to 1h",
-            a.ttl
-        )
-    } else {
-        format!("credentials live at most {}", a.ttl)
-    };
-    let with = match a.expires_with {
-        Some(ancestor) if a.parent == Some(ancestor) => {
-            format!(" with its parent `{}`", model.agents[ancestor].name)
-        }
-        Some(ancestor) => format!(" with its ancestor `{}`", model.agents[ancestor].name),
-        None => String::new(),
-    };
-    let expiry = match (a.expires, a.retired) {
-        (Some(date), true) => {
-            format!("expired on {date}{with}: it holds no access and plans delete it")
-        }
-        (Some(date), false) => format!("expires on {date}{with}"),
-        (None, _) => "never expires".to_string(),
-    };
-    let runs_on: Vec<(String, String)> = a
-        .runs_on
-        .iter()
-        .map(|w| {
-            (
-                project
-                    .sources
-                    .snippet(w.span)
-                    .trim_start_matches("runs_on ")
-                    .trim()
-                    .to_string(),
-                at(project, w.span),
-            )
-        })
-        .collect();
-    let ancestors: Vec<&str> = model
-        .ancestors(id)
-        .iter()
-        .map(|&p| model.agents[p].name.as_str())
-        .collect();
+    let (_, _, runs_on, ancestors) = facts_of(&project.sources, model, id);
     if format == ExplainFormat::Json {
         let body = json!({
             "agent": a.name,
-            "at": at(project, a.span),
+            "at": at(&project.sources, a.span),
             "docs": a.docs,
             "owner": a.owner,
             "ttl": a.ttl.to_string(),
@@ -399,14 +337,14 @@ fn describe(
             "runs_on": runs_on.iter().map(|(text, at)| json!({"text": text, "at": at})).collect::<Vec<_>>(),
             "delegate_of": ancestors,
             "grants": a.grants.iter().map(|g| json!({
-                "text": one_line(project, g.span),
-                "at": at(project, g.span),
+                "text": one_line(&project.sources, g.span),
+                "at": at(&project.sources, g.span),
                 "via": g.via,
             })).collect::<Vec<_>>(),
             "delegates": a.delegates.as_ref().map(|c| json!({
                 "max_depth": c.max_depth,
                 "ttl": c.ttl.to_string(),
-                "grants": c.grants.iter().map(|g| one_line(project, g.span)).collect::<Vec<_>>(),
+                "grants": c.grants.iter().map(|g| one_line(&project.sources, g.span)).collect::<Vec<_>>(),
             })),
             "guardrails": model.guardrails.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
         });
@@ -417,56 +355,6 @@ fn describe(
         )?;
         return Ok(0);
     }
-    writeln!(out, "agent `{}` ({})", a.name, at(project, a.span))?;
-    for line in a.docs.lines() {
-        writeln!(out, "  /// {line}")?;
-    }
-    writeln!(out, "  owner: {}", a.owner)?;
-    writeln!(out, "  {ttl}")?;
-    writeln!(out, "  {expiry}")?;
-    if a.frozen {
-        writeln!(out, "  frozen: declared, holding no access")?;
-    }
-    for (text, at) in &runs_on {
-        writeln!(out, "  runs on {text} ({at})")?;
-    }
-    if !ancestors.is_empty() {
-        let chain: Vec<String> = ancestors.iter().map(|p| format!("`{p}`")).collect();
-        writeln!(out, "  a delegate of {}", chain.join(" ← "))?;
-    }
-    writeln!(out, "  grants:")?;
-    if a.grants.is_empty() {
-        writeln!(out, "    (none)")?;
-    }
-    for grant in &a.grants {
-        let origin = match grant.via.as_slice() {
-            [] => "written in the agent".to_string(),
-            via => format!("through scope `{}`", via.join("` → `")),
-        };
-        writeln!(
-            out,
-            "    {}\n      {origin} ({})",
-            one_line(project, grant.span),
-            at(project, grant.span)
-        )?;
-    }
-    if let Some(ceiling) = &a.delegates {
-        writeln!(
-            out,
-            "  its delegates may be {} deep, live at most {}, and hold at most {} grant{}",
-            ceiling.max_depth,
-            ceiling.ttl,
-            ceiling.grants.len(),
-            if ceiling.grants.len() == 1 { "" } else { "s" }
-        )?;
-    }
-    for guardrail in &model.guardrails {
-        writeln!(
-            out,
-            "  bounded by guardrail `{}` ({})",
-            guardrail.name,
-            at(project, guardrail.span)
-        )?;
-    }
+    write!(out, "{}", agent_text(&project.sources, model, id))?;
     Ok(0)
 }

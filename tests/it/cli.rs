@@ -765,6 +765,17 @@ fn the_exit_code_table_holds_for_every_command() {
             "writ {command} --no-such-flag: {}",
             stderr(&output)
         );
+        // Help succeeds.
+        assert_eq!(
+            writ(&[command, "--help"]).status.code(),
+            Some(0),
+            "writ {command} --help"
+        );
+        // The language server tells the editor of a broken writ.toml, and
+        // serves on (tests/it/lsp.rs).
+        if command == "lsp" {
+            continue;
+        }
         // A configuration error.
         let output = run(broken, &[]);
         assert_eq!(

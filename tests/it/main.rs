@@ -25,6 +25,7 @@ mod github;
 mod github_contract;
 mod iam;
 mod kubernetes;
+mod lsp;
 mod plans;
 mod properties;
 mod rbac;

@@ -12,9 +12,9 @@ use crate::syntax::ast::{self, ItemKind, Stmt, StmtKind, ValueKind};
 use crate::values::{Date, HOUR, MINUTE};
 use std::collections::{BTreeMap, HashSet};
 
-const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen"];
-const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl"];
-const GUARDRAIL_FIELDS: &[&str] = &["max_ttl", "require_expires"];
+pub const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen"];
+pub const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl"];
+pub const GUARDRAIL_FIELDS: &[&str] = &["max_ttl", "require_expires"];
 
 /// Is `field` missing because it is misspelt? Then the misspelling has been
 /// reported, with `field` as its did-you-mean, and one finding is enough.

@@ -3,6 +3,11 @@
 //! finding is reported; none stops the others.
 
 mod agents;
+
+/// The fields each kind of block takes (for an editor's completion).
+pub mod fields {
+    pub use super::agents::{AGENT_FIELDS, DELEGATES_FIELDS, GUARDRAIL_FIELDS};
+}
 mod diagnostics;
 mod grants;
 

@@ -1,0 +1,576 @@
+//! `writ lsp`: a language server over stdio (rust-analyzer's `lsp-server`
+//! transport, synchronous like the compiler it runs).
+//!
+//! The workspace is the project holding the folder the editor opened (the
+//! nearest `writ.toml` at or above it): every `.writ` file under it, with
+//! the open buffers in place of the files on disk. After each change the
+//! whole workspace is checked again as `writ check` checks it, but only the
+//! files whose text changed are parsed again (each file's syntax tree is
+//! kept with the text it was made from); changes that arrive together are
+//! checked once. Findings are published for every file, open or not.
+//!
+//! A request about a document the server does not know answers nothing; a
+//! failure inside the server is an error answer or a message to the
+//! editor, never an exit.
+
+mod features;
+mod index;
+mod text;
+
+use index::Index;
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types::notification::Notification as _;
+use lsp_types::request::Request as _;
+use lsp_types::{
+    notification, request, ClientCapabilities, InitializeParams, MessageType, ShowMessageParams,
+    Url,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use text::Lines;
+use writ_compiler::{CheckOptions, Checked, Diagnostic, FileId, Parsed, SourceMap};
+
+/// Serves one client on stdin and stdout until it shuts the server down.
+pub fn run() -> Result<(), String> {
+    let (connection, threads) = Connection::stdio();
+    serve(&connection)?;
+    drop(connection);
+    threads
+        .join()
+        .map_err(|e| format!("the connection to the editor failed: {e}"))
+}
+
+/// Serves one client on `connection` until it shuts the server down.
+pub fn serve(connection: &Connection) -> Result<(), String> {
+    let capabilities = serde_json::to_value(features::capabilities())
+        .map_err(|e| format!("cannot describe the server: {e}"))?;
+    let initialize = connection
+        .initialize(capabilities)
+        .map_err(|e| format!("the editor did not start the session: {e}"))?;
+    let params: InitializeParams = serde_json::from_value(initialize)
+        .map_err(|e| format!("the editor's `initialize` is not LSP's: {e}"))?;
+    let mut server = Server::new(&params);
+    server.watch(connection, &params.capabilities);
+    server.analyse();
+    server.publish(connection);
+    let mut dirty = false;
+    loop {
+        // Changes that arrive together are checked once, when the queue is
+        // empty or before a request is answered.
+        let message = if dirty {
+            match connection.receiver.try_recv() {
+                Ok(message) => message,
+                Err(_) => {
+                    server.analyse();
+                    server.publish(connection);
+                    dirty = false;
+                    continue;
+                }
+            }
+        } else {
+            match connection.receiver.recv() {
+                Ok(message) => message,
+                Err(_) => return Ok(()),
+            }
+        };
+        match message {
+            Message::Request(request) => {
+                match connection.handle_shutdown(&request) {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => return Err(format!("shutting down: {e}")),
+                }
+                if dirty {
+                    server.analyse();
+                    server.publish(connection);
+                    dirty = false;
+                }
+                let id = request.id.clone();
+                let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    server.request(request)
+                }));
+                let response = match answer {
+                    Ok(Ok(result)) => Response::new_ok(id, result),
+                    Ok(Err((code, message))) => Response::new_err(id, code as i32, message),
+                    Err(_) => Response::new_err(
+                        id,
+                        ErrorCode::InternalError as i32,
+                        "writ failed on this request; the server carries on".to_string(),
+                    ),
+                };
+                send(connection, Message::Response(response));
+            }
+            Message::Notification(notification) => {
+                let changed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    server.notification(notification)
+                }))
+                .unwrap_or(false);
+                dirty |= changed;
+            }
+            // Answers to what the server asked (the file watcher's
+            // registration): nothing to do.
+            Message::Response(_) => {}
+        }
+    }
+}
+
+fn send(connection: &Connection, message: Message) {
+    // A client gone away ends the loop at the next receive.
+    let _ = connection.sender.send(message);
+}
+
+fn notify<N: notification::Notification>(connection: &Connection, params: N::Params) {
+    send(
+        connection,
+        Message::Notification(Notification::new(N::METHOD.to_string(), params)),
+    );
+}
+
+/// One `.writ` file of the workspace: on disk, or open in the editor.
+struct Document {
+    text: String,
+    /// The editor's version, while it is open.
+    version: Option<i32>,
+}
+
+/// A syntax tree kept with what it was made from.
+struct Cached {
+    hash: u64,
+    file: FileId,
+    parsed: Parsed,
+}
+
+/// The workspace as last checked.
+pub(crate) struct Analysis {
+    pub sources: SourceMap,
+    /// The path of each file, in the order of `sources`.
+    pub paths: Vec<PathBuf>,
+    pub lines: Vec<Lines>,
+    pub checked: Checked,
+    /// What `writ check` reports: the checker's findings and, when there is
+    /// no error, lowering's.
+    pub diagnostics: Vec<Diagnostic>,
+    pub index: Index,
+}
+
+impl Analysis {
+    pub fn file_of(&self, path: &Path) -> Option<FileId> {
+        self.paths
+            .iter()
+            .position(|p| p == path)
+            .map(|i| FileId(u32::try_from(i).unwrap_or(u32::MAX)))
+    }
+
+    pub fn text(&self, file: FileId) -> &str {
+        &self.sources.file(file).text
+    }
+
+    pub fn url(&self, file: FileId) -> Option<Url> {
+        Url::from_file_path(self.paths.get(file.0 as usize)?).ok()
+    }
+
+    pub fn range(&self, span: writ_compiler::Span) -> lsp_types::Range {
+        let text = self.text(span.file);
+        self.lines[span.file.0 as usize].range(text, span.start as usize, span.end as usize)
+    }
+
+    pub fn location(&self, span: writ_compiler::Span) -> Option<lsp_types::Location> {
+        Some(lsp_types::Location::new(
+            self.url(span.file)?,
+            self.range(span),
+        ))
+    }
+}
+
+pub(crate) struct Server {
+    /// The project's folder, when the editor opened one.
+    root: Option<PathBuf>,
+    /// The project's name (lowering names objects with it).
+    project: String,
+    documents: BTreeMap<PathBuf, Document>,
+    cache: HashMap<PathBuf, Cached>,
+    analysis: Option<Analysis>,
+    /// What was last published for each file.
+    published: HashMap<Url, Vec<lsp_types::Diagnostic>>,
+    /// Messages for the editor, sent with the next publication.
+    messages: Vec<(MessageType, String)>,
+    /// Where the diagnostics' reference is, for the codes' links.
+    docs: Option<Url>,
+}
+
+impl Server {
+    fn new(params: &InitializeParams) -> Server {
+        #[allow(deprecated)]
+        let opened = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|folders| folders.first())
+            .map(|folder| folder.uri.clone())
+            .or_else(|| params.root_uri.clone())
+            .and_then(|uri| uri.to_file_path().ok());
+        let root = opened.map(|folder| {
+            let root = crate::project::project_folder(&folder);
+            std::fs::canonicalize(&root).unwrap_or(root)
+        });
+        let mut server = Server {
+            root,
+            project: "writ".to_string(),
+            documents: BTreeMap::new(),
+            cache: HashMap::new(),
+            analysis: None,
+            published: HashMap::new(),
+            messages: Vec::new(),
+            docs: features::diagnostics_reference(),
+        };
+        server.load_disk();
+        server
+    }
+
+    /// Every `.writ` file under the project's folder, and its name.
+    fn load_disk(&mut self) {
+        let Some(root) = self.root.clone() else {
+            return;
+        };
+        let config = root.join("writ.toml");
+        if config.is_file() {
+            match crate::config::load(&config) {
+                Ok(config) => {
+                    if let Some(name) = config.project.name {
+                        self.project = name;
+                    }
+                }
+                Err(error) => self.messages.push((
+                    MessageType::WARNING,
+                    format!("writ.toml: {error}; checking the source without it"),
+                )),
+            }
+        } else if let Some(name) = root.file_name() {
+            self.project = name.to_string_lossy().into_owned();
+        }
+        let mut files = Vec::new();
+        if let Err(error) = crate::project::collect(&root, &mut files) {
+            self.messages.push((
+                MessageType::WARNING,
+                format!("cannot read the project's files: {error}"),
+            ));
+        }
+        for path in files {
+            self.read_from_disk(&path);
+        }
+    }
+
+    /// (Re)reads a file that is not open; one that cannot be read is left
+    /// out, and said.
+    fn read_from_disk(&mut self, path: &Path) {
+        if self
+            .documents
+            .get(path)
+            .is_some_and(|d| d.version.is_some())
+        {
+            return;
+        }
+        match crate::project::read_text(path) {
+            Ok(text) => {
+                self.documents.insert(
+                    path.to_path_buf(),
+                    Document {
+                        text,
+                        version: None,
+                    },
+                );
+            }
+            Err(error) => {
+                self.documents.remove(path);
+                self.messages
+                    .push((MessageType::WARNING, format!("{error}; left out")));
+            }
+        }
+    }
+
+    /// Asks the editor to report `.writ` files made, changed and deleted
+    /// on disk, where it can.
+    fn watch(&self, connection: &Connection, capabilities: &ClientCapabilities) {
+        let dynamic = capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        if !dynamic {
+            return;
+        }
+        let options = lsp_types::DidChangeWatchedFilesRegistrationOptions {
+            watchers: vec![lsp_types::FileSystemWatcher {
+                glob_pattern: lsp_types::GlobPattern::String("**/*.writ".to_string()),
+                kind: None,
+            }],
+        };
+        let params = lsp_types::RegistrationParams {
+            registrations: vec![lsp_types::Registration {
+                id: "writ-files".to_string(),
+                method: notification::DidChangeWatchedFiles::METHOD.to_string(),
+                register_options: serde_json::to_value(options).ok(),
+            }],
+        };
+        send(
+            connection,
+            Message::Request(Request::new(
+                "writ/watch".to_string().into(),
+                request::RegisterCapability::METHOD.to_string(),
+                params,
+            )),
+        );
+    }
+
+    /// Checks the workspace as it is now.
+    fn analyse(&mut self) {
+        let today = crate::clock::today().unwrap_or_else(|error| {
+            self.messages
+                .push((MessageType::WARNING, format!("{error}; using today's date")));
+            writ_compiler::values::Date::from_civil(
+                jiff::Timestamp::now()
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .date(),
+            )
+        });
+        let mut sources = SourceMap::new();
+        let mut paths = Vec::new();
+        let mut lines = Vec::new();
+        let mut parsed = Vec::new();
+        for (path, document) in &self.documents {
+            let name = self
+                .root
+                .as_deref()
+                .and_then(|root| path.strip_prefix(root).ok())
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
+            let file = sources.add(name, document.text.clone());
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            document.text.hash(&mut hasher);
+            let hash = hasher.finish();
+            let cached = self
+                .cache
+                .get(path)
+                .filter(|c| c.hash == hash && c.file == file);
+            let tree = match cached {
+                Some(cached) => cached.parsed.clone(),
+                None => {
+                    let tree = writ_compiler::syntax::parse_file(file, &document.text);
+                    self.cache.insert(
+                        path.clone(),
+                        Cached {
+                            hash,
+                            file,
+                            parsed: tree.clone(),
+                        },
+                    );
+                    tree
+                }
+            };
+            parsed.push(tree);
+            lines.push(Lines::new(&document.text));
+            paths.push(path.clone());
+        }
+        self.cache
+            .retain(|path, _| self.documents.contains_key(path));
+        let checked = writ_compiler::check_parsed(parsed, &CheckOptions { today });
+        let mut diagnostics = checked.diagnostics.clone();
+        if !checked.has_errors() {
+            let desired = writ_compiler::lower::lower(&checked.model, &self.project);
+            diagnostics.extend(desired.diagnostics);
+            writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
+        }
+        let index = Index::build(checked.files.iter().flatten());
+        self.analysis = Some(Analysis {
+            sources,
+            paths,
+            lines,
+            checked,
+            diagnostics,
+            index,
+        });
+    }
+
+    /// Sends each file's findings where they changed (an empty list clears
+    /// them), and any message for the editor.
+    fn publish(&mut self, connection: &Connection) {
+        for (kind, message) in self.messages.drain(..) {
+            notify::<notification::ShowMessage>(
+                connection,
+                ShowMessageParams { typ: kind, message },
+            );
+        }
+        let Some(analysis) = &self.analysis else {
+            return;
+        };
+        let mut now: HashMap<Url, Vec<lsp_types::Diagnostic>> = HashMap::new();
+        for index in 0..analysis.paths.len() {
+            if let Some(url) = analysis.url(FileId(u32::try_from(index).unwrap_or(u32::MAX))) {
+                now.entry(url).or_default();
+            }
+        }
+        for diagnostic in &analysis.diagnostics {
+            if let Some(url) = analysis.url(diagnostic.primary.span.file) {
+                now.entry(url).or_default().push(features::diagnostic(
+                    analysis,
+                    diagnostic,
+                    self.docs.as_ref(),
+                ));
+            }
+        }
+        // Files gone: their findings cleared.
+        for url in self.published.keys() {
+            now.entry(url.clone()).or_default();
+        }
+        for (url, diagnostics) in &now {
+            if self.published.get(url) == Some(diagnostics) {
+                continue;
+            }
+            let version = url
+                .to_file_path()
+                .ok()
+                .and_then(|path| self.documents.get(&path))
+                .and_then(|d| d.version);
+            notify::<notification::PublishDiagnostics>(
+                connection,
+                lsp_types::PublishDiagnosticsParams {
+                    uri: url.clone(),
+                    diagnostics: diagnostics.clone(),
+                    version,
+                },
+            );
+        }
+        now.retain(|_, diagnostics| !diagnostics.is_empty());
+        self.published = now;
+    }
+
+    /// Applies a notification; whether the workspace changed.
+    fn notification(&mut self, notification: Notification) -> bool {
+        fn params<P: serde::de::DeserializeOwned>(notification: Notification) -> Option<P> {
+            serde_json::from_value(notification.params).ok()
+        }
+        match notification.method.as_str() {
+            notification::DidOpenTextDocument::METHOD => {
+                let Some(opened) = params::<lsp_types::DidOpenTextDocumentParams>(notification)
+                else {
+                    return false;
+                };
+                let Some(path) = writ_path(&opened.text_document.uri) else {
+                    return false;
+                };
+                self.documents.insert(
+                    path,
+                    Document {
+                        text: opened.text_document.text,
+                        version: Some(opened.text_document.version),
+                    },
+                );
+                true
+            }
+            notification::DidChangeTextDocument::METHOD => {
+                let Some(changed) = params::<lsp_types::DidChangeTextDocumentParams>(notification)
+                else {
+                    return false;
+                };
+                let Some(path) = writ_path(&changed.text_document.uri) else {
+                    return false;
+                };
+                let Some(document) = self.documents.get_mut(&path) else {
+                    return false;
+                };
+                // An edit older than what the server holds is stale.
+                if document
+                    .version
+                    .is_some_and(|v| changed.text_document.version <= v)
+                {
+                    return false;
+                }
+                for change in changed.content_changes {
+                    match change.range {
+                        Some(range) => {
+                            let lines = Lines::new(&document.text);
+                            let start = lines.offset(&document.text, range.start);
+                            let end = lines.offset(&document.text, range.end).max(start);
+                            document.text.replace_range(start..end, &change.text);
+                        }
+                        None => document.text = change.text,
+                    }
+                }
+                document.version = Some(changed.text_document.version);
+                true
+            }
+            notification::DidCloseTextDocument::METHOD => {
+                let Some(closed) = params::<lsp_types::DidCloseTextDocumentParams>(notification)
+                else {
+                    return false;
+                };
+                let Some(path) = writ_path(&closed.text_document.uri) else {
+                    return false;
+                };
+                // Back to what is on disk, if anything (unsaved edits are
+                // the editor's to keep).
+                self.documents.remove(&path);
+                if self.in_project(&path) && path.is_file() {
+                    self.read_from_disk(&path);
+                }
+                true
+            }
+            notification::DidSaveTextDocument::METHOD => false,
+            notification::DidChangeWatchedFiles::METHOD => {
+                let Some(changes) = params::<lsp_types::DidChangeWatchedFilesParams>(notification)
+                else {
+                    return false;
+                };
+                let mut changed = false;
+                for event in changes.changes {
+                    let Some(path) = writ_path(&event.uri) else {
+                        continue;
+                    };
+                    let open = self
+                        .documents
+                        .get(&path)
+                        .is_some_and(|d| d.version.is_some());
+                    if open || !self.in_project(&path) {
+                        continue;
+                    }
+                    if event.typ == lsp_types::FileChangeType::DELETED || !path.is_file() {
+                        changed |= self.documents.remove(&path).is_some();
+                    } else {
+                        self.read_from_disk(&path);
+                        changed = true;
+                    }
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+
+    fn in_project(&self, path: &Path) -> bool {
+        self.root
+            .as_deref()
+            .is_some_and(|root| path.starts_with(root))
+    }
+
+    /// Answers a request: its result, or an error code and message.
+    fn request(&mut self, request: Request) -> Result<serde_json::Value, (ErrorCode, String)> {
+        features::answer(self, request)
+    }
+}
+
+/// The path of a `.writ` document, made absolute and canonical as the
+/// workspace's paths are.
+fn writ_path(url: &Url) -> Option<PathBuf> {
+    let path = url.to_file_path().ok()?;
+    if path.extension().is_none_or(|e| e != "writ") {
+        return None;
+    }
+    Some(
+        match (path.parent().map(std::fs::canonicalize), path.file_name()) {
+            (Some(Ok(parent)), Some(name)) => parent.join(name),
+            _ => path,
+        },
+    )
+}

@@ -1,0 +1,515 @@
+//! `writ lsp` in process, on an in-memory connection, driven as an editor
+//! drives it: findings published and cleared, quick fixes, hover, go-to,
+//! references and rename across files, completion from the catalogue,
+//! formatting, unsaved buffers, and bad input that never stops it.
+
+use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const PROVIDERS: &str = "provider aws prod {\n  account = \"123456789012\"\n}\n\n/// Reads invoices.\nscope invoices {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-invoices/*\"\n}\n";
+
+const AGENTS: &str = "agent billing_bot {\n  owner = \"team-billing\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n  can invoices\n}\n";
+
+struct Client {
+    connection: Connection,
+    next: i32,
+    notifications: Vec<Notification>,
+    server: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Client {
+    fn start(root: &Path) -> Client {
+        let (server, connection) = Connection::memory();
+        let handle = std::thread::spawn(move || writ::lsp::serve(&server));
+        let mut client = Client {
+            connection,
+            next: 0,
+            notifications: Vec::new(),
+            server: Some(handle),
+        };
+        let root = url(root);
+        let answer = client.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": root,
+                "capabilities": {
+                    "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
+                    "textDocument": {"publishDiagnostics": {"relatedInformation": true}},
+                },
+            }),
+        );
+        assert!(
+            answer["capabilities"]["hoverProvider"] == json!(true),
+            "{answer}"
+        );
+        client.notify("initialized", json!({}));
+        client
+    }
+
+    fn notify(&self, method: &str, params: Value) {
+        self.connection
+            .sender
+            .send(Message::Notification(Notification::new(
+                method.to_string(),
+                params,
+            )))
+            .unwrap();
+    }
+
+    /// Sends a request and waits for its answer; notifications met on
+    /// the way are kept, the server's own requests answered.
+    fn try_request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.next += 1;
+        let id = RequestId::from(self.next);
+        self.connection
+            .sender
+            .send(Message::Request(Request::new(
+                id.clone(),
+                method.to_string(),
+                params,
+            )))
+            .unwrap();
+        loop {
+            match self.receive() {
+                Message::Response(response) if response.id == id => {
+                    return match response.error {
+                        Some(error) => Err(json!({"code": error.code, "message": error.message})),
+                        None => Ok(response.result.unwrap_or(Value::Null)),
+                    }
+                }
+                Message::Response(_) => {}
+                Message::Notification(notification) => self.notifications.push(notification),
+                Message::Request(request) => self.answer(request),
+            }
+        }
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.try_request(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    fn answer(&self, request: Request) {
+        self.connection
+            .sender
+            .send(Message::Response(Response::new_ok(request.id, Value::Null)))
+            .unwrap();
+    }
+
+    fn receive(&self) -> Message {
+        self.connection
+            .receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server answers within 30 s")
+    }
+
+    /// The next findings published for a document (those received
+    /// already first).
+    fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
+        loop {
+            if let Some(at) = self.notifications.iter().position(|n| {
+                n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri
+            }) {
+                let found = self.notifications.remove(at);
+                return found.params["diagnostics"].as_array().unwrap().clone();
+            }
+            match self.receive() {
+                Message::Notification(notification) => self.notifications.push(notification),
+                Message::Request(request) => self.answer(request),
+                Message::Response(_) => {}
+            }
+        }
+    }
+
+    /// Skips what was published so far for a document.
+    fn forget(&mut self, uri: &str) {
+        self.notifications
+            .retain(|n| !(n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri));
+    }
+
+    fn shutdown(mut self) {
+        self.request("shutdown", Value::Null);
+        self.notify("exit", Value::Null);
+        let result = self.server.take().unwrap().join().unwrap();
+        assert_eq!(result, Ok(()));
+    }
+}
+
+fn url(path: &Path) -> String {
+    lsp_types::Url::from_file_path(path).unwrap().to_string()
+}
+
+fn workspace(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("writ-lsp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("teams")).unwrap();
+    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n").unwrap();
+    std::fs::write(root.join("providers.writ"), PROVIDERS).unwrap();
+    std::fs::write(root.join("teams/agents.writ"), AGENTS).unwrap();
+    root.canonicalize().unwrap()
+}
+
+fn position(text: &str, needle: &str, plus: usize) -> Value {
+    let at = text.find(needle).unwrap_or_else(|| panic!("{needle}")) + plus;
+    let line = text[..at].matches('\n').count();
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    json!({"line": line, "character": column})
+}
+
+fn at(uri: &str, text: &str, needle: &str, plus: usize) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": position(text, needle, plus)})
+}
+
+/// The text after applying LSP edits (sorted, not overlapping).
+fn apply(text: &str, edits: &[Value]) -> String {
+    let offset = |p: &Value| {
+        let line = p["line"].as_u64().unwrap() as usize;
+        let character = p["character"].as_u64().unwrap() as usize;
+        let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        start + character
+    };
+    let mut edits: Vec<(usize, usize, String)> = edits
+        .iter()
+        .map(|e| {
+            (
+                offset(&e["range"]["start"]),
+                offset(&e["range"]["end"]),
+                e["newText"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (start, end, new) in edits {
+        out.replace_range(start..end, &new);
+    }
+    out
+}
+
+#[test]
+fn findings_appear_as_you_type_and_a_quick_fix_clears_them() {
+    let root = workspace("findings");
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    // Clean on disk: nothing published but empty lists.
+    assert_eq!(client.diagnostics(&agents), Vec::<Value>::new());
+    // An unsaved edit with a misspelt action: its finding, with the
+    // did-you-mean, and a link to the reference.
+    let broken = AGENTS.replace(
+        "  can invoices\n",
+        "  can invoices\n  aws.prod allow s3:GetObjekt on \"arn:aws:s3:::acme-invoices/*\"\n",
+    );
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": broken}}),
+    );
+    let found = client.diagnostics(&agents);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["code"], "writ::unknown_action");
+    assert_eq!(found[0]["severity"], 1);
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `s3:GetObject`?"),
+        "{found:#?}"
+    );
+    assert_eq!(
+        found[0]["range"]["start"],
+        position(&broken, "s3:GetObjekt", 0)
+    );
+    // The quick fix, applied as the editor would: a clean file.
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": agents}, "range": found[0]["range"], "context": {"diagnostics": found}}),
+    );
+    let fix = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "replace `s3:GetObjekt` with `s3:GetObject`")
+        .unwrap_or_else(|| panic!("{actions:#}"));
+    let fixed = apply(&broken, fix["edit"]["changes"][&agents].as_array().unwrap());
+    assert!(fixed.contains("allow s3:GetObject on"), "{fixed}");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": agents, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    assert_eq!(client.diagnostics(&agents), Vec::<Value>::new());
+    // An edit older than what the server holds is ignored.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": agents, "version": 1}, "contentChanges": [{"text": "agent {"}]}),
+    );
+    let hover = client.request("textDocument/hover", at(&agents, &fixed, "billing_bot", 2));
+    assert!(hover.is_object(), "the stale edit was not taken: {hover}");
+    // A ranged edit (incremental sync) that breaks the syntax, then the
+    // lint quick fix: `@waive` with an empty reason to write.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": agents, "version": 3}, "contentChanges": [{
+            "range": {"start": position(&fixed, "s3:GetObject on", 0), "end": position(&fixed, "s3:GetObject on", 12)},
+            "text": "s3:*",
+        }]}),
+    );
+    let wide = fixed.replacen("s3:GetObject on", "s3:* on", 1);
+    let found = client.diagnostics(&agents);
+    let lint = found
+        .iter()
+        .find(|d| d["code"] == "writ::wildcard_action")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": agents}, "range": lint["range"], "context": {"diagnostics": [lint]}}),
+    );
+    let waive = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("accept with `@waive(wildcard_action")
+        })
+        .unwrap_or_else(|| panic!("{actions:#}"));
+    let waived = apply(&wide, waive["edit"]["changes"][&agents].as_array().unwrap());
+    assert!(
+        waived.contains("  @waive(wildcard_action, \"\")\n  aws.prod allow s3:* on"),
+        "{waived}"
+    );
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn hover_go_to_references_and_rename_work_across_files() {
+    let root = workspace("names");
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    let providers = url(&root.join("providers.writ"));
+    // Hover on the agent: what `writ explain` says.
+    let hover = client.request("textDocument/hover", at(&agents, AGENTS, "billing_bot", 3));
+    let text = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        text.contains("agent `billing_bot`") && text.contains("through scope `invoices`"),
+        "{text}"
+    );
+    // On an action: the catalogue.
+    let hover = client.request(
+        "textDocument/hover",
+        at(&providers, PROVIDERS, "GetObject", 2),
+    );
+    let text = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        text.contains("s3:GetObject") && text.contains("access level Read"),
+        "{text}"
+    );
+    // On a ttl: what each provider enforces.
+    let hover = client.request("textDocument/hover", at(&agents, AGENTS, "ttl", 1));
+    assert!(hover["contents"]["value"]
+        .as_str()
+        .unwrap()
+        .contains("MaxSessionDuration"));
+    // The scope used in one file, declared in the other.
+    let definition = client.request(
+        "textDocument/definition",
+        at(&agents, AGENTS, "invoices", 2),
+    );
+    assert_eq!(definition["uri"], providers);
+    assert_eq!(
+        definition["range"]["start"],
+        position(PROVIDERS, "scope invoices", 6)
+    );
+    let references = client.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": providers}, "position": position(PROVIDERS, "scope invoices", 7), "context": {"includeDeclaration": true}}),
+    );
+    assert_eq!(references.as_array().unwrap().len(), 2, "{references:#}");
+    // Rename the provider: its declaration and every use, in both files.
+    let prepared = client.request(
+        "textDocument/prepareRename",
+        at(&agents, AGENTS, "aws.prod", 5),
+    );
+    assert_eq!(prepared["start"], position(AGENTS, "prod", 0));
+    let edit = client.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": agents}, "position": position(AGENTS, "aws.prod", 5), "newName": "production"}),
+    );
+    let renamed_agents = apply(AGENTS, edit["changes"][&agents].as_array().unwrap());
+    let renamed_providers = apply(PROVIDERS, edit["changes"][&providers].as_array().unwrap());
+    assert!(
+        renamed_agents.contains("runs_on aws.production service"),
+        "{renamed_agents}"
+    );
+    assert!(
+        renamed_providers.contains("provider aws production {")
+            && renamed_providers.contains("aws.production allow"),
+        "{renamed_providers}"
+    );
+    // A name taken, or no name at all, is refused.
+    let taken = client.try_request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": agents}, "position": position(AGENTS, "can invoices", 6), "newName": "not a name"}),
+    );
+    assert!(taken.is_err(), "{taken:?}");
+    // Symbols of a file, and of the workspace.
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": providers}}),
+    );
+    let names: Vec<&str> = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["aws.prod", "invoices"]);
+    let found = client.request("workspace/symbol", json!({"query": "BILL"}));
+    assert_eq!(found[0]["name"], "billing_bot");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn completion_and_formatting() {
+    let root = workspace("complete");
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    let typing = AGENTS.replace(
+        "  can invoices\n",
+        "  can invoices\n  aws.prod allow s3:GetOb\n",
+    );
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": typing}}),
+    );
+    let items = client.request(
+        "textDocument/completion",
+        at(&agents, &typing, "s3:GetOb", "s3:GetOb".len()),
+    );
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"s3:GetObject"), "{labels:?}");
+    assert!(
+        labels.iter().all(|l| l.starts_with("s3:GetOb")),
+        "{labels:?}"
+    );
+    // A new line in an agent: its fields, keywords and providers.
+    let items = client.request(
+        "textDocument/completion",
+        at(&agents, &typing, "  ttl = 1h\n", "  ttl = 1h\n".len()),
+    );
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    for expected in ["owner", "expires", "runs_on", "can", "aws.prod"] {
+        assert!(labels.contains(&expected), "{expected} in {labels:?}");
+    }
+    // `can` takes the scopes.
+    let items = client.request(
+        "textDocument/completion",
+        at(&agents, &typing, "can ", "can ".len()),
+    );
+    assert_eq!(items[0]["label"], "invoices");
+    // Formatting: what `writ fmt` writes.
+    let messy = "agent   billing_bot {\n    owner = \"team-billing\"\n  ttl =   1h\n  runs_on aws.prod   service \"lambda.amazonaws.com\"\n    can invoices\n}\n";
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": agents, "version": 2}, "contentChanges": [{"text": messy}]}),
+    );
+    let edits = client.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": agents}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    let formatted = apply(messy, edits.as_array().unwrap());
+    assert_eq!(formatted, AGENTS);
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn bad_input_never_stops_the_server() {
+    let root = workspace("bad");
+    // A file that is not UTF-8: left out, and said.
+    std::fs::write(root.join("teams/binary.writ"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    let _ = client.diagnostics(&agents);
+    assert!(
+        client
+            .notifications
+            .iter()
+            .any(|n| n.method == "window/showMessage"
+                && n.params["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("binary.writ")),
+        "{:?}",
+        client.notifications
+    );
+    // A request about a document the server does not know: no answer.
+    let unknown = url(&root.join("elsewhere/nothing.writ"));
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": unknown}, "position": {"line": 0, "character": 0}}),
+    );
+    assert_eq!(hover, Value::Null);
+    // A position past the end of a file.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": agents}, "position": {"line": 999, "character": 999}}),
+    );
+    assert_eq!(hover, Value::Null);
+    // A method it does not serve: an error answer, not an exit.
+    let unknown = client.try_request("textDocument/inlayHint", json!({}));
+    assert!(unknown.is_err());
+    // Parameters that are not the method's.
+    let wrong = client.try_request("textDocument/hover", json!({"nonsense": true}));
+    assert!(wrong.is_err());
+    // A file deleted while open: the buffer is what counts.
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": AGENTS}}),
+    );
+    std::fs::remove_file(root.join("teams/agents.writ")).unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": agents, "type": 3}]}),
+    );
+    let hover = client.request("textDocument/hover", at(&agents, AGENTS, "billing_bot", 1));
+    assert!(hover.is_object(), "{hover}");
+    // Closed: gone from disk too, so gone from the workspace, and its
+    // findings cleared.
+    client.forget(&agents);
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": agents}}),
+    );
+    let hover = client.request("textDocument/hover", at(&agents, AGENTS, "billing_bot", 1));
+    assert_eq!(hover, Value::Null);
+    // A file made on disk is picked up: its finding published.
+    let made = root.join("teams/new.writ");
+    std::fs::write(&made, "agent fresh {\n  ttl = 1h\n}\n").unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": url(&made), "type": 1}]}),
+    );
+    let found = client.diagnostics(&url(&made));
+    assert!(
+        found.iter().any(|d| d["code"] == "writ::missing_field"),
+        "{found:#?}"
+    );
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&root);
+}
