@@ -264,6 +264,17 @@ pub fn main() -> i32 {
         }
     };
     term::choose_colour(cli.color);
+    // The language server owns standard output (its transport writes it
+    // from a thread of its own): nothing may hold it locked.
+    if let Command::Lsp { stdio: _ } = cli.command {
+        return match commands::lsp::run() {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error}");
+                FAILURE
+            }
+        };
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = run(&mut out, cli.command);
@@ -285,6 +296,7 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             deny_warnings,
         } => commands::check::run(out, &path, format, deny_warnings),
         Command::Fmt { path, check } => commands::fmt::run(out, &path, check),
+        // Served above, before standard output is locked.
         Command::Lsp { stdio: _ } => commands::lsp::run(),
         Command::Test { path, format } => commands::test::run(out, &path, format),
         Command::Plan {

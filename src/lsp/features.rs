@@ -2,18 +2,19 @@
 //! references, rename, symbols, completion, formatting and quick fixes.
 
 use super::index::Kind;
-use super::{writ_path, Analysis, Server};
+use super::{Analysis, Server};
 use lsp_server::{ErrorCode, Request};
 use lsp_types::request::Request as _;
 use lsp_types::{
     request, CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
-    CompletionParams, DiagnosticRelatedInformation, DiagnosticSeverity, DocumentFormattingParams,
-    DocumentSymbol, DocumentSymbolParams, GotoDefinitionParams, Hover, HoverContents, HoverParams,
-    HoverProviderCapability, MarkupContent, MarkupKind, NumberOrString, OneOf,
-    PrepareRenameResponse, Range, ReferenceParams, RenameOptions, RenameParams, ServerCapabilities,
-    SymbolInformation, SymbolKind, TextDocumentPositionParams, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextEdit, Url, WorkspaceEdit, WorkspaceSymbolParams,
+    CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionList,
+    CompletionOptions, CompletionParams, CompletionTextEdit, DiagnosticRelatedInformation,
+    DiagnosticSeverity, DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams,
+    GotoDefinitionParams, Hover, HoverContents, HoverParams, HoverProviderCapability,
+    MarkupContent, MarkupKind, NumberOrString, OneOf, PrepareRenameResponse, Range,
+    ReferenceParams, RenameOptions, RenameParams, ServerCapabilities, SymbolInformation,
+    SymbolKind, TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextEdit, Url, WorkspaceEdit, WorkspaceSymbolParams,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -210,7 +211,7 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
         request::CodeActionRequest::METHOD => {
             let params: CodeActionParams = parse(request)?;
             ok(file_of(analysis, &params.text_document.uri)
-                .map(|file| quick_fixes(analysis, file, params.range)))
+                .map(|file| quick_fixes(analysis, file, params.range, server.docs.as_ref())))
         }
         method => Err((
             ErrorCode::MethodNotFound,
@@ -220,7 +221,7 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
 }
 
 fn file_of(analysis: &Analysis, url: &Url) -> Option<FileId> {
-    analysis.file_of(&writ_path(url)?)
+    analysis.file_of_url(url)
 }
 
 /// The file and byte offset of a position in a document the server knows.
@@ -441,8 +442,33 @@ fn rename(analysis: &Analysis, params: &RenameParams) -> Answer {
                 .to_string(),
         ));
     };
-    let new = params.new_name.trim();
+    // A file that does not parse may hold uses the index cannot see.
+    if let Some(broken) = analysis.checked.files.iter().position(Option::is_none) {
+        return Err((
+            ErrorCode::RequestFailed,
+            format!(
+                "`{}` does not parse, so its uses of `{name}` cannot be found: fix it first",
+                analysis
+                    .sources
+                    .file(FileId(u32::try_from(broken).unwrap_or(u32::MAX)))
+                    .name
+            ),
+        ));
+    }
+    let mut new = params.new_name.trim();
+    // A provider's new name may be written whole (`aws.production`).
+    if kind == Kind::Provider {
+        let kind_word = name.split('.').next().unwrap_or_default();
+        if let Some(rest) = new
+            .strip_prefix(kind_word)
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            new = rest;
+        }
+    }
     let valid = new.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && new != "true"
+        && new != "false"
         && new
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -536,8 +562,34 @@ fn item(label: impl Into<String>, kind: CompletionItemKind, detail: &str) -> Com
     }
 }
 
+/// The completions at a place, each replacing the word being typed (after
+/// a comma, the next one); a list cut short says so.
+fn complete(analysis: &Analysis, file: FileId, offset: usize) -> CompletionList {
+    let text = analysis.text(file);
+    let line_start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
+    let word_start = text[line_start..offset]
+        .rfind(|c: char| c.is_whitespace() || c == ',')
+        .map_or(line_start, |at| line_start + at + 1);
+    let range = analysis.lines[file.0 as usize].range(text, word_start, offset);
+    let mut items = candidates(analysis, file, offset);
+    let is_incomplete = items.len() >= ACTIONS_SHOWN;
+    for item in &mut items {
+        item.text_edit = Some(CompletionTextEdit::Edit(TextEdit::new(
+            range,
+            item.label.clone(),
+        )));
+    }
+    CompletionList {
+        is_incomplete,
+        items,
+    }
+}
+
+/// How many actions a completion lists at most.
+const ACTIONS_SHOWN: usize = 200;
+
 /// The completions at a place: by what the line says before it.
-fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<CompletionItem> {
+fn candidates(analysis: &Analysis, file: FileId, offset: usize) -> Vec<CompletionItem> {
     let text = analysis.text(file);
     let line_start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
     let before = &text[line_start..offset];
@@ -669,7 +721,7 @@ fn actions(kind: ProviderKind, typing: &str) -> Vec<CompletionItem> {
                         .iter()
                         .map(|a| format!("{}:{}", service.prefix, a.name))
                         .filter(|name| name.to_ascii_lowercase().starts_with(&lower))
-                        .take(200)
+                        .take(ACTIONS_SHOWN)
                         .map(|name| item(name, CompletionItemKind::FUNCTION, "AWS action"))
                         .collect(),
                     None => Vec::new(),
@@ -711,37 +763,56 @@ enum Block {
     Delegates,
 }
 
-/// The block a place is in, from the last parse of the file; where the
-/// file does not parse now, from the lines above it (the nearest line
-/// that opens a block at the left margin, and `delegates {` within it).
+/// The block a place is in, from the lines above it (so that it holds
+/// while the file does not parse): the nearest `{` not closed before the
+/// place, counting braces outside strings and comments; `delegates {`
+/// inside an agent is a block of its own.
 fn enclosing(analysis: &Analysis, file: FileId, offset: usize) -> Option<Block> {
     let text = analysis.text(file);
+    let line_start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
+    // Braces of a line, outside strings and `//` comments.
+    let braces = |line: &str| -> (usize, usize) {
+        let (mut opens, mut closes, mut quoted, mut escaped) = (0, 0, false, false);
+        let mut previous = ' ';
+        for c in line.chars() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '/' if !quoted && previous == '/' => break,
+                '{' if !quoted => opens += 1,
+                '}' if !quoted => closes += 1,
+                _ => {}
+            }
+            previous = c;
+        }
+        (opens, closes)
+    };
+    let mut pending = 0usize;
     let mut delegates = false;
-    for line in text[..offset].lines().rev().skip(1) {
-        let trimmed = line.trim_start();
-        if line.starts_with('}') {
-            return None;
-        }
-        if trimmed.starts_with("delegates") && trimmed.trim_end().ends_with('{') {
-            delegates = true;
-        }
-        if trimmed.starts_with('}') && line.len() - trimmed.len() > 0 && !delegates {
-            // A nested block closed above: not in it any more.
+    for line in text[..line_start].lines().rev() {
+        let (opens, closes) = braces(line);
+        pending += closes;
+        let unclosed = opens.saturating_sub(pending);
+        pending = pending.saturating_sub(opens);
+        if unclosed == 0 {
             continue;
         }
-        if line.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            let mut words = line.split_whitespace();
-            let block = match words.next()? {
-                "provider" => Block::Provider(ProviderKind::parse(words.next()?)?),
-                "scope" => Block::Scope,
-                "agent" if delegates => Block::Delegates,
-                "agent" => Block::Agent,
-                "guardrail" => Block::Guardrail,
-                "test" => Block::Test,
-                _ => return None,
-            };
-            return Some(block);
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("delegates") && !delegates {
+            delegates = true;
+            continue;
         }
+        let mut words = trimmed.split_whitespace();
+        return Some(match words.next()? {
+            "provider" => Block::Provider(ProviderKind::parse(words.next()?)?),
+            "scope" => Block::Scope,
+            "agent" if delegates => Block::Delegates,
+            "agent" => Block::Agent,
+            "guardrail" => Block::Guardrail,
+            "test" => Block::Test,
+            _ => return None,
+        });
     }
     None
 }
@@ -760,7 +831,12 @@ fn format(analysis: &Analysis, file: FileId) -> Option<Vec<TextEdit>> {
 }
 
 /// The quick fixes of the findings in `range` of a file.
-fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActionOrCommand> {
+fn quick_fixes(
+    analysis: &Analysis,
+    file: FileId,
+    range: Range,
+    docs: Option<&Url>,
+) -> Vec<CodeActionOrCommand> {
     let text = analysis.text(file);
     let lines = &analysis.lines[file.0 as usize];
     let (start, end) = (
@@ -776,8 +852,10 @@ fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActio
         if span.file != file || (span.end as usize) < start || (span.start as usize) > end {
             continue;
         }
-        let lsp = diagnostic(analysis, finding, None);
-        let mut fix = |title: String, edits: Vec<TextEdit>| {
+        let lsp = diagnostic(analysis, finding, docs);
+        // Only a did-you-mean is the fix to take without thinking: a
+        // waiver accepts a risk, and says why.
+        let mut fix = |title: String, edits: Vec<TextEdit>, preferred: bool| {
             fixes.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title,
                 kind: Some(CodeActionKind::QUICKFIX),
@@ -786,7 +864,7 @@ fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActio
                     changes: Some(HashMap::from([(url.clone(), edits)])),
                     ..Default::default()
                 }),
-                is_preferred: Some(true),
+                is_preferred: Some(preferred),
                 ..Default::default()
             }));
         };
@@ -798,22 +876,42 @@ fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActio
             .and_then(|h| h.split("did you mean `").nth(1))
             .and_then(|rest| rest.split('`').next())
         {
+            // A string stays a string.
+            let replacement = if written.starts_with('"') && !suggested.starts_with('"') {
+                format!("\"{suggested}\"")
+            } else {
+                suggested.to_string()
+            };
             if !written.is_empty() && !written.contains(char::is_whitespace) {
                 fix(
-                    format!("replace `{written}` with `{suggested}`"),
-                    vec![TextEdit::new(analysis.range(span), suggested.to_string())],
+                    format!("replace `{written}` with `{replacement}`"),
+                    vec![TextEdit::new(analysis.range(span), replacement)],
+                    true,
                 );
             }
         }
-        let line_start = text[..span.start as usize]
-            .rfind('\n')
-            .map_or(0, |at| at + 1);
+        // The statement the finding is in (a grant or a `runs_on` may run
+        // over several lines): a waiver goes right above it.
+        let statement = analysis
+            .checked
+            .files
+            .get(file.0 as usize)
+            .and_then(Option::as_ref)
+            .and_then(|tree| {
+                statements(tree)
+                    .into_iter()
+                    .filter(|s| matches!(s.kind, StmtKind::Grant(_) | StmtKind::RunsOn(_)))
+                    .find(|s| inside(s.span, span.start as usize))
+                    .map(|s| s.span.start as usize)
+            });
+        let anchor = statement.unwrap_or(span.start as usize);
+        let line_start = text[..anchor].rfind('\n').map_or(0, |at| at + 1);
         let indent: String = text[line_start..]
             .chars()
             .take_while(|c| *c == ' ' || *c == '\t')
             .collect();
         let at_line = lines.position(text, line_start);
-        if finding.code.is_waivable() {
+        if finding.code.is_waivable() && statement.is_some() {
             // An empty reason is an error of its own: the reason must be
             // written.
             fix(
@@ -822,6 +920,7 @@ fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActio
                     Range::new(at_line, at_line),
                     format!("{indent}@waive({}, \"\")\n", finding.code.short_name()),
                 )],
+                false,
             );
         }
         if finding.code == Code::UnusedScope {
@@ -840,10 +939,14 @@ fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActio
                 fix(
                     format!("remove scope `{}`", definition.name),
                     vec![TextEdit::new(lines.range(text, from, to), String::new())],
+                    false,
                 );
             }
         }
-        if finding.code == Code::MissingField {
+        // A block's missing field (the finding points at the block's head:
+        // `agent x`, `provider aws p`, …), added on the line after its `{`.
+        let at_head = analysis.index.definitions.iter().any(|d| d.head == span);
+        if finding.code == Code::MissingField && at_head {
             if let Some(example) = finding
                 .help
                 .as_deref()
@@ -862,6 +965,7 @@ fn quick_fixes(analysis: &Analysis, file: FileId, range: Range) -> Vec<CodeActio
                             Range::new(position, position),
                             format!("\n{indent}  {example}"),
                         )],
+                        false,
                     );
                 }
             }

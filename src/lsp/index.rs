@@ -34,6 +34,8 @@ pub struct Definition {
     pub name: String,
     pub name_span: Span,
     pub item_span: Span,
+    /// The keyword and the name (where findings about the item point).
+    pub head: Span,
 }
 
 /// A use of a name: where the cursor finds it, and the part a rename
@@ -83,6 +85,7 @@ impl Index {
             name,
             name_span,
             item_span: item.span,
+            head: item.head,
         });
         self.statements(
             item.kind.body(),

@@ -52,41 +52,55 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
         .map_err(|e| format!("the editor's `initialize` is not LSP's: {e}"))?;
     let mut server = Server::new(&params);
     server.watch(connection, &params.capabilities);
-    server.analyse();
-    server.publish(connection);
+    server.refresh(connection);
     let mut dirty = false;
+    let mut shutting_down = false;
     loop {
-        // Changes that arrive together are checked once, when the queue is
-        // empty or before a request is answered.
+        // Changes that arrive together are checked once: when nothing more
+        // has come for a moment, or before a request is answered.
         let message = if dirty {
-            match connection.receiver.try_recv() {
+            match connection.receiver.recv_timeout(SETTLE) {
                 Ok(message) => message,
-                Err(_) => {
-                    server.analyse();
-                    server.publish(connection);
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    server.refresh(connection);
                     dirty = false;
                     continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err("the editor went away without shutting the server down".into())
                 }
             }
         } else {
             match connection.receiver.recv() {
                 Ok(message) => message,
-                Err(_) => return Ok(()),
+                Err(_) => {
+                    return Err("the editor went away without shutting the server down".into())
+                }
             }
         };
         match message {
             Message::Request(request) => {
-                match connection.handle_shutdown(&request) {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => {}
-                    Err(e) => return Err(format!("shutting down: {e}")),
+                let id = request.id.clone();
+                if shutting_down {
+                    send(
+                        connection,
+                        Message::Response(Response::new_err(
+                            id,
+                            ErrorCode::InvalidRequest as i32,
+                            "the server is shutting down".to_string(),
+                        )),
+                    );
+                    continue;
+                }
+                if request.method == request::Shutdown::METHOD {
+                    shutting_down = true;
+                    send(connection, Message::Response(Response::new_ok(id, ())));
+                    continue;
                 }
                 if dirty {
-                    server.analyse();
-                    server.publish(connection);
+                    server.refresh(connection);
                     dirty = false;
                 }
-                let id = request.id.clone();
                 let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     server.request(request)
                 }));
@@ -102,6 +116,17 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
                 send(connection, Message::Response(response));
             }
             Message::Notification(notification) => {
+                if notification.method == notification::Exit::METHOD {
+                    // LSP: exit 0 after `shutdown`, 1 without.
+                    return if shutting_down {
+                        Ok(())
+                    } else {
+                        Err("the editor asked the server to exit without shutting it down".into())
+                    };
+                }
+                if shutting_down {
+                    continue;
+                }
                 let changed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     server.notification(notification)
                 }))
@@ -114,6 +139,10 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
         }
     }
 }
+
+/// How long the server waits for more changes before checking again: the
+/// pause between keystrokes.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(30);
 
 fn send(connection: &Connection, message: Message) {
     // A client gone away ends the loop at the next receive.
@@ -132,6 +161,9 @@ struct Document {
     text: String,
     /// The editor's version, while it is open.
     version: Option<i32>,
+    /// The address the editor gave it (which may name it through a
+    /// symbolic link): answers name it so.
+    uri: Option<Url>,
 }
 
 /// A syntax tree kept with what it was made from.
@@ -146,6 +178,8 @@ pub(crate) struct Analysis {
     pub sources: SourceMap,
     /// The path of each file, in the order of `sources`.
     pub paths: Vec<PathBuf>,
+    /// The address of each file, as the editor names it.
+    pub urls: Vec<Option<Url>>,
     pub lines: Vec<Lines>,
     pub checked: Checked,
     /// What `writ check` reports: the checker's findings and, when there is
@@ -155,6 +189,15 @@ pub(crate) struct Analysis {
 }
 
 impl Analysis {
+    /// The file an editor's address names (as the editor wrote it, or as
+    /// its real path).
+    pub fn file_of_url(&self, url: &Url) -> Option<FileId> {
+        if let Some(index) = self.urls.iter().position(|u| u.as_ref() == Some(url)) {
+            return Some(FileId(u32::try_from(index).unwrap_or(u32::MAX)));
+        }
+        self.file_of(&writ_path(url)?)
+    }
+
     pub fn file_of(&self, path: &Path) -> Option<FileId> {
         self.paths
             .iter()
@@ -167,7 +210,7 @@ impl Analysis {
     }
 
     pub fn url(&self, file: FileId) -> Option<Url> {
-        Url::from_file_path(self.paths.get(file.0 as usize)?).ok()
+        self.urls.get(file.0 as usize)?.clone()
     }
 
     pub fn range(&self, span: writ_compiler::Span) -> lsp_types::Range {
@@ -197,6 +240,8 @@ pub(crate) struct Server {
     messages: Vec<(MessageType, String)>,
     /// Where the diagnostics' reference is, for the codes' links.
     docs: Option<Url>,
+    /// The last check failed inside the compiler (said once).
+    failed: bool,
 }
 
 impl Server {
@@ -222,6 +267,7 @@ impl Server {
             published: HashMap::new(),
             messages: Vec::new(),
             docs: features::diagnostics_reference(),
+            failed: false,
         };
         server.load_disk();
         server
@@ -277,6 +323,7 @@ impl Server {
                     Document {
                         text,
                         version: None,
+                        uri: None,
                     },
                 );
             }
@@ -323,6 +370,25 @@ impl Server {
         );
     }
 
+    /// Checks the workspace again and publishes what changed. A failure
+    /// inside the compiler keeps the last analysis, and is said once.
+    fn refresh(&mut self, connection: &Connection) {
+        let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.analyse()));
+        if analysed.is_err() {
+            self.cache.clear();
+            if !self.failed {
+                self.failed = true;
+                self.messages.push((
+                    MessageType::ERROR,
+                    "writ failed to check this workspace; its findings are those of the last check that succeeded".to_string(),
+                ));
+            }
+        } else {
+            self.failed = false;
+        }
+        self.publish(connection);
+    }
+
     /// Checks the workspace as it is now.
     fn analyse(&mut self) {
         let today = crate::clock::today().unwrap_or_else(|error| {
@@ -336,6 +402,7 @@ impl Server {
         });
         let mut sources = SourceMap::new();
         let mut paths = Vec::new();
+        let mut urls = Vec::new();
         let mut lines = Vec::new();
         let mut parsed = Vec::new();
         for (path, document) in &self.documents {
@@ -371,6 +438,12 @@ impl Server {
             };
             parsed.push(tree);
             lines.push(Lines::new(&document.text));
+            urls.push(
+                document
+                    .uri
+                    .clone()
+                    .or_else(|| Url::from_file_path(path).ok()),
+            );
             paths.push(path.clone());
         }
         self.cache
@@ -386,6 +459,7 @@ impl Server {
         self.analysis = Some(Analysis {
             sources,
             paths,
+            urls,
             lines,
             checked,
             diagnostics,
@@ -425,7 +499,12 @@ impl Server {
             now.entry(url.clone()).or_default();
         }
         for (url, diagnostics) in &now {
-            if self.published.get(url) == Some(diagnostics) {
+            // Unchanged (a file without findings was last published empty).
+            if self
+                .published
+                .get(url)
+                .map_or(diagnostics.is_empty(), |last| last == diagnostics)
+            {
                 continue;
             }
             let version = url
@@ -460,11 +539,21 @@ impl Server {
                 let Some(path) = writ_path(&opened.text_document.uri) else {
                     return false;
                 };
+                // Outside the project (another project's, or a scratch
+                // file): not checked with this one.
+                if self.root.is_some() && !self.in_project(&path) {
+                    self.messages.push((
+                        MessageType::INFO,
+                        format!("`{}` is not in this workspace's project; writ checks it with its own project only when the editor opens that folder", path.display()),
+                    ));
+                    return true;
+                }
                 self.documents.insert(
                     path,
                     Document {
                         text: opened.text_document.text,
                         version: Some(opened.text_document.version),
+                        uri: Some(opened.text_document.uri),
                     },
                 );
                 true
@@ -548,10 +637,20 @@ impl Server {
         }
     }
 
+    /// Is the file one `writ check` of the project reads: under its
+    /// folder, in no hidden folder nor `target/`, not hidden itself?
     fn in_project(&self, path: &Path) -> bool {
-        self.root
+        let Some(rest) = self
+            .root
             .as_deref()
-            .is_some_and(|root| path.starts_with(root))
+            .and_then(|root| path.strip_prefix(root).ok())
+        else {
+            return false;
+        };
+        rest.components().all(|part| {
+            let part = part.as_os_str().to_string_lossy();
+            !part.starts_with('.') && part != "target"
+        })
     }
 
     /// Answers a request: its result, or an error code and message.

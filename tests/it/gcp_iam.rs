@@ -127,42 +127,13 @@ const TIMES: &[&str] = &[
 /// The day the policies were applied.
 const APPLIED: &str = "2026-12-01";
 
-fn venv() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cel-python-{CEL_VERSION}"))
-}
-
 fn install() -> &'static Result<PathBuf, String> {
     static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let venv = venv();
-        let python = venv.join("bin/python");
-        if venv.join("installed").exists() && python.exists() {
-            return Ok(python);
-        }
-        let run = |command: &mut Command, what: &str| -> Result<(), String> {
-            let output = command.output().map_err(|e| format!("{what}: {e}"))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{what} failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ))
-            }
-        };
-        let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-        run(
-            Command::new(system).args(["-m", "venv"]).arg(&venv),
-            "creating a Python virtual environment",
-        )?;
-        run(
-            Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .arg(format!("cel-python=={CEL_VERSION}")),
-            "installing cel-python from PyPI",
-        )?;
-        std::fs::write(venv.join("installed"), CEL_VERSION).map_err(|e| e.to_string())?;
-        Ok(python)
+        crate::support::python_venv(
+            &format!("cel-python-{CEL_VERSION}"),
+            &[&format!("cel-python=={CEL_VERSION}")],
+        )
     })
 }
 

@@ -194,8 +194,6 @@ fn findings_appear_as_you_type_and_a_quick_fix_clears_them() {
     let root = workspace("findings");
     let mut client = Client::start(&root);
     let agents = url(&root.join("teams/agents.writ"));
-    // Clean on disk: nothing published but empty lists.
-    assert_eq!(client.diagnostics(&agents), Vec::<Value>::new());
     // An unsaved edit with a misspelt action: its finding, with the
     // did-you-mean, and a link to the reference.
     let broken = AGENTS.replace(
@@ -391,13 +389,18 @@ fn completion_and_formatting() {
         "textDocument/completion",
         at(&agents, &typing, "s3:GetOb", "s3:GetOb".len()),
     );
-    let labels: Vec<&str> = items
+    let labels: Vec<&str> = items["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["label"].as_str().unwrap())
         .collect();
     assert!(labels.contains(&"s3:GetObject"), "{labels:?}");
+    // Each replaces the word typed, not only what follows its `:`.
+    assert_eq!(
+        items["items"][0]["textEdit"]["range"]["start"],
+        position(&typing, "s3:GetOb", 0)
+    );
     assert!(
         labels.iter().all(|l| l.starts_with("s3:GetOb")),
         "{labels:?}"
@@ -407,7 +410,7 @@ fn completion_and_formatting() {
         "textDocument/completion",
         at(&agents, &typing, "  ttl = 1h\n", "  ttl = 1h\n".len()),
     );
-    let labels: Vec<&str> = items
+    let labels: Vec<&str> = items["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -421,12 +424,37 @@ fn completion_and_formatting() {
         "textDocument/completion",
         at(&agents, &typing, "can ", "can ".len()),
     );
-    assert_eq!(items[0]["label"], "invoices");
+    assert_eq!(items["items"][0]["label"], "invoices");
+    // Right after an agent's `{`, at the start of a line: the agent's
+    // fields; after a closed `delegates { … }`, still the agent's.
+    let nested =
+        "agent other {\n  owner = \"t\"\n  ttl = 1h\n  delegates {\n    ttl = 15m\n  }\n\n}\n";
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": agents, "version": 2}, "contentChanges": [{"text": nested}]}),
+    );
+    for (needle, plus, expect, not) in [
+        ("agent other {\n", 14, "owner", "provider"),
+        ("  }\n\n", 4, "runs_on", "max_depth"),
+        ("    ttl = 15m\n", 14, "max_depth", "runs_on"),
+    ] {
+        let items = client.request("textDocument/completion", at(&agents, nested, needle, plus));
+        let labels: Vec<&str> = items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap())
+            .collect();
+        assert!(
+            labels.contains(&expect) && !labels.contains(&not),
+            "after {needle:?}: {labels:?}"
+        );
+    }
     // Formatting: what `writ fmt` writes.
     let messy = "agent   billing_bot {\n    owner = \"team-billing\"\n  ttl =   1h\n  runs_on aws.prod   service \"lambda.amazonaws.com\"\n    can invoices\n}\n";
     client.notify(
         "textDocument/didChange",
-        json!({"textDocument": {"uri": agents, "version": 2}, "contentChanges": [{"text": messy}]}),
+        json!({"textDocument": {"uri": agents, "version": 3}, "contentChanges": [{"text": messy}]}),
     );
     let edits = client.request(
         "textDocument/formatting",
@@ -445,7 +473,11 @@ fn bad_input_never_stops_the_server() {
     std::fs::write(root.join("teams/binary.writ"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
     let mut client = Client::start(&root);
     let agents = url(&root.join("teams/agents.writ"));
-    let _ = client.diagnostics(&agents);
+    // Settled: a request answered after the first check.
+    client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": agents}, "position": {"line": 0, "character": 0}}),
+    );
     assert!(
         client
             .notifications
@@ -511,5 +543,126 @@ fn bad_input_never_stops_the_server() {
         "{found:#?}"
     );
     client.shutdown();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// pytest-lsp and what it runs on, pinned.
+const PYTEST_LSP: &[&str] = &[
+    "pytest-lsp==1.0.1",
+    "pygls==2.1.1",
+    "lsprotocol==2025.0.0",
+    "pytest==9.2.0",
+    "pytest-asyncio==1.5.0",
+];
+
+/// `tests/lsp/`: the server driven by an independent client (pytest-lsp),
+/// with the capabilities Neovim and VS Code announce. Without Python or
+/// the registry it is skipped with a message; with `WRIT_REQUIRE_PYTEST_LSP`
+/// set (as `.ci/run` does) it fails.
+#[test]
+fn an_independent_client_with_real_editors_capabilities_agrees() {
+    let python = match crate::support::python_venv("pytest-lsp-1.0.1", PYTEST_LSP) {
+        Ok(python) => python,
+        Err(reason) => {
+            if std::env::var_os("WRIT_REQUIRE_PYTEST_LSP").is_some() {
+                panic!("pytest-lsp is required (WRIT_REQUIRE_PYTEST_LSP is set) but unavailable: {reason}");
+            }
+            eprintln!("skipping: pytest-lsp is unavailable here: {reason}");
+            return;
+        }
+    };
+    let child = std::process::Command::new(python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsp"))
+        .env("WRIT_BIN", env!("CARGO_BIN_EXE_writ"))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    // A server that stops answering fails the test, not CI's time limit.
+    let started = std::time::Instant::now();
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished = done.clone();
+    std::thread::spawn(move || {
+        while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+            if started.elapsed() > Duration::from_secs(300) {
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.to_string())
+                    .status();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let output = child.wait_with_output().expect("python ran");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{shown}");
+    // Both editors' profiles, every case.
+    assert!(shown.contains("8 passed"), "{shown}");
+}
+
+#[test]
+fn a_waiver_goes_above_a_wrapped_grant_and_exit_without_shutdown_fails() {
+    let root = workspace("wrapped");
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    let wrapped = AGENTS.replace(
+        "  can invoices\n",
+        "  can invoices\n  aws.prod allow s3:GetObject\n    on \"arn:aws:s3:::*\"\n",
+    );
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": wrapped}}),
+    );
+    let found = client.diagnostics(&agents);
+    let lint = found
+        .iter()
+        .find(|d| d["code"] == "writ::wildcard_resource")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": agents}, "range": lint["range"], "context": {"diagnostics": [lint]}}),
+    );
+    let waive = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("accept with `@waive")
+        })
+        .unwrap_or_else(|| panic!("{actions:#}"));
+    assert_eq!(waive["isPreferred"], false);
+    let waived = apply(
+        &wrapped,
+        waive["edit"]["changes"][&agents].as_array().unwrap(),
+    );
+    assert!(
+        waived.contains("  @waive(wildcard_resource, \"\")\n  aws.prod allow s3:GetObject\n    on"),
+        "{waived}"
+    );
+    // `exit` without `shutdown`: the server stops, as a failure.
+    client.notify("exit", Value::Null);
+    let result = client.server.take().unwrap().join().unwrap();
+    assert!(result.is_err(), "{result:?}");
     let _ = std::fs::remove_dir_all(&root);
 }

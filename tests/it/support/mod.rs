@@ -135,3 +135,45 @@ pub fn as_applied(
 ) -> Vec<writ_compiler::resource::Resource> {
     estate::applied(desired)
 }
+
+/// A Python virtual environment under `target/` named `name`, with
+/// `requirements` installed from PyPI (pinned by the caller), made once
+/// and kept: its `python`, or why it cannot be had here.
+pub fn python_venv(name: &str, requirements: &[&str]) -> Result<std::path::PathBuf, String> {
+    use std::process::Command;
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = venv.join("bin/python");
+    let stamp = requirements.join(" ");
+    if std::fs::read_to_string(venv.join("installed"))
+        .ok()
+        .as_deref()
+        == Some(stamp.as_str())
+        && python.exists()
+    {
+        return Ok(python);
+    }
+    let run = |command: &mut Command, what: &str| -> Result<(), String> {
+        let output = command.output().map_err(|e| format!("{what}: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    };
+    let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    run(
+        Command::new(system).args(["-m", "venv"]).arg(&venv),
+        "creating a Python virtual environment",
+    )?;
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(requirements),
+        &format!("installing {stamp} from PyPI"),
+    )?;
+    std::fs::write(venv.join("installed"), &stamp).map_err(|e| e.to_string())?;
+    Ok(python)
+}
