@@ -666,3 +666,63 @@ fn a_waiver_goes_above_a_wrapped_grant_and_exit_without_shutdown_fails() {
     assert!(result.is_err(), "{result:?}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The VS Code extension's grammar (`editors/vscode/`) colours its test
+/// file as the file's assertions say, checked by `vscode-tmgrammar-test`
+/// (npm, pinned, installed into `target/`; `WRIT_REQUIRE_TMGRAMMAR` in
+/// `.ci/run`), and a wrong assertion is caught.
+#[test]
+fn the_vscode_grammar_colours_writ_as_its_test_says() {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmgrammar-0.1.3");
+    let tool = folder.join("node_modules/.bin/vscode-tmgrammar-test");
+    if !tool.exists() {
+        let installed = std::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&folder)
+            .arg("vscode-tmgrammar-test@0.1.3")
+            .output();
+        let reason = match installed {
+            Ok(output) if output.status.success() => None,
+            Ok(output) => Some(String::from_utf8_lossy(&output.stderr).into_owned()),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(reason) = reason {
+            if std::env::var_os("WRIT_REQUIRE_TMGRAMMAR").is_some() {
+                panic!("vscode-tmgrammar-test is required (WRIT_REQUIRE_TMGRAMMAR is set) but unavailable: {reason}");
+            }
+            eprintln!("skipping: vscode-tmgrammar-test is unavailable here: {reason}");
+            return;
+        }
+    }
+    let editor = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode");
+    let grammar = editor.join("syntaxes/writ.tmLanguage.json");
+    let run = |test: &Path| {
+        std::process::Command::new(&tool)
+            .arg("-g")
+            .arg(&grammar)
+            .arg(test)
+            .output()
+            .expect("vscode-tmgrammar-test runs")
+    };
+    let output = run(&editor.join("test/grammar.writ"));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A negative control: a duration asserted to be a date.
+    let wrong = std::env::temp_dir().join(format!("writ-grammar-{}.writ", std::process::id()));
+    let text = std::fs::read_to_string(editor.join("test/grammar.writ")).unwrap();
+    std::fs::write(
+        &wrong,
+        text.replacen(
+            "constant.numeric.duration.writ",
+            "constant.numeric.date.writ",
+            1,
+        ),
+    )
+    .unwrap();
+    assert!(!run(&wrong).status.success());
+    let _ = std::fs::remove_file(&wrong);
+}
