@@ -58,7 +58,18 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
     loop {
         // Changes that arrive together are checked once: when nothing more
         // has come for a moment, or before a request is answered.
-        let message = if dirty {
+        let message = if !dirty && server.lower_pending {
+            match connection.receiver.recv_timeout(PAUSE) {
+                Ok(message) => message,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    server.lower(connection);
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err("the editor went away without shutting the server down".into())
+                }
+            }
+        } else if dirty {
             match connection.receiver.recv_timeout(SETTLE) {
                 Ok(message) => message,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
@@ -101,6 +112,10 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
                     server.refresh(connection);
                     dirty = false;
                 }
+                // A quick fix may be for a lowering finding.
+                if request.method == request::CodeActionRequest::METHOD {
+                    server.lower(connection);
+                }
                 let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     server.request(request)
                 }));
@@ -142,7 +157,10 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
 
 /// How long the server waits for more changes before checking again: the
 /// pause between keystrokes.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(30);
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How long typing must pause before lowering runs.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
 
 fn send(connection: &Connection, message: Message) {
     // A client gone away ends the loop at the next receive.
@@ -180,6 +198,8 @@ pub(crate) struct Analysis {
     pub paths: Vec<PathBuf>,
     /// The address of each file, as the editor names it.
     pub urls: Vec<Option<Url>>,
+    /// The hash of each file's text.
+    pub hashes: Vec<u64>,
     pub lines: Vec<Lines>,
     pub checked: Checked,
     /// What `writ check` reports: the checker's findings and, when there is
@@ -242,6 +262,12 @@ pub(crate) struct Server {
     docs: Option<Url>,
     /// The last check failed inside the compiler (said once).
     failed: bool,
+    /// Lowering's findings, by the file they are in, as of the last time
+    /// it ran, with each file's text hash then; and whether the current
+    /// analysis still waits for it.
+    lowered: Vec<(Vec<PathBuf>, Diagnostic)>,
+    lowered_hashes: HashMap<PathBuf, u64>,
+    lower_pending: bool,
 }
 
 impl Server {
@@ -268,6 +294,9 @@ impl Server {
             messages: Vec::new(),
             docs: features::diagnostics_reference(),
             failed: false,
+            lowered: Vec::new(),
+            lowered_hashes: HashMap::new(),
+            lower_pending: false,
         };
         server.load_disk();
         server
@@ -389,6 +418,52 @@ impl Server {
         self.publish(connection);
     }
 
+    /// Lowers the checked workspace for lowering's findings (the costly
+    /// part of `writ check` on a large workspace: it runs once typing
+    /// pauses, or before a quick fix is asked for), and publishes them.
+    fn lower(&mut self, connection: &Connection) {
+        if !self.lower_pending {
+            return;
+        }
+        self.lower_pending = false;
+        let Some(analysis) = self.analysis.as_mut() else {
+            return;
+        };
+        let project = self.project.clone();
+        let lowered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            writ_compiler::lower::lower(&analysis.checked.model, &project).diagnostics
+        }));
+        let Ok(found) = lowered else {
+            self.messages.push((
+                MessageType::ERROR,
+                "writ failed to lower this workspace; its findings are the checker's only"
+                    .to_string(),
+            ));
+            self.publish(connection);
+            return;
+        };
+        self.lowered = found
+            .iter()
+            .filter_map(|d| {
+                let files = std::iter::once(&d.primary)
+                    .chain(&d.secondary)
+                    .map(|label| analysis.paths.get(label.span.file.0 as usize).cloned())
+                    .collect::<Option<Vec<PathBuf>>>()?;
+                Some((files, d.clone()))
+            })
+            .collect();
+        self.lowered_hashes = analysis
+            .paths
+            .iter()
+            .zip(&analysis.hashes)
+            .map(|(p, h)| (p.clone(), *h))
+            .collect();
+        analysis.diagnostics = analysis.checked.diagnostics.clone();
+        analysis.diagnostics.extend(found);
+        writ_compiler::diagnostic::sort_in_source_order(&mut analysis.diagnostics);
+        self.publish(connection);
+    }
+
     /// Checks the workspace as it is now.
     fn analyse(&mut self) {
         let today = crate::clock::today().unwrap_or_else(|error| {
@@ -402,6 +477,7 @@ impl Server {
         });
         let mut sources = SourceMap::new();
         let mut paths = Vec::new();
+        let mut hashes = Vec::new();
         let mut urls = Vec::new();
         let mut lines = Vec::new();
         let mut parsed = Vec::new();
@@ -417,6 +493,7 @@ impl Server {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             document.text.hash(&mut hasher);
             let hash = hasher.finish();
+            hashes.push(hash);
             let cached = self
                 .cache
                 .get(path)
@@ -450,15 +527,37 @@ impl Server {
             .retain(|path, _| self.documents.contains_key(path));
         let checked = writ_compiler::check_parsed(parsed, &CheckOptions { today });
         let mut diagnostics = checked.diagnostics.clone();
-        if !checked.has_errors() {
-            let desired = writ_compiler::lower::lower(&checked.model, &self.project);
-            diagnostics.extend(desired.diagnostics);
+        // Lowering's findings wait for a pause (see `lower`); meanwhile
+        // those of files unchanged since it last ran stand.
+        self.lower_pending = !checked.has_errors();
+        if self.lower_pending {
+            'findings: for (files, finding) in &self.lowered {
+                // Each label's file, as it is now: the finding stands only if
+                // none of them changed.
+                let mut now = Vec::with_capacity(files.len());
+                for path in files {
+                    let Some(index) = paths.iter().position(|p| p == path) else {
+                        continue 'findings;
+                    };
+                    if self.lowered_hashes.get(path) != hashes.get(index) {
+                        continue 'findings;
+                    }
+                    now.push(FileId(u32::try_from(index).unwrap_or(u32::MAX)));
+                }
+                let mut finding = finding.clone();
+                let labels = std::iter::once(&mut finding.primary).chain(&mut finding.secondary);
+                for (label, file) in labels.zip(now) {
+                    label.span.file = file;
+                }
+                diagnostics.push(finding);
+            }
             writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         }
         let index = Index::build(checked.files.iter().flatten());
         self.analysis = Some(Analysis {
             sources,
             paths,
+            hashes,
             urls,
             lines,
             checked,

@@ -726,3 +726,66 @@ fn the_vscode_grammar_colours_writ_as_its_test_says() {
     assert!(!run(&wrong).status.success());
     let _ = std::fs::remove_file(&wrong);
 }
+
+/// Lowering's findings (the costly part of `writ check`) come once typing
+/// pauses, and stay while other files change.
+#[test]
+fn lowering_findings_follow_a_pause_and_survive_edits_elsewhere() {
+    let root = workspace("lowering");
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    let providers = url(&root.join("providers.writ"));
+    let unreachable = AGENTS.replace("  runs_on aws.prod service \"lambda.amazonaws.com\"\n", "");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": unreachable}}),
+    );
+    let lowered = |found: &[Value]| {
+        found.iter().any(|d| {
+            d["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing may assume its role")
+        })
+    };
+    let mut found = client.diagnostics(&agents);
+    for _ in 0..5 {
+        if lowered(&found) {
+            break;
+        }
+        found = client.diagnostics(&agents);
+    }
+    assert!(lowered(&found), "{found:#?}");
+    // An edit in another file: the finding stands (nothing published for
+    // this file drops it) until lowering runs again, and after.
+    client.forget(&agents);
+    let edited = PROVIDERS.replace("/// Reads invoices.", "/// Reads the invoices.");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": providers, "languageId": "writ", "version": 1, "text": edited}}),
+    );
+    let hover = client.request(
+        "textDocument/hover",
+        at(&agents, &unreachable, "billing_bot", 1),
+    );
+    assert!(hover.is_object());
+    std::thread::sleep(Duration::from_millis(500));
+    let hover = client.request(
+        "textDocument/hover",
+        at(&agents, &unreachable, "billing_bot", 1),
+    );
+    assert!(hover.is_object());
+    let dropped = client.notifications.iter().any(|n| {
+        n.method == "textDocument/publishDiagnostics"
+            && n.params["uri"] == agents
+            && !lowered(n.params["diagnostics"].as_array().unwrap())
+    });
+    assert!(!dropped, "{:#?}", client.notifications);
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": agents}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 9, "character": 0}}, "context": {"diagnostics": []}}),
+    );
+    assert!(actions.is_array());
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&root);
+}
