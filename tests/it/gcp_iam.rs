@@ -139,26 +139,43 @@ fn install() -> &'static Result<PathBuf, String> {
 
 /// Evaluates each `(expression, resource name, time)` with cel-python.
 fn cel(python: &Path, cases: &[(String, String, String)]) -> Vec<bool> {
-    let script = r#"
-import json, sys, celpy
-env = celpy.Environment()
-programs = {}
-out = []
+    run_cel(
+        python,
+        r#"
 for expression, name, time in json.load(sys.stdin):
-    if expression not in programs:
-        programs[expression] = env.program(env.compile(expression))
     activation = {
         "resource": celpy.json_to_cel({"name": name}),
         "request": celpy.celtypes.MapType({celpy.celtypes.StringType("time"): celpy.celtypes.TimestampType(time)}),
     }
+    out.append(evaluate(expression, activation))
+"#,
+        cases,
+    )
+}
+
+/// Runs `body` with cel-python on `cases` (as JSON on its standard input):
+/// `evaluate(expression, activation)` compiles once per expression and
+/// insists on a boolean; `body` appends each answer to `out`.
+fn run_cel(python: &Path, body: &str, cases: &(impl serde::Serialize + ?Sized)) -> Vec<bool> {
+    let script = format!(
+        r#"
+import json, sys, celpy
+env = celpy.Environment()
+programs = {{}}
+out = []
+def evaluate(expression, activation):
+    if expression not in programs:
+        programs[expression] = env.program(env.compile(expression))
     result = programs[expression].evaluate(activation)
     if not isinstance(result, celpy.celtypes.BoolType):
-        raise SystemExit(f"{expression!r} gave {result!r}")
-    out.append(bool(result))
+        raise SystemExit(f"{{expression!r}} gave {{result!r}}")
+    return bool(result)
+{body}
 json.dump(out, sys.stdout)
-"#;
+"#
+    );
     let mut child = Command::new(python)
-        .args(["-c", script])
+        .args(["-c", &script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -375,41 +392,14 @@ fn writs_gcp_answers_are_what_the_lowered_policies_grant() {
 /// Evaluates each `(expression, assertion)` with cel-python, the
 /// assertion (a token's claims) as `assertion`, as a pool provider does.
 fn cel_claims(python: &Path, cases: &[(String, Value)]) -> Vec<bool> {
-    let script = r#"
-import json, sys, celpy
-env = celpy.Environment()
-programs = {}
-out = []
+    run_cel(
+        python,
+        r#"
 for expression, claims in json.load(sys.stdin):
-    if expression not in programs:
-        programs[expression] = env.program(env.compile(expression))
-    result = programs[expression].evaluate({"assertion": celpy.json_to_cel(claims)})
-    if not isinstance(result, celpy.celtypes.BoolType):
-        raise SystemExit(f"{expression!r} gave {result!r}")
-    out.append(bool(result))
-json.dump(out, sys.stdout)
-"#;
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(serde_json::to_string(cases).unwrap().as_bytes())
-            .unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "cel-python: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("a list of answers")
+    out.append(evaluate(expression, {"assertion": celpy.json_to_cel(claims)}))
+"#,
+        cases,
+    )
 }
 
 /// A GitHub Actions token may act as an agent's service account exactly

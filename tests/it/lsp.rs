@@ -189,6 +189,39 @@ fn apply(text: &str, edits: &[Value]) -> String {
     out
 }
 
+impl Client {
+    /// The quick fix whose title starts so, for the finding of `code` in
+    /// the document's findings: its edits applied to `text`, and whether
+    /// it is the preferred one.
+    fn apply_fix(
+        &mut self,
+        uri: &str,
+        text: &str,
+        found: &[Value],
+        code: &str,
+        title: &str,
+    ) -> (String, bool) {
+        let finding = found
+            .iter()
+            .find(|d| d["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {found:#?}"));
+        let actions = self.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": finding["range"], "context": {"diagnostics": [finding]}}),
+        );
+        let fix = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["title"].as_str().unwrap().starts_with(title))
+            .unwrap_or_else(|| panic!("no `{title}…` in {actions:#}"));
+        (
+            apply(text, fix["edit"]["changes"][uri].as_array().unwrap()),
+            fix["isPreferred"] == true,
+        )
+    }
+}
+
 #[test]
 fn findings_appear_as_you_type_and_a_quick_fix_clears_them() {
     let root = workspace("findings");
@@ -220,17 +253,14 @@ fn findings_appear_as_you_type_and_a_quick_fix_clears_them() {
         position(&broken, "s3:GetObjekt", 0)
     );
     // The quick fix, applied as the editor would: a clean file.
-    let actions = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": agents}, "range": found[0]["range"], "context": {"diagnostics": found}}),
+    let (fixed, preferred) = client.apply_fix(
+        &agents,
+        &broken,
+        &found,
+        "writ::unknown_action",
+        "replace `s3:GetObjekt` with `s3:GetObject`",
     );
-    let fix = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["title"] == "replace `s3:GetObjekt` with `s3:GetObject`")
-        .unwrap_or_else(|| panic!("{actions:#}"));
-    let fixed = apply(&broken, fix["edit"]["changes"][&agents].as_array().unwrap());
+    assert!(preferred);
     assert!(fixed.contains("allow s3:GetObject on"), "{fixed}");
     client.notify(
         "textDocument/didChange",
@@ -255,26 +285,13 @@ fn findings_appear_as_you_type_and_a_quick_fix_clears_them() {
     );
     let wide = fixed.replacen("s3:GetObject on", "s3:* on", 1);
     let found = client.diagnostics(&agents);
-    let lint = found
-        .iter()
-        .find(|d| d["code"] == "writ::wildcard_action")
-        .unwrap_or_else(|| panic!("{found:#?}"));
-    let actions = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": agents}, "range": lint["range"], "context": {"diagnostics": [lint]}}),
+    let (waived, _) = client.apply_fix(
+        &agents,
+        &wide,
+        &found,
+        "writ::wildcard_action",
+        "accept with `@waive(wildcard_action",
     );
-    let waive = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| {
-            a["title"]
-                .as_str()
-                .unwrap()
-                .starts_with("accept with `@waive(wildcard_action")
-        })
-        .unwrap_or_else(|| panic!("{actions:#}"));
-    let waived = apply(&wide, waive["edit"]["changes"][&agents].as_array().unwrap());
     assert!(
         waived.contains("  @waive(wildcard_action, \"\")\n  aws.prod allow s3:* on"),
         "{waived}"
@@ -632,30 +649,14 @@ fn a_waiver_goes_above_a_wrapped_grant_and_exit_without_shutdown_fails() {
         json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": wrapped}}),
     );
     let found = client.diagnostics(&agents);
-    let lint = found
-        .iter()
-        .find(|d| d["code"] == "writ::wildcard_resource")
-        .unwrap_or_else(|| panic!("{found:#?}"));
-    let actions = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": agents}, "range": lint["range"], "context": {"diagnostics": [lint]}}),
-    );
-    let waive = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| {
-            a["title"]
-                .as_str()
-                .unwrap()
-                .starts_with("accept with `@waive")
-        })
-        .unwrap_or_else(|| panic!("{actions:#}"));
-    assert_eq!(waive["isPreferred"], false);
-    let waived = apply(
+    let (waived, preferred) = client.apply_fix(
+        &agents,
         &wrapped,
-        waive["edit"]["changes"][&agents].as_array().unwrap(),
+        &found,
+        "writ::wildcard_resource",
+        "accept with `@waive",
     );
+    assert!(!preferred);
     assert!(
         waived.contains("  @waive(wildcard_resource, \"\")\n  aws.prod allow s3:GetObject\n    on"),
         "{waived}"
