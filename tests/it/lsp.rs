@@ -49,6 +49,14 @@ impl Client {
         client
     }
 
+    /// The editor opens a document, at version 1.
+    fn open(&self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "writ", "version": 1, "text": text}}),
+        );
+    }
+
     fn notify(&self, method: &str, params: Value) {
         self.connection
             .sender
@@ -233,10 +241,7 @@ fn findings_appear_as_you_type_and_a_quick_fix_clears_them() {
         "  can invoices\n",
         "  can invoices\n  aws.prod allow s3:GetObjekt on \"arn:aws:s3:::acme-invoices/*\"\n",
     );
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": broken}}),
-    );
+    client.open(&agents, &broken);
     let found = client.diagnostics(&agents);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0]["code"], "writ::unknown_action");
@@ -398,10 +403,7 @@ fn completion_and_formatting() {
         "  can invoices\n",
         "  can invoices\n  aws.prod allow s3:GetOb\n",
     );
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": typing}}),
-    );
+    client.open(&agents, &typing);
     let items = client.request(
         "textDocument/completion",
         at(&agents, &typing, "s3:GetOb", "s3:GetOb".len()),
@@ -527,10 +529,7 @@ fn bad_input_never_stops_the_server() {
     let wrong = client.try_request("textDocument/hover", json!({"nonsense": true}));
     assert!(wrong.is_err());
     // A file deleted while open: the buffer is what counts.
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": AGENTS}}),
-    );
+    client.open(&agents, AGENTS);
     std::fs::remove_file(root.join("teams/agents.writ")).unwrap();
     client.notify(
         "workspace/didChangeWatchedFiles",
@@ -644,10 +643,7 @@ fn a_waiver_goes_above_a_wrapped_grant_and_exit_without_shutdown_fails() {
         "  can invoices\n",
         "  can invoices\n  aws.prod allow s3:GetObject\n    on \"arn:aws:s3:::*\"\n",
     );
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": wrapped}}),
-    );
+    client.open(&agents, &wrapped);
     let found = client.diagnostics(&agents);
     let (waived, preferred) = client.apply_fix(
         &agents,
@@ -737,10 +733,7 @@ fn lowering_findings_follow_a_pause_and_survive_edits_elsewhere() {
     let agents = url(&root.join("teams/agents.writ"));
     let providers = url(&root.join("providers.writ"));
     let unreachable = AGENTS.replace("  runs_on aws.prod service \"lambda.amazonaws.com\"\n", "");
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": agents, "languageId": "writ", "version": 1, "text": unreachable}}),
-    );
+    client.open(&agents, &unreachable);
     let lowered = |found: &[Value]| {
         found.iter().any(|d| {
             d["message"]
@@ -761,10 +754,7 @@ fn lowering_findings_follow_a_pause_and_survive_edits_elsewhere() {
     // this file drops it) until lowering runs again, and after.
     client.forget(&agents);
     let edited = PROVIDERS.replace("/// Reads invoices.", "/// Reads the invoices.");
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": providers, "languageId": "writ", "version": 1, "text": edited}}),
-    );
+    client.open(&providers, &edited);
     let hover = client.request(
         "textDocument/hover",
         at(&agents, &unreachable, "billing_bot", 1),
