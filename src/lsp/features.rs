@@ -179,6 +179,7 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
         }
         request::PrepareRenameRequest::METHOD => {
             let params: TextDocumentPositionParams = parse(request)?;
+            unparsed(analysis)?;
             ok(locate(analysis, &params).and_then(|(file, offset)| {
                 let (_, _, span) = analysis.index.at(file, offset)?;
                 Some(PrepareRenameResponse::Range(analysis.range(span)))
@@ -186,6 +187,10 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
         }
         request::Rename::METHOD => {
             let params: RenameParams = parse(request)?;
+            unparsed(analysis)?;
+            if let Some((file, _)) = locate(analysis, &params.text_document_position) {
+                fresh(server, analysis, file)?;
+            }
             rename(analysis, &params)
         }
         request::DocumentSymbolRequest::METHOD => {
@@ -203,13 +208,15 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
         }
         request::Formatting::METHOD => {
             let params: DocumentFormattingParams = parse(request)?;
-            ok(
-                file_of(analysis, &params.text_document.uri)
-                    .and_then(|file| format(analysis, file)),
-            )
+            // The text as the editor has it now, whatever was checked last.
+            ok(file_of(analysis, &params.text_document.uri)
+                .and_then(|file| format(file, current(server, analysis, file)?)))
         }
         request::CodeActionRequest::METHOD => {
             let params: CodeActionParams = parse(request)?;
+            if let Some(file) = file_of(analysis, &params.text_document.uri) {
+                fresh(server, analysis, file)?;
+            }
             ok(file_of(analysis, &params.text_document.uri)
                 .map(|file| quick_fixes(analysis, file, params.range, server.docs.as_ref())))
         }
@@ -431,6 +438,24 @@ fn describe_action(kind: ProviderKind, action: &str) -> Option<String> {
     }
 }
 
+/// Refuses a rename while a file does not parse: it may hold uses the
+/// index cannot see.
+fn unparsed(analysis: &Analysis) -> Result<(), (ErrorCode, String)> {
+    match analysis.checked.files.iter().position(Option::is_none) {
+        Some(broken) => Err((
+            ErrorCode::RequestFailed,
+            format!(
+                "`{}` does not parse, so not every use of a name can be found: fix it first",
+                analysis
+                    .sources
+                    .file(FileId(u32::try_from(broken).unwrap_or(u32::MAX)))
+                    .name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn rename(analysis: &Analysis, params: &RenameParams) -> Answer {
     let Some((file, offset)) = locate(analysis, &params.text_document_position) else {
         return ok(Value::Null);
@@ -442,19 +467,6 @@ fn rename(analysis: &Analysis, params: &RenameParams) -> Answer {
                 .to_string(),
         ));
     };
-    // A file that does not parse may hold uses the index cannot see.
-    if let Some(broken) = analysis.checked.files.iter().position(Option::is_none) {
-        return Err((
-            ErrorCode::RequestFailed,
-            format!(
-                "`{}` does not parse, so its uses of `{name}` cannot be found: fix it first",
-                analysis
-                    .sources
-                    .file(FileId(u32::try_from(broken).unwrap_or(u32::MAX)))
-                    .name
-            ),
-        ));
-    }
     let mut new = params.new_name.trim();
     // A provider's new name may be written whole (`aws.production`).
     if kind == Kind::Provider {
@@ -817,17 +829,41 @@ fn enclosing(analysis: &Analysis, file: FileId, offset: usize) -> Option<Block> 
     None
 }
 
-fn format(analysis: &Analysis, file: FileId) -> Option<Vec<TextEdit>> {
-    let text = analysis.text(file);
+fn format(file: FileId, text: &str) -> Option<Vec<TextEdit>> {
     let parsed = writ_compiler::syntax::parse_file(file, text).ok()?;
     let formatted = writ_compiler::format::format_file(text, &parsed);
     if formatted == text {
         return Some(Vec::new());
     }
     Some(vec![TextEdit::new(
-        analysis.lines[file.0 as usize].range(text, 0, text.len()),
+        super::text::Lines::new(text).range(text, 0, text.len()),
         formatted,
     )])
+}
+
+/// A document's text as the editor has it now.
+fn current<'a>(server: &'a Server, analysis: &Analysis, file: FileId) -> Option<&'a str> {
+    let path = analysis.paths.get(file.0 as usize)?;
+    server.documents.get(path).map(|d| d.text.as_str())
+}
+
+/// Refuses an answer that edits a document the last check did not see as
+/// it is now (a check that failed keeps the one before): its edits would
+/// land on other text.
+fn fresh(server: &Server, analysis: &Analysis, file: FileId) -> Result<(), (ErrorCode, String)> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    current(server, analysis, file)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    if analysis.hashes.get(file.0 as usize) == Some(&hasher.finish()) {
+        Ok(())
+    } else {
+        Err((
+            ErrorCode::ContentModified,
+            "the document changed since writ last checked it; ask again".to_string(),
+        ))
+    }
 }
 
 /// The quick fixes of the findings in `range` of a file.

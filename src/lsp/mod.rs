@@ -58,8 +58,15 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
     loop {
         // Changes that arrive together are checked once: when nothing more
         // has come for a moment, or before a request is answered.
-        let message = if !dirty && server.lower_pending {
-            match connection.receiver.recv_timeout(PAUSE) {
+        let message = if shutting_down {
+            match connection.receiver.recv() {
+                Ok(message) => message,
+                // Shut down, and gone without `exit`: done all the same.
+                Err(_) => return Ok(()),
+            }
+        } else if !dirty && server.lower_pending {
+            let wait = PAUSE.saturating_sub(server.changed_at.elapsed());
+            match connection.receiver.recv_timeout(wait) {
                 Ok(message) => message,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     server.lower(connection);
@@ -113,7 +120,14 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
                     dirty = false;
                 }
                 // A quick fix may be for a lowering finding.
-                if request.method == request::CodeActionRequest::METHOD {
+                // A quick fix asked for (not one an editor asks for by itself
+                // as the cursor moves) may be for a lowering finding.
+                let invoked = request.method == request::CodeActionRequest::METHOD
+                    && request.params["context"]["triggerKind"]
+                        .as_u64()
+                        .unwrap_or(1)
+                        == 1;
+                if invoked {
                     server.lower(connection);
                 }
                 let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -146,6 +160,9 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
                     server.notification(notification)
                 }))
                 .unwrap_or(false);
+                if changed {
+                    server.changed_at = std::time::Instant::now();
+                }
                 dirty |= changed;
             }
             // Answers to what the server asked (the file watcher's
@@ -268,6 +285,10 @@ pub(crate) struct Server {
     lowered: Vec<(Vec<PathBuf>, Diagnostic)>,
     lowered_hashes: HashMap<PathBuf, u64>,
     lower_pending: bool,
+    /// The last lowering failed inside the compiler (said once).
+    lower_failed: bool,
+    /// When the workspace last changed: lowering waits for a pause after it.
+    changed_at: std::time::Instant,
 }
 
 impl Server {
@@ -297,6 +318,8 @@ impl Server {
             lowered: Vec::new(),
             lowered_hashes: HashMap::new(),
             lower_pending: false,
+            lower_failed: false,
+            changed_at: std::time::Instant::now(),
         };
         server.load_disk();
         server
@@ -434,14 +457,23 @@ impl Server {
             writ_compiler::lower::lower(&analysis.checked.model, &project).diagnostics
         }));
         let Ok(found) = lowered else {
-            self.messages.push((
-                MessageType::ERROR,
-                "writ failed to lower this workspace; its findings are the checker's only"
-                    .to_string(),
-            ));
+            // No finding of an earlier lowering is kept: they may no
+            // longer hold.
+            self.lowered.clear();
+            self.lowered_hashes.clear();
+            analysis.diagnostics = analysis.checked.diagnostics.clone();
+            if !self.lower_failed {
+                self.lower_failed = true;
+                self.messages.push((
+                    MessageType::ERROR,
+                    "writ failed to lower this workspace; its findings are the checker's only"
+                        .to_string(),
+                ));
+            }
             self.publish(connection);
             return;
         };
+        self.lower_failed = false;
         self.lowered = found
             .iter()
             .filter_map(|d| {
@@ -606,9 +638,7 @@ impl Server {
             {
                 continue;
             }
-            let version = url
-                .to_file_path()
-                .ok()
+            let version = writ_path(url)
                 .and_then(|path| self.documents.get(&path))
                 .and_then(|d| d.version);
             notify::<notification::PublishDiagnostics>(
@@ -665,7 +695,12 @@ impl Server {
                 let Some(path) = writ_path(&changed.text_document.uri) else {
                     return false;
                 };
-                let Some(document) = self.documents.get_mut(&path) else {
+                // Only an open document changes by the editor's edits.
+                let Some(document) = self
+                    .documents
+                    .get_mut(&path)
+                    .filter(|d| d.version.is_some())
+                else {
                     return false;
                 };
                 // An edit older than what the server holds is stale.
@@ -697,6 +732,15 @@ impl Server {
                 let Some(path) = writ_path(&closed.text_document.uri) else {
                     return false;
                 };
+                // Opened again under another address (a symbolic link):
+                // that one stays open.
+                if self.documents.get(&path).is_some_and(|d| {
+                    d.uri
+                        .as_ref()
+                        .is_some_and(|u| *u != closed.text_document.uri)
+                }) {
+                    return false;
+                }
                 // Back to what is on disk, if anything (unsaved edits are
                 // the editor's to keep).
                 self.documents.remove(&path);
@@ -730,7 +774,12 @@ impl Server {
                         changed = true;
                     }
                 }
-                changed
+                // A folder deleted or renamed may be told as one event for
+                // the folder: files that are not open and are gone, go.
+                let before = self.documents.len();
+                self.documents
+                    .retain(|path, d| d.version.is_some() || path.is_file());
+                changed || self.documents.len() != before
             }
             _ => false,
         }

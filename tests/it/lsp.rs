@@ -780,3 +780,40 @@ fn lowering_findings_follow_a_pause_and_survive_edits_elsewhere() {
     client.shutdown();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn renames_wait_for_every_file_to_parse_and_requests_after_shutdown_are_refused() {
+    let root = workspace("refusals");
+    let mut client = Client::start(&root);
+    let agents = url(&root.join("teams/agents.writ"));
+    let providers = url(&root.join("providers.writ"));
+    // A file that does not parse may hold uses of the name: no rename.
+    client.open(&providers, "provider aws prod {\n");
+    let refused = client.try_request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": agents}, "position": position(AGENTS, "billing_bot", 1), "newName": "biller"}),
+    );
+    assert!(
+        refused.as_ref().is_err_and(|e| e["code"] == -32803),
+        "{refused:?}"
+    );
+    // A file outside the project is not checked with it.
+    let outside =
+        std::env::temp_dir().join(format!("writ-lsp-outside-{}.writ", std::process::id()));
+    std::fs::write(&outside, "agent stray {\n}\n").unwrap();
+    client.open(&url(&outside), "agent stray {\n}\n");
+    let symbols = client.request("workspace/symbol", json!({"query": "stray"}));
+    assert_eq!(symbols, json!([]));
+    let _ = std::fs::remove_file(&outside);
+    // Shut down: a request after it is refused, as LSP says.
+    client.request("shutdown", Value::Null);
+    let after = client.try_request("textDocument/hover", at(&agents, AGENTS, "billing_bot", 1));
+    assert!(
+        after.as_ref().is_err_and(|e| e["code"] == -32600),
+        "{after:?}"
+    );
+    client.notify("exit", Value::Null);
+    let result = client.server.take().unwrap().join().unwrap();
+    assert_eq!(result, Ok(()));
+    let _ = std::fs::remove_dir_all(&root);
+}
