@@ -949,13 +949,19 @@ fn quick_fixes(
         let at_line = lines.position(text, line_start);
         if finding.code.is_waivable() && statement.is_some() {
             // An empty reason is an error of its own: the reason must be
-            // written.
+            // written. Above the statement's line; where the statement
+            // does not start its line (`scope s { aws.p allow … }`), right
+            // before it.
+            let waiver = format!("@waive({}, \"\")", finding.code.short_name());
+            let edit = if text[line_start..anchor].trim().is_empty() {
+                TextEdit::new(Range::new(at_line, at_line), format!("{indent}{waiver}\n"))
+            } else {
+                let at = lines.position(text, anchor);
+                TextEdit::new(Range::new(at, at), format!("{waiver} "))
+            };
             fix(
                 format!("accept with `@waive({}, \"…\")`", finding.code.short_name()),
-                vec![TextEdit::new(
-                    Range::new(at_line, at_line),
-                    format!("{indent}@waive({}, \"\")\n", finding.code.short_name()),
-                )],
+                vec![edit],
                 false,
             );
         }

@@ -657,6 +657,25 @@ fn a_waiver_goes_above_a_wrapped_grant_and_exit_without_shutdown_fails() {
         waived.contains("  @waive(wildcard_resource, \"\")\n  aws.prod allow s3:GetObject\n    on"),
         "{waived}"
     );
+    // A grant on its block's own line: the waiver right before it, and the
+    // source still parses.
+    let providers = url(&root.join("providers.writ"));
+    let one_line = "provider aws prod {\n  account = \"123456789012\"\n}\n\nscope invoices { aws.prod allow s3:* on \"arn:aws:s3:::x/*\" }\n";
+    client.open(&providers, one_line);
+    let found = client.diagnostics(&providers);
+    let (waived, _) = client.apply_fix(
+        &providers,
+        one_line,
+        &found,
+        "writ::wildcard_action",
+        "accept with `@waive",
+    );
+    assert!(
+        waived.contains("scope invoices { @waive(wildcard_action, \"\") aws.prod allow s3:*"),
+        "{waived}"
+    );
+    let parsed = writ_compiler::syntax::parse_file(writ_compiler::FileId(0), &waived);
+    assert!(parsed.is_ok(), "{waived}");
     // `exit` without `shutdown`: the server stops, as a failure.
     client.notify("exit", Value::Null);
     let result = client.server.take().unwrap().join().unwrap();
