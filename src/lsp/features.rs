@@ -294,6 +294,28 @@ fn hover(analysis: &Analysis, file: FileId, offset: usize) -> Option<Hover> {
             range: Some(analysis.range(action.span)),
         });
     }
+    if let Some(resource) = kubernetes_resource_at(tree, offset) {
+        let name = resource.value.split('/').next().unwrap_or_default();
+        let known = facts::kubernetes::known_resources().find(|(n, _)| n == name);
+        let text = match known {
+            Some((_, facts::kubernetes::ResourceScope::Namespaced)) => format!(
+                "**{}**: a namespaced Kubernetes resource; the grant holds in the namespaces it names (`in namespace`), or in every one (`in cluster`)",
+                resource.value
+            ),
+            Some((_, facts::kubernetes::ResourceScope::Cluster)) => format!(
+                "**{}**: a cluster-wide Kubernetes resource; only `in cluster` grants it",
+                resource.value
+            ),
+            None => format!(
+                "`{}`: not a resource writ knows (a custom resource, or a pattern)",
+                resource.value
+            ),
+        };
+        return Some(Hover {
+            contents: markdown(text),
+            range: Some(analysis.range(resource.span)),
+        });
+    }
     let ttl =
         field_at(tree, offset).filter(|f| f.name.text == "ttl" || f.name.text == "max_ttl")?;
     Some(Hover {
@@ -346,6 +368,21 @@ fn action_at(tree: &ast::SourceFile, offset: usize) -> Option<(ProviderKind, &as
             _ => None,
         })
         .and_then(|(kind, action)| Some((kind?, action)))
+}
+
+/// The resource of a Kubernetes grant under the cursor.
+fn kubernetes_resource_at(tree: &ast::SourceFile, offset: usize) -> Option<&ast::Str> {
+    statements(tree)
+        .into_iter()
+        .find_map(|stmt| match &stmt.kind {
+            StmtKind::Grant(grant)
+                if ProviderKind::parse(&grant.provider.kind.text)
+                    == Some(ProviderKind::Kubernetes) =>
+            {
+                grant.resources.iter().find(|r| inside(r.span, offset))
+            }
+            _ => None,
+        })
 }
 
 fn field_at(tree: &ast::SourceFile, offset: usize) -> Option<&ast::Field> {
@@ -648,6 +685,23 @@ fn candidates(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Completio
                 && kind_of(provider).is_some() =>
         {
             actions(kind_of(provider).unwrap_or(ProviderKind::Aws), typing)
+        }
+        // A Kubernetes grant's resources: `… on "pods", "deployments.apps"`.
+        [provider, "allow" | "deny", .., "on"] | [provider, "allow" | "deny", .., "on", _]
+            if kind_of(provider) == Some(ProviderKind::Kubernetes) =>
+        {
+            let typed = typing.rsplit(',').next().unwrap_or(typing);
+            let typed = typed.trim_start_matches('"');
+            facts::kubernetes::known_resources()
+                .filter(|(name, _)| name.starts_with(typed))
+                .map(|(name, scope)| {
+                    let scope = match scope {
+                        facts::kubernetes::ResourceScope::Namespaced => "namespaced resource",
+                        facts::kubernetes::ResourceScope::Cluster => "cluster-wide resource",
+                    };
+                    item(format!("\"{name}\""), CompletionItemKind::CLASS, scope)
+                })
+                .collect()
         }
         ["deny", provider, rest @ ..] if !rest.contains(&"on") && kind_of(provider).is_some() => {
             actions(kind_of(provider).unwrap_or(ProviderKind::Aws), typing)

@@ -469,6 +469,31 @@ fn completion_and_formatting() {
             "after {needle:?}: {labels:?}"
         );
     }
+    // Kubernetes resources, inside the string: completion and hover.
+    let cluster = url(&root.join("teams/cluster.writ"));
+    let k8s = "provider kubernetes prod {\n  cluster = \"prod\"\n}\n\nscope pods_read {\n  kubernetes.prod allow get on \"po\"\n}\n";
+    client.open(&cluster, k8s);
+    let items = client.request("textDocument/completion", at(&cluster, k8s, "\"po\"", 3));
+    let labels: Vec<&str> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"\"pods\""), "{labels:?}");
+    let named = k8s.replace("\"po\"", "\"pods\"");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": cluster, "version": 2}, "contentChanges": [{"text": named}]}),
+    );
+    let hover = client.request("textDocument/hover", at(&cluster, &named, "\"pods\"", 2));
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("namespaced"),
+        "{hover}"
+    );
     // Formatting: what `writ fmt` writes.
     let messy = "agent   billing_bot {\n    owner = \"team-billing\"\n  ttl =   1h\n  runs_on aws.prod   service \"lambda.amazonaws.com\"\n    can invoices\n}\n";
     client.notify(

@@ -30,6 +30,20 @@ pub enum ResourceScope {
     Cluster,
 }
 
+/// The resources writ knows, as a grant names them (`pods`,
+/// `deployments.apps`), with their scope: for an editor's completion and
+/// hover.
+pub fn known_resources() -> impl Iterator<Item = (String, ResourceScope)> {
+    RESOURCES.iter().map(|(resource, group, scope)| {
+        let name = if group.is_empty() {
+            (*resource).to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        (name, *scope)
+    })
+}
+
 /// `(resource, group, scope)`; the core group is `""`.
 const RESOURCES: &[(&str, &str, ResourceScope)] = {
     use ResourceScope::{Cluster as C, Namespaced as N};
