@@ -457,42 +457,49 @@ fn gcp_service_accounts_and_bindings_converge_and_keep_everyone_elses() {
         "{notes:#}"
     );
     // Every request writ sent is one Google's discovery documents describe.
-    if let Some(documents) = discovery_documents() {
-        let log = gcp.log();
-        let mut wrong = Vec::new();
-        for request in &log {
-            for error in crate::gcp::discovery::check(
-                documents,
-                &request.method,
-                &request.target,
-                &request.body,
-            ) {
-                wrong.push(format!("{} {}: {error}", request.method, request.target));
-            }
-        }
-        assert!(
-            wrong.is_empty(),
-            "{} of {} requests:\n{}",
-            wrong.len(),
-            log.len(),
-            wrong.join("\n")
-        );
-        // Of every kind writ sends.
-        for kind in [
+    described(
+        &gcp,
+        &[
             ":getIamPolicy",
             ":setIamPolicy",
             ":disable",
             ":enable",
             "/iam",
             "serviceAccounts?pageSize",
-        ] {
-            assert!(
-                log.iter().any(|l| l.target.contains(kind)),
-                "no {kind} request"
-            );
-        }
-    }
+        ],
+    );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Every request writ sent is one Google's discovery documents describe
+/// (method, path, query and body), and among them are requests of each of
+/// `kinds` (parts of the path and query).
+fn described(gcp: &FakeGcp, kinds: &[&str]) {
+    let Some(documents) = discovery_documents() else {
+        return;
+    };
+    let log = gcp.log();
+    let wrong: Vec<String> = log
+        .iter()
+        .flat_map(|request| {
+            crate::gcp::discovery::check(documents, &request.method, &request.target, &request.body)
+                .into_iter()
+                .map(move |e| format!("{} {}: {e}", request.method, request.target))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} requests:\n{}",
+        wrong.len(),
+        log.len(),
+        wrong.join("\n")
+    );
+    for kind in kinds {
+        assert!(
+            log.iter().any(|l| l.target.contains(kind)),
+            "no {kind} request"
+        );
+    }
 }
 
 fn discovery_documents() -> Option<&'static [Value]> {
@@ -758,34 +765,15 @@ fn github_workflows_act_as_gcp_service_accounts_through_writs_pool() {
         .log()
         .iter()
         .all(|l| l.user_project.as_deref() == Some("acme-billing")));
-    if let Some(documents) = discovery_documents() {
-        let log = gcp.log();
-        let wrong: Vec<String> = log
-            .iter()
-            .flat_map(|request| {
-                crate::gcp::discovery::check(
-                    documents,
-                    &request.method,
-                    &request.target,
-                    &request.body,
-                )
-                .into_iter()
-                .map(move |e| format!("{} {}: {e}", request.method, request.target))
-            })
-            .collect();
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-        for kind in [
+    described(
+        &gcp,
+        &[
             "workloadIdentityPoolId=",
             "workloadIdentityPoolProviderId=",
             "/operations/",
             ":undelete",
             "updateMask=",
-        ] {
-            assert!(
-                log.iter().any(|l| l.target.contains(kind)),
-                "no {kind} request"
-            );
-        }
-    }
+        ],
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
