@@ -92,6 +92,15 @@ pub fn contains(outer: &str, inner: &str) -> bool {
         // more than one string.
         return false;
     }
+    if outer == inner {
+        return true;
+    }
+    // The common shape, `prefix*`: it holds what surely starts with `prefix`,
+    // which is what `inner`'s literal start says (past it, a wildcard can
+    // always be given a character that differs).
+    if let Some(prefix) = star_suffixed(outer) {
+        return literal_start(inner).starts_with(prefix);
+    }
     let outer = tokens(outer);
     let inner = tokens(inner);
     let mut alphabet: Vec<Option<char>> = outer
@@ -140,6 +149,34 @@ pub fn contains(outer: &str, inner: &str) -> bool {
     true
 }
 
+/// `prefix` when the pattern is `prefix*`: its only wildcard a final run of
+/// stars.
+fn star_suffixed(pattern: &str) -> Option<&str> {
+    let prefix = pattern.trim_end_matches('*');
+    (prefix.len() < pattern.len() && !has_wildcard(prefix)).then_some(prefix)
+}
+
+/// The pattern's text before its first wildcard.
+fn literal_start(pattern: &str) -> &str {
+    &pattern[..pattern.find(['*', '?']).unwrap_or(pattern.len())]
+}
+
+/// Does some string that `pattern` matches start with `prefix`? Reading
+/// both together: a literal must agree, `?` takes any character, and a
+/// star takes the rest of `prefix` (what follows it matches something).
+fn can_start_with(pattern: &str, prefix: &str) -> bool {
+    let mut tokens = pattern.chars();
+    for wanted in prefix.chars() {
+        match tokens.next() {
+            Some('*') => return true,
+            Some('?') => {}
+            Some(c) if c == wanted => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// The positions reachable from `positions` by letting stars match nothing.
 fn closure(pattern: &[Token], mut positions: Vec<usize>) -> Vec<usize> {
     let mut index = 0;
@@ -177,6 +214,12 @@ pub fn intersects(a: &str, b: &str) -> bool {
     }
     if !has_wildcard(b) {
         return matches(a, b);
+    }
+    if let Some(prefix) = star_suffixed(a) {
+        return can_start_with(b, prefix);
+    }
+    if let Some(prefix) = star_suffixed(b) {
+        return can_start_with(a, prefix);
     }
     let a = tokens(a);
     let b = tokens(b);
@@ -221,25 +264,27 @@ struct ArnPattern<'a> {
 
 /// The segments of an ARN pattern; `None` when it can match no ARN.
 fn arn_segments(text: &str) -> Option<ArnPattern<'_>> {
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    if parts.len() == 6 {
-        return Some(ArnPattern {
-            fixed: [parts[0], parts[1], parts[2], parts[3], parts[4]],
-            resource: parts[5],
-        });
-    }
+    let mut parts = text.splitn(6, ':');
     // A short pattern: a trailing `*` stands for the rest of the ARN.
-    if !text.ends_with('*') {
-        return None;
-    }
     let mut fixed = ["*"; 5];
-    for (slot, part) in fixed.iter_mut().zip(&parts) {
-        *slot = part;
+    for slot in &mut fixed {
+        match parts.next() {
+            Some(part) => *slot = part,
+            None => {
+                return text.ends_with('*').then_some(ArnPattern {
+                    fixed,
+                    resource: "*",
+                })
+            }
+        }
     }
-    Some(ArnPattern {
-        fixed,
-        resource: "*",
-    })
+    match parts.next() {
+        Some(resource) => Some(ArnPattern { fixed, resource }),
+        None => text.ends_with('*').then_some(ArnPattern {
+            fixed,
+            resource: "*",
+        }),
+    }
 }
 
 /// Does the ARN pattern match the ARN (or text) `arn`?

@@ -246,7 +246,7 @@ fn markdown(text: String) -> HoverContents {
 }
 
 fn hover(analysis: &Analysis, file: FileId, offset: usize) -> Option<Hover> {
-    let model = &analysis.checked.model;
+    let model = &analysis.model;
     if let Some((kind, name, span)) = analysis.index.at(file, offset) {
         let text = match kind {
             Kind::Agent => {
@@ -287,7 +287,7 @@ fn hover(analysis: &Analysis, file: FileId, offset: usize) -> Option<Hover> {
             range: Some(analysis.range(span)),
         });
     }
-    let tree = analysis.checked.files.get(file.0 as usize)?.as_ref()?;
+    let tree = analysis.tree(file)?;
     if let Some((provider, action)) = action_at(tree, offset) {
         return Some(Hover {
             contents: markdown(describe_action(provider, &action.text)?),
@@ -478,7 +478,7 @@ fn describe_action(kind: ProviderKind, action: &str) -> Option<String> {
 /// Refuses a rename while a file does not parse: it may hold uses the
 /// index cannot see.
 fn unparsed(analysis: &Analysis) -> Result<(), (ErrorCode, String)> {
-    match analysis.checked.files.iter().position(Option::is_none) {
+    match analysis.parsed.iter().position(|p| p.is_err()) {
         Some(broken) => Err((
             ErrorCode::RequestFailed,
             format!(
@@ -982,18 +982,13 @@ fn quick_fixes(
         }
         // The statement the finding is in (a grant or a `runs_on` may run
         // over several lines): a waiver goes right above it.
-        let statement = analysis
-            .checked
-            .files
-            .get(file.0 as usize)
-            .and_then(Option::as_ref)
-            .and_then(|tree| {
-                statements(tree)
-                    .into_iter()
-                    .filter(|s| matches!(s.kind, StmtKind::Grant(_) | StmtKind::RunsOn(_)))
-                    .find(|s| inside(s.span, span.start as usize))
-                    .map(|s| s.span.start as usize)
-            });
+        let statement = analysis.tree(file).and_then(|tree| {
+            statements(tree)
+                .into_iter()
+                .filter(|s| matches!(s.kind, StmtKind::Grant(_) | StmtKind::RunsOn(_)))
+                .find(|s| inside(s.span, span.start as usize))
+                .map(|s| s.span.start as usize)
+        });
         let anchor = statement.unwrap_or(span.start as usize);
         let line_start = text[..anchor].rfind('\n').map_or(0, |at| at + 1);
         let indent: String = text[line_start..]

@@ -28,8 +28,11 @@ use lsp_types::{
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use text::Lines;
-use writ_compiler::{CheckOptions, Checked, Diagnostic, FileId, Parsed, SourceMap};
+use writ_compiler::model::Model;
+use writ_compiler::syntax::ast;
+use writ_compiler::{CheckOptions, Diagnostic, FileId, Parsed, SourceMap};
 
 /// Serves one client on stdin and stdout until it shuts the server down.
 pub fn run() -> Result<(), String> {
@@ -205,7 +208,18 @@ struct Document {
 struct Cached {
     hash: u64,
     file: FileId,
-    parsed: Parsed,
+    /// Shared with the analysis that checked it: kept, not copied.
+    parsed: Arc<Parsed>,
+    lines: Arc<Lines>,
+}
+
+/// What was published for a file: writ's findings, and the hash of the
+/// file each of their labels is in (its ranges move when that file
+/// changes). While both stay the same, nothing is converted or sent again.
+#[derive(Debug, Default, PartialEq)]
+struct Published {
+    findings: Vec<Diagnostic>,
+    hashes: Vec<u64>,
 }
 
 /// The workspace as last checked.
@@ -217,8 +231,12 @@ pub(crate) struct Analysis {
     pub urls: Vec<Option<Url>>,
     /// The hash of each file's text.
     pub hashes: Vec<u64>,
-    pub lines: Vec<Lines>,
-    pub checked: Checked,
+    pub lines: Vec<Arc<Lines>>,
+    /// Each file's syntax tree, or its syntax error.
+    pub parsed: Vec<Arc<Parsed>>,
+    pub model: Model,
+    /// The checker's findings.
+    pub checked: Vec<Diagnostic>,
     /// What `writ check` reports: the checker's findings and, when there is
     /// no error, lowering's.
     pub diagnostics: Vec<Diagnostic>,
@@ -226,6 +244,11 @@ pub(crate) struct Analysis {
 }
 
 impl Analysis {
+    /// A file's syntax tree, if it parses.
+    pub fn tree(&self, file: FileId) -> Option<&ast::SourceFile> {
+        self.parsed.get(file.0 as usize)?.as_ref().as_ref().ok()
+    }
+
     /// The file an editor's address names (as the editor wrote it, or as
     /// its real path).
     pub fn file_of_url(&self, url: &Url) -> Option<FileId> {
@@ -272,7 +295,7 @@ pub(crate) struct Server {
     cache: HashMap<PathBuf, Cached>,
     analysis: Option<Analysis>,
     /// What was last published for each file.
-    published: HashMap<Url, Vec<lsp_types::Diagnostic>>,
+    published: HashMap<Url, Published>,
     /// Messages for the editor, sent with the next publication.
     messages: Vec<(MessageType, String)>,
     /// Where the diagnostics' reference is, for the codes' links.
@@ -454,14 +477,14 @@ impl Server {
         };
         let project = self.project.clone();
         let lowered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            writ_compiler::lower::lower(&analysis.checked.model, &project).diagnostics
+            writ_compiler::lower::lower(&analysis.model, &project).diagnostics
         }));
         let Ok(found) = lowered else {
             // No finding of an earlier lowering is kept: they may no
             // longer hold.
             self.lowered.clear();
             self.lowered_hashes.clear();
-            analysis.diagnostics = analysis.checked.diagnostics.clone();
+            analysis.diagnostics = analysis.checked.clone();
             if !self.lower_failed {
                 self.lower_failed = true;
                 self.messages.push((
@@ -490,7 +513,7 @@ impl Server {
             .zip(&analysis.hashes)
             .map(|(p, h)| (p.clone(), *h))
             .collect();
-        analysis.diagnostics = analysis.checked.diagnostics.clone();
+        analysis.diagnostics = analysis.checked.clone();
         analysis.diagnostics.extend(found);
         writ_compiler::diagnostic::sort_in_source_order(&mut analysis.diagnostics);
         self.publish(connection);
@@ -530,23 +553,25 @@ impl Server {
                 .cache
                 .get(path)
                 .filter(|c| c.hash == hash && c.file == file);
-            let tree = match cached {
-                Some(cached) => cached.parsed.clone(),
+            let (tree, line_table) = match cached {
+                Some(cached) => (cached.parsed.clone(), cached.lines.clone()),
                 None => {
-                    let tree = writ_compiler::syntax::parse_file(file, &document.text);
+                    let tree = Arc::new(writ_compiler::syntax::parse_file(file, &document.text));
+                    let line_table = Arc::new(Lines::new(&document.text));
                     self.cache.insert(
                         path.clone(),
                         Cached {
                             hash,
                             file,
                             parsed: tree.clone(),
+                            lines: line_table.clone(),
                         },
                     );
-                    tree
+                    (tree, line_table)
                 }
             };
             parsed.push(tree);
-            lines.push(Lines::new(&document.text));
+            lines.push(line_table);
             urls.push(
                 document
                     .uri
@@ -557,11 +582,12 @@ impl Server {
         }
         self.cache
             .retain(|path, _| self.documents.contains_key(path));
-        let checked = writ_compiler::check_parsed(parsed, &CheckOptions { today });
-        let mut diagnostics = checked.diagnostics.clone();
+        let (model, checked) =
+            writ_compiler::check_parsed(parsed.iter().map(|p| &**p), &CheckOptions { today });
+        let mut diagnostics = checked.clone();
         // Lowering's findings wait for a pause (see `lower`); meanwhile
         // those of files unchanged since it last ran stand.
-        self.lower_pending = !checked.has_errors();
+        self.lower_pending = !checked.iter().any(Diagnostic::is_error);
         if self.lower_pending {
             'findings: for (files, finding) in &self.lowered {
                 // Each label's file, as it is now: the finding stands only if
@@ -585,17 +611,23 @@ impl Server {
             }
             writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         }
-        let index = Index::build(checked.files.iter().flatten());
-        self.analysis = Some(Analysis {
+        let index = Index::build(parsed.iter().filter_map(|p| p.as_ref().as_ref().ok()));
+        let last = self.analysis.replace(Analysis {
             sources,
             paths,
             hashes,
             urls,
             lines,
+            parsed,
+            model,
             checked,
             diagnostics,
             index,
         });
+        // The last analysis is large (a model, findings, an index): freed on
+        // another thread, not while the editor waits for these findings.
+        // Without a thread to be had, the closure is dropped here.
+        let _ = std::thread::Builder::new().spawn(move || drop(last));
     }
 
     /// Sends each file's findings where they changed (an empty list clears
@@ -610,7 +642,7 @@ impl Server {
         let Some(analysis) = &self.analysis else {
             return;
         };
-        let mut now: HashMap<Url, Vec<lsp_types::Diagnostic>> = HashMap::new();
+        let mut now: HashMap<Url, Published> = HashMap::new();
         for index in 0..analysis.paths.len() {
             if let Some(url) = analysis.url(FileId(u32::try_from(index).unwrap_or(u32::MAX))) {
                 now.entry(url).or_default();
@@ -618,26 +650,32 @@ impl Server {
         }
         for diagnostic in &analysis.diagnostics {
             if let Some(url) = analysis.url(diagnostic.primary.span.file) {
-                now.entry(url).or_default().push(features::diagnostic(
-                    analysis,
-                    diagnostic,
-                    self.docs.as_ref(),
-                ));
+                let published = now.entry(url).or_default();
+                published.findings.push(diagnostic.clone());
+                for label in std::iter::once(&diagnostic.primary).chain(&diagnostic.secondary) {
+                    let hash = analysis.hashes.get(label.span.file.0 as usize);
+                    published.hashes.push(hash.copied().unwrap_or_default());
+                }
             }
         }
         // Files gone: their findings cleared.
         for url in self.published.keys() {
             now.entry(url.clone()).or_default();
         }
-        for (url, diagnostics) in &now {
+        for (url, published) in &now {
             // Unchanged (a file without findings was last published empty).
             if self
                 .published
                 .get(url)
-                .map_or(diagnostics.is_empty(), |last| last == diagnostics)
+                .map_or(published.findings.is_empty(), |last| last == published)
             {
                 continue;
             }
+            let diagnostics = published
+                .findings
+                .iter()
+                .map(|d| features::diagnostic(analysis, d, self.docs.as_ref()))
+                .collect();
             let version = writ_path(url)
                 .and_then(|path| self.documents.get(&path))
                 .and_then(|d| d.version);
@@ -645,13 +683,15 @@ impl Server {
                 connection,
                 lsp_types::PublishDiagnosticsParams {
                     uri: url.clone(),
-                    diagnostics: diagnostics.clone(),
+                    diagnostics,
                     version,
                 },
             );
         }
-        now.retain(|_, diagnostics| !diagnostics.is_empty());
-        self.published = now;
+        now.retain(|_, published| !published.findings.is_empty());
+        // The last publication, freed on another thread (as in `analyse`).
+        let last = std::mem::replace(&mut self.published, now);
+        let _ = std::thread::Builder::new().spawn(move || drop(last));
     }
 
     /// Applies a notification; whether the workspace changed.

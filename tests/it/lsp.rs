@@ -714,27 +714,13 @@ fn a_waiver_goes_above_a_wrapped_grant_and_exit_without_shutdown_fails() {
 /// `.ci/run`), and a wrong assertion is caught.
 #[test]
 fn the_vscode_grammar_colours_writ_as_its_test_says() {
-    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmgrammar-0.1.3");
-    let tool = folder.join("node_modules/.bin/vscode-tmgrammar-test");
-    if !tool.exists() {
-        let installed = std::process::Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&folder)
-            .arg("vscode-tmgrammar-test@0.1.3")
-            .output();
-        let reason = match installed {
-            Ok(output) if output.status.success() => None,
-            Ok(output) => Some(String::from_utf8_lossy(&output.stderr).into_owned()),
-            Err(error) => Some(error.to_string()),
-        };
-        if let Some(reason) = reason {
-            if std::env::var_os("WRIT_REQUIRE_TMGRAMMAR").is_some() {
-                panic!("vscode-tmgrammar-test is required (WRIT_REQUIRE_TMGRAMMAR is set) but unavailable: {reason}");
-            }
-            eprintln!("skipping: vscode-tmgrammar-test is unavailable here: {reason}");
-            return;
-        }
-    }
+    let Some(tool) = npm_tool(
+        "vscode-tmgrammar-test@0.1.3",
+        "vscode-tmgrammar-test",
+        "WRIT_REQUIRE_TMGRAMMAR",
+    ) else {
+        return;
+    };
     let editor = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode");
     let grammar = editor.join("syntaxes/writ.tmLanguage.json");
     let run = |test: &Path| {
@@ -766,6 +752,104 @@ fn the_vscode_grammar_colours_writ_as_its_test_says() {
     .unwrap();
     assert!(!run(&wrong).status.success());
     let _ = std::fs::remove_file(&wrong);
+}
+
+/// An npm package's program, installed once into `target/` (the package
+/// pinned by its version); `None` (the test skipped) when npm cannot
+/// install it, unless `require` is set in the environment, as `.ci/run`
+/// sets it.
+fn npm_tool(package: &str, program: &str, require: &str) -> Option<PathBuf> {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(package.replace(['@', '/'], "-"));
+    let tool = folder.join("node_modules/.bin").join(program);
+    if tool.exists() {
+        return Some(tool);
+    }
+    let installed = std::process::Command::new("npm")
+        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&folder)
+        .arg(package)
+        .output();
+    let reason = match installed {
+        Ok(output) if output.status.success() => return Some(tool),
+        Ok(output) => String::from_utf8_lossy(&output.stderr).into_owned(),
+        Err(error) => error.to_string(),
+    };
+    if std::env::var_os(require).is_some() {
+        panic!("{package} is required ({require} is set) but unavailable: {reason}");
+    }
+    eprintln!("skipping: {package} is unavailable here: {reason}");
+    None
+}
+
+/// The VS Code extension packages with `@vscode/vsce` (npm, pinned;
+/// `WRIT_REQUIRE_VSCE` in `.ci/run`), its client library installed from
+/// the extension's lock file, and the package holds what VS Code loads:
+/// the manifest, the client and its library, the grammar and the language
+/// configuration, and not the grammar's test.
+#[test]
+fn the_vscode_extension_packages_with_vsce() {
+    let Some(vsce) = npm_tool("@vscode/vsce@3.6.0", "vsce", "WRIT_REQUIRE_VSCE") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode");
+    let build = std::env::temp_dir().join(format!("writ-vsce-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&build);
+    copy_tree(&source, &build);
+    let run = |program: &Path, args: &[&str]| {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .current_dir(&build)
+            .output()
+            .unwrap_or_else(|error| panic!("{} runs: {error}", program.display()));
+        assert!(
+            output.status.success(),
+            "{} {args:?}: {}{}",
+            program.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(
+        Path::new("npm"),
+        &["ci", "--omit=dev", "--silent", "--no-audit", "--no-fund"],
+    );
+    run(&vsce, &["package", "--skip-license", "--out", "writ.vsix"]);
+    let listed = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-l", "writ.vsix"])
+        .current_dir(&build)
+        .output()
+        .expect("python3 lists the package");
+    assert!(listed.status.success());
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for file in [
+        "extension/package.json",
+        "extension/extension.js",
+        "extension/language-configuration.json",
+        "extension/syntaxes/writ.tmLanguage.json",
+        "extension/node_modules/vscode-languageclient/package.json",
+        "extension.vsixmanifest",
+    ] {
+        assert!(listed.contains(file), "{file} is not packaged:\n{listed}");
+    }
+    assert!(!listed.contains("extension/test/"), "{listed}");
+    let _ = std::fs::remove_dir_all(&build);
+}
+
+/// Copies a folder (files and folders only).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            // What an earlier `npm install` left is not the source.
+            if entry.file_name() != "node_modules" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// Lowering's findings (the costly part of `writ check`) come once typing

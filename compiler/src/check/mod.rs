@@ -50,28 +50,34 @@ pub fn check(sources: &SourceMap, options: &CheckOptions) -> Checked {
 /// As [`check`], parsing the files on up to `threads` threads (the caller
 /// knows the machine); the result is the same for any number.
 pub fn check_with(sources: &SourceMap, options: &CheckOptions, threads: usize) -> Checked {
-    check_parsed(parse_all(sources, threads), options)
+    let parsed = parse_all(sources, threads);
+    let (model, diagnostics) = check_parsed(&parsed, options);
+    Checked {
+        model,
+        files: parsed.into_iter().map(Result::ok).collect(),
+        diagnostics,
+    }
 }
 
 /// As [`check`], from each file of a map already parsed, in the map's order
-/// (by [`crate::syntax::parse_file`]): an editor parses again only the
-/// file that changed.
-pub fn check_parsed(parsed: Vec<Parsed>, options: &CheckOptions) -> Checked {
+/// (by [`crate::syntax::parse_file`]), borrowed: an editor keeps the trees,
+/// and parses again only the file that changed. The model, and every
+/// finding in source order.
+pub fn check_parsed<'a>(
+    parsed: impl IntoIterator<Item = &'a Parsed>,
+    options: &CheckOptions,
+) -> (Model, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     for parsed in parsed {
         match parsed {
-            Ok(parsed) => files.push(Some(parsed)),
-            Err(error) => {
-                diagnostics.push(*error);
-                files.push(None);
-            }
+            Ok(parsed) => files.push(parsed),
+            Err(error) => diagnostics.push(Diagnostic::clone(error)),
         }
     }
     let syntax_failed = !diagnostics.is_empty();
     let mut checker = Checker::new(options);
-    let parsed: Vec<&ast::SourceFile> = files.iter().flatten().collect();
-    checker.run(&parsed);
+    checker.run(&files);
     let mut found = checker.diagnostics;
     if syntax_failed {
         // A file that does not parse may hold the definitions that other
@@ -80,11 +86,7 @@ pub fn check_parsed(parsed: Vec<Parsed>, options: &CheckOptions) -> Checked {
     }
     diagnostics.extend(found);
     sort_in_source_order(&mut diagnostics);
-    Checked {
-        model: checker.model,
-        files,
-        diagnostics,
-    }
+    (checker.model, diagnostics)
 }
 
 /// A file parsed, or its syntax error.
