@@ -69,6 +69,28 @@ enum Command {
         #[arg(long, hide = true)]
         stdio: bool,
     },
+    /// Show who can reach what: the workloads that authenticate as each
+    /// agent, its delegates, and what each may do; chains checked by the
+    /// evaluator (docs/graph.md).
+    Graph {
+        #[arg(default_value = ".", help = PATH_HELP)]
+        path: PathBuf,
+        /// Everything reachable from a workload or agent, hop by hop
+        /// (`github:acme/platform`, `k8s:prod/billing/billing-bot`,
+        /// `agent:billing_bot`).
+        #[arg(long, value_name = "NODE", conflicts_with_all = ["to", "agent"])]
+        from: Option<String>,
+        /// Every chain that can reach a resource, fewest hops first (an
+        /// ARN or ARN pattern, a repository, `k8s:prod/secrets in billing`).
+        #[arg(long, value_name = "RESOURCE", conflicts_with = "agent")]
+        to: Option<String>,
+        /// An agent's neighbourhood: what reaches it, and what it reaches.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// How to print the graph.
+        #[arg(long, value_enum, default_value_t = commands::graph::GraphFormat::Text)]
+        format: commands::graph::GraphFormat,
+    },
     /// Run the project's `test` blocks.
     Test {
         #[arg(default_value = ".", help = PATH_HELP)]
@@ -407,6 +429,22 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             only,
         } => commands::snapshot::run(out, &path, file.as_deref(), &only),
         Command::Lower { path } => commands::lower::run(out, &path),
+        Command::Graph {
+            path,
+            from,
+            to,
+            agent,
+            format,
+        } => commands::graph::run(
+            out,
+            &path,
+            commands::graph::Asked {
+                from: from.as_deref(),
+                to: to.as_deref(),
+                agent: agent.as_deref(),
+                format,
+            },
+        ),
         Command::Explain {
             agent,
             rest,

@@ -26,6 +26,7 @@ pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod eval;
 pub mod format;
+pub mod graph;
 pub mod lower;
 pub mod ownership;
 pub mod plan;

@@ -8,6 +8,7 @@ pub mod check;
 pub mod drift;
 pub mod explain;
 pub mod fmt;
+pub mod graph;
 pub mod lower;
 pub mod lsp;
 pub mod plan;

@@ -23,6 +23,7 @@ mod gcp_iam;
 mod gcp_provider;
 mod github;
 mod github_contract;
+mod graph;
 mod iam;
 mod kubernetes;
 mod lsp;

@@ -153,3 +153,21 @@ fn the_validator_rejects_what_the_schema_forbids() {
     assert!(text.contains("/extra: not allowed"), "{text}");
     assert!(text.contains("/summary: missing `create`"), "{text}");
 }
+
+#[test]
+fn the_example_graph_matches_the_graph_schema() {
+    let example = root().join("examples/acme");
+    for question in [
+        &[][..],
+        &["--from", "github:acme/platform"][..],
+        &["--to", "arn:aws:s3:::acme-invoices/*"][..],
+        &["--agent", "billing_bot"][..],
+    ] {
+        let mut args = vec!["graph", "--format", "json"];
+        args.extend_from_slice(question);
+        let output = crate::binary::writ(&example, &args);
+        assert!(output.status.success(), "{}", crate::binary::text(&output));
+        let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_valid("docs/graph.schema.json", &value, &format!("{question:?}"));
+    }
+}

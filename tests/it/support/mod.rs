@@ -125,7 +125,7 @@ impl Random {
 
 // The benchmarks' estates and these tests share what an apply leaves.
 #[path = "../../../benches/common/estate.rs"]
-mod estate;
+pub mod estate;
 
 /// What an apply of `desired` leaves in the providers: the objects, a UID
 /// on each Kubernetes object, and per cluster the inventory record of the

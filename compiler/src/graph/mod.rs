@@ -1,0 +1,732 @@
+//! The access graph: who can reach what, through which chain. Built from
+//! the checked model: workloads (a GitHub repository's workflows, a GitHub
+//! App's installation, a Kubernetes service account, an AWS service, an IAM
+//! user's keys, a GCP workload identity subject) *authenticate as* agents;
+//! an agent *may mint for* its delegates; an agent *may do* actions on
+//! resources, through its grants.
+//!
+//! What the graph says must be what the providers enforce, so it errs only
+//! towards showing more: an edge is left out of every reach only when it is
+//! proven to confer nothing (the agent is retired or frozen, or a guardrail
+//! denies every request the grant allows). Each grant edge carries a
+//! witness when writ finds one: a request through it that the evaluator
+//! ([`crate::eval`]) allows, which is what the chain is shown to reach.
+
+mod query;
+mod render;
+mod svg;
+
+pub use query::{Chain, Found, Held, Hop, Tree, View, MAX_CHAINS};
+pub use render::{dot, json, mermaid, text_chains, text_tree};
+pub use svg::{html, layout, svg, Layout};
+
+use crate::access;
+use crate::eval::{self, Request};
+use crate::facts::{aws, ProviderKind};
+use crate::model::{AgentId, Grant, Model, Placement, ProviderSettings, Workload, WorkloadKind};
+use crate::source::Span;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// A GitHub repository whose workflows authenticate (`github:OWNER/REPO`).
+    Repository,
+    /// A GitHub App's installation (`github-app:SLUG`).
+    GithubApp,
+    /// A Kubernetes service account pods run as (`k8s:PROVIDER/NS/NAME`).
+    ServiceAccount,
+    /// An AWS service that assumes a role (`aws-service:NAME`).
+    AwsService,
+    /// An IAM user whose long-lived access keys sign requests
+    /// (`aws-user:PROVIDER/NAME`).
+    AwsUser,
+    /// A GCP workload identity pool's subject (`gcp-subject:POOL/SUBJECT`).
+    GcpSubject,
+    /// An agent: the identity writ governs (`agent:NAME`).
+    Agent,
+    /// What grants act on: an ARN pattern, a Kubernetes resource in a
+    /// namespace or cluster-wide, a repository, a GCP resource
+    /// (`PROVIDER RESOURCE`).
+    Resource,
+}
+
+impl NodeKind {
+    /// Where requests start: every kind but agents and resources.
+    pub fn is_workload(self) -> bool {
+        !matches!(self, NodeKind::Agent | NodeKind::Resource)
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            NodeKind::Repository => "GitHub repository",
+            NodeKind::GithubApp => "GitHub App",
+            NodeKind::ServiceAccount => "Kubernetes service account",
+            NodeKind::AwsService => "AWS service",
+            NodeKind::AwsUser => "IAM user",
+            NodeKind::GcpSubject => "GCP workload identity subject",
+            NodeKind::Agent => "agent",
+            NodeKind::Resource => "resource",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// Unique, and what `--from` and `--agent` take.
+    pub id: String,
+    pub kind: NodeKind,
+    /// For a resource: its provider (`aws.prod`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Why an agent holds nothing: `retired` or `frozen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Whole-graph index of the provider (resources), for matching.
+    #[serde(skip)]
+    pub provider_id: Option<usize>,
+    /// For a resource: the pattern as written, and where it applies.
+    #[serde(skip)]
+    pub resource: Option<(String, Placement)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// A workload obtains the agent's credentials (OIDC trust, IRSA,
+    /// workload identity, a key, an installation token).
+    AuthenticatesAs,
+    /// Delegation: the agent may obtain its delegate's credentials.
+    MayMintFor,
+    /// A grant: the agent may perform these actions on the resource.
+    MayDo,
+}
+
+impl EdgeKind {
+    pub fn words(self) -> &'static str {
+        match self {
+            EdgeKind::AuthenticatesAs => "authenticates as",
+            EdgeKind::MayMintFor => "may mint for",
+            EdgeKind::MayDo => "may do",
+        }
+    }
+}
+
+/// A request through a grant edge that the evaluator allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Witness {
+    pub action: String,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub kind: EdgeKind,
+    /// How: `GitHub OIDC: workflow …, environment …`; a grant's qualifiers.
+    pub how: String,
+    /// A grant's actions as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// A grant's `named` objects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// A grant's conditions, as written (`aws:RequestedRegion == "us-east-1"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
+    /// The scopes a grant came through, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+    /// For `authenticates as`: the providers whose credentials of the agent
+    /// the workload obtains; for `may mint for`: the providers in which the
+    /// agent obtains its delegate's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
+    /// The same, by provider index.
+    #[serde(skip)]
+    pub obtains: Vec<usize>,
+    /// For `may mint for`: holding its own credentials in the first
+    /// provider, the agent obtains the delegate's in the others.
+    #[serde(skip)]
+    pub mints: Vec<(usize, Vec<usize>)>,
+    /// Why the edge confers nothing (then no reach passes through it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+    /// Where the source says it.
+    #[serde(skip)]
+    pub span: Option<Span>,
+    /// For a grant edge: the agent and the index of its grant.
+    #[serde(skip)]
+    pub grant: Option<(AgentId, usize)>,
+}
+
+/// The access graph of one project.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    #[serde(skip)]
+    by_id: HashMap<String, usize>,
+    /// How many providers the model has.
+    #[serde(skip)]
+    pub providers: usize,
+    /// Edges out of and into each node, by index.
+    #[serde(skip)]
+    pub outgoing: Vec<Vec<usize>>,
+    #[serde(skip)]
+    pub incoming: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    /// The graph of a checked model (without errors).
+    pub fn build(model: &Model) -> Graph {
+        let mut graph = Graph {
+            providers: model.providers.len(),
+            ..Graph::default()
+        };
+        for agent in &model.agents {
+            let state = if agent.retired {
+                Some("retired".to_string())
+            } else if agent.frozen {
+                Some("frozen".to_string())
+            } else {
+                None
+            };
+            graph.node(format!("agent:{}", agent.name), NodeKind::Agent, state);
+        }
+        for (id, agent) in model.agents.iter().enumerate() {
+            let blocked = holds_nothing(model, id);
+            for workload in &agent.runs_on {
+                let provider = &model.providers[workload.provider];
+                let (node, kind, how) = workload_node(&provider.name, &workload.kind);
+                let from = graph.node(node, kind, None);
+                let obtains = obtains(model, id, workload);
+                let none = obtains.is_empty().then(|| {
+                    format!(
+                        "no provider where `{}` holds grants trusts this workload",
+                        agent.name
+                    )
+                });
+                graph.edge(Edge {
+                    from,
+                    to: id,
+                    kind: EdgeKind::AuthenticatesAs,
+                    how: format!("{how}, {}", provider.address()),
+                    providers: addresses(model, &obtains),
+                    obtains,
+                    blocked: blocked.clone().or(none),
+                    span: Some(workload.span),
+                    ..Edge::new()
+                });
+            }
+            if let Some(parent) = agent.parent.filter(|&p| p < model.agents.len() && p != id) {
+                let ceiling = model.agents[parent].delegates.as_ref();
+                let how = match ceiling {
+                    Some(c) => format!("delegation, max_depth {}, ttl {}", c.max_depth, c.ttl),
+                    None => "delegation".to_string(),
+                };
+                let mints = mints(model, parent, id);
+                let mut held: Vec<usize> = mints.iter().map(|(held, _)| *held).collect();
+                held.dedup();
+                let none = mints.is_empty().then(|| {
+                    "the parent holds no credentials that mint the delegate's".to_string()
+                });
+                graph.edge(Edge {
+                    from: parent,
+                    to: id,
+                    kind: EdgeKind::MayMintFor,
+                    how,
+                    providers: addresses(model, &held),
+                    mints,
+                    blocked: holds_nothing(model, parent).or(blocked.clone()).or(none),
+                    span: agent.parent_span,
+                    ..Edge::new()
+                });
+            }
+            for (index, grant) in agent.grants.iter().enumerate() {
+                let provider = &model.providers[grant.provider];
+                for resource in &grant.resources {
+                    let label = resource_label(&provider.address(), resource, &grant.placement);
+                    let to = graph.node(label, NodeKind::Resource, None);
+                    graph.nodes[to].provider = Some(provider.address());
+                    graph.nodes[to].provider_id = Some(grant.provider);
+                    graph.nodes[to].resource = Some((resource.clone(), grant.placement.clone()));
+                    let (witness, denied) = if blocked.is_some() {
+                        (None, blocked.clone())
+                    } else {
+                        (
+                            witness(model, id, grant, resource),
+                            denied_whole(model, grant, resource),
+                        )
+                    };
+                    graph.edge(Edge {
+                        from: id,
+                        to,
+                        kind: EdgeKind::MayDo,
+                        how: grant_how(grant),
+                        actions: grant.actions.clone(),
+                        names: grant.resource_names.clone(),
+                        conditions: grant
+                            .conditions
+                            .iter()
+                            .map(|c| {
+                                let values: Vec<String> =
+                                    c.values.iter().map(|v| format!("{v:?}")).collect();
+                                format!("{} {} {}", c.key, c.op.as_str(), values.join(", "))
+                            })
+                            .collect(),
+                        via: grant.via.clone(),
+                        // A witness proves it is not blocked.
+                        blocked: if witness.is_some() { None } else { denied },
+                        witness,
+                        span: Some(grant.span),
+                        grant: Some((id, index)),
+                        ..Edge::new()
+                    });
+                }
+            }
+        }
+        graph
+    }
+
+    fn node(&mut self, id: String, kind: NodeKind, state: Option<String>) -> usize {
+        if let Some(&index) = self.by_id.get(&id) {
+            return index;
+        }
+        let index = self.nodes.len();
+        self.by_id.insert(id.clone(), index);
+        self.nodes.push(Node {
+            id,
+            kind,
+            provider: None,
+            state,
+            provider_id: None,
+            resource: None,
+        });
+        self.outgoing.push(Vec::new());
+        self.incoming.push(Vec::new());
+        index
+    }
+
+    fn edge(&mut self, edge: Edge) {
+        let index = self.edges.len();
+        self.outgoing[edge.from].push(index);
+        self.incoming[edge.to].push(index);
+        self.edges.push(edge);
+    }
+
+    /// The node of that id.
+    pub fn find(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The node a user names: its id, or, for an agent, its bare name.
+    pub fn named(&self, text: &str) -> Result<usize, String> {
+        if let Some(found) = self
+            .find(text)
+            .or_else(|| self.find(&format!("agent:{text}")))
+        {
+            return Ok(found);
+        }
+        let ids = self.nodes.iter().filter(|n| n.kind != NodeKind::Resource);
+        let closest = crate::suggest::closest(text, ids.clone().map(|n| n.id.as_str()));
+        let mut message = format!("no workload or agent `{text}` in the graph");
+        match closest {
+            Some(closest) => message.push_str(&format!("; did you mean `{closest}`?")),
+            None => {
+                let some: Vec<&str> = ids.take(6).map(|n| n.id.as_str()).collect();
+                if !some.is_empty() {
+                    message.push_str(&format!(" (it has {})", some.join(", ")));
+                }
+            }
+        }
+        Err(message)
+    }
+
+    /// How many agents each workload reaches, through its own and its
+    /// agents' delegates (for the finding on wide reach).
+    pub fn identities_reached(&self, node: usize) -> Vec<usize> {
+        let tree = self.from(node);
+        let mut agents: Vec<usize> = tree
+            .hops
+            .iter()
+            .map(|hop| self.edges[hop.edge].to)
+            .filter(|&n| self.nodes[n].kind == NodeKind::Agent)
+            .collect();
+        agents.sort_unstable();
+        agents.dedup();
+        agents
+    }
+}
+
+impl Edge {
+    fn new() -> Edge {
+        Edge {
+            from: 0,
+            to: 0,
+            kind: EdgeKind::MayDo,
+            how: String::new(),
+            actions: Vec::new(),
+            names: Vec::new(),
+            conditions: Vec::new(),
+            via: Vec::new(),
+            providers: Vec::new(),
+            obtains: Vec::new(),
+            mints: Vec::new(),
+            blocked: None,
+            witness: None,
+            span: None,
+            grant: None,
+        }
+    }
+
+    /// Does reach pass through this edge?
+    pub fn open(&self) -> bool {
+        self.blocked.is_none()
+    }
+}
+
+fn addresses(model: &Model, providers: &[usize]) -> Vec<String> {
+    providers
+        .iter()
+        .map(|&p| model.providers[p].address())
+        .collect()
+}
+
+/// Does the agent have an identity in the provider (a role, a service
+/// account, an installation's grants): grants there, or a workload?
+fn present(model: &Model, agent: AgentId, provider: usize) -> bool {
+    let agent = &model.agents[agent];
+    agent.grants.iter().any(|g| g.provider == provider)
+        || agent.runs_on.iter().any(|w| w.provider == provider)
+}
+
+/// The providers in which a workload obtains the agent's credentials, as
+/// lowering trusts it: an AWS role trusts its AWS service and IAM user
+/// (in that provider), a cluster's service account where the cluster has
+/// an OIDC issuer (IRSA), and GitHub workflows; a GCP service account
+/// trusts its workload identity subjects, a GKE cluster's service account
+/// through its workload pool, and GitHub workflows; a cluster binds its
+/// own service accounts; a GitHub organisation gives its grants to the
+/// workflows and the App that run in it.
+pub(crate) fn obtains(model: &Model, agent: AgentId, workload: &Workload) -> Vec<usize> {
+    let source = &model.providers[workload.provider].settings;
+    let mut out = Vec::new();
+    for (id, provider) in model.providers.iter().enumerate() {
+        if !present(model, agent, id) {
+            continue;
+        }
+        let same = workload.provider == id;
+        let trusted = match (&provider.settings, &workload.kind) {
+            (ProviderSettings::Aws { .. }, WorkloadKind::AwsService { .. })
+            | (ProviderSettings::Aws { .. }, WorkloadKind::AwsUser { .. }) => same,
+            (ProviderSettings::Aws { .. }, WorkloadKind::KubernetesServiceAccount { .. }) => {
+                matches!(
+                    source,
+                    ProviderSettings::Kubernetes {
+                        oidc_issuer: Some(_),
+                        ..
+                    }
+                )
+            }
+            (ProviderSettings::Gcp { .. }, WorkloadKind::GcpWorkloadIdentity { .. }) => same,
+            (ProviderSettings::Gcp { .. }, WorkloadKind::KubernetesServiceAccount { .. }) => {
+                matches!(
+                    source,
+                    ProviderSettings::Kubernetes {
+                        workload_pool: Some(_),
+                        ..
+                    }
+                )
+            }
+            (
+                ProviderSettings::Aws { .. } | ProviderSettings::Gcp { .. },
+                WorkloadKind::GithubActions { .. },
+            ) => true,
+            (
+                ProviderSettings::Kubernetes { .. },
+                WorkloadKind::KubernetesServiceAccount { .. },
+            ) => same,
+            (
+                ProviderSettings::Github { .. },
+                WorkloadKind::GithubActions { .. } | WorkloadKind::GithubApp { .. },
+            ) => same,
+            _ => false,
+        };
+        if trusted {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// How a parent obtains its delegate's credentials, as lowering allows it:
+/// holding its Kubernetes credentials in a cluster where the delegate runs
+/// as a service account, it creates that account's tokens (and with them
+/// obtains all that account obtains); holding its role in an AWS provider
+/// where both have one, it assumes the delegate's role (with a source
+/// identity); holding its service account in a GCP provider where both
+/// have one, it mints the delegate's tokens.
+pub(crate) fn mints(model: &Model, parent: AgentId, child: AgentId) -> Vec<(usize, Vec<usize>)> {
+    let mut out = Vec::new();
+    let agent = &model.agents[child];
+    for workload in &agent.runs_on {
+        if matches!(workload.kind, WorkloadKind::KubernetesServiceAccount { .. })
+            && present(model, parent, workload.provider)
+        {
+            let obtained = obtains(model, child, workload);
+            if !obtained.is_empty() {
+                out.push((workload.provider, obtained));
+            }
+        }
+    }
+    for (id, provider) in model.providers.iter().enumerate() {
+        let assumes = match provider.settings {
+            ProviderSettings::Aws { .. } => true,
+            // A frozen delegate's account is disabled and bound to nothing.
+            ProviderSettings::Gcp { .. } => !agent.frozen,
+            _ => false,
+        };
+        if assumes && present(model, parent, id) && present(model, child, id) {
+            out.push((id, vec![id]));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Why an agent confers nothing, if it does not: retired, or frozen.
+fn holds_nothing(model: &Model, agent: AgentId) -> Option<String> {
+    let agent = &model.agents[agent];
+    if agent.retired {
+        return Some(match agent.expires {
+            Some(date) => format!("`{}` expired on {date}", agent.name),
+            None => format!("`{}` is retired", agent.name),
+        });
+    }
+    agent
+        .frozen
+        .then(|| format!("`{}` is frozen (revoked)", agent.name))
+}
+
+/// A workload's node id, kind, and how it obtains the agent's credentials.
+fn workload_node(provider: &str, kind: &WorkloadKind) -> (String, NodeKind, String) {
+    match kind {
+        WorkloadKind::KubernetesServiceAccount {
+            namespace,
+            service_account,
+        } => (
+            format!("k8s:{provider}/{namespace}/{service_account}"),
+            NodeKind::ServiceAccount,
+            "its service account's token".to_string(),
+        ),
+        WorkloadKind::GithubActions {
+            repository,
+            workflow,
+            git_ref,
+            environment,
+        } => {
+            let mut pins = Vec::new();
+            if let Some(workflow) = workflow {
+                pins.push(format!("workflow {workflow}"));
+            }
+            if let Some(git_ref) = git_ref {
+                pins.push(format!("ref {git_ref}"));
+            }
+            if let Some(environment) = environment {
+                pins.push(format!("environment {environment}"));
+            }
+            let how = if pins.is_empty() {
+                "GitHub Actions OIDC, any workflow".to_string()
+            } else {
+                format!("GitHub Actions OIDC: {}", pins.join(", "))
+            };
+            (format!("github:{repository}"), NodeKind::Repository, how)
+        }
+        WorkloadKind::GithubApp { slug } => (
+            format!("github-app:{slug}"),
+            NodeKind::GithubApp,
+            "installation token".to_string(),
+        ),
+        WorkloadKind::AwsService { service } => (
+            format!("aws-service:{service}"),
+            NodeKind::AwsService,
+            "service principal".to_string(),
+        ),
+        WorkloadKind::AwsUser { user } => (
+            format!("aws-user:{provider}/{user}"),
+            NodeKind::AwsUser,
+            "long-lived access key".to_string(),
+        ),
+        WorkloadKind::GcpWorkloadIdentity { pool, subject } => (
+            format!("gcp-subject:{pool}/{subject}"),
+            NodeKind::GcpSubject,
+            "workload identity federation".to_string(),
+        ),
+    }
+}
+
+/// `aws.prod arn:…`, `kubernetes.prod configmaps in namespace billing`.
+pub fn resource_label(provider: &str, resource: &str, placement: &Placement) -> String {
+    match placement {
+        Placement::None => format!("{provider} {resource}"),
+        Placement::Namespace(namespace) => {
+            format!("{provider} {resource} in namespace {namespace}")
+        }
+        Placement::Cluster => format!("{provider} {resource} in cluster"),
+    }
+}
+
+/// A grant edge's words: its actions, named objects and conditions.
+fn grant_how(grant: &Grant) -> String {
+    let mut how = grant.actions.join(", ");
+    if !grant.resource_names.is_empty() {
+        how.push_str(&format!(" named {}", grant.resource_names.join(", ")));
+    }
+    for condition in &grant.conditions {
+        how.push_str(&format!(
+            " when {} {} …",
+            condition.key,
+            condition.op.as_str()
+        ));
+    }
+    how
+}
+
+/// Requests a grant allows, to try: each action (a wildcard expanded from
+/// AWS's catalogue, a few of its actions), on each resource pattern made
+/// concrete.
+pub(crate) fn candidate_actions(kind: ProviderKind, action: &str) -> Vec<String> {
+    if !crate::pattern::has_wildcard(action) {
+        return vec![action.to_string()];
+    }
+    match kind {
+        ProviderKind::Aws => aws::catalogue()
+            .expand(action)
+            .into_iter()
+            .take(24)
+            .map(|(service, action)| format!("{}:{}", service.prefix, action.name))
+            .collect(),
+        ProviderKind::Kubernetes => [
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ]
+        .into_iter()
+        .filter(|verb| crate::pattern::matches(action, verb))
+        .map(str::to_string)
+        .collect(),
+        _ => vec![action.to_string()],
+    }
+}
+
+/// Concrete instances of a resource pattern: each wildcard filled.
+pub(crate) fn instances(pattern: &str) -> Vec<String> {
+    if !crate::pattern::has_wildcard(pattern) {
+        return vec![pattern.to_string()];
+    }
+    let mut out = Vec::new();
+    for fill in ["writ-graph", "x", ""] {
+        let text: String = pattern
+            .chars()
+            .map(|c| match c {
+                '*' => fill.to_string(),
+                '?' => "w".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    // `*` alone is also a request's resource as IAM writes it.
+    if pattern == "*" {
+        out.insert(0, "*".to_string());
+    }
+    out
+}
+
+/// A request through `grant` on `resource` that the evaluator allows.
+fn witness(model: &Model, agent: AgentId, grant: &Grant, resource: &str) -> Option<Witness> {
+    let kind = model.providers[grant.provider].kind;
+    let names: Vec<Option<&str>> = if grant.resource_names.is_empty() {
+        vec![None]
+    } else {
+        grant
+            .resource_names
+            .iter()
+            .map(|n| Some(n.as_str()))
+            .collect()
+    };
+    let resources = instances(resource);
+    for action in grant
+        .actions
+        .iter()
+        .flat_map(|a| candidate_actions(kind, a))
+    {
+        for instance in &resources {
+            for name in &names {
+                let request = Request {
+                    provider: grant.provider,
+                    action: &action,
+                    resource: instance,
+                    placement: &grant.placement,
+                    name: *name,
+                    context: None,
+                };
+                if eval::evaluate(model, agent, &request).is_allowed() {
+                    return Some(Witness {
+                        action: action.clone(),
+                        resource: instance.clone(),
+                        namespace: match &grant.placement {
+                            Placement::Namespace(namespace) => Some(namespace.clone()),
+                            _ => None,
+                        },
+                        name: name.map(str::to_string),
+                    });
+                }
+            }
+        }
+    }
+    None
+}
+
+/// When a guardrail denies every request the grant allows on `resource`:
+/// which one. Proven by containment (each action and the resource within
+/// one deny), never by sampling.
+fn denied_whole(model: &Model, grant: &Grant, resource: &str) -> Option<String> {
+    let kind = model.providers[grant.provider].kind;
+    let one = Grant {
+        resources: vec![resource.to_string()],
+        ..grant.clone()
+    };
+    for guardrail in &model.guardrails {
+        let denies: Vec<Grant> = guardrail
+            .denies
+            .iter()
+            .filter(|deny| deny.providers.selects(model, grant.provider))
+            .map(|deny| Grant {
+                provider: grant.provider,
+                actions: deny.actions.clone(),
+                resources: deny.resources.clone(),
+                placement: deny.placement.clone(),
+                resource_names: Vec::new(),
+                conditions: Vec::new(),
+                waivers: Vec::new(),
+                docs: String::new(),
+                span: deny.span,
+                via: Vec::new(),
+            })
+            .collect();
+        if !denies.is_empty() && access::first_uncovered(kind, &denies, &one).is_none() {
+            return Some(format!("denied by guardrail `{}`", guardrail.name));
+        }
+    }
+    None
+}

@@ -1,0 +1,503 @@
+//! `writ graph` and the access graph (issue 16): golden graphs of the
+//! example and of the plan cases; every chain the graph reports is checked
+//! with writ's evaluator, and `--from` and `--to` agree; the SVG and the
+//! HTML page rendered by headless Chromium.
+
+use crate::binary;
+use crate::support::estate;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use writ_compiler::eval::{self, Request};
+use writ_compiler::graph::{self, EdgeKind, Graph, NodeKind};
+use writ_compiler::model::{Model, Placement};
+use writ_compiler::SourceMap;
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+/// Every `.writ` file under a folder, in a stable order.
+fn folder_sources(folder: &Path) -> SourceMap {
+    fn collect(folder: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                collect(&path, out);
+            } else if path.extension().is_some_and(|e| e == "writ") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    collect(folder, &mut files);
+    let mut sources = SourceMap::new();
+    for file in files {
+        let name = file
+            .strip_prefix(folder)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        sources.add(name, std::fs::read_to_string(&file).unwrap());
+    }
+    sources
+}
+
+fn model_of(sources: &SourceMap) -> Model {
+    let checked = crate::support::check(sources);
+    assert!(
+        !checked.has_errors(),
+        "{:#?}",
+        checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect::<Vec<_>>()
+    );
+    checked.model
+}
+
+/// The projects the properties are checked on: the example, each plan
+/// case, and a generated estate.
+fn corpus() -> Vec<(String, Model)> {
+    let mut models = vec![
+        ("example".to_string(), model_of(&folder_sources(&example()))),
+        ("estate".to_string(), model_of(&estate::sources(40))),
+    ];
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&plans)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    for case in cases {
+        let Ok(text) = std::fs::read_to_string(case.join("main.writ")) else {
+            continue;
+        };
+        let checked = crate::support::check(&crate::support::sources("main.writ", &text));
+        if !checked.has_errors() {
+            let name = case.file_name().unwrap().to_string_lossy().into_owned();
+            models.push((name, checked.model));
+        }
+    }
+    models
+}
+
+/// The request a witness stands for, to the evaluator.
+fn allowed(model: &Model, agent: usize, provider: usize, witness: &graph::Witness) -> bool {
+    let placement = match &witness.namespace {
+        Some(namespace) => Placement::Namespace(namespace.clone()),
+        None => match model.providers[provider].kind {
+            writ_compiler::facts::ProviderKind::Kubernetes => Placement::Cluster,
+            _ => Placement::None,
+        },
+    };
+    eval::evaluate(
+        model,
+        agent,
+        &Request {
+            provider,
+            action: &witness.action,
+            resource: &witness.resource,
+            placement: &placement,
+            name: witness.name.as_deref(),
+            context: None,
+        },
+    )
+    .is_allowed()
+}
+
+/// Every grant `--from` reports a workload reaches is allowed by the
+/// evaluator for the agent the chain ends in, on the request it shows;
+/// every chain `--to` reports for that resource starts somewhere whose
+/// `--from` reaches it by the same edge, and the other way round; and no
+/// chain crosses a blocked edge (a retired or frozen agent's).
+#[test]
+fn reported_reach_is_allowed_by_the_evaluator_and_from_and_to_agree() {
+    let mut checked_edges = 0;
+    for (name, model) in corpus() {
+        let graph = Graph::build(&model);
+        for (index, node) in graph.nodes.iter().enumerate() {
+            if !(node.kind.is_workload() || node.kind == NodeKind::Agent) {
+                continue;
+            }
+            let tree = graph.from(index);
+            for hop in &tree.hops {
+                let edge = &graph.edges[hop.edge];
+                if !edge.open() {
+                    assert!(!hop.expanded, "{name}: a blocked edge is crossed");
+                    continue;
+                }
+                if edge.kind != EdgeKind::MayDo {
+                    continue;
+                }
+                let (agent, _) = edge.grant.unwrap();
+                let provider = graph.nodes[edge.to].provider_id.unwrap();
+                let witness = edge.witness.as_ref().unwrap_or_else(|| {
+                    panic!(
+                        "{name}: {} reaches {} with no request shown",
+                        node.id, graph.nodes[edge.to].id
+                    )
+                });
+                assert!(
+                    allowed(&model, agent, provider, witness),
+                    "{name}: {witness:?} through {} is denied by the evaluator",
+                    graph.nodes[edge.to].id
+                );
+                checked_edges += 1;
+                // `--to` the resource lists a chain from this workload
+                // ending in this very edge (an agent is a start only when
+                // nothing leads into it).
+                if node.kind.is_workload() || graph.incoming[index].is_empty() {
+                    let resource = &graph.nodes[edge.to];
+                    let (pattern, placement) = resource.resource.clone().unwrap();
+                    let query = to_query(&model, provider, &pattern, &placement);
+                    let found = graph.to(&model, &query).unwrap();
+                    assert!(
+                        found.chains.iter().any(|chain| {
+                            graph.edges[chain.edges[0]].from == index
+                                && chain.edges.last() == Some(&hop.edge)
+                        }) || found.truncated,
+                        "{name}: `--from {}` reaches {} but `--to {query}` has no chain from it",
+                        node.id,
+                        resource.id
+                    );
+                }
+            }
+        }
+        // The other way: each chain `--to` lists is in its start's reach.
+        for node in graph.nodes.iter().filter(|n| n.kind == NodeKind::Resource) {
+            let provider = node.provider_id.unwrap();
+            let (pattern, placement) = node.resource.clone().unwrap();
+            let query = to_query(&model, provider, &pattern, &placement);
+            for chain in graph.to(&model, &query).unwrap().chains {
+                let start = graph.edges[chain.edges[0]].from;
+                let last = *chain.edges.last().unwrap();
+                assert!(
+                    graph.from(start).hops.iter().any(|h| h.edge == last),
+                    "{name}: `--to {query}` lists a chain from {} that its `--from` does not reach",
+                    graph.nodes[start].id
+                );
+                for &edge in &chain.edges {
+                    assert!(
+                        graph.edges[edge].open(),
+                        "{name}: a chain crosses a blocked edge"
+                    );
+                }
+                if let Some(witness) = &chain.allowed {
+                    let (agent, _) = graph.edges[last].grant.unwrap();
+                    assert!(
+                        allowed(&model, agent, provider, witness),
+                        "{name}: {witness:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        checked_edges > 20,
+        "only {checked_edges} edges were checked"
+    );
+}
+
+/// A resource node as `--to` takes it.
+fn to_query(model: &Model, provider: usize, pattern: &str, placement: &Placement) -> String {
+    let provider = &model.providers[provider];
+    match placement {
+        Placement::Namespace(namespace) => {
+            format!("k8s:{}/{pattern} in {namespace}", provider.name)
+        }
+        Placement::Cluster => format!("k8s:{}/{pattern} in cluster", provider.name),
+        Placement::None => format!("{} {pattern}", provider.address()),
+    }
+}
+
+/// What the graph says of the example, in words: the deploy workflow
+/// reaches AWS only (its Kubernetes grants are the service account's),
+/// the retired exporter reaches nothing, and the bot's delegate is reached
+/// through delegation.
+#[test]
+fn the_example_graph_says_what_lowering_enforces() {
+    let model = model_of(&folder_sources(&example()));
+    let graph = Graph::build(&model);
+    let repo = graph.find("github:acme/platform").unwrap();
+    let reached: Vec<&str> = graph
+        .from(repo)
+        .hops
+        .iter()
+        .map(|h| graph.nodes[graph.edges[h.edge].to].id.as_str())
+        .collect();
+    assert!(reached.contains(&"agent:deployer"), "{reached:?}");
+    assert!(
+        reached.iter().all(|id| !id.starts_with("kubernetes.")),
+        "a GitHub workflow holds no Kubernetes credentials: {reached:?}"
+    );
+    assert!(reached
+        .iter()
+        .any(|id| id.starts_with("aws.prod arn:aws:ecr")));
+    // Retired: the trust is gone, and so is the reach.
+    let lambda = graph.find("aws-service:lambda.amazonaws.com").unwrap();
+    let legacy = graph.find("agent:legacy_exporter").unwrap();
+    let tree = graph.from(lambda);
+    let hop = tree
+        .hops
+        .iter()
+        .find(|h| graph.edges[h.edge].to == legacy)
+        .unwrap();
+    assert!(!hop.expanded);
+    let blocked = graph.edges[hop.edge].blocked.as_deref().unwrap();
+    assert!(blocked.contains("expired on 2026-09-30"), "{blocked}");
+    // Delegation: the bot's service account reaches the invoices through
+    // its delegate as well as itself.
+    let found = graph
+        .to(&model, "arn:aws:s3:::acme-invoices/2026/01.pdf")
+        .unwrap();
+    let through_delegate = found
+        .chains
+        .iter()
+        .any(|c| c.edges.len() == 3 && graph.edges[c.edges[1]].kind == EdgeKind::MayMintFor);
+    assert!(through_delegate);
+    assert!(found.chains.iter().all(|c| c.allowed.is_some()));
+    // An ECR action does not reach a bucket, though its resource is `*`.
+    assert!(found
+        .chains
+        .iter()
+        .all(|c| !graph.nodes[graph.edges[c.edges[0]].from]
+            .id
+            .contains("acme/platform")));
+}
+
+/// Golden outputs of the example, through the binary: text, JSON, DOT and
+/// Mermaid, for the README's two questions and the whole graph.
+#[test]
+fn golden_graphs_of_the_example() {
+    let root = example();
+    let run = |args: &[&str]| {
+        let output = binary::writ(&root, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            binary::text(&output)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    insta::with_settings!({ snapshot_path => "../snapshots/graph", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("from_text", run(&["graph", "--from", "github:acme/platform"]));
+        insta::assert_snapshot!("to_text", run(&["graph", "--to", "arn:aws:s3:::acme-invoices/*"]));
+        insta::assert_snapshot!("agent_text", run(&["graph", "--agent", "billing_bot"]));
+        insta::assert_snapshot!("whole_text", run(&["graph"]));
+        insta::assert_snapshot!("whole_json", run(&["graph", "--format", "json"]));
+        insta::assert_snapshot!("whole_dot", run(&["graph", "--format", "dot"]));
+        insta::assert_snapshot!("to_mermaid", run(&["graph", "--to", "arn:aws:s3:::acme-invoices/*", "--format", "mermaid"]));
+    });
+    // JSON chains name edges of the JSON's own list.
+    let value: serde_json::Value = serde_json::from_str(&run(&[
+        "graph",
+        "--to",
+        "arn:aws:s3:::acme-invoices/*",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let edges = value["edges"].as_array().unwrap().len();
+    for chain in value["chains"].as_array().unwrap() {
+        for index in chain["edges"].as_array().unwrap() {
+            assert!((index.as_u64().unwrap() as usize) < edges);
+        }
+    }
+    assert_eq!(value["chains"].as_array().unwrap().len(), 4);
+}
+
+/// The DOT of each plan case, golden: the graph of every form the plan
+/// cases hold.
+#[test]
+fn golden_graphs_of_the_plan_cases() {
+    let mut shapes = BTreeMap::new();
+    for (name, model) in corpus().into_iter().skip(2) {
+        let graph = Graph::build(&model);
+        shapes.insert(name, graph::dot(&graph, &graph.whole()));
+    }
+    assert!(shapes.len() > 10, "{}", shapes.len());
+    let all: String = shapes
+        .iter()
+        .map(|(name, dot)| format!("// {name}\n{dot}"))
+        .collect();
+    insta::with_settings!({ snapshot_path => "../snapshots/graph", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("plan_cases_dot", all);
+    });
+}
+
+/// Headless Chromium, or `None` (the test skipped) where there is none,
+/// unless `WRIT_REQUIRE_CHROMIUM` is set, as `.ci/run` sets it.
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("WRIT_REQUIRE_CHROMIUM").is_none(),
+            "Chromium is required (WRIT_REQUIRE_CHROMIUM is set) but not on PATH"
+        );
+        eprintln!("skipping: no Chromium here");
+    }
+    found
+}
+
+/// Runs headless Chromium on a page: what it prints and logs.
+fn headless(chromium: &Path, args: &[&str], page: &str) -> (String, String) {
+    let profile = std::env::temp_dir().join(format!("writ-chromium-{}", std::process::id()));
+    let output = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(page)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The SVG and the HTML page of the example, opened in headless Chromium:
+/// every node is drawn with its label, the page's script runs to its end
+/// with nothing on the console, its filter dims what does not match, and a
+/// screenshot is kept in `target/` as the test's artefact.
+#[test]
+fn the_svg_and_html_render_in_chromium() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let model = model_of(&folder_sources(&example()));
+    let graph = Graph::build(&model);
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph");
+    std::fs::create_dir_all(&folder).unwrap();
+    let html = folder.join("example.html");
+    let svg = folder.join("example.svg");
+    std::fs::write(
+        &html,
+        graph::html(&graph, &graph.whole(), "writ graph: acme"),
+    )
+    .unwrap();
+    std::fs::write(&svg, graph::svg(&graph, &graph.whole())).unwrap();
+    let url = |path: &Path| format!("file://{}", path.display());
+    let labels = [
+        "github:acme/platform",
+        "agent:billing_bot",
+        "agent:legacy_exporter (retired)",
+        "aws.prod arn:aws:s3:::acme-invoices/*",
+        "kubernetes.prod configmaps in namespace billing",
+    ];
+    let nodes = graph.nodes.len();
+    let (dom, log) = headless(&chromium, &["--dump-dom"], &url(&html));
+    for label in labels {
+        assert!(
+            dom.contains(&format!(">{label}</text>")),
+            "{label} is not drawn"
+        );
+    }
+    assert!(
+        dom.contains(r#"data-ready="1""#),
+        "the page's script did not finish: {log}"
+    );
+    assert!(
+        dom.contains(&format!(r#"data-drawn="{nodes}""#)),
+        "not every one of {nodes} nodes was drawn with its label"
+    );
+    assert!(dom.contains(&format!("{nodes} nodes, {} edges", graph.edges.len())));
+    let console = |log: &str| {
+        log.lines()
+            .find(|line| line.contains("CONSOLE") || line.contains("Uncaught"))
+            .map(str::to_string)
+    };
+    assert_eq!(console(&log), None);
+    // The negative control: a page whose script fails is caught so.
+    let broken = folder.join("broken.html");
+    let text = std::fs::read_to_string(&html).unwrap();
+    std::fs::write(
+        &broken,
+        text.replacen("(function () {", "(function () { null.x;", 1),
+    )
+    .unwrap();
+    let (dom, log) = headless(&chromium, &["--dump-dom"], &url(&broken));
+    assert!(
+        console(&log).is_some_and(|line| line.contains("Uncaught")),
+        "{log}"
+    );
+    assert!(!dom.contains(r#"data-ready="1""#));
+    // Filtered from the address: billing's nodes stay, the rest dim.
+    let (dom, _) = headless(
+        &chromium,
+        &["--dump-dom"],
+        &format!("{}#filter=billing", url(&html)),
+    );
+    assert!(dom.contains("nodes match"), "the filter was not applied");
+    assert!(dom.contains(r#"class="node workload dim" data-id="github:acme/platform""#));
+    assert!(dom.contains(r#"class="node kind-agent" data-id="agent:billing_bot""#));
+    // The SVG alone.
+    let (dom, log) = headless(&chromium, &["--dump-dom"], &url(&svg));
+    for label in labels {
+        assert!(
+            dom.contains(&format!(">{label}</text>")),
+            "{label} is not in the SVG"
+        );
+    }
+    assert!(!log.contains("error on line"), "{log}");
+    // The artefact: a screenshot of the page.
+    let shot = folder.join("example.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        &chromium,
+        &[
+            "--hide-scrollbars",
+            "--window-size=1600,1000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+        &url(&html),
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+/// Questions writ cannot answer get a clear error, not an empty answer.
+#[test]
+fn unknown_nodes_and_unreadable_resources_are_errors() {
+    let root = example();
+    let output = binary::writ(&root, &["graph", "--from", "github:acme/platfrm"]);
+    assert!(!output.status.success());
+    assert!(
+        binary::text(&output).contains("did you mean `github:acme/platform`"),
+        "{}",
+        binary::text(&output)
+    );
+    let output = binary::writ(&root, &["graph", "--to", "k8s:prod/Secrets!"]);
+    assert!(!output.status.success());
+    assert!(binary::text(&output).contains("not a Kubernetes resource"));
+    let output = binary::writ(&root, &["graph", "--to", "k8s:staging/secrets"]);
+    assert!(binary::text(&output).contains("no provider `kubernetes.staging`"));
+    let output = binary::writ(&root, &["graph", "--agent", "biling_bot"]);
+    assert!(binary::text(&output).contains("did you mean `billing_bot`"));
+}
