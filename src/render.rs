@@ -46,6 +46,117 @@ fn symbol(kind: ChangeKind) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// How the plan words a trust: a principal that may become the agent.
+const TRUST: &str = "become the agent";
+
+/// At most this many arrows in a plan's picture of access changes.
+const PICTURE_EDGES: usize = 40;
+
+/// The access a plan changes, as a Mermaid flowchart for the pull request
+/// (GitHub draws it): each agent, and the resources it gains actions on
+/// (solid green arrows) or loses them on (dotted red), one arrow per agent,
+/// resource and direction; a trust gained or lost (a principal that may
+/// become the agent) points from the principal to the agent. `None` when no access changes. At most
+/// [`PICTURE_EDGES`] arrows; the rest are counted below it, and the text
+/// stays the reference.
+fn access_picture(plan: &Plan) -> Option<String> {
+    // (agent, resource, gained) → actions, in a stable order.
+    let mut arrows: BTreeMap<(&str, String, bool), Vec<String>> = BTreeMap::new();
+    for delta in &plan.permission_delta {
+        for (gained, accesses) in [(true, &delta.gains), (false, &delta.losses)] {
+            for access in accesses {
+                let mut resource = format!("{} {}", access.provider, access.resource);
+                if let Some(place) = access.condition.as_deref().filter(|c| c.starts_with("in ")) {
+                    resource = format!("{resource} {place}");
+                }
+                let actions = arrows
+                    .entry((delta.agent.as_str(), resource, gained))
+                    .or_default();
+                let mut action = access.action.clone();
+                if let Some(condition) = access
+                    .condition
+                    .as_deref()
+                    .filter(|c| !c.starts_with("in "))
+                {
+                    // Whom a trust admits is its condition: said, up to a
+                    // length; a grant's condition only flagged.
+                    if action.starts_with(TRUST) {
+                        let mut words: String = condition.chars().take(120).collect();
+                        if words.len() < condition.len() {
+                            words.push('…');
+                        }
+                        action.push_str(&format!(" when {words}"));
+                    } else {
+                        action.push_str(" (when …)");
+                    }
+                }
+                if !actions.contains(&action) {
+                    actions.push(action);
+                }
+            }
+        }
+    }
+    if arrows.is_empty() {
+        return None;
+    }
+    let text = writ_compiler::graph::mermaid_text;
+    let mut out = String::from("```mermaid\nflowchart LR\n");
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut styles = Vec::new();
+    for (index, ((agent, resource, gained), actions)) in
+        arrows.iter().take(PICTURE_EDGES).enumerate()
+    {
+        let mut node = |key: String, shape: (&str, &str)| -> String {
+            let next = format!("n{}", ids.len());
+            match ids.get(&key) {
+                Some(id) => id.clone(),
+                None => {
+                    ids.insert(key.clone(), next.clone());
+                    format!("{next}{}{}{}", shape.0, text(&key), shape.1)
+                }
+            }
+        };
+        let trust = actions.iter().all(|a| a.starts_with(TRUST));
+        let (from, to) = if trust {
+            let principal = node(resource.clone(), ("([\"", "\"])"));
+            (principal, node(format!("agent:{agent}"), ("[\"", "\"]")))
+        } else {
+            let agent = node(format!("agent:{agent}"), ("[\"", "\"]"));
+            (agent, node(resource.clone(), ("[/\"", "\"/]")))
+        };
+        let mut label = actions
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if actions.len() > 3 {
+            label.push_str(&format!(" +{}", actions.len() - 3));
+        }
+        let (arrow, sign, colour) = if *gained {
+            ("-->", "+", "#16a34a")
+        } else {
+            ("-.->", "−", "#dc2626")
+        };
+        let _ = writeln!(out, "  {from} {arrow}|\"{sign} {}\"| {to}", text(&label));
+        styles.push(format!(
+            "  linkStyle {index} stroke:{colour},color:{colour}"
+        ));
+    }
+    for style in styles {
+        let _ = writeln!(out, "{style}");
+    }
+    out.push_str("```\n");
+    if arrows.len() > PICTURE_EDGES {
+        let _ = writeln!(
+            out,
+            "\n_{} more access changes are listed below._",
+            arrows.len() - PICTURE_EDGES
+        );
+    }
+    Some(out)
+}
+
 /// Pretty JSON of a value, for showing and diffing.
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
@@ -437,6 +548,16 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             );
         }
         head.push('\n');
+        // The picture takes at most a quarter of the comment: the text is
+        // the reference, and is never cut for it.
+        if let Some(picture) = access_picture(plan) {
+            if head.len() + picture.len() <= limit / 4 {
+                head.push_str(&picture);
+            } else {
+                head.push_str("_The picture of these access changes is left out to stay within GitHub's comment limit._\n");
+            }
+            head.push('\n');
+        }
     }
     if plan.summary.drift > 0 {
         let _ = writeln!(

@@ -352,7 +352,10 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on a page: what it prints and logs.
 fn headless(chromium: &Path, args: &[&str], page: &str) -> (String, String) {
-    let profile = std::env::temp_dir().join(format!("writ-chromium-{}", std::process::id()));
+    // A profile of its own: Chromium refuses one another instance holds.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = std::env::temp_dir().join(format!("writ-chromium-{}-{run}", std::process::id()));
     let output = std::process::Command::new(chromium)
         .args([
             "--headless",
@@ -480,6 +483,121 @@ fn the_svg_and_html_render_in_chromium() {
         "{} bytes",
         png.len()
     );
+}
+
+/// Mermaid sources, rendered by Mermaid itself (npm `mermaid`, pinned;
+/// `WRIT_REQUIRE_MERMAID` in `.ci/run`) in headless Chromium: for each, the
+/// SVG's length and how many agent labels it draws, or Mermaid's error.
+fn mermaid_render(chromium: &Path, sources: &[String]) -> Option<Vec<serde_json::Value>> {
+    let package = crate::support::npm_package(
+        "mermaid@11.4.1",
+        "node_modules/mermaid/dist/mermaid.min.js",
+        "WRIT_REQUIRE_MERMAID",
+    )?;
+    let script = package.join("node_modules/mermaid/dist/mermaid.min.js");
+    let page = format!(
+        r#"<!doctype html><html><body><pre id="results">pending</pre>
+<script src="file://{}"></script>
+<script>
+mermaid.initialize({{startOnLoad: false}});
+var sources = {};
+(async function () {{
+  var results = [];
+  for (var i = 0; i < sources.length; i++) {{
+    try {{
+      var out = await mermaid.render("writ" + i, sources[i]);
+      results.push({{ok: true, svg: out.svg.length, agents: (out.svg.match(/agent:[a-z_0-9]+/g) || []).length}});
+    }} catch (e) {{
+      results.push({{ok: false, error: String(e && e.message || e)}});
+    }}
+  }}
+  document.getElementById("results").textContent = JSON.stringify(results);
+}})();
+</script></body></html>"#,
+        script.display(),
+        serde_json::to_string(sources).unwrap()
+    );
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph");
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = folder.join("mermaid.html");
+    std::fs::write(&file, page).unwrap();
+    let (dom, _) = headless(
+        chromium,
+        &["--virtual-time-budget=20000", "--dump-dom"],
+        &format!("file://{}", file.display()),
+    );
+    let start = dom.find(r#"<pre id="results">"#).unwrap() + r#"<pre id="results">"#.len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let text = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+/// Every Mermaid picture writ writes parses and draws in Mermaid itself:
+/// `writ graph --format mermaid` of the example, and the picture of access
+/// changes in every golden markdown plan; a broken source is caught so.
+#[test]
+fn mermaid_pictures_draw_in_mermaid() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let root = example();
+    let mut sources = Vec::new();
+    for args in [
+        &["graph", "--format", "mermaid"][..],
+        &[
+            "graph",
+            "--format",
+            "mermaid",
+            "--from",
+            "github:acme/platform",
+        ][..],
+        &[
+            "graph",
+            "--format",
+            "mermaid",
+            "--to",
+            "arn:aws:s3:::acme-invoices/*",
+        ][..],
+    ] {
+        let output = binary::writ(&root, args);
+        assert!(output.status.success());
+        sources.push(String::from_utf8(output.stdout).unwrap());
+    }
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/plans");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&plans)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("markdown@")
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        let text = std::fs::read_to_string(&name).unwrap();
+        if let Some(start) = text.find("```mermaid\n") {
+            let body = &text[start + "```mermaid\n".len()..];
+            sources.push(body[..body.find("```").unwrap()].to_string());
+        }
+    }
+    assert!(sources.len() > 10, "{}", sources.len());
+    sources.push("flowchart LR\n  a[\"x\"] -->|broken| \n".to_string());
+    let Some(results) = mermaid_render(&chromium, &sources) else {
+        return;
+    };
+    assert_eq!(results.len(), sources.len());
+    let (broken, drawn) = results.split_last().unwrap();
+    for (result, source) in drawn.iter().zip(&sources) {
+        assert_eq!(result["ok"], true, "{result}\n{source}");
+        assert!(result["agents"].as_u64().unwrap() > 0, "{result}\n{source}");
+    }
+    assert_eq!(broken["ok"], false, "{broken}");
 }
 
 /// Questions writ cannot answer get a clear error, not an empty answer.

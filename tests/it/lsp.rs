@@ -759,26 +759,9 @@ fn the_vscode_grammar_colours_writ_as_its_test_says() {
 /// install it, unless `require` is set in the environment, as `.ci/run`
 /// sets it.
 fn npm_tool(package: &str, program: &str, require: &str) -> Option<PathBuf> {
-    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(package.replace(['@', '/'], "-"));
-    let tool = folder.join("node_modules/.bin").join(program);
-    if tool.exists() {
-        return Some(tool);
-    }
-    let installed = std::process::Command::new("npm")
-        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&folder)
-        .arg(package)
-        .output();
-    let reason = match installed {
-        Ok(output) if output.status.success() => return Some(tool),
-        Ok(output) => String::from_utf8_lossy(&output.stderr).into_owned(),
-        Err(error) => error.to_string(),
-    };
-    if std::env::var_os(require).is_some() {
-        panic!("{package} is required ({require} is set) but unavailable: {reason}");
-    }
-    eprintln!("skipping: {package} is unavailable here: {reason}");
-    None
+    let folder =
+        crate::support::npm_package(package, &format!("node_modules/.bin/{program}"), require)?;
+    Some(folder.join("node_modules/.bin").join(program))
 }
 
 /// The VS Code extension packages with `@vscode/vsce` (npm, pinned;

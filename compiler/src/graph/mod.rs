@@ -17,7 +17,7 @@ mod render;
 mod svg;
 
 pub use query::{Chain, Found, Held, Hop, Tree, View, MAX_CHAINS};
-pub use render::{dot, json, mermaid, text_chains, text_tree};
+pub use render::{dot, json, mermaid, mermaid_text, text_chains, text_tree};
 pub use svg::{html, layout, svg, Layout};
 
 use crate::access;

@@ -257,7 +257,7 @@ pub fn dot(graph: &Graph, view: &View) -> String {
 }
 
 /// Text for a Mermaid label: its quotes and brackets as entities.
-pub(crate) fn mermaid_text(text: &str) -> String {
+pub fn mermaid_text(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         match c {
@@ -265,6 +265,7 @@ pub(crate) fn mermaid_text(text: &str) -> String {
             '<' => out.push_str("#lt;"),
             '>' => out.push_str("#gt;"),
             '|' => out.push_str("#124;"),
+            '`' => out.push_str("#96;"),
             '\n' => out.push(' '),
             c => out.push(c),
         }

@@ -123,6 +123,41 @@ impl Random {
     }
 }
 
+/// An npm package installed once into `target/` (pinned by the version in
+/// `package`): its folder, once `file` (a path in it) is there; `None`
+/// (the test skipped) when npm cannot install it, unless `require` is set
+/// in the environment, as `.ci/run` sets it.
+pub fn npm_package(package: &str, file: &str, require: &str) -> Option<std::path::PathBuf> {
+    let folder =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(package.replace(['@', '/'], "-"));
+    if folder.join(file).exists() {
+        return Some(folder);
+    }
+    let installed = std::process::Command::new("npm")
+        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&folder)
+        .arg(package)
+        .output();
+    let reason = match installed {
+        Ok(output) if output.status.success() && folder.join(file).exists() => return Some(folder),
+        Ok(output) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stderr),
+            if output.status.success() {
+                format!("(no `{file}` after installing)")
+            } else {
+                String::new()
+            }
+        ),
+        Err(error) => error.to_string(),
+    };
+    if std::env::var_os(require).is_some() {
+        panic!("{package} is required ({require} is set) but unavailable: {reason}");
+    }
+    eprintln!("skipping: {package} is unavailable here: {reason}");
+    None
+}
+
 // The benchmarks' estates and these tests share what an apply leaves.
 #[path = "../../../benches/common/estate.rs"]
 pub mod estate;
