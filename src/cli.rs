@@ -75,6 +75,14 @@ enum Command {
     Graph {
         #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
+        /// Add the access this recorded state holds and the source does
+        /// not declare (Kubernetes RBAC bound to an agent's service
+        /// account outside writ, or changed).
+        #[arg(long, value_name = "FILE")]
+        snapshot: Option<PathBuf>,
+        /// The same, from the live providers.
+        #[arg(long, conflicts_with = "snapshot")]
+        live: bool,
         /// Everything reachable from a workload or agent, hop by hop
         /// (`github:acme/platform`, `k8s:prod/billing/billing-bot`,
         /// `agent:billing_bot`).
@@ -431,6 +439,8 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
         Command::Lower { path } => commands::lower::run(out, &path),
         Command::Graph {
             path,
+            snapshot,
+            live,
             from,
             to,
             agent,
@@ -439,6 +449,8 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             out,
             &path,
             commands::graph::Asked {
+                snapshot: snapshot.as_deref(),
+                live,
                 from: from.as_deref(),
                 to: to.as_deref(),
                 agent: agent.as_deref(),

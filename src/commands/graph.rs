@@ -3,12 +3,14 @@
 //! with writ's evaluator.
 
 use crate::error::{CliError, Outcome};
+use crate::live::{self, Scope};
 use crate::pipeline::{checked, load, show_findings};
 use crate::report;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 use writ_compiler::graph::{self, Chain, Graph, NodeKind};
+use writ_provider_core::Retrier;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {
@@ -28,6 +30,10 @@ pub enum GraphFormat {
 
 /// What `writ graph` was asked.
 pub struct Asked<'a> {
+    /// Add what this recorded state holds and the source does not.
+    pub snapshot: Option<&'a Path>,
+    /// ...or what the live providers hold.
+    pub live: bool,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
     pub agent: Option<&'a str>,
@@ -46,7 +52,32 @@ pub fn run(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
         .into());
     }
     let model = &checked.model;
-    let graph = Graph::build(model);
+    let mut graph = Graph::build(model);
+    let observed = match (asked.snapshot, asked.live) {
+        (Some(file), _) => Some(live::snapshot_state(file, &Scope::new(model, &[])?, &[])?),
+        (None, true) => Some(live::observe(
+            &project,
+            model,
+            &Scope::new(model, &[])?,
+            &Retrier::default_policy(),
+        )?),
+        (None, false) => None,
+    };
+    if let Some(observed) = observed {
+        let added = graph.observe(model, &observed.resources);
+        let source = match &observed.snapshot {
+            Some(file) => format!("the snapshot `{}`", file.display()),
+            None => "the live providers".to_string(),
+        };
+        eprintln!(
+            "{source}: {} the source does not declare",
+            match added {
+                0 => "no access".to_string(),
+                1 => "1 link of access".to_string(),
+                n => format!("{n} links of access"),
+            }
+        );
+    }
     let title = format!("writ graph: {}", project.name);
     let (question, view, chains, text) = if let Some(from) = asked.from {
         let start = graph.named(from).map_err(CliError::Message)?;

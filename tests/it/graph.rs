@@ -619,3 +619,135 @@ fn unknown_nodes_and_unreadable_resources_are_errors() {
     let output = binary::writ(&root, &["graph", "--agent", "biling_bot"]);
     assert!(binary::text(&output).contains("did you mean `billing_bot`"));
 }
+
+/// The example's snapshot with RBAC the source does not declare: a
+/// ClusterRoleBinding of a secret reader to the deployer's service
+/// account, a RoleBinding to every service account of `billing` (a group),
+/// and one to a ClusterRole that was not observed.
+fn snapshot_with_foreign_rbac() -> PathBuf {
+    let mut snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example().join("snapshot.json")).unwrap())
+            .unwrap();
+    let object = |kind: &str, address: String, mut attributes: serde_json::Value| {
+        attributes["labels"] = serde_json::json!({});
+        attributes["annotations"] = serde_json::json!({});
+        attributes["uid"] = serde_json::json!(format!("uid-{address}"));
+        serde_json::json!({"address": address, "provider": "kubernetes.prod", "kind": kind, "attributes": attributes})
+    };
+    let role_ref = |kind: &str, name: &str| serde_json::json!({"api_group": "rbac.authorization.k8s.io", "kind": kind, "name": name});
+    let added = [
+        object(
+            "kubernetes_cluster_role_binding",
+            "kubernetes.prod/clusterrolebindings/ops-secret-reader".into(),
+            serde_json::json!({"name": "ops-secret-reader", "role_ref": role_ref("ClusterRole", "secret-reader"),
+                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "services"}]}),
+        ),
+        object(
+            "kubernetes_cluster_role",
+            "kubernetes.prod/clusterroles/secret-reader".into(),
+            serde_json::json!({"name": "secret-reader",
+                "rules": [{"api_groups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+        ),
+        object(
+            "kubernetes_role_binding",
+            "kubernetes.prod/namespaces/billing/rolebindings/billing-extra".into(),
+            serde_json::json!({"name": "billing-extra", "namespace": "billing", "role_ref": role_ref("Role", "billing-extra"),
+                "subjects": [{"kind": "Group", "name": "system:serviceaccounts:billing"}]}),
+        ),
+        object(
+            "kubernetes_role",
+            "kubernetes.prod/namespaces/billing/roles/billing-extra".into(),
+            serde_json::json!({"name": "billing-extra", "namespace": "billing",
+                "rules": [{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]}),
+        ),
+        object(
+            "kubernetes_cluster_role_binding",
+            "kubernetes.prod/clusterrolebindings/break-glass".into(),
+            serde_json::json!({"name": "break-glass", "role_ref": role_ref("ClusterRole", "cluster-admin"),
+                "subjects": [{"kind": "User", "name": "system:serviceaccount:observability:log-shipper"}]}),
+        ),
+    ];
+    snapshot["providers"]["kubernetes.prod"]["resources"]
+        .as_array_mut()
+        .unwrap()
+        .extend(added);
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-foreign-rbac.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    file
+}
+
+/// With a snapshot, RBAC bound outside the source to an agent's service
+/// account is drawn as observed-only access, and `--to` finds it; what the
+/// source already grants (the bot's config map) is not repeated; without
+/// the snapshot none of it is there.
+#[test]
+fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
+    let root = example();
+    let snapshot = snapshot_with_foreign_rbac();
+    let snapshot = snapshot.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = binary::writ(&root, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            binary::text(&output)
+        );
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let query = "k8s:prod/secrets in services";
+    let (without, _) = run(&["graph", "--to", query]);
+    assert!(without.starts_with("nothing reaches"), "{without}");
+    let (with, said) = run(&["graph", "--snapshot", snapshot, "--to", query]);
+    assert!(
+        said.contains("3 links of access the source does not declare"),
+        "{said}"
+    );
+    assert!(with.starts_with("2 chains reach"), "{with}");
+    assert!(with.contains("k8s:prod/services/deployer may do get, list on kubernetes.prod secrets in cluster [observed: ClusterRoleBinding ops-secret-reader"), "{with}");
+    assert!(
+        with.contains("cluster-admin (not in the source); the role was not observed"),
+        "{with}"
+    );
+    // A group of every service account in `billing`: the delegate gains
+    // the config map, which the bot already has.
+    let (reader, _) = run(&[
+        "graph",
+        "--snapshot",
+        snapshot,
+        "--from",
+        "k8s:prod/billing/invoice-reader",
+    ]);
+    assert!(reader.contains("may do get on kubernetes.prod configmaps in namespace billing named billing-config [observed"), "{reader}");
+    let (bot, _) = run(&[
+        "graph",
+        "--snapshot",
+        snapshot,
+        "--from",
+        "k8s:prod/billing/billing-bot",
+    ]);
+    assert!(!bot.contains("[observed"), "{bot}");
+    // JSON marks them, and still matches the schema (checked in schemas).
+    let (json, _) = run(&["graph", "--snapshot", snapshot, "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let observed = value["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["observed"] == true)
+        .count();
+    assert_eq!(observed, 3);
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/graph.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        schema["$defs"]["edge"]["properties"]["observed"]["const"],
+        true
+    );
+}

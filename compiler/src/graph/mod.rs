@@ -12,6 +12,7 @@
 //! witness when writ finds one: a request through it that the evaluator
 //! ([`crate::eval`]) allows, which is what the chain is shown to reach.
 
+mod observed;
 mod query;
 mod render;
 mod svg;
@@ -83,7 +84,7 @@ pub struct Node {
     /// Why an agent holds nothing: `retired` or `frozen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    /// Whole-graph index of the provider (resources), for matching.
+    /// The provider's index: a resource's, or a service account's cluster.
     #[serde(skip)]
     pub provider_id: Option<usize>,
     /// For a resource: the pattern as written, and where it applies.
@@ -160,6 +161,9 @@ pub struct Edge {
     pub blocked: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub witness: Option<Witness>,
+    /// Only the observed state holds it: the source does not declare it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
     /// Where the source says it.
     #[serde(skip)]
     pub span: Option<Span>,
@@ -208,6 +212,10 @@ impl Graph {
                 let provider = &model.providers[workload.provider];
                 let (node, kind, how) = workload_node(&provider.name, &workload.kind);
                 let from = graph.node(node, kind, None);
+                // A service account holds its own cluster's credentials.
+                if kind == NodeKind::ServiceAccount {
+                    graph.nodes[from].provider_id = Some(workload.provider);
+                }
                 let obtains = obtains(model, id, workload);
                 let none = obtains.is_empty().then(|| {
                     format!(
@@ -383,6 +391,7 @@ impl Edge {
             mints: Vec::new(),
             blocked: None,
             witness: None,
+            observed: false,
             span: None,
             grant: None,
         }

@@ -127,12 +127,13 @@ pub type Held = BTreeSet<usize>;
 
 impl Graph {
     /// What a question starting at a node holds: an agent, its own
-    /// credentials everywhere; a workload, what its edges obtain.
+    /// credentials everywhere; a service account, its cluster's; another
+    /// workload, what its edges obtain.
     fn start(&self, node: usize) -> Held {
-        if self.nodes[node].kind == NodeKind::Agent {
-            (0..self.providers).collect()
-        } else {
-            Held::new()
+        match self.nodes[node].kind {
+            NodeKind::Agent => (0..self.providers).collect(),
+            NodeKind::ServiceAccount => self.nodes[node].provider_id.into_iter().collect(),
+            _ => Held::new(),
         }
     }
 
@@ -359,7 +360,13 @@ impl Graph {
             .into_iter()
             .map(|edges| {
                 let last = &self.edges[edges[edges.len() - 1]];
-                let (allowed, note) = target.sample(model, last);
+                let (allowed, note) = match last.observed {
+                    true => (
+                        None,
+                        Some("only the observed state holds this, not the source".to_string()),
+                    ),
+                    false => target.sample(model, last),
+                };
                 Chain {
                     edges,
                     allowed,
@@ -481,8 +488,9 @@ impl Target {
     /// acts on an ARN when a resource type it takes may be that ARN, or
     /// when the catalogue does not know it (it may). Others: yes.
     fn acted_on(&self, model: &Model, edge: &super::Edge) -> bool {
+        // Observed only: the binding acts on what its rules name.
         let Some((agent, index)) = edge.grant else {
-            return false;
+            return true;
         };
         let grant = &model.agents[agent].grants[index];
         if model.providers[grant.provider].kind != ProviderKind::Aws {

@@ -31,6 +31,9 @@ pub fn edge_words(graph: &Graph, edge: &Edge) -> String {
             edge.providers.join(", ")
         ),
     };
+    if edge.observed {
+        let _ = write!(words, " [{}]", edge.how);
+    }
     if let Some(blocked) = &edge.blocked {
         let _ = write!(words, " [blocked: {blocked}]");
     }
@@ -201,6 +204,9 @@ pub(crate) fn edge_label(edge: &Edge) -> String {
     if edge.blocked.is_some() {
         label.push_str(" (blocked)");
     }
+    if edge.observed {
+        label.push_str(" (observed only)");
+    }
     label
 }
 
@@ -219,7 +225,7 @@ fn dot_quote(text: &str) -> String {
 }
 
 /// The view as Graphviz DOT: workloads, agents and resources in ranks from
-/// left to right; blocked edges dashed.
+/// left to right; blocked edges dashed, observed-only ones bold orange.
 pub fn dot(graph: &Graph, view: &View) -> String {
     let mut out = String::from(
         "digraph writ {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
@@ -243,10 +249,14 @@ pub fn dot(graph: &Graph, view: &View) -> String {
     }
     for &e in &view.edges {
         let edge = &graph.edges[e];
-        let style = if edge.open() { "solid" } else { "dashed" };
+        let style = match (edge.open(), edge.observed) {
+            (false, _) => "style=dashed",
+            (true, true) => "style=bold, color=\"#ea580c\"",
+            (true, false) => "style=solid",
+        };
         let _ = writeln!(
             out,
-            "  n{} -> n{} [label={}, style={style}];",
+            "  n{} -> n{} [label={}, {style}];",
             edge.from,
             edge.to,
             dot_quote(&edge_label(edge))
@@ -273,7 +283,8 @@ pub fn mermaid_text(text: &str) -> String {
     out
 }
 
-/// The view as a Mermaid flowchart; blocked edges dotted.
+/// The view as a Mermaid flowchart; blocked edges dotted, observed-only
+/// ones thick.
 pub fn mermaid(graph: &Graph, view: &View) -> String {
     let mut out = String::from("flowchart LR\n");
     for &n in &view.nodes {
@@ -291,7 +302,11 @@ pub fn mermaid(graph: &Graph, view: &View) -> String {
     }
     for &e in &view.edges {
         let edge = &graph.edges[e];
-        let arrow = if edge.open() { "-->" } else { "-.->" };
+        let arrow = match (edge.open(), edge.observed) {
+            (false, _) => "-.->",
+            (true, true) => "==>",
+            (true, false) => "-->",
+        };
         let _ = writeln!(
             out,
             "  n{} {arrow}|\"{}\"| n{}",

@@ -210,6 +210,7 @@ pub fn svg(graph: &Graph, view: &View) -> String {
 .state rect{fill:#e5e7eb;stroke-dasharray:4 2}
 .edge path{fill:none;stroke:#64748b;stroke-width:1.2}
 .edge.blocked path{stroke:#dc2626;stroke-dasharray:5 3}
+.edge.observed path{stroke:#ea580c;stroke-width:2.4}
 .edge text{fill:#334155;font-size:9px;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .dim{opacity:.15}
 </style>
@@ -225,7 +226,11 @@ pub fn svg(graph: &Graph, view: &View) -> String {
         let (bx, by, _, bh) = layout.boxes[b];
         let (x1, y1, x2, y2) = (ax + aw, ay + ah / 2.0, bx, by + bh / 2.0);
         let bend = ((x2 - x1).abs() / 2.0).max(40.0);
-        let class = if edge.open() { "edge" } else { "edge blocked" };
+        let class = match (edge.open(), edge.observed) {
+            (false, _) => "edge blocked",
+            (true, true) => "edge observed",
+            (true, false) => "edge",
+        };
         let _ = write!(
             out,
             r#"<g class="{class}" data-from="{}" data-to="{}"><title>{}</title><path d="M {x1:.1} {y1:.1} C {:.1} {y1:.1}, {:.1} {y2:.1}, {x2:.1} {y2:.1}" marker-end="url(#arrow)"/>"#,

@@ -1,0 +1,241 @@
+//! What only the live state holds: Kubernetes RBAC that gives an agent's
+//! service account more than the source grants. Every binding observed
+//! (writ's, changed outside writ, or someone else's) that applies to a
+//! service account an agent runs as, as RBAC applies it (a `ServiceAccount`
+//! subject; the `system:serviceaccounts`, `system:serviceaccounts:NS` and
+//! `system:authenticated` groups; the `system:serviceaccount:NS:NAME`
+//! user), is read rule by rule; what the evaluator does not allow that
+//! agent is drawn as an observed-only edge from the service account.
+
+use super::{resource_label, Edge, EdgeKind, Graph, NodeKind};
+use crate::eval::{self, Request};
+use crate::model::{Model, Placement};
+use crate::resource::{Resource, ResourceKind};
+use serde_json::Value;
+
+/// A subject of a binding, as observed.
+fn subject_applies(subject: &Value, namespace: &str, name: &str) -> bool {
+    let field = |key: &str| subject.get(key).and_then(Value::as_str).unwrap_or_default();
+    match field("kind") {
+        "ServiceAccount" => field("name") == name && field("namespace") == namespace,
+        "Group" => {
+            matches!(
+                field("name"),
+                "system:serviceaccounts" | "system:authenticated"
+            ) || field("name") == format!("system:serviceaccounts:{namespace}")
+        }
+        "User" => field("name") == format!("system:serviceaccount:{namespace}:{name}"),
+        _ => false,
+    }
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An RBAC resource as writ writes it: `deployments.apps`, `pods/log`,
+/// `deployments.apps/scale`.
+fn writ_resource(resource: &str, group: &str) -> String {
+    if group.is_empty() {
+        return resource.to_string();
+    }
+    match resource.split_once('/') {
+        Some((main, sub)) => format!("{main}.{group}/{sub}"),
+        None => format!("{resource}.{group}"),
+    }
+}
+
+impl Graph {
+    /// Adds, from the observed objects, the access the source does not
+    /// declare (see the module's documentation); how many edges it added.
+    pub fn observe(&mut self, model: &Model, observed: &[Resource]) -> usize {
+        let mut added = 0;
+        for binding in observed.iter().filter(|r| {
+            matches!(
+                r.kind,
+                ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding
+            )
+        }) {
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == binding.provider)
+            else {
+                continue;
+            };
+            let provider_name = model.providers[provider].name.clone();
+            let cluster_wide = binding.kind == ResourceKind::KubernetesClusterRoleBinding;
+            let namespace = binding.string("namespace").unwrap_or_default();
+            let role_ref = binding.attribute("role_ref");
+            let role_kind = role_ref
+                .and_then(|r| r.get("kind"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let role_name = role_ref
+                .and_then(|r| r.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let role = observed.iter().find(|r| {
+                r.provider == binding.provider
+                    && r.string("name") == Some(role_name)
+                    && match role_kind {
+                        "ClusterRole" => r.kind == ResourceKind::KubernetesClusterRole,
+                        _ => {
+                            r.kind == ResourceKind::KubernetesRole
+                                && r.string("namespace") == Some(namespace)
+                        }
+                    }
+            });
+            let placement = if cluster_wide {
+                Placement::Cluster
+            } else {
+                Placement::Namespace(namespace.to_string())
+            };
+            let subjects = binding
+                .attribute("subjects")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let binding_name = binding.string("name").unwrap_or_default();
+            let whose = if binding.agent.is_some() {
+                "writ's, as observed"
+            } else {
+                "not in the source"
+            };
+            let how = match cluster_wide {
+                true => format!("observed: ClusterRoleBinding {binding_name} → {role_kind} {role_name} ({whose})"),
+                false => format!("observed: RoleBinding {namespace}/{binding_name} → {role_kind} {role_name} ({whose})"),
+            };
+            // Each workload node of a service account in this cluster that
+            // a subject names.
+            let accounts: Vec<(usize, String, String)> = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.kind == NodeKind::ServiceAccount)
+                .filter_map(|(index, n)| {
+                    let rest = n.id.strip_prefix("k8s:")?;
+                    let mut parts = rest.splitn(3, '/');
+                    let (p, ns, name) = (parts.next()?, parts.next()?, parts.next()?);
+                    (p == provider_name).then(|| (index, ns.to_string(), name.to_string()))
+                })
+                .filter(|(_, ns, name)| subjects.iter().any(|s| subject_applies(s, ns, name)))
+                .collect();
+            for (account, account_namespace, _) in accounts {
+                let agents: Vec<usize> = self.outgoing[account]
+                    .iter()
+                    .map(|&e| &self.edges[e])
+                    .filter(|e| e.kind == EdgeKind::AuthenticatesAs)
+                    .map(|e| e.to)
+                    .collect();
+                let Some(role) = role else {
+                    // A role writ did not see: what it allows is unknown.
+                    let to = self.resource_node(model, provider, "*", &placement);
+                    self.edge(Edge {
+                        from: account,
+                        to,
+                        kind: EdgeKind::MayDo,
+                        how: format!("{how}; the role was not observed: what it allows is unknown"),
+                        actions: vec!["*".to_string()],
+                        observed: true,
+                        ..Edge::new()
+                    });
+                    added += 1;
+                    continue;
+                };
+                let rules = role
+                    .attribute("rules")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for rule in &rules {
+                    let verbs = strings(rule.get("verbs"));
+                    let names = strings(rule.get("resource_names"));
+                    let groups = strings(rule.get("api_groups"));
+                    for group in &groups {
+                        for resource in strings(rule.get("resources")) {
+                            let resource = writ_resource(&resource, group);
+                            // A namespaced request in the account's own
+                            // namespace stands for a cluster-wide binding's.
+                            let place = match &placement {
+                                Placement::Cluster => {
+                                    Placement::Namespace(account_namespace.clone())
+                                }
+                                other => other.clone(),
+                            };
+                            let extra: Vec<String> = verbs
+                                .iter()
+                                .filter(|verb| {
+                                    let allowed = |name: Option<&str>| {
+                                        agents.iter().any(|&agent| {
+                                            eval::evaluate(
+                                                model,
+                                                agent,
+                                                &Request {
+                                                    provider,
+                                                    action: verb,
+                                                    resource: &resource,
+                                                    placement: &place,
+                                                    name,
+                                                    context: None,
+                                                },
+                                            )
+                                            .is_allowed()
+                                        })
+                                    };
+                                    if names.is_empty() {
+                                        !allowed(None)
+                                    } else {
+                                        names.iter().any(|n| !allowed(Some(n)))
+                                    }
+                                })
+                                .cloned()
+                                .collect();
+                            if extra.is_empty() {
+                                continue;
+                            }
+                            let to = self.resource_node(model, provider, &resource, &placement);
+                            self.edge(Edge {
+                                from: account,
+                                to,
+                                kind: EdgeKind::MayDo,
+                                how: how.clone(),
+                                actions: extra,
+                                names: names.clone(),
+                                observed: true,
+                                ..Edge::new()
+                            });
+                            added += 1;
+                        }
+                    }
+                }
+            }
+        }
+        added
+    }
+
+    fn resource_node(
+        &mut self,
+        model: &Model,
+        provider: usize,
+        resource: &str,
+        placement: &Placement,
+    ) -> usize {
+        let address = model.providers[provider].address();
+        let label = resource_label(&address, resource, placement);
+        let node = self.node(label, NodeKind::Resource, None);
+        self.nodes[node].provider = Some(address);
+        self.nodes[node].provider_id = Some(provider);
+        self.nodes[node].resource = Some((resource.to_string(), placement.clone()));
+        node
+    }
+}
