@@ -114,7 +114,9 @@ pub fn run(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
             .collect();
         let id = &graph.nodes[node].id;
         let header = match chains.len() {
-            0 => format!("nothing authenticates as {id} (no runs_on, no parent)"),
+            0 => format!(
+                "nothing open leads into {id}: no workload or parent it is reached from now"
+            ),
             _ => format!("what reaches {id}:"),
         };
         let mut text = graph::text_chains(&graph, &header, &chains, truncated);

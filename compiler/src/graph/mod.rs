@@ -18,10 +18,11 @@ mod render;
 mod svg;
 
 pub use query::{Chain, Found, Held, Hop, Tree, View, MAX_CHAINS};
-pub use render::{dot, json, mermaid, mermaid_text, text_chains, text_tree};
+pub use render::{
+    dot, edge_words as render_edge, json, mermaid, mermaid_text, text_chains, text_tree,
+};
 pub use svg::{html, layout, svg, Layout};
 
-use crate::access;
 use crate::eval::{self, Request};
 use crate::facts::{aws, ProviderKind};
 use crate::model::{AgentId, Grant, Model, Placement, ProviderSettings, Workload, WorkloadKind};
@@ -207,7 +208,11 @@ impl Graph {
             graph.node(format!("agent:{}", agent.name), NodeKind::Agent, state);
         }
         for (id, agent) in model.agents.iter().enumerate() {
+            // Retired or frozen: what each provider enforces is gone, but
+            // GitHub's: writ does not revoke a workflow's token or an App's
+            // installation by the source (`writ revoke` suspends an App).
             let blocked = holds_nothing(model, id);
+            let enforced = |provider: usize| model.providers[provider].kind != ProviderKind::Github;
             for workload in &agent.runs_on {
                 let provider = &model.providers[workload.provider];
                 let (node, kind, how) = workload_node(&provider.name, &workload.kind);
@@ -216,21 +221,30 @@ impl Graph {
                 if kind == NodeKind::ServiceAccount {
                     graph.nodes[from].provider_id = Some(workload.provider);
                 }
-                let obtains = obtains(model, id, workload);
+                let mut obtains = obtains(model, id, workload);
+                let mut how = format!("{how}, {}", provider.address());
+                if blocked.is_some() {
+                    obtains.retain(|&p| !enforced(p));
+                    if !obtains.is_empty() {
+                        how.push_str(&format!("; only its GitHub access: {UNREVOKED}"));
+                    }
+                }
                 let none = obtains.is_empty().then(|| {
-                    format!(
-                        "no provider where `{}` holds grants trusts this workload",
-                        agent.name
-                    )
+                    blocked.clone().unwrap_or_else(|| {
+                        format!(
+                            "no provider where `{}` holds grants trusts this workload",
+                            agent.name
+                        )
+                    })
                 });
                 graph.edge(Edge {
                     from,
                     to: id,
                     kind: EdgeKind::AuthenticatesAs,
-                    how: format!("{how}, {}", provider.address()),
+                    how,
                     providers: addresses(model, &obtains),
                     obtains,
-                    blocked: blocked.clone().or(none),
+                    blocked: none,
                     span: Some(workload.span),
                     ..Edge::new()
                 });
@@ -260,26 +274,22 @@ impl Graph {
                 });
             }
             for (index, grant) in agent.grants.iter().enumerate() {
-                let provider = &model.providers[grant.provider];
+                let unrevoked = blocked.is_some() && !enforced(grant.provider);
+                let mut how = grant_how(grant);
+                if unrevoked {
+                    how.push_str(&format!("; {UNREVOKED}"));
+                }
                 for resource in &grant.resources {
-                    let label = resource_label(&provider.address(), resource, &grant.placement);
-                    let to = graph.node(label, NodeKind::Resource, None);
-                    graph.nodes[to].provider = Some(provider.address());
-                    graph.nodes[to].provider_id = Some(grant.provider);
-                    graph.nodes[to].resource = Some((resource.clone(), grant.placement.clone()));
-                    let (witness, denied) = if blocked.is_some() {
-                        (None, blocked.clone())
-                    } else {
-                        (
-                            witness(model, id, grant, resource),
-                            denied_whole(model, grant, resource),
-                        )
+                    let to = graph.resource_node(model, grant.provider, resource, &grant.placement);
+                    let witness = match blocked {
+                        None => witness(model, id, grant, resource),
+                        Some(_) => None,
                     };
                     graph.edge(Edge {
                         from: id,
                         to,
                         kind: EdgeKind::MayDo,
-                        how: grant_how(grant),
+                        how: how.clone(),
                         actions: grant.actions.clone(),
                         names: grant.resource_names.clone(),
                         conditions: grant
@@ -292,8 +302,7 @@ impl Graph {
                             })
                             .collect(),
                         via: grant.via.clone(),
-                        // A witness proves it is not blocked.
-                        blocked: if witness.is_some() { None } else { denied },
+                        blocked: if unrevoked { None } else { blocked.clone() },
                         witness,
                         span: Some(grant.span),
                         grant: Some((id, index)),
@@ -302,6 +311,31 @@ impl Graph {
                 }
             }
         }
+        // Minting a delegate's tokens is a grant too (a Role's rule on the
+        // account's `serviceaccounts/token`, GCP's token creator on the
+        // delegate's account): drawn, so that `--to` finds them.
+        for (id, minted) in model.all_minting_grants().into_iter().enumerate() {
+            for (delegate, grant) in minted {
+                for resource in &grant.resources {
+                    let to = graph.resource_node(model, grant.provider, resource, &grant.placement);
+                    graph.edge(Edge {
+                        from: id,
+                        to,
+                        kind: EdgeKind::MayDo,
+                        how: format!(
+                            "delegation: mints `{}`'s tokens",
+                            model.agents[delegate].name
+                        ),
+                        actions: grant.actions.clone(),
+                        names: grant.resource_names.clone(),
+                        witness: witness(model, id, &grant, resource),
+                        span: Some(grant.span),
+                        ..Edge::new()
+                    });
+                }
+            }
+        }
+        graph.app_installations(model);
         graph
     }
 
@@ -338,10 +372,15 @@ impl Graph {
 
     /// The node a user names: its id, or, for an agent, its bare name.
     pub fn named(&self, text: &str) -> Result<usize, String> {
-        if let Some(found) = self
+        let found = self
             .find(text)
             .or_else(|| self.find(&format!("agent:{text}")))
-        {
+            .or_else(|| {
+                text.starts_with("github:")
+                    .then(|| self.find(&text.to_ascii_lowercase()))
+                    .flatten()
+            });
+        if let Some(found) = found {
             return Ok(found);
         }
         let ids = self.nodes.iter().filter(|n| n.kind != NodeKind::Resource);
@@ -487,9 +526,17 @@ pub(crate) fn obtains(model: &Model, agent: AgentId, workload: &Workload) -> Vec
 pub(crate) fn mints(model: &Model, parent: AgentId, child: AgentId) -> Vec<(usize, Vec<usize>)> {
     let mut out = Vec::new();
     let agent = &model.agents[child];
+    // Lowering writes the parent's right to mint where the parent has a
+    // service account of its own in the delegate's cluster.
+    let has_account = |provider: usize| {
+        model.agents[parent].runs_on.iter().any(|w| {
+            w.provider == provider
+                && matches!(w.kind, WorkloadKind::KubernetesServiceAccount { .. })
+        })
+    };
     for workload in &agent.runs_on {
         if matches!(workload.kind, WorkloadKind::KubernetesServiceAccount { .. })
-            && present(model, parent, workload.provider)
+            && has_account(workload.provider)
         {
             let obtained = obtains(model, child, workload);
             if !obtained.is_empty() {
@@ -558,7 +605,12 @@ fn workload_node(provider: &str, kind: &WorkloadKind) -> (String, NodeKind, Stri
             } else {
                 format!("GitHub Actions OIDC: {}", pins.join(", "))
             };
-            (format!("github:{repository}"), NodeKind::Repository, how)
+            // GitHub reads names without case.
+            (
+                format!("github:{}", repository.to_ascii_lowercase()),
+                NodeKind::Repository,
+                how,
+            )
         }
         WorkloadKind::GithubApp { slug } => (
             format!("github-app:{slug}"),
@@ -613,17 +665,28 @@ fn grant_how(grant: &Grant) -> String {
 /// Requests a grant allows, to try: each action (a wildcard expanded from
 /// AWS's catalogue, a few of its actions), on each resource pattern made
 /// concrete.
-pub(crate) fn candidate_actions(kind: ProviderKind, action: &str) -> Vec<String> {
+pub(crate) fn candidate_actions(kind: ProviderKind, action: &str, resource: &str) -> Vec<String> {
     if !crate::pattern::has_wildcard(action) {
         return vec![action.to_string()];
     }
     match kind {
-        ProviderKind::Aws => aws::catalogue()
-            .expand(action)
-            .into_iter()
-            .take(24)
-            .map(|(service, action)| format!("{}:{}", service.prefix, action.name))
-            .collect(),
+        // Those that act on such a resource first (`s3:GetObject` on a
+        // bucket's objects, not `access-analyzer:…`).
+        ProviderKind::Aws => {
+            let expanded: Vec<String> = aws::catalogue()
+                .expand(action)
+                .into_iter()
+                .map(|(service, action)| format!("{}:{}", service.prefix, action.name))
+                .collect();
+            let (acting, others): (Vec<String>, Vec<String>) = expanded
+                .into_iter()
+                .partition(|a| query::aws_action_acts_on(a, resource));
+            acting
+                .into_iter()
+                .take(24)
+                .chain(others.into_iter().take(8))
+                .collect()
+        }
         ProviderKind::Kubernetes => [
             "get", "list", "watch", "create", "update", "patch", "delete",
         ]
@@ -677,7 +740,7 @@ fn witness(model: &Model, agent: AgentId, grant: &Grant, resource: &str) -> Opti
     for action in grant
         .actions
         .iter()
-        .flat_map(|a| candidate_actions(kind, a))
+        .flat_map(|a| candidate_actions(kind, a, resource))
     {
         for instance in &resources {
             for name in &names {
@@ -706,36 +769,94 @@ fn witness(model: &Model, agent: AgentId, grant: &Grant, resource: &str) -> Opti
     None
 }
 
-/// When a guardrail denies every request the grant allows on `resource`:
-/// which one. Proven by containment (each action and the resource within
-/// one deny), never by sampling.
-fn denied_whole(model: &Model, grant: &Grant, resource: &str) -> Option<String> {
-    let kind = model.providers[grant.provider].kind;
-    let one = Grant {
-        resources: vec![resource.to_string()],
-        ..grant.clone()
-    };
-    for guardrail in &model.guardrails {
-        let denies: Vec<Grant> = guardrail
-            .denies
-            .iter()
-            .filter(|deny| deny.providers.selects(model, grant.provider))
-            .map(|deny| Grant {
-                provider: grant.provider,
-                actions: deny.actions.clone(),
-                resources: deny.resources.clone(),
-                placement: deny.placement.clone(),
-                resource_names: Vec::new(),
-                conditions: Vec::new(),
-                waivers: Vec::new(),
-                docs: String::new(),
-                span: deny.span,
-                via: Vec::new(),
-            })
-            .collect();
-        if !denies.is_empty() && access::first_uncovered(kind, &denies, &one).is_none() {
-            return Some(format!("denied by guardrail `{}`", guardrail.name));
+/// Why a retired or frozen agent's GitHub access stays.
+const UNREVOKED: &str =
+    "GitHub does not revoke it by the source; `writ revoke` suspends an App's installation";
+
+impl Graph {
+    /// A GitHub App's installation token holds the highest level of each
+    /// permission its agents' grants give, on every repository of theirs
+    /// (as lowering computes the installation's permissions): what an agent
+    /// running as the App gets beyond its own grants is drawn from it.
+    fn app_installations(&mut self, model: &Model) {
+        for (id, agent) in model.agents.iter().enumerate() {
+            for workload in &agent.runs_on {
+                let WorkloadKind::GithubApp { slug } = &workload.kind else {
+                    continue;
+                };
+                let provider = workload.provider;
+                let sharing: Vec<usize> = model
+                    .agents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, other)| {
+                        other.runs_on.iter().any(|w| {
+                            w.provider == provider
+                                && matches!(&w.kind, WorkloadKind::GithubApp { slug: s } if s == slug)
+                        })
+                    })
+                    .map(|(index, _)| index)
+                    .collect();
+                let grants = || {
+                    sharing.iter().flat_map(|&a| {
+                        model.agents[a]
+                            .grants
+                            .iter()
+                            .filter(|g| g.provider == provider)
+                    })
+                };
+                let mut actions: Vec<&String> = grants().flat_map(|g| &g.actions).collect();
+                actions.sort();
+                actions.dedup();
+                let mut repositories: Vec<&String> = grants().flat_map(|g| &g.resources).collect();
+                repositories.sort();
+                repositories.dedup();
+                for repository in repositories {
+                    // What the agent's own grants do not already allow.
+                    let extra: Vec<String> = actions
+                        .iter()
+                        .filter(|action| {
+                            !agent.grants.iter().any(|g| {
+                                g.provider == provider
+                                    && g.actions.contains(action)
+                                    && g.resources.contains(repository)
+                            })
+                        })
+                        .map(|a| a.to_string())
+                        .collect();
+                    if extra.is_empty() {
+                        continue;
+                    }
+                    let to = self.resource_node(model, provider, repository, &Placement::None);
+                    self.edge(Edge {
+                        from: id,
+                        to,
+                        kind: EdgeKind::MayDo,
+                        how: format!(
+                            "the App `{slug}`'s installation token: every permission of the App's agents, on every repository of theirs"
+                        ),
+                        actions: extra,
+                        span: Some(workload.span),
+                        ..Edge::new()
+                    });
+                }
+            }
         }
     }
-    None
+
+    pub(crate) fn resource_node(
+        &mut self,
+        model: &Model,
+        provider: usize,
+        resource: &str,
+        placement: &Placement,
+    ) -> usize {
+        let address = model.providers[provider].address();
+        let label = resource_label(&address, resource, placement);
+        let node = self.node(label, NodeKind::Resource, None);
+        self.nodes[node].provider = Some(address);
+        self.nodes[node].provider_id = Some(provider);
+        self.nodes[node].resource = Some((resource.to_string(), placement.clone()));
+        node
+    }
 }

@@ -7,7 +7,7 @@
 //! user), is read rule by rule; what the evaluator does not allow that
 //! agent is drawn as an observed-only edge from the service account.
 
-use super::{resource_label, Edge, EdgeKind, Graph, NodeKind};
+use super::{Edge, EdgeKind, Graph, NodeKind};
 use crate::eval::{self, Request};
 use crate::model::{Model, Placement};
 use crate::resource::{Resource, ResourceKind};
@@ -221,21 +221,5 @@ impl Graph {
             }
         }
         added
-    }
-
-    fn resource_node(
-        &mut self,
-        model: &Model,
-        provider: usize,
-        resource: &str,
-        placement: &Placement,
-    ) -> usize {
-        let address = model.providers[provider].address();
-        let label = resource_label(&address, resource, placement);
-        let node = self.node(label, NodeKind::Resource, None);
-        self.nodes[node].provider = Some(address);
-        self.nodes[node].provider_id = Some(provider);
-        self.nodes[node].resource = Some((resource.to_string(), placement.clone()));
-        node
     }
 }

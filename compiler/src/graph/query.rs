@@ -417,6 +417,9 @@ impl Target {
                 Some((resource, place)) => {
                     let place = place.trim();
                     let place = place.strip_prefix("namespace ").unwrap_or(place).trim();
+                    if place.is_empty() || place.contains(char::is_whitespace) {
+                        return Err(format!("`{query}`: after `in`, a namespace or `cluster`"));
+                    }
                     if place == "cluster" {
                         (resource.trim(), Placement::Cluster)
                     } else {
@@ -439,6 +442,17 @@ impl Target {
         }
         // `aws.prod arn:…`: one provider's.
         if let Some((address, rest)) = query.split_once(' ') {
+            let known = model.providers.iter().any(|p| p.address() == address);
+            if !known && address.contains('.') && !address.contains(':') && !address.contains('/') {
+                let addresses: Vec<String> = model.providers.iter().map(|p| p.address()).collect();
+                let mut message = format!("`{query}`: no provider `{address}`");
+                if let Some(closest) =
+                    crate::suggest::closest(address, addresses.iter().map(String::as_str))
+                {
+                    message.push_str(&format!("; did you mean `{closest}`?"));
+                }
+                return Err(message);
+            }
             if let Some(id) = model.providers.iter().position(|p| p.address() == address) {
                 if model.providers[id].kind == ProviderKind::Kubernetes {
                     return Target::parse(
@@ -453,6 +467,13 @@ impl Target {
                     placement: Placement::None,
                 });
             }
+        }
+        // A bare word (`secrets`) is no resource writ can place: saying
+        // "nothing reaches" it would be an answer to another question.
+        if query != "*" && !query.contains([':', '/']) {
+            return Err(format!(
+                "`{query}` is not a resource writ can read: write an ARN, a repository `OWNER/NAME`, a GCP resource name, or `k8s:PROVIDER/RESOURCE in NAMESPACE`"
+            ));
         }
         Ok(Target {
             provider: None,
@@ -528,7 +549,7 @@ impl Target {
             .actions
             .iter()
             .filter(|a| kind != ProviderKind::Aws || aws_action_acts_on(a, &self.resource))
-            .flat_map(|a| candidate_actions(kind, a))
+            .flat_map(|a| candidate_actions(kind, a, &self.resource))
         {
             if kind == ProviderKind::Aws && !aws_action_acts_on(&action, &self.resource) {
                 continue;

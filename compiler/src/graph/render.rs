@@ -21,6 +21,11 @@ pub fn edge_words(graph: &Graph, edge: &Edge) -> String {
             if !edge.via.is_empty() {
                 let _ = write!(words, " (via {})", edge.via.join(" > "));
             }
+            // Not a grant of the source: a delegation's minting, an App's
+            // installation.
+            if edge.grant.is_none() && !edge.observed {
+                let _ = write!(words, " ({})", edge.how);
+            }
             words
         }
         kind if edge.providers.is_empty() => format!("{} {target} ({})", kind.words(), edge.how),
@@ -276,7 +281,8 @@ pub fn mermaid_text(text: &str) -> String {
             '>' => out.push_str("#gt;"),
             '|' => out.push_str("#124;"),
             '`' => out.push_str("#96;"),
-            '\n' => out.push(' '),
+            '#' => out.push_str("#35;"),
+            '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }
     }

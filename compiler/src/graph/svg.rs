@@ -180,6 +180,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Not allowed in XML 1.0 at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -346,7 +348,9 @@ main{{overflow:auto;padding:8px}}
   blocked.addEventListener("change", update);
   // `page.html#filter=TEXT` opens filtered.
   var asked = /^#filter=(.*)$/.exec(location.hash);
-  if (asked) { search.value = decodeURIComponent(asked[1]); }
+  if (asked) {
+    try { search.value = decodeURIComponent(asked[1]); } catch (e) { search.value = asked[1]; }
+  }
   update();
   // For checks: how many nodes were drawn with their label, and that the
   // script ran to its end.
