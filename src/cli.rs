@@ -51,6 +51,11 @@ enum Command {
         /// Fail (exit 1) on warnings too.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also report the access graph's findings: a workload that can act
+        /// as more agents than `[graph] max_identities` (writ.toml, default
+        /// 3) allows (`writ::wide_reach`).
+        #[arg(long)]
+        graph: bool,
     },
     /// Format `.writ` files in the canonical layout.
     Fmt {
@@ -324,7 +329,8 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             path,
             format,
             deny_warnings,
-        } => commands::check::run(out, &path, format, deny_warnings),
+            graph,
+        } => commands::check::run(out, &path, format, deny_warnings, graph),
         Command::Fmt { path, check } => commands::fmt::run(out, &path, check),
         // Served above, before standard output is locked.
         Command::Lsp { stdio: _ } => commands::lsp::run(),

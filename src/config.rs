@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     #[serde(default)]
     pub project: ProjectConfig,
+    #[serde(default)]
+    pub graph: GraphConfig,
     /// `[provider.KIND.NAME]` tables, checked per kind by [`Config::validate`].
     #[serde(default)]
     pub provider: BTreeMap<String, BTreeMap<String, toml::Table>>,
@@ -20,6 +22,23 @@ pub struct Config {
 pub struct ProjectConfig {
     pub name: Option<String>,
     pub snapshot: Option<PathBuf>,
+}
+
+/// `[graph]`: what the access graph's findings allow.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphConfig {
+    /// How many agents one workload may act as before `writ::wide_reach`
+    /// (default [`GraphConfig::DEFAULT_MAX_IDENTITIES`]).
+    pub max_identities: Option<usize>,
+}
+
+impl GraphConfig {
+    pub const DEFAULT_MAX_IDENTITIES: usize = 3;
+
+    pub fn max_identities(&self) -> usize {
+        self.max_identities.unwrap_or(Self::DEFAULT_MAX_IDENTITIES)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

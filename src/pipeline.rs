@@ -156,6 +156,7 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
     let desired = writ_compiler::lower::lower(&model, &project.name);
     let mut findings = diagnostics;
     findings.extend(desired.diagnostics.iter().cloned());
+    findings.extend(graph_findings(project, &model));
     writ_compiler::diagnostic::sort_in_source_order(&mut findings);
     if desired.diagnostics.iter().any(Diagnostic::is_error) {
         show_findings(project, &findings)?;
@@ -169,6 +170,13 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
         show_findings(project, &findings)?;
     }
     Ok(Some((model, desired)))
+}
+
+/// The access graph's findings on a checked model (`writ check --graph`,
+/// and every plan): `[graph] max_identities` from writ.toml.
+pub fn graph_findings(project: &Project, model: &Model) -> Vec<Diagnostic> {
+    let graph = writ_compiler::graph::Graph::build(model);
+    writ_compiler::graph::findings(&graph, project.config.graph.max_identities())
 }
 
 /// The plan of `desired` against `observed`, stamped with how it was made:

@@ -6,7 +6,14 @@ use crate::report::{self, Format};
 use std::io::Write;
 use std::path::Path;
 
-pub fn run(out: &mut impl Write, path: &Path, format: Format, deny_warnings: bool) -> Outcome {
+/// `graph`: the access graph's findings too (`writ::wide_reach`).
+pub fn run(
+    out: &mut impl Write,
+    path: &Path,
+    format: Format,
+    deny_warnings: bool,
+    graph: bool,
+) -> Outcome {
     let project = load(path)?;
     let checked = checked(&project)?;
     // One rule set with `plan`: what lowering finds in the source alone
@@ -23,6 +30,9 @@ pub fn run(out: &mut impl Write, path: &Path, format: Format, deny_warnings: boo
     if !has_errors {
         let desired = writ_compiler::lower::lower(&model, &project.name);
         diagnostics.extend(desired.diagnostics.iter().cloned());
+        if graph {
+            diagnostics.extend(crate::pipeline::graph_findings(&project, &model));
+        }
         writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         crate::pipeline::leave(desired);
     }

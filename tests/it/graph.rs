@@ -876,3 +876,74 @@ fn a_resource_writ_cannot_read_is_an_error() {
         assert!(error.contains(said), "{query}: {error}");
     }
 }
+
+/// `writ check --graph` says which workload acts as too many agents, by
+/// `[graph] max_identities` in writ.toml (default 3); plain `check` does
+/// not; a plan does, on standard error.
+#[test]
+fn check_graph_reports_wide_reach_by_the_configured_limit() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-wide-reach");
+    let _ = std::fs::remove_dir_all(&root);
+    let copy = |from: &Path, to: &Path| {
+        fn walk(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    walk(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), &target).unwrap();
+                }
+            }
+        }
+        walk(from, to);
+    };
+    copy(&example(), &root);
+    // The example's Lambda service is trusted by two agents in force.
+    let output = binary::writ(&root, &["check", "--graph"]);
+    assert!(
+        !binary::text(&output).contains("wide_reach"),
+        "{}",
+        binary::text(&output)
+    );
+    let config = std::fs::read_to_string(root.join("writ.toml")).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("{config}\n[graph]\nmax_identities = 1\n"),
+    )
+    .unwrap();
+    let output = binary::writ(&root, &["check", "--graph", "--format", "json"]);
+    let text = binary::text(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("`aws-service:lambda.amazonaws.com` can act as 2 agents (audit_reader, report_mailer), more than `[graph] max_identities` (1) allows"),
+        "{text}"
+    );
+    assert!(!binary::text(&binary::writ(&root, &["check"])).contains("wide_reach"));
+    assert!(
+        !binary::writ(&root, &["check", "--graph", "--deny-warnings"])
+            .status
+            .success()
+    );
+    let plan = binary::writ(&root, &["plan", "--snapshot", "snapshot.json"]);
+    assert!(
+        binary::text(&plan).contains("writ::wide_reach"),
+        "{}",
+        binary::text(&plan)
+    );
+    // A key `[graph]` does not have is an error that names it.
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("{config}\n[graph]\nmax_identity = 1\n"),
+    )
+    .unwrap();
+    let output = binary::writ(&root, &["check", "--graph"]);
+    assert!(!output.status.success());
+    assert!(
+        binary::text(&output).contains("max_identity"),
+        "{}",
+        binary::text(&output)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

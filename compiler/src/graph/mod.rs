@@ -12,11 +12,13 @@
 //! witness when writ finds one: a request through it that the evaluator
 //! ([`crate::eval`]) allows, which is what the chain is shown to reach.
 
+mod findings;
 mod observed;
 mod query;
 mod render;
 mod svg;
 
+pub use findings::findings;
 pub use query::{Chain, Found, Held, Hop, Tree, View, MAX_CHAINS};
 pub use render::{
     dot, edge_words as render_edge, json, mermaid, mermaid_text, text_chains, text_tree,
@@ -396,21 +398,6 @@ impl Graph {
             }
         }
         Err(message)
-    }
-
-    /// How many agents each workload reaches, through its own and its
-    /// agents' delegates (for the finding on wide reach).
-    pub fn identities_reached(&self, node: usize) -> Vec<usize> {
-        let tree = self.from(node);
-        let mut agents: Vec<usize> = tree
-            .hops
-            .iter()
-            .map(|hop| self.edges[hop.edge].to)
-            .filter(|&n| self.nodes[n].kind == NodeKind::Agent)
-            .collect();
-        agents.sort_unstable();
-        agents.dedup();
-        agents
     }
 }
 

@@ -41,6 +41,19 @@ pub fn findings(sources: &SourceMap) -> Vec<Diagnostic> {
     diagnostics
 }
 
+/// What `writ check --graph` reports with the default `[graph]
+/// max_identities`: [`findings`], then the access graph's.
+pub fn findings_with_graph(sources: &SourceMap) -> Vec<Diagnostic> {
+    let mut diagnostics = findings(sources);
+    let checked = check(sources);
+    if !checked.has_errors() {
+        let graph = writ_compiler::graph::Graph::build(&checked.model);
+        diagnostics.extend(writ_compiler::graph::findings(&graph, 3));
+        writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
+    }
+    diagnostics
+}
+
 /// Recomputes the digest of the role at `address` (or of the managed policy).
 pub fn restamp(observed: &mut [Resource], address: &str) {
     // The digest is taken over canonical documents, as the plan reads them.
