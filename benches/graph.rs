@@ -43,13 +43,13 @@ fn model() -> &'static Model {
 
 fn graph() -> &'static Graph {
     static GRAPH: OnceLock<Graph> = OnceLock::new();
-    GRAPH.get_or_init(|| Graph::build(model()))
+    GRAPH.get_or_init(|| Graph::build(model(), "bench"))
 }
 
 #[divan::bench(sample_count = 10)]
 fn build(bencher: Bencher) {
     let model = model();
-    bencher.bench(|| Graph::build(model));
+    bencher.bench(|| Graph::build(model, "bench"));
 }
 
 #[divan::bench(sample_count = 20)]

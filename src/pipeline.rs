@@ -175,7 +175,7 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
 /// The access graph's findings on a checked model (`writ check --graph`,
 /// and every plan): `[graph] max_identities` from writ.toml.
 pub fn graph_findings(project: &Project, model: &Model) -> Vec<Diagnostic> {
-    let graph = writ_compiler::graph::Graph::build(model);
+    let graph = writ_compiler::graph::Graph::build(model, &project.name);
     writ_compiler::graph::findings(&graph, project.config.graph.max_identities())
 }
 

@@ -52,7 +52,7 @@ pub fn run(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
         .into());
     }
     let model = &checked.model;
-    let mut graph = Graph::build(model);
+    let mut graph = Graph::build(model, &project.name);
     let observed = match (asked.snapshot, asked.live) {
         (Some(file), _) => Some(live::snapshot_state(file, &Scope::new(model, &[])?, &[])?),
         (None, true) => Some(live::observe(

@@ -119,7 +119,7 @@ fn allowed(model: &Model, agent: usize, provider: usize, witness: &graph::Witnes
 fn reported_reach_is_allowed_by_the_evaluator_and_from_and_to_agree() {
     let mut checked_edges = 0;
     for (name, model) in corpus() {
-        let graph = Graph::build(&model);
+        let graph = Graph::build(&model, "acme");
         for (index, node) in graph.nodes.iter().enumerate() {
             if !(node.kind.is_workload() || node.kind == NodeKind::Agent) {
                 continue;
@@ -229,7 +229,7 @@ fn to_query(model: &Model, provider: usize, pattern: &str, placement: &Placement
 #[test]
 fn the_example_graph_says_what_lowering_enforces() {
     let model = model_of(&folder_sources(&example()));
-    let graph = Graph::build(&model);
+    let graph = Graph::build(&model, "acme");
     let repo = graph.find("github:acme/platform").unwrap();
     let reached: Vec<&str> = graph
         .from(repo)
@@ -324,7 +324,7 @@ fn golden_graphs_of_the_example() {
 fn golden_graphs_of_the_plan_cases() {
     let mut shapes = BTreeMap::new();
     for (name, model) in corpus().into_iter().skip(2) {
-        let graph = Graph::build(&model);
+        let graph = Graph::build(&model, "acme");
         shapes.insert(name, graph::dot(&graph, &graph.whole()));
     }
     assert!(shapes.len() > 10, "{}", shapes.len());
@@ -398,7 +398,7 @@ fn the_svg_and_html_render_in_chromium() {
         return;
     };
     let model = model_of(&folder_sources(&example()));
-    let graph = Graph::build(&model);
+    let graph = Graph::build(&model, "acme");
     let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph");
     std::fs::create_dir_all(&folder).unwrap();
     let html = folder.join("example.html");
@@ -803,7 +803,7 @@ fn app_installations_and_frozen_agents_are_drawn_as_the_providers_hold_them() {
     let checked = crate::support::check(&crate::support::sources("main.writ", GITHUB_APP));
     assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
     let model = checked.model;
-    let graph = Graph::build(&model);
+    let graph = Graph::build(&model, "acme");
     let docs = graph.find("agent:docs_bot").unwrap();
     let reached: Vec<String> = graph
         .from(docs)
@@ -859,7 +859,7 @@ fn app_installations_and_frozen_agents_are_drawn_as_the_providers_hold_them() {
 #[test]
 fn a_resource_writ_cannot_read_is_an_error() {
     let model = model_of(&folder_sources(&example()));
-    let graph = Graph::build(&model);
+    let graph = Graph::build(&model, "acme");
     for (query, said) in [
         ("secrets", "is not a resource writ can read"),
         (
@@ -946,4 +946,104 @@ fn check_graph_reports_wide_reach_by_the_configured_limit() {
         binary::text(&output)
     );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+const TAKEOVER: &str = r#"provider aws prod {
+  account = "123456789012"
+}
+
+provider kubernetes prod {
+  cluster = "prod"
+  oidc_issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+}
+
+provider github acme {
+  org = "acme"
+}
+
+/// Rolls out the apps namespace: may change a deployment, and so which
+/// service account its pods run as.
+agent ops {
+  owner = "team-ops"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "apps" service_account "ops"
+  kubernetes.prod allow patch on "deployments.apps" in namespace "apps"
+}
+
+/// Holds the payments bucket, through IRSA.
+agent payments {
+  owner = "team-pay"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "apps" service_account "payments"
+  runs_on github.acme repo "acme/payments" workflow ".github/workflows/release.yml" environment "production"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::payments/*"
+}
+
+/// Maintains the repositories' workflows.
+agent workflow_bot {
+  owner = "team-ops"
+  ttl = 1h
+  runs_on github.acme app "acme-workflows"
+  github.acme allow contents:write, workflows:write on "acme/payments"
+}
+
+/// Reads the apps namespace only: becomes no one.
+agent viewer {
+  owner = "team-ops"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "apps" service_account "viewer"
+  kubernetes.prod allow get, list on "deployments.apps" in namespace "apps"
+}
+"#;
+
+/// A grant that lets an agent become another is a chain into it: the
+/// operator that may patch a deployment in the namespace of the payments
+/// agent's service account reaches the payments bucket through it (IRSA),
+/// and so does the App that may push a workflow to the payments
+/// repository; a read-only agent does not.
+#[test]
+fn grants_that_let_an_agent_become_another_are_chains_into_it() {
+    let checked = crate::support::check(&crate::support::sources("main.writ", TAKEOVER));
+    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+    let model = checked.model;
+    let graph = Graph::build(&model, "acme");
+    let found = graph.to(&model, "arn:aws:s3:::payments/2026.csv").unwrap();
+    let chains: Vec<String> = found
+        .chains
+        .iter()
+        .map(|c| {
+            let mut ids = vec![graph.nodes[graph.edges[c.edges[0]].from].id.clone()];
+            ids.extend(
+                c.edges
+                    .iter()
+                    .map(|&e| graph.nodes[graph.edges[e].to].id.clone()),
+            );
+            ids.join(" → ")
+        })
+        .collect();
+    for want in [
+        "k8s:prod/apps/payments → agent:payments → aws.prod arn:aws:s3:::payments/*",
+        "github:acme/payments → agent:payments → aws.prod arn:aws:s3:::payments/*",
+        "k8s:prod/apps/ops → agent:ops → agent:payments → aws.prod arn:aws:s3:::payments/*",
+        "github-app:acme-workflows → agent:workflow_bot → agent:payments → aws.prod arn:aws:s3:::payments/*",
+    ] {
+        assert!(chains.iter().any(|c| c == want), "no `{want}` in {chains:#?}");
+    }
+    assert!(chains.iter().all(|c| !c.contains("viewer")), "{chains:#?}");
+    // Each way in is a request the evaluator allows.
+    for edge in graph.edges.iter().filter(|e| e.kind == EdgeKind::MayBecome) {
+        let witness = edge.witness.as_ref().unwrap();
+        let (provider, _) = edge.mints[0];
+        assert!(allowed(&model, edge.from, provider, witness), "{witness:?}");
+    }
+    // The operator's service account can act as every agent whose
+    // service account is in its namespace: itself, payments, the viewer.
+    let ops = graph.find("k8s:prod/apps/ops").unwrap();
+    let names: Vec<&str> = graph
+        .agents_reached(ops)
+        .iter()
+        .map(|&a| graph.nodes[a].id.as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"agent:viewer"));
 }

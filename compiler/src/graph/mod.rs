@@ -12,6 +12,7 @@
 //! witness when writ finds one: a request through it that the evaluator
 //! ([`crate::eval`]) allows, which is what the chain is shown to reach.
 
+mod assume;
 mod findings;
 mod observed;
 mod query;
@@ -103,6 +104,10 @@ pub enum EdgeKind {
     AuthenticatesAs,
     /// Delegation: the agent may obtain its delegate's credentials.
     MayMintFor,
+    /// A grant lets the agent obtain another agent's credentials (a token
+    /// of its service account, its GCP account, its role passed to a
+    /// service, a workflow pushed to its repository).
+    MayBecome,
     /// A grant: the agent may perform these actions on the resource.
     MayDo,
 }
@@ -112,6 +117,7 @@ impl EdgeKind {
         match self {
             EdgeKind::AuthenticatesAs => "authenticates as",
             EdgeKind::MayMintFor => "may mint for",
+            EdgeKind::MayBecome => "may become",
             EdgeKind::MayDo => "may do",
         }
     }
@@ -193,8 +199,9 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// The graph of a checked model (without errors).
-    pub fn build(model: &Model) -> Graph {
+    /// The graph of a checked model (without errors), of the project
+    /// named `project` (writ's role names carry it).
+    pub fn build(model: &Model, project: &str) -> Graph {
         let mut graph = Graph {
             providers: model.providers.len(),
             ..Graph::default()
@@ -338,6 +345,7 @@ impl Graph {
             }
         }
         graph.app_installations(model);
+        graph.assumptions(model, project);
         graph
     }
 

@@ -146,7 +146,7 @@ impl Graph {
         }
         match e.kind {
             EdgeKind::AuthenticatesAs => Some(e.obtains.iter().copied().collect()),
-            EdgeKind::MayMintFor => {
+            EdgeKind::MayMintFor | EdgeKind::MayBecome => {
                 let got: Held = e
                     .mints
                     .iter()

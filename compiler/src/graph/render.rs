@@ -205,6 +205,7 @@ pub(crate) fn edge_label(edge: &Edge) -> String {
         }
         EdgeKind::AuthenticatesAs => edge.how.clone(),
         EdgeKind::MayMintFor => "delegates".to_string(),
+        EdgeKind::MayBecome => format!("may become: {}", edge.actions.join(", ")),
     };
     if edge.blocked.is_some() {
         label.push_str(" (blocked)");

@@ -47,7 +47,7 @@ pub fn findings_with_graph(sources: &SourceMap) -> Vec<Diagnostic> {
     let mut diagnostics = findings(sources);
     let checked = check(sources);
     if !checked.has_errors() {
-        let graph = writ_compiler::graph::Graph::build(&checked.model);
+        let graph = writ_compiler::graph::Graph::build(&checked.model, "ui");
         diagnostics.extend(writ_compiler::graph::findings(&graph, 3));
         writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
     }
