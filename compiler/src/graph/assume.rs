@@ -66,6 +66,28 @@ impl Graph {
     /// Adds a `may become` edge from each agent to each other agent one
     /// of its grants lets it become (see the module's documentation).
     pub(crate) fn assumptions(&mut self, model: &Model, project: &str) {
+        // Who could be allowed a way in: the agents with grants in its
+        // provider, cluster-wide or in its namespace.
+        let mut holders: HashMap<(usize, Option<&str>), Vec<AgentId>> = HashMap::new();
+        for (id, agent) in model.agents.iter().enumerate() {
+            if agent.retired || agent.frozen {
+                continue;
+            }
+            for grant in &agent.grants {
+                let key = match &grant.placement {
+                    Placement::Namespace(namespace) => (grant.provider, Some(namespace.as_str())),
+                    _ => (grant.provider, None),
+                };
+                let list = holders.entry(key).or_default();
+                if list.last() != Some(&id) {
+                    list.push(id);
+                }
+            }
+        }
+        let held = |provider: usize, namespace: Option<&str>| {
+            holders.contains_key(&(provider, None))
+                || namespace.is_some_and(|n| holders.contains_key(&(provider, Some(n))))
+        };
         let mut ways_into: Vec<(AgentId, Vec<Way>)> = Vec::new();
         for (target, agent) in model.agents.iter().enumerate() {
             if agent.retired || agent.frozen {
@@ -77,7 +99,7 @@ impl Graph {
                     WorkloadKind::KubernetesServiceAccount {
                         namespace,
                         service_account,
-                    } => {
+                    } if held(workload.provider, Some(namespace)) => {
                         let gives = obtains(model, target, workload);
                         let place = Placement::Namespace(namespace.clone());
                         let named = Some(service_account.clone());
@@ -124,7 +146,9 @@ impl Graph {
                             });
                         }
                     }
-                    WorkloadKind::GithubActions { repository, .. } => {
+                    WorkloadKind::GithubActions { repository, .. }
+                        if held(workload.provider, None) =>
+                    {
                         let gives = obtains(model, target, workload);
                         for action in ["contents:write", "workflows:write"] {
                             ways.push(Way {
@@ -144,7 +168,7 @@ impl Graph {
             for (id, provider) in model.providers.iter().enumerate() {
                 let present = agent.grants.iter().any(|g| g.provider == id)
                     || agent.runs_on.iter().any(|w| w.provider == id);
-                if !present {
+                if !present || !held(id, None) {
                     continue;
                 }
                 match &provider.settings {
@@ -205,24 +229,6 @@ impl Graph {
             }
             if !ways.is_empty() {
                 ways_into.push((target, ways));
-            }
-        }
-        // Who could be allowed a way in: the agents with grants in its
-        // provider, cluster-wide or in its namespace.
-        let mut holders: HashMap<(usize, Option<&str>), Vec<AgentId>> = HashMap::new();
-        for (id, agent) in model.agents.iter().enumerate() {
-            if agent.retired || agent.frozen {
-                continue;
-            }
-            for grant in &agent.grants {
-                let key = match &grant.placement {
-                    Placement::Namespace(namespace) => (grant.provider, Some(namespace.as_str())),
-                    _ => (grant.provider, None),
-                };
-                let list = holders.entry(key).or_default();
-                if list.last() != Some(&id) {
-                    list.push(id);
-                }
             }
         }
         for (target, ways) in &ways_into {
