@@ -153,10 +153,13 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
         diagnostics,
     } = checked;
     drop(files);
+    // The graph's findings first: its graph is freed before lowering, so
+    // that the two are never held at once.
+    let graph_found = graph_findings(project, &model);
     let desired = writ_compiler::lower::lower(&model, &project.name);
     let mut findings = diagnostics;
     findings.extend(desired.diagnostics.iter().cloned());
-    findings.extend(graph_findings(project, &model));
+    findings.extend(graph_found);
     writ_compiler::diagnostic::sort_in_source_order(&mut findings);
     if desired.diagnostics.iter().any(Diagnostic::is_error) {
         show_findings(project, &findings)?;
@@ -175,7 +178,7 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
 /// The access graph's findings on a checked model (`writ check --graph`,
 /// and every plan): `[graph] max_identities` from writ.toml.
 pub fn graph_findings(project: &Project, model: &Model) -> Vec<Diagnostic> {
-    let graph = writ_compiler::graph::Graph::build(model, &project.name);
+    let graph = writ_compiler::graph::Graph::identities(model, &project.name);
     writ_compiler::graph::findings(&graph, project.config.graph.max_identities())
 }
 

@@ -208,6 +208,36 @@ fn reported_reach_is_allowed_by_the_evaluator_and_from_and_to_agree() {
         checked_edges > 20,
         "only {checked_edges} edges were checked"
     );
+    // The graph of identities alone (what plans build for their findings)
+    // reaches the same agents from every workload as the whole graph.
+    for (name, model) in corpus() {
+        let whole = Graph::build(&model, "acme");
+        let identities = Graph::identities(&model, "acme");
+        for (index, node) in whole.nodes.iter().enumerate() {
+            if !node.kind.is_workload() {
+                continue;
+            }
+            let mut tree: Vec<String> = whole
+                .from(index)
+                .hops
+                .iter()
+                .filter(|h| whole.edges[h.edge].open())
+                .map(|h| whole.edges[h.edge].to)
+                .filter(|&n| whole.nodes[n].kind == NodeKind::Agent)
+                .map(|n| whole.nodes[n].id.clone())
+                .collect();
+            tree.sort();
+            tree.dedup();
+            let other = identities.find(&node.id).unwrap();
+            let mut fast: Vec<String> = identities
+                .agents_reached(other)
+                .iter()
+                .map(|&a| identities.nodes[a].id.clone())
+                .collect();
+            fast.sort();
+            assert_eq!(fast, tree, "{name}: {}", node.id);
+        }
+    }
 }
 
 /// A resource node as `--to` takes it.
@@ -667,6 +697,33 @@ fn snapshot_with_foreign_rbac() -> PathBuf {
             serde_json::json!({"name": "billing-extra", "namespace": "billing",
                 "rules": [{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]}),
         ),
+        // The bot holds this in its own namespace; bound cluster-wide, it
+        // holds it in every one.
+        object(
+            "kubernetes_cluster_role_binding",
+            "kubernetes.prod/clusterrolebindings/config-everywhere".into(),
+            serde_json::json!({"name": "config-everywhere", "role_ref": role_ref("ClusterRole", "config-reader"),
+                "subjects": [{"kind": "ServiceAccount", "name": "billing-bot", "namespace": "billing"}]}),
+        ),
+        object(
+            "kubernetes_cluster_role",
+            "kubernetes.prod/clusterroles/config-reader".into(),
+            serde_json::json!({"name": "config-reader",
+                "rules": [{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]}),
+        ),
+        // A subject without a namespace is in the RoleBinding's.
+        object(
+            "kubernetes_role_binding",
+            "kubernetes.prod/namespaces/services/rolebindings/deployer-logs".into(),
+            serde_json::json!({"name": "deployer-logs", "namespace": "services", "role_ref": role_ref("Role", "logs"),
+                "subjects": [{"kind": "ServiceAccount", "name": "deployer"}]}),
+        ),
+        object(
+            "kubernetes_role",
+            "kubernetes.prod/namespaces/services/roles/logs".into(),
+            serde_json::json!({"name": "logs", "namespace": "services",
+                "rules": [{"api_groups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
+        ),
         object(
             "kubernetes_cluster_role_binding",
             "kubernetes.prod/clusterrolebindings/break-glass".into(),
@@ -709,10 +766,10 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     assert!(without.starts_with("nothing reaches"), "{without}");
     let (with, said) = run(&["graph", "--snapshot", snapshot, "--to", query]);
     assert!(
-        said.contains("3 links of access the source does not declare"),
+        said.contains("5 links of access the source does not declare"),
         "{said}"
     );
-    assert!(with.starts_with("2 chains reach"), "{with}");
+    assert!(with.starts_with("4 chains reach"), "{with}");
     assert!(with.contains("k8s:prod/services/deployer may do get, list on kubernetes.prod secrets in cluster [observed: ClusterRoleBinding ops-secret-reader"), "{with}");
     assert!(
         with.contains("cluster-admin (not in the source); the role was not observed"),
@@ -735,7 +792,15 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         "--from",
         "k8s:prod/billing/billing-bot",
     ]);
-    assert!(!bot.contains("[observed"), "{bot}");
+    // Not its own (it has it), but through the delegate it mints.
+    assert!(
+        bot.contains("─ may do get on kubernetes.prod configmaps in namespace billing named billing-config\n"),
+        "{bot}"
+    );
+    assert!(
+        bot.contains("─ may do get on kubernetes.prod configmaps in namespace billing named billing-config [observed: RoleBinding billing/billing-extra"),
+        "{bot}"
+    );
     // JSON marks them, and still matches the schema (checked in schemas).
     let (json, _) = run(&["graph", "--snapshot", snapshot, "--format", "json"]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -745,7 +810,23 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         .iter()
         .filter(|e| e["observed"] == true)
         .count();
-    assert_eq!(observed, 3);
+    // From each service account, and from the agent that is it.
+    assert_eq!(observed, 10);
+    let (bot, _) = run(&["graph", "--snapshot", snapshot, "--agent", "billing_bot"]);
+    assert!(bot.contains("configmaps in cluster named billing-config [observed: ClusterRoleBinding config-everywhere"), "{bot}");
+    let (deployer, _) = run(&[
+        "graph",
+        "--snapshot",
+        snapshot,
+        "--from",
+        "k8s:prod/services/deployer",
+    ]);
+    assert!(
+        deployer.contains(
+            "pods/log in namespace services [observed: RoleBinding services/deployer-logs"
+        ),
+        "{deployer}"
+    );
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/graph.schema.json"),
@@ -987,6 +1068,15 @@ agent workflow_bot {
   github.acme allow contents:write, workflows:write on "acme/payments"
 }
 
+/// Frozen: AWS and the cluster deny it, but GitHub keeps its grants.
+agent old_pusher {
+  owner = "team-ops"
+  ttl = 1h
+  frozen = true
+  runs_on github.acme app "acme-old"
+  github.acme allow contents:write on "acme/payments"
+}
+
 /// Reads the apps namespace only: becomes no one.
 agent viewer {
   owner = "team-ops"
@@ -1026,12 +1116,19 @@ fn grants_that_let_an_agent_become_another_are_chains_into_it() {
         "github:acme/payments → agent:payments → aws.prod arn:aws:s3:::payments/*",
         "k8s:prod/apps/ops → agent:ops → agent:payments → aws.prod arn:aws:s3:::payments/*",
         "github-app:acme-workflows → agent:workflow_bot → agent:payments → aws.prod arn:aws:s3:::payments/*",
+        "github-app:acme-old → agent:old_pusher → agent:payments → aws.prod arn:aws:s3:::payments/*",
     ] {
         assert!(chains.iter().any(|c| c == want), "no `{want}` in {chains:#?}");
     }
     assert!(chains.iter().all(|c| !c.contains("viewer")), "{chains:#?}");
-    // Each way in is a request the evaluator allows.
-    for edge in graph.edges.iter().filter(|e| e.kind == EdgeKind::MayBecome) {
+    // Each way in is a request the evaluator allows (but the frozen agent's
+    // GitHub access: GitHub keeps it, while the evaluator denies a frozen
+    // agent everything).
+    for edge in graph
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::MayBecome && graph.nodes[e.from].state.is_none())
+    {
         let witness = edge.witness.as_ref().unwrap();
         let (provider, _) = edge.mints[0];
         assert!(allowed(&model, edge.from, provider, witness), "{witness:?}");

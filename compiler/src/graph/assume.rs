@@ -2,52 +2,79 @@
 //! other agent (`may become`), each with the request through it that the
 //! evaluator allows:
 //!
-//! - Kubernetes, in a namespace where the other agent's service account
-//!   is: `create` on its `serviceaccounts/token`, `impersonate` on it,
-//!   `create` on `pods` (a pod may name any service account of its
-//!   namespace), `get` on `secrets` (a long-lived token of the account, if
-//!   one exists). The other agent's credentials follow from that account:
-//!   its cluster's, and its AWS role's and GCP account's where they trust it.
-//! - GCP: the service account user, token creator or workload identity
-//!   user role (or a basic role that holds them) on the other agent's
-//!   service account.
+//! - Kubernetes, in the namespace of the other agent's service account:
+//!   `create` on its `serviceaccounts/token`, `impersonate` on it; `get`,
+//!   `list` or `watch` on `secrets` (a long-lived token of it, if one
+//!   exists); running a pod as it (`create` on `pods`; `create`, `patch`
+//!   or `update` on deployments, replica sets, replication controllers,
+//!   stateful sets, daemon sets, jobs and cron jobs); getting into a pod
+//!   that runs as it (`create` on `pods/exec` or `pods/attach`, `patch` or
+//!   `update` on `pods/ephemeralcontainers`); and, cluster-wide, the
+//!   kubelet's API (`get` or `create` on `nodes/proxy`). The other agent's
+//!   credentials follow from that account: its cluster's, and its AWS
+//!   role's and GCP account's where they trust it.
+//! - GCP, on the other agent's service account: the token creator, service
+//!   account user, workload identity user, key admin and service account
+//!   admin roles, and the roles that set its IAM policy (security admin,
+//!   project IAM admin), or a basic role that holds them.
 //! - AWS: `iam:PassRole` on the other agent's role, when that role trusts
-//!   an AWS service: a resource of that service made with the role acts
-//!   as the other agent.
-//! - GitHub: `contents:write` and `workflows:write` on a repository whose
-//!   workflows run as the other agent: a pushed workflow runs as it (an
-//!   environment's protection rules may stand in the way).
+//!   an AWS service (a resource of that service made with the role acts as
+//!   it); `iam:CreateAccessKey` or a login profile on an IAM user it runs as.
+//! - GitHub: `contents:write` on a repository whose workflows run as the
+//!   other agent (a pushed change runs in them; an environment's protection
+//!   rules may stand in the way).
 //!
-//! Delegation already draws a parent's own right to mint its delegates'.
+//! A retired or frozen agent keeps its GitHub access (GitHub does not
+//! revoke it by the source), so it keeps its GitHub ways in, and into it.
+//! A parent's minting of its delegate's tokens is the delegation edge.
 
 use super::{obtains, Edge, EdgeKind, Graph, Witness};
-use crate::eval::{self, Request};
+use crate::eval::{self, Decision, Request};
 use crate::facts::ProviderKind;
 use crate::model::{AgentId, Model, Placement, ProviderSettings, WorkloadKind};
 use std::collections::HashMap;
 
-/// What makes a pod, or changes which service account it runs as: a
-/// pod's own `create`, and its controllers' `create`, `patch` and `update`.
-const POD_MAKERS: [(&str, &str); 19] = [
-    ("create", "pods"),
-    ("create", "deployments.apps"),
-    ("patch", "deployments.apps"),
-    ("update", "deployments.apps"),
-    ("create", "replicasets.apps"),
-    ("patch", "replicasets.apps"),
-    ("update", "replicasets.apps"),
-    ("create", "statefulsets.apps"),
-    ("patch", "statefulsets.apps"),
-    ("update", "statefulsets.apps"),
-    ("create", "daemonsets.apps"),
-    ("patch", "daemonsets.apps"),
-    ("update", "daemonsets.apps"),
-    ("create", "jobs.batch"),
-    ("patch", "jobs.batch"),
-    ("update", "jobs.batch"),
-    ("create", "cronjobs.batch"),
-    ("patch", "cronjobs.batch"),
-    ("update", "cronjobs.batch"),
+/// What makes a pod run as a service account, or gets into one that does:
+/// (verb, resource, cluster-wide).
+const POD_WAYS: [(&str, &str, bool); 27] = [
+    ("create", "pods", false),
+    ("create", "deployments.apps", false),
+    ("patch", "deployments.apps", false),
+    ("update", "deployments.apps", false),
+    ("create", "replicasets.apps", false),
+    ("patch", "replicasets.apps", false),
+    ("update", "replicasets.apps", false),
+    ("create", "replicationcontrollers", false),
+    ("patch", "replicationcontrollers", false),
+    ("update", "replicationcontrollers", false),
+    ("create", "statefulsets.apps", false),
+    ("patch", "statefulsets.apps", false),
+    ("update", "statefulsets.apps", false),
+    ("create", "daemonsets.apps", false),
+    ("patch", "daemonsets.apps", false),
+    ("update", "daemonsets.apps", false),
+    ("create", "jobs.batch", false),
+    ("patch", "jobs.batch", false),
+    ("update", "jobs.batch", false),
+    ("create", "cronjobs.batch", false),
+    ("patch", "cronjobs.batch", false),
+    ("update", "cronjobs.batch", false),
+    ("create", "pods/exec", false),
+    ("create", "pods/attach", false),
+    ("patch", "pods/ephemeralcontainers", false),
+    ("get", "nodes/proxy", true),
+    ("create", "nodes/proxy", true),
+];
+
+/// GCP roles on a service account that let one act as it.
+const GCP_ROLES: [&str; 7] = [
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.workloadIdentityUser",
+    "roles/iam.serviceAccountKeyAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.securityAdmin",
+    "roles/resourcemanager.projectIamAdmin",
 ];
 
 /// One way in: the request the evaluator is asked, and what it gives.
@@ -62,18 +89,24 @@ struct Way {
     gives: Vec<usize>,
 }
 
+/// Does the agent's state leave this provider's access in force?
+fn holds(model: &Model, agent: AgentId, provider: usize) -> bool {
+    let agent = &model.agents[agent];
+    !(agent.retired || agent.frozen) || model.providers[provider].kind == ProviderKind::Github
+}
+
 impl Graph {
     /// Adds a `may become` edge from each agent to each other agent one
     /// of its grants lets it become (see the module's documentation).
     pub(crate) fn assumptions(&mut self, model: &Model, project: &str) {
         // Who could be allowed a way in: the agents with grants in its
-        // provider, cluster-wide or in its namespace.
+        // provider (in force), cluster-wide or in its namespace.
         let mut holders: HashMap<(usize, Option<&str>), Vec<AgentId>> = HashMap::new();
         for (id, agent) in model.agents.iter().enumerate() {
-            if agent.retired || agent.frozen {
-                continue;
-            }
             for grant in &agent.grants {
+                if !holds(model, id, grant.provider) {
+                    continue;
+                }
                 let key = match &grant.placement {
                     Placement::Namespace(namespace) => (grant.provider, Some(namespace.as_str())),
                     _ => (grant.provider, None),
@@ -88,77 +121,103 @@ impl Graph {
             holders.contains_key(&(provider, None))
                 || namespace.is_some_and(|n| holders.contains_key(&(provider, Some(n))))
         };
-        let mut ways_into: Vec<(AgentId, Vec<Way>)> = Vec::new();
         for (target, agent) in model.agents.iter().enumerate() {
-            if agent.retired || agent.frozen {
-                continue;
-            }
             let mut ways = Vec::new();
+            // What a way gives, in force.
+            let gives = |mut providers: Vec<usize>| {
+                providers.retain(|&p| holds(model, target, p));
+                providers
+            };
             for workload in &agent.runs_on {
                 match &workload.kind {
                     WorkloadKind::KubernetesServiceAccount {
                         namespace,
                         service_account,
                     } if held(workload.provider, Some(namespace)) => {
-                        let gives = obtains(model, target, workload);
-                        let place = Placement::Namespace(namespace.clone());
+                        let given = gives(obtains(model, target, workload));
                         let named = Some(service_account.clone());
                         let mut each = vec![
                             (
                                 "create",
                                 "serviceaccounts/token",
                                 named.clone(),
+                                false,
                                 "may create a token of its service account",
                             ),
                             (
                                 "impersonate",
                                 "serviceaccounts",
                                 named,
+                                false,
                                 "may impersonate its service account",
                             ),
-                            (
-                                "get",
+                        ];
+                        for verb in ["get", "list", "watch"] {
+                            each.push((
+                                verb,
                                 "secrets",
                                 None,
+                                false,
                                 "may read a long-lived token of its service account, if one exists",
-                            ),
-                        ];
-                        // A pod, or a controller of pods, may name any
-                        // service account of its namespace: made, or
-                        // changed to name this one.
-                        for (verb, resource) in POD_MAKERS {
+                            ));
+                        }
+                        for (verb, resource, cluster) in POD_WAYS {
                             each.push((
                                 verb,
                                 resource,
                                 None,
-                                "may run a pod as its service account",
+                                cluster,
+                                "may run a pod as its service account, or get into one",
                             ));
                         }
-                        for (action, resource, name, how) in each {
+                        for (action, resource, name, cluster, how) in each {
                             ways.push(Way {
                                 provider: workload.provider,
                                 action: action.to_string(),
                                 resource: resource.to_string(),
-                                placement: place.clone(),
+                                placement: match cluster {
+                                    true => Placement::Cluster,
+                                    false => Placement::Namespace(namespace.clone()),
+                                },
                                 name,
                                 how: format!("{how} (`{namespace}/{service_account}`)"),
-                                gives: gives.clone(),
+                                gives: given.clone(),
                             });
                         }
                     }
                     WorkloadKind::GithubActions { repository, .. }
                         if held(workload.provider, None) =>
                     {
-                        let gives = obtains(model, target, workload);
-                        for action in ["contents:write", "workflows:write"] {
+                        ways.push(Way {
+                            provider: workload.provider,
+                            action: "contents:write".to_string(),
+                            resource: repository.clone(),
+                            placement: Placement::None,
+                            name: None,
+                            how: format!("may push to `{repository}`, whose workflows run as it"),
+                            gives: gives(obtains(model, target, workload)),
+                        });
+                    }
+                    WorkloadKind::AwsUser { user } if held(workload.provider, None) => {
+                        let ProviderSettings::Aws { account, partition } =
+                            &model.providers[workload.provider].settings
+                        else {
+                            continue;
+                        };
+                        let arn = format!("arn:{partition}:iam::{account}:user/{user}");
+                        for action in [
+                            "iam:CreateAccessKey",
+                            "iam:CreateLoginProfile",
+                            "iam:UpdateLoginProfile",
+                        ] {
                             ways.push(Way {
                                 provider: workload.provider,
                                 action: action.to_string(),
-                                resource: repository.clone(),
+                                resource: arn.clone(),
                                 placement: Placement::None,
                                 name: None,
-                                how: format!("may push a workflow to `{repository}`, whose workflows run as it (both `contents:write` and `workflows:write`)"),
-                                gives: gives.clone(),
+                                how: format!("may sign in as the IAM user `{user}` it runs as"),
+                                gives: gives(obtains(model, target, workload)),
                             });
                         }
                     }
@@ -168,7 +227,7 @@ impl Graph {
             for (id, provider) in model.providers.iter().enumerate() {
                 let present = agent.grants.iter().any(|g| g.provider == id)
                     || agent.runs_on.iter().any(|w| w.provider == id);
-                if !present || !held(id, None) {
+                if !present || !held(id, None) || !holds(model, target, id) {
                     continue;
                 }
                 match &provider.settings {
@@ -177,11 +236,7 @@ impl Graph {
                             "{}@{gcp}.iam.gserviceaccount.com",
                             crate::lower::gcp::account_id(&agent.name)
                         );
-                        for role in [
-                            "roles/iam.serviceAccountTokenCreator",
-                            "roles/iam.serviceAccountUser",
-                            crate::lower::gcp::WORKLOAD_IDENTITY_USER,
-                        ] {
+                        for role in GCP_ROLES {
                             ways.push(Way {
                                 provider: id,
                                 action: role.to_string(),
@@ -206,15 +261,14 @@ impl Graph {
                         if services.is_empty() {
                             continue;
                         }
-                        let arn = format!(
-                            "arn:{partition}:iam::{account}:role{}{}",
-                            crate::ownership::aws::path(project),
-                            agent.name
-                        );
                         ways.push(Way {
                             provider: id,
                             action: "iam:PassRole".to_string(),
-                            resource: arn,
+                            resource: format!(
+                                "arn:{partition}:iam::{account}:role{}{}",
+                                crate::ownership::aws::path(project),
+                                agent.name
+                            ),
                             placement: Placement::None,
                             name: None,
                             how: format!(
@@ -227,14 +281,12 @@ impl Graph {
                     _ => {}
                 }
             }
-            if !ways.is_empty() {
-                ways_into.push((target, ways));
+            ways.retain(|way| !way.gives.is_empty());
+            if ways.is_empty() {
+                continue;
             }
-        }
-        for (target, ways) in &ways_into {
-            let parent = model.agents[*target].parent;
             let mut candidates: Vec<AgentId> = Vec::new();
-            for way in ways {
+            for way in &ways {
                 let namespace = match &way.placement {
                     Placement::Namespace(namespace) => Some(namespace.as_str()),
                     _ => None,
@@ -246,50 +298,22 @@ impl Graph {
             candidates.sort_unstable();
             candidates.dedup();
             for from in candidates {
-                // Itself; and its parent, whose minting is drawn already.
-                if from == *target || parent == Some(from) {
+                if from == target {
                     continue;
                 }
-                let allowed: Vec<&Way> =
-                    ways.iter().filter(|way| allows(model, from, way)).collect();
-                // GitHub wants both permissions; every other way, one.
-                let github = allowed
-                    .iter()
-                    .filter(|w| model.providers[w.provider].kind == ProviderKind::Github)
-                    .count();
-                let mut taken: Vec<&Way> = allowed
-                    .iter()
-                    .copied()
-                    .filter(|w| model.providers[w.provider].kind != ProviderKind::Github)
-                    .collect();
-                if github >= 2 {
-                    taken.extend(
-                        allowed
-                            .iter()
-                            .copied()
-                            .filter(|w| model.providers[w.provider].kind == ProviderKind::Github)
-                            .take(1),
-                    );
-                }
-                // One edge per provider the way is in: the first way found.
+                // One edge per provider a way is in: the first way found.
                 let mut seen: Vec<usize> = Vec::new();
-                for way in taken {
-                    if way.gives.is_empty() || seen.contains(&way.provider) {
+                for way in &ways {
+                    if seen.contains(&way.provider) {
                         continue;
                     }
-                    seen.push(way.provider);
-                    let witness = Witness {
-                        action: way.action.clone(),
-                        resource: way.resource.clone(),
-                        namespace: match &way.placement {
-                            Placement::Namespace(n) => Some(n.clone()),
-                            _ => None,
-                        },
-                        name: way.name.clone(),
+                    let Some(witness) = allows(model, from, target, way) else {
+                        continue;
                     };
+                    seen.push(way.provider);
                     self.edge(Edge {
                         from,
-                        to: *target,
+                        to: target,
                         kind: EdgeKind::MayBecome,
                         how: way.how.clone(),
                         actions: vec![way.action.clone()],
@@ -308,15 +332,58 @@ impl Graph {
     }
 }
 
-/// Does the evaluator allow the agent the request of a way in?
-fn allows(model: &Model, agent: AgentId, way: &Way) -> bool {
-    let request = Request {
-        provider: way.provider,
-        action: &way.action,
-        resource: &way.resource,
-        placement: &way.placement,
-        name: way.name.as_deref(),
-        context: None,
+/// The request of a way in that the agent is allowed, if any: as asked,
+/// or (Kubernetes, asked of no object) for one object its grants name.
+/// Allowed as the evaluator says, except a parent's minting of its own
+/// delegate's tokens (the delegation edge), and a retired or frozen
+/// agent's GitHub access, which GitHub keeps (its grants, read directly).
+fn allows(model: &Model, agent: AgentId, target: AgentId, way: &Way) -> Option<Witness> {
+    if !holds(model, agent, way.provider) {
+        return None;
+    }
+    let grants = || {
+        model.agents[agent]
+            .grants
+            .iter()
+            .filter(|g| g.provider == way.provider)
     };
-    eval::evaluate(model, agent, &request).is_allowed()
+    let mut names: Vec<Option<&str>> = vec![way.name.as_deref()];
+    if way.name.is_none() {
+        names.extend(grants().flat_map(|g| g.resource_names.iter().map(|n| Some(n.as_str()))));
+    }
+    let inactive = model.agents[agent].retired || model.agents[agent].frozen;
+    for name in names {
+        let request = Request {
+            provider: way.provider,
+            action: &way.action,
+            resource: &way.resource,
+            placement: &way.placement,
+            name,
+            context: None,
+        };
+        // Cheap first: some grant of the agent's must allow it.
+        if !grants().any(|g| eval::grant_allows(model, g, &request)) {
+            continue;
+        }
+        let allowed = if inactive {
+            true
+        } else {
+            match eval::evaluate(model, agent, &request) {
+                Decision::Mints { delegate } => delegate != target,
+                decision => decision.is_allowed(),
+            }
+        };
+        if allowed {
+            return Some(Witness {
+                action: way.action.clone(),
+                resource: way.resource.clone(),
+                namespace: match &way.placement {
+                    Placement::Namespace(n) => Some(n.clone()),
+                    _ => None,
+                },
+                name: name.map(str::to_string),
+            });
+        }
+    }
+    None
 }

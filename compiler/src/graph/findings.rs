@@ -1,8 +1,9 @@
 //! Findings on the graph (`writ check --graph`, and plans): a workload that
 //! can act as more agents than the project allows (`writ::wide_reach`).
 
-use super::{EdgeKind, Graph, NodeKind};
+use super::{EdgeKind, Graph, Held, NodeKind};
 use crate::diagnostic::{Code, Diagnostic, Label};
+use std::collections::{HashMap, VecDeque};
 
 /// The findings of a graph built from the source: each workload that can
 /// act as more than `max_identities` agents (directly, or through their
@@ -58,18 +59,38 @@ pub fn findings(graph: &Graph, max_identities: usize) -> Vec<Diagnostic> {
 
 impl Graph {
     /// The agents a workload can act as, through open edges (its own
-    /// trust, and delegation from there).
+    /// trust, delegation, and one agent becoming another), as `from` would
+    /// reach them, walking only what leads to agents.
     pub fn agents_reached(&self, node: usize) -> Vec<usize> {
-        let mut agents: Vec<usize> = self
-            .from(node)
-            .hops
-            .iter()
-            .filter(|hop| self.edges[hop.edge].open())
-            .map(|hop| self.edges[hop.edge].to)
-            .filter(|&n| self.nodes[n].kind == NodeKind::Agent)
+        let mut held: HashMap<usize, Held> = HashMap::new();
+        held.insert(node, self.start(node));
+        let mut queue = VecDeque::from([node]);
+        while let Some(at) = queue.pop_front() {
+            let have = held.get(&at).cloned().unwrap_or_default();
+            for &edge in &self.outgoing[at] {
+                if self.edges[edge].kind == EdgeKind::MayDo {
+                    continue;
+                }
+                let Some(got) = self.cross(edge, &have) else {
+                    continue;
+                };
+                let target = self.edges[edge].to;
+                if target == node {
+                    continue;
+                }
+                let entry = held.entry(target).or_default();
+                let fresh = entry.is_empty() && !got.is_empty();
+                if fresh || !got.is_subset(entry) {
+                    entry.extend(got);
+                    queue.push_back(target);
+                }
+            }
+        }
+        let mut agents: Vec<usize> = held
+            .into_keys()
+            .filter(|&n| n != node && self.nodes[n].kind == NodeKind::Agent)
             .collect();
         agents.sort_unstable();
-        agents.dedup();
         agents
     }
 }

@@ -202,6 +202,17 @@ impl Graph {
     /// The graph of a checked model (without errors), of the project
     /// named `project` (writ's role names carry it).
     pub fn build(model: &Model, project: &str) -> Graph {
+        Graph::build_with(model, project, true)
+    }
+
+    /// Who can act as whom only: workloads, agents, and the edges between
+    /// them (trust, delegation, one agent becoming another), without what
+    /// each may do. Cheap enough for every plan (its findings).
+    pub fn identities(model: &Model, project: &str) -> Graph {
+        Graph::build_with(model, project, false)
+    }
+
+    fn build_with(model: &Model, project: &str, grants: bool) -> Graph {
         let mut graph = Graph {
             providers: model.providers.len(),
             ..Graph::default()
@@ -282,7 +293,7 @@ impl Graph {
                     ..Edge::new()
                 });
             }
-            for (index, grant) in agent.grants.iter().enumerate() {
+            for (index, grant) in agent.grants.iter().enumerate().filter(|_| grants) {
                 let unrevoked = blocked.is_some() && !enforced(grant.provider);
                 let mut how = grant_how(grant);
                 if unrevoked {
@@ -323,7 +334,11 @@ impl Graph {
         // Minting a delegate's tokens is a grant too (a Role's rule on the
         // account's `serviceaccounts/token`, GCP's token creator on the
         // delegate's account): drawn, so that `--to` finds them.
-        for (id, minted) in model.all_minting_grants().into_iter().enumerate() {
+        let minting = match grants {
+            true => model.all_minting_grants(),
+            false => Vec::new(),
+        };
+        for (id, minted) in minting.into_iter().enumerate() {
             for (delegate, grant) in minted {
                 for resource in &grant.resources {
                     let to = graph.resource_node(model, grant.provider, resource, &grant.placement);
@@ -344,7 +359,9 @@ impl Graph {
                 }
             }
         }
-        graph.app_installations(model);
+        if grants {
+            graph.app_installations(model);
+        }
         graph.assumptions(model, project);
         graph
     }

@@ -12,12 +12,21 @@ use crate::eval::{self, Request};
 use crate::model::{Model, Placement};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
+use std::collections::HashMap;
 
-/// A subject of a binding, as observed.
-fn subject_applies(subject: &Value, namespace: &str, name: &str) -> bool {
+/// Does a subject of a binding name the service account `namespace/name`?
+/// A `ServiceAccount` subject of a RoleBinding without a namespace is in
+/// the binding's (`binding_namespace`), as the API server reads it.
+fn subject_applies(subject: &Value, binding_namespace: &str, namespace: &str, name: &str) -> bool {
     let field = |key: &str| subject.get(key).and_then(Value::as_str).unwrap_or_default();
     match field("kind") {
-        "ServiceAccount" => field("name") == name && field("namespace") == namespace,
+        "ServiceAccount" => {
+            let own = match field("namespace") {
+                "" => binding_namespace,
+                written => written,
+            };
+            field("name") == name && own == namespace
+        }
         "Group" => {
             matches!(
                 field("name"),
@@ -59,6 +68,40 @@ impl Graph {
     /// declare (see the module's documentation); how many edges it added.
     pub fn observe(&mut self, model: &Model, observed: &[Resource]) -> usize {
         let mut added = 0;
+        // Roles by (provider, kind, namespace, name); service accounts of
+        // the graph by cluster.
+        let mut roles: HashMap<(&str, bool, &str, &str), &Resource> = HashMap::new();
+        for role in observed {
+            let cluster = match role.kind {
+                ResourceKind::KubernetesClusterRole => true,
+                ResourceKind::KubernetesRole => false,
+                _ => continue,
+            };
+            let namespace = if cluster {
+                ""
+            } else {
+                role.string("namespace").unwrap_or_default()
+            };
+            let name = role.string("name").unwrap_or_default();
+            roles.insert((role.provider.as_str(), cluster, namespace, name), role);
+        }
+        let mut accounts_of: HashMap<String, Vec<(usize, String, String)>> = HashMap::new();
+        for (index, node) in self.nodes.iter().enumerate() {
+            if node.kind != NodeKind::ServiceAccount {
+                continue;
+            }
+            let Some(rest) = node.id.strip_prefix("k8s:") else {
+                continue;
+            };
+            let mut parts = rest.splitn(3, '/');
+            if let (Some(p), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next()) {
+                accounts_of.entry(p.to_string()).or_default().push((
+                    index,
+                    ns.to_string(),
+                    name.to_string(),
+                ));
+            }
+        }
         for binding in observed.iter().filter(|r| {
             matches!(
                 r.kind,
@@ -84,17 +127,13 @@ impl Graph {
                 .and_then(|r| r.get("name"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let role = observed.iter().find(|r| {
-                r.provider == binding.provider
-                    && r.string("name") == Some(role_name)
-                    && match role_kind {
-                        "ClusterRole" => r.kind == ResourceKind::KubernetesClusterRole,
-                        _ => {
-                            r.kind == ResourceKind::KubernetesRole
-                                && r.string("namespace") == Some(namespace)
-                        }
-                    }
-            });
+            let role = match role_kind {
+                "ClusterRole" => roles.get(&(binding.provider.as_str(), true, "", role_name)),
+                "Role" => roles.get(&(binding.provider.as_str(), false, namespace, role_name)),
+                // A kind RBAC does not have binds nothing.
+                _ => continue,
+            }
+            .copied();
             let placement = if cluster_wide {
                 Placement::Cluster
             } else {
@@ -117,38 +156,51 @@ impl Graph {
             };
             // Each workload node of a service account in this cluster that
             // a subject names.
-            let accounts: Vec<(usize, String, String)> = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.kind == NodeKind::ServiceAccount)
-                .filter_map(|(index, n)| {
-                    let rest = n.id.strip_prefix("k8s:")?;
-                    let mut parts = rest.splitn(3, '/');
-                    let (p, ns, name) = (parts.next()?, parts.next()?, parts.next()?);
-                    (p == provider_name).then(|| (index, ns.to_string(), name.to_string()))
+            let accounts: Vec<(usize, String, String)> = accounts_of
+                .get(&provider_name)
+                .into_iter()
+                .flatten()
+                .filter(|(_, ns, name)| {
+                    subjects
+                        .iter()
+                        .any(|s| subject_applies(s, namespace, ns, name))
                 })
-                .filter(|(_, ns, name)| subjects.iter().any(|s| subject_applies(s, ns, name)))
+                .cloned()
                 .collect();
-            for (account, account_namespace, _) in accounts {
+            for (account, _, _) in accounts {
                 let agents: Vec<usize> = self.outgoing[account]
                     .iter()
                     .map(|&e| &self.edges[e])
                     .filter(|e| e.kind == EdgeKind::AuthenticatesAs)
                     .map(|e| e.to)
                     .collect();
+                // Drawn from the service account, and from each agent that
+                // is it (open): a chain that obtains the agent's cluster
+                // credentials holds them too.
+                let mut from = vec![account];
+                from.extend(
+                    agents
+                        .iter()
+                        .copied()
+                        .filter(|&a| self.nodes[a].state.is_none()),
+                );
                 let Some(role) = role else {
-                    // A role writ did not see: what it allows is unknown.
-                    let to = self.resource_node(model, provider, "*", &placement);
-                    self.edge(Edge {
-                        from: account,
-                        to,
-                        kind: EdgeKind::MayDo,
-                        how: format!("{how}; the role was not observed: what it allows is unknown"),
-                        actions: vec!["*".to_string()],
-                        observed: true,
-                        ..Edge::new()
-                    });
+                    // A role writ did not see: what it allows is unknown,
+                    // every resource of every group.
+                    let to = self.resource_node(model, provider, "*.*", &placement);
+                    for &source in &from {
+                        self.edge(Edge {
+                            from: source,
+                            to,
+                            kind: EdgeKind::MayDo,
+                            how: format!(
+                                "{how}; the role was not observed: what it allows is unknown"
+                            ),
+                            actions: vec!["*".to_string()],
+                            observed: true,
+                            ..Edge::new()
+                        });
+                    }
                     added += 1;
                     continue;
                 };
@@ -164,14 +216,9 @@ impl Graph {
                     for group in &groups {
                         for resource in strings(rule.get("resources")) {
                             let resource = writ_resource(&resource, group);
-                            // A namespaced request in the account's own
-                            // namespace stands for a cluster-wide binding's.
-                            let place = match &placement {
-                                Placement::Cluster => {
-                                    Placement::Namespace(account_namespace.clone())
-                                }
-                                other => other.clone(),
-                            };
+                            // Asked where the binding gives it: in every
+                            // namespace for a ClusterRoleBinding.
+                            let place = placement.clone();
                             let extra: Vec<String> = verbs
                                 .iter()
                                 .filter(|verb| {
@@ -204,16 +251,18 @@ impl Graph {
                                 continue;
                             }
                             let to = self.resource_node(model, provider, &resource, &placement);
-                            self.edge(Edge {
-                                from: account,
-                                to,
-                                kind: EdgeKind::MayDo,
-                                how: how.clone(),
-                                actions: extra,
-                                names: names.clone(),
-                                observed: true,
-                                ..Edge::new()
-                            });
+                            for &source in &from {
+                                self.edge(Edge {
+                                    from: source,
+                                    to,
+                                    kind: EdgeKind::MayDo,
+                                    how: how.clone(),
+                                    actions: extra.clone(),
+                                    names: names.clone(),
+                                    observed: true,
+                                    ..Edge::new()
+                                });
+                            }
                             added += 1;
                         }
                     }

@@ -129,7 +129,7 @@ impl Graph {
     /// What a question starting at a node holds: an agent, its own
     /// credentials everywhere; a service account, its cluster's; another
     /// workload, what its edges obtain.
-    fn start(&self, node: usize) -> Held {
+    pub(crate) fn start(&self, node: usize) -> Held {
         match self.nodes[node].kind {
             NodeKind::Agent => (0..self.providers).collect(),
             NodeKind::ServiceAccount => self.nodes[node].provider_id.into_iter().collect(),
