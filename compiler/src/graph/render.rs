@@ -231,7 +231,8 @@ fn dot_quote(text: &str) -> String {
 }
 
 /// The view as Graphviz DOT: workloads, agents and resources in ranks from
-/// left to right; blocked edges dashed, observed-only ones bold orange.
+/// left to right; blocked edges dashed, observed-only ones bold orange, one
+/// agent becoming another bold purple.
 pub fn dot(graph: &Graph, view: &View) -> String {
     let mut out = String::from(
         "digraph writ {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
@@ -258,6 +259,7 @@ pub fn dot(graph: &Graph, view: &View) -> String {
         let style = match (edge.open(), edge.observed) {
             (false, _) => "style=dashed",
             (true, true) => "style=bold, color=\"#ea580c\"",
+            (true, false) if edge.kind == EdgeKind::MayBecome => "style=bold, color=\"#7c3aed\"",
             (true, false) => "style=solid",
         };
         let _ = writeln!(

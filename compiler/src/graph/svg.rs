@@ -213,6 +213,7 @@ pub fn svg(graph: &Graph, view: &View) -> String {
 .edge path{fill:none;stroke:#64748b;stroke-width:1.2}
 .edge.blocked path{stroke:#dc2626;stroke-dasharray:5 3}
 .edge.observed path{stroke:#ea580c;stroke-width:2.4}
+.edge.become path{stroke:#7c3aed;stroke-width:2}
 .edge text{fill:#334155;font-size:9px;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .dim{opacity:.15}
 </style>
@@ -231,6 +232,7 @@ pub fn svg(graph: &Graph, view: &View) -> String {
         let class = match (edge.open(), edge.observed) {
             (false, _) => "edge blocked",
             (true, true) => "edge observed",
+            (true, false) if edge.kind == EdgeKind::MayBecome => "edge become",
             (true, false) => "edge",
         };
         let _ = write!(
