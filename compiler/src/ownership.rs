@@ -423,18 +423,7 @@ pub mod kubernetes {
     /// when nothing names that account.
     pub fn rules_without_minting(rules: &Value, account: &str) -> Option<Value> {
         const TOKEN: &str = "serviceaccounts/token";
-        let strings = |rule: &Value, key: &str| -> Vec<String> {
-            rule.get(key)
-                .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let strings = |rule: &Value, key: &str| crate::resource::strings(rule.get(key));
         let rules = rules.as_array()?;
         let mut changed = false;
         let mut out = Vec::new();

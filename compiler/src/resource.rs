@@ -291,6 +291,21 @@ impl<'a> IntoIterator for &'a Attributes {
     }
 }
 
+/// The strings of a JSON list (an attribute such as a rule's `verbs`);
+/// what is not a list of strings reads as none.
+pub fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {

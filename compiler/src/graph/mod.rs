@@ -736,18 +736,23 @@ pub(crate) fn instances(pattern: &str) -> Vec<String> {
     out
 }
 
+/// The objects to ask about through a grant: each it names, or (`None`)
+/// the resource as a whole when it names none.
+pub(crate) fn grant_names(grant: &Grant) -> Vec<Option<&str>> {
+    if grant.resource_names.is_empty() {
+        return vec![None];
+    }
+    grant
+        .resource_names
+        .iter()
+        .map(|n| Some(n.as_str()))
+        .collect()
+}
+
 /// A request through `grant` on `resource` that the evaluator allows.
 fn witness(model: &Model, agent: AgentId, grant: &Grant, resource: &str) -> Option<Witness> {
     let kind = model.providers[grant.provider].kind;
-    let names: Vec<Option<&str>> = if grant.resource_names.is_empty() {
-        vec![None]
-    } else {
-        grant
-            .resource_names
-            .iter()
-            .map(|n| Some(n.as_str()))
-            .collect()
-    };
+    let names = grant_names(grant);
     let resources = instances(resource);
     for action in grant
         .actions

@@ -10,7 +10,7 @@
 use super::{Edge, EdgeKind, Graph, NodeKind};
 use crate::eval::{self, Request};
 use crate::model::{Model, Placement};
-use crate::resource::{Resource, ResourceKind};
+use crate::resource::{strings, Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -36,19 +36,6 @@ fn subject_applies(subject: &Value, binding_namespace: &str, namespace: &str, na
         "User" => field("name") == format!("system:serviceaccount:{namespace}:{name}"),
         _ => false,
     }
-}
-
-fn strings(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// An RBAC resource as writ writes it: `deployments.apps`, `pods/log`,

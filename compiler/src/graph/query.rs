@@ -59,6 +59,15 @@ pub struct View {
 }
 
 impl View {
+    /// Where each node of the graph is in the view's order.
+    pub fn positions(&self) -> std::collections::HashMap<usize, usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, i))
+            .collect()
+    }
+
     fn of_edges(
         graph: &Graph,
         start: Option<usize>,
@@ -535,15 +544,7 @@ impl Target {
             (_, Placement::Namespace(n)) => Placement::Namespace(n.clone()),
             (_, other) => other.clone(),
         };
-        let names: Vec<Option<&str>> = if grant.resource_names.is_empty() {
-            vec![None]
-        } else {
-            grant
-                .resource_names
-                .iter()
-                .map(|n| Some(n.as_str()))
-                .collect()
-        };
+        let names = super::grant_names(grant);
         let mut first_denied = None;
         for action in grant
             .actions

@@ -6,7 +6,6 @@
 
 use super::render::{edge_label, edge_words};
 use super::{EdgeKind, Graph, NodeKind, View};
-use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Where each node of a view is drawn.
@@ -37,12 +36,7 @@ fn label(text: &str) -> String {
 /// Lays out a view: columns by kind and delegation depth, rows by
 /// barycentre.
 pub fn layout(graph: &Graph, view: &View) -> Layout {
-    let at: HashMap<usize, usize> = view
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| (n, i))
-        .collect();
+    let at = view.positions();
     // Agents: one column per delegation depth within the view.
     let mut depth = vec![0usize; view.nodes.len()];
     for _ in 0..view.nodes.len().min(64) {
@@ -191,12 +185,7 @@ fn escape(text: &str) -> String {
 /// The view as a standalone SVG document.
 pub fn svg(graph: &Graph, view: &View) -> String {
     let layout = layout(graph, view);
-    let at: HashMap<usize, usize> = view
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| (n, i))
-        .collect();
+    let at = view.positions();
     let mut out = String::new();
     let _ = writeln!(
         out,
