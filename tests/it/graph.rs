@@ -86,6 +86,13 @@ fn corpus() -> Vec<(String, Model)> {
     models
 }
 
+/// The checked model of one source file (without errors), and its graph.
+fn graph_of(text: &str) -> (Model, Graph) {
+    let model = model_of(&crate::support::sources("main.writ", text));
+    let graph = Graph::build(&model, "acme");
+    (model, graph)
+}
+
 /// The request a witness stands for, to the evaluator.
 fn allowed(model: &Model, agent: usize, provider: usize, witness: &graph::Witness) -> bool {
     let placement = match &witness.namespace {
@@ -881,10 +888,7 @@ agent old_bot {
 /// its GitHub access is not (GitHub does not revoke it by the source).
 #[test]
 fn app_installations_and_frozen_agents_are_drawn_as_the_providers_hold_them() {
-    let checked = crate::support::check(&crate::support::sources("main.writ", GITHUB_APP));
-    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
-    let model = checked.model;
-    let graph = Graph::build(&model, "acme");
+    let (model, graph) = graph_of(GITHUB_APP);
     let docs = graph.find("agent:docs_bot").unwrap();
     let reached: Vec<String> = graph
         .from(docs)
@@ -1093,10 +1097,7 @@ agent viewer {
 /// repository; a read-only agent does not.
 #[test]
 fn grants_that_let_an_agent_become_another_are_chains_into_it() {
-    let checked = crate::support::check(&crate::support::sources("main.writ", TAKEOVER));
-    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
-    let model = checked.model;
-    let graph = Graph::build(&model, "acme");
+    let (model, graph) = graph_of(TAKEOVER);
     let found = graph.to(&model, "arn:aws:s3:::payments/2026.csv").unwrap();
     let chains: Vec<String> = found
         .chains
