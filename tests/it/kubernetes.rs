@@ -1230,3 +1230,43 @@ fn a_pinned_cluster_ca_refuses_a_context_that_points_elsewhere() {
     let shown = text(&writ(&root, &["plan"]));
     assert!(shown.contains("gives no CA certificate"), "{shown}");
 }
+
+/// `writ graph --live` reads the cluster's RBAC: a ClusterRoleBinding made
+/// outside writ that gives an agent's service account the secrets of every
+/// namespace is drawn, and reached by `--to`, where the source alone says
+/// nothing does.
+#[test]
+fn graph_live_draws_rbac_bound_outside_writ() {
+    let cluster = cluster();
+    let root = project("graph-live", &cluster, &format!("{CLUSTER}{JOB_RUNNER}"));
+    apply(&root);
+    cluster.insert(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "secret-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+    }));
+    cluster.insert(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "ops-secrets"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "secret-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "runner", "namespace": "jobs"}]
+    }));
+    let query = "k8s:prod/secrets in billing";
+    let source = writ(&root, &["graph", "--to", query]);
+    assert!(
+        text(&source).contains("nothing reaches"),
+        "{}",
+        text(&source)
+    );
+    let live = writ(&root, &["graph", "--live", "--to", query]);
+    let said = text(&live);
+    assert!(live.status.success(), "{said}");
+    assert!(
+        said.contains("the live providers: 1 link of access the source does not declare"),
+        "{said}"
+    );
+    assert!(
+        said.contains("k8s:prod/jobs/runner may do get, list on kubernetes.prod secrets in cluster [observed: ClusterRoleBinding ops-secrets → ClusterRole secret-reader (not in the source)]"),
+        "{said}"
+    );
+}
