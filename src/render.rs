@@ -46,6 +46,9 @@ fn symbol(kind: ChangeKind) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// Where the picture of access changes goes in the markdown plan's head.
+const PICTURE_HERE: &str = "\u{0}picture\u{0}";
+
 /// How the plan words a trust: a principal that may become the agent.
 const TRUST: &str = "become the agent";
 
@@ -81,11 +84,7 @@ fn access_picture(plan: &Plan) -> Option<String> {
                     // Whom a trust admits is its condition: said, up to a
                     // length; a grant's condition only flagged.
                     if action.starts_with(TRUST) {
-                        let mut words: String = condition.chars().take(120).collect();
-                        if words.len() < condition.len() {
-                            words.push('…');
-                        }
-                        action.push_str(&format!(" when {words}"));
+                        action.push_str(&format!(" when {condition}"));
                     } else {
                         action.push_str(" (when …)");
                     }
@@ -548,16 +547,8 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             );
         }
         head.push('\n');
-        // The picture takes at most a quarter of the comment: the text is
-        // the reference, and is never cut for it.
-        if let Some(picture) = access_picture(plan) {
-            if head.len() + picture.len() <= limit / 4 {
-                head.push_str(&picture);
-            } else {
-                head.push_str("_The picture of these access changes is left out to stay within GitHub's comment limit._\n");
-            }
-            head.push('\n');
-        }
+        // The picture's place: filled once the text is known to fit.
+        head.push_str(PICTURE_HERE);
     }
     if plan.summary.drift > 0 {
         let _ = writeln!(
@@ -701,6 +692,17 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
         sections.push(section);
     }
 
+    // The picture takes at most a quarter of the comment, and only room
+    // the text does not need: the text is the reference, never cut for it.
+    let text: usize = head.len() + sections.iter().map(String::len).sum::<usize>();
+    let picture = match access_picture(plan) {
+        Some(picture) if picture.len() <= limit / 4 && text + picture.len() + 300 <= limit => {
+            picture + "\n"
+        }
+        Some(_) => "_The picture of these access changes is left out to stay within GitHub's comment limit._\n\n".to_string(),
+        None => String::new(),
+    };
+    let head = head.replacen(PICTURE_HERE, &picture, 1);
     // Whole sections only: a cut never falls inside a code block or a
     // <details>, and a note says what was left out.
     let mut out = head;

@@ -213,13 +213,16 @@ struct Cached {
     lines: Arc<Lines>,
 }
 
-/// What was published for a file: writ's findings, and the hash of the
-/// file each of their labels is in (its ranges move when that file
-/// changes). While both stay the same, nothing is converted or sent again.
+/// What was published for a file: writ's findings, and the hash and
+/// address of the file each of their labels is in (its ranges move when
+/// that file changes). While they stay the same, nothing is converted or
+/// sent again.
 #[derive(Debug, Default, PartialEq)]
 struct Published {
     findings: Vec<Diagnostic>,
-    hashes: Vec<u64>,
+    /// For each label: its file's hash and address (a file renamed keeps
+    /// its hash, and its links must follow it).
+    labels: Vec<(u64, Option<Url>)>,
 }
 
 /// The workspace as last checked.
@@ -654,7 +657,10 @@ impl Server {
                 published.findings.push(diagnostic.clone());
                 for label in std::iter::once(&diagnostic.primary).chain(&diagnostic.secondary) {
                     let hash = analysis.hashes.get(label.span.file.0 as usize);
-                    published.hashes.push(hash.copied().unwrap_or_default());
+                    published.labels.push((
+                        hash.copied().unwrap_or_default(),
+                        analysis.url(label.span.file),
+                    ));
                 }
             }
         }
@@ -689,9 +695,7 @@ impl Server {
             );
         }
         now.retain(|_, published| !published.findings.is_empty());
-        // The last publication, freed on another thread (as in `analyse`).
-        let last = std::mem::replace(&mut self.published, now);
-        let _ = std::thread::Builder::new().spawn(move || drop(last));
+        self.published = now;
     }
 
     /// Applies a notification; whether the workspace changed.

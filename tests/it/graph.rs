@@ -396,15 +396,19 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on a page: what it prints and logs.
 fn headless(chromium: &Path, args: &[&str], page: &str) -> (String, String) {
-    // A profile of its own: Chromium refuses one another instance holds.
+    use std::io::Read;
+    // A profile of its own (Chromium refuses one another instance holds),
+    // under `target/`, removed after.
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let profile = std::env::temp_dir().join(format!("writ-chromium-{}-{run}", std::process::id()));
-    let output = std::process::Command::new(chromium)
+    let profile = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chromium-profile-{run}"));
+    let _ = std::fs::remove_dir_all(&profile);
+    let mut child = std::process::Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--enable-logging=stderr",
             "--v=0",
@@ -412,17 +416,40 @@ fn headless(chromium: &Path, args: &[&str], page: &str) -> (String, String) {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(page)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    // A Chromium that hangs fails the test rather than the CI run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("Chromium did not finish within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(status.success(), "{stderr}");
+    (stdout, stderr)
+}
+
+/// A file's address for the browser.
+fn file_url(path: &Path) -> String {
+    lsp_types::Url::from_file_path(path).unwrap().to_string()
 }
 
 /// The SVG and the HTML page of the example, opened in headless Chromium:
@@ -446,7 +473,7 @@ fn the_svg_and_html_render_in_chromium() {
     )
     .unwrap();
     std::fs::write(&svg, graph::svg(&graph, &graph.whole())).unwrap();
-    let url = |path: &Path| format!("file://{}", path.display());
+    let url = |path: &Path| file_url(path);
     let labels = [
         "github:acme/platform",
         "agent:billing_bot",
@@ -541,7 +568,7 @@ fn mermaid_render(chromium: &Path, sources: &[String]) -> Option<Vec<serde_json:
     let script = package.join("node_modules/mermaid/dist/mermaid.min.js");
     let page = format!(
         r#"<!doctype html><html><body><pre id="results">pending</pre>
-<script src="file://{}"></script>
+<script src="{}"></script>
 <script>
 mermaid.initialize({{startOnLoad: false}});
 var sources = {};
@@ -558,7 +585,7 @@ var sources = {};
   document.getElementById("results").textContent = JSON.stringify(results);
 }})();
 </script></body></html>"#,
-        script.display(),
+        file_url(&script),
         serde_json::to_string(sources).unwrap()
     );
     let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph");
@@ -568,7 +595,7 @@ var sources = {};
     let (dom, _) = headless(
         chromium,
         &["--virtual-time-budget=20000", "--dump-dom"],
-        &format!("file://{}", file.display()),
+        &file_url(&file),
     );
     let start = dom.find(r#"<pre id="results">"#).unwrap() + r#"<pre id="results">"#.len();
     let end = start + dom[start..].find("</pre>").unwrap();

@@ -146,8 +146,18 @@ pub fn npm_package(package: &str, file: &str, require: &str) -> Option<std::path
     if folder.join(file).exists() {
         return Some(folder);
     }
+    // No install scripts and no optional packages: they may download from
+    // outside the registry (vsce's `keytar` builds from GitHub).
     let installed = std::process::Command::new("npm")
-        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .args([
+            "install",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--omit=optional",
+            "--prefix",
+        ])
         .arg(&folder)
         .arg(package)
         .output();
