@@ -7,6 +7,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use writ_compiler::graph::Undeclared;
 use writ_compiler::plan::{Change, ChangeKind, Drift, DriftCause, Plan};
 
 /// GitHub refuses comments longer than 65,536 characters.
@@ -755,13 +756,14 @@ fn drift_detail(drift: &Drift) -> std::borrow::Cow<'_, str> {
 const GOVERNED_DRIFT: &str = "Not as the source says, on objects writ keeps no digest on (governed GitHub settings, GCP policies and pools): changed outside writ, or a source change not applied yet (writ cannot tell which)";
 
 /// `writ drift` in words: only what changed outside writ.
-pub fn drift_text(plan: &Plan) -> String {
+pub fn drift_text(plan: &Plan, undeclared: &[Undeclared]) -> String {
     let unapplied = plan.unapplied();
     let governed = plan.unrecorded_changes();
     if plan.drift.is_empty()
         && unapplied.is_empty()
         && governed.is_empty()
         && plan.unfinished.is_empty()
+        && undeclared.is_empty()
     {
         return "No drift: every object writ manages matches what writ last applied, and the source.\n".to_string();
     }
@@ -810,8 +812,38 @@ pub fn drift_text(plan: &Plan) -> String {
             );
         }
     }
+    if !undeclared.is_empty() {
+        let _ = writeln!(
+            out,
+            "{UNDECLARED} ({}):",
+            plural(undeclared.len(), "grant", "grants")
+        );
+        for access in undeclared {
+            let _ = writeln!(out, "  ! {}", undeclared_words(access));
+        }
+    }
     out.push_str("`writ apply` restores what writ owns and governs.\n");
+    if !undeclared.is_empty() {
+        out.push_str("Access bound by objects writ does not own stays until it is removed where it was made.\n");
+    }
     out
+}
+
+/// How drift reports access the live state holds and the source does not.
+const UNDECLARED: &str = "Access the source does not declare, held by agents' service accounts";
+
+fn undeclared_words(access: &Undeclared) -> String {
+    let mut words = format!(
+        "{} may do {} on {}",
+        access.workload,
+        access.actions.join(", "),
+        access.resource
+    );
+    if !access.names.is_empty() {
+        words.push_str(&format!(" named {}", access.names.join(", ")));
+    }
+    words.push_str(&format!(" ({})", access.how));
+    words
 }
 
 /// Text as a markdown code span, fenced with more backticks than it holds
@@ -831,7 +863,7 @@ fn code_span(text: &str) -> String {
 /// `writ drift --format markdown`: the same report, for a pull request or
 /// an issue (addresses in code spans, so nothing in them is read as
 /// markdown; the details are writ's own words).
-pub fn drift_markdown(plan: &Plan) -> String {
+pub fn drift_markdown(plan: &Plan, undeclared: &[Undeclared]) -> String {
     let mut out = format!(
         "### writ drift for project {}\n\n",
         code_span(&plan.project)
@@ -842,6 +874,7 @@ pub fn drift_markdown(plan: &Plan) -> String {
         && unapplied.is_empty()
         && governed.is_empty()
         && plan.unfinished.is_empty()
+        && undeclared.is_empty()
     {
         out.push_str("**No drift**: every object writ manages matches what writ last applied, and the source.\n");
         return out;
@@ -912,12 +945,26 @@ pub fn drift_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    if !undeclared.is_empty() {
+        let _ = writeln!(
+            out,
+            "**{UNDECLARED}** ({}):\n",
+            plural(undeclared.len(), "grant", "grants")
+        );
+        for access in undeclared {
+            let _ = writeln!(out, "- {}", code_span(&undeclared_words(access)));
+        }
+        out.push('\n');
+    }
     out.push_str("`writ apply` restores what writ owns and governs.\n");
+    if !undeclared.is_empty() {
+        out.push_str("Access bound by objects writ does not own stays until it is removed where it was made.\n");
+    }
     out
 }
 
 /// `writ drift --format json`.
-pub fn drift_json(plan: &Plan) -> String {
+pub fn drift_json(plan: &Plan, undeclared: &[Undeclared]) -> String {
     let unapplied: Vec<serde_json::Value> = plan
         .unapplied()
         .into_iter()
@@ -928,7 +975,7 @@ pub fn drift_json(plan: &Plan) -> String {
         .into_iter()
         .map(|c| serde_json::json!({"address": c.address, "kind": c.kind, "changed_paths": c.changed_paths, "reason": c.reason}))
         .collect();
-    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied, "unrecorded": governed});
+    let body = serde_json::json!({"format_version": 1, "project": plan.project, "drift": plan.drift, "unapplied": unapplied, "unrecorded": governed, "undeclared_access": undeclared});
     format!(
         "{}\n",
         serde_json::to_string_pretty(&body).unwrap_or_default()

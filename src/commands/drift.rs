@@ -52,17 +52,26 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
         observed.unfinished,
         observed.snapshot.as_deref(),
     )?;
+    // Access the live state holds and the source does not declare (RBAC
+    // bound to an agent's service account outside writ): drift of access,
+    // though no object of writ's changed.
+    let undeclared = {
+        let mut graph = writ_compiler::graph::Graph::identities(&model, &project.name);
+        graph.observe(&model, &observed.resources);
+        graph.undeclared()
+    };
     let text = match format {
-        PlanFormat::Json => render::drift_json(&plan),
-        PlanFormat::Markdown => render::drift_markdown(&plan),
-        PlanFormat::Text => render::drift_text(&plan),
+        PlanFormat::Json => render::drift_json(&plan, &undeclared),
+        PlanFormat::Markdown => render::drift_markdown(&plan, &undeclared),
+        PlanFormat::Text => render::drift_text(&plan, &undeclared),
     };
     out.write_all(text.as_bytes())?;
     Ok(
         if detailed
             && !(plan.drift.is_empty()
                 && plan.unapplied().is_empty()
-                && plan.unrecorded_changes().is_empty())
+                && plan.unrecorded_changes().is_empty()
+                && undeclared.is_empty())
         {
             2
         } else {

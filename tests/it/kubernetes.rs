@@ -1240,6 +1240,8 @@ fn graph_live_draws_rbac_bound_outside_writ() {
     let cluster = cluster();
     let root = project("graph-live", &cluster, &format!("{CLUSTER}{JOB_RUNNER}"));
     apply(&root);
+    let clean = writ(&root, &["drift", "--live", "--detailed-exitcode"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
     cluster.insert(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": "secret-reader"},
@@ -1268,5 +1270,24 @@ fn graph_live_draws_rbac_bound_outside_writ() {
     assert!(
         said.contains("k8s:prod/jobs/runner may do get, list on kubernetes.prod secrets in cluster [observed: ClusterRoleBinding ops-secrets → ClusterRole secret-reader (not in the source)]"),
         "{said}"
+    );
+    // Drift of access: no object of writ's changed, yet the agent holds
+    // more than the source says.
+    let drift = writ(&root, &["drift", "--live", "--detailed-exitcode"]);
+    let said = text(&drift);
+    assert_eq!(drift.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("Access the source does not declare, held by agents' service accounts (1 grant):\n  ! k8s:prod/jobs/runner may do get, list on kubernetes.prod secrets in cluster (observed: ClusterRoleBinding ops-secrets"),
+        "{said}"
+    );
+    let json = writ(&root, &["drift", "--live", "--format", "json"]);
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        value["undeclared_access"][0]["workload"],
+        "k8s:prod/jobs/runner"
+    );
+    assert_eq!(
+        value["undeclared_access"][0]["actions"],
+        json!(["get", "list"])
     );
 }

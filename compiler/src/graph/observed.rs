@@ -50,7 +50,39 @@ fn writ_resource(resource: &str, group: &str) -> String {
     }
 }
 
+/// Access the observed state holds and the source does not declare: what
+/// a binding gives a service account an agent runs as, beyond what the
+/// evaluator allows the agent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Undeclared {
+    /// The service account (`k8s:PROVIDER/NS/NAME`).
+    pub workload: String,
+    /// The resource (`kubernetes.prod secrets in cluster`).
+    pub resource: String,
+    pub actions: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// The binding and role it comes from.
+    pub how: String,
+}
+
 impl Graph {
+    /// Each observed-only access, once per service account (not again for
+    /// the agents that are it), in the order found.
+    pub fn undeclared(&self) -> Vec<Undeclared> {
+        self.edges
+            .iter()
+            .filter(|e| e.observed && self.nodes[e.from].kind == NodeKind::ServiceAccount)
+            .map(|e| Undeclared {
+                workload: self.nodes[e.from].id.clone(),
+                resource: self.nodes[e.to].id.clone(),
+                actions: e.actions.clone(),
+                names: e.names.clone(),
+                how: e.how.clone(),
+            })
+            .collect()
+    }
+
     /// Adds, from the observed objects, the access the source does not
     /// declare (see the module's documentation); how many edges it added.
     pub fn observe(&mut self, model: &Model, observed: &[Resource]) -> usize {
