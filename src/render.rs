@@ -843,6 +843,13 @@ fn undeclared_words(access: &Undeclared) -> String {
         words.push_str(&format!(" named {}", access.names.join(", ")));
     }
     words.push_str(&format!(" ({})", access.how));
+    if !access.guardrails.is_empty() {
+        let names: Vec<String> = access.guardrails.iter().map(|g| format!("`{g}`")).collect();
+        words.push_str(&format!(
+            "; guardrail {} denies it, but writ's check sees only the source",
+            names.join(", ")
+        ));
+    }
     words
 }
 

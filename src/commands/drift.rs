@@ -58,7 +58,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
     let undeclared = {
         let mut graph = writ_compiler::graph::Graph::identities(&model, &project.name);
         graph.observe(&model, &observed.resources);
-        graph.undeclared()
+        graph.undeclared(&model)
     };
     let text = match format {
         PlanFormat::Json => render::drift_json(&plan, &undeclared),

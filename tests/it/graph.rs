@@ -861,6 +861,30 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         ),
         "{deployer}"
     );
+    // `writ drift` lists them too, with the guardrail each would break:
+    // the example denies secrets in kube-system, which a cluster-wide
+    // reader of secrets reaches.
+    let drift = binary::writ(
+        &root,
+        &["drift", "--snapshot", snapshot, "--format", "json"],
+    );
+    let value: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
+    let undeclared = value["undeclared_access"].as_array().unwrap();
+    assert_eq!(undeclared.len(), 5, "{undeclared:#?}");
+    let secrets = undeclared
+        .iter()
+        .find(|u| u["resource"] == "kubernetes.prod secrets in cluster")
+        .unwrap();
+    assert_eq!(secrets["workload"], "k8s:prod/services/deployer");
+    assert_eq!(
+        secrets["guardrails"],
+        serde_json::json!(["no_kube_system_secrets"])
+    );
+    let config = undeclared
+        .iter()
+        .find(|u| u["how"].as_str().unwrap().contains("billing-extra"))
+        .unwrap();
+    assert!(config.get("guardrails").is_none(), "{config}");
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/graph.schema.json"),

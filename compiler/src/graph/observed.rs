@@ -8,6 +8,7 @@
 //! agent is drawn as an observed-only edge from the service account.
 
 use super::{Edge, EdgeKind, Graph, NodeKind};
+use crate::access;
 use crate::eval::{self, Request};
 use crate::model::{Model, Placement};
 use crate::resource::{strings, Resource, ResourceKind};
@@ -64,12 +65,16 @@ pub struct Undeclared {
     pub names: Vec<String>,
     /// The binding and role it comes from.
     pub how: String,
+    /// The guardrails that deny some of it: writ's check of the source
+    /// cannot see access granted outside it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
 }
 
 impl Graph {
     /// Each observed-only access, once per service account (not again for
     /// the agents that are it), in the order found.
-    pub fn undeclared(&self) -> Vec<Undeclared> {
+    pub fn undeclared(&self, model: &Model) -> Vec<Undeclared> {
         self.edges
             .iter()
             .filter(|e| e.observed && self.nodes[e.from].kind == NodeKind::ServiceAccount)
@@ -79,7 +84,39 @@ impl Graph {
                 actions: e.actions.clone(),
                 names: e.names.clone(),
                 how: e.how.clone(),
+                guardrails: self.guardrails_met(model, e),
             })
+            .collect()
+    }
+
+    /// The guardrails with a deny that meets an edge's access (one of its
+    /// actions on its resource, where it applies).
+    fn guardrails_met(&self, model: &Model, edge: &super::Edge) -> Vec<String> {
+        let node = &self.nodes[edge.to];
+        let (Some(provider), Some((resource, placement))) = (node.provider_id, &node.resource)
+        else {
+            return Vec::new();
+        };
+        let kind = model.providers[provider].kind;
+        model
+            .guardrails
+            .iter()
+            .filter(|guardrail| {
+                guardrail.denies.iter().any(|deny| {
+                    deny.providers.selects(model, provider)
+                        && access::placement_meets(&deny.placement, placement)
+                        && deny
+                            .resources
+                            .iter()
+                            .any(|r| access::resource_meets(kind, r, resource))
+                        && deny.actions.iter().any(|denied| {
+                            edge.actions
+                                .iter()
+                                .any(|action| access::action_meets(kind, action, denied))
+                        })
+                })
+            })
+            .map(|guardrail| guardrail.name.clone())
             .collect()
     }
 
