@@ -60,9 +60,9 @@ const PICTURE_EDGES: usize = 40;
 /// (GitHub draws it): each agent, and the resources it gains actions on
 /// (solid green arrows) or loses them on (dotted red), one arrow per agent,
 /// resource and direction; a trust gained or lost (a principal that may
-/// become the agent) points from the principal to the agent. `None` when no access changes. At most
-/// [`PICTURE_EDGES`] arrows; the rest are counted below it, and the text
-/// stays the reference.
+/// become the agent) points from the principal to the agent. `None` when
+/// no access changes. At most [`PICTURE_EDGES`] arrows; the rest are
+/// counted below it, and the text stays the reference.
 fn access_picture(plan: &Plan) -> Option<String> {
     // (agent, resource, gained) → actions, in a stable order.
     let mut arrows: BTreeMap<(&str, String, bool), Vec<String>> = BTreeMap::new();
@@ -82,8 +82,8 @@ fn access_picture(plan: &Plan) -> Option<String> {
                     .as_deref()
                     .filter(|c| !c.starts_with("in "))
                 {
-                    // Whom a trust admits is its condition: said, up to a
-                    // length; a grant's condition only flagged.
+                    // Whom a trust admits is its condition: said whole; a
+                    // grant's condition only flagged.
                     if action.starts_with(TRUST) {
                         action.push_str(&format!(" when {condition}"));
                     } else {

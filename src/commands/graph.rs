@@ -1,6 +1,7 @@
 //! `writ graph`: who can reach what, through which chain (docs/graph.md).
-//! Built from the checked source alone; each chain's grant is checked
-//! with writ's evaluator.
+//! Built from the checked source (each grant with a request writ's
+//! evaluator allows), and with `--snapshot` or `--live`, what the observed
+//! state holds beyond it.
 
 use crate::error::{CliError, Outcome};
 use crate::live::{self, Scope};
