@@ -100,7 +100,8 @@ impl Printer<'_> {
     }
 
     /// Prints the comments that start before `position`, each on its own
-    /// line; keeps one blank line after a comment block that had one.
+    /// line; keeps one blank line after a comment that had one before what
+    /// follows it (the next comment, or what starts at `position`).
     fn leading_comments(&mut self, position: usize, depth: usize) {
         while let Some(comment) = self.comments.get(self.next_comment).cloned() {
             if comment.start >= position {
@@ -108,17 +109,16 @@ impl Printer<'_> {
             }
             self.next_comment += 1;
             self.line(depth, &comment.text);
-            let gap = &self.source[comment.end..position];
-            if gap.matches('\n').count() >= 2 && self.next_starts_after(position) {
+            let next = self
+                .comments
+                .get(self.next_comment)
+                .filter(|c| c.start < position)
+                .map_or(position, |c| c.start);
+            let gap = self.source.get(comment.end..next).unwrap_or("");
+            if gap.matches('\n').count() >= 2 {
                 self.out.push('\n');
             }
         }
-    }
-
-    fn next_starts_after(&self, position: usize) -> bool {
-        self.comments
-            .get(self.next_comment)
-            .is_none_or(|c| c.start >= position)
     }
 
     /// Appends comments that trail on the same source line as `end` to the

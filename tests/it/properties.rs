@@ -541,3 +541,16 @@ fn arn_matching_containment_and_intersection_agree_with_brute_force() {
         "arn:aws:s3:::b/*"
     ));
 }
+
+/// Found by the mutation property: a comment inside a grant that runs over
+/// two lines, then a blank line and another comment. The first format
+/// moves the inner comment after the grant; the second must keep the
+/// blank line between the two comments.
+#[test]
+fn a_comment_moved_out_of_a_statement_keeps_the_blank_line_after_it() {
+    let text = "provider aws prod {\n  account = \"123456789012\"\n}\n\nagent a {\n  owner = \"t\"\n  ttl = 1h\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\"\n// inside\n    when aws:RequestedRegion == \"us-east-1\"\n\n  // next\n  aws.prod allow s3:PutObject on \"arn:aws:s3:::b/*\"\n}\n";
+    assert_format_properties("moved comment", text);
+    let parsed = parse_file(FileId(0), text).unwrap();
+    let once = format_file(text, &parsed);
+    assert!(once.contains("  // inside\n\n  // next\n"), "{once}");
+}
