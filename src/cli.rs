@@ -53,7 +53,8 @@ enum Command {
         deny_warnings: bool,
         /// Also report the access graph's findings: a workload that can act
         /// as more agents than `[graph] max_identities` (writ.toml, default
-        /// 3) allows (`writ::wide_reach`).
+        /// 3) allows (`writ::wide_reach`); agents that can become one
+        /// another (`writ::trust_cycle`).
         #[arg(long)]
         graph: bool,
     },

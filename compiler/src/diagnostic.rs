@@ -75,6 +75,7 @@ codes! {
     OutlivesParent => "outlives_parent", Warning, "a delegate that would outlive its parent, and so expires with it";
     TtlNotEnforced => "ttl_not_enforced", Warning, "a ttl shorter than the provider can enforce";
     BroadTrust => "broad_trust", Warning, "a workload trusted more widely than one branch or environment";
+    TrustCycle => "trust_cycle", Warning, "agents whose grants let them become one another (`writ check --graph`, plans)";
     WideReach => "wide_reach", Warning, "a workload that can act as more agents than `[graph] max_identities` allows (`writ check --graph`, plans)";
 }
 

@@ -32,6 +32,7 @@ use super::{obtains, Edge, EdgeKind, Graph, Witness};
 use crate::eval::{self, Decision, Request};
 use crate::facts::ProviderKind;
 use crate::model::{AgentId, Model, Placement, ProviderSettings, WorkloadKind};
+use crate::source::Span;
 use std::collections::HashMap;
 
 /// What makes a pod run as a service account, or gets into one that does:
@@ -307,7 +308,7 @@ impl Graph {
                     if seen.contains(&way.provider) {
                         continue;
                     }
-                    let Some(witness) = allows(model, from, target, way) else {
+                    let Some((witness, span)) = allows(model, from, target, way) else {
                         continue;
                     };
                     seen.push(way.provider);
@@ -324,6 +325,7 @@ impl Graph {
                             .collect(),
                         mints: vec![(way.provider, way.gives.clone())],
                         witness: Some(witness),
+                        span: Some(span),
                         ..Edge::new()
                     });
                 }
@@ -332,12 +334,13 @@ impl Graph {
     }
 }
 
-/// The request of a way in that the agent is allowed, if any: as asked,
+/// The request of a way in that the agent is allowed, if any, and where
+/// the grant that allows it is written: as asked,
 /// or (Kubernetes, asked of no object) for one object its grants name.
 /// Allowed as the evaluator says, except a parent's minting of its own
 /// delegate's tokens (the delegation edge), and a retired or frozen
 /// agent's GitHub access, which GitHub keeps (its grants, read directly).
-fn allows(model: &Model, agent: AgentId, target: AgentId, way: &Way) -> Option<Witness> {
+fn allows(model: &Model, agent: AgentId, target: AgentId, way: &Way) -> Option<(Witness, Span)> {
     if !holds(model, agent, way.provider) {
         return None;
     }
@@ -362,9 +365,9 @@ fn allows(model: &Model, agent: AgentId, target: AgentId, way: &Way) -> Option<W
             context: None,
         };
         // Cheap first: some grant of the agent's must allow it.
-        if !grants().any(|g| eval::grant_allows(model, g, &request)) {
+        let Some(grant) = grants().find(|g| eval::grant_allows(model, g, &request)) else {
             continue;
-        }
+        };
         let allowed = if inactive {
             true
         } else {
@@ -374,7 +377,7 @@ fn allows(model: &Model, agent: AgentId, target: AgentId, way: &Way) -> Option<W
             }
         };
         if allowed {
-            return Some(Witness {
+            let witness = Witness {
                 action: way.action.clone(),
                 resource: way.resource.clone(),
                 namespace: match &way.placement {
@@ -382,7 +385,8 @@ fn allows(model: &Model, agent: AgentId, target: AgentId, way: &Way) -> Option<W
                     _ => None,
                 },
                 name: name.map(str::to_string),
-            });
+            };
+            return Some((witness, grant.span));
         }
     }
     None
