@@ -351,16 +351,19 @@ impl Server {
         server
     }
 
-    /// Every `.writ` file under the project's folder, and its name.
-    fn load_disk(&mut self) {
+    /// The project's name, from its writ.toml (or its folder's name).
+    fn load_config(&mut self) {
         let Some(root) = self.root.clone() else {
             return;
         };
+        let folder = root
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
         let config = root.join("writ.toml");
         if config.is_file() {
             match crate::config::load(&config) {
                 Ok(config) => {
-                    if let Some(name) = config.project.name {
+                    if let Some(name) = config.project.name.or(folder) {
                         self.project = name;
                     }
                 }
@@ -369,9 +372,17 @@ impl Server {
                     format!("writ.toml: {error}; checking the source without it"),
                 )),
             }
-        } else if let Some(name) = root.file_name() {
-            self.project = name.to_string_lossy().into_owned();
+        } else if let Some(name) = folder {
+            self.project = name;
         }
+    }
+
+    /// Every `.writ` file under the project's folder, and its name.
+    fn load_disk(&mut self) {
+        self.load_config();
+        let Some(root) = self.root.clone() else {
+            return;
+        };
         let mut files = Vec::new();
         if let Err(error) = crate::project::collect(&root, &mut files) {
             self.messages.push((
@@ -426,10 +437,16 @@ impl Server {
             return;
         }
         let options = lsp_types::DidChangeWatchedFilesRegistrationOptions {
-            watchers: vec![lsp_types::FileSystemWatcher {
-                glob_pattern: lsp_types::GlobPattern::String("**/*.writ".to_string()),
-                kind: None,
-            }],
+            watchers: vec![
+                lsp_types::FileSystemWatcher {
+                    glob_pattern: lsp_types::GlobPattern::String("**/*.writ".to_string()),
+                    kind: None,
+                },
+                lsp_types::FileSystemWatcher {
+                    glob_pattern: lsp_types::GlobPattern::String("**/writ.toml".to_string()),
+                    kind: None,
+                },
+            ],
         };
         let params = lsp_types::RegistrationParams {
             registrations: vec![lsp_types::Registration {
@@ -801,6 +818,16 @@ impl Server {
                 };
                 let mut changed = false;
                 for event in changes.changes {
+                    // The project's writ.toml: its name again (lowering
+                    // names objects with it), and lowering's findings anew.
+                    let config = self.root.as_ref().map(|root| root.join("writ.toml"));
+                    if config.is_some() && real_path(&event.uri) == config {
+                        self.load_config();
+                        self.lowered.clear();
+                        self.lowered_hashes.clear();
+                        changed = true;
+                        continue;
+                    }
                     let Some(path) = writ_path(&event.uri) else {
                         continue;
                     };
@@ -854,10 +881,12 @@ impl Server {
 /// The path of a `.writ` document, made absolute and canonical as the
 /// workspace's paths are.
 fn writ_path(url: &Url) -> Option<PathBuf> {
+    real_path(url).filter(|path| path.extension().is_some_and(|e| e == "writ"))
+}
+
+/// The file an address names, its folder's symbolic links resolved.
+fn real_path(url: &Url) -> Option<PathBuf> {
     let path = url.to_file_path().ok()?;
-    if path.extension().is_none_or(|e| e != "writ") {
-        return None;
-    }
     Some(
         match (path.parent().map(std::fs::canonicalize), path.file_name()) {
             (Some(Ok(parent)), Some(name)) => parent.join(name),

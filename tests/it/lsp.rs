@@ -583,6 +583,27 @@ fn bad_input_never_stops_the_server() {
         found.iter().any(|d| d["code"] == "writ::missing_field"),
         "{found:#?}"
     );
+    // writ.toml changed on disk is read again: a broken one is said.
+    let config = root.join("writ.toml");
+    std::fs::write(&config, "[project]\nnmae = \"typo\"\n").unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": url(&config), "type": 2}]}),
+    );
+    client.request(
+        "textDocument/hover",
+        at(&url(&made), "agent fresh", "fresh", 0),
+    );
+    assert!(
+        client
+            .notifications
+            .iter()
+            .any(|n| n.method == "window/showMessage"
+                && n.params["message"].as_str().unwrap().contains("writ.toml")
+                && n.params["message"].as_str().unwrap().contains("nmae")),
+        "{:?}",
+        client.notifications
+    );
     client.shutdown();
     let _ = std::fs::remove_dir_all(&root);
 }
