@@ -140,8 +140,15 @@ pub fn trust_cycles(graph: &Graph) -> Vec<Diagnostic> {
             ),
         )
         .with_help("narrow the grants that let an agent become another (`writ graph --agent NAME` shows them), or merge the agents if they are one");
-        for edge in edges.iter().filter(|e| e.span != Some(first.0)).take(8) {
-            if let Some(span) = edge.span {
+        // One label a grant, however many of the cycle's agents it lets
+        // its holder become.
+        let mut labelled = vec![first.0];
+        for edge in edges.iter() {
+            if labelled.len() > 8 {
+                break;
+            }
+            if let Some(span) = edge.span.filter(|s| !labelled.contains(s)) {
+                labelled.push(span);
                 diagnostic = diagnostic.with_label(
                     span,
                     format!(
