@@ -696,73 +696,130 @@ fn unknown_nodes_and_unreadable_resources_are_errors() {
 /// account, a RoleBinding to every service account of `billing` (a group),
 /// and one to a ClusterRole that was not observed.
 fn snapshot_with_foreign_rbac() -> PathBuf {
-    let mut snapshot: serde_json::Value =
+    use serde_json::{json, Value};
+    let mut snapshot: Value =
         serde_json::from_str(&std::fs::read_to_string(example().join("snapshot.json")).unwrap())
             .unwrap();
-    let object = |kind: &str, address: String, mut attributes: serde_json::Value| {
-        attributes["labels"] = serde_json::json!({});
-        attributes["annotations"] = serde_json::json!({});
-        attributes["uid"] = serde_json::json!(format!("uid-{address}"));
-        serde_json::json!({"address": address, "provider": "kubernetes.prod", "kind": kind, "attributes": attributes})
+    // Objects as the Kubernetes provider records them: a namespace's, or
+    // the cluster's (`None`).
+    let object = |kind: &str,
+                  plural: &str,
+                  namespace: Option<&str>,
+                  name: &str,
+                  mut attributes: Value| {
+        let address = match namespace {
+            Some(ns) => format!("kubernetes.prod/namespaces/{ns}/{plural}/{name}"),
+            None => format!("kubernetes.prod/{plural}/{name}"),
+        };
+        attributes["name"] = json!(name);
+        if let Some(ns) = namespace {
+            attributes["namespace"] = json!(ns);
+        }
+        attributes["labels"] = json!({});
+        attributes["annotations"] = json!({});
+        attributes["uid"] = json!(format!("uid-{address}"));
+        json!({"address": address, "provider": "kubernetes.prod", "kind": kind, "attributes": attributes})
     };
-    let role_ref = |kind: &str, name: &str| serde_json::json!({"api_group": "rbac.authorization.k8s.io", "kind": kind, "name": name});
-    let added = [
-        object(
-            "kubernetes_cluster_role_binding",
-            "kubernetes.prod/clusterrolebindings/ops-secret-reader".into(),
-            serde_json::json!({"name": "ops-secret-reader", "role_ref": role_ref("ClusterRole", "secret-reader"),
-                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "services"}]}),
-        ),
-        object(
-            "kubernetes_cluster_role",
-            "kubernetes.prod/clusterroles/secret-reader".into(),
-            serde_json::json!({"name": "secret-reader",
-                "rules": [{"api_groups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
-        ),
-        object(
-            "kubernetes_role_binding",
-            "kubernetes.prod/namespaces/billing/rolebindings/billing-extra".into(),
-            serde_json::json!({"name": "billing-extra", "namespace": "billing", "role_ref": role_ref("Role", "billing-extra"),
-                "subjects": [{"kind": "Group", "name": "system:serviceaccounts:billing"}]}),
-        ),
-        object(
+    let role = |namespace: Option<&str>, name: &str, rules: Value| match namespace {
+        Some(_) => object(
             "kubernetes_role",
-            "kubernetes.prod/namespaces/billing/roles/billing-extra".into(),
-            serde_json::json!({"name": "billing-extra", "namespace": "billing",
-                "rules": [{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]}),
+            "roles",
+            namespace,
+            name,
+            json!({"rules": rules}),
+        ),
+        None => object(
+            "kubernetes_cluster_role",
+            "clusterroles",
+            None,
+            name,
+            json!({"rules": rules}),
+        ),
+    };
+    let binding = |namespace: Option<&str>,
+                   name: &str,
+                   role_kind: &str,
+                   role: &str,
+                   subjects: Value| {
+        let attributes = json!({
+            "role_ref": {"api_group": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": subjects,
+        });
+        match namespace {
+            Some(_) => object(
+                "kubernetes_role_binding",
+                "rolebindings",
+                namespace,
+                name,
+                attributes,
+            ),
+            None => object(
+                "kubernetes_cluster_role_binding",
+                "clusterrolebindings",
+                None,
+                name,
+                attributes,
+            ),
+        }
+    };
+    let added = [
+        binding(
+            None,
+            "ops-secret-reader",
+            "ClusterRole",
+            "secret-reader",
+            json!([{"kind": "ServiceAccount", "name": "deployer", "namespace": "services"}]),
+        ),
+        role(
+            None,
+            "secret-reader",
+            json!([{"api_groups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]),
+        ),
+        binding(
+            Some("billing"),
+            "billing-extra",
+            "Role",
+            "billing-extra",
+            json!([{"kind": "Group", "name": "system:serviceaccounts:billing"}]),
+        ),
+        role(
+            Some("billing"),
+            "billing-extra",
+            json!([{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]),
         ),
         // The bot holds this in its own namespace; bound cluster-wide, it
         // holds it in every one.
-        object(
-            "kubernetes_cluster_role_binding",
-            "kubernetes.prod/clusterrolebindings/config-everywhere".into(),
-            serde_json::json!({"name": "config-everywhere", "role_ref": role_ref("ClusterRole", "config-reader"),
-                "subjects": [{"kind": "ServiceAccount", "name": "billing-bot", "namespace": "billing"}]}),
+        binding(
+            None,
+            "config-everywhere",
+            "ClusterRole",
+            "config-reader",
+            json!([{"kind": "ServiceAccount", "name": "billing-bot", "namespace": "billing"}]),
         ),
-        object(
-            "kubernetes_cluster_role",
-            "kubernetes.prod/clusterroles/config-reader".into(),
-            serde_json::json!({"name": "config-reader",
-                "rules": [{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]}),
+        role(
+            None,
+            "config-reader",
+            json!([{"api_groups": [""], "resources": ["configmaps"], "resource_names": ["billing-config"], "verbs": ["get"]}]),
         ),
         // A subject without a namespace is in the RoleBinding's.
-        object(
-            "kubernetes_role_binding",
-            "kubernetes.prod/namespaces/services/rolebindings/deployer-logs".into(),
-            serde_json::json!({"name": "deployer-logs", "namespace": "services", "role_ref": role_ref("Role", "logs"),
-                "subjects": [{"kind": "ServiceAccount", "name": "deployer"}]}),
+        binding(
+            Some("services"),
+            "deployer-logs",
+            "Role",
+            "logs",
+            json!([{"kind": "ServiceAccount", "name": "deployer"}]),
         ),
-        object(
-            "kubernetes_role",
-            "kubernetes.prod/namespaces/services/roles/logs".into(),
-            serde_json::json!({"name": "logs", "namespace": "services",
-                "rules": [{"api_groups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
+        role(
+            Some("services"),
+            "logs",
+            json!([{"api_groups": [""], "resources": ["pods/log"], "verbs": ["get"]}]),
         ),
-        object(
-            "kubernetes_cluster_role_binding",
-            "kubernetes.prod/clusterrolebindings/break-glass".into(),
-            serde_json::json!({"name": "break-glass", "role_ref": role_ref("ClusterRole", "cluster-admin"),
-                "subjects": [{"kind": "User", "name": "system:serviceaccount:observability:log-shipper"}]}),
+        binding(
+            None,
+            "break-glass",
+            "ClusterRole",
+            "cluster-admin",
+            json!([{"kind": "User", "name": "system:serviceaccount:observability:log-shipper"}]),
         ),
     ];
     snapshot["providers"]["kubernetes.prod"]["resources"]
@@ -1020,22 +1077,7 @@ fn a_resource_writ_cannot_read_is_an_error() {
 fn check_graph_reports_wide_reach_by_the_configured_limit() {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-wide-reach");
     let _ = std::fs::remove_dir_all(&root);
-    let copy = |from: &Path, to: &Path| {
-        fn walk(from: &Path, to: &Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for entry in std::fs::read_dir(from).unwrap() {
-                let entry = entry.unwrap();
-                let target = to.join(entry.file_name());
-                if entry.file_type().unwrap().is_dir() {
-                    walk(&entry.path(), &target);
-                } else {
-                    std::fs::copy(entry.path(), &target).unwrap();
-                }
-            }
-        }
-        walk(from, to);
-    };
-    copy(&example(), &root);
+    crate::support::copy_tree(&example(), &root);
     // The example's Lambda service is trusted by two agents in force.
     let output = binary::writ(&root, &["check", "--graph"]);
     assert!(

@@ -819,7 +819,7 @@ fn the_vscode_extension_packages_with_vsce() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode");
     let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vsce-build");
     let _ = std::fs::remove_dir_all(&build);
-    copy_tree(&source, &build);
+    crate::support::copy_tree(&source, &build);
     let run = |program: &Path, args: &[&str]| {
         let output = std::process::Command::new(program)
             .args(args)
@@ -866,23 +866,6 @@ fn the_vscode_extension_packages_with_vsce() {
     }
     assert!(!listed.contains("extension/test/"), "{listed}");
     let _ = std::fs::remove_dir_all(&build);
-}
-
-/// Copies a folder (files and folders only).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            // What an earlier `npm install` left is not the source.
-            if entry.file_name() != "node_modules" {
-                copy_tree(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Lowering's findings (the costly part of `writ check`) come once typing

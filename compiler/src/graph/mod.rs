@@ -162,8 +162,9 @@ pub struct Edge {
     /// The same, by provider index.
     #[serde(skip)]
     pub obtains: Vec<usize>,
-    /// For `may mint for`: holding its own credentials in the first
-    /// provider, the agent obtains the delegate's in the others.
+    /// For `may mint for` and `may become`: holding its own credentials in
+    /// the first provider, the agent obtains the other agent's in the
+    /// others.
     #[serde(skip)]
     pub mints: Vec<(usize, Vec<usize>)>,
     /// Why the edge confers nothing (then no reach passes through it).

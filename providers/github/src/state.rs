@@ -16,7 +16,7 @@ use crate::client::{encoded, is_refusal, GitHub, Method, Repository};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use writ_compiler::plan::{Change, Identity};
-use writ_compiler::resource::{Resource, ResourceKind};
+use writ_compiler::resource::{strings, Resource, ResourceKind};
 use writ_provider_core::{
     BoxFuture, Provider, ProviderError, RequestStats, Retrier, Revocation, RevokeMark,
 };
@@ -111,7 +111,7 @@ impl GithubState {
             .await?
             .json()?;
         Ok((
-            strings(&answer["include_claim_keys"]),
+            strings(Some(&answer["include_claim_keys"])),
             answer["use_immutable_subject"].as_bool().unwrap_or(false),
         ))
     }
@@ -649,7 +649,7 @@ impl GithubState {
             )
             .await?
             .json()?;
-        let keys = strings(&template["include_claim_keys"]);
+        let keys = strings(Some(&template["include_claim_keys"]));
         let use_default = template["use_default"].as_bool().unwrap_or(keys.is_empty());
         // GitHub's own table: `use_default` → GitHub's template; keys →
         // them; neither → the organisation's, if it has one.
@@ -789,19 +789,6 @@ fn branch_policies(listed: &[Value]) -> Vec<Value> {
         .into_iter()
         .map(|(name, kind)| json!({"name": name, "type": kind}))
         .collect()
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Provider for GithubState {

@@ -115,16 +115,7 @@ fn string_map(map: &Option<BTreeMap<String, String>>) -> Value {
 
 /// A list of strings, sorted and without repeats: RBAC reads them as sets.
 fn string_set(value: Option<&Value>) -> Vec<String> {
-    let mut items: Vec<String> = value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut items = writ_compiler::resource::strings(value);
     items.sort();
     items.dedup();
     items

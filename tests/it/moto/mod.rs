@@ -36,17 +36,7 @@ fn install() -> &'static Result<PathBuf, String> {
             return Ok(server);
         }
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-        let run = |command: &mut Command, what: &str| -> Result<(), String> {
-            let output = command.output().map_err(|e| format!("{what}: {e}"))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{what} failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ))
-            }
-        };
+        let run = run_step;
         run(
             Command::new(&python).args(["-m", "venv"]).arg(&venv),
             "creating a Python virtual environment",
@@ -154,4 +144,18 @@ fn encode(value: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// Runs one step of installing a tool: `Err` says which and why, with
+/// what the program wrote on standard error.
+pub fn run_step(command: &mut std::process::Command, what: &str) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("{what}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
 }

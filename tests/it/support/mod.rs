@@ -210,17 +210,7 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> Result<std::path::PathB
     {
         return Ok(python);
     }
-    let run = |command: &mut Command, what: &str| -> Result<(), String> {
-        let output = command.output().map_err(|e| format!("{what}: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    };
+    let run = crate::moto::run_step;
     let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
     run(
         Command::new(system).args(["-m", "venv"]).arg(&venv),
@@ -234,4 +224,21 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> Result<std::path::PathB
     )?;
     std::fs::write(venv.join("installed"), &stamp).map_err(|e| e.to_string())?;
     Ok(python)
+}
+
+/// Copies a folder (files and folders only; not what an earlier `npm
+/// install` left in `node_modules`).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "node_modules" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
