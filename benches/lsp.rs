@@ -18,6 +18,10 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The binary's allocator (`src/main.rs`): the server is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
     for (name, samples) in TIMES.lock().unwrap().iter_mut() {
@@ -55,6 +59,10 @@ struct Session {
     ttl_column: u32,
     version: i32,
     broken: bool,
+    /// Where the first agent's name ends, and whether it is renamed.
+    name_line: u32,
+    name_column: u32,
+    renamed: bool,
 }
 
 fn workspace() -> PathBuf {
@@ -90,6 +98,10 @@ fn session() -> &'static Mutex<Session> {
         let at = text.find("  ttl = ").unwrap() + "  ttl = ".len();
         let ttl_line = text[..at].matches('\n').count() as u32;
         let ttl_column = (at - text[..at].rfind('\n').map_or(0, |i| i + 1)) as u32;
+        let name = text.find("agent ").unwrap() + "agent ".len();
+        let name = name + text[name..].find(' ').unwrap();
+        let name_line = text[..name].matches('\n').count() as u32;
+        let name_column = (name - text[..name].rfind('\n').map_or(0, |i| i + 1)) as u32;
         let mut session = Session {
             connection,
             next: 0,
@@ -99,6 +111,9 @@ fn session() -> &'static Mutex<Session> {
             ttl_column,
             version: 1,
             broken: false,
+            name_line,
+            name_column,
+            renamed: false,
         };
         let root_uri = lsp_types::Url::from_file_path(&root).unwrap().to_string();
         session.request(
@@ -165,6 +180,11 @@ impl Session {
             json!({"textDocument": {"uri": self.edited, "version": self.version},
                 "contentChanges": [{"range": {"start": start, "end": end}, "text": new}]}),
         );
+        self.published(self.broken || self.renamed);
+    }
+
+    /// Waits for the edited file's findings; with an error or without.
+    fn published(&self, error: bool) {
         loop {
             if let Message::Notification(n) = self.connection.receiver.recv().unwrap() {
                 if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == self.edited {
@@ -173,11 +193,32 @@ impl Session {
                         .unwrap()
                         .iter()
                         .any(|d| d["severity"] == 1);
-                    assert_eq!(errors, self.broken, "{}", n.params);
+                    assert_eq!(errors, error, "{}", n.params);
                     return;
                 }
             }
         }
+    }
+
+    /// An edit that changes what every item is checked against: the first
+    /// agent renamed (a letter typed at the end of its name), or back.
+    fn rename(&mut self) {
+        self.version += 1;
+        self.renamed = !self.renamed;
+        let at = json!({"line": self.name_line, "character": self.name_column});
+        let after = json!({"line": self.name_line, "character": self.name_column + 1});
+        let (end, new) = if self.renamed {
+            (at.clone(), "x")
+        } else {
+            (after, "")
+        };
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": self.edited, "version": self.version},
+                "contentChanges": [{"range": {"start": at, "end": end}, "text": new}]}),
+        );
+        // The agent's delegates name it as their parent.
+        self.published(self.broken || self.renamed);
     }
 }
 
@@ -189,6 +230,17 @@ fn diagnostics_after_a_one_line_edit(bencher: divan::Bencher) {
         let started = Instant::now();
         session.edit();
         record("diagnostics after an edit", started.elapsed());
+    });
+}
+
+#[divan::bench(sample_count = 20)]
+fn diagnostics_after_a_declaration_is_renamed(bencher: divan::Bencher) {
+    let session = session();
+    bencher.bench(|| {
+        let mut session = session.lock().unwrap();
+        let started = Instant::now();
+        session.rename();
+        record("diagnostics after a rename", started.elapsed());
     });
 }
 

@@ -21,7 +21,9 @@ pub mod suggest;
 pub mod syntax;
 pub mod values;
 
-pub use check::{check, check_parsed, check_with, CheckOptions, Checked, Parsed};
+pub use check::{
+    check, check_incremental, check_parsed, check_with, CheckOptions, Checked, Memo, Parsed,
+};
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod eval;

@@ -124,7 +124,9 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
 /// Every file of a project, in a stable order chosen by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    files: Vec<SourceFile>,
+    /// Shared: an editor keeps each file between checks, and a map of them
+    /// is made anew for each check without copying their text.
+    files: Vec<std::sync::Arc<SourceFile>>,
 }
 
 impl SourceMap {
@@ -133,7 +135,12 @@ impl SourceMap {
     }
 
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        self.files.push(SourceFile::new(name, text));
+        self.add_shared(std::sync::Arc::new(SourceFile::new(name, text)))
+    }
+
+    /// Adds a file the caller keeps too.
+    pub fn add_shared(&mut self, file: std::sync::Arc<SourceFile>) -> FileId {
+        self.files.push(file);
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -145,7 +152,7 @@ impl SourceMap {
         self.files
             .iter()
             .enumerate()
-            .map(|(index, file)| (FileId(index as u32), file))
+            .map(|(index, file)| (FileId(index as u32), &**file))
     }
 
     pub fn snippet(&self, span: Span) -> &str {

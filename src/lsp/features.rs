@@ -162,8 +162,7 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
                     };
                     let declared: Vec<Span> = analysis
                         .index
-                        .definitions
-                        .iter()
+                        .definitions()
                         .filter(|d| d.kind == kind && d.name == name)
                         .map(|d| d.name_span)
                         .collect();
@@ -565,8 +564,7 @@ fn symbol_kind(kind: Kind) -> SymbolKind {
 fn symbols(analysis: &Analysis, file: FileId) -> Vec<DocumentSymbol> {
     analysis
         .index
-        .definitions
-        .iter()
+        .definitions()
         .filter(|d| d.name_span.file == file)
         .map(|d| DocumentSymbol {
             name: d.name.clone(),
@@ -586,8 +584,7 @@ fn workspace_symbols(analysis: &Analysis, query: &str) -> Vec<SymbolInformation>
     let query = query.to_lowercase();
     analysis
         .index
-        .definitions
-        .iter()
+        .definitions()
         .filter(|d| d.name.to_lowercase().contains(&query))
         .filter_map(|d| {
             Some(SymbolInformation {
@@ -656,8 +653,7 @@ fn candidates(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Completio
     };
     let providers: Vec<(String, ProviderKind)> = analysis
         .index
-        .definitions
-        .iter()
+        .definitions()
         .filter(|d| d.kind == Kind::Provider)
         .filter_map(|d| {
             let kind = ProviderKind::parse(d.name.split('.').next()?)?;
@@ -667,8 +663,7 @@ fn candidates(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Completio
     let names = |kind: Kind, detail: &str| -> Vec<CompletionItem> {
         analysis
             .index
-            .definitions
-            .iter()
+            .definitions()
             .filter(|d| d.kind == kind)
             .map(|d| item(d.name.clone(), CompletionItemKind::REFERENCE, detail))
             .collect()
@@ -1015,7 +1010,7 @@ fn quick_fixes(
             );
         }
         if finding.code == Code::UnusedScope {
-            if let Some(definition) = analysis.index.definitions.iter().find(|d| {
+            if let Some(definition) = analysis.index.definitions().find(|d| {
                 d.kind == Kind::Scope
                     && d.item_span.file == file
                     && inside(d.item_span, span.start as usize)
@@ -1036,7 +1031,7 @@ fn quick_fixes(
         }
         // A block's missing field (the finding points at the block's head:
         // `agent x`, `provider aws p`, …), added on the line after its `{`.
-        let at_head = analysis.index.definitions.iter().any(|d| d.head == span);
+        let at_head = analysis.index.definitions().any(|d| d.head == span);
         if finding.code == Code::MissingField && at_head {
             if let Some(example) = finding
                 .help

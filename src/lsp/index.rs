@@ -3,6 +3,7 @@
 //! trees (so that go-to, references and rename work across files, and on
 //! a file whose meaning does not check yet).
 
+use std::sync::Arc;
 use writ_compiler::syntax::ast::{self, Item, ItemKind, Stmt, StmtKind, ValueKind};
 use writ_compiler::{FileId, Span};
 
@@ -48,19 +49,25 @@ pub struct Reference {
     pub name_span: Span,
 }
 
+/// The names of one file: kept with its syntax tree, and made again only
+/// when the file changes.
 #[derive(Debug, Default)]
-pub struct Index {
-    pub definitions: Vec<Definition>,
-    pub references: Vec<Reference>,
+pub struct FileIndex {
+    definitions: Vec<Definition>,
+    references: Vec<Reference>,
 }
 
-impl Index {
-    pub fn build<'a>(files: impl IntoIterator<Item = &'a ast::SourceFile>) -> Index {
-        let mut index = Index::default();
-        for file in files {
-            for item in &file.items {
-                index.item(item);
-            }
+/// The names of the workspace: each file's, in the workspace's order.
+#[derive(Debug, Default)]
+pub struct Index {
+    files: Vec<Arc<FileIndex>>,
+}
+
+impl FileIndex {
+    pub fn build(file: &ast::SourceFile) -> FileIndex {
+        let mut index = FileIndex::default();
+        for item in &file.items {
+            index.item(item);
         }
         index
     }
@@ -142,27 +149,38 @@ impl Index {
             name_span,
         });
     }
+}
+
+impl Index {
+    pub fn new(files: Vec<Arc<FileIndex>>) -> Index {
+        Index { files }
+    }
+
+    pub fn definitions(&self) -> impl Iterator<Item = &Definition> {
+        self.files.iter().flat_map(|f| f.definitions.iter())
+    }
+
+    pub fn references(&self) -> impl Iterator<Item = &Reference> {
+        self.files.iter().flat_map(|f| f.references.iter())
+    }
 
     /// The name at a place of a file: declared there, or used there.
     pub fn at(&self, file: FileId, offset: usize) -> Option<(Kind, &str, Span)> {
         let inside = |span: Span| {
             span.file == file && (span.start as usize) <= offset && offset <= span.end as usize
         };
-        self.definitions
-            .iter()
+        self.definitions()
             .find(|d| inside(d.name_span))
             .map(|d| (d.kind, d.name.as_str(), d.name_span))
             .or_else(|| {
-                self.references
-                    .iter()
+                self.references()
                     .find(|r| inside(r.span))
                     .map(|r| (r.kind, r.name.as_str(), r.name_span))
             })
     }
 
     pub fn definition(&self, kind: Kind, name: &str) -> Option<&Definition> {
-        self.definitions
-            .iter()
+        self.definitions()
             .find(|d| d.kind == kind && d.name == name)
     }
 
@@ -170,14 +188,12 @@ impl Index {
     /// rename changes.
     pub fn occurrences(&self, kind: Kind, name: &str) -> Vec<Span> {
         let mut spans: Vec<Span> = self
-            .definitions
-            .iter()
+            .definitions()
             .filter(|d| d.kind == kind && d.name == name)
             .map(|d| d.name_span)
             .collect();
         spans.extend(
-            self.references
-                .iter()
+            self.references()
                 .filter(|r| r.kind == kind && r.name == name)
                 .map(|r| r.name_span),
         );

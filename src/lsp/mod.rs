@@ -6,8 +6,10 @@
 //! the open buffers in place of the files on disk. After each change the
 //! whole workspace is checked again as `writ check` checks it, but only the
 //! files whose text changed are parsed again (each file's syntax tree is
-//! kept with the text it was made from); changes that arrive together are
-//! checked once. Findings are published for every file, open or not.
+//! kept with the text it was made from), and only the items whose file or
+//! context changed are checked again (the compiler's `Memo`); changes that
+//! arrive together are checked once. Findings are published for every
+//! file, open or not.
 //!
 //! A request about a document the server does not know answers nothing; a
 //! failure inside the server is an error answer or a message to the
@@ -175,9 +177,10 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
     }
 }
 
-/// How long the server waits for more changes before checking again: the
-/// pause between keystrokes.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long the server waits for more changes before checking again:
+/// changes sent together (a paste and the edits an editor makes with it,
+/// several cursors) arrive within it; keystrokes come further apart.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// How long typing must pause before lowering runs.
 const PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
@@ -197,6 +200,8 @@ fn notify<N: notification::Notification>(connection: &Connection, params: N::Par
 /// One `.writ` file of the workspace: on disk, or open in the editor.
 struct Document {
     text: String,
+    /// The hash of `text`, made again as it changes.
+    hash: u64,
     /// The editor's version, while it is open.
     version: Option<i32>,
     /// The address the editor gave it (which may name it through a
@@ -204,13 +209,22 @@ struct Document {
     uri: Option<Url>,
 }
 
-/// A syntax tree kept with what it was made from.
+/// A file's syntax tree, names and line tables, kept with what they were
+/// made from; shared with the analysis that checked them, not copied.
 struct Cached {
     hash: u64,
     file: FileId,
-    /// Shared with the analysis that checked it: kept, not copied.
+    name: String,
+    source: Arc<writ_compiler::source::SourceFile>,
     parsed: Arc<Parsed>,
     lines: Arc<Lines>,
+    index: Arc<index::FileIndex>,
+}
+
+fn hash_text(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What was published for a file: writ's findings, and the hash and
@@ -296,6 +310,8 @@ pub(crate) struct Server {
     project: String,
     documents: BTreeMap<PathBuf, Document>,
     cache: HashMap<PathBuf, Cached>,
+    /// The checker's bodies, kept between checks.
+    memo: writ_compiler::Memo,
     analysis: Option<Analysis>,
     /// What was last published for each file.
     published: HashMap<Url, Published>,
@@ -336,6 +352,7 @@ impl Server {
             project: "writ".to_string(),
             documents: BTreeMap::new(),
             cache: HashMap::new(),
+            memo: writ_compiler::Memo::default(),
             analysis: None,
             published: HashMap::new(),
             messages: Vec::new(),
@@ -410,6 +427,7 @@ impl Server {
                 self.documents.insert(
                     path.to_path_buf(),
                     Document {
+                        hash: hash_text(&text),
                         text,
                         version: None,
                         uri: None,
@@ -556,7 +574,9 @@ impl Server {
         let mut urls = Vec::new();
         let mut lines = Vec::new();
         let mut parsed = Vec::new();
+        let mut indices = Vec::new();
         for (path, document) in &self.documents {
+            let file = FileId(u32::try_from(paths.len()).unwrap_or(u32::MAX));
             let name = self
                 .root
                 .as_deref()
@@ -564,34 +584,44 @@ impl Server {
                 .unwrap_or(path)
                 .to_string_lossy()
                 .into_owned();
-            let file = sources.add(name, document.text.clone());
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            document.text.hash(&mut hasher);
-            let hash = hasher.finish();
-            hashes.push(hash);
-            let cached = self
+            let hash = document.hash;
+            // The same text at the same place of the map parses to the
+            // same tree, spans included.
+            let fresh = self
                 .cache
                 .get(path)
-                .filter(|c| c.hash == hash && c.file == file);
-            let (tree, line_table) = match cached {
-                Some(cached) => (cached.parsed.clone(), cached.lines.clone()),
-                None => {
-                    let tree = Arc::new(writ_compiler::syntax::parse_file(file, &document.text));
-                    let line_table = Arc::new(Lines::new(&document.text));
-                    self.cache.insert(
-                        path.clone(),
-                        Cached {
-                            hash,
-                            file,
-                            parsed: tree.clone(),
-                            lines: line_table.clone(),
-                        },
-                    );
-                    (tree, line_table)
-                }
+                .is_some_and(|c| c.hash == hash && c.file == file && c.name == name);
+            if !fresh {
+                let source = Arc::new(writ_compiler::source::SourceFile::new(
+                    name.clone(),
+                    document.text.clone(),
+                ));
+                let tree = writ_compiler::syntax::parse_file(file, &document.text);
+                let index = match &tree {
+                    Ok(tree) => index::FileIndex::build(tree),
+                    Err(_) => index::FileIndex::default(),
+                };
+                self.cache.insert(
+                    path.clone(),
+                    Cached {
+                        hash,
+                        file,
+                        name,
+                        source,
+                        parsed: Arc::new(tree),
+                        lines: Arc::new(Lines::new(&document.text)),
+                        index: Arc::new(index),
+                    },
+                );
+            }
+            let Some(cached) = self.cache.get(path) else {
+                continue;
             };
-            parsed.push(tree);
-            lines.push(line_table);
+            sources.add_shared(cached.source.clone());
+            hashes.push(hash);
+            parsed.push(cached.parsed.clone());
+            lines.push(cached.lines.clone());
+            indices.push(cached.index.clone());
             urls.push(
                 document
                     .uri
@@ -602,8 +632,11 @@ impl Server {
         }
         self.cache
             .retain(|path, _| self.documents.contains_key(path));
-        let (model, checked) =
-            writ_compiler::check_parsed(parsed.iter().map(|p| &**p), &CheckOptions { today });
+        let (model, checked) = writ_compiler::check_incremental(
+            parsed.iter().zip(&hashes).map(|(p, hash)| (&**p, *hash)),
+            &CheckOptions { today },
+            &mut self.memo,
+        );
         let mut diagnostics = checked.clone();
         // Lowering's findings wait for a pause (see `lower`); meanwhile
         // those of files unchanged since it last ran stand.
@@ -631,7 +664,7 @@ impl Server {
             }
             writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         }
-        let index = Index::build(parsed.iter().filter_map(|p| p.as_ref().as_ref().ok()));
+        let index = Index::new(indices);
         let last = self.analysis.replace(Analysis {
             sources,
             paths,
@@ -741,6 +774,7 @@ impl Server {
                 self.documents.insert(
                     path,
                     Document {
+                        hash: hash_text(&opened.text_document.text),
                         text: opened.text_document.text,
                         version: Some(opened.text_document.version),
                         uri: Some(opened.text_document.uri),
@@ -782,6 +816,7 @@ impl Server {
                         None => document.text = change.text,
                     }
                 }
+                document.hash = hash_text(&document.text);
                 document.version = Some(changed.text_document.version);
                 true
             }

@@ -554,3 +554,73 @@ fn a_comment_moved_out_of_a_statement_keeps_the_blank_line_after_it() {
     let once = format_file(text, &parsed);
     assert!(once.contains("  // inside\n\n  // next\n"), "{once}");
 }
+
+/// The workspace's files, each parsed with its text's hash.
+fn parse_workspace(files: &[String]) -> Vec<(writ_compiler::Parsed, u64)> {
+    use std::hash::{Hash, Hasher};
+    files
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut hasher);
+            (parse_file(FileId(index as u32), text), hasher.finish())
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// An editor's checks, reusing what the last one kept, find exactly
+    /// what a check from nothing finds, edit after edit: the example
+    /// project and a UI case, one file edited at a time.
+    #[test]
+    fn checking_again_after_edits_finds_what_checking_afresh_finds(
+        case in 0usize..1000,
+        edits in prop::collection::vec(
+            (0usize..100, any::<prop::sample::Index>(), 0usize..4, prop::sample::select(VOCABULARY)),
+            1..8,
+        ),
+    ) {
+        let corpus = corpus();
+        let mut files: Vec<String> = corpus
+            .iter()
+            .filter(|(name, _)| name.contains("examples/acme"))
+            .map(|(_, text)| text.clone())
+            .collect();
+        let ui: Vec<&(String, String)> = corpus.iter().filter(|(name, _)| name.contains("tests/ui")).collect();
+        files.push(ui[case % ui.len()].1.clone());
+        let options = writ_compiler::CheckOptions { today: writ_compiler::values::Date::parse("2026-11-29").unwrap() };
+        let mut memo = writ_compiler::Memo::default();
+        let check = |files: &[String], memo: &mut writ_compiler::Memo| {
+            let parsed = parse_workspace(files);
+            let (model, found) = writ_compiler::check_incremental(parsed.iter().map(|(p, h)| (p, *h)), &options, memo);
+            let (fresh_model, fresh) = writ_compiler::check_parsed(parsed.iter().map(|(p, _)| p), &options);
+            prop_assert_eq!(format!("{found:#?}"), format!("{fresh:#?}"));
+            prop_assert_eq!(format!("{model:#?}"), format!("{fresh_model:#?}"));
+            Ok(())
+        };
+        check(&files, &mut memo)?;
+        prop_assert!(memo.len() > 10, "the example's bodies are kept");
+        for (file, index, kind, token) in edits {
+            let count = files.len();
+            let text = &mut files[file % count];
+            let mut at = index.index(text.len() + 1);
+            while !text.is_char_boundary(at) { at -= 1; }
+            match kind {
+                0 => text.insert_str(at, token),
+                1 => { let end = (at + 4).min(text.len()); if text.is_char_boundary(end) { text.replace_range(at..end, ""); } }
+                2 => text.insert(at, '\n'),
+                // A whole line said again: a duplicate, or a field set twice.
+                _ => {
+                    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                    let end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+                    let line = text[start..end].to_string();
+                    text.insert_str(start, &line);
+                }
+            }
+            check(&files, &mut memo)?;
+        }
+    }
+}

@@ -30,7 +30,7 @@ pub(super) fn misspelt(body: &[Stmt], allowed: &[&str], field: &str) -> bool {
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn agent_body(&mut self, index: usize) {
+    pub(super) fn check_agent_body(&mut self, index: usize) {
         let item = self.agent_items[index];
         let ItemKind::Agent { name, body } = &item.kind else {
             return;
@@ -198,6 +198,8 @@ impl<'a> Checker<'a> {
                             ceiling
                                 .grants
                                 .extend(self.scope_grants(scope, &via, &mut visited));
+                            // Other items' bodies, read (see `memo`).
+                            self.reads.extend(visited);
                         }
                     }
                 }
