@@ -6,11 +6,30 @@ let client;
 
 function activate(context) {
   const command = vscode.workspace.getConfiguration("writ").get("path") || "writ";
+  // A quick fix that leaves something to write (a waiver's reason) carries
+  // this command, run here after its edit: the cursor goes there. The
+  // server sends it only to an editor that says it runs it.
+  context.subscriptions.push(
+    vscode.commands.registerCommand("writ.placeCursor", (uri, position) => {
+      const editor = vscode.window.visibleTextEditors.find(
+        (e) => e.document.uri.toString() === uri
+      );
+      if (!editor || !position) {
+        return;
+      }
+      const at = new vscode.Position(position.line, position.character);
+      editor.selection = new vscode.Selection(at, at);
+      editor.revealRange(new vscode.Range(at, at));
+    })
+  );
   client = new LanguageClient(
     "writ",
     "writ",
     { command, args: ["lsp"] },
-    { documentSelector: [{ scheme: "file", language: "writ" }] }
+    {
+      documentSelector: [{ scheme: "file", language: "writ" }],
+      initializationOptions: { placeCursor: true },
+    }
   );
   context.subscriptions.push(client);
   return client.start().catch((error) => {

@@ -216,8 +216,15 @@ pub fn answer(server: &mut Server, request: Request) -> Answer {
             if let Some(file) = file_of(analysis, &params.text_document.uri) {
                 fresh(server, analysis, file)?;
             }
-            ok(file_of(analysis, &params.text_document.uri)
-                .map(|file| quick_fixes(analysis, file, params.range, server.docs.as_ref())))
+            ok(file_of(analysis, &params.text_document.uri).map(|file| {
+                quick_fixes(
+                    analysis,
+                    file,
+                    params.range,
+                    server.docs.as_ref(),
+                    server.place_cursor,
+                )
+            }))
         }
         method => Err((
             ErrorCode::MethodNotFound,
@@ -921,6 +928,7 @@ fn quick_fixes(
     file: FileId,
     range: Range,
     docs: Option<&Url>,
+    place_cursor: bool,
 ) -> Vec<CodeActionOrCommand> {
     let text = analysis.text(file);
     let lines = &analysis.lines[file.0 as usize];
@@ -940,8 +948,11 @@ fn quick_fixes(
         let lsp = diagnostic(analysis, finding, docs);
         // Only a did-you-mean is the fix to take without thinking: a
         // waiver accepts a risk, and says why.
-        let mut fix = |title: String, edits: Vec<TextEdit>, preferred: bool| {
-            fixes.push(CodeActionOrCommand::CodeAction(CodeAction {
+        let mut fix = |title: String,
+                       edits: Vec<TextEdit>,
+                       preferred: bool,
+                       command: Option<lsp_types::Command>| {
+            fixes.push(CodeAction {
                 title,
                 kind: Some(CodeActionKind::QUICKFIX),
                 diagnostics: Some(vec![lsp.clone()]),
@@ -950,8 +961,9 @@ fn quick_fixes(
                     ..Default::default()
                 }),
                 is_preferred: Some(preferred),
+                command,
                 ..Default::default()
-            }));
+            });
         };
         let written = &text[span.start as usize..span.end as usize];
         // Every did-you-mean: the word written, replaced.
@@ -972,6 +984,7 @@ fn quick_fixes(
                     format!("replace `{written}` with `{replacement}`"),
                     vec![TextEdit::new(analysis.range(span), replacement)],
                     true,
+                    None,
                 );
             }
         }
@@ -996,17 +1009,29 @@ fn quick_fixes(
             // written. Above the statement's line; where the statement
             // does not start its line (`scope s { aws.p allow … }`), right
             // before it.
-            let waiver = format!("@waive({}, \"\")", finding.code.short_name());
-            let edit = if text[line_start..anchor].trim().is_empty() {
-                TextEdit::new(Range::new(at_line, at_line), format!("{indent}{waiver}\n"))
+            let opening = format!("@waive({}, \"", finding.code.short_name());
+            let waiver = format!("{opening}\")");
+            let (edit, mut reason) = if text[line_start..anchor].trim().is_empty() {
+                (
+                    TextEdit::new(Range::new(at_line, at_line), format!("{indent}{waiver}\n")),
+                    lsp_types::Position::new(at_line.line, utf16_len(&indent)),
+                )
             } else {
                 let at = lines.position(text, anchor);
-                TextEdit::new(Range::new(at, at), format!("{waiver} "))
+                (TextEdit::new(Range::new(at, at), format!("{waiver} ")), at)
             };
+            // Between the quotes, once the edit is made.
+            reason.character += utf16_len(&opening);
+            let command = place_cursor.then(|| lsp_types::Command {
+                title: "write the reason".to_string(),
+                command: PLACE_CURSOR.to_string(),
+                arguments: Some(vec![serde_json::json!(url), serde_json::json!(reason)]),
+            });
             fix(
                 format!("accept with `@waive({}, \"…\")`", finding.code.short_name()),
                 vec![edit],
                 false,
+                command,
             );
         }
         if finding.code == Code::UnusedScope {
@@ -1026,6 +1051,7 @@ fn quick_fixes(
                     format!("remove scope `{}`", definition.name),
                     vec![TextEdit::new(lines.range(text, from, to), String::new())],
                     false,
+                    None,
                 );
             }
         }
@@ -1052,10 +1078,24 @@ fn quick_fixes(
                             format!("\n{indent}  {example}"),
                         )],
                         false,
+                        None,
                     );
                 }
             }
         }
     }
     fixes
+        .into_iter()
+        .map(CodeActionOrCommand::CodeAction)
+        .collect()
+}
+
+/// The command a quick fix carries to put the cursor where the user has
+/// something to write (`[uri, position]`), run by the editor itself: by
+/// writ's VS Code extension, which says so in its `initializationOptions`
+/// (`{"placeCursor": true}`). Other editors are not sent it.
+pub const PLACE_CURSOR: &str = "writ.placeCursor";
+
+fn utf16_len(text: &str) -> u32 {
+    u32::try_from(text.encode_utf16().count()).unwrap_or(u32::MAX)
 }

@@ -319,6 +319,10 @@ pub(crate) struct Server {
     messages: Vec<(MessageType, String)>,
     /// Where the diagnostics' reference is, for the codes' links.
     docs: Option<Url>,
+    /// The editor runs `writ.placeCursor` itself (writ's VS Code extension
+    /// says so in its `initializationOptions`): a quick fix that leaves
+    /// something to write puts the cursor there.
+    pub(crate) place_cursor: bool,
     /// The last check failed inside the compiler (said once).
     failed: bool,
     /// Lowering's findings, by the file they are in, as of the last time
@@ -357,6 +361,12 @@ impl Server {
             published: HashMap::new(),
             messages: Vec::new(),
             docs: features::diagnostics_reference(),
+            place_cursor: params
+                .initialization_options
+                .as_ref()
+                .and_then(|options| options.get("placeCursor"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
             failed: false,
             lowered: Vec::new(),
             lowered_hashes: HashMap::new(),

@@ -21,6 +21,11 @@ struct Client {
 
 impl Client {
     fn start(root: &Path) -> Client {
+        Client::start_with(root, Value::Null)
+    }
+
+    /// As `start`, with the editor's `initializationOptions`.
+    fn start_with(root: &Path, options: Value) -> Client {
         let (server, connection) = Connection::memory();
         let handle = std::thread::spawn(move || writ::lsp::serve(&server));
         let mut client = Client {
@@ -39,6 +44,7 @@ impl Client {
                     "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
                     "textDocument": {"publishDiagnostics": {"relatedInformation": true}},
                 },
+                "initializationOptions": options,
             }),
         );
         assert!(
@@ -209,6 +215,15 @@ impl Client {
         code: &str,
         title: &str,
     ) -> (String, bool) {
+        let fix = self.fix(uri, found, code, title);
+        (
+            apply(text, fix["edit"]["changes"][uri].as_array().unwrap()),
+            fix["isPreferred"] == true,
+        )
+    }
+
+    /// The code action for a finding whose title starts so.
+    fn fix(&mut self, uri: &str, found: &[Value], code: &str, title: &str) -> Value {
         let finding = found
             .iter()
             .find(|d| d["code"] == code)
@@ -223,10 +238,7 @@ impl Client {
             .iter()
             .find(|a| a["title"].as_str().unwrap().starts_with(title))
             .unwrap_or_else(|| panic!("no `{title}…` in {actions:#}"));
-        (
-            apply(text, fix["edit"]["changes"][uri].as_array().unwrap()),
-            fix["isPreferred"] == true,
-        )
+        fix.clone()
     }
 }
 
@@ -959,5 +971,86 @@ fn renames_wait_for_every_file_to_parse_and_requests_after_shutdown_are_refused(
     client.notify("exit", Value::Null);
     let result = client.server.take().unwrap().join().unwrap();
     assert_eq!(result, Ok(()));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The byte offset of an LSP position (UTF-16 columns) in a text.
+fn offset_of(text: &str, at: &Value) -> usize {
+    let line = at["line"].as_u64().unwrap() as usize;
+    let character = at["character"].as_u64().unwrap() as usize;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let mut units = 0;
+    for (offset, c) in text[start..].char_indices() {
+        if units >= character {
+            return start + offset;
+        }
+        units += c.len_utf16();
+    }
+    text.len()
+}
+
+#[test]
+fn a_waiver_quick_fix_puts_the_cursor_in_its_reason_for_an_editor_that_runs_the_command() {
+    let root = workspace("cursor");
+    // Writ's VS Code extension says it runs `writ.placeCursor` itself.
+    let mut client = Client::start_with(&root, json!({"placeCursor": true}));
+    let agents = url(&root.join("teams/agents.writ"));
+    let wide = AGENTS.replace(
+        "  can invoices\n",
+        "  can invoices\n  aws.prod allow s3:* on \"arn:aws:s3:::acme-invoices/*\"\n",
+    );
+    client.open(&agents, &wide);
+    let found = client.diagnostics(&agents);
+    let fix = client.fix(
+        &agents,
+        &found,
+        "writ::wildcard_action",
+        "accept with `@waive",
+    );
+    let waived = apply(&wide, fix["edit"]["changes"][&agents].as_array().unwrap());
+    assert_eq!(fix["command"]["command"], "writ.placeCursor", "{fix:#}");
+    assert_eq!(fix["command"]["arguments"][0], json!(agents), "{fix:#}");
+    let cursor = offset_of(&waived, &fix["command"]["arguments"][1]);
+    assert!(
+        waived[..cursor].ends_with("@waive(wildcard_action, \"")
+            && waived[cursor..].starts_with("\")"),
+        "the cursor is not in the reason: {:?}|{:?}",
+        &waived[..cursor],
+        &waived[cursor..]
+    );
+    // A grant on its block's own line: the waiver goes right before it.
+    let providers = url(&root.join("providers.writ"));
+    let one_line = "provider aws prod {\n  account = \"123456789012\"\n}\n\nscope invoices { aws.prod allow s3:* on \"arn:aws:s3:::x/*\" }\n";
+    client.open(&providers, one_line);
+    let found = client.diagnostics(&providers);
+    let fix = client.fix(
+        &providers,
+        &found,
+        "writ::wildcard_action",
+        "accept with `@waive",
+    );
+    let waived = apply(
+        one_line,
+        fix["edit"]["changes"][&providers].as_array().unwrap(),
+    );
+    let cursor = offset_of(&waived, &fix["command"]["arguments"][1]);
+    assert!(
+        waived[..cursor].ends_with("{ @waive(wildcard_action, \"")
+            && waived[cursor..].starts_with("\") aws.prod"),
+        "{waived}"
+    );
+    client.shutdown();
+    // Another editor is not sent a command it cannot run.
+    let mut client = Client::start(&root);
+    client.open(&agents, &wide);
+    let found = client.diagnostics(&agents);
+    let fix = client.fix(
+        &agents,
+        &found,
+        "writ::wildcard_action",
+        "accept with `@waive",
+    );
+    assert!(fix.get("command").is_none(), "{fix:#}");
+    client.shutdown();
     let _ = std::fs::remove_dir_all(&root);
 }
