@@ -823,14 +823,22 @@ pub fn drift_text(plan: &Plan, undeclared: &[Undeclared]) -> String {
         }
     }
     out.push_str("`writ apply` restores what writ owns and governs.\n");
-    if !undeclared.is_empty() {
+    if bound_outside(undeclared) {
         out.push_str("Access bound by objects writ does not own stays until it is removed where it was made.\n");
     }
     out
 }
 
 /// How drift reports access the live state holds and the source does not.
-const UNDECLARED: &str = "Access the source does not declare, held by agents' service accounts";
+/// Is some of the undeclared access bound in Kubernetes, where the binding
+/// may be someone else's (writ's roles' policies in AWS are writ's, and
+/// apply puts them back)?
+fn bound_outside(undeclared: &[Undeclared]) -> bool {
+    undeclared.iter().any(|u| u.workload.starts_with("k8s:"))
+}
+
+const UNDECLARED: &str =
+    "Access the source does not declare, held by agents' service accounts and roles";
 
 fn undeclared_words(access: &Undeclared) -> String {
     let mut words = format!(
@@ -964,7 +972,7 @@ pub fn drift_markdown(plan: &Plan, undeclared: &[Undeclared]) -> String {
         out.push('\n');
     }
     out.push_str("`writ apply` restores what writ owns and governs.\n");
-    if !undeclared.is_empty() {
+    if bound_outside(undeclared) {
         out.push_str("Access bound by objects writ does not own stays until it is removed where it was made.\n");
     }
     out

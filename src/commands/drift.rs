@@ -53,11 +53,11 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
         observed.snapshot.as_deref(),
     )?;
     // Access the live state holds and the source does not declare (RBAC
-    // bound to an agent's service account outside writ): drift of access,
-    // though no object of writ's changed.
+    // bound to an agent's service account outside writ, IAM policies put
+    // on or attached to an agent's role): drift of access.
     let undeclared = {
         let mut graph = writ_compiler::graph::Graph::identities(&model, &project.name);
-        graph.observe(&model, &observed.resources);
+        graph.observe(&model, &desired, &observed.resources);
         graph.undeclared(&model)
     };
     let text = match format {

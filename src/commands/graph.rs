@@ -65,7 +65,8 @@ pub fn run(out: &mut impl Write, path: &Path, asked: Asked) -> Outcome {
         (None, false) => None,
     };
     if let Some(observed) = observed {
-        let added = graph.observe(model, &observed.resources);
+        let desired = writ_compiler::lower::lower(model, &project.name);
+        let added = graph.observe(model, &desired, &observed.resources);
         let source = match &observed.snapshot {
             Some(file) => format!("the snapshot `{}`", file.display()),
             None => "the live providers".to_string(),

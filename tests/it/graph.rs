@@ -5,6 +5,7 @@
 
 use crate::binary;
 use crate::support::estate;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use writ_compiler::eval::{self, Request};
@@ -856,8 +857,10 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     let (without, _) = run(&["graph", "--to", query]);
     assert!(without.starts_with("nothing reaches"), "{without}");
     let (with, said) = run(&["graph", "--snapshot", snapshot, "--to", query]);
+    // And the example's own: three of its roles' policies are not yet as
+    // the source says (see the IAM test below).
     assert!(
-        said.contains("5 links of access the source does not declare"),
+        said.contains("8 links of access the source does not declare"),
         "{said}"
     );
     assert!(with.starts_with("4 chains reach"), "{with}");
@@ -901,8 +904,9 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         .iter()
         .filter(|e| e["observed"] == true)
         .count();
-    // From each service account, and from the agent that is it.
-    assert_eq!(observed, 10);
+    // From each service account, and from the agent that is it; and the
+    // example's three in AWS.
+    assert_eq!(observed, 13);
     let (bot, _) = run(&["graph", "--snapshot", snapshot, "--agent", "billing_bot"]);
     assert!(bot.contains("configmaps in cluster named billing-config [observed: ClusterRoleBinding config-everywhere"), "{bot}");
     let (deployer, _) = run(&[
@@ -926,7 +930,12 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         &["drift", "--snapshot", snapshot, "--format", "json"],
     );
     let value: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
-    let undeclared = value["undeclared_access"].as_array().unwrap();
+    let undeclared: Vec<&serde_json::Value> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["resource"].as_str().unwrap().starts_with("kubernetes."))
+        .collect();
     assert_eq!(undeclared.len(), 5, "{undeclared:#?}");
     let secrets = undeclared
         .iter()
@@ -953,6 +962,178 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         schema["$defs"]["edge"]["properties"]["observed"]["const"],
         true
     );
+}
+
+/// The IAM policies of the project's AWS roles, beyond what lowering
+/// writes, drawn and listed from the observed state: the example's own
+/// (three roles whose `writ-access` is not yet as the source says), and a
+/// policy and an attached policy put on `billing_bot`'s role by hand; not
+/// what the role's own unconditional denies take away, nor another
+/// project's role.
+#[test]
+fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
+    let root = example();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
+            .unwrap();
+    let resources = snapshot["providers"]["aws.prod"]["resources"]
+        .as_array_mut()
+        .unwrap();
+    let role = resources
+        .iter_mut()
+        .find(|r| r["address"] == "aws.prod/role/billing_bot")
+        .unwrap();
+    role["attributes"]["attached_policies"] =
+        json!(["arn:aws:iam::aws:policy/AdministratorAccess"]);
+    let policy = |role: &str, name: &str, statements: Value| {
+        json!({
+            "address": format!("aws.prod/role/{role}/policy/{name}"),
+            "provider": "aws.prod",
+            "kind": "aws_role_policy",
+            "attributes": {"name": name, "role": role, "policy": {"Version": "2012-10-17", "Statement": statements}},
+        })
+    };
+    resources.push(policy(
+        "billing_bot",
+        "hand-made",
+        json!([
+            // Wider than the grant's `s3:GetObject`: more access.
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::acme-invoices/*"},
+            // Already granted: nothing more.
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::acme-invoices"},
+            // Taken away by the role's own unconditional deny.
+            {"Effect": "Allow", "Action": "s3:DeleteBucket", "Resource": "arn:aws:s3:::acme-invoices"},
+            {"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"},
+            // Everything but IAM.
+            {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        ]),
+    ));
+    // Another project's role for an agent of the same name: not this
+    // project's access.
+    resources.push(json!({
+        "address": "aws.prod/role/other-billing",
+        "provider": "aws.prod",
+        "kind": "aws_role",
+        "attributes": {"name": "other-billing", "path": "/writ/other/", "max_session_duration": 3600,
+            "assume_role_policy": {"Version": "2012-10-17", "Statement": []},
+            "tags": {"writ:project": "other", "writ:agent": "billing_bot"}},
+    }));
+    resources.push(policy(
+        "other-billing",
+        "writ-access",
+        json!([{"Effect": "Allow", "Action": "*", "Resource": "*"}]),
+    ));
+    let file = std::env::temp_dir().join(format!("writ-iam-observed-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
+    let value: Value = serde_json::from_slice(&drift.stdout)
+        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let undeclared: Vec<(String, String, Vec<String>, String)> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["resource"].as_str().unwrap().starts_with("aws."))
+        .map(|u| {
+            (
+                u["workload"].as_str().unwrap().to_string(),
+                u["resource"].as_str().unwrap().to_string(),
+                u["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect(),
+                u["how"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let found = |agent: &str, resource: &str, actions: &[&str]| {
+        undeclared.iter().find(|(w, r, a, _)| {
+            w == &format!("agent:{agent}") && r == &format!("aws.prod {resource}") && a == actions
+        })
+    };
+    // The example's own: writ's policies not yet as the source says.
+    let pending = found(
+        "audit_reader",
+        "arn:aws:access-analyzer:us-east-1:123456789012:analyzer/acme",
+        &["access-analyzer:UpdateFindings"],
+    )
+    .unwrap_or_else(|| panic!("{undeclared:#?}"));
+    assert!(
+        pending
+            .3
+            .contains("writ-access of role audit_reader (writ's, not as the source says"),
+        "{pending:?}"
+    );
+    let retired = found(
+        "legacy_exporter",
+        "arn:aws:s3:::acme-invoices/*",
+        &["s3:GetObject"],
+    )
+    .unwrap();
+    assert!(
+        retired
+            .3
+            .ends_with("the role's own policy denies everything from 2027-09-30T00:00:00Z"),
+        "{retired:?}"
+    );
+    assert!(found(
+        "report_mailer",
+        "arn:aws:ses:us-east-1:123456789012:identity/acme.example",
+        &["ses:SendBulkEmail"]
+    )
+    .is_some());
+    // Put on billing_bot's role by hand.
+    let wider = found("billing_bot", "arn:aws:s3:::acme-invoices/*", &["s3:*"])
+        .unwrap_or_else(|| panic!("{undeclared:#?}"));
+    assert!(
+        wider.3.contains(
+            "inline policy hand-made of role billing_bot (put on writ's role outside writ)"
+        ),
+        "{wider:?}"
+    );
+    let not_action = undeclared
+        .iter()
+        .find(|u| u.3.contains("`NotAction`"))
+        .unwrap();
+    assert_eq!(
+        (not_action.1.as_str(), &not_action.2[..]),
+        ("aws.prod *", &["*".to_string()][..])
+    );
+    let conditional = found("billing_bot", "*", &["sqs:SendMessage"]).unwrap();
+    assert!(
+        conditional
+            .3
+            .contains("with conditions writ did not evaluate"),
+        "{conditional:?}"
+    );
+    let attached = undeclared
+        .iter()
+        .find(|u| u.3.contains("AdministratorAccess"))
+        .unwrap();
+    assert!(
+        attached.3.contains("what it allows was not read"),
+        "{attached:?}"
+    );
+    // Nothing else: not the granted `s3:ListBucket`, not the denied
+    // `s3:DeleteBucket`, not the other project's role.
+    assert_eq!(undeclared.len(), 7, "{undeclared:#?}");
+    assert!(!undeclared
+        .iter()
+        .any(|u| u.2.contains(&"s3:DeleteBucket".to_string()) || u.3.contains("other-billing")));
+    // `--detailed-exitcode` says access drifted.
+    let code = binary::writ(&root, &["drift", "--snapshot", file, "--detailed-exitcode"]);
+    assert_eq!(code.status.code(), Some(2), "{}", binary::text(&code));
+    // The graph draws them from the agent.
+    let graph = binary::writ(
+        &root,
+        &["graph", "--snapshot", file, "--agent", "billing_bot"],
+    );
+    let text = String::from_utf8(graph.stdout).unwrap();
+    assert!(text.contains("may do s3:* on aws.prod arn:aws:s3:::acme-invoices/* [observed: inline policy hand-made"), "{text}");
+    let _ = std::fs::remove_file(file);
 }
 
 const GITHUB_APP: &str = r#"provider aws prod {

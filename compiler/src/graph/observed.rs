@@ -1,16 +1,31 @@
 //! What only the live state holds: Kubernetes RBAC that gives an agent's
-//! service account more than the source grants. Every binding observed
+//! service account more than the source grants, and IAM policies that give
+//! an agent's AWS role more. Every binding observed
 //! (writ's, changed outside writ, or someone else's) that applies to a
 //! service account an agent runs as, as RBAC applies it (a `ServiceAccount`
 //! subject; the `system:serviceaccounts`, `system:serviceaccounts:NS` and
 //! `system:authenticated` groups; the `system:serviceaccount:NS:NAME`
 //! user), is read rule by rule; what the evaluator does not allow that
 //! agent is drawn as an observed-only edge from the service account.
+//!
+//! In AWS, each of the project's roles (by its path and tags, as the
+//! planner owns them) is read policy by policy: an inline policy's `Allow`
+//! statement that lowering does not write for the role, action by action
+//! and resource by resource, where the evaluator does not allow the agent
+//! the action on that resource (as written: a pattern wider than the
+//! grants' is more access); a `NotAction` or `NotResource` statement as
+//! every action or resource; a managed policy attached to the role (writ
+//! attaches none, and does not read others' contents) as unknown access,
+//! every action on every resource. Conditions are not evaluated: a
+//! statement with one is drawn, and says so.
 
 use super::{Edge, EdgeKind, Graph, NodeKind};
 use crate::access;
 use crate::eval::{self, Request};
+use crate::facts::ProviderKind;
+use crate::lower::Desired;
 use crate::model::{Model, Placement};
+use crate::ownership;
 use crate::resource::{strings, Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -56,7 +71,8 @@ fn writ_resource(resource: &str, group: &str) -> String {
 /// evaluator allows the agent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Undeclared {
-    /// The service account (`k8s:PROVIDER/NS/NAME`).
+    /// The service account (`k8s:PROVIDER/NS/NAME`), or the agent whose
+    /// AWS role holds it (`agent:NAME`).
     pub workload: String,
     /// The resource (`kubernetes.prod secrets in cluster`).
     pub resource: String,
@@ -72,12 +88,25 @@ pub struct Undeclared {
 }
 
 impl Graph {
-    /// Each observed-only access, once per service account (not again for
-    /// the agents that are it), in the order found.
+    /// Each observed-only access, once: in Kubernetes per service account
+    /// (not again for the agents that are it), in AWS per agent; in the
+    /// order found.
     pub fn undeclared(&self, model: &Model) -> Vec<Undeclared> {
+        let kubernetes = |node: usize| {
+            self.nodes[node]
+                .provider_id
+                .is_some_and(|p| model.providers[p].kind == ProviderKind::Kubernetes)
+        };
         self.edges
             .iter()
-            .filter(|e| e.observed && self.nodes[e.from].kind == NodeKind::ServiceAccount)
+            .filter(|e| {
+                e.observed
+                    && match self.nodes[e.from].kind {
+                        NodeKind::ServiceAccount => true,
+                        NodeKind::Agent => !kubernetes(e.to),
+                        _ => false,
+                    }
+            })
             .map(|e| Undeclared {
                 workload: self.nodes[e.from].id.clone(),
                 resource: self.nodes[e.to].id.clone(),
@@ -122,7 +151,13 @@ impl Graph {
 
     /// Adds, from the observed objects, the access the source does not
     /// declare (see the module's documentation); how many edges it added.
-    pub fn observe(&mut self, model: &Model, observed: &[Resource]) -> usize {
+    /// `desired` is what lowering makes of the model: what writ itself
+    /// writes is not drawn twice.
+    pub fn observe(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
+        self.observe_rbac(model, observed) + self.observe_iam(model, desired, observed)
+    }
+
+    fn observe_rbac(&mut self, model: &Model, observed: &[Resource]) -> usize {
         let mut added = 0;
         // Roles by (provider, kind, namespace, name); service accounts of
         // the graph by cluster.
@@ -324,6 +359,276 @@ impl Graph {
                     }
                 }
             }
+        }
+        added
+    }
+}
+
+/// A statement's field that may be one value or a list.
+fn one_or_many(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(one)) => vec![one.clone()],
+        other => strings(other),
+    }
+}
+
+/// The unconditional `Deny` statements of a role's policies, as (actions,
+/// resources); and the dates from which a deny of everything applies.
+#[derive(Default)]
+struct Denies {
+    always: Vec<(Vec<String>, Vec<String>)>,
+    everything_from: Vec<String>,
+}
+
+impl Denies {
+    fn read(&mut self, statement: &Value) {
+        if statement.get("Effect").and_then(Value::as_str) != Some("Deny")
+            || statement.get("NotAction").is_some()
+            || statement.get("NotResource").is_some()
+        {
+            return;
+        }
+        let actions = one_or_many(statement.get("Action"));
+        let resources = one_or_many(statement.get("Resource"));
+        match statement.get("Condition") {
+            None => self.always.push((actions, resources)),
+            // Writ's deny from an agent's `expires` (or one like it): when
+            // that date has come is for the clock to say, not the graph.
+            Some(condition) => {
+                let everything =
+                    actions.iter().any(|a| a == "*") && resources.iter().any(|r| r == "*");
+                let from = condition
+                    .get("DateGreaterThanEquals")
+                    .or_else(|| condition.get("DateGreaterThan"))
+                    .and_then(|c| c.get("aws:CurrentTime"));
+                if let (true, Some(from), 1) = (
+                    everything,
+                    from,
+                    condition.as_object().map_or(0, |c| c.len()),
+                ) {
+                    self.everything_from.extend(one_or_many(Some(from)));
+                }
+            }
+        }
+    }
+
+    /// Is the action on the resource denied whatever the request?
+    fn deny(&self, action: &str, resource: &str) -> bool {
+        self.always.iter().any(|(actions, resources)| {
+            actions
+                .iter()
+                .any(|a| access::action_covers(ProviderKind::Aws, a, action))
+                && resources
+                    .iter()
+                    .any(|r| access::resource_covers(ProviderKind::Aws, r, resource))
+        })
+    }
+}
+
+impl Graph {
+    /// The project's AWS roles' policies beyond what lowering writes (see
+    /// the module's documentation); how many edges it added.
+    fn observe_iam(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
+        // The project's roles, by (provider, role name): the agent's node
+        // and id, and the role's policies.
+        let mut roles: HashMap<(&str, &str), (usize, usize, Vec<&Resource>)> = HashMap::new();
+        for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
+            let path = role.string("path").unwrap_or_default();
+            let tags = role.tags();
+            let ours = ownership::aws::owns(
+                path,
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &desired.project,
+            );
+            let Some(agent) = role.tag(ownership::aws::AGENT_TAG).filter(|_| ours) else {
+                continue;
+            };
+            let (Some(node), Some(id)) = (
+                self.by_id.get(&format!("agent:{agent}")).copied(),
+                model.agents.iter().position(|a| a.name == agent),
+            ) else {
+                continue;
+            };
+            let Some(name) = role.string("name") else {
+                continue;
+            };
+            roles.insert((role.provider.as_str(), name), (node, id, Vec::new()));
+        }
+        if roles.is_empty() {
+            return 0;
+        }
+        for policy in observed
+            .iter()
+            .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+        {
+            let role = policy.string("role").unwrap_or_default();
+            if let Some((_, _, policies)) = roles.get_mut(&(policy.provider.as_str(), role)) {
+                policies.push(policy);
+            }
+        }
+        // The statements lowering writes, by the policy's address.
+        let written: HashMap<&str, Vec<&Value>> = desired
+            .resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+            .map(|r| {
+                let statements = r
+                    .attributes
+                    .get("policy")
+                    .and_then(|p| p.get("Statement"))
+                    .and_then(Value::as_array)
+                    .map(|s| s.iter().collect())
+                    .unwrap_or_default();
+                (r.address.as_str(), statements)
+            })
+            .collect();
+        let mut added = 0;
+        for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
+            let name = role.string("name").unwrap_or_default();
+            let Some((agent, agent_id, policies)) = roles.get(&(role.provider.as_str(), name))
+            else {
+                continue;
+            };
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == role.provider && p.kind == ProviderKind::Aws)
+            else {
+                continue;
+            };
+            let documents: Vec<(&Resource, Value)> = policies
+                .iter()
+                .map(|p| {
+                    let document = p.attributes.get("policy").unwrap_or(&Value::Null);
+                    (*p, crate::policy::canonical(document))
+                })
+                .collect();
+            let statements = |document: &Value| -> Vec<Value> {
+                document
+                    .get("Statement")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let mut denies = Denies::default();
+            for (_, document) in &documents {
+                for statement in statements(document) {
+                    denies.read(&statement);
+                }
+            }
+            let later = match denies.everything_from.iter().min() {
+                Some(date) => format!("; the role's own policy denies everything from {date}"),
+                None => String::new(),
+            };
+            for (policy, document) in &documents {
+                let policy_name = policy.string("name").unwrap_or_default();
+                let ours = written.get(policy.address.as_str());
+                let whose = if ours.is_some() || policy_name == ownership::aws::ACCESS_POLICY {
+                    "writ's, not as the source says: a change not applied yet, or made outside writ"
+                } else {
+                    "put on writ's role outside writ"
+                };
+                for statement in statements(document) {
+                    if statement.get("Effect").and_then(Value::as_str) != Some("Allow")
+                        || ours.is_some_and(|written| written.contains(&&statement))
+                    {
+                        continue;
+                    }
+                    let mut how =
+                        format!("observed: inline policy {policy_name} of role {name} ({whose})");
+                    if statement.get("Condition").is_some() {
+                        how.push_str("; with conditions writ did not evaluate");
+                    }
+                    how.push_str(&later);
+                    added += self.iam_statement(
+                        model,
+                        (provider, *agent, *agent_id),
+                        &statement,
+                        &denies,
+                        &how,
+                    );
+                }
+            }
+            for attached in strings(role.attribute("attached_policies")) {
+                let to = self.resource_node(model, provider, "*", &Placement::None);
+                self.edge(Edge {
+                    from: *agent,
+                    to,
+                    kind: EdgeKind::MayDo,
+                    how: format!("observed: managed policy {attached} attached to role {name} outside writ; what it allows was not read{later}"),
+                    actions: vec!["*".to_string()],
+                    observed: true,
+                    ..Edge::new()
+                });
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// One `Allow` statement of an agent's role (in `provider`, from the
+    /// agent's node, of the agent's id): what of it the evaluator does not
+    /// allow the agent and the role's own denies do not take away, drawn;
+    /// how many edges.
+    fn iam_statement(
+        &mut self,
+        model: &Model,
+        (provider, agent, agent_id): (usize, usize, usize),
+        statement: &Value,
+        denies: &Denies,
+        how: &str,
+    ) -> usize {
+        let not_action = statement.get("NotAction").is_some();
+        let not_resource = statement.get("NotResource").is_some();
+        let (actions, resources) = if not_action || not_resource {
+            (vec!["*".to_string()], vec!["*".to_string()])
+        } else {
+            (
+                one_or_many(statement.get("Action")),
+                one_or_many(statement.get("Resource")),
+            )
+        };
+        let how = match (not_action, not_resource) {
+            (true, _) => format!("{how}; `NotAction`: every action but those it names"),
+            (_, true) => format!("{how}; `NotResource`: every resource but those it names"),
+            _ => how.to_string(),
+        };
+        let mut added = 0;
+        for resource in &resources {
+            let extra: Vec<String> = actions
+                .iter()
+                .filter(|action| {
+                    !denies.deny(action, resource)
+                        && !eval::evaluate(
+                            model,
+                            agent_id,
+                            &Request {
+                                provider,
+                                action,
+                                resource,
+                                placement: &Placement::None,
+                                name: None,
+                                context: None,
+                            },
+                        )
+                        .is_allowed()
+                })
+                .cloned()
+                .collect();
+            if extra.is_empty() {
+                continue;
+            }
+            let to = self.resource_node(model, provider, resource, &Placement::None);
+            self.edge(Edge {
+                from: agent,
+                to,
+                kind: EdgeKind::MayDo,
+                how: how.clone(),
+                actions: extra,
+                observed: true,
+                ..Edge::new()
+            });
+            added += 1;
         }
         added
     }
