@@ -11,9 +11,12 @@ function activate(context) {
   // server sends it only to an editor that says it runs it.
   context.subscriptions.push(
     vscode.commands.registerCommand("writ.placeCursor", (uri, position) => {
-      const editor = vscode.window.visibleTextEditors.find(
-        (e) => e.document.uri.toString() === uri
-      );
+      // The server names the document as this editor did; compared in
+      // VS Code's own spelling. The active editor first (a document open
+      // in two split editors).
+      const target = vscode.Uri.parse(uri).toString();
+      const editors = [vscode.window.activeTextEditor, ...vscode.window.visibleTextEditors];
+      const editor = editors.find((e) => e && e.document.uri.toString() === target);
       if (!editor || !position) {
         return;
       }

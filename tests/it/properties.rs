@@ -624,3 +624,63 @@ proptest! {
         }
     }
 }
+
+/// Checks a workspace with the memo and afresh; the same findings and
+/// model, or the difference.
+fn check_both(files: &[String], memo: &mut writ_compiler::Memo) -> Vec<writ_compiler::Diagnostic> {
+    let options = writ_compiler::CheckOptions {
+        today: writ_compiler::values::Date::parse("2026-11-29").unwrap(),
+    };
+    let parsed = parse_workspace(files);
+    let (model, found) =
+        writ_compiler::check_incremental(parsed.iter().map(|(p, h)| (p, *h)), &options, memo);
+    let (fresh_model, fresh) = writ_compiler::check_parsed(parsed.iter().map(|(p, _)| p), &options);
+    assert_eq!(format!("{found:#?}"), format!("{fresh:#?}"));
+    assert_eq!(format!("{model:#?}"), format!("{fresh_model:#?}"));
+    found
+}
+
+/// The cases random edits rarely reach: a scope changed in one file under
+/// an agent, unchanged in another, whose `delegates` copies its grants; a
+/// file added before the others (every file's id moves); a file that stops
+/// parsing and parses again.
+#[test]
+fn checking_again_after_a_scope_a_new_file_or_a_broken_one_finds_what_checking_afresh_finds() {
+    let providers = "provider aws prod {\n  account = \"123456789012\"\n}\n".to_string();
+    let scope = |action: &str| {
+        format!("scope reads {{\n  aws.prod allow {action} on \"arn:aws:s3:::b/*\"\n}}\n")
+    };
+    let agents = "agent parent {\n  owner = \"team\"\n  ttl = 1h\n  can reads\n  delegates {\n    max_depth = 1\n    can reads\n  }\n}\n\nagent child {\n  owner = \"team\"\n  ttl = 1h\n  parent = parent\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::b/*\"\n}\n".to_string();
+    let mut memo = writ_compiler::Memo::default();
+    let mut files = vec![providers.clone(), scope("s3:GetObject"), agents.clone()];
+    assert!(check_both(&files, &mut memo).iter().all(|d| !d.is_error()));
+    // The scope narrowed: the child's grant is now beyond its parent's
+    // ceiling, though neither agent's file changed.
+    files[1] = scope("s3:ListBucket");
+    let found = check_both(&files, &mut memo);
+    assert!(found.iter().any(|d| d.is_error()), "{found:#?}");
+    files[1] = scope("s3:GetObject");
+    assert!(check_both(&files, &mut memo).iter().all(|d| !d.is_error()));
+    // A file before the others: every id moves.
+    files.insert(0, "// Nothing but a comment.\n".to_string());
+    check_both(&files, &mut memo);
+    files.insert(0, providers.replace("prod", "staging"));
+    check_both(&files, &mut memo);
+    // The agents' file broken as it is typed in, and mended.
+    let kept = memo.len();
+    let last = files.len() - 1;
+    files[last] = agents.replace("ttl = 1h\n  parent", "ttl = \n  parent");
+    check_both(&files, &mut memo);
+    files[last] = agents.clone();
+    check_both(&files, &mut memo);
+    assert_eq!(memo.len(), kept, "the bodies from before it broke are kept");
+    // The scope's file removed: the agents' use of it is unknown.
+    files.remove(3);
+    let found = check_both(&files, &mut memo);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.code == writ_compiler::Code::UnknownName),
+        "{found:#?}"
+    );
+}

@@ -9,7 +9,10 @@
 //! reads is in the *context*: the date, every provider's, scope's and
 //! agent's kind and name in declaration order (which fix the ids and the
 //! suggestions for unknown names), and every provider's settings. When
-//! the context changes, every body is checked again.
+//! the context changes, every body is checked again; the bodies of the
+//! context before are kept too, so that a file that stops parsing while
+//! it is typed in (its declarations gone from the context) and parses
+//! again costs one full check, not two.
 //!
 //! A body that read other bodies (a `delegates` block copies the grants of
 //! the scopes it names, and of theirs) is reused only when each of those
@@ -32,6 +35,9 @@ use std::hash::{Hash, Hasher};
 pub struct Memo {
     context: u64,
     bodies: HashMap<BodyKey, Body>,
+    /// The context before, and its bodies as the last check under it left
+    /// them.
+    previous: Option<(u64, HashMap<BodyKey, Body>)>,
     /// The bodies the current check reused or made: the rest are dropped
     /// after it.
     live: HashSet<BodyKey>,
@@ -120,8 +126,12 @@ impl<'a> Checker<'a> {
         }
         let context = hasher.finish();
         if memo.context != context {
+            let left = (memo.context, std::mem::take(&mut memo.bodies));
+            if let Some((_, bodies)) = memo.previous.take().filter(|(c, _)| *c == context) {
+                memo.bodies = bodies;
+            }
+            memo.previous = Some(left);
             memo.context = context;
-            memo.bodies.clear();
         }
         memo.live.clear();
     }
