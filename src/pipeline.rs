@@ -175,6 +175,33 @@ pub fn desired_state(project: &Project) -> Result<Option<(Model, Desired)>, CliE
     Ok(Some((model, desired)))
 }
 
+/// Access the observed state holds and the source does not declare (see
+/// [`writ_compiler::graph::Graph::observe`]), with the model when the
+/// caller still holds it; without, the source is checked again only when
+/// the observed state can hold such access (a plan from a snapshot frees
+/// the model before reading it).
+pub fn undeclared_access(
+    project: &Project,
+    model: Option<&Model>,
+    desired: &Desired,
+    observed: &[Resource],
+) -> Result<Vec<writ_compiler::graph::Undeclared>, CliError> {
+    let checked;
+    let model = match model {
+        Some(model) => model,
+        None if !writ_compiler::graph::may_hold_undeclared(desired, observed) => {
+            return Ok(Vec::new())
+        }
+        None => {
+            checked = self::checked(project)?;
+            &checked.model
+        }
+    };
+    let mut graph = writ_compiler::graph::Graph::identities(model, &project.name);
+    graph.observe(model, desired, observed);
+    Ok(graph.undeclared(model))
+}
+
 /// The access graph's findings on a checked model (`writ check --graph`,
 /// and every plan): `[graph] max_identities` from writ.toml.
 pub fn graph_findings(project: &Project, model: &Model) -> Vec<Diagnostic> {

@@ -428,6 +428,23 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
+    if !plan.undeclared_access.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "33;1",
+                &format!(
+                    "{UNDECLARED} ({}):",
+                    plural(plan.undeclared_access.len(), "grant", "grants")
+                )
+            )
+        );
+        for access in &plan.undeclared_access {
+            let _ = writeln!(out, "  ! {}", undeclared_words(access));
+        }
+        out.push('\n');
+    }
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(
             out,
@@ -660,6 +677,17 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
                 drift.address,
                 drift_detail(drift)
             );
+        }
+        section.push_str("\n</details>\n\n");
+        sections.push(section);
+    }
+    if !plan.undeclared_access.is_empty() {
+        let mut section = format!(
+            "<details open><summary>{UNDECLARED} ({})</summary>\n\n",
+            plural(plan.undeclared_access.len(), "grant", "grants")
+        );
+        for access in &plan.undeclared_access {
+            let _ = writeln!(section, "- {}", code_span(&undeclared_words(access)));
         }
         section.push_str("\n</details>\n\n");
         sections.push(section);

@@ -44,7 +44,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
             live::observe(&project, &model, &scope, &retrier)?
         }
     };
-    let plan = make_plan(
+    let mut plan = make_plan(
         &project,
         &mut desired,
         &observed.resources,
@@ -52,18 +52,16 @@ pub fn run(out: &mut impl Write, path: &Path, args: DriftArgs) -> Outcome {
         observed.unfinished,
         observed.snapshot.as_deref(),
     )?;
-    // Access the live state holds and the source does not declare (RBAC
-    // bound to an agent's service account outside writ, IAM policies put
-    // on or attached to an agent's role): drift of access.
-    let undeclared = {
-        let mut graph = writ_compiler::graph::Graph::identities(&model, &project.name);
-        graph.observe(&model, &desired, &observed.resources);
-        graph.undeclared(&model)
-    };
+    // Access the observed state holds and the source does not declare
+    // (RBAC bound to an agent's service account outside writ, IAM policies
+    // put on or attached to an agent's role): drift of access.
+    plan.undeclared_access =
+        crate::pipeline::undeclared_access(&project, Some(&model), &desired, &observed.resources)?;
+    let undeclared = &plan.undeclared_access;
     let text = match format {
-        PlanFormat::Json => render::drift_json(&plan, &undeclared),
-        PlanFormat::Markdown => render::drift_markdown(&plan, &undeclared),
-        PlanFormat::Text => render::drift_text(&plan, &undeclared),
+        PlanFormat::Json => render::drift_json(&plan, undeclared),
+        PlanFormat::Markdown => render::drift_markdown(&plan, undeclared),
+        PlanFormat::Text => render::drift_text(&plan, undeclared),
     };
     out.write_all(text.as_bytes())?;
     Ok(

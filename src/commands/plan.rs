@@ -43,19 +43,25 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         true => None,
         false => live::snapshot_file(&project, args.snapshot.as_deref()),
     };
-    let observed = match snapshot {
+    let (observed, model) = match snapshot {
         Some(file) => {
             // The model is not needed past this point: freed, its memory
             // holds the snapshot (a large estate's peak is both at once).
+            // Access the snapshot holds beyond the source is found by
+            // checking the source again, where it can be there at all.
             drop(model);
-            live::snapshot_state(&file, &scope, &desired.resources)?
+            (
+                live::snapshot_state(&file, &scope, &desired.resources)?,
+                None,
+            )
         }
         None => {
             live::keep_live_providers(&project, &model, &mut desired);
-            live::observe(&project, &model, &scope, &retrier)?
+            let observed = live::observe(&project, &model, &scope, &retrier)?;
+            (observed, Some(model))
         }
     };
-    let plan = make_plan(
+    let mut plan = make_plan(
         &project,
         &mut desired,
         &observed.resources,
@@ -63,6 +69,13 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         observed.unfinished,
         observed.snapshot.as_deref(),
     )?;
+    plan.undeclared_access = crate::pipeline::undeclared_access(
+        &project,
+        model.as_ref(),
+        &desired,
+        &observed.resources,
+    )?;
+    drop(model);
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan, term::colour()),
         PlanFormat::Markdown => render::markdown(&plan),

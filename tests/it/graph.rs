@@ -822,6 +822,20 @@ fn snapshot_with_foreign_rbac() -> PathBuf {
             "cluster-admin",
             json!([{"kind": "User", "name": "system:serviceaccount:observability:log-shipper"}]),
         ),
+        // Every cluster's: each identity may ask what it may do itself.
+        // Nothing to draw.
+        binding(
+            None,
+            "system:basic-user",
+            "ClusterRole",
+            "system:basic-user",
+            json!([{"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"}]),
+        ),
+        role(
+            None,
+            "system:basic-user",
+            json!([{"api_groups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]}, {"api_groups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}]),
+        ),
     ];
     snapshot["providers"]["kubernetes.prod"]["resources"]
         .as_array_mut()
@@ -857,10 +871,10 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     let (without, _) = run(&["graph", "--to", query]);
     assert!(without.starts_with("nothing reaches"), "{without}");
     let (with, said) = run(&["graph", "--snapshot", snapshot, "--to", query]);
-    // And the example's own: three of its roles' policies are not yet as
+    // And the example's own: four statements of its roles' policies are not yet as
     // the source says (see the IAM test below).
     assert!(
-        said.contains("8 links of access the source does not declare"),
+        said.contains("9 links of access the source does not declare"),
         "{said}"
     );
     assert!(with.starts_with("4 chains reach"), "{with}");
@@ -905,8 +919,8 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         .filter(|e| e["observed"] == true)
         .count();
     // From each service account, and from the agent that is it; and the
-    // example's three in AWS.
-    assert_eq!(observed, 13);
+    // example's four in AWS.
+    assert_eq!(observed, 14);
     let (bot, _) = run(&["graph", "--snapshot", snapshot, "--agent", "billing_bot"]);
     assert!(bot.contains("configmaps in cluster named billing-config [observed: ClusterRoleBinding config-everywhere"), "{bot}");
     let (deployer, _) = run(&[
@@ -1085,6 +1099,13 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
         &["ses:SendBulkEmail"]
     )
     .is_some());
+    // The source grants it in one region only; the role, in every one.
+    assert!(found(
+        "billing_bot",
+        "arn:aws:s3:::acme-reports/*",
+        &["s3:PutObject"]
+    )
+    .is_some());
     // Put on billing_bot's role by hand.
     let wider = found("billing_bot", "arn:aws:s3:::acme-invoices/*", &["s3:*"])
         .unwrap_or_else(|| panic!("{undeclared:#?}"));
@@ -1119,13 +1140,30 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
     );
     // Nothing else: not the granted `s3:ListBucket`, not the denied
     // `s3:DeleteBucket`, not the other project's role.
-    assert_eq!(undeclared.len(), 7, "{undeclared:#?}");
+    assert_eq!(undeclared.len(), 8, "{undeclared:#?}");
     assert!(!undeclared
         .iter()
         .any(|u| u.2.contains(&"s3:DeleteBucket".to_string()) || u.3.contains("other-billing")));
     // `--detailed-exitcode` says access drifted.
     let code = binary::writ(&root, &["drift", "--snapshot", file, "--detailed-exitcode"]);
     assert_eq!(code.status.code(), Some(2), "{}", binary::text(&code));
+    // A plan from the snapshot says so too (it checks the source again
+    // for it, having freed the model to read the snapshot), in JSON as
+    // `drift` does, and in text.
+    let plan = binary::writ(&root, &["plan", "--snapshot", file, "--format", "json"]);
+    let value: Value =
+        serde_json::from_slice(&plan.stdout).unwrap_or_else(|_| panic!("{}", binary::text(&plan)));
+    let in_plan = value["undeclared_access"].as_array().unwrap();
+    assert_eq!(in_plan.len(), 8, "{in_plan:#?}");
+    assert!(in_plan
+        .iter()
+        .any(|u| u["how"].as_str().unwrap().contains("hand-made")));
+    let text = binary::writ(&root, &["plan", "--snapshot", file]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("Access the source does not declare, held by agents' service accounts and roles (8 grants):\n  ! agent:"),
+        "{text}"
+    );
     // The graph draws them from the agent.
     let graph = binary::writ(
         &root,

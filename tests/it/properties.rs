@@ -124,6 +124,15 @@ fn assert_no_changes_against_itself(name: &str, text: &str) -> bool {
     };
     let plan = writ_compiler::plan::plan(&desired, &observed, &options);
     assert!(!plan.has_changes(), "{name}: {:#?}", plan.changes);
+    // Nothing there but what writ makes: no access beyond the source, and
+    // a plan from a snapshot need not check the source again to say so.
+    assert!(
+        !writ_compiler::graph::may_hold_undeclared(&desired, &observed),
+        "{name}"
+    );
+    let mut graph = writ_compiler::graph::Graph::identities(&checked.model, "proj");
+    graph.observe(&checked.model, &desired, &observed);
+    assert_eq!(graph.undeclared(&checked.model), Vec::new(), "{name}");
     assert!(plan.drift.is_empty(), "{name}: {:#?}", plan.drift);
     assert!(
         plan.permission_delta.is_empty(),

@@ -20,7 +20,7 @@ mod render;
 mod svg;
 
 pub use findings::findings;
-pub use observed::Undeclared;
+pub use observed::{may_hold_undeclared, Undeclared};
 pub use query::{Chain, Found, Held, Hop, Tree, View, MAX_CHAINS};
 pub use render::{
     dot, edge_words as render_edge, json, mermaid, mermaid_text, text_chains, text_tree,

@@ -5,15 +5,16 @@
 //! service account an agent runs as, as RBAC applies it (a `ServiceAccount`
 //! subject; the `system:serviceaccounts`, `system:serviceaccounts:NS` and
 //! `system:authenticated` groups; the `system:serviceaccount:NS:NAME`
-//! user), is read rule by rule; what the evaluator does not allow that
-//! agent is drawn as an observed-only edge from the service account.
+//! user), is read rule by rule; what no grant of that agent covers (see
+//! [`declares`]) is drawn as an observed-only edge from the service
+//! account.
 //!
 //! In AWS, each of the project's roles (by its path and tags, as the
 //! planner owns them) is read policy by policy: an inline policy's `Allow`
 //! statement that lowering does not write for the role, action by action
-//! and resource by resource, where the evaluator does not allow the agent
-//! the action on that resource (as written: a pattern wider than the
-//! grants' is more access); a `NotAction` or `NotResource` statement as
+//! and resource by resource, where no grant of the agent covers the action
+//! on that resource (as written: a pattern wider than the grants' is more
+//! access); a `NotAction` or `NotResource` statement as
 //! every action or resource; a managed policy attached to the role (writ
 //! attaches none, and does not read others' contents) as unknown access,
 //! every action on every resource. Conditions are not evaluated: a
@@ -21,7 +22,6 @@
 
 use super::{Edge, EdgeKind, Graph, NodeKind};
 use crate::access;
-use crate::eval::{self, Request};
 use crate::facts::ProviderKind;
 use crate::lower::Desired;
 use crate::model::{Model, Placement};
@@ -29,6 +29,139 @@ use crate::ownership;
 use crate::resource::{strings, Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::HashMap;
+
+/// Does the source give the agent `action` on `resource` (both as the
+/// provider's object writes them, patterns included) where `placement`
+/// says, for the object `name` (or for every object)? One of its grants,
+/// or of the grants it mints its delegates' credentials by, covers it;
+/// a grant with conditions covers nothing unconditional, and a retired or
+/// frozen agent is given nothing. Guardrails and ceilings are not asked:
+/// this is what the source declares, not what it lets through.
+fn declares(
+    model: &Model,
+    agent: usize,
+    provider: usize,
+    (action, resource): (&str, &str),
+    placement: &Placement,
+    name: Option<&str>,
+) -> bool {
+    let Some(held) = model.agents.get(agent) else {
+        return false;
+    };
+    if held.retired || held.frozen {
+        return false;
+    }
+    let kind = model.providers[provider].kind;
+    let covers = |grant: &crate::model::Grant| {
+        grant.provider == provider
+            && grant.conditions.is_empty()
+            && access::placement_covers(&grant.placement, placement)
+            && (grant.resource_names.is_empty()
+                || name.is_some_and(|n| grant.resource_names.iter().any(|g| g == n)))
+            && grant
+                .actions
+                .iter()
+                .any(|a| access::action_covers(kind, a, action))
+            && grant
+                .resources
+                .iter()
+                .any(|r| access::resource_covers(kind, r, resource))
+    };
+    held.grants.iter().any(covers)
+        || model
+            .minting_grants(agent)
+            .iter()
+            .any(|(_, grant)| covers(grant))
+}
+
+/// The APIs by which an identity asks what it may do itself, which the
+/// built-in `system:basic-user` role gives every authenticated user.
+const SELF_REVIEWS: &[(&str, &str)] = &[
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authentication.k8s.io", "selfsubjectreviews"),
+];
+
+/// Could the observed state hold access the source does not declare, as
+/// [`Graph::observe`] finds it? True of every object that can give it and
+/// is not as lowering makes it: a binding with a subject that can be an
+/// agent's service account, a role of writ's changed, a policy on one of
+/// the project's AWS roles, a policy attached to one. A plan made from a
+/// snapshot no longer holds the model when it reads the snapshot; it
+/// checks the source again only when this says so.
+pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
+    let wanted: HashMap<&str, &Resource> = desired
+        .resources
+        .iter()
+        .map(|r| (r.address.as_str(), r))
+        .collect();
+    let same = |resource: &Resource, keys: &[&str]| {
+        wanted.get(resource.address.as_str()).is_some_and(|d| {
+            keys.iter()
+                .all(|k| d.attributes.get(*k) == resource.attributes.get(*k))
+        })
+    };
+    let roles: Vec<(&str, &str)> = observed
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRole)
+        .filter(|role| {
+            let tags = role.tags();
+            ownership::aws::owns(
+                role.string("path").unwrap_or_default(),
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &desired.project,
+            )
+        })
+        .map(|role| {
+            (
+                role.provider.as_str(),
+                role.string("name").unwrap_or_default(),
+            )
+        })
+        .collect();
+    observed.iter().any(|resource| match resource.kind {
+        ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
+            let subjects = resource.attribute("subjects").and_then(Value::as_array);
+            let agent_like = subjects.into_iter().flatten().any(|subject| {
+                let field =
+                    |key: &str| subject.get(key).and_then(Value::as_str).unwrap_or_default();
+                match field("kind") {
+                    "ServiceAccount" => true,
+                    "Group" => {
+                        field("name").starts_with("system:serviceaccounts")
+                            || field("name") == "system:authenticated"
+                    }
+                    "User" => field("name").starts_with("system:serviceaccount:"),
+                    _ => false,
+                }
+            });
+            agent_like && !same(resource, &["subjects", "role_ref"])
+        }
+        ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole => {
+            wanted.contains_key(resource.address.as_str()) && !same(resource, &["rules"])
+        }
+        ResourceKind::AwsRolePolicy => {
+            let role = (
+                resource.provider.as_str(),
+                resource.string("role").unwrap_or_default(),
+            );
+            roles.contains(&role)
+                && !wanted.get(resource.address.as_str()).is_some_and(|d| {
+                    d.attributes.get("policy")
+                        == Some(&crate::policy::canonical(
+                            resource.attributes.get("policy").unwrap_or(&Value::Null),
+                        ))
+                })
+        }
+        ResourceKind::AwsRole => {
+            roles.contains(&(
+                resource.provider.as_str(),
+                resource.string("name").unwrap_or_default(),
+            )) && !strings(resource.attribute("attached_policies")).is_empty()
+        }
+        _ => false,
+    })
+}
 
 /// Does a subject of a binding name the service account `namespace/name`?
 /// A `ServiceAccount` subject of a RoleBinding without a namespace is in
@@ -69,7 +202,7 @@ fn writ_resource(resource: &str, group: &str) -> String {
 /// Access the observed state holds and the source does not declare: what
 /// a binding gives a service account an agent runs as, beyond what the
 /// evaluator allows the agent.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Undeclared {
     /// The service account (`k8s:PROVIDER/NS/NAME`), or the agent whose
     /// AWS role holds it (`agent:NAME`).
@@ -77,13 +210,13 @@ pub struct Undeclared {
     /// The resource (`kubernetes.prod secrets in cluster`).
     pub resource: String,
     pub actions: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
     /// The binding and role it comes from.
     pub how: String,
     /// The guardrails that deny some of it: writ's check of the source
     /// cannot see access granted outside it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<String>,
 }
 
@@ -306,6 +439,12 @@ impl Graph {
                     let groups = strings(rule.get("api_groups"));
                     for group in &groups {
                         for resource in strings(rule.get("resources")) {
+                            // Asking about oneself: every identity may,
+                            // and it reaches nothing (bound to every
+                            // authenticated user in every cluster).
+                            if SELF_REVIEWS.contains(&(group.as_str(), resource.as_str())) {
+                                continue;
+                            }
                             let resource = writ_resource(&resource, group);
                             // Asked where the binding gives it: in every
                             // namespace for a ClusterRoleBinding.
@@ -313,21 +452,18 @@ impl Graph {
                             let extra: Vec<String> = verbs
                                 .iter()
                                 .filter(|verb| {
+                                    // Agents' nodes are the graph's first,
+                                    // in the model's order.
                                     let allowed = |name: Option<&str>| {
                                         agents.iter().any(|&agent| {
-                                            eval::evaluate(
+                                            declares(
                                                 model,
                                                 agent,
-                                                &Request {
-                                                    provider,
-                                                    action: verb,
-                                                    resource: &resource,
-                                                    placement: &place,
-                                                    name,
-                                                    context: None,
-                                                },
+                                                provider,
+                                                (verb, &resource),
+                                                &place,
+                                                name,
                                             )
-                                            .is_allowed()
                                         })
                                     };
                                     if names.is_empty() {
@@ -599,19 +735,14 @@ impl Graph {
                 .iter()
                 .filter(|action| {
                     !denies.deny(action, resource)
-                        && !eval::evaluate(
+                        && !declares(
                             model,
                             agent_id,
-                            &Request {
-                                provider,
-                                action,
-                                resource,
-                                placement: &Placement::None,
-                                name: None,
-                                context: None,
-                            },
+                            provider,
+                            (action, resource),
+                            &Placement::None,
+                            None,
                         )
-                        .is_allowed()
                 })
                 .cloned()
                 .collect();

@@ -180,6 +180,7 @@ fn plan_desired(
         notes,
         identities: Vec::new(),
         unfinished: Vec::new(),
+        undeclared_access: Vec::new(),
         origin: None,
     }
 }

@@ -280,6 +280,11 @@ pub struct Plan {
     /// Runs whose lock is still there (see [`Plan::note_unfinished`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unfinished: Vec<Unfinished>,
+    /// Access the observed state holds and the source does not declare
+    /// (see [`crate::graph::Graph::observe`]); set by the command that
+    /// made the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeclared_access: Vec<crate::graph::Undeclared>,
     /// How the plan was made; set by the command that made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -492,6 +497,7 @@ pub(crate) fn plan_of_changes(changes: Vec<Change>) -> Plan {
         notes: Vec::new(),
         identities: Vec::new(),
         unfinished: Vec::new(),
+        undeclared_access: Vec::new(),
         origin: None,
     }
 }
