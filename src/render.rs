@@ -436,7 +436,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
                 "33;1",
                 &format!(
                     "{UNDECLARED} ({}):",
-                    plural(plan.undeclared_access.len(), "grant", "grants")
+                    plural(plan.undeclared_access.len(), "link", "links")
                 )
             )
         );
@@ -684,7 +684,7 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     if !plan.undeclared_access.is_empty() {
         let mut section = format!(
             "<details open><summary>{UNDECLARED} ({})</summary>\n\n",
-            plural(plan.undeclared_access.len(), "grant", "grants")
+            plural(plan.undeclared_access.len(), "link", "links")
         );
         for access in &plan.undeclared_access {
             let _ = writeln!(section, "- {}", code_span(&undeclared_words(access)));
@@ -844,7 +844,7 @@ pub fn drift_text(plan: &Plan, undeclared: &[Undeclared]) -> String {
         let _ = writeln!(
             out,
             "{UNDECLARED} ({}):",
-            plural(undeclared.len(), "grant", "grants")
+            plural(undeclared.len(), "link", "links")
         );
         for access in undeclared {
             let _ = writeln!(out, "  ! {}", undeclared_words(access));
@@ -865,16 +865,21 @@ fn bound_outside(undeclared: &[Undeclared]) -> bool {
     undeclared.iter().any(|u| u.workload.starts_with("k8s:"))
 }
 
-const UNDECLARED: &str =
-    "Access the source does not declare, held by agents' service accounts and roles";
+const UNDECLARED: &str = "Access the source does not declare";
 
 fn undeclared_words(access: &Undeclared) -> String {
-    let mut words = format!(
-        "{} may do {} on {}",
-        access.workload,
-        access.actions.join(", "),
-        access.resource
-    );
+    // An identity reached (a deploy key that can act as an agent), or
+    // access.
+    let mut words = if access.actions.is_empty() {
+        format!("{} may act as {}", access.workload, access.resource)
+    } else {
+        format!(
+            "{} may do {} on {}",
+            access.workload,
+            access.actions.join(", "),
+            access.resource
+        )
+    };
     if !access.names.is_empty() {
         words.push_str(&format!(" named {}", access.names.join(", ")));
     }
@@ -992,7 +997,7 @@ pub fn drift_markdown(plan: &Plan, undeclared: &[Undeclared]) -> String {
         let _ = writeln!(
             out,
             "**{UNDECLARED}** ({}):\n",
-            plural(undeclared.len(), "grant", "grants")
+            plural(undeclared.len(), "link", "links")
         );
         for access in undeclared {
             let _ = writeln!(out, "- {}", code_span(&undeclared_words(access)));

@@ -1161,7 +1161,7 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
     let text = binary::writ(&root, &["plan", "--snapshot", file]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains("Access the source does not declare, held by agents' service accounts and roles (8 grants):\n  ! agent:"),
+        text.contains("Access the source does not declare (8 links):\n  ! agent:"),
         "{text}"
     );
     // The graph draws them from the agent.
@@ -1171,6 +1171,102 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
     );
     let text = String::from_utf8(graph.stdout).unwrap();
     assert!(text.contains("may do s3:* on aws.prod arn:aws:s3:::acme-invoices/* [observed: inline policy hand-made"), "{text}");
+    let _ = std::fs::remove_file(file);
+}
+
+/// A deploy key that may push to a repository whose workflows run as an
+/// agent can act as that agent: drawn from the observed state as a
+/// workload, listed by drift and plans; a read-only key is not.
+#[test]
+fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
+    let root = example();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
+            .unwrap();
+    let key = |id: u64, title: &str, read_only: bool| {
+        json!({
+            "address": format!("github.acme/repos/acme/platform/keys/{id}"),
+            "provider": "github.acme",
+            "kind": "github_deploy_key",
+            "attributes": {"repository": "acme/platform", "id": id, "title": title,
+                "read_only": read_only, "created": "2024-01-02T00:00:00Z", "last_used": null},
+        })
+    };
+    snapshot["providers"]["github.acme"]["resources"]
+        .as_array_mut()
+        .unwrap()
+        .extend([key(101, "old ci push", false), key(102, "mirror", true)]);
+    let file = std::env::temp_dir().join(format!("writ-deploy-key-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
+    let value: Value = serde_json::from_slice(&drift.stdout)
+        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let keys: Vec<&Value> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| {
+            u["workload"]
+                .as_str()
+                .unwrap()
+                .starts_with("github-deploy-key:")
+        })
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:#?}");
+    assert_eq!(keys[0]["workload"], "github-deploy-key:acme/platform/101");
+    assert_eq!(keys[0]["resource"], "agent:deployer");
+    assert!(
+        keys[0]
+            .get("actions")
+            .is_none_or(|a| a.as_array().unwrap().is_empty()),
+        "{keys:#?}"
+    );
+    assert!(
+        keys[0]["how"]
+            .as_str()
+            .unwrap()
+            .contains("deploy key `old ci push` may push to `acme/platform`"),
+        "{keys:#?}"
+    );
+    let text = binary::writ(&root, &["drift", "--snapshot", file]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(
+            "! github-deploy-key:acme/platform/101 may act as agent:deployer (observed: deploy key"
+        ),
+        "{text}"
+    );
+    // Its blast radius is the workflows': what the deployer holds in the
+    // providers their trust gives.
+    let from = binary::writ(
+        &root,
+        &[
+            "graph",
+            "--snapshot",
+            file,
+            "--from",
+            "github-deploy-key:acme/platform/101",
+        ],
+    );
+    let from = String::from_utf8(from.stdout).unwrap();
+    assert!(from.starts_with("github-deploy-key:acme/platform/101 (GitHub deploy key)\n└─ authenticates as agent:deployer"), "{from}");
+    assert!(
+        from.contains("may do ecr:GetAuthorizationToken on aws.prod *"),
+        "{from}"
+    );
+    // The read-only key reaches nothing.
+    let mirror = binary::writ(
+        &root,
+        &[
+            "graph",
+            "--snapshot",
+            file,
+            "--from",
+            "github-deploy-key:acme/platform/102",
+        ],
+    );
+    assert!(!mirror.status.success(), "{}", binary::text(&mirror));
     let _ = std::fs::remove_file(file);
 }
 

@@ -1277,7 +1277,7 @@ fn graph_live_draws_rbac_bound_outside_writ() {
     let said = text(&drift);
     assert_eq!(drift.status.code(), Some(2), "{said}");
     assert!(
-        said.contains("Access the source does not declare, held by agents' service accounts and roles (1 grant):\n  ! k8s:prod/jobs/runner may do get, list on kubernetes.prod secrets in cluster (observed: ClusterRoleBinding ops-secrets"),
+        said.contains("Access the source does not declare (1 link):\n  ! k8s:prod/jobs/runner may do get, list on kubernetes.prod secrets in cluster (observed: ClusterRoleBinding ops-secrets"),
         "{said}"
     );
     let json = writ(&root, &["drift", "--live", "--format", "json"]);

@@ -50,6 +50,10 @@ pub enum NodeKind {
     AwsUser,
     /// A GCP workload identity pool's subject (`gcp-subject:POOL/SUBJECT`).
     GcpSubject,
+    /// A repository's deploy key that may push, as observed: whoever holds
+    /// it changes what the repository's workflows run
+    /// (`github-deploy-key:OWNER/REPO/ID`).
+    DeployKey,
     /// An agent: the identity writ governs (`agent:NAME`).
     Agent,
     /// What grants act on: an ARN pattern, a Kubernetes resource in a
@@ -72,6 +76,7 @@ impl NodeKind {
             NodeKind::AwsService => "AWS service",
             NodeKind::AwsUser => "IAM user",
             NodeKind::GcpSubject => "GCP workload identity subject",
+            NodeKind::DeployKey => "GitHub deploy key",
             NodeKind::Agent => "agent",
             NodeKind::Resource => "resource",
         }

@@ -86,7 +86,8 @@ const SELF_REVIEWS: &[(&str, &str)] = &[
 /// [`Graph::observe`] finds it? True of every object that can give it and
 /// is not as lowering makes it: a binding with a subject that can be an
 /// agent's service account, a role of writ's changed, a policy on one of
-/// the project's AWS roles, a policy attached to one. A plan made from a
+/// the project's AWS roles, a policy attached to one, a deploy key that
+/// may push. A plan made from a
 /// snapshot no longer holds the model when it reads the snapshot; it
 /// checks the source again only when this says so.
 pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
@@ -153,6 +154,11 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
                         ))
                 })
         }
+        // One that may push, to a repository an agent runs in (the only
+        // ones read).
+        ResourceKind::GithubDeployKey => {
+            resource.attribute("read_only").and_then(Value::as_bool) != Some(true)
+        }
         ResourceKind::AwsRole => {
             roles.contains(&(
                 resource.provider.as_str(),
@@ -204,11 +210,14 @@ fn writ_resource(resource: &str, group: &str) -> String {
 /// evaluator allows the agent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Undeclared {
-    /// The service account (`k8s:PROVIDER/NS/NAME`), or the agent whose
-    /// AWS role holds it (`agent:NAME`).
+    /// The service account (`k8s:PROVIDER/NS/NAME`), the agent whose AWS
+    /// role holds it (`agent:NAME`), or a deploy key
+    /// (`github-deploy-key:OWNER/REPO/ID`).
     pub workload: String,
-    /// The resource (`kubernetes.prod secrets in cluster`).
+    /// The resource (`kubernetes.prod secrets in cluster`), or the agent a
+    /// deploy key can act as (`agent:NAME`).
     pub resource: String,
+    /// The actions on the resource; none when an agent is reached.
     pub actions: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
@@ -237,6 +246,7 @@ impl Graph {
                     && match self.nodes[e.from].kind {
                         NodeKind::ServiceAccount => true,
                         NodeKind::Agent => !kubernetes(e.to),
+                        NodeKind::DeployKey => true,
                         _ => false,
                     }
             })
@@ -287,7 +297,72 @@ impl Graph {
     /// `desired` is what lowering makes of the model: what writ itself
     /// writes is not drawn twice.
     pub fn observe(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
-        self.observe_rbac(model, observed) + self.observe_iam(model, desired, observed)
+        self.observe_rbac(model, observed)
+            + self.observe_iam(model, desired, observed)
+            + self.observe_deploy_keys(observed)
+    }
+
+    /// Deploy keys that may push to a repository whose workflows run as
+    /// agents: a long-lived credential that can change what those
+    /// workflows do, and so act as each agent as far as its workflows'
+    /// trust lets them. Drawn as a workload that authenticates as each,
+    /// obtaining what the repository's workflows obtain.
+    fn observe_deploy_keys(&mut self, observed: &[Resource]) -> usize {
+        let mut added = 0;
+        for key in observed
+            .iter()
+            .filter(|r| r.kind == ResourceKind::GithubDeployKey)
+        {
+            // Read-only only when GitHub says so.
+            if key.attribute("read_only").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            let repository = key.string("repository").unwrap_or_default();
+            let Some(workflows) = self.find(&format!("github:{}", repository.to_ascii_lowercase()))
+            else {
+                continue;
+            };
+            let trusts: Vec<Edge> = self.outgoing[workflows]
+                .iter()
+                .map(|&e| &self.edges[e])
+                .filter(|e| e.kind == EdgeKind::AuthenticatesAs && !e.observed)
+                .cloned()
+                .collect();
+            if trusts.is_empty() {
+                continue;
+            }
+            let id = key
+                .attribute("id")
+                .map(|id| match id {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            let title = key.string("title").unwrap_or_default();
+            let node = self.node(
+                format!("github-deploy-key:{repository}/{id}"),
+                NodeKind::DeployKey,
+                None,
+            );
+            for trust in trusts {
+                self.edge(Edge {
+                    from: node,
+                    to: trust.to,
+                    kind: EdgeKind::AuthenticatesAs,
+                    how: format!(
+                        "observed: deploy key `{title}` may push to `{repository}`, whose workflows run as it ({})",
+                        trust.how
+                    ),
+                    providers: trust.providers.clone(),
+                    obtains: trust.obtains.clone(),
+                    blocked: trust.blocked.clone(),
+                    observed: true,
+                    ..Edge::new()
+                });
+                added += 1;
+            }
+        }
+        added
     }
 
     fn observe_rbac(&mut self, model: &Model, observed: &[Resource]) -> usize {
