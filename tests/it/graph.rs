@@ -1270,6 +1270,79 @@ fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
     let _ = std::fs::remove_file(file);
 }
 
+/// GCP bindings that name an agent's service account beyond the source:
+/// one no grant covers, and writ's own with its condition changed; not one
+/// an unconditional grant already covers.
+#[test]
+fn gcp_bindings_beyond_the_source_are_drawn_from_the_observed_state() {
+    let root = example();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
+            .unwrap();
+    let loader = "serviceAccount:writ-warehouse-loader@acme-analytics.iam.gserviceaccount.com";
+    let resources = snapshot["providers"]["gcp.analytics"]["resources"]
+        .as_array_mut()
+        .unwrap();
+    for policy in resources.iter_mut() {
+        match policy["attributes"]["resource"].as_str() {
+            // Someone made the loader a BigQuery admin of the project, and
+            // edited writ's every-bucket binding to the whole project.
+            Some("projects/acme-analytics") => {
+                policy["attributes"]["bindings"][0]["condition"]["expression"] =
+                    json!("request.time < timestamp(\"2027-06-30T00:00:00Z\")");
+                let bindings = policy["attributes"]["bindings"].as_array_mut().unwrap();
+                bindings.push(json!({"role": "roles/bigquery.admin", "members": [loader]}));
+            }
+            // A viewer of the events bucket's objects without a condition:
+            // the source's every-bucket grant already is.
+            Some("projects/_/buckets/acme-events") => {
+                let bindings = policy["attributes"]["bindings"].as_array_mut().unwrap();
+                bindings.push(json!({"role": "roles/storage.objectViewer", "members": [loader]}));
+            }
+            _ => {}
+        }
+    }
+    let file = std::env::temp_dir().join(format!("writ-gcp-observed-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
+    let value: Value = serde_json::from_slice(&drift.stdout)
+        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let gcp: Vec<&Value> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["resource"].as_str().unwrap().starts_with("gcp."))
+        .collect();
+    assert_eq!(gcp.len(), 2, "{gcp:#?}");
+    let admin = gcp
+        .iter()
+        .find(|u| u["actions"] == json!(["roles/bigquery.admin"]))
+        .unwrap_or_else(|| panic!("{gcp:#?}"));
+    assert_eq!(admin["workload"], "agent:warehouse_loader");
+    assert_eq!(admin["resource"], "gcp.analytics projects/acme-analytics");
+    assert!(
+        admin["how"]
+            .as_str()
+            .unwrap()
+            .starts_with("observed: a binding not in the source"),
+        "{admin}"
+    );
+    let edited = gcp
+        .iter()
+        .find(|u| u["actions"] == json!(["roles/storage.objectViewer"]))
+        .unwrap_or_else(|| panic!("{gcp:#?}"));
+    assert_eq!(edited["resource"], "gcp.analytics projects/acme-analytics");
+    assert!(
+        edited["how"]
+            .as_str()
+            .unwrap()
+            .contains("its condition not as the source says"),
+        "{edited}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
 const GITHUB_APP: &str = r#"provider aws prod {
   account = "123456789012"
 }

@@ -24,7 +24,7 @@ use super::{Edge, EdgeKind, Graph, NodeKind};
 use crate::access;
 use crate::facts::ProviderKind;
 use crate::lower::Desired;
-use crate::model::{Model, Placement};
+use crate::model::{Model, Placement, ProviderSettings};
 use crate::ownership;
 use crate::resource::{strings, Resource, ResourceKind};
 use serde_json::Value;
@@ -86,8 +86,8 @@ const SELF_REVIEWS: &[(&str, &str)] = &[
 /// [`Graph::observe`] finds it? True of every object that can give it and
 /// is not as lowering makes it: a binding with a subject that can be an
 /// agent's service account, a role of writ's changed, a policy on one of
-/// the project's AWS roles, a policy attached to one, a deploy key that
-/// may push. A plan made from a
+/// the project's AWS roles, a policy attached to one, writ's part of a GCP
+/// policy, a deploy key that may push. A plan made from a
 /// snapshot no longer holds the model when it reads the snapshot; it
 /// checks the source again only when this says so.
 pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
@@ -154,6 +154,8 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
                         ))
                 })
         }
+        // Writ's part of a GCP policy not as lowering makes it.
+        ResourceKind::GcpIamPolicy => !same(resource, &["bindings"]),
         // One that may push, to a repository an agent runs in (the only
         // ones read).
         ResourceKind::GithubDeployKey => {
@@ -299,7 +301,135 @@ impl Graph {
     pub fn observe(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
         self.observe_rbac(model, observed)
             + self.observe_iam(model, desired, observed)
+            + self.observe_gcp(model, desired, observed)
             + self.observe_deploy_keys(observed)
+    }
+
+    /// GCP bindings that name an agent's service account (writ's part of
+    /// each policy, as the provider reads it) beyond what lowering writes:
+    /// a role on a resource no grant of the agent covers. A binding of
+    /// writ's whose condition differs from the source's is drawn too: its
+    /// condition is not evaluated.
+    fn observe_gcp(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
+        // Each agent's service account, by (provider, member).
+        let mut accounts: HashMap<(usize, String), usize> = HashMap::new();
+        for (provider, settings) in model.providers.iter().enumerate() {
+            let ProviderSettings::Gcp { project } = &settings.settings else {
+                continue;
+            };
+            for (agent, held) in model.agents.iter().enumerate() {
+                let email = format!(
+                    "{}@{project}.iam.gserviceaccount.com",
+                    crate::lower::gcp::account_id(&held.name)
+                );
+                accounts.insert((provider, format!("serviceAccount:{email}")), agent);
+            }
+        }
+        if accounts.is_empty() {
+            return 0;
+        }
+        // What lowering writes, by address: (role, member, condition), and
+        // (role, member) for writ's bindings whatever their condition.
+        let mut written: HashMap<&str, Vec<Written>> = HashMap::new();
+        for policy in desired
+            .resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+        {
+            let triples = written.entry(policy.address.as_str()).or_default();
+            for binding in policy
+                .attribute("bindings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for member in binding
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    triples.push((&binding["role"], member, binding.get("condition")));
+                }
+            }
+        }
+        let mut added = 0;
+        for policy in observed
+            .iter()
+            .filter(|r| r.kind == ResourceKind::GcpIamPolicy)
+        {
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == policy.provider && p.kind == ProviderKind::Gcp)
+            else {
+                continue;
+            };
+            let resource = policy.string("resource").unwrap_or_default().to_string();
+            let ours = written.get(policy.address.as_str());
+            for binding in policy
+                .attribute("bindings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let role = binding
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let condition = binding.get("condition");
+                for member in binding
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(&agent) = member
+                        .as_str()
+                        .and_then(|m| accounts.get(&(provider, m.to_string())))
+                    else {
+                        continue;
+                    };
+                    let same_binding =
+                        |triple: &&Written| triple.0 == &binding["role"] && triple.1 == member;
+                    let writs = ours
+                        .map(|t| t.iter().filter(same_binding).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    if writs.iter().any(|t| t.2 == condition) {
+                        continue;
+                    }
+                    let how = match (writs.is_empty(), condition.is_some()) {
+                        (false, _) => "observed: writ's binding, its condition not as the source says (a change not applied yet, or made outside writ); the condition is not evaluated".to_string(),
+                        (true, true) => "observed: a binding not in the source, with a condition writ did not evaluate".to_string(),
+                        (true, false) => "observed: a binding not in the source".to_string(),
+                    };
+                    // Whatever its condition, within what an unconditional
+                    // grant gives.
+                    if declares(
+                        model,
+                        agent,
+                        provider,
+                        (role, &resource),
+                        &Placement::None,
+                        None,
+                    ) {
+                        continue;
+                    }
+                    let to = self.resource_node(model, provider, &resource, &Placement::None);
+                    self.edge(Edge {
+                        from: agent,
+                        to,
+                        kind: EdgeKind::MayDo,
+                        how: format!("{how}: {role} on {resource}"),
+                        actions: vec![role.to_string()],
+                        observed: true,
+                        ..Edge::new()
+                    });
+                    added += 1;
+                }
+            }
+        }
+        added
     }
 
     /// Deploy keys that may push to a repository whose workflows run as
@@ -574,6 +704,10 @@ impl Graph {
         added
     }
 }
+
+/// A GCP binding lowering writes, member by member: role, member, and
+/// condition.
+type Written<'a> = (&'a Value, &'a Value, Option<&'a Value>);
 
 /// A statement's field that may be one value or a list.
 fn one_or_many(value: Option<&Value>) -> Vec<String> {
