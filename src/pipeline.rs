@@ -193,8 +193,9 @@ pub fn undeclared_access(
             return Ok(Vec::new())
         }
         None => {
-            checked = self::checked(project)?;
-            &checked.model
+            // The model only: the syntax trees are freed at once.
+            checked = self::checked(project)?.model;
+            &checked
         }
     };
     let mut graph = writ_compiler::graph::Graph::identities(model, &project.name);

@@ -517,6 +517,7 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
         || plan.summary.replace > 0
         || plan.privilege_gain()
         || !plan.conflicts.is_empty()
+        || !plan.undeclared_access.is_empty()
     {
         let mut warnings = Vec::new();
         if !plan.conflicts.is_empty() {
@@ -545,6 +546,12 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             warnings.push(format!(
                 "{} new access",
                 plural(plan.summary.agents_gaining, "agent gains", "agents gain")
+            ));
+        }
+        if !plan.undeclared_access.is_empty() {
+            warnings.push(format!(
+                "agents hold access the source does not declare ({}, listed below)",
+                plural(plan.undeclared_access.len(), "link", "links")
             ));
         }
         let _ = writeln!(

@@ -1343,6 +1343,196 @@ fn gcp_bindings_beyond_the_source_are_drawn_from_the_observed_state() {
     let _ = std::fs::remove_file(file);
 }
 
+/// A role writ does not own whose trust names an agent's role: the agent
+/// may become it, and reach what it may do; one that trusts the account's
+/// root is reached only by an agent whose grants allow assuming it.
+#[test]
+fn roles_outside_writ_that_trust_an_agent_are_chains_from_it() {
+    let root = example();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
+            .unwrap();
+    let role = |name: &str, principal: &str| {
+        json!({
+            "address": format!("aws.prod/role/{name}"),
+            "provider": "aws.prod",
+            "kind": "aws_role",
+            "attributes": {"name": name, "path": "/", "max_session_duration": 3600, "tags": {},
+                "assume_role_policy": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": principal}}]}},
+        })
+    };
+    let resources = snapshot["providers"]["aws.prod"]["resources"]
+        .as_array_mut()
+        .unwrap();
+    resources.push(role(
+        "data-admin",
+        "arn:aws:iam::123456789012:role/writ/acme/billing_bot",
+    ));
+    resources.push(json!({
+        "address": "aws.prod/role/data-admin/policy/all-data",
+        "provider": "aws.prod",
+        "kind": "aws_role_policy",
+        "attributes": {"name": "all-data", "role": "data-admin", "policy": {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}},
+    }));
+    resources.push(role("ops", "arn:aws:iam::123456789012:root"));
+    let file =
+        std::env::temp_dir().join(format!("writ-trust-observed-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
+    let value: Value = serde_json::from_slice(&drift.stdout)
+        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let roles: Vec<&Value> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["resource"].as_str().unwrap().starts_with("aws-role:"))
+        .collect();
+    assert_eq!(roles.len(), 1, "{roles:#?}");
+    assert_eq!(roles[0]["workload"], "agent:billing_bot");
+    assert_eq!(roles[0]["resource"], "aws-role:aws.prod/data-admin");
+    assert!(
+        roles[0]["how"]
+            .as_str()
+            .unwrap()
+            .contains("the trust of role data-admin (not writ's) names the agent's role"),
+        "{roles:#?}"
+    );
+    // From the bot's pods: through its role, into the other, and what
+    // that one may do.
+    let from = binary::writ(
+        &root,
+        &[
+            "graph",
+            "--snapshot",
+            file,
+            "--from",
+            "k8s:prod/billing/billing-bot",
+        ],
+    );
+    let from = String::from_utf8(from.stdout).unwrap();
+    assert!(
+        from.contains(
+            "may become aws-role:aws.prod/data-admin (observed: the trust of role data-admin (not writ's) names the agent's role; credentials in aws.prod) [observed only]\n"
+        ),
+        "{from}"
+    );
+    assert!(
+        from.contains(
+            "may do s3:* on aws.prod * [observed: inline policy all-data of role data-admin]"
+        ),
+        "{from}"
+    );
+    assert!(!from.contains("aws-role:aws.prod/ops"), "{from}");
+    // `--to` finds the chain into it.
+    let to = binary::writ(
+        &root,
+        &[
+            "graph",
+            "--snapshot",
+            file,
+            "--to",
+            "arn:aws:s3:::anything/x",
+        ],
+    );
+    let to = String::from_utf8(to.stdout).unwrap();
+    assert!(to.contains("aws-role:aws.prod/data-admin"), "{to}");
+    let _ = std::fs::remove_file(file);
+}
+
+/// The cases at the edge of what the observed state can hold: a path of
+/// the API server bound to an agent's service account (but not the
+/// discovery every cluster gives), and writ's binding whose role is gone
+/// (unknown access, which a plan from a snapshot must check the source
+/// again to find).
+#[test]
+fn non_resource_paths_and_a_missing_role_are_undeclared_access() {
+    let root = example();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
+            .unwrap();
+    let resources = snapshot["providers"]["kubernetes.prod"]["resources"]
+        .as_array_mut()
+        .unwrap();
+    resources.retain(|r| r["address"] != "kubernetes.prod/namespaces/services/roles/writ-deployer");
+    resources.push(json!({
+        "address": "kubernetes.prod/clusterroles/debug-paths",
+        "provider": "kubernetes.prod",
+        "kind": "kubernetes_cluster_role",
+        "attributes": {"name": "debug-paths", "rules": [
+            {"non_resource_urls": ["/debug/pprof/*", "/healthz", "/version"], "verbs": ["get"]}]},
+    }));
+    resources.push(json!({
+        "address": "kubernetes.prod/clusterrolebindings/debug-paths",
+        "provider": "kubernetes.prod",
+        "kind": "kubernetes_cluster_role_binding",
+        "attributes": {"name": "debug-paths",
+            "role_ref": {"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "debug-paths"},
+            "subjects": [{"kind": "ServiceAccount", "name": "billing-bot", "namespace": "billing"}]},
+    }));
+    let file =
+        std::env::temp_dir().join(format!("writ-edges-observed-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let plan = binary::writ(&root, &["plan", "--snapshot", file, "--format", "json"]);
+    let value: Value =
+        serde_json::from_slice(&plan.stdout).unwrap_or_else(|_| panic!("{}", binary::text(&plan)));
+    let kubernetes: Vec<(&str, &str, String)> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["resource"].as_str().unwrap().starts_with("kubernetes."))
+        .map(|u| {
+            (
+                u["workload"].as_str().unwrap(),
+                u["resource"].as_str().unwrap(),
+                u["how"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(kubernetes.len(), 2, "{kubernetes:#?}");
+    assert!(
+        kubernetes
+            .iter()
+            .any(|(w, r, how)| *w == "k8s:prod/billing/billing-bot"
+                && *r == "kubernetes.prod /debug/pprof/* in cluster"
+                && how.contains("a path of the API server")),
+        "{kubernetes:#?}"
+    );
+    assert!(
+        kubernetes
+            .iter()
+            .any(|(w, r, how)| *w == "k8s:prod/services/deployer"
+                && *r == "kubernetes.prod *.* in namespace services"
+                && how.contains("the role was not observed")),
+        "{kubernetes:#?}"
+    );
+    // The role gone and nothing else: the binding is as writ made it, and
+    // the plan still checks the source again to find it.
+    let mut only: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
+            .unwrap();
+    only["providers"]["kubernetes.prod"]["resources"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["address"] != "kubernetes.prod/namespaces/services/roles/writ-deployer");
+    std::fs::write(file, serde_json::to_string_pretty(&only).unwrap()).unwrap();
+    let plan = binary::writ(&root, &["plan", "--snapshot", file, "--format", "json"]);
+    let value: Value =
+        serde_json::from_slice(&plan.stdout).unwrap_or_else(|_| panic!("{}", binary::text(&plan)));
+    assert!(
+        value["undeclared_access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["workload"] == "k8s:prod/services/deployer"),
+        "{value:#}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
 const GITHUB_APP: &str = r#"provider aws prod {
   account = "123456789012"
 }

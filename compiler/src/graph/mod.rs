@@ -50,6 +50,10 @@ pub enum NodeKind {
     AwsUser,
     /// A GCP workload identity pool's subject (`gcp-subject:POOL/SUBJECT`).
     GcpSubject,
+    /// An IAM role writ does not own whose trust lets an agent assume it,
+    /// as observed (`aws-role:PROVIDER/NAME`): an identity the source does
+    /// not declare, reached by a chain.
+    AwsRole,
     /// A repository's deploy key that may push, as observed: whoever holds
     /// it changes what the repository's workflows run
     /// (`github-deploy-key:OWNER/REPO/ID`).
@@ -63,9 +67,12 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
-    /// Where requests start: every kind but agents and resources.
+    /// Where requests start: every kind but identities and resources.
     pub fn is_workload(self) -> bool {
-        !matches!(self, NodeKind::Agent | NodeKind::Resource)
+        !matches!(
+            self,
+            NodeKind::Agent | NodeKind::Resource | NodeKind::AwsRole
+        )
     }
 
     pub fn words(self) -> &'static str {
@@ -77,6 +84,7 @@ impl NodeKind {
             NodeKind::AwsUser => "IAM user",
             NodeKind::GcpSubject => "GCP workload identity subject",
             NodeKind::DeployKey => "GitHub deploy key",
+            NodeKind::AwsRole => "IAM role outside writ",
             NodeKind::Agent => "agent",
             NodeKind::Resource => "resource",
         }

@@ -28,7 +28,7 @@ use crate::model::{Model, Placement, ProviderSettings};
 use crate::ownership;
 use crate::resource::{strings, Resource, ResourceKind};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Does the source give the agent `action` on `resource` (both as the
 /// provider's object writes them, patterns included) where `placement`
@@ -74,6 +74,27 @@ fn declares(
             .any(|(_, grant)| covers(grant))
 }
 
+/// The API server's discovery and health paths, which the built-in roles
+/// give every user (`system:discovery`, `system:public-info-viewer`,
+/// `system:service-account-issuer-discovery`): no access to anything.
+const DISCOVERY: &[&str] = &[
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
+    "/version/",
+    "/openapi",
+    "/openapi/*",
+    "/.well-known/openid-configuration",
+    "/.well-known/openid-configuration/",
+    "/openid/v1/jwks",
+    "/openid/v1/jwks/",
+];
+
 /// The APIs by which an identity asks what it may do itself, which the
 /// built-in `system:basic-user` role gives every authenticated user.
 const SELF_REVIEWS: &[(&str, &str)] = &[
@@ -102,7 +123,54 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
                 .all(|k| d.attributes.get(*k) == resource.attributes.get(*k))
         })
     };
-    let roles: Vec<(&str, &str)> = observed
+    // The service accounts agents run as: those lowering makes, and the
+    // project's still in the cluster (an agent retired, not yet applied),
+    // by (provider, namespace, name).
+    let label = |resource: &Resource, name: &str| -> Option<String> {
+        resource
+            .attributes
+            .get("labels")
+            .and_then(|labels| labels.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let accounts: HashSet<(&str, &str, &str)> = desired
+        .resources
+        .iter()
+        .chain(observed.iter().filter(|r| {
+            label(r, ownership::kubernetes::PROJECT_LABEL).as_deref()
+                == Some(desired.project.as_str())
+        }))
+        .filter(|r| r.kind == ResourceKind::KubernetesServiceAccount)
+        .map(|r| {
+            (
+                r.provider.as_str(),
+                r.string("namespace").unwrap_or_default(),
+                r.string("name").unwrap_or_default(),
+            )
+        })
+        .collect();
+    let namespaces: HashSet<(&str, &str)> = accounts.iter().map(|(p, ns, _)| (*p, *ns)).collect();
+    let clusters: HashSet<&str> = accounts.iter().map(|(p, _, _)| *p).collect();
+    // The roles and cluster roles observed, by (provider, namespace, name)
+    // (a cluster role's namespace empty).
+    let observed_roles: HashSet<(&str, &str, &str)> = observed
+        .iter()
+        .filter_map(|r| match r.kind {
+            ResourceKind::KubernetesRole => Some((
+                r.provider.as_str(),
+                r.string("namespace").unwrap_or_default(),
+                r.string("name").unwrap_or_default(),
+            )),
+            ResourceKind::KubernetesClusterRole => Some((
+                r.provider.as_str(),
+                "",
+                r.string("name").unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let roles: HashSet<(&str, &str)> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::AwsRole)
         .filter(|role| {
@@ -122,21 +190,55 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
         .collect();
     observed.iter().any(|resource| match resource.kind {
         ResourceKind::KubernetesRoleBinding | ResourceKind::KubernetesClusterRoleBinding => {
+            let provider = resource.provider.as_str();
+            let namespace = resource.string("namespace").unwrap_or_default();
             let subjects = resource.attribute("subjects").and_then(Value::as_array);
+            // A subject that is, or holds, an agent's service account, as
+            // `subject_applies` reads it.
             let agent_like = subjects.into_iter().flatten().any(|subject| {
                 let field =
                     |key: &str| subject.get(key).and_then(Value::as_str).unwrap_or_default();
+                let name = field("name");
                 match field("kind") {
-                    "ServiceAccount" => true,
-                    "Group" => {
-                        field("name").starts_with("system:serviceaccounts")
-                            || field("name") == "system:authenticated"
+                    "ServiceAccount" => {
+                        let own = match field("namespace") {
+                            "" => namespace,
+                            written => written,
+                        };
+                        accounts.contains(&(provider, own, name))
                     }
-                    "User" => field("name").starts_with("system:serviceaccount:"),
+                    "Group"
+                        if name == "system:serviceaccounts" || name == "system:authenticated" =>
+                    {
+                        clusters.contains(provider)
+                    }
+                    "Group" => name
+                        .strip_prefix("system:serviceaccounts:")
+                        .is_some_and(|ns| namespaces.contains(&(provider, ns))),
+                    "User" => name
+                        .strip_prefix("system:serviceaccount:")
+                        .and_then(|rest| rest.split_once(':'))
+                        .is_some_and(|(ns, sa)| accounts.contains(&(provider, ns, sa))),
                     _ => false,
                 }
             });
-            agent_like && !same(resource, &["subjects", "role_ref"])
+            let role_ref = resource.attribute("role_ref");
+            let role_name = role_ref
+                .and_then(|r| r.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let role_kind = role_ref
+                .and_then(|r| r.get("kind"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let role_namespace = if role_kind == "ClusterRole" {
+                ""
+            } else {
+                namespace
+            };
+            // A role not there is drawn as unknown access.
+            let role_missing = !observed_roles.contains(&(provider, role_namespace, role_name));
+            agent_like && (role_missing || !same(resource, &["subjects", "role_ref"]))
         }
         ResourceKind::KubernetesRole | ResourceKind::KubernetesClusterRole => {
             wanted.contains_key(resource.address.as_str()) && !same(resource, &["rules"])
@@ -160,6 +262,25 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
         // ones read).
         ResourceKind::GithubDeployKey => {
             resource.attribute("read_only").and_then(Value::as_bool) != Some(true)
+        }
+        // A role of someone else's whose trust may name one of the
+        // project's roles, or anyone in its account.
+        ResourceKind::AwsRole
+            if !roles.contains(&(
+                resource.provider.as_str(),
+                resource.string("name").unwrap_or_default(),
+            )) =>
+        {
+            let trust = resource
+                .attribute("assume_role_policy")
+                .map(|t| match t {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            trust.contains(&format!(":role{}", ownership::aws::path(&desired.project)))
+                || trust.contains(":root")
+                || trust.contains("\"*\"")
         }
         ResourceKind::AwsRole => {
             roles.contains(&(
@@ -208,8 +329,10 @@ fn writ_resource(resource: &str, group: &str) -> String {
 }
 
 /// Access the observed state holds and the source does not declare: what
-/// a binding gives a service account an agent runs as, beyond what the
-/// evaluator allows the agent.
+/// a binding gives a service account an agent runs as, a policy an agent's
+/// role, or a binding an agent's GCP service account, beyond what the
+/// agent's grants cover; or an identity reached (a deploy key that can act
+/// as an agent, a role outside writ an agent can become).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Undeclared {
     /// The service account (`k8s:PROVIDER/NS/NAME`), the agent whose AWS
@@ -247,7 +370,9 @@ impl Graph {
                 e.observed
                     && match self.nodes[e.from].kind {
                         NodeKind::ServiceAccount => true,
-                        NodeKind::Agent => !kubernetes(e.to),
+                        NodeKind::Agent => {
+                            !kubernetes(e.to) || self.nodes[e.to].kind == NodeKind::AwsRole
+                        }
                         NodeKind::DeployKey => true,
                         _ => false,
                     }
@@ -302,7 +427,198 @@ impl Graph {
         self.observe_rbac(model, observed)
             + self.observe_iam(model, desired, observed)
             + self.observe_gcp(model, desired, observed)
+            + self.observe_trust(model, desired, observed)
             + self.observe_deploy_keys(observed)
+    }
+
+    /// Roles writ does not own whose trust lets an agent's role assume
+    /// them: by the role's ARN (enough within an account: the trust alone
+    /// allows it), or by the account's root or `*` (then the agent's own
+    /// grants must allow `sts:AssumeRole` on the role). Each is drawn as an
+    /// identity the agent may become in that provider, with what the
+    /// role's inline policies allow (its attached policies as unknown
+    /// access). Conditions are not evaluated; federated principals (OIDC,
+    /// SAML) are not read.
+    fn observe_trust(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
+        let roles: Vec<&Resource> = observed
+            .iter()
+            .filter(|r| r.kind == ResourceKind::AwsRole)
+            .collect();
+        // The project's roles by ARN: their agent.
+        let mut agents: HashMap<String, usize> = HashMap::new();
+        for role in &roles {
+            if let (Some(id), Some(arn)) = (
+                role_agent(model, role, &desired.project),
+                role_arn(model, role),
+            ) {
+                agents.insert(arn, id);
+            }
+        }
+        if agents.is_empty() {
+            return 0;
+        }
+        let mut added = 0;
+        for role in &roles {
+            let tags = role.tags();
+            if ownership::aws::owns(
+                role.string("path").unwrap_or_default(),
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &desired.project,
+            ) {
+                continue;
+            }
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == role.provider && p.kind == ProviderKind::Aws)
+            else {
+                continue;
+            };
+            let name = role.string("name").unwrap_or_default();
+            let arn = role_arn(model, role).unwrap_or_default();
+            let arn = arn.as_str();
+            // The account's root, as the role's own ARN names the account.
+            let parts: Vec<&str> = arn.split(':').collect();
+            let root =
+                (parts.len() > 4).then(|| format!("arn:{}:iam::{}:root", parts[1], parts[4]));
+            let trust = crate::policy::canonical(
+                role.attributes
+                    .get("assume_role_policy")
+                    .unwrap_or(&Value::Null),
+            );
+            let mut becomes: Vec<(usize, String)> = Vec::new();
+            for statement in trust
+                .get("Statement")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let assumes = one_or_many(statement.get("Action"))
+                    .iter()
+                    .any(|a| access::action_matches(ProviderKind::Aws, a, "sts:AssumeRole"));
+                if statement.get("Effect").and_then(Value::as_str) != Some("Allow") || !assumes {
+                    continue;
+                }
+                let principals = match statement.get("Principal") {
+                    Some(Value::String(all)) if all == "*" => vec!["*".to_string()],
+                    Some(principal) => one_or_many(principal.get("AWS")),
+                    None => Vec::new(),
+                };
+                let conditions = if statement.get("Condition").is_some() {
+                    "; with conditions writ did not evaluate"
+                } else {
+                    ""
+                };
+                for principal in &principals {
+                    if let Some(&agent) = agents.get(principal.as_str()) {
+                        becomes.push((agent, format!("observed: the trust of role {name} (not writ's) names the agent's role{conditions}")));
+                    } else if principal == "*" || root.as_deref() == Some(principal.as_str()) {
+                        // Anyone in the account the role trusts: the
+                        // agents whose grants allow assuming it.
+                        for &agent in agents.values() {
+                            if declares(
+                                model,
+                                agent,
+                                provider,
+                                ("sts:AssumeRole", arn),
+                                &Placement::None,
+                                None,
+                            ) {
+                                becomes.push((agent, format!("observed: the trust of role {name} (not writ's) lets {principal} assume it, and the agent's grants allow `sts:AssumeRole` on it{conditions}")));
+                            }
+                        }
+                    }
+                }
+            }
+            if becomes.is_empty() {
+                continue;
+            }
+            becomes.sort();
+            becomes.dedup_by_key(|(agent, _)| *agent);
+            let node = self.node(
+                format!("aws-role:{}/{name}", role.provider),
+                NodeKind::AwsRole,
+                None,
+            );
+            self.nodes[node].provider = Some(role.provider.clone());
+            self.nodes[node].provider_id = Some(provider);
+            for (agent, how) in becomes {
+                self.edge(Edge {
+                    from: agent,
+                    to: node,
+                    kind: EdgeKind::MayBecome,
+                    how,
+                    mints: vec![(provider, vec![provider])],
+                    providers: vec![model.providers[provider].address()],
+                    observed: true,
+                    ..Edge::new()
+                });
+                added += 1;
+            }
+            // What the role may do.
+            for policy in observed.iter().filter(|p| {
+                p.kind == ResourceKind::AwsRolePolicy
+                    && p.provider == role.provider
+                    && p.string("role") == Some(name)
+            }) {
+                let policy_name = policy.string("name").unwrap_or_default();
+                let document = crate::policy::canonical(
+                    policy.attributes.get("policy").unwrap_or(&Value::Null),
+                );
+                for statement in document
+                    .get("Statement")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                        continue;
+                    }
+                    let wide = statement.get("NotAction").is_some()
+                        || statement.get("NotResource").is_some();
+                    let (actions, resources) = if wide {
+                        (vec!["*".to_string()], vec!["*".to_string()])
+                    } else {
+                        (
+                            one_or_many(statement.get("Action")),
+                            one_or_many(statement.get("Resource")),
+                        )
+                    };
+                    let mut how = format!("observed: inline policy {policy_name} of role {name}");
+                    if wide {
+                        how.push_str("; `NotAction` or `NotResource`: drawn as everything");
+                    }
+                    if statement.get("Condition").is_some() {
+                        how.push_str("; with conditions writ did not evaluate");
+                    }
+                    for resource in &resources {
+                        let to = self.resource_node(model, provider, resource, &Placement::None);
+                        self.edge(Edge {
+                            from: node,
+                            to,
+                            kind: EdgeKind::MayDo,
+                            how: how.clone(),
+                            actions: actions.clone(),
+                            observed: true,
+                            ..Edge::new()
+                        });
+                    }
+                }
+            }
+            for attached in strings(role.attribute("attached_policies")) {
+                let to = self.resource_node(model, provider, "*", &Placement::None);
+                self.edge(Edge {
+                    from: node,
+                    to,
+                    kind: EdgeKind::MayDo,
+                    how: format!("observed: managed policy {attached} attached to role {name}; what it allows was not read"),
+                    actions: vec!["*".to_string()],
+                    observed: true,
+                    ..Edge::new()
+                });
+            }
+        }
+        added
     }
 
     /// GCP bindings that name an agent's service account (writ's part of
@@ -642,6 +958,29 @@ impl Graph {
                     let verbs = strings(rule.get("verbs"));
                     let names = strings(rule.get("resource_names"));
                     let groups = strings(rule.get("api_groups"));
+                    // Paths of the API server that are not resources (only
+                    // a ClusterRoleBinding gives them): the source cannot
+                    // grant them, so each is undeclared, but the discovery
+                    // every cluster gives everyone.
+                    let urls: Vec<String> = strings(rule.get("non_resource_urls"))
+                        .into_iter()
+                        .filter(|url| cluster_wide && !DISCOVERY.contains(&url.as_str()))
+                        .collect();
+                    for url in urls {
+                        let to = self.resource_node(model, provider, &url, &Placement::Cluster);
+                        for &source in &from {
+                            self.edge(Edge {
+                                from: source,
+                                to,
+                                kind: EdgeKind::MayDo,
+                                how: format!("{how}; a path of the API server, not a resource"),
+                                actions: verbs.clone(),
+                                observed: true,
+                                ..Edge::new()
+                            });
+                        }
+                        added += 1;
+                    }
                     for group in &groups {
                         for resource in strings(rule.get("resources")) {
                             // Asking about oneself: every identity may,
@@ -705,6 +1044,46 @@ impl Graph {
     }
 }
 
+/// The agent a role of the project's (by its path and `writ:project` tag,
+/// as the planner owns them) is for: the one it is named after, as
+/// lowering names it, else the one its `writ:agent` tag says (a tag can be
+/// edited; the name cannot).
+fn role_agent(model: &Model, role: &Resource, project: &str) -> Option<usize> {
+    let tags = role.tags();
+    let ours = ownership::aws::owns(
+        role.string("path").unwrap_or_default(),
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        project,
+    );
+    if !ours {
+        return None;
+    }
+    let by_name = |name: &str| model.agents.iter().position(|a| a.name == name);
+    role.string("name")
+        .and_then(by_name)
+        .or_else(|| role.tag(ownership::aws::AGENT_TAG).and_then(by_name))
+}
+
+/// An observed role's ARN: as read, or made from its provider's account,
+/// its path and its name (a snapshot may leave it out).
+fn role_arn(model: &Model, role: &Resource) -> Option<String> {
+    if let Some(arn) = role.string("arn") {
+        return Some(arn.to_string());
+    }
+    let provider = model
+        .providers
+        .iter()
+        .find(|p| p.address() == role.provider)?;
+    let ProviderSettings::Aws { account, partition } = &provider.settings else {
+        return None;
+    };
+    Some(format!(
+        "arn:{partition}:iam::{account}:role{}{}",
+        role.string("path").unwrap_or("/"),
+        role.string("name")?
+    ))
+}
+
 /// A GCP binding lowering writes, member by member: role, member, and
 /// condition.
 type Written<'a> = (&'a Value, &'a Value, Option<&'a Value>);
@@ -735,6 +1114,14 @@ impl Denies {
         }
         let actions = one_or_many(statement.get("Action"));
         let resources = one_or_many(statement.get("Resource"));
+        // A policy variable is not a wildcard: such a deny covers less than
+        // its pattern reads, so none is taken to cover anything.
+        if actions.iter().chain(&resources).any(|p| p.contains("${"))
+            || statement.get("Principal").is_some()
+            || statement.get("NotPrincipal").is_some()
+        {
+            return;
+        }
         match statement.get("Condition") {
             None => self.always.push((actions, resources)),
             // Writ's deny from an agent's `expires` (or one like it): when
@@ -778,26 +1165,14 @@ impl Graph {
         // and id, and the role's policies.
         let mut roles: HashMap<(&str, &str), (usize, usize, Vec<&Resource>)> = HashMap::new();
         for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
-            let path = role.string("path").unwrap_or_default();
-            let tags = role.tags();
-            let ours = ownership::aws::owns(
-                path,
-                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                &desired.project,
-            );
-            let Some(agent) = role.tag(ownership::aws::AGENT_TAG).filter(|_| ours) else {
-                continue;
-            };
-            let (Some(node), Some(id)) = (
-                self.by_id.get(&format!("agent:{agent}")).copied(),
-                model.agents.iter().position(|a| a.name == agent),
-            ) else {
+            // Agents' nodes are the graph's first, in the model's order.
+            let Some(id) = role_agent(model, role, &desired.project) else {
                 continue;
             };
             let Some(name) = role.string("name") else {
                 continue;
             };
-            roles.insert((role.provider.as_str(), name), (node, id, Vec::new()));
+            roles.insert((role.provider.as_str(), name), (id, id, Vec::new()));
         }
         if roles.is_empty() {
             return 0;
@@ -867,6 +1242,25 @@ impl Graph {
             };
             for (policy, document) in &documents {
                 let policy_name = policy.string("name").unwrap_or_default();
+                // A document writ cannot read: what it allows is unknown.
+                if document
+                    .get("Statement")
+                    .and_then(Value::as_array)
+                    .is_none()
+                {
+                    let to = self.resource_node(model, provider, "*", &Placement::None);
+                    self.edge(Edge {
+                        from: *agent,
+                        to,
+                        kind: EdgeKind::MayDo,
+                        how: format!("observed: inline policy {policy_name} of role {name}, which writ cannot read: what it allows is unknown"),
+                        actions: vec!["*".to_string()],
+                        observed: true,
+                        ..Edge::new()
+                    });
+                    added += 1;
+                    continue;
+                }
                 let ours = written.get(policy.address.as_str());
                 let whose = if ours.is_some() || policy_name == ownership::aws::ACCESS_POLICY {
                     "writ's, not as the source says: a change not applied yet, or made outside writ"
@@ -912,8 +1306,8 @@ impl Graph {
     }
 
     /// One `Allow` statement of an agent's role (in `provider`, from the
-    /// agent's node, of the agent's id): what of it the evaluator does not
-    /// allow the agent and the role's own denies do not take away, drawn;
+    /// agent's node, of the agent's id): what of it no grant of the agent covers
+    /// and the role's own denies do not take away, drawn;
     /// how many edges.
     fn iam_statement(
         &mut self,
@@ -925,13 +1319,15 @@ impl Graph {
     ) -> usize {
         let not_action = statement.get("NotAction").is_some();
         let not_resource = statement.get("NotResource").is_some();
-        let (actions, resources) = if not_action || not_resource {
-            (vec!["*".to_string()], vec!["*".to_string()])
-        } else {
-            (
-                one_or_many(statement.get("Action")),
-                one_or_many(statement.get("Resource")),
-            )
+        // Every action but some, on the resources named; the actions named,
+        // on every resource but some.
+        let actions = match not_action {
+            true => vec!["*".to_string()],
+            false => one_or_many(statement.get("Action")),
+        };
+        let resources = match not_resource {
+            true => vec!["*".to_string()],
+            false => one_or_many(statement.get("Resource")),
         };
         let how = match (not_action, not_resource) {
             (true, _) => format!("{how}; `NotAction`: every action but those it names"),

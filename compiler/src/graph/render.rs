@@ -36,8 +36,11 @@ pub fn edge_words(graph: &Graph, edge: &Edge) -> String {
             edge.providers.join(", ")
         ),
     };
-    if edge.observed {
+    // Said in brackets where it was not said above; the marker either way.
+    if edge.observed && edge.kind == EdgeKind::MayDo {
         let _ = write!(words, " [{}]", edge.how);
+    } else if edge.observed {
+        words.push_str(" [observed only]");
     }
     if let Some(blocked) = &edge.blocked {
         let _ = write!(words, " [blocked: {blocked}]");
