@@ -82,8 +82,9 @@ enum Command {
         #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
         /// Add the access this recorded state holds and the source does
-        /// not declare (Kubernetes RBAC bound to an agent's service
-        /// account outside writ, or changed).
+        /// not declare (RBAC bound to an agent's service account, IAM
+        /// policies on an agent's role and roles that trust it, GCP
+        /// bindings, deploy keys: made or changed outside writ).
         #[arg(long, value_name = "FILE")]
         snapshot: Option<PathBuf>,
         /// The same, from the live providers.
@@ -104,6 +105,24 @@ enum Command {
         /// How to print the graph.
         #[arg(long, value_enum, default_value_t = commands::graph::GraphFormat::Text)]
         format: commands::graph::GraphFormat,
+    },
+    /// What each agent actually did, grant by grant, from AWS CloudTrail
+    /// and Kubernetes audit logs: each grant's use, grants never used,
+    /// access used beyond the grants, and denied attempts (docs/usage.md).
+    Usage {
+        #[arg(default_value = ".", help = PATH_HELP)]
+        path: PathBuf,
+        /// A log: a CloudTrail file (plain or gzipped) or `lookup-events`
+        /// output, a Kubernetes audit log (JSON lines or an `EventList`),
+        /// or a folder of them. May be given more than once.
+        #[arg(long, value_name = "FILE", required = true)]
+        from: Vec<PathBuf>,
+        /// How far back to count, ending today (`90d`, `12h`).
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// How to print the report.
+        #[arg(long, value_enum, default_value_t = commands::usage::UsageFormat::Text)]
+        format: commands::usage::UsageFormat,
     },
     /// Run the project's `test` blocks.
     Test {
@@ -444,6 +463,12 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             only,
         } => commands::snapshot::run(out, &path, file.as_deref(), &only),
         Command::Lower { path } => commands::lower::run(out, &path),
+        Command::Usage {
+            path,
+            from,
+            since,
+            format,
+        } => commands::usage::run(out, &path, &from, &since, format),
         Command::Graph {
             path,
             snapshot,

@@ -15,6 +15,7 @@ pub mod config;
 pub mod describe;
 pub mod error;
 pub mod live;
+pub mod logs;
 pub mod lsp;
 pub mod pipeline;
 pub mod project;

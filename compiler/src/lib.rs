@@ -35,3 +35,4 @@ pub mod plan;
 pub mod policy;
 pub mod resource;
 pub mod snapshot;
+pub mod usage;

@@ -17,3 +17,4 @@ pub mod snapshot;
 pub mod test;
 pub mod token;
 pub mod unlock;
+pub mod usage;

@@ -33,3 +33,4 @@ mod rbac;
 mod schemas;
 mod tidy;
 mod ui;
+mod usage;

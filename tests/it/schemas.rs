@@ -171,3 +171,25 @@ fn the_example_graph_matches_the_graph_schema() {
         assert_valid("docs/graph.schema.json", &value, &format!("{question:?}"));
     }
 }
+
+#[test]
+fn the_example_usage_report_matches_the_usage_schema() {
+    let output = crate::binary::writ(
+        &root().join("examples/acme"),
+        &[
+            "usage",
+            "--from",
+            root().join("examples/acme/usage").to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", crate::binary::text(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(!report["agents"].as_array().unwrap().is_empty());
+    assert_valid(
+        "docs/usage.schema.json",
+        &report,
+        "the example's usage report",
+    );
+}

@@ -227,7 +227,7 @@ const LAYERS: &[&[&str]] = &[
     &["project"],
     &["error"],
     &["clock", "term", "report", "render", "describe"],
-    &["pipeline", "live", "actions", "lsp"],
+    &["pipeline", "live", "actions", "lsp", "logs"],
     &["commands"],
     &["cli"],
     &["main", "lib"],

@@ -1,0 +1,369 @@
+//! What agents actually did, held against what the source grants them:
+//! each recorded request (from CloudTrail, a cluster's audit log) is put
+//! to the evaluator, and counted under the grant that allows it, or as
+//! access the source does not grant (allowed live, denied by the source),
+//! or as an attempt the provider denied.
+//!
+//! Pure: the binary reads the logs and gives each request here, one at a
+//! time, as it reads them ([`Tally::add`]); nothing is kept per request
+//! but counts, the last time, and the distinct actions and resources.
+
+use crate::eval::{self, Decision, Request};
+use crate::facts::ProviderKind;
+use crate::model::{AgentId, Model, Placement, ProviderId};
+use crate::source::Span;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One request an agent made, as a log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    pub agent: AgentId,
+    pub provider: ProviderId,
+    /// As the provider's grants spell it: `s3:GetObject`, `get`.
+    pub action: String,
+    /// The ARN, or the Kubernetes resource (`secrets`, `pods/log`,
+    /// `deployments.apps`); `None` when the log does not say.
+    pub resource: Option<String>,
+    pub placement: Placement,
+    /// A Kubernetes object's name.
+    pub name: Option<String>,
+    /// Seconds since 1970, UTC.
+    pub time: i64,
+    /// The provider refused it.
+    pub denied: bool,
+}
+
+/// Counts, per distinct thing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub uses: u64,
+    /// When last used, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    #[serde(skip)]
+    last_time: i64,
+}
+
+impl Count {
+    fn add(&mut self, time: i64) {
+        self.uses += 1;
+        if self.uses == 1 || time > self.last_time {
+            self.last_time = time;
+            self.last = Some(rfc3339(time));
+        }
+    }
+}
+
+/// The report: per agent, each grant's use, what was used beyond the
+/// grants, and what was denied; and what could not be put to an agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub agents: Vec<AgentUse>,
+    /// Requests read that were not put to an agent of the project, by why.
+    pub skipped: BTreeMap<String, u64>,
+    /// Events whose action writ could not name, by `source:event`.
+    pub unmapped: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AgentUse {
+    pub agent: String,
+    pub grants: Vec<GrantUse>,
+    /// Allowed by the provider, not by the source: access the agent holds
+    /// outside its grants, and used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub beyond: Vec<Attempt>,
+    /// Refused by the provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<Attempt>,
+    /// Its delegates' credentials it obtained (allowed by its `delegates`,
+    /// not by a grant).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delegation: Vec<Attempt>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GrantUse {
+    /// The grant as written: `aws.prod allow s3:GetObject on "…"`.
+    pub grant: String,
+    /// The scopes it came through, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+    #[serde(flatten)]
+    pub count: Count,
+    /// Each action used under it, with its count.
+    pub actions: BTreeMap<String, Count>,
+    /// The resources used under it (as the log names them).
+    pub resources: BTreeSet<String>,
+    /// Where the grant is written (`FILE:LINE`, set by the caller, which
+    /// has the files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip)]
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    pub provider: String,
+    pub action: String,
+    pub resource: String,
+    #[serde(flatten)]
+    pub count: Count,
+}
+
+/// A grant's use: in all, by action, and the resources.
+type Used = (Count, BTreeMap<String, Count>, BTreeSet<String>);
+
+/// What allows a request the provider allowed.
+enum Decided {
+    Grant(usize),
+    Mints,
+    Nothing,
+}
+
+/// The running totals, request by request.
+pub struct Tally<'m> {
+    model: &'m Model,
+    since: i64,
+    grants: HashMap<(AgentId, usize), Used>,
+    beyond: BTreeMap<(AgentId, String, String, String), Count>,
+    denied: BTreeMap<(AgentId, String, String, String), Count>,
+    delegation: BTreeMap<(AgentId, String, String, String), Count>,
+    skipped: BTreeMap<String, u64>,
+    unmapped: BTreeMap<String, u64>,
+}
+
+impl<'m> Tally<'m> {
+    /// Requests before `since` (seconds since 1970) are left out.
+    pub fn new(model: &'m Model, since: i64) -> Tally<'m> {
+        Tally {
+            model,
+            since,
+            grants: HashMap::new(),
+            beyond: BTreeMap::new(),
+            denied: BTreeMap::new(),
+            delegation: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            unmapped: BTreeMap::new(),
+        }
+    }
+
+    /// A request read that is not an agent's, or not usable, and why.
+    pub fn skip(&mut self, why: &str) {
+        *self.skipped.entry(why.to_string()).or_default() += 1;
+    }
+
+    /// An event whose action writ cannot name.
+    pub fn unmapped(&mut self, event: &str) {
+        *self.unmapped.entry(event.to_string()).or_default() += 1;
+    }
+
+    pub fn add(&mut self, request: &Use) {
+        if request.time < self.since {
+            self.skip("before the window");
+            return;
+        }
+        let provider = self.model.providers[request.provider].address();
+        // Where a Kubernetes request was, with the resource.
+        let place = match &request.placement {
+            Placement::Namespace(namespace) => format!(" in namespace {namespace}"),
+            Placement::Cluster => " in cluster".to_string(),
+            Placement::None => String::new(),
+        };
+        let named = request
+            .name
+            .as_ref()
+            .map(|n| format!(" named {n}"))
+            .unwrap_or_default();
+        let shown = request
+            .resource
+            .as_ref()
+            .map(|r| format!("{r}{place}{named}"));
+        let resource = shown.clone().unwrap_or_else(|| "*".to_string());
+        let key = (
+            request.agent,
+            provider,
+            request.action.clone(),
+            resource.clone(),
+        );
+        if request.denied {
+            self.denied.entry(key).or_default().add(request.time);
+            return;
+        }
+        match self.deciding_grant(request) {
+            Decided::Mints => self.delegation.entry(key).or_default().add(request.time),
+            Decided::Grant(grant) => {
+                let entry = self.grants.entry((request.agent, grant)).or_default();
+                entry.0.add(request.time);
+                entry
+                    .1
+                    .entry(request.action.clone())
+                    .or_default()
+                    .add(request.time);
+                if let Some(resource) = shown {
+                    entry.2.insert(resource);
+                }
+            }
+            Decided::Nothing => self.beyond.entry(key).or_default().add(request.time),
+        }
+    }
+
+    /// The grant of the agent that allows the request; for a request whose
+    /// log names no resource, the first grant whose actions hold it.
+    fn deciding_grant(&self, request: &Use) -> Decided {
+        let agent = &self.model.agents[request.agent];
+        let Some(resource) = &request.resource else {
+            let kind = self.model.providers[request.provider].kind;
+            return agent
+                .grants
+                .iter()
+                .position(|g| {
+                    g.provider == request.provider
+                        && g.actions
+                            .iter()
+                            .any(|a| crate::access::action_matches(kind, a, &request.action))
+                })
+                .map_or(Decided::Nothing, Decided::Grant);
+        };
+        let decision = eval::evaluate(
+            self.model,
+            request.agent,
+            &Request {
+                provider: request.provider,
+                action: &request.action,
+                resource,
+                placement: &request.placement,
+                name: request.name.as_deref(),
+                context: None,
+            },
+        );
+        match decision {
+            Decision::Allowed { grant } => Decided::Grant(grant),
+            // Minting a delegate's tokens: part of delegating, not a grant.
+            Decision::Mints { .. } => Decided::Mints,
+            Decision::Denied(_) => Decided::Nothing,
+        }
+    }
+
+    /// The report, agents in the source's order; every grant listed, used
+    /// or not.
+    pub fn report(self) -> Report {
+        let mut agents = Vec::new();
+        for (id, agent) in self.model.agents.iter().enumerate() {
+            let grants = agent
+                .grants
+                .iter()
+                .enumerate()
+                .map(|(index, grant)| {
+                    let (count, actions, resources) =
+                        self.grants.get(&(id, index)).cloned().unwrap_or_default();
+                    GrantUse {
+                        grant: grant_words(self.model, grant),
+                        via: grant.via.clone(),
+                        count,
+                        actions,
+                        resources,
+                        at: None,
+                        span: Some(grant.span),
+                    }
+                })
+                .collect();
+            let attempts = |map: &BTreeMap<(AgentId, String, String, String), Count>| {
+                map.iter()
+                    .filter(|((agent, ..), _)| *agent == id)
+                    .map(|((_, provider, action, resource), count)| Attempt {
+                        provider: provider.clone(),
+                        action: action.clone(),
+                        resource: resource.clone(),
+                        count: count.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            agents.push(AgentUse {
+                agent: agent.name.clone(),
+                grants,
+                beyond: attempts(&self.beyond),
+                denied: attempts(&self.denied),
+                delegation: attempts(&self.delegation),
+            });
+        }
+        Report {
+            agents,
+            skipped: self.skipped,
+            unmapped: self.unmapped,
+        }
+    }
+}
+
+/// A grant as the source writes it, on one line.
+pub fn grant_words(model: &Model, grant: &crate::model::Grant) -> String {
+    let provider = model.providers[grant.provider].address();
+    let resources: Vec<String> = grant.resources.iter().map(|r| format!("\"{r}\"")).collect();
+    let mut words = format!(
+        "{provider} allow {} on {}",
+        grant.actions.join(", "),
+        resources.join(", ")
+    );
+    if !grant.resource_names.is_empty() {
+        let names: Vec<String> = grant
+            .resource_names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        words.push_str(&format!(" named {}", names.join(", ")));
+    }
+    match &grant.placement {
+        Placement::Namespace(namespace) => {
+            words.push_str(&format!(" in namespace \"{namespace}\""))
+        }
+        Placement::Cluster => words.push_str(" in cluster"),
+        Placement::None => {}
+    }
+    words
+}
+
+/// Seconds since 1970 as RFC 3339, UTC, to the second.
+pub fn rfc3339(time: i64) -> String {
+    jiff::Timestamp::from_second(time)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// The agent whose role an ARN names (`arn:aws:iam::…:role/writ/PROJECT/AGENT`,
+/// as lowering names roles), if it is one of the project's.
+pub fn agent_of_role(model: &Model, project: &str, arn: &str) -> Option<AgentId> {
+    let path = crate::ownership::aws::path(project);
+    let role = arn.split_once(":role")?.1;
+    let agent = role.strip_prefix(&path)?;
+    model.agents.iter().position(|a| a.name == agent)
+}
+
+/// The AWS provider whose account is `account`.
+pub fn aws_provider(model: &Model, account: &str) -> Option<ProviderId> {
+    model.providers.iter().position(|p| {
+        p.kind == ProviderKind::Aws
+            && matches!(&p.settings, crate::model::ProviderSettings::Aws { account: a, .. } if a == account)
+    })
+}
+
+/// The agents that run as a Kubernetes service account, with the cluster
+/// (provider) each runs there.
+pub fn agents_of_account(model: &Model, namespace: &str, name: &str) -> Vec<(AgentId, ProviderId)> {
+    let mut found = Vec::new();
+    for (id, agent) in model.agents.iter().enumerate() {
+        for workload in &agent.runs_on {
+            if let crate::model::WorkloadKind::KubernetesServiceAccount {
+                namespace: ns,
+                service_account,
+            } = &workload.kind
+            {
+                if ns == namespace && service_account == name {
+                    found.push((id, workload.provider));
+                }
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,207 @@
+//! `writ usage`: what each agent actually did, grant by grant, from
+//! CloudTrail and Kubernetes audit logs (docs/usage.md).
+
+use crate::error::{CliError, Outcome};
+use crate::logs::{self, Context, Seen};
+use crate::pipeline::{checked, load, show_findings};
+use crate::{clock, report};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use writ_compiler::usage::{Report, Tally};
+use writ_compiler::values::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageFormat {
+    /// For people: each agent, each grant with its use.
+    Text,
+    /// For a pull request or a wiki page.
+    Markdown,
+    /// One JSON object (docs/usage.schema.json).
+    Json,
+}
+
+pub fn run(
+    out: &mut impl Write,
+    path: &Path,
+    from: &[PathBuf],
+    since: &str,
+    format: UsageFormat,
+) -> Outcome {
+    let window =
+        Duration::parse(since).map_err(|e| CliError::Message(format!("`--since {since}`: {e}")))?;
+    let project = load(path)?;
+    let checked = checked(&project)?;
+    if checked.has_errors() {
+        show_findings(&project, &checked.diagnostics)?;
+        return Err(format!(
+            "no usage: the source has errors ({}); `writ check` lists them",
+            report::summary(&checked.diagnostics)
+        )
+        .into());
+    }
+    let model = &checked.model;
+    // The window ends at the end of today (WRIT_TODAY fixes it).
+    let today = clock::today()?;
+    let end = (today.days_since_epoch() + 1) * 86_400;
+    let since_time = end - i64::try_from(window.0).unwrap_or(i64::MAX);
+    let mut tally = Tally::new(model, since_time);
+    let mut seen = Seen::default();
+    let context = Context {
+        model,
+        project: &project.name,
+    };
+    for file in from {
+        logs::read(file, &context, &mut tally, &mut seen)?;
+    }
+    let mut report = tally.report();
+    for grant in report.agents.iter_mut().flat_map(|a| a.grants.iter_mut()) {
+        if let Some(span) = grant.span {
+            let file = project.sources.file(span.file);
+            let (line, _) = file.line_column(span.start);
+            grant.at = Some(format!("{}:{line}", file.name));
+        }
+    }
+    let text = match format {
+        UsageFormat::Text => text(&report, since, false),
+        UsageFormat::Markdown => text(&report, since, true),
+        UsageFormat::Json => {
+            let mut json = serde_json::json!({
+                "format_version": 1,
+                "project": project.name,
+                "since": writ_compiler::usage::rfc3339(since_time),
+            });
+            if let (Some(object), Ok(serde_json::Value::Object(body))) =
+                (json.as_object_mut(), serde_json::to_value(&report))
+            {
+                object.extend(body);
+            }
+            format!("{json:#}\n")
+        }
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(0)
+}
+
+/// The report as text, or as markdown.
+fn text(report: &Report, since: &str, markdown: bool) -> String {
+    let mut out = String::new();
+    let code = |text: &str| {
+        if markdown {
+            format!("`{}`", text.replace('`', "'"))
+        } else {
+            text.to_string()
+        }
+    };
+    if markdown {
+        let _ = writeln!(out, "### writ usage over the last {since}\n");
+    } else {
+        let _ = writeln!(out, "Usage over the last {since}:\n");
+    }
+    for agent in &report.agents {
+        let used = agent.grants.iter().filter(|g| g.count.uses > 0).count();
+        let title = format!(
+            "{} ({used} of {} grants used)",
+            code(&agent.agent),
+            agent.grants.len()
+        );
+        if markdown {
+            let _ = writeln!(out, "#### {title}\n");
+        } else {
+            let _ = writeln!(out, "{title}");
+        }
+        let bullet = if markdown { "- " } else { "  " };
+        for grant in &agent.grants {
+            let via = if grant.via.is_empty() {
+                String::new()
+            } else {
+                format!(" (via {})", grant.via.join(" > "))
+            };
+            if grant.count.uses == 0 {
+                let _ = writeln!(out, "{bullet}never used: {}{via}", code(&grant.grant));
+                continue;
+            }
+            let actions: Vec<String> = grant
+                .actions
+                .iter()
+                .map(|(action, count)| format!("{action} ×{}", count.uses))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{bullet}{}, last {}: {}{via}",
+                plural(grant.count.uses, "use"),
+                grant.count.last.as_deref().unwrap_or_default(),
+                code(&grant.grant)
+            );
+            let indent = if markdown { "  - " } else { "      " };
+            let _ = writeln!(out, "{indent}actions: {}", actions.join(", "));
+            if !grant.resources.is_empty() {
+                let resources: Vec<String> = grant.resources.iter().map(|r| code(r)).collect();
+                let _ = writeln!(out, "{indent}resources: {}", resources.join(", "));
+            }
+        }
+        for attempt in &agent.beyond {
+            let _ = writeln!(
+                out,
+                "{bullet}used, but no grant allows it: {} {} on {} ×{}, last {}",
+                attempt.provider,
+                attempt.action,
+                code(&attempt.resource),
+                attempt.count.uses,
+                attempt.count.last.as_deref().unwrap_or_default()
+            );
+        }
+        for attempt in &agent.delegation {
+            let _ = writeln!(
+                out,
+                "{bullet}delegation: {} {} on {} ×{}, last {}",
+                attempt.provider,
+                attempt.action,
+                code(&attempt.resource),
+                attempt.count.uses,
+                attempt.count.last.as_deref().unwrap_or_default()
+            );
+        }
+        for attempt in &agent.denied {
+            let _ = writeln!(
+                out,
+                "{bullet}denied: {} {} on {} ×{}, last {}",
+                attempt.provider,
+                attempt.action,
+                code(&attempt.resource),
+                attempt.count.uses,
+                attempt.count.last.as_deref().unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    if !report.unmapped.is_empty() {
+        let events: Vec<String> = report
+            .unmapped
+            .iter()
+            .map(|(event, count)| format!("{} ×{count}", code(event)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Events writ cannot name as an IAM action (not counted): {}",
+            events.join(", ")
+        );
+    }
+    if !report.skipped.is_empty() {
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(why, count)| format!("{count} {why}"))
+            .collect();
+        let _ = writeln!(out, "Records not counted: {}", skipped.join("; "));
+    }
+    out
+}
+
+/// `1 use`, `2 uses`.
+fn plural(count: u64, word: &str) -> String {
+    match count {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    }
+}

@@ -1,0 +1,129 @@
+//! `writ usage` on the example's logs (`examples/acme/usage/`: CloudTrail
+//! records plain, gzipped and from `lookup-events`, and a Kubernetes audit
+//! log), and on logs it cannot read.
+
+use crate::binary;
+use std::path::{Path, PathBuf};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+fn usage(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["usage"];
+    all.extend_from_slice(args);
+    binary::writ(&example(), &all)
+}
+
+/// Each grant with its use, from every kind of log; what is never used,
+/// used beyond the grants, denied, or minted; and what was not counted,
+/// with why (a duplicate, a record before the window, another role's, an
+/// incomplete audit stage, an event writ cannot name).
+#[test]
+fn usage_of_the_example_from_its_logs() {
+    let logs = example().join("usage");
+    let logs = logs.to_str().unwrap();
+    let text = usage(&["--from", logs]);
+    assert!(text.status.success(), "{}", binary::text(&text));
+    let text = String::from_utf8(text.stdout).unwrap();
+    for expected in [
+        "billing_bot (3 of 4 grants used)",
+        "  2 uses, last 2026-11-21T02:00:00Z: aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-invoices/*\" (via reports_write > invoices_read)",
+        "  never used: aws.prod allow s3:PutObject on \"arn:aws:s3:::acme-reports/*\" (via reports_write)",
+        "  delegation: kubernetes.prod create on serviceaccounts/token in namespace billing named invoice-reader ×1",
+        "  denied: aws.prod s3:DeleteObject on arn:aws:s3:::acme-invoices/2026/11/inv-2.pdf ×1",
+        // The delegate's own, by its own role's sessions.
+        "invoice_reader (1 of 2 grants used)",
+        // From `lookup-events`, and an event without a resource.
+        "  1 use, last 2026-11-26T10:00:00Z: aws.prod allow ecr:GetAuthorizationToken on \"*\"",
+        // Allowed live, not by the source.
+        "  used, but no grant allows it: aws.prod ses:SendBulkEmail on arn:aws:ses:us-east-1:123456789012:identity/acme.example ×1",
+        "  denied: kubernetes.prod get on secrets in namespace kube-system named bootstrap-token ×1",
+        "Events writ cannot name as an IAM action (not counted): s3.amazonaws.com:GetBucketLifecycle ×1",
+        "1 read before (the same `eventID`)",
+        "1 read before (the same `auditID`)",
+        "1 before the window",
+        "1 not a session of one of the project's roles",
+        "1 not a completed request (audit stage)",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{text}");
+    }
+    insta::with_settings!({ snapshot_path => "../snapshots/usage", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("example_text", text);
+        let json = usage(&["--from", logs, "--format", "json"]);
+        insta::assert_snapshot!("example_json", String::from_utf8(json.stdout).unwrap());
+        let markdown = usage(&["--from", logs, "--format", "markdown"]);
+        insta::assert_snapshot!("example_markdown", String::from_utf8(markdown.stdout).unwrap());
+    });
+    // A shorter window: only the last days count.
+    let recent = usage(&["--from", logs, "--since", "3d", "--format", "json"]);
+    let recent: serde_json::Value = serde_json::from_slice(&recent.stdout).unwrap();
+    assert_eq!(recent["since"], "2026-11-26T00:00:00Z");
+    let bot = recent["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "billing_bot")
+        .unwrap();
+    let used: u64 = bot["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["uses"].as_u64().unwrap())
+        .sum();
+    assert_eq!(used, 1, "only the config map, on the 27th: {bot:#}");
+}
+
+/// A file that is not a log, a log cut short, a window writ cannot read:
+/// clear errors, no report.
+#[test]
+fn logs_writ_cannot_read_are_errors() {
+    let folder = std::env::temp_dir().join(format!("writ-usage-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let cases = [
+        (
+            "plan.json",
+            "{\"format_version\": 1}",
+            "is not a CloudTrail log or a Kubernetes audit log",
+        ),
+        (
+            "cut.json",
+            "{\"Records\": [{\"eventName\": \"GetObject\"",
+            "is not a CloudTrail log or a Kubernetes audit log",
+        ),
+        (
+            "text.log",
+            "hello\n",
+            "is not a CloudTrail log or a Kubernetes audit log",
+        ),
+    ];
+    for (name, text, said) in cases {
+        let file = folder.join(name);
+        std::fs::write(&file, text).unwrap();
+        let output = usage(&["--from", file.to_str().unwrap()]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{name}: {}",
+            binary::text(&output)
+        );
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(said) && stderr.contains(name),
+            "{name}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{name}");
+    }
+    let missing = usage(&["--from", folder.join("nowhere.json").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+    let window = usage(&[
+        "--from",
+        folder.join("plan.json").to_str().unwrap(),
+        "--since",
+        "ninety days",
+    ]);
+    assert_eq!(window.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&window.stderr).contains("`--since ninety days`"));
+    let _ = std::fs::remove_dir_all(&folder);
+}
