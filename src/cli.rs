@@ -57,6 +57,14 @@ enum Command {
         /// another (`writ::trust_cycle`).
         #[arg(long)]
         graph: bool,
+        /// Also report the grants no agent used in these logs (CloudTrail,
+        /// Kubernetes audit; files or folders), in the providers they
+        /// cover (`writ::unused_grant`; docs/usage.md).
+        #[arg(long, value_name = "LOG")]
+        usage: Vec<PathBuf>,
+        /// The window `--usage` counts, ending today.
+        #[arg(long, default_value = "90d", requires = "usage")]
+        since: String,
     },
     /// Format `.writ` files in the canonical layout.
     Fmt {
@@ -350,7 +358,19 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             format,
             deny_warnings,
             graph,
-        } => commands::check::run(out, &path, format, deny_warnings, graph),
+            usage,
+            since,
+        } => commands::check::run(
+            out,
+            &path,
+            format,
+            deny_warnings,
+            commands::check::Also {
+                graph,
+                usage: &usage,
+                since: &since,
+            },
+        ),
         Command::Fmt { path, check } => commands::fmt::run(out, &path, check),
         // Served above, before standard output is locked.
         Command::Lsp { stdio: _ } => commands::lsp::run(),

@@ -29,6 +29,28 @@ use std::path::{Path, PathBuf};
 use writ_compiler::model::{Model, Placement};
 use writ_compiler::usage::{self, Tally, Use};
 
+/// Reads the logs at `files` against the model, counting the window
+/// `since` (`90d`) back from the end of `today`: the usage report.
+pub fn usage(
+    model: &Model,
+    project: &str,
+    files: &[PathBuf],
+    since: &str,
+    today: writ_compiler::values::Date,
+) -> Result<writ_compiler::usage::Report, CliError> {
+    let window = writ_compiler::values::Duration::parse(since)
+        .map_err(|e| CliError::Message(format!("`--since {since}`: {e}")))?;
+    let end = (today.days_since_epoch() + 1) * 86_400;
+    let start = end - i64::try_from(window.0).unwrap_or(i64::MAX);
+    let mut tally = Tally::new(model, start);
+    let mut seen = Seen::default();
+    let context = Context { model, project };
+    for file in files {
+        read(file, &context, &mut tally, &mut seen)?;
+    }
+    Ok(tally.report())
+}
+
 /// What to read logs against.
 pub struct Context<'a> {
     pub model: &'a Model,

@@ -76,6 +76,7 @@ codes! {
     TtlNotEnforced => "ttl_not_enforced", Warning, "a ttl shorter than the provider can enforce";
     BroadTrust => "broad_trust", Warning, "a workload trusted more widely than one branch or environment";
     TrustCycle => "trust_cycle", Warning, "agents whose grants let them become one another (`writ check --graph`, plans)";
+    UnusedGrant => "unused_grant", Warning, "a grant no agent used in the usage logs' window (`writ check --usage`)";
     WideReach => "wide_reach", Warning, "a workload that can act as more agents than `[graph] max_identities` allows (`writ check --graph`, plans)";
 }
 

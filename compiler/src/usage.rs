@@ -64,6 +64,12 @@ pub struct Report {
     pub skipped: BTreeMap<String, u64>,
     /// Events whose action writ could not name, by `source:event`.
     pub unmapped: BTreeMap<String, u64>,
+    /// The providers the logs held requests of: a grant elsewhere is not
+    /// known to be unused.
+    pub providers: Vec<String>,
+    /// The window's start, RFC 3339.
+    #[serde(skip)]
+    pub since: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -133,6 +139,7 @@ pub struct Tally<'m> {
     delegation: BTreeMap<(AgentId, String, String, String), Count>,
     skipped: BTreeMap<String, u64>,
     unmapped: BTreeMap<String, u64>,
+    providers: BTreeSet<ProviderId>,
 }
 
 impl<'m> Tally<'m> {
@@ -147,6 +154,7 @@ impl<'m> Tally<'m> {
             delegation: BTreeMap::new(),
             skipped: BTreeMap::new(),
             unmapped: BTreeMap::new(),
+            providers: BTreeSet::new(),
         }
     }
 
@@ -161,6 +169,7 @@ impl<'m> Tally<'m> {
     }
 
     pub fn add(&mut self, request: &Use) {
+        self.providers.insert(request.provider);
         if request.time < self.since {
             self.skip("before the window");
             return;
@@ -293,6 +302,12 @@ impl<'m> Tally<'m> {
             agents,
             skipped: self.skipped,
             unmapped: self.unmapped,
+            providers: self
+                .providers
+                .iter()
+                .map(|&p| self.model.providers[p].address())
+                .collect(),
+            since: rfc3339(self.since),
         }
     }
 }
@@ -366,4 +381,52 @@ pub fn agents_of_account(model: &Model, namespace: &str, name: &str) -> Vec<(Age
         }
     }
     found
+}
+
+/// `writ::unused_grant`: each grant, as written, that no agent holding it
+/// used in the window, in a provider the logs cover (a grant of a scope is
+/// used when any agent that holds it through the scope used it).
+pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::diagnostic::{Code, Diagnostic, Label};
+    let covered: BTreeSet<&str> = report.providers.iter().map(String::as_str).collect();
+    // Per grant as written: the agents that hold it, and whether any used it.
+    // By where it is written: the span, its agents, and whether used.
+    type Holders<'a> = (Span, Vec<&'a str>, bool);
+    let mut written: BTreeMap<(u32, u32, u32), Holders> = BTreeMap::new();
+    for (agent, used) in model.agents.iter().zip(&report.agents) {
+        // A retired agent's access is gone: `writ::expired` says so.
+        if agent.retired {
+            continue;
+        }
+        for (grant, use_) in agent.grants.iter().zip(&used.grants) {
+            if !covered.contains(model.providers[grant.provider].address().as_str()) {
+                continue;
+            }
+            let key = (grant.span.file.0, grant.span.start, grant.span.end);
+            let entry = written
+                .entry(key)
+                .or_insert_with(|| (grant.span, Vec::new(), false));
+            entry.1.push(&agent.name);
+            entry.2 |= use_.count.uses > 0;
+        }
+    }
+    written
+        .into_values()
+        .filter(|(_, _, used)| !used)
+        .map(|(span, agents, _)| {
+            let who: Vec<String> = agents.iter().map(|a| format!("`{a}`")).collect();
+            Diagnostic::new(
+                Code::UnusedGrant,
+                format!(
+                    "no agent used this grant since {} (held by {})",
+                    report.since.get(..10).unwrap_or(&report.since),
+                    who.join(", ")
+                ),
+                Label::new(span, "never used in the logs' window"),
+            )
+            .with_help(
+                "remove it, or narrow it to what was used (`writ usage` shows what each agent did)",
+            )
+        })
+        .collect()
 }

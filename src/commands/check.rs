@@ -7,12 +7,22 @@ use std::io::Write;
 use std::path::Path;
 
 /// `graph`: the access graph's findings too (`writ::wide_reach`).
+/// What `writ check` reports besides the source's findings.
+pub struct Also<'a> {
+    /// The access graph's findings.
+    pub graph: bool,
+    /// Usage logs: the grants nobody used in them.
+    pub usage: &'a [std::path::PathBuf],
+    /// The window of `usage`.
+    pub since: &'a str,
+}
+
 pub fn run(
     out: &mut impl Write,
     path: &Path,
     format: Format,
     deny_warnings: bool,
-    graph: bool,
+    also: Also,
 ) -> Outcome {
     let project = load(path)?;
     let checked = checked(&project)?;
@@ -30,8 +40,18 @@ pub fn run(
     if !has_errors {
         let desired = writ_compiler::lower::lower(&model, &project.name);
         diagnostics.extend(desired.diagnostics.iter().cloned());
-        if graph {
+        if also.graph {
             diagnostics.extend(crate::pipeline::graph_findings(&project, &model));
+        }
+        if !also.usage.is_empty() {
+            let report = crate::logs::usage(
+                &model,
+                &project.name,
+                also.usage,
+                also.since,
+                crate::clock::today()?,
+            )?;
+            diagnostics.extend(writ_compiler::usage::unused_grants(&model, &report));
         }
         writ_compiler::diagnostic::sort_in_source_order(&mut diagnostics);
         crate::pipeline::leave(desired);

@@ -1,15 +1,14 @@
 //! `writ usage`: what each agent actually did, grant by grant, from
 //! CloudTrail and Kubernetes audit logs (docs/usage.md).
 
-use crate::error::{CliError, Outcome};
-use crate::logs::{self, Context, Seen};
+use crate::error::Outcome;
+use crate::logs;
 use crate::pipeline::{checked, load, show_findings};
-use crate::{clock, report};
+use crate::report;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use writ_compiler::usage::{Report, Tally};
-use writ_compiler::values::Duration;
+use writ_compiler::usage::Report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum UsageFormat {
@@ -28,8 +27,6 @@ pub fn run(
     since: &str,
     format: UsageFormat,
 ) -> Outcome {
-    let window =
-        Duration::parse(since).map_err(|e| CliError::Message(format!("`--since {since}`: {e}")))?;
     let project = load(path)?;
     let checked = checked(&project)?;
     if checked.has_errors() {
@@ -41,20 +38,7 @@ pub fn run(
         .into());
     }
     let model = &checked.model;
-    // The window ends at the end of today (WRIT_TODAY fixes it).
-    let today = clock::today()?;
-    let end = (today.days_since_epoch() + 1) * 86_400;
-    let since_time = end - i64::try_from(window.0).unwrap_or(i64::MAX);
-    let mut tally = Tally::new(model, since_time);
-    let mut seen = Seen::default();
-    let context = Context {
-        model,
-        project: &project.name,
-    };
-    for file in from {
-        logs::read(file, &context, &mut tally, &mut seen)?;
-    }
-    let mut report = tally.report();
+    let mut report = logs::usage(model, &project.name, from, since, crate::clock::today()?)?;
     for grant in report.agents.iter_mut().flat_map(|a| a.grants.iter_mut()) {
         if let Some(span) = grant.span {
             let file = project.sources.file(span.file);
@@ -69,7 +53,7 @@ pub fn run(
             let mut json = serde_json::json!({
                 "format_version": 1,
                 "project": project.name,
-                "since": writ_compiler::usage::rfc3339(since_time),
+                "since": report.since,
             });
             if let (Some(object), Ok(serde_json::Value::Object(body))) =
                 (json.as_object_mut(), serde_json::to_value(&report))

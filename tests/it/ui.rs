@@ -122,25 +122,55 @@ fn expected(file: &str, text: &str) -> Result<Vec<Finding>, String> {
     Ok(found)
 }
 
-/// The findings writ reports, in the terms of the markers.
 /// What writ reports for a case: `writ check`'s findings and `writ
-/// test`'s; for cases named `graph_*`, `writ check --graph`'s.
-fn reported(sources: &SourceMap) -> Vec<writ_compiler::Diagnostic> {
+/// test`'s; for cases named `graph_*`, `writ check --graph`'s; for a case
+/// with usage logs (files that are not `.writ`), `writ check --usage`'s.
+fn reported(sources: &SourceMap, logs: &[(String, String)]) -> Vec<writ_compiler::Diagnostic> {
     let graph = sources.files().any(|(_, file)| {
         file.name
             .rsplit('/')
             .next()
             .is_some_and(|n| n.starts_with("graph_"))
     });
-    if graph {
+    let mut found = if graph {
         crate::support::findings_with_graph(sources)
     } else {
         crate::support::findings(sources)
+    };
+    if !logs.is_empty() {
+        let folder =
+            std::env::temp_dir().join(format!("writ-ui-logs-{}-{}", std::process::id(), logs[0].0));
+        std::fs::create_dir_all(&folder).unwrap();
+        let files: Vec<PathBuf> = logs
+            .iter()
+            .map(|(name, text)| {
+                let file = folder.join(name);
+                std::fs::write(&file, text).unwrap();
+                file
+            })
+            .collect();
+        let model = crate::support::check(sources).model;
+        let report = writ::logs::usage(&model, "proj", &files, "90d", crate::support::today())
+            .expect("the case's logs read");
+        found.extend(writ_compiler::usage::unused_grants(&model, &report));
+        writ_compiler::diagnostic::sort_in_source_order(&mut found);
+        let _ = std::fs::remove_dir_all(&folder);
     }
+    found
 }
 
-fn actual(sources: &SourceMap) -> Vec<Finding> {
-    let mut found: Vec<Finding> = reported(sources)
+/// The usage logs of a case: its files that are not `.writ`.
+fn case_logs(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).expect("UTF-8 case");
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    files(&name, &text)
+        .into_iter()
+        .filter(|(file, _)| !file.ends_with(".writ"))
+        .collect()
+}
+
+fn actual(sources: &SourceMap, logs: &[(String, String)]) -> Vec<Finding> {
+    let mut found: Vec<Finding> = reported(sources, logs)
         .iter()
         .map(|d| {
             let file = sources.file(d.primary.span.file);
@@ -188,7 +218,10 @@ fn cases() -> Vec<PathBuf> {
 fn case_sources(path: &Path, prefix: &str) -> (SourceMap, Vec<(String, String)>) {
     let text = std::fs::read_to_string(path).expect("UTF-8 case");
     let name = path.file_name().unwrap().to_string_lossy().to_string();
-    let files = files(&format!("{prefix}{name}"), &text);
+    let files: Vec<(String, String)> = files(&format!("{prefix}{name}"), &text)
+        .into_iter()
+        .filter(|(file, _)| file.ends_with(".writ"))
+        .collect();
     let mut sources = SourceMap::new();
     for (file, text) in &files {
         sources.add(file.clone(), text.clone());
@@ -215,7 +248,7 @@ fn every_ui_case_reports_exactly_the_findings_it_marks() {
             }
         }
         wanted.sort();
-        let actual = actual(&sources);
+        let actual = actual(&sources, &case_logs(path));
         if actual != wanted {
             let missing: Vec<String> = wanted
                 .iter()
@@ -283,7 +316,7 @@ fn every_diagnostic_code_has_a_ui_case() {
 fn rendered_reports_match_their_snapshots() {
     insta::glob!("..", "ui/*.writ", |path| {
         let (sources, _) = case_sources(path, "tests/ui/");
-        let report = writ::report::render_plain(&sources, &reported(&sources));
+        let report = writ::report::render_plain(&sources, &reported(&sources, &case_logs(path)));
         insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!("ui", report);
         });

@@ -127,3 +127,57 @@ fn logs_writ_cannot_read_are_errors() {
     assert!(String::from_utf8_lossy(&window.stderr).contains("`--since ninety days`"));
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// `writ check --usage`: the grants nobody used, as warnings at the grant,
+/// once per grant as written (a scope's, used by one agent that holds it,
+/// is used), in the providers the logs cover only.
+#[test]
+fn check_with_usage_reports_unused_grants() {
+    let logs = example().join("usage");
+    let output = binary::writ(
+        &example(),
+        &[
+            "check",
+            "--usage",
+            logs.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", binary::text(&output));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let unused: Vec<&serde_json::Value> = found
+        .iter()
+        .filter(|d| d["code"] == "writ::unused_grant")
+        .collect();
+    let messages: Vec<&str> = unused
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.contains(&"no agent used this grant since 2026-08-31 (held by `billing_bot`)"),
+        "{messages:#?}"
+    );
+    // The example's GitHub and GCP grants: no log of theirs was given.
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.contains("dependency_bot") || m.contains("warehouse_loader")),
+        "{messages:#?}"
+    );
+    // Used through the scope by the bot: not unused for its delegate.
+    assert!(
+        !messages.iter().any(|m| m.contains("`invoice_reader`")),
+        "{messages:#?}"
+    );
+    // Retired: `writ::expired` says so instead.
+    assert!(
+        !messages.iter().any(|m| m.contains("legacy_exporter")),
+        "{messages:#?}"
+    );
+    // Without logs, none; `--since` alone is a usage error.
+    let plain = binary::writ(&example(), &["check", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("unused_grant"));
+    let since = binary::writ(&example(), &["check", "--since", "30d"]);
+    assert_eq!(since.status.code(), Some(1));
+}
