@@ -130,39 +130,47 @@ fn read_file(
         seen,
         file: &shown,
     };
-    // One JSON value after another (a CloudTrail file holds one; an audit
-    // log, one per line), each read record by record.
+    let unreadable = |error: serde_json::Error| {
+        CliError::Message(format!(
+            "`{shown}` is not a CloudTrail log or a Kubernetes audit log: {error}"
+        ))
+    };
+    let failed = |e: std::io::Error| CliError::Message(format!("cannot read `{shown}`: {e}"));
+    // Line by line: an audit log holds one event a line, and CloudTrail
+    // writes each file on one line. A value that does not end with its
+    // line (a document written over many lines) is read whole.
+    let mut line = Vec::new();
+    let mut lines = 0usize;
     loop {
-        let more = loop {
-            let buffer = reader
-                .fill_buf()
-                .map_err(|e| CliError::Message(format!("cannot read `{shown}`: {e}")))?;
-            match buffer.iter().position(|b| !b.is_ascii_whitespace()) {
-                Some(at) => {
-                    reader.consume(at);
-                    break true;
-                }
-                None if buffer.is_empty() => break false,
-                None => {
-                    let all = buffer.len();
-                    reader.consume(all);
-                }
-            }
-        };
-        if !more {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(failed)? == 0 {
             return Ok(());
         }
-        let mut json = serde_json::Deserializer::from_reader(&mut reader);
-        TopSeed {
-            reading: &mut reading,
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
         }
-        .deserialize(&mut json)
-        .map_err(|error| {
-            CliError::Message(format!(
-                "`{shown}` is not a CloudTrail log or a Kubernetes audit log: {error}"
-            ))
-        })?;
+        lines += 1;
+        // The first value cut at its line's end (looked at before any of
+        // its records is counted): the document is written over several
+        // lines.
+        if lines == 1 {
+            if let Err(error) = serde_json::from_slice::<IgnoredAny>(&line) {
+                if error.is_eof() {
+                    reader.read_to_end(&mut line).map_err(failed)?;
+                    return parse(&line, &mut reading).map_err(unreadable);
+                }
+            }
+        }
+        parse(&line, &mut reading).map_err(unreadable)?;
     }
+}
+
+/// One JSON value (and nothing else but white space), its records handed
+/// to `reading`.
+fn parse(text: &[u8], reading: &mut Reading) -> Result<(), serde_json::Error> {
+    let mut json = serde_json::Deserializer::from_slice(text);
+    TopSeed { reading }.deserialize(&mut json)?;
+    json.end()
 }
 
 /// One top-level JSON value of a log, its records handed on as they are

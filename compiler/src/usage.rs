@@ -100,8 +100,12 @@ pub struct GrantUse {
     pub count: Count,
     /// Each action used under it, with its count.
     pub actions: BTreeMap<String, Count>,
-    /// The resources used under it (as the log names them).
+    /// The resources used under it (as the log names them; the first
+    /// [`KEPT`]).
     pub resources: BTreeSet<String>,
+    /// Uses of resources past those listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
     /// Where the grant is written (`FILE:LINE`, set by the caller, which
     /// has the files).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,8 +123,26 @@ pub struct Attempt {
     pub count: Count,
 }
 
-/// A grant's use: in all, by action, and the resources.
-type Used = (Count, BTreeMap<String, Count>, BTreeSet<String>);
+/// A grant's use: in all, by action, and the resources (the first
+/// [`KEPT`], and how many uses were of others).
+#[derive(Debug, Clone, Default)]
+struct Used {
+    count: Count,
+    actions: BTreeMap<String, Count>,
+    resources: BTreeSet<String>,
+    unlisted: u64,
+}
+
+/// Requests outside the grants, by (agent, provider, action, resource).
+type Attempts = BTreeMap<(AgentId, ProviderId, String, String), Count>;
+
+/// How many distinct resources are kept per grant, and distinct attempts
+/// per agent and kind: the rest are counted together, so that memory does
+/// not grow with the logs.
+pub const KEPT: usize = 100;
+
+/// The resource of the attempts counted together past [`KEPT`].
+pub const OTHERS: &str = "(other resources)";
 
 /// What allows a request the provider allowed.
 enum Decided {
@@ -134,9 +156,9 @@ pub struct Tally<'m> {
     model: &'m Model,
     since: i64,
     grants: HashMap<(AgentId, usize), Used>,
-    beyond: BTreeMap<(AgentId, String, String, String), Count>,
-    denied: BTreeMap<(AgentId, String, String, String), Count>,
-    delegation: BTreeMap<(AgentId, String, String, String), Count>,
+    beyond: Attempts,
+    denied: Attempts,
+    delegation: Attempts,
     skipped: BTreeMap<String, u64>,
     unmapped: BTreeMap<String, u64>,
     providers: BTreeSet<ProviderId>,
@@ -174,49 +196,69 @@ impl<'m> Tally<'m> {
             self.skip("before the window");
             return;
         }
-        let provider = self.model.providers[request.provider].address();
-        // Where a Kubernetes request was, with the resource.
-        let place = match &request.placement {
-            Placement::Namespace(namespace) => format!(" in namespace {namespace}"),
-            Placement::Cluster => " in cluster".to_string(),
-            Placement::None => String::new(),
+        // The resource as shown: where a Kubernetes request was, and the
+        // object it named.
+        let shown = request.resource.as_ref().map(|r| {
+            let mut shown = r.clone();
+            match &request.placement {
+                Placement::Namespace(namespace) => {
+                    shown.push_str(" in namespace ");
+                    shown.push_str(namespace);
+                }
+                Placement::Cluster => shown.push_str(" in cluster"),
+                Placement::None => {}
+            }
+            if let Some(name) = &request.name {
+                shown.push_str(" named ");
+                shown.push_str(name);
+            }
+            shown
+        });
+        let decided = if request.denied {
+            None
+        } else {
+            Some(self.deciding_grant(request))
         };
-        let named = request
-            .name
-            .as_ref()
-            .map(|n| format!(" named {n}"))
-            .unwrap_or_default();
-        let shown = request
-            .resource
-            .as_ref()
-            .map(|r| format!("{r}{place}{named}"));
-        let resource = shown.clone().unwrap_or_else(|| "*".to_string());
-        let key = (
-            request.agent,
-            provider,
-            request.action.clone(),
-            resource.clone(),
-        );
-        if request.denied {
-            self.denied.entry(key).or_default().add(request.time);
-            return;
-        }
-        match self.deciding_grant(request) {
-            Decided::Mints => self.delegation.entry(key).or_default().add(request.time),
-            Decided::Grant(grant) => {
-                let entry = self.grants.entry((request.agent, grant)).or_default();
-                entry.0.add(request.time);
-                entry
-                    .1
-                    .entry(request.action.clone())
-                    .or_default()
-                    .add(request.time);
-                if let Some(resource) = shown {
-                    entry.2.insert(resource);
+        if let Some(Decided::Grant(grant)) = decided {
+            let entry = self.grants.entry((request.agent, grant)).or_default();
+            entry.count.add(request.time);
+            match entry.actions.get_mut(&request.action) {
+                Some(count) => count.add(request.time),
+                None => {
+                    let mut count = Count::default();
+                    count.add(request.time);
+                    entry.actions.insert(request.action.clone(), count);
                 }
             }
-            Decided::Nothing => self.beyond.entry(key).or_default().add(request.time),
+            if let Some(resource) = shown {
+                // The first ones only: memory does not grow with the logs.
+                if entry.resources.len() < KEPT || entry.resources.contains(&resource) {
+                    entry.resources.insert(resource);
+                } else {
+                    entry.unlisted += 1;
+                }
+            }
+            return;
         }
+        let map = match decided {
+            None => &mut self.denied,
+            Some(Decided::Mints) => &mut self.delegation,
+            _ => &mut self.beyond,
+        };
+        let resource = shown.unwrap_or_else(|| "*".to_string());
+        let provider = request.provider;
+        let mut key = (request.agent, provider, request.action.clone(), resource);
+        // The first ones only, by agent; the rest together.
+        if !map.contains_key(&key)
+            && map
+                .range((request.agent, 0, String::new(), String::new())..)
+                .take_while(|((agent, ..), _)| *agent == request.agent)
+                .count()
+                >= KEPT
+        {
+            key.3 = OTHERS.to_string();
+        }
+        map.entry(key).or_default().add(request.time);
     }
 
     /// The grant of the agent that allows the request; for a request whose
@@ -266,24 +308,24 @@ impl<'m> Tally<'m> {
                 .iter()
                 .enumerate()
                 .map(|(index, grant)| {
-                    let (count, actions, resources) =
-                        self.grants.get(&(id, index)).cloned().unwrap_or_default();
+                    let used = self.grants.get(&(id, index)).cloned().unwrap_or_default();
                     GrantUse {
                         grant: grant_words(self.model, grant),
                         via: grant.via.clone(),
-                        count,
-                        actions,
-                        resources,
+                        count: used.count,
+                        actions: used.actions,
+                        resources: used.resources,
+                        unlisted: used.unlisted,
                         at: None,
                         span: Some(grant.span),
                     }
                 })
                 .collect();
-            let attempts = |map: &BTreeMap<(AgentId, String, String, String), Count>| {
-                map.iter()
-                    .filter(|((agent, ..), _)| *agent == id)
+            let attempts = |map: &Attempts| {
+                map.range((id, 0, String::new(), String::new())..)
+                    .take_while(|((agent, ..), _)| *agent == id)
                     .map(|((_, provider, action, resource), count)| Attempt {
-                        provider: provider.clone(),
+                        provider: self.model.providers[*provider].address(),
                         action: action.clone(),
                         resource: resource.clone(),
                         count: count.clone(),
@@ -429,4 +471,8 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
             )
         })
         .collect()
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }

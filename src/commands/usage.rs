@@ -121,7 +121,11 @@ fn text(report: &Report, since: &str, markdown: bool) -> String {
             let _ = writeln!(out, "{indent}actions: {}", actions.join(", "));
             if !grant.resources.is_empty() {
                 let resources: Vec<String> = grant.resources.iter().map(|r| code(r)).collect();
-                let _ = writeln!(out, "{indent}resources: {}", resources.join(", "));
+                let more = match grant.unlisted {
+                    0 => String::new(),
+                    n => format!(", and {} of others", plural(n, "use")),
+                };
+                let _ = writeln!(out, "{indent}resources: {}{more}", resources.join(", "));
             }
         }
         for attempt in &agent.beyond {
