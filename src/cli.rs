@@ -169,6 +169,13 @@ enum Command {
         /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
+        /// Usage logs (CloudTrail, Kubernetes audit): each access an agent
+        /// gains is noted with whether it tried it in them (docs/usage.md).
+        #[arg(long, value_name = "LOG")]
+        usage: Vec<PathBuf>,
+        /// The window `--usage` counts, ending today.
+        #[arg(long, default_value = "90d", requires = "usage")]
+        since: String,
         #[command(flatten)]
         github: GithubArgs,
     },
@@ -384,6 +391,8 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             detailed_exitcode,
             allow_mass_delete,
             only,
+            usage,
+            since,
             github,
         } => commands::plan::run(
             out,
@@ -396,6 +405,8 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
                 detailed_exitcode,
                 allow_mass_delete,
                 only,
+                usage,
+                since,
                 github,
             },
         ),

@@ -476,3 +476,68 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
 fn is_zero(count: &u64) -> bool {
     *count == 0
 }
+
+/// For a plan read with usage logs: each access an agent gains, with
+/// whether it tried it in the logs' window (and was allowed, or denied),
+/// or not, in the providers the logs cover. A gain nobody tried may not be needed; one denied before is
+/// likely what the change is for.
+pub fn gain_notes(deltas: &[crate::plan::AgentDelta], report: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
+    for delta in deltas {
+        let Some(used) = report.agents.iter().find(|a| a.agent == delta.agent) else {
+            continue;
+        };
+        for gain in &delta.gains {
+            // Not a request the agent makes (who may become it: a trust).
+            if !report.providers.contains(&gain.provider) || gain.action.contains(' ') {
+                continue;
+            }
+            let kind = gain
+                .provider
+                .split('.')
+                .next()
+                .and_then(ProviderKind::parse)
+                .unwrap_or(ProviderKind::Aws);
+            let action = |a: &str| crate::access::action_matches(kind, &gain.action, a);
+            // A shown resource (`configmaps in namespace billing named x`):
+            // its resource part.
+            let resource = |r: &str| {
+                let bare = r.split(" in ").next().unwrap_or(r);
+                crate::access::resource_matches(kind, &gain.resource, bare)
+            };
+            let tried = |attempts: &[Attempt]| -> u64 {
+                attempts
+                    .iter()
+                    .filter(|t| {
+                        t.provider == gain.provider && action(&t.action) && resource(&t.resource)
+                    })
+                    .map(|t| t.count.uses)
+                    .sum()
+            };
+            let denied = tried(&used.denied);
+            let beyond = tried(&used.beyond);
+            let granted: u64 = used
+                .grants
+                .iter()
+                // A request that named no resource counts by its action.
+                .filter(|g| g.resources.is_empty() || g.resources.iter().any(|r| resource(r)))
+                .flat_map(|g| g.actions.iter())
+                .filter(|(a, _)| action(a))
+                .map(|(_, c)| c.uses)
+                .sum();
+            let since = report.since.get(..10).unwrap_or(&report.since);
+            let times = |n: u64| match n {
+                1 => "once".to_string(),
+                n => format!("{n} times"),
+            };
+            let agent = &delta.agent;
+            let said = match (denied, beyond + granted) {
+                (0, 0) => format!("`{agent}` gains {gain}, which it did not try since {since} (usage logs)"),
+                (0, n) => format!("`{agent}` gains {gain}, which it used {} since {since} (usage logs)", times(n)),
+                (n, _) => format!("`{agent}` gains {gain}, which it tried {} since {since} and was denied (usage logs)", times(n)),
+            };
+            notes.push(said);
+        }
+    }
+    notes
+}

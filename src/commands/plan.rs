@@ -20,6 +20,11 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     pub allow_mass_delete: bool,
     pub only: Vec<String>,
+    /// Usage logs: each gained access is noted with whether the agent
+    /// tried it in them.
+    pub usage: Vec<std::path::PathBuf>,
+    /// The window of `usage`.
+    pub since: String,
     pub github: GithubArgs,
 }
 
@@ -36,6 +41,17 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
             )?;
         }
         return Ok(1);
+    };
+    // Read before the model is freed: the logs are held against it.
+    let usage = match args.usage.is_empty() {
+        true => None,
+        false => Some(crate::logs::usage(
+            &model,
+            &project.name,
+            &args.usage,
+            &args.since,
+            crate::clock::today()?,
+        )?),
     };
     let scope = Scope::new(&model, &args.only)?;
     desired.resources.retain(|r| scope.includes(&r.provider));
@@ -69,6 +85,12 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
         observed.unfinished,
         observed.snapshot.as_deref(),
     )?;
+    if let Some(report) = &usage {
+        plan.notes.extend(writ_compiler::usage::gain_notes(
+            &plan.permission_delta,
+            report,
+        ));
+    }
     plan.undeclared_access = crate::pipeline::undeclared_access(
         &project,
         model.as_ref(),

@@ -181,3 +181,39 @@ fn check_with_usage_reports_unused_grants() {
     let since = binary::writ(&example(), &["check", "--since", "30d"]);
     assert_eq!(since.status.code(), Some(1));
 }
+
+/// `writ plan --usage`: each access an agent gains is noted with whether
+/// it tried it in the logs; who may become the agent (a trust) is not an
+/// access it tries.
+#[test]
+fn plans_note_whether_gained_access_was_tried() {
+    let logs = example().join("usage");
+    let output = binary::writ(
+        &example(),
+        &[
+            "plan",
+            "--usage",
+            logs.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", binary::text(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let notes: Vec<&str> = plan["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .filter(|n| n.ends_with("(usage logs)"))
+        .collect();
+    assert!(notes.contains(&"`deployer` gains aws.prod `ecr:GetAuthorizationToken` on `*`, which it used once since 2026-08-31 (usage logs)"), "{notes:#?}");
+    assert!(notes.contains(&"`deployer` gains aws.prod `ecr:GetDownloadUrlForLayer` on `arn:aws:ecr:us-east-1:123456789012:repository/services/*`, which it did not try since 2026-08-31 (usage logs)"), "{notes:#?}");
+    assert!(
+        !notes.iter().any(|n| n.contains("become the agent")),
+        "{notes:#?}"
+    );
+    // Without logs, no such note.
+    let plain = binary::writ(&example(), &["plan", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("(usage logs)"));
+}
