@@ -1,5 +1,5 @@
 //! `writ usage` on large logs (issue 17), end to end with the release
-//! binary on the example project: 1,000,000 CloudTrail records (about 1 GB
+//! binary on the example project: 1,000,000 CloudTrail records (1.67 GB
 //! of JSON, in files of 10,000 records: CloudTrail writes many small files) and
 //! 1,000,000 Kubernetes audit events (JSON lines). Goals: CloudTrail in
 //! under 10 s, audit in under 5 s, on one core, at bounded memory (the

@@ -1,6 +1,7 @@
 //! Reading what agents did: AWS CloudTrail records and Kubernetes audit
-//! events, streamed record by record (never a whole file in memory), each
-//! put to the compiler's usage tally.
+//! events, read a line at a time (CloudTrail writes each file on one line;
+//! a document written over several lines is read whole), each record put
+//! to the compiler's usage tally and dropped.
 //!
 //! - CloudTrail: files in CloudTrail's `{"Records": […]}` form, plain or
 //!   gzipped (as CloudTrail writes them to S3), or the output of `aws
@@ -42,11 +43,18 @@ pub fn usage(
         .map_err(|e| CliError::Message(format!("`--since {since}`: {e}")))?;
     let end = (today.days_since_epoch() + 1) * 86_400;
     let start = end - i64::try_from(window.0).unwrap_or(i64::MAX);
-    let mut tally = Tally::new(model, start);
+    let mut tally = Tally::new(model, project, start);
     let mut seen = Seen::default();
     let context = Context { model, project };
     for file in files {
+        let before = tally.records();
         read(file, &context, &mut tally, &mut seen)?;
+        if tally.records() == before {
+            return Err(CliError::Message(format!(
+                "`{}` holds no record: name CloudTrail files (or the folder of a trail's `AWSLogs/…/CloudTrail/`) or a Kubernetes audit log",
+                file.display()
+            )));
+        }
     }
     Ok(tally.report())
 }
@@ -65,15 +73,22 @@ pub fn read(
     seen: &mut Seen,
 ) -> Result<(), CliError> {
     if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        // A trail's folders nest (`REGION/YYYY/MM/DD/`): every file under
+        // it, but hidden ones and CloudTrail's digests (not records).
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| CliError::Message(format!("cannot read `{}`: {e}", path.display())))?
             .filter_map(Result::ok)
             .map(|entry| entry.path())
-            .filter(|p| p.is_file())
+            .filter(|p| {
+                p.file_name().is_some_and(|n| {
+                    let name = n.to_string_lossy();
+                    !name.starts_with('.') && name != "CloudTrail-Digest"
+                })
+            })
             .collect();
-        files.sort();
-        for file in files {
-            read_file(&file, context, tally, seen)?;
+        entries.sort();
+        for entry in entries {
+            read(&entry, context, tally, seen)?;
         }
         return Ok(());
     }
@@ -229,6 +244,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_, '_, '_> {
                 "objectRef" => event.object = map.next_value()?,
                 "responseStatus" => event.status = map.next_value()?,
                 "stageTimestamp" => event.time = map.next_value()?,
+                "annotations" => event.annotations = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -323,6 +339,10 @@ struct LookedUp {
 struct CloudTrail {
     #[serde(rename = "eventID")]
     event_id: String,
+    /// The same call, as recorded in each account it touched.
+    #[serde(rename = "sharedEventID")]
+    shared_event_id: Option<String>,
+    event_category: Option<String>,
     event_time: String,
     event_source: String,
     event_name: String,
@@ -376,6 +396,7 @@ struct AuditEvent {
     status: Option<Status>,
     #[serde(rename = "stageTimestamp")]
     time: Option<String>,
+    annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -423,24 +444,39 @@ impl Reading<'_, '_, '_> {
                 .skip("not a session of one of the project's roles");
             return;
         };
-        let account = record
-            .recipient_account_id
-            .as_deref()
+        // The agent's account: its role's (the bucket owner's copy of a
+        // cross-account call is recorded in the other account too).
+        let account = issuer
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|a| !a.is_empty())
             .or(record.user_identity.account_id.as_deref())
-            .or_else(|| issuer.and_then(|arn| arn.split(':').nth(4)))
             .unwrap_or_default();
         let Some(provider) = usage::aws_provider(model, account) else {
             self.tally
                 .skip("an AWS account no provider of the project names");
             return;
         };
-        if !self.seen.first(&record.event_id) {
+        // One call, counted once: a cross-account call's copies share
+        // an id.
+        let id = record
+            .shared_event_id
+            .as_deref()
+            .map(|shared| format!("{shared}/{}", record.event_name))
+            .unwrap_or_else(|| record.event_id.clone());
+        if !self.seen.first(&id) {
             self.tally.skip("read before (the same `eventID`)");
             return;
         }
-        let Some(action) = iam_action(&record.event_source, &record.event_name) else {
-            self.tally
-                .unmapped(&format!("{}:{}", record.event_source, record.event_name));
+        let Some(action) = iam_action(&record) else {
+            let service = record
+                .event_source
+                .strip_suffix(".amazonaws.com")
+                .unwrap_or(&record.event_source);
+            self.tally.unmapped(
+                agent,
+                prefix_of(service),
+                &format!("{}:{}", record.event_source, record.event_name),
+            );
             return;
         };
         let Some(time) = seconds(&record.event_time) else {
@@ -450,7 +486,8 @@ impl Reading<'_, '_, '_> {
         let denied = record.error_code.as_deref().is_some_and(|code| {
             code.contains("AccessDenied")
                 || code.contains("Unauthorized")
-                || code == "Client.UnauthorizedOperation"
+                || code.starts_with("AuthorizationError")
+                || code == "InsufficientPrivilegesException"
         });
         // An S3 object's event names its bucket too: the object is what
         // the action is on.
@@ -476,6 +513,7 @@ impl Reading<'_, '_, '_> {
             name: None,
             time,
             denied,
+            data: record.event_category.as_deref() == Some("Data"),
         };
         if resources.is_empty() {
             self.tally.add(&base);
@@ -534,7 +572,11 @@ impl Reading<'_, '_, '_> {
         } else {
             Placement::Namespace(object.namespace.clone())
         };
-        let denied = event.status.as_ref().is_some_and(|s| s.code == 403);
+        // Refused by RBAC, not by admission after RBAC allowed it.
+        let denied = match event.annotations.get("authorization.k8s.io/decision") {
+            Some(decision) => decision == "forbid",
+            None => event.status.as_ref().is_some_and(|s| s.code == 403),
+        };
         // The same account in two clusters: each agent that runs as it.
         for (agent, provider) in agents {
             self.tally.add(&Use {
@@ -546,6 +588,8 @@ impl Reading<'_, '_, '_> {
                 name: (!object.name.is_empty()).then(|| object.name.clone()),
                 time,
                 denied,
+                // An audit log records every request at its level.
+                data: true,
             });
         }
         Ok(())
@@ -566,36 +610,98 @@ const RENAMED: &[(&str, &str, &str)] = &[
     ("s3", "HeadBucket", "ListBucket"),
     ("s3", "CreateMultipartUpload", "PutObject"),
     ("s3", "UploadPart", "PutObject"),
+    ("s3", "UploadPartCopy", "PutObject"),
     ("s3", "CompleteMultipartUpload", "PutObject"),
     ("s3", "CopyObject", "PutObject"),
     ("s3", "DeleteObjects", "DeleteObject"),
     ("s3", "ListBuckets", "ListAllMyBuckets"),
-    ("ses", "SendEmail", "SendEmail"),
+    ("s3", "ListParts", "ListMultipartUploadParts"),
+    ("s3", "ListMultipartUploads", "ListBucketMultipartUploads"),
+    ("s3", "GetBucketLifecycle", "GetLifecycleConfiguration"),
+    ("s3", "PutBucketLifecycle", "PutLifecycleConfiguration"),
+    ("s3", "DeleteBucketLifecycle", "PutLifecycleConfiguration"),
+    ("s3", "GetBucketEncryption", "GetEncryptionConfiguration"),
+    ("s3", "PutBucketEncryption", "PutEncryptionConfiguration"),
+    ("s3", "DeleteBucketEncryption", "PutEncryptionConfiguration"),
+    (
+        "s3",
+        "GetObjectLockConfiguration",
+        "GetBucketObjectLockConfiguration",
+    ),
+    ("s3", "DeleteBucketCors", "PutBucketCORS"),
+    ("s3", "DeleteBucketTagging", "PutBucketTagging"),
+    (
+        "s3",
+        "DeleteBucketReplication",
+        "PutReplicationConfiguration",
+    ),
+    ("s3", "SelectObjectContent", "GetObject"),
+    ("lambda", "Invoke", "InvokeFunction"),
+    ("sqs", "SendMessageBatch", "SendMessage"),
+    ("sqs", "DeleteMessageBatch", "DeleteMessage"),
+    (
+        "sqs",
+        "ChangeMessageVisibilityBatch",
+        "ChangeMessageVisibility",
+    ),
+    ("sns", "PublishBatch", "Publish"),
+    ("kms", "ReEncrypt", "ReEncryptFrom"),
 ];
 
 /// Services whose event source is not their IAM prefix.
 const PREFIXES: &[(&str, &str)] = &[
     ("monitoring", "cloudwatch"),
-    ("email", "ses"),
-    ("elasticloadbalancing", "elasticloadbalancing"),
-    ("api.ecr", "ecr"),
-    ("ecr", "ecr"),
-    ("execute-api", "execute-api"),
+    ("tagging", "tag"),
+    ("rdsdata", "rds-data"),
 ];
 
-/// The IAM action of an event, if the catalogue knows it.
-fn iam_action(source: &str, event: &str) -> Option<String> {
-    let service = source.strip_suffix(".amazonaws.com")?;
-    let prefix = PREFIXES
+/// The IAM prefix of a service as its event source names it.
+fn prefix_of(service: &str) -> &str {
+    PREFIXES
         .iter()
         .find(|(s, _)| *s == service)
-        .map_or(service, |(_, p)| p);
-    let name = RENAMED
+        .map_or(service, |(_, p)| p)
+}
+
+/// The IAM action of a record, if the catalogue knows it. Lambda's
+/// management events carry the API's version (`UpdateFunctionCode20150331v2`);
+/// an S3 object event on a version is authorised as the `…Version` action.
+fn iam_action(record: &CloudTrail) -> Option<String> {
+    let service = record.event_source.strip_suffix(".amazonaws.com")?;
+    let prefix = prefix_of(service);
+    let mut event = record.event_name.as_str();
+    if prefix == "lambda" {
+        let bare = event.trim_end_matches(|c: char| c.is_ascii_digit() || c == 'v');
+        // Only a date-like suffix: `UpdateFunctionCode20150331v2`.
+        if event.len() - bare.len() >= 8 {
+            event = bare;
+        }
+    }
+    let mut name = RENAMED
         .iter()
         .find(|(p, e, _)| *p == prefix && *e == event)
-        .map_or(event, |(_, _, action)| action);
+        .map_or(event.to_string(), |(_, _, action)| action.to_string());
+    let versioned = record
+        .request_parameters
+        .as_ref()
+        .and_then(|p| p.get("versionId"))
+        .is_some();
+    if prefix == "s3" && versioned {
+        let version = match name.as_str() {
+            "GetObject" => Some("GetObjectVersion"),
+            "DeleteObject" => Some("DeleteObjectVersion"),
+            "GetObjectAcl" => Some("GetObjectVersionAcl"),
+            "PutObjectAcl" => Some("PutObjectVersionAcl"),
+            "GetObjectTagging" => Some("GetObjectVersionTagging"),
+            "PutObjectTagging" => Some("PutObjectVersionTagging"),
+            _ => None,
+        };
+        if let Some(version) = version {
+            name = version.to_string();
+        }
+    }
     let catalogue = writ_compiler::facts::aws::catalogue();
-    let action = catalogue.service(prefix)?.action(name)?;
+    let action = catalogue.service(prefix)?.action(&name)?;
     Some(format!("{prefix}:{}", action.name))
 }
 

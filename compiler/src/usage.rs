@@ -32,6 +32,9 @@ pub struct Use {
     pub time: i64,
     /// The provider refused it.
     pub denied: bool,
+    /// A data event (CloudTrail records those only when a trail is told
+    /// to): its provider's logs hold data events.
+    pub data: bool,
 }
 
 /// Counts, per distinct thing.
@@ -64,12 +67,24 @@ pub struct Report {
     pub skipped: BTreeMap<String, u64>,
     /// Events whose action writ could not name, by `source:event`.
     pub unmapped: BTreeMap<String, u64>,
-    /// The providers the logs held requests of: a grant elsewhere is not
-    /// known to be unused.
+    /// The providers the logs held requests of in the window: a grant
+    /// elsewhere is not known to be unused.
     pub providers: Vec<String>,
+    /// For each of them, the first and last request's time in the window
+    /// (RFC 3339), and whether any was a data event.
+    pub spans: BTreeMap<String, Span2>,
     /// The window's start, RFC 3339.
     #[serde(skip)]
     pub since: String,
+}
+
+/// The time the logs of a provider span, and whether they hold data
+/// events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Span2 {
+    pub first: String,
+    pub last: String,
+    pub data_events: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -87,6 +102,10 @@ pub struct AgentUse {
     /// not by a grant).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub delegation: Vec<Attempt>,
+    /// The services of its events writ could not name (`lambda`): a grant
+    /// of theirs is not known to be unused.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub unmapped_services: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -146,7 +165,7 @@ pub const OTHERS: &str = "(other resources)";
 
 /// What allows a request the provider allowed.
 enum Decided {
-    Grant(usize),
+    Grants(Vec<usize>),
     Mints,
     Nothing,
 }
@@ -161,12 +180,15 @@ pub struct Tally<'m> {
     delegation: Attempts,
     skipped: BTreeMap<String, u64>,
     unmapped: BTreeMap<String, u64>,
-    providers: BTreeSet<ProviderId>,
+    providers: BTreeMap<ProviderId, (i64, i64, bool)>,
+    unmapped_services: BTreeSet<(AgentId, String)>,
+    project: String,
+    records: u64,
 }
 
 impl<'m> Tally<'m> {
     /// Requests before `since` (seconds since 1970) are left out.
-    pub fn new(model: &'m Model, since: i64) -> Tally<'m> {
+    pub fn new(model: &'m Model, project: &str, since: i64) -> Tally<'m> {
         Tally {
             model,
             since,
@@ -176,26 +198,44 @@ impl<'m> Tally<'m> {
             delegation: BTreeMap::new(),
             skipped: BTreeMap::new(),
             unmapped: BTreeMap::new(),
-            providers: BTreeSet::new(),
+            providers: BTreeMap::new(),
+            unmapped_services: BTreeSet::new(),
+            project: project.to_string(),
+            records: 0,
         }
+    }
+
+    /// How many records were given (counted, skipped or unmapped).
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
     /// A request read that is not an agent's, or not usable, and why.
     pub fn skip(&mut self, why: &str) {
+        self.records += 1;
         *self.skipped.entry(why.to_string()).or_default() += 1;
     }
 
-    /// An event whose action writ cannot name.
-    pub fn unmapped(&mut self, event: &str) {
+    /// An agent's event whose action writ cannot name, in a service.
+    pub fn unmapped(&mut self, agent: AgentId, service: &str, event: &str) {
+        self.records += 1;
         *self.unmapped.entry(event.to_string()).or_default() += 1;
+        self.unmapped_services.insert((agent, service.to_string()));
     }
 
     pub fn add(&mut self, request: &Use) {
-        self.providers.insert(request.provider);
         if request.time < self.since {
             self.skip("before the window");
             return;
         }
+        self.records += 1;
+        let span =
+            self.providers
+                .entry(request.provider)
+                .or_insert((request.time, request.time, false));
+        span.0 = span.0.min(request.time);
+        span.1 = span.1.max(request.time);
+        span.2 |= request.data;
         // The resource as shown: where a Kubernetes request was, and the
         // object it named.
         let shown = request.resource.as_ref().map(|r| {
@@ -219,24 +259,9 @@ impl<'m> Tally<'m> {
         } else {
             Some(self.deciding_grant(request))
         };
-        if let Some(Decided::Grant(grant)) = decided {
-            let entry = self.grants.entry((request.agent, grant)).or_default();
-            entry.count.add(request.time);
-            match entry.actions.get_mut(&request.action) {
-                Some(count) => count.add(request.time),
-                None => {
-                    let mut count = Count::default();
-                    count.add(request.time);
-                    entry.actions.insert(request.action.clone(), count);
-                }
-            }
-            if let Some(resource) = shown {
-                // The first ones only: memory does not grow with the logs.
-                if entry.resources.len() < KEPT || entry.resources.contains(&resource) {
-                    entry.resources.insert(resource);
-                } else {
-                    entry.unlisted += 1;
-                }
+        if let Some(Decided::Grants(grants)) = decided {
+            for grant in grants {
+                self.credit(request, grant, shown.clone());
             }
             return;
         }
@@ -261,41 +286,91 @@ impl<'m> Tally<'m> {
         map.entry(key).or_default().add(request.time);
     }
 
-    /// The grant of the agent that allows the request; for a request whose
-    /// log names no resource, the first grant whose actions hold it.
+    /// Counts a request under a grant.
+    fn credit(&mut self, request: &Use, grant: usize, shown: Option<String>) {
+        {
+            let entry = self.grants.entry((request.agent, grant)).or_default();
+            entry.count.add(request.time);
+            match entry.actions.get_mut(&request.action) {
+                Some(count) => count.add(request.time),
+                None => {
+                    let mut count = Count::default();
+                    count.add(request.time);
+                    entry.actions.insert(request.action.clone(), count);
+                }
+            }
+            if let Some(resource) = shown {
+                // The first ones only: memory does not grow with the logs.
+                if entry.resources.len() < KEPT || entry.resources.contains(&resource) {
+                    entry.resources.insert(resource);
+                } else {
+                    entry.unlisted += 1;
+                }
+            }
+        }
+    }
+
+    /// The grants of the agent that allow the request (every one: the
+    /// first that allows it is not the only one that would); for a
+    /// request whose log names no resource, every grant whose actions hold
+    /// it (any of them may be the one used).
     fn deciding_grant(&self, request: &Use) -> Decided {
         let agent = &self.model.agents[request.agent];
+        let kind = self.model.providers[request.provider].kind;
         let Some(resource) = &request.resource else {
-            let kind = self.model.providers[request.provider].kind;
-            return agent
+            let grants: Vec<usize> = agent
                 .grants
                 .iter()
-                .position(|g| {
+                .enumerate()
+                .filter(|(_, g)| {
                     g.provider == request.provider
                         && g.actions
                             .iter()
                             .any(|a| crate::access::action_matches(kind, a, &request.action))
                 })
-                .map_or(Decided::Nothing, Decided::Grant);
+                .map(|(index, _)| index)
+                .collect();
+            return match grants.is_empty() {
+                true => Decided::Nothing,
+                false => Decided::Grants(grants),
+            };
         };
-        let decision = eval::evaluate(
-            self.model,
-            request.agent,
-            &Request {
-                provider: request.provider,
-                action: &request.action,
-                resource,
-                placement: &request.placement,
-                name: request.name.as_deref(),
-                context: None,
-            },
-        );
-        match decision {
-            Decision::Allowed { grant } => Decided::Grant(grant),
+        let asked = Request {
+            provider: request.provider,
+            action: &request.action,
+            resource,
+            placement: &request.placement,
+            name: request.name.as_deref(),
+            context: None,
+        };
+        match eval::evaluate(self.model, request.agent, &asked) {
+            Decision::Allowed { .. } => Decided::Grants(
+                agent
+                    .grants
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, g)| eval::grant_allows(self.model, g, &asked))
+                    .map(|(index, _)| index)
+                    .collect(),
+            ),
             // Minting a delegate's tokens: part of delegating, not a grant.
             Decision::Mints { .. } => Decided::Mints,
+            // In AWS, a parent assumes its delegate's role by the role's
+            // trust, not by a grant.
+            Decision::Denied(_)
+                if kind == ProviderKind::Aws && self.assumes_delegate(request, resource) =>
+            {
+                Decided::Mints
+            }
             Decision::Denied(_) => Decided::Nothing,
         }
+    }
+
+    /// Is the request the agent assuming the role of one of its delegates?
+    fn assumes_delegate(&self, request: &Use, resource: &str) -> bool {
+        request.action.starts_with("sts:AssumeRole")
+            && agent_of_role(self.model, &self.project, resource)
+                .is_some_and(|child| self.model.agents[child].parent == Some(request.agent))
     }
 
     /// The report, agents in the source's order; every grant listed, used
@@ -338,6 +413,12 @@ impl<'m> Tally<'m> {
                 beyond: attempts(&self.beyond),
                 denied: attempts(&self.denied),
                 delegation: attempts(&self.delegation),
+                unmapped_services: self
+                    .unmapped_services
+                    .range((id, String::new())..)
+                    .take_while(|(agent, _)| *agent == id)
+                    .map(|(_, service)| service.clone())
+                    .collect(),
             });
         }
         Report {
@@ -346,8 +427,22 @@ impl<'m> Tally<'m> {
             unmapped: self.unmapped,
             providers: self
                 .providers
-                .iter()
+                .keys()
                 .map(|&p| self.model.providers[p].address())
+                .collect(),
+            spans: self
+                .providers
+                .iter()
+                .map(|(&p, &(first, last, data))| {
+                    (
+                        self.model.providers[p].address(),
+                        Span2 {
+                            first: rfc3339(first),
+                            last: rfc3339(last),
+                            data_events: data,
+                        },
+                    )
+                })
                 .collect(),
             since: rfc3339(self.since),
         }
@@ -430,47 +525,106 @@ pub fn agents_of_account(model: &Model, namespace: &str, name: &str) -> Vec<(Age
 /// used when any agent that holds it through the scope used it).
 pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::Diagnostic> {
     use crate::diagnostic::{Code, Diagnostic, Label};
-    let covered: BTreeSet<&str> = report.providers.iter().map(String::as_str).collect();
-    // Per grant as written: the agents that hold it, and whether any used it.
-    // By where it is written: the span, its agents, and whether used.
-    type Holders<'a> = (Span, Vec<&'a str>, bool);
+    // By where it is written: the span, its agents, and whether used or
+    // not known to be unused.
+    type Holders<'a> = (Span, Vec<&'a str>, bool, ProviderId);
     let mut written: BTreeMap<(u32, u32, u32), Holders> = BTreeMap::new();
     for (agent, used) in model.agents.iter().zip(&report.agents) {
-        // A retired agent's access is gone: `writ::expired` says so.
-        if agent.retired {
+        // A retired agent's access is gone (`writ::expired` says so); a
+        // frozen one's is held back, not unneeded.
+        if agent.retired || agent.frozen {
             continue;
         }
         for (grant, use_) in agent.grants.iter().zip(&used.grants) {
-            if !covered.contains(model.providers[grant.provider].address().as_str()) {
+            let address = model.providers[grant.provider].address();
+            let Some(span) = report.spans.get(&address) else {
                 continue;
-            }
+            };
+            let kind = model.providers[grant.provider].kind;
+            // Not known: its service had events writ could not name, or it
+            // holds data-plane actions and the logs hold no data events
+            // (a trail records those only when told to).
+            let service_unnamed = grant.actions.iter().any(|action| {
+                let service = action.split(':').next().unwrap_or(action);
+                used.unmapped_services
+                    .iter()
+                    .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
+            });
+            let unseen = kind == ProviderKind::Aws
+                && !span.data_events
+                && grant.actions.iter().any(|a| data_plane(a));
             let key = (grant.span.file.0, grant.span.start, grant.span.end);
             let entry = written
                 .entry(key)
-                .or_insert_with(|| (grant.span, Vec::new(), false));
+                .or_insert_with(|| (grant.span, Vec::new(), false, grant.provider));
             entry.1.push(&agent.name);
-            entry.2 |= use_.count.uses > 0;
+            entry.2 |= use_.count.uses > 0 || service_unnamed || unseen;
         }
     }
     written
         .into_values()
-        .filter(|(_, _, used)| !used)
-        .map(|(span, agents, _)| {
+        .filter(|(_, _, used, _)| !used)
+        .map(|(span, agents, _, provider)| {
             let who: Vec<String> = agents.iter().map(|a| format!("`{a}`")).collect();
+            let address = model.providers[provider].address();
+            let day = |time: &str| time.get(..10).unwrap_or(time).to_string();
+            let (first, last) = report
+                .spans
+                .get(&address)
+                .map(|s| (day(&s.first), day(&s.last)))
+                .unwrap_or_default();
             Diagnostic::new(
                 Code::UnusedGrant,
                 format!(
-                    "no agent used this grant since {} (held by {})",
-                    report.since.get(..10).unwrap_or(&report.since),
+                    "no agent used this grant in the logs of `{address}` from {first} to {last} (held by {})",
                     who.join(", ")
                 ),
-                Label::new(span, "never used in the logs' window"),
+                Label::new(span, "never used in the logs"),
             )
             .with_help(
-                "remove it, or narrow it to what was used (`writ usage` shows what each agent did)",
+                "remove it, or narrow it to what was used (`writ usage` shows what each agent did); logs that span less than its use's cycle (a quarterly job) cannot show it is unneeded",
             )
         })
         .collect()
+}
+
+/// AWS actions CloudTrail records only as data events (a trail logs them
+/// only when configured to): S3 object and listing operations, Lambda
+/// invocations, DynamoDB items, SQS messages, SNS publishing, Kinesis
+/// records.
+const DATA_ACTIONS: &[&str] = &[
+    "s3:getobject*",
+    "s3:putobject*",
+    "s3:deleteobject*",
+    "s3:listbucket*",
+    "s3:listmultipartuploadparts",
+    "s3:abortmultipartupload",
+    "s3:restoreobject",
+    "lambda:invokefunction",
+    "lambda:invokefunctionurl",
+    "dynamodb:getitem",
+    "dynamodb:putitem",
+    "dynamodb:updateitem",
+    "dynamodb:deleteitem",
+    "dynamodb:query",
+    "dynamodb:scan",
+    "dynamodb:batch*",
+    "dynamodb:transact*",
+    "sqs:sendmessage*",
+    "sqs:receivemessage",
+    "sqs:deletemessage*",
+    "sqs:changemessagevisibility*",
+    "sns:publish*",
+    "kinesis:putrecord*",
+    "kinesis:getrecords",
+];
+
+/// Does an action pattern hold a data-plane action?
+fn data_plane(action: &str) -> bool {
+    let action = action.to_ascii_lowercase();
+    DATA_ACTIONS
+        .iter()
+        .any(|data| crate::pattern::intersects(&action, data))
 }
 
 fn is_zero(count: &u64) -> bool {

@@ -6,7 +6,6 @@ use crate::report::{self, Format};
 use std::io::Write;
 use std::path::Path;
 
-/// `graph`: the access graph's findings too (`writ::wide_reach`).
 /// What `writ check` reports besides the source's findings.
 pub struct Also<'a> {
     /// The access graph's findings.

@@ -31,6 +31,8 @@ fn usage_of_the_example_from_its_logs() {
         "  2 uses, last 2026-11-21T02:00:00Z: aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-invoices/*\" (via reports_write > invoices_read)",
         "  never used: aws.prod allow s3:PutObject on \"arn:aws:s3:::acme-reports/*\" (via reports_write)",
         "  delegation: kubernetes.prod create on serviceaccounts/token in namespace billing named invoice-reader ×1",
+        // In AWS, by the delegate's trust.
+        "  delegation: aws.prod sts:AssumeRole on arn:aws:iam::123456789012:role/writ/acme/invoice_reader ×1",
         "  denied: aws.prod s3:DeleteObject on arn:aws:s3:::acme-invoices/2026/11/inv-2.pdf ×1",
         // The delegate's own, by its own role's sessions.
         "invoice_reader (1 of 2 grants used)",
@@ -39,7 +41,7 @@ fn usage_of_the_example_from_its_logs() {
         // Allowed live, not by the source.
         "  used, but no grant allows it: aws.prod ses:SendBulkEmail on arn:aws:ses:us-east-1:123456789012:identity/acme.example ×1",
         "  denied: kubernetes.prod get on secrets in namespace kube-system named bootstrap-token ×1",
-        "Events writ cannot name as an IAM action (not counted): s3.amazonaws.com:GetBucketLifecycle ×1",
+        "Events writ cannot name as an IAM action (not counted): s3.amazonaws.com:GetBucketIntelligentTieringConfiguration ×1",
         "1 read before (the same `eventID`)",
         "1 read before (the same `auditID`)",
         "1 before the window",
@@ -155,7 +157,7 @@ fn check_with_usage_reports_unused_grants() {
         .map(|d| d["message"].as_str().unwrap())
         .collect();
     assert!(
-        messages.contains(&"no agent used this grant since 2026-08-31 (held by `billing_bot`)"),
+        messages.contains(&"no agent used this grant in the logs of `aws.prod` from 2026-11-20 to 2026-11-26 (held by `billing_bot`)"),
         "{messages:#?}"
     );
     // The example's GitHub and GCP grants: no log of theirs was given.
@@ -216,4 +218,22 @@ fn plans_note_whether_gained_access_was_tried() {
     // Without logs, no such note.
     let plain = binary::writ(&example(), &["plan", "--format", "json"]);
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("(usage logs)"));
+}
+
+/// A `--from` that holds no record (an empty folder, a folder of digests
+/// only) is an error, not a report of grants "never used".
+#[test]
+fn a_log_with_no_record_is_an_error() {
+    let folder = std::env::temp_dir().join(format!("writ-usage-empty-{}", std::process::id()));
+    let digests = folder.join("AWSLogs/123456789012/CloudTrail-Digest/us-east-1");
+    std::fs::create_dir_all(&digests).unwrap();
+    std::fs::write(digests.join("digest.json"), "{\"digestStartTime\": \"x\"}").unwrap();
+    let output = usage(&["--from", folder.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", binary::text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("holds no record"),
+        "{}",
+        binary::text(&output)
+    );
+    let _ = std::fs::remove_dir_all(&folder);
 }
