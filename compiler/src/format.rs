@@ -281,6 +281,9 @@ impl Printer<'_> {
             StmtKind::Can(names) => self.line(depth, &format!("can {}", names_list(names))),
             StmtKind::Grant(grant) => {
                 self.waivers(depth, &grant.waivers);
+                for keep in &grant.keeps {
+                    self.line(depth, &format!("@keep({})", string(&keep.reason.value)));
+                }
                 let verb = match grant.effect {
                     Effect::Allow => format!("{} allow", grant.provider.display()),
                     Effect::Deny => format!("deny {}", grant.provider.display()),

@@ -108,6 +108,7 @@ impl Model {
                         resource_names: Vec::new(),
                         conditions: Vec::new(),
                         waivers: Vec::new(),
+                        keep: None,
                         docs: String::new(),
                         span: child.parent_span.unwrap_or(child.span),
                         via: Vec::new(),
@@ -133,6 +134,7 @@ impl Model {
                     resource_names: vec![service_account.clone()],
                     conditions: Vec::new(),
                     waivers: Vec::new(),
+                    keep: None,
                     docs: String::new(),
                     span: workload.span,
                     via: Vec::new(),
@@ -223,6 +225,8 @@ pub struct Grant {
     pub resource_names: Vec<String>,
     pub conditions: Vec<Condition>,
     pub waivers: Vec<Waiver>,
+    /// `@keep("reason")`: `writ tighten` leaves the grant as it is.
+    pub keep: Option<String>,
     pub docs: String,
     /// Where the grant is written.
     pub span: Span,

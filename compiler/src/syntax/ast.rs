@@ -172,12 +172,21 @@ impl ProviderRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub waivers: Vec<Waiver>,
+    /// `@keep("reason")`: `writ tighten` leaves the grant as it is.
+    pub keeps: Vec<Keep>,
     pub effect: Effect,
     pub provider: ProviderRef,
     pub actions: Vec<Ident>,
     pub resources: Vec<Str>,
     pub qualifiers: Vec<Qualifier>,
     pub conditions: Vec<Condition>,
+}
+
+/// `@keep("used each quarter by the audit")`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keep {
+    pub reason: Str,
+    pub span: Span,
 }
 
 /// `@waive(wildcard_action, "reason")`

@@ -298,17 +298,31 @@ impl Walker {
 
     fn grant(&self, pair: Pair<Rule>) -> Result<Grant> {
         let mut waivers = Vec::new();
+        let mut keeps = Vec::new();
         let mut provider = None;
         let mut body = None;
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::waiver => waivers.push(self.waiver(child)?),
+                Rule::keep => keeps.push(self.keep(child)?),
                 Rule::provider_ref => provider = Some(self.provider_ref(child)?),
                 Rule::grant_body => body = Some(child),
                 _ => {}
             }
         }
-        self.grant_body(Effect::Allow, waivers, provider, body)
+        let mut grant = self.grant_body(Effect::Allow, waivers, provider, body)?;
+        grant.keeps = keeps;
+        Ok(grant)
+    }
+
+    fn keep(&self, pair: Pair<Rule>) -> Result<Keep> {
+        let span = self.span(&pair);
+        let reason = pair
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::string)
+            .map(|p| self.string(p))
+            .ok_or_else(|| self.broken(span.start as usize, "`@keep(\"reason\")`"))?;
+        Ok(Keep { reason, span })
     }
 
     fn deny(&self, pair: Pair<Rule>) -> Result<Grant> {
@@ -336,6 +350,7 @@ impl Walker {
         };
         let mut grant = Grant {
             waivers,
+            keeps: Vec::new(),
             effect,
             provider,
             actions: Vec::new(),
@@ -949,6 +964,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_and => "`and`",
         Rule::kw_expect => "`expect`",
         Rule::kw_waive => "`waive`",
+        Rule::kw_keep => "`keep`",
         Rule::p_lbrace => "`{`",
         Rule::p_rbrace => "`}`",
         Rule::p_lparen => "`(`",
@@ -980,6 +996,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::bad_literal => "a value",
         Rule::lint_name => "a lint name such as `wildcard_action`",
         Rule::waiver => "`@waive`",
+        Rule::keep => "`@keep`",
         Rule::include_stmt => "`include`",
         Rule::can_stmt => "`can`",
         Rule::runs_on_stmt => "`runs_on`",

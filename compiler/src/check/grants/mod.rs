@@ -60,6 +60,7 @@ impl<'a> Checker<'a> {
         if provider.kind == ProviderKind::Kubernetes && !resource_names.is_empty() {
             self.names_restrictable(grant);
         }
+        let keep = self.keep(grant);
         Some(model::Grant {
             provider: provider_id,
             actions: grant.actions.iter().map(|a| a.text.clone()).collect(),
@@ -76,10 +77,31 @@ impl<'a> Checker<'a> {
                 })
                 .collect(),
             waivers,
+            keep,
             docs: docs_text(&stmt.docs),
             span: stmt.span,
             via: Vec::new(),
         })
+    }
+
+    /// A grant's `@keep("reason")`: at most one, with a reason.
+    fn keep(&mut self, grant: &ast::Grant) -> Option<String> {
+        let mut kept: Option<&ast::Keep> = None;
+        for keep in &grant.keeps {
+            if let Some(first) = kept {
+                self.report(diagnostics::set_twice("@keep", keep.span, first.span));
+                continue;
+            }
+            if keep.reason.value.trim().is_empty() {
+                self.report(
+                    diagnostics::invalid_value("`@keep` needs a reason", keep.reason.span, "empty reason")
+                        .with_help("say why `writ tighten` must leave this grant as it is (a yearly job, a break-glass path)"),
+                );
+                continue;
+            }
+            kept = Some(keep);
+        }
+        kept.map(|k| k.reason.value.clone())
     }
 
     /// The waivers written on a grant or a `runs_on` (`what`), for the lints
