@@ -132,6 +132,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::usage::UsageFormat::Text)]
         format: commands::usage::UsageFormat,
     },
+    /// Rewrite the source down to what the usage logs show was used,
+    /// never below it: grants nobody used removed, actions nobody used
+    /// dropped, wildcards replaced by the actions used; `@keep` grants
+    /// left. A diff, or the files with `--write`; refused unless the result
+    /// checks and still allows every recorded request (docs/usage.md).
+    Tighten {
+        #[arg(default_value = ".", help = PATH_HELP)]
+        path: PathBuf,
+        /// A log: CloudTrail, or a Kubernetes audit log, or a folder of
+        /// them; repeatable.
+        #[arg(long, value_name = "FILE", required = true)]
+        from: Vec<PathBuf>,
+        /// How far back to count, ending today.
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// Rewrite the files (default: print the change as a diff).
+        #[arg(long)]
+        write: bool,
+    },
     /// Run the project's `test` blocks.
     Test {
         #[arg(default_value = ".", help = PATH_HELP)]
@@ -500,6 +519,12 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             since,
             format,
         } => commands::usage::run(out, &path, &from, &since, format),
+        Command::Tighten {
+            path,
+            from,
+            since,
+            write,
+        } => commands::tighten::run(out, &path, &from, &since, write),
         Command::Graph {
             path,
             snapshot,

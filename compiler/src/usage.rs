@@ -695,3 +695,104 @@ pub fn gain_notes(deltas: &[crate::plan::AgentDelta], report: &Report) -> Vec<St
     }
     notes
 }
+
+/// A change `writ tighten` proposes to one grant, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tightening {
+    /// The grant's statement.
+    pub span: Span,
+    /// The actions to write instead; empty: remove the grant.
+    pub actions: Vec<String>,
+    /// Why, in words.
+    pub why: String,
+}
+
+/// What the usage shows each grant, as written, can lose: a grant no
+/// holder used is removed; an action no holder used is dropped from its
+/// list, and a wildcard is replaced by the actions used under it. Never
+/// anything used, never a grant marked `@keep`, never where the logs
+/// cannot show it is unused (as for [`unused_grants`]); resources and
+/// conditions are left as written.
+pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
+    // By where it is written: the grant, whether it can be judged, and
+    // the actions its holders used.
+    type Judged<'a> = (
+        &'a crate::model::Grant,
+        bool,
+        BTreeSet<String>,
+        Vec<&'a str>,
+    );
+    let mut written: BTreeMap<(u32, u32, u32), Judged> = BTreeMap::new();
+    for (agent, used) in model.agents.iter().zip(&report.agents) {
+        for (grant, use_) in agent.grants.iter().zip(&used.grants) {
+            let key = (grant.span.file.0, grant.span.start, grant.span.end);
+            let entry = written
+                .entry(key)
+                .or_insert_with(|| (grant, true, BTreeSet::new(), Vec::new()));
+            let address = model.providers[grant.provider].address();
+            let kind = model.providers[grant.provider].kind;
+            let known = report.spans.get(&address).is_some_and(|span| {
+                !(kind == ProviderKind::Aws
+                    && !span.data_events
+                    && grant.actions.iter().any(|a| data_plane(a)))
+            }) && !grant.actions.iter().any(|action| {
+                let service = action.split(':').next().unwrap_or(action);
+                used.unmapped_services
+                    .iter()
+                    .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
+            });
+            // A holder whose access is held back, or gone, says nothing
+            // of what the grant is for.
+            entry.1 &= known && !agent.frozen && !agent.retired && grant.keep.is_none();
+            entry.2.extend(use_.actions.keys().cloned());
+            entry.3.push(&agent.name);
+        }
+    }
+    let mut found = Vec::new();
+    for (grant, judged, used, holders) in written.into_values() {
+        if !judged {
+            continue;
+        }
+        let who = holders
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if used.is_empty() {
+            found.push(Tightening {
+                span: grant.span,
+                actions: Vec::new(),
+                why: format!("no request of {who} used it"),
+            });
+            continue;
+        }
+        let kind = model.providers[grant.provider].kind;
+        let mut actions: Vec<String> = Vec::new();
+        for written in &grant.actions {
+            if crate::pattern::has_wildcard(written) {
+                for action in &used {
+                    if crate::access::action_matches(kind, written, action)
+                        && !actions.contains(action)
+                    {
+                        actions.push(action.clone());
+                    }
+                }
+            } else if used.iter().any(|u| u.eq_ignore_ascii_case(written))
+                && !actions.contains(written)
+            {
+                actions.push(written.clone());
+            }
+        }
+        if actions != grant.actions && !actions.is_empty() {
+            found.push(Tightening {
+                span: grant.span,
+                why: format!(
+                    "{who} used {} of it",
+                    used.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                actions,
+            });
+        }
+    }
+    found
+}

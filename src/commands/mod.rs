@@ -15,6 +15,7 @@ pub mod plan;
 pub mod revoke;
 pub mod snapshot;
 pub mod test;
+pub mod tighten;
 pub mod token;
 pub mod unlock;
 pub mod usage;

@@ -747,7 +747,7 @@ fn the_exit_code_table_holds_for_every_command() {
             "explain" | "revoke" | "token" => (&["billing_bot"], &[]),
             "unlock" => (&[], &["--holder", "someone"]),
             "apply" => (&[], &["--auto-approve"]),
-            "usage" => (&[], &["--from", "examples/acme/usage"]),
+            "usage" | "tighten" => (&[], &["--from", "examples/acme/usage"]),
             _ => (&[], &[]),
         };
         let run = |path: &str, extra: &[&str]| {

@@ -237,3 +237,60 @@ fn a_log_with_no_record_is_an_error() {
     );
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// `writ tighten` on the example's logs: a diff of the source down to what
+/// was used (grants nobody used removed, actions nobody used dropped), no
+/// change to a grant marked `@keep` or one the logs cannot judge; with
+/// `--write`, the files rewritten, and the result checks and allows every
+/// request the logs recorded (so tightening again changes nothing).
+#[test]
+fn tighten_rewrites_the_source_down_to_what_was_used() {
+    let logs = example().join("usage");
+    let logs = logs.to_str().unwrap();
+    let diff = binary::writ(&example(), &["tighten", "--from", logs]);
+    assert!(diff.status.success(), "{}", binary::text(&diff));
+    let diff = String::from_utf8(diff.stdout).unwrap();
+    insta::with_settings!({ snapshot_path => "../snapshots/usage", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("example_tighten_diff", diff);
+    });
+    // A copy, with one unused grant kept.
+    let copy = std::env::temp_dir().join(format!("writ-tighten-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    crate::support::copy_tree(&example(), &copy);
+    let reporting = copy.join("teams/reporting.writ");
+    let text = std::fs::read_to_string(&reporting).unwrap();
+    let kept = text.replacen(
+        "  aws.prod allow access-analyzer:GetAnalyzer",
+        "  @keep(\"the yearly audit\")\n  aws.prod allow access-analyzer:GetAnalyzer",
+        1,
+    );
+    assert_ne!(kept, text);
+    std::fs::write(&reporting, &kept).unwrap();
+    let written = binary::writ(&copy, &["tighten", "--from", logs, "--write"]);
+    assert!(written.status.success(), "{}", binary::text(&written));
+    let after = std::fs::read_to_string(&reporting).unwrap();
+    assert!(
+        after.contains("@keep(\"the yearly audit\")\n  aws.prod allow access-analyzer:GetAnalyzer"),
+        "{after}"
+    );
+    assert!(!after.contains("ses:SendRawEmail"), "{after}");
+    let platform = std::fs::read_to_string(copy.join("teams/platform.writ")).unwrap();
+    assert!(
+        platform.contains(
+            "kubernetes.prod allow patch on \"deployments.apps\" in namespace \"services\""
+        ),
+        "{platform}"
+    );
+    // The result checks, is formatted, and has nothing more to lose.
+    let check = binary::writ(&copy, &["check"]);
+    assert!(check.status.success(), "{}", binary::text(&check));
+    let fmt = binary::writ(&copy, &["fmt", "--check"]);
+    assert!(fmt.status.success(), "{}", binary::text(&fmt));
+    let again = binary::writ(&copy, &["tighten", "--from", logs]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).starts_with("nothing to tighten"),
+        "{}",
+        binary::text(&again)
+    );
+    let _ = std::fs::remove_dir_all(&copy);
+}
