@@ -783,7 +783,20 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
                 actions.push(written.clone());
             }
         }
-        if actions != grant.actions && !actions.is_empty() {
+        // As the checker will read it: in AWS, every resource must still be
+        // one some action of the grant acts on.
+        // one some action of the grant acts on, and every action written
+        // must act on one of its resources.
+        let fits = kind != ProviderKind::Aws
+            || (grant
+                .resources
+                .iter()
+                .all(|resource| aws_admits(std::slice::from_ref(resource), &actions))
+                && actions.iter().all(|action| {
+                    crate::pattern::has_wildcard(action)
+                        || aws_admits(&grant.resources, std::slice::from_ref(action))
+                }));
+        if actions != grant.actions && !actions.is_empty() && fits {
             found.push(Tightening {
                 span: grant.span,
                 why: format!(
@@ -795,4 +808,24 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
         }
     }
     found
+}
+
+/// Does some action of `actions` act on some resource of `resources`, as
+/// the catalogue says (the checker's `writ::resource_mismatch` rules)? `*`
+/// fits every action; an action the catalogue does not know is not judged.
+fn aws_admits(resources: &[String], actions: &[String]) -> bool {
+    let catalogue = crate::facts::aws::catalogue();
+    resources.iter().any(|resource| {
+        resource == "*"
+            || actions.iter().any(|action| {
+                let expanded = catalogue.expand(action);
+                expanded.is_empty()
+                    || expanded.iter().any(|(service, action)| {
+                        action
+                            .resource_types
+                            .iter()
+                            .any(|&t| service.resource_types[t].admits(resource))
+                    })
+            })
+    })
 }

@@ -155,8 +155,9 @@ fn lost(before: &Report, after: &Report) -> Vec<String> {
 }
 
 /// The file's text with each tightening made: a grant removed (with its
-/// doc lines and annotations), or its action list rewritten.
-fn edit(text: &str, tree: &ast::SourceFile, tightenings: &[&Tightening]) -> String {
+/// doc lines and annotations), or its action list rewritten. (Not yet laid
+/// out: `writ fmt`'s printer does that.)
+pub fn edit(text: &str, tree: &ast::SourceFile, tightenings: &[&Tightening]) -> String {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for tightening in tightenings {
         let Some(stmt) = statement(tree, tightening.span) else {
