@@ -128,38 +128,22 @@ fn text(report: &Report, since: &str, markdown: bool) -> String {
                 let _ = writeln!(out, "{indent}resources: {}{more}", resources.join(", "));
             }
         }
-        for attempt in &agent.beyond {
-            let _ = writeln!(
-                out,
-                "{bullet}used, but no grant allows it: {} {} on {} ×{}, last {}",
-                attempt.provider,
-                attempt.action,
-                code(&attempt.resource),
-                attempt.count.uses,
-                attempt.count.last.as_deref().unwrap_or_default()
-            );
-        }
-        for attempt in &agent.delegation {
-            let _ = writeln!(
-                out,
-                "{bullet}delegation: {} {} on {} ×{}, last {}",
-                attempt.provider,
-                attempt.action,
-                code(&attempt.resource),
-                attempt.count.uses,
-                attempt.count.last.as_deref().unwrap_or_default()
-            );
-        }
-        for attempt in &agent.denied {
-            let _ = writeln!(
-                out,
-                "{bullet}denied: {} {} on {} ×{}, last {}",
-                attempt.provider,
-                attempt.action,
-                code(&attempt.resource),
-                attempt.count.uses,
-                attempt.count.last.as_deref().unwrap_or_default()
-            );
+        for (label, attempts) in [
+            ("used, but no grant allows it", &agent.beyond),
+            ("delegation", &agent.delegation),
+            ("denied", &agent.denied),
+        ] {
+            for attempt in attempts {
+                let _ = writeln!(
+                    out,
+                    "{bullet}{label}: {} {} on {} ×{}, last {}",
+                    attempt.provider,
+                    attempt.action,
+                    code(&attempt.resource),
+                    attempt.count.uses,
+                    attempt.count.last.as_deref().unwrap_or_default()
+                );
+            }
         }
         out.push('\n');
     }

@@ -606,16 +606,7 @@ impl Graph {
                 }
             }
             for attached in strings(role.attribute("attached_policies")) {
-                let to = self.resource_node(model, provider, "*", &Placement::None);
-                self.edge(Edge {
-                    from: node,
-                    to,
-                    kind: EdgeKind::MayDo,
-                    how: format!("observed: managed policy {attached} attached to role {name}; what it allows was not read"),
-                    actions: vec!["*".to_string()],
-                    observed: true,
-                    ..Edge::new()
-                });
+                self.unknown_access(model, provider, node, format!("observed: managed policy {attached} attached to role {name}; what it allows was not read"));
             }
         }
         added
@@ -1248,16 +1239,7 @@ impl Graph {
                     .and_then(Value::as_array)
                     .is_none()
                 {
-                    let to = self.resource_node(model, provider, "*", &Placement::None);
-                    self.edge(Edge {
-                        from: *agent,
-                        to,
-                        kind: EdgeKind::MayDo,
-                        how: format!("observed: inline policy {policy_name} of role {name}, which writ cannot read: what it allows is unknown"),
-                        actions: vec!["*".to_string()],
-                        observed: true,
-                        ..Edge::new()
-                    });
+                    self.unknown_access(model, provider, *agent, format!("observed: inline policy {policy_name} of role {name}, which writ cannot read: what it allows is unknown"));
                     added += 1;
                     continue;
                 }
@@ -1289,20 +1271,26 @@ impl Graph {
                 }
             }
             for attached in strings(role.attribute("attached_policies")) {
-                let to = self.resource_node(model, provider, "*", &Placement::None);
-                self.edge(Edge {
-                    from: *agent,
-                    to,
-                    kind: EdgeKind::MayDo,
-                    how: format!("observed: managed policy {attached} attached to role {name} outside writ; what it allows was not read{later}"),
-                    actions: vec!["*".to_string()],
-                    observed: true,
-                    ..Edge::new()
-                });
+                self.unknown_access(model, provider, *agent, format!("observed: managed policy {attached} attached to role {name} outside writ; what it allows was not read{later}"));
                 added += 1;
             }
         }
         added
+    }
+
+    /// Access whose extent writ cannot read (a policy it did not read, or
+    /// cannot): every action on every resource of the provider, observed.
+    fn unknown_access(&mut self, model: &Model, provider: usize, from: usize, how: String) {
+        let to = self.resource_node(model, provider, "*", &Placement::None);
+        self.edge(Edge {
+            from,
+            to,
+            kind: EdgeKind::MayDo,
+            how,
+            actions: vec!["*".to_string()],
+            observed: true,
+            ..Edge::new()
+        });
     }
 
     /// One `Allow` statement of an agent's role (in `provider`, from the
