@@ -978,6 +978,28 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     );
 }
 
+/// The example's recorded state, to change for a test.
+fn example_snapshot() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(example().join("snapshot.json")).unwrap())
+        .unwrap()
+}
+
+/// A snapshot written where a test's run of writ reads it.
+fn write_snapshot(name: &str, snapshot: &Value) -> PathBuf {
+    let file = std::env::temp_dir().join(format!("{name}-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(snapshot).unwrap()).unwrap();
+    file
+}
+
+/// `writ drift --format json` on the example, against a snapshot.
+fn drift_json(snapshot: &str) -> Value {
+    let drift = binary::writ(
+        &example(),
+        &["drift", "--snapshot", snapshot, "--format", "json"],
+    );
+    serde_json::from_slice(&drift.stdout).unwrap_or_else(|_| panic!("{}", binary::text(&drift)))
+}
+
 /// The IAM policies of the project's AWS roles, beyond what lowering
 /// writes, drawn and listed from the observed state: the example's own
 /// (three roles whose `writ-access` is not yet as the source says), and a
@@ -987,9 +1009,7 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
 #[test]
 fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
     let root = example();
-    let mut snapshot: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
-            .unwrap();
+    let mut snapshot = example_snapshot();
     let resources = snapshot["providers"]["aws.prod"]["resources"]
         .as_array_mut()
         .unwrap();
@@ -1038,12 +1058,9 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
         "writ-access",
         json!([{"Effect": "Allow", "Action": "*", "Resource": "*"}]),
     ));
-    let file = std::env::temp_dir().join(format!("writ-iam-observed-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = write_snapshot("writ-iam-observed", &snapshot);
     let file = file.to_str().unwrap();
-    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
-    let value: Value = serde_json::from_slice(&drift.stdout)
-        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let value = drift_json(file);
     let undeclared: Vec<(String, String, Vec<String>, String)> = value["undeclared_access"]
         .as_array()
         .unwrap()
@@ -1180,9 +1197,7 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
 #[test]
 fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
     let root = example();
-    let mut snapshot: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
-            .unwrap();
+    let mut snapshot = example_snapshot();
     let key = |id: u64, title: &str, read_only: bool| {
         json!({
             "address": format!("github.acme/repos/acme/platform/keys/{id}"),
@@ -1196,12 +1211,9 @@ fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
         .as_array_mut()
         .unwrap()
         .extend([key(101, "old ci push", false), key(102, "mirror", true)]);
-    let file = std::env::temp_dir().join(format!("writ-deploy-key-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = write_snapshot("writ-deploy-key", &snapshot);
     let file = file.to_str().unwrap();
-    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
-    let value: Value = serde_json::from_slice(&drift.stdout)
-        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let value = drift_json(file);
     let keys: Vec<&Value> = value["undeclared_access"]
         .as_array()
         .unwrap()
@@ -1275,10 +1287,7 @@ fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
 /// an unconditional grant already covers.
 #[test]
 fn gcp_bindings_beyond_the_source_are_drawn_from_the_observed_state() {
-    let root = example();
-    let mut snapshot: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
-            .unwrap();
+    let mut snapshot = example_snapshot();
     let loader = "serviceAccount:writ-warehouse-loader@acme-analytics.iam.gserviceaccount.com";
     let resources = snapshot["providers"]["gcp.analytics"]["resources"]
         .as_array_mut()
@@ -1302,12 +1311,9 @@ fn gcp_bindings_beyond_the_source_are_drawn_from_the_observed_state() {
             _ => {}
         }
     }
-    let file = std::env::temp_dir().join(format!("writ-gcp-observed-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = write_snapshot("writ-gcp-observed", &snapshot);
     let file = file.to_str().unwrap();
-    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
-    let value: Value = serde_json::from_slice(&drift.stdout)
-        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let value = drift_json(file);
     let gcp: Vec<&Value> = value["undeclared_access"]
         .as_array()
         .unwrap()
@@ -1349,9 +1355,7 @@ fn gcp_bindings_beyond_the_source_are_drawn_from_the_observed_state() {
 #[test]
 fn roles_outside_writ_that_trust_an_agent_are_chains_from_it() {
     let root = example();
-    let mut snapshot: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
-            .unwrap();
+    let mut snapshot = example_snapshot();
     let role = |name: &str, principal: &str| {
         json!({
             "address": format!("aws.prod/role/{name}"),
@@ -1377,13 +1381,9 @@ fn roles_outside_writ_that_trust_an_agent_are_chains_from_it() {
             "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}},
     }));
     resources.push(role("ops", "arn:aws:iam::123456789012:root"));
-    let file =
-        std::env::temp_dir().join(format!("writ-trust-observed-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    let file = write_snapshot("writ-trust-observed", &snapshot);
     let file = file.to_str().unwrap();
-    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
-    let value: Value = serde_json::from_slice(&drift.stdout)
-        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let value = drift_json(file);
     let roles: Vec<&Value> = value["undeclared_access"]
         .as_array()
         .unwrap()
@@ -1450,9 +1450,7 @@ fn roles_outside_writ_that_trust_an_agent_are_chains_from_it() {
 #[test]
 fn non_resource_paths_and_a_missing_role_are_undeclared_access() {
     let root = example();
-    let mut snapshot: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
-            .unwrap();
+    let mut snapshot = example_snapshot();
     let resources = snapshot["providers"]["kubernetes.prod"]["resources"]
         .as_array_mut()
         .unwrap();
@@ -1511,9 +1509,7 @@ fn non_resource_paths_and_a_missing_role_are_undeclared_access() {
     );
     // The role gone and nothing else: the binding is as writ made it, and
     // the plan still checks the source again to find it.
-    let mut only: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("snapshot.json")).unwrap())
-            .unwrap();
+    let mut only = example_snapshot();
     only["providers"]["kubernetes.prod"]["resources"]
         .as_array_mut()
         .unwrap()
