@@ -84,7 +84,9 @@ pub struct Report {
 pub struct Span2 {
     pub first: String,
     pub last: String,
-    pub data_events: bool,
+    /// The services (IAM prefixes) of the data events among them, or of
+    /// every request (an audit log records all).
+    pub data_events: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -125,6 +127,11 @@ pub struct GrantUse {
     /// Uses of resources past those listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub unlisted: u64,
+    /// Actions it allows that the provider refused the agent (an access
+    /// not applied yet, or held back outside the source): wanted, so not
+    /// unneeded.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub denied_actions: BTreeSet<String>,
     /// Where the grant is written (`FILE:LINE`, set by the caller, which
     /// has the files).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,6 +157,8 @@ struct Used {
     actions: BTreeMap<String, Count>,
     resources: BTreeSet<String>,
     unlisted: u64,
+    /// Actions it would have allowed in requests the provider refused.
+    tried: BTreeSet<String>,
 }
 
 /// Requests outside the grants, by (agent, provider, action, resource).
@@ -180,7 +189,7 @@ pub struct Tally<'m> {
     delegation: Attempts,
     skipped: BTreeMap<String, u64>,
     unmapped: BTreeMap<String, u64>,
-    providers: BTreeMap<ProviderId, (i64, i64, bool)>,
+    providers: BTreeMap<ProviderId, (i64, i64, BTreeSet<String>)>,
     unmapped_services: BTreeSet<(AgentId, String)>,
     project: String,
     records: u64,
@@ -229,13 +238,19 @@ impl<'m> Tally<'m> {
             return;
         }
         self.records += 1;
-        let span =
-            self.providers
-                .entry(request.provider)
-                .or_insert((request.time, request.time, false));
+        let span = self.providers.entry(request.provider).or_insert((
+            request.time,
+            request.time,
+            BTreeSet::new(),
+        ));
         span.0 = span.0.min(request.time);
         span.1 = span.1.max(request.time);
-        span.2 |= request.data;
+        if request.data {
+            let service = request.action.split(':').next().unwrap_or_default();
+            if !span.2.contains(service) {
+                span.2.insert(service.to_string());
+            }
+        }
         // The resource as shown: where a Kubernetes request was, and the
         // object it named.
         let shown = request.resource.as_ref().map(|r| {
@@ -255,6 +270,14 @@ impl<'m> Tally<'m> {
             shown
         });
         let decided = if request.denied {
+            // The grants of the source it would have used: what was
+            // wanted, and so not unneeded.
+            if let Decided::Grants(grants) = self.deciding_grant(request) {
+                for grant in grants {
+                    let entry = self.grants.entry((request.agent, grant)).or_default();
+                    entry.tried.insert(request.action.clone());
+                }
+            }
             None
         } else {
             Some(self.deciding_grant(request))
@@ -391,6 +414,7 @@ impl<'m> Tally<'m> {
                         actions: used.actions,
                         resources: used.resources,
                         unlisted: used.unlisted,
+                        denied_actions: used.tried,
                         at: None,
                         span: Some(grant.span),
                     }
@@ -433,13 +457,13 @@ impl<'m> Tally<'m> {
             spans: self
                 .providers
                 .iter()
-                .map(|(&p, &(first, last, data))| {
+                .map(|(&p, (first, last, data))| {
                     (
                         self.model.providers[p].address(),
                         Span2 {
-                            first: rfc3339(first),
-                            last: rfc3339(last),
-                            data_events: data,
+                            first: rfc3339(*first),
+                            last: rfc3339(*last),
+                            data_events: data.clone(),
                         },
                     )
                 })
@@ -536,29 +560,20 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
             continue;
         }
         for (grant, use_) in agent.grants.iter().zip(&used.grants) {
-            let address = model.providers[grant.provider].address();
-            let Some(span) = report.spans.get(&address) else {
+            if !report
+                .spans
+                .contains_key(&model.providers[grant.provider].address())
+            {
                 continue;
-            };
-            let kind = model.providers[grant.provider].kind;
-            // Not known: its service had events writ could not name, or it
-            // holds data-plane actions and the logs hold no data events
-            // (a trail records those only when told to).
-            let service_unnamed = grant.actions.iter().any(|action| {
-                let service = action.split(':').next().unwrap_or(action);
-                used.unmapped_services
-                    .iter()
-                    .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
-            });
-            let unseen = kind == ProviderKind::Aws
-                && !span.data_events
-                && grant.actions.iter().any(|a| data_plane(a));
+            }
             let key = (grant.span.file.0, grant.span.start, grant.span.end);
             let entry = written
                 .entry(key)
                 .or_insert_with(|| (grant.span, Vec::new(), false, grant.provider));
             entry.1.push(&agent.name);
-            entry.2 |= use_.count.uses > 0 || service_unnamed || unseen;
+            entry.2 |= use_.count.uses > 0
+                || !use_.denied_actions.is_empty()
+                || !judgeable(model, report, used, grant);
         }
     }
     written
@@ -587,6 +602,51 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
         })
         .collect()
 }
+
+/// Can the logs show whether an agent used a grant? Its provider is in
+/// them; no action names its service with a wildcard (`*:Describe*`); none
+/// is authorised inside another call without an event of its own
+/// (`iam:PassRole`); its data-plane actions' service has data events in
+/// them (a trail records those only when told to); no event of the
+/// agent's in its services went unnamed.
+fn judgeable(model: &Model, report: &Report, used: &AgentUse, grant: &crate::model::Grant) -> bool {
+    let Some(span) = report.spans.get(&model.providers[grant.provider].address()) else {
+        return false;
+    };
+    let kind = model.providers[grant.provider].kind;
+    grant.actions.iter().all(|action| {
+        let service = action.split(':').next().unwrap_or(action);
+        let lower = action.to_ascii_lowercase();
+        let aws_unseen = kind == ProviderKind::Aws
+            && (crate::pattern::has_wildcard(service)
+                || IMPLICIT_ACTIONS
+                    .iter()
+                    .any(|implicit| crate::pattern::intersects(&lower, implicit))
+                || (data_plane(action)
+                    && !span
+                        .data_events
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(service))));
+        !aws_unseen
+            && !used
+                .unmapped_services
+                .iter()
+                .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
+    })
+}
+
+/// AWS actions authorised inside another call, with no event of their own:
+/// a grant holding one cannot be shown unused by CloudTrail.
+const IMPLICIT_ACTIONS: &[&str] = &[
+    "iam:passrole",
+    "ec2:createtags",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+    "logs:putlogevents",
+    "logs:createlogstream",
+    "kms:generatedatakey*",
+    "kms:decrypt",
+];
 
 /// AWS actions CloudTrail records only as data events (a trail logs them
 /// only when configured to): S3 object and listing operations, Lambda
@@ -729,22 +789,31 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
             let entry = written
                 .entry(key)
                 .or_insert_with(|| (grant, true, BTreeSet::new(), Vec::new()));
-            let address = model.providers[grant.provider].address();
-            let kind = model.providers[grant.provider].kind;
-            let known = report.spans.get(&address).is_some_and(|span| {
-                !(kind == ProviderKind::Aws
-                    && !span.data_events
-                    && grant.actions.iter().any(|a| data_plane(a)))
-            }) && !grant.actions.iter().any(|action| {
-                let service = action.split(':').next().unwrap_or(action);
-                used.unmapped_services
-                    .iter()
-                    .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
-            });
             // A holder whose access is held back, or gone, says nothing
-            // of what the grant is for.
-            entry.1 &= known && !agent.frozen && !agent.retired && grant.keep.is_none();
+            // of what the grant is for; and a parent's last grant in a
+            // provider keeps its role there, which its delegates' trust
+            // names.
+            let id = model.agents.iter().position(|a| std::ptr::eq(a, agent));
+            let parent = model
+                .agents
+                .iter()
+                .any(|c| c.parent.is_some() && c.parent == id);
+            let last = agent
+                .grants
+                .iter()
+                .filter(|g| g.provider == grant.provider)
+                .count()
+                == 1
+                && !agent.runs_on.iter().any(|w| w.provider == grant.provider);
+            entry.1 &= !(parent && last);
+            entry.1 &= judgeable(model, report, used, grant)
+                && !agent.frozen
+                && !agent.retired
+                && grant.keep.is_none();
             entry.2.extend(use_.actions.keys().cloned());
+            // What the provider refused it, the grant allowing it, was
+            // wanted.
+            entry.2.extend(use_.denied_actions.iter().cloned());
             entry.3.push(&agent.name);
         }
     }

@@ -42,7 +42,9 @@ pub fn run(
         )?;
         return Ok(0);
     }
-    // Each file's new text.
+    // The tightenings made (one sharing its line with another statement
+    // or a comment is not), and each file's new text.
+    let mut applied: Vec<writ_compiler::Span> = Vec::new();
     let mut texts: Vec<String> = project
         .sources
         .files()
@@ -56,7 +58,8 @@ pub fn run(
         let Some(Some(tree)) = before.files.get(id.0 as usize) else {
             continue;
         };
-        let edited = edit(&file.text, tree, &mine);
+        let (edited, made) = edit(&file.text, tree, &mine);
+        applied.extend(made);
         let reparsed = writ_compiler::syntax::parse_file(id, &edited).map_err(|d| {
             CliError::Message(format!(
                 "refused: the rewritten `{}` does not parse ({}); nothing was written",
@@ -71,10 +74,14 @@ pub fn run(
         sources.add(file.name.clone(), text.clone());
     }
     let after = writ_compiler::check(&sources, &CheckOptions { today });
-    if after.has_errors() {
+    // As `writ check` and plans read it: lowering's findings too (a
+    // policy past IAM's size, an agent nothing may become).
+    let lowered = writ_compiler::lower::lower(&after.model, &project.name);
+    if after.has_errors() || lowered.diagnostics.iter().any(|d| d.is_error()) {
         let errors: Vec<String> = after
             .diagnostics
             .iter()
+            .chain(&lowered.diagnostics)
             .filter(|d| d.is_error())
             .map(|d| format!("{}: {}", d.code, d.message))
             .collect();
@@ -92,6 +99,14 @@ pub fn run(
             lost.join("; ")
         )
         .into());
+    }
+    let proposed: Vec<&Tightening> = proposed
+        .iter()
+        .filter(|t| applied.contains(&t.span))
+        .collect();
+    if proposed.is_empty() {
+        writeln!(out, "nothing to tighten: the grants that could lose access share their lines with other text; give each its own line")?;
+        return Ok(0);
     }
     for tightening in &proposed {
         let file = project.sources.file(tightening.span.file);
@@ -143,7 +158,14 @@ fn lost(before: &Report, after: &Report) -> Vec<String> {
                 attempt.action.as_str(),
                 attempt.resource.as_str(),
             );
-            if !was.contains(&key) {
+            // Past the listed ones, requests are counted together: more of
+            // them is a loss too.
+            let more = attempt.resource == writ_compiler::usage::OTHERS
+                && old.beyond.iter().any(|o| {
+                    (o.provider.as_str(), o.action.as_str(), o.resource.as_str()) == key
+                        && o.count.uses < attempt.count.uses
+                });
+            if !was.contains(&key) || more {
                 lost.push(format!(
                     "`{}` {} {} on {}",
                     new.agent, attempt.provider, attempt.action, attempt.resource
@@ -157,8 +179,13 @@ fn lost(before: &Report, after: &Report) -> Vec<String> {
 /// The file's text with each tightening made: a grant removed (with its
 /// doc lines and annotations), or its action list rewritten. (Not yet laid
 /// out: `writ fmt`'s printer does that.)
-pub fn edit(text: &str, tree: &ast::SourceFile, tightenings: &[&Tightening]) -> String {
+pub fn edit(
+    text: &str,
+    tree: &ast::SourceFile,
+    tightenings: &[&Tightening],
+) -> (String, Vec<writ_compiler::Span>) {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut made = Vec::new();
     for tightening in tightenings {
         let Some(stmt) = statement(tree, tightening.span) else {
             continue;
@@ -178,13 +205,15 @@ pub fn edit(text: &str, tree: &ast::SourceFile, tightenings: &[&Tightening]) -> 
                 && text[stmt.span.end as usize..end].trim().is_empty()
             {
                 edits.push((start, end, String::new()));
+                made.push(tightening.span);
             }
         } else if let (Some(first), Some(last)) = (grant.actions.first(), grant.actions.last()) {
-            edits.push((
-                first.span.start as usize,
-                last.span.end as usize,
-                tightening.actions.join(", "),
-            ));
+            // Not across a comment between the actions.
+            let (from, to) = (first.span.start as usize, last.span.end as usize);
+            if !text[from..to].contains("//") {
+                edits.push((from, to, tightening.actions.join(", ")));
+                made.push(tightening.span);
+            }
         }
     }
     edits.sort_by_key(|e| std::cmp::Reverse(e.0));
@@ -192,7 +221,7 @@ pub fn edit(text: &str, tree: &ast::SourceFile, tightenings: &[&Tightening]) -> 
     for (start, end, new) in edits {
         out.replace_range(start..end, &new);
     }
-    out
+    (out, made)
 }
 
 /// The statement of a file at a span (a grant in any block, nested in a

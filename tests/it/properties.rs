@@ -785,7 +785,7 @@ proptest! {
         let tightenings = writ_compiler::usage::tightenings(model, &report);
         let tree = before.files[0].as_ref().unwrap();
         let mine: Vec<&writ_compiler::usage::Tightening> = tightenings.iter().collect();
-        let edited = writ::commands::tighten::edit(&text, tree, &mine);
+        let (edited, _) = writ::commands::tighten::edit(&text, tree, &mine);
         let parsed = parse_file(FileId(0), &edited);
         prop_assert!(parsed.is_ok(), "{edited}");
         let formatted = format_file(&edited, parsed.as_ref().unwrap());
