@@ -33,7 +33,8 @@ pub struct Use {
     /// The provider refused it.
     pub denied: bool,
     /// A data event (CloudTrail records those only when a trail is told
-    /// to): its provider's logs hold data events.
+    /// to; an audit log records every request): its service's data-plane
+    /// grants can be judged.
     pub data: bool,
 }
 
@@ -70,18 +71,18 @@ pub struct Report {
     /// The providers the logs held requests of in the window: a grant
     /// elsewhere is not known to be unused.
     pub providers: Vec<String>,
-    /// For each of them, the first and last request's time in the window
-    /// (RFC 3339), and whether any was a data event.
-    pub spans: BTreeMap<String, Span2>,
+    /// For each of them, what the logs cover: the first and last
+    /// request's time in the window, and the services of data events.
+    pub spans: BTreeMap<String, Coverage>,
     /// The window's start, RFC 3339.
     #[serde(skip)]
     pub since: String,
 }
 
-/// The time the logs of a provider span, and whether they hold data
-/// events.
+/// What the logs of a provider cover: the time they span (RFC 3339), and
+/// the services they hold data events of.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Span2 {
+pub struct Coverage {
     pub first: String,
     pub last: String,
     /// The services (IAM prefixes) of the data events among them, or of
@@ -460,7 +461,7 @@ impl<'m> Tally<'m> {
                 .map(|(&p, (first, last, data))| {
                     (
                         self.model.providers[p].address(),
-                        Span2 {
+                        Coverage {
                             first: rfc3339(*first),
                             last: rfc3339(*last),
                             data_events: data.clone(),
