@@ -59,6 +59,10 @@ pub fn run(
             continue;
         };
         let (edited, made) = edit(&file.text, tree, &mine);
+        // A file with nothing made is left as it is, layout included.
+        if made.is_empty() {
+            continue;
+        }
         applied.extend(made);
         let reparsed = writ_compiler::syntax::parse_file(id, &edited).map_err(|d| {
             CliError::Message(format!(
