@@ -18,13 +18,15 @@
 // A benchmark stops at the first thing that is not as it expects.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "common/estate.rs"]
 mod estate;
 
 use divan::Bencher;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use writ_compiler::lower::Desired;
 use writ_compiler::plan::{Plan, PlanOptions};
 use writ_compiler::resource::Resource;
@@ -109,32 +111,6 @@ fn write_estate(agents: usize) -> OnDisk {
     }
 }
 
-/// Runs the binary; its wall time and peak resident memory (bytes).
-// The child is reaped by `wait4`, which clippy does not know of.
-#[allow(clippy::zombie_processes)]
-fn measure(args: &[&std::ffi::OsStr]) -> (Duration, u64) {
-    let started = Instant::now();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that `wait4` fills in; the pid is our
-    // child's, waited for exactly once.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    assert_eq!(pid, child.id() as libc::pid_t);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "writ {args:?} failed"
-    );
-    // Linux reports kibibytes.
-    (wall, usage.ru_maxrss as u64 * 1024)
-}
-
 /// This process's resident memory now (bytes).
 fn resident() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -147,11 +123,11 @@ fn resident() -> u64 {
 }
 
 fn best_of_three(args: &[&std::ffi::OsStr]) -> (Duration, u64) {
-    (0..3)
-        .map(|_| measure(args))
-        .fold((Duration::MAX, 0), |(wall, rss), (w, r)| {
-            (wall.min(w), rss.max(r))
-        })
+    child::best_of_three(|| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_writ"));
+        command.args(args);
+        command
+    })
 }
 
 fn end_to_end() {

@@ -11,9 +11,11 @@
 // A benchmark stops at the first thing that is not as it expects.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 fn records() -> usize {
     std::env::var("WRIT_BENCH_RECORDS")
@@ -122,37 +124,19 @@ fn size(path: &Path) -> u64 {
     }
 }
 
-// The child is reaped by `wait4`, which clippy does not know of.
-#[allow(clippy::zombie_processes)]
-fn measure(log: &Path) -> (Duration, u64) {
+/// `writ usage` of the example on a log.
+fn usage(log: &Path) -> std::process::Command {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
-    let started = Instant::now();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_writ"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_writ"));
+    command
         .arg("usage")
         .arg(&example)
         .arg("--from")
         .arg(log)
         .arg("--format")
         .arg("json")
-        .env("WRIT_TODAY", "2026-11-29")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that `wait4` fills in; the pid is our
-    // child's, waited for exactly once.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    assert_eq!(pid, child.id() as libc::pid_t);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "writ usage {} failed",
-        log.display()
-    );
-    // Linux reports kibibytes.
-    (wall, usage.ru_maxrss as u64 * 1024)
+        .env("WRIT_TODAY", "2026-11-29");
+    command
 }
 
 fn main() {
@@ -160,11 +144,7 @@ fn main() {
     let (trail, audit_log) = logs(count);
     println!("writ usage, the release binary (best of three; peak resident memory):");
     for (name, log) in [("CloudTrail", &trail), ("Kubernetes audit", &audit_log)] {
-        let (wall, rss) = (0..3)
-            .map(|_| measure(log))
-            .fold((Duration::MAX, 0), |(w, r), (wall, rss)| {
-                (w.min(wall), r.max(rss))
-            });
+        let (wall, rss) = child::best_of_three(|| usage(log));
         println!(
             "{name}: {count} records, {:.0} MB: {:.2} s, {:.0} MiB peak",
             size(log) as f64 / 1e6,

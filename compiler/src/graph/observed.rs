@@ -173,14 +173,7 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
     let roles: HashSet<(&str, &str)> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::AwsRole)
-        .filter(|role| {
-            let tags = role.tags();
-            ownership::aws::owns(
-                role.string("path").unwrap_or_default(),
-                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                &desired.project,
-            )
-        })
+        .filter(|role| project_role(role, &desired.project))
         .map(|role| {
             (
                 role.provider.as_str(),
@@ -222,15 +215,7 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
                     _ => false,
                 }
             });
-            let role_ref = resource.attribute("role_ref");
-            let role_name = role_ref
-                .and_then(|r| r.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let role_kind = role_ref
-                .and_then(|r| r.get("kind"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let (role_kind, role_name) = role_ref(resource);
             let role_namespace = if role_kind == "ClusterRole" {
                 ""
             } else {
@@ -459,12 +444,7 @@ impl Graph {
         }
         let mut added = 0;
         for role in &roles {
-            let tags = role.tags();
-            if ownership::aws::owns(
-                role.string("path").unwrap_or_default(),
-                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                &desired.project,
-            ) {
+            if project_role(role, &desired.project) {
                 continue;
             }
             let Some(provider) = model
@@ -854,15 +834,7 @@ impl Graph {
             let provider_name = model.providers[provider].name.clone();
             let cluster_wide = binding.kind == ResourceKind::KubernetesClusterRoleBinding;
             let namespace = binding.string("namespace").unwrap_or_default();
-            let role_ref = binding.attribute("role_ref");
-            let role_kind = role_ref
-                .and_then(|r| r.get("kind"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let role_name = role_ref
-                .and_then(|r| r.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let (role_kind, role_name) = role_ref(binding);
             let role = match role_kind {
                 "ClusterRole" => roles.get(&(binding.provider.as_str(), true, "", role_name)),
                 "Role" => roles.get(&(binding.provider.as_str(), false, namespace, role_name)),
@@ -1040,19 +1012,37 @@ impl Graph {
 /// lowering names it, else the one its `writ:agent` tag says (a tag can be
 /// edited; the name cannot).
 fn role_agent(model: &Model, role: &Resource, project: &str) -> Option<usize> {
-    let tags = role.tags();
-    let ours = ownership::aws::owns(
-        role.string("path").unwrap_or_default(),
-        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        project,
-    );
-    if !ours {
+    if !project_role(role, project) {
         return None;
     }
     let by_name = |name: &str| model.agents.iter().position(|a| a.name == name);
     role.string("name")
         .and_then(by_name)
         .or_else(|| role.tag(ownership::aws::AGENT_TAG).and_then(by_name))
+}
+
+/// Is an observed role the project's, as the planner owns roles (its path
+/// and its `writ:project` tag)?
+fn project_role(role: &Resource, project: &str) -> bool {
+    let tags = role.tags();
+    ownership::aws::owns(
+        role.string("path").unwrap_or_default(),
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        project,
+    )
+}
+
+/// A binding's `role_ref`: the kind of role (`Role`, `ClusterRole`) and
+/// its name.
+fn role_ref(binding: &Resource) -> (&str, &str) {
+    let field = |key: &str| {
+        binding
+            .attribute("role_ref")
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    (field("kind"), field("name"))
 }
 
 /// An observed role's ARN: as read, or made from its provider's account,
