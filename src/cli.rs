@@ -123,8 +123,15 @@ enum Command {
         /// A log: a CloudTrail file (plain or gzipped) or `lookup-events`
         /// output, a Kubernetes audit log (JSON lines or an `EventList`),
         /// or a folder of them. May be given more than once.
-        #[arg(long, value_name = "FILE", required = true)]
+        #[arg(long, value_name = "FILE", required_unless_present = "live")]
         from: Vec<PathBuf>,
+        /// Also read IAM's last-accessed data of each agent's role, live
+        /// (when each service and tracked action was last attempted).
+        #[arg(long)]
+        live: bool,
+        /// With `--live`: only these AWS providers (repeatable).
+        #[arg(long = "only", value_name = "KIND.NAME", requires = "live")]
+        only: Vec<String>,
         /// How far back to count, ending today (`90d`, `12h`).
         #[arg(long, default_value = "90d")]
         since: String,
@@ -142,8 +149,14 @@ enum Command {
         path: PathBuf,
         /// A log: CloudTrail, or a Kubernetes audit log, or a folder of
         /// them; repeatable.
-        #[arg(long, value_name = "FILE", required = true)]
+        #[arg(long, value_name = "FILE", required_unless_present = "live")]
         from: Vec<PathBuf>,
+        /// Also read IAM's last-accessed data of each agent's role, live.
+        #[arg(long)]
+        live: bool,
+        /// With `--live`: only these AWS providers (repeatable).
+        #[arg(long = "only", value_name = "KIND.NAME", requires = "live")]
+        only: Vec<String>,
         /// How far back to count, ending today.
         #[arg(long, default_value = "90d")]
         since: String,
@@ -516,15 +529,39 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
         Command::Usage {
             path,
             from,
+            live,
+            only,
             since,
             format,
-        } => commands::usage::run(out, &path, &from, &since, format),
+        } => commands::usage::run(
+            out,
+            &path,
+            &crate::logs::Sources {
+                from: &from,
+                live,
+                only: &only,
+                since: &since,
+            },
+            format,
+        ),
         Command::Tighten {
             path,
             from,
+            live,
+            only,
             since,
             write,
-        } => commands::tighten::run(out, &path, &from, &since, write),
+        } => commands::tighten::run(
+            out,
+            &path,
+            &crate::logs::Sources {
+                from: &from,
+                live,
+                only: &only,
+                since: &since,
+            },
+            write,
+        ),
         Command::Graph {
             path,
             snapshot,

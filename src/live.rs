@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::lower::Desired;
-use writ_compiler::model::{Model, ProviderSettings};
+use writ_compiler::model::{AgentId, Model, ProviderId, ProviderSettings};
 use writ_compiler::plan::{Identity, Unfinished};
 use writ_compiler::resource::Resource;
 use writ_compiler::snapshot::Snapshot;
+use writ_compiler::usage::LastAccessed;
 use writ_provider_aws::{AwsProvider, AwsSettings};
 use writ_provider_core::{Lease, Provider, Release, Retrier};
 use writ_provider_github::GithubState;
@@ -616,6 +617,65 @@ pub fn observe(
             live: true,
             snapshot: None,
         })
+    })
+}
+
+/// IAM's last-accessed data for the role of every agent in the AWS
+/// providers in scope, read live (docs/usage.md). An agent whose role does
+/// not exist yet is left out, and said so: its grants there are judged by
+/// the logs alone.
+pub fn last_accessed(
+    project: &Project,
+    model: &Model,
+    scope: &Scope,
+) -> Result<Vec<(AgentId, ProviderId, LastAccessed)>, CliError> {
+    let desired = writ_compiler::lower::lower(model, &project.name);
+    let roles = writ_compiler::usage::agent_roles(model, &desired);
+    let aws: Vec<String> = model
+        .providers
+        .iter()
+        .filter(|p| p.kind == ProviderKind::Aws && scope.includes(&p.address()))
+        .map(|p| p.address())
+        .collect();
+    if aws.is_empty() {
+        return Err(
+            "`--live` reads IAM's last-accessed data, and no AWS provider is in scope".into(),
+        );
+    }
+    let scope = Scope::new(model, &aws)?;
+    writ_provider_core::runtime()?.block_on(async {
+        let live = connect(project, model, &scope, &Retrier::default_policy()).await?;
+        let mut found = Vec::new();
+        for provider in &live.providers {
+            let address = provider.address();
+            let asked: Vec<&(AgentId, ProviderId, String)> = roles
+                .iter()
+                .filter(|(_, p, _)| model.providers[*p].address() == address)
+                .collect();
+            eprintln!(
+                "reading IAM's last-accessed data of {} roles in {address} …",
+                asked.len()
+            );
+            let arns: Vec<String> = asked.iter().map(|(_, _, arn)| arn.clone()).collect();
+            let answers = provider
+                .last_accessed(&arns)
+                .await
+                .map_err(|e| format!("reading `{address}`: {e}"))?;
+            let mut missing = Vec::new();
+            for (&&(agent, id, _), answer) in asked.iter().zip(answers) {
+                match answer {
+                    Some(access) => found.push((agent, id, access)),
+                    None => missing.push(format!("`{}`", model.agents[agent].name)),
+                }
+            }
+            if !missing.is_empty() {
+                eprintln!(
+                    "{address}: no role yet for {} (not applied?): IAM's data cannot judge their grants",
+                    missing.join(", ")
+                );
+            }
+        }
+        Ok(found)
     })
 }
 

@@ -27,23 +27,39 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use writ_compiler::model::{Model, Placement};
-use writ_compiler::usage::{self, Tally, Use};
+use writ_compiler::model::{AgentId, Model, Placement, ProviderId};
+use writ_compiler::usage::{self, LastAccessed, Tally, Use};
 
 /// Reads the logs at `files` against the model, counting the window
 /// `since` (`90d`) back from the end of `today`: the usage report.
+/// Where usage is read from, as the command line says.
+pub struct Sources<'a> {
+    /// Log files and folders.
+    pub from: &'a [PathBuf],
+    /// Also IAM's last-accessed data, live.
+    pub live: bool,
+    /// The providers `--live` reads (all AWS ones if empty).
+    pub only: &'a [String],
+    /// The window, ending today (`90d`).
+    pub since: &'a str,
+}
+
 pub fn usage(
     model: &Model,
     project: &str,
     files: &[PathBuf],
     since: &str,
     today: writ_compiler::values::Date,
+    last_accessed: Vec<(AgentId, ProviderId, LastAccessed)>,
 ) -> Result<writ_compiler::usage::Report, CliError> {
     let window = writ_compiler::values::Duration::parse(since)
         .map_err(|e| CliError::Message(format!("`--since {since}`: {e}")))?;
     let end = (today.days_since_epoch() + 1) * 86_400;
     let start = end - i64::try_from(window.0).unwrap_or(i64::MAX);
     let mut tally = Tally::new(model, project, start);
+    for (agent, provider, access) in last_accessed {
+        tally.last_accessed(agent, provider, access);
+    }
     let mut seen = Seen::default();
     let context = Context { model, project };
     for file in files {

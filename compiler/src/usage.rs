@@ -77,6 +77,9 @@ pub struct Report {
     /// The window's start, RFC 3339.
     #[serde(skip)]
     pub since: String,
+    /// The window's start, in seconds since 1970.
+    #[serde(skip)]
+    pub start: i64,
 }
 
 /// What the logs of a provider cover: the time they span (RFC 3339), and
@@ -109,6 +112,61 @@ pub struct AgentUse {
     /// of theirs is not known to be unused.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub unmapped_services: BTreeSet<String>,
+    /// What its providers record of its identity's use, without counts
+    /// (IAM's last-accessed data for its role), one per provider read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub last_accessed: Vec<LastAccessed>,
+}
+
+/// What a provider records of an identity's use: IAM's last-accessed data
+/// (the access advisor) for an agent's role. Each service the role's
+/// permission policies allow, with its last attempt, allowed or denied, in
+/// the tracking period (400 days); and, for the services IAM tracks
+/// actions of, each tracked action's last attempt. No counts, no
+/// resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LastAccessed {
+    /// The provider's address (`aws.prod`).
+    pub provider: String,
+    /// The role's ARN.
+    pub role: String,
+    /// When the provider finished the report (seconds since 1970).
+    #[serde(serialize_with = "time")]
+    pub generated: i64,
+    pub services: Vec<ServiceAccess>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceAccess {
+    /// The service's prefix in IAM actions (`s3`).
+    pub service: String,
+    /// The last attempt on any of its actions; `None`: none in the
+    /// tracking period.
+    #[serde(serialize_with = "maybe_time")]
+    pub last: Option<i64>,
+    /// Its tracked actions (`s3:CreateBucket`), each with its last
+    /// attempt; `None` when the provider tracks no action of the service
+    /// (then only the service's last attempt is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<TrackedAction>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrackedAction {
+    pub action: String,
+    #[serde(serialize_with = "maybe_time")]
+    pub last: Option<i64>,
+}
+
+fn time<S: serde::Serializer>(time: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*time))
+}
+
+fn maybe_time<S: serde::Serializer>(time: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => serializer.serialize_str(&rfc3339(*time)),
+        None => serializer.serialize_none(),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -133,6 +191,11 @@ pub struct GrantUse {
     /// unneeded.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub denied_actions: BTreeSet<String>,
+    /// Actions it allows whose last attempt in the window the provider
+    /// records (IAM's last-accessed data), allowed or denied, with when:
+    /// wanted, so not unneeded.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attempted: BTreeMap<String, String>,
     /// Where the grant is written (`FILE:LINE`, set by the caller, which
     /// has the files).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,6 +255,7 @@ pub struct Tally<'m> {
     unmapped: BTreeMap<String, u64>,
     providers: BTreeMap<ProviderId, (i64, i64, BTreeSet<String>)>,
     unmapped_services: BTreeSet<(AgentId, String)>,
+    last_accessed: BTreeMap<(AgentId, ProviderId), LastAccessed>,
     project: String,
     records: u64,
 }
@@ -210,6 +274,7 @@ impl<'m> Tally<'m> {
             unmapped: BTreeMap::new(),
             providers: BTreeMap::new(),
             unmapped_services: BTreeSet::new(),
+            last_accessed: BTreeMap::new(),
             project: project.to_string(),
             records: 0,
         }
@@ -231,6 +296,12 @@ impl<'m> Tally<'m> {
         self.records += 1;
         *self.unmapped.entry(event.to_string()).or_default() += 1;
         self.unmapped_services.insert((agent, service.to_string()));
+    }
+
+    /// What the provider records of an agent's role's use (IAM's
+    /// last-accessed data), read for one provider.
+    pub fn last_accessed(&mut self, agent: AgentId, provider: ProviderId, access: LastAccessed) {
+        self.last_accessed.insert((agent, provider), access);
     }
 
     pub fn add(&mut self, request: &Use) {
@@ -408,6 +479,11 @@ impl<'m> Tally<'m> {
                 .enumerate()
                 .map(|(index, grant)| {
                     let used = self.grants.get(&(id, index)).cloned().unwrap_or_default();
+                    let attempted = self
+                        .last_accessed
+                        .get(&(id, grant.provider))
+                        .map(|access| attempted(access, grant, self.since))
+                        .unwrap_or_default();
                     GrantUse {
                         grant: grant_words(self.model, grant),
                         via: grant.via.clone(),
@@ -416,6 +492,7 @@ impl<'m> Tally<'m> {
                         resources: used.resources,
                         unlisted: used.unlisted,
                         denied_actions: used.tried,
+                        attempted,
                         at: None,
                         span: Some(grant.span),
                     }
@@ -444,6 +521,11 @@ impl<'m> Tally<'m> {
                     .take_while(|(agent, _)| *agent == id)
                     .map(|(_, service)| service.clone())
                     .collect(),
+                last_accessed: self
+                    .last_accessed
+                    .range((id, 0)..=(id, ProviderId::MAX))
+                    .map(|(_, access)| access.clone())
+                    .collect(),
             });
         }
         Report {
@@ -470,6 +552,7 @@ impl<'m> Tally<'m> {
                 })
                 .collect(),
             since: rfc3339(self.since),
+            start: self.since,
         }
     }
 }
@@ -517,6 +600,42 @@ pub fn agent_of_role(model: &Model, project: &str, arn: &str) -> Option<AgentId>
     model.agents.iter().position(|a| a.name == agent)
 }
 
+/// The IAM role lowering gives each agent, with its provider and ARN.
+pub fn agent_roles(
+    model: &Model,
+    desired: &crate::lower::Desired,
+) -> Vec<(AgentId, ProviderId, String)> {
+    desired
+        .resources
+        .iter()
+        .filter(|r| r.kind == crate::resource::ResourceKind::AwsRole)
+        .filter_map(|role| {
+            let agent = model
+                .agents
+                .iter()
+                .position(|a| role.agent.as_deref() == Some(a.name.as_str()))?;
+            let provider = model
+                .providers
+                .iter()
+                .position(|p| p.address() == role.provider)?;
+            let crate::model::ProviderSettings::Aws { account, partition } =
+                &model.providers[provider].settings
+            else {
+                return None;
+            };
+            Some((
+                agent,
+                provider,
+                format!(
+                    "arn:{partition}:iam::{account}:role{}{}",
+                    role.string("path").unwrap_or("/"),
+                    role.string("name")?
+                ),
+            ))
+        })
+        .collect()
+}
+
 /// The AWS provider whose account is `account`.
 pub fn aws_provider(model: &Model, account: &str) -> Option<ProviderId> {
     model.providers.iter().position(|p| {
@@ -552,7 +671,8 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
     use crate::diagnostic::{Code, Diagnostic, Label};
     // By where it is written: the span, its agents, and whether used or
     // not known to be unused.
-    type Holders<'a> = (Span, Vec<&'a str>, bool, ProviderId);
+    // And whether IAM's last-accessed data was read for one of them.
+    type Holders<'a> = (Span, Vec<&'a str>, bool, ProviderId, bool);
     let mut written: BTreeMap<(u32, u32, u32), Holders> = BTreeMap::new();
     for (agent, used) in model.agents.iter().zip(&report.agents) {
         // A retired agent's access is gone (`writ::expired` says so); a
@@ -561,38 +681,49 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
             continue;
         }
         for (grant, use_) in agent.grants.iter().zip(&used.grants) {
-            if !report
-                .spans
-                .contains_key(&model.providers[grant.provider].address())
-            {
+            let address = model.providers[grant.provider].address();
+            let advised = used.last_accessed.iter().any(|a| a.provider == address);
+            if !report.spans.contains_key(&address) && !advised {
                 continue;
             }
             let key = (grant.span.file.0, grant.span.start, grant.span.end);
             let entry = written
                 .entry(key)
-                .or_insert_with(|| (grant.span, Vec::new(), false, grant.provider));
+                .or_insert_with(|| (grant.span, Vec::new(), false, grant.provider, false));
             entry.1.push(&agent.name);
             entry.2 |= use_.count.uses > 0
                 || !use_.denied_actions.is_empty()
+                || !use_.attempted.is_empty()
                 || !judgeable(model, report, used, grant);
+            entry.4 |= advised;
         }
     }
     written
         .into_values()
-        .filter(|(_, _, used, _)| !used)
-        .map(|(span, agents, _, provider)| {
+        .filter(|(_, _, used, _, _)| !used)
+        .map(|(span, agents, _, provider, advised)| {
             let who: Vec<String> = agents.iter().map(|a| format!("`{a}`")).collect();
             let address = model.providers[provider].address();
             let day = |time: &str| time.get(..10).unwrap_or(time).to_string();
-            let (first, last) = report
-                .spans
-                .get(&address)
-                .map(|s| (day(&s.first), day(&s.last)))
-                .unwrap_or_default();
+            let mut evidence = Vec::new();
+            if let Some(span) = report.spans.get(&address) {
+                evidence.push(format!(
+                    "in the logs of `{address}` from {} to {}",
+                    day(&span.first),
+                    day(&span.last)
+                ));
+            }
+            if advised {
+                evidence.push(format!(
+                    "in IAM's last-accessed data of `{address}` since {}",
+                    day(&report.since)
+                ));
+            }
             Diagnostic::new(
                 Code::UnusedGrant,
                 format!(
-                    "no agent used this grant in the logs of `{address}` from {first} to {last} (held by {})",
+                    "no agent used this grant {} (held by {})",
+                    evidence.join(", nor "),
                     who.join(", ")
                 ),
                 Label::new(span, "never used in the logs"),
@@ -604,36 +735,141 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
         .collect()
 }
 
-/// Can the logs show whether an agent used a grant? Its provider is in
-/// them; no action names its service with a wildcard (`*:Describe*`); none
-/// is authorised inside another call without an event of its own
-/// (`iam:PassRole`); its data-plane actions' service has data events in
-/// them (a trail records those only when told to); no event of the
-/// agent's in its services went unnamed.
+/// Can the logs, or the provider's last-accessed data, show whether an
+/// agent used a grant? Each of its actions must be judged by one of them.
+/// The logs judge an action when its provider is in them; its service is
+/// not a wildcard (`*:Describe*`); it is not authorised inside another
+/// call without an event of its own (`iam:PassRole`); its data-plane
+/// actions' service has data events in them (a trail records those only
+/// when told to); and no event of the agent's in its service went
+/// unnamed. The last-accessed data judges it as [`advice`] says.
 fn judgeable(model: &Model, report: &Report, used: &AgentUse, grant: &crate::model::Grant) -> bool {
-    let Some(span) = report.spans.get(&model.providers[grant.provider].address()) else {
+    let address = model.providers[grant.provider].address();
+    let span = report.spans.get(&address);
+    let access = used.last_accessed.iter().find(|a| a.provider == address);
+    if span.is_none() && access.is_none() {
         return false;
-    };
+    }
     let kind = model.providers[grant.provider].kind;
     grant.actions.iter().all(|action| {
         let service = action.split(':').next().unwrap_or(action);
-        let lower = action.to_ascii_lowercase();
-        let aws_unseen = kind == ProviderKind::Aws
-            && (crate::pattern::has_wildcard(service)
-                || IMPLICIT_ACTIONS
+        let by_logs = span.is_some_and(|span| {
+            let aws_unseen = kind == ProviderKind::Aws
+                && (crate::pattern::has_wildcard(service)
+                    || implicit(action)
+                    || (data_plane(action)
+                        && !span
+                            .data_events
+                            .iter()
+                            .any(|s| s.eq_ignore_ascii_case(service))));
+            !aws_unseen
+                && !used
+                    .unmapped_services
                     .iter()
-                    .any(|implicit| crate::pattern::intersects(&lower, implicit))
-                || (data_plane(action)
-                    && !span
-                        .data_events
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(service))));
-        !aws_unseen
-            && !used
-                .unmapped_services
-                .iter()
-                .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
+                    .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
+        });
+        by_logs || access.is_some_and(|a| advice(a, action, report.start) != Advice::Unknown)
     })
+}
+
+/// What IAM's last-accessed data says of an action pattern of a grant.
+#[derive(Debug, PartialEq, Eq)]
+enum Advice {
+    /// It cannot tell.
+    Unknown,
+    /// Nothing the pattern holds was attempted in the window.
+    Unused,
+    /// It holds tracked actions only, and one was attempted in the
+    /// window.
+    Attempted,
+}
+
+/// IAM's last-accessed data on an action pattern, from `since`. A tracked
+/// action tells by its own last attempt; a pattern is judged by its
+/// tracked actions only when it holds nothing else (every action the
+/// catalogue knows it to stand for is tracked). A service with no attempt
+/// at all in the window had none of its actions used, but for data-plane
+/// actions (the data's coverage of those is not documented) and actions
+/// authorised inside another call. A service the role's policies do not
+/// allow, as IAM reads them, says the live role is not the source's:
+/// nothing is judged by it.
+fn advice(access: &LastAccessed, action: &str, since: i64) -> Advice {
+    let service = action.split(':').next().unwrap_or(action);
+    if crate::pattern::has_wildcard(service) || implicit(action) {
+        return Advice::Unknown;
+    }
+    let Some(seen) = access
+        .services
+        .iter()
+        .find(|s| s.service.eq_ignore_ascii_case(service))
+    else {
+        return Advice::Unknown;
+    };
+    let tracked: Vec<&TrackedAction> = seen
+        .actions
+        .iter()
+        .flatten()
+        .filter(|t| crate::access::action_matches(ProviderKind::Aws, action, &t.action))
+        .collect();
+    let attempted = tracked
+        .iter()
+        .any(|t| t.last.is_some_and(|last| last >= since));
+    let all_tracked = if crate::pattern::has_wildcard(action) {
+        let expanded = crate::facts::aws::catalogue().expand(action);
+        !expanded.is_empty()
+            && expanded.iter().all(|(service, named)| {
+                tracked.iter().any(|t| {
+                    t.action
+                        .eq_ignore_ascii_case(&format!("{}:{}", service.prefix, named.name))
+                })
+            })
+    } else {
+        !tracked.is_empty()
+    };
+    let idle = seen.last.is_none_or(|last| last < since);
+    match (attempted, all_tracked) {
+        (true, true) => Advice::Attempted,
+        // Some of it attempted; what else, untracked, cannot be told.
+        (true, false) => Advice::Unknown,
+        (false, true) => Advice::Unused,
+        (false, false) if idle && !data_plane(action) => Advice::Unused,
+        (false, false) => Advice::Unknown,
+    }
+}
+
+/// The actions of a grant IAM's last-accessed data records an attempt of
+/// in the window, each with when.
+fn attempted(
+    access: &LastAccessed,
+    grant: &crate::model::Grant,
+    since: i64,
+) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for tracked in access
+        .services
+        .iter()
+        .flat_map(|s| s.actions.iter().flatten())
+    {
+        let Some(last) = tracked.last.filter(|&last| last >= since) else {
+            continue;
+        };
+        if grant
+            .actions
+            .iter()
+            .any(|a| crate::access::action_matches(ProviderKind::Aws, a, &tracked.action))
+        {
+            found.insert(tracked.action.clone(), rfc3339(last));
+        }
+    }
+    found
+}
+
+/// Is an action pattern one authorised inside another call?
+fn implicit(action: &str) -> bool {
+    let lower = action.to_ascii_lowercase();
+    IMPLICIT_ACTIONS
+        .iter()
+        .any(|implicit| crate::pattern::intersects(&lower, implicit))
 }
 
 /// AWS actions authorised inside another call, with no event of their own:
@@ -815,6 +1051,8 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
             // What the provider refused it, the grant allowing it, was
             // wanted.
             entry.2.extend(use_.denied_actions.iter().cloned());
+            // And what IAM records it attempted.
+            entry.2.extend(use_.attempted.keys().cloned());
             entry.3.push(&agent.name);
         }
     }
@@ -854,7 +1092,6 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
             }
         }
         // As the checker will read it: in AWS, every resource must still be
-        // one some action of the grant acts on.
         // one some action of the grant acts on, and every action written
         // must act on one of its resources.
         let fits = kind != ProviderKind::Aws
@@ -898,4 +1135,79 @@ fn aws_admits(resources: &[String], actions: &[String]) -> bool {
                     })
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    const SINCE: i64 = 100 * DAY;
+
+    fn tracked(action: &str, last: Option<i64>) -> TrackedAction {
+        TrackedAction {
+            action: action.to_string(),
+            last,
+        }
+    }
+
+    fn access(services: Vec<ServiceAccess>) -> LastAccessed {
+        LastAccessed {
+            provider: "aws.prod".to_string(),
+            role: "arn:aws:iam::123456789012:role/writ/p/a".to_string(),
+            generated: 200 * DAY,
+            services,
+        }
+    }
+
+    #[test]
+    fn a_wildcard_is_judged_by_tracked_actions_only_when_it_holds_nothing_else() {
+        // S3 attempted in the window; one of its many actions tracked, and
+        // attempted: `s3:*` holds untracked actions, which may have been
+        // used, so it is not judged; the tracked action is.
+        let data = access(vec![ServiceAccess {
+            service: "s3".to_string(),
+            last: Some(150 * DAY),
+            actions: Some(vec![
+                tracked("s3:CreateBucket", Some(150 * DAY)),
+                tracked("s3:DeleteBucket", None),
+            ]),
+        }]);
+        assert_eq!(advice(&data, "s3:*", SINCE), Advice::Unknown);
+        assert_eq!(advice(&data, "s3:CreateBucket", SINCE), Advice::Attempted);
+        assert_eq!(advice(&data, "s3:DeleteBucket", SINCE), Advice::Unused);
+        // Attempted, not tracked: cannot tell.
+        assert_eq!(advice(&data, "s3:PutBucketPolicy", SINCE), Advice::Unknown);
+        // Every action `s3:DeleteBucket*` holds must be tracked to judge it.
+        assert_eq!(advice(&data, "s3:DeleteBucket*", SINCE), Advice::Unknown);
+    }
+
+    #[test]
+    fn an_idle_service_judges_its_actions_but_data_and_implicit_ones() {
+        let data = access(vec![
+            ServiceAccess {
+                service: "ec2".to_string(),
+                // Before the window.
+                last: Some(50 * DAY),
+                actions: None,
+            },
+            ServiceAccess {
+                service: "s3".to_string(),
+                last: None,
+                actions: None,
+            },
+            ServiceAccess {
+                service: "iam".to_string(),
+                last: None,
+                actions: None,
+            },
+        ]);
+        assert_eq!(advice(&data, "ec2:Describe*", SINCE), Advice::Unused);
+        assert_eq!(advice(&data, "s3:ListAllMyBuckets", SINCE), Advice::Unused);
+        assert_eq!(advice(&data, "s3:GetObject", SINCE), Advice::Unknown);
+        assert_eq!(advice(&data, "iam:PassRole", SINCE), Advice::Unknown);
+        // A service IAM does not list, or a service wildcard.
+        assert_eq!(advice(&data, "sqs:ListQueues", SINCE), Advice::Unknown);
+        assert_eq!(advice(&data, "*:Describe*", SINCE), Advice::Unknown);
+    }
 }

@@ -49,6 +49,7 @@ pub fn run(
                 also.usage,
                 also.since,
                 crate::clock::today()?,
+                Vec::new(),
             )?;
             diagnostics.extend(writ_compiler::usage::unused_grants(&model, &report));
         }

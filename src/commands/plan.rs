@@ -51,6 +51,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: PlanArgs) -> Outcome {
             &args.usage,
             &args.since,
             crate::clock::today()?,
+            Vec::new(),
         )?),
     };
     let scope = Scope::new(&model, &args.only)?;

@@ -5,23 +5,18 @@
 //! is still allowed.
 
 use crate::error::{CliError, Outcome};
-use crate::logs;
+use crate::live;
+use crate::logs::{self, Sources};
 use crate::pipeline::{checked, load, show_findings};
 use crate::report;
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use writ_compiler::syntax::ast::{self, StmtKind};
 use writ_compiler::usage::{Report, Tightening};
 use writ_compiler::{CheckOptions, SourceMap};
 
-pub fn run(
-    out: &mut impl Write,
-    path: &Path,
-    from: &[PathBuf],
-    since: &str,
-    write: bool,
-) -> Outcome {
+pub fn run(out: &mut impl Write, path: &Path, sources: &Sources, write: bool) -> Outcome {
     let project = load(path)?;
     let before = checked(&project)?;
     if before.has_errors() {
@@ -33,7 +28,19 @@ pub fn run(
         .into());
     }
     let today = crate::clock::today()?;
-    let usage = logs::usage(&before.model, &project.name, from, since, today)?;
+    let model = &before.model;
+    let last_accessed = match sources.live {
+        true => live::last_accessed(&project, model, &live::Scope::new(model, sources.only)?)?,
+        false => Vec::new(),
+    };
+    let usage = logs::usage(
+        model,
+        &project.name,
+        sources.from,
+        sources.since,
+        today,
+        last_accessed.clone(),
+    )?;
     let proposed = writ_compiler::usage::tightenings(&before.model, &usage);
     if proposed.is_empty() {
         writeln!(
@@ -73,11 +80,11 @@ pub fn run(
         texts[id.0 as usize] = writ_compiler::format::format_file(&edited, &reparsed);
     }
     // The rewritten project: it must check, and allow what was used.
-    let mut sources = SourceMap::new();
+    let mut rewritten = SourceMap::new();
     for ((_, file), text) in project.sources.files().zip(&texts) {
-        sources.add(file.name.clone(), text.clone());
+        rewritten.add(file.name.clone(), text.clone());
     }
-    let after = writ_compiler::check(&sources, &CheckOptions { today });
+    let after = writ_compiler::check(&rewritten, &CheckOptions { today });
     // As `writ check` and plans read it: lowering's findings too (a
     // policy past IAM's size, an agent nothing may become).
     let lowered = writ_compiler::lower::lower(&after.model, &project.name);
@@ -95,7 +102,14 @@ pub fn run(
         )
         .into());
     }
-    let again = logs::usage(&after.model, &project.name, from, since, today)?;
+    let again = logs::usage(
+        &after.model,
+        &project.name,
+        sources.from,
+        sources.since,
+        today,
+        last_accessed,
+    )?;
     let lost = lost(&usage, &again);
     if !lost.is_empty() {
         return Err(format!(

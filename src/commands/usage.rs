@@ -2,12 +2,13 @@
 //! CloudTrail and Kubernetes audit logs (docs/usage.md).
 
 use crate::error::Outcome;
-use crate::logs;
+use crate::live;
+use crate::logs::{self, Sources};
 use crate::pipeline::{checked, load, show_findings};
 use crate::report;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use writ_compiler::usage::Report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,13 +21,7 @@ pub enum UsageFormat {
     Json,
 }
 
-pub fn run(
-    out: &mut impl Write,
-    path: &Path,
-    from: &[PathBuf],
-    since: &str,
-    format: UsageFormat,
-) -> Outcome {
+pub fn run(out: &mut impl Write, path: &Path, sources: &Sources, format: UsageFormat) -> Outcome {
     let project = load(path)?;
     let checked = checked(&project)?;
     if checked.has_errors() {
@@ -38,7 +33,19 @@ pub fn run(
         .into());
     }
     let model = &checked.model;
-    let mut report = logs::usage(model, &project.name, from, since, crate::clock::today()?)?;
+    let last_accessed = match sources.live {
+        true => live::last_accessed(&project, model, &live::Scope::new(model, sources.only)?)?,
+        false => Vec::new(),
+    };
+    let since = sources.since;
+    let mut report = logs::usage(
+        model,
+        &project.name,
+        sources.from,
+        since,
+        crate::clock::today()?,
+        last_accessed,
+    )?;
     for grant in report.agents.iter_mut().flat_map(|a| a.grants.iter_mut()) {
         if let Some(span) = grant.span {
             let file = project.sources.file(span.file);
@@ -83,7 +90,11 @@ fn text(report: &Report, since: &str, markdown: bool) -> String {
         let _ = writeln!(out, "Usage over the last {since}:\n");
     }
     for agent in &report.agents {
-        let used = agent.grants.iter().filter(|g| g.count.uses > 0).count();
+        let used = agent
+            .grants
+            .iter()
+            .filter(|g| g.count.uses > 0 || !g.attempted.is_empty())
+            .count();
         let title = format!(
             "{} ({used} of {} grants used)",
             code(&agent.agent),
@@ -95,14 +106,39 @@ fn text(report: &Report, since: &str, markdown: bool) -> String {
             let _ = writeln!(out, "{title}");
         }
         let bullet = if markdown { "- " } else { "  " };
+        for read in &agent.last_accessed {
+            let _ = writeln!(
+                out,
+                "{bullet}IAM's last-accessed data of {} (made {}): {} services its policies allow",
+                code(&read.role),
+                writ_compiler::usage::rfc3339(read.generated),
+                read.services.len()
+            );
+        }
         for grant in &agent.grants {
             let via = if grant.via.is_empty() {
                 String::new()
             } else {
                 format!(" (via {})", grant.via.join(" > "))
             };
+            let indent = if markdown { "  - " } else { "      " };
+            let attempted: Vec<String> = grant
+                .attempted
+                .iter()
+                .map(|(action, last)| format!("{action} (last {last})"))
+                .collect();
             if grant.count.uses == 0 {
-                let _ = writeln!(out, "{bullet}never used: {}{via}", code(&grant.grant));
+                // "Never" only where the logs cover the grant's provider.
+                let provider = grant.grant.split(' ').next().unwrap_or_default();
+                let said = match (attempted.is_empty(), report.spans.contains_key(provider)) {
+                    (true, true) => "never used",
+                    (true, false) => "no use recorded",
+                    (false, _) => "no use in the logs",
+                };
+                let _ = writeln!(out, "{bullet}{said}: {}{via}", code(&grant.grant));
+                if !attempted.is_empty() {
+                    let _ = writeln!(out, "{indent}attempted, says IAM: {}", attempted.join(", "));
+                }
                 continue;
             }
             let actions: Vec<String> = grant
@@ -117,8 +153,10 @@ fn text(report: &Report, since: &str, markdown: bool) -> String {
                 grant.count.last.as_deref().unwrap_or_default(),
                 code(&grant.grant)
             );
-            let indent = if markdown { "  - " } else { "      " };
             let _ = writeln!(out, "{indent}actions: {}", actions.join(", "));
+            if !attempted.is_empty() {
+                let _ = writeln!(out, "{indent}attempted, says IAM: {}", attempted.join(", "));
+            }
             if !grant.resources.is_empty() {
                 let resources: Vec<String> = grant.resources.iter().map(|r| code(r)).collect();
                 let more = match grant.unlisted {

@@ -1544,3 +1544,203 @@ fn users_and_keys_come_from_the_credential_report_in_a_constant_number_of_reques
     assert!(ids.iter().all(|a| !a.contains("/human-")), "by ID: {ids:?}");
     assert!(observe_requests(&text(&listed)) > observe_requests(&text(&many)) + 30);
 }
+
+const BUILDER: &str = r#"
+agent builder {
+  owner = "team-platform"
+  ttl = 1h
+  runs_on aws.prod service "codebuild.amazonaws.com"
+  aws.prod allow sqs:* on "*"
+  aws.prod allow dynamodb:DescribeTable on "*"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-builds/*"
+  aws.prod allow ec2:DescribeInstances on "*"
+  aws.prod allow sns:ListTopics on "*"
+}
+"#;
+
+/// IAM's last-accessed data, as the access advisor fake gives it for the
+/// `builder` role: SQS tracked action by action (one used in the window,
+/// one before it); DynamoDB never attempted; S3 attempted, but its tracked
+/// actions leave out `GetObject`; EC2 attempted, with no action tracked;
+/// SNS not listed (the live role's policies do not allow it).
+fn builder_report() -> Vec<crate::moto::advisor::Service> {
+    use crate::moto::advisor::Service;
+    let sqs: Vec<(String, Option<&'static str>)> = writ_compiler::facts::aws::catalogue()
+        .expand("sqs:*")
+        .iter()
+        .map(|(_, action)| {
+            let last = match action.name.as_str() {
+                "ListQueues" => Some("2026-11-20T08:00:00Z"),
+                "GetQueueUrl" => Some("2026-03-01T08:00:00Z"),
+                _ => None,
+            };
+            (format!("sqs:{}", action.name), last)
+        })
+        .collect();
+    assert!(sqs.len() > 5, "the catalogue knows SQS");
+    vec![
+        Service {
+            namespace: "sqs",
+            last: Some("2026-11-20T08:00:00Z"),
+            actions: Some(sqs),
+        },
+        Service {
+            namespace: "dynamodb",
+            last: None,
+            actions: Some(vec![("dynamodb:DescribeTable".to_string(), None)]),
+        },
+        Service {
+            namespace: "s3",
+            last: Some("2026-11-25T08:00:00Z"),
+            actions: Some(vec![("s3:CreateBucket".to_string(), None)]),
+        },
+        Service {
+            namespace: "ec2",
+            last: Some("2026-11-26T08:00:00Z"),
+            actions: None,
+        },
+    ]
+}
+
+#[test]
+fn iam_last_accessed_data_is_read_live_and_tightens_only_what_it_can_judge() {
+    use crate::moto::advisor::{Outcome, Script};
+    let Some(moto) = Moto::start() else { return };
+    let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+    proxy.heal();
+    let root = project_at(
+        "last-accessed",
+        &proxy.endpoint(),
+        &format!("{PROVIDERS}{BUILDER}{REPORTER}"),
+    );
+    let builder = "arn:aws:iam::123456789012:role/writ/acme/builder";
+    // Two polls in progress before the report is done; then pages of two
+    // services, one poll throttled on the way.
+    proxy.advisor.lock().unwrap().script(
+        builder,
+        Script {
+            in_progress: 2,
+            outcome: Outcome::Completed(builder_report()),
+        },
+    );
+    // Not applied yet: no role, so nothing of IAM's to judge by.
+    let early = writ(&root, &["usage", "--live", "--format", "json"]);
+    let shown = text(&early);
+    assert_eq!(early.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("no role yet for `builder`, `reporter`"),
+        "{shown}"
+    );
+    apply(&root);
+    proxy.answer(
+        "GetServiceLastAccessedDetails",
+        1,
+        "400 Bad Request",
+        "Throttling",
+    );
+    let output = writ(&root, &["usage", "--live", "--format", "json"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    crate::schemas::assert_valid("docs/usage.schema.json", &report, "a report with --live");
+    let agent = &report["agents"][0];
+    assert_eq!(agent["agent"], "builder");
+    let read = &agent["last_accessed"][0];
+    assert_eq!(read["provider"], "aws.prod");
+    assert_eq!(read["role"], builder);
+    // Every page was read: four services, two a page.
+    assert_eq!(read["services"].as_array().map(Vec::len), Some(4), "{read}");
+    assert_eq!(
+        agent["grants"][0]["attempted"],
+        serde_json::json!({"sqs:ListQueues": "2026-11-20T08:00:00Z"})
+    );
+    // The reporter's role had no script: IAM lists no service it used.
+    assert_eq!(
+        report["agents"][1]["last_accessed"][0]["services"],
+        serde_json::json!([])
+    );
+    let plain = text(&writ(&root, &["usage", "--live"]));
+    assert!(
+        plain.contains(&format!("IAM's last-accessed data of {builder} (made 2026-11-28T10:00:05Z): 4 services its policies allow"))
+            && plain.contains("no use in the logs: aws.prod allow sqs:* on \"*\"")
+            && plain.contains("attempted, says IAM: sqs:ListQueues (last 2026-11-20T08:00:00Z)")
+            && plain.contains("no use recorded: aws.prod allow dynamodb:DescribeTable"),
+        "{plain}"
+    );
+    {
+        let advisor = proxy.advisor.lock().unwrap();
+        // Two runs, each polling the builder's job twice in progress and
+        // then reading its two pages, and the reporter's page once.
+        assert_eq!(advisor.polled, 2 * (2 + 2 + 1));
+        assert_eq!(advisor.generated, 4);
+    }
+
+    // `tighten` narrows `sqs:*` to what was attempted and removes the
+    // DynamoDB grant; S3 (its `GetObject` is not tracked), EC2 (no action
+    // tracked) and SNS (not in IAM's list) it cannot judge, and leaves.
+    let diff = writ(&root, &["tighten", "--live"]);
+    let shown = text(&diff);
+    assert_eq!(diff.status.code(), Some(0), "{shown}");
+    let stdout = String::from_utf8_lossy(&diff.stdout).to_string();
+    assert!(
+        stdout.contains("-  aws.prod allow sqs:* on \"*\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+  aws.prod allow sqs:ListQueues on \"*\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-  aws.prod allow dynamodb:DescribeTable"),
+        "{stdout}"
+    );
+    for kept in ["s3:GetObject", "ec2:DescribeInstances", "sns:ListTopics"] {
+        assert!(
+            !stdout.contains(&format!("-  aws.prod allow {kept}")),
+            "{stdout}"
+        );
+    }
+    // The reporter's grant: its service is not among those IAM lists for
+    // its role, so nothing is judged.
+    assert!(!stdout.contains("s3:PutObject"), "{stdout}");
+}
+
+#[test]
+fn a_failed_last_accessed_job_fails_the_command_with_iams_reason() {
+    use crate::moto::advisor::{Outcome, Script};
+    let Some(moto) = Moto::start() else { return };
+    let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+    proxy.heal();
+    let root = project_at(
+        "last-accessed-failed",
+        &proxy.endpoint(),
+        &format!("{PROVIDERS}{REPORTER}"),
+    );
+    apply(&root);
+    proxy.advisor.lock().unwrap().script(
+        "arn:aws:iam::123456789012:role/writ/acme/reporter",
+        Script {
+            in_progress: 1,
+            outcome: Outcome::Failed {
+                code: "ServiceFailure",
+                message: "The job could not be completed.",
+            },
+        },
+    );
+    for command in [&["usage", "--live"][..], &["tighten", "--live"][..]] {
+        let output = writ(&root, command);
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{shown}");
+        assert!(
+            shown.contains("IAM's last-accessed report for `arn:aws:iam::123456789012:role/writ/acme/reporter`")
+                && shown.contains("failed: ServiceFailure: The job could not be completed."),
+            "{shown}"
+        );
+    }
+    // Neither reading logs nor `--live`: a usage error, which fails.
+    let output = writ(&root, &["usage"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("--from <FILE>"), "{shown}");
+}

@@ -101,7 +101,7 @@ fn validate(
     }
 }
 
-fn assert_valid(schema_path: &str, value: &Value, what: &str) {
+pub fn assert_valid(schema_path: &str, value: &Value, what: &str) {
     let schema = load(schema_path);
     let mut errors = Vec::new();
     validate(&schema, &schema, value, "", &mut errors);

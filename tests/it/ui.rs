@@ -150,8 +150,15 @@ fn reported(sources: &SourceMap, logs: &[(String, String)]) -> Vec<writ_compiler
             })
             .collect();
         let model = crate::support::check(sources).model;
-        let report = writ::logs::usage(&model, "proj", &files, "90d", crate::support::today())
-            .expect("the case's logs read");
+        let report = writ::logs::usage(
+            &model,
+            "proj",
+            &files,
+            "90d",
+            crate::support::today(),
+            Vec::new(),
+        )
+        .expect("the case's logs read");
         found.extend(writ_compiler::usage::unused_grants(&model, &report));
         writ_compiler::diagnostic::sort_in_source_order(&mut found);
         let _ = std::fs::remove_dir_all(&folder);

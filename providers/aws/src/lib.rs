@@ -11,6 +11,7 @@
 // A library never prints: what it has to say goes to its caller.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod advisor;
 mod apply;
 mod lock;
 mod observe;
@@ -164,6 +165,13 @@ impl Provider for AwsProvider {
 
     fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {
         Box::pin(self.identify_account())
+    }
+
+    fn last_accessed<'a>(
+        &'a self,
+        roles: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<writ_compiler::usage::LastAccessed>>, ProviderError>> {
+        Box::pin(self.read_last_accessed(roles))
     }
 
     fn lock<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), ProviderError>> {

@@ -449,6 +449,22 @@ pub trait Provider: Send + Sync {
 
     /// Removes a revocation; the next apply gives the access back.
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation>;
+
+    /// What the provider records of its identities' last use, without
+    /// counts (IAM's last-accessed data), one answer per identity asked
+    /// for (an AWS role's ARN), in order: `None` for one that does not
+    /// exist. A provider that records no such thing says so as an error.
+    fn last_accessed<'a>(
+        &'a self,
+        _identities: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<writ_compiler::usage::LastAccessed>>, ProviderError>> {
+        Box::pin(async move {
+            Err(ProviderError::permanent(format!(
+                "`{}` records no last use of its identities",
+                self.address()
+            )))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Without Python or the package registry the tests say so and are skipped;
 //! with `WRIT_REQUIRE_MOTO` set (as `.ci/run` does) they fail instead.
 
+pub mod advisor;
 pub mod proxy;
 
 use std::io::{Read, Write};

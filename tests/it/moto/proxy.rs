@@ -1,12 +1,15 @@
 //! A fault-injecting HTTP proxy in front of moto: it throttles some
 //! requests, drops the connection after forwarding others (so the change is
 //! made but the client never hears of it), and can refuse everything after a
-//! number of requests, to interrupt an apply halfway.
+//! number of requests, to interrupt an apply halfway. It also answers the
+//! access advisor's operations, which moto lacks (`advisor.rs`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use super::advisor::Advisor;
 
 pub struct FaultyProxy {
     pub port: u16,
@@ -20,6 +23,9 @@ pub struct FaultyProxy {
     answered: Arc<Mutex<Option<Answer>>>,
     pub throttled: Arc<AtomicUsize>,
     pub dropped: Arc<AtomicUsize>,
+    /// The access advisor's two operations, answered here (moto has
+    /// neither).
+    pub advisor: Arc<Mutex<Advisor>>,
 }
 
 impl FaultyProxy {
@@ -35,6 +41,7 @@ impl FaultyProxy {
             answered: Arc::new(Mutex::new(None)),
             throttled: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicUsize::new(0)),
+            advisor: Arc::new(Mutex::new(Advisor::default())),
         };
         let shared = proxy.handles();
         std::thread::spawn(move || {
@@ -55,6 +62,7 @@ impl FaultyProxy {
             answered: self.answered.clone(),
             throttled: self.throttled.clone(),
             dropped: self.dropped.clone(),
+            advisor: self.advisor.clone(),
         }
     }
 
@@ -108,6 +116,7 @@ struct Handles {
     answered: Arc<Mutex<Option<Answer>>>,
     throttled: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
+    advisor: Arc<Mutex<Advisor>>,
 }
 
 fn error_response(status: &str, code: &str, message: &str) -> String {
@@ -209,6 +218,11 @@ impl Handles {
             let _ = writer.write_all(
                 error_response("400 Bad Request", "Throttling", "Rate exceeded").as_bytes(),
             );
+            return;
+        }
+        let advised = self.advisor.lock().unwrap().answer(&request, upstream);
+        if let Some(reply) = advised {
+            let _ = writer.write_all(reply.as_bytes());
             return;
         }
         let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
