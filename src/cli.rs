@@ -141,8 +141,8 @@ enum Command {
     },
     /// Rewrite the source down to what the usage logs show was used,
     /// never below it: grants nobody used removed, actions nobody used
-    /// dropped, wildcards replaced by the actions used; `@keep` grants
-    /// left. A diff, or the files with `--write`; refused unless the result
+    /// dropped, wildcards replaced by the actions (and, in AWS, the
+    /// resources) used; `@keep` grants left. A diff, or the files with `--write`; refused unless the result
     /// checks and still allows every recorded request (docs/usage.md).
     Tighten {
         #[arg(default_value = ".", help = PATH_HELP)]

@@ -186,6 +186,9 @@ pub struct GrantUse {
     /// Uses of resources past those listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub unlisted: u64,
+    /// Uses whose record named no resource.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unnamed: u64,
     /// Actions it allows that the provider refused the agent (an access
     /// not applied yet, or held back outside the source): wanted, so not
     /// unneeded.
@@ -221,6 +224,7 @@ struct Used {
     actions: BTreeMap<String, Count>,
     resources: BTreeSet<String>,
     unlisted: u64,
+    unnamed: u64,
     /// Actions it would have allowed in requests the provider refused.
     tried: BTreeSet<String>,
 }
@@ -401,6 +405,8 @@ impl<'m> Tally<'m> {
                 } else {
                     entry.unlisted += 1;
                 }
+            } else {
+                entry.unnamed += 1;
             }
         }
     }
@@ -491,6 +497,7 @@ impl<'m> Tally<'m> {
                         actions: used.actions,
                         resources: used.resources,
                         unlisted: used.unlisted,
+                        unnamed: used.unnamed,
                         denied_actions: used.tried,
                         attempted,
                         at: None,
@@ -745,31 +752,38 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
 /// unnamed. The last-accessed data judges it as [`advice`] says.
 fn judgeable(model: &Model, report: &Report, used: &AgentUse, grant: &crate::model::Grant) -> bool {
     let address = model.providers[grant.provider].address();
-    let span = report.spans.get(&address);
     let access = used.last_accessed.iter().find(|a| a.provider == address);
-    if span.is_none() && access.is_none() {
-        return false;
-    }
-    let kind = model.providers[grant.provider].kind;
     grant.actions.iter().all(|action| {
-        let service = action.split(':').next().unwrap_or(action);
-        let by_logs = span.is_some_and(|span| {
-            let aws_unseen = kind == ProviderKind::Aws
-                && (crate::pattern::has_wildcard(service)
-                    || implicit(action)
-                    || (data_plane(action)
-                        && !span
-                            .data_events
-                            .iter()
-                            .any(|s| s.eq_ignore_ascii_case(service))));
-            !aws_unseen
-                && !used
-                    .unmapped_services
-                    .iter()
-                    .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
-        });
-        by_logs || access.is_some_and(|a| advice(a, action, report.start) != Advice::Unknown)
+        logs_judge(model, report, used, grant, action)
+            || access.is_some_and(|a| advice(a, action, report.start) != Advice::Unknown)
     })
+}
+
+/// Can the logs alone show whether the agent used this action of a grant?
+fn logs_judge(
+    model: &Model,
+    report: &Report,
+    used: &AgentUse,
+    grant: &crate::model::Grant,
+    action: &str,
+) -> bool {
+    let Some(span) = report.spans.get(&model.providers[grant.provider].address()) else {
+        return false;
+    };
+    let service = action.split(':').next().unwrap_or(action);
+    let aws_unseen = model.providers[grant.provider].kind == ProviderKind::Aws
+        && (crate::pattern::has_wildcard(service)
+            || implicit(action)
+            || (data_plane(action)
+                && !span
+                    .data_events
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(service))));
+    !aws_unseen
+        && !used
+            .unmapped_services
+            .iter()
+            .any(|s| action == "*" || s.eq_ignore_ascii_case(service))
 }
 
 /// What IAM's last-accessed data says of an action pattern of a grant.
@@ -1000,32 +1014,53 @@ pub struct Tightening {
     pub span: Span,
     /// The actions to write instead; empty: remove the grant.
     pub actions: Vec<String>,
+    /// The resources to write instead, when they change.
+    pub resources: Option<Vec<String>>,
     /// Why, in words.
     pub why: String,
 }
 
+/// A grant as written, judged over every agent that holds it.
+struct Judged<'a> {
+    grant: &'a crate::model::Grant,
+    /// Its actions can be judged for every holder.
+    judged: bool,
+    /// And its resources, by the logs (every request of every holder
+    /// named its resource, all of them are listed, none was refused).
+    resources_judged: bool,
+    /// The actions its holders used, or wanted.
+    used: BTreeSet<String>,
+    /// The resources its holders' requests named.
+    resources: BTreeSet<String>,
+    holders: Vec<&'a str>,
+}
+
+/// At most so many resources replace one wildcard: past that, the
+/// wildcard stays (a narrowing nobody can read is not reviewed).
+pub const NARROWED: usize = 10;
+
 /// What the usage shows each grant, as written, can lose: a grant no
 /// holder used is removed; an action no holder used is dropped from its
-/// list, and a wildcard is replaced by the actions used under it. Never
-/// anything used, never a grant marked `@keep`, never where the logs
-/// cannot show it is unused (as for [`unused_grants`]); resources and
-/// conditions are left as written.
+/// list, and a wildcard is replaced by the actions used under it; in AWS,
+/// a resource wildcard is narrowed to the resources used under it (an S3
+/// object's to its bucket's objects, `arn:aws:s3:::BUCKET/*`), and a
+/// resource pattern nothing was used on is dropped, where the logs name
+/// every resource used. Never anything used, never a grant marked
+/// `@keep`, never where the logs cannot show it is unused (as for
+/// [`unused_grants`]); conditions are left as written.
 pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
-    // By where it is written: the grant, whether it can be judged, and
-    // the actions its holders used.
-    type Judged<'a> = (
-        &'a crate::model::Grant,
-        bool,
-        BTreeSet<String>,
-        Vec<&'a str>,
-    );
     let mut written: BTreeMap<(u32, u32, u32), Judged> = BTreeMap::new();
     for (agent, used) in model.agents.iter().zip(&report.agents) {
         for (grant, use_) in agent.grants.iter().zip(&used.grants) {
             let key = (grant.span.file.0, grant.span.start, grant.span.end);
-            let entry = written
-                .entry(key)
-                .or_insert_with(|| (grant, true, BTreeSet::new(), Vec::new()));
+            let entry = written.entry(key).or_insert_with(|| Judged {
+                grant,
+                judged: true,
+                resources_judged: true,
+                used: BTreeSet::new(),
+                resources: BTreeSet::new(),
+                holders: Vec::new(),
+            });
             // A holder whose access is held back, or gone, says nothing
             // of what the grant is for; and a parent's last grant in a
             // provider keeps its role there, which its delegates' trust
@@ -1042,23 +1077,37 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
                 .count()
                 == 1
                 && !agent.runs_on.iter().any(|w| w.provider == grant.provider);
-            entry.1 &= !(parent && last);
-            entry.1 &= judgeable(model, report, used, grant)
+            entry.judged &= !(parent && last);
+            entry.judged &= judgeable(model, report, used, grant)
                 && !agent.frozen
                 && !agent.retired
                 && grant.keep.is_none();
-            entry.2.extend(use_.actions.keys().cloned());
+            entry.resources_judged &= grant
+                .actions
+                .iter()
+                .all(|action| logs_judge(model, report, used, grant, action))
+                && use_.unlisted == 0
+                && use_.unnamed == 0
+                && use_.denied_actions.is_empty()
+                && use_.attempted.is_empty();
+            entry.used.extend(use_.actions.keys().cloned());
             // What the provider refused it, the grant allowing it, was
-            // wanted.
-            entry.2.extend(use_.denied_actions.iter().cloned());
-            // And what IAM records it attempted.
-            entry.2.extend(use_.attempted.keys().cloned());
-            entry.3.push(&agent.name);
+            // wanted; and what IAM records it attempted.
+            entry.used.extend(use_.denied_actions.iter().cloned());
+            entry.used.extend(use_.attempted.keys().cloned());
+            entry.resources.extend(use_.resources.iter().cloned());
+            entry.holders.push(&agent.name);
         }
     }
     let mut found = Vec::new();
-    for (grant, judged, used, holders) in written.into_values() {
-        if !judged {
+    for judged in written.into_values() {
+        let Judged {
+            grant,
+            used,
+            holders,
+            ..
+        } = &judged;
+        if !judged.judged {
             continue;
         }
         let who = holders
@@ -1070,6 +1119,7 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
             found.push(Tightening {
                 span: grant.span,
                 actions: Vec::new(),
+                resources: None,
                 why: format!("no request of {who} used it"),
             });
             continue;
@@ -1078,7 +1128,7 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
         let mut actions: Vec<String> = Vec::new();
         for written in &grant.actions {
             if crate::pattern::has_wildcard(written) {
-                for action in &used {
+                for action in used {
                     if crate::access::action_matches(kind, written, action)
                         && !actions.contains(action)
                     {
@@ -1091,30 +1141,121 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
                 actions.push(written.clone());
             }
         }
+        if actions.is_empty() {
+            continue;
+        }
+        let resources = match kind == ProviderKind::Aws && judged.resources_judged {
+            true => narrowed(&grant.resources, &judged.resources),
+            false => grant.resources.clone(),
+        };
         // As the checker will read it: in AWS, every resource must still be
         // one some action of the grant acts on, and every action written
         // must act on one of its resources.
         let fits = kind != ProviderKind::Aws
-            || (grant
-                .resources
+            || (resources
                 .iter()
                 .all(|resource| aws_admits(std::slice::from_ref(resource), &actions))
                 && actions.iter().all(|action| {
                     crate::pattern::has_wildcard(action)
-                        || aws_admits(&grant.resources, std::slice::from_ref(action))
+                        || aws_admits(&resources, std::slice::from_ref(action))
                 }));
-        if actions != grant.actions && !actions.is_empty() && fits {
-            found.push(Tightening {
-                span: grant.span,
-                why: format!(
-                    "{who} used {} of it",
-                    used.iter().cloned().collect::<Vec<_>>().join(", ")
-                ),
-                actions,
-            });
+        if !fits || (actions == grant.actions && resources == grant.resources) {
+            continue;
         }
+        let mut why = Vec::new();
+        if actions != grant.actions {
+            why.push(format!(
+                "{who} used {} of it",
+                used.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if resources != grant.resources {
+            why.push(format!(
+                "{}on {}",
+                if why.is_empty() {
+                    format!("{who} used it ")
+                } else {
+                    String::new()
+                },
+                judged
+                    .resources
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        found.push(Tightening {
+            span: grant.span,
+            resources: (resources != grant.resources).then_some(resources),
+            actions,
+            why: why.join(", "),
+        });
     }
     found
+}
+
+/// A grant's AWS resources narrowed to what was used: a concrete ARN is
+/// kept; a pattern nothing was used on is dropped (while something else
+/// of the grant's was used); a wildcard is replaced by the resources used
+/// under it, each S3 object by its bucket's objects, when that is
+/// narrower and no more than [`NARROWED`]. Nothing is widened: each
+/// replacement is contained in the pattern it replaces.
+fn narrowed(written: &[String], used: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for pattern in written {
+        let under: Vec<&String> = used
+            .iter()
+            .filter(|r| crate::access::resource_matches(ProviderKind::Aws, pattern, r))
+            .collect();
+        if under.is_empty() {
+            continue;
+        }
+        if !crate::pattern::has_wildcard(pattern) {
+            out.push(pattern.clone());
+            continue;
+        }
+        let mut replaced: Vec<String> = under.iter().map(|r| container(r)).collect();
+        replaced.sort();
+        replaced.dedup();
+        let narrower = replaced.len() <= NARROWED
+            && replaced
+                .iter()
+                .all(|r| r != pattern && crate::pattern::arn_contains(pattern, r));
+        match narrower {
+            true => out.extend(replaced),
+            false => out.push(pattern.clone()),
+        }
+    }
+    // Nothing used on any (requests the logs name no resource of): as
+    // written.
+    if out.is_empty() {
+        return written.to_vec();
+    }
+    let mut seen = BTreeSet::new();
+    out.retain(|r| seen.insert(r.clone()));
+    out
+}
+
+/// What a used resource is narrowed to: an S3 object to every object of
+/// its bucket (keys come and go; the bucket is what the agent works on);
+/// anything else to itself.
+fn container(resource: &str) -> String {
+    if let Some(rest) = resource.strip_prefix("arn:") {
+        let mut parts = rest.splitn(5, ':');
+        if let (Some(partition), Some("s3"), Some(""), Some(""), Some(path)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) {
+            if let Some((bucket, _)) = path.split_once('/') {
+                return format!("arn:{partition}:s3:::{bucket}/*");
+            }
+        }
+    }
+    resource.to_string()
 }
 
 /// Does some action of `actions` act on some resource of `resources`, as
@@ -1180,6 +1321,48 @@ mod tests {
         assert_eq!(advice(&data, "s3:PutBucketPolicy", SINCE), Advice::Unknown);
         // Every action `s3:DeleteBucket*` holds must be tracked to judge it.
         assert_eq!(advice(&data, "s3:DeleteBucket*", SINCE), Advice::Unknown);
+    }
+
+    #[test]
+    fn resource_wildcards_narrow_to_what_was_used_and_never_widen() {
+        let used: BTreeSet<String> = [
+            "arn:aws:s3:::acme-invoices/2026/a.pdf",
+            "arn:aws:s3:::acme-invoices/2026/b.pdf",
+            "arn:aws:s3:::acme-reports/x",
+            "arn:aws:dynamodb:us-east-1:1:table/Orders",
+        ]
+        .map(String::from)
+        .into();
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // An object's narrowing is its bucket's objects.
+        assert_eq!(
+            narrowed(&strings(&["arn:aws:s3:::acme-*/*"]), &used),
+            strings(&[
+                "arn:aws:s3:::acme-invoices/*",
+                "arn:aws:s3:::acme-reports/*"
+            ])
+        );
+        // Not wider than the pattern: a prefix inside the bucket stays.
+        assert_eq!(
+            narrowed(&strings(&["arn:aws:s3:::acme-invoices/2026/*"]), &used),
+            strings(&["arn:aws:s3:::acme-invoices/2026/*"])
+        );
+        // Anything else, to itself; a pattern nothing was used on, dropped.
+        assert_eq!(
+            narrowed(
+                &strings(&["arn:aws:dynamodb:*:*:table/*", "arn:aws:sqs:*:*:*"]),
+                &used
+            ),
+            strings(&["arn:aws:dynamodb:us-east-1:1:table/Orders"])
+        );
+        // Past NARROWED distinct resources, the wildcard stays.
+        let many: BTreeSet<String> = (0..=NARROWED)
+            .map(|i| format!("arn:aws:dynamodb:us-east-1:1:table/T{i}"))
+            .collect();
+        assert_eq!(
+            narrowed(&strings(&["arn:aws:dynamodb:*:*:table/*"]), &many),
+            strings(&["arn:aws:dynamodb:*:*:table/*"])
+        );
     }
 
     #[test]

@@ -195,7 +195,8 @@ fn lost(before: &Report, after: &Report) -> Vec<String> {
 }
 
 /// The file's text with each tightening made: a grant removed (with its
-/// doc lines and annotations), or its action list rewritten. (Not yet laid
+/// doc lines and annotations), or its action list (and resource list)
+/// rewritten. (Not yet laid
 /// out: `writ fmt`'s printer does that.)
 pub fn edit(
     text: &str,
@@ -226,10 +227,26 @@ pub fn edit(
                 made.push(tightening.span);
             }
         } else if let (Some(first), Some(last)) = (grant.actions.first(), grant.actions.last()) {
-            // Not across a comment between the actions.
+            // Not across a comment between the actions, or the resources.
             let (from, to) = (first.span.start as usize, last.span.end as usize);
-            if !text[from..to].contains("//") {
-                edits.push((from, to, tightening.actions.join(", ")));
+            let mut mine = vec![(from, to, tightening.actions.join(", "))];
+            if let (Some(resources), Some(first), Some(last)) = (
+                &tightening.resources,
+                grant.resources.first(),
+                grant.resources.last(),
+            ) {
+                let quoted: Vec<String> = resources.iter().map(|r| quoted(r)).collect();
+                mine.push((
+                    first.span.start as usize,
+                    last.span.end as usize,
+                    quoted.join(", "),
+                ));
+            }
+            if mine
+                .iter()
+                .all(|(from, to, _)| !text[*from..*to].contains("//"))
+            {
+                edits.extend(mine);
                 made.push(tightening.span);
             }
         }
@@ -240,6 +257,19 @@ pub fn edit(
         out.replace_range(start..end, &new);
     }
     (out, made)
+}
+
+/// A string as the language writes it.
+fn quoted(text: &str) -> String {
+    let mut out = String::from('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// The statement of a file at a span (a grant in any block, nested in a

@@ -706,6 +706,8 @@ const TIGHTEN_RESOURCES: &[&str] = &[
     "arn:aws:s3:::b/*",
     "arn:aws:s3:::a",
     "arn:aws:s3:::*",
+    "arn:aws:s3:::*/*",
+    "*",
 ];
 const REQUEST_ACTIONS: &[&str] = &[
     "s3:GetObject",
@@ -719,6 +721,7 @@ const REQUEST_RESOURCES: &[&str] = &[
     "arn:aws:s3:::b/y",
     "arn:aws:s3:::a",
     "arn:aws:s3:::b",
+    "arn:aws:s3:::c/z/w",
 ];
 
 fn allowed(model: &writ_compiler::model::Model, action: &str, resource: &str) -> bool {
