@@ -164,6 +164,30 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Write `.writ` source for identities made outside writ (AWS roles,
+    /// Kubernetes service accounts with the roles bound to them), from a
+    /// snapshot or live; what the language cannot say is kept as a
+    /// comment and reported (docs/import.md).
+    Import {
+        #[arg(default_value = ".", help = PATH_HELP)]
+        path: PathBuf,
+        /// A snapshot (`writ snapshot --out`) to import from.
+        #[arg(long, value_name = "SNAPSHOT", required_unless_present = "live")]
+        from: Option<PathBuf>,
+        /// Import from the live providers.
+        #[arg(long, conflicts_with = "from")]
+        live: bool,
+        /// Only these providers (repeatable).
+        #[arg(long = "only", value_name = "KIND.NAME")]
+        only: Vec<String>,
+        /// Only objects whose name matches (`ci-*`; a service account as
+        /// `NAMESPACE/NAME`); repeatable.
+        #[arg(long, value_name = "PATTERN")]
+        select: Vec<String>,
+        /// Write the source to this new file (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Run the project's `test` blocks.
     Test {
         #[arg(default_value = ".", help = PATH_HELP)]
@@ -543,6 +567,24 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
                 since: &since,
             },
             format,
+        ),
+        Command::Import {
+            path,
+            from,
+            live,
+            only,
+            select,
+            out: file,
+        } => commands::import::run(
+            out,
+            &path,
+            &commands::import::Asked {
+                snapshot: from.as_deref(),
+                live,
+                only: &only,
+                select: &select,
+                out: file.as_deref(),
+            },
         ),
         Command::Tighten {
             path,

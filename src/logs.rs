@@ -30,8 +30,6 @@ use std::path::{Path, PathBuf};
 use writ_compiler::model::{AgentId, Model, Placement, ProviderId};
 use writ_compiler::usage::{self, LastAccessed, Tally, Use};
 
-/// Reads the logs at `files` against the model, counting the window
-/// `since` (`90d`) back from the end of `today`: the usage report.
 /// Where usage is read from, as the command line says.
 pub struct Sources<'a> {
     /// Log files and folders.
@@ -44,6 +42,9 @@ pub struct Sources<'a> {
     pub since: &'a str,
 }
 
+/// Reads the logs at `files` against the model, counting the window
+/// `since` (`90d`) back from the end of `today`: the usage report,
+/// with IAM's last-accessed data, read before, for the agents it covers.
 pub fn usage(
     model: &Model,
     project: &str,

@@ -29,6 +29,7 @@ pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod eval;
 pub mod format;
 pub mod graph;
+pub mod import;
 pub mod lower;
 pub mod ownership;
 pub mod plan;

@@ -753,10 +753,30 @@ pub fn unused_grants(model: &Model, report: &Report) -> Vec<crate::diagnostic::D
 fn judgeable(model: &Model, report: &Report, used: &AgentUse, grant: &crate::model::Grant) -> bool {
     let address = model.providers[grant.provider].address();
     let access = used.last_accessed.iter().find(|a| a.provider == address);
-    grant.actions.iter().all(|action| {
-        logs_judge(model, report, used, grant, action)
-            || access.is_some_and(|a| advice(a, action, report.start) != Advice::Unknown)
+    grant.actions.iter().all(|action| match access {
+        None => logs_judge(model, report, used, grant, action),
+        Some(access) => match advice(access, action, report.start) {
+            Advice::Unknown => {
+                // IAM saw the service attempted in the window, and cannot say
+                // by what: the logs may not hold it (a region, a stretch of
+                // time they miss), so they do not judge it either.
+                !service_attempted(access, action, report.start)
+                    && logs_judge(model, report, used, grant, action)
+            }
+            _ => true,
+        },
     })
+}
+
+/// Did IAM see an attempt on the action's service in the window?
+fn service_attempted(access: &LastAccessed, action: &str, since: i64) -> bool {
+    let service = action.split(':').next().unwrap_or(action);
+    crate::pattern::has_wildcard(service)
+        || access
+            .services
+            .iter()
+            .filter(|s| s.service.eq_ignore_ascii_case(service))
+            .any(|s| s.last.is_some_and(|last| last >= since))
 }
 
 /// Can the logs alone show whether the agent used this action of a grant?
@@ -841,6 +861,23 @@ fn advice(access: &LastAccessed, action: &str, since: i64) -> Advice {
         !tracked.is_empty()
     };
     let idle = seen.last.is_none_or(|last| last < since);
+    // An attempt on the service no tracked action accounts for: an action
+    // IAM does not track (or writ's catalogue does not know) was tried,
+    // which a wildcard may hold.
+    let unexplained = !idle
+        && !seen
+            .actions
+            .iter()
+            .flatten()
+            .any(|t| t.last.is_some_and(|last| last >= since));
+    let all_tracked = all_tracked && !(unexplained && crate::pattern::has_wildcard(action));
+    // Before IAM's tracking period, nothing is known to be unused.
+    if since < access.generated - TRACKED_DAYS * 86_400 {
+        return match attempted && all_tracked {
+            true => Advice::Attempted,
+            false => Advice::Unknown,
+        };
+    }
     match (attempted, all_tracked) {
         (true, true) => Advice::Attempted,
         // Some of it attempted; what else, untracked, cannot be told.
@@ -850,6 +887,9 @@ fn advice(access: &LastAccessed, action: &str, since: i64) -> Advice {
         (false, false) => Advice::Unknown,
     }
 }
+
+/// How far back IAM's last-accessed data reaches.
+pub const TRACKED_DAYS: i64 = 400;
 
 /// The actions of a grant IAM's last-accessed data records an attempt of
 /// in the window, each with when.
@@ -1041,11 +1081,11 @@ pub const NARROWED: usize = 10;
 
 /// What the usage shows each grant, as written, can lose: a grant no
 /// holder used is removed; an action no holder used is dropped from its
-/// list, and a wildcard is replaced by the actions used under it; in AWS,
-/// a resource wildcard is narrowed to the resources used under it (an S3
-/// object's to its bucket's objects, `arn:aws:s3:::BUCKET/*`), and a
-/// resource pattern nothing was used on is dropped, where the logs name
-/// every resource used. Never anything used, never a grant marked
+/// list, and a wildcard is replaced by the actions used under it; in a
+/// grant of S3 actions only, a resource wildcard is narrowed to the
+/// buckets and buckets' objects used under it (`arn:aws:s3:::BUCKET/*`),
+/// and a resource pattern nothing was used on is dropped, where the logs
+/// name every resource used. Never anything used, never a grant marked
 /// `@keep`, never where the logs cannot show it is unused (as for
 /// [`unused_grants`]); conditions are left as written.
 pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
@@ -1144,7 +1184,14 @@ pub fn tightenings(model: &Model, report: &Report) -> Vec<Tightening> {
         if actions.is_empty() {
             continue;
         }
-        let resources = match kind == ProviderKind::Aws && judged.resources_judged {
+        // Only S3's: a record names the bucket or object IAM authorised,
+        // where other services' may not (a DynamoDB query of an index is
+        // recorded on its table).
+        let s3 = grant
+            .actions
+            .iter()
+            .all(|a| a.to_ascii_lowercase().starts_with("s3:"));
+        let resources = match kind == ProviderKind::Aws && s3 && judged.resources_judged {
             true => narrowed(&grant.resources, &judged.resources),
             false => grant.resources.clone(),
         };
@@ -1219,9 +1266,9 @@ fn narrowed(written: &[String], used: &BTreeSet<String>) -> Vec<String> {
         replaced.sort();
         replaced.dedup();
         let narrower = replaced.len() <= NARROWED
-            && replaced
-                .iter()
-                .all(|r| r != pattern && crate::pattern::arn_contains(pattern, r));
+            && replaced.iter().all(|r| {
+                r != pattern && r.contains(":s3:::") && crate::pattern::arn_contains(pattern, r)
+            });
         match narrower {
             true => out.extend(replaced),
             false => out.push(pattern.clone()),
@@ -1261,7 +1308,7 @@ fn container(resource: &str) -> String {
 /// Does some action of `actions` act on some resource of `resources`, as
 /// the catalogue says (the checker's `writ::resource_mismatch` rules)? `*`
 /// fits every action; an action the catalogue does not know is not judged.
-fn aws_admits(resources: &[String], actions: &[String]) -> bool {
+pub(crate) fn aws_admits(resources: &[String], actions: &[String]) -> bool {
     let catalogue = crate::facts::aws::catalogue();
     resources.iter().any(|resource| {
         resource == "*"
@@ -1347,22 +1394,60 @@ mod tests {
             narrowed(&strings(&["arn:aws:s3:::acme-invoices/2026/*"]), &used),
             strings(&["arn:aws:s3:::acme-invoices/2026/*"])
         );
-        // Anything else, to itself; a pattern nothing was used on, dropped.
+        // A bucket to itself; a pattern nothing was used on, dropped.
+        let buckets: BTreeSet<String> = ["arn:aws:s3:::acme-invoices"].map(String::from).into();
         assert_eq!(
             narrowed(
-                &strings(&["arn:aws:dynamodb:*:*:table/*", "arn:aws:sqs:*:*:*"]),
-                &used
+                &strings(&["arn:aws:s3:::acme-*", "arn:aws:s3:::logs-*"]),
+                &buckets
             ),
-            strings(&["arn:aws:dynamodb:us-east-1:1:table/Orders"])
+            strings(&["arn:aws:s3:::acme-invoices"])
         );
-        // Past NARROWED distinct resources, the wildcard stays.
-        let many: BTreeSet<String> = (0..=NARROWED)
-            .map(|i| format!("arn:aws:dynamodb:us-east-1:1:table/T{i}"))
-            .collect();
+        // Not S3's: as written.
         assert_eq!(
-            narrowed(&strings(&["arn:aws:dynamodb:*:*:table/*"]), &many),
+            narrowed(&strings(&["arn:aws:dynamodb:*:*:table/*"]), &used),
             strings(&["arn:aws:dynamodb:*:*:table/*"])
         );
+        // Past NARROWED distinct buckets, the wildcard stays.
+        let many: BTreeSet<String> = (0..=NARROWED)
+            .map(|i| format!("arn:aws:s3:::b{i}/x"))
+            .collect();
+        assert_eq!(
+            narrowed(&strings(&["arn:aws:s3:::*/*"]), &many),
+            strings(&["arn:aws:s3:::*/*"])
+        );
+    }
+
+    #[test]
+    fn an_attempt_no_tracked_action_explains_leaves_wildcards_and_old_windows_unjudged() {
+        // SQS attempted in the window, by no tracked action: `sqs:*` may
+        // hold what was tried; a tracked action is still judged.
+        let data = access(vec![ServiceAccess {
+            service: "sqs".to_string(),
+            last: Some(150 * DAY),
+            actions: Some(
+                crate::facts::aws::catalogue()
+                    .expand("sqs:*")
+                    .iter()
+                    .map(|(_, a)| tracked(&format!("sqs:{}", a.name), None))
+                    .collect(),
+            ),
+        }]);
+        assert_eq!(advice(&data, "sqs:*", SINCE), Advice::Unknown);
+        assert_eq!(advice(&data, "sqs:SendMessage", SINCE), Advice::Unused);
+        assert!(service_attempted(&data, "sqs:SendMessage", SINCE));
+        // A window older than IAM's tracking: nothing is known unused.
+        let old = access(vec![ServiceAccess {
+            service: "ec2".to_string(),
+            last: None,
+            actions: None,
+        }]);
+        let long_ago = old.generated - (TRACKED_DAYS + 1) * DAY;
+        assert_eq!(
+            advice(&old, "ec2:DescribeInstances", long_ago),
+            Advice::Unknown
+        );
+        assert_eq!(advice(&old, "ec2:DescribeInstances", SINCE), Advice::Unused);
     }
 
     #[test]

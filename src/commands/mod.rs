@@ -9,6 +9,7 @@ pub mod drift;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod import;
 pub mod lower;
 pub mod lsp;
 pub mod plan;

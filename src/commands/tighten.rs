@@ -129,9 +129,14 @@ pub fn run(out: &mut impl Write, path: &Path, sources: &Sources, write: bool) ->
     for tightening in &proposed {
         let file = project.sources.file(tightening.span.file);
         let (line, _) = file.line_column(tightening.span.start);
-        let what = match tightening.actions.is_empty() {
-            true => "remove the grant".to_string(),
-            false => format!("keep only {}", tightening.actions.join(", ")),
+        let what = match (tightening.actions.is_empty(), &tightening.resources) {
+            (true, _) => "remove the grant".to_string(),
+            (false, None) => format!("keep only {}", tightening.actions.join(", ")),
+            (false, Some(resources)) => format!(
+                "keep only {} on {}",
+                tightening.actions.join(", "),
+                resources.join(", ")
+            ),
         };
         eprintln!("{}:{line}: {what}: {}", file.name, tightening.why);
     }
@@ -235,7 +240,10 @@ pub fn edit(
                 grant.resources.first(),
                 grant.resources.last(),
             ) {
-                let quoted: Vec<String> = resources.iter().map(|r| quoted(r)).collect();
+                let quoted: Vec<String> = resources
+                    .iter()
+                    .map(|r| writ_compiler::format::string(r))
+                    .collect();
                 mine.push((
                     first.span.start as usize,
                     last.span.end as usize,
@@ -257,19 +265,6 @@ pub fn edit(
         out.replace_range(start..end, &new);
     }
     (out, made)
-}
-
-/// A string as the language writes it.
-fn quoted(text: &str) -> String {
-    let mut out = String::from('"');
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 /// The statement of a file at a span (a grant in any block, nested in a

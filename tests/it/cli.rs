@@ -748,6 +748,7 @@ fn the_exit_code_table_holds_for_every_command() {
             "unlock" => (&[], &["--holder", "someone"]),
             "apply" => (&[], &["--auto-approve"]),
             "usage" | "tighten" => (&[], &["--from", "examples/acme/usage"]),
+            "import" => (&[], &["--from", "examples/acme/snapshot.json"]),
             _ => (&[], &[]),
         };
         let run = |path: &str, extra: &[&str]| {

@@ -746,3 +746,304 @@ fn a_github_trust_admits_exactly_the_jobs_its_pins_name() {
         disagreements[..disagreements.len().min(10)].join("\n")
     );
 }
+
+/// Statement parts for random roles to import: actions, resources, and
+/// conditions (some writ can say, some it cannot).
+const IMPORT_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:Get*",
+    "s3:PutObject",
+    "s3:ListBucket",
+    "s3:*",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:*",
+    "ec2:DescribeInstances",
+    "sqs:SendMessage",
+];
+const IMPORT_RESOURCES: &[&str] = &[
+    "*",
+    "arn:aws:s3:::acme-data/*",
+    "arn:aws:s3:::acme-data",
+    "arn:aws:s3:::acme-*",
+    "arn:aws:dynamodb:us-east-1:123456789012:table/Orders",
+    "arn:aws:dynamodb:*:123456789012:table/*",
+    "arn:aws:sqs:us-east-1:123456789012:jobs",
+];
+const IMPORT_CONDITIONS: &[&str] = &[
+    r#"{"StringEquals": {"aws:RequestedRegion": "us-east-1"}}"#,
+    r#"{"StringEquals": {"aws:RequestedRegion": ["us-east-1", "eu-west-1"]}}"#,
+    r#"{"StringLike": {"aws:RequestedRegion": "us-*"}}"#,
+    r#"{"StringNotEquals": {"aws:RequestedRegion": "us-west-2"}}"#,
+    r#"{"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}"#,
+    r#"{"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8"]}}"#,
+    r#"{"Bool": {"aws:SecureTransport": "true"}}"#,
+    r#"{"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}"#,
+    r#"{"StringEquals": {"aws:RequestedRegion": "us-east-1"}, "Bool": {"aws:SecureTransport": "true"}}"#,
+    // Not writ's: either of two patterns, a case-insensitive match, `Null`.
+    r#"{"StringLike": {"aws:RequestedRegion": ["us-*", "eu-*"]}}"#,
+    r#"{"StringEqualsIgnoreCase": {"aws:RequestedRegion": "US-EAST-1"}}"#,
+    r#"{"Null": {"aws:SourceIp": "false"}}"#,
+];
+const IMPORT_REQUESTS: &[(&str, &[&str])] = &[
+    (
+        "s3:GetObject",
+        &[
+            "arn:aws:s3:::acme-data/a.csv",
+            "arn:aws:s3:::acme-logs/b",
+            "arn:aws:s3:::other/c",
+        ],
+    ),
+    (
+        "s3:PutObject",
+        &["arn:aws:s3:::acme-data/a.csv", "arn:aws:s3:::other/c"],
+    ),
+    (
+        "s3:ListBucket",
+        &[
+            "arn:aws:s3:::acme-data",
+            "arn:aws:s3:::acme-logs",
+            "arn:aws:s3:::other",
+        ],
+    ),
+    ("s3:GetBucketPolicy", &["arn:aws:s3:::acme-data"]),
+    (
+        "dynamodb:GetItem",
+        &[
+            "arn:aws:dynamodb:us-east-1:123456789012:table/Orders",
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/Users",
+        ],
+    ),
+    (
+        "dynamodb:PutItem",
+        &["arn:aws:dynamodb:us-east-1:123456789012:table/Orders"],
+    ),
+    ("ec2:DescribeInstances", &["*"]),
+    (
+        "sqs:SendMessage",
+        &[
+            "arn:aws:sqs:us-east-1:123456789012:jobs",
+            "arn:aws:sqs:us-east-1:123456789012:other",
+        ],
+    ),
+];
+
+/// A random role's inline policy document.
+fn import_policy(random: &mut Random) -> Value {
+    let mut statements = Vec::new();
+    for _ in 0..1 + random.next() % 3 {
+        let mut actions: Vec<&str> = (0..1 + random.next() % 3)
+            .map(|_| *random.pick(IMPORT_ACTIONS))
+            .collect();
+        actions.dedup();
+        let mut resources: Vec<&str> = (0..1 + random.next() % 2)
+            .map(|_| *random.pick(IMPORT_RESOURCES))
+            .collect();
+        resources.dedup();
+        let mut statement = json!({
+            "Effect": if random.chance(10) { "Deny" } else { "Allow" },
+            "Action": actions,
+            "Resource": resources,
+        });
+        if random.chance(5) {
+            statement["NotAction"] = statement["Action"].take();
+            statement.as_object_mut().unwrap().remove("Action");
+        }
+        if random.chance(40) {
+            let condition = *random.pick(IMPORT_CONDITIONS);
+            statement["Condition"] = serde_json::from_str(condition).unwrap();
+        }
+        statements.push(statement);
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// `writ import` against the simulator: random roles, as a snapshot holds
+/// them, are imported; the generated source, checked and evaluated by
+/// writ, is put against the original documents evaluated by the simulator
+/// on generated requests. A role the import calls exact must agree on
+/// every request; one it calls narrower may only allow less, one it calls
+/// wider only more; no disagreement goes unreported.
+#[test]
+fn imported_roles_allow_what_the_originals_allow_as_the_import_reports() {
+    let Some(script) = simulator() else {
+        return;
+    };
+    let mut random = Random(0x1a3_0018);
+    let today = crate::support::today();
+    let project = "provider aws prod {\n  account = \"123456789012\"\n}\n";
+    let (mut exact_roles, mut inexact_roles) = (0, 0);
+    // (case, writ's answer, the role's verdict, what to show)
+    let mut cases: Vec<(Value, bool, (bool, bool), String)> = Vec::new();
+    for round in 0..60 {
+        let mut observed = Vec::new();
+        let mut documents = BTreeMap::new();
+        for n in 0..4 {
+            let name = format!("legacy-{round}-{n}");
+            let document = import_policy(&mut random);
+            observed.push(writ_compiler::resource::Resource {
+                address: format!("aws.prod/role/{name}"),
+                provider: "aws.prod".to_string(),
+                kind: ResourceKind::AwsRole,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("name".to_string(), json!(name)),
+                    ("path".to_string(), json!("/")),
+                    ("max_session_duration".to_string(), json!(3600)),
+                    ("assume_role_policy".to_string(), json!({"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+                    ("tags".to_string(), json!({"owner": "team-legacy"})),
+                ])
+                .into(),
+            });
+            observed.push(writ_compiler::resource::Resource {
+                address: format!("aws.prod/role/{name}/policy/access"),
+                provider: "aws.prod".to_string(),
+                kind: ResourceKind::AwsRolePolicy,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("role".to_string(), json!(name)),
+                    ("name".to_string(), json!("access")),
+                    ("policy".to_string(), document.clone()),
+                ])
+                .into(),
+            });
+            documents.insert(name, document);
+        }
+        let mut sources = SourceMap::new();
+        sources.add("providers.writ", project);
+        let import = writ_compiler::import::import(
+            &sources,
+            today,
+            "acme",
+            &observed,
+            &writ_compiler::import::Options {
+                file: "imported.writ".to_string(),
+                ..Default::default()
+            },
+        );
+        assert!(
+            import.unresolved.is_empty(),
+            "{:?}\n{}",
+            import.unresolved,
+            import.source
+        );
+        sources.add("imported.writ", import.source.clone());
+        let checked = crate::support::check(&sources);
+        assert!(
+            !checked.has_errors(),
+            "the imported source does not check:\n{}\n{:#?}",
+            import.source,
+            checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect::<Vec<_>>()
+        );
+        let model = &checked.model;
+        let provider = model.provider_id(ProviderKind::Aws, "prod").unwrap();
+        for object in &import.objects {
+            let role = object.address.trim_start_matches("aws.prod/role/");
+            let document = &documents[role];
+            match object.exact {
+                true => exact_roles += 1,
+                false => inexact_roles += 1,
+            }
+            let agent = model.agent_id(&object.agent).expect("the imported agent");
+            for _ in 0..40 {
+                let (action, resources) = random.pick(IMPORT_REQUESTS);
+                let resource = *random.pick(resources);
+                let mut context = BTreeMap::from([
+                    (
+                        "aws:RequestedRegion".to_string(),
+                        random
+                            .pick(&["us-east-1", "us-west-2", "eu-west-1"])
+                            .to_string(),
+                    ),
+                    (
+                        "aws:SourceIp".to_string(),
+                        random.pick(&["10.1.2.3", "203.0.113.7"]).to_string(),
+                    ),
+                    (
+                        "aws:PrincipalArn".to_string(),
+                        format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                    ),
+                ]);
+                if let Some(secure) = random.pick(&[Some("true"), Some("false"), None]) {
+                    context.insert("aws:SecureTransport".to_string(), secure.to_string());
+                }
+                if let Some(age) = random.pick(&[Some("60"), Some("7200"), None]) {
+                    context.insert("aws:MultiFactorAuthAge".to_string(), age.to_string());
+                }
+                let writ = eval::evaluate(
+                    model,
+                    agent,
+                    &Request {
+                        provider,
+                        action,
+                        resource,
+                        placement: &Placement::None,
+                        name: None,
+                        context: Some(&context),
+                    },
+                )
+                .is_allowed();
+                let case = json!({
+                    "identity": [document],
+                    "boundary": null,
+                    "principal": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                    "action": action,
+                    "resource": resource,
+                    "account": ACCOUNT,
+                    "context": context
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(v)))
+                        .collect::<serde_json::Map<String, Value>>(),
+                });
+                cases.push((
+                    case,
+                    writ,
+                    (object.narrower, object.wider),
+                    format!(
+                        "{action} on {resource} {context:?}\noriginal: {document}\nimported:\n{}",
+                        import.source
+                    ),
+                ));
+            }
+        }
+    }
+    assert!(
+        exact_roles > 50 && inexact_roles > 20,
+        "{exact_roles} exact, {inexact_roles} not"
+    );
+    let answers = simulate(
+        &script,
+        &cases.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),
+    );
+    let mut problems = Vec::new();
+    for ((_, writ, (narrower, wider), shown), answer) in cases.iter().zip(&answers) {
+        let Some(result) = answer["result"].as_str() else {
+            panic!("the simulator refused a case: {answer}\n{shown}");
+        };
+        let iam = result == "Allowed";
+        let allowed = match (writ, iam) {
+            (true, false) => *wider,
+            (false, true) => *narrower,
+            _ => true,
+        };
+        if !allowed {
+            problems.push(format!("writ {writ}, IAM {iam}: {shown}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {} cases disagree beyond what the import reported; the first:\n{}",
+        problems.len(),
+        cases.len(),
+        problems[0]
+    );
+    eprintln!(
+        "{} cases over {exact_roles} exact and {inexact_roles} inexact imported roles: no unreported disagreement",
+        cases.len()
+    );
+}

@@ -25,6 +25,7 @@ mod github;
 mod github_contract;
 mod graph;
 mod iam;
+mod import;
 mod kubernetes;
 mod lsp;
 mod plans;

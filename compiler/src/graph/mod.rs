@@ -14,7 +14,7 @@
 
 mod assume;
 mod findings;
-mod observed;
+pub(crate) mod observed;
 mod query;
 mod render;
 mod svg;

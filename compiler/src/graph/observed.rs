@@ -280,7 +280,12 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
 /// Does a subject of a binding name the service account `namespace/name`?
 /// A `ServiceAccount` subject of a RoleBinding without a namespace is in
 /// the binding's (`binding_namespace`), as the API server reads it.
-fn subject_applies(subject: &Value, binding_namespace: &str, namespace: &str, name: &str) -> bool {
+pub(crate) fn subject_applies(
+    subject: &Value,
+    binding_namespace: &str,
+    namespace: &str,
+    name: &str,
+) -> bool {
     let field = |key: &str| subject.get(key).and_then(Value::as_str).unwrap_or_default();
     match field("kind") {
         "ServiceAccount" => {
@@ -303,7 +308,7 @@ fn subject_applies(subject: &Value, binding_namespace: &str, namespace: &str, na
 
 /// An RBAC resource as writ writes it: `deployments.apps`, `pods/log`,
 /// `deployments.apps/scale`.
-fn writ_resource(resource: &str, group: &str) -> String {
+pub(crate) fn writ_resource(resource: &str, group: &str) -> String {
     if group.is_empty() {
         return resource.to_string();
     }
@@ -1034,7 +1039,7 @@ fn project_role(role: &Resource, project: &str) -> bool {
 
 /// A binding's `role_ref`: the kind of role (`Role`, `ClusterRole`) and
 /// its name.
-fn role_ref(binding: &Resource) -> (&str, &str) {
+pub(crate) fn role_ref(binding: &Resource) -> (&str, &str) {
     let field = |key: &str| {
         binding
             .attribute("role_ref")

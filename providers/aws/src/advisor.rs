@@ -91,6 +91,11 @@ impl AwsProvider {
                     wait = (wait * 2).min(LONGEST_WAIT);
                     continue;
                 }
+                JobStatusType::InProgress => {
+                    return Err(ProviderError::permanent(format!(
+                        "IAM's last-accessed report for `{role}` (job {job}) went back to in progress while its pages were read; try again"
+                    )));
+                }
                 JobStatusType::Failed => {
                     let why = page
                         .error()

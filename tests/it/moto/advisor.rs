@@ -85,9 +85,12 @@ impl Advisor {
         let Some(arn) = form.get("Arn") else {
             return error("400 Bad Request", "ValidationError", "Arn is required");
         };
-        let Some(name) = arn
-            .split_once(":role/")
-            .map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
+        // `arn:aws:iam::ACCOUNT:role/PATH/NAME`: the role must be there,
+        // at that path.
+        let Some((path, name)) = arn
+            .split_once(":role")
+            .and_then(|(_, rest)| rest.rsplit_once('/'))
+            .map(|(path, name)| (format!("{path}/"), name))
         else {
             return error(
                 "400 Bad Request",
@@ -95,7 +98,7 @@ impl Advisor {
                 "ARN is not an IAM entity's",
             );
         };
-        if !role_exists(upstream, name) {
+        if role_path(upstream, name).as_deref() != Some(path.as_str()) {
             return error(
                 "404 Not Found",
                 "NoSuchEntity",
@@ -196,20 +199,22 @@ impl Advisor {
     }
 }
 
-/// Does moto hold a role of this name?
-fn role_exists(upstream: u16, name: &str) -> bool {
+/// The path of moto's role of this name, if it holds one.
+fn role_path(upstream: u16, name: &str) -> Option<String> {
     let body = format!("Action=GetRole&Version=2010-05-08&RoleName={name}");
     let request = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", upstream)) else {
-        return false;
-    };
+    let mut stream = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
     let mut response = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut response).is_ok()
-        && response.starts_with("HTTP/1.1 200")
+    stream.write_all(request.as_bytes()).ok()?;
+    stream.read_to_string(&mut response).ok()?;
+    if !response.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    let path = response.split_once("<Path>")?.1.split_once("</Path>")?.0;
+    Some(path.to_string())
 }
 
 fn reply(operation: &str, result: &str) -> String {

@@ -1,0 +1,305 @@
+//! `writ import`: source for the example's identities made outside writ,
+//! from its snapshot; what it makes of each trust and policy form; the
+//! imported source checking with the project; and import from a live
+//! account (moto). The imported source's meaning is held against the
+//! original documents by the IAM simulator in `iam.rs`.
+
+use crate::binary::{self, text, writ};
+use crate::moto::Moto;
+use std::path::{Path, PathBuf};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+/// A copy of the example in a folder of the test's own, with `extra`
+/// added as `imported.writ` when given.
+fn copy_of_example(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("import")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    copy(&example(), &root);
+    root
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_examples_unmanaged_role_and_service_account_are_imported_and_check() {
+    let snapshot = example().join("snapshot.json");
+    let output = writ(
+        &example(),
+        &["import", "--from", snapshot.to_str().unwrap()],
+    );
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let source = String::from_utf8(output.stdout.clone()).unwrap();
+    let report = String::from_utf8(output.stderr.clone()).unwrap();
+    for expected in [
+        "agent jenkins-deployer {",
+        "owner = \"team-platform\"",
+        "runs_on aws.prod user \"machines/ci-legacy\"",
+        "runs_on github.acme repo \"acme/platform\" ref \"refs/heads/main\"",
+        "aws.prod allow s3:GetObject, s3:PutObject on \"arn:aws:s3:::acme-artifacts/*\"\n    when aws:RequestedRegion == \"us-east-1\"",
+        // What the language cannot say is kept, as a comment.
+        "// not imported: a statement in inline policy `deploy` with `NotAction`",
+        "\"NotAction\":\"iam:*\"",
+        "agent legacy-exporter {",
+        "kubernetes.prod allow get on \"secrets\" named \"billing-db\" in namespace \"billing\"",
+    ] {
+        assert!(source.contains(expected), "no `{expected}` in:\n{source}");
+    }
+    assert!(
+        report.contains("aws.prod/role/jenkins-deployer → agent `jenkins-deployer`, allowing less than the object"),
+        "{report}"
+    );
+    // Other projects' objects are named as skipped; AWS's own are not
+    // imported.
+    assert!(
+        report.contains("skipped aws.prod/role/payments_bot: writ project `payments`'s"),
+        "{report}"
+    );
+    assert!(!source.contains("AWSServiceRoleForECS"), "{source}");
+    insta::with_settings!({ snapshot_path => "../snapshots/import", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("example_source", source);
+        insta::assert_snapshot!("example_report", report);
+    });
+    // Added to the project, it checks: findings, no errors.
+    let root = copy_of_example("example");
+    let out = root.join("teams/imported.writ");
+    let written = writ(
+        &root,
+        &[
+            "import",
+            "--from",
+            snapshot.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), source);
+    let checked = writ(&root, &["check"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+    // And laid out as `writ fmt` lays it out.
+    let formatted = writ(&root, &["fmt", "--check"]);
+    assert_eq!(formatted.status.code(), Some(0), "{}", text(&formatted));
+    // `--out` never writes over a file.
+    let again = writ(
+        &root,
+        &[
+            "import",
+            "--from",
+            snapshot.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("exists"), "{}", text(&again));
+    // Imported once, the objects are the project's agents' names' now:
+    // nothing new is imported under another name.
+    let second = writ(&root, &["import", "--from", snapshot.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("agent jenkins-deployer_2"));
+}
+
+#[test]
+fn select_and_only_pick_the_objects() {
+    let snapshot = example().join("snapshot.json");
+    let snapshot = snapshot.to_str().unwrap();
+    let one = writ(
+        &example(),
+        &["import", "--from", snapshot, "--select", "billing/*"],
+    );
+    let source = String::from_utf8_lossy(&one.stdout).to_string();
+    assert!(source.contains("agent legacy-exporter"), "{source}");
+    assert!(!source.contains("jenkins"), "{source}");
+    let aws = writ(
+        &example(),
+        &["import", "--from", snapshot, "--only", "aws.prod"],
+    );
+    let source = String::from_utf8_lossy(&aws.stdout).to_string();
+    assert!(source.contains("agent jenkins-deployer"), "{source}");
+    assert!(!source.contains("legacy-exporter"), "{source}");
+    let none = writ(
+        &example(),
+        &["import", "--from", snapshot, "--select", "nothing-*"],
+    );
+    assert_eq!(none.status.code(), Some(0));
+    assert!(text(&none).contains("nothing to import"), "{}", text(&none));
+    // Neither a snapshot nor `--live`: a usage error.
+    let neither = writ(&example(), &["import"]);
+    assert_eq!(neither.status.code(), Some(1), "{}", text(&neither));
+}
+
+/// Forms the example does not show: two roles sharing a grant (a scope),
+/// a role trusting a cluster's service account that has RBAC of its own
+/// (one agent), a session longer than the guardrails allow, a `Deny`, a
+/// permissions boundary, and a trust in another account.
+#[test]
+fn shared_grants_become_a_scope_and_a_trusted_service_account_joins_its_role() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("import")
+        .join("forms");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider kubernetes prod {\n  cluster = \"prod\"\n  oidc_issuer = \"https://oidc.example.com/id/ABC\"\n}\n\nguardrail short {\n  max_ttl = 4h\n}\n",
+    )
+    .unwrap();
+    let role = |name: &str, trust: serde_json::Value, extra: serde_json::Value| {
+        let mut attributes = serde_json::json!({
+            "name": name, "path": "/", "max_session_duration": 43200, "tags": {"owner": "team-data"},
+            "assume_role_policy": {"Version": "2012-10-17", "Statement": trust},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            attributes[k] = v.clone();
+        }
+        serde_json::json!({"address": format!("aws.prod/role/{name}"), "provider": "aws.prod", "kind": "aws_role", "attributes": attributes})
+    };
+    let policy = |role: &str, statements: serde_json::Value| {
+        serde_json::json!({"address": format!("aws.prod/role/{role}/policy/p"), "provider": "aws.prod", "kind": "aws_role_policy",
+            "attributes": {"role": role, "name": "p", "policy": {"Version": "2012-10-17", "Statement": statements}}})
+    };
+    let shared = serde_json::json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"});
+    let snapshot = serde_json::json!({"format_version": 1, "providers": {
+        "aws.prod": {"resources": [
+            role("etl", serde_json::json!([{"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/id/ABC"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"oidc.example.com/id/ABC:sub": "system:serviceaccount:data:etl", "oidc.example.com/id/ABC:aud": "sts.amazonaws.com"}}}]),
+                serde_json::json!({})),
+            policy("etl", serde_json::json!([shared, {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}])),
+            role("report", serde_json::json!([
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}]),
+                serde_json::json!({"permissions_boundary": "arn:aws:iam::123456789012:policy/limits"})),
+            policy("report", serde_json::json!([shared, {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:jobs"}])),
+        ]},
+        "kubernetes.prod": {"resources": [
+            {"address": "kubernetes.prod/namespaces/data/serviceaccounts/etl", "provider": "kubernetes.prod", "kind": "kubernetes_service_account",
+             "attributes": {"name": "etl", "namespace": "data", "labels": {}, "annotations": {}}},
+            {"address": "kubernetes.prod/namespaces/data/rolebindings/etl", "provider": "kubernetes.prod", "kind": "kubernetes_role_binding",
+             "attributes": {"name": "etl", "namespace": "data", "labels": {}, "annotations": {},
+               "role_ref": {"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view-jobs"},
+               "subjects": [{"kind": "ServiceAccount", "name": "etl", "namespace": "data"}]}},
+            {"address": "kubernetes.prod/clusterroles/view-jobs", "provider": "kubernetes.prod", "kind": "kubernetes_cluster_role",
+             "attributes": {"name": "view-jobs", "labels": {}, "annotations": {},
+               "rules": [{"api_groups": ["batch"], "resources": ["jobs", "jobs/status"], "verbs": ["get", "list"]},
+                         {"non_resource_urls": ["/metrics"], "verbs": ["get"]}]}},
+        ]},
+    }});
+    let file = root.join("snapshot.json");
+    std::fs::write(&file, snapshot.to_string()).unwrap();
+    let output = writ(&root, &["import", "--from", file.to_str().unwrap()]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let source = String::from_utf8_lossy(&output.stdout).to_string();
+    for expected in [
+        "scope shared_etl {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::data/*\"\n}",
+        "agent etl {",
+        "  ttl = 4h\n  runs_on kubernetes.prod namespace \"data\" service_account \"etl\"\n  can shared_etl",
+        "  kubernetes.prod allow get, list on \"jobs.batch\", \"jobs.batch/status\" in namespace \"data\"",
+        "  runs_on aws.prod service \"lambda.amazonaws.com\"",
+        "  aws.prod allow sqs:SendMessage on \"arn:aws:sqs:us-east-1:123456789012:jobs\"",
+        "// not imported: a `Deny` in inline policy `p`",
+        "// not imported: a trust statement writ's `runs_on` cannot say",
+    ] {
+        assert!(source.contains(expected), "no `{expected}` in:\n{source}");
+    }
+    // The service account's objects are the role's agent's.
+    assert!(!source.contains("agent etl_2"), "{source}");
+    let report = String::from_utf8_lossy(&output.stderr).to_string();
+    for expected in [
+        "aws.prod/role/etl → agent `etl`, NOT EXACTLY (allowing more in part, less in part)",
+        "kubernetes.prod/namespaces/data/serviceaccounts/etl → agent `etl`",
+        "session length 12h cut to the guardrails' `max_ttl` of 4h",
+        "aws.prod/role/report → agent `report`, NOT EXACTLY",
+        "the permissions boundary `arn:aws:iam::123456789012:policy/limits`",
+        "a rule of ClusterRole `view-jobs` on paths of the API server (/metrics)",
+    ] {
+        assert!(report.contains(expected), "no `{expected}` in:\n{report}");
+    }
+    std::fs::write(root.join("imported.writ"), &source).unwrap();
+    let checked = writ(&root, &["check"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+}
+
+/// From a live account: a role made by hand in moto is read and imported.
+#[test]
+fn a_role_made_by_hand_is_imported_from_a_live_account() {
+    let Some(moto) = Moto::start() else { return };
+    moto.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "nightly-backup"),
+            ("Path", "/ops/"),
+            ("MaxSessionDuration", "7200"),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            ),
+            ("Tags.member.1.Key", "Owner"),
+            ("Tags.member.1.Value", "team-ops"),
+        ],
+    );
+    moto.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "nightly-backup"),
+            ("PolicyName", "backup"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::acme-backups/*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#,
+            ),
+        ],
+    );
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("import")
+        .join("live");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        "provider aws prod {\n  account = \"123456789012\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n", moto.endpoint()),
+    )
+    .unwrap();
+    let output = writ(&root, &["import", "--live"]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let source = String::from_utf8_lossy(&output.stdout).to_string();
+    for expected in [
+        "/// Imported from aws.prod role /ops/nightly-backup",
+        "agent nightly-backup {",
+        "owner = \"team-ops\"",
+        "ttl = 2h",
+        "runs_on aws.prod service \"ec2.amazonaws.com\"",
+        "aws.prod allow s3:PutObject, s3:GetObject on \"arn:aws:s3:::acme-backups/*\"\n    when aws:SecureTransport == true",
+    ] {
+        assert!(source.contains(expected), "no `{expected}` in:\n{source}");
+    }
+    assert!(
+        shown.contains("→ agent `nightly-backup`, exactly"),
+        "{shown}"
+    );
+    std::fs::write(root.join("imported.writ"), &source).unwrap();
+    let checked = binary::writ(&root, &["check"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+}
