@@ -164,6 +164,24 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Start a project: `writ.toml`, a providers file, an example agent,
+    /// a `.gitignore` entry, and the two GitHub Actions workflows. Asks on
+    /// a terminal; never writes over a file.
+    Init {
+        #[arg(
+            default_value = ".",
+            help = "The folder to start the project in (made if missing)"
+        )]
+        path: PathBuf,
+        /// The project's name (default: the folder's); asks nothing.
+        #[arg(long)]
+        name: Option<String>,
+        /// The provider kinds to start with (`aws`, `kubernetes`, `github`,
+        /// `gcp`; repeatable or comma-separated; default `aws`); asks
+        /// nothing.
+        #[arg(long = "provider", value_name = "KIND", value_delimiter = ',')]
+        providers: Vec<String>,
+    },
     /// Write `.writ` source for identities made outside writ (AWS roles,
     /// Kubernetes service accounts with the roles bound to them), from a
     /// snapshot or live; what the language cannot say is kept as a
@@ -568,6 +586,11 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             },
             format,
         ),
+        Command::Init {
+            path,
+            name,
+            providers,
+        } => commands::init::run(out, &path, name.as_deref(), &providers),
         Command::Import {
             path,
             from,

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod fmt;
 pub mod graph;
 pub mod import;
+pub mod init;
 pub mod lower;
 pub mod lsp;
 pub mod plan;

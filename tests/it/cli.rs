@@ -774,8 +774,9 @@ fn the_exit_code_table_holds_for_every_command() {
             "writ {command} --help"
         );
         // The language server tells the editor of a broken writ.toml, and
-        // serves on (tests/it/lsp.rs).
-        if command == "lsp" {
+        // serves on (tests/it/lsp.rs); `init` writes a writ.toml where
+        // there is none, and reads none.
+        if command == "lsp" || command == "init" {
             continue;
         }
         // A configuration error.
@@ -1076,5 +1077,106 @@ fn drift_prints_markdown_when_asked() {
         text.trim_end()
             .ends_with("`writ apply` restores what writ owns and governs."),
         "{text}"
+    );
+}
+
+#[test]
+fn writ_init_starts_a_project_that_checks_and_never_writes_over_a_file() {
+    let repository = Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-repository");
+    let _ = std::fs::remove_dir_all(&repository);
+    std::fs::create_dir_all(repository.join(".git")).unwrap();
+    std::fs::write(repository.join(".gitignore"), "/target").unwrap();
+    let project = repository.join("infra");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args(args)
+            .current_dir(&repository)
+            .env("WRIT_TODAY", "2026-11-28")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("writ runs")
+    };
+    // Not on a terminal: nothing asked, the defaults taken.
+    let made = run(&["init", "infra", "--provider", "aws,kubernetes"]);
+    let shown = format!("{}{}", stdout(&made), stderr(&made));
+    assert_eq!(made.status.code(), Some(0), "{shown}");
+    for file in [
+        "infra/writ.toml",
+        "infra/providers.writ",
+        "infra/agents.writ",
+        ".github/workflows/writ-plan.yml",
+        ".github/workflows/writ-apply.yml",
+    ] {
+        assert!(repository.join(file).is_file(), "no {file}: {shown}");
+        assert!(
+            shown.contains(&format!("wrote {}", Path::new(file).display())) || shown.contains(file),
+            "{shown}"
+        );
+    }
+    let settings = std::fs::read_to_string(project.join("writ.toml")).unwrap();
+    assert!(
+        settings.contains("[project]\nname = \"infra\""),
+        "{settings}"
+    );
+    assert!(
+        settings.contains("[provider.kubernetes.prod]"),
+        "{settings}"
+    );
+    let agents = std::fs::read_to_string(project.join("agents.writ")).unwrap();
+    assert!(agents.contains("expires = 2027-05-01"), "{agents}");
+    // The workflows name the project's folder, and keep the cluster's step.
+    let plan = std::fs::read_to_string(repository.join(".github/workflows/writ-plan.yml")).unwrap();
+    assert!(plan.contains("args: check infra --format github"), "{plan}");
+    assert!(plan.contains("paths: [\"infra/**\"]"), "{plan}");
+    assert!(plan.contains("Kubernetes credentials"), "{plan}");
+    let ignore = std::fs::read_to_string(repository.join(".gitignore")).unwrap();
+    assert_eq!(
+        ignore,
+        "/target\n# writ's plan files: made by each run, not source\n/writ-plan.json\n"
+    );
+    // It checks, and is laid out as `writ fmt` lays it out.
+    let checked = run(&["check", "infra"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    let formatted = run(&["fmt", "infra", "--check"]);
+    assert_eq!(formatted.status.code(), Some(0), "{}", stderr(&formatted));
+    // Again: every file kept as it is, the ignore entry not doubled.
+    std::fs::write(project.join("agents.writ"), "// mine\n").unwrap();
+    let again = run(&["init", "infra"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        stdout(&again).contains("kept infra/agents.writ (it exists)"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("agents.writ")).unwrap(),
+        "// mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repository.join(".gitignore")).unwrap(),
+        ignore
+    );
+    // Each kind of provider alone makes a project that checks.
+    for kind in ["aws", "kubernetes", "github", "gcp"] {
+        let folder = format!("only-{kind}");
+        let made = run(&["init", &folder, "--provider", kind, "--name", "Only Me"]);
+        assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+        let settings = std::fs::read_to_string(repository.join(&folder).join("writ.toml")).unwrap();
+        assert!(settings.contains("name = \"only-me\""), "{settings}");
+        let checked = run(&["check", &folder]);
+        assert_eq!(
+            checked.status.code(),
+            Some(0),
+            "{kind}: {}",
+            stderr(&checked)
+        );
+    }
+    // A provider writ does not know.
+    let wrong = run(&["init", "other", "--provider", "azure"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).contains("`azure` is not a provider writ knows"),
+        "{}",
+        stderr(&wrong)
     );
 }
