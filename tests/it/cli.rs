@@ -982,16 +982,26 @@ fn fmt_check_shows_the_difference() {
 
 #[test]
 fn the_getting_started_guide_works() {
-    // Walks docs/getting-started.md as a reader would: each block named by
-    // a file is written (a later block of the same name replaces it), and
-    // each `sh` command is run in the project, where what the `text` block
-    // after it shows must appear in its output, line by line.
-    let guide = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/getting-started.md"),
-    )
-    .expect("docs/getting-started.md");
     let root = project("getting-started", &[]);
     std::fs::create_dir_all(&root).expect("the project folder");
+    let ran = walk_guide("docs/getting-started.md", &root, None);
+    assert!(ran >= 5, "the guide runs {ran} commands");
+}
+
+/// Walks a guide as a reader would: each block named by a file is written
+/// (a later block of the same name replaces it; `127.0.0.1:5000`, a local
+/// IAM's address, becomes `endpoint`'s), each `sh` command is run in the
+/// project (`sh fails` must exit 1, `sh setup` is the test's to do), and
+/// what the `text` block after it shows must appear in its output, line
+/// by line. Without `endpoint`, the walk stops at the `<!-- live` marker.
+/// Returns how many commands ran.
+fn walk_guide(guide: &str, root: &Path, endpoint: Option<&str>) -> usize {
+    let guide = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(guide))
+        .expect("the guide");
+    let guide = match endpoint {
+        Some(_) => guide.as_str(),
+        None => guide.split("<!-- live").next().unwrap_or_default(),
+    };
     let mut blocks = Vec::new();
     let mut lines = guide.lines();
     while let Some(line) = lines.next() {
@@ -1009,19 +1019,23 @@ fn the_getting_started_guide_works() {
     for (info, body) in &blocks {
         let words: Vec<&str> = info.split_whitespace().collect();
         match words.as_slice() {
-            [_, file] => std::fs::write(root.join(file), body).expect("write"),
-            ["sh"] => {
+            ["sh", "setup"] => {}
+            ["sh"] | ["sh", "fails"] => {
                 let args: Vec<&str> = body.split_whitespace().skip(1).collect();
                 let output = Command::new(env!("CARGO_BIN_EXE_writ"))
                     .args(&args)
-                    .current_dir(&root)
+                    .current_dir(root)
                     .env("WRIT_TODAY", "2026-11-28")
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env_remove("AWS_PROFILE")
                     .output()
                     .expect("writ runs");
                 last_output = format!("{}{}", stdout(&output), stderr(&output));
+                let expected = if words.len() == 2 { 1 } else { 0 };
                 assert_eq!(
                     output.status.code(),
-                    Some(0),
+                    Some(expected),
                     "`{}`:\n{last_output}",
                     body.trim()
                 );
@@ -1035,10 +1049,49 @@ fn the_getting_started_guide_works() {
                     );
                 }
             }
+            [_, file] => {
+                let text = match endpoint {
+                    Some(endpoint) => body.replace("127.0.0.1:5000", endpoint),
+                    None => body.clone(),
+                };
+                std::fs::write(root.join(file), text).expect("write")
+            }
             _ => {}
         }
     }
-    assert!(ran >= 5, "the guide runs {ran} commands");
+    ran
+}
+
+#[test]
+fn the_tutorial_works() {
+    // `cp -r examples/acme acme && cd acme`
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("tutorial")
+        .join("acme");
+    let _ = std::fs::remove_dir_all(&root);
+    copy_folder(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme"),
+        &root,
+    );
+    let moto = crate::moto::Moto::start();
+    let endpoint = moto.as_ref().map(|m| format!("127.0.0.1:{}", m.port));
+    let ran = walk_guide("docs/tutorial.md", &root, endpoint.as_deref());
+    // Every command, the live part's five too when moto is here.
+    let expected = if endpoint.is_some() { 19 } else { 14 };
+    assert_eq!(ran, expected, "the tutorial runs {ran} commands");
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_folder(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -1179,4 +1232,35 @@ fn writ_init_starts_a_project_that_checks_and_never_writes_over_a_file() {
         "{}",
         stderr(&wrong)
     );
+}
+
+#[test]
+fn the_language_references_example_checks_without_a_finding_and_its_tests_pass() {
+    let reference =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md"))
+            .unwrap();
+    let start = reference.find("```writ\n").expect("an example") + "```writ\n".len();
+    let end = start + reference[start..].find("```").unwrap();
+    let root = project(
+        "language-reference",
+        &[("main.writ", &reference.as_bytes()[start..end])],
+    );
+    let run = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args([command, root.to_str().unwrap()])
+            .env("WRIT_TODAY", "2026-11-28")
+            .output()
+            .expect("writ runs")
+    };
+    let checked = run("check");
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    let said = format!("{}{}", stdout(&checked), stderr(&checked));
+    assert!(said.contains("no problems found"), "{said}");
+    let tested = run("test");
+    assert_eq!(tested.status.code(), Some(0), "{}", stdout(&tested));
+    let formatted = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["fmt", "--check", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(formatted.status.code(), Some(0), "{}", stdout(&formatted));
 }
