@@ -19,6 +19,11 @@ pub fn aws_managed_policy(provider: &str, policy: &str) -> String {
     format!("{provider}/policy/{policy}")
 }
 
+/// An IAM user (listed, never managed).
+pub fn aws_user(provider: &str, user: &str) -> String {
+    format!("{provider}/user/{user}")
+}
+
 /// The role address an address belongs to: itself for a role, the role for
 /// one of its inline policies.
 pub fn aws_role_of(address: &str) -> &str {

@@ -874,7 +874,10 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     // And the example's own: four statements of its roles' policies are not yet as
     // the source says (see the IAM test below).
     assert!(
-        said.contains("9 links of access the source does not declare"),
+        // Three more: a secret of `acme/platform` that may hold a key of
+        // IAM user `ci-legacy`, and role `jenkins-deployer`'s trust of that
+        // user and of the platform's workflows.
+        said.contains("12 links of access the source does not declare"),
         "{said}"
     );
     assert!(with.starts_with("4 chains reach"), "{with}");
@@ -918,9 +921,12 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
         .iter()
         .filter(|e| e["observed"] == true)
         .count();
-    // From each service account, and from the agent that is it; and the
-    // example's four in AWS.
-    assert_eq!(observed, 14);
+    // From each service account, and from the agent that is it; the
+    // example's four in AWS; and its chain outside writ: a secret that may
+    // hold IAM user `ci-legacy`'s key, and role `jenkins-deployer`'s trust
+    // of that user and of the platform's workflows, with what the role
+    // may do (five statements drawn).
+    assert_eq!(observed, 22);
     let (bot, _) = run(&["graph", "--snapshot", snapshot, "--agent", "billing_bot"]);
     assert!(bot.contains("configmaps in cluster named billing-config [observed: ClusterRoleBinding config-everywhere"), "{bot}");
     let (deployer, _) = run(&[
@@ -1171,14 +1177,16 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
     let value: Value =
         serde_json::from_slice(&plan.stdout).unwrap_or_else(|_| panic!("{}", binary::text(&plan)));
     let in_plan = value["undeclared_access"].as_array().unwrap();
-    assert_eq!(in_plan.len(), 8, "{in_plan:#?}");
+    // And the example's three links to IAM user `ci-legacy` and role
+    // `jenkins-deployer`, outside writ.
+    assert_eq!(in_plan.len(), 11, "{in_plan:#?}");
     assert!(in_plan
         .iter()
         .any(|u| u["how"].as_str().unwrap().contains("hand-made")));
     let text = binary::writ(&root, &["plan", "--snapshot", file]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains("Access the source does not declare (8 links):\n  ! agent:"),
+        text.contains("Access the source does not declare (11 links):\n  ! agent:"),
         "{text}"
     );
     // The graph draws them from the agent.
@@ -1388,7 +1396,10 @@ fn roles_outside_writ_that_trust_an_agent_are_chains_from_it() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|u| u["resource"].as_str().unwrap().starts_with("aws-role:"))
+        .filter(|u| {
+            u["resource"].as_str().unwrap().starts_with("aws-role:")
+                && u["workload"].as_str().unwrap().starts_with("agent:")
+        })
         .collect();
     assert_eq!(roles.len(), 1, "{roles:#?}");
     assert_eq!(roles[0]["workload"], "agent:billing_bot");
@@ -1811,4 +1822,117 @@ fn grants_that_let_an_agent_become_another_are_chains_into_it() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.contains(&"agent:viewer"));
+}
+
+/// The example's estate outside writ: an Actions secret of `acme/platform`
+/// named like the key of IAM user `ci-legacy`, and role `jenkins-deployer`
+/// whose trust names that user and the platform's main branch. Both are
+/// chains from the repository, marked observed, and in the undeclared
+/// access of drift; a role that trusts GitHub's issuer with no `sub`, or a
+/// cluster's service account, is drawn from every repository or from that
+/// account.
+#[test]
+fn a_key_in_a_secret_and_web_identity_trust_outside_writ_are_chains() {
+    let root = example();
+    let snapshot = example().join("snapshot.json");
+    let snapshot = snapshot.to_str().unwrap();
+    let from = binary::writ(
+        &root,
+        &[
+            "graph",
+            "--snapshot",
+            snapshot,
+            "--from",
+            "github:acme/platform",
+        ],
+    );
+    let text = String::from_utf8(from.stdout).unwrap();
+    for expected in [
+        "└─ authenticates as aws-user:aws.prod/machines/ci-legacy (observed: Actions secret `CI_LEGACY_AWS_SECRET_ACCESS_KEY` of `acme/platform` may hold a key of IAM user `ci-legacy` (its name is in the secret's)",
+        "may become aws-role:aws.prod/jenkins-deployer (observed: the trust of role jenkins-deployer (not writ's) names the IAM user; credentials in aws.prod) [observed only]",
+        "authenticates as aws-role:aws.prod/jenkins-deployer (observed: the trust of role jenkins-deployer (not writ's) admits web identities of `arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com` with subject `repo:acme/platform:ref:refs/heads/main`",
+        "may do s3:GetObject, s3:PutObject on aws.prod arn:aws:s3:::acme-artifacts/* [observed: inline policy deploy of role jenkins-deployer; with conditions writ did not evaluate]",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{text}");
+    }
+    // Without the snapshot, none of it.
+    let bare = binary::writ(&root, &["graph", "--from", "github:acme/platform"]);
+    assert!(!String::from_utf8_lossy(&bare.stdout).contains("ci-legacy"));
+    let value = drift_json(snapshot);
+    let links: Vec<(&str, &str)> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["workload"].as_str().unwrap(),
+                u["resource"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for link in [
+        (
+            "github:acme/platform",
+            "aws-user:aws.prod/machines/ci-legacy",
+        ),
+        (
+            "aws-user:aws.prod/machines/ci-legacy",
+            "aws-role:aws.prod/jenkins-deployer",
+        ),
+        ("github:acme/platform", "aws-role:aws.prod/jenkins-deployer"),
+    ] {
+        assert!(links.contains(&link), "no {link:?} in {links:?}");
+    }
+
+    let mut wide = example_snapshot();
+    let role = |name: &str, federated: &str, condition: Value| {
+        json!({
+            "address": format!("aws.prod/role/{name}"),
+            "provider": "aws.prod",
+            "kind": "aws_role",
+            "attributes": {"name": name, "path": "/", "max_session_duration": 3600, "tags": {},
+                "assume_role_policy": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                     "Principal": {"Federated": format!("arn:aws:iam::123456789012:oidc-provider/{federated}")},
+                     "Condition": condition}]}},
+        })
+    };
+    let resources = wide["providers"]["aws.prod"]["resources"]
+        .as_array_mut()
+        .unwrap();
+    resources.push(role(
+        "anyone-on-github",
+        "token.actions.githubusercontent.com",
+        json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}),
+    ));
+    resources.push(role(
+        "irsa-exporter",
+        "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+        json!({"StringEquals": {"oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub": "system:serviceaccount:billing:legacy-exporter"}}),
+    ));
+    let file = write_snapshot("web-identity-trust", &wide);
+    let value = drift_json(file.to_str().unwrap());
+    let links: Vec<(&str, &str)> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["workload"].as_str().unwrap(),
+                u["resource"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        links.contains(&("github:*", "aws-role:aws.prod/anyone-on-github")),
+        "{links:?}"
+    );
+    assert!(
+        links.contains(&(
+            "k8s:prod/billing/legacy-exporter",
+            "aws-role:aws.prod/irsa-exporter"
+        )),
+        "{links:?}"
+    );
+    let _ = std::fs::remove_file(file);
 }

@@ -108,7 +108,8 @@ const SELF_REVIEWS: &[(&str, &str)] = &[
 /// is not as lowering makes it: a binding with a subject that can be an
 /// agent's service account, a role of writ's changed, a policy on one of
 /// the project's AWS roles, a policy attached to one, writ's part of a GCP
-/// policy, a deploy key that may push. A plan made from a
+/// policy, a deploy key that may push, a role outside writ that trusts an
+/// IAM user or a web identity, an Actions secret. A plan made from a
 /// snapshot no longer holds the model when it reads the snapshot; it
 /// checks the source again only when this says so.
 pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
@@ -266,7 +267,13 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
             trust.contains(&format!(":role{}", ownership::aws::path(&desired.project)))
                 || trust.contains(":root")
                 || trust.contains("\"*\"")
+                // An IAM user (an agent's, or one whose key a secret may
+                // hold), or a web identity (GitHub Actions, a cluster).
+                || trust.contains(":user/")
+                || trust.contains(":oidc-provider/")
         }
+        // A secret that may hold an IAM user's key.
+        ResourceKind::GithubActionsSecret => true,
         ResourceKind::AwsRole => {
             roles.contains(&(
                 resource.provider.as_str(),
@@ -364,6 +371,10 @@ impl Graph {
                             !kubernetes(e.to) || self.nodes[e.to].kind == NodeKind::AwsRole
                         }
                         NodeKind::DeployKey => true,
+                        // A repository whose secret may hold an IAM user's
+                        // key, or that a role outside writ trusts; a user
+                        // such a role trusts.
+                        NodeKind::Repository | NodeKind::AwsUser => true,
                         _ => false,
                     }
             })
@@ -417,18 +428,175 @@ impl Graph {
         self.observe_rbac(model, observed)
             + self.observe_iam(model, desired, observed)
             + self.observe_gcp(model, desired, observed)
+            + self.observe_keys(model, observed)
             + self.observe_trust(model, desired, observed)
             + self.observe_deploy_keys(observed)
+    }
+
+    /// The workloads a web-identity trust admits, with the subject that
+    /// names each: GitHub Actions jobs of a repository (by the `sub` its
+    /// conditions name; every repository anywhere when none does), or a
+    /// cluster's service account (the issuer a Kubernetes provider's
+    /// `oidc_issuer`). Wildcards in a subject are read as broadly as they
+    /// match: a repository pattern, or every service account.
+    fn web_identities(
+        &mut self,
+        model: &Model,
+        principal: &str,
+        condition: Option<&Value>,
+    ) -> Vec<(usize, String)> {
+        let Some(host) = principal.split_once(":oidc-provider/").map(|(_, h)| h) else {
+            return Vec::new();
+        };
+        let subjects: Vec<String> = condition
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|operators| operators.values())
+            .filter_map(Value::as_object)
+            .flat_map(|keys| keys.iter())
+            .filter(|(key, _)| key.as_str() == format!("{host}:sub"))
+            .flat_map(|(_, values)| one_or_many(Some(values)))
+            .collect();
+        let mut found = Vec::new();
+        if host == crate::lower::aws::GITHUB_OIDC {
+            if subjects.is_empty() {
+                let node = self.node("github:*".to_string(), NodeKind::Repository, None);
+                found.push((node, "(any: no `sub` condition)".to_string()));
+            }
+            for subject in subjects {
+                // `repo:ORG/REPO:…`, or with ids (`repo:org@1/repo@2:…`).
+                let Some(rest) = subject.strip_prefix("repo:") else {
+                    let node = self.node("github:*".to_string(), NodeKind::Repository, None);
+                    found.push((node, subject));
+                    continue;
+                };
+                let repository: String = rest
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .split('/')
+                    .map(|part| part.split('@').next().unwrap_or(part))
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let node = self.node(
+                    format!("github:{}", repository.to_ascii_lowercase()),
+                    NodeKind::Repository,
+                    None,
+                );
+                found.push((node, subject));
+            }
+            return found;
+        }
+        let Some(cluster) = model.providers.iter().find(|p| {
+            matches!(&p.settings, ProviderSettings::Kubernetes { oidc_issuer: Some(issuer), .. }
+                if issuer.trim_start_matches("https://").trim_end_matches('/') == host)
+        }) else {
+            return found;
+        };
+        for subject in subjects {
+            let account = subject
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|rest| rest.split_once(':'));
+            let id = match account {
+                Some((namespace, name)) => format!("k8s:{}/{namespace}/{name}", cluster.name),
+                None => format!("k8s:{}/*/*", cluster.name),
+            };
+            let node = self.node(id, NodeKind::ServiceAccount, None);
+            self.nodes[node].provider = Some(cluster.address());
+            found.push((node, subject));
+        }
+        found
+    }
+
+    /// IAM users whose access keys an Actions secret may hold (matched as
+    /// plans match them: by the user's name in the secret's, or a key made
+    /// the day the secret was set; writ never reads a secret): the
+    /// repository's workflows may sign in as the user, outside any trust
+    /// writ makes. Drawn from the repository to the user; the user's node
+    /// leads on to the agents that run as it and to the roles outside writ
+    /// whose trust names it.
+    fn observe_keys(&mut self, model: &Model, observed: &[Resource]) -> usize {
+        let mut added = 0;
+        for hold in crate::plan::github::key_holds(observed) {
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == hold.provider && p.kind == ProviderKind::Aws)
+            else {
+                continue;
+            };
+            let repository = hold.secret.string("repository").unwrap_or_default();
+            if repository.is_empty() {
+                continue;
+            }
+            // As `runs_on aws.P user` names it: its path (without the
+            // leading `/`) and its name.
+            let path = observed
+                .iter()
+                .find(|r| {
+                    r.kind == ResourceKind::AwsUser
+                        && r.provider == hold.provider
+                        && r.string("name") == Some(hold.user)
+                })
+                .and_then(|u| u.string("path"))
+                .unwrap_or("/");
+            let user = format!("{}{}", path.trim_start_matches('/'), hold.user);
+            let user_node = self.node(
+                format!("aws-user:{}/{user}", hold.provider),
+                NodeKind::AwsUser,
+                None,
+            );
+            self.nodes[user_node].provider = Some(hold.provider.to_string());
+            self.nodes[user_node].provider_id = Some(provider);
+            let repo_node = self.node(
+                format!("github:{}", repository.to_ascii_lowercase()),
+                NodeKind::Repository,
+                None,
+            );
+            // Once per repository and user.
+            if self.outgoing[repo_node]
+                .iter()
+                .any(|&e| self.edges[e].to == user_node)
+            {
+                continue;
+            }
+            let secret = hold.secret.string("name").unwrap_or_default();
+            let what = match hold.key {
+                Some(key) => format!(
+                    "key `{}` of IAM user `{}` (made the day the secret was set)",
+                    key.string("id").unwrap_or("?"),
+                    hold.user
+                ),
+                None => format!(
+                    "a key of IAM user `{}` (its name is in the secret's)",
+                    hold.user
+                ),
+            };
+            self.edge(Edge {
+                from: repo_node,
+                to: user_node,
+                kind: EdgeKind::AuthenticatesAs,
+                how: format!("observed: Actions secret `{secret}` of `{repository}` may hold {what}: its workflows may sign in as the user; writ matches by name and date, it never reads a secret"),
+                providers: vec![hold.provider.to_string()],
+                obtains: vec![provider],
+                observed: true,
+                ..Edge::new()
+            });
+            added += 1;
+        }
+        added
     }
 
     /// Roles writ does not own whose trust lets an agent's role assume
     /// them: by the role's ARN (enough within an account: the trust alone
     /// allows it), or by the account's root or `*` (then the agent's own
-    /// grants must allow `sts:AssumeRole` on the role). Each is drawn as an
-    /// identity the agent may become in that provider, with what the
-    /// role's inline policies allow (its attached policies as unknown
-    /// access). Conditions are not evaluated; federated principals (OIDC,
-    /// SAML) are not read.
+    /// grants must allow `sts:AssumeRole` on the role); IAM users of the
+    /// graph it names (or, by the root or `*`, whose own policies may
+    /// allow it); and workloads it admits by web identity (GitHub Actions,
+    /// a cluster's service accounts). Each is drawn as an identity they may
+    /// become in that provider, with what the role's inline policies allow
+    /// (its attached policies as unknown access). Conditions other than a
+    /// web identity's subject are not evaluated; SAML is not read.
     fn observe_trust(&mut self, model: &Model, desired: &Desired, observed: &[Resource]) -> usize {
         let roles: Vec<&Resource> = observed
             .iter()
@@ -444,7 +612,28 @@ impl Graph {
                 agents.insert(arn, id);
             }
         }
-        if agents.is_empty() {
+        // The IAM users of the graph (agents run as them, or a secret may
+        // hold their keys) by ARN: their nodes.
+        let mut users: HashMap<String, usize> = HashMap::new();
+        for (index, node) in self.nodes.iter().enumerate() {
+            let (NodeKind::AwsUser, Some(provider)) = (node.kind, node.provider_id) else {
+                continue;
+            };
+            let ProviderSettings::Aws { account, partition } = &model.providers[provider].settings
+            else {
+                continue;
+            };
+            let address = model.providers[provider].address();
+            if let Some(user) = node
+                .id
+                .strip_prefix("aws-user:")
+                .and_then(|rest| rest.strip_prefix(address.as_str()))
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
+                users.insert(format!("arn:{partition}:iam::{account}:user/{user}"), index);
+            }
+        }
+        if agents.is_empty() && users.is_empty() {
             return 0;
         }
         let mut added = 0;
@@ -472,12 +661,28 @@ impl Graph {
                     .unwrap_or(&Value::Null),
             );
             let mut becomes: Vec<(usize, String)> = Vec::new();
+            // Workloads its trust admits by web identity: (node, how).
+            let mut admits: Vec<(usize, String)> = Vec::new();
             for statement in trust
                 .get("Statement")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
             {
+                let web = one_or_many(statement.get("Action")).iter().any(|a| {
+                    access::action_matches(ProviderKind::Aws, a, "sts:AssumeRoleWithWebIdentity")
+                });
+                if web && statement.get("Effect").and_then(Value::as_str) == Some("Allow") {
+                    let federated =
+                        one_or_many(statement.get("Principal").and_then(|p| p.get("Federated")));
+                    for principal in federated {
+                        for (workload, subject) in
+                            self.web_identities(model, &principal, statement.get("Condition"))
+                        {
+                            admits.push((workload, format!("observed: the trust of role {name} (not writ's) admits web identities of `{principal}` with subject `{subject}`; other conditions were not evaluated")));
+                        }
+                    }
+                }
                 let assumes = one_or_many(statement.get("Action"))
                     .iter()
                     .any(|a| access::action_matches(ProviderKind::Aws, a, "sts:AssumeRole"));
@@ -497,7 +702,16 @@ impl Graph {
                 for principal in &principals {
                     if let Some(&agent) = agents.get(principal.as_str()) {
                         becomes.push((agent, format!("observed: the trust of role {name} (not writ's) names the agent's role{conditions}")));
+                    } else if let Some(&user) = users.get(principal.as_str()) {
+                        becomes.push((user, format!("observed: the trust of role {name} (not writ's) names the IAM user{conditions}")));
                     } else if principal == "*" || root.as_deref() == Some(principal.as_str()) {
+                        // Its users too: their own policies (not read) may
+                        // allow it.
+                        for &user in users.values() {
+                            if self.nodes[user].provider_id == Some(provider) {
+                                becomes.push((user, format!("observed: the trust of role {name} (not writ's) lets {principal} assume it, which the user's own policies (not read) may allow{conditions}")));
+                            }
+                        }
                         // Anyone in the account the role trusts: the
                         // agents whose grants allow assuming it.
                         for &agent in agents.values() {
@@ -515,11 +729,13 @@ impl Graph {
                     }
                 }
             }
-            if becomes.is_empty() {
+            if becomes.is_empty() && admits.is_empty() {
                 continue;
             }
             becomes.sort();
-            becomes.dedup_by_key(|(agent, _)| *agent);
+            becomes.dedup_by_key(|(from, _)| *from);
+            admits.sort();
+            admits.dedup_by_key(|(from, _)| *from);
             let node = self.node(
                 format!("aws-role:{}/{name}", role.provider),
                 NodeKind::AwsRole,
@@ -527,6 +743,19 @@ impl Graph {
             );
             self.nodes[node].provider = Some(role.provider.clone());
             self.nodes[node].provider_id = Some(provider);
+            for (workload, how) in admits {
+                self.edge(Edge {
+                    from: workload,
+                    to: node,
+                    kind: EdgeKind::AuthenticatesAs,
+                    how,
+                    providers: vec![model.providers[provider].address()],
+                    obtains: vec![provider],
+                    observed: true,
+                    ..Edge::new()
+                });
+                added += 1;
+            }
             for (agent, how) in becomes {
                 self.edge(Edge {
                     from: agent,

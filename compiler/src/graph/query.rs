@@ -141,7 +141,7 @@ impl Graph {
     pub(crate) fn start(&self, node: usize) -> Held {
         match self.nodes[node].kind {
             NodeKind::Agent => (0..self.providers).collect(),
-            NodeKind::ServiceAccount | NodeKind::AwsRole => {
+            NodeKind::ServiceAccount | NodeKind::AwsRole | NodeKind::AwsUser => {
                 self.nodes[node].provider_id.into_iter().collect()
             }
             _ => Held::new(),

@@ -628,13 +628,21 @@ fn words(name: &str) -> Vec<String> {
 /// nothing about which key a secret holds.
 const KEY_WORDS: &[&str] = &["aws", "access", "key", "id", "secret"];
 
-/// Actions secrets named like AWS keys, against the IAM users and keys of
-/// the AWS inventory. writ never reads a secret's value, so it matches by
-/// what it can see: an IAM user whose name is in the secret's name (word
-/// for word, beyond the words every key secret has), or an active key made
-/// the day the secret was last set. Each match is said on both sides, as
-/// what the secret may hold: disable the key, and the secret is empty.
-pub(super) fn cross_reference(unmanaged: &mut [Unmanaged], observed: &[Resource]) {
+/// What an Actions secret named like an AWS key may hold, as writ can
+/// tell without reading it: a key of an IAM user whose name is in the
+/// secret's (word for word, beyond the words every key secret has), or an
+/// active key made the day the secret was last set.
+pub(crate) struct KeyHold<'a> {
+    pub secret: &'a Resource,
+    /// The IAM user whose key it may hold, and its provider.
+    pub user: &'a str,
+    pub provider: &'a str,
+    /// The key, when matched by its day.
+    pub key: Option<&'a Resource>,
+}
+
+/// Every [`KeyHold`] of the observed state.
+pub(crate) fn key_holds(observed: &[Resource]) -> Vec<KeyHold<'_>> {
     let day = |r: &Resource, key: &str| r.string(key).and_then(|d| d.get(..10)).map(str::to_string);
     let users: Vec<&Resource> = observed
         .iter()
@@ -647,8 +655,7 @@ pub(super) fn cross_reference(unmanaged: &mut [Unmanaged], observed: &[Resource]
                 && r.string("status").unwrap_or("Active") == "Active"
         })
         .collect();
-    // (secret address, what it may hold), (IAM address, which secret).
-    let mut said: Vec<(String, String)> = Vec::new();
+    let mut found = Vec::new();
     for secret in observed
         .iter()
         .filter(|r| r.kind == ResourceKind::GithubActionsSecret)
@@ -657,22 +664,67 @@ pub(super) fn cross_reference(unmanaged: &mut [Unmanaged], observed: &[Resource]
         if !looks_like_aws_key(name) {
             continue;
         }
-        let repository = secret.string("repository").unwrap_or("?");
         let secret_words = words(name);
-        let mut holds: Vec<String> = Vec::new();
         for user in &users {
-            let user_name = user.string("name").unwrap_or_default();
-            let user_words = words(user_name);
+            let user_words = words(user.string("name").unwrap_or_default());
             let telling = user_words.iter().any(|w| !KEY_WORDS.contains(&w.as_str()));
             let inside = !user_words.is_empty()
                 && secret_words
                     .windows(user_words.len())
                     .any(|w| w == user_words.as_slice());
             if telling && inside {
-                holds.push(format!(
+                found.push(KeyHold {
+                    secret,
+                    user: user.string("name").unwrap_or_default(),
+                    provider: &user.provider,
+                    key: None,
+                });
+            }
+        }
+        let set = day(secret, "updated").or_else(|| day(secret, "created"));
+        for key in &keys {
+            let Some(made) = day(key, "created") else {
+                continue;
+            };
+            if set.as_deref() == Some(made.as_str()) {
+                found.push(KeyHold {
+                    secret,
+                    user: key.string("user").unwrap_or("?"),
+                    provider: &key.provider,
+                    key: Some(key),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Actions secrets named like AWS keys, against the IAM users and keys of
+/// the AWS inventory ([`key_holds`]). Each match is said on both sides, as
+/// what the secret may hold: disable the key, and the secret is empty.
+pub(super) fn cross_reference(unmanaged: &mut [Unmanaged], observed: &[Resource]) {
+    let keys: Vec<&Resource> = observed
+        .iter()
+        .filter(|r| {
+            r.kind == ResourceKind::AwsAccessKey
+                && r.string("status").unwrap_or("Active") == "Active"
+        })
+        .collect();
+    // (secret address, what it may hold), (IAM address, which secret).
+    let mut said: Vec<(String, String)> = Vec::new();
+    let mut holds: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for hold in key_holds(observed) {
+        let name = hold.secret.string("name").unwrap_or_default();
+        let repository = hold.secret.string("repository").unwrap_or("?");
+        let user_name = hold.user;
+        let list = holds.entry(hold.secret.address.as_str()).or_default();
+        match hold.key {
+            None => {
+                list.push(format!(
                     "a key of IAM user `{user_name}` (its name is in the secret's)"
                 ));
-                said.push((user.address.clone(), format!("its name is in Actions secret `{name}` of `{repository}`, which may hold one of its keys")));
+                let user_address = crate::address::aws_user(hold.provider, user_name);
+                said.push((user_address, format!("its name is in Actions secret `{name}` of `{repository}`, which may hold one of its keys")));
                 for key in keys.iter().filter(|k| k.string("user") == Some(user_name)) {
                     said.push((
                         key.address.clone(),
@@ -680,26 +732,24 @@ pub(super) fn cross_reference(unmanaged: &mut [Unmanaged], observed: &[Resource]
                     ));
                 }
             }
-        }
-        let set = day(secret, "updated").or_else(|| day(secret, "created"));
-        for key in &keys {
-            let (Some(id), Some(made)) = (key.string("id"), day(key, "created")) else {
-                continue;
-            };
-            if set.as_deref() == Some(made.as_str()) {
-                holds.push(format!(
-                    "key `{id}` of IAM user `{}` (made the day the secret was set, {made})",
-                    key.string("user").unwrap_or("?")
+            Some(key) => {
+                let made = key
+                    .string("created")
+                    .and_then(|d| d.get(..10))
+                    .unwrap_or("?");
+                list.push(format!(
+                    "key `{}` of IAM user `{user_name}` (made the day the secret was set, {made})",
+                    key.string("id").unwrap_or("?")
                 ));
                 said.push((key.address.clone(), format!("made the day Actions secret `{name}` of `{repository}` was set: the secret may hold it")));
             }
         }
-        if !holds.is_empty() {
-            said.push((
-                secret.address.clone(),
-                format!("it may hold {}", holds.join(", or ")),
-            ));
-        }
+    }
+    for (secret, list) in holds {
+        said.push((
+            secret.to_string(),
+            format!("it may hold {}", list.join(", or ")),
+        ));
     }
     for entry in unmanaged.iter_mut() {
         let mut first = true;

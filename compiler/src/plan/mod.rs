@@ -23,7 +23,7 @@ mod delta;
 pub mod diff;
 mod drift;
 mod gcp;
-mod github;
+pub(crate) mod github;
 mod join;
 mod kubernetes;
 mod order;

@@ -299,7 +299,7 @@ impl AwsProvider {
     ) -> Result<(), ProviderError> {
         for user in table {
             out.push(Resource {
-                address: format!("{}/user/{}", self.address, user.name),
+                address: writ_compiler::address::aws_user(&self.address, &user.name),
                 provider: self.address.clone(),
                 kind: ResourceKind::AwsUser,
                 agent: None,
@@ -404,7 +404,7 @@ impl AwsProvider {
             for user in page.users() {
                 let name = user.user_name();
                 out.push(Resource {
-                    address: format!("{}/user/{name}", self.address),
+                    address: writ_compiler::address::aws_user(&self.address, name),
                     provider: self.address.clone(),
                     kind: ResourceKind::AwsUser,
                     agent: None,
