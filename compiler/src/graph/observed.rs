@@ -278,7 +278,15 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
             roles.contains(&(
                 resource.provider.as_str(),
                 resource.string("name").unwrap_or_default(),
-            )) && !strings(resource.attribute("attached_policies")).is_empty()
+            )) && (!strings(resource.attribute("attached_policies")).is_empty()
+                // Its trust not as lowering writes it.
+                || !wanted.get(resource.address.as_str()).is_some_and(|d| {
+                    d.attributes.get("assume_role_policy").map(crate::policy::canonical)
+                        == resource
+                            .attributes
+                            .get("assume_role_policy")
+                            .map(crate::policy::canonical)
+                }))
         }
         _ => false,
     })
@@ -374,7 +382,9 @@ impl Graph {
                         // A repository whose secret may hold an IAM user's
                         // key, or that a role outside writ trusts; a user
                         // such a role trusts.
-                        NodeKind::Repository | NodeKind::AwsUser => true,
+                        NodeKind::Repository | NodeKind::AwsUser | NodeKind::AwsService => true,
+                        // An identity outside writ that may become an agent.
+                        NodeKind::AwsRole => self.nodes[e.to].kind == NodeKind::Agent,
                         _ => false,
                     }
             })
@@ -429,6 +439,7 @@ impl Graph {
             + self.observe_iam(model, desired, observed)
             + self.observe_gcp(model, desired, observed)
             + self.observe_keys(model, observed)
+            + self.observe_widened_trust(model, desired, observed)
             + self.observe_trust(model, desired, observed)
             + self.observe_deploy_keys(observed)
     }
@@ -506,6 +517,165 @@ impl Graph {
             found.push((node, subject));
         }
         found
+    }
+
+    /// The trust of the project's roles beyond what lowering writes (a
+    /// statement added by hand, or a source change not applied yet): each
+    /// principal an `Allow` statement lowering does not write names may
+    /// act as the role's agent. An AWS service, an IAM user, a web
+    /// identity (GitHub Actions, a cluster's service account) is drawn as a
+    /// workload that authenticates as the agent; another of the project's
+    /// roles as its agent becoming this one; any other role, an account or
+    /// `*` as an identity outside writ (`aws-role:`, `aws-account:`) that
+    /// may become it. Conditions are not evaluated.
+    fn observe_widened_trust(
+        &mut self,
+        model: &Model,
+        desired: &Desired,
+        observed: &[Resource],
+    ) -> usize {
+        let lowered: HashMap<&str, &Resource> = desired
+            .resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::AwsRole)
+            .map(|r| (r.address.as_str(), r))
+            .collect();
+        // The project's roles by ARN: their agent.
+        let mut agents: HashMap<String, usize> = HashMap::new();
+        for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
+            if let (Some(id), Some(arn)) = (
+                role_agent(model, role, &desired.project),
+                role_arn(model, role),
+            ) {
+                agents.insert(arn, id);
+            }
+        }
+        let mut added = 0;
+        for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
+            let Some(agent) = role_agent(model, role, &desired.project) else {
+                continue;
+            };
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == role.provider && p.kind == ProviderKind::Aws)
+            else {
+                continue;
+            };
+            let name = role.string("name").unwrap_or_default();
+            let statements = |resource: Option<&Resource>| -> Vec<Value> {
+                let trust = crate::policy::canonical(
+                    resource
+                        .and_then(|r| r.attributes.get("assume_role_policy"))
+                        .unwrap_or(&Value::Null),
+                );
+                trust
+                    .get("Statement")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let written = statements(lowered.get(role.address.as_str()).copied());
+            let address = model.providers[provider].address();
+            for statement in statements(Some(role)) {
+                if written.contains(&statement)
+                    || statement.get("Effect").and_then(Value::as_str) != Some("Allow")
+                {
+                    continue;
+                }
+                let how = format!(
+                    "observed: a statement of role {name}'s trust that lowering does not write (added outside writ, or a change not applied yet){}",
+                    if statement.get("Condition").is_some() {
+                        "; with conditions writ did not evaluate"
+                    } else {
+                        ""
+                    }
+                );
+                let principal = statement.get("Principal");
+                let mut workloads: Vec<usize> = Vec::new();
+                let mut identities: Vec<usize> = Vec::new();
+                for service in one_or_many(principal.and_then(|p| p.get("Service"))) {
+                    workloads.push(self.node(
+                        format!("aws-service:{service}"),
+                        NodeKind::AwsService,
+                        None,
+                    ));
+                }
+                for federated in one_or_many(principal.and_then(|p| p.get("Federated"))) {
+                    workloads.extend(
+                        self.web_identities(model, &federated, statement.get("Condition"))
+                            .into_iter()
+                            .map(|(node, _)| node),
+                    );
+                }
+                let mut aws = one_or_many(principal.and_then(|p| p.get("AWS")));
+                if principal.and_then(Value::as_str) == Some("*") {
+                    aws.push("*".to_string());
+                }
+                for arn in aws {
+                    if let Some(&other) = agents.get(arn.as_str()) {
+                        if other != agent {
+                            identities.push(other);
+                        }
+                        continue;
+                    }
+                    if let Some(user) = arn.split_once(":user/").map(|(_, u)| u) {
+                        let node = self.node(
+                            format!("aws-user:{address}/{user}"),
+                            NodeKind::AwsUser,
+                            None,
+                        );
+                        self.nodes[node].provider = Some(address.clone());
+                        self.nodes[node].provider_id = Some(provider);
+                        workloads.push(node);
+                        continue;
+                    }
+                    // Another role by its name; an account's root as any
+                    // of that account's roles and users whose own
+                    // policies allow it (`…/*`); `*` as anyone anywhere.
+                    let account = arn.split(':').nth(4).unwrap_or_default();
+                    let id = match arn.split_once(":role/") {
+                        Some((_, rest)) => format!(
+                            "aws-role:{address}/{}",
+                            rest.rsplit('/').next().unwrap_or(rest)
+                        ),
+                        None if arn == "*" => "aws-role:*".to_string(),
+                        None => format!("aws-role:{account}/*"),
+                    };
+                    let node = self.node(id, NodeKind::AwsRole, None);
+                    self.nodes[node].provider = Some(address.clone());
+                    self.nodes[node].provider_id = Some(provider);
+                    identities.push(node);
+                }
+                for from in workloads {
+                    self.edge(Edge {
+                        from,
+                        to: agent,
+                        kind: EdgeKind::AuthenticatesAs,
+                        how: how.clone(),
+                        providers: vec![address.clone()],
+                        obtains: vec![provider],
+                        observed: true,
+                        ..Edge::new()
+                    });
+                    added += 1;
+                }
+                for from in identities {
+                    self.edge(Edge {
+                        from,
+                        to: agent,
+                        kind: EdgeKind::MayBecome,
+                        how: how.clone(),
+                        mints: vec![(provider, vec![provider])],
+                        providers: vec![address.clone()],
+                        observed: true,
+                        ..Edge::new()
+                    });
+                    added += 1;
+                }
+            }
+        }
+        added
     }
 
     /// IAM users whose access keys an Actions secret may hold (matched as
