@@ -1744,3 +1744,69 @@ fn a_failed_last_accessed_job_fails_the_command_with_iams_reason() {
     assert_eq!(output.status.code(), Some(1), "{shown}");
     assert!(shown.contains("--from <FILE>"), "{shown}");
 }
+
+/// An IAM user's own access is read with the account: its inline
+/// policies, attached managed policies and groups, for the access graph.
+#[test]
+fn an_iam_users_own_policies_and_groups_are_observed() {
+    let Some(moto) = Moto::start() else { return };
+    moto.iam(
+        "CreateUser",
+        &[("UserName", "build-bot"), ("Path", "/machines/")],
+    );
+    moto.iam(
+        "PutUserPolicy",
+        &[
+            ("UserName", "build-bot"),
+            ("PolicyName", "artifacts"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-artifacts/*"}]}"#,
+            ),
+        ],
+    );
+    moto.iam("CreateGroup", &[("GroupName", "builders")]);
+    moto.iam(
+        "AddUserToGroup",
+        &[("GroupName", "builders"), ("UserName", "build-bot")],
+    );
+    moto.iam(
+        "CreatePolicy",
+        &[
+            ("PolicyName", "ci-read"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+            ),
+        ],
+    );
+    moto.iam(
+        "AttachUserPolicy",
+        &[
+            ("UserName", "build-bot"),
+            ("PolicyArn", "arn:aws:iam::123456789012:policy/ci-read"),
+        ],
+    );
+    let root = project("user-access", &moto, PROVIDERS);
+    let file = root.join("recorded.json");
+    let output = writ(&root, &["snapshot", "--out", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let user = recorded["providers"]["aws.prod"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "aws.prod/user/build-bot")
+        .expect("the user");
+    let attributes = &user["attributes"];
+    assert_eq!(
+        attributes["policies"]["artifacts"]["Statement"][0]["Action"], "s3:PutObject",
+        "{attributes}"
+    );
+    assert_eq!(attributes["groups"], serde_json::json!(["builders"]));
+    assert_eq!(
+        attributes["attached_policies"],
+        serde_json::json!(["arn:aws:iam::123456789012:policy/ci-read"])
+    );
+}

@@ -1127,8 +1127,15 @@ fn drift_prints_markdown_when_asked() {
     assert!(text.contains("**Drift**: 1 changed outside writ"), "{text}");
     assert!(text.contains("- `aws.prod/role/"), "{text}");
     assert!(
-        text.trim_end()
-            .ends_with("`writ apply` restores what writ owns and governs."),
+        text.contains("`writ apply` restores what writ owns and governs."),
+        "{text}"
+    );
+    // The example's estate outside writ (a key a secret may hold, a role
+    // that trusts it) is not writ's to take away.
+    assert!(
+        text.trim_end().ends_with(
+            "Access bound by objects writ does not own stays until it is removed where it was made."
+        ),
         "{text}"
     );
 }

@@ -152,7 +152,9 @@ const LIVE: &str = r#"[
   {"op": "add", "resource": {"address": "aws.prod/user/alice", "provider": "aws.prod", "kind": "aws_user",
     "attributes": {"name": "alice", "path": "/", "created": "2023-05-02"}}},
   {"op": "add", "resource": {"address": "aws.prod/user/ci-legacy", "provider": "aws.prod", "kind": "aws_user",
-    "attributes": {"name": "ci-legacy", "path": "/machines/", "created": "2020-09-01"}}},
+    "attributes": {"name": "ci-legacy", "path": "/machines/", "created": "2020-09-01", "groups": ["deployers"],
+      "policies": {"ci-artifacts": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::acme-artifacts/*"}]}}}}},
   {"op": "add", "resource": {"address": "aws.prod/access-key/AKIAEXAMPLECI00001", "provider": "aws.prod", "kind": "aws_access_key",
     "attributes": {"id": "AKIAEXAMPLECI00001", "user": "ci-legacy", "status": "Active", "created": "2020-09-01", "last_used": "2026-11-26"}}},
   {"op": "add", "resource": {"address": "aws.prod/access-key/AKIAEXAMPLEAL00002", "provider": "aws.prod", "kind": "aws_access_key",

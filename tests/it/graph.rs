@@ -874,11 +874,12 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     // And the example's own: four statements of its roles' policies are not yet as
     // the source says (see the IAM test below).
     assert!(
-        // Five more: a secret of `acme/platform` that may hold a key of
-        // IAM user `ci-legacy`, role `jenkins-deployer`'s trust of that
-        // user and of the platform's workflows, and two statements of writ's
-        // roles' trust the source no longer writes (not applied yet).
-        said.contains("14 links of access the source does not declare"),
+        // Seven more: a secret of `acme/platform` that may hold a key of
+        // IAM user `ci-legacy`, that user's own policy and group, role
+        // `jenkins-deployer`'s trust of that user and of the platform's
+        // workflows, and two statements of writ's roles' trust the source
+        // no longer writes (not applied yet).
+        said.contains("16 links of access the source does not declare"),
         "{said}"
     );
     assert!(with.starts_with("4 chains reach"), "{with}");
@@ -926,9 +927,10 @@ fn rbac_outside_the_source_is_drawn_from_the_observed_state() {
     // example's four in AWS; and its chain outside writ: a secret that may
     // hold IAM user `ci-legacy`'s key, and role `jenkins-deployer`'s trust
     // of that user and of the platform's workflows, with what the role
-    // may do (five statements drawn); and two trust statements of writ's
-    // roles not yet as the source says.
-    assert_eq!(observed, 24);
+    // may do (five statements drawn), with the user's own policy and
+    // group; and two trust statements of writ's roles not yet as the
+    // source says.
+    assert_eq!(observed, 26);
     let (bot, _) = run(&["graph", "--snapshot", snapshot, "--agent", "billing_bot"]);
     assert!(bot.contains("configmaps in cluster named billing-config [observed: ClusterRoleBinding config-everywhere"), "{bot}");
     let (deployer, _) = run(&[
@@ -1073,7 +1075,10 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|u| u["resource"].as_str().unwrap().starts_with("aws."))
+        .filter(|u| {
+            u["resource"].as_str().unwrap().starts_with("aws.")
+                && u["workload"].as_str().unwrap().starts_with("agent:")
+        })
         .map(|u| {
             (
                 u["workload"].as_str().unwrap().to_string(),
@@ -1179,17 +1184,17 @@ fn iam_policies_beyond_the_source_are_drawn_from_the_observed_state() {
     let value: Value =
         serde_json::from_slice(&plan.stdout).unwrap_or_else(|_| panic!("{}", binary::text(&plan)));
     let in_plan = value["undeclared_access"].as_array().unwrap();
-    // And the example's three links to IAM user `ci-legacy` and role
-    // `jenkins-deployer`, outside writ, and two trust statements of writ's
-    // roles not yet as the source says.
-    assert_eq!(in_plan.len(), 13, "{in_plan:#?}");
+    // And the example's links to IAM user `ci-legacy` (and what its own
+    // policy and group give it) and role `jenkins-deployer`, outside writ,
+    // and two trust statements of writ's roles not yet as the source says.
+    assert_eq!(in_plan.len(), 15, "{in_plan:#?}");
     assert!(in_plan
         .iter()
         .any(|u| u["how"].as_str().unwrap().contains("hand-made")));
     let text = binary::writ(&root, &["plan", "--snapshot", file]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains("Access the source does not declare (13 links):\n  ! agent:"),
+        text.contains("Access the source does not declare (15 links):\n  ! agent:"),
         "{text}"
     );
     // The graph draws them from the agent.

@@ -272,8 +272,13 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
                 || trust.contains(":user/")
                 || trust.contains(":oidc-provider/")
         }
-        // A secret that may hold an IAM user's key.
+        // A secret that may hold an IAM user's key; a user's own access.
         ResourceKind::GithubActionsSecret => true,
+        ResourceKind::AwsUser => {
+            resource.attribute("policies").is_some()
+                || resource.attribute("attached_policies").is_some()
+                || resource.attribute("groups").is_some()
+        }
         ResourceKind::AwsRole => {
             roles.contains(&(
                 resource.provider.as_str(),
@@ -440,6 +445,7 @@ impl Graph {
             + self.observe_gcp(model, desired, observed)
             + self.observe_keys(model, observed)
             + self.observe_widened_trust(model, desired, observed)
+            + self.observe_users(model, observed)
             + self.observe_trust(model, desired, observed)
             + self.observe_deploy_keys(observed)
     }
@@ -673,6 +679,107 @@ impl Graph {
                     });
                     added += 1;
                 }
+            }
+        }
+        added
+    }
+
+    /// What a policy document's `Allow` statements let `node` do, drawn
+    /// from it (observed): `NotAction`/`NotResource` as everything;
+    /// conditions noted, not evaluated.
+    fn draw_statements(
+        &mut self,
+        model: &Model,
+        provider: usize,
+        node: usize,
+        document: &Value,
+        how: &str,
+    ) -> usize {
+        let mut added = 0;
+        let document = crate::policy::canonical(document);
+        for statement in document
+            .get("Statement")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            let wide =
+                statement.get("NotAction").is_some() || statement.get("NotResource").is_some();
+            let (actions, resources) = if wide {
+                (vec!["*".to_string()], vec!["*".to_string()])
+            } else {
+                (
+                    one_or_many(statement.get("Action")),
+                    one_or_many(statement.get("Resource")),
+                )
+            };
+            let mut how = how.to_string();
+            if wide {
+                how.push_str("; `NotAction` or `NotResource`: drawn as everything");
+            }
+            if statement.get("Condition").is_some() {
+                how.push_str("; with conditions writ did not evaluate");
+            }
+            for resource in &resources {
+                let to = self.resource_node(model, provider, resource, &Placement::None);
+                self.edge(Edge {
+                    from: node,
+                    to,
+                    kind: EdgeKind::MayDo,
+                    how: how.clone(),
+                    actions: actions.clone(),
+                    observed: true,
+                    ..Edge::new()
+                });
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// What the IAM users of the graph (agents run as them, a secret may
+    /// hold their keys, a writ role's trust names them) may do by their own
+    /// policies, beside the roles they assume: their inline policies
+    /// statement by statement, attached managed policies and groups as
+    /// unknown access (not read).
+    fn observe_users(&mut self, model: &Model, observed: &[Resource]) -> usize {
+        let mut added = 0;
+        for user in observed.iter().filter(|r| r.kind == ResourceKind::AwsUser) {
+            let path = user.string("path").unwrap_or("/").trim_start_matches('/');
+            let name = user.string("name").unwrap_or_default();
+            let Some(node) = self.find(&format!("aws-user:{}/{path}{name}", user.provider)) else {
+                continue;
+            };
+            let Some(provider) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == user.provider && p.kind == ProviderKind::Aws)
+            else {
+                continue;
+            };
+            self.nodes[node].provider = Some(user.provider.clone());
+            self.nodes[node].provider_id = Some(provider);
+            if let Some(policies) = user.attribute("policies").and_then(Value::as_object) {
+                for (policy_name, document) in policies {
+                    added += self.draw_statements(
+                        model,
+                        provider,
+                        node,
+                        document,
+                        &format!("observed: inline policy {policy_name} of IAM user {name}"),
+                    );
+                }
+            }
+            for attached in strings(user.attribute("attached_policies")) {
+                self.unknown_access(model, provider, node, format!("observed: managed policy {attached} attached to IAM user {name}; what it allows was not read"));
+                added += 1;
+            }
+            for group in strings(user.attribute("groups")) {
+                self.unknown_access(model, provider, node, format!("observed: IAM user {name} is in group {group}, whose policies were not read"));
+                added += 1;
             }
         }
         added
@@ -946,48 +1053,13 @@ impl Graph {
                     && p.string("role") == Some(name)
             }) {
                 let policy_name = policy.string("name").unwrap_or_default();
-                let document = crate::policy::canonical(
+                self.draw_statements(
+                    model,
+                    provider,
+                    node,
                     policy.attributes.get("policy").unwrap_or(&Value::Null),
+                    &format!("observed: inline policy {policy_name} of role {name}"),
                 );
-                for statement in document
-                    .get("Statement")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
-                        continue;
-                    }
-                    let wide = statement.get("NotAction").is_some()
-                        || statement.get("NotResource").is_some();
-                    let (actions, resources) = if wide {
-                        (vec!["*".to_string()], vec!["*".to_string()])
-                    } else {
-                        (
-                            one_or_many(statement.get("Action")),
-                            one_or_many(statement.get("Resource")),
-                        )
-                    };
-                    let mut how = format!("observed: inline policy {policy_name} of role {name}");
-                    if wide {
-                        how.push_str("; `NotAction` or `NotResource`: drawn as everything");
-                    }
-                    if statement.get("Condition").is_some() {
-                        how.push_str("; with conditions writ did not evaluate");
-                    }
-                    for resource in &resources {
-                        let to = self.resource_node(model, provider, resource, &Placement::None);
-                        self.edge(Edge {
-                            from: node,
-                            to,
-                            kind: EdgeKind::MayDo,
-                            how: how.clone(),
-                            actions: actions.clone(),
-                            observed: true,
-                            ..Edge::new()
-                        });
-                    }
-                }
             }
             for attached in strings(role.attribute("attached_policies")) {
                 self.unknown_access(model, provider, node, format!("observed: managed policy {attached} attached to role {name}; what it allows was not read"));

@@ -21,6 +21,41 @@ fn date(value: Option<&aws_sdk_iam::primitives::DateTime>) -> Value {
         .map_or(Value::Null, Value::String)
 }
 
+/// A user's own access, as attributes: its inline policies by name
+/// (`policies`), the managed policies attached to it and its groups (what
+/// those allow is not read). Only those it has.
+fn user_attributes(user: &aws_sdk_iam::types::UserDetail) -> Vec<(String, Value)> {
+    let mut attributes = Vec::new();
+    let policies: Map<String, Value> = user
+        .user_policy_list()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.policy_name()?.to_string(),
+                p.policy_document().map_or(Value::Null, decode_document),
+            ))
+        })
+        .collect();
+    if !policies.is_empty() {
+        attributes.push(("policies".to_string(), Value::Object(policies)));
+    }
+    let mut attached: Vec<&str> = user
+        .attached_managed_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    attached.sort_unstable();
+    if !attached.is_empty() {
+        attributes.push(("attached_policies".to_string(), json!(attached)));
+    }
+    let mut groups: Vec<&str> = user.group_list().iter().map(String::as_str).collect();
+    groups.sort_unstable();
+    if !groups.is_empty() {
+        attributes.push(("groups".to_string(), json!(groups)));
+    }
+    attributes
+}
+
 fn tags(list: &[aws_sdk_iam::types::Tag]) -> Value {
     Value::Object(
         list.iter()
@@ -33,6 +68,9 @@ impl AwsProvider {
     pub(crate) async fn observe_all(&self) -> Result<Vec<Resource>, ProviderError> {
         let mut resources = Vec::new();
         let settings = self.role_settings().await?;
+        // Each IAM user's own policies and groups, by name: what its keys
+        // may do beside assuming roles.
+        let mut user_access: HashMap<String, Vec<(String, Value)>> = HashMap::new();
         let mut marker: Option<String> = None;
         loop {
             let page = call!(
@@ -41,12 +79,18 @@ impl AwsProvider {
                 self.client
                     .get_account_authorization_details()
                     .filter(EntityType::Role)
+                    .filter(EntityType::User)
                     .filter(EntityType::LocalManagedPolicy)
                     .max_items(PAGE)
                     .set_marker(marker.clone())
             )?;
             for role in page.role_detail_list() {
                 self.role(role, &settings, &mut resources)?;
+            }
+            for user in page.user_detail_list() {
+                if let Some(name) = user.user_name() {
+                    user_access.insert(name.to_string(), user_attributes(user));
+                }
             }
             for policy in page.policies() {
                 if let Some(resource) = self.managed_policy(policy).await? {
@@ -64,6 +108,15 @@ impl AwsProvider {
             }
         }
         self.users(&mut resources).await?;
+        for user in resources
+            .iter_mut()
+            .filter(|r| r.kind == ResourceKind::AwsUser)
+        {
+            let name = user.string("name").unwrap_or_default().to_string();
+            for (key, value) in user_access.remove(&name).unwrap_or_default() {
+                user.attributes.insert(key, value);
+            }
+        }
         resources.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(resources)
     }
