@@ -37,7 +37,7 @@ pub struct Request<'a> {
 /// type (strings case-sensitive, ARNs segment by segment, numbers, dates,
 /// booleans, IP ranges); `==`, `in` and `like` false when the request does
 /// not carry the key, `!=` true.
-fn conditions_hold(grant: &Grant, context: Option<&BTreeMap<String, String>>) -> bool {
+pub(crate) fn conditions_hold(grant: &Grant, context: Option<&BTreeMap<String, String>>) -> bool {
     let Some(context) = context else {
         return true;
     };

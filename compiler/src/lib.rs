@@ -26,6 +26,7 @@ pub use check::{
 };
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use source::{FileId, SourceFile, SourceMap, Span};
+pub mod decide;
 pub mod eval;
 pub mod format;
 pub mod graph;

@@ -47,6 +47,46 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     glob(&pattern, &text, '*', '?')
 }
 
+/// [`matches`], for a pattern already in lower case against a text of any
+/// case (an AWS action as a request spells it): allocation-free for ASCII
+/// text, as the decision engine needs.
+pub fn matches_folded(folded_pattern: &str, text: &str) -> bool {
+    if folded_pattern.is_ascii() && text.is_ascii() {
+        if !has_wildcard(folded_pattern) {
+            return folded_pattern.eq_ignore_ascii_case(text);
+        }
+        return glob_folded(folded_pattern.as_bytes(), text.as_bytes());
+    }
+    matches(folded_pattern, &text.to_ascii_lowercase())
+}
+
+/// [`glob`] over ASCII, folding the text's case as it goes.
+fn glob_folded(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                backtrack = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t].to_ascii_lowercase() => {
+                p += 1;
+                t += 1;
+            }
+            _ => match backtrack {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    backtrack = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
 /// Greedy matching with backtracking to the last star: linear in practice,
 /// and allocation-free.
 fn glob<T: Copy + PartialEq>(pattern: &[T], text: &[T], star: T, any: T) -> bool {

@@ -1047,3 +1047,131 @@ fn imported_roles_allow_what_the_originals_allow_as_the_import_reports() {
         cases.len()
     );
 }
+
+/// The decision engine (`writ serve`'s) decides as the evaluator `writ
+/// explain` and `writ test` use: the same decision, for the same reason, on
+/// random AWS projects (grants with wildcards and conditions, guardrails,
+/// delegation, `expires`, `frozen`) and requests with and without their
+/// condition keys, in any case; and on the example (every provider kind),
+/// for requests made of its own grants' actions and resources.
+#[test]
+fn the_decision_engine_decides_as_the_evaluator() {
+    let mut random = Random(0x1a3_0019);
+    let mut compared = 0;
+    let (mut frozen, mut retired, mut delegates) = (0, 0, 0);
+    for _ in 0..1000 {
+        let (source, _) = project(&mut random);
+        let mut map = SourceMap::new();
+        map.add("iam.writ", source.clone());
+        // Models with errors too (a delegate beyond its ceiling, say): the
+        // evaluator answers them, and so must the engine.
+        let checked = crate::support::check(&map);
+        let model = &checked.model;
+        let engine = writ_compiler::decide::Engine::new(model.clone());
+        let provider = engine.provider("aws.prod").expect("the provider");
+        frozen += model.agents.iter().filter(|a| a.frozen).count();
+        retired += model.agents.iter().filter(|a| a.retired).count();
+        delegates += model.agents.iter().filter(|a| a.parent.is_some()).count();
+        for agent in 0..model.agents.len() {
+            for _ in 0..20 {
+                let (action, resources) = random.pick(REQUESTS);
+                let resource = *random.pick(resources);
+                let action = match random.next() % 3 {
+                    0 => action.to_ascii_uppercase(),
+                    1 => action.to_ascii_lowercase(),
+                    _ => action.to_string(),
+                };
+                let context = BTreeMap::from([(
+                    "aws:RequestedRegion".to_string(),
+                    random.pick(REGIONS).to_string(),
+                )]);
+                let known = random.chance(70).then_some(&context);
+                let request = Request {
+                    provider,
+                    action: &action,
+                    resource,
+                    placement: &Placement::None,
+                    name: None,
+                    context: known,
+                };
+                assert_eq!(
+                    engine.decide(agent, &request),
+                    eval::evaluate(model, agent, &request),
+                    "{action} on {resource} ({known:?}) for agent {agent}:\n{source}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    // The example: every grant's actions and resources, asked of every
+    // agent, in its placement and elsewhere.
+    let mut example = SourceMap::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    for file in [
+        "providers.writ",
+        "guardrails.writ",
+        "teams/billing.writ",
+        "teams/platform.writ",
+        "teams/reporting.writ",
+        "teams/analytics.writ",
+    ] {
+        example.add(file, std::fs::read_to_string(root.join(file)).unwrap());
+    }
+    let checked = crate::support::check(&example);
+    assert!(!checked.has_errors());
+    let model = &checked.model;
+    let engine = writ_compiler::decide::Engine::new(model.clone());
+    let asked: Vec<(usize, String, String, Placement, Option<String>)> = model
+        .agents
+        .iter()
+        .flat_map(|a| a.grants.iter())
+        .flat_map(|g| {
+            g.actions.iter().flat_map(move |action| {
+                g.resources.iter().flat_map(move |resource| {
+                    let concrete = resource.replace('*', "x");
+                    let names = g.resource_names.first().cloned();
+                    [
+                        (
+                            g.provider,
+                            action.replace('*', "Get"),
+                            concrete.clone(),
+                            g.placement.clone(),
+                            names,
+                        ),
+                        (
+                            g.provider,
+                            action.clone(),
+                            concrete,
+                            Placement::Namespace("other".to_string()),
+                            None,
+                        ),
+                    ]
+                })
+            })
+        })
+        .collect();
+    for agent in 0..model.agents.len() {
+        for (provider, action, resource, placement, name) in &asked {
+            let request = Request {
+                provider: *provider,
+                action,
+                resource,
+                placement,
+                name: name.as_deref(),
+                context: None,
+            };
+            assert_eq!(
+                engine.decide(agent, &request),
+                eval::evaluate(model, agent, &request),
+                "{action} on {resource} {placement:?} for `{}`",
+                model.agents[agent].name
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 10_000, "{compared} requests compared");
+    assert!(
+        frozen > 10 && retired > 10 && delegates > 100,
+        "{frozen} frozen, {retired} retired, {delegates} delegates"
+    );
+}
