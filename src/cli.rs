@@ -206,6 +206,22 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Answer "may this agent do this, now?" over HTTP, through the
+    /// OpenID AuthZEN Authorization API, from the checked source: every
+    /// decision audited, revocations at the next request, the source
+    /// reloaded when it changes (docs/serve.md).
+    Serve {
+        #[arg(default_value = ".", help = PATH_HELP)]
+        path: PathBuf,
+        /// `ADDRESS:PORT` to listen on (default `[serve] listen`, or
+        /// `127.0.0.1:8181`).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// Write the audit log here (default `[serve] audit_log`, or
+        /// standard output).
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
+    },
     /// Run the project's `test` blocks.
     Test {
         #[arg(default_value = ".", help = PATH_HELP)]
@@ -586,6 +602,11 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             },
             format,
         ),
+        Command::Serve {
+            path,
+            listen,
+            audit_log,
+        } => commands::serve::run(&path, listen.as_deref(), audit_log.as_deref()),
         Command::Init {
             path,
             name,

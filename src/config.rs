@@ -12,6 +12,8 @@ pub struct Config {
     pub project: ProjectConfig,
     #[serde(default)]
     pub graph: GraphConfig,
+    #[serde(default)]
+    pub serve: ServeConfig,
     /// `[provider.KIND.NAME]` tables, checked per kind by [`Config::validate`].
     #[serde(default)]
     pub provider: BTreeMap<String, BTreeMap<String, toml::Table>>,
@@ -39,6 +41,22 @@ impl GraphConfig {
     pub fn max_identities(&self) -> usize {
         self.max_identities.unwrap_or(Self::DEFAULT_MAX_IDENTITIES)
     }
+}
+
+/// `[serve]`: how `writ serve` runs (docs/serve.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// `ADDRESS:PORT` to listen on (default `127.0.0.1:8181`).
+    pub listen: Option<String>,
+    /// The audit log's file (default: standard output).
+    pub audit_log: Option<PathBuf>,
+    /// The environment variable holding the token `POST /v1/revoke`
+    /// requires; without it, revocation through the API is off.
+    pub admin_token_env: Option<String>,
+    /// How often, in seconds, the source's files are looked at for
+    /// changes (default 2).
+    pub watch_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,4 +21,5 @@ pub mod pipeline;
 pub mod project;
 pub mod render;
 pub mod report;
+pub mod serve;
 pub mod term;

@@ -15,6 +15,7 @@ pub mod lower;
 pub mod lsp;
 pub mod plan;
 pub mod revoke;
+pub mod serve;
 pub mod snapshot;
 pub mod test;
 pub mod tighten;

@@ -227,7 +227,7 @@ const LAYERS: &[&[&str]] = &[
     &["project"],
     &["error"],
     &["clock", "term", "report", "render", "describe"],
-    &["pipeline", "live", "actions", "lsp", "logs"],
+    &["pipeline", "live", "actions", "lsp", "logs", "serve"],
     &["commands"],
     &["cli"],
     &["main", "lib"],

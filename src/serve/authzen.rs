@@ -1,0 +1,434 @@
+//! The OpenID AuthZEN Authorization API 1.0, as `writ serve` answers it
+//! (docs/serve.md): one decision, a batch of them with the spec's three
+//! semantics, the subject and action searches, and the metadata document.
+//! The mapping is fixed: `subject` `{"type": "agent", "id": AGENT}`,
+//! `action` `{"name": ACTION}`, `resource` `{"type": PROVIDER, "id":
+//! RESOURCE, "properties": {"namespace": NS, "cluster": true, "name":
+//! OBJECT}}`, `context` the request's condition keys and their values.
+//! Each function takes the request's JSON and returns the status and the
+//! reply's JSON; the server does the HTTP.
+
+use super::{Audit, Loaded, Shared};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use writ_compiler::eval::{Decision, DenyReason, Request};
+use writ_compiler::facts::ProviderKind;
+use writ_compiler::model::{AgentId, Placement};
+
+/// A malformed request: `400` with the message.
+pub struct BadRequest(pub String);
+
+/// One evaluation's parts, as read from a request.
+struct Asked {
+    subject: Value,
+    action: Value,
+    resource: Value,
+    context: Value,
+}
+
+fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, BadRequest> {
+    value
+        .as_object()
+        .ok_or_else(|| BadRequest(format!("`{what}` must be an object")))
+}
+
+fn string<'a>(value: &'a Value, key: &str, what: &str) -> Result<&'a str, BadRequest> {
+    match value.get(key) {
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(BadRequest(format!("`{what}.{key}` must be a string"))),
+        None => Err(BadRequest(format!("`{what}.{key}` is required"))),
+    }
+}
+
+/// `POST /access/v1/evaluation`.
+pub fn evaluation(shared: &Shared, body: &Value) -> Result<Value, BadRequest> {
+    object(body, "the request")?;
+    let loaded = shared.loaded();
+    let asked = Asked {
+        subject: body.get("subject").cloned().unwrap_or(Value::Null),
+        action: body.get("action").cloned().unwrap_or(Value::Null),
+        resource: body.get("resource").cloned().unwrap_or(Value::Null),
+        context: body.get("context").cloned().unwrap_or(Value::Null),
+    };
+    decide(shared, &loaded, &asked)
+}
+
+/// `POST /access/v1/evaluations`: each entry's `subject`, `action`,
+/// `resource` and `context` replace the request's (whole objects); without
+/// entries it is one evaluation. `options.evaluations_semantic`:
+/// `execute_all` (every entry), `deny_on_first_deny` or
+/// `permit_on_first_permit` (the reply stops at the deciding entry). An
+/// entry that cannot be read is denied with the error in its `context`.
+pub fn evaluations(shared: &Shared, body: &Value) -> Result<Value, BadRequest> {
+    object(body, "the request")?;
+    let semantic = match body
+        .get("options")
+        .and_then(|o| o.get("evaluations_semantic"))
+    {
+        None => "execute_all",
+        Some(Value::String(s))
+            if matches!(
+                s.as_str(),
+                "execute_all" | "deny_on_first_deny" | "permit_on_first_permit"
+            ) =>
+        {
+            s.as_str()
+        }
+        Some(other) => {
+            return Err(BadRequest(format!(
+                "`options.evaluations_semantic` is `{other}`: one of `execute_all`, `deny_on_first_deny`, `permit_on_first_permit`"
+            )))
+        }
+    };
+    let entries = match body.get("evaluations") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list.clone(),
+        Some(_) => return Err(BadRequest("`evaluations` must be an array".to_string())),
+    };
+    if entries.is_empty() {
+        return evaluation(shared, body);
+    }
+    let loaded = shared.loaded();
+    let default = |key: &str| body.get(key).cloned().unwrap_or(Value::Null);
+    let mut answers = Vec::new();
+    for entry in &entries {
+        let part = |key: &str| entry.get(key).cloned().unwrap_or_else(|| default(key));
+        let asked = Asked {
+            subject: part("subject"),
+            action: part("action"),
+            resource: part("resource"),
+            context: part("context"),
+        };
+        let answer = match entry.is_object() {
+            true => decide(shared, &loaded, &asked),
+            false => Err(BadRequest("an evaluation must be an object".to_string())),
+        };
+        let answer = answer.unwrap_or_else(|BadRequest(message)| {
+            json!({"decision": false, "context": {"error": {"status": 400, "message": message}}})
+        });
+        let decision = answer["decision"] == true;
+        answers.push(answer);
+        match (semantic, decision) {
+            ("deny_on_first_deny", false) | ("permit_on_first_permit", true) => break,
+            _ => {}
+        }
+    }
+    Ok(json!({"evaluations": answers}))
+}
+
+/// The request as the evaluator asks it, or why it cannot be.
+struct Parsed {
+    agent: Option<AgentId>,
+    agent_name: String,
+    provider: Option<usize>,
+    provider_name: String,
+    action: String,
+    resource: String,
+    placement: Placement,
+    name: Option<String>,
+    context: BTreeMap<String, String>,
+}
+
+fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
+    object(&asked.subject, "subject")?;
+    object(&asked.action, "action")?;
+    object(&asked.resource, "resource")?;
+    let subject_type = string(&asked.subject, "type", "subject")?;
+    let agent_name = string(&asked.subject, "id", "subject")?.to_string();
+    let action = string(&asked.action, "name", "action")?.to_string();
+    let provider_name = string(&asked.resource, "type", "resource")?.to_string();
+    let resource = string(&asked.resource, "id", "resource")?.to_string();
+    let properties = asked.resource.get("properties");
+    let property = |key: &str| properties.and_then(|p| p.get(key));
+    let placement = match (property("namespace"), property("cluster")) {
+        (Some(Value::String(ns)), _) => Placement::Namespace(ns.clone()),
+        (Some(_), _) => {
+            return Err(BadRequest(
+                "`resource.properties.namespace` must be a string".to_string(),
+            ))
+        }
+        (None, Some(Value::Bool(true))) => Placement::Cluster,
+        _ => Placement::None,
+    };
+    let name = match property("name") {
+        Some(Value::String(name)) => Some(name.clone()),
+        Some(_) => {
+            return Err(BadRequest(
+                "`resource.properties.name` must be a string".to_string(),
+            ))
+        }
+        None => None,
+    };
+    let mut context = BTreeMap::new();
+    match &asked.context {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (key, value) in map {
+                let text = match value {
+                    Value::String(text) => text.clone(),
+                    Value::Number(_) | Value::Bool(_) => value.to_string(),
+                    _ => {
+                        return Err(BadRequest(format!(
+                            "`context.{key}` must be a string, number or boolean"
+                        )))
+                    }
+                };
+                context.insert(key.clone(), text);
+            }
+        }
+        _ => return Err(BadRequest("`context` must be an object".to_string())),
+    }
+    let engine = &loaded.engine;
+    let provider = engine.provider(&provider_name);
+    // A Kubernetes request is in a namespace or the cluster; elsewhere in
+    // neither.
+    let placement = match (
+        provider.map(|p| engine.model().providers[p].kind),
+        placement,
+    ) {
+        (Some(ProviderKind::Kubernetes), Placement::None) => Placement::Cluster,
+        (_, placement) => placement,
+    };
+    Ok(Parsed {
+        agent: (subject_type == "agent")
+            .then(|| engine.agent(&agent_name))
+            .flatten(),
+        agent_name,
+        provider,
+        provider_name,
+        action,
+        resource,
+        placement,
+        name,
+        context,
+    })
+}
+
+/// One decision, audited and counted.
+fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadRequest> {
+    let parsed = parse(loaded, asked)?;
+    let id = shared.next_id();
+    let (decision, reason, details) = verdict(shared, loaded, &parsed);
+    shared.metrics.decided(decision);
+    shared.audit(Audit {
+        id: &id,
+        agent: &parsed.agent_name,
+        provider: &parsed.provider_name,
+        action: &parsed.action,
+        resource: &parsed.resource,
+        placement: &parsed.placement,
+        name: parsed.name.as_deref(),
+        context: &parsed.context,
+        decision,
+        reason: &reason,
+    });
+    let mut context = json!({"id": id, "reason_admin": {"en": reason}});
+    if let Some(details) = details {
+        context["writ"] = details;
+    }
+    Ok(json!({"decision": decision, "context": context}))
+}
+
+/// Allowed or not, why in words, and what decided it.
+fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, Option<Value>) {
+    let model = loaded.engine.model();
+    let Some(agent) = parsed.agent else {
+        return (
+            false,
+            format!("no agent `{}` in the source", parsed.agent_name),
+            None,
+        );
+    };
+    let Some(provider) = parsed.provider else {
+        return (
+            false,
+            format!("no provider `{}` in the source", parsed.provider_name),
+            None,
+        );
+    };
+    if let Some(revoked) = shared.revoked_over(model, agent) {
+        return (
+            false,
+            format!("`{revoked}` was revoked at run time (`POST /v1/revoke`)"),
+            Some(json!({"revoked": revoked})),
+        );
+    }
+    let request = Request {
+        provider,
+        action: &parsed.action,
+        resource: &parsed.resource,
+        placement: &parsed.placement,
+        name: parsed.name.as_deref(),
+        context: Some(&parsed.context),
+    };
+    let decision = loaded.engine.decide(agent, &request);
+    let reason = writ_compiler::eval::explain_decision(model, agent, &decision);
+    let details = match &decision {
+        Decision::Allowed { grant } => {
+            let grant = &model.agents[agent].grants[*grant];
+            let file = loaded.sources.file(grant.span.file);
+            let (line, _) = file.line_column(grant.span.start);
+            let mut details = json!({
+                "grant": writ_compiler::usage::grant_words(model, grant),
+                "at": format!("{}:{line}", file.name),
+            });
+            if !grant.via.is_empty() {
+                details["via"] = json!(grant.via);
+            }
+            details
+        }
+        Decision::Mints { delegate } => json!({"mints_for": model.agents[*delegate].name}),
+        Decision::Denied(DenyReason::Guardrail { guardrail, .. }) => {
+            json!({"guardrail": model.guardrails[*guardrail].name})
+        }
+        Decision::Denied(DenyReason::OutsideCeiling { ancestor }) => {
+            json!({"outside_ceiling_of": model.agents[*ancestor].name})
+        }
+        Decision::Denied(DenyReason::Retired(date)) => json!({"expired": date.to_string()}),
+        Decision::Denied(DenyReason::Frozen) => json!({"frozen": true}),
+        Decision::Denied(DenyReason::NoGrant) => json!({"no_grant": true}),
+    };
+    (decision.is_allowed(), reason, Some(details))
+}
+
+/// Pages of search results: `page.token` is where the last page ended,
+/// `page.limit` how many to give (default 100).
+fn page(body: &Value, results: Vec<Value>) -> Result<Value, BadRequest> {
+    let token = body.get("page").and_then(|p| p.get("token"));
+    let start: usize = match token {
+        None => 0,
+        Some(Value::String(t)) if t.is_empty() => 0,
+        Some(Value::String(t)) => t
+            .parse()
+            .map_err(|_| BadRequest(format!("`page.token` `{t}` is not one writ gave")))?,
+        Some(_) => return Err(BadRequest("`page.token` must be a string".to_string())),
+    };
+    let limit = match body.get("page").and_then(|p| p.get("limit")) {
+        None => 100,
+        Some(value) => value
+            .as_u64()
+            .map(|l| l as usize)
+            .ok_or_else(|| BadRequest("`page.limit` must be a whole number".to_string()))?,
+    };
+    let total = results.len();
+    let end = start.saturating_add(limit).min(total);
+    let next = match end < total {
+        true => end.to_string(),
+        false => String::new(),
+    };
+    let slice: Vec<Value> = results
+        .into_iter()
+        .skip(start.min(total))
+        .take(end.saturating_sub(start))
+        .collect();
+    Ok(json!({
+        "page": {"next_token": next, "count": slice.len(), "total": total},
+        "results": slice,
+    }))
+}
+
+/// `POST /access/v1/search/subject`: the agents that may do the action on
+/// the resource (`subject.type` must be `agent`; any `id` is ignored).
+pub fn search_subject(shared: &Shared, body: &Value) -> Result<Value, BadRequest> {
+    object(body, "the request")?;
+    let subject = body.get("subject").cloned().unwrap_or(Value::Null);
+    object(&subject, "subject")?;
+    let subject_type = string(&subject, "type", "subject")?;
+    let loaded = shared.loaded();
+    let mut results = Vec::new();
+    if subject_type == "agent" {
+        let model = loaded.engine.model();
+        for agent in &model.agents {
+            let mut with_id = subject.clone();
+            with_id["id"] = json!(agent.name);
+            let asked = Asked {
+                subject: with_id,
+                action: body.get("action").cloned().unwrap_or(Value::Null),
+                resource: body.get("resource").cloned().unwrap_or(Value::Null),
+                context: body.get("context").cloned().unwrap_or(Value::Null),
+            };
+            let parsed = parse(&loaded, &asked)?;
+            if verdict(shared, &loaded, &parsed).0 {
+                results.push(json!({"type": "agent", "id": agent.name}));
+            }
+        }
+    }
+    page(body, results)
+}
+
+/// `POST /access/v1/search/action`: the actions the agent may do on the
+/// resource. In AWS, each action writ's catalogue knows that the agent's
+/// grants (and the grants by which it mints its delegates' tokens) name or
+/// match; elsewhere, the actions as they are written (Kubernetes verbs,
+/// GitHub permissions, GCP roles), `*` among them as written.
+pub fn search_action(shared: &Shared, body: &Value) -> Result<Value, BadRequest> {
+    object(body, "the request")?;
+    let loaded = shared.loaded();
+    let model = loaded.engine.model();
+    let subject = body.get("subject").cloned().unwrap_or(Value::Null);
+    let resource = body.get("resource").cloned().unwrap_or(Value::Null);
+    let context = body.get("context").cloned().unwrap_or(Value::Null);
+    let probe = Asked {
+        subject: subject.clone(),
+        action: json!({"name": ""}),
+        resource: resource.clone(),
+        context: context.clone(),
+    };
+    let parsed = parse(&loaded, &probe)?;
+    let (Some(agent), Some(provider)) = (parsed.agent, parsed.provider) else {
+        return page(body, Vec::new());
+    };
+    let kind = model.providers[provider].kind;
+    let mut candidates: Vec<String> = Vec::new();
+    let mut written: Vec<&String> = model.agents[agent]
+        .grants
+        .iter()
+        .filter(|g| g.provider == provider)
+        .flat_map(|g| g.actions.iter())
+        .collect();
+    let minting = model.minting_grants(agent);
+    written.extend(
+        minting
+            .iter()
+            .filter(|(_, g)| g.provider == provider)
+            .flat_map(|(_, g)| g.actions.iter()),
+    );
+    for action in written {
+        match kind {
+            ProviderKind::Aws => {
+                for (service, named) in writ_compiler::facts::aws::catalogue().expand(action) {
+                    candidates.push(format!("{}:{}", service.prefix, named.name));
+                }
+            }
+            _ => candidates.push(action.clone()),
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    let mut results = Vec::new();
+    for action in candidates {
+        let asked = Asked {
+            subject: subject.clone(),
+            action: json!({"name": action}),
+            resource: resource.clone(),
+            context: context.clone(),
+        };
+        let parsed = parse(&loaded, &asked)?;
+        if verdict(shared, &loaded, &parsed).0 {
+            results.push(json!({"name": action}));
+        }
+    }
+    page(body, results)
+}
+
+/// `GET /.well-known/authzen-configuration`, for a server reached at
+/// `base` (`http://127.0.0.1:8181`).
+pub fn metadata(base: &str) -> Value {
+    json!({
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
+        "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
+        "search_subject_endpoint": format!("{base}/access/v1/search/subject"),
+        "search_action_endpoint": format!("{base}/access/v1/search/action"),
+    })
+}

@@ -1,0 +1,634 @@
+//! `writ serve`: the runtime half (docs/serve.md). An HTTP server that
+//! answers "may this agent do this, now?" from the checked model, through
+//! the OpenID AuthZEN Authorization API (`authzen.rs`), writes every
+//! decision to an audit log, refuses a revoked agent at its next request,
+//! reloads the source when it changes (keeping the running model when the
+//! new one has errors), and reports its state (`/v1/status`) and metrics
+//! (`/metrics`, Prometheus' text format).
+
+mod authzen;
+
+use crate::error::CliError;
+use crate::project::Project;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request as HttpRequest, Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use writ_compiler::decide::Engine;
+use writ_compiler::model::{AgentId, Model, Placement};
+use writ_compiler::SourceMap;
+
+/// How a server runs.
+pub struct Options {
+    pub listen: String,
+    /// Where decisions are written, a JSON line each; standard output when
+    /// `None`.
+    pub audit_log: Option<PathBuf>,
+    /// The token `POST /v1/revoke` requires (`Authorization: Bearer …`);
+    /// without one, revocation through the API is off.
+    pub admin_token: Option<String>,
+    /// How often the source's files are looked at for changes.
+    pub watch_every: Duration,
+}
+
+/// A model being served.
+pub struct Loaded {
+    pub engine: Engine,
+    pub sources: SourceMap,
+    pub generation: u64,
+    pub loaded_at: String,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    revocations: AtomicU64,
+    bad_requests: AtomicU64,
+    /// Request latency: counts per bucket of [`BUCKETS`], the sum in
+    /// nanoseconds, and the count.
+    latency: [AtomicU64; BUCKETS.len()],
+    latency_sum_ns: AtomicU64,
+    latency_count: AtomicU64,
+}
+
+/// Latency buckets, in seconds.
+const BUCKETS: [f64; 8] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1];
+
+impl Metrics {
+    fn decided(&self, allowed: bool) {
+        match allowed {
+            true => self.allowed.fetch_add(1, Ordering::Relaxed),
+            false => self.denied.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    fn took(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (bucket, count) in BUCKETS.iter().zip(&self.latency) {
+            if seconds <= *bucket {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_sum_ns
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn text(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        out.push_str("# HELP writ_decisions_total Decisions made, by result.\n# TYPE writ_decisions_total counter\n");
+        out.push_str(&format!(
+            "writ_decisions_total{{result=\"allow\"}} {}\nwrit_decisions_total{{result=\"deny\"}} {}\n",
+            get(&self.allowed),
+            get(&self.denied)
+        ));
+        out.push_str("# HELP writ_reloads_total Reloads of the source, by result.\n# TYPE writ_reloads_total counter\n");
+        out.push_str(&format!(
+            "writ_reloads_total{{result=\"ok\"}} {}\nwrit_reloads_total{{result=\"failed\"}} {}\n",
+            get(&self.reloads),
+            get(&self.reload_failures)
+        ));
+        out.push_str("# HELP writ_revocations_total Agents revoked through the API.\n# TYPE writ_revocations_total counter\n");
+        out.push_str(&format!(
+            "writ_revocations_total {}\n",
+            get(&self.revocations)
+        ));
+        out.push_str("# HELP writ_bad_requests_total Requests refused as malformed.\n# TYPE writ_bad_requests_total counter\n");
+        out.push_str(&format!(
+            "writ_bad_requests_total {}\n",
+            get(&self.bad_requests)
+        ));
+        out.push_str("# HELP writ_request_duration_seconds Time to answer a request.\n# TYPE writ_request_duration_seconds histogram\n");
+        for (bucket, count) in BUCKETS.iter().zip(&self.latency) {
+            out.push_str(&format!(
+                "writ_request_duration_seconds_bucket{{le=\"{bucket}\"}} {}\n",
+                get(count)
+            ));
+        }
+        out.push_str(&format!(
+            "writ_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\nwrit_request_duration_seconds_sum {}\nwrit_request_duration_seconds_count {}\n",
+            get(&self.latency_count),
+            get(&self.latency_sum_ns) as f64 / 1e9,
+            get(&self.latency_count)
+        ));
+        out
+    }
+}
+
+/// One decision, for the audit log.
+pub struct Audit<'a> {
+    pub id: &'a str,
+    pub agent: &'a str,
+    pub provider: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub placement: &'a Placement,
+    pub name: Option<&'a str>,
+    pub context: &'a BTreeMap<String, String>,
+    pub decision: bool,
+    pub reason: &'a str,
+}
+
+/// What every request shares.
+pub struct Shared {
+    loaded: RwLock<Arc<Loaded>>,
+    /// Agents revoked at run time (with their delegates, when asked).
+    revoked: RwLock<BTreeMap<String, bool>>,
+    reload_error: Mutex<Option<String>>,
+    metrics: Metrics,
+    audit: std::sync::mpsc::Sender<String>,
+    decisions: AtomicU64,
+    /// Tells decision ids of this process apart from another's.
+    run: String,
+    admin_token: Option<String>,
+    base: String,
+    project: String,
+}
+
+impl Shared {
+    fn loaded(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn next_id(&self) -> String {
+        format!(
+            "{}-{}",
+            self.run,
+            self.decisions.fetch_add(1, Ordering::Relaxed) + 1
+        )
+    }
+
+    /// The agent revoked at run time that stops `agent`: itself, or an
+    /// ancestor revoked with its delegates.
+    fn revoked_over(&self, model: &Model, agent: AgentId) -> Option<String> {
+        let revoked = self
+            .revoked
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if revoked.is_empty() {
+            return None;
+        }
+        let name = &model.agents[agent].name;
+        if revoked.contains_key(name) {
+            return Some(name.clone());
+        }
+        model
+            .ancestors(agent)
+            .into_iter()
+            .map(|a| &model.agents[a].name)
+            .find(|a| revoked.get(*a) == Some(&true))
+            .cloned()
+    }
+
+    fn audit(&self, audit: Audit) {
+        let mut line = json!({
+            "time": now(),
+            "id": audit.id,
+            "agent": audit.agent,
+            "provider": audit.provider,
+            "action": audit.action,
+            "resource": audit.resource,
+            "decision": audit.decision,
+            "reason": audit.reason,
+        });
+        match audit.placement {
+            Placement::Namespace(ns) => line["namespace"] = json!(ns),
+            Placement::Cluster => line["cluster"] = json!(true),
+            Placement::None => {}
+        }
+        if let Some(name) = audit.name {
+            line["name"] = json!(name);
+        }
+        if !audit.context.is_empty() {
+            line["context"] = json!(audit.context);
+        }
+        let _ = self.audit.send(line.to_string());
+    }
+}
+
+/// Now, RFC 3339 (the binary may read the clock; the compiler may not).
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Loads and checks the project at `path`: the model to serve, or why not.
+fn load(path: &Path, generation: u64) -> Result<Loaded, String> {
+    let project = crate::project::load(path).map_err(|e| e.to_string())?;
+    let checked = crate::pipeline::source_checked(&project).map_err(|e| e.to_string())?;
+    if checked.has_errors() {
+        let errors: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect();
+        return Err(format!(
+            "the source has errors ({}): {}",
+            crate::report::summary(&checked.diagnostics),
+            errors.join("; ")
+        ));
+    }
+    Ok(Loaded {
+        engine: Engine::new(checked.model),
+        sources: project.sources,
+        generation,
+        loaded_at: now(),
+    })
+}
+
+/// The newest modification time of the project's files (its `.writ` files
+/// and `writ.toml`): a change to any of them is a reason to reload.
+fn fingerprint(root: &Path) -> Option<SystemTime> {
+    let mut newest: Option<SystemTime> = None;
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            if path.is_dir() {
+                folders.push(path);
+            } else if name.ends_with(".writ") || name == "writ.toml" {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                newest = newest.max(modified);
+            }
+        }
+    }
+    newest
+}
+
+/// Serves the project at `path` until the process is stopped.
+pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), CliError> {
+    let first = load(path, 1).map_err(CliError::Message)?;
+    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    // The audit log, written by a thread of its own, a line a decision.
+    let mut sink: Box<dyn Write + Send> = match &options.audit_log {
+        Some(file) => Box::new(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .map_err(|e| {
+                    CliError::Message(format!(
+                        "cannot open the audit log `{}`: {e}",
+                        file.display()
+                    ))
+                })?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    std::thread::spawn(move || {
+        while let Ok(line) = receiver.recv() {
+            let _ = writeln!(sink, "{line}");
+            // Whatever else is waiting, then to disk.
+            while let Ok(line) = receiver.try_recv() {
+                let _ = writeln!(sink, "{line}");
+            }
+            let _ = sink.flush();
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| CliError::Message(format!("cannot start the server's runtime: {e}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&options.listen)
+            .await
+            .map_err(|e| CliError::Message(format!("cannot listen on `{}`: {e}", options.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| CliError::Message(format!("cannot read the address listened on: {e}")))?;
+        let shared = Arc::new(Shared {
+            loaded: RwLock::new(Arc::new(first)),
+            revoked: RwLock::new(BTreeMap::new()),
+            reload_error: Mutex::new(None),
+            metrics: Metrics::default(),
+            audit: sender,
+            decisions: AtomicU64::new(0),
+            run: format!("{:x}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()),
+            admin_token: options.admin_token.clone(),
+            base: format!("http://{address}"),
+            project: project.name.clone(),
+        });
+        eprintln!(
+            "writ serve: project `{}`, {} agents, listening on http://{address} (AuthZEN: /access/v1/evaluation)",
+            project.name,
+            shared.loaded().engine.model().agents.len()
+        );
+        tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    eprintln!("writ serve: accepting a connection failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(&shared, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+/// Reloads the source when its files change or on `SIGHUP`; a source with
+/// errors is refused, and the running model kept.
+async fn watch(shared: Arc<Shared>, path: PathBuf, root: PathBuf, every: Duration) {
+    let mut seen = fingerprint(&root);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(every) => false,
+            _ = signalled => true,
+        };
+        let now_seen = fingerprint(&root);
+        if !forced && now_seen == seen {
+            continue;
+        }
+        seen = now_seen;
+        let generation = shared.loaded().generation + 1;
+        match load(&path, generation) {
+            Ok(loaded) => {
+                let agents = loaded.engine.model().agents.len();
+                *shared
+                    .loaded
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(loaded);
+                *shared
+                    .reload_error
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                shared.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "writ serve: reloaded the source (generation {generation}, {agents} agents)"
+                );
+            }
+            Err(error) => {
+                shared
+                    .metrics
+                    .reload_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                eprintln!("writ serve: kept the running model: {error}");
+                *shared
+                    .reload_error
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
+            }
+        }
+    }
+}
+
+/// The most a request body may be.
+const BODY_LIMIT: usize = 1 << 20;
+
+fn reply(status: StatusCode, body: &Value, request_id: Option<&str>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Some(id) = request_id.and_then(|id| hyper::header::HeaderValue::from_str(id).ok()) {
+        headers.insert("x-request-id", id);
+    }
+    response
+}
+
+async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let id = request_id.as_deref();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let json_body = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let authorization = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bad = |message: String| {
+        shared.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+        reply(StatusCode::BAD_REQUEST, &json!({"error": message}), id)
+    };
+    let response = match (&method, path.as_str()) {
+        (&Method::GET, "/.well-known/authzen-configuration") => {
+            reply(StatusCode::OK, &authzen::metadata(&shared.base), id)
+        }
+        (&Method::GET, "/v1/status") => reply(StatusCode::OK, &status(shared), id),
+        (&Method::GET, "/metrics") => {
+            let mut response = Response::new(Full::new(Bytes::from(shared.metrics.text())));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
+        (&Method::POST, endpoint) => {
+            let known = matches!(
+                endpoint,
+                "/access/v1/evaluation"
+                    | "/access/v1/evaluations"
+                    | "/access/v1/search/subject"
+                    | "/access/v1/search/action"
+                    | "/v1/revoke"
+            );
+            if !known {
+                reply(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": format!("no endpoint `{endpoint}`")}),
+                    id,
+                )
+            } else if !json_body {
+                bad("the request must be `Content-Type: application/json`".to_string())
+            } else {
+                match Limited::new(request.into_body(), BODY_LIMIT)
+                    .collect()
+                    .await
+                {
+                    Err(error) => bad(format!("the body could not be read: {error}")),
+                    Ok(collected) => match serde_json::from_slice::<Value>(&collected.to_bytes()) {
+                        Err(error) => bad(format!("the body is not JSON: {error}")),
+                        Ok(body) => {
+                            let answer = match endpoint {
+                                "/access/v1/evaluation" => authzen::evaluation(shared, &body),
+                                "/access/v1/evaluations" => authzen::evaluations(shared, &body),
+                                "/access/v1/search/subject" => {
+                                    authzen::search_subject(shared, &body)
+                                }
+                                "/access/v1/search/action" => authzen::search_action(shared, &body),
+                                _ => return revoke(shared, &body, authorization.as_deref(), id),
+                            };
+                            match answer {
+                                Ok(value) => reply(StatusCode::OK, &value, id),
+                                Err(authzen::BadRequest(message)) => bad(message),
+                            }
+                        }
+                    },
+                }
+            }
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no `{method} {path}`")}),
+            id,
+        ),
+    };
+    shared.metrics.took(started.elapsed());
+    response
+}
+
+/// `GET /v1/status`.
+fn status(shared: &Shared) -> Value {
+    let loaded = shared.loaded();
+    let revoked: Vec<Value> = shared
+        .revoked
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .map(|(agent, delegates)| json!({"agent": agent, "include_delegates": delegates}))
+        .collect();
+    let error = shared
+        .reload_error
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    json!({
+        "project": shared.project,
+        "generation": loaded.generation,
+        "loaded_at": loaded.loaded_at,
+        "agents": loaded.engine.model().agents.len(),
+        "reload_error": error,
+        "revoked": revoked,
+        "decisions": shared.decisions.load(Ordering::Relaxed),
+    })
+}
+
+/// `POST /v1/revoke` `{"agent": A, "include_delegates": bool, "lift":
+/// bool}`: refuses the agent (and its delegates) from the next request,
+/// in this server. Needs the admin token.
+fn revoke(
+    shared: &Shared,
+    body: &Value,
+    authorization: Option<&str>,
+    id: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let Some(token) = &shared.admin_token else {
+        return reply(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "revocation through the API is off: set `[serve] admin_token_env` in writ.toml"}),
+            id,
+        );
+    };
+    let given = authorization.and_then(|a| a.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "`Authorization: Bearer TOKEN` with the admin token is required"}),
+            id,
+        );
+    }
+    let Some(agent) = body.get("agent").and_then(Value::as_str) else {
+        shared.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+        return reply(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "`agent` is required"}),
+            id,
+        );
+    };
+    let loaded = shared.loaded();
+    if loaded.engine.agent(agent).is_none() {
+        return reply(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no agent `{agent}` in the source")}),
+            id,
+        );
+    }
+    let delegates = body.get("include_delegates").and_then(Value::as_bool) == Some(true);
+    let lift = body.get("lift").and_then(Value::as_bool) == Some(true);
+    let mut revoked = shared
+        .revoked
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let said = match lift {
+        true => {
+            revoked.remove(agent);
+            format!("lifted the run-time revocation of `{agent}`")
+        }
+        false => {
+            revoked.insert(agent.to_string(), delegates);
+            shared.metrics.revocations.fetch_add(1, Ordering::Relaxed);
+            format!(
+                "`{agent}`{} refused from the next request, by this server; `writ revoke` cuts it off in the providers",
+                if delegates { " and its delegates" } else { "" }
+            )
+        }
+    };
+    eprintln!("writ serve: {said}");
+    let listed: BTreeSet<&String> = revoked.keys().collect();
+    reply(
+        StatusCode::OK,
+        &json!({"said": said, "revoked": listed}),
+        id,
+    )
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
