@@ -257,38 +257,59 @@ pub fn import(
     // its reason, until it checks: each round takes out a line at least,
     // so this ends. Then grants several agents hold alike become scopes.
     loop {
-        let source = write(&[], &drafts);
+        let (source, origins) = write(&[], &drafts);
         let mut with = sources.clone();
         let id = with.add(options.file.clone(), source);
         let checked = crate::check(&with, &CheckOptions { today });
+        // Lowering's errors too (a service account two agents run as).
+        let lowered = crate::lower::lower(&checked.model, project);
         let file = with.file(id);
-        let mut refused = false;
+        let mut refused: Vec<(Origin, String)> = Vec::new();
         let mut unresolved = Vec::new();
-        for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
+        for diagnostic in checked
+            .diagnostics
+            .iter()
+            .chain(&lowered.diagnostics)
+            .filter(|d| d.is_error())
+        {
             if diagnostic.primary.span.file != id {
                 continue;
             }
             let (line, _) = file.line_column(diagnostic.primary.span.start);
-            let text = file
-                .text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or_default()
-                .trim();
             let reason = format!("{}: {}", diagnostic.code, diagnostic.message);
-            if refuse(&mut drafts, text, &reason) {
-                refused = true;
-            } else {
-                unresolved.push(format!("`{text}`: {reason}"));
+            match origins.get(line.saturating_sub(1)).copied().flatten() {
+                Some(origin) => refused.push((origin, reason)),
+                None => {
+                    let text = file
+                        .text
+                        .lines()
+                        .nth(line.saturating_sub(1))
+                        .unwrap_or_default()
+                        .trim();
+                    unresolved.push(format!("`{text}`: {reason}"));
+                }
             }
         }
-        if !refused {
+        if refused.is_empty() {
             import.unresolved = unresolved;
             break;
         }
+        refuse(&mut drafts, refused);
     }
     let scopes = shared_scopes(&mut drafts, &mut taken);
-    import.source = write(&scopes, &drafts);
+    import.source = write(&scopes, &drafts).0;
+    // As written, with its scopes: it must still check.
+    let mut with = sources.clone();
+    let id = with.add(options.file.clone(), import.source.clone());
+    let checked = crate::check(&with, &CheckOptions { today });
+    for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
+        if diagnostic.primary.span.file == id {
+            let reason = format!("{}: {}", diagnostic.code, diagnostic.message);
+            if !import.unresolved.contains(&reason) {
+                import.unresolved.push(reason);
+            }
+        }
+    }
     for draft in drafts {
         for address in std::iter::once(&draft.address).chain(&draft.addresses) {
             import.objects.push(Imported {
@@ -338,35 +359,63 @@ fn merge_accounts(drafts: &mut Vec<Draft>) {
                 if into.owner.is_none() {
                     into.owner = account.owner;
                 }
+                // Writ binds an agent's cluster grants to every service
+                // account it runs as there: the others the role trusts get
+                // this one's.
+                let cluster = runs_on
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let others: Vec<String> = into
+                    .runs_on
+                    .iter()
+                    .filter(|r| {
+                        *r != &runs_on && r.split_whitespace().nth(1) == Some(cluster.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                if !others.is_empty() {
+                    into.wider = true;
+                    into.notes.push(format!(
+                        "the service account's RBAC now binds also to the role's other service accounts in `{cluster}` ({}): writ gives an agent's cluster grants to every account it runs as",
+                        others.join("; ")
+                    ));
+                }
             }
             None => index += 1,
         }
     }
 }
 
-/// Comments out the grant or `runs_on` written as `line`, for `reason`:
-/// whether one was.
-fn refuse(drafts: &mut [Draft], line: &str, reason: &str) -> bool {
-    let mut found = false;
-    for draft in drafts.iter_mut() {
-        if let Some(index) = draft.grants.iter().position(|g| g == line) {
-            let grant = draft.grants.remove(index);
-            draft.narrower(
-                format!("`{grant}`: the checker refuses it ({reason})"),
-                None,
-            );
-            found = true;
-        }
-        if let Some(index) = draft.runs_on.iter().position(|g| g == line) {
-            let runs_on = draft.runs_on.remove(index);
-            draft.narrower(
-                format!("`{runs_on}`: the checker refuses it ({reason})"),
-                None,
-            );
-            found = true;
+/// Comments out the lines the checker refused, each with its reason (the
+/// latest first within a draft, so that indices hold).
+fn refuse(drafts: &mut [Draft], mut refused: Vec<(Origin, String)>) {
+    refused.sort_by_key(|(origin, _)| {
+        std::cmp::Reverse(match origin {
+            Origin::RunsOn(d, n) => (*d, 0, *n),
+            Origin::Grant(d, n) => (*d, 1, *n),
+        })
+    });
+    refused.dedup_by(|a, b| a.0 == b.0);
+    for (origin, reason) in refused {
+        match origin {
+            Origin::Grant(d, n) => {
+                let grant = drafts[d].grants.remove(n);
+                drafts[d].narrower(
+                    format!("`{grant}`: the checker refuses it ({reason})"),
+                    None,
+                );
+            }
+            Origin::RunsOn(d, n) => {
+                let runs_on = drafts[d].runs_on.remove(n);
+                drafts[d].narrower(
+                    format!("`{runs_on}`: the checker refuses it ({reason})"),
+                    None,
+                );
+            }
         }
     }
-    found
 }
 
 /// A valid agent name, unique among `taken`, from an object's name.
@@ -422,42 +471,84 @@ fn shared_scopes(drafts: &mut [Draft], taken: &mut BTreeSet<String>) -> Vec<(Str
     scopes
 }
 
-/// The source text.
-fn write(scopes: &[(String, Vec<String>)], drafts: &[Draft]) -> String {
+/// Where a line of the written source comes from: a draft's `runs_on`
+/// (or `can`) line, or one of its grants, by index.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    RunsOn(usize, usize),
+    Grant(usize, usize),
+}
+
+/// A line of doc or comment text, on one line whatever it held.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+/// The source text, and where each of its lines (0-based) comes from.
+fn write(scopes: &[(String, Vec<String>)], drafts: &[Draft]) -> (String, Vec<Option<Origin>>) {
     let mut out = String::new();
+    let mut origins: Vec<Option<Origin>> = Vec::new();
+    let mut line = |out: &mut String, text: String, origin: Option<Origin>| {
+        out.push_str(&text);
+        out.push('\n');
+        origins.push(origin);
+    };
     for (name, grants) in scopes {
-        out.push_str(&format!(
-            "/// Grants several imported agents held alike.\nscope {name} {{\n"
-        ));
+        line(
+            &mut out,
+            "/// Grants several imported agents held alike.".to_string(),
+            None,
+        );
+        line(&mut out, format!("scope {name} {{"), None);
         for grant in grants {
-            out.push_str(&format!("  {grant}\n"));
+            line(&mut out, format!("  {grant}"), None);
         }
-        out.push_str("}\n\n");
+        line(&mut out, "}".to_string(), None);
+        line(&mut out, String::new(), None);
     }
-    for draft in drafts {
+    for (index, draft) in drafts.iter().enumerate() {
+        // A description may hold line breaks: each line its own doc line,
+        // never source.
         for doc in &draft.docs {
-            out.push_str(&format!("/// {doc}\n"));
+            for part in doc.lines() {
+                line(&mut out, format!("/// {}", one_line(part)), None);
+            }
         }
-        out.push_str(&format!("agent {} {{\n", draft.name));
+        line(&mut out, format!("agent {} {{", draft.name), None);
         match &draft.owner {
-            Some(owner) => out.push_str(&format!("  owner = {}\n", quoted(owner))),
-            None => out.push_str(
-                "  // No tag or label names an owner: name the team that answers for it.\n  owner = \"unknown\"\n",
-            ),
+            Some(owner) => line(&mut out, format!("  owner = {}", quoted(owner)), None),
+            None => {
+                line(
+                    &mut out,
+                    "  // No tag or label names an owner: name the team that answers for it."
+                        .to_string(),
+                    None,
+                );
+                line(&mut out, "  owner = \"unknown\"".to_string(), None);
+            }
         }
-        out.push_str(&format!("  ttl = {}\n", duration(draft.ttl)));
-        for line in &draft.runs_on {
-            out.push_str(&format!("  {line}\n"));
+        line(&mut out, format!("  ttl = {}", duration(draft.ttl)), None);
+        for (n, text) in draft.runs_on.iter().enumerate() {
+            line(
+                &mut out,
+                format!("  {text}"),
+                Some(Origin::RunsOn(index, n)),
+            );
         }
-        for grant in &draft.grants {
-            out.push_str(&format!("  {grant}\n"));
+        for (n, grant) in draft.grants.iter().enumerate() {
+            line(
+                &mut out,
+                format!("  {grant}"),
+                Some(Origin::Grant(index, n)),
+            );
         }
         for comment in &draft.comments {
-            out.push_str(&format!("  // {comment}\n"));
+            line(&mut out, format!("  // {}", one_line(comment)), None);
         }
-        out.push_str("}\n\n");
+        line(&mut out, "}".to_string(), None);
+        line(&mut out, String::new(), None);
     }
-    out
+    (out, origins)
 }
 
 /// A string as the language writes it.
@@ -657,6 +748,13 @@ mod aws {
                 );
                 continue;
             }
+            if effect != "Allow" {
+                draft.narrower(
+                    "a trust statement with no `Effect` writ knows".to_string(),
+                    Some(statement),
+                );
+                continue;
+            }
             if statement.get("NotPrincipal").is_some() || statement.get("NotAction").is_some() {
                 draft.narrower(
                     "a trust statement with `NotPrincipal` or `NotAction`".to_string(),
@@ -698,7 +796,7 @@ mod aws {
                 match (assumes("sts:AssumeRoleWithWebIdentity"), condition) {
                     (true, Some(condition)) => {
                         for arn in &federated {
-                            match web_identity(model, arn, condition) {
+                            match web_identity(model, account, arn, condition) {
                                 Some(lines) => written.extend(lines),
                                 None => understood = false,
                             }
@@ -725,9 +823,27 @@ mod aws {
     /// (its issuer is a Kubernetes provider's `oidc_issuer`) or GitHub
     /// Actions, when its conditions are exactly the `sub` (and `aud`) writ
     /// would write.
-    fn web_identity(model: &Model, arn: &str, condition: &Value) -> Option<Vec<String>> {
-        let host = arn.split_once(":oidc-provider/")?.1;
+    fn web_identity(
+        model: &Model,
+        account: &str,
+        arn: &str,
+        condition: &Value,
+    ) -> Option<Vec<String>> {
+        let (head, host) = arn.split_once(":oidc-provider/")?;
+        // The identity provider of this account.
+        if head.split(':').nth(4) != Some(account) {
+            return None;
+        }
         let object = condition.as_object()?;
+        // Two operators on `sub` must both hold (IAM ands them), which
+        // writ's `runs_on`, each admitting on its own, cannot say.
+        let on_sub = object
+            .values()
+            .filter(|keys| keys.get(format!("{host}:sub")).is_some())
+            .count();
+        if on_sub > 1 {
+            return None;
+        }
         let mut subjects: Vec<(bool, String)> = Vec::new();
         for (operator, keys) in object {
             let like = match operator.as_str() {
@@ -905,7 +1021,11 @@ mod aws {
                 })
                 .cloned()
                 .collect();
-            if !fits.is_empty() {
+            if fits.is_empty() {
+                draft.notes.push(format!(
+                    "`{action}` in {origin} acts on none of the statement's resources: IAM allows nothing by it, and it is left out"
+                ));
+            } else {
                 by_resources.entry(fits).or_default().push(action);
             }
         }
@@ -947,6 +1067,19 @@ mod aws {
                 }
                 if catalogue().condition_key(key).is_none() {
                     return Err(format!("the condition key `{key}` is not one writ knows"));
+                }
+                // Of the principal itself: the imported agent's role has
+                // another ARN, path and tags, so it would mean otherwise.
+                let lower = key.to_ascii_lowercase();
+                if lower.starts_with("aws:principal")
+                    || matches!(
+                        lower.as_str(),
+                        "aws:userid" | "aws:username" | "aws:sourceidentity"
+                    )
+                {
+                    return Err(format!(
+                        "a condition on `{key}`, the principal's own: the imported agent's role is another principal"
+                    ));
                 }
                 // The writ operator that lowers to exactly this one.
                 let op = [

@@ -362,10 +362,13 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
     })
 }
 
-/// Reloads the source when its files change or on `SIGHUP`; a source with
-/// errors is refused, and the running model kept.
+/// Reloads the source when its files change, on `SIGHUP`, and on a new
+/// day (an agent's `expires` may have come); a source with errors is
+/// refused, and the running model kept.
 async fn watch(shared: Arc<Shared>, path: PathBuf, root: PathBuf, every: Duration) {
     let mut seen = fingerprint(&root);
+    // A new day may retire agents (`expires`): the model is checked again.
+    let mut day = crate::clock::today().ok();
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -385,9 +388,11 @@ async fn watch(shared: Arc<Shared>, path: PathBuf, root: PathBuf, every: Duratio
             _ = signalled => true,
         };
         let now_seen = fingerprint(&root);
-        if !forced && now_seen == seen {
+        let today = crate::clock::today().ok();
+        if !forced && now_seen == seen && today == day {
             continue;
         }
+        day = today;
         seen = now_seen;
         let generation = shared.loaded().generation + 1;
         match load(&path, generation) {

@@ -749,6 +749,8 @@ fn the_exit_code_table_holds_for_every_command() {
             "apply" => (&[], &["--auto-approve"]),
             "usage" | "tighten" => (&[], &["--from", "examples/acme/usage"]),
             "import" => (&[], &["--from", "examples/acme/snapshot.json"]),
+            // Serves until stopped: run with an address it cannot take.
+            "serve" => (&[], &["--listen", "256.0.0.1:1"]),
             _ => (&[], &[]),
         };
         let run = |path: &str, extra: &[&str]| {

@@ -1241,9 +1241,27 @@ fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
                 .starts_with("github-deploy-key:")
         })
         .collect();
-    assert_eq!(keys.len(), 1, "{keys:#?}");
+    // The agent the repository's workflows run as, and what only the
+    // observed state lets them reach (a secret's IAM user key, a role
+    // outside writ that admits them): a push changes what they run.
+    let reached: Vec<&str> = keys
+        .iter()
+        .map(|k| k["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reached,
+        [
+            "agent:deployer",
+            "aws-user:prod/machines/ci-legacy",
+            "aws-role:aws.prod/jenkins-deployer"
+        ],
+        "{keys:#?}"
+    );
+    let keys: Vec<&Value> = keys
+        .into_iter()
+        .filter(|k| k["resource"] == "agent:deployer")
+        .collect();
     assert_eq!(keys[0]["workload"], "github-deploy-key:acme/platform/101");
-    assert_eq!(keys[0]["resource"], "agent:deployer");
     assert!(
         keys[0]
             .get("actions")
@@ -1278,7 +1296,11 @@ fn a_deploy_key_that_may_push_acts_as_the_agents_its_repository_runs_as() {
         ],
     );
     let from = String::from_utf8(from.stdout).unwrap();
-    assert!(from.starts_with("github-deploy-key:acme/platform/101 (GitHub deploy key)\n└─ authenticates as agent:deployer"), "{from}");
+    assert!(from.starts_with("github-deploy-key:acme/platform/101 (GitHub deploy key)\n├─ authenticates as agent:deployer"), "{from}");
+    assert!(
+        from.contains("authenticates as aws-user:prod/machines/ci-legacy"),
+        "{from}"
+    );
     assert!(
         from.contains("may do ecr:GetAuthorizationToken on aws.prod *"),
         "{from}"
@@ -1856,7 +1878,7 @@ fn a_key_in_a_secret_and_web_identity_trust_outside_writ_are_chains() {
     );
     let text = String::from_utf8(from.stdout).unwrap();
     for expected in [
-        "└─ authenticates as aws-user:aws.prod/machines/ci-legacy (observed: Actions secret `CI_LEGACY_AWS_SECRET_ACCESS_KEY` of `acme/platform` may hold a key of IAM user `ci-legacy` (its name is in the secret's)",
+        "└─ authenticates as aws-user:prod/machines/ci-legacy (observed: Actions secret `CI_LEGACY_AWS_SECRET_ACCESS_KEY` of `acme/platform` may hold a key of IAM user `ci-legacy` (its name is in the secret's)",
         "may become aws-role:aws.prod/jenkins-deployer (observed: the trust of role jenkins-deployer (not writ's) names the IAM user; credentials in aws.prod) [observed only]",
         "authenticates as aws-role:aws.prod/jenkins-deployer (observed: the trust of role jenkins-deployer (not writ's) admits web identities of `arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com` with subject `repo:acme/platform:ref:refs/heads/main`",
         "may do s3:GetObject, s3:PutObject on aws.prod arn:aws:s3:::acme-artifacts/* [observed: inline policy deploy of role jenkins-deployer; with conditions writ did not evaluate]",
@@ -1879,12 +1901,9 @@ fn a_key_in_a_secret_and_web_identity_trust_outside_writ_are_chains() {
         })
         .collect();
     for link in [
+        ("github:acme/platform", "aws-user:prod/machines/ci-legacy"),
         (
-            "github:acme/platform",
-            "aws-user:aws.prod/machines/ci-legacy",
-        ),
-        (
-            "aws-user:aws.prod/machines/ci-legacy",
+            "aws-user:prod/machines/ci-legacy",
             "aws-role:aws.prod/jenkins-deployer",
         ),
         ("github:acme/platform", "aws-role:aws.prod/jenkins-deployer"),
@@ -1984,7 +2003,7 @@ fn trust_in_a_writ_role_widened_by_hand_is_drawn() {
         .collect();
     for link in [
         ("aws-service:ec2.amazonaws.com", "agent:report_mailer"),
-        ("aws-user:aws.prod/intern", "agent:report_mailer"),
+        ("aws-user:prod/intern", "agent:report_mailer"),
         ("aws-role:aws.prod/ops-admin", "agent:report_mailer"),
         ("aws-role:999999999999/*", "agent:report_mailer"),
         ("agent:billing_bot", "agent:report_mailer"),
@@ -2010,4 +2029,109 @@ fn trust_in_a_writ_role_widened_by_hand_is_drawn() {
     );
     assert!(text.contains("may do ses:SendEmail"), "{text}");
     let _ = std::fs::remove_file(file);
+}
+
+/// An agent that runs as an IAM user whose key a GitHub secret may hold:
+/// the repository reaches the agent through the user, and the user's own
+/// policy too. Web identities a role outside writ trusts with no subject,
+/// with a negated subject, or from an issuer writ cannot read are drawn as
+/// reaching it from everyone they may admit.
+#[test]
+fn a_secret_reaches_the_agent_that_runs_as_its_user_and_loose_web_trust_is_drawn_wide() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-user-agent");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        r#"provider aws prod {
+  account = "123456789012"
+}
+
+provider github acme {
+  org = "acme"
+}
+
+provider kubernetes prod {
+  cluster = "prod"
+  oidc_issuer = "https://oidc.example.com/id/ABC"
+}
+
+agent legacy_ci {
+  owner = "team-ci"
+  ttl = 1h
+  runs_on aws.prod user "machines/ci-legacy"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-builds/*"
+}
+"#,
+    )
+    .unwrap();
+    let role = |name: &str, statement: Value| {
+        json!({"address": format!("aws.prod/role/{name}"), "provider": "aws.prod", "kind": "aws_role",
+            "attributes": {"name": name, "path": "/", "max_session_duration": 3600, "tags": {},
+                "assume_role_policy": {"Version": "2012-10-17", "Statement": [statement]}}})
+    };
+    let web = |federated: &str, condition: Value| {
+        json!({"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": format!("arn:aws:iam::123456789012:{federated}")}, "Condition": condition})
+    };
+    let snapshot = json!({"format_version": 1, "providers": {
+        "aws.prod": {"resources": [
+            {"address": "aws.prod/user/ci-legacy", "provider": "aws.prod", "kind": "aws_user",
+             "attributes": {"name": "ci-legacy", "path": "/machines/", "created": "2020-09-01",
+               "policies": {"direct": {"Version": "2012-10-17", "Statement": [
+                 {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::acme-releases/*"}]}}}},
+            role("cluster-wide", web("oidc-provider/oidc.example.com/id/ABC",
+                json!({"StringEquals": {"oidc.example.com/id/ABC:aud": "sts.amazonaws.com"}}))),
+            role("not-prod", web("oidc-provider/token.actions.githubusercontent.com",
+                json!({"StringNotLike": {"token.actions.githubusercontent.com:sub": "repo:acme/prod:*"}}))),
+            role("gitlab", web("oidc-provider/gitlab.example.com",
+                json!({"StringEquals": {"gitlab.example.com:sub": "project_path:acme/app:ref_type:branch:ref:main"}}))),
+        ]},
+        "github.acme": {"resources": [
+            {"address": "github.acme/repos/acme/app/actions/secrets/CI_LEGACY_AWS_SECRET_ACCESS_KEY", "provider": "github.acme",
+             "kind": "github_actions_secret",
+             "attributes": {"repository": "acme/app", "name": "CI_LEGACY_AWS_SECRET_ACCESS_KEY", "created": "2021-01-01T00:00:00Z"}},
+        ]},
+    }});
+    let file = root.join("snapshot.json");
+    std::fs::write(&file, snapshot.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let from = binary::writ(
+        &root,
+        &["graph", "--snapshot", file, "--from", "github:acme/app"],
+    );
+    let text = String::from_utf8(from.stdout).unwrap();
+    for expected in [
+        "authenticates as aws-user:prod/machines/ci-legacy (observed: Actions secret `CI_LEGACY_AWS_SECRET_ACCESS_KEY` of `acme/app`",
+        "authenticates as agent:legacy_ci (long-lived access key",
+        "may do s3:GetObject on aws.prod arn:aws:s3:::acme-builds/*",
+        "may do s3:PutObject on aws.prod arn:aws:s3:::acme-releases/* [observed: inline policy direct of IAM user ci-legacy]",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{text}");
+    }
+    let drift = binary::writ(&root, &["drift", "--snapshot", file, "--format", "json"]);
+    let value: Value = serde_json::from_slice(&drift.stdout)
+        .unwrap_or_else(|_| panic!("{}", binary::text(&drift)));
+    let links: Vec<(&str, &str)> = value["undeclared_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["workload"].as_str().unwrap(),
+                u["resource"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for link in [
+        ("github:acme/app", "aws-user:prod/machines/ci-legacy"),
+        ("k8s:prod/*/*", "aws-role:aws.prod/cluster-wide"),
+        ("github:*", "aws-role:aws.prod/not-prod"),
+        (
+            "web-identity:arn:aws:iam::123456789012:oidc-provider/gitlab.example.com",
+            "aws-role:aws.prod/gitlab",
+        ),
+    ] {
+        assert!(links.contains(&link), "no {link:?} in {links:?}");
+    }
 }

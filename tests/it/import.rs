@@ -303,3 +303,160 @@ fn a_role_made_by_hand_is_imported_from_a_live_account() {
     let checked = binary::writ(&root, &["check"]);
     assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
 }
+
+/// What would make the imported source allow more, said as such, never
+/// written as if exact: a description that holds source, a trust whose
+/// `sub` two operators constrain together, a condition on the principal
+/// itself, and a service account merged into a role that trusts another.
+#[test]
+fn what_would_widen_is_never_written_as_exact() {
+    use serde_json::json;
+    use writ_compiler::resource::{Resource, ResourceKind};
+    let mut sources = writ_compiler::SourceMap::new();
+    sources.add(
+        "providers.writ",
+        "provider aws prod {\n  account = \"123456789012\"\n}\n\nprovider github acme {\n  org = \"acme\"\n}\n\nprovider kubernetes prod {\n  cluster = \"prod\"\n  oidc_issuer = \"https://oidc.example.com/id/ABC\"\n}\n",
+    );
+    let resource = |address: &str, kind: ResourceKind, attributes: serde_json::Value| Resource {
+        address: address.to_string(),
+        provider: address.split('/').next().unwrap().to_string(),
+        kind,
+        agent: None,
+        attributes:
+            serde_json::from_value::<std::collections::BTreeMap<String, serde_json::Value>>(
+                attributes,
+            )
+            .unwrap()
+            .into(),
+    };
+    let trust =
+        |statements: serde_json::Value| json!({"Version": "2012-10-17", "Statement": statements});
+    let web = |condition: serde_json::Value| {
+        json!({"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+        "Condition": condition})
+    };
+    let irsa = |account: &str| {
+        json!({"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/id/ABC"},
+        "Condition": {"StringEquals": {"oidc.example.com/id/ABC:sub": format!("system:serviceaccount:data:{account}")}}})
+    };
+    let observed = vec![
+        resource(
+            "aws.prod/role/injected",
+            ResourceKind::AwsRole,
+            json!({
+            "name": "injected", "path": "/", "max_session_duration": 3600, "tags": {},
+            "description": "nightly\n}\nagent evil {\n  owner = \"x\"\n  ttl = 1h\n  runs_on aws.prod user \"attacker\"\n}\n//",
+            "assume_role_policy": trust(json!([{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]))}),
+        ),
+        resource(
+            "aws.prod/role/main-only",
+            ResourceKind::AwsRole,
+            json!({
+            "name": "main-only", "path": "/", "max_session_duration": 3600, "tags": {},
+            "assume_role_policy": trust(json!([web(json!({
+                "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:*"},
+                "StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"}}))]))}),
+        ),
+        resource(
+            "aws.prod/role/tagged",
+            ResourceKind::AwsRole,
+            json!({
+            "name": "tagged", "path": "/", "max_session_duration": 3600, "tags": {},
+            "assume_role_policy": trust(json!([{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]))}),
+        ),
+        resource(
+            "aws.prod/role/tagged/policy/p",
+            ResourceKind::AwsRolePolicy,
+            json!({"role": "tagged", "name": "p", "policy": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalTag/team": "blocked"}}}]}}),
+        ),
+        resource(
+            "aws.prod/role/etl",
+            ResourceKind::AwsRole,
+            json!({
+            "name": "etl", "path": "/", "max_session_duration": 3600, "tags": {},
+            "assume_role_policy": trust(json!([irsa("etl"), irsa("etl-backfill")]))}),
+        ),
+        resource(
+            "kubernetes.prod/namespaces/data/serviceaccounts/etl",
+            ResourceKind::KubernetesServiceAccount,
+            json!({"name": "etl", "namespace": "data", "labels": {}}),
+        ),
+        resource(
+            "kubernetes.prod/namespaces/data/rolebindings/etl",
+            ResourceKind::KubernetesRoleBinding,
+            json!({
+            "name": "etl", "namespace": "data", "labels": {},
+            "role_ref": {"kind": "Role", "name": "etl"},
+            "subjects": [{"kind": "ServiceAccount", "name": "etl", "namespace": "data"}]}),
+        ),
+        resource(
+            "kubernetes.prod/namespaces/data/roles/etl",
+            ResourceKind::KubernetesRole,
+            json!({
+            "name": "etl", "namespace": "data", "labels": {},
+            "rules": [{"api_groups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
+        ),
+    ];
+    let import = writ_compiler::import::import(
+        &sources,
+        crate::support::today(),
+        "acme",
+        &observed,
+        &writ_compiler::import::Options {
+            file: "imported.writ".to_string(),
+            ..Default::default()
+        },
+    );
+    let source = &import.source;
+    assert!(
+        import.unresolved.is_empty(),
+        "{:?}\n{source}",
+        import.unresolved
+    );
+    // The description is doc text, every line of it.
+    assert!(!source.contains("\nagent evil"), "{source}");
+    assert!(source.contains("/// agent evil {"), "{source}");
+    let object = |address: &str| {
+        import
+            .objects
+            .iter()
+            .find(|o| o.address == address)
+            .unwrap_or_else(|| panic!("{address}: {:#?}", import.objects))
+    };
+    // Only `main` in IAM (both operators must hold): not written as a
+    // `runs_on` that admits any branch.
+    let main_only = object("aws.prod/role/main-only");
+    assert!(main_only.narrower && !main_only.exact, "{main_only:?}");
+    assert!(
+        !source.contains("runs_on github.acme repo \"acme/app\"\n"),
+        "{source}"
+    );
+    // A condition on the principal's own tag is kept as a comment.
+    let tagged = object("aws.prod/role/tagged");
+    assert!(tagged.narrower, "{tagged:?}");
+    assert!(source.contains("the principal's own"), "{source}");
+    // The service account joins the role that trusts it and another one:
+    // its RBAC would bind to both, which is more than the cluster grants.
+    let etl = object("aws.prod/role/etl");
+    assert!(etl.wider && !etl.exact, "{etl:?}");
+    assert!(
+        etl.notes
+            .iter()
+            .any(|n| n.contains("binds also to the role's other service accounts")),
+        "{etl:?}"
+    );
+    let account = object("kubernetes.prod/namespaces/data/serviceaccounts/etl");
+    assert_eq!(account.agent, "etl");
+    // And it all checks with the project.
+    sources.add("imported.writ", source.clone());
+    let checked = crate::support::check(&sources);
+    assert!(
+        !checked.has_errors(),
+        "{source}\n{:#?}",
+        checked.diagnostics
+    );
+}

@@ -227,7 +227,9 @@ const LAYERS: &[&[&str]] = &[
     &["project"],
     &["error"],
     &["clock", "term", "report", "render", "describe"],
-    &["pipeline", "live", "actions", "lsp", "logs", "serve"],
+    &["pipeline", "live", "actions", "lsp", "logs"],
+    // The server checks the source again on each reload.
+    &["serve"],
     &["commands"],
     &["cli"],
     &["main", "lib"],

@@ -54,6 +54,11 @@ pub enum NodeKind {
     /// as observed (`aws-role:PROVIDER/NAME`): an identity the source does
     /// not declare, reached by a chain.
     AwsRole,
+    /// A web identity provider the graph cannot name a workload of (an
+    /// issuer that is no declared cluster's nor GitHub's, a SAML provider),
+    /// or a cluster's every service account, as a role's trust admits it
+    /// (`web-identity:PRINCIPAL`).
+    WebIdentity,
     /// A repository's deploy key that may push, as observed: whoever holds
     /// it changes what the repository's workflows run
     /// (`github-deploy-key:OWNER/REPO/ID`).
@@ -84,6 +89,7 @@ impl NodeKind {
             NodeKind::AwsUser => "IAM user",
             NodeKind::GcpSubject => "GCP workload identity subject",
             NodeKind::DeployKey => "GitHub deploy key",
+            NodeKind::WebIdentity => "web identity provider",
             NodeKind::AwsRole => "IAM role outside writ",
             NodeKind::Agent => "agent",
             NodeKind::Resource => "resource",

@@ -387,7 +387,10 @@ impl Graph {
                         // A repository whose secret may hold an IAM user's
                         // key, or that a role outside writ trusts; a user
                         // such a role trusts.
-                        NodeKind::Repository | NodeKind::AwsUser | NodeKind::AwsService => true,
+                        NodeKind::Repository
+                        | NodeKind::AwsUser
+                        | NodeKind::AwsService
+                        | NodeKind::WebIdentity => true,
                         // An identity outside writ that may become an agent.
                         NodeKind::AwsRole => self.nodes[e.to].kind == NodeKind::Agent,
                         _ => false,
@@ -462,23 +465,54 @@ impl Graph {
         principal: &str,
         condition: Option<&Value>,
     ) -> Vec<(usize, String)> {
-        let Some(host) = principal.split_once(":oidc-provider/").map(|(_, h)| h) else {
-            return Vec::new();
+        let unknown = |this: &mut Self, why: &str| {
+            let node = this.node(
+                format!("web-identity:{principal}"),
+                NodeKind::WebIdentity,
+                None,
+            );
+            vec![(node, why.to_string())]
         };
-        let subjects: Vec<String> = condition
+        let Some(host) = principal.split_once(":oidc-provider/").map(|(_, h)| h) else {
+            // SAML, Cognito, a provider writ cannot read.
+            return unknown(self, "(any: writ does not read this provider's subjects)");
+        };
+        let key = format!("{host}:sub");
+        // The subjects the conditions admit, read only from operators that
+        // admit what they name; a negated one (`StringNotLike`) admits
+        // everything else, so every subject.
+        let mut subjects: Vec<String> = Vec::new();
+        let mut every = false;
+        for (operator, keys) in condition
             .and_then(Value::as_object)
             .into_iter()
-            .flat_map(|operators| operators.values())
-            .filter_map(Value::as_object)
-            .flat_map(|keys| keys.iter())
-            .filter(|(key, _)| key.as_str() == format!("{host}:sub"))
-            .flat_map(|(_, values)| one_or_many(Some(values)))
-            .collect();
+            .flat_map(|operators| operators.iter())
+        {
+            let Some(values) = keys.as_object().and_then(|k| k.get(&key)) else {
+                continue;
+            };
+            let base = operator
+                .trim_start_matches("ForAnyValue:")
+                .trim_start_matches("ForAllValues:")
+                .trim_end_matches("IfExists");
+            match base {
+                "StringEquals" | "StringLike" | "StringEqualsIgnoreCase" => {
+                    subjects.extend(one_or_many(Some(values)))
+                }
+                _ => every = true,
+            }
+        }
+        if subjects.is_empty() {
+            every = true;
+        }
         let mut found = Vec::new();
         if host == crate::lower::aws::GITHUB_OIDC {
-            if subjects.is_empty() {
+            if every {
                 let node = self.node("github:*".to_string(), NodeKind::Repository, None);
-                found.push((node, "(any: no `sub` condition)".to_string()));
+                found.push((
+                    node,
+                    "(any: no `sub` condition admits only some)".to_string(),
+                ));
             }
             for subject in subjects {
                 // `repo:ORG/REPO:…`, or with ids (`repo:org@1/repo@2:…`).
@@ -508,16 +542,32 @@ impl Graph {
             matches!(&p.settings, ProviderSettings::Kubernetes { oidc_issuer: Some(issuer), .. }
                 if issuer.trim_start_matches("https://").trim_end_matches('/') == host)
         }) else {
-            return found;
+            return unknown(
+                self,
+                "(an issuer that is no declared cluster's: its subjects are not read)",
+            );
         };
+        let mut accounts: Vec<(String, String)> = Vec::new();
+        if every {
+            accounts.push((
+                format!("k8s:{}/*/*", cluster.name),
+                "(any service account of the cluster)".to_string(),
+            ));
+        }
         for subject in subjects {
             let account = subject
                 .strip_prefix("system:serviceaccount:")
-                .and_then(|rest| rest.split_once(':'));
+                .and_then(|rest| rest.split_once(':'))
+                .filter(|(ns, name)| {
+                    !crate::pattern::has_wildcard(ns) && !crate::pattern::has_wildcard(name)
+                });
             let id = match account {
                 Some((namespace, name)) => format!("k8s:{}/{namespace}/{name}", cluster.name),
                 None => format!("k8s:{}/*/*", cluster.name),
             };
+            accounts.push((id, subject));
+        }
+        for (id, subject) in accounts {
             let node = self.node(id, NodeKind::ServiceAccount, None);
             self.nodes[node].provider = Some(cluster.address());
             found.push((node, subject));
@@ -627,7 +677,7 @@ impl Graph {
                     }
                     if let Some(user) = arn.split_once(":user/").map(|(_, u)| u) {
                         let node = self.node(
-                            format!("aws-user:{address}/{user}"),
+                            format!("aws-user:{}/{user}", model.providers[provider].name),
                             NodeKind::AwsUser,
                             None,
                         );
@@ -750,14 +800,16 @@ impl Graph {
         for user in observed.iter().filter(|r| r.kind == ResourceKind::AwsUser) {
             let path = user.string("path").unwrap_or("/").trim_start_matches('/');
             let name = user.string("name").unwrap_or_default();
-            let Some(node) = self.find(&format!("aws-user:{}/{path}{name}", user.provider)) else {
-                continue;
-            };
             let Some(provider) = model
                 .providers
                 .iter()
                 .position(|p| p.address() == user.provider && p.kind == ProviderKind::Aws)
             else {
+                continue;
+            };
+            // Named as `runs_on aws.P user` nodes are: by the provider's name.
+            let id = format!("aws-user:{}/{path}{name}", model.providers[provider].name);
+            let Some(node) = self.find(&id) else {
                 continue;
             };
             self.nodes[node].provider = Some(user.provider.clone());
@@ -819,7 +871,7 @@ impl Graph {
                 .unwrap_or("/");
             let user = format!("{}{}", path.trim_start_matches('/'), hold.user);
             let user_node = self.node(
-                format!("aws-user:{}/{user}", hold.provider),
+                format!("aws-user:{}/{user}", model.providers[provider].name),
                 NodeKind::AwsUser,
                 None,
             );
@@ -893,25 +945,27 @@ impl Graph {
         // hold their keys) by ARN: their nodes.
         let mut users: HashMap<String, usize> = HashMap::new();
         for (index, node) in self.nodes.iter().enumerate() {
-            let (NodeKind::AwsUser, Some(provider)) = (node.kind, node.provider_id) else {
+            if node.kind != NodeKind::AwsUser {
                 continue;
-            };
-            let ProviderSettings::Aws { account, partition } = &model.providers[provider].settings
+            }
+            // `aws-user:PROVIDER_NAME/PATH/NAME`.
+            let Some((name, user)) = node
+                .id
+                .strip_prefix("aws-user:")
+                .and_then(|rest| rest.split_once('/'))
             else {
                 continue;
             };
-            let address = model.providers[provider].address();
-            if let Some(user) = node
-                .id
-                .strip_prefix("aws-user:")
-                .and_then(|rest| rest.strip_prefix(address.as_str()))
-                .and_then(|rest| rest.strip_prefix('/'))
-            {
+            let Some(provider) = model
+                .providers
+                .iter()
+                .find(|p| p.kind == ProviderKind::Aws && p.name == name)
+            else {
+                continue;
+            };
+            if let ProviderSettings::Aws { account, partition } = &provider.settings {
                 users.insert(format!("arn:{partition}:iam::{account}:user/{user}"), index);
             }
-        }
-        if agents.is_empty() && users.is_empty() {
-            return 0;
         }
         let mut added = 0;
         for role in &roles {
@@ -984,8 +1038,9 @@ impl Graph {
                     } else if principal == "*" || root.as_deref() == Some(principal.as_str()) {
                         // Its users too: their own policies (not read) may
                         // allow it.
+                        let prefix = format!("aws-user:{}/", model.providers[provider].name);
                         for &user in users.values() {
-                            if self.nodes[user].provider_id == Some(provider) {
+                            if self.nodes[user].id.starts_with(&prefix) {
                                 becomes.push((user, format!("observed: the trust of role {name} (not writ's) lets {principal} assume it, which the user's own policies (not read) may allow{conditions}")));
                             }
                         }
@@ -1215,10 +1270,13 @@ impl Graph {
             else {
                 continue;
             };
+            // Every way its workflows authenticate: the trust writ writes,
+            // and what only the observed state holds (a secret's key, a
+            // role outside writ that admits them).
             let trusts: Vec<Edge> = self.outgoing[workflows]
                 .iter()
                 .map(|&e| &self.edges[e])
-                .filter(|e| e.kind == EdgeKind::AuthenticatesAs && !e.observed)
+                .filter(|e| e.kind == EdgeKind::AuthenticatesAs)
                 .cloned()
                 .collect();
             if trusts.is_empty() {

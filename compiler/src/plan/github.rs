@@ -683,7 +683,9 @@ pub(crate) fn key_holds(observed: &[Resource]) -> Vec<KeyHold<'_>> {
         }
         let set = day(secret, "updated").or_else(|| day(secret, "created"));
         for key in &keys {
-            let Some(made) = day(key, "created") else {
+            // A key named by its id only (the inventory names the others
+            // by user and slot).
+            let (Some(_), Some(made)) = (key.string("id"), day(key, "created")) else {
                 continue;
             };
             if set.as_deref() == Some(made.as_str()) {
