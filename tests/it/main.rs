@@ -32,6 +32,7 @@ mod plans;
 mod properties;
 mod rbac;
 mod schemas;
+mod serve;
 mod tidy;
 mod ui;
 mod usage;

@@ -1,0 +1,489 @@
+//! `writ serve` as a running server: the AuthZEN decisions on the example
+//! (`tests/authzen/acme-decisions.json`, written as the interop scenarios
+//! write theirs), the examples of docs/serve.md as they are written,
+//! malformed requests, search, revocation through the API, and reloading
+//! a source that changes, or breaks.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `writ serve`; stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    audit: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(project: &Path, env: &[(&str, &str)]) -> Server {
+        // One file a server: tests run side by side.
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let audit = std::env::temp_dir().join(format!(
+            "writ-serve-audit-{}-{}.jsonl",
+            std::process::id(),
+            SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_file(&audit);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args([
+                "serve",
+                project.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--audit-log",
+            ])
+            .arg(&audit)
+            .env("WRIT_TODAY", "2026-11-28")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("writ serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().expect("a line").expect("text");
+        let port = first
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in `{first}`"));
+        // Keep reading what it says, so that it never blocks on the pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, port, audit }
+    }
+
+    /// One request: the status, the headers' text, and the body.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("the server is up");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Value {
+        let (status, _, text) = self.send(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{path} {body}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
+    }
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+/// Does `actual` hold everything `shown` shows (objects by their keys,
+/// arrays element by element)?
+fn holds(actual: &Value, shown: &Value) -> bool {
+    match (actual, shown) {
+        (Value::Object(a), Value::Object(s)) => {
+            s.iter().all(|(k, v)| a.get(k).is_some_and(|x| holds(x, v)))
+        }
+        (Value::Array(a), Value::Array(s)) => {
+            a.len() == s.len() && a.iter().zip(s).all(|(x, v)| holds(x, v))
+        }
+        _ => actual == shown,
+    }
+}
+
+#[test]
+fn the_example_decides_as_the_interop_style_cases_say_and_every_decision_is_audited() {
+    let server = Server::start(&example(), &[]);
+    let cases: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/authzen/acme-decisions.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut decided = 0;
+    for case in cases["evaluation"].as_array().unwrap() {
+        let answer = server.post("/access/v1/evaluation", &case["request"]);
+        assert_eq!(
+            answer["decision"], case["expected"],
+            "{}\n{answer}",
+            case["request"]
+        );
+        assert!(answer["context"]["id"].is_string(), "{answer}");
+        decided += 1;
+    }
+    for case in cases["evaluations"].as_array().unwrap() {
+        let answer = server.post("/access/v1/evaluations", &case["request"]);
+        let decisions: Vec<Value> = answer["evaluations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["decision"].clone())
+            .collect();
+        assert_eq!(
+            json!(decisions),
+            case["expected"],
+            "{}\n{answer}",
+            case["request"]
+        );
+        // Those it could read.
+        decided += answer["evaluations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["context"].get("error").is_none())
+            .count();
+    }
+    // An entry that cannot be read is denied, and says why.
+    let answer = server.post(
+        "/access/v1/evaluations",
+        &json!({"subject": {"type": "agent", "id": "billing_bot"}, "resource": {"type": "aws.prod", "id": "x"},
+            "evaluations": [{"action": {"nome": "typo"}}]}),
+    );
+    assert_eq!(
+        answer["evaluations"][0]["context"]["error"]["status"], 400,
+        "{answer}"
+    );
+    // Without entries: one evaluation.
+    let answer = server.post(
+        "/access/v1/evaluations",
+        &json!({"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "s3:GetObject"},
+            "resource": {"type": "aws.prod", "id": "arn:aws:s3:::acme-invoices/a.pdf"}, "evaluations": []}),
+    );
+    assert_eq!(answer["decision"], true, "{answer}");
+    // Every decision read (not the unreadable entry) is in the audit log.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let lines = loop {
+        let text = std::fs::read_to_string(&server.audit).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() > decided || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(lines.len(), decided + 1, "{lines:#?}");
+    let first = &lines[0];
+    for key in [
+        "time", "id", "agent", "provider", "action", "resource", "decision", "reason",
+    ] {
+        assert!(first.get(key).is_some(), "no `{key}` in {first}");
+    }
+    let conditional = lines
+        .iter()
+        .find(|l| l["context"]["aws:RequestedRegion"] == "eu-west-1")
+        .expect("the request with its context");
+    assert_eq!(conditional["decision"], false);
+}
+
+#[test]
+fn the_examples_of_the_serve_guide_answer_as_written() {
+    let server = Server::start(&example(), &[]);
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/serve.md"))
+            .unwrap();
+    let mut blocks = Vec::new();
+    let mut lines = guide.lines();
+    while let Some(line) = lines.next() {
+        if let Some(info) = line.strip_prefix("```") {
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            blocks.push((info.to_string(), body.join("\n")));
+        }
+    }
+    let mut ran = 0;
+    for pair in blocks.windows(2) {
+        let ((info, command), (next, shown)) = (&pair[0], &pair[1]);
+        if info != "sh" || !command.starts_with("curl ") || next != "json" {
+            continue;
+        }
+        let path = command
+            .split_whitespace()
+            .nth(2)
+            .and_then(|url| url.split_once('/'))
+            .map(|(_, path)| format!("/{path}"))
+            .expect("a URL");
+        let body = command
+            .split_once("-d '")
+            .and_then(|(_, rest)| rest.rsplit_once('\''))
+            .map(|(body, _)| body)
+            .expect("a body");
+        let body: Value = serde_json::from_str(body).expect(body);
+        let shown: Value = serde_json::from_str(shown).expect(shown);
+        let answer = server.post(&path, &body);
+        assert!(
+            holds(&answer, &shown),
+            "{command}\nshows {shown}\nanswers {answer}"
+        );
+        ran += 1;
+    }
+    assert!(ran >= 6, "{ran} examples");
+    // The metadata document names the endpoints.
+    let (status, _, text) = server.send("GET", "/.well-known/authzen-configuration", &[], "");
+    assert_eq!(status, 200);
+    let metadata: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        metadata["access_evaluation_endpoint"],
+        format!("http://127.0.0.1:{}/access/v1/evaluation", server.port)
+    );
+    assert!(metadata.get("search_resource_endpoint").is_none());
+}
+
+#[test]
+fn malformed_requests_are_refused_and_the_request_id_is_echoed() {
+    let server = Server::start(&example(), &[]);
+    let ask = r#"{"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "s3:GetObject"}, "resource": {"type": "aws.prod", "id": "x"}}"#;
+    // Not JSON's content type; not JSON; a member missing.
+    let (status, _, text) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[("Content-Type", "text/plain")],
+        ask,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("application/json"), "{text}");
+    let (status, _, _) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[("Content-Type", "application/json")],
+        "{not json",
+    );
+    assert_eq!(status, 400);
+    let (status, _, text) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[("Content-Type", "application/json")],
+        r#"{"subject": {"id": "billing_bot"}, "action": {"name": "s3:GetObject"}, "resource": {"type": "aws.prod", "id": "x"}}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(text.contains("`subject.type` is required"), "{text}");
+    let (status, head, _) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("X-Request-ID", "req-42"),
+        ],
+        ask,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("x-request-id: req-42"),
+        "{head}"
+    );
+    let (status, _, _) = server.send("GET", "/access/v1/nothing", &[], "");
+    assert_eq!(status, 404);
+    let (status, _, text) = server.send("GET", "/metrics", &[], "");
+    assert_eq!(status, 200);
+    assert!(text.contains("writ_bad_requests_total 3"), "{text}");
+    assert!(
+        text.contains("writ_decisions_total{result=\"deny\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn action_search_lists_what_the_agent_may_do() {
+    let server = Server::start(&example(), &[]);
+    let answer = server.post(
+        "/access/v1/search/action",
+        &json!({"subject": {"type": "agent", "id": "deployer"}, "resource": {"type": "kubernetes.prod", "id": "deployments.apps", "properties": {"namespace": "services"}}}),
+    );
+    let names: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["get", "list", "patch", "update", "watch"],
+        "{answer}"
+    );
+    // In pages.
+    let first = server.post(
+        "/access/v1/search/action",
+        &json!({"subject": {"type": "agent", "id": "deployer"}, "resource": {"type": "kubernetes.prod", "id": "deployments.apps", "properties": {"namespace": "services"}}, "page": {"limit": 2}}),
+    );
+    assert_eq!(first["results"].as_array().unwrap().len(), 2);
+    assert_eq!(first["page"]["next_token"], "2");
+    let unknown = server.post(
+        "/access/v1/search/action",
+        &json!({"subject": {"type": "agent", "id": "nobody"}, "resource": {"type": "aws.prod", "id": "*"}}),
+    );
+    assert_eq!(unknown["results"], json!([]));
+}
+
+#[test]
+fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served() {
+    // A copy of the example, to change.
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-reload");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("teams")).unwrap();
+    for file in [
+        "providers.writ",
+        "guardrails.writ",
+        "teams/billing.writ",
+        "teams/platform.writ",
+        "teams/reporting.writ",
+        "teams/analytics.writ",
+    ] {
+        std::fs::copy(example().join(file), root.join(file)).unwrap();
+    }
+    std::fs::write(
+        root.join("writ.toml"),
+        "[project]\nname = \"acme\"\n\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\nwatch_seconds = 1\n",
+    )
+    .unwrap();
+    let server = Server::start(&root, &[("WRIT_TEST_ADMIN", "s3cret")]);
+    let read = json!({"subject": {"type": "agent", "id": "invoice_reader"}, "action": {"name": "s3:GetObject"},
+        "resource": {"type": "aws.prod", "id": "arn:aws:s3:::acme-invoices/a.pdf"}});
+    assert_eq!(
+        server.post("/access/v1/evaluation", &read)["decision"],
+        true
+    );
+    // Revoking needs the token.
+    let revoke = json!({"agent": "billing_bot", "include_delegates": true}).to_string();
+    let (status, _, _) = server.send(
+        "POST",
+        "/v1/revoke",
+        &[("Content-Type", "application/json")],
+        &revoke,
+    );
+    assert_eq!(status, 401);
+    let (status, _, text) = server.send(
+        "POST",
+        "/v1/revoke",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer s3cret"),
+        ],
+        &revoke,
+    );
+    assert_eq!(status, 200, "{text}");
+    // Its delegate, at its next request.
+    let answer = server.post("/access/v1/evaluation", &read);
+    assert_eq!(answer["decision"], false, "{answer}");
+    assert_eq!(answer["context"]["writ"]["revoked"], "billing_bot");
+    let (_, _, status) = server.send("GET", "/v1/status", &[], "");
+    assert!(status.contains("\"agent\":\"billing_bot\""), "{status}");
+    let lift = json!({"agent": "billing_bot", "lift": true}).to_string();
+    server.send(
+        "POST",
+        "/v1/revoke",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer s3cret"),
+        ],
+        &lift,
+    );
+    assert_eq!(
+        server.post("/access/v1/evaluation", &read)["decision"],
+        true
+    );
+
+    // The source changes: the reader may read a second bucket.
+    let billing = root.join("teams/billing.writ");
+    let text = std::fs::read_to_string(&billing).unwrap();
+    let changed = text.replacen(
+        "agent invoice_reader {",
+        "agent invoice_reader {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-archive/*\"",
+        1,
+    );
+    assert_ne!(changed, text);
+    // Within the ceiling? No: the parent's delegates do not cover it, so
+    // the source has an error, and the running model stays.
+    std::fs::write(&billing, &changed).unwrap();
+    let archive = json!({"subject": {"type": "agent", "id": "invoice_reader"}, "action": {"name": "s3:GetObject"},
+        "resource": {"type": "aws.prod", "id": "arn:aws:s3:::acme-archive/a.pdf"}});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, _, status) = server.send("GET", "/v1/status", &[], "");
+        let status: Value = serde_json::from_str(&status).unwrap();
+        if status["reload_error"].is_string() {
+            assert!(
+                status["reload_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("writ::delegation_exceeds"),
+                "{status}"
+            );
+            assert_eq!(status["generation"], 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        server.post("/access/v1/evaluation", &archive)["decision"],
+        false
+    );
+    assert_eq!(
+        server.post("/access/v1/evaluation", &read)["decision"],
+        true
+    );
+    // A source that checks: served.
+    let fixed = changed.replacen(
+        "agent invoice_reader {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::acme-archive/*\"",
+        "agent invoice_reader {",
+        1,
+    ).replacen("agent billing_bot {", "agent billing_bot {\n  frozen = true", 1);
+    std::fs::write(&billing, fixed).unwrap();
+    loop {
+        let (_, _, status) = server.send("GET", "/v1/status", &[], "");
+        let status: Value = serde_json::from_str(&status).unwrap();
+        if status["generation"].as_u64() > Some(1) && status["reload_error"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bot = json!({"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "s3:GetObject"},
+        "resource": {"type": "aws.prod", "id": "arn:aws:s3:::acme-invoices/a.pdf"}});
+    let answer = server.post("/access/v1/evaluation", &bot);
+    assert_eq!(answer["decision"], false, "{answer}");
+    assert_eq!(answer["context"]["writ"]["frozen"], true, "{answer}");
+    let (_, _, metrics) = server.send("GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains("writ_reloads_total{result=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("writ_revocations_total 1"), "{metrics}");
+}
