@@ -15,6 +15,12 @@ use writ_compiler::eval::{Decision, DenyReason, Request};
 use writ_compiler::facts::ProviderKind;
 use writ_compiler::model::{AgentId, Placement};
 
+/// The most entries one `evaluations` request may hold.
+pub const MOST_EVALUATIONS: usize = 1_000;
+
+/// The most condition keys a request's `context` may hold.
+const MOST_CONTEXT_KEYS: usize = 64;
+
 /// A malformed request: `400` with the message.
 pub struct BadRequest(pub String);
 
@@ -88,6 +94,12 @@ pub fn evaluations(shared: &Shared, body: &Value) -> Result<Value, BadRequest> {
     if entries.is_empty() {
         return evaluation(shared, body);
     }
+    if entries.len() > MOST_EVALUATIONS {
+        return Err(BadRequest(format!(
+            "{} evaluations: at most {MOST_EVALUATIONS} a request",
+            entries.len()
+        )));
+    }
     let loaded = shared.loaded();
     let default = |key: &str| body.get(key).cloned().unwrap_or(Value::Null);
     let mut answers = Vec::new();
@@ -140,7 +152,18 @@ fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
     let resource = string(&asked.resource, "id", "resource")?.to_string();
     let properties = asked.resource.get("properties");
     let property = |key: &str| properties.and_then(|p| p.get(key));
+    // An action names one action: a pattern would be matched as written.
+    if action.contains(['*', '?']) {
+        return Err(BadRequest(format!(
+            "`action.name` `{action}` is a pattern: ask about one action"
+        )));
+    }
     let placement = match (property("namespace"), property("cluster")) {
+        (Some(_), Some(Value::Bool(true))) => {
+            return Err(BadRequest(
+                "`resource.properties` has both `namespace` and `cluster`: one of them".to_string(),
+            ))
+        }
         (Some(Value::String(ns)), _) => Placement::Namespace(ns.clone()),
         (Some(_), _) => {
             return Err(BadRequest(
@@ -163,6 +186,12 @@ fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
     match &asked.context {
         Value::Null => {}
         Value::Object(map) => {
+            if map.len() > MOST_CONTEXT_KEYS {
+                return Err(BadRequest(format!(
+                    "`context` has {} keys: at most {MOST_CONTEXT_KEYS}",
+                    map.len()
+                )));
+            }
             for (key, value) in map {
                 let text = match value {
                     Value::String(text) => text.clone(),
@@ -212,6 +241,7 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
     shared.metrics.decided(decision);
     shared.audit(Audit {
         id: &id,
+        generation: loaded.generation,
         agent: &parsed.agent_name,
         provider: &parsed.provider_name,
         action: &parsed.action,
@@ -253,6 +283,21 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
             Some(json!({"revoked": revoked})),
         );
     }
+    // `expires` as of now, not as of the model's loading: a day may have
+    // come since, and a reload may have failed.
+    if let Some((date, whose)) = expiry(model, agent) {
+        if crate::clock::today().map_or(true, |today| today >= date) {
+            let name = &model.agents[agent].name;
+            let reason = match whose == agent {
+                true => format!("`{name}` expired on {date} and holds no access"),
+                false => format!(
+                    "`{name}` expired on {date} with `{}`, and holds no access",
+                    model.agents[whose].name
+                ),
+            };
+            return (false, reason, Some(json!({"expired": date.to_string()})));
+        }
+    }
     let request = Request {
         provider,
         action: &parsed.action,
@@ -277,7 +322,17 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
             }
             details
         }
-        Decision::Mints { delegate } => json!({"mints_for": model.agents[*delegate].name}),
+        Decision::Mints { delegate } => {
+            // Minting a revoked delegate's tokens is the delegate's access.
+            if let Some(revoked) = shared.revoked_over(model, *delegate) {
+                return (
+                    false,
+                    format!("`{revoked}` was revoked at run time (`POST /v1/revoke`)"),
+                    Some(json!({"revoked": revoked})),
+                );
+            }
+            json!({"mints_for": model.agents[*delegate].name})
+        }
         Decision::Denied(DenyReason::Guardrail { guardrail, .. }) => {
             json!({"guardrail": model.guardrails[*guardrail].name})
         }
@@ -289,6 +344,18 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
         Decision::Denied(DenyReason::NoGrant) => json!({"no_grant": true}),
     };
     (decision.is_allowed(), reason, Some(details))
+}
+
+/// The earliest `expires` that holds for an agent: its own, or an
+/// ancestor's, with whose it is.
+fn expiry(
+    model: &writ_compiler::model::Model,
+    agent: AgentId,
+) -> Option<(writ_compiler::values::Date, AgentId)> {
+    std::iter::once(agent)
+        .chain(model.ancestors(agent))
+        .filter_map(|a| model.agents[a].expires.map(|date| (date, a)))
+        .min_by_key(|(date, _)| *date)
 }
 
 /// Pages of search results: `page.token` is where the last page ended,
@@ -307,8 +374,11 @@ fn page(body: &Value, results: Vec<Value>) -> Result<Value, BadRequest> {
         None => 100,
         Some(value) => value
             .as_u64()
+            .filter(|&l| l > 0)
             .map(|l| l as usize)
-            .ok_or_else(|| BadRequest("`page.limit` must be a whole number".to_string()))?,
+            .ok_or_else(|| {
+                BadRequest("`page.limit` must be a whole number, at least 1".to_string())
+            })?,
     };
     let total = results.len();
     let end = start.saturating_add(limit).min(total);

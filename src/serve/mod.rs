@@ -130,6 +130,8 @@ impl Metrics {
 /// One decision, for the audit log.
 pub struct Audit<'a> {
     pub id: &'a str,
+    /// The model's generation that decided.
+    pub generation: u64,
     pub agent: &'a str,
     pub provider: &'a str,
     pub action: &'a str,
@@ -148,7 +150,7 @@ pub struct Shared {
     revoked: RwLock<BTreeMap<String, bool>>,
     reload_error: Mutex<Option<String>>,
     metrics: Metrics,
-    audit: std::sync::mpsc::Sender<String>,
+    audit: std::sync::mpsc::SyncSender<String>,
     decisions: AtomicU64,
     /// Tells decision ids of this process apart from another's.
     run: String,
@@ -199,6 +201,7 @@ impl Shared {
         let mut line = json!({
             "time": now(),
             "id": audit.id,
+            "generation": audit.generation,
             "agent": audit.agent,
             "provider": audit.provider,
             "action": audit.action,
@@ -251,37 +254,52 @@ fn load(path: &Path, generation: u64) -> Result<Loaded, String> {
     })
 }
 
-/// The newest modification time of the project's files (its `.writ` files
-/// and `writ.toml`): a change to any of them is a reason to reload.
-fn fingerprint(root: &Path) -> Option<SystemTime> {
-    let mut newest: Option<SystemTime> = None;
+/// What the project's files are (each `.writ` file and `writ.toml` under
+/// its root, by path, modification time and size, as the project finds
+/// them: hidden folders and `target` skipped, links not followed): a
+/// change, a new file or a file gone is a reason to reload.
+fn fingerprint(root: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<(PathBuf, Option<SystemTime>, u64)> = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
         for entry in entries.flatten() {
-            let path = entry.path();
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') || name == "target" {
                 continue;
             }
-            if path.is_dir() {
-                folders.push(path);
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                folders.push(entry.path());
             } else if name.ends_with(".writ") || name == "writ.toml" {
-                let modified = entry.metadata().and_then(|m| m.modified()).ok();
-                newest = newest.max(modified);
+                // A link's target's time and size.
+                let meta = std::fs::metadata(entry.path()).ok();
+                files.push((
+                    entry.path(),
+                    meta.as_ref().and_then(|m| m.modified().ok()),
+                    meta.map_or(0, |m| m.len()),
+                ));
             }
         }
     }
-    newest
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Serves the project at `path` until the process is stopped.
 pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), CliError> {
     let first = load(path, 1).map_err(CliError::Message)?;
-    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    // Bounded: a log that cannot keep up slows the answers, never drops
+    // a decision.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<String>(1 << 16);
     // The audit log, written by a thread of its own, a line a decision.
     let mut sink: Box<dyn Write + Send> = match &options.audit_log {
         Some(file) => Box::new(std::io::BufWriter::new(
@@ -354,7 +372,11 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
                     let shared = shared.clone();
                     async move { Ok::<_, std::convert::Infallible>(handle(&shared, request).await) }
                 });
+                // A connection that sends no request head within 10 s is
+                // closed (idle keep-alive ones too).
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
             });
@@ -506,6 +528,18 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
                     .collect()
                     .await
                 {
+                    Err(error)
+                        if error
+                            .downcast_ref::<http_body_util::LengthLimitError>()
+                            .is_some() =>
+                    {
+                        shared.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+                        reply(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            &json!({"error": format!("the body is over {BODY_LIMIT} bytes")}),
+                            id,
+                        )
+                    }
                     Err(error) => bad(format!("the body could not be read: {error}")),
                     Ok(collected) => match serde_json::from_slice::<Value>(&collected.to_bytes()) {
                         Err(error) => bad(format!("the body is not JSON: {error}")),
@@ -616,7 +650,8 @@ fn revoke(
             format!("lifted the run-time revocation of `{agent}`")
         }
         false => {
-            revoked.insert(agent.to_string(), delegates);
+            // Never narrower than an earlier revocation of the same agent.
+            *revoked.entry(agent.to_string()).or_insert(false) |= delegates;
             shared.metrics.revocations.fetch_add(1, Ordering::Relaxed);
             format!(
                 "`{agent}`{} refused from the next request, by this server; `writ revoke` cuts it off in the providers",
@@ -625,6 +660,10 @@ fn revoke(
         }
     };
     eprintln!("writ serve: {said}");
+    let _ = shared.audit.send(
+        json!({"time": now(), "revocation": {"agent": agent, "include_delegates": delegates, "lift": lift}, "said": said})
+            .to_string(),
+    );
     let listed: BTreeSet<&String> = revoked.keys().collect();
     reply(
         StatusCode::OK,

@@ -310,9 +310,53 @@ fn malformed_requests_are_refused_and_the_request_id_is_echoed() {
     );
     let (status, _, _) = server.send("GET", "/access/v1/nothing", &[], "");
     assert_eq!(status, 404);
+    // An action by a pattern; both placements; an empty page; too many
+    // entries; too large a body.
+    for (path, body, said) in [
+        (
+            "/access/v1/evaluation",
+            r#"{"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "s3:Get*"}, "resource": {"type": "aws.prod", "id": "x"}}"#,
+            "is a pattern",
+        ),
+        (
+            "/access/v1/evaluation",
+            r#"{"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "get"}, "resource": {"type": "kubernetes.prod", "id": "pods", "properties": {"namespace": "billing", "cluster": true}}}"#,
+            "both `namespace` and `cluster`",
+        ),
+        (
+            "/access/v1/search/subject",
+            r#"{"subject": {"type": "agent"}, "action": {"name": "get"}, "resource": {"type": "kubernetes.prod", "id": "pods"}, "page": {"limit": 0}}"#,
+            "at least 1",
+        ),
+    ] {
+        let (status, _, text) =
+            server.send("POST", path, &[("Content-Type", "application/json")], body);
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains(said), "{text}");
+    }
+    let many = json!({"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "get"},
+        "resource": {"type": "kubernetes.prod", "id": "pods"}, "evaluations": vec![json!({}); 1001]});
+    let (status, _, text) = server.send(
+        "POST",
+        "/access/v1/evaluations",
+        &[("Content-Type", "application/json")],
+        &many.to_string(),
+    );
+    assert_eq!(status, 400, "{text}");
+    let huge = format!(
+        r#"{{"subject": {{"type": "agent", "id": "{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    let (status, _, _) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[("Content-Type", "application/json")],
+        &huge,
+    );
+    assert_eq!(status, 413);
     let (status, _, text) = server.send("GET", "/metrics", &[], "");
     assert_eq!(status, 200);
-    assert!(text.contains("writ_bad_requests_total 3"), "{text}");
+    assert!(text.contains("writ_bad_requests_total 8"), "{text}");
     assert!(
         text.contains("writ_decisions_total{result=\"deny\"} 1"),
         "{text}"
@@ -388,6 +432,16 @@ fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served
         &revoke,
     );
     assert_eq!(status, 401);
+    let (status, _, _) = server.send(
+        "POST",
+        "/v1/revoke",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer wrong"),
+        ],
+        &revoke,
+    );
+    assert_eq!(status, 401);
     let (status, _, text) = server.send(
         "POST",
         "/v1/revoke",
@@ -398,10 +452,25 @@ fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served
         &revoke,
     );
     assert_eq!(status, 200, "{text}");
-    // Its delegate, at its next request.
+    // Its delegate, at its next request; a narrower second revocation
+    // does not let the delegates back.
     let answer = server.post("/access/v1/evaluation", &read);
     assert_eq!(answer["decision"], false, "{answer}");
     assert_eq!(answer["context"]["writ"]["revoked"], "billing_bot");
+    let (status, _, _) = server.send(
+        "POST",
+        "/v1/revoke",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer s3cret"),
+        ],
+        &json!({"agent": "billing_bot"}).to_string(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.post("/access/v1/evaluation", &read)["decision"],
+        false
+    );
     let (_, _, status) = server.send("GET", "/v1/status", &[], "");
     assert!(status.contains("\"agent\":\"billing_bot\""), "{status}");
     let lift = json!({"agent": "billing_bot", "lift": true}).to_string();
@@ -480,10 +549,36 @@ fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served
     let answer = server.post("/access/v1/evaluation", &bot);
     assert_eq!(answer["decision"], false, "{answer}");
     assert_eq!(answer["context"]["writ"]["frozen"], true, "{answer}");
+    // A file removed: its agents are gone at the next reload.
+    let mailer = json!({"subject": {"type": "agent", "id": "report_mailer"}, "action": {"name": "ses:SendEmail"},
+        "resource": {"type": "aws.prod", "id": "arn:aws:ses:us-east-1:123456789012:identity/acme.example"}});
+    assert_eq!(
+        server.post("/access/v1/evaluation", &mailer)["decision"],
+        true
+    );
+    let before = {
+        let (_, _, status) = server.send("GET", "/v1/status", &[], "");
+        serde_json::from_str::<Value>(&status).unwrap()["generation"]
+            .as_u64()
+            .unwrap()
+    };
+    std::fs::remove_file(root.join("teams/reporting.writ")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, _, status) = server.send("GET", "/v1/status", &[], "");
+        let status: Value = serde_json::from_str(&status).unwrap();
+        if status["generation"].as_u64() > Some(before) || status["reload_error"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let answer = server.post("/access/v1/evaluation", &mailer);
+    assert_eq!(answer["decision"], false, "{answer}");
     let (_, _, metrics) = server.send("GET", "/metrics", &[], "");
     assert!(
         metrics.contains("writ_reloads_total{result=\"failed\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("writ_revocations_total 1"), "{metrics}");
+    assert!(metrics.contains("writ_revocations_total 2"), "{metrics}");
 }
