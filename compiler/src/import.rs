@@ -133,6 +133,21 @@ pub fn import(
         .collect();
     let mut drafts = Vec::new();
     let mut skipped = Vec::new();
+    // The provider an object is in, as the source declares it; said
+    // when it does not.
+    let declared = |object: &Resource, skipped: &mut Vec<String>| {
+        let found = model
+            .providers
+            .iter()
+            .position(|p| p.address() == object.provider);
+        if found.is_none() {
+            skipped.push(format!(
+                "{}: the source declares no provider `{}`",
+                object.address, object.provider
+            ));
+        }
+        found
+    };
     let wanted = |provider: &str| {
         options.providers.is_empty() || options.providers.iter().any(|p| p == provider)
     };
@@ -171,15 +186,7 @@ pub fn import(
             skipped.push(format!("{}: {whose}", role.address));
             continue;
         }
-        let Some(provider) = model
-            .providers
-            .iter()
-            .position(|p| p.address() == role.provider)
-        else {
-            skipped.push(format!(
-                "{}: the source declares no provider `{}`",
-                role.address, role.provider
-            ));
+        let Some(provider) = declared(role, &mut skipped) else {
             continue;
         };
         let mut draft = aws::role(model, provider, role, observed);
@@ -212,15 +219,7 @@ pub fn import(
             }
             continue;
         }
-        let Some(provider) = model
-            .providers
-            .iter()
-            .position(|p| p.address() == account.provider)
-        else {
-            skipped.push(format!(
-                "{}: the source declares no provider `{}`",
-                account.address, account.provider
-            ));
+        let Some(provider) = declared(account, &mut skipped) else {
             continue;
         };
         let mut draft = kubernetes::account(model, provider, account, observed);

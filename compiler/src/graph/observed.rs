@@ -611,11 +611,7 @@ impl Graph {
             let Some(agent) = role_agent(model, role, &desired.project) else {
                 continue;
             };
-            let Some(provider) = model
-                .providers
-                .iter()
-                .position(|p| p.address() == role.provider && p.kind == ProviderKind::Aws)
-            else {
+            let Some(provider) = aws_provider_at(model, &role.provider) else {
                 continue;
             };
             let name = role.string("name").unwrap_or_default();
@@ -800,11 +796,7 @@ impl Graph {
         for user in observed.iter().filter(|r| r.kind == ResourceKind::AwsUser) {
             let path = user.string("path").unwrap_or("/").trim_start_matches('/');
             let name = user.string("name").unwrap_or_default();
-            let Some(provider) = model
-                .providers
-                .iter()
-                .position(|p| p.address() == user.provider && p.kind == ProviderKind::Aws)
-            else {
+            let Some(provider) = aws_provider_at(model, &user.provider) else {
                 continue;
             };
             // Named as `runs_on aws.P user` nodes are: by the provider's name.
@@ -847,11 +839,7 @@ impl Graph {
     fn observe_keys(&mut self, model: &Model, observed: &[Resource]) -> usize {
         let mut added = 0;
         for hold in crate::plan::github::key_holds(observed) {
-            let Some(provider) = model
-                .providers
-                .iter()
-                .position(|p| p.address() == hold.provider && p.kind == ProviderKind::Aws)
-            else {
+            let Some(provider) = aws_provider_at(model, hold.provider) else {
                 continue;
             };
             let repository = hold.secret.string("repository").unwrap_or_default();
@@ -972,11 +960,7 @@ impl Graph {
             if project_role(role, &desired.project) {
                 continue;
             }
-            let Some(provider) = model
-                .providers
-                .iter()
-                .position(|p| p.address() == role.provider && p.kind == ProviderKind::Aws)
-            else {
+            let Some(provider) = aws_provider_at(model, &role.provider) else {
                 continue;
             };
             let name = role.string("name").unwrap_or_default();
@@ -1555,6 +1539,14 @@ fn role_agent(model: &Model, role: &Resource, project: &str) -> Option<usize> {
         .or_else(|| role.tag(ownership::aws::AGENT_TAG).and_then(by_name))
 }
 
+/// The AWS provider at an address (`aws.prod`).
+fn aws_provider_at(model: &Model, address: &str) -> Option<usize> {
+    model
+        .providers
+        .iter()
+        .position(|p| p.address() == address && p.kind == ProviderKind::Aws)
+}
+
 /// Is an observed role the project's, as the planner owns roles (its path
 /// and its `writ:project` tag)?
 fn project_role(role: &Resource, project: &str) -> bool {
@@ -1724,11 +1716,7 @@ impl Graph {
             else {
                 continue;
             };
-            let Some(provider) = model
-                .providers
-                .iter()
-                .position(|p| p.address() == role.provider && p.kind == ProviderKind::Aws)
-            else {
+            let Some(provider) = aws_provider_at(model, &role.provider) else {
                 continue;
             };
             let documents: Vec<(&Resource, Value)> = policies
