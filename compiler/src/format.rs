@@ -438,6 +438,7 @@ fn value(value: &Value) -> String {
         ValueKind::String(text) => string(text),
         ValueKind::Integer(text)
         | ValueKind::Duration(text)
+        | ValueKind::Rate(text)
         | ValueKind::Date(text)
         | ValueKind::Ident(text)
         | ValueKind::Malformed(text) => text.clone(),

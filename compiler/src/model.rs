@@ -252,6 +252,9 @@ pub struct Agent {
     pub parent: Option<AgentId>,
     pub parent_span: Option<Span>,
     pub frozen: bool,
+    /// `rate = 600/min`: the most requests it may make, enforced where
+    /// its requests are decided (`writ serve`).
+    pub rate: Option<Rate>,
     pub runs_on: Vec<Workload>,
     /// Scopes named by `can`, directly.
     pub scopes: Vec<ScopeId>,
@@ -302,12 +305,64 @@ pub enum WorkloadKind {
 /// What an agent's delegates may at most hold.
 #[derive(Debug, Clone)]
 pub struct Ceiling {
+    /// The most requests a second any delegate below may make.
+    pub rate: Option<Rate>,
     pub max_depth: u32,
     pub max_depth_span: Option<Span>,
     pub ttl: Duration,
     pub ttl_span: Option<Span>,
     pub grants: Vec<Grant>,
     pub span: Span,
+}
+
+/// A rate of requests: `count` a `per_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u64,
+    pub per_seconds: u64,
+    pub span: Span,
+}
+
+impl Rate {
+    /// `600/min` from its text; why not, otherwise.
+    pub fn parse(text: &str, span: Span) -> Result<Rate, String> {
+        let (count, period) = text
+            .split_once('/')
+            .ok_or_else(|| "a rate is written `COUNT/s`, `/min` or `/h`".to_string())?;
+        let count: u64 = count
+            .parse()
+            .map_err(|_| format!("`{count}` is not a whole number"))?;
+        if count == 0 {
+            return Err("a rate of 0 allows nothing: to stop an agent, freeze it".to_string());
+        }
+        let per_seconds = match period {
+            "s" => 1,
+            "min" => 60,
+            "h" => 3600,
+            other => return Err(format!("`/{other}` is no period: `/s`, `/min` or `/h`")),
+        };
+        Ok(Rate {
+            count,
+            per_seconds,
+            span,
+        })
+    }
+
+    /// Is it more than `other` allows?
+    pub fn exceeds(&self, other: &Rate) -> bool {
+        u128::from(self.count) * u128::from(other.per_seconds)
+            > u128::from(other.count) * u128::from(self.per_seconds)
+    }
+
+    /// As written: `600/min`.
+    pub fn text(&self) -> String {
+        let period = match self.per_seconds {
+            1 => "s",
+            60 => "min",
+            _ => "h",
+        };
+        format!("{}/{period}", self.count)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

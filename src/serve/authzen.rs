@@ -237,7 +237,26 @@ fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
 fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadRequest> {
     let parsed = parse(loaded, asked)?;
     let id = shared.next_id();
-    let (decision, reason, details) = verdict(shared, loaded, &parsed);
+    // An agent's `rate`: past it, refused until a request is free again.
+    let limited = parsed.agent.and_then(|agent| {
+        let rate = loaded.engine.model().agents[agent].rate?;
+        shared
+            .take(&parsed.agent_name, rate)
+            .err()
+            .map(|wait| (rate, wait))
+    });
+    let (decision, reason, details) = match limited {
+        Some((rate, wait)) => (
+            false,
+            format!(
+                "`{}` is past its rate of {}: try again in {wait} s",
+                parsed.agent_name,
+                rate.text()
+            ),
+            Some(json!({"rate_limited": rate.text()})),
+        ),
+        None => verdict(shared, loaded, &parsed),
+    };
     shared.metrics.decided(decision);
     shared.audit(Audit {
         id: &id,
@@ -255,6 +274,9 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
     let mut context = json!({"id": id, "reason_admin": {"en": reason}});
     if let Some(details) = details {
         context["writ"] = details;
+    }
+    if let Some((_, wait)) = limited {
+        context["error"] = json!({"status": 429, "message": reason, "retry_after": wait});
     }
     Ok(json!({"decision": decision, "context": context}))
 }

@@ -143,8 +143,18 @@ pub struct Audit<'a> {
     pub reason: &'a str,
 }
 
+/// An agent's allowance of requests: a bucket of `count` tokens that
+/// fills at `count` a `per_seconds`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    rate: (u64, u64),
+}
+
 /// What every request shares.
 pub struct Shared {
+    /// Each rate-limited agent's allowance, by name.
+    buckets: Mutex<std::collections::HashMap<String, Bucket>>,
     loaded: RwLock<Arc<Loaded>>,
     /// Agents revoked at run time (with their delegates, when asked).
     revoked: RwLock<BTreeMap<String, bool>>,
@@ -165,6 +175,40 @@ impl Shared {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Takes one of the agent's requests under its `rate`; when none is
+    /// left, in how many seconds one will be.
+    fn take(&self, agent: &str, rate: writ_compiler::model::Rate) -> Result<(), u64> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let key = (rate.count, rate.per_seconds);
+        let bucket = buckets.entry(agent.to_string()).or_insert(Bucket {
+            tokens: rate.count as f64,
+            at: now,
+            rate: key,
+        });
+        // A changed rate (a reload) starts afresh.
+        if bucket.rate != key {
+            *bucket = Bucket {
+                tokens: rate.count as f64,
+                at: now,
+                rate: key,
+            };
+        }
+        let per_second = rate.count as f64 / rate.per_seconds as f64;
+        let elapsed = now.duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(rate.count as f64);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as u64)
+        }
     }
 
     fn next_id(&self) -> String {
@@ -339,6 +383,7 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             .local_addr()
             .map_err(|e| CliError::Message(format!("cannot read the address listened on: {e}")))?;
         let shared = Arc::new(Shared {
+            buckets: Mutex::new(std::collections::HashMap::new()),
             loaded: RwLock::new(Arc::new(first)),
             revoked: RwLock::new(BTreeMap::new()),
             reload_error: Mutex::new(None),
@@ -554,6 +599,19 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
                                 _ => return revoke(shared, &body, authorization.as_deref(), id),
                             };
                             match answer {
+                                // One evaluation past the agent's rate.
+                                Ok(value) if value["context"]["error"]["status"] == 429 => {
+                                    let wait = value["context"]["error"]["retry_after"]
+                                        .as_u64()
+                                        .unwrap_or(1);
+                                    let mut response =
+                                        reply(StatusCode::TOO_MANY_REQUESTS, &value, id);
+                                    response.headers_mut().insert(
+                                        hyper::header::RETRY_AFTER,
+                                        hyper::header::HeaderValue::from(wait),
+                                    );
+                                    response
+                                }
                                 Ok(value) => reply(StatusCode::OK, &value, id),
                                 Err(authzen::BadRequest(message)) => bad(message),
                             }

@@ -582,3 +582,62 @@ fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served
     );
     assert!(metrics.contains("writ_revocations_total 2"), "{metrics}");
 }
+
+#[test]
+fn an_agent_past_its_rate_is_refused_with_429_until_a_request_is_free() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-rate");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        r#"provider aws prod {
+  account = "123456789012"
+}
+
+agent reporter {
+  owner = "team-reporting"
+  ttl = 1h
+  rate = 2/min
+  runs_on aws.prod service "lambda.amazonaws.com"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::reports/*"
+}
+"#,
+    )
+    .unwrap();
+    let server = Server::start(&root, &[]);
+    let ask = json!({"subject": {"type": "agent", "id": "reporter"}, "action": {"name": "s3:GetObject"},
+        "resource": {"type": "aws.prod", "id": "arn:aws:s3:::reports/a.csv"}});
+    assert_eq!(server.post("/access/v1/evaluation", &ask)["decision"], true);
+    assert_eq!(server.post("/access/v1/evaluation", &ask)["decision"], true);
+    let (status, head, text) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[("Content-Type", "application/json")],
+        &ask.to_string(),
+    );
+    assert_eq!(status, 429, "{text}");
+    let wait: u64 = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after: ")
+                .map(str::to_string)
+        })
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {head}"));
+    assert!((1..=30).contains(&wait), "{wait}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["decision"], false);
+    assert_eq!(answer["context"]["writ"]["rate_limited"], "2/min");
+    // In a batch: that entry denied, with the error.
+    let batch = server.post(
+        "/access/v1/evaluations",
+        &json!({"subject": {"type": "agent", "id": "reporter"}, "action": {"name": "s3:GetObject"},
+            "evaluations": [{"resource": {"type": "aws.prod", "id": "arn:aws:s3:::reports/b.csv"}}]}),
+    );
+    assert_eq!(batch["evaluations"][0]["decision"], false, "{batch}");
+    assert_eq!(
+        batch["evaluations"][0]["context"]["error"]["status"], 429,
+        "{batch}"
+    );
+}

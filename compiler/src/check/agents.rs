@@ -12,8 +12,8 @@ use crate::syntax::ast::{self, ItemKind, Stmt, StmtKind, ValueKind};
 use crate::values::{Date, HOUR, MINUTE};
 use std::collections::{BTreeMap, HashSet};
 
-pub const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen"];
-pub const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl"];
+pub const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen", "rate"];
+pub const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl", "rate"];
 pub const GUARDRAIL_FIELDS: &[&str] = &["max_ttl", "require_expires"];
 
 /// Is `field` missing because it is misspelt? Then the misspelling has been
@@ -90,6 +90,9 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if let Some(field) = fields.get("rate") {
+            self.model.agents[id].rate = self.rate_field(field);
+        }
         if let Some(field) = fields.get("frozen") {
             if let Some((frozen, _)) = self.bool_field(field) {
                 self.model.agents[id].frozen = frozen;
@@ -150,6 +153,7 @@ impl<'a> Checker<'a> {
         };
         let fields = self.fields(body, DELEGATES_FIELDS, "a `delegates` block");
         let mut ceiling = model::Ceiling {
+            rate: None,
             max_depth: 1,
             max_depth_span: None,
             ttl: self.model.agents[agent].ttl,
@@ -187,6 +191,9 @@ impl<'a> Checker<'a> {
                 ceiling.ttl = ttl;
                 ceiling.ttl_span = Some(span);
             }
+        }
+        if let Some(field) = fields.get("rate") {
+            ceiling.rate = self.rate_field(field);
         }
         for inner in body {
             match &inner.kind {
@@ -980,6 +987,7 @@ impl<'a> Checker<'a> {
         let ancestors = self.model.ancestors(id);
         let mut reported_depth = false;
         let mut reported_ttl = false;
+        let mut reported_rate = false;
         let mut reported_grants: HashSet<Span> = HashSet::new();
         let mut found = Vec::new();
         for (distance, &ancestor) in ancestors.iter().enumerate() {
@@ -1003,6 +1011,38 @@ impl<'a> Checker<'a> {
                     .with_label(ceiling.max_depth_span.unwrap_or(ceiling.span), format!("`{ancestor_name}` allows depth {}", ceiling.max_depth))
                     .with_help(format!("raise `max_depth` in `{ancestor_name}`'s `delegates`, or attach `{}` higher up", agent.name)),
                 );
+            }
+            if let Some(bound) = ceiling.rate.filter(|_| !reported_rate) {
+                let over = match agent.rate {
+                    Some(rate) => rate.exceeds(&bound).then(|| {
+                        (
+                            format!("`{}` may make {} requests, more than the {} its delegator `{ancestor_name}` allows", agent.name, rate.text(), bound.text()),
+                            rate.span,
+                        )
+                    }),
+                    None => Some((
+                        format!("`{}` declares no `rate`, and its delegator `{ancestor_name}` bounds its delegates to {}", agent.name, bound.text()),
+                        parent_span,
+                    )),
+                };
+                if let Some((message, span)) = over {
+                    reported_rate = true;
+                    found.push(
+                        Diagnostic::new(
+                            Code::DelegationExceeds,
+                            message,
+                            Label::new(span, "beyond the ceiling"),
+                        )
+                        .with_label(
+                            bound.span,
+                            format!(
+                                "`{ancestor_name}`'s delegates make at most {}",
+                                bound.text()
+                            ),
+                        )
+                        .with_help(format!("set `rate = {}` or less", bound.text())),
+                    );
+                }
             }
             if agent.ttl > ceiling.ttl && !reported_ttl {
                 reported_ttl = true;

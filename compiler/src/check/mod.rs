@@ -379,6 +379,7 @@ impl<'a> Checker<'a> {
                     parent: None,
                     parent_span: None,
                     frozen: false,
+                    rate: None,
                     runs_on: Vec::new(),
                     scopes: Vec::new(),
                     grants: Vec::new(),
@@ -562,6 +563,38 @@ impl<'a> Checker<'a> {
                     field.value.span,
                     "\"…\"",
                 ));
+                None
+            }
+        }
+    }
+
+    /// `rate = 600/min`.
+    pub(crate) fn rate_field(&mut self, field: &ast::Field) -> Option<crate::model::Rate> {
+        let span = field.value.span;
+        let text = match &field.value.kind {
+            ValueKind::Rate(text) | ValueKind::Malformed(text) => text,
+            other => {
+                self.report(diagnostics::wrong_type(
+                    &field.name.text,
+                    "a rate",
+                    other.describe(),
+                    span,
+                    "600/min",
+                ));
+                return None;
+            }
+        };
+        match crate::model::Rate::parse(text, span) {
+            Ok(rate) => Some(rate),
+            Err(reason) => {
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`{text}` is not a valid rate: {reason}"),
+                        span,
+                        "invalid rate",
+                    )
+                    .with_help("rates are written like `600/min`, `10/s` or `5000/h`"),
+                );
                 None
             }
         }

@@ -123,6 +123,8 @@ pub enum ValueKind {
     Duration(String),
     /// A date as written (`2027-06-30`).
     Date(String),
+    /// A rate as written (`600/min`).
+    Rate(String),
     /// A bare name (`parent = billing_bot`).
     Ident(String),
     List(Vec<Value>),
@@ -138,6 +140,7 @@ impl ValueKind {
             ValueKind::Integer(_) => "an integer",
             ValueKind::Bool(_) => "`true` or `false`",
             ValueKind::Duration(_) => "a duration",
+            ValueKind::Rate(_) => "a rate",
             ValueKind::Date(_) => "a date",
             ValueKind::Ident(_) => "a name",
             ValueKind::List(_) => "a list",

@@ -273,6 +273,7 @@ impl Walker {
             ),
             Rule::date => ValueKind::Date(text),
             Rule::duration => ValueKind::Duration(text),
+            Rule::rate => ValueKind::Rate(text),
             Rule::integer => ValueKind::Integer(text),
             Rule::boolean => ValueKind::Bool(text == "true"),
             Rule::bad_literal => ValueKind::Malformed(text),
@@ -990,6 +991,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::value
         | Rule::list
         | Rule::date
+        | Rule::rate
         | Rule::duration
         | Rule::integer
         | Rule::boolean

@@ -526,6 +526,7 @@ pub(super) fn condition_values(value: &ast::Value) -> Vec<String> {
         ValueKind::String(text)
         | ValueKind::Integer(text)
         | ValueKind::Duration(text)
+        | ValueKind::Rate(text)
         | ValueKind::Date(text)
         | ValueKind::Ident(text)
         | ValueKind::Malformed(text) => vec![text.clone()],
