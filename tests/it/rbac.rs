@@ -650,3 +650,46 @@ fn a_guardrail_that_holds_is_never_broken_by_the_lowered_objects() {
         breaches.join("\n\n")
     );
 }
+
+/// `writ serve`'s decision engine decides as the evaluator on random
+/// Kubernetes projects (verbs, resources with groups and subresources,
+/// `named`, placements, a delegate whose tokens its parent mints), for
+/// every request of the universe, in every placement and by name.
+#[test]
+fn the_decision_engine_decides_as_the_evaluator_on_kubernetes() {
+    let mut random = Random(0x5eed_0019);
+    let universe = every_request();
+    let (mut projects, mut compared) = (0, 0);
+    while projects < cases(100) {
+        let grants: Vec<String> = (0..1 + random.next() % 3)
+            .map(|_| random_grant(&mut random))
+            .collect();
+        let source = if random.chance(50) {
+            format!(
+                "{HEADER}{}{}",
+                agent("bot", "  delegates {\n    ttl = 1h\n  }\n", &grants),
+                "agent helper {\n  owner = \"team\"\n  ttl = 1h\n  parent = bot\n  runs_on kubernetes.prod namespace \"team-a\" service_account \"a\"\n}\n"
+            )
+        } else {
+            format!("{HEADER}{}", agent("bot", "", &grants))
+        };
+        // Projects with findings too: the engine answers any model.
+        let checked = check(&source);
+        projects += 1;
+        let model = &checked.model;
+        let engine = writ_compiler::decide::Engine::new(model.clone());
+        for agent in 0..model.agents.len() {
+            for request in &universe {
+                as_writ_request(model, request, |request| {
+                    assert_eq!(
+                        engine.decide(agent, request),
+                        eval::evaluate(model, agent, request),
+                        "{request:?} for agent {agent}:\n{source}"
+                    );
+                });
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 10_000, "{compared} requests compared");
+}
