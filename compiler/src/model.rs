@@ -305,7 +305,8 @@ pub enum WorkloadKind {
 /// What an agent's delegates may at most hold.
 #[derive(Debug, Clone)]
 pub struct Ceiling {
-    /// The most requests a second any delegate below may make.
+    /// The highest rate any delegate below may have (default: the
+    /// agent's own).
     pub rate: Option<Rate>,
     pub max_depth: u32,
     pub max_depth_span: Option<Span>,
@@ -348,10 +349,12 @@ impl Rate {
         })
     }
 
-    /// Is it more than `other` allows?
+    /// Is it more than `other` allows: a faster pace, or a larger burst
+    /// (a bucket holds `count` requests at once)?
     pub fn exceeds(&self, other: &Rate) -> bool {
-        u128::from(self.count) * u128::from(other.per_seconds)
-            > u128::from(other.count) * u128::from(self.per_seconds)
+        self.count > other.count
+            || u128::from(self.count) * u128::from(other.per_seconds)
+                > u128::from(other.count) * u128::from(self.per_seconds)
     }
 
     /// As written: `600/min`.

@@ -82,19 +82,33 @@ pub fn run(out: &mut impl Write, path: &Path, name: Option<&str>, providers: &[S
     let ignore = root.join(".gitignore");
     // The workflows write it at the repository's root.
     let entry = "/writ-plan.json".to_string();
-    let existing = std::fs::read_to_string(&ignore).unwrap_or_default();
+    let existing = match std::fs::read(&ignore) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(CliError::Message(format!(
+                "cannot read `{}`: {e}",
+                ignore.display()
+            )))
+        }
+    };
     if !existing
         .lines()
         .any(|l| l.trim() == entry || l.trim() == "writ-plan.json")
     {
-        let mut text = existing;
-        if !text.is_empty() && !text.ends_with('\n') {
+        // Appended: what the file holds is never written again.
+        let mut text = String::new();
+        if !existing.is_empty() && !existing.ends_with('\n') {
             text.push('\n');
         }
         text.push_str(&format!(
             "# writ's plan files: made by each run, not source\n{entry}\n"
         ));
-        std::fs::write(&ignore, text)
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&ignore)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
             .map_err(|e| CliError::Message(format!("cannot write `{}`: {e}", ignore.display())))?;
         writeln!(out, "added `{entry}` to {}", shown(&ignore))?;
     }
@@ -132,7 +146,9 @@ fn project_name(text: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let name = name.trim_matches('-').to_string();
+    // writ.toml takes names of at most 64 characters.
+    let name: String = name.trim_matches('-').chars().take(64).collect();
+    let name = name.trim_end_matches('-').to_string();
     if name.is_empty() {
         "project".to_string()
     } else {
@@ -174,7 +190,7 @@ fn settings(name: &str, kinds: &[&str]) -> String {
     for kind in kinds {
         text.push_str(match *kind {
             "aws" => "\n[provider.aws.prod]\nregion = \"us-east-1\"\n# profile = \"prod\"\n",
-            "kubernetes" => "\n[provider.kubernetes.prod]\n# The kubeconfig context; empty, its current context.\ncontext = \"prod\"\n",
+            "kubernetes" => "\n[provider.kubernetes.prod]\n# The kubeconfig context (the workflows make it with\n# `aws eks update-kubeconfig --alias prod-eks`).\ncontext = \"prod-eks\"\n",
             "github" => "\n# GitHub is read live only with this section (docs/github.md).\n# [provider.github.main]\n# token_env = \"GITHUB_TOKEN\"\n",
             _ => "\n# GCP is read live only with this section (docs/gcp.md).\n# [provider.gcp.main]\n",
         });
@@ -188,7 +204,7 @@ fn provider_source(kinds: &[&str]) -> String {
         text.push('\n');
         text.push_str(match *kind {
             "aws" => "/// The production AWS account: put its 12-digit id here.\nprovider aws prod {\n  account = \"123456789012\"\n}\n",
-            "kubernetes" => "/// The production cluster. With `oidc_issuer` (the cluster's OIDC issuer\n/// URL), AWS roles can trust its service accounts.\nprovider kubernetes prod {\n  cluster = \"prod\"\n}\n",
+            "kubernetes" => "/// The production cluster (its name, as the workflows' `aws eks\n/// update-kubeconfig --name` gives it). With `oidc_issuer` (the\n/// cluster's OIDC issuer URL), AWS roles can trust its service accounts.\nprovider kubernetes prod {\n  cluster = \"prod-eks\"\n}\n",
             "github" => "/// The GitHub organisation whose workflows and Apps act as agents.\nprovider github main {\n  org = \"your-org\"\n}\n",
             _ => "/// A GCP project.\nprovider gcp main {\n  project = \"your-project\"\n}\n",
         });
@@ -265,6 +281,17 @@ fn workflow(text: &str, project: &str, kinds: &[&str]) -> String {
         {
             // The step's `run:` line goes with it.
             skip = 1;
+            continue;
+        }
+        // AWS credentials, for AWS and for EKS: with neither, not the step
+        // (and its `with:` and two settings).
+        if !kinds.contains(&"aws")
+            && !kinds.contains(&"kubernetes")
+            && line
+                .trim_start()
+                .starts_with("- uses: aws-actions/configure-aws-credentials")
+        {
+            skip = 3;
             continue;
         }
         let line = line

@@ -237,8 +237,13 @@ fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
 fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadRequest> {
     let parsed = parse(loaded, asked)?;
     let id = shared.next_id();
-    // An agent's `rate`: past it, refused until a request is free again.
-    let limited = parsed.agent.and_then(|agent| {
+    let (decision, reason, details) = verdict(shared, loaded, &parsed);
+    // An agent's `rate`: past it, refused until a request is free again;
+    // a revoked, expired or frozen agent is refused for that first.
+    let stopped = details.as_ref().is_some_and(|d| {
+        d.get("revoked").is_some() || d.get("expired").is_some() || d.get("frozen").is_some()
+    });
+    let limited = parsed.agent.filter(|_| !stopped).and_then(|agent| {
         let rate = loaded.engine.model().agents[agent].rate?;
         shared
             .take(&parsed.agent_name, rate)
@@ -255,7 +260,7 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
             ),
             Some(json!({"rate_limited": rate.text()})),
         ),
-        None => verdict(shared, loaded, &parsed),
+        None => (decision, reason, details),
     };
     shared.metrics.decided(decision);
     shared.audit(Audit {

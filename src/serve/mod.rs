@@ -186,11 +186,19 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         let key = (rate.count, rate.per_seconds);
-        let bucket = buckets.entry(agent.to_string()).or_insert(Bucket {
-            tokens: rate.count as f64,
-            at: now,
-            rate: key,
-        });
+        if !buckets.contains_key(agent) {
+            buckets.insert(
+                agent.to_string(),
+                Bucket {
+                    tokens: rate.count as f64,
+                    at: now,
+                    rate: key,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(agent) else {
+            return Ok(());
+        };
         // A changed rate (a reload) starts afresh.
         if bucket.rate != key {
             *bucket = Bucket {

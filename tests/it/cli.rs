@@ -1233,6 +1233,41 @@ fn writ_init_starts_a_project_that_checks_and_never_writes_over_a_file() {
             stderr(&checked)
         );
     }
+    // A repository of GitHub alone: no cloud credentials in its workflows;
+    // a long name cut to what writ.toml takes.
+    let lone = Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-github-only");
+    let _ = std::fs::remove_dir_all(&lone);
+    std::fs::create_dir_all(lone.join(".git")).unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args([
+            "init",
+            ".",
+            "--provider",
+            "github",
+            "--name",
+            &"x".repeat(80),
+        ])
+        .current_dir(&lone)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let plan = std::fs::read_to_string(lone.join(".github/workflows/writ-plan.yml")).unwrap();
+    assert!(!plan.contains("configure-aws-credentials"), "{plan}");
+    assert!(!plan.contains("update-kubeconfig"), "{plan}");
+    assert!(plan.contains("args: check . --format github"), "{plan}");
+    let settings = std::fs::read_to_string(lone.join("writ.toml")).unwrap();
+    assert!(
+        settings.contains(&format!("name = \"{}\"", "x".repeat(64))),
+        "{settings}"
+    );
+    let checked = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["check", "."])
+        .current_dir(&lone)
+        .env("WRIT_TODAY", "2026-11-28")
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
     // A provider writ does not know.
     let wrong = run(&["init", "other", "--provider", "azure"]);
     assert_eq!(wrong.status.code(), Some(1));

@@ -153,7 +153,9 @@ impl<'a> Checker<'a> {
         };
         let fields = self.fields(body, DELEGATES_FIELDS, "a `delegates` block");
         let mut ceiling = model::Ceiling {
-            rate: None,
+            // Like `ttl`: what the agent itself may not exceed, its
+            // delegates may not either.
+            rate: self.model.agents[agent].rate,
             max_depth: 1,
             max_depth_span: None,
             ttl: self.model.agents[agent].ttl,
