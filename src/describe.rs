@@ -38,6 +38,14 @@ pub fn agent_text(sources: &SourceMap, model: &Model, id: AgentId) -> String {
     if a.frozen {
         writeln!(said, "  frozen: declared, holding no access").ok();
     }
+    if let Some(rate) = &a.rate {
+        writeln!(
+            said,
+            "  asks at most {} (`writ serve` holds it)",
+            rate.text()
+        )
+        .ok();
+    }
     for (text, at) in &runs_on {
         writeln!(said, "  runs on {text} ({at})").ok();
     }
@@ -65,11 +73,15 @@ pub fn agent_text(sources: &SourceMap, model: &Model, id: AgentId) -> String {
     if let Some(ceiling) = &a.delegates {
         writeln!(
             said,
-            "  its delegates may be {} deep, live at most {}, and hold at most {} grant{}",
+            "  its delegates may be {} deep, live at most {}, and hold at most {} grant{}{}",
             ceiling.max_depth,
             ceiling.ttl,
             ceiling.grants.len(),
-            if ceiling.grants.len() == 1 { "" } else { "s" }
+            if ceiling.grants.len() == 1 { "" } else { "s" },
+            ceiling
+                .rate
+                .map(|r| format!(", asking at most {}", r.text()))
+                .unwrap_or_default()
         )
         .ok();
     }

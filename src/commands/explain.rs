@@ -334,6 +334,7 @@ fn describe(
             "expires_with": a.expires_with.map(|p| model.agents[p].name.clone()),
             "retired": a.retired,
             "frozen": a.frozen,
+            "rate": a.rate.map(|r| r.text()),
             "runs_on": runs_on.iter().map(|(text, at)| json!({"text": text, "at": at})).collect::<Vec<_>>(),
             "delegate_of": ancestors,
             "grants": a.grants.iter().map(|g| json!({
@@ -344,6 +345,7 @@ fn describe(
             "delegates": a.delegates.as_ref().map(|c| json!({
                 "max_depth": c.max_depth,
                 "ttl": c.ttl.to_string(),
+                "rate": c.rate.map(|r| r.text()),
                 "grants": c.grants.iter().map(|g| one_line(&project.sources, g.span)).collect::<Vec<_>>(),
             })),
             "guardrails": model.guardrails.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),

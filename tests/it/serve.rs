@@ -604,6 +604,14 @@ agent reporter {
 "#,
     )
     .unwrap();
+    // `writ explain` says it.
+    let explained = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["explain", "reporter", root.to_str().unwrap()])
+        .env("WRIT_TODAY", "2026-11-28")
+        .output()
+        .unwrap();
+    let explained = String::from_utf8_lossy(&explained.stdout).to_string();
+    assert!(explained.contains("asks at most 2/min"), "{explained}");
     let server = Server::start(&root, &[]);
     let ask = json!({"subject": {"type": "agent", "id": "reporter"}, "action": {"name": "s3:GetObject"},
         "resource": {"type": "aws.prod", "id": "arn:aws:s3:::reports/a.csv"}});
