@@ -715,7 +715,7 @@ mod aws {
                     &mut draft,
                 ),
                 None => draft.narrower(
-                    format!("attached policy `{arn}`: its document is not in what was read (writ reads the documents of its own managed policies only); write its grants by hand"),
+                    format!("attached policy `{arn}`: its document is not in what was read (writ reads the account's own policies, not AWS's managed ones); write its grants by hand"),
                     None,
                 ),
             }

@@ -266,6 +266,24 @@ fn a_role_made_by_hand_is_imported_from_a_live_account() {
             ),
         ],
     );
+    // A policy of the account's own, attached: its document is read too.
+    moto.iam(
+        "CreatePolicy",
+        &[
+            ("PolicyName", "backup-logs"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"arn:aws:logs:us-east-1:123456789012:log-group:backup:*"}]}"#,
+            ),
+        ],
+    );
+    moto.iam(
+        "AttachRolePolicy",
+        &[
+            ("RoleName", "nightly-backup"),
+            ("PolicyArn", "arn:aws:iam::123456789012:policy/backup-logs"),
+        ],
+    );
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("import")
         .join("live");
@@ -292,6 +310,7 @@ fn a_role_made_by_hand_is_imported_from_a_live_account() {
         "ttl = 2h",
         "runs_on aws.prod service \"ec2.amazonaws.com\"",
         "aws.prod allow s3:PutObject, s3:GetObject on \"arn:aws:s3:::acme-backups/*\"\n    when aws:SecureTransport == true",
+        "aws.prod allow logs:PutLogEvents on \"arn:aws:logs:us-east-1:123456789012:log-group:backup:*\"",
     ] {
         assert!(source.contains(expected), "no `{expected}` in:\n{source}");
     }

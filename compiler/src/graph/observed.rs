@@ -818,8 +818,14 @@ impl Graph {
                 }
             }
             for attached in strings(user.attribute("attached_policies")) {
-                self.unknown_access(model, provider, node, format!("observed: managed policy {attached} attached to IAM user {name}; what it allows was not read"));
-                added += 1;
+                added += self.attached(
+                    model,
+                    provider,
+                    node,
+                    observed,
+                    &attached,
+                    &format!("IAM user {name}"),
+                );
             }
             for group in strings(user.attribute("groups")) {
                 self.unknown_access(model, provider, node, format!("observed: IAM user {name} is in group {group}, whose policies were not read"));
@@ -1101,7 +1107,14 @@ impl Graph {
                 );
             }
             for attached in strings(role.attribute("attached_policies")) {
-                self.unknown_access(model, provider, node, format!("observed: managed policy {attached} attached to role {name}; what it allows was not read"));
+                self.attached(
+                    model,
+                    provider,
+                    node,
+                    observed,
+                    &attached,
+                    &format!("role {name}"),
+                );
             }
         }
         added
@@ -1792,6 +1805,49 @@ impl Graph {
 
     /// Access whose extent writ cannot read (a policy it did not read, or
     /// cannot): every action on every resource of the provider, observed.
+    /// What a managed policy attached to an identity outside writ lets it
+    /// do: its statements, when the observed state holds its document (the
+    /// account's own policies); unknown access otherwise (AWS's managed
+    /// policies, whose documents writ does not read).
+    fn attached(
+        &mut self,
+        model: &Model,
+        provider: usize,
+        node: usize,
+        observed: &[Resource],
+        arn: &str,
+        whose: &str,
+    ) -> usize {
+        let document = observed
+            .iter()
+            .find(|r| {
+                r.kind == ResourceKind::AwsManagedPolicy
+                    && r.provider == model.providers[provider].address()
+                    && r.string("arn") == Some(arn)
+            })
+            .and_then(|r| r.attribute("policy"))
+            .filter(|d| !d.is_null())
+            .cloned();
+        match document {
+            Some(document) => self.draw_statements(
+                model,
+                provider,
+                node,
+                &document,
+                &format!("observed: managed policy {arn} attached to {whose}"),
+            ),
+            None => {
+                self.unknown_access(
+                    model,
+                    provider,
+                    node,
+                    format!("observed: managed policy {arn} attached to {whose}; what it allows was not read"),
+                );
+                1
+            }
+        }
+    }
+
     fn unknown_access(&mut self, model: &Model, provider: usize, from: usize, how: String) {
         let to = self.resource_node(model, provider, "*", &Placement::None);
         self.edge(Edge {

@@ -262,15 +262,33 @@ impl AwsProvider {
             .policy_name()
             .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(arn));
         let path = policy.path().unwrap_or("/");
-        if !path.starts_with("/writ/") {
-            return Ok(None);
-        }
         let document = policy
             .policy_version_list()
             .iter()
             .find(|v| v.is_default_version())
             .and_then(|v| v.document())
             .map_or(Value::Null, decode_document);
+        if !path.starts_with("/writ/") {
+            // Someone else's, attached to a role or user: what it allows is
+            // read (for the access graph and `writ import`), its tags are
+            // not (a request each). Unattached ones are left out.
+            if policy.attachment_count().unwrap_or(0) == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(Resource {
+                address: writ_compiler::address::aws_managed_policy(&self.address, name),
+                provider: self.address.clone(),
+                kind: ResourceKind::AwsManagedPolicy,
+                agent: None,
+                attributes: BTreeMap::from([
+                    ("name".to_string(), json!(name)),
+                    ("path".to_string(), json!(path)),
+                    ("policy".to_string(), document),
+                    ("arn".to_string(), json!(arn)),
+                ])
+                .into(),
+            }));
+        }
         let tag_list = call!(
             self,
             "ListPolicyTags",
