@@ -73,10 +73,7 @@ impl Moto {
                 return None;
             }
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = free_port();
         let child = Command::new(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -126,6 +123,26 @@ impl Moto {
         let ok = response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200");
         (ok, response)
     }
+}
+
+/// A port for a moto server, below the range the system hands out for
+/// port 0 (32768 and up, where the tests' proxies and fake APIs listen):
+/// taken by port 0, a port freed here could be bound by another test's
+/// proxy before moto binds it, and a test would then talk to that proxy.
+/// Ports are handed out in turn within this process, from a start that
+/// differs between processes, skipping any in use.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
+    for _ in 0..12_000 {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % 12_000;
+        let port = 20_000 + (start - 20_000 + offset) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port for moto between 20000 and 32000");
 }
 
 impl Drop for Moto {
