@@ -120,46 +120,23 @@ enum Command {
     Usage {
         #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
-        /// A log: a CloudTrail file (plain or gzipped) or `lookup-events`
-        /// output, a Kubernetes audit log (JSON lines or an `EventList`),
-        /// or a folder of them. May be given more than once.
-        #[arg(long, value_name = "FILE", required_unless_present = "live")]
-        from: Vec<PathBuf>,
-        /// Also read IAM's last-accessed data of each agent's role, live
-        /// (when each service and tracked action was last attempted).
-        #[arg(long)]
-        live: bool,
-        /// With `--live`: only these AWS providers (repeatable).
-        #[arg(long = "only", value_name = "KIND.NAME", requires = "live")]
-        only: Vec<String>,
-        /// How far back to count, ending today (`90d`, `12h`).
-        #[arg(long, default_value = "90d")]
-        since: String,
+        #[command(flatten)]
+        sources: crate::logs::Sources,
         /// How to print the report.
         #[arg(long, value_enum, default_value_t = commands::usage::UsageFormat::Text)]
         format: commands::usage::UsageFormat,
     },
     /// Rewrite the source down to what the usage logs show was used,
     /// never below it: grants nobody used removed, actions nobody used
-    /// dropped, wildcards replaced by the actions (and, in AWS, the
-    /// resources) used; `@keep` grants left. A diff, or the files with `--write`; refused unless the result
-    /// checks and still allows every recorded request (docs/usage.md).
+    /// dropped, wildcards replaced by the actions (and S3 resource
+    /// wildcards by the buckets) used; `@keep` grants left. A diff, or the
+    /// files with `--write`; refused unless the result checks and still
+    /// allows every recorded request (docs/usage.md).
     Tighten {
         #[arg(default_value = ".", help = PATH_HELP)]
         path: PathBuf,
-        /// A log: CloudTrail, or a Kubernetes audit log, or a folder of
-        /// them; repeatable.
-        #[arg(long, value_name = "FILE", required_unless_present = "live")]
-        from: Vec<PathBuf>,
-        /// Also read IAM's last-accessed data of each agent's role, live.
-        #[arg(long)]
-        live: bool,
-        /// With `--live`: only these AWS providers (repeatable).
-        #[arg(long = "only", value_name = "KIND.NAME", requires = "live")]
-        only: Vec<String>,
-        /// How far back to count, ending today.
-        #[arg(long, default_value = "90d")]
-        since: String,
+        #[command(flatten)]
+        sources: crate::logs::Sources,
         /// Rewrite the files (default: print the change as a diff).
         #[arg(long)]
         write: bool,
@@ -586,22 +563,9 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
         Command::Lower { path } => commands::lower::run(out, &path),
         Command::Usage {
             path,
-            from,
-            live,
-            only,
-            since,
+            sources,
             format,
-        } => commands::usage::run(
-            out,
-            &path,
-            &crate::logs::Sources {
-                from: &from,
-                live,
-                only: &only,
-                since: &since,
-            },
-            format,
-        ),
+        } => commands::usage::run(out, &path, &sources, format),
         Command::Serve {
             path,
             listen,
@@ -632,22 +596,9 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
         ),
         Command::Tighten {
             path,
-            from,
-            live,
-            only,
-            since,
+            sources,
             write,
-        } => commands::tighten::run(
-            out,
-            &path,
-            &crate::logs::Sources {
-                from: &from,
-                live,
-                only: &only,
-                since: &since,
-            },
-            write,
-        ),
+        } => commands::tighten::run(out, &path, &sources, write),
         Command::Graph {
             path,
             snapshot,

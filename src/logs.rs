@@ -30,16 +30,25 @@ use std::path::{Path, PathBuf};
 use writ_compiler::model::{AgentId, Model, Placement, ProviderId};
 use writ_compiler::usage::{self, LastAccessed, Tally, Use};
 
-/// Where usage is read from, as the command line says.
-pub struct Sources<'a> {
-    /// Log files and folders.
-    pub from: &'a [PathBuf],
-    /// Also IAM's last-accessed data, live.
+/// Where usage is read from: the flags `writ usage` and `writ tighten`
+/// share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Sources {
+    /// A log: a CloudTrail file (plain or gzipped) or `lookup-events`
+    /// output, a Kubernetes audit log (JSON lines or an `EventList`), or a
+    /// folder of them. May be given more than once.
+    #[arg(long, value_name = "FILE", required_unless_present = "live")]
+    pub from: Vec<PathBuf>,
+    /// Also read IAM's last-accessed data of each agent's role, live (when
+    /// each service and tracked action was last attempted).
+    #[arg(long)]
     pub live: bool,
-    /// The providers `--live` reads (all AWS ones if empty).
-    pub only: &'a [String],
-    /// The window, ending today (`90d`).
-    pub since: &'a str,
+    /// With `--live`: only these AWS providers (repeatable).
+    #[arg(long = "only", value_name = "KIND.NAME", requires = "live")]
+    pub only: Vec<String>,
+    /// How far back to count, ending today (`90d`, `12h`).
+    #[arg(long, default_value = "90d")]
+    pub since: String,
 }
 
 /// Reads the logs at `files` against the model, counting the window

@@ -30,14 +30,14 @@ pub fn run(out: &mut impl Write, path: &Path, sources: &Sources, write: bool) ->
     let today = crate::clock::today()?;
     let model = &before.model;
     let last_accessed = match sources.live {
-        true => live::last_accessed(&project, model, &live::Scope::new(model, sources.only)?)?,
+        true => live::last_accessed(&project, model, &live::Scope::new(model, &sources.only)?)?,
         false => Vec::new(),
     };
     let usage = logs::usage(
         model,
         &project.name,
-        sources.from,
-        sources.since,
+        &sources.from,
+        &sources.since,
         today,
         last_accessed.clone(),
     )?;
@@ -105,8 +105,8 @@ pub fn run(out: &mut impl Write, path: &Path, sources: &Sources, write: bool) ->
     let again = logs::usage(
         &after.model,
         &project.name,
-        sources.from,
-        sources.since,
+        &sources.from,
+        &sources.since,
         today,
         last_accessed,
     )?;

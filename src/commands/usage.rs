@@ -34,14 +34,14 @@ pub fn run(out: &mut impl Write, path: &Path, sources: &Sources, format: UsageFo
     }
     let model = &checked.model;
     let last_accessed = match sources.live {
-        true => live::last_accessed(&project, model, &live::Scope::new(model, sources.only)?)?,
+        true => live::last_accessed(&project, model, &live::Scope::new(model, &sources.only)?)?,
         false => Vec::new(),
     };
-    let since = sources.since;
+    let since = sources.since.as_str();
     let mut report = logs::usage(
         model,
         &project.name,
-        sources.from,
+        &sources.from,
         since,
         crate::clock::today()?,
         last_accessed,

@@ -1071,7 +1071,7 @@ fn the_tutorial_works() {
         .join("tutorial")
         .join("acme");
     let _ = std::fs::remove_dir_all(&root);
-    copy_folder(
+    crate::support::copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme"),
         &root,
     );
@@ -1081,19 +1081,6 @@ fn the_tutorial_works() {
     // Every command, the live part's five too when moto is here.
     let expected = if endpoint.is_some() { 19 } else { 14 };
     assert_eq!(ran, expected, "the tutorial runs {ran} commands");
-}
-
-fn copy_folder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_folder(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -12,28 +12,14 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
 }
 
-/// A copy of the example in a folder of the test's own, with `extra`
-/// added as `imported.writ` when given.
+/// A copy of the example in a folder of the test's own.
 fn copy_of_example(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("import")
         .join(name);
     let _ = std::fs::remove_dir_all(&root);
-    copy(&example(), &root);
+    crate::support::copy_tree(&example(), &root);
     root
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]

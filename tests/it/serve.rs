@@ -400,17 +400,7 @@ fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served
     // A copy of the example, to change.
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-reload");
     let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("teams")).unwrap();
-    for file in [
-        "providers.writ",
-        "guardrails.writ",
-        "teams/billing.writ",
-        "teams/platform.writ",
-        "teams/reporting.writ",
-        "teams/analytics.writ",
-    ] {
-        std::fs::copy(example().join(file), root.join(file)).unwrap();
-    }
+    crate::support::copy_tree(&example(), &root);
     std::fs::write(
         root.join("writ.toml"),
         "[project]\nname = \"acme\"\n\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\nwatch_seconds = 1\n",

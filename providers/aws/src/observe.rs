@@ -247,8 +247,10 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// A customer-managed policy. Only writ's (under `/writ/`) matter to the
-    /// plan; their tags need one more call each, so others are skipped.
+    /// A customer-managed policy: writ's (under `/writ/`) with their tags
+    /// (one more call each), for the plan; someone else's only when attached
+    /// to a role or user (what it allows, for the access graph and `writ
+    /// import`), without tags; unattached ones are left out.
     async fn managed_policy(
         &self,
         policy: &aws_sdk_iam::types::ManagedPolicyDetail,
@@ -262,56 +264,41 @@ impl AwsProvider {
             .policy_name()
             .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(arn));
         let path = policy.path().unwrap_or("/");
+        let writs = path.starts_with("/writ/");
+        if !writs && policy.attachment_count().unwrap_or(0) == 0 {
+            return Ok(None);
+        }
         let document = policy
             .policy_version_list()
             .iter()
             .find(|v| v.is_default_version())
             .and_then(|v| v.document())
             .map_or(Value::Null, decode_document);
-        if !path.starts_with("/writ/") {
-            // Someone else's, attached to a role or user: what it allows is
-            // read (for the access graph and `writ import`), its tags are
-            // not (a request each). Unattached ones are left out.
-            if policy.attachment_count().unwrap_or(0) == 0 {
-                return Ok(None);
-            }
-            return Ok(Some(Resource {
-                address: writ_compiler::address::aws_managed_policy(&self.address, name),
-                provider: self.address.clone(),
-                kind: ResourceKind::AwsManagedPolicy,
-                agent: None,
-                attributes: BTreeMap::from([
-                    ("name".to_string(), json!(name)),
-                    ("path".to_string(), json!(path)),
-                    ("policy".to_string(), document),
-                    ("arn".to_string(), json!(arn)),
-                ])
-                .into(),
-            }));
+        let mut attributes = BTreeMap::from([
+            ("name".to_string(), json!(name)),
+            ("path".to_string(), json!(path)),
+            ("policy".to_string(), document),
+            ("arn".to_string(), json!(arn)),
+        ]);
+        if writs {
+            let tag_list = call!(
+                self,
+                "ListPolicyTags",
+                self.client.list_policy_tags().policy_arn(arn)
+            )?;
+            attributes.insert(
+                "description".to_string(),
+                policy.description().map_or(Value::Null, |d| json!(d)),
+            );
+            attributes.insert("tags".to_string(), tags(tag_list.tags()));
+            attributes.insert("created".to_string(), date(policy.create_date()));
         }
-        let tag_list = call!(
-            self,
-            "ListPolicyTags",
-            self.client.list_policy_tags().policy_arn(arn)
-        )?;
         Ok(Some(Resource {
             address: writ_compiler::address::aws_managed_policy(&self.address, name),
             provider: self.address.clone(),
             kind: ResourceKind::AwsManagedPolicy,
             agent: None,
-            attributes: BTreeMap::from([
-                ("name".to_string(), json!(name)),
-                ("path".to_string(), json!(path)),
-                ("policy".to_string(), document),
-                (
-                    "description".to_string(),
-                    policy.description().map_or(Value::Null, |d| json!(d)),
-                ),
-                ("tags".to_string(), tags(tag_list.tags())),
-                ("arn".to_string(), json!(arn)),
-                ("created".to_string(), date(policy.create_date())),
-            ])
-            .into(),
+            attributes: attributes.into(),
         }))
     }
 
