@@ -224,11 +224,12 @@ pub fn write_actions_files(plan: &Plan) -> Result<(), CliError> {
         append(
             Path::new(&output),
             &format!(
-                "has_changes={}\nprivilege_gain={}\ndeletes={}\nreplaces={}\n",
+                "has_changes={}\nprivilege_gain={}\ndeletes={}\nreplaces={}\nadopts={}\n",
                 plan.has_changes(),
                 plan.privilege_gain(),
                 plan.summary.delete,
-                plan.summary.replace
+                plan.summary.replace,
+                plan.summary.adopt
             ),
         )?;
     }

@@ -268,6 +268,10 @@ enum Command {
         /// manages.
         #[arg(long)]
         allow_mass_delete: bool,
+        /// Take over the objects made outside writ that the source adopts
+        /// (`adopts`; the plan lists them as `adopt`).
+        #[arg(long)]
+        adopt: bool,
         /// Limit the run to these provider instances (`aws.prod`); repeatable.
         #[arg(long = "only", value_name = "KIND.NAME")]
         only: Vec<String>,
@@ -483,6 +487,7 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             expect,
             auto_approve,
             allow_mass_delete,
+            adopt,
             only,
             github,
         } => {
@@ -501,6 +506,7 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
                     saved_plan,
                     auto_approve,
                     allow_mass_delete,
+                    adopt,
                     only,
                     github,
                 },

@@ -44,6 +44,7 @@ fn symbol(kind: ChangeKind) -> (&'static str, &'static str, &'static str) {
         ChangeKind::Update => ("~", "update", "33"),
         ChangeKind::Replace => ("-/+", "replace", "35"),
         ChangeKind::Delete => ("-", "delete", "31"),
+        ChangeKind::Adopt => ("<=", "adopt", "36"),
     }
 }
 
@@ -211,7 +212,7 @@ fn change_lines(change: &Change) -> Vec<(ChangeTag, String)> {
                 lines.extend(text_lines.map(|l| (tag, l.to_string())));
             }
         }
-        ChangeKind::Update | ChangeKind::Replace => {
+        ChangeKind::Update | ChangeKind::Replace | ChangeKind::Adopt => {
             for path in &change.changed_paths {
                 let keyed = path
                     .split_once('.')
@@ -266,6 +267,7 @@ fn summary_line(plan: &Plan) -> String {
     let line = |to: &str| {
         let mut parts = Vec::new();
         for (count, word) in [
+            (s.adopt, "adopt"),
             (s.create, "create"),
             (s.update, "update"),
             (s.replace, "replace"),
@@ -514,6 +516,7 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
     let deletes = plan.summary.delete;
     if deletes > 0
+        || plan.summary.adopt > 0
         || plan.summary.replace > 0
         || plan.privilege_gain()
         || !plan.conflicts.is_empty()
@@ -528,6 +531,13 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
                     "object has a name taken by one",
                     "objects have names taken by ones"
                 )
+            ));
+        }
+        if plan.summary.adopt > 0 {
+            warnings.push(format!(
+                "this plan adopts {} made outside writ: writ owns {} from then on (`writ apply --adopt`)",
+                plural(plan.summary.adopt, "object", "objects"),
+                if plan.summary.adopt == 1 { "it" } else { "them" }
             ));
         }
         if deletes > 0 {

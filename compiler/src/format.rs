@@ -341,9 +341,13 @@ impl Printer<'_> {
                     self.line(depth + 1 + usize::from(index > 0), &line);
                 }
             }
-            StmtKind::RunsOn(runs_on) => {
+            StmtKind::RunsOn(runs_on) | StmtKind::Adopts(runs_on) => {
                 self.waivers(depth, &runs_on.waivers);
-                let mut text = format!("runs_on {}", runs_on.provider.display());
+                let keyword = match &stmt.kind {
+                    StmtKind::Adopts(_) => "adopts",
+                    _ => "runs_on",
+                };
+                let mut text = format!("{keyword} {}", runs_on.provider.display());
                 for attribute in &runs_on.attributes {
                     text.push_str(&format!(
                         " {} {}",

@@ -81,6 +81,9 @@ struct Draft {
     /// Every object it was imported from, the first its own.
     addresses: Vec<String>,
     runs_on: Vec<String>,
+    /// `adopts` lines: the objects it was imported from, taken over where
+    /// they are.
+    adopts: Vec<String>,
     /// Each grant's text (one line, no indentation).
     grants: Vec<String>,
     /// Lines written as comments (the original, for what writ cannot say).
@@ -191,6 +194,28 @@ pub fn import(
         };
         let mut draft = aws::role(model, provider, role, observed);
         draft.name = unique(&mut taken, name);
+        // Adopted where it is: IAM cannot move or rename a role, and writ
+        // will not take over one it would have to widen or cut off.
+        let kept_out = if draft.name != name {
+            Some(format!(
+                "not adopted: an adopted role keeps its name, and `{name}` is not a free agent name (the agent is `{}`); `writ plan` makes a new role",
+                draft.name
+            ))
+        } else if role.string("permissions_boundary").is_some() {
+            Some("not adopted: writ would remove its permissions boundary; `writ plan` makes a new role".to_string())
+        } else if !strings(role.attribute("instance_profiles")).is_empty() {
+            Some("not adopted: writ would take it out of its instance profiles; `writ plan` makes a new role".to_string())
+        } else {
+            None
+        };
+        match kept_out {
+            Some(note) => draft.notes.push(note),
+            None => draft.adopts.push(format!(
+                "adopts {} role {}",
+                model.providers[provider].address(),
+                quoted(&format!("{path}{name}"))
+            )),
+        }
         drafts.push(draft);
     }
     for account in observed
@@ -224,6 +249,17 @@ pub fn import(
         };
         let mut draft = kubernetes::account(model, provider, account, observed);
         draft.name = unique(&mut taken, name);
+        match label(ownership::kubernetes::MANAGED_BY) {
+            Some(manager) => draft.notes.push(format!(
+                "not adopted: it is labelled `{}: {manager}`, which would undo writ's labels; `writ plan` shows it as taken",
+                ownership::kubernetes::MANAGED_BY
+            )),
+            None => draft.adopts.push(format!(
+                "adopts {} service_account {}",
+                model.providers[provider].address(),
+                quoted(&format!("{namespace}/{name}"))
+            )),
+        }
         drafts.push(draft);
     }
     merge_accounts(&mut drafts);
@@ -350,6 +386,7 @@ fn merge_accounts(drafts: &mut Vec<Draft>) {
                 let into = &mut drafts[role];
                 into.docs.extend(account.docs.into_iter().take(1));
                 into.grants.extend(account.grants);
+                into.adopts.extend(account.adopts);
                 into.comments.extend(account.comments);
                 into.notes.extend(account.notes);
                 into.narrower |= account.narrower;
@@ -393,7 +430,8 @@ fn refuse(drafts: &mut [Draft], mut refused: Vec<(Origin, String)>) {
     refused.sort_by_key(|(origin, _)| {
         std::cmp::Reverse(match origin {
             Origin::RunsOn(d, n) => (*d, 0, *n),
-            Origin::Grant(d, n) => (*d, 1, *n),
+            Origin::Adopts(d, n) => (*d, 1, *n),
+            Origin::Grant(d, n) => (*d, 2, *n),
         })
     });
     refused.dedup_by(|a, b| a.0 == b.0);
@@ -405,6 +443,12 @@ fn refuse(drafts: &mut [Draft], mut refused: Vec<(Origin, String)>) {
                     format!("`{grant}`: the checker refuses it ({reason})"),
                     None,
                 );
+            }
+            Origin::Adopts(d, n) => {
+                let adopts = drafts[d].adopts.remove(n);
+                drafts[d]
+                    .notes
+                    .push(format!("`{adopts}` left out: {reason}"));
             }
             Origin::RunsOn(d, n) => {
                 let runs_on = drafts[d].runs_on.remove(n);
@@ -475,6 +519,7 @@ fn shared_scopes(drafts: &mut [Draft], taken: &mut BTreeSet<String>) -> Vec<(Str
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
     RunsOn(usize, usize),
+    Adopts(usize, usize),
     Grant(usize, usize),
 }
 
@@ -527,6 +572,13 @@ fn write(scopes: &[(String, Vec<String>)], drafts: &[Draft]) -> (String, Vec<Opt
             }
         }
         line(&mut out, format!("  ttl = {}", duration(draft.ttl)), None);
+        for (n, text) in draft.adopts.iter().enumerate() {
+            line(
+                &mut out,
+                format!("  {text}"),
+                Some(Origin::Adopts(index, n)),
+            );
+        }
         for (n, text) in draft.runs_on.iter().enumerate() {
             line(
                 &mut out,

@@ -256,11 +256,31 @@ pub struct Agent {
     /// its requests are decided (`writ serve`).
     pub rate: Option<Rate>,
     pub runs_on: Vec<Workload>,
+    /// Existing objects it takes over (`adopts`), one per provider.
+    pub adopts: Vec<Adoption>,
     /// Scopes named by `can`, directly.
     pub scopes: Vec<ScopeId>,
     /// Inline grants and those of its scopes, transitively.
     pub grants: Vec<Grant>,
     pub delegates: Option<Ceiling>,
+}
+
+/// `adopts aws.prod role "/ci/deployer"`, `adopts kubernetes.prod
+/// service_account "ci/deployer"`: an object made outside writ that becomes
+/// the agent's, where it is (a role keeps its path), instead of a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    pub provider: ProviderId,
+    pub kind: AdoptionKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdoptionKind {
+    /// An IAM role: its path (`/ci/`); its name is the agent's.
+    AwsRole { path: String },
+    /// A service account the agent runs as (`runs_on`).
+    KubernetesServiceAccount { namespace: String, name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 
 use crate::policy;
 use crate::resource::{Resource, ResourceKind};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
 /// The marks on GCP service accounts, which take no labels: the id's prefix,
@@ -187,6 +187,11 @@ pub mod aws {
     pub const OWNER_TAG: &str = "writ:owner";
     /// The digest of what writ set (see [`super::content_digest`]).
     pub const DIGEST_TAG: &str = "writ:digest";
+    /// On a role writ adopted (`adopts`), which keeps the path it was made
+    /// with: with [`PROJECT_TAG`], the record of the adoption. The source
+    /// must still declare it for a plan to change the role (see
+    /// [`super::ownership`]).
+    pub const ADOPTED_TAG: &str = "writ:adopted";
     /// The inline policy writ writes on each role.
     pub const ACCESS_POLICY: &str = "writ-access";
     /// The inline policy `writ revoke` puts on a role: it denies every
@@ -264,12 +269,22 @@ pub mod aws {
     /// project's? The rule the planner and the provider's write-time
     /// re-check share. (A role an earlier layout left at another `/writ/…`
     /// path is still the project's, and is replaced into the right one.)
+    ///
+    /// A role elsewhere is the project's when its tags record that the
+    /// project adopted it ([`ADOPTED_TAG`]); the planner also asks that the
+    /// source still adopt it there, the provider's re-check does not (it
+    /// carries out a plan that did).
     pub fn owns<'a>(
         path: &str,
-        mut tags: impl Iterator<Item = (&'a str, &'a str)>,
+        tags: impl Iterator<Item = (&'a str, &'a str)>,
         project: &str,
     ) -> bool {
-        path.starts_with(PATH_ROOT) && tags.any(|(k, v)| k == PROJECT_TAG && v == project)
+        let (mut ours, mut adopted) = (false, false);
+        for (key, value) in tags {
+            ours |= key == PROJECT_TAG && value == project;
+            adopted |= key == ADOPTED_TAG && value == "true";
+        }
+        ours && (path.starts_with(PATH_ROOT) || adopted)
     }
 }
 
@@ -290,6 +305,9 @@ pub mod kubernetes {
     /// Set by `writ revoke` on the agent's service accounts: plans keep the
     /// agent without bindings until `writ revoke --lift` removes it.
     pub const REVOKED_ANNOTATION: &str = "writ.dev/revoked-at";
+    /// On a service account made outside writ that the source adopts
+    /// (`adopts`): writ took it over where it was.
+    pub const ADOPTED_ANNOTATION: &str = "writ.dev/adopted";
 
     /// Is an object with these labels the project's? `label` looks one up.
     /// Labels are a claim anyone who may edit an object can make: see
@@ -482,6 +500,8 @@ pub struct Evidence<'a> {
     pub recorded: FxHashSet<(&'a str, &'a str)>,
     /// The addresses of the service accounts the source declares.
     pub declared: FxHashSet<&'a str>,
+    /// The roles the source adopts (`adopts`), by address, with their path.
+    pub adopted: FxHashMap<&'a str, &'a str>,
 }
 
 fn label<'a>(resource: &'a Resource, name: &str) -> Option<&'a str> {
@@ -504,9 +524,26 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
                 .into_iter()
                 .flatten()
                 .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
+            let tag = |key: &str| {
+                resource
+                    .attributes
+                    .get("tags")
+                    .and_then(|t| t.get(key))
+                    .and_then(Value::as_str)
+            };
             if aws::owns(path, tags, project) {
-                Ownership::Ours
-            } else if path.starts_with(aws::PATH_ROOT) && path != aws::path(project) {
+                // Outside writ's path, only while the source adopts it
+                // there: a tag alone hands nothing to writ.
+                let declared = evidence.adopted.get(resource.address.as_str()) == Some(&path);
+                if path.starts_with(aws::PATH_ROOT) || declared {
+                    Ownership::Ours
+                } else {
+                    Ownership::Unproven
+                }
+            } else if (path.starts_with(aws::PATH_ROOT) && path != aws::path(project))
+                || (tag(aws::ADOPTED_TAG).is_some()
+                    && tag(aws::PROJECT_TAG).is_some_and(|p| p != project))
+            {
                 Ownership::OtherProject
             } else {
                 Ownership::Unmanaged

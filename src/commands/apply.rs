@@ -21,6 +21,8 @@ pub struct ApplyArgs {
     pub saved_plan: Option<PathBuf>,
     pub auto_approve: bool,
     pub allow_mass_delete: bool,
+    /// Take over what the source adopts.
+    pub adopt: bool,
     pub only: Vec<String>,
     pub github: GithubArgs,
 }
@@ -129,7 +131,24 @@ fn apply(
             }
         }
         out.write_all(render::text(&plan, term::colour()).as_bytes())?;
-        if let Some(refusal) = writ_compiler::plan::refusal(&plan, args.allow_mass_delete) {
+        let refusal = writ_compiler::plan::refusal(&plan, args.allow_mass_delete).or_else(|| {
+            (plan.summary.adopt > 0 && !args.adopt).then(|| {
+                let adopted: Vec<&str> = plan
+                    .changes
+                    .iter()
+                    .filter(|c| c.kind_of_change() == writ_compiler::plan::ChangeKind::Adopt)
+                    .map(|c| c.address.as_str())
+                    .collect();
+                format!(
+                    "this plan adopts {} made outside writ ({}): writ owns {} from then on; pass `--adopt` to take {} over",
+                    if adopted.len() == 1 { "an object".to_string() } else { format!("{} objects", adopted.len()) },
+                    adopted.join(", "),
+                    if adopted.len() == 1 { "it" } else { "them" },
+                    if adopted.len() == 1 { "it" } else { "them" },
+                )
+            })
+        });
+        if let Some(refusal) = refusal {
             writeln!(out, "error: {refusal}")?;
             return Ok(applied(1, Applied::Refused(&refusal)));
         }

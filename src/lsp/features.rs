@@ -712,6 +712,26 @@ fn candidates(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Completio
             .iter()
             .map(|(name, _)| item(name.clone(), CompletionItemKind::MODULE, "provider"))
             .collect(),
+        ["adopts"] => providers
+            .iter()
+            .filter(|(_, kind)| matches!(kind, ProviderKind::Aws | ProviderKind::Kubernetes))
+            .map(|(name, _)| item(name.clone(), CompletionItemKind::MODULE, "provider"))
+            .collect(),
+        ["adopts", provider] => match providers.iter().find(|(n, _)| n == provider) {
+            Some((_, ProviderKind::Aws)) => {
+                vec![item(
+                    "role",
+                    CompletionItemKind::PROPERTY,
+                    "the role's \"/PATH/NAME\"",
+                )]
+            }
+            Some((_, ProviderKind::Kubernetes)) => vec![item(
+                "service_account",
+                CompletionItemKind::PROPERTY,
+                "the service account's \"NAMESPACE/NAME\"",
+            )],
+            _ => Vec::new(),
+        },
         ["runs_on", provider, ..] => match providers.iter().find(|(n, _)| n == provider) {
             Some((_, kind)) => kind
                 .rules()
@@ -751,7 +771,7 @@ fn candidates(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Completio
                         items.push(item(*field, CompletionItemKind::FIELD, "field"));
                     }
                     let words: &[&str] = match block {
-                        Block::Agent => &["runs_on", "can", "delegates"],
+                        Block::Agent => &["runs_on", "adopts", "can", "delegates"],
                         Block::Scope => &["include"],
                         Block::Delegates => &["can"],
                         Block::Guardrail => &["deny"],

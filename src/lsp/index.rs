@@ -115,7 +115,9 @@ impl FileIndex {
                 }
                 StmtKind::Field(_) => {}
                 StmtKind::Grant(grant) => self.provider(&grant.provider),
-                StmtKind::RunsOn(runs_on) => self.provider(&runs_on.provider),
+                StmtKind::RunsOn(runs_on) | StmtKind::Adopts(runs_on) => {
+                    self.provider(&runs_on.provider)
+                }
                 StmtKind::Delegates(inner) => self.statements(inner, false),
                 StmtKind::Expect(expect) => {
                     self.refer(

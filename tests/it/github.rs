@@ -300,7 +300,7 @@ fn actions_files_get_the_summary_and_the_outputs() {
         .contains("## writ plan: `acme`"));
     assert_eq!(
         std::fs::read_to_string(&outputs).unwrap(),
-        "earlier=1\nhas_changes=true\nprivilege_gain=true\ndeletes=0\nreplaces=0\n"
+        "earlier=1\nhas_changes=true\nprivilege_gain=true\ndeletes=0\nreplaces=0\nadopts=0\n"
     );
 }
 

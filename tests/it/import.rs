@@ -196,7 +196,7 @@ fn shared_grants_become_a_scope_and_a_trusted_service_account_joins_its_role() {
     for expected in [
         "scope shared_etl {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::data/*\"\n}",
         "agent etl {",
-        "  ttl = 4h\n  runs_on kubernetes.prod namespace \"data\" service_account \"etl\"\n  can shared_etl",
+        "  ttl = 4h\n  adopts aws.prod role \"/etl\"\n  adopts kubernetes.prod service_account \"data/etl\"\n  runs_on kubernetes.prod namespace \"data\" service_account \"etl\"\n  can shared_etl",
         "  kubernetes.prod allow get, list on \"jobs.batch\", \"jobs.batch/status\" in namespace \"data\"",
         "  runs_on aws.prod service \"lambda.amazonaws.com\"",
         "  aws.prod allow sqs:SendMessage on \"arn:aws:sqs:us-east-1:123456789012:jobs\"",
@@ -214,6 +214,7 @@ fn shared_grants_become_a_scope_and_a_trusted_service_account_joins_its_role() {
         "session length 12h cut to the guardrails' `max_ttl` of 4h",
         "aws.prod/role/report → agent `report`, NOT EXACTLY",
         "the permissions boundary `arn:aws:iam::123456789012:policy/limits`",
+        "not adopted: writ would remove its permissions boundary; `writ plan` makes a new role",
         "a rule of ClusterRole `view-jobs` on paths of the API server (/metrics)",
     ] {
         assert!(report.contains(expected), "no `{expected}` in:\n{report}");
@@ -304,9 +305,130 @@ fn a_role_made_by_hand_is_imported_from_a_live_account() {
         shown.contains("→ agent `nightly-backup`, exactly"),
         "{shown}"
     );
+    assert!(
+        source.contains("adopts aws.prod role \"/ops/nightly-backup\""),
+        "{source}"
+    );
     std::fs::write(root.join("imported.writ"), &source).unwrap();
     let checked = binary::writ(&root, &["check"]);
     assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+
+    // Adoption: the plan takes the role over where it is, and makes
+    // nothing new beside it.
+    let plan = writ(&root, &["plan", "--live", "--format", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let summary = &plan["summary"];
+    assert_eq!(summary["adopt"], 1, "{plan:#}");
+    assert_eq!(summary["conflicts"], 0, "{plan:#}");
+    let mut changes: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["actions"][0].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            (
+                "aws.prod/role/nightly-backup".to_string(),
+                "adopt".to_string()
+            ),
+            (
+                "aws.prod/role/nightly-backup/policy/backup".to_string(),
+                "delete".to_string()
+            ),
+            (
+                "aws.prod/role/nightly-backup/policy/writ-access".to_string(),
+                "create".to_string()
+            ),
+        ],
+        "{plan:#}"
+    );
+    let adopt = &plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["actions"][0] == "adopt")
+        .unwrap()["changed_paths"];
+    for path in ["attached_policies", "tags.writ:adopted", "tags.Owner"] {
+        assert!(
+            adopt.as_array().unwrap().iter().any(|p| p == path),
+            "{path} not in {adopt}"
+        );
+    }
+    // The imported grants are the role's policies' own: nobody gains or
+    // loses anything by the adoption.
+    assert_eq!(summary["agents_gaining"], 0, "{plan:#}");
+    assert_eq!(summary["agents_losing"], 0, "{plan:#}");
+
+    // Not without `--adopt`; then nothing is touched.
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("pass `--adopt`"),
+        "{}",
+        text(&refused)
+    );
+    let role = moto.iam("GetRole", &[("RoleName", "nightly-backup")]);
+    assert!(!role.contains("writ:project"), "{role}");
+
+    let applied = writ(&root, &["apply", "--auto-approve", "--adopt"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let role = moto.iam("GetRole", &[("RoleName", "nightly-backup")]);
+    for expected in [
+        "<Path>/ops/</Path>",
+        "writ:project",
+        "writ:adopted",
+        "writ:digest",
+    ] {
+        assert!(role.contains(expected), "no {expected} in {role}");
+    }
+    let attached = moto.iam(
+        "ListAttachedRolePolicies",
+        &[("RoleName", "nightly-backup")],
+    );
+    assert!(!attached.contains("backup-logs"), "{attached}");
+    // Detached, never deleted: the policy may be anyone's.
+    moto.iam(
+        "GetPolicy",
+        &[("PolicyArn", "arn:aws:iam::123456789012:policy/backup-logs")],
+    );
+    let inline = moto.iam("ListRolePolicies", &[("RoleName", "nightly-backup")]);
+    assert!(
+        inline.contains("writ-access") && !inline.contains(">backup<"),
+        "{inline}"
+    );
+    let again = writ(&root, &["plan", "--live", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // Writ's own from now on: revoked and lifted like any of its roles.
+    let revoked = writ(&root, &["revoke", "nightly-backup"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", text(&revoked));
+    let role = moto.iam("GetRole", &[("RoleName", "nightly-backup")]);
+    assert!(role.contains("WritRevoked"), "{role}");
+    let lifted = writ(&root, &["revoke", "nightly-backup", "--lift"]);
+    assert_eq!(lifted.status.code(), Some(0), "{}", text(&lifted));
+    let again = writ(&root, &["plan", "--live", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // Without `adopts`, the role is listed as writ's by its tags alone,
+    // and never changed: the agent's new role cannot take its name.
+    let without = source.replace("adopts aws.prod role \"/ops/nightly-backup\"", "");
+    std::fs::write(root.join("imported.writ"), &without).unwrap();
+    let plan = writ(&root, &["plan", "--live"]);
+    let shown = text(&plan);
+    assert!(
+        shown.contains("tagged as adopted by this project"),
+        "{shown}"
+    );
+    assert!(!shown.contains("delete"), "{shown}");
 }
 
 /// What would make the imported source allow more, said as such, never

@@ -572,6 +572,137 @@ fn objects_of_others_are_conflicts_and_are_never_taken_over() {
     );
 }
 
+/// `adopts`: a service account made by hand becomes writ's where it is,
+/// only with `--adopt`, keeping its UID and what writ does not set; the
+/// binding made by hand is left and named until someone deletes it.
+#[test]
+fn an_adopted_service_account_keeps_its_uid_and_pull_secrets_and_becomes_writs() {
+    let cluster = cluster();
+    cluster.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "exporter", "namespace": "billing", "labels": {"team": "billing"}},
+        "imagePullSecrets": [{"name": "regcred"}]}));
+    cluster.insert(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "exporter-reader", "namespace": "billing"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]
+    }));
+    cluster.insert(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "exporter-reader", "namespace": "billing"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "exporter-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "exporter", "namespace": "billing"}]
+    }));
+    let uid = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let source = r#"
+agent exporter {
+  owner = "team-billing"
+  ttl = 1h
+  adopts kubernetes.prod service_account "billing/exporter"
+  runs_on kubernetes.prod namespace "billing" service_account "exporter"
+  kubernetes.prod allow get, list on "configmaps" in namespace "billing"
+}
+"#;
+    let root = project("adopt", &cluster, &format!("{CLUSTER}{source}"));
+    let plan = writ(&root, &["plan", "--format", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 1, "{plan:#}");
+    assert_eq!(plan["summary"]["conflicts"], 0, "{plan:#}");
+    let adopt = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["actions"] == json!(["adopt"]))
+        .unwrap();
+    assert_eq!(
+        adopt["address"],
+        "kubernetes.prod/namespaces/billing/serviceaccounts/exporter"
+    );
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["actions"] != json!(["delete"])),
+        "{plan:#}"
+    );
+
+    let refused = writ(&root, &["apply", "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("pass `--adopt`"),
+        "{}",
+        text(&refused)
+    );
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .unwrap();
+    assert_eq!(account["metadata"]["labels"], json!({"team": "billing"}));
+
+    let applied = writ(&root, &["apply", "--auto-approve", "--adopt"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .unwrap();
+    assert_eq!(
+        account["metadata"]["uid"], uid,
+        "the same account: {account:#}"
+    );
+    assert_eq!(
+        label(&account, "app.kubernetes.io/managed-by"),
+        Some("writ")
+    );
+    assert_eq!(label(&account, "writ.dev/project"), Some("acme"));
+    assert_eq!(
+        account["metadata"]["annotations"]["writ.dev/adopted"],
+        "true"
+    );
+    assert_eq!(account["imagePullSecrets"], json!([{"name": "regcred"}]));
+    // Writ's own binding now, and the one made by hand is left, named.
+    assert!(cluster
+        .get("rolebindings", "billing", "exporter-reader")
+        .is_some());
+    let plan = writ(&root, &["plan", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["changes"], json!([]), "{plan:#}");
+    assert!(
+        plan["drift"].to_string().contains("made outside writ: gives `exporter`'s service account `billing/exporter` the Role `exporter-reader`"),
+        "{plan:#}"
+    );
+    cluster.remove("rolebindings", "billing", "exporter-reader");
+    assert_no_changes(&root);
+    // A later update keeps what writ does not set, too.
+    std::fs::write(
+        root.join("main.writ"),
+        format!(
+            "{CLUSTER}{}",
+            source.replace("team-billing", "team-finance")
+        ),
+    )
+    .unwrap();
+    apply(&root);
+    let account = cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .unwrap();
+    assert_eq!(
+        account["metadata"]["annotations"]["writ.dev/owner"],
+        "team-finance"
+    );
+    assert_eq!(account["imagePullSecrets"], json!([{"name": "regcred"}]));
+    let drift = writ(&root, &["drift", "--live", "--detailed-exitcode"]);
+    assert_eq!(drift.status.code(), Some(0), "{}", text(&drift));
+
+    // Revoked as any of writ's: the account goes, and with it its tokens.
+    let revoked = writ(&root, &["revoke", "exporter"]);
+    assert_eq!(revoked.status.code(), Some(0), "{}", text(&revoked));
+    assert!(cluster
+        .get("serviceaccounts", "billing", "exporter")
+        .is_none());
+}
+
 #[test]
 fn a_missing_namespace_or_bad_credentials_give_a_clear_error() {
     let cluster = FakeCluster::start();

@@ -36,6 +36,7 @@ impl<'a> Checker<'a> {
             return;
         };
         let id: AgentId = self.agents[name.text.as_str()];
+        let name_text = name.text.as_str();
         let fields = self.fields(body, AGENT_FIELDS, "an agent");
         match fields.get("owner") {
             Some(field) => {
@@ -122,6 +123,7 @@ impl<'a> Checker<'a> {
         let mut scopes = Vec::new();
         let mut grants = Vec::new();
         let mut runs_on = Vec::new();
+        let mut adopts: Vec<model::Adoption> = Vec::new();
         let mut delegates: Option<&'a Stmt> = None;
         for stmt in body {
             match &stmt.kind {
@@ -130,6 +132,32 @@ impl<'a> Checker<'a> {
                 }
                 StmtKind::Grant(grant) => grants.extend(self.grant(grant, stmt, Role::Access)),
                 StmtKind::RunsOn(workload) => runs_on.extend(self.runs_on(workload, stmt.span)),
+                StmtKind::Adopts(adoption) => {
+                    if let Some(adoption) = self.adoption(adoption, name_text, stmt.span) {
+                        match adopts
+                            .iter()
+                            .find(|a: &&model::Adoption| {
+                                a.provider == adoption.provider
+                                    && (matches!(a.kind, model::AdoptionKind::AwsRole { .. })
+                                        || a.kind == adoption.kind)
+                            })
+                        {
+                            Some(first) => self.report(
+                                Diagnostic::new(
+                                    Code::DuplicateDefinition,
+                                    format!(
+                                        "`{name_text}` adopts twice in `{}`: an agent has one role in an AWS account, and adopts a service account once",
+                                        self.model.providers[adoption.provider].address()
+                                    ),
+                                    Label::new(adoption.span, "adopts again here"),
+                                )
+                                .with_label(first.span, "first adopted here")
+                                .with_help("keep the line of the object the agent is"),
+                            ),
+                            None => adopts.push(adoption),
+                        }
+                    }
+                }
                 StmtKind::Delegates(_) => match delegates {
                     Some(first) => {
                         self.report(diagnostics::set_twice("delegates", stmt.span, first.span))
@@ -139,12 +167,176 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+        // A service account is adopted only as one the agent runs as.
+        adopts.retain(|adoption| {
+            let model::AdoptionKind::KubernetesServiceAccount { namespace, name } = &adoption.kind
+            else {
+                return true;
+            };
+            let runs_as = runs_on.iter().any(|w: &model::Workload| {
+                w.provider == adoption.provider
+                    && matches!(&w.kind, WorkloadKind::KubernetesServiceAccount { namespace: n, service_account: a } if n == namespace && a == name)
+            });
+            if !runs_as {
+                let provider = self.model.providers[adoption.provider].address();
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`{}` does not run as `{namespace}/{name}` in `{provider}`: writ adopts only a service account the agent runs as", name_text),
+                        adoption.span,
+                        "not its service account",
+                    )
+                    .with_help(format!("add `runs_on {provider} namespace \"{namespace}\" service_account \"{name}\"`, or remove the line")),
+                );
+            }
+            runs_as
+        });
         let ceiling = delegates.and_then(|stmt| self.ceiling(stmt, id));
         let agent = &mut self.model.agents[id];
         agent.scopes = scopes;
         agent.grants = grants;
         agent.runs_on = runs_on;
+        agent.adopts = adopts;
         agent.delegates = ceiling;
+    }
+
+    /// `adopts aws.P role "/PATH/NAME"`: an IAM role made outside writ, which
+    /// keeps its path (IAM cannot move a role) and its name (the agent's);
+    /// `adopts kubernetes.K service_account "NS/NAME"`: a service account
+    /// the agent runs as (checked against its `runs_on` by the caller).
+    fn adoption(
+        &mut self,
+        adoption: &ast::RunsOn,
+        agent: &str,
+        span: Span,
+    ) -> Option<model::Adoption> {
+        let provider = self.resolve_provider(&adoption.provider)?;
+        let kind = self.model.providers[provider].kind;
+        let attribute = match kind {
+            ProviderKind::Aws => "role",
+            ProviderKind::Kubernetes => "service_account",
+            ProviderKind::Github | ProviderKind::Gcp => {
+                self.report(
+                    Diagnostic::new(
+                        Code::Unsupported,
+                        format!("writ adopts AWS roles and Kubernetes service accounts, not {kind} objects"),
+                        Label::new(adoption.provider.span, "nothing to adopt here"),
+                    )
+                    .with_help(format!(
+                        "remove the line: writ makes `{agent}`'s {kind} objects itself (see docs/import.md)"
+                    )),
+                );
+                return None;
+            }
+        };
+        let mut value: Option<&ast::Str> = None;
+        for written in &adoption.attributes {
+            if written.name.text != attribute {
+                self.report(diagnostics::unknown_field(
+                    &written.name.text,
+                    written.name.span,
+                    &format!("`adopts {kind}`"),
+                    &[attribute],
+                ));
+                return None;
+            }
+            if let Some(first) = value {
+                self.report(diagnostics::set_twice(
+                    attribute,
+                    written.name.span,
+                    first.span,
+                ));
+                return None;
+            }
+            value = Some(&written.value);
+        }
+        let value = value?;
+        let text = value.value.as_str();
+        if kind == ProviderKind::Kubernetes {
+            let Some((namespace, name)) = text.split_once('/') else {
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`{text}` is not a service account's namespace and name"),
+                        value.span,
+                        "expected `NAMESPACE/NAME`",
+                    )
+                    .with_help(format!("write it as `\"ci/{agent}\"`")),
+                );
+                return None;
+            };
+            return Some(model::Adoption {
+                provider,
+                kind: model::AdoptionKind::KubernetesServiceAccount {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                },
+                span,
+            });
+        }
+        let (path, name) = match text.rfind('/') {
+            Some(slash) if text.starts_with('/') => (&text[..=slash], &text[slash + 1..]),
+            _ => {
+                self.report(
+                    diagnostics::invalid_value(
+                        format!("`{text}` is not a role's path and name"),
+                        value.span,
+                        "expected `/PATH/NAME`",
+                    )
+                    .with_help(format!(
+                        "write the role's path and name, as `\"/{agent}\"` or `\"/ci/{agent}\"`"
+                    )),
+                );
+                return None;
+            }
+        };
+        if name != agent {
+            self.report(
+                diagnostics::invalid_value(
+                    format!(
+                        "an adopted role keeps its name: `{name}` is not the agent's, `{agent}`"
+                    ),
+                    value.span,
+                    "another name",
+                )
+                .with_help(format!(
+                    "name the agent `{name}`, or write `\"{path}{agent}\"` if that is the role"
+                )),
+            );
+            return None;
+        }
+        let valid_path = path.len() <= 512
+            && !path.contains("//")
+            && path.chars().all(|c| ('!'..='~').contains(&c));
+        if !valid_path {
+            self.report(
+                diagnostics::invalid_value(
+                    format!("`{path}` is not an IAM path"),
+                    value.span,
+                    "invalid path",
+                )
+                .with_help("an IAM path is `/`, or `/` and names each ending in `/`, at most 512 printable characters"),
+            );
+            return None;
+        }
+        if path.starts_with(crate::ownership::aws::PATH_ROOT) {
+            self.report(
+                diagnostics::invalid_value(
+                    format!(
+                        "`{path}` is writ's own path: a role there is a writ project's already"
+                    ),
+                    value.span,
+                    "writ's path",
+                )
+                .with_help("remove the line: writ makes and keeps the agent's role there itself"),
+            );
+            return None;
+        }
+        Some(model::Adoption {
+            provider,
+            kind: model::AdoptionKind::AwsRole {
+                path: path.to_string(),
+            },
+            span,
+        })
     }
 
     fn ceiling(&mut self, stmt: &'a Stmt, agent: AgentId) -> Option<model::Ceiling> {

@@ -381,6 +381,7 @@ impl<'a> Checker<'a> {
                     frozen: false,
                     rate: None,
                     runs_on: Vec::new(),
+                    adopts: Vec::new(),
                     scopes: Vec::new(),
                     grants: Vec::new(),
                     delegates: None,

@@ -14,10 +14,12 @@ use super::Desired;
 use crate::address;
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::ProviderKind;
-use crate::model::{Agent, AgentId, Grant, Model, ProviderId, ProviderSettings, WorkloadKind};
+use crate::model::{
+    AdoptionKind, Agent, AgentId, Grant, Model, ProviderId, ProviderSettings, WorkloadKind,
+};
 use crate::ownership::{
     self,
-    aws::{ACCESS_POLICY, AGENT_TAG, DIGEST_TAG, OWNER_TAG, PROJECT_TAG},
+    aws::{ACCESS_POLICY, ADOPTED_TAG, AGENT_TAG, DIGEST_TAG, OWNER_TAG, PROJECT_TAG},
 };
 use crate::policy;
 use crate::resource::{Resource, ResourceKind};
@@ -36,6 +38,19 @@ const MANAGED_POLICY_LIMIT: usize = 6_144;
 /// Room kept in a role's inline policies for `writ revoke`'s own (its name
 /// and a deny of everything).
 const REVOKE_POLICY_ROOM: usize = 256;
+
+/// The path of an agent's role in an AWS provider: writ's own
+/// (`/writ/PROJECT/`), or where an adopted role already is.
+pub fn role_path(agent: &Agent, provider: ProviderId, project: &str) -> String {
+    agent
+        .adopts
+        .iter()
+        .find_map(|a| match &a.kind {
+            AdoptionKind::AwsRole { path } if a.provider == provider => Some(path.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| ownership::aws::path(project))
+}
 
 fn boundary_name(parent: &str) -> String {
     format!("{parent}-delegates")
@@ -107,11 +122,12 @@ impl AwsLowering<'_> {
                 || agent.runs_on.iter().any(|w| w.provider == self.provider))
     }
 
-    fn role_arn(&self, agent: &str) -> String {
+    fn role_arn(&self, agent: &Agent) -> String {
         let (account, partition) = self.account();
         format!(
-            "arn:{partition}:iam::{account}:role{}{agent}",
-            ownership::aws::path(self.project)
+            "arn:{partition}:iam::{account}:role{}{}",
+            role_path(agent, self.provider, self.project),
+            agent.name
         )
     }
 
@@ -124,6 +140,34 @@ impl AwsLowering<'_> {
     }
 
     fn run(&mut self) {
+        let provider = self.address();
+        for agent in &self.model.agents {
+            let Some((adoption, path)) = agent.adopts.iter().find_map(|a| match &a.kind {
+                AdoptionKind::AwsRole { path } if a.provider == self.provider => Some((a, path)),
+                _ => None,
+            }) else {
+                continue;
+            };
+            self.desired
+                .adopted
+                .insert(address::aws_role(&provider, &agent.name), path.clone());
+            if !agent.retired && !self.has_role(agent) {
+                self.desired.diagnostics.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!(
+                            "agent `{}` adopts a role in `{provider}` but has nothing there: writ keeps no role for it",
+                            agent.name
+                        ),
+                        Label::new(adoption.span, "nothing to adopt it for"),
+                    )
+                    .with_help(format!(
+                        "give `{}` a grant or a `runs_on` in `{provider}`, or remove the line",
+                        agent.name
+                    )),
+                );
+            }
+        }
         let mut boundaries: BTreeSet<AgentId> = BTreeSet::new();
         for (id, agent) in self.model.agents.iter().enumerate() {
             if !self.has_role(agent) {
@@ -201,7 +245,7 @@ impl AwsLowering<'_> {
         attributes.insert("name".to_string(), json!(agent.name));
         attributes.insert(
             "path".to_string(),
-            json!(ownership::aws::path(self.project)),
+            json!(role_path(agent, self.provider, self.project)),
         );
         attributes.insert("assume_role_policy".to_string(), trust);
         attributes.insert("max_session_duration".to_string(), json!(ttl));
@@ -222,6 +266,13 @@ impl AwsLowering<'_> {
         tags.insert(PROJECT_TAG.into(), json!(self.project));
         tags.insert(AGENT_TAG.into(), json!(agent.name));
         tags.insert(OWNER_TAG.into(), json!(tag_value(&agent.owner)));
+        if agent
+            .adopts
+            .iter()
+            .any(|a| a.provider == self.provider && matches!(a.kind, AdoptionKind::AwsRole { .. }))
+        {
+            tags.insert(ADOPTED_TAG.into(), json!("true"));
+        }
         attributes.insert("tags".to_string(), Value::Object(tags));
         // IAM refuses a policy without statements: an agent with nothing to
         // allow or deny gets no inline policy at all.
@@ -382,7 +433,7 @@ impl AwsLowering<'_> {
             if self.has_role(parent) {
                 statements.push(json!({
                     "Effect": "Allow",
-                    "Principal": {"AWS": [self.role_arn(&parent.name)]},
+                    "Principal": {"AWS": [self.role_arn(parent)]},
                     "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                     "Condition": {"Null": {"sts:SourceIdentity": ["false"]}},
                 }));

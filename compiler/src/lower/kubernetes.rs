@@ -21,7 +21,9 @@ use super::Desired;
 use crate::address;
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::facts::{kubernetes, ProviderKind};
-use crate::model::{Agent, AgentId, Model, Placement, ProviderId, ProviderSettings, WorkloadKind};
+use crate::model::{
+    AdoptionKind, Agent, AgentId, Model, Placement, ProviderId, ProviderSettings, WorkloadKind,
+};
 use crate::ownership::{self, kubernetes::*};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::{json, Map, Value};
@@ -163,7 +165,7 @@ impl KubernetesLowering<'_> {
                 has_role.then(|| {
                     format!(
                         "arn:{partition}:iam::{account}:role{}{}",
-                        ownership::aws::path(self.project),
+                        super::aws::role_path(agent, id, self.project),
                         agent.name
                     )
                 })
@@ -257,6 +259,13 @@ impl KubernetesLowering<'_> {
             }
             if let Some(email) = &gcp_account {
                 annotations[GCP_ACCOUNT_ANNOTATION] = json!(email);
+            }
+            let adopted = agent.adopts.iter().any(|a| {
+                a.provider == self.provider
+                    && matches!(&a.kind, AdoptionKind::KubernetesServiceAccount { namespace: n, name: m } if n == namespace && m == name)
+            });
+            if adopted {
+                annotations[ADOPTED_ANNOTATION] = json!("true");
             }
             self.push(Resource {
                 address: address::kubernetes_service_account(&provider, namespace, name),

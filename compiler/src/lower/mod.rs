@@ -68,6 +68,9 @@ pub struct Desired {
     /// Each GitHub App an agent runs as, with the permissions its grants
     /// give it: what the App's installation should hold, no more.
     pub github_apps: Vec<AppGrant>,
+    /// The roles the source adopts (`adopts`), by address, with the path
+    /// they keep: retired agents' too (their roles are then deleted).
+    pub adopted: BTreeMap<String, String>,
     pub diagnostics: Vec<Diagnostic>,
 }
 

@@ -12,6 +12,50 @@ use std::collections::BTreeMap;
 
 pub(super) use crate::address::aws_role_of as role_of;
 
+/// Why writ may not adopt `observed` as the role `desired` (which the
+/// source adopts): `None` when it may. Adoption never widens what the role
+/// allows nor cuts off a workload writ cannot see: a permissions boundary
+/// writ would remove, instance profiles EC2 instances use the role through,
+/// and a trust admitting principals the role's does not (they would hold
+/// its old policies until the new ones are written) keep it out.
+pub(super) fn adoption_refused(observed: &Resource, desired: &Resource) -> Option<String> {
+    let (was, wants) = (
+        observed.string("path").unwrap_or("/"),
+        desired.string("path").unwrap_or("/"),
+    );
+    if was != wants {
+        return Some(format!(
+            "the role is at path `{was}`, not at `{wants}` where the source adopts it; IAM cannot move a role: write `adopts … role \"{was}{}\"`",
+            observed.string("name").unwrap_or_default()
+        ));
+    }
+    if let Some(boundary) = observed.string("permissions_boundary") {
+        if desired.string("permissions_boundary") != Some(boundary) {
+            return Some(format!(
+                "the role has a permissions boundary (`{boundary}`) writ would remove, widening what it allows; remove the boundary first (and see what the role then allows), or keep the role out of writ"
+            ));
+        }
+    }
+    if let Some(profiles) = observed
+        .attribute("instance_profiles")
+        .and_then(Value::as_array)
+        .filter(|p| !p.is_empty())
+    {
+        let names: Vec<&str> = profiles.iter().filter_map(Value::as_str).collect();
+        return Some(format!(
+            "EC2 instances use the role through instance profile{} `{}`, which writ would take it out of; remove it from them first, or keep the role out of writ",
+            if names.len() == 1 { "" } else { "s" },
+            names.join("`, `")
+        ));
+    }
+    if super::delta::trust_gains(observed, desired) {
+        return Some(
+            "the source's `runs_on` admits principals the role's trust does not, who would hold its old policies until writ writes the new ones: adopt it with the trust it has (as `writ import` writes it), then change `runs_on` in a later plan".to_string(),
+        );
+    }
+    None
+}
+
 pub(super) fn inventory(
     resource: &Resource,
     project: &str,

@@ -8,8 +8,11 @@ use super::diff::{changed_paths, update_reason};
 use super::join::Row;
 use super::{Action, Change, ChangeKind, Conflict, Summary};
 use crate::lower::Desired;
-use crate::ownership::aws::AGENT_TAG;
-use crate::ownership::{agent_of, kubernetes::MANAGED_BY};
+use crate::ownership::aws::{ACCESS_POLICY, AGENT_TAG, DIGEST_TAG};
+use crate::ownership::{
+    agent_of,
+    kubernetes::{DIGEST_ANNOTATION, MANAGED_BY},
+};
 use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -55,6 +58,10 @@ impl Compare<'_, '_> {
                 continue;
             };
             if held_back(&resource.address) {
+                continue;
+            }
+            if let Some(current) = row.adopting() {
+                changes.push(adopt(current, resource));
                 continue;
             }
             match (row.owned(), row.taken()) {
@@ -135,11 +142,19 @@ impl Compare<'_, '_> {
 
     fn conflict(&self, resource: &Resource, taken: &Resource) -> Conflict {
         let project = &self.desired.project;
+        let refused = super::ownership::is_adopted(resource)
+            .then(|| super::ownership::adoption_refused(taken, resource))
+            .flatten();
         Conflict {
             address: resource.address.clone(),
             kind: resource.kind,
             agent: resource.agent.clone(),
-            detail: if resource.kind.is_kubernetes() {
+            detail: if let Some(refused) = refused {
+                format!(
+                    "the source adopts this {}, but writ will not take it over: {refused}",
+                    resource.kind.noun()
+                )
+            } else if resource.kind.is_kubernetes() {
                 let managed_by = taken
                     .attribute("labels")
                     .and_then(|l| l.get(MANAGED_BY))
@@ -179,6 +194,12 @@ impl Compare<'_, '_> {
 
     /// Deletions of what writ owns and the source no longer wants.
     pub(super) fn deletions(&self, changes: &mut Vec<Change>) {
+        let adopting: BTreeSet<&str> = self
+            .rows
+            .iter()
+            .filter(|row| row.adopting().is_some())
+            .map(|row| row.address)
+            .collect();
         for row in self.rows.iter().filter(|row| row.desired.is_none()) {
             if let Some(current) = row.owned() {
                 // Governed, not owned: what the source no longer governs
@@ -186,7 +207,15 @@ impl Compare<'_, '_> {
                 if current.kind.is_governed() {
                     continue;
                 }
-                changes.push(delete(self.desired, row.address, current));
+                let mut change = delete(self.desired, row.address, current);
+                if current.kind == ResourceKind::AwsRolePolicy
+                    && adopting.contains(role_of(row.address))
+                {
+                    change.reason = format!(
+                        "a policy of the adopted role: what it allows is now `{ACCESS_POLICY}`'s, as the source says"
+                    );
+                }
+                changes.push(change);
             }
         }
     }
@@ -215,6 +244,38 @@ fn governed_reason(resource: &Resource) -> String {
             }
         }
         _ => "a repository agents run in gives workflows a read-only token by default, and Actions may not approve pull requests".to_string(),
+    }
+}
+
+/// Taking over a role made outside writ (`adopts`): its ownership marks
+/// first, then what the source says of it (trust, settings, tags), with
+/// managed policies attached outside writ detached (never deleted).
+fn adopt(current: &Resource, resource: &Resource) -> Change {
+    let agent = resource.agent.clone().unwrap_or_default();
+    let mut paths = changed_paths(&current.attributes, &resource.attributes);
+    paths.retain(|p| {
+        p != &format!("tags.{DIGEST_TAG}") && p != &format!("annotations.{DIGEST_ANNOTATION}")
+    });
+    let reason = match resource.kind {
+        ResourceKind::KubernetesServiceAccount => format!(
+            "`{agent}` adopts this service account: writ owns it from now on (its UID, and so its pods' tokens, kept)"
+        ),
+        _ => format!(
+            "`{agent}` adopts this role: writ owns it from now on, where it is (path `{}`)",
+            resource.string("path").unwrap_or("/")
+        ),
+    };
+    Change {
+        address: resource.address.clone(),
+        provider: resource.provider.clone(),
+        kind: resource.kind,
+        agent: resource.agent.clone(),
+        actions: vec![Action::Adopt],
+        before: Some(current.attributes.to_map()),
+        after: Some(resource.attributes.to_map()),
+        changed_paths: paths,
+        replace_because: None,
+        reason,
     }
 }
 

@@ -32,9 +32,12 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
     // lose access; the rest (nearly all, in a large estate) are skipped.
     let mut touched: BTreeSet<&str> = BTreeSet::new();
     for row in rows {
-        if let Some(observed) = row.owned().filter(|r| grants_access(r)) {
+        if let Some(observed) = row.owned().or(row.adopting()).filter(|r| grants_access(r)) {
             if !row.identical {
-                touched.extend(agent_name(observed));
+                touched.extend(
+                    agent_name(observed)
+                        .or_else(|| row.adopting().and(row.desired?.agent.as_deref())),
+                );
             }
         }
         if wanted(row) && row.owned().is_none() {
@@ -47,13 +50,38 @@ pub(super) fn permission_delta(rows: &[Row], conflicted: &BTreeSet<&str>) -> Vec
     if touched.is_empty() && before.is_empty() && after.is_empty() {
         return Vec::new();
     }
+    // The account's own managed policies, read with their documents: what
+    // one attached to a role allows, where known.
+    let documents: BTreeMap<&str, &Resource> = rows
+        .iter()
+        .filter_map(|row| row.observed)
+        .filter(|r| r.kind == ResourceKind::AwsManagedPolicy)
+        .filter(|r| r.attribute("policy").is_some_and(|p| !p.is_null()))
+        .filter_map(|r| Some((r.string("arn")?, r)))
+        .collect();
+    let observed_allows = |resource: &Resource| -> Vec<Claim> {
+        if resource.kind != ResourceKind::AwsRole {
+            return allows(resource);
+        }
+        let mut out = super::aws::trusts(resource);
+        for access in super::aws::attached(resource) {
+            match documents.get(access.resource.as_str()) {
+                Some(policy) => out.extend(super::aws::allows(policy)),
+                None => out.push(Claim::from(access)),
+            }
+        }
+        out
+    };
     for row in rows {
-        if let Some(observed) = row.owned().filter(|r| grants_access(r)) {
-            if let Some(agent) = agent_name(observed).filter(|a| touched.contains(a)) {
+        if let Some(observed) = row.owned().or(row.adopting()).filter(|r| grants_access(r)) {
+            // An adopted role has no marks yet: its agent is the source's.
+            let agent =
+                agent_name(observed).or_else(|| row.adopting().and(row.desired?.agent.as_deref()));
+            if let Some(agent) = agent.filter(|a| touched.contains(a)) {
                 before
                     .entry(agent.to_string())
                     .or_default()
-                    .extend(allows(observed));
+                    .extend(observed_allows(observed));
             }
         }
         if let Some(resource) = row.desired.filter(|_| wanted(row)) {
@@ -172,7 +200,7 @@ fn gcp_claims(
         }
     };
     for row in changed {
-        if let Some(observed) = row.owned() {
+        if let Some(observed) = row.owned().or(row.adopting()) {
             claims(observed, before);
         }
         if let Some(desired) = row.desired {
@@ -229,7 +257,9 @@ pub(super) fn widens(change: &super::Change) -> bool {
     use super::ChangeKind;
     let side = |attributes| claims_of(change, attributes, allows);
     match change.kind_of_change() {
-        ChangeKind::Delete => false,
+        // Taking ownership lets nobody new in (see
+        // `aws::adoption_refused`); what it holds changes with its policies.
+        ChangeKind::Delete | ChangeKind::Adopt => false,
         ChangeKind::Create | ChangeKind::Replace => true,
         ChangeKind::Update => {
             if matches!(
@@ -312,6 +342,12 @@ fn claims_of(
 
 /// Does `change` (a role's update) both give the trust something and take
 /// something from it: the role moves from one set of principals to another?
+/// Does `after`'s trust let in someone `before`'s does not?
+pub(super) fn trust_gains(before: &Resource, after: &Resource) -> bool {
+    let trust = |r: &Resource| -> BTreeSet<Claim> { super::aws::trusts(r).into_iter().collect() };
+    !compare(&trust(before), &trust(after)).0.is_empty()
+}
+
 pub(super) fn trust_moves(change: &super::Change) -> bool {
     let trust = |attributes| claims_of(change, attributes, super::aws::trusts);
     if change.kind != ResourceKind::AwsRole || change.kind_of_change() != super::ChangeKind::Update

@@ -21,6 +21,9 @@ pub(super) enum Side {
     OtherProject,
     /// No writ project's: never changed; listed when it is an identity.
     Unmanaged,
+    /// No writ project's yet: the source adopts it (`adopts`), and nothing
+    /// keeps writ from taking it over.
+    Adopting,
 }
 
 /// One address, with what the source wants there and what a provider holds.
@@ -51,6 +54,11 @@ impl<'a> Row<'a> {
     /// The observed object, if it is the project's.
     pub fn owned(&self) -> Option<&'a Resource> {
         self.observed.filter(|_| self.side == Some(Side::Ours))
+    }
+
+    /// The observed object, if the source adopts it.
+    pub fn adopting(&self) -> Option<&'a Resource> {
+        self.observed.filter(|_| self.side == Some(Side::Adopting))
     }
 
     /// The observed object, if it is someone else's.

@@ -76,6 +76,11 @@ pub fn plan(desired: &Desired, observed: &[Resource], options: &PlanOptions) -> 
     let evidence = crate::ownership::Evidence {
         recorded,
         declared,
+        adopted: desired
+            .adopted
+            .iter()
+            .map(|(address, path)| (address.as_str(), path.as_str()))
+            .collect(),
         ..crate::ownership::Evidence::default()
     };
     let roles = aws::revoked_roles(desired, observed);

@@ -92,12 +92,27 @@ fn ordered(plan: &Plan) -> Vec<&Change> {
     // partway has then removed what it meant to, and not yet added.
     // Managed policies (boundaries) are deleted last all the same: a role
     // may still name one until it is updated.
-    let (first, rest): (Vec<&Change>, Vec<&Change>) = plan.changes.iter().partition(|c| {
+    // Adoptions before all else: the changes to an adopted role's
+    // policies need it to be writ's. Before them, the boundaries they may
+    // name (a boundary made gives nobody anything).
+    let adopts = plan
+        .changes
+        .iter()
+        .any(|c| c.kind_of_change() == ChangeKind::Adopt);
+    let (front, others): (Vec<&Change>, Vec<&Change>) = plan.changes.iter().partition(|c| {
+        c.kind_of_change() == ChangeKind::Adopt
+            || (adopts
+                && c.kind == ResourceKind::AwsManagedPolicy
+                && c.kind_of_change() == ChangeKind::Create)
+    });
+    let mut ordered: Vec<&Change> = front;
+    ordered.sort_by_key(|c| (c.kind_of_change() == ChangeKind::Adopt, c.address.clone()));
+    let (first, rest): (Vec<&Change>, Vec<&Change>) = others.into_iter().partition(|c| {
         let boundary_gone =
             c.kind == ResourceKind::AwsManagedPolicy && c.kind_of_change() == ChangeKind::Delete;
         !boundary_gone && !super::delta::widens(c)
     });
-    let mut ordered = order_within(first);
+    ordered.extend(order_within(first));
     ordered.extend(order_within(rest));
     ordered
 }
@@ -327,6 +342,49 @@ mod tests {
                 "aws.prod/role/z_parent/policy/writ-access",
                 // A boundary goes once nothing can name it.
                 "aws.prod/policy/old-delegates",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_adoption_goes_first_after_the_boundary_it_names() {
+        let plan = plan_of_changes(vec![
+            change(
+                "aws.prod/role/legacy/policy/deploy",
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Delete],
+                None,
+            ),
+            change(
+                "aws.prod/role/legacy/policy/writ-access",
+                ResourceKind::AwsRolePolicy,
+                vec![Action::Create],
+                Some(json!({})),
+            ),
+            change(
+                "aws.prod/role/legacy",
+                ResourceKind::AwsRole,
+                vec![Action::Adopt],
+                Some(json!({"name": "legacy", "path": "/ci/"})),
+            ),
+            change(
+                "aws.prod/policy/parent-delegates",
+                ResourceKind::AwsManagedPolicy,
+                vec![Action::Create],
+                Some(json!({})),
+            ),
+        ]);
+        let order: Vec<String> = apply_order(&plan)
+            .iter()
+            .map(|c| c.address.clone())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "aws.prod/policy/parent-delegates",
+                "aws.prod/role/legacy",
+                "aws.prod/role/legacy/policy/deploy",
+                "aws.prod/role/legacy/policy/writ-access",
             ]
         );
     }

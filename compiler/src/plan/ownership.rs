@@ -6,7 +6,8 @@ use super::join::{Row, Side};
 use super::{aws, PlanOptions, Revoked, Unmanaged};
 use crate::lower::Desired;
 use crate::ownership::{self, agent_name, aws::REVOKE_POLICY, Ownership};
-use crate::resource::ResourceKind;
+use crate::resource::{Resource, ResourceKind};
+use rustc_hash::FxHashSet;
 
 /// What sorting the observed objects found besides whose they are.
 pub(super) struct Partition {
@@ -26,12 +27,28 @@ pub(super) fn partition<'a>(
     mut evidence: ownership::Evidence<'a>,
 ) -> Partition {
     let project = desired.project.as_str();
-    // An inline policy is the project's when its role is.
+    // Roles the source adopts that writ may take over.
+    let adopting: FxHashSet<&str> = rows
+        .iter()
+        .filter(|row| {
+            let (Some(observed), Some(desired)) = (row.observed, row.desired) else {
+                return false;
+            };
+            is_adopted(desired)
+                && ownership::ownership(observed, project, &evidence) == Ownership::Unmanaged
+                && adoption_refused(observed, desired).is_none()
+        })
+        .map(|row| row.address)
+        .collect();
+    // An inline policy is the project's when its role is, or is to be.
     evidence.roles = rows
         .iter()
         .filter_map(|row| row.observed)
         .filter(|r| r.kind == ResourceKind::AwsRole)
-        .filter(|r| ownership::ownership(r, project, &evidence) == Ownership::Ours)
+        .filter(|r| {
+            adopting.contains(r.address.as_str())
+                || ownership::ownership(r, project, &evidence) == Ownership::Ours
+        })
         .filter_map(|r| Some((r.provider.as_str(), r.string("name")?)))
         .collect();
     let mut partition = Partition {
@@ -43,6 +60,10 @@ pub(super) fn partition<'a>(
         let Some(resource) = row.observed else {
             continue;
         };
+        if adopting.contains(row.address) {
+            row.side = Some(Side::Adopting);
+            continue;
+        }
         row.side = Some(match ownership::ownership(resource, project, &evidence) {
             // A revocation stays until it is lifted, whatever the source
             // says (freezing and unfreezing an agent does not lift it).
@@ -74,7 +95,11 @@ pub(super) fn partition<'a>(
                         Some(namespace) => format!("{namespace}/{}", resource.string("name").unwrap_or("?")),
                         None => resource.string("name").unwrap_or("?").to_string(),
                     },
-                    detail: "labelled as this project's, but writ cannot show it made it: its name is not one writ gives, its UID is not in writ's inventory record, and the source does not declare it (or its agent is revoked); writ never changes it".to_string(),
+                    detail: if resource.kind == ResourceKind::AwsRole {
+                        "tagged as adopted by this project, but the source does not adopt it there (no `adopts` names this path and name): writ never changes it; adopt it again, or remove its `writ:` tags".to_string()
+                    } else {
+                        "labelled as this project's, but writ cannot show it made it: its name is not one writ gives, its UID is not in writ's inventory record, and the source does not declare it (or its agent is revoked); writ never changes it".to_string()
+                    },
                     age_days: None,
                     stale: false,
                     flags: vec!["claims to be writ's".to_string()],
@@ -92,4 +117,48 @@ pub(super) fn partition<'a>(
         });
     }
     partition
+}
+
+/// Does the source adopt the object it wants here (`adopts`)?
+pub(super) fn is_adopted(desired: &Resource) -> bool {
+    match desired.kind {
+        ResourceKind::AwsRole => desired.tag(ownership::aws::ADOPTED_TAG).is_some(),
+        ResourceKind::KubernetesServiceAccount => desired
+            .attribute("annotations")
+            .and_then(|a| a.get(ownership::kubernetes::ADOPTED_ANNOTATION))
+            .is_some(),
+        _ => false,
+    }
+}
+
+/// Why writ may not take `observed` over as the `desired` object the
+/// source adopts; `None` when it may.
+pub(super) fn adoption_refused(observed: &Resource, desired: &Resource) -> Option<String> {
+    match observed.kind {
+        ResourceKind::AwsRole => aws::adoption_refused(observed, desired),
+        ResourceKind::KubernetesServiceAccount => {
+            let label = |key: &str| {
+                observed
+                    .attribute("labels")
+                    .and_then(|l| l.get(key))
+                    .and_then(serde_json::Value::as_str)
+            };
+            if ownership::kubernetes::is_reserved(
+                observed.string("namespace"),
+                observed.string("name").unwrap_or_default(),
+            ) {
+                return Some("it is the cluster's own".to_string());
+            }
+            label(ownership::kubernetes::MANAGED_BY).map(|manager| {
+                format!(
+                    "it is labelled `{}: {manager}`: what manages it would undo writ's labels; take it out of `{manager}` first, or keep it out of writ",
+                    ownership::kubernetes::MANAGED_BY
+                )
+            })
+        }
+        kind => Some(format!(
+            "writ adopts roles and service accounts, not a {}",
+            kind.noun()
+        )),
+    }
 }

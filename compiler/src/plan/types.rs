@@ -26,6 +26,9 @@ pub enum Action {
     Create,
     Update,
     Delete,
+    /// Writ takes ownership of an object made outside it, where it is
+    /// (`adopts`), and makes it what the source says.
+    Adopt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,6 +37,7 @@ pub enum ChangeKind {
     Update,
     Replace,
     Delete,
+    Adopt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +67,7 @@ impl Change {
             [Action::Create] => ChangeKind::Create,
             [Action::Delete] => ChangeKind::Delete,
             [Action::Delete, Action::Create] => ChangeKind::Replace,
+            [Action::Adopt] => ChangeKind::Adopt,
             _ => ChangeKind::Update,
         }
     }
@@ -246,6 +251,9 @@ pub struct Summary {
     pub update: usize,
     pub replace: usize,
     pub delete: usize,
+    /// Objects made outside writ that it takes over (`writ apply --adopt`).
+    #[serde(default)]
+    pub adopt: usize,
     pub unchanged: usize,
     /// Objects writ owns in the observed state.
     pub managed: usize,
@@ -326,6 +334,7 @@ impl Summary {
                 ChangeKind::Update => self.update += 1,
                 ChangeKind::Replace => self.replace += 1,
                 ChangeKind::Delete => self.delete += 1,
+                ChangeKind::Adopt => self.adopt += 1,
             }
         }
     }

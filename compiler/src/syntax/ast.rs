@@ -94,6 +94,9 @@ pub enum StmtKind {
     Grant(Grant),
     /// `runs_on kubernetes.prod namespace "x" service_account "y"`
     RunsOn(RunsOn),
+    /// `adopts aws.prod role "/ci/deployer"`: an existing object writ takes
+    /// ownership of (the attributes are a `runs_on`'s; no waivers).
+    Adopts(RunsOn),
     /// `delegates { … }`
     Delegates(Vec<Stmt>),
     /// `expect agent can aws.prod s3:GetObject on "…"`

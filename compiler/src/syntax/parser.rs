@@ -217,6 +217,7 @@ impl Walker {
             Rule::grant => StmtKind::Grant(self.grant(inner)?),
             Rule::deny_stmt => StmtKind::Grant(self.deny(inner)?),
             Rule::runs_on_stmt => StmtKind::RunsOn(self.runs_on(inner)?),
+            Rule::adopts_stmt => StmtKind::Adopts(self.runs_on(inner)?),
             Rule::delegates_block => StmtKind::Delegates(
                 inner
                     .into_inner()
@@ -950,6 +951,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_include => "`include`",
         Rule::kw_delegates => "`delegates`",
         Rule::kw_runs_on => "`runs_on`",
+        Rule::kw_adopts => "`adopts`",
         Rule::kw_can => "`can`",
         Rule::kw_cannot => "`cannot`",
         Rule::expectation => "`can` or `cannot`",
@@ -1002,6 +1004,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::include_stmt => "`include`",
         Rule::can_stmt => "`can`",
         Rule::runs_on_stmt => "`runs_on`",
+        Rule::adopts_stmt => "`adopts`",
         Rule::delegates_block => "`delegates`",
         Rule::deny_stmt => "`deny`",
         Rule::expect_stmt => "`expect`",

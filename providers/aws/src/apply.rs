@@ -149,6 +149,15 @@ impl AwsProvider {
                 self.create_role(after).await
             }
             (ResourceKind::AwsRole, ChangeKind::Delete) => self.delete_role(name).await,
+            (ResourceKind::AwsRole, ChangeKind::Adopt) => {
+                self.adopt_role(name, before, after).await
+            }
+            (ResourceKind::AwsManagedPolicy, ChangeKind::Adopt) => {
+                Err(ProviderError::permanent(format!(
+                    "`{}`: writ adopts roles, not managed policies",
+                    change.address
+                )))
+            }
             (ResourceKind::AwsRolePolicy, ChangeKind::Delete) => {
                 let role = text(before, "role").unwrap_or_default();
                 self.ensure_owned_role(role).await?;
@@ -254,6 +263,80 @@ impl AwsProvider {
                 ),
             ))
         }
+    }
+
+    /// Takes over a role made outside writ, where it is (`adopts`): its
+    /// ownership marks first (so the plan's changes to its policies find it
+    /// writ's), then the rest as for an update. Only a role no writ project
+    /// owns, at the path the plan adopted it at, without a permissions
+    /// boundary it did not see, is taken; one this project adopted already
+    /// (an interrupted apply) is brought to the plan's state.
+    async fn adopt_role(
+        &self,
+        name: &str,
+        before: &Attributes,
+        after: &Attributes,
+    ) -> Result<(), ProviderError> {
+        let result = call!(self, "GetRole", self.client.get_role().role_name(name));
+        let role = match result {
+            Ok(output) => output.role,
+            Err(error) if IamCode::of(&error) == Some(IamCode::NoSuchEntity) => None,
+            Err(error) => return Err(error),
+        };
+        let Some(role) = role else {
+            return Err(ProviderError::new(
+                ErrorClass::Conflict,
+                Some("NoSuchEntity"),
+                format!("role `{name}` no longer exists: plan again"),
+            ));
+        };
+        let refuse = |why: String| {
+            Err(ProviderError::new(
+                ErrorClass::Permanent,
+                Some("NotOwned"),
+                format!("role `{name}` {why}: refusing to adopt it; plan again"),
+            ))
+        };
+        let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+        if ownership::aws::owns(role.path(), tags.iter().copied(), &self.project) {
+            let marks = self.owned_role(name).await?.unwrap_or_default();
+            let after = keep_live_revocation(after, &marks, false);
+            return self.converge_role(name, before, &after).await;
+        }
+        if let Some((_, other)) = tags.iter().find(|(k, _)| *k == ownership::aws::PROJECT_TAG) {
+            return refuse(format!("is writ project `{other}`'s"));
+        }
+        if role.path() != text(after, "path").unwrap_or("/") {
+            return refuse(format!(
+                "is at path `{}`, not where the plan adopts it",
+                role.path()
+            ));
+        }
+        let boundary = role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn());
+        if boundary.is_some() && boundary != text(before, "permissions_boundary") {
+            return refuse("has a permissions boundary the plan did not see".to_string());
+        }
+        // The record of the adoption, before anything else is changed.
+        let wanted = tag_map(after);
+        let marks: BTreeMap<String, String> = [
+            ownership::aws::PROJECT_TAG,
+            ownership::aws::AGENT_TAG,
+            ownership::aws::ADOPTED_TAG,
+        ]
+        .into_iter()
+        .filter_map(|key| Some((key.to_string(), wanted.get(key)?.clone())))
+        .collect();
+        call!(
+            self,
+            "TagRole",
+            self.client
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(sdk_tags(&marks)?))
+        )?;
+        self.converge_role(name, before, after).await
     }
 
     async fn create_role(&self, after: &Attributes) -> Result<(), ProviderError> {

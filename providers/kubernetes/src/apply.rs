@@ -46,6 +46,20 @@ impl<'a> Target<'a> {
     }
 }
 
+/// `current` with what writ sets on a service account (labels,
+/// annotations, its fields writ models) taken from `wanted`, and the rest
+/// (image pull secrets, secrets) kept as it is.
+fn with_what_writ_sets(mut current: DynamicObject, wanted: &DynamicObject) -> DynamicObject {
+    current.metadata.labels = wanted.metadata.labels.clone();
+    current.metadata.annotations = wanted.metadata.annotations.clone();
+    if let (Some(data), Some(set)) = (current.data.as_object_mut(), wanted.data.as_object()) {
+        for (key, value) in set {
+            data.insert(key.clone(), value.clone());
+        }
+    }
+    current
+}
+
 fn refused(address: &str, why: &str) -> ProviderError {
     ProviderError::new(
         ErrorClass::Permanent,
@@ -99,6 +113,19 @@ pub(crate) async fn apply(
         }
     }
     let made = match change.kind_of_change() {
+        ChangeKind::Adopt if kind == Kind::ServiceAccount => {
+            let after = change.after.as_ref().ok_or_else(missing)?;
+            provider
+                .adopt(&Target::of(kind, after, &change.address), after)
+                .await?
+        }
+        ChangeKind::Adopt => {
+            return Err(ProviderError::permanent(format!(
+                "{}: writ adopts service accounts, not {}s",
+                change.address,
+                change.kind.noun()
+            )))
+        }
         ChangeKind::Create => {
             let after = change.after.as_ref().ok_or_else(missing)?;
             if kind == Kind::TokenSecret {
@@ -264,6 +291,10 @@ impl KubernetesProvider {
                 return Err(refused(target.address, "the live object is not writ's"));
             }
             let mut object = to_object(target.kind, attributes);
+            if target.kind == Kind::ServiceAccount {
+                // What writ does not set (image pull secrets) is kept.
+                object = with_what_writ_sets(current.clone(), &object);
+            }
             if target.kind.is_binding() && current.data.get("roleRef") != object.data.get("roleRef")
             {
                 // The API forbids changing roleRef: replace the binding.
@@ -284,6 +315,60 @@ impl KubernetesProvider {
                 Err(error) if error.class == ErrorClass::Conflict => continue,
                 // Deleted since it was read: the next round creates it.
                 Err(error) if Reason::of(&error) == Some(Reason::NotFound) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(self.kept_changing(target))
+    }
+
+    /// Takes over a service account made outside writ (`adopts`): its
+    /// labels and annotations become the plan's, and what writ does not
+    /// set (image pull secrets, its UID and so its pods' tokens) is kept.
+    /// Refused when another project or tool labels it as theirs.
+    pub(crate) async fn adopt(
+        &self,
+        target: &Target<'_>,
+        attributes: &Attributes,
+    ) -> Result<Option<String>, ProviderError> {
+        let api = self.api(target.kind, target.namespace);
+        let params = PostParams {
+            field_manager: Some("writ".to_string()),
+            ..PostParams::default()
+        };
+        let wanted = to_object(target.kind, attributes);
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let reading = format!("reading {}", target.address);
+            let Some(current) = self.call(&reading, || api.get_opt(target.name)).await? else {
+                return Err(Reason::Conflict.error(
+                    404,
+                    format!(
+                        "{}: the service account to adopt no longer exists: plan again",
+                        target.address
+                    ),
+                ));
+            };
+            let manager = current
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(MANAGED_BY))
+                .cloned();
+            if !self.is_ours(&current.metadata) {
+                if let Some(manager) = manager {
+                    return Err(refused(
+                        target.address,
+                        &format!("it is labelled `{MANAGED_BY}: {manager}` since the plan was made, refusing to adopt it"),
+                    ));
+                }
+            }
+            let current = with_what_writ_sets(current, &wanted);
+            let what = format!("adopting {}", target.address);
+            match self
+                .call(&what, || api.replace(target.name, &params, &current))
+                .await
+            {
+                Ok(written) => return Ok(written.metadata.uid),
+                Err(error) if error.class == ErrorClass::Conflict => continue,
                 Err(error) => return Err(error),
             }
         }

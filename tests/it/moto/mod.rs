@@ -57,6 +57,8 @@ fn install() -> &'static Result<PathBuf, String> {
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// Where its output goes, to say why it stopped answering.
+    log: PathBuf,
 }
 
 impl Moto {
@@ -74,13 +76,15 @@ impl Moto {
             }
         };
         let port = free_port();
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
+        let output = std::fs::File::create(&log).expect("moto's log");
         let child = Command::new(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(output)
             .spawn()
             .expect("moto_server starts");
-        let moto = Moto { child, port };
+        let moto = Moto { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -104,6 +108,28 @@ impl Moto {
         response
     }
 
+    /// A connection to the server: a refusal is tried again for a while (a
+    /// loaded machine), then the test fails with the end of moto's log.
+    fn connect(&self) -> TcpStream {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(("127.0.0.1", self.port)) {
+                Ok(stream) => return stream,
+                Err(error) if Instant::now() >= deadline => {
+                    let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    panic!(
+                        "moto on port {} does not answer ({error}); its log ends:\n{}",
+                        self.port,
+                        tail.join("\n")
+                    );
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Like [`Moto::iam`], but says whether the call succeeded instead of
     /// failing the test.
     pub fn try_iam(&self, action: &str, parameters: &[(&str, &str)]) -> (bool, String) {
@@ -116,7 +142,7 @@ impl Moto {
             self.port,
             body.len()
         );
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("moto is up");
+        let mut stream = self.connect();
         stream.write_all(request.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
