@@ -599,12 +599,20 @@ pub fn rfc3339(time: i64) -> String {
 }
 
 /// The agent whose role an ARN names (`arn:aws:iam::…:role/writ/PROJECT/AGENT`,
-/// as lowering names roles), if it is one of the project's.
+/// as lowering names roles, or the path and name of a role it adopts), if
+/// it is one of the project's.
 pub fn agent_of_role(model: &Model, project: &str, arn: &str) -> Option<AgentId> {
     let path = crate::ownership::aws::path(project);
     let role = arn.split_once(":role")?.1;
-    let agent = role.strip_prefix(&path)?;
-    model.agents.iter().position(|a| a.name == agent)
+    let (at, name) = role.rsplit_once('/')?;
+    let at = format!("{at}/");
+    model.agents.iter().position(|a| {
+        a.name == name
+            && (at == path
+                || a.adopts.iter().any(|adoption| {
+                    matches!(&adoption.kind, crate::model::AdoptionKind::AwsRole { path } if *path == at)
+                }))
+    })
 }
 
 /// The IAM role lowering gives each agent, with its provider and ARN.

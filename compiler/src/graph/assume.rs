@@ -267,7 +267,7 @@ impl Graph {
                             action: "iam:PassRole".to_string(),
                             resource: format!(
                                 "arn:{partition}:iam::{account}:role{}{}",
-                                crate::ownership::aws::path(project),
+                                crate::lower::aws::role_path(agent, id, project),
                                 agent.name
                             ),
                             placement: Placement::None,

@@ -265,6 +265,11 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
                 })
                 .unwrap_or_default();
             trust.contains(&format!(":role{}", ownership::aws::path(&desired.project)))
+                // A role the source adopts, where it is.
+                || desired.adopted.iter().any(|(address, path)| {
+                    let name = address.rsplit('/').next().unwrap_or_default();
+                    trust.contains(&format!(":role{path}{name}\""))
+                })
                 || trust.contains(":root")
                 || trust.contains("\"*\"")
                 // An IAM user (an agent's, or one whose key a secret may
