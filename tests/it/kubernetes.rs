@@ -596,16 +596,24 @@ fn an_adopted_service_account_keeps_its_uid_and_pull_secrets_and_becomes_writs()
         .get("serviceaccounts", "billing", "exporter")
         .unwrap()["metadata"]["uid"]
         .clone();
-    let source = r#"
-agent exporter {
-  owner = "team-billing"
-  ttl = 1h
-  adopts kubernetes.prod service_account "billing/exporter"
-  runs_on kubernetes.prod namespace "billing" service_account "exporter"
-  kubernetes.prod allow get, list on "configmaps" in namespace "billing"
-}
-"#;
-    let root = project("adopt", &cluster, &format!("{CLUSTER}{source}"));
+    // The source, as `writ import` writes it from the cluster.
+    let root = project("adopt", &cluster, CLUSTER);
+    let out = root.join("imported.writ");
+    let imported = writ(&root, &["import", "--live", "--out", out.to_str().unwrap()]);
+    assert_eq!(imported.status.code(), Some(0), "{}", text(&imported));
+    assert!(
+        text(&imported).contains("serviceaccounts/exporter → agent `exporter`, exactly"),
+        "{}",
+        text(&imported)
+    );
+    let source = std::fs::read_to_string(root.join("imported.writ")).unwrap();
+    for expected in [
+        "adopts kubernetes.prod service_account \"billing/exporter\"",
+        "runs_on kubernetes.prod namespace \"billing\" service_account \"exporter\"",
+        "kubernetes.prod allow get, list on \"configmaps\" in namespace \"billing\"",
+    ] {
+        assert!(source.contains(expected), "no `{expected}` in:\n{source}");
+    }
     let plan = writ(&root, &["plan", "--format", "json"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -675,12 +683,14 @@ agent exporter {
     cluster.remove("rolebindings", "billing", "exporter-reader");
     assert_no_changes(&root);
     // A later update keeps what writ does not set, too.
+    let owner = source
+        .lines()
+        .find(|l| l.trim_start().starts_with("owner = "))
+        .unwrap()
+        .to_string();
     std::fs::write(
-        root.join("main.writ"),
-        format!(
-            "{CLUSTER}{}",
-            source.replace("team-billing", "team-finance")
-        ),
+        root.join("imported.writ"),
+        source.replace(&owner, "  owner = \"team-finance\""),
     )
     .unwrap();
     apply(&root);
