@@ -206,7 +206,9 @@ pub fn import(
         } else if !strings(role.attribute("instance_profiles")).is_empty() {
             Some("not adopted: writ would take it out of its instance profiles; `writ plan` makes a new role".to_string())
         } else {
-            None
+            let related = crate::plan::aws::related(role, observed);
+            crate::plan::aws::restrictions_lost(role, &related)
+                .map(|lost| format!("not adopted: {lost}; `writ plan` makes a new role"))
         };
         match kept_out {
             Some(note) => draft.notes.push(note),

@@ -533,10 +533,16 @@ pub fn ownership(resource: &Resource, project: &str, evidence: &Evidence) -> Own
             };
             if aws::owns(path, tags, project) {
                 // Outside writ's path, only while the source adopts it
-                // there: a tag alone hands nothing to writ.
+                // there: a tag alone hands nothing to writ. Until writ has
+                // written its digest the adoption is not done: it is
+                // planned again (checked, and applied only with
+                // `--adopt`), whoever put the tags there.
                 let declared = evidence.adopted.get(resource.address.as_str()) == Some(&path);
-                if path.starts_with(aws::PATH_ROOT) || declared {
+                if path.starts_with(aws::PATH_ROOT) || (declared && tag(aws::DIGEST_TAG).is_some())
+                {
                     Ownership::Ours
+                } else if declared {
+                    Ownership::Unmanaged
                 } else {
                     Ownership::Unproven
                 }

@@ -178,6 +178,9 @@ fn apply(
             plan.blocked_agents().into_iter().map(str::to_string).collect();
         let mut failed_agents: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let mut held_back = 0;
+        // The ends of the ARNs of roles whose adoption failed, as they are
+        // written in a serialized document.
+        let mut failed_adoptions: Vec<String> = Vec::new();
         let mut renewed_at = std::time::Instant::now();
         for (index, change) in order.iter().enumerate() {
             if renewed_at.elapsed().as_secs() > u64::from(live::LEASE_SECONDS / 3) {
@@ -190,7 +193,15 @@ fn apply(
             }
             let agent = change.agent.as_deref();
             let after_failure_unknown = agent.is_none() && !failures.is_empty();
+            // A delegate's trust, or a service account's annotation, that
+            // names a role whose adoption failed: that role is not writ's.
+            let names_failed = !failed_adoptions.is_empty()
+                && change.after.as_ref().is_some_and(|after| {
+                    let text = serde_json::to_string(after).unwrap_or_default();
+                    failed_adoptions.iter().any(|arn| text.contains(arn.as_str()))
+                });
             if after_failure_unknown
+                || names_failed
                 || agent.is_some_and(|a| blocked.contains(a) || failed_agents.contains(a))
             {
                 held_back += 1;
@@ -217,6 +228,12 @@ fn apply(
                 Err(error) => {
                     failures.push((change.address.clone(), error.to_string()));
                     failed_agents.extend(change.agent.clone());
+                    if change.kind_of_change() == writ_compiler::plan::ChangeKind::Adopt {
+                        if let Some(after) = &change.after {
+                            let text = |key: &str| after.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+                            failed_adoptions.push(format!(":role{}{}\"", text("path"), text("name")));
+                        }
+                    }
                 }
             }
         }

@@ -196,7 +196,7 @@ fn shared_grants_become_a_scope_and_a_trusted_service_account_joins_its_role() {
     for expected in [
         "scope shared_etl {\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::data/*\"\n}",
         "agent etl {",
-        "  ttl = 4h\n  adopts aws.prod role \"/etl\"\n  adopts kubernetes.prod service_account \"data/etl\"\n  runs_on kubernetes.prod namespace \"data\" service_account \"etl\"\n  can shared_etl",
+        "  ttl = 4h\n  adopts kubernetes.prod service_account \"data/etl\"\n  runs_on kubernetes.prod namespace \"data\" service_account \"etl\"\n  can shared_etl",
         "  kubernetes.prod allow get, list on \"jobs.batch\", \"jobs.batch/status\" in namespace \"data\"",
         "  runs_on aws.prod service \"lambda.amazonaws.com\"",
         "  aws.prod allow sqs:SendMessage on \"arn:aws:sqs:us-east-1:123456789012:jobs\"",
@@ -215,6 +215,7 @@ fn shared_grants_become_a_scope_and_a_trusted_service_account_joins_its_role() {
         "aws.prod/role/report → agent `report`, NOT EXACTLY",
         "the permissions boundary `arn:aws:iam::123456789012:policy/limits`",
         "not adopted: writ would remove its permissions boundary; `writ plan` makes a new role",
+        "not adopted: its inline policy `p` holds a `Deny`, which writ would remove with the policy",
         "a rule of ClusterRole `view-jobs` on paths of the API server (/metrics)",
     ] {
         assert!(report.contains(expected), "no `{expected}` in:\n{report}");

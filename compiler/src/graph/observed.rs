@@ -174,7 +174,7 @@ pub fn may_hold_undeclared(desired: &Desired, observed: &[Resource]) -> bool {
     let roles: HashSet<(&str, &str)> = observed
         .iter()
         .filter(|r| r.kind == ResourceKind::AwsRole)
-        .filter(|role| project_role(role, &desired.project))
+        .filter(|role| project_role(role, desired))
         .map(|role| {
             (
                 role.provider.as_str(),
@@ -604,16 +604,14 @@ impl Graph {
         // The project's roles by ARN: their agent.
         let mut agents: HashMap<String, usize> = HashMap::new();
         for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
-            if let (Some(id), Some(arn)) = (
-                role_agent(model, role, &desired.project),
-                role_arn(model, role),
-            ) {
+            if let (Some(id), Some(arn)) = (role_agent(model, role, desired), role_arn(model, role))
+            {
                 agents.insert(arn, id);
             }
         }
         let mut added = 0;
         for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
-            let Some(agent) = role_agent(model, role, &desired.project) else {
+            let Some(agent) = role_agent(model, role, desired) else {
                 continue;
             };
             let Some(provider) = aws_provider_at(model, &role.provider) else {
@@ -933,10 +931,8 @@ impl Graph {
         // The project's roles by ARN: their agent.
         let mut agents: HashMap<String, usize> = HashMap::new();
         for role in &roles {
-            if let (Some(id), Some(arn)) = (
-                role_agent(model, role, &desired.project),
-                role_arn(model, role),
-            ) {
+            if let (Some(id), Some(arn)) = (role_agent(model, role, desired), role_arn(model, role))
+            {
                 agents.insert(arn, id);
             }
         }
@@ -968,7 +964,7 @@ impl Graph {
         }
         let mut added = 0;
         for role in &roles {
-            if project_role(role, &desired.project) {
+            if project_role(role, desired) {
                 continue;
             }
             let Some(provider) = aws_provider_at(model, &role.provider) else {
@@ -1547,8 +1543,8 @@ impl Graph {
 /// as the planner owns them) is for: the one it is named after, as
 /// lowering names it, else the one its `writ:agent` tag says (a tag can be
 /// edited; the name cannot).
-fn role_agent(model: &Model, role: &Resource, project: &str) -> Option<usize> {
-    if !project_role(role, project) {
+fn role_agent(model: &Model, role: &Resource, desired: &Desired) -> Option<usize> {
+    if !project_role(role, desired) {
         return None;
     }
     let by_name = |name: &str| model.agents.iter().position(|a| a.name == name);
@@ -1566,14 +1562,17 @@ fn aws_provider_at(model: &Model, address: &str) -> Option<usize> {
 }
 
 /// Is an observed role the project's, as the planner owns roles (its path
-/// and its `writ:project` tag)?
-fn project_role(role: &Resource, project: &str) -> bool {
+/// and its `writ:project` tag; outside writ's path, only where the source
+/// adopts it: tags alone would let any role hide its trust from the graph)?
+fn project_role(role: &Resource, desired: &Desired) -> bool {
     let tags = role.tags();
+    let path = role.string("path").unwrap_or_default();
     ownership::aws::owns(
-        role.string("path").unwrap_or_default(),
+        path,
         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        project,
-    )
+        &desired.project,
+    ) && (path.starts_with(ownership::aws::PATH_ROOT)
+        || desired.adopted.get(&role.address).map(String::as_str) == Some(path))
 }
 
 /// A binding's `role_ref`: the kind of role (`Role`, `ClusterRole`) and
@@ -1691,7 +1690,7 @@ impl Graph {
         let mut roles: HashMap<(&str, &str), (usize, usize, Vec<&Resource>)> = HashMap::new();
         for role in observed.iter().filter(|r| r.kind == ResourceKind::AwsRole) {
             // Agents' nodes are the graph's first, in the model's order.
-            let Some(id) = role_agent(model, role, &desired.project) else {
+            let Some(id) = role_agent(model, role, desired) else {
                 continue;
             };
             let Some(name) = role.string("name") else {

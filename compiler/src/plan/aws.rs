@@ -12,13 +12,120 @@ use std::collections::BTreeMap;
 
 pub(super) use crate::address::aws_role_of as role_of;
 
+/// The objects an adoption of `role` replaces: its inline policies, and
+/// the managed policies attached to it (as far as they were read), among
+/// `observed`.
+pub(crate) fn related<'a>(
+    role: &Resource,
+    observed: impl IntoIterator<Item = &'a Resource>,
+) -> Vec<&'a Resource> {
+    let name = role.string("name").unwrap_or_default();
+    let attached: Vec<&str> = role
+        .attribute("attached_policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    observed
+        .into_iter()
+        .filter(|r| r.provider == role.provider)
+        .filter(|r| match r.kind {
+            ResourceKind::AwsRolePolicy => r.string("role") == Some(name),
+            ResourceKind::AwsManagedPolicy => {
+                r.string("arn").is_some_and(|arn| attached.contains(&arn))
+            }
+            _ => false,
+        })
+        .collect()
+}
+
+/// What adopting `role` would take away that restricts it: a `Deny` in an
+/// inline policy or an attached one writ would remove or detach, or an
+/// attached policy whose document was not read (AWS's own, say a deny-all
+/// quarantine), which may deny. Removing either could let the role do
+/// more than before, and the permission delta could not say so.
+pub(crate) fn restrictions_lost(role: &Resource, related: &[&Resource]) -> Option<String> {
+    let denies = |document: &Value| {
+        document["Statement"]
+            .as_array()
+            .map(|s| s.iter().collect::<Vec<_>>())
+            .unwrap_or_else(|| vec![&document["Statement"]])
+            .iter()
+            .any(|s| s["Effect"] == "Deny")
+    };
+    for policy in related
+        .iter()
+        .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
+    {
+        let name = policy.string("name").unwrap_or_default();
+        if name == ownership::aws::ACCESS_POLICY {
+            continue;
+        }
+        match policy.attribute("policy") {
+            Some(document) if !document.is_null() => {
+                if denies(document) {
+                    return Some(format!("its inline policy `{name}` holds a `Deny`, which writ would remove with the policy: writ denies only in guardrails; keep the role out of writ, or make the deny a guardrail and take it out of the policy first"));
+                }
+            }
+            _ => {
+                return Some(format!(
+                "its inline policy `{name}` was not read, and may deny what writ would then allow"
+            ))
+            }
+        }
+    }
+    for arn in role
+        .attribute("attached_policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let document = related
+            .iter()
+            .find(|r| r.kind == ResourceKind::AwsManagedPolicy && r.string("arn") == Some(arn))
+            .and_then(|r| r.attribute("policy"))
+            .filter(|d| !d.is_null());
+        match document {
+            Some(document) if denies(document) => {
+                return Some(format!("the attached policy `{arn}` holds a `Deny`, which writ would detach: keep the role out of writ, or make the deny a guardrail and detach the policy first"));
+            }
+            Some(_) => {}
+            None => {
+                return Some(format!("the attached policy `{arn}` was not read (AWS's own policies are not), and may deny what writ would then allow: detach it first (and see what the role then allows), or keep the role out of writ"));
+            }
+        }
+    }
+    None
+}
+
 /// Why writ may not adopt `observed` as the role `desired` (which the
 /// source adopts): `None` when it may. Adoption never widens what the role
 /// allows nor cuts off a workload writ cannot see: a permissions boundary
 /// writ would remove, instance profiles EC2 instances use the role through,
 /// and a trust admitting principals the role's does not (they would hold
 /// its old policies until the new ones are written) keep it out.
-pub(super) fn adoption_refused(observed: &Resource, desired: &Resource) -> Option<String> {
+pub(super) fn adoption_refused(
+    observed: &Resource,
+    desired: &Resource,
+    related: &[&Resource],
+) -> Option<String> {
+    // Another project's, or tagged as writ's without the record of an
+    // adoption: the provider would refuse it.
+    if let Some(project) = observed.tag(ownership::aws::PROJECT_TAG) {
+        let ours = desired.tag(ownership::aws::PROJECT_TAG) == Some(project)
+            && observed.tag(ownership::aws::ADOPTED_TAG) == Some("true");
+        if !ours {
+            return Some(format!(
+                "it is tagged `{}: {project}` without this project's record of an adoption; remove the tag first, or keep the role out of writ",
+                ownership::aws::PROJECT_TAG
+            ));
+        }
+    }
+    if let Some(lost) = restrictions_lost(observed, related) {
+        return Some(lost);
+    }
     let (was, wants) = (
         observed.string("path").unwrap_or("/"),
         desired.string("path").unwrap_or("/"),

@@ -17,12 +17,61 @@ use crate::resource::{Resource, ResourceKind};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Desired objects whose address is taken by an object writ does not own.
+/// Desired objects whose address is taken by an object writ does not own,
+/// and those that name a role whose adoption is refused (see
+/// [`names_refused`]).
 pub(super) fn conflicted<'a>(rows: &[Row<'a>]) -> BTreeSet<&'a str> {
+    let refused = refused_adoptions(rows);
     rows.iter()
-        .filter(|row| row.desired.is_some() && row.taken().is_some())
+        .filter(|row| {
+            (row.desired.is_some() && row.taken().is_some())
+                || row
+                    .desired
+                    .is_some_and(|r| names_refused(r, &refused).is_some())
+        })
         .map(|row| row.address)
         .collect()
+}
+
+/// The roles the source adopts that writ will not take over, as the end
+/// of their ARN (`:role/PATH/NAME"`, quoted as in a document), with their
+/// agent.
+fn refused_adoptions<'a>(rows: &[Row<'a>]) -> Vec<(String, &'a str)> {
+    rows.iter()
+        .filter(|row| row.taken().is_some())
+        .filter_map(|row| row.desired)
+        .filter(|r| r.kind == ResourceKind::AwsRole && super::ownership::is_adopted(r))
+        .map(|r| {
+            (
+                format!(
+                    ":role{}{}\"",
+                    r.string("path").unwrap_or("/"),
+                    r.string("name").unwrap_or_default()
+                ),
+                r.agent.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Does this object (a delegate's trust, a service account's role
+/// annotation) name a role whose adoption is refused? Its agent's, then:
+/// the role is not writ's, and who may use it is not what the source says.
+fn names_refused<'r>(resource: &Resource, refused: &'r [(String, &str)]) -> Option<&'r str> {
+    if refused.is_empty() {
+        return None;
+    }
+    let text = match resource.kind {
+        ResourceKind::AwsRole => resource.attribute("assume_role_policy")?.to_string(),
+        ResourceKind::KubernetesServiceAccount => resource.attribute("annotations")?.to_string(),
+        _ => return None,
+    };
+    refused
+        .iter()
+        .find(|(arn, agent)| {
+            text.contains(arn.as_str()) && resource.agent.as_deref() != Some(*agent)
+        })
+        .map(|(_, agent)| *agent)
 }
 
 /// What the comparison of the desired objects with the owned ones needs.
@@ -50,6 +99,7 @@ impl Compare<'_, '_> {
                 && self.conflicted.contains(role_of(address))
                 && !self.conflicted.contains(address)
         };
+        let refused = refused_adoptions(self.rows);
         // Agents that already have a role (for "agent … is new" reasons),
         // found when the first role is to be created.
         let mut agents_with_objects: Option<HashSet<&str>> = None;
@@ -58,6 +108,17 @@ impl Compare<'_, '_> {
                 continue;
             };
             if held_back(&resource.address) {
+                continue;
+            }
+            if let Some(parent) = names_refused(resource, &refused) {
+                conflicts.push(Conflict {
+                    address: resource.address.clone(),
+                    kind: resource.kind,
+                    agent: resource.agent.clone(),
+                    detail: format!(
+                        "it names the role `{parent}` adopts, which writ does not take over (see its conflict): not written until that role is writ's"
+                    ),
+                });
                 continue;
             }
             if let Some(current) = row.adopting() {
@@ -143,7 +204,7 @@ impl Compare<'_, '_> {
     fn conflict(&self, resource: &Resource, taken: &Resource) -> Conflict {
         let project = &self.desired.project;
         let refused = super::ownership::is_adopted(resource)
-            .then(|| super::ownership::adoption_refused(taken, resource))
+            .then(|| super::ownership::adoption_refused(taken, resource, self.rows))
             .flatten();
         Conflict {
             address: resource.address.clone(),

@@ -17,7 +17,7 @@
 //! `review.rs` says why a plan must not be applied, and how a saved plan
 //! differs from a fresh one.
 
-mod aws;
+pub(crate) mod aws;
 mod changes;
 mod delta;
 pub mod diff;
@@ -125,6 +125,7 @@ fn plan_desired(
         managed,
         mut unmanaged,
         revoked,
+        orphans,
     } = ownership::partition(&mut rows, desired, options, evidence);
     // 3. The cluster inventory, and long-lived tokens to delete.
     let (token_deletes, cluster_inventory, bound_outside) = kubernetes::inventory(&rows);
@@ -149,6 +150,7 @@ fn plan_desired(
     let mut conflicts = Vec::new();
     compare.desired_changes(&mut changes, &mut conflicts, &mut summary);
     compare.deletions(&mut changes);
+    conflicts.extend(orphans);
     changes.extend(token_deletes);
     changes::recreate_with_replaced_roles(&mut changes, &rows, &mut summary);
     changes.sort_by(|a, b| a.address.cmp(&b.address));

@@ -3,7 +3,7 @@
 //! the source; other projects' are left alone; the rest are inventoried.
 
 use super::join::{Row, Side};
-use super::{aws, PlanOptions, Revoked, Unmanaged};
+use super::{aws, Conflict, PlanOptions, Revoked, Unmanaged};
 use crate::lower::Desired;
 use crate::ownership::{self, agent_name, aws::REVOKE_POLICY, Ownership};
 use crate::resource::{Resource, ResourceKind};
@@ -17,6 +17,9 @@ pub(super) struct Partition {
     pub unmanaged: Vec<Unmanaged>,
     /// Revocations `writ revoke` put on the project's roles.
     pub revoked: Vec<Revoked>,
+    /// Roles tagged as adopted by the project that the source adopts no
+    /// more: writ leaves them, and the plan fails until someone decides.
+    pub orphans: Vec<Conflict>,
 }
 
 /// Sets `side` on every row with an observed object.
@@ -36,7 +39,7 @@ pub(super) fn partition<'a>(
             };
             is_adopted(desired)
                 && ownership::ownership(observed, project, &evidence) == Ownership::Unmanaged
-                && adoption_refused(observed, desired).is_none()
+                && adoption_refused(observed, desired, rows).is_none()
         })
         .map(|row| row.address)
         .collect();
@@ -55,6 +58,7 @@ pub(super) fn partition<'a>(
         managed: 0,
         unmanaged: Vec::new(),
         revoked: Vec::new(),
+        orphans: Vec::new(),
     };
     for row in rows.iter_mut() {
         let Some(resource) = row.observed else {
@@ -69,7 +73,9 @@ pub(super) fn partition<'a>(
             // says (freezing and unfreezing an agent does not lift it).
             Ownership::Ours
                 if resource.kind == ResourceKind::AwsRolePolicy
-                    && resource.string("name") == Some(REVOKE_POLICY) =>
+                    && resource.string("name") == Some(REVOKE_POLICY)
+                    // Not one on a role being adopted: writ did not put it.
+                    && !adopting.contains(aws::role_of(row.address)) =>
             {
                 partition.revoked.push(Revoked {
                     agent: agent_name(resource).unwrap_or_default().to_string(),
@@ -88,6 +94,23 @@ pub(super) fn partition<'a>(
             }
             Ownership::OtherProject => Side::OtherProject,
             Ownership::Unproven => {
+                if resource.kind == ResourceKind::AwsRole && row.desired.is_none() {
+                    let agent = resource
+                        .tag(ownership::aws::AGENT_TAG)
+                        .or(resource.string("name"))
+                        .unwrap_or_default();
+                    partition.orphans.push(Conflict {
+                        address: resource.address.clone(),
+                        kind: resource.kind,
+                        agent: Some(agent.to_string()),
+                        detail: format!(
+                            "adopted by this project (its tags say), but the source adopts it no more: writ leaves it as it is, and it still allows what `{agent}` held; delete it, adopt it again (`adopts {} role \"{}{}\"`), or remove its `writ:` tags to give it back",
+                            resource.provider,
+                            resource.string("path").unwrap_or("/"),
+                            resource.string("name").unwrap_or_default()
+                        ),
+                    });
+                }
                 partition.unmanaged.push(Unmanaged {
                     address: resource.address.clone(),
                     kind: resource.kind,
@@ -133,9 +156,16 @@ pub(super) fn is_adopted(desired: &Resource) -> bool {
 
 /// Why writ may not take `observed` over as the `desired` object the
 /// source adopts; `None` when it may.
-pub(super) fn adoption_refused(observed: &Resource, desired: &Resource) -> Option<String> {
+pub(super) fn adoption_refused(
+    observed: &Resource,
+    desired: &Resource,
+    rows: &[Row],
+) -> Option<String> {
     match observed.kind {
-        ResourceKind::AwsRole => aws::adoption_refused(observed, desired),
+        ResourceKind::AwsRole => {
+            let related = aws::related(observed, rows.iter().filter_map(|row| row.observed));
+            aws::adoption_refused(observed, desired, &related)
+        }
         ResourceKind::KubernetesServiceAccount => {
             let label = |key: &str| {
                 observed

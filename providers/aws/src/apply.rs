@@ -127,7 +127,10 @@ impl AwsProvider {
             (ResourceKind::AwsRole, ChangeKind::Create) => self.create_role(after).await,
             (ResourceKind::AwsRole, ChangeKind::Update) => {
                 // A revoke that landed after the plan was made is kept.
-                let marks = self.owned_role(name).await?.unwrap_or_default();
+                let marks = self
+                    .owned_role_at(name, text(after, "path"))
+                    .await?
+                    .unwrap_or_default();
                 let after = keep_live_revocation(after, &marks, false);
                 self.converge_role(name, before, &after).await
             }
@@ -137,7 +140,10 @@ impl AwsProvider {
                 // would leave the next plan to create the role open. Plans
                 // never replace a revoked role; one revoked since the plan
                 // was made is refused here.
-                let marks = self.owned_role(name).await?.unwrap_or_default();
+                let marks = self
+                    .owned_role_at(name, text(before, "path"))
+                    .await?
+                    .unwrap_or_default();
                 if !marks.is_empty() || self.revocation_of(name).await?.is_some() {
                     return Err(ProviderError::new(
                         ErrorClass::Conflict,
@@ -145,10 +151,12 @@ impl AwsProvider {
                         format!("role `{name}` was revoked after this plan was made: writ does not replace a revoked role; plan again"),
                     ));
                 }
-                self.delete_role(name).await?;
+                self.delete_role(name, text(before, "path")).await?;
                 self.create_role(after).await
             }
-            (ResourceKind::AwsRole, ChangeKind::Delete) => self.delete_role(name).await,
+            (ResourceKind::AwsRole, ChangeKind::Delete) => {
+                self.delete_role(name, text(before, "path")).await
+            }
             (ResourceKind::AwsRole, ChangeKind::Adopt) => {
                 self.adopt_role(name, before, after).await
             }
@@ -234,6 +242,17 @@ impl AwsProvider {
         &self,
         name: &str,
     ) -> Result<Option<Vec<(String, String)>>, ProviderError> {
+        self.owned_role_at(name, None).await
+    }
+
+    /// [`Self::owned_role`], and at the path the plan saw or wants (`path`,
+    /// when it says): a role of that name elsewhere, even marked as the
+    /// project's, is not the one the plan is about.
+    pub(crate) async fn owned_role_at(
+        &self,
+        name: &str,
+        path: Option<&str>,
+    ) -> Result<Option<Vec<(String, String)>>, ProviderError> {
         let result = call!(self, "GetRole", self.client.get_role().role_name(name));
         let role = match result {
             Ok(output) => output,
@@ -244,6 +263,17 @@ impl AwsProvider {
             return Ok(None);
         };
         let tags = role.tags().iter().map(|t| (t.key(), t.value()));
+        if path.is_some_and(|path| path != role.path()) {
+            return Err(ProviderError::new(
+                ErrorClass::Permanent,
+                Some("NotOwned"),
+                format!(
+                    "role `{name}` is at path `{}`, not at `{}` as the plan says: refusing to change it; plan again",
+                    role.path(),
+                    path.unwrap_or_default()
+                ),
+            ));
+        }
         if ownership::aws::owns(role.path(), tags, &self.project) {
             let marks = role
                 .tags()
@@ -297,46 +327,114 @@ impl AwsProvider {
                 format!("role `{name}` {why}: refusing to adopt it; plan again"),
             ))
         };
-        let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
-        if ownership::aws::owns(role.path(), tags.iter().copied(), &self.project) {
-            let marks = self.owned_role(name).await?.unwrap_or_default();
-            let after = keep_live_revocation(after, &marks, false);
-            return self.converge_role(name, before, &after).await;
-        }
-        if let Some((_, other)) = tags.iter().find(|(k, _)| *k == ownership::aws::PROJECT_TAG) {
-            return refuse(format!("is writ project `{other}`'s"));
-        }
         if role.path() != text(after, "path").unwrap_or("/") {
             return refuse(format!(
                 "is at path `{}`, not where the plan adopts it",
                 role.path()
             ));
         }
+        let tag = |key: &str| {
+            role.tags()
+                .iter()
+                .find(|t| t.key() == key)
+                .map(|t| t.value())
+        };
+        let adopted_here = tag(ownership::aws::PROJECT_TAG) == Some(self.project.as_str())
+            && tag(ownership::aws::ADOPTED_TAG) == Some("true");
+        if let Some(other) = tag(ownership::aws::PROJECT_TAG).filter(|_| !adopted_here) {
+            return refuse(format!(
+                "is tagged as writ project `{other}`'s without this project's record of an adoption"
+            ));
+        }
+        // What the plan saw is what is taken over: anything that changed
+        // since (the trust, a boundary, what is attached, instance
+        // profiles) could be something the plan did not judge.
         let boundary = role
             .permissions_boundary()
             .and_then(|b| b.permissions_boundary_arn());
-        if boundary.is_some() && boundary != text(before, "permissions_boundary") {
-            return refuse("has a permissions boundary the plan did not see".to_string());
+        if boundary != text(before, "permissions_boundary") {
+            return refuse("has another permissions boundary than the plan saw".to_string());
         }
-        // The record of the adoption, before anything else is changed.
-        let wanted = tag_map(after);
-        let marks: BTreeMap<String, String> = [
-            ownership::aws::PROJECT_TAG,
-            ownership::aws::AGENT_TAG,
-            ownership::aws::ADOPTED_TAG,
-        ]
-        .into_iter()
-        .filter_map(|key| Some((key.to_string(), wanted.get(key)?.clone())))
-        .collect();
-        call!(
+        let trust = role
+            .assume_role_policy_document()
+            .map(crate::decode_document)
+            .map(writ_compiler::policy::canonical_owned);
+        let planned = before
+            .get("assume_role_policy")
+            .cloned()
+            .map(writ_compiler::policy::canonical_owned);
+        if trust != planned {
+            return refuse("has another trust policy than the plan saw".to_string());
+        }
+        let listed = |key: &str| -> Vec<String> {
+            let mut items: Vec<String> = before
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            items.sort();
+            items
+        };
+        let attached = call!(
             self,
-            "TagRole",
-            self.client
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(sdk_tags(&marks)?))
+            "ListAttachedRolePolicies",
+            self.client.list_attached_role_policies().role_name(name)
         )?;
-        self.converge_role(name, before, after).await
+        let mut live: Vec<String> = attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect();
+        live.sort();
+        if live != listed("attached_policies") || attached.is_truncated() {
+            return refuse("has other attached policies than the plan saw".to_string());
+        }
+        let profiles = call!(
+            self,
+            "ListInstanceProfilesForRole",
+            self.client
+                .list_instance_profiles_for_role()
+                .role_name(name)
+        )?;
+        let mut live: Vec<String> = profiles
+            .instance_profiles()
+            .iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect();
+        live.sort();
+        if live != listed("instance_profiles") || profiles.is_truncated() {
+            return refuse("is in other instance profiles than the plan saw".to_string());
+        }
+        if !adopted_here {
+            // The record of the adoption, before anything else is changed.
+            let wanted = tag_map(after);
+            let marks: BTreeMap<String, String> = [
+                ownership::aws::PROJECT_TAG,
+                ownership::aws::AGENT_TAG,
+                ownership::aws::ADOPTED_TAG,
+            ]
+            .into_iter()
+            .filter_map(|key| Some((key.to_string(), wanted.get(key)?.clone())))
+            .collect();
+            call!(
+                self,
+                "TagRole",
+                self.client
+                    .tag_role()
+                    .role_name(name)
+                    .set_tags(Some(sdk_tags(&marks)?))
+            )?;
+        }
+        // A revoke that landed meanwhile is kept.
+        let marks = self
+            .owned_role_at(name, text(after, "path"))
+            .await?
+            .unwrap_or_default();
+        let after = keep_live_revocation(after, &marks, false);
+        self.converge_role(name, before, &after).await
     }
 
     async fn create_role(&self, after: &Attributes) -> Result<(), ProviderError> {
@@ -361,7 +459,10 @@ impl AwsProvider {
             Ok(_) => Ok(()),
             // Created by an earlier, interrupted apply: converge it instead.
             Err(error) if IamCode::of(&error) == Some(IamCode::EntityAlreadyExists) => {
-                let marks = self.owned_role(name).await?.unwrap_or_default();
+                let marks = self
+                    .owned_role_at(name, text(after, "path"))
+                    .await?
+                    .unwrap_or_default();
                 let after = keep_live_revocation(after, &marks, false);
                 self.converge_role(name, &Attributes::new(), &after).await
             }
@@ -532,8 +633,8 @@ impl AwsProvider {
 
     /// Deletes a role of ours, with what must go first: its inline
     /// policies, attached policies and instance profile memberships.
-    async fn delete_role(&self, name: &str) -> Result<(), ProviderError> {
-        if !self.ensure_owned_role(name).await? {
+    async fn delete_role(&self, name: &str, path: Option<&str>) -> Result<(), ProviderError> {
+        if self.owned_role_at(name, path).await?.is_none() {
             return Ok(());
         }
         let inline = call!(
