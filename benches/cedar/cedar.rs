@@ -188,4 +188,3 @@ fn cedar<'a>(engine: &Engine, asked: &'a [Ask], request: impl Fn(&'a Ask) -> (us
         &mut samples,
     );
 }
-
