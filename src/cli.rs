@@ -198,6 +198,11 @@ enum Command {
         /// standard output).
         #[arg(long, value_name = "FILE")]
         audit_log: Option<PathBuf>,
+        /// Read the live providers this often (`30s`, `5m`): agents revoked
+        /// there (`writ revoke`) are refused, drift goes to `/metrics`
+        /// (default `[serve] reconcile_every`, or never).
+        #[arg(long, value_name = "DURATION")]
+        reconcile_every: Option<String>,
     },
     /// Run the project's `test` blocks.
     Test {
@@ -576,7 +581,13 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             path,
             listen,
             audit_log,
-        } => commands::serve::run(&path, listen.as_deref(), audit_log.as_deref()),
+            reconcile_every,
+        } => commands::serve::run(
+            &path,
+            listen.as_deref(),
+            audit_log.as_deref(),
+            reconcile_every.as_deref(),
+        ),
         Command::Init {
             path,
             name,

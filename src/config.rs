@@ -57,6 +57,9 @@ pub struct ServeConfig {
     /// How often, in seconds, the source's files are looked at for
     /// changes (default 2).
     pub watch_seconds: Option<u64>,
+    /// How often the live providers are read for revocations and drift
+    /// (`"5m"`; off when unset).
+    pub reconcile_every: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,12 @@ use crate::serve::{self, Options};
 use std::path::Path;
 use std::time::Duration;
 
-pub fn run(path: &Path, listen: Option<&str>, audit_log: Option<&Path>) -> Outcome {
+pub fn run(
+    path: &Path,
+    listen: Option<&str>,
+    audit_log: Option<&Path>,
+    reconcile_every: Option<&str>,
+) -> Outcome {
     let project = load(path)?;
     let config = &project.config.serve;
     let listen = listen
@@ -28,6 +33,22 @@ pub fn run(path: &Path, listen: Option<&str>, audit_log: Option<&Path>) -> Outco
             }
         },
     };
+    let reconcile_every = match reconcile_every.or(config.reconcile_every.as_deref()) {
+        None => None,
+        Some(text) => {
+            let every = writ_compiler::values::Duration::parse(text).map_err(|e| {
+                CliError::Message(format!(
+                    "`--reconcile-every {text}`: {e} (a duration such as `30s` or `5m`)"
+                ))
+            })?;
+            if every.seconds() < 1 {
+                return Err(CliError::Message(format!(
+                    "`--reconcile-every {text}`: at least a second"
+                )));
+            }
+            Some(Duration::from_secs(every.seconds()))
+        }
+    };
     serve::serve(
         &project,
         path,
@@ -36,6 +57,7 @@ pub fn run(path: &Path, listen: Option<&str>, audit_log: Option<&Path>) -> Outco
             audit_log,
             admin_token,
             watch_every: Duration::from_secs(config.watch_seconds.unwrap_or(2).max(1)),
+            reconcile_every,
         },
     )?;
     Ok(0)

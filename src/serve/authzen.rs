@@ -303,12 +303,8 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
             None,
         );
     };
-    if let Some(revoked) = shared.revoked_over(model, agent) {
-        return (
-            false,
-            format!("`{revoked}` was revoked at run time (`POST /v1/revoke`)"),
-            Some(json!({"revoked": revoked})),
-        );
+    if let Some((revoked, why)) = shared.revoked_over(model, agent) {
+        return (false, why, Some(json!({"revoked": revoked})));
     }
     // `expires` as of now, not as of the model's loading: a day may have
     // come since, and a reload may have failed.
@@ -351,12 +347,8 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
         }
         Decision::Mints { delegate } => {
             // Minting a revoked delegate's tokens is the delegate's access.
-            if let Some(revoked) = shared.revoked_over(model, *delegate) {
-                return (
-                    false,
-                    format!("`{revoked}` was revoked at run time (`POST /v1/revoke`)"),
-                    Some(json!({"revoked": revoked})),
-                );
+            if let Some((revoked, why)) = shared.revoked_over(model, *delegate) {
+                return (false, why, Some(json!({"revoked": revoked})));
             }
             json!({"mints_for": model.agents[*delegate].name})
         }

@@ -7,6 +7,7 @@
 //! (`/metrics`, Prometheus' text format).
 
 mod authzen;
+mod reconcile;
 
 use crate::error::CliError;
 use crate::project::Project;
@@ -36,6 +37,9 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// How often the source's files are looked at for changes.
     pub watch_every: Duration,
+    /// How often the live providers are read for revocations and drift
+    /// (`--reconcile-every`); never when `None`.
+    pub reconcile_every: Option<Duration>,
 }
 
 /// A model being served.
@@ -158,6 +162,8 @@ pub struct Shared {
     loaded: RwLock<Arc<Loaded>>,
     /// Agents revoked at run time (with their delegates, when asked).
     revoked: RwLock<BTreeMap<String, bool>>,
+    /// What the drift watch read in the providers (`--reconcile-every`).
+    watch: RwLock<reconcile::Watch>,
     reload_error: Mutex<Option<String>>,
     metrics: Metrics,
     audit: std::sync::mpsc::SyncSender<String>,
@@ -227,26 +233,52 @@ impl Shared {
         )
     }
 
-    /// The agent revoked at run time that stops `agent`: itself, or an
-    /// ancestor revoked with its delegates.
-    fn revoked_over(&self, model: &Model, agent: AgentId) -> Option<String> {
-        let revoked = self
-            .revoked
+    /// The revocation that stops `agent`, as the words a denial gives: one
+    /// at run time of itself, or of an ancestor with its delegates; or one
+    /// the drift watch read in the providers (`writ revoke`) of itself or
+    /// of any ancestor (a delegate lives on its parent's access).
+    fn revoked_over(&self, model: &Model, agent: AgentId) -> Option<(String, String)> {
+        let name = &model.agents[agent].name;
+        {
+            let revoked = self
+                .revoked
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !revoked.is_empty() {
+                let found = if revoked.contains_key(name) {
+                    Some(name.clone())
+                } else {
+                    model
+                        .ancestors(agent)
+                        .into_iter()
+                        .map(|a| &model.agents[a].name)
+                        .find(|a| revoked.get(*a) == Some(&true))
+                        .cloned()
+                };
+                if let Some(found) = found {
+                    let why = format!("`{found}` was revoked at run time (`POST /v1/revoke`)");
+                    return Some((found, why));
+                }
+            }
+        }
+        let watch = self
+            .watch
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if revoked.is_empty() {
+        if watch.revoked.is_empty() {
             return None;
         }
-        let name = &model.agents[agent].name;
-        if revoked.contains_key(name) {
-            return Some(name.clone());
-        }
-        model
-            .ancestors(agent)
-            .into_iter()
+        std::iter::once(agent)
+            .chain(model.ancestors(agent))
             .map(|a| &model.agents[a].name)
-            .find(|a| revoked.get(*a) == Some(&true))
-            .cloned()
+            .find(|a| watch.revoked.contains(*a))
+            .map(|found| {
+                let why = format!(
+                    "`{found}` is revoked in the providers (`writ revoke`), as read at {}",
+                    watch.last.as_deref().unwrap_or("the last round")
+                );
+                (found.clone(), why)
+            })
     }
 
     fn audit(&self, audit: Audit) {
@@ -394,6 +426,7 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             buckets: Mutex::new(std::collections::HashMap::new()),
             loaded: RwLock::new(Arc::new(first)),
             revoked: RwLock::new(BTreeMap::new()),
+            watch: RwLock::new(reconcile::Watch::default()),
             reload_error: Mutex::new(None),
             metrics: Metrics::default(),
             audit: sender,
@@ -409,6 +442,9 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             shared.loaded().engine.model().agents.len()
         );
         tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
+        if let Some(every) = options.reconcile_every {
+            reconcile::spawn(shared.clone(), path.to_path_buf(), every);
+        }
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -552,7 +588,13 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
         }
         (&Method::GET, "/v1/status") => reply(StatusCode::OK, &status(shared), id),
         (&Method::GET, "/metrics") => {
-            let mut response = Response::new(Full::new(Bytes::from(shared.metrics.text())));
+            let mut text = shared.metrics.text();
+            shared
+                .watch
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .metrics(&mut text);
+            let mut response = Response::new(Full::new(Bytes::from(text)));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -660,6 +702,11 @@ fn status(shared: &Shared) -> Value {
         "agents": loaded.engine.model().agents.len(),
         "reload_error": error,
         "revoked": revoked,
+        "watch": shared
+            .watch
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .status(),
         "decisions": shared.decisions.load(Ordering::Relaxed),
     })
 }

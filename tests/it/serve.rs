@@ -27,6 +27,10 @@ impl Drop for Server {
 
 impl Server {
     fn start(project: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with(project, env, &[])
+    }
+
+    fn start_with(project: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
         // One file a server: tests run side by side.
         static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let audit = std::env::temp_dir().join(format!(
@@ -35,7 +39,7 @@ impl Server {
             SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         ));
         let _ = std::fs::remove_file(&audit);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
+        let mut child = crate::binary::command()
             .args([
                 "serve",
                 project.to_str().unwrap(),
@@ -44,7 +48,7 @@ impl Server {
                 "--audit-log",
             ])
             .arg(&audit)
-            .env("WRIT_TODAY", "2026-11-28")
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -92,6 +96,17 @@ impl Server {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         (status, head.to_string(), body.to_string())
+    }
+
+    fn get_text(&self, path: &str) -> String {
+        let (status, _, text) = self.send("GET", path, &[], "");
+        assert_eq!(status, 200, "{path}: {text}");
+        text
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let text = self.get_text(path);
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
     }
 
     fn post(&self, path: &str, body: &Value) -> Value {
@@ -638,4 +653,155 @@ agent reporter {
         batch["evaluations"][0]["context"]["error"]["status"], 429,
         "{batch}"
     );
+}
+
+/// `--reconcile-every`: two replicas read the same account (moto). An
+/// agent `writ revoke` cuts off there is refused by both within a round,
+/// with its delegate, and served again once the revocation is lifted; an
+/// edit made by hand shows as drift in `/metrics`.
+#[test]
+fn a_revocation_in_the_providers_reaches_every_replica_within_a_round() {
+    let Some(moto) = crate::moto::Moto::start() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join("reconcile");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        r#"provider aws prod {
+  account = "123456789012"
+}
+
+agent exporter {
+  owner = "team-finance"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
+  delegates {
+    aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
+  }
+}
+
+agent reader {
+  owner = "team-finance"
+  parent = exporter
+  ttl = 1h
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    crate::binary::apply(&root);
+    let replicas = [
+        Server::start_with(&root, &[], &["--reconcile-every", "1s"]),
+        Server::start_with(&root, &[], &["--reconcile-every", "1s"]),
+    ];
+    let ask = |server: &Server, agent: &str| {
+        server.post(
+            "/access/v1/evaluation",
+            &json!({"subject": {"type": "agent", "id": agent}, "action": {"name": "s3:GetObject"},
+                    "resource": {"type": "aws.prod", "id": "arn:aws:s3:::acme-invoices/x.pdf"}}),
+        )
+    };
+    // Waits (at most 60 s) until every replica answers as `allowed`.
+    let until = |agent: &str, allowed: bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answers: Vec<Value> = replicas.iter().map(|s| ask(s, agent)).collect();
+            if answers.iter().all(|a| a["decision"] == allowed) {
+                return answers;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{agent} never became {allowed}: {answers:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    for server in &replicas {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.get_json("/v1/status")["watch"]["last"].is_null() {
+            assert!(Instant::now() < deadline, "no round of the watch");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    until("exporter", true);
+    until("reader", true);
+
+    let revoked = crate::binary::writ(&root, &["revoke", "exporter"]);
+    assert_eq!(
+        revoked.status.code(),
+        Some(0),
+        "{}",
+        crate::binary::text(&revoked)
+    );
+    let answers = until("exporter", false);
+    for answer in &answers {
+        let reason = answer["context"]["reason_admin"]["en"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            reason.contains("is revoked in the providers (`writ revoke`)"),
+            "{answer}"
+        );
+    }
+    // A delegate lives on its parent's access.
+    until("reader", false);
+    for server in &replicas {
+        let metrics = server.get_text("/metrics");
+        assert!(metrics.contains("writ_provider_revocations 1"), "{metrics}");
+        let status = server.get_json("/v1/status");
+        assert_eq!(
+            status["watch"]["revoked_in_providers"],
+            json!(["exporter"]),
+            "{status}"
+        );
+    }
+
+    let lifted = crate::binary::writ(&root, &["revoke", "exporter", "--lift"]);
+    assert_eq!(
+        lifted.status.code(),
+        Some(0),
+        "{}",
+        crate::binary::text(&lifted)
+    );
+    until("exporter", true);
+    until("reader", true);
+
+    // An edit by hand is drift, by provider.
+    moto.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "exporter"),
+            ("PolicyName", "writ-access"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+            ),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = replicas[0].get_text("/metrics");
+        if metrics.contains("writ_drift_objects{provider=\"aws.prod\"} 1") {
+            assert!(
+                metrics.contains("writ_reconciles_total{result=\"ok\"}"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no drift seen: {metrics}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
