@@ -203,6 +203,13 @@ enum Command {
         /// (default `[serve] reconcile_every`, or never).
         #[arg(long, value_name = "DURATION")]
         reconcile_every: Option<String>,
+        /// Serve over TLS with this certificate chain (PEM; default
+        /// `[serve] tls_cert`).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM; default `[serve] tls_key`).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run the project's `test` blocks.
     Test {
@@ -582,11 +589,14 @@ fn run(out: &mut impl Write, command: Command) -> crate::error::Outcome {
             listen,
             audit_log,
             reconcile_every,
+            tls_cert,
+            tls_key,
         } => commands::serve::run(
             &path,
             listen.as_deref(),
             audit_log.as_deref(),
             reconcile_every.as_deref(),
+            (tls_cert.as_deref(), tls_key.as_deref()),
         ),
         Command::Init {
             path,

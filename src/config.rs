@@ -60,6 +60,10 @@ pub struct ServeConfig {
     /// How often the live providers are read for revocations and drift
     /// (`"5m"`; off when unset).
     pub reconcile_every: Option<String>,
+    /// TLS: the certificate chain and its private key, PEM files (paths
+    /// from the project's root); both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ pub fn run(
     listen: Option<&str>,
     audit_log: Option<&Path>,
     reconcile_every: Option<&str>,
+    tls: (Option<&Path>, Option<&Path>),
 ) -> Outcome {
     let project = load(path)?;
     let config = &project.config.serve;
@@ -49,6 +50,24 @@ pub fn run(
             Some(Duration::from_secs(every.seconds()))
         }
     };
+    let from_root = |file: &std::path::PathBuf| project.root.join(file);
+    let cert = tls
+        .0
+        .map(Path::to_path_buf)
+        .or_else(|| config.tls_cert.as_ref().map(from_root));
+    let key = tls
+        .1
+        .map(Path::to_path_buf)
+        .or_else(|| config.tls_key.as_ref().map(from_root));
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Message(
+                "TLS needs both a certificate and its key (`--tls-cert` and `--tls-key`, or `[serve] tls_cert` and `tls_key`)".to_string(),
+            ))
+        }
+    };
     serve::serve(
         &project,
         path,
@@ -58,6 +77,7 @@ pub fn run(
             admin_token,
             watch_every: Duration::from_secs(config.watch_seconds.unwrap_or(2).max(1)),
             reconcile_every,
+            tls,
         },
     )?;
     Ok(0)

@@ -40,6 +40,66 @@ pub struct Options {
     /// How often the live providers are read for revocations and drift
     /// (`--reconcile-every`); never when `None`.
     pub reconcile_every: Option<Duration>,
+    /// Serve over TLS with this certificate chain and private key (PEM
+    /// files); plain HTTP when `None`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// The TLS acceptor of a certificate chain and key in PEM files: TLS 1.2
+/// and 1.3 (rustls' defaults), HTTP/1.1.
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, CliError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            CliError::Message(format!(
+                "cannot read the TLS certificate `{}`: {e}",
+                cert.display()
+            ))
+        })?;
+    if chain.is_empty() {
+        return Err(CliError::Message(format!(
+            "the TLS certificate `{}` holds no certificate",
+            cert.display()
+        )));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        CliError::Message(format!(
+            "cannot read the TLS private key `{}`: {e}",
+            key.display()
+        ))
+    })?;
+    let mut config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| {
+            CliError::Message(format!(
+                "the TLS certificate `{}` and key `{}` do not make a server's identity: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves one connection, plain or TLS.
+async fn connection<I>(io: I, shared: Arc<Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let shared = shared.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&shared, request).await) }
+    });
+    // A connection that sends no request head within 10 s is closed (idle
+    // keep-alive ones too).
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }
 
 /// A model being served.
@@ -381,6 +441,11 @@ fn fingerprint(root: &Path) -> u64 {
 /// Serves the project at `path` until the process is stopped.
 pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), CliError> {
     let first = load(path, 1).map_err(CliError::Message)?;
+    let acceptor = match &options.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     // Bounded: a log that cannot keep up slows the answers, never drops
     // a decision.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<String>(1 << 16);
@@ -433,11 +498,11 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             decisions: AtomicU64::new(0),
             run: format!("{:x}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()),
             admin_token: options.admin_token.clone(),
-            base: format!("http://{address}"),
+            base: format!("{scheme}://{address}"),
             project: project.name.clone(),
         });
         eprintln!(
-            "writ serve: project `{}`, {} agents, listening on http://{address} (AuthZEN: /access/v1/evaluation)",
+            "writ serve: project `{}`, {} agents, listening on {scheme}://{address} (AuthZEN: /access/v1/evaluation)",
             project.name,
             shared.loaded().engine.model().agents.len()
         );
@@ -456,19 +521,21 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             };
             let _ = stream.set_nodelay(true);
             let shared = shared.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&shared, request).await) }
-                });
-                // A connection that sends no request head within 10 s is
-                // closed (idle keep-alive ones too).
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
+            match &acceptor {
+                None => {
+                    tokio::spawn(connection(stream, shared));
+                }
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        // A handshake not done within 10 s is dropped.
+                        let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                        if let Ok(Ok(stream)) = handshake.await {
+                            connection(stream, shared).await;
+                        }
+                    });
+                }
+            }
         }
     })
 }

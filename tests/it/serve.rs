@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A running `writ serve`; stopped when dropped.
@@ -58,7 +59,7 @@ impl Server {
         let mut lines = BufReader::new(stderr).lines();
         let first = lines.next().expect("a line").expect("text");
         let port = first
-            .split("http://127.0.0.1:")
+            .split("://127.0.0.1:")
             .nth(1)
             .and_then(|rest| rest.split(' ').next())
             .and_then(|p| p.parse().ok())
@@ -804,4 +805,96 @@ agent reader {
         assert!(Instant::now() < deadline, "no drift seen: {metrics}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `--tls-cert`/`--tls-key`: decisions over TLS (a client that trusts the
+/// test certificate gets them; one speaking plain HTTP gets nothing), the
+/// metadata document naming `https`, and a key that does not go with the
+/// certificate refused at start.
+#[test]
+fn decisions_over_tls() {
+    use tokio_rustls::rustls;
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve-tls");
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let server = Server::start_with(
+        &example(),
+        &[],
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read_to_string(tls.join("ca.pem")).unwrap();
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(der)
+        .unwrap();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der))
+        .unwrap();
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let over_tls = |method: &str, path: &str, body: &str| -> String {
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let connection = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let socket = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let mut stream = rustls::StreamOwned::new(connection, socket);
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        // A peer that closes without TLS's close_notify is still read to
+        // the end of what it sent.
+        let _ = stream.read_to_string(&mut response);
+        response
+    };
+    let answer = over_tls(
+        "POST",
+        "/access/v1/evaluation",
+        &json!({"subject": {"type": "agent", "id": "billing_bot"}, "action": {"name": "s3:GetObject"},
+                "resource": {"type": "aws.prod", "id": "arn:aws:s3:::acme-invoices/2026/11.pdf"}})
+        .to_string(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"decision\":true"), "{answer}");
+    let metadata = over_tls("GET", "/.well-known/authzen-configuration", "");
+    assert!(
+        metadata.contains(&format!("\"https://127.0.0.1:{}", server.port)),
+        "{metadata}"
+    );
+    // Plain HTTP to the TLS port: no answer in HTTP.
+    let (status, _, _) = server.send("GET", "/v1/status", &[], "");
+    assert_eq!(status, 0, "plain HTTP is not served");
+
+    // A key of another certificate: refused at start, saying why.
+    let other = tls.join("other-key.pem");
+    let refused = crate::binary::command()
+        .args([
+            "serve",
+            example().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("do not make a server's identity"), "{said}");
 }
