@@ -18,6 +18,7 @@ mod support;
 mod action;
 mod aws;
 mod cli;
+mod deploy;
 mod example;
 mod gcp_iam;
 mod gcp_provider;

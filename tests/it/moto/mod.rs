@@ -61,6 +61,22 @@ pub struct Moto {
     log: PathBuf,
 }
 
+/// The Python of moto's environment, which has PyYAML (moto needs it):
+/// other tests read YAML with it. `None` (after saying why) when moto
+/// cannot be had here and the tests are not required.
+pub fn python() -> Option<PathBuf> {
+    match install() {
+        Ok(server) => server.parent().map(|bin| bin.join("python")),
+        Err(reason) => {
+            if std::env::var_os("WRIT_REQUIRE_MOTO").is_some() {
+                panic!("moto is required (WRIT_REQUIRE_MOTO is set) but unavailable: {reason}");
+            }
+            eprintln!("skipping: moto's Python is unavailable here: {reason}");
+            None
+        }
+    }
+}
+
 impl Moto {
     /// Starts a server, or returns `None` (after saying why) when moto cannot
     /// be had here and the tests are not required.
