@@ -39,12 +39,12 @@ pub fn run(
         Some(text) => {
             let every = writ_compiler::values::Duration::parse(text).map_err(|e| {
                 CliError::Message(format!(
-                    "`--reconcile-every {text}`: {e} (a duration such as `30s` or `5m`)"
+                    "`{text}` (`--reconcile-every` or `[serve] reconcile_every`): {e} (a duration such as `30s` or `5m`)"
                 ))
             })?;
             if every.seconds() < 1 {
                 return Err(CliError::Message(format!(
-                    "`--reconcile-every {text}`: at least a second"
+                    "`{text}` (`--reconcile-every` or `[serve] reconcile_every`): at least a second"
                 )));
             }
             Some(Duration::from_secs(every.seconds()))

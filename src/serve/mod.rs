@@ -501,15 +501,22 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             base: format!("{scheme}://{address}"),
             project: project.name.clone(),
         });
+        tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
+        if let Some(every) = options.reconcile_every {
+            // Before the first answer: never blind to revocations.
+            eprintln!("writ serve: reading the providers before answering (--reconcile-every) …");
+            let (watched, path) = (shared.clone(), path.to_path_buf());
+            tokio::task::spawn_blocking(move || reconcile::start(watched, path, every))
+                .await
+                .map_err(|e| CliError::Message(format!("the drift watch did not start: {e}")))?
+                .map_err(|e| CliError::Message(format!("the drift watch could not read the providers, so the server does not start: {e}")))?;
+        }
         eprintln!(
             "writ serve: project `{}`, {} agents, listening on {scheme}://{address} (AuthZEN: /access/v1/evaluation)",
             project.name,
             shared.loaded().engine.model().agents.len()
         );
-        tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
-        if let Some(every) = options.reconcile_every {
-            reconcile::spawn(shared.clone(), path.to_path_buf(), every);
-        }
+
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -654,13 +661,37 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
             reply(StatusCode::OK, &authzen::metadata(&shared.base), id)
         }
         (&Method::GET, "/v1/status") => reply(StatusCode::OK, &status(shared), id),
-        (&Method::GET, "/metrics") => {
-            let mut text = shared.metrics.text();
-            shared
+        // Ready to answer: without the drift watch, always; with it, once
+        // its last good round is recent (three periods).
+        (&Method::GET, "/v1/ready") => {
+            let watch = shared
                 .watch
                 .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .metrics(&mut text);
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !watching(&watch) || watch.fresh() {
+                reply(StatusCode::OK, &json!({"ready": true}), id)
+            } else {
+                let why = format!(
+                    "the drift watch's last good round is older than three periods ({})",
+                    watch.error.as_deref().unwrap_or("no error said")
+                );
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({"ready": false, "why": why}),
+                    id,
+                )
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            let mut text = shared.metrics.text();
+            let watch = shared
+                .watch
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if watching(&watch) {
+                watch.metrics(&mut text);
+            }
+            drop(watch);
             let mut response = Response::new(Full::new(Bytes::from(text)));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
@@ -747,6 +778,11 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
     response
 }
 
+/// Does this server run the drift watch?
+fn watching(watch: &reconcile::Watch) -> bool {
+    watch.every > Duration::ZERO
+}
+
 /// `GET /v1/status`.
 fn status(shared: &Shared) -> Value {
     let loaded = shared.loaded();
@@ -762,6 +798,17 @@ fn status(shared: &Shared) -> Value {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .clone();
+    let watch = {
+        let watch = shared
+            .watch
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if watching(&watch) {
+            watch.status()
+        } else {
+            Value::Null
+        }
+    };
     json!({
         "project": shared.project,
         "generation": loaded.generation,
@@ -769,11 +816,7 @@ fn status(shared: &Shared) -> Value {
         "agents": loaded.engine.model().agents.len(),
         "reload_error": error,
         "revoked": revoked,
-        "watch": shared
-            .watch
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .status(),
+        "watch": watch,
         "decisions": shared.decisions.load(Ordering::Relaxed),
     })
 }

@@ -10,8 +10,14 @@
 //! - drift, by provider, and access the source does not declare, for
 //!   `/metrics` and `/v1/status`.
 //!
-//! A round that fails (a provider unreachable, the source broken) keeps
-//! what the last good one found, and says so.
+//! The first round runs before the server answers anything, and must
+//! succeed, or the server does not start. A round that fails later (a
+//! provider unreachable) keeps what the last good one found, and says so;
+//! once the last good round is older than three periods the server is no
+//! longer ready (`/v1/ready` answers 503), so that a load balancer stops
+//! sending it requests it might answer from revocations it cannot see.
+//! Rounds plan against the model being served, so an edit that breaks the
+//! source stops neither the answers nor the reading of revocations.
 
 use super::Shared;
 use crate::live::{self, Scope};
@@ -20,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use writ_compiler::model::Model;
 use writ_provider_core::Retrier;
 
 /// What the last rounds found.
@@ -33,6 +40,12 @@ pub struct Watch {
     pub undeclared: usize,
     /// When the last good round ended.
     pub last: Option<String>,
+    /// The same, for staleness.
+    pub last_at: Option<std::time::Instant>,
+    /// Seconds since 1970 of the last good round, for `/metrics`.
+    pub last_unix: u64,
+    /// How often rounds run.
+    pub every: Duration,
     /// Why the last round failed, if it did.
     pub error: Option<String>,
     pub rounds: u64,
@@ -40,6 +53,13 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// Is what the last good round read recent enough to answer from? Not
+    /// before one, nor once it is older than three periods.
+    pub fn fresh(&self) -> bool {
+        self.last_at
+            .is_some_and(|at| at.elapsed() <= self.every * 3 + Duration::from_secs(1))
+    }
+
     /// For `/v1/status`.
     pub fn status(&self) -> Value {
         json!({
@@ -72,6 +92,11 @@ impl Watch {
             "writ_undeclared_access_links {}\n",
             self.undeclared
         ));
+        out.push_str("# HELP writ_reconcile_last_success_timestamp_seconds When the last good round of the drift watch ended.\n# TYPE writ_reconcile_last_success_timestamp_seconds gauge\n");
+        out.push_str(&format!(
+            "writ_reconcile_last_success_timestamp_seconds {}\n",
+            self.last_unix
+        ));
         out.push_str("# HELP writ_provider_revocations Agents revoked in the providers (`writ revoke`), refused by this server.\n# TYPE writ_provider_revocations gauge\n");
         out.push_str(&format!(
             "writ_provider_revocations {}\n",
@@ -87,10 +112,40 @@ struct Found {
     undeclared: usize,
 }
 
-/// Starts the watch: a round now, then one every `every`.
-pub fn spawn(shared: Arc<Shared>, path: PathBuf, every: Duration) {
-    std::thread::spawn(move || loop {
-        let result = round(&path);
+/// Runs a round now, before the server answers anything (an error when
+/// it fails: the server must not start blind to revocations), then one
+/// every `every` on a thread of its own.
+pub fn start(shared: Arc<Shared>, path: PathBuf, every: Duration) -> Result<(), String> {
+    shared
+        .watch
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .every = every;
+    let first = guarded(&shared, &path)?;
+    record(&shared, Ok(first));
+    std::thread::spawn(move || {
+        let mut next = std::time::Instant::now() + every;
+        loop {
+            std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+            next += every;
+            let result = guarded(&shared, &path);
+            record(&shared, result);
+        }
+    });
+    Ok(())
+}
+
+/// A round, with a panic in it taken as a failed round.
+fn guarded(shared: &Shared, path: &Path) -> Result<Found, String> {
+    let model = shared.loaded().engine.model().clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| round(path, &model)))
+        .unwrap_or_else(|_| Err("the round failed inside writ (a panic)".to_string()))
+}
+
+/// Keeps what a round found, and says what changed.
+fn record(shared: &Shared, result: Result<Found, String>) {
+    let mut said = None;
+    {
         let mut watch = shared
             .watch
             .write()
@@ -99,7 +154,7 @@ pub fn spawn(shared: Arc<Shared>, path: PathBuf, every: Duration) {
         match result {
             Ok(found) => {
                 if found.revoked != watch.revoked {
-                    eprintln!(
+                    said = Some(format!(
                         "writ serve: revoked in the providers: {}",
                         if found.revoked.is_empty() {
                             "none".to_string()
@@ -111,40 +166,47 @@ pub fn spawn(shared: Arc<Shared>, path: PathBuf, every: Duration) {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         }
-                    );
+                    ));
                 }
                 watch.revoked = found.revoked;
                 watch.drift = found.drift;
                 watch.undeclared = found.undeclared;
                 watch.last = Some(super::now());
+                watch.last_at = Some(std::time::Instant::now());
+                watch.last_unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default();
                 watch.error = None;
             }
             Err(error) => {
-                eprintln!("writ serve: the drift watch could not read the providers: {error}");
+                said = Some(format!(
+                    "writ serve: the drift watch could not read the providers: {error}"
+                ));
                 watch.failures += 1;
                 watch.error = Some(error);
             }
         }
-        drop(watch);
-        std::thread::sleep(every);
-    });
+    }
+    // Printed with the lock released: decisions read it.
+    if let Some(said) = said {
+        eprintln!("{said}");
+    }
 }
 
-/// Reads the live providers and plans against the source.
-fn round(path: &Path) -> Result<Found, String> {
+/// Reads the live providers and plans against `model`, the one being
+/// served (the project's files give `writ.toml`).
+fn round(path: &Path, model: &Model) -> Result<Found, String> {
     let project = crate::project::load(path).map_err(|e| e.to_string())?;
-    let checked = crate::pipeline::source_checked(&project).map_err(|e| e.to_string())?;
-    if checked.has_errors() {
-        return Err(format!(
-            "the source has errors ({})",
-            crate::report::summary(&checked.diagnostics)
-        ));
-    }
-    let model = checked.model;
-    let mut desired = writ_compiler::lower::lower(&model, &project.name);
-    let scope = Scope::new(&model, &[]).map_err(|e| e.to_string())?;
-    live::keep_live_providers(&project, &model, &mut desired);
-    let observed = live::observe(&project, &model, &scope, &Retrier::default_policy())
+    let mut desired = writ_compiler::lower::lower(model, &project.name);
+    let scope = Scope::new(model, &[]).map_err(|e| e.to_string())?;
+    let declared: Vec<String> = model.providers.iter().map(|p| p.address()).collect();
+    project
+        .config
+        .check_providers(&declared)
+        .map_err(|e| e.to_string())?;
+    live::keep_live_providers(&project, model, &mut desired);
+    let observed = live::observe(&project, model, &scope, &Retrier::default_policy())
         .map_err(|e| e.to_string())?;
     let plan = crate::pipeline::make_plan(
         &project,
@@ -156,7 +218,7 @@ fn round(path: &Path) -> Result<Found, String> {
     )
     .map_err(|e| e.to_string())?;
     let undeclared =
-        crate::pipeline::undeclared_access(&project, Some(&model), &desired, &observed.resources)
+        crate::pipeline::undeclared_access(&project, Some(model), &desired, &observed.resources)
             .map_err(|e| e.to_string())?;
     let mut drift: BTreeMap<String, usize> = desired
         .resources

@@ -87,9 +87,14 @@ fn the_manifests_run_several_replicas_over_tls_with_a_read_only_identity() {
     let at = mount["mountPath"].as_str().unwrap();
     assert!(after("--tls-cert").starts_with(at) && after("--tls-key").starts_with(at));
     assert_eq!(pod["volumes"][0]["secret"]["secretName"], "writ-serve-tls");
-    for probe in ["readinessProbe", "livenessProbe"] {
+    // Ready only once the watch has read the providers, and while it reads
+    // them; alive while it answers.
+    for (probe, path) in [
+        ("readinessProbe", "/v1/ready"),
+        ("livenessProbe", "/v1/status"),
+    ] {
         let get = &container[probe]["httpGet"];
-        assert_eq!(get["path"], "/v1/status", "{probe}");
+        assert_eq!(get["path"], path, "{probe}");
         assert_eq!(get["scheme"], "HTTPS", "{probe}");
     }
     let security = &container["securityContext"];
@@ -97,6 +102,8 @@ fn the_manifests_run_several_replicas_over_tls_with_a_read_only_identity() {
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["capabilities"]["drop"][0], "ALL");
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    // A numeric user, which the kubelet can hold to runAsNonRoot.
+    assert!(pod["securityContext"]["runAsUser"].as_u64().unwrap() > 0);
 
     // The identity reads and never writes, and is the pods'.
     let role = one(&documents, "ClusterRole");
@@ -152,7 +159,7 @@ fn the_manifests_run_several_replicas_over_tls_with_a_read_only_identity() {
 fn the_image_runs_the_binary_unprivileged_with_the_project_in_it() {
     let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
     assert!(dockerfile.contains("cargo build --release --locked --bin writ"));
-    assert!(dockerfile.contains("USER nonroot"));
+    assert!(dockerfile.contains("USER 65532:65532"), "a numeric user");
     assert!(dockerfile.contains("COPY ${PROJECT} /project"));
     assert!(dockerfile.contains("ENTRYPOINT [\"/writ\"]"));
     let manifests = std::fs::read_to_string(root().join("deploy/kubernetes/serve.yaml")).unwrap();

@@ -59,7 +59,10 @@ pub(crate) fn restrictions_lost(role: &Resource, related: &[&Resource]) -> Optio
         .filter(|r| r.kind == ResourceKind::AwsRolePolicy)
     {
         let name = policy.string("name").unwrap_or_default();
-        if name == ownership::aws::ACCESS_POLICY {
+        // An adoption an apply began: its `writ-access` is writ's own.
+        if name == ownership::aws::ACCESS_POLICY
+            && role.tag(ownership::aws::ADOPTED_TAG) == Some("true")
+        {
             continue;
         }
         match policy.attribute("policy") {
