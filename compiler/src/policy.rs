@@ -211,6 +211,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Canonical documents, and every digest, rest on `serde_json` keeping
+    /// an object's keys sorted. A crate in the same build that turns on its
+    /// `preserve_order` feature changes that for all of writ (Cedar's do:
+    /// see benches/cedar/Cargo.toml); this says so at once.
+    #[test]
+    fn json_objects_keep_their_keys_sorted() {
+        let value = json!({"b": 1, "a": {"d": 2, "c": 3}});
+        assert_eq!(
+            value.to_string(),
+            r#"{"a":{"c":3,"d":2},"b":1}"#,
+            "serde_json's preserve_order is on in this build: writ's canonical JSON needs it off"
+        );
+    }
+
     #[test]
     fn equivalent_documents_compare_equal() {
         let a = json!({

@@ -489,6 +489,16 @@ pub fn search_action(shared: &Shared, body: &Value) -> Result<Value, BadRequest>
                     candidates.push(format!("{}:{}", service.prefix, named.name));
                 }
             }
+            // A pattern is not an action to ask about: a Kubernetes one
+            // stands for the verbs it matches; others' are left out.
+            ProviderKind::Kubernetes if action.contains(['*', '?']) => candidates.extend(
+                writ_compiler::facts::kubernetes::VERBS
+                    .iter()
+                    .filter(|verb| !verb.contains('*'))
+                    .filter(|verb| writ_compiler::pattern::matches(action, verb))
+                    .map(|verb| verb.to_string()),
+            ),
+            _ if action.contains(['*', '?']) => {}
             _ => candidates.push(action.clone()),
         }
     }

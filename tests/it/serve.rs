@@ -417,6 +417,51 @@ fn action_search_lists_what_the_agent_may_do() {
     assert_eq!(unknown["results"], json!([]));
 }
 
+/// A grant of every verb (`*`): the search lists the verbs it covers,
+/// each asked about as one action.
+#[test]
+fn action_search_expands_a_wildcard_verb() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join("wildcard-verb");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        r#"provider kubernetes prod {
+  cluster = "prod"
+}
+
+agent operator {
+  owner = "team-platform"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "ops" service_account "operator"
+  @waive(wildcard_action, "the operator manages its own config maps")
+  kubernetes.prod allow * on "configmaps" in namespace "ops"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n").unwrap();
+    let server = Server::start(&root, &[]);
+    let answer = server.post(
+        "/access/v1/search/action",
+        &json!({"subject": {"type": "agent", "id": "operator"}, "resource": {"type": "kubernetes.prod", "id": "configmaps", "properties": {"namespace": "ops"}}}),
+    );
+    let names: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for verb in [
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ] {
+        assert!(names.contains(&verb), "{verb} not in {answer}");
+    }
+    assert!(!names.contains(&"*"), "{answer}");
+}
+
 #[test]
 fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served() {
     // A copy of the example, to change.
