@@ -4,7 +4,8 @@
 //! replica without a store of their own, since each reads the same
 //! providers:
 //! - the agents `writ revoke` cut off there (role tags, the cluster's
-//!   inventory record): the server refuses them, and their delegates, from
+//!   inventory record, a GCP service account's record): the server
+//!   refuses them, and their delegates, from
 //!   the next request after the poll that sees it, and again serves them
 //!   once the poll sees the revocation lifted;
 //! - drift, by provider, and access the source does not declare, for
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use writ_compiler::model::Model;
+use writ_compiler::ownership::gcp;
 use writ_provider_core::Retrier;
 
 /// What the last rounds found.
@@ -229,8 +231,22 @@ fn round(path: &Path, model: &Model) -> Result<Found, String> {
         let provider = entry.address.split('/').next().unwrap_or_default();
         *drift.entry(provider.to_string()).or_default() += 1;
     }
+    // AWS roles' and clusters' revocations are the plan's; a GCP service
+    // account `writ revoke` disabled says so in its record.
+    let mut revoked: BTreeSet<String> = plan.revoked.iter().map(|r| r.agent.clone()).collect();
+    for account in observed
+        .resources
+        .iter()
+        .filter(|r| r.kind == writ_compiler::resource::ResourceKind::GcpServiceAccount)
+    {
+        let description = account.string("description").unwrap_or_default();
+        let id = account.string("account_id").unwrap_or_default();
+        if gcp::is_revoked(description) && gcp::is_projects(id, description, &project.name) {
+            revoked.extend(gcp::read(description).map(|(_, agent)| agent.to_string()));
+        }
+    }
     Ok(Found {
-        revoked: plan.revoked.iter().map(|r| r.agent.clone()).collect(),
+        revoked,
         drift,
         undeclared: undeclared.len(),
     })

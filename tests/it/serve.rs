@@ -984,3 +984,84 @@ fn a_server_that_cannot_read_its_providers_does_not_start_blind_to_revocations()
     assert!(said.contains("so the server does not start"), "{said}");
     assert!(!said.contains("listening on"), "{said}");
 }
+
+/// The drift watch reads GCP too: an agent `writ revoke` disables there
+/// (its service account's record says so) is refused, and served again
+/// once lifted (the local GCP API).
+#[test]
+fn a_revocation_in_gcp_reaches_the_server() {
+    use crate::gcp::{FakeGcp, TOKEN};
+    let gcp = FakeGcp::start("acme-data-1", "804213376955", &["events"]);
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join("gcp");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("main.writ"),
+        r#"provider gcp data {
+  project = "acme-data-1"
+}
+
+agent loader {
+  owner = "team-data"
+  ttl = 1h
+  runs_on gcp.data workload_pool "pool" subject "loader"
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "[project]\nname = \"data\"\n\n[provider.gcp.data]\nendpoint_url = \"{}\"\n",
+            gcp.endpoint()
+        ),
+    )
+    .unwrap();
+    let env = [("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)];
+    let run = |args: &[&str]| {
+        let output = crate::binary::command()
+            .args(args)
+            .arg(&root)
+            .envs(env)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            crate::binary::text(&output)
+        );
+    };
+    run(&["apply", "--auto-approve"]);
+    let server = Server::start_with(&root, &env, &["--reconcile-every", "1s"]);
+    let ask = || {
+        server.post(
+            "/access/v1/evaluation",
+            &json!({"subject": {"type": "agent", "id": "loader"}, "action": {"name": "roles/storage.objectViewer"},
+                    "resource": {"type": "gcp.data", "id": "projects/_/buckets/events"}}),
+        )
+    };
+    let until = |allowed: bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = ask();
+            if answer["decision"] == allowed {
+                return answer;
+            }
+            assert!(Instant::now() < deadline, "never {allowed}: {answer}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    until(true);
+    run(&["revoke", "loader"]);
+    let answer = until(false);
+    assert!(
+        answer.to_string().contains("is revoked in the providers"),
+        "{answer}"
+    );
+    run(&["revoke", "loader", "--lift"]);
+    until(true);
+}
