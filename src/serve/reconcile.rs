@@ -4,8 +4,9 @@
 //! replica without a store of their own, since each reads the same
 //! providers:
 //! - the agents `writ revoke` cut off there (role tags, the cluster's
-//!   inventory record, a GCP service account's record): the server
-//!   refuses them, and their delegates, from
+//!   inventory record, a GCP service account's record, a GitHub App's
+//!   suspended installation): the server refuses them, and their
+//!   delegates, from
 //!   the next request after the poll that sees it, and again serves them
 //!   once the poll sees the revocation lifted;
 //! - drift, by provider, and access the source does not declare, for
@@ -27,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use writ_compiler::model::Model;
+use writ_compiler::model::{Model, WorkloadKind};
 use writ_compiler::ownership::gcp;
 use writ_provider_core::Retrier;
 
@@ -243,6 +244,26 @@ fn round(path: &Path, model: &Model) -> Result<Found, String> {
         let id = account.string("account_id").unwrap_or_default();
         if gcp::is_revoked(description) && gcp::is_projects(id, description, &project.name) {
             revoked.extend(gcp::read(description).map(|(_, agent)| agent.to_string()));
+        }
+    }
+    // A GitHub App whose installation is suspended (`writ revoke` does so
+    // for an agent that runs as it) has no tokens: none of the agents that
+    // run as it may act.
+    for installation in observed.resources.iter().filter(|r| {
+        r.kind == writ_compiler::resource::ResourceKind::GithubAppInstallation
+            && r.attribute("suspended")
+                .and_then(serde_json::Value::as_bool)
+                == Some(true)
+    }) {
+        let slug = installation.string("app").unwrap_or_default();
+        for agent in &model.agents {
+            let runs_as = agent.runs_on.iter().any(|w| {
+                model.providers[w.provider].address() == installation.provider
+                    && matches!(&w.kind, WorkloadKind::GithubApp { slug: s } if s == slug)
+            });
+            if runs_as {
+                revoked.insert(agent.name.clone());
+            }
         }
     }
     Ok(Found {

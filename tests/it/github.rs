@@ -1784,3 +1784,63 @@ fn a_selected_installation_is_held_to_the_repositories_its_agents_are_granted() 
         [serde_json::json!({"permissions": {"metadata": "read"}})]
     );
 }
+
+/// `writ serve --reconcile-every` reads App installations: once `writ
+/// revoke` suspends the App's, every agent that runs as it is refused by
+/// the server, and served again once the suspension is lifted.
+#[test]
+fn the_serve_watch_refuses_the_agents_of_a_suspended_app() {
+    let github = FakeGitHub::start(REPO, &[]);
+    installed_app(&github);
+    let root = scratch("serve-app");
+    let folder = keyed_app_project(
+        &root,
+        &github,
+        "  github.acme allow contents:write on \"acme/app\"\n",
+    );
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("writ-cache");
+    let env = [
+        ("GITHUB_TOKEN", crate::gh::TOKEN),
+        ("WRIT_CACHE_DIR", cache.to_str().unwrap()),
+    ];
+    let server = crate::serve::Server::start_with(&folder, &env, &["--reconcile-every", "1s"]);
+    let ask = |agent: &str, action: &str| {
+        server.post(
+            "/access/v1/evaluation",
+            &serde_json::json!({"subject": {"type": "agent", "id": agent}, "action": {"name": action},
+                    "resource": {"type": "github.acme", "id": "acme/app"}}),
+        )["decision"]
+            .clone()
+    };
+    let until = |allowed: bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while ask("release_bot", "contents:write") != allowed
+            || ask("changelog_bot", "contents:read") != allowed
+        {
+            assert!(std::time::Instant::now() < deadline, "never {allowed}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    until(true);
+    let path = folder.to_str().unwrap();
+    let output = writ(&["revoke", "release_bot", path], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Both agents of the App: it has no tokens.
+    until(false);
+    // Lifted once the App has one agent left (as the brake's own test).
+    let source = std::fs::read_to_string(folder.join("main.writ")).unwrap();
+    let cut = source.find("agent changelog_bot").unwrap();
+    let end = cut + source[cut..].find("}\n").unwrap() + 2;
+    std::fs::write(
+        folder.join("main.writ"),
+        format!("{}{}", &source[..cut], &source[end..]),
+    )
+    .unwrap();
+    let output = writ(&["revoke", "release_bot", path, "--lift"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ask("release_bot", "contents:write") != true {
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

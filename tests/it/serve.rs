@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A running `writ serve`; stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     audit: PathBuf,
@@ -31,7 +31,7 @@ impl Server {
         Server::start_with(project, env, &[])
     }
 
-    fn start_with(project: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+    pub(crate) fn start_with(project: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
         // One file a server: tests run side by side.
         static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let audit = std::env::temp_dir().join(format!(
@@ -116,7 +116,7 @@ impl Server {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
     }
 
-    fn post(&self, path: &str, body: &Value) -> Value {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Value {
         let (status, _, text) = self.send(
             "POST",
             path,
