@@ -64,6 +64,10 @@ pub struct ServeConfig {
     /// from the project's root); both or neither.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The address clients reach the server at (`https://writ.example.com`),
+    /// which the AuthZEN metadata document names; default: where it
+    /// listens.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

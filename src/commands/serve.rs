@@ -68,6 +68,16 @@ pub fn run(
             ))
         }
     };
+    let public_url = config.public_url.clone();
+    if let Some(url) = &public_url {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(CliError::Message(format!(
+                "`[serve] public_url` `{url}` is not an http(s) URL (such as `https://writ.example.com`)"
+            )));
+        }
+    }
     serve::serve(
         &project,
         path,
@@ -78,6 +88,7 @@ pub fn run(
             watch_every: Duration::from_secs(config.watch_seconds.unwrap_or(2).max(1)),
             reconcile_every,
             tls,
+            public_url,
         },
     )?;
     Ok(0)

@@ -43,6 +43,9 @@ pub struct Options {
     /// Serve over TLS with this certificate chain and private key (PEM
     /// files); plain HTTP when `None`.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where clients reach the server, for the metadata document; where it
+    /// listens when `None`.
+    pub public_url: Option<String>,
 }
 
 /// The TLS acceptor of a certificate chain and key in PEM files: TLS 1.2
@@ -498,7 +501,11 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             decisions: AtomicU64::new(0),
             run: format!("{:x}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()),
             admin_token: options.admin_token.clone(),
-            base: format!("{scheme}://{address}"),
+            base: options
+                .public_url
+                .clone()
+                .map(|url| url.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("{scheme}://{address}")),
             project: project.name.clone(),
         });
         tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));

@@ -1065,3 +1065,43 @@ agent loader {
     run(&["revoke", "loader", "--lift"]);
     until(true);
 }
+
+/// `[serve] public_url`: the metadata document names where clients reach
+/// the server (a Service, a load balancer), not where it listens; a value
+/// that is no URL keeps the server from starting.
+#[test]
+fn the_metadata_document_names_the_public_url() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join("public-url");
+    let _ = std::fs::remove_dir_all(&root);
+    crate::support::copy_tree(&example(), &root);
+    std::fs::write(
+        root.join("writ.toml"),
+        "[project]\nname = \"acme\"\n\n[serve]\npublic_url = \"https://writ.acme.example/\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&root, &[]);
+    let metadata = server.get_json("/.well-known/authzen-configuration");
+    assert_eq!(
+        metadata["policy_decision_point"],
+        "https://writ.acme.example"
+    );
+    assert_eq!(
+        metadata["access_evaluation_endpoint"],
+        "https://writ.acme.example/access/v1/evaluation"
+    );
+    drop(server);
+    std::fs::write(
+        root.join("writ.toml"),
+        "[project]\nname = \"acme\"\n\n[serve]\npublic_url = \"writ.acme.example\"\n",
+    )
+    .unwrap();
+    let output = crate::binary::command()
+        .args(["serve", root.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("is not an http(s) URL"), "{said}");
+}
