@@ -49,42 +49,122 @@ pub struct Options {
 }
 
 /// The TLS acceptor of a certificate chain and key in PEM files: TLS 1.2
-/// and 1.3 (rustls' defaults), HTTP/1.1.
+/// and 1.3 (rustls' defaults), HTTP/1.1. The files are read again when
+/// they change (a renewal), as [`Certificate`] says.
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, CliError> {
+    let first = certified(cert, key).map_err(CliError::Message)?;
+    let resolver = Certificate {
+        files: (cert.to_path_buf(), key.to_path_buf()),
+        state: Mutex::new(CertificateState {
+            current: Arc::new(first),
+            stamp: stamp(cert, key),
+            looked: Instant::now(),
+        }),
+    };
+    let mut config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A certificate chain and its key, read from PEM files and checked to go
+/// together.
+fn certified(cert: &Path, key: &Path) -> Result<tokio_rustls::rustls::sign::CertifiedKey, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            CliError::Message(format!(
-                "cannot read the TLS certificate `{}`: {e}",
-                cert.display()
-            ))
-        })?;
+        .map_err(|e| format!("cannot read the TLS certificate `{}`: {e}", cert.display()))?;
     if chain.is_empty() {
-        return Err(CliError::Message(format!(
+        return Err(format!(
             "the TLS certificate `{}` holds no certificate",
             cert.display()
-        )));
+        ));
     }
-    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        CliError::Message(format!(
-            "cannot read the TLS private key `{}`: {e}",
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the TLS private key `{}`: {e}", key.display()))?;
+    let mismatch = |e: &dyn std::fmt::Display| {
+        format!(
+            "the TLS certificate `{}` and key `{}` do not make a server's identity: {e}",
+            cert.display(),
             key.display()
-        ))
-    })?;
-    let mut config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, private)
-        .map_err(|e| {
-            CliError::Message(format!(
-                "the TLS certificate `{}` and key `{}` do not make a server's identity: {e}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+        )
+    };
+    let signing = tokio_rustls::rustls::crypto::aws_lc_rs::sign::any_supported_type(&private)
+        .map_err(|e| mismatch(&e))?;
+    let certified = tokio_rustls::rustls::sign::CertifiedKey::new(chain, signing);
+    certified.keys_match().map_err(|e| mismatch(&e))?;
+    Ok(certified)
+}
+
+/// When the certificate's files last changed, and their sizes.
+type Stamp = [(Option<SystemTime>, u64); 2];
+
+fn stamp(cert: &Path, key: &Path) -> Stamp {
+    [cert, key].map(|file| {
+        let meta = std::fs::metadata(file).ok();
+        (
+            meta.as_ref().and_then(|m| m.modified().ok()),
+            meta.map_or(0, |m| m.len()),
+        )
+    })
+}
+
+/// The server's certificate, handed to each TLS handshake. Its files are
+/// looked at, at most every [`CERTIFICATE_LOOK`], and read again when they
+/// changed (cert-manager renewing a Secret, say); a pair that does not
+/// read, or does not go together (caught between the two files' writes),
+/// keeps the one in use until a later look finds them whole.
+#[derive(Debug)]
+struct Certificate {
+    files: (PathBuf, PathBuf),
+    state: Mutex<CertificateState>,
+}
+
+#[derive(Debug)]
+struct CertificateState {
+    current: Arc<tokio_rustls::rustls::sign::CertifiedKey>,
+    stamp: Stamp,
+    looked: Instant,
+}
+
+/// How often the certificate's files are looked at.
+const CERTIFICATE_LOOK: Duration = Duration::from_secs(2);
+
+impl tokio_rustls::rustls::server::ResolvesServerCert for Certificate {
+    fn resolve(
+        &self,
+        _hello: tokio_rustls::rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<tokio_rustls::rustls::sign::CertifiedKey>> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.looked.elapsed() >= CERTIFICATE_LOOK {
+            state.looked = Instant::now();
+            let (cert, key) = (&self.files.0, &self.files.1);
+            let now = stamp(cert, key);
+            if now != state.stamp {
+                match certified(cert, key) {
+                    Ok(renewed) => {
+                        state.current = Arc::new(renewed);
+                        state.stamp = now;
+                        eprintln!(
+                            "writ serve: read the TLS certificate `{}` again",
+                            cert.display()
+                        );
+                    }
+                    // Looked at again once either file changes.
+                    Err(error) => {
+                        state.stamp = now;
+                        eprintln!("writ serve: kept the TLS certificate in use: {error}");
+                    }
+                }
+            }
+        }
+        Some(state.current.clone())
+    }
 }
 
 /// Serves one connection, plain or TLS.

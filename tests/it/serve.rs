@@ -1105,3 +1105,75 @@ fn the_metadata_document_names_the_public_url() {
     assert_eq!(output.status.code(), Some(1), "{said}");
     assert!(said.contains("is not an http(s) URL"), "{said}");
 }
+
+/// A renewed certificate (cert-manager rewriting the Secret's files) is
+/// served from the next handshake after the server looks at its files
+/// again, without a restart.
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart() {
+    use tokio_rustls::rustls;
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve-tls");
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join("renewal");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    let (cert, key) = (folder.join("tls.crt"), folder.join("tls.key"));
+    std::fs::copy(tls.join("cert.pem"), &cert).unwrap();
+    std::fs::copy(tls.join("key.pem"), &key).unwrap();
+    let server = Server::start_with(
+        &example(),
+        &[],
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let der = |file: &Path| {
+        use base64::Engine as _;
+        let pem = std::fs::read_to_string(file).unwrap();
+        let text: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der(
+            &tls.join("ca.pem")
+        )))
+        .unwrap();
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    // The certificate the server shows in a handshake.
+    let shown = || -> Vec<u8> {
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut connection = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let mut socket = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        while connection.is_handshaking() {
+            connection.complete_io(&mut socket).unwrap();
+        }
+        connection.peer_certificates().unwrap()[0].to_vec()
+    };
+    assert_eq!(shown(), der(&tls.join("cert.pem")));
+    std::fs::copy(tls.join("renewed-key.pem"), &key).unwrap();
+    std::fs::copy(tls.join("renewed-cert.pem"), &cert).unwrap();
+    let renewed = der(&tls.join("renewed-cert.pem"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shown() != renewed {
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was never served"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
