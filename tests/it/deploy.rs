@@ -106,22 +106,33 @@ fn the_manifests_run_several_replicas_over_tls_with_a_read_only_identity() {
     assert!(pod["securityContext"]["runAsUser"].as_u64().unwrap() > 0);
 
     // The identity reads and never writes, and is the pods'.
-    let role = one(&documents, "ClusterRole");
-    for rule in role["rules"].as_array().unwrap() {
-        for verb in rule["verbs"].as_array().unwrap() {
-            assert!(
-                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
-                "a verb that writes: {rule}"
+    let account = one(&documents, "ServiceAccount");
+    let mut read: Vec<&str> = Vec::new();
+    for (kind, binding_kind) in [
+        ("ClusterRole", "ClusterRoleBinding"),
+        ("Role", "RoleBinding"),
+    ] {
+        let role = one(&documents, kind);
+        for rule in role["rules"].as_array().unwrap() {
+            for verb in rule["verbs"].as_array().unwrap() {
+                assert!(
+                    ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                    "a verb that writes: {rule}"
+                );
+            }
+            read.extend(
+                rule["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap()),
             );
         }
+        let binding = one(&documents, binding_kind);
+        assert_eq!(binding["roleRef"]["kind"], kind);
+        assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+        assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
     }
-    let read: Vec<&str> = role["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["resources"].as_array().unwrap())
-        .map(|r| r.as_str().unwrap())
-        .collect();
     for resource in [
         "serviceaccounts",
         "secrets",
@@ -136,10 +147,8 @@ fn the_manifests_run_several_replicas_over_tls_with_a_read_only_identity() {
             "{resource} is read by writ plan --live"
         );
     }
-    let binding = one(&documents, "ClusterRoleBinding");
-    let account = one(&documents, "ServiceAccount");
-    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
-    assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
+    // The lock is read in its namespace only.
+    assert_eq!(one(&documents, "Role")["metadata"]["namespace"], "writ");
     assert_eq!(pod["serviceAccountName"], account["metadata"]["name"]);
 
     // The binary takes the arguments as written: with a project that
