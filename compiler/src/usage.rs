@@ -603,15 +603,25 @@ pub fn rfc3339(time: i64) -> String {
 /// it is one of the project's.
 pub fn agent_of_role(model: &Model, project: &str, arn: &str) -> Option<AgentId> {
     let path = crate::ownership::aws::path(project);
+    let account = arn.split(':').nth(4)?;
     let role = arn.split_once(":role")?.1;
     let (at, name) = role.rsplit_once('/')?;
     let at = format!("{at}/");
+    // The AWS providers of that account.
+    let here = |provider: usize| matches!(&model.providers[provider].settings, crate::model::ProviderSettings::Aws { account: a, .. } if a == account);
+    if !(0..model.providers.len()).any(here) {
+        return None;
+    }
     model.agents.iter().position(|a| {
+        let adopted_here = a.adopts.iter().find_map(|adoption| match &adoption.kind {
+            crate::model::AdoptionKind::AwsRole { path } if here(adoption.provider) => Some(path),
+            _ => None,
+        });
         a.name == name
-            && (at == path
-                || a.adopts.iter().any(|adoption| {
-                    matches!(&adoption.kind, crate::model::AdoptionKind::AwsRole { path } if *path == at)
-                }))
+            && match adopted_here {
+                Some(adopted) => *adopted == at,
+                None => at == path,
+            }
     })
 }
 
@@ -1354,6 +1364,34 @@ mod tests {
             generated: 200 * DAY,
             services,
         }
+    }
+
+    /// A role's ARN names an agent by its path and name in an account of
+    /// the source: writ's path, or where it adopts the role there.
+    #[test]
+    fn a_role_is_an_agents_by_its_account_path_and_name() {
+        let mut sources = crate::SourceMap::new();
+        sources.add(
+            "main.writ",
+            "provider aws prod {\n  account = \"111111111111\"\n}\n\nprovider aws dev {\n  account = \"222222222222\"\n}\n\nagent bot {\n  owner = \"ops\"\n  ttl = 1h\n  adopts aws.prod role \"/ops/bot\"\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n  runs_on aws.dev service \"lambda.amazonaws.com\"\n}\n",
+        );
+        let checked = crate::check(
+            &sources,
+            &crate::CheckOptions {
+                today: crate::values::Date::parse("2026-11-28").unwrap(),
+            },
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let model = &checked.model;
+        let of = |arn: &str| agent_of_role(model, "p", arn);
+        assert_eq!(of("arn:aws:iam::111111111111:role/ops/bot"), Some(0));
+        assert_eq!(of("arn:aws:iam::222222222222:role/writ/p/bot"), Some(0));
+        // Not where the agent's role is in that account.
+        assert_eq!(of("arn:aws:iam::111111111111:role/writ/p/bot"), None);
+        assert_eq!(of("arn:aws:iam::222222222222:role/ops/bot"), None);
+        // Nor in an account the source does not declare.
+        assert_eq!(of("arn:aws:iam::333333333333:role/writ/p/bot"), None);
+        assert_eq!(of("arn:aws:iam::333333333333:role/ops/bot"), None);
     }
 
     #[test]
