@@ -128,6 +128,47 @@ impl Server {
     }
 }
 
+/// A project of one file and a `writ.toml`, in a folder of the test's own.
+fn project(name: &str, source: &str, toml: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("main.writ"), source).unwrap();
+    std::fs::write(root.join("writ.toml"), toml).unwrap();
+    root
+}
+
+/// A TLS client that trusts the test authority of `tests/serve-tls/`.
+fn tls_client() -> Arc<tokio_rustls::rustls::ClientConfig> {
+    use tokio_rustls::rustls;
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve-tls/ca.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der(&ca)))
+        .unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+/// The one certificate of a PEM file, as DER.
+fn der(file: &Path) -> Vec<u8> {
+    use base64::Engine as _;
+    let pem = std::fs::read_to_string(file).unwrap();
+    let text: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
 }
@@ -421,13 +462,8 @@ fn action_search_lists_what_the_agent_may_do() {
 /// each asked about as one action.
 #[test]
 fn action_search_expands_a_wildcard_verb() {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("serve")
-        .join("wildcard-verb");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(
-        root.join("main.writ"),
+    let root = project(
+        "wildcard-verb",
         r#"provider kubernetes prod {
   cluster = "prod"
 }
@@ -440,9 +476,8 @@ agent operator {
   kubernetes.prod allow * on "configmaps" in namespace "ops"
 }
 "#,
-    )
-    .unwrap();
-    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n").unwrap();
+        "[project]\nname = \"acme\"\n",
+    );
     let server = Server::start(&root, &[]);
     let answer = server.post(
         "/access/v1/search/action",
@@ -716,13 +751,8 @@ fn a_revocation_in_the_providers_reaches_every_replica_within_a_round() {
     let Some(moto) = crate::moto::Moto::start() else {
         return;
     };
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("serve")
-        .join("reconcile");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(
-        root.join("main.writ"),
+    let root = project(
+        "reconcile",
         r#"provider aws prod {
   account = "123456789012"
 }
@@ -744,16 +774,11 @@ agent reader {
   aws.prod allow s3:GetObject on "arn:aws:s3:::acme-invoices/*"
 }
 "#,
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("writ.toml"),
-        format!(
+        &format!(
             "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
             moto.endpoint()
         ),
-    )
-    .unwrap();
+    );
     crate::binary::apply(&root);
     let replicas = [
         Server::start_with(&root, &[], &["--reconcile-every", "1s"]),
@@ -879,25 +904,7 @@ fn decisions_over_tls() {
             key.to_str().unwrap(),
         ],
     );
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read_to_string(tls.join("ca.pem")).unwrap();
-    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    use base64::Engine as _;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(der)
-        .unwrap();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(der))
-        .unwrap();
-    let config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let config = tls_client();
     let over_tls = |method: &str, path: &str, body: &str| -> String {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         let connection = rustls::ClientConnection::new(config.clone(), name).unwrap();
@@ -957,17 +964,11 @@ fn decisions_over_tls() {
 /// `writ.toml` does not configure) keeps it from starting, saying why.
 #[test]
 fn a_server_that_cannot_read_its_providers_does_not_start_blind_to_revocations() {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("serve")
-        .join("unread");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(
-        root.join("main.writ"),
+    let root = project(
+        "unread",
         "provider aws prod {\n  account = \"123456789012\"\n}\n\nagent bot {\n  owner = \"ops\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n}\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("writ.toml"), "[project]\nname = \"acme\"\n").unwrap();
+        "[project]\nname = \"acme\"\n",
+    );
     let output = crate::binary::command()
         .args([
             "serve",
@@ -992,13 +993,8 @@ fn a_server_that_cannot_read_its_providers_does_not_start_blind_to_revocations()
 fn a_revocation_in_gcp_reaches_the_server() {
     use crate::gcp::{FakeGcp, TOKEN};
     let gcp = FakeGcp::start("acme-data-1", "804213376955", &["events"]);
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("serve")
-        .join("gcp");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(
-        root.join("main.writ"),
+    let root = project(
+        "gcp",
         r#"provider gcp data {
   project = "acme-data-1"
 }
@@ -1010,16 +1006,11 @@ agent loader {
   gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
 }
 "#,
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("writ.toml"),
-        format!(
+        &format!(
             "[project]\nname = \"data\"\n\n[provider.gcp.data]\nendpoint_url = \"{}\"\n",
             gcp.endpoint()
         ),
-    )
-    .unwrap();
+    );
     let env = [("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)];
     let run = |args: &[&str]| {
         let output = crate::binary::command()
@@ -1131,29 +1122,7 @@ fn a_renewed_certificate_is_served_without_a_restart() {
             key.to_str().unwrap(),
         ],
     );
-    let der = |file: &Path| {
-        use base64::Engine as _;
-        let pem = std::fs::read_to_string(file).unwrap();
-        let text: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .unwrap()
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(der(
-            &tls.join("ca.pem")
-        )))
-        .unwrap();
-    let config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let config = tls_client();
     // The certificate the server shows in a handshake.
     let shown = || -> Vec<u8> {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
