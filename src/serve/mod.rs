@@ -418,7 +418,9 @@ impl Shared {
             .map(|found| {
                 let why = format!(
                     "`{found}` is revoked in the providers (`writ revoke`), as read at {}",
-                    watch.last.as_deref().unwrap_or("the last round")
+                    watch
+                        .last
+                        .map_or("the last round".to_string(), |(time, _)| time.to_string())
                 );
                 (found.clone(), why)
             })

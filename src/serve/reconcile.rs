@@ -41,12 +41,9 @@ pub struct Watch {
     pub drift: BTreeMap<String, usize>,
     /// Links of access the source does not declare.
     pub undeclared: usize,
-    /// When the last good round ended.
-    pub last: Option<String>,
-    /// The same, for staleness.
-    pub last_at: Option<std::time::Instant>,
-    /// Seconds since 1970 of the last good round, for `/metrics`.
-    pub last_unix: u64,
+    /// When the last good round ended: the time, and the same on the
+    /// monotonic clock, for staleness.
+    pub last: Option<(jiff::Timestamp, std::time::Instant)>,
     /// How often rounds run.
     pub every: Duration,
     /// Why the last round failed, if it did.
@@ -59,14 +56,14 @@ impl Watch {
     /// Is what the last good round read recent enough to answer from? Not
     /// before one, nor once it is older than three periods.
     pub fn fresh(&self) -> bool {
-        self.last_at
-            .is_some_and(|at| at.elapsed() <= self.every * 3 + Duration::from_secs(1))
+        self.last
+            .is_some_and(|(_, at)| at.elapsed() <= self.every * 3 + Duration::from_secs(1))
     }
 
     /// For `/v1/status`.
     pub fn status(&self) -> Value {
         json!({
-            "last": self.last,
+            "last": self.last.map(|(time, _)| time.to_string()),
             "error": self.error,
             "rounds": self.rounds,
             "failures": self.failures,
@@ -98,7 +95,7 @@ impl Watch {
         out.push_str("# HELP writ_reconcile_last_success_timestamp_seconds When the last good round of the drift watch ended.\n# TYPE writ_reconcile_last_success_timestamp_seconds gauge\n");
         out.push_str(&format!(
             "writ_reconcile_last_success_timestamp_seconds {}\n",
-            self.last_unix
+            self.last.map_or(0, |(time, _)| time.as_second())
         ));
         out.push_str("# HELP writ_provider_revocations Agents revoked in the providers (`writ revoke`), refused by this server.\n# TYPE writ_provider_revocations gauge\n");
         out.push_str(&format!(
@@ -174,12 +171,7 @@ fn record(shared: &Shared, result: Result<Found, String>) {
                 watch.revoked = found.revoked;
                 watch.drift = found.drift;
                 watch.undeclared = found.undeclared;
-                watch.last = Some(super::now());
-                watch.last_at = Some(std::time::Instant::now());
-                watch.last_unix = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default();
+                watch.last = Some((jiff::Timestamp::now(), std::time::Instant::now()));
                 watch.error = None;
             }
             Err(error) => {

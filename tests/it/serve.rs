@@ -140,6 +140,24 @@ fn project(name: &str, source: &str, toml: &str) -> PathBuf {
     root
 }
 
+/// `writ serve PROJECT` with these arguments, which must refuse to start
+/// (exit 1): what it said.
+fn refused_start(project: &Path, args: &[&str]) -> String {
+    let output = crate::binary::command()
+        .args([
+            "serve",
+            project.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    said
+}
+
 /// A TLS client that trusts the test authority of `tests/serve-tls/`.
 fn tls_client() -> Arc<tokio_rustls::rustls::ClientConfig> {
     use tokio_rustls::rustls;
@@ -941,21 +959,15 @@ fn decisions_over_tls() {
 
     // A key of another certificate: refused at start, saying why.
     let other = tls.join("other-key.pem");
-    let refused = crate::binary::command()
-        .args([
-            "serve",
-            example().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
+    let said = refused_start(
+        &example(),
+        &[
             "--tls-cert",
-        ])
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&other)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(1), "{said}");
+            cert.to_str().unwrap(),
+            "--tls-key",
+            other.to_str().unwrap(),
+        ],
+    );
     assert!(said.contains("do not make a server's identity"), "{said}");
 }
 
@@ -969,19 +981,7 @@ fn a_server_that_cannot_read_its_providers_does_not_start_blind_to_revocations()
         "provider aws prod {\n  account = \"123456789012\"\n}\n\nagent bot {\n  owner = \"ops\"\n  ttl = 1h\n  runs_on aws.prod service \"lambda.amazonaws.com\"\n}\n",
         "[project]\nname = \"acme\"\n",
     );
-    let output = crate::binary::command()
-        .args([
-            "serve",
-            root.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--reconcile-every",
-            "1s",
-        ])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{said}");
+    let said = refused_start(&root, &["--reconcile-every", "1s"]);
     assert!(said.contains("so the server does not start"), "{said}");
     assert!(!said.contains("listening on"), "{said}");
 }
@@ -1088,12 +1088,7 @@ fn the_metadata_document_names_the_public_url() {
         "[project]\nname = \"acme\"\n\n[serve]\npublic_url = \"writ.acme.example\"\n",
     )
     .unwrap();
-    let output = crate::binary::command()
-        .args(["serve", root.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{said}");
+    let said = refused_start(&root, &[]);
     assert!(said.contains("is not an http(s) URL"), "{said}");
 }
 

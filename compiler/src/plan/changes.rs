@@ -20,23 +20,25 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 /// Desired objects whose address is taken by an object writ does not own,
 /// and those that name a role whose adoption is refused (see
 /// [`names_refused`]).
-pub(super) fn conflicted<'a>(rows: &[Row<'a>]) -> BTreeSet<&'a str> {
-    let refused = refused_adoptions(rows);
+pub(super) fn conflicted<'a>(rows: &[Row<'a>], refused: &Refused) -> BTreeSet<&'a str> {
     rows.iter()
         .filter(|row| {
             (row.desired.is_some() && row.taken().is_some())
                 || row
                     .desired
-                    .is_some_and(|r| names_refused(r, &refused).is_some())
+                    .is_some_and(|r| names_refused(r, refused).is_some())
         })
         .map(|row| row.address)
         .collect()
 }
 
+/// The roles the source adopts that writ will not take over.
+pub(super) type Refused = Vec<(String, String)>;
+
 /// The roles the source adopts that writ will not take over, as the end
 /// of their ARN (`:role/PATH/NAME"`, quoted as in a document), with their
 /// agent.
-fn refused_adoptions<'a>(rows: &[Row<'a>]) -> Vec<(String, &'a str)> {
+pub(super) fn refused_adoptions(rows: &[Row]) -> Refused {
     rows.iter()
         .filter(|row| row.taken().is_some())
         .filter_map(|row| row.desired)
@@ -48,7 +50,7 @@ fn refused_adoptions<'a>(rows: &[Row<'a>]) -> Vec<(String, &'a str)> {
                     r.string("path").unwrap_or("/"),
                     r.string("name").unwrap_or_default()
                 ),
-                r.agent.as_deref().unwrap_or_default(),
+                r.agent.clone().unwrap_or_default(),
             )
         })
         .collect()
@@ -57,7 +59,7 @@ fn refused_adoptions<'a>(rows: &[Row<'a>]) -> Vec<(String, &'a str)> {
 /// Does this object (a delegate's trust, a service account's role
 /// annotation) name a role whose adoption is refused? Its agent's, then:
 /// the role is not writ's, and who may use it is not what the source says.
-fn names_refused<'r>(resource: &Resource, refused: &'r [(String, &str)]) -> Option<&'r str> {
+fn names_refused<'r>(resource: &Resource, refused: &'r Refused) -> Option<&'r str> {
     if refused.is_empty() {
         return None;
     }
@@ -68,10 +70,8 @@ fn names_refused<'r>(resource: &Resource, refused: &'r [(String, &str)]) -> Opti
     };
     refused
         .iter()
-        .find(|(arn, agent)| {
-            text.contains(arn.as_str()) && resource.agent.as_deref() != Some(*agent)
-        })
-        .map(|(_, agent)| *agent)
+        .find(|(arn, agent)| text.contains(arn.as_str()) && resource.agent.as_ref() != Some(agent))
+        .map(|(_, agent)| agent.as_str())
 }
 
 /// What the comparison of the desired objects with the owned ones needs.
@@ -81,6 +81,8 @@ pub(super) struct Compare<'r, 'a> {
     /// Addresses with drift (an update there restores them).
     pub drifted: &'r BTreeSet<&'a str>,
     pub conflicted: &'r BTreeSet<&'a str>,
+    /// The adoptions writ will not carry out (see [`refused_adoptions`]).
+    pub refused: &'r Refused,
 }
 
 impl Compare<'_, '_> {
@@ -99,7 +101,6 @@ impl Compare<'_, '_> {
                 && self.conflicted.contains(role_of(address))
                 && !self.conflicted.contains(address)
         };
-        let refused = refused_adoptions(self.rows);
         // Agents that already have a role (for "agent … is new" reasons),
         // found when the first role is to be created.
         let mut agents_with_objects: Option<HashSet<&str>> = None;
@@ -110,7 +111,7 @@ impl Compare<'_, '_> {
             if held_back(&resource.address) {
                 continue;
             }
-            if let Some(parent) = names_refused(resource, &refused) {
+            if let Some(parent) = names_refused(resource, self.refused) {
                 conflicts.push(Conflict {
                     address: resource.address.clone(),
                     kind: resource.kind,

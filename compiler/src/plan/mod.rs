@@ -135,12 +135,14 @@ fn plan_desired(
     let mut drift = drift::find_drift(&rows);
     let drifted: BTreeSet<&str> = drift.iter().map(|d| d.address.as_str()).collect();
     // 5. Changes and conflicts.
-    let conflicted = changes::conflicted(&rows);
+    let refused = changes::refused_adoptions(&rows);
+    let conflicted = changes::conflicted(&rows, &refused);
     let compare = changes::Compare {
         desired,
         rows: &rows,
         drifted: &drifted,
         conflicted: &conflicted,
+        refused: &refused,
     };
     let mut summary = Summary {
         managed,

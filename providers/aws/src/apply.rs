@@ -26,6 +26,19 @@ fn document(attributes: &Attributes, name: &str) -> Result<String, ProviderError
         .ok_or_else(|| ProviderError::permanent(format!("the plan holds no `{name}` document")))
 }
 
+/// A list of names in the attributes (`attached_policies`), empty when
+/// absent.
+fn listed(attributes: &Attributes, key: &str) -> Vec<String> {
+    attributes
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
 fn tag_map(attributes: &Attributes) -> BTreeMap<String, String> {
     attributes
         .get("tags")
@@ -366,15 +379,8 @@ impl AwsProvider {
         if trust != planned {
             return refuse("has another trust policy than the plan saw".to_string());
         }
-        let listed = |key: &str| -> Vec<String> {
-            let mut items: Vec<String> = before
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
+        let listed = |key: &str| {
+            let mut items = listed(before, key);
             items.sort();
             items
         };
@@ -484,15 +490,6 @@ impl AwsProvider {
         // instance profiles attached outside writ), then the trust.
         // Managed policies attached outside writ are detached (never
         // deleted: they may be anyone's). The source attaches none.
-        let listed = |a: &Attributes, key: &str| -> Vec<String> {
-            a.get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        };
         let key = "attached_policies";
         let (was, wanted) = (listed(before, key), listed(after, key));
         for arn in was.iter().filter(|arn| !wanted.contains(arn)) {
