@@ -68,6 +68,16 @@ pub struct ServeConfig {
     /// which the AuthZEN metadata document names; default: where it
     /// listens.
     pub public_url: Option<String>,
+    /// `POST /v1/credentials`: the audience the workloads' tokens must be
+    /// meant for (Kubernetes service account tokens, GitHub Actions OIDC
+    /// tokens; default `writ`).
+    pub audience: Option<String>,
+    /// The environment variable holding the key that signs writ sessions,
+    /// the same at every replica; without it, each process draws its own,
+    /// and a session is good only at the replica that issued it.
+    pub session_key_env: Option<String>,
+    /// The issuer of GitHub Actions' OIDC tokens (default GitHub's).
+    pub github_oidc_issuer: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

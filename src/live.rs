@@ -171,7 +171,9 @@ pub async fn connect_one(
     }
     // One arm per provider kind that can be read live.
     let connected: Box<dyn Provider> = match &provider.settings {
-        ProviderSettings::Aws { account, partition } => {
+        ProviderSettings::Aws {
+            account, partition, ..
+        } => {
             // The SDK also takes endpoints from the environment: they must
             // keep credentials off the wire as writ.toml's must.
             for (name, value) in std::env::vars() {

@@ -779,7 +779,9 @@ mod aws {
 
     /// The trust's statements as `runs_on`, where the language has one.
     fn trust(model: &Model, provider: usize, trust: &Value, draft: &mut Draft) {
-        let ProviderSettings::Aws { account, partition } = &model.providers[provider].settings
+        let ProviderSettings::Aws {
+            account, partition, ..
+        } = &model.providers[provider].settings
         else {
             return;
         };

@@ -165,6 +165,11 @@ pub enum ProviderSettings {
     Aws {
         account: String,
         partition: String,
+        /// The role `writ serve` runs as (`issuer = "arn:…:role/…"`):
+        /// every agent's role here trusts it to assume the role with the
+        /// agent's name as the session's source identity, so that the
+        /// server can issue the agent's credentials (docs/serve.md).
+        issuer: Option<String>,
     },
     Gcp {
         project: String,

@@ -643,8 +643,9 @@ pub fn agent_roles(
                 .providers
                 .iter()
                 .position(|p| p.address() == role.provider)?;
-            let crate::model::ProviderSettings::Aws { account, partition } =
-                &model.providers[provider].settings
+            let crate::model::ProviderSettings::Aws {
+                account, partition, ..
+            } = &model.providers[provider].settings
             else {
                 return None;
             };

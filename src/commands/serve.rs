@@ -78,6 +78,33 @@ pub fn run(
             )));
         }
     }
+    let session_key = match &config.session_key_env {
+        None => None,
+        Some(variable) => match std::env::var(variable) {
+            Ok(key) if key.len() >= 32 => Some(key.into_bytes()),
+            Ok(_) => {
+                return Err(CliError::Message(format!(
+                    "`{variable}` (`[serve] session_key_env`) holds fewer than 32 characters: make a key with `openssl rand -base64 48`"
+                )))
+            }
+            Err(_) => {
+                return Err(CliError::Message(format!(
+                    "`[serve] session_key_env` names `{variable}`, which is not set: set it to the same key at every replica, or remove the setting (sessions then hold at the replica that issued them only)"
+                )))
+            }
+        },
+    };
+    let credentials = serve::CredentialSettings {
+        audience: config
+            .audience
+            .clone()
+            .unwrap_or_else(|| "writ".to_string()),
+        session_key,
+        github_oidc_issuer: config
+            .github_oidc_issuer
+            .clone()
+            .unwrap_or_else(|| writ_provider_github::oidc::ACTIONS_ISSUER.to_string()),
+    };
     serve::serve(
         &project,
         path,
@@ -89,6 +116,7 @@ pub fn run(
             reconcile_every,
             tls,
             public_url,
+            credentials,
         },
     )?;
     Ok(0)

@@ -7,7 +7,10 @@
 //! (`/metrics`, Prometheus' text format).
 
 mod authzen;
+mod credentials;
 mod reconcile;
+
+pub use credentials::Settings as CredentialSettings;
 
 use crate::error::CliError;
 use crate::project::Project;
@@ -46,6 +49,8 @@ pub struct Options {
     /// Where clients reach the server, for the metadata document; where it
     /// listens when `None`.
     pub public_url: Option<String>,
+    /// How credentials are issued (`POST /v1/credentials`).
+    pub credentials: credentials::Settings,
 }
 
 /// The TLS acceptor of a certificate chain and key in PEM files: TLS 1.2
@@ -316,6 +321,8 @@ pub struct Shared {
     admin_token: Option<String>,
     base: String,
     project: String,
+    /// What issues credentials (`POST /v1/credentials`).
+    issuer: Option<credentials::Issuer>,
 }
 
 impl Shared {
@@ -560,6 +567,8 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             let _ = sink.flush();
         }
     });
+    let issuer = credentials::Issuer::new(crate::project::load(path)?, options.credentials)
+        .map_err(CliError::Message)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_io()
         .enable_time()
@@ -589,6 +598,7 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
                 .map(|url| url.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("{scheme}://{address}")),
             project: project.name.clone(),
+            issuer: Some(issuer),
         });
         tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
         if let Some(every) = options.reconcile_every {
@@ -773,6 +783,9 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
         }
         (&Method::GET, "/metrics") => {
             let mut text = shared.metrics.text();
+            if let Some(issuer) = &shared.issuer {
+                issuer.metrics(&mut text);
+            }
             let watch = shared
                 .watch
                 .read()
@@ -796,6 +809,7 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
                     | "/access/v1/search/subject"
                     | "/access/v1/search/action"
                     | "/v1/revoke"
+                    | "/v1/credentials"
             );
             if !known {
                 reply(
@@ -833,6 +847,11 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
                                     authzen::search_subject(shared, &body)
                                 }
                                 "/access/v1/search/action" => authzen::search_action(shared, &body),
+                                "/v1/credentials" => {
+                                    let response = credentials::handle(shared, &body, id).await;
+                                    shared.metrics.took(started.elapsed());
+                                    return response;
+                                }
                                 _ => return revoke(shared, &body, authorization.as_deref(), id),
                             };
                             match answer {
@@ -907,6 +926,7 @@ fn status(shared: &Shared) -> Value {
         "revoked": revoked,
         "watch": watch,
         "decisions": shared.decisions.load(Ordering::Relaxed),
+        "credentials": shared.issuer.as_ref().map(|issuer| issuer.status()),
     })
 }
 

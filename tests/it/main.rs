@@ -18,6 +18,7 @@ mod support;
 mod action;
 mod aws;
 mod cli;
+mod credentials;
 mod deploy;
 mod example;
 mod gcp_iam;

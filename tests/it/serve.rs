@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct Server {
     child: Child,
     port: u16,
-    audit: PathBuf,
+    pub(crate) audit: PathBuf,
 }
 
 impl Drop for Server {
@@ -76,7 +76,7 @@ impl Server {
     }
 
     /// One request: the status, the headers' text, and the body.
-    fn send(
+    pub(crate) fn send(
         &self,
         method: &str,
         path: &str,
@@ -111,7 +111,7 @@ impl Server {
         text
     }
 
-    fn get_json(&self, path: &str) -> Value {
+    pub(crate) fn get_json(&self, path: &str) -> Value {
         let text = self.get_text(path);
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
     }
@@ -129,7 +129,7 @@ impl Server {
 }
 
 /// A project of one file and a `writ.toml`, in a folder of the test's own.
-fn project(name: &str, source: &str, toml: &str) -> PathBuf {
+pub(crate) fn project(name: &str, source: &str, toml: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("serve")
         .join(name);

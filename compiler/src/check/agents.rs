@@ -963,6 +963,37 @@ impl<'a> Checker<'a> {
         );
     }
 
+    /// Does every AWS role of the agent trust `writ serve`'s issuer alone,
+    /// so that each of its sessions is one the server issued, for no
+    /// longer than the ttl: an `issuer` in each AWS provider it holds
+    /// grants in, no workload of its that the role trusts, and no parent
+    /// whose role may chain to it?
+    fn sessions_only_from_issuer(&self, id: AgentId) -> bool {
+        let model = &self.model;
+        let agent = &model.agents[id];
+        let held = |agent: &crate::model::Agent, provider: usize| {
+            agent.grants.iter().any(|g| g.provider == provider)
+                || agent.runs_on.iter().any(|w| w.provider == provider)
+        };
+        (0..model.providers.len())
+            .filter(|&p| model.providers[p].kind == ProviderKind::Aws && held(agent, p))
+            .all(|p| {
+                matches!(
+                    model.providers[p].settings,
+                    crate::model::ProviderSettings::Aws {
+                        issuer: Some(_),
+                        ..
+                    }
+                ) && !agent
+                    .runs_on
+                    .iter()
+                    .any(|w| crate::graph::obtains(model, id, w).contains(&p))
+                    && !agent
+                        .parent
+                        .is_some_and(|parent| held(&model.agents[parent], p))
+            })
+    }
+
     /// Checks that a ttl can be enforced by every provider the agent uses.
     fn ttl_ranges(&mut self, id: AgentId) {
         let agent = &self.model.agents[id];
@@ -1005,7 +1036,7 @@ impl<'a> Checker<'a> {
                     "AWS access granted here".into(),
                     "set `ttl` to 1h or less".into(),
                 ));
-            } else if ttl.seconds() < HOUR {
+            } else if ttl.seconds() < HOUR && !self.sessions_only_from_issuer(id) {
                 // Never rounded silently: say what AWS holds instead.
                 unenforced.push(
                     Diagnostic::new(

@@ -458,9 +458,28 @@ impl<'a> Checker<'a> {
                     }
                     None => "aws".to_string(),
                 };
+                let issuer = match fields.get("issuer") {
+                    Some(field) => {
+                        let (issuer, span) = self.string_field(field)?;
+                        if !crate::facts::aws::is_role_arn(&issuer, &partition) {
+                            self.report(
+                                diagnostics::invalid_value(
+                                    format!("`{issuer}` is not an IAM role's ARN in the `{partition}` partition"),
+                                    span,
+                                    "expected a role's ARN",
+                                )
+                                .with_help("the issuer is the role `writ serve` runs as, which assumes the agents' roles to issue their credentials: `arn:aws:iam::123456789012:role/writ-serve`"),
+                            );
+                            return None;
+                        }
+                        Some(issuer)
+                    }
+                    None => None,
+                };
                 ProviderSettings::Aws {
                     account: value,
                     partition,
+                    issuer,
                 }
             }
             ProviderKind::Gcp => ProviderSettings::Gcp { project: value },

@@ -516,7 +516,7 @@ pub const ESCALATION_ACTIONS: &[&str] = &[
 
 /// How an AWS provider is declared, and how an agent runs there.
 pub const RULES: super::KindRules = super::KindRules {
-    fields: &["account", "partition"],
+    fields: &["account", "partition", "issuer"],
     identity: "account",
     example: "account = \"123456789012\"",
     valid_identity: |value| value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
@@ -528,6 +528,22 @@ pub const RULES: super::KindRules = super::KindRules {
     runs_on: &["service", "user"],
     runs_on_required: &[],
 };
+
+/// Is `text` an IAM role's ARN in `partition` (`arn:aws:iam::123456789012:
+/// role/NAME`, with an optional path)?
+pub fn is_role_arn(text: &str, partition: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("arn:")
+        .and_then(|r| r.strip_prefix(partition))
+        .and_then(|r| r.strip_prefix(":iam::"))
+    else {
+        return false;
+    };
+    let Some((account, role)) = rest.split_once(":role/") else {
+        return false;
+    };
+    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && is_user_name(role)
+}
 
 /// Is `text` an IAM user, by name or `path/name`, as a trust policy's
 /// principal ARN would end (`…:user/path/name`)? Names are 1 to 64 of

@@ -200,8 +200,9 @@ impl Graph {
                         });
                     }
                     WorkloadKind::AwsUser { user } if held(workload.provider, None) => {
-                        let ProviderSettings::Aws { account, partition } =
-                            &model.providers[workload.provider].settings
+                        let ProviderSettings::Aws {
+                            account, partition, ..
+                        } = &model.providers[workload.provider].settings
                         else {
                             continue;
                         };
@@ -249,7 +250,9 @@ impl Graph {
                             });
                         }
                     }
-                    ProviderSettings::Aws { account, partition } => {
+                    ProviderSettings::Aws {
+                        account, partition, ..
+                    } => {
                         let services: Vec<&str> = agent
                             .runs_on
                             .iter()

@@ -63,6 +63,11 @@ pub enum NodeKind {
     /// it changes what the repository's workflows run
     /// (`github-deploy-key:OWNER/REPO/ID`).
     DeployKey,
+    /// The role `writ serve` runs as in an AWS provider (`issuer =`),
+    /// which every agent's role there trusts, so that the server can issue
+    /// their credentials (`aws-issuer:PROVIDER`): whoever acts as it may
+    /// become any of them.
+    AwsIssuer,
     /// An agent: the identity writ governs (`agent:NAME`).
     Agent,
     /// What grants act on: an ARN pattern, a Kubernetes resource in a
@@ -91,6 +96,7 @@ impl NodeKind {
             NodeKind::DeployKey => "GitHub deploy key",
             NodeKind::WebIdentity => "web identity provider",
             NodeKind::AwsRole => "IAM role outside writ",
+            NodeKind::AwsIssuer => "writ serve's issuing role",
             NodeKind::Agent => "agent",
             NodeKind::Resource => "resource",
         }
@@ -287,6 +293,38 @@ impl Graph {
                     obtains,
                     blocked: none,
                     span: Some(workload.span),
+                    ..Edge::new()
+                });
+            }
+            // `writ serve` issues the agent's credentials where its role
+            // trusts the server's.
+            for (provider_id, provider) in model.providers.iter().enumerate() {
+                let ProviderSettings::Aws {
+                    issuer: Some(issuer),
+                    ..
+                } = &provider.settings
+                else {
+                    continue;
+                };
+                if !present(model, id, provider_id) || agent.retired {
+                    continue;
+                }
+                let from = graph.node(
+                    format!("aws-issuer:{}", provider.name),
+                    NodeKind::AwsIssuer,
+                    None,
+                );
+                graph.edge(Edge {
+                    from,
+                    to: id,
+                    kind: EdgeKind::AuthenticatesAs,
+                    how: format!(
+                        "writ serve issues its credentials as `{issuer}`, {}",
+                        provider.address()
+                    ),
+                    providers: vec![provider.address()],
+                    obtains: vec![provider_id],
+                    blocked: blocked.clone(),
                     ..Edge::new()
                 });
             }

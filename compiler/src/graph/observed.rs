@@ -958,7 +958,10 @@ impl Graph {
             else {
                 continue;
             };
-            if let ProviderSettings::Aws { account, partition } = &provider.settings {
+            if let ProviderSettings::Aws {
+                account, partition, ..
+            } = &provider.settings
+            {
                 users.insert(format!("arn:{partition}:iam::{account}:user/{user}"), index);
             }
         }
@@ -1598,7 +1601,10 @@ fn role_arn(model: &Model, role: &Resource) -> Option<String> {
         .providers
         .iter()
         .find(|p| p.address() == role.provider)?;
-    let ProviderSettings::Aws { account, partition } = &provider.settings else {
+    let ProviderSettings::Aws {
+        account, partition, ..
+    } = &provider.settings
+    else {
         return None;
     };
     Some(format!(

@@ -110,7 +110,9 @@ impl AwsLowering<'_> {
 
     fn account(&self) -> (&str, &str) {
         match &self.model.providers[self.provider].settings {
-            ProviderSettings::Aws { account, partition } => (account, partition),
+            ProviderSettings::Aws {
+                account, partition, ..
+            } => (account, partition),
             _ => ("", "aws"),
         }
     }
@@ -438,6 +440,25 @@ impl AwsLowering<'_> {
                     "Condition": {"Null": {"sts:SourceIdentity": ["false"]}},
                 }));
             }
+        }
+        if let ProviderSettings::Aws {
+            issuer: Some(issuer),
+            ..
+        } = &self.model.providers[self.provider].settings
+        {
+            // `writ serve` issues the agent's credentials: only as this
+            // agent (the session's source identity, which no one can change
+            // for the session's life, nor for sessions it chains to), and
+            // with writ's own session tags only.
+            statements.push(json!({
+                "Effect": "Allow",
+                "Principal": {"AWS": [issuer]},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                "Condition": {
+                    "StringEquals": {"sts:SourceIdentity": [agent.name]},
+                    "ForAllValues:StringLike": {"aws:TagKeys": ["writ:*"]},
+                },
+            }));
         }
         policy::canonical_owned(json!({"Version": policy::VERSION, "Statement": statements}))
     }

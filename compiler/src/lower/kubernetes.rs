@@ -157,7 +157,10 @@ impl KubernetesLowering<'_> {
             .iter()
             .enumerate()
             .find_map(|(id, provider)| {
-                let ProviderSettings::Aws { account, partition } = &provider.settings else {
+                let ProviderSettings::Aws {
+                    account, partition, ..
+                } = &provider.settings
+                else {
                     return None;
                 };
                 let has_role = agent.grants.iter().any(|g| g.provider == id)

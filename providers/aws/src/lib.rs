@@ -214,6 +214,75 @@ impl Provider for AwsProvider {
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {
         Box::pin(self.lift_agent(agent))
     }
+
+    fn issue<'a>(
+        &'a self,
+        request: &'a writ_provider_core::Issue,
+    ) -> BoxFuture<'a, Result<writ_provider_core::Issued, ProviderError>> {
+        Box::pin(self.assume_for(request))
+    }
+}
+
+impl AwsProvider {
+    /// `sts:AssumeRole` of an agent's role, as `writ serve` issues its
+    /// credentials: for exactly `seconds` (`DurationSeconds`), narrowed by
+    /// the session policy, with the agent as the session's source
+    /// identity (which its role's trust requires, and which follows the
+    /// session through CloudTrail and any role it chains to) and writ's
+    /// session tags. Nothing is made, so a throttled request is retried.
+    async fn assume_for(
+        &self,
+        request: &writ_provider_core::Issue,
+    ) -> Result<writ_provider_core::Issued, ProviderError> {
+        use aws_sdk_sts::primitives::DateTimeFormat;
+        let seconds = i32::try_from(request.seconds).map_err(|_| {
+            ProviderError::permanent(format!("{} seconds is too long a session", request.seconds))
+        })?;
+        let mut tags = Vec::new();
+        for (key, value) in &request.tags {
+            tags.push(
+                aws_sdk_sts::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| ProviderError::permanent(format!("a session tag: {e}")))?,
+            );
+        }
+        let answer = self
+            .requests
+            .send(|| async {
+                self.sts
+                    .assume_role()
+                    .role_arn(&request.identity)
+                    .role_session_name(&request.session_name)
+                    .duration_seconds(seconds)
+                    .set_policy(request.policy.clone())
+                    .source_identity(&request.agent)
+                    .set_tags((!tags.is_empty()).then(|| tags.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| crate::classify("AssumeRole", e))
+            })
+            .await?;
+        let Some(credentials) = answer.credentials() else {
+            return Err(ProviderError::permanent(
+                "AssumeRole answered without credentials",
+            ));
+        };
+        let expires_at = credentials
+            .expiration()
+            .fmt(DateTimeFormat::DateTime)
+            .map_err(|e| ProviderError::permanent(format!("AssumeRole's expiration: {e}")))?;
+        Ok(writ_provider_core::Issued {
+            credentials: serde_json::json!({
+                "access_key_id": credentials.access_key_id(),
+                "secret_access_key": credentials.secret_access_key(),
+                "session_token": credentials.session_token(),
+                "assumed_role_arn": answer.assumed_role_user().map(|u| u.arn()),
+            }),
+            expires_at,
+        })
+    }
 }
 
 /// The IAM error codes writ acts on (the rest are kept as text in

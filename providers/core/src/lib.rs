@@ -465,6 +465,89 @@ pub trait Provider: Send + Sync {
             )))
         })
     }
+
+    /// Issues a short-lived credential of one agent's identity here, for
+    /// `writ serve` (`POST /v1/credentials`). A provider that cannot says
+    /// so as an error.
+    fn issue<'a>(&'a self, _request: &'a Issue) -> BoxFuture<'a, Result<Issued, ProviderError>> {
+        Box::pin(async move {
+            Err(ProviderError::permanent(format!(
+                "`{}` does not issue credentials",
+                self.address()
+            )))
+        })
+    }
+
+    /// Asks the provider who holds `token` (a Kubernetes service account's
+    /// token, through a TokenReview), for `writ serve`'s proofs of a
+    /// workload: the identity it authenticated, or why not. Only tokens
+    /// meant for one of `audiences` are accepted.
+    fn review<'a>(
+        &'a self,
+        _token: &'a str,
+        _audiences: &'a [String],
+    ) -> BoxFuture<'a, Result<Reviewed, ProviderError>> {
+        Box::pin(async move {
+            Err(ProviderError::permanent(format!(
+                "`{}` does not review tokens",
+                self.address()
+            )))
+        })
+    }
+}
+
+/// A credential to issue: of which identity, for how long, narrowed how,
+/// and marked with what.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    /// The agent whose credential it is.
+    pub agent: String,
+    /// Its identity in the provider: an IAM role's ARN, a service account
+    /// (`NAMESPACE/NAME`).
+    pub identity: String,
+    /// How long it lives, in seconds, which the provider honours exactly
+    /// or refuses.
+    pub seconds: u64,
+    /// AWS: the session policy that narrows the session (JSON).
+    pub policy: Option<String>,
+    /// Kubernetes: the audiences the token is for (the API server's own
+    /// when empty).
+    pub audiences: Vec<String>,
+    /// What marks it, attributable to a chain of delegation: AWS session
+    /// tags.
+    pub tags: Vec<(String, String)>,
+    /// AWS: the session's name.
+    pub session_name: String,
+}
+
+/// An issued credential, as the provider answered it.
+#[derive(Clone)]
+pub struct Issued {
+    /// The secret parts (access keys and session token; a token).
+    pub credentials: serde_json::Value,
+    /// When it stops working (RFC 3339), as the provider says.
+    pub expires_at: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Issued {{ credentials: <hidden>, expires_at: {} }}",
+            self.expires_at
+        )
+    }
+}
+
+/// Who a token proved to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reviewed {
+    /// A service account: namespace and name.
+    ServiceAccount { namespace: String, name: String },
+    /// Someone else (a user's token): writ issues nothing for it.
+    Other { username: String },
+    /// The provider did not accept the token, and why.
+    Refused { why: String },
 }
 
 #[cfg(test)]

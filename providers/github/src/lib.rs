@@ -19,6 +19,7 @@
 pub mod app;
 mod client;
 pub mod comments;
+pub mod oidc;
 mod state;
 
 pub use client::{GitHub, Repository};

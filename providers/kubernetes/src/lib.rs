@@ -23,6 +23,9 @@ mod kinds;
 mod lock;
 mod observe;
 mod revoke;
+mod tokens;
+
+pub use tokens::SHORTEST_SECONDS;
 
 pub use kinds::Kind;
 
@@ -331,6 +334,21 @@ impl KubernetesProvider {
 impl Provider for KubernetesProvider {
     fn address(&self) -> &str {
         &self.address
+    }
+
+    fn issue<'a>(
+        &'a self,
+        request: &'a writ_provider_core::Issue,
+    ) -> BoxFuture<'a, Result<writ_provider_core::Issued, ProviderError>> {
+        Box::pin(self.request_token(request))
+    }
+
+    fn review<'a>(
+        &'a self,
+        token: &'a str,
+        audiences: &'a [String],
+    ) -> BoxFuture<'a, Result<writ_provider_core::Reviewed, ProviderError>> {
+        Box::pin(self.review_token(token, audiences))
     }
 
     fn identify(&self) -> BoxFuture<'_, Result<Identity, ProviderError>> {

@@ -19,6 +19,10 @@
 //!   `resourceVersion` preconditions (409) and 404 `NotFound`; only
 //!   `application/json` bodies (415 otherwise); a bearer token is required
 //!   (401), unless anonymous requests are allowed.
+//! - Tokens: `create` on `tokenreviews` (authenticated for a token the
+//!   cluster issued, unexpired, meant for an audience asked) and on
+//!   `serviceaccounts/token` (TokenRequest: 404 for a missing service
+//!   account, 422 under ten minutes).
 //! - Every answer carries a `Status` object in the shape the API sends.
 //!
 //! Test hooks: seeding and reading objects directly, a writer racing the
@@ -168,7 +172,15 @@ struct State {
     /// still gets 401.
     anonymous: bool,
     log: Vec<Logged>,
+    /// Service account tokens the cluster issued: token → who, for which
+    /// audiences, until when (seconds since the epoch).
+    tokens: BTreeMap<String, (String, String, Vec<String>, i64)>,
+    /// The bodies of the TokenRequests made.
+    token_requests: Vec<Value>,
 }
+
+/// The audience of a token issued without one: the API server's own.
+pub const API_AUDIENCE: &str = "https://kubernetes.default.svc";
 
 #[derive(Clone)]
 pub struct FakeCluster {
@@ -442,6 +454,151 @@ impl FakeCluster {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A token of the service account, as the kubelet projects one into
+    /// its pods: for `audiences`, good for `seconds` from now (a negative
+    /// number: expired).
+    pub fn token_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[&str],
+        seconds: i64,
+    ) -> String {
+        let mut state = self.state();
+        let token = format!("kt-{namespace}-{name}-{}", state.tokens.len() + 1);
+        state.tokens.insert(
+            token.clone(),
+            (
+                namespace.to_string(),
+                name.to_string(),
+                audiences.iter().map(|a| a.to_string()).collect(),
+                jiff::Timestamp::now().as_second() + seconds,
+            ),
+        );
+        token
+    }
+
+    /// The bodies of the TokenRequests the cluster answered.
+    pub fn token_requests(&self) -> Vec<Value> {
+        self.state().token_requests.clone()
+    }
+
+    /// Who the cluster says holds `token`, for `audience`.
+    pub fn holder(&self, token: &str, audience: &str) -> Option<String> {
+        let state = self.state();
+        let (namespace, name, audiences, until) = state.tokens.get(token)?;
+        (audiences.iter().any(|a| a == audience) && *until > jiff::Timestamp::now().as_second())
+            .then(|| format!("{namespace}/{name}"))
+    }
+
+    /// `create` on `tokenreviews`: authenticated when the token is one the
+    /// cluster issued, not expired, and meant for one of the audiences
+    /// asked (the API server's own when none is asked).
+    fn token_review(state: &State, body: &Value) -> Reply {
+        let token = body["spec"]["token"].as_str().unwrap_or_default();
+        let asked: Vec<String> = body["spec"]["audiences"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+        let status = match state.tokens.get(token) {
+            None => {
+                json!({"authenticated": false, "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive]"})
+            }
+            Some((_, _, _, until)) if *until <= jiff::Timestamp::now().as_second() => {
+                json!({"authenticated": false, "error": "[invalid bearer token, service account token has expired]"})
+            }
+            Some((namespace, name, audiences, _)) => {
+                let common: Vec<&String> = audiences.iter().filter(|a| asked.contains(a)).collect();
+                if common.is_empty() {
+                    json!({"authenticated": false, "error": format!("[invalid bearer token, token audiences {audiences:?} is invalid for the target audiences {asked:?}]")})
+                } else {
+                    json!({
+                        "authenticated": true,
+                        "user": {
+                            "username": format!("system:serviceaccount:{namespace}:{name}"),
+                            "uid": format!("uid-{namespace}-{name}"),
+                            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}"), "system:authenticated"],
+                        },
+                        "audiences": common,
+                    })
+                }
+            }
+        };
+        (
+            201,
+            json!({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {"creationTimestamp": null}, "spec": body["spec"], "status": status}),
+        )
+    }
+
+    /// `create` on `serviceaccounts/token`: a token of an existing service
+    /// account, for ten minutes at least (an hour unless asked).
+    fn token_request(state: &mut State, namespace: &str, name: &str, body: &Value) -> Reply {
+        let key = (
+            "serviceaccounts".to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
+        if !state.objects.contains_key(&key) {
+            return status(
+                404,
+                "NotFound",
+                format!("serviceaccounts \"{name}\" not found"),
+                json!({"name": name, "kind": "serviceaccounts"}),
+            );
+        }
+        if body["kind"] != "TokenRequest" {
+            return bad_request("the body is not a TokenRequest".to_string());
+        }
+        let seconds = body["spec"]["expirationSeconds"].as_i64().unwrap_or(3600);
+        if seconds < 600 {
+            return status(
+                422,
+                "Invalid",
+                format!("TokenRequest.authentication.k8s.io \"{name}\" is invalid: spec.expirationSeconds: Invalid value: {seconds}: may not specify a duration less than 10 minutes"),
+                json!({"name": name, "group": "authentication.k8s.io", "kind": "TokenRequest", "causes": [{"reason": "FieldValueInvalid", "field": "spec.expirationSeconds"}]}),
+            );
+        }
+        let audiences: Vec<String> = body["spec"]["audiences"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+        state.token_requests.push(body.clone());
+        let token = format!("kt-{namespace}-{name}-{}", state.tokens.len() + 1);
+        let until = jiff::Timestamp::now().as_second() + seconds;
+        state.tokens.insert(
+            token.clone(),
+            (
+                namespace.to_string(),
+                name.to_string(),
+                audiences.clone(),
+                until,
+            ),
+        );
+        let expires = jiff::Timestamp::from_second(until)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        (
+            201,
+            json!({
+                "kind": "TokenRequest",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"name": name, "namespace": namespace, "creationTimestamp": now_rfc3339()},
+                "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": null},
+                "status": {"token": token, "expirationTimestamp": expires},
+            }),
+        )
+    }
+
     pub fn add_namespace(&self, name: &str) {
         self.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "status": {"phase": "Active"}}));
     }
@@ -634,6 +791,23 @@ impl FakeCluster {
             }
             ["apis", "coordination.k8s.io", "v1"] => {
                 return (200, resource_list("coordination.k8s.io"))
+            }
+            _ => {}
+        }
+        // Tokens: reviewed, and issued for service accounts.
+        match (method, segments.as_slice()) {
+            ("POST", ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => {
+                return match serde_json::from_slice::<Value>(body) {
+                    Ok(body) => FakeCluster::token_review(&state, &body),
+                    Err(e) => bad_request(format!("the body is not JSON: {e}")),
+                };
+            }
+            ("POST", ["api", "v1", "namespaces", ns, "serviceaccounts", name, "token"]) => {
+                let (ns, name) = (ns.to_string(), name.to_string());
+                return match serde_json::from_slice::<Value>(body) {
+                    Ok(body) => FakeCluster::token_request(&mut state, &ns, &name, &body),
+                    Err(e) => bad_request(format!("the body is not JSON: {e}")),
+                };
             }
             _ => {}
         }

@@ -26,6 +26,8 @@ pub struct FaultyProxy {
     /// The access advisor's two operations, answered here (moto has
     /// neither).
     pub advisor: Arc<Mutex<Advisor>>,
+    /// Every request forwarded, head and body, as text.
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultyProxy {
@@ -42,6 +44,7 @@ impl FaultyProxy {
             throttled: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicUsize::new(0)),
             advisor: Arc::new(Mutex::new(Advisor::default())),
+            seen: Arc::new(Mutex::new(Vec::new())),
         };
         let shared = proxy.handles();
         std::thread::spawn(move || {
@@ -63,7 +66,21 @@ impl FaultyProxy {
             throttled: self.throttled.clone(),
             dropped: self.dropped.clone(),
             advisor: self.advisor.clone(),
+            seen: self.seen.clone(),
         }
+    }
+
+    /// The requests seen of one action (`AssumeRole`), as text: the form
+    /// body holds their parameters.
+    pub fn requests_of(&self, action: &str) -> Vec<String> {
+        let needle = format!("Action={action}&");
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.contains(&needle))
+            .cloned()
+            .collect()
     }
 
     pub fn endpoint(&self) -> String {
@@ -117,6 +134,7 @@ struct Handles {
     throttled: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
     advisor: Arc<Mutex<Advisor>>,
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 fn error_response(status: &str, code: &str, message: &str) -> String {
@@ -168,6 +186,10 @@ impl Handles {
         let Some(request) = read_request(&mut reader) else {
             return;
         };
+        self.seen
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&request).into_owned());
         let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let refuse_after = self.refuse_after.load(Ordering::SeqCst);
         if refuse_after > 0 && n > refuse_after {

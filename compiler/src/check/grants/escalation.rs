@@ -29,7 +29,9 @@ impl<'a> Checker<'a> {
                         }),
                         None => {
                             let assumes = pattern::intersects(&lowered, "sts:assumerole");
-                            let ProviderSettings::Aws { account, partition } = &provider.settings
+                            let ProviderSettings::Aws {
+                                account, partition, ..
+                            } = &provider.settings
                             else {
                                 continue;
                             };

@@ -40,9 +40,9 @@ impl<'a> Checker<'a> {
         let (placement, resource_names) = self.qualifiers(provider.kind, grant)?;
         self.conditions(provider.kind, grant);
         let resources_ok = match &provider.settings {
-            ProviderSettings::Aws { account, partition } => {
-                self.aws_resources(grant, account, partition, lint(Code::WildcardResource))
-            }
+            ProviderSettings::Aws {
+                account, partition, ..
+            } => self.aws_resources(grant, account, partition, lint(Code::WildcardResource)),
             ProviderSettings::Kubernetes { .. } => {
                 self.kubernetes_resources(grant, &placement, lint(Code::WildcardResource))
             }

@@ -1,0 +1,1069 @@
+//! `POST /v1/credentials`: a workload proves who it is, writ maps it to an
+//! agent through the source's `runs_on`, and issues that agent a
+//! short-lived credential for one provider, as the provider itself issues
+//! it (docs/serve.md#credentials):
+//!
+//! - proofs: a Kubernetes service account's token, checked by the cluster
+//!   (TokenReview); a GitHub Actions OIDC token, checked against the
+//!   issuer's published keys; or a writ session, which a credential from
+//!   this server carries, to ask for a delegate's credential;
+//! - AWS: `sts:AssumeRole` of the agent's role with `DurationSeconds`, a
+//!   session policy narrowed to the grants asked for (a subset of the
+//!   agent's, checked here; IAM enforces the intersection), the agent as
+//!   `SourceIdentity` and the chain in session tags. The role trusts the
+//!   server only through the provider's `issuer`, only with the agent as
+//!   source identity;
+//! - Kubernetes: a TokenRequest of the agent's service account, with
+//!   `expirationSeconds` and the audiences asked for.
+//!
+//! Delegation is checked at issuance: a delegate's credential is issued on
+//! its parent's session only, within every ancestor's `max_depth` along
+//! the recorded chain, for no longer than any ancestor's ceiling `ttl` nor
+//! than the parent's session lives. A revoked agent, or one under a
+//! revoked ancestor, gets nothing; each issuance counts against the
+//! agent's `rate`. Every issuance and refusal is in the audit log, without
+//! the secrets.
+
+use super::{now, reply, Shared};
+use crate::project::Project;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use writ_compiler::facts::ProviderKind;
+use writ_compiler::model::{AgentId, Model, ProviderSettings, WorkloadKind};
+use writ_provider_core::{Issue, Provider, Retrier, Reviewed};
+use writ_provider_github::oidc::OidcVerifier;
+
+/// How `writ serve` issues credentials (`[serve]` in writ.toml).
+pub struct Settings {
+    /// The audience workload tokens must be meant for.
+    pub audience: String,
+    /// The key that signs sessions, shared by every replica; a key of
+    /// this process's own when `None`.
+    pub session_key: Option<Vec<u8>>,
+    /// The issuer of GitHub Actions' OIDC tokens.
+    pub github_oidc_issuer: String,
+}
+
+/// AWS: the shortest session STS gives.
+const AWS_SHORTEST: u64 = 900;
+/// AWS: the longest session writ asks for. STS gives no more than an hour
+/// to a session started from another role's session (role chaining), as
+/// the server's own usually is.
+const AWS_LONGEST: u64 = 3600;
+/// IAM's limit on a session policy's plain text.
+const SESSION_POLICY_LIMIT: usize = 2048;
+/// The longest task description, which goes into a session tag.
+const TASK_LIMIT: usize = 128;
+
+/// What issues credentials, shared by every request.
+pub struct Issuer {
+    project: Project,
+    settings: Settings,
+    key: Vec<u8>,
+    oidc: OidcVerifier,
+    retrier: Retrier,
+    /// Live providers, connected at first use, by address.
+    connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Provider>>>,
+    /// Credentials issued, by provider; refusals.
+    issued: Mutex<BTreeMap<String, u64>>,
+    refused: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Issuer {
+    pub fn new(project: Project, settings: Settings) -> Result<Issuer, String> {
+        let key = match &settings.session_key {
+            Some(key) => key.clone(),
+            None => {
+                let mut key = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut key)
+                    .map_err(|_| "cannot draw a key for sessions".to_string())?;
+                key
+            }
+        };
+        let oidc = OidcVerifier::new(&settings.github_oidc_issuer, &settings.audience)
+            .map_err(|e| format!("`[serve] github_oidc_issuer`: {e}"))?;
+        Ok(Issuer {
+            project,
+            settings,
+            key,
+            oidc,
+            retrier: Retrier::default_policy(),
+            connections: tokio::sync::Mutex::new(HashMap::new()),
+            issued: Mutex::new(BTreeMap::new()),
+            refused: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        })
+    }
+
+    /// For `/v1/status`.
+    pub fn status(&self) -> Value {
+        json!({
+            "issued": *self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            "refused": self.refused.load(Ordering::Relaxed),
+            "audience": self.settings.audience,
+            "github_oidc_issuer": self.oidc.issuer(),
+            // Without a shared key, a session is good at this replica only.
+            "sessions_shared": self.settings.session_key.is_some(),
+        })
+    }
+
+    /// For `/metrics`, Prometheus' text format.
+    pub fn metrics(&self, out: &mut String) {
+        out.push_str("# HELP writ_credentials_issued_total Credentials issued, by provider.\n# TYPE writ_credentials_issued_total counter\n");
+        for (provider, count) in self
+            .issued
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            out.push_str(&format!(
+                "writ_credentials_issued_total{{provider=\"{provider}\"}} {count}\n"
+            ));
+        }
+        out.push_str("# HELP writ_credentials_refused_total Credential requests refused.\n# TYPE writ_credentials_refused_total counter\n");
+        out.push_str(&format!(
+            "writ_credentials_refused_total {}\n",
+            self.refused.load(Ordering::Relaxed)
+        ));
+    }
+
+    /// The live provider at `address`, connected once (where it is checked
+    /// to be what the source says).
+    async fn connection(&self, model: &Model, address: &str) -> Result<Arc<dyn Provider>, Refusal> {
+        let mut connections = self.connections.lock().await;
+        if let Some(found) = connections.get(address) {
+            return Ok(found.clone());
+        }
+        let Some(provider) = model.providers.iter().find(|p| p.address() == address) else {
+            return Err(Refusal::bad(format!(
+                "the source declares no provider `{address}`"
+            )));
+        };
+        let (connected, _) =
+            crate::live::connect_one(&self.project, model, provider, &self.retrier)
+                .await
+                .map_err(|e| Refusal::unavailable(format!("cannot reach `{address}`: {e}")))?;
+        let connected: Arc<dyn Provider> = Arc::from(connected);
+        connections.insert(address.to_string(), connected.clone());
+        Ok(connected)
+    }
+}
+
+/// Why a request gets no credential, and the HTTP status that says so.
+pub struct Refusal {
+    status: StatusCode,
+    why: String,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn bad(why: String) -> Refusal {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            why,
+            retry_after: None,
+        }
+    }
+    fn denied(why: String) -> Refusal {
+        Refusal {
+            status: StatusCode::FORBIDDEN,
+            why,
+            retry_after: None,
+        }
+    }
+    fn unauthenticated(why: String) -> Refusal {
+        Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            why,
+            retry_after: None,
+        }
+    }
+    fn impossible(why: String) -> Refusal {
+        Refusal {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            why,
+            retry_after: None,
+        }
+    }
+    fn unavailable(why: String) -> Refusal {
+        Refusal {
+            status: StatusCode::BAD_GATEWAY,
+            why,
+            retry_after: None,
+        }
+    }
+}
+
+/// A writ session: what a credential from this server carries, so that
+/// its holder may ask for its delegates' credentials.
+#[derive(Debug, Clone, PartialEq)]
+struct Session {
+    project: String,
+    agent: String,
+    /// The agents from the first to ask down to this one.
+    chain: Vec<String>,
+    task: Option<String>,
+    /// Seconds since the epoch when it ends (with the credential).
+    expires: i64,
+    credential: String,
+}
+
+const SESSION_PREFIX: &str = "ws1";
+
+fn sign(key: &[u8], payload: &str) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::sign(&key, format!("{SESSION_PREFIX}.{payload}").as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+impl Session {
+    fn seal(&self, key: &[u8]) -> String {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            json!({
+                "project": self.project,
+                "agent": self.agent,
+                "chain": self.chain,
+                "task": self.task,
+                "exp": self.expires,
+                "credential": self.credential,
+            })
+            .to_string(),
+        );
+        let signature =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sign(key, &payload));
+        format!("{SESSION_PREFIX}.{payload}.{signature}")
+    }
+
+    /// The session `token` holds, if this server's key signed it; why not.
+    fn open(token: &str, key: &[u8]) -> Result<Session, String> {
+        let mut parts = token.trim().split('.');
+        let (Some(SESSION_PREFIX), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("not a writ session (`ws1.…`)".to_string());
+        };
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| "the session's signature is not base64url".to_string())?;
+        let hmac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+        aws_lc_rs::hmac::verify(
+            &hmac,
+            format!("{SESSION_PREFIX}.{payload}").as_bytes(),
+            &signature,
+        )
+        .map_err(|_| "the session was not signed by writ serve's key".to_string())?;
+        let claims: Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| "the session's claims are not JSON".to_string())?;
+        let text = |key: &str| claims[key].as_str().map(str::to_string);
+        let chain: Vec<String> = claims["chain"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match (
+            text("project"),
+            text("agent"),
+            claims["exp"].as_i64(),
+            text("credential"),
+        ) {
+            (Some(project), Some(agent), Some(expires), Some(credential))
+                if chain.last() == Some(&agent) =>
+            {
+                Ok(Session {
+                    project,
+                    agent,
+                    chain,
+                    task: text("task"),
+                    expires,
+                    credential,
+                })
+            }
+            _ => Err("the session's claims are incomplete".to_string()),
+        }
+    }
+}
+
+/// What the request's proof established.
+enum Proven {
+    /// A workload, and the agents that run as it.
+    Workload { who: String, agents: Vec<AgentId> },
+    /// A parent's session, and its delegates.
+    Session {
+        session: Session,
+        agents: Vec<AgentId>,
+    },
+}
+
+/// `POST /v1/credentials`.
+pub async fn handle(shared: &Shared, body: &Value, id: Option<&str>) -> Response<Full<Bytes>> {
+    let Some(issuer) = &shared.issuer else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "this server issues no credentials"}),
+            id,
+        );
+    };
+    match issue(shared, issuer, body).await {
+        Ok(answer) => reply(StatusCode::OK, &answer, id),
+        Err(refusal) => {
+            issuer.refused.fetch_add(1, Ordering::Relaxed);
+            let _ = shared.audit.send(
+                json!({
+                    "time": now(),
+                    "credential_refused": {
+                        "agent": body.get("agent"),
+                        "provider": body.get("provider"),
+                        "proof": body["proof"].get("type"),
+                        "status": refusal.status.as_u16(),
+                        "why": refusal.why,
+                    }
+                })
+                .to_string(),
+            );
+            let mut response = reply(refusal.status, &json!({"error": refusal.why}), id);
+            if let Some(wait) = refusal.retry_after {
+                response.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from(wait),
+                );
+            }
+            response
+        }
+    }
+}
+
+fn text_field<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, Refusal> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(Refusal::bad(format!("`{key}` must be a string"))),
+    }
+}
+
+async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, Refusal> {
+    if !body.is_object() {
+        return Err(Refusal::bad("the body must be a JSON object".to_string()));
+    }
+    let known = [
+        "proof",
+        "agent",
+        "provider",
+        "ttl",
+        "grants",
+        "audiences",
+        "task",
+    ];
+    if let Some(other) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+    {
+        return Err(Refusal::bad(format!(
+            "`{other}` is not a field of a credential request (known: {})",
+            known.join(", ")
+        )));
+    }
+    let Some(provider_address) = text_field(body, "provider")? else {
+        return Err(Refusal::bad(
+            "`provider` is required (`aws.prod`)".to_string(),
+        ));
+    };
+    let task = text_field(body, "task")?;
+    if let Some(task) = task {
+        let fine = !task.is_empty()
+            && task.len() <= TASK_LIMIT
+            && task
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c));
+        if !fine {
+            return Err(Refusal::bad(format!(
+                "`task` is 1 to {TASK_LIMIT} letters, digits, spaces and `_.:/=+-@` (it becomes a session tag)"
+            )));
+        }
+    }
+    let loaded = shared.loaded();
+    let model = loaded.engine.model();
+    let Some(provider_id) = model
+        .providers
+        .iter()
+        .position(|p| p.address() == provider_address)
+    else {
+        return Err(Refusal::bad(format!(
+            "the source declares no provider `{provider_address}` (it declares {})",
+            model
+                .providers
+                .iter()
+                .map(|p| format!("`{}`", p.address()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let now_seconds = jiff::Timestamp::now().as_second();
+
+    // Who is asking.
+    let proven = prove(issuer, model, &body["proof"], now_seconds).await?;
+    let (who, candidates, session) = match proven {
+        Proven::Workload { who, agents } => (who, agents, None),
+        Proven::Session { session, agents } => (
+            format!("the session of `{}`", session.agent),
+            agents,
+            Some(session),
+        ),
+    };
+    let asked = text_field(body, "agent")?;
+    let agent_id = match (asked, candidates.as_slice()) {
+        (_, []) => {
+            return Err(Refusal::denied(match &session {
+                Some(session) => format!("`{}` has no delegates in the source", session.agent),
+                None => format!("no agent runs as {who} (`runs_on` in the source)"),
+            }))
+        }
+        (Some(name), _) => match candidates.iter().find(|&&a| model.agents[a].name == name) {
+            Some(&found) => found,
+            None => {
+                return Err(Refusal::denied(match &session {
+                    Some(session) => format!(
+                        "`{name}` is not a delegate of `{}` (its delegates: {})",
+                        session.agent,
+                        names(model, &candidates)
+                    ),
+                    None => format!(
+                        "`{name}` does not run as {who} (it runs as: {})",
+                        names(model, &candidates)
+                    ),
+                }))
+            }
+        },
+        (None, [one]) => *one,
+        (None, _) => {
+            return Err(Refusal::bad(format!(
+                "{who} runs as several agents ({}): name one in `agent`",
+                names(model, &candidates)
+            )))
+        }
+    };
+    let agent = &model.agents[agent_id];
+
+    // May it have one now?
+    if agent.retired {
+        return Err(Refusal::denied(format!(
+            "`{}` has expired (`expires`)",
+            agent.name
+        )));
+    }
+    if agent.frozen {
+        return Err(Refusal::denied(format!("`{}` is frozen", agent.name)));
+    }
+    if let Some((_, why)) = shared.revoked_over(model, agent_id) {
+        return Err(Refusal::denied(why));
+    }
+
+    // Delegation, along the chain the session recorded.
+    let ancestors = model.ancestors(agent_id);
+    let chain: Vec<String> = match &session {
+        None => vec![agent.name.clone()],
+        Some(session) => {
+            if session.project != shared.project.clone() {
+                return Err(Refusal::unauthenticated(
+                    "the session is another project's".to_string(),
+                ));
+            }
+            // The chain the session recorded, nearest first, must be the
+            // source's line of ancestors (the source may have changed).
+            let recorded: Vec<&String> = session.chain.iter().rev().collect();
+            let line: Vec<&String> = ancestors.iter().map(|&a| &model.agents[a].name).collect();
+            if line.len() < recorded.len() || line[..recorded.len()] != recorded[..] {
+                return Err(Refusal::denied(format!(
+                    "the session's chain ({}) is not `{}`'s line of delegation in the source",
+                    session.chain.join(" → "),
+                    agent.name
+                )));
+            }
+            let mut chain = session.chain.clone();
+            chain.push(agent.name.clone());
+            chain
+        }
+    };
+    let depth = chain.len() - 1;
+    let mut longest = agent.ttl.seconds();
+    let mut bound_by = format!("`{}`'s ttl", agent.name);
+    for (distance, &ancestor) in ancestors.iter().enumerate() {
+        let distance = distance + 1;
+        let ancestor = &model.agents[ancestor];
+        let Some(ceiling) = &ancestor.delegates else {
+            return Err(Refusal::denied(format!(
+                "`{}` declares no `delegates`: `{}` gets nothing through it",
+                ancestor.name, agent.name
+            )));
+        };
+        if distance <= depth && distance as u64 > u64::from(ceiling.max_depth) {
+            return Err(Refusal::denied(format!(
+                "`{}` is {distance} levels below `{}`, whose delegates may be at most {} deep",
+                agent.name, ancestor.name, ceiling.max_depth
+            )));
+        }
+        if ceiling.ttl.seconds() < longest {
+            longest = ceiling.ttl.seconds();
+            bound_by = format!("`{}`'s delegates' ttl", ancestor.name);
+        }
+    }
+    if let Some(session) = &session {
+        let left = session.expires - now_seconds;
+        if left <= 0 {
+            return Err(Refusal::unauthenticated(
+                "the session has expired".to_string(),
+            ));
+        }
+        if (left as u64) < longest {
+            longest = left as u64;
+            bound_by = format!("the session of `{}`, which ends sooner", session.agent);
+        }
+    }
+    let seconds = match text_field(body, "ttl")? {
+        None => longest,
+        Some(text) => {
+            let asked = writ_compiler::values::Duration::parse(text)
+                .map_err(|e| Refusal::bad(format!("`ttl` `{text}`: {e}")))?
+                .seconds();
+            if asked > longest {
+                return Err(Refusal::denied(format!(
+                    "`ttl` {text} is longer than {bound_by} allows ({longest} s)"
+                )));
+            }
+            asked
+        }
+    };
+
+    // What the credential is, in the provider.
+    let provider = &model.providers[provider_id];
+    let number = issuer.count.fetch_add(1, Ordering::Relaxed) + 1;
+    let credential_id = format!("{}-c{number}", shared.run);
+    let session_name = session_name(&agent.name, &shared.run, number);
+    let mut request = Issue {
+        agent: agent.name.clone(),
+        identity: String::new(),
+        seconds,
+        policy: None,
+        audiences: Vec::new(),
+        tags: Vec::new(),
+        session_name,
+    };
+    let grants = body.get("grants").filter(|g| !g.is_null());
+    let audiences = body.get("audiences").filter(|a| !a.is_null());
+    match (&provider.kind, &provider.settings) {
+        (ProviderKind::Aws, ProviderSettings::Aws { account, partition, issuer: trusted }) => {
+            if audiences.is_some() {
+                return Err(Refusal::bad("`audiences` is for Kubernetes tokens".to_string()));
+            }
+            if trusted.is_none() {
+                return Err(Refusal::impossible(format!(
+                    "`{provider_address}` names no `issuer`: its roles do not trust writ serve (add `issuer = \"arn:aws:iam::…:role/…\"`, the role the server runs as, to the provider, and apply)"
+                )));
+            }
+            if !has_identity(model, agent_id, provider_id) {
+                return Err(Refusal::denied(format!(
+                    "`{}` has no role in `{provider_address}`: it holds nothing there",
+                    agent.name
+                )));
+            }
+            if seconds < AWS_SHORTEST {
+                return Err(Refusal::impossible(format!(
+                    "AWS issues sessions of 15 minutes at least, and {bound_by} allows {seconds} s: AWS would let the credential outlive it"
+                )));
+            }
+            request.seconds = seconds.min(AWS_LONGEST);
+            let path = writ_compiler::lower::aws::role_path(agent, provider_id, &shared.project.clone());
+            request.identity = format!("arn:{partition}:iam::{account}:role{path}{}", agent.name);
+            if let Some(grants) = grants {
+                request.policy = Some(session_policy(model, agent_id, provider_id, grants)?);
+            }
+            request.tags = vec![
+                ("writ:agent".to_string(), agent.name.clone()),
+                ("writ:chain".to_string(), chain.join("/")),
+                ("writ:depth".to_string(), depth.to_string()),
+                ("writ:credential".to_string(), credential_id.clone()),
+            ];
+            if let Some(task) = task {
+                request.tags.push(("writ:task".to_string(), task.to_string()));
+            }
+        }
+        (ProviderKind::Kubernetes, _) => {
+            if grants.is_some() {
+                return Err(Refusal::bad(
+                    "a Kubernetes token carries its service account's whole access: `grants` cannot narrow it".to_string(),
+                ));
+            }
+            let Some((namespace, name)) = agent.runs_on.iter().find_map(|w| match &w.kind {
+                WorkloadKind::KubernetesServiceAccount { namespace, service_account }
+                    if w.provider == provider_id =>
+                {
+                    Some((namespace, service_account))
+                }
+                _ => None,
+            }) else {
+                return Err(Refusal::denied(format!(
+                    "`{}` has no service account in `{provider_address}`",
+                    agent.name
+                )));
+            };
+            if seconds < writ_provider_kubernetes::SHORTEST_SECONDS {
+                return Err(Refusal::impossible(format!(
+                    "Kubernetes issues tokens of 10 minutes at least, and {bound_by} allows {seconds} s: the token would outlive it"
+                )));
+            }
+            request.identity = format!("{namespace}/{name}");
+            if let Some(audiences) = audiences {
+                let list: Option<Vec<String>> = audiences
+                    .as_array()
+                    .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect());
+                match list {
+                    Some(list) if !list.is_empty() && list.iter().all(|a| !a.is_empty()) => request.audiences = list,
+                    _ => return Err(Refusal::bad("`audiences` is a list of strings".to_string())),
+                }
+            }
+        }
+        _ => {
+            return Err(Refusal::impossible(format!(
+                "writ serve issues credentials for AWS and Kubernetes providers; `{provider_address}` is neither"
+            )))
+        }
+    }
+
+    // Within its rate: each credential counts as a request.
+    if let Some(rate) = agent.rate {
+        if let Err(wait) = shared.take(&agent.name, rate) {
+            return Err(Refusal {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                why: format!("`{}` is over its rate of {}", agent.name, rate.text()),
+                retry_after: Some(wait),
+            });
+        }
+    }
+
+    let connected = issuer.connection(model, provider_address).await?;
+    let issued = connected.issue(&request).await.map_err(|e| {
+        Refusal::unavailable(format!(
+            "`{provider_address}` did not issue the credential: {}",
+            e.message
+        ))
+    })?;
+    let expires = issued.expires_at.parse::<jiff::Timestamp>().map_err(|_| {
+        Refusal::unavailable(format!(
+            "`{provider_address}` answered an expiry writ cannot read: `{}`",
+            issued.expires_at
+        ))
+    })?;
+    *issuer
+        .issued
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(provider_address.to_string())
+        .or_default() += 1;
+    let sealed = Session {
+        project: shared.project.clone(),
+        agent: agent.name.clone(),
+        chain: chain.clone(),
+        task: task.map(str::to_string),
+        expires: expires.as_second(),
+        credential: credential_id.clone(),
+    }
+    .seal(&issuer.key);
+    let _ = shared.audit.send(
+        json!({
+            "time": now(),
+            "credential": {
+                "id": credential_id,
+                "agent": agent.name,
+                "provider": provider_address,
+                "identity": request.identity,
+                "proof": who,
+                "chain": chain,
+                "depth": depth,
+                "task": task,
+                "seconds": request.seconds,
+                "expires_at": issued.expires_at,
+                "narrowed": request.policy.is_some(),
+            }
+        })
+        .to_string(),
+    );
+    Ok(json!({
+        "credential_id": credential_id,
+        "agent": agent.name,
+        "provider": provider_address,
+        "expires_at": issued.expires_at,
+        "credentials": issued.credentials,
+        "chain": chain,
+        "depth": depth,
+        "session": sealed,
+    }))
+}
+
+fn names(model: &Model, agents: &[AgentId]) -> String {
+    agents
+        .iter()
+        .map(|&a| format!("`{}`", model.agents[a].name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Does the agent have an identity (a role) in the provider: grants or a
+/// workload there, and not expired?
+fn has_identity(model: &Model, agent: AgentId, provider: usize) -> bool {
+    let agent = &model.agents[agent];
+    !agent.retired
+        && (agent.grants.iter().any(|g| g.provider == provider)
+            || agent.runs_on.iter().any(|w| w.provider == provider))
+}
+
+/// An AWS session's name: the agent's (in the characters STS allows),
+/// then the credential's number, in 64 characters at most.
+fn session_name(agent: &str, run: &str, number: u64) -> String {
+    let suffix = format!(".{run}-{number}");
+    let mut name: String = agent
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(64usize.saturating_sub(suffix.len()));
+    name.push_str(&suffix);
+    name
+}
+
+/// The session policy of the grants asked for, each action and resource
+/// within one of the agent's grants in the provider (a subset, never
+/// more); what IAM then enforces is the intersection of it and the role's
+/// own policy, guardrails and conditions included.
+fn session_policy(
+    model: &Model,
+    agent: AgentId,
+    provider: usize,
+    asked: &Value,
+) -> Result<String, Refusal> {
+    let Some(asked) = asked.as_array().filter(|a| !a.is_empty()) else {
+        return Err(Refusal::bad(
+            "`grants` is a list of `{\"actions\": [...], \"resources\": [...]}`".to_string(),
+        ));
+    };
+    let held: Vec<&writ_compiler::model::Grant> = model.agents[agent]
+        .grants
+        .iter()
+        .filter(|g| g.provider == provider)
+        .collect();
+    let mut statements = Vec::new();
+    for grant in asked {
+        let list = |key: &str| -> Option<Vec<String>> {
+            grant[key]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .and_then(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_string))
+                        .collect()
+                })
+        };
+        let (Some(actions), Some(resources)) = (list("actions"), list("resources")) else {
+            return Err(Refusal::bad(
+                "each of `grants` has `actions` and `resources`, lists of strings".to_string(),
+            ));
+        };
+        for action in &actions {
+            for resource in &resources {
+                let folded = action.to_ascii_lowercase();
+                let covered = held.iter().any(|g| {
+                    g.actions
+                        .iter()
+                        .any(|a| writ_compiler::pattern::contains(&a.to_ascii_lowercase(), &folded))
+                        && g.resources
+                            .iter()
+                            .any(|r| writ_compiler::pattern::arn_contains(r, resource))
+                });
+                if !covered {
+                    return Err(Refusal::denied(format!(
+                        "`{action}` on `{resource}` is not within `{}`'s grants: a credential holds a subset of them, never more",
+                        model.agents[agent].name
+                    )));
+                }
+            }
+        }
+        statements.push(json!({"Effect": "Allow", "Action": actions, "Resource": resources}));
+    }
+    let policy = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    if policy.len() > SESSION_POLICY_LIMIT {
+        return Err(Refusal::bad(format!(
+            "the grants make a session policy of {} characters; IAM allows {SESSION_POLICY_LIMIT}: ask for fewer, or use wildcards",
+            policy.len()
+        )));
+    }
+    Ok(policy)
+}
+
+/// Checks the request's proof: who the workload is, and which agents run
+/// as it; or whose session it is, and its delegates.
+async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Result<Proven, Refusal> {
+    let kind = proof.get("type").and_then(Value::as_str);
+    let token = proof
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(Refusal::bad(
+            "`proof` is `{\"type\": \"kubernetes\" | \"github_actions\" | \"session\", \"token\": …}`".to_string(),
+        ));
+    };
+    match kind {
+        Some("kubernetes") => {
+            let Some(address) = proof.get("provider").and_then(Value::as_str) else {
+                return Err(Refusal::bad(
+                    "a Kubernetes proof names its cluster: `\"provider\": \"kubernetes.prod\"`"
+                        .to_string(),
+                ));
+            };
+            let Some(cluster) = model
+                .providers
+                .iter()
+                .position(|p| p.address() == address && p.kind == ProviderKind::Kubernetes)
+            else {
+                return Err(Refusal::bad(format!(
+                    "the source declares no Kubernetes provider `{address}`"
+                )));
+            };
+            let connected = issuer.connection(model, address).await?;
+            let audiences = vec![issuer.settings.audience.clone()];
+            let reviewed = connected.review(token, &audiences).await.map_err(|e| {
+                Refusal::unavailable(format!(
+                    "`{address}` could not review the token: {}",
+                    e.message
+                ))
+            })?;
+            match reviewed {
+                Reviewed::ServiceAccount { namespace, name } => {
+                    let agents = (0..model.agents.len())
+                        .filter(|&a| {
+                            model.agents[a].runs_on.iter().any(|w| {
+                                w.provider == cluster
+                                    && matches!(&w.kind, WorkloadKind::KubernetesServiceAccount { namespace: n, service_account: s } if *n == namespace && *s == name)
+                            })
+                        })
+                        .collect();
+                    Ok(Proven::Workload {
+                        who: format!("the service account `{namespace}/{name}` of `{address}`"),
+                        agents,
+                    })
+                }
+                Reviewed::Other { username } => Err(Refusal::denied(format!(
+                    "`{address}` says the token is `{username}`'s, not a service account's"
+                ))),
+                Reviewed::Refused { why } => {
+                    Err(Refusal::unauthenticated(format!("`{address}`: {why}")))
+                }
+            }
+        }
+        Some("github_actions") => {
+            let claims = issuer
+                .oidc
+                .verify(token, now.max(0) as u64)
+                .await
+                .map_err(|why| {
+                    Refusal::unauthenticated(format!("the GitHub Actions token: {why}"))
+                })?;
+            let claim = |key: &str| claims[key].as_str().unwrap_or_default();
+            let agents = (0..model.agents.len())
+                .filter(|&a| {
+                    model.agents[a].runs_on.iter().any(|w| match &w.kind {
+                        WorkloadKind::GithubActions {
+                            repository,
+                            workflow,
+                            git_ref,
+                            environment,
+                        } => actions_match(
+                            &claims,
+                            repository,
+                            workflow.as_deref(),
+                            git_ref.as_deref(),
+                            environment.as_deref(),
+                        ),
+                        _ => false,
+                    })
+                })
+                .collect();
+            Ok(Proven::Workload {
+                who: format!(
+                    "GitHub Actions in `{}` (ref `{}`{})",
+                    claim("repository"),
+                    claim("ref"),
+                    match claim("environment") {
+                        "" => String::new(),
+                        env => format!(", environment `{env}`"),
+                    }
+                ),
+                agents,
+            })
+        }
+        Some("session") => {
+            let session = Session::open(token, &issuer.key)
+                .map_err(|why| Refusal::unauthenticated(format!("the session: {why}")))?;
+            if session.expires <= now {
+                return Err(Refusal::unauthenticated(
+                    "the session has expired".to_string(),
+                ));
+            }
+            let Some(parent) = model.agent_id(&session.agent) else {
+                return Err(Refusal::denied(format!(
+                    "the session's agent `{}` is not in the source any more",
+                    session.agent
+                )));
+            };
+            let agents = (0..model.agents.len())
+                .filter(|&a| model.agents[a].parent == Some(parent))
+                .collect();
+            Ok(Proven::Session { session, agents })
+        }
+        _ => Err(Refusal::bad(
+            "`proof.type` is `kubernetes`, `github_actions` or `session`".to_string(),
+        )),
+    }
+}
+
+/// Do a GitHub Actions token's claims match a `runs_on github.P actions`
+/// workload, as the lowered trust pins it (repository, and each of ref,
+/// environment and workflow the source names)? Repository names are
+/// GitHub's, without case.
+pub fn actions_match(
+    claims: &Value,
+    repository: &str,
+    workflow: Option<&str>,
+    git_ref: Option<&str>,
+    environment: Option<&str>,
+) -> bool {
+    let claim = |key: &str| claims[key].as_str();
+    let Some(claimed) = claim("repository") else {
+        return false;
+    };
+    if !claimed.eq_ignore_ascii_case(repository) {
+        return false;
+    }
+    if git_ref.is_some_and(|r| claim("ref") != Some(r)) {
+        return false;
+    }
+    if environment.is_some_and(|e| claim("environment") != Some(e)) {
+        return false;
+    }
+    if let Some(workflow) = workflow {
+        let Some(job) = claim("job_workflow_ref") else {
+            return false;
+        };
+        let Some((path, at)) = job.rsplit_once('@') else {
+            return false;
+        };
+        let expected = format!("{repository}/{workflow}");
+        if !path.eq_ignore_ascii_case(&expected) || git_ref.is_some_and(|r| at != r) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            project: "acme".into(),
+            agent: "child".into(),
+            chain: vec!["parent".into(), "child".into()],
+            task: Some("release 42".into()),
+            expires: 2_000_000_000,
+            credential: "r-c1".into(),
+        }
+    }
+
+    #[test]
+    fn a_session_opens_with_its_key_only() {
+        let sealed = session().seal(b"key one");
+        assert_eq!(Session::open(&sealed, b"key one").unwrap(), session());
+        assert!(Session::open(&sealed, b"key two")
+            .unwrap_err()
+            .contains("not signed"));
+        // A changed claim breaks the signature.
+        let (head, rest) = sealed.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let mut forged = session();
+        forged.agent = "parent".into();
+        forged.chain = vec!["parent".into()];
+        let forged_payload = forged.seal(b"key one");
+        let forged_payload = forged_payload.split('.').nth(1).unwrap();
+        let tampered = format!("{head}.{forged_payload}.{signature}");
+        assert!(Session::open(&tampered, b"key one").is_err());
+        assert!(Session::open("ws1.e30", b"key one").is_err());
+        assert!(Session::open("", b"key one").is_err());
+    }
+
+    #[test]
+    fn session_names_keep_to_what_sts_allows() {
+        let name = session_name(&"a".repeat(100), "19abc", 7);
+        assert_eq!(name.len(), 64);
+        assert!(name.ends_with(".19abc-7"));
+        assert_eq!(session_name("ci bot", "1", 2), "ci-bot.1-2");
+    }
+
+    #[test]
+    fn actions_claims_match_the_pins_the_source_names() {
+        let claims = json!({
+            "repository": "Acme/App",
+            "ref": "refs/heads/main",
+            "environment": "prod",
+            "job_workflow_ref": "acme/app/.github/workflows/deploy.yml@refs/heads/main",
+        });
+        assert!(actions_match(&claims, "acme/app", None, None, None));
+        assert!(actions_match(
+            &claims,
+            "acme/app",
+            Some(".github/workflows/deploy.yml"),
+            Some("refs/heads/main"),
+            Some("prod")
+        ));
+        assert!(!actions_match(&claims, "acme/other", None, None, None));
+        assert!(!actions_match(
+            &claims,
+            "acme/app",
+            None,
+            Some("refs/heads/dev"),
+            None
+        ));
+        assert!(!actions_match(
+            &claims,
+            "acme/app",
+            None,
+            None,
+            Some("staging")
+        ));
+        assert!(!actions_match(
+            &claims,
+            "acme/app",
+            Some(".github/workflows/other.yml"),
+            None,
+            None
+        ));
+        assert!(!actions_match(&json!({}), "acme/app", None, None, None));
+    }
+}

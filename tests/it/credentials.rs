@@ -1,0 +1,633 @@
+//! `POST /v1/credentials` of `writ serve`: a workload proves who it is and
+//! gets a short-lived credential of the agent that runs as it, from the
+//! provider itself; a delegate's credential is had on its parent's
+//! session only, within the ceiling. Against the local Kubernetes API
+//! (TokenReview, TokenRequest), and moto behind a proxy that records what
+//! writ sends to STS, with a local OIDC issuer standing in for GitHub
+//! Actions'.
+
+use crate::kube::FakeCluster;
+use crate::serve::{project, Server};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+/// `POST /v1/credentials`: the status and the answer.
+fn ask(server: &Server, body: &Value) -> (u16, Value) {
+    let (status, _, text) = server.send(
+        "POST",
+        "/v1/credentials",
+        &[("Content-Type", "application/json")],
+        &body.to_string(),
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")),
+    )
+}
+
+fn audit(server: &Server) -> Vec<Value> {
+    // The log is written by a thread of its own: give it a moment.
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(&server.audit).unwrap_or_default();
+        if text.contains("credential") {
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Vec::new()
+}
+
+const CLUSTER_SOURCE: &str = r#"provider kubernetes prod {
+  cluster = "fake"
+}
+
+agent deployer {
+  owner = "team-platform"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "ci" service_account "deployer"
+  kubernetes.prod allow get, list on "deployments.apps" in namespace "ci"
+  delegates {
+    max_depth = 1
+    ttl = 20m
+    kubernetes.prod allow get on "deployments.apps" in namespace "ci"
+  }
+}
+
+agent helper {
+  owner = "team-platform"
+  parent = deployer
+  ttl = 20m
+  runs_on kubernetes.prod namespace "ci" service_account "helper"
+  kubernetes.prod allow get on "deployments.apps" in namespace "ci"
+}
+
+agent sibling {
+  owner = "team-platform"
+  ttl = 1h
+  rate = 1/h
+  runs_on kubernetes.prod namespace "ci" service_account "sibling"
+  kubernetes.prod allow get on "deployments.apps" in namespace "ci"
+}
+"#;
+
+#[test]
+fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_session() {
+    let cluster = FakeCluster::start();
+    cluster.add_namespace("ci");
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("credentials/kubernetes");
+    let _ = std::fs::remove_dir_all(&root);
+    cluster.write_project(&root, CLUSTER_SOURCE);
+    std::fs::write(
+        root.join("writ.toml"),
+        std::fs::read_to_string(root.join("writ.toml")).unwrap()
+            + "\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\n",
+    )
+    .unwrap();
+    crate::binary::apply(&root);
+    let server = Server::start_with(&root, &[("WRIT_TEST_ADMIN", "s3cret")], &[]);
+    let proof =
+        |token: &str| json!({"type": "kubernetes", "provider": "kubernetes.prod", "token": token});
+
+    // The deployer's pod proves itself with its projected token (audience
+    // `writ`) and gets a token of its service account, for its ttl.
+    let pod_token = cluster.token_for("ci", "deployer", &["writ"], 600);
+    let (status, issued) = ask(
+        &server,
+        &json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "task": "release 42"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["agent"], "deployer");
+    assert_eq!(issued["chain"], json!(["deployer"]));
+    assert_eq!(issued["depth"], 0);
+    let token = issued["credentials"]["token"].as_str().unwrap();
+    assert_eq!(
+        cluster.holder(token, crate::kube::API_AUDIENCE).as_deref(),
+        Some("ci/deployer")
+    );
+    let requests = cluster.token_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["spec"]["expirationSeconds"], 3600);
+    let expires: jiff::Timestamp = issued["expires_at"].as_str().unwrap().parse().unwrap();
+    let left = expires.as_second() - jiff::Timestamp::now().as_second();
+    assert!((3500..=3600).contains(&left), "{left}");
+
+    // The audiences asked for, and a shorter ttl.
+    let (status, narrowed) = ask(
+        &server,
+        &json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "ttl": "15m", "audiences": ["vault"]}),
+    );
+    assert_eq!(status, 200, "{narrowed}");
+    let token = narrowed["credentials"]["token"].as_str().unwrap();
+    assert_eq!(
+        cluster.holder(token, "vault").as_deref(),
+        Some("ci/deployer")
+    );
+    assert_eq!(
+        cluster.token_requests()[1]["spec"],
+        json!({"expirationSeconds": 900, "audiences": ["vault"]})
+    );
+
+    // Refused: a token for another audience, a forged one, an expired
+    // one, a workload no agent runs as, a longer ttl than the agent's,
+    // shorter than the cluster issues, and narrowing a Kubernetes token.
+    let elsewhere = cluster.token_for("ci", "deployer", &["https://kubernetes.default.svc"], 600);
+    let expired = cluster.token_for("ci", "deployer", &["writ"], -10);
+    let stranger = cluster.token_for("ci", "stranger", &["writ"], 600);
+    for (body, want, says) in [
+        (
+            json!({"proof": proof(&elsewhere), "provider": "kubernetes.prod"}),
+            401,
+            "audience",
+        ),
+        (
+            json!({"proof": proof("kt-forged"), "provider": "kubernetes.prod"}),
+            401,
+            "invalid bearer token",
+        ),
+        (
+            json!({"proof": proof(&expired), "provider": "kubernetes.prod"}),
+            401,
+            "expired",
+        ),
+        (
+            json!({"proof": proof(&stranger), "provider": "kubernetes.prod"}),
+            403,
+            "no agent runs as the service account `ci/stranger`",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "ttl": "2h"}),
+            403,
+            "longer than `deployer`'s ttl",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "ttl": "5m"}),
+            422,
+            "10 minutes at least",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "grants": [{"actions": ["get"], "resources": ["pods"]}]}),
+            400,
+            "cannot narrow",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "agent": "helper"}),
+            403,
+            "`helper` does not run as",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "aws.prod"}),
+            400,
+            "no provider `aws.prod`",
+        ),
+        (
+            json!({"proof": {"type": "password", "token": "x"}, "provider": "kubernetes.prod"}),
+            400,
+            "`proof.type`",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "extra": 1}),
+            400,
+            "`extra` is not a field",
+        ),
+    ] {
+        let (status, answer) = ask(&server, &body);
+        assert_eq!(status, want, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+
+    // The deployer's session gets its delegate's token: at most the
+    // ceiling's 20 minutes, the chain recorded.
+    let session = issued["session"].as_str().unwrap();
+    let on_session = |agent: &str, session: &str| json!({"proof": {"type": "session", "token": session}, "provider": "kubernetes.prod", "agent": agent});
+    let (status, delegated) = ask(&server, &on_session("helper", session));
+    assert_eq!(status, 200, "{delegated}");
+    assert_eq!(delegated["chain"], json!(["deployer", "helper"]));
+    assert_eq!(delegated["depth"], 1);
+    let token = delegated["credentials"]["token"].as_str().unwrap();
+    assert_eq!(
+        cluster.holder(token, crate::kube::API_AUDIENCE).as_deref(),
+        Some("ci/helper")
+    );
+    assert_eq!(
+        cluster.token_requests().last().unwrap()["spec"]["expirationSeconds"],
+        1200
+    );
+    // On a session that ends sooner (the 15 minutes' credential), no
+    // longer than it.
+    let (status, shorter) = ask(
+        &server,
+        &on_session("helper", narrowed["session"].as_str().unwrap()),
+    );
+    assert_eq!(status, 200, "{shorter}");
+    let seconds = cluster.token_requests().last().unwrap()["spec"]["expirationSeconds"]
+        .as_i64()
+        .unwrap();
+    assert!((850..=900).contains(&seconds), "{seconds}");
+    let (status, answer) = ask(
+        &server,
+        &json!({"proof": {"type": "session", "token": narrowed["session"]}, "provider": "kubernetes.prod", "agent": "helper", "ttl": "20m"}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("the session of `deployer`, which ends sooner"),
+        "{answer}"
+    );
+    // Not longer than the ceiling; not an agent that is no delegate; not
+    // a delegate of the delegate (it has none); not a forged session.
+    let mut forged = session.to_string();
+    forged.pop();
+    forged.push(if session.ends_with('A') { 'B' } else { 'A' });
+    for (body, want, says) in [
+        (
+            json!({"proof": {"type": "session", "token": session}, "provider": "kubernetes.prod", "agent": "helper", "ttl": "25m"}),
+            403,
+            "longer than",
+        ),
+        (
+            on_session("sibling", session),
+            403,
+            "`sibling` is not a delegate of `deployer`",
+        ),
+        (
+            on_session("helper", delegated["session"].as_str().unwrap()),
+            403,
+            "`helper` has no delegates",
+        ),
+        (
+            on_session("helper", &forged),
+            401,
+            "not signed by writ serve's key",
+        ),
+        (on_session("helper", "ws1.e30.AAAA"), 401, "not signed"),
+    ] {
+        let (status, answer) = ask(&server, &body);
+        assert_eq!(status, want, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+
+    // An agent over its rate waits.
+    let sibling = cluster.token_for("ci", "sibling", &["writ"], 600);
+    assert_eq!(
+        ask(
+            &server,
+            &json!({"proof": proof(&sibling), "provider": "kubernetes.prod"})
+        )
+        .0,
+        200
+    );
+    let (status, _, text) = server.send(
+        "POST",
+        "/v1/credentials",
+        &[("Content-Type", "application/json")],
+        &json!({"proof": proof(&sibling), "provider": "kubernetes.prod"}).to_string(),
+    );
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("over its rate of 1/h"), "{text}");
+
+    // Revoking the deployer with its delegates stops both at once, the
+    // session included.
+    let (status, _, text) = server.send(
+        "POST",
+        "/v1/revoke",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer s3cret"),
+        ],
+        &json!({"agent": "deployer", "include_delegates": true}).to_string(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, answer) = ask(
+        &server,
+        &json!({"proof": proof(&pod_token), "provider": "kubernetes.prod"}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = ask(&server, &on_session("helper", session));
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("revoked"),
+        "{answer}"
+    );
+
+    // The audit log holds each issuance and refusal, and no secret.
+    let lines = audit(&server);
+    let issued_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("credential").is_some())
+        .collect();
+    assert_eq!(issued_lines.len(), 5, "{lines:?}");
+    assert_eq!(issued_lines[0]["credential"]["task"], "release 42");
+    assert_eq!(
+        issued_lines[2]["credential"]["chain"],
+        json!(["deployer", "helper"])
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l["credential_refused"]["status"] == 429));
+    let text = std::fs::read_to_string(&server.audit).unwrap();
+    assert!(!text.contains("kt-ci-"), "a token in the audit log");
+    assert!(!text.contains("ws1."), "a session in the audit log");
+    let metrics = server.send("GET", "/metrics", &[], "").2;
+    assert!(
+        metrics.contains("writ_credentials_issued_total{provider=\"kubernetes.prod\"} 5"),
+        "{metrics}"
+    );
+}
+
+/// A local OIDC issuer, as GitHub Actions' publishes its keys, signing
+/// tokens with the test App's key.
+struct Issuer {
+    url: String,
+    key: aws_lc_rs::signature::RsaKeyPair,
+}
+
+fn rsa_key(pem: &str) -> aws_lc_rs::signature::RsaKeyPair {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    aws_lc_rs::signature::RsaKeyPair::from_der(&der).unwrap()
+}
+
+/// The two integers of a PKCS#1 `RSAPublicKey` (DER): the modulus and
+/// the exponent, without the sign's leading zero.
+fn modulus_and_exponent(der: &[u8]) -> (&[u8], &[u8]) {
+    // A tag, then a length (short or long form): the content's start and
+    // end.
+    fn element(der: &[u8], at: usize) -> (usize, usize) {
+        let first = der[at + 1] as usize;
+        let (length, start) = if first < 0x80 {
+            (first, at + 2)
+        } else {
+            let bytes = first - 0x80;
+            let length = der[at + 2..at + 2 + bytes]
+                .iter()
+                .fold(0usize, |acc, b| acc * 256 + *b as usize);
+            (length, at + 2 + bytes)
+        };
+        (start, start + length)
+    }
+    let (sequence, _) = element(der, 0);
+    let (n_start, n_end) = element(der, sequence);
+    let (e_start, e_end) = element(der, n_end);
+    let n = &der[n_start..n_end];
+    let n = n.strip_prefix(&[0u8]).unwrap_or(n);
+    (n, &der[e_start..e_end])
+}
+
+impl Issuer {
+    fn start() -> Issuer {
+        let key = rsa_key(crate::gh::APP_KEY);
+        let (n, e) = modulus_and_exponent(aws_lc_rs::signature::KeyPair::public_key(&key).as_ref());
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1", "n": b64(n), "e": b64(e)}]});
+        let port = Arc::new(Mutex::new(0u16));
+        let seen = port.clone();
+        let port_number = crate::http::serve(Arc::new(move |request: &crate::http::Request| {
+            let url = format!("http://127.0.0.1:{}", seen.lock().unwrap());
+            match request.path() {
+                "/.well-known/openid-configuration" => crate::http::Reply::json(
+                    200,
+                    &json!({"issuer": url, "jwks_uri": format!("{url}/.well-known/jwks")}),
+                ),
+                "/.well-known/jwks" => crate::http::Reply::json(200, &jwks),
+                _ => crate::http::Reply::json(404, &json!({})),
+            }
+        }));
+        *port.lock().unwrap() = port_number;
+        Issuer {
+            url: format!("http://127.0.0.1:{port_number}"),
+            key,
+        }
+    }
+
+    /// A token with these claims over the usual ones, signed with `key`.
+    fn token_with(&self, key: &aws_lc_rs::signature::RsaKeyPair, claims: Value) -> String {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = jiff::Timestamp::now().as_second();
+        let mut all = json!({
+            "iss": self.url, "aud": "writ", "iat": now, "nbf": now, "exp": now + 300,
+            "repository": "acme/app", "repository_owner": "acme",
+            "ref": "refs/heads/main", "sub": "repo:acme/app:ref:refs/heads/main",
+            "job_workflow_ref": "acme/app/.github/workflows/export.yml@refs/heads/main",
+        });
+        for (k, v) in claims.as_object().unwrap() {
+            all[k] = v.clone();
+        }
+        let signed = format!(
+            "{}.{}",
+            b64(json!({"alg": "RS256", "typ": "JWT", "kid": "k1"})
+                .to_string()
+                .as_bytes()),
+            b64(all.to_string().as_bytes())
+        );
+        let mut signature = vec![0; key.public_modulus_len()];
+        key.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            signed.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
+        format!("{signed}.{}", b64(&signature))
+    }
+
+    fn token(&self, claims: Value) -> String {
+        self.token_with(&self.key, claims)
+    }
+}
+
+#[test]
+fn github_actions_get_aws_sessions_narrowed_to_the_task_with_the_agent_as_source_identity() {
+    let Some(moto) = crate::moto::Moto::start() else {
+        return;
+    };
+    let proxy = crate::moto::proxy::FaultyProxy::start(moto.port);
+    proxy.heal();
+    let issuer = Issuer::start();
+    let root = project(
+        "credentials-aws",
+        r#"provider aws prod {
+  account = "123456789012"
+  issuer = "arn:aws:iam::123456789012:role/writ-serve"
+}
+
+provider github acme {
+  org = "acme"
+}
+
+agent exporter {
+  owner = "team-finance"
+  ttl = 15m
+  runs_on github.acme repo "acme/app" ref "refs/heads/main"
+  aws.prod allow s3:GetObject, s3:ListBucket on "arn:aws:s3:::acme-invoices", "arn:aws:s3:::acme-invoices/*"
+}
+"#,
+        &format!(
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\ngithub_oidc_issuer = \"{}\"\nsession_key_env = \"WRIT_TEST_SESSION_KEY\"\n",
+            proxy.endpoint(),
+            issuer.url
+        ),
+    );
+    let output = crate::binary::writ(&root, &["apply", "--auto-approve", "--only", "aws.prod"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        crate::binary::text(&output)
+    );
+    // The role trusts the server's role, as this agent only.
+    let role = moto.iam("GetRole", &[("RoleName", "exporter")]);
+    assert!(role.contains("writ-serve"), "{role}");
+    assert!(
+        role.contains("sts%3ASourceIdentity") || role.contains("sts:SourceIdentity"),
+        "{role}"
+    );
+
+    let server = Server::start_with(
+        &root,
+        &[(
+            "WRIT_TEST_SESSION_KEY",
+            "a key of at least thirty-two characters",
+        )],
+        &[],
+    );
+    let body = |token: String, grants: Value| json!({"proof": {"type": "github_actions", "token": token}, "provider": "aws.prod", "task": "invoices 2026-11", "grants": grants});
+    let (status, issued) = ask(
+        &server,
+        &body(
+            issuer.token(json!({})),
+            json!([{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::acme-invoices/2026/*"]}]),
+        ),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["agent"], "exporter");
+    let credentials = &issued["credentials"];
+    assert!(credentials["access_key_id"]
+        .as_str()
+        .is_some_and(|k| !k.is_empty()));
+    assert!(credentials["session_token"]
+        .as_str()
+        .is_some_and(|k| !k.is_empty()));
+    assert!(credentials["assumed_role_arn"]
+        .as_str()
+        .unwrap()
+        .contains(":assumed-role/exporter/exporter."));
+
+    // What writ asked STS for.
+    let sent = proxy.requests_of("AssumeRole");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let form = crate::http::percent_decode(sent[0].split("\r\n\r\n").nth(1).unwrap());
+    for part in [
+        "RoleArn=arn:aws:iam::123456789012:role/writ/acme/exporter",
+        "DurationSeconds=900",
+        "SourceIdentity=exporter",
+        "Tags.member.1.Key=writ:agent",
+        "Tags.member.1.Value=exporter",
+        "Tags.member.2.Key=writ:chain",
+        "Tags.member.3.Key=writ:depth",
+        "Tags.member.3.Value=0",
+        "Tags.member.5.Key=writ:task",
+        "Tags.member.5.Value=invoices 2026-11",
+    ] {
+        assert!(form.contains(part), "`{part}` not in {form}");
+    }
+    let policy = form
+        .split('&')
+        .find_map(|p| p.strip_prefix("Policy="))
+        .expect("a session policy");
+    let policy: Value = serde_json::from_str(policy).unwrap();
+    assert_eq!(
+        policy["Statement"],
+        json!([{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::acme-invoices/2026/*"]}])
+    );
+
+    // Refused: wider than the agent's grants, a token of another key,
+    // expired, for another audience or repository, or of another issuer.
+    let other_key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    for (body, want, says) in [
+        (
+            body(
+                issuer.token(json!({})),
+                json!([{"actions": ["s3:PutObject"], "resources": ["arn:aws:s3:::acme-invoices/*"]}]),
+            ),
+            403,
+            "not within `exporter`'s grants",
+        ),
+        (
+            body(
+                issuer.token(json!({})),
+                json!([{"actions": ["s3:*"], "resources": ["arn:aws:s3:::acme-invoices/*"]}]),
+            ),
+            403,
+            "not within",
+        ),
+        (
+            body(
+                issuer.token(json!({})),
+                json!([{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::other/*"]}]),
+            ),
+            403,
+            "not within",
+        ),
+        (
+            body(issuer.token_with(&other_key, json!({})), Value::Null),
+            401,
+            "signature does not verify",
+        ),
+        (
+            body(issuer.token(json!({"exp": now - 120})), Value::Null),
+            401,
+            "expired",
+        ),
+        (
+            body(
+                issuer.token(json!({"aud": "sts.amazonaws.com"})),
+                Value::Null,
+            ),
+            401,
+            "not meant for writ",
+        ),
+        (
+            body(
+                issuer.token(json!({"iss": "https://token.actions.githubusercontent.com"})),
+                Value::Null,
+            ),
+            401,
+            "issuer",
+        ),
+        (
+            body(
+                issuer.token(json!({"repository": "acme/other"})),
+                Value::Null,
+            ),
+            403,
+            "no agent runs as",
+        ),
+        (
+            body(issuer.token(json!({"ref": "refs/heads/dev"})), Value::Null),
+            403,
+            "no agent runs as",
+        ),
+        (body("e30.e30.e30".to_string(), Value::Null), 401, "RS256"),
+    ] {
+        let (status, answer) = ask(&server, &body);
+        assert_eq!(status, want, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+    assert_eq!(
+        proxy.requests_of("AssumeRole").len(),
+        1,
+        "a refused request reached STS"
+    );
+}
