@@ -68,6 +68,8 @@ pub struct ServeConfig {
     /// which the AuthZEN metadata document names; default: where it
     /// listens.
     pub public_url: Option<String>,
+    /// `POST /v1/credentials` is served (off unless `true`).
+    pub credentials: Option<bool>,
     /// `POST /v1/credentials`: the audience the workloads' tokens must be
     /// meant for (Kubernetes service account tokens, GitHub Actions OIDC
     /// tokens; default `writ`).

@@ -810,3 +810,138 @@ pub async fn unlock_all<'a>(
         }
     }
 }
+
+/// Why no token was minted: refused by what the source or the
+/// installation allows (`refused`), or the request failed.
+#[derive(Debug)]
+pub struct MintError {
+    pub refused: bool,
+    pub why: String,
+}
+
+impl MintError {
+    fn refused(why: String) -> MintError {
+        MintError { refused: true, why }
+    }
+    fn failed(why: String) -> MintError {
+        MintError {
+            refused: false,
+            why,
+        }
+    }
+}
+
+/// Mints an installation token of the App `agent` runs as in `declared`,
+/// narrowed to its grants there (one repository's, if named): the token,
+/// what was asked, and the App's slug; why not, otherwise. A token GitHub
+/// makes wider than asked is revoked at once and never handed out.
+pub async fn mint_app_token(
+    project: &Project,
+    model: &writ_compiler::model::Model,
+    declared: &writ_compiler::model::Provider,
+    agent: &str,
+    repository: Option<&str>,
+    retrier: &Retrier,
+) -> Result<
+    (
+        writ_provider_github::app::IssuedToken,
+        writ_provider_github::app::TokenRequest,
+        String,
+    ),
+    MintError,
+> {
+    let provider = declared.address();
+    let wanted = writ_compiler::lower::github::app_token(model, agent, &provider, repository)
+        .map_err(MintError::refused)?;
+    let request = writ_provider_github::app::TokenRequest {
+        repositories: wanted.repositories.clone(),
+        permissions: wanted.permissions.clone(),
+    };
+    let slug = wanted.slug;
+    let app = github_app(project, declared, retrier)
+        .map_err(|e| MintError::failed(e.to_string()))?
+        .ok_or_else(|| MintError::failed(format!(
+            "writ.toml holds no App credentials for `{provider}`: add `app_id` and `private_key_file` (or `private_key_env`) to `[provider.github.{}]`",
+            declared.name
+        )))?;
+    let installation = app
+        .installation()
+        .await
+        .map_err(|e| MintError::failed(format!("`{provider}`: {e}")))?;
+    if installation.app_slug != slug {
+        return Err(MintError::failed(format!(
+            "`{provider}`: the key in writ.toml is App `{}`'s, and `{agent}` runs as App `{slug}`",
+            installation.app_slug
+        )));
+    }
+    if installation.suspended {
+        return Err(MintError::refused(format!(
+            "`{provider}`: App `{slug}`'s installation is suspended (revoked with `writ revoke`?): it has no tokens to give"
+        )));
+    }
+    let lacking = beyond(&request.permissions, &installation.permissions);
+    if !lacking.is_empty() {
+        return Err(MintError::refused(format!(
+            "`{agent}` declares {}, which App `{slug}`'s installation does not hold: grant them to the App in its settings, or narrow the grants",
+            lacking.join(", ")
+        )));
+    }
+    let issued = app
+        .token(installation.id, &request)
+        .await
+        .map_err(|e| MintError::failed(format!("`{provider}`: {e}")))?;
+    // GitHub gives what it was asked for, or refuses; a token that holds
+    // more is never handed out, and is ended at once.
+    let wider = wider_than_asked(&issued, &request);
+    if !wider.is_empty() {
+        let ended = match app.revoke_token(&issued.token).await {
+            Ok(()) => "revoked at once".to_string(),
+            Err(error) => format!(
+                "it could not be revoked ({error}): it expires on its own at {}",
+                issued.expires_at
+            ),
+        };
+        return Err(MintError::failed(format!(
+            "GitHub minted a token that holds more than asked ({}): not handed out; {ended}",
+            wider.join(", ")
+        )));
+    }
+    Ok((issued, request, slug))
+}
+
+/// What a minted token holds beyond the request: permissions (but
+/// `metadata: read`, which every token has) and repositories.
+fn wider_than_asked(
+    issued: &writ_provider_github::app::IssuedToken,
+    request: &writ_provider_github::app::TokenRequest,
+) -> Vec<String> {
+    let mut more = beyond(&issued.permissions, &request.permissions);
+    more.retain(|p| p != "`metadata: read`");
+    match (&issued.repositories, &request.repositories) {
+        (Some(got), Some(asked)) => more.extend(
+            got.iter()
+                .filter(|r| !asked.iter().any(|a| a.eq_ignore_ascii_case(r)))
+                .map(|r| format!("repository `{r}`")),
+        ),
+        (None, Some(_)) => more.push("every repository of the installation".to_string()),
+        _ => {}
+    }
+    more
+}
+
+/// What `asked` holds beyond `held`, as `` `permission: level` ``.
+fn beyond(
+    asked: &std::collections::BTreeMap<String, String>,
+    held: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    asked
+        .iter()
+        .filter(|(permission, level)| {
+            writ_compiler::facts::github::level_rank(level)
+                > held
+                    .get(*permission)
+                    .and_then(|l| writ_compiler::facts::github::level_rank(l))
+        })
+        .map(|(permission, level)| format!("`{permission}: {level}`"))
+        .collect()
+}

@@ -95,6 +95,7 @@ pub fn run(
         },
     };
     let credentials = serve::CredentialSettings {
+        enabled: config.credentials == Some(true),
         audience: config
             .audience
             .clone()

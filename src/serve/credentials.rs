@@ -14,7 +14,11 @@
 //!   server only through the provider's `issuer`, only with the agent as
 //!   source identity;
 //! - Kubernetes: a TokenRequest of the agent's service account, with
-//!   `expirationSeconds` and the audiences asked for.
+//!   `expirationSeconds` and the audiences asked for;
+//! - GCP: `generateAccessToken` for the agent's service account, with
+//!   `lifetime` and the scopes asked for;
+//! - GitHub: the installation token of the App the agent runs as,
+//!   narrowed to its grants as `writ token` narrows it.
 //!
 //! Delegation is checked at issuance: a delegate's credential is issued on
 //! its parent's session only, within every ancestor's `max_depth` along
@@ -32,6 +36,7 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use writ_compiler::facts::ProviderKind;
@@ -41,6 +46,8 @@ use writ_provider_github::oidc::OidcVerifier;
 
 /// How `writ serve` issues credentials (`[serve]` in writ.toml).
 pub struct Settings {
+    /// `[serve] credentials = true`: off unless asked for.
+    pub enabled: bool,
     /// The audience workload tokens must be meant for.
     pub audience: String,
     /// The key that signs sessions, shared by every replica; a key of
@@ -56,6 +63,13 @@ const AWS_SHORTEST: u64 = 900;
 /// to a session started from another role's session (role chaining), as
 /// the server's own usually is.
 const AWS_LONGEST: u64 = 3600;
+/// GCP: the longest access token `generateAccessToken` gives without an
+/// organisation policy that allows more.
+const GCP_LONGEST: u64 = 3600;
+/// GCP: the scope of a token unless others are asked for.
+const GCP_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// GitHub: how long an installation token lives.
+const GITHUB_HOUR: u64 = 3600;
 /// IAM's limit on a session policy's plain text.
 const SESSION_POLICY_LIMIT: usize = 2048;
 /// The longest task description, which goes into a session tag.
@@ -63,21 +77,33 @@ const TASK_LIMIT: usize = 128;
 
 /// What issues credentials, shared by every request.
 pub struct Issuer {
-    project: Project,
+    /// The project's folder, whose writ.toml says how to reach the
+    /// providers.
+    path: PathBuf,
     settings: Settings,
     key: Vec<u8>,
-    oidc: OidcVerifier,
+    /// Made at the first GitHub proof (it reads the system's roots).
+    oidc: std::sync::OnceLock<Result<OidcVerifier, String>>,
     retrier: Retrier,
-    /// Live providers, connected at first use, by address.
-    connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Provider>>>,
+    /// Live providers, connected at first use, by address, for one
+    /// generation of the model: a reload reads writ.toml again and
+    /// connects afresh.
+    connections: tokio::sync::Mutex<Connected>,
     /// Credentials issued, by provider; refusals.
     issued: Mutex<BTreeMap<String, u64>>,
     refused: AtomicU64,
     count: AtomicU64,
 }
 
+/// The connections of one generation of the model.
+struct Connected {
+    generation: u64,
+    project: Option<Arc<Project>>,
+    providers: HashMap<String, Arc<dyn Provider>>,
+}
+
 impl Issuer {
-    pub fn new(project: Project, settings: Settings) -> Result<Issuer, String> {
+    pub fn new(path: &Path, settings: Settings) -> Result<Issuer, String> {
         let key = match &settings.session_key {
             Some(key) => key.clone(),
             None => {
@@ -87,15 +113,23 @@ impl Issuer {
                 key
             }
         };
-        let oidc = OidcVerifier::new(&settings.github_oidc_issuer, &settings.audience)
-            .map_err(|e| format!("`[serve] github_oidc_issuer`: {e}"))?;
+        if !writ_provider_github::oidc::fetchable(&settings.github_oidc_issuer) {
+            return Err(format!(
+                "`[serve] github_oidc_issuer` `{}` must be an https URL (http only to this machine)",
+                settings.github_oidc_issuer
+            ));
+        }
         Ok(Issuer {
-            project,
+            path: path.to_path_buf(),
             settings,
             key,
-            oidc,
+            oidc: std::sync::OnceLock::new(),
             retrier: Retrier::default_policy(),
-            connections: tokio::sync::Mutex::new(HashMap::new()),
+            connections: tokio::sync::Mutex::new(Connected {
+                generation: 0,
+                project: None,
+                providers: HashMap::new(),
+            }),
             issued: Mutex::new(BTreeMap::new()),
             refused: AtomicU64::new(0),
             count: AtomicU64::new(0),
@@ -108,7 +142,7 @@ impl Issuer {
             "issued": *self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
             "refused": self.refused.load(Ordering::Relaxed),
             "audience": self.settings.audience,
-            "github_oidc_issuer": self.oidc.issuer(),
+            "github_oidc_issuer": self.settings.github_oidc_issuer,
             // Without a shared key, a session is good at this replica only.
             "sessions_shared": self.settings.session_key.is_some(),
         })
@@ -134,11 +168,55 @@ impl Issuer {
         ));
     }
 
-    /// The live provider at `address`, connected once (where it is checked
-    /// to be what the source says).
-    async fn connection(&self, model: &Model, address: &str) -> Result<Arc<dyn Provider>, Refusal> {
-        let mut connections = self.connections.lock().await;
-        if let Some(found) = connections.get(address) {
+    /// The verifier of GitHub Actions' tokens.
+    fn oidc(&self) -> Result<&OidcVerifier, Refusal> {
+        self.oidc
+            .get_or_init(|| {
+                OidcVerifier::new(&self.settings.github_oidc_issuer, &self.settings.audience)
+            })
+            .as_ref()
+            .map_err(|e| Refusal::unavailable(format!("cannot check GitHub Actions' tokens: {e}")))
+    }
+
+    /// The connections of the model's `generation`: writ.toml read again,
+    /// and every provider connected afresh, when it is a new one.
+    async fn connected(
+        &self,
+        generation: u64,
+    ) -> Result<tokio::sync::MutexGuard<'_, Connected>, Refusal> {
+        let mut connected = self.connections.lock().await;
+        if connected.generation != generation || connected.project.is_none() {
+            let project = crate::project::load(&self.path).map_err(|e| {
+                Refusal::unavailable(format!("cannot read the project's settings: {e}"))
+            })?;
+            *connected = Connected {
+                generation,
+                project: Some(Arc::new(project)),
+                providers: HashMap::new(),
+            };
+        }
+        Ok(connected)
+    }
+
+    /// The project as this generation read it.
+    async fn project(&self, generation: u64) -> Result<Arc<Project>, Refusal> {
+        let connected = self.connected(generation).await?;
+        connected
+            .project
+            .clone()
+            .ok_or_else(|| Refusal::unavailable("the project's settings are not read".to_string()))
+    }
+
+    /// The live provider at `address`, connected once a generation (where
+    /// it is checked to be what the source says).
+    async fn connection(
+        &self,
+        generation: u64,
+        model: &Model,
+        address: &str,
+    ) -> Result<Arc<dyn Provider>, Refusal> {
+        let mut connected = self.connected(generation).await?;
+        if let Some(found) = connected.providers.get(address) {
             return Ok(found.clone());
         }
         let Some(provider) = model.providers.iter().find(|p| p.address() == address) else {
@@ -146,13 +224,19 @@ impl Issuer {
                 "the source declares no provider `{address}`"
             )));
         };
-        let (connected, _) =
-            crate::live::connect_one(&self.project, model, provider, &self.retrier)
-                .await
-                .map_err(|e| Refusal::unavailable(format!("cannot reach `{address}`: {e}")))?;
-        let connected: Arc<dyn Provider> = Arc::from(connected);
-        connections.insert(address.to_string(), connected.clone());
-        Ok(connected)
+        let Some(project) = connected.project.clone() else {
+            return Err(Refusal::unavailable(
+                "the project's settings are not read".to_string(),
+            ));
+        };
+        let (made, _) = crate::live::connect_one(&project, model, provider, &self.retrier)
+            .await
+            .map_err(|e| Refusal::unavailable(format!("cannot reach `{address}`: {e}")))?;
+        let made: Arc<dyn Provider> = Arc::from(made);
+        connected
+            .providers
+            .insert(address.to_string(), made.clone());
+        Ok(made)
     }
 }
 
@@ -206,6 +290,9 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq)]
 struct Session {
     project: String,
+    /// The audience of the server that issued it: a session is good only
+    /// at servers of that audience (each deployment its own).
+    audience: String,
     agent: String,
     /// The agents from the first to ask down to this one.
     chain: Vec<String>,
@@ -229,6 +316,7 @@ impl Session {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             json!({
                 "project": self.project,
+                "aud": self.audience,
                 "agent": self.agent,
                 "chain": self.chain,
                 "task": self.task,
@@ -276,15 +364,17 @@ impl Session {
             .unwrap_or_default();
         match (
             text("project"),
+            text("aud"),
             text("agent"),
             claims["exp"].as_i64(),
             text("credential"),
         ) {
-            (Some(project), Some(agent), Some(expires), Some(credential))
+            (Some(project), Some(audience), Some(agent), Some(expires), Some(credential))
                 if chain.last() == Some(&agent) =>
             {
                 Ok(Session {
                     project,
+                    audience,
                     agent,
                     chain,
                     task: text("task"),
@@ -313,7 +403,7 @@ pub async fn handle(shared: &Shared, body: &Value, id: Option<&str>) -> Response
     let Some(issuer) = &shared.issuer else {
         return reply(
             StatusCode::NOT_FOUND,
-            &json!({"error": "this server issues no credentials"}),
+            &json!({"error": "this server issues no credentials: `[serve] credentials = true` in writ.toml turns them on (docs/serve.md#credentials)"}),
             id,
         );
     };
@@ -365,6 +455,8 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         "ttl",
         "grants",
         "audiences",
+        "scopes",
+        "repository",
         "task",
     ];
     if let Some(other) = body
@@ -414,7 +506,14 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
     let now_seconds = jiff::Timestamp::now().as_second();
 
     // Who is asking.
-    let proven = prove(issuer, model, &body["proof"], now_seconds).await?;
+    let proven = prove(
+        issuer,
+        model,
+        loaded.generation,
+        &body["proof"],
+        now_seconds,
+    )
+    .await?;
     let (who, candidates, session) = match proven {
         Proven::Workload { who, agents } => (who, agents, None),
         Proven::Session { session, agents } => (
@@ -492,6 +591,17 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
                     agent.name
                 )));
             }
+            // Every agent up the chain must still be able to delegate:
+            // none expired, frozen or revoked (at run time or in the
+            // providers), with or without its delegates.
+            for name in &session.chain {
+                if let Some(why) = stopped(shared, model, name) {
+                    return Err(Refusal::denied(format!(
+                        "{why}: its session gives `{}` nothing",
+                        agent.name
+                    )));
+                }
+            }
             let mut chain = session.chain.clone();
             chain.push(agent.name.clone());
             chain
@@ -558,16 +668,35 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         seconds,
         policy: None,
         audiences: Vec::new(),
+        scopes: Vec::new(),
         tags: Vec::new(),
         session_name,
     };
     let grants = body.get("grants").filter(|g| !g.is_null());
-    let audiences = body.get("audiences").filter(|a| !a.is_null());
-    match (&provider.kind, &provider.settings) {
-        (ProviderKind::Aws, ProviderSettings::Aws { account, partition, issuer: trusted }) => {
-            if audiences.is_some() {
-                return Err(Refusal::bad("`audiences` is for Kubernetes tokens".to_string()));
-            }
+    let audiences = strings(body, "audiences")?;
+    let scopes = strings(body, "scopes")?;
+    if scopes.is_some() && provider.kind != ProviderKind::Gcp {
+        return Err(Refusal::bad(
+            "`scopes` is for GCP access tokens".to_string(),
+        ));
+    }
+    if audiences.is_some() && provider.kind != ProviderKind::Kubernetes {
+        return Err(Refusal::bad(
+            "`audiences` is for Kubernetes tokens".to_string(),
+        ));
+    }
+    if grants.is_some() && provider.kind != ProviderKind::Aws {
+        return Err(Refusal::bad(format!(
+            "`grants` narrows AWS sessions only: a {} credential carries its identity's whole access",
+            provider.kind
+        )));
+    }
+    match &provider.settings {
+        ProviderSettings::Aws {
+            account,
+            partition,
+            issuer: trusted,
+        } => {
             if trusted.is_none() {
                 return Err(Refusal::impossible(format!(
                     "`{provider_address}` names no `issuer`: its roles do not trust writ serve (add `issuer = \"arn:aws:iam::…:role/…\"`, the role the server runs as, to the provider, and apply)"
@@ -585,33 +714,39 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
                 )));
             }
             request.seconds = seconds.min(AWS_LONGEST);
-            let path = writ_compiler::lower::aws::role_path(agent, provider_id, &shared.project.clone());
+            let path =
+                writ_compiler::lower::aws::role_path(agent, provider_id, &shared.project.clone());
             request.identity = format!("arn:{partition}:iam::{account}:role{path}{}", agent.name);
             if let Some(grants) = grants {
                 request.policy = Some(session_policy(model, agent_id, provider_id, grants)?);
             }
+            // What STS takes: a source identity of 2 to 64 characters, a
+            // tag's value of 256 at most.
+            let joined = chain.join("/");
+            if !(2..=64).contains(&agent.name.len()) || joined.len() > 256 {
+                return Err(Refusal::impossible(format!(
+                    "AWS takes a source identity of 2 to 64 characters and a session tag of 256 at most: `{}` (its chain `{joined}`) does not fit",
+                    agent.name
+                )));
+            }
             request.tags = vec![
                 ("writ:agent".to_string(), agent.name.clone()),
-                ("writ:chain".to_string(), chain.join("/")),
+                ("writ:chain".to_string(), joined),
                 ("writ:depth".to_string(), depth.to_string()),
                 ("writ:credential".to_string(), credential_id.clone()),
             ];
             if let Some(task) = task {
-                request.tags.push(("writ:task".to_string(), task.to_string()));
+                request
+                    .tags
+                    .push(("writ:task".to_string(), task.to_string()));
             }
         }
-        (ProviderKind::Kubernetes, _) => {
-            if grants.is_some() {
-                return Err(Refusal::bad(
-                    "a Kubernetes token carries its service account's whole access: `grants` cannot narrow it".to_string(),
-                ));
-            }
+        ProviderSettings::Kubernetes { .. } => {
             let Some((namespace, name)) = agent.runs_on.iter().find_map(|w| match &w.kind {
-                WorkloadKind::KubernetesServiceAccount { namespace, service_account }
-                    if w.provider == provider_id =>
-                {
-                    Some((namespace, service_account))
-                }
+                WorkloadKind::KubernetesServiceAccount {
+                    namespace,
+                    service_account,
+                } if w.provider == provider_id => Some((namespace, service_account)),
                 _ => None,
             }) else {
                 return Err(Refusal::denied(format!(
@@ -625,21 +760,43 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
                 )));
             }
             request.identity = format!("{namespace}/{name}");
-            if let Some(audiences) = audiences {
-                let list: Option<Vec<String>> = audiences
-                    .as_array()
-                    .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect());
-                match list {
-                    Some(list) if !list.is_empty() && list.iter().all(|a| !a.is_empty()) => request.audiences = list,
-                    _ => return Err(Refusal::bad("`audiences` is a list of strings".to_string())),
-                }
+            let audiences = audiences.unwrap_or_default();
+            // A token for writ itself would prove a workload to writ again,
+            // outside the chain and the ceiling.
+            if audiences.contains(&issuer.settings.audience) {
+                return Err(Refusal::denied(format!(
+                    "a token for `{}` is a proof for writ serve itself: ask for another audience",
+                    issuer.settings.audience
+                )));
             }
+            request.audiences = audiences;
         }
-        _ => {
-            return Err(Refusal::impossible(format!(
-                "writ serve issues credentials for AWS and Kubernetes providers; `{provider_address}` is neither"
-            )))
+        ProviderSettings::Gcp { .. } => {
+            let Some(email) = writ_compiler::lower::gcp::email(model, provider_id, agent) else {
+                return Err(Refusal::denied(format!(
+                    "`{}` has no service account in `{provider_address}`: it holds nothing there",
+                    agent.name
+                )));
+            };
+            request.identity = email;
+            request.seconds = seconds.min(GCP_LONGEST);
+            request.scopes = scopes.unwrap_or_else(|| vec![GCP_SCOPE.to_string()]);
         }
+        ProviderSettings::Github { .. } => {
+            // GitHub's installation tokens live an hour, whatever is asked.
+            if seconds < GITHUB_HOUR {
+                return Err(Refusal::impossible(format!(
+                    "GitHub's installation tokens live an hour, and {bound_by} allows {seconds} s: the token would outlive it"
+                )));
+            }
+            request.seconds = GITHUB_HOUR;
+        }
+    }
+    let repository = text_field(body, "repository")?;
+    if repository.is_some() && provider.kind != ProviderKind::Github {
+        return Err(Refusal::bad(
+            "`repository` is for GitHub installation tokens".to_string(),
+        ));
     }
 
     // Within its rate: each credential counts as a request.
@@ -653,19 +810,63 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         }
     }
 
-    let connected = issuer.connection(model, provider_address).await?;
-    let issued = connected.issue(&request).await.map_err(|e| {
-        Refusal::unavailable(format!(
-            "`{provider_address}` did not issue the credential: {}",
-            e.message
-        ))
-    })?;
+    let issued = match provider.kind {
+        ProviderKind::Github => {
+            // Narrowed as `writ token` narrows it: the App's installation
+            // token for the agent's grants (one repository's, if asked).
+            let (token, _, slug) = crate::live::mint_app_token(
+                issuer.project(loaded.generation).await?.as_ref(),
+                model,
+                provider,
+                &agent.name,
+                repository,
+                &issuer.retrier,
+            )
+            .await
+            .map_err(|e| match e.refused {
+                true => Refusal::denied(e.why),
+                false => Refusal::unavailable(format!(
+                    "`{provider_address}` did not issue the token: {}",
+                    e.why
+                )),
+            })?;
+            request.identity = format!("the installation of App `{slug}`");
+            writ_provider_core::Issued {
+                credentials: json!({
+                    "token": token.token,
+                    "permissions": token.permissions,
+                    "repositories": token.repositories,
+                }),
+                expires_at: token.expires_at,
+            }
+        }
+        _ => {
+            let connected = issuer
+                .connection(loaded.generation, model, provider_address)
+                .await?;
+            connected.issue(&request).await.map_err(|e| {
+                Refusal::unavailable(format!(
+                    "`{provider_address}` did not issue the credential: {}",
+                    e.message
+                ))
+            })?
+        }
+    };
     let expires = issued.expires_at.parse::<jiff::Timestamp>().map_err(|_| {
         Refusal::unavailable(format!(
             "`{provider_address}` answered an expiry writ cannot read: `{}`",
             issued.expires_at
         ))
     })?;
+    // What the provider made must end when asked (a minute's leeway for
+    // clocks): one that lives longer is not handed out.
+    let asked_end = now_seconds.saturating_add(request.seconds as i64 + 60);
+    if expires.as_second() > asked_end {
+        return Err(Refusal::unavailable(format!(
+            "`{provider_address}` issued a credential that lives until {}, longer than the {} s asked: not handed out",
+            issued.expires_at, request.seconds
+        )));
+    }
     *issuer
         .issued
         .lock()
@@ -674,6 +875,7 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         .or_default() += 1;
     let sealed = Session {
         project: shared.project.clone(),
+        audience: issuer.settings.audience.clone(),
         agent: agent.name.clone(),
         chain: chain.clone(),
         task: task.map(str::to_string),
@@ -710,6 +912,52 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         "depth": depth,
         "session": sealed,
     }))
+}
+
+/// Why `name` may not delegate now: expired, frozen, or revoked itself
+/// (at run time, or in the providers as the drift watch read them).
+fn stopped(shared: &Shared, model: &Model, name: &str) -> Option<String> {
+    let Some(id) = model.agent_id(name) else {
+        return Some(format!("`{name}` is not in the source any more"));
+    };
+    let agent = &model.agents[id];
+    if agent.retired {
+        return Some(format!("`{name}` has expired (`expires`)"));
+    }
+    if agent.frozen {
+        return Some(format!("`{name}` is frozen"));
+    }
+    let at_run_time = shared
+        .revoked
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .contains_key(name);
+    if at_run_time {
+        return Some(format!(
+            "`{name}` was revoked at run time (`POST /v1/revoke`)"
+        ));
+    }
+    let in_providers = shared
+        .watch
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .revoked
+        .contains(name);
+    in_providers.then(|| format!("`{name}` is revoked in the providers (`writ revoke`)"))
+}
+
+/// A list of non-empty strings in the body, if there is one.
+fn strings(body: &Value, key: &str) -> Result<Option<Vec<String>>, Refusal> {
+    let Some(value) = body.get(key).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let list: Option<Vec<String>> = value.as_array().filter(|a| !a.is_empty()).and_then(|a| {
+        a.iter()
+            .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_string))
+            .collect()
+    });
+    list.map(Some)
+        .ok_or_else(|| Refusal::bad(format!("`{key}` is a list of strings")))
 }
 
 fn names(model: &Model, agents: &[AgentId]) -> String {
@@ -818,7 +1066,13 @@ fn session_policy(
 
 /// Checks the request's proof: who the workload is, and which agents run
 /// as it; or whose session it is, and its delegates.
-async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Result<Proven, Refusal> {
+async fn prove(
+    issuer: &Issuer,
+    model: &Model,
+    generation: u64,
+    proof: &Value,
+    now: i64,
+) -> Result<Proven, Refusal> {
     let kind = proof.get("type").and_then(Value::as_str);
     let token = proof
         .get("token")
@@ -846,7 +1100,7 @@ async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Resul
                     "the source declares no Kubernetes provider `{address}`"
                 )));
             };
-            let connected = issuer.connection(model, address).await?;
+            let connected = issuer.connection(generation, model, address).await?;
             let audiences = vec![issuer.settings.audience.clone()];
             let reviewed = connected.review(token, &audiences).await.map_err(|e| {
                 Refusal::unavailable(format!(
@@ -855,7 +1109,10 @@ async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Resul
                 ))
             })?;
             match reviewed {
-                Reviewed::ServiceAccount { namespace, name } => {
+                Reviewed::ServiceAccount { pod: None, namespace, name } => Err(Refusal::unauthenticated(format!(
+                    "the token of `{namespace}/{name}` is bound to no pod: a proof is the token the kubelet projects into the workload's pod (a token made by TokenRequest, writ's own among them, proves nothing)"
+                ))),
+                Reviewed::ServiceAccount { namespace, name, pod: Some(_) } => {
                     let agents = (0..model.agents.len())
                         .filter(|&a| {
                             model.agents[a].runs_on.iter().any(|w| {
@@ -879,7 +1136,7 @@ async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Resul
         }
         Some("github_actions") => {
             let claims = issuer
-                .oidc
+                .oidc()?
                 .verify(token, now.max(0) as u64)
                 .await
                 .map_err(|why| {
@@ -921,6 +1178,12 @@ async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Resul
         Some("session") => {
             let session = Session::open(token, &issuer.key)
                 .map_err(|why| Refusal::unauthenticated(format!("the session: {why}")))?;
+            if session.audience != issuer.settings.audience {
+                return Err(Refusal::unauthenticated(format!(
+                    "the session was issued for `{}`, not this server's audience `{}`",
+                    session.audience, issuer.settings.audience
+                )));
+            }
             if session.expires <= now {
                 return Err(Refusal::unauthenticated(
                     "the session has expired".to_string(),
@@ -945,8 +1208,8 @@ async fn prove(issuer: &Issuer, model: &Model, proof: &Value, now: i64) -> Resul
 
 /// Do a GitHub Actions token's claims match a `runs_on github.P actions`
 /// workload, as the lowered trust pins it (repository, and each of ref,
-/// environment and workflow the source names)? Repository names are
-/// GitHub's, without case.
+/// environment and workflow the source names)? Exactly, as the trust's
+/// `StringEquals` compares them.
 pub fn actions_match(
     claims: &Value,
     repository: &str,
@@ -958,7 +1221,9 @@ pub fn actions_match(
     let Some(claimed) = claim("repository") else {
         return false;
     };
-    if !claimed.eq_ignore_ascii_case(repository) {
+    // Compared as the role's trust compares them (`StringEquals`): the
+    // claims carry GitHub's own spelling, as the source must.
+    if claimed != repository {
         return false;
     }
     if git_ref.is_some_and(|r| claim("ref") != Some(r)) {
@@ -975,7 +1240,7 @@ pub fn actions_match(
             return false;
         };
         let expected = format!("{repository}/{workflow}");
-        if !path.eq_ignore_ascii_case(&expected) || git_ref.is_some_and(|r| at != r) {
+        if path != expected || git_ref.is_some_and(|r| at != r) {
             return false;
         }
     }
@@ -989,6 +1254,7 @@ mod tests {
     fn session() -> Session {
         Session {
             project: "acme".into(),
+            audience: "writ".into(),
             agent: "child".into(),
             chain: vec!["parent".into(), "child".into()],
             task: Some("release 42".into()),
@@ -1029,7 +1295,7 @@ mod tests {
     #[test]
     fn actions_claims_match_the_pins_the_source_names() {
         let claims = json!({
-            "repository": "Acme/App",
+            "repository": "acme/app",
             "ref": "refs/heads/main",
             "environment": "prod",
             "job_workflow_ref": "acme/app/.github/workflows/deploy.yml@refs/heads/main",
@@ -1065,5 +1331,14 @@ mod tests {
             None
         ));
         assert!(!actions_match(&json!({}), "acme/app", None, None, None));
+        // As the trust's `StringEquals`: exactly.
+        assert!(!actions_match(&claims, "Acme/App", None, None, None));
+        assert!(!actions_match(
+            &claims,
+            "acme/app",
+            Some(".github/workflows/DEPLOY.yml"),
+            None,
+            None
+        ));
     }
 }

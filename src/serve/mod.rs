@@ -567,8 +567,12 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
             let _ = sink.flush();
         }
     });
-    let issuer = credentials::Issuer::new(crate::project::load(path)?, options.credentials)
-        .map_err(CliError::Message)?;
+    let issuer = match options.credentials.enabled {
+        true => {
+            Some(credentials::Issuer::new(path, options.credentials).map_err(CliError::Message)?)
+        }
+        false => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_io()
         .enable_time()
@@ -598,7 +602,7 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
                 .map(|url| url.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("{scheme}://{address}")),
             project: project.name.clone(),
-            issuer: Some(issuer),
+            issuer,
         });
         tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
         if let Some(every) = options.reconcile_every {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 /// `POST /v1/credentials`: the status and the answer.
-fn ask(server: &Server, body: &Value) -> (u16, Value) {
+pub(crate) fn ask(server: &Server, body: &Value) -> (u16, Value) {
     let (status, _, text) = server.send(
         "POST",
         "/v1/credentials",
@@ -84,7 +84,7 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
     std::fs::write(
         root.join("writ.toml"),
         std::fs::read_to_string(root.join("writ.toml")).unwrap()
-            + "\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\n",
+            + "\n[serve]\ncredentials = true\nadmin_token_env = \"WRIT_TEST_ADMIN\"\n",
     )
     .unwrap();
     crate::binary::apply(&root);
@@ -137,6 +137,8 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
     let elsewhere = cluster.token_for("ci", "deployer", &["https://kubernetes.default.svc"], 600);
     let expired = cluster.token_for("ci", "deployer", &["writ"], -10);
     let stranger = cluster.token_for("ci", "stranger", &["writ"], 600);
+    // Made by TokenRequest, bound to no pod: writ's own tokens among them.
+    let unbound = cluster.unbound_token_for("ci", "deployer", &["writ"]);
     for (body, want, says) in [
         (
             json!({"proof": proof(&elsewhere), "provider": "kubernetes.prod"}),
@@ -171,7 +173,17 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
         (
             json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "grants": [{"actions": ["get"], "resources": ["pods"]}]}),
             400,
-            "cannot narrow",
+            "narrows AWS sessions only",
+        ),
+        (
+            json!({"proof": proof(&unbound), "provider": "kubernetes.prod"}),
+            401,
+            "bound to no pod",
+        ),
+        (
+            json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "audiences": ["writ"]}),
+            403,
+            "a proof for writ serve itself",
         ),
         (
             json!({"proof": proof(&pod_token), "provider": "kubernetes.prod", "agent": "helper"}),
@@ -242,9 +254,11 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
     );
     // Not longer than the ceiling; not an agent that is no delegate; not
     // a delegate of the delegate (it has none); not a forged session.
-    let mut forged = session.to_string();
-    forged.pop();
-    forged.push(if session.ends_with('A') { 'B' } else { 'A' });
+    // A claim changed in the middle of the session's payload.
+    let mut forged: Vec<char> = session.chars().collect();
+    let middle = session.find('.').unwrap() + 10;
+    forged[middle] = if forged[middle] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
     for (body, want, says) in [
         (
             json!({"proof": {"type": "session", "token": session}, "provider": "kubernetes.prod", "agent": "helper", "ttl": "25m"}),
@@ -293,6 +307,38 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
     assert_eq!(status, 429, "{text}");
     assert!(text.contains("over its rate of 1/h"), "{text}");
 
+    // Revoking the deployer alone stops it, and what its session would
+    // give; the helper's own pod still proves itself.
+    let revoke = |body: Value| {
+        let (status, _, text) = server.send(
+            "POST",
+            "/v1/revoke",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer s3cret"),
+            ],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{text}");
+    };
+    revoke(json!({"agent": "deployer"}));
+    let (status, answer) = ask(&server, &on_session("helper", session));
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("`deployer` was revoked at run time"),
+        "{answer}"
+    );
+    let helper_pod = cluster.token_for("ci", "helper", &["writ"], 600);
+    let (status, answer) = ask(
+        &server,
+        &json!({"proof": proof(&helper_pod), "provider": "kubernetes.prod"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    revoke(json!({"agent": "deployer", "lift": true}));
+
     // Revoking the deployer with its delegates stops both at once, the
     // session included.
     let (status, _, text) = server.send(
@@ -323,7 +369,7 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
         .iter()
         .filter(|l| l.get("credential").is_some())
         .collect();
-    assert_eq!(issued_lines.len(), 5, "{lines:?}");
+    assert_eq!(issued_lines.len(), 6, "{lines:?}");
     assert_eq!(issued_lines[0]["credential"]["task"], "release 42");
     assert_eq!(
         issued_lines[2]["credential"]["chain"],
@@ -337,15 +383,15 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
     assert!(!text.contains("ws1."), "a session in the audit log");
     let metrics = server.send("GET", "/metrics", &[], "").2;
     assert!(
-        metrics.contains("writ_credentials_issued_total{provider=\"kubernetes.prod\"} 5"),
+        metrics.contains("writ_credentials_issued_total{provider=\"kubernetes.prod\"} 6"),
         "{metrics}"
     );
 }
 
 /// A local OIDC issuer, as GitHub Actions' publishes its keys, signing
 /// tokens with the test App's key.
-struct Issuer {
-    url: String,
+pub(crate) struct Issuer {
+    pub(crate) url: String,
     key: aws_lc_rs::signature::RsaKeyPair,
 }
 
@@ -384,7 +430,7 @@ fn modulus_and_exponent(der: &[u8]) -> (&[u8], &[u8]) {
 }
 
 impl Issuer {
-    fn start() -> Issuer {
+    pub(crate) fn start() -> Issuer {
         let key = rsa_key(crate::gh::APP_KEY);
         let (n, e) = modulus_and_exponent(aws_lc_rs::signature::KeyPair::public_key(&key).as_ref());
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -440,7 +486,7 @@ impl Issuer {
         format!("{signed}.{}", b64(&signature))
     }
 
-    fn token(&self, claims: Value) -> String {
+    pub(crate) fn token(&self, claims: Value) -> String {
         self.token_with(&self.key, claims)
     }
 }
@@ -472,7 +518,7 @@ agent exporter {
 }
 "#,
         &format!(
-            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\ngithub_oidc_issuer = \"{}\"\nsession_key_env = \"WRIT_TEST_SESSION_KEY\"\n",
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\ncredentials = true\ngithub_oidc_issuer = \"{}\"\nsession_key_env = \"WRIT_TEST_SESSION_KEY\"\n",
             proxy.endpoint(),
             issuer.url
         ),
@@ -630,4 +676,135 @@ agent exporter {
         1,
         "a refused request reached STS"
     );
+}
+
+#[test]
+fn a_kubernetes_workload_gets_a_gcp_access_token_for_the_lifetime_and_scopes_asked() {
+    use crate::gcp::{FakeGcp, TOKEN};
+    let cluster = FakeCluster::start();
+    cluster.add_namespace("etl");
+    let gcp = FakeGcp::start("acme-data", "123456789", &["events"]);
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("credentials/gcp");
+    let _ = std::fs::remove_dir_all(&root);
+    cluster.write_project(
+        &root,
+        r#"provider kubernetes prod {
+  cluster = "fake"
+}
+
+provider gcp data {
+  project = "acme-data"
+}
+
+agent loader {
+  owner = "team-data"
+  ttl = 1h
+  runs_on kubernetes.prod namespace "etl" service_account "loader"
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
+}
+"#,
+    );
+    let toml = std::fs::read_to_string(root.join("writ.toml")).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "{toml}\n[provider.gcp.data]\nendpoint_url = \"{}\"\n\n[serve]\ncredentials = true\n",
+            gcp.endpoint()
+        ),
+    )
+    .unwrap();
+    let env = [("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)];
+    let output = crate::binary::writ_with(&root, &["apply", "--auto-approve"], &env);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        crate::binary::text(&output)
+    );
+    let server = Server::start_with(&root, &env, &[]);
+    let pod_token = cluster.token_for("etl", "loader", &["writ"], 600);
+    let proof = json!({"type": "kubernetes", "provider": "kubernetes.prod", "token": pod_token});
+
+    let (status, issued) = ask(
+        &server,
+        &json!({"proof": proof, "provider": "gcp.data", "ttl": "15m", "scopes": ["https://www.googleapis.com/auth/devstorage.read_only"]}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert!(issued["credentials"]["access_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ya29.sa-"));
+    let sent: Vec<_> = gcp
+        .log()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":generateAccessToken"))
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].status, 200);
+    assert!(
+        sent[0]
+            .path
+            .contains("/v1/projects/-/serviceAccounts/writ-"),
+        "{}",
+        sent[0].path
+    );
+    assert_eq!(
+        sent[0].body,
+        json!({"lifetime": "900s", "scope": ["https://www.googleapis.com/auth/devstorage.read_only"]})
+    );
+    // As Google describes the API.
+    match crate::gcp::discovery::documents() {
+        Ok(documents) => {
+            let problems = crate::gcp::discovery::check(
+                documents,
+                &sent[0].method,
+                &sent[0].target,
+                &sent[0].body,
+            );
+            assert!(problems.is_empty(), "{problems:?}");
+        }
+        Err(why) if std::env::var_os("WRIT_REQUIRE_DISCOVERY").is_some() => {
+            panic!("Google's discovery documents are required: {why}")
+        }
+        Err(why) => eprintln!("skipping the discovery check: {why}"),
+    }
+    // Without scopes: the cloud platform's; the agent's ttl, within GCP's
+    // hour.
+    let (status, issued) = ask(&server, &json!({"proof": proof, "provider": "gcp.data"}));
+    assert_eq!(status, 200, "{issued}");
+    let last = gcp
+        .log()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with(":generateAccessToken"))
+        .unwrap();
+    assert_eq!(
+        last.body,
+        json!({"lifetime": "3600s", "scope": ["https://www.googleapis.com/auth/cloud-platform"]})
+    );
+    for (body, says) in [
+        (
+            json!({"proof": proof, "provider": "gcp.data", "grants": [{"actions": ["x"], "resources": ["y"]}]}),
+            "narrows AWS sessions only",
+        ),
+        (
+            json!({"proof": proof, "provider": "gcp.data", "audiences": ["x"]}),
+            "for Kubernetes tokens",
+        ),
+        (
+            json!({"proof": proof, "provider": "gcp.data", "scopes": []}),
+            "a list of strings",
+        ),
+        (
+            json!({"proof": proof, "provider": "kubernetes.prod", "scopes": ["x"]}),
+            "for GCP access tokens",
+        ),
+    ] {
+        let (status, answer) = ask(&server, &body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(says),
+            "{body}: {answer}"
+        );
+    }
 }

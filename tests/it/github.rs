@@ -1673,7 +1673,7 @@ fn writ_token_refuses_what_one_token_cannot_hold_exactly() {
     let output = writ(&["token", "release_bot", path], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
-        text(&output).contains("give different permissions on different repositories (`acme/app` (contents:write); `acme/site` (issues:write)), and a token holds all of its permissions on all of its repositories: ask for one repository's token with `--repository`"),
+        text(&output).contains("give different permissions on different repositories (`acme/app` (contents:write); `acme/site` (issues:write)), and a token holds all of its permissions on all of its repositories: ask for one repository's token (`writ token --repository`, or `repository` in a request to `writ serve`)"),
         "{}",
         text(&output)
     );
@@ -1843,4 +1843,98 @@ fn the_serve_watch_refuses_the_agents_of_a_suspended_app() {
         assert!(std::time::Instant::now() < deadline, "never served again");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// `writ serve` hands a workflow of the App agent's repository the App's
+/// installation token, narrowed as `writ token` narrows it (one
+/// repository's when asked), and none once the installation is suspended.
+#[test]
+fn writ_serve_issues_an_app_agent_its_narrowed_installation_token() {
+    use crate::credentials::{ask, Issuer};
+    let github = FakeGitHub::start(REPO, &[]);
+    installed_app(&github);
+    let issuer = Issuer::start();
+    let root = scratch("serve-app-token");
+    let folder = keyed_app_project(
+        &root,
+        &github,
+        "  runs_on github.acme repo \"acme/app\" ref \"refs/heads/main\"\n  github.acme allow contents:write, issues:read on \"acme/app\"\n  github.acme allow contents:read on \"acme/site\"\n",
+    );
+    let toml = std::fs::read_to_string(folder.join("writ.toml")).unwrap();
+    std::fs::write(
+        folder.join("writ.toml"),
+        format!(
+            "{toml}\n[serve]\ncredentials = true\ngithub_oidc_issuer = \"{}\"\n",
+            issuer.url
+        ),
+    )
+    .unwrap();
+    let server = crate::serve::Server::start_with(&folder, &[], &[]);
+    let proof =
+        serde_json::json!({"type": "github_actions", "token": issuer.token(serde_json::json!({}))});
+    // The grants give different permissions on two repositories, which one
+    // token cannot hold: refused, as `writ token` refuses it.
+    let (status, answer) = ask(
+        &server,
+        &serde_json::json!({"proof": proof, "provider": "github.acme", "agent": "release_bot"}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("one repository's token"),
+        "{answer}"
+    );
+    let (status, issued) = ask(
+        &server,
+        &serde_json::json!({"proof": proof, "provider": "github.acme", "agent": "release_bot", "repository": "app"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert!(issued["credentials"]["token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ghs_minted"));
+    assert_eq!(
+        issued["credentials"]["repositories"],
+        serde_json::json!(["app"])
+    );
+    let (status, site) = ask(
+        &server,
+        &serde_json::json!({"proof": proof, "provider": "github.acme", "agent": "release_bot", "repository": "site"}),
+    );
+    assert_eq!(status, 200, "{site}");
+    assert_eq!(
+        github.token_requests(),
+        [
+            serde_json::json!({"permissions": {"contents": "write", "issues": "read"}, "repositories": ["app"]}),
+            serde_json::json!({"permissions": {"contents": "read"}, "repositories": ["site"]}),
+        ]
+    );
+    // The job is `deployer` too: it must say which.
+    let (status, answer) = ask(
+        &server,
+        &serde_json::json!({"proof": proof, "provider": "github.acme"}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("several agents"),
+        "{answer}"
+    );
+    // Suspended, the installation gives nothing.
+    let output = writ(&["revoke", "release_bot", folder.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (status, answer) = ask(
+        &server,
+        &serde_json::json!({"proof": proof, "provider": "github.acme", "agent": "release_bot", "repository": "app"}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("installation is suspended"),
+        "{answer}"
+    );
+    assert_eq!(github.token_requests().len(), 2);
 }

@@ -1175,3 +1175,125 @@ fn the_decision_engine_decides_as_the_evaluator() {
         "{frozen} frozen, {retired} retired, {delegates} delegates"
     );
 }
+
+/// The trust an `issuer` adds to every agent's role, against the
+/// simulator: `writ serve`'s role may assume the agent's role, set its
+/// source identity and tag the session, only as that agent (the source
+/// identity its name) and only with writ's own tags; no other principal
+/// may, and the issuer may not as another agent.
+#[test]
+fn the_issuers_trust_admits_the_server_as_each_agent_only() {
+    let Some(script) = simulator() else {
+        return;
+    };
+    let issuer = format!("arn:aws:iam::{ACCOUNT}:role/platform/writ-serve");
+    let source = format!(
+        "provider aws prod {{\n  account = \"{ACCOUNT}\"\n  issuer = \"{issuer}\"\n}}\nagent exporter {{\n  owner = \"team\"\n  ttl = 15m\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::invoices/*\"\n  delegates {{\n    ttl = 15m\n    aws.prod allow s3:GetObject on \"arn:aws:s3:::invoices/*\"\n  }}\n}}\nagent reader {{\n  owner = \"team\"\n  parent = exporter\n  ttl = 15m\n  aws.prod allow s3:GetObject on \"arn:aws:s3:::invoices/*\"\n}}\n"
+    );
+    let mut map = SourceMap::new();
+    map.add("issuer.writ", source);
+    let checked = crate::support::check(&map);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let desired = writ_compiler::lower::lower(&checked.model, "acme");
+    let principals = [
+        issuer.clone(),
+        format!("arn:aws:iam::{ACCOUNT}:role/writ-serve"),
+        "arn:aws:iam::210987654321:role/platform/writ-serve".to_string(),
+        format!("arn:aws:iam::{ACCOUNT}:user/writ-serve"),
+    ];
+    let identities = [None, Some("exporter"), Some("reader"), Some("someone")];
+    let tag_sets = |agent: &str| -> [Option<Vec<(String, String)>>; 5] {
+        let tags = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        [
+            None,
+            tags(&[
+                ("writ:agent", agent),
+                ("writ:chain", "a/b"),
+                ("writ:task", "t"),
+            ]),
+            tags(&[("writ:agent", agent), ("team", "finance")]),
+            tags(&[("writ:agent", "someone"), ("writ:chain", "a/b")]),
+            tags(&[("writ:chain", "a/b")]),
+        ]
+    };
+    let (mut cases, mut expected, mut shown) = (Vec::new(), Vec::new(), Vec::new());
+    for agent in ["exporter", "reader"] {
+        let role = desired
+            .resources
+            .iter()
+            .find(|r| r.address == format!("aws.prod/role/{agent}"))
+            .expect("the role");
+        let trust = role.attribute("assume_role_policy").unwrap().clone();
+        for principal in &principals {
+            for action in ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"] {
+                for identity in identities {
+                    for tags in &tag_sets(agent) {
+                        let mut context = serde_json::Map::new();
+                        if let Some(identity) = identity {
+                            context.insert("sts:SourceIdentity".into(), json!(identity));
+                        }
+                        if let Some(tags) = tags {
+                            let keys: Vec<&String> = tags.iter().map(|(k, _)| k).collect();
+                            context.insert("aws:TagKeys".into(), json!(keys));
+                            for (key, value) in tags {
+                                context.insert(format!("aws:RequestTag/{key}"), json!(value));
+                            }
+                        }
+                        // Assuming and naming the source: as the agent;
+                        // tagging: writ's tags only, the agent's name in
+                        // `writ:agent`.
+                        let admitted = *principal == issuer
+                            && match action {
+                                "sts:TagSession" => tags.as_ref().is_some_and(|t| {
+                                    t.iter().all(|(k, _)| k.starts_with("writ:"))
+                                        && t.iter().any(|(k, v)| k == "writ:agent" && v == agent)
+                                }),
+                                _ => identity == Some(agent),
+                            };
+                        cases.push(json!({
+                            "identity": [{"Version": "2012-10-17", "Statement": [
+                                {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}],
+                            "boundary": null,
+                            "principal": principal,
+                            "action": action,
+                            "resource": format!("arn:aws:iam::{ACCOUNT}:role/writ/acme/{agent}"),
+                            "account": ACCOUNT,
+                            "context": context,
+                            "resourcePolicy": trust,
+                        }));
+                        expected.push(admitted);
+                        shown.push(format!("{principal} {action} on {agent}, source identity {identity:?}, tags {tags:?}"));
+                    }
+                }
+            }
+        }
+    }
+    let answers = simulate(&script, &cases);
+    assert_eq!(answers.len(), cases.len());
+    let mut disagreements = Vec::new();
+    let mut admitted = 0;
+    for ((answer, expected), what) in answers.iter().zip(&expected).zip(&shown) {
+        let allowed = answer["result"].as_str() == Some("Allowed");
+        admitted += usize::from(allowed);
+        if allowed != *expected {
+            disagreements.push(format!(
+                "{what}: the source says {}, the simulator {answer}",
+                if *expected { "admitted" } else { "refused" }
+            ));
+        }
+    }
+    assert!(admitted > 0, "the issuer was never admitted");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(10)].join("\n")
+    );
+}

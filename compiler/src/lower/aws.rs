@@ -449,13 +449,21 @@ impl AwsLowering<'_> {
             // `writ serve` issues the agent's credentials: only as this
             // agent (the session's source identity, which no one can change
             // for the session's life, nor for sessions it chains to), and
-            // with writ's own session tags only.
+            // tagged with writ's own tags only, the agent's name among
+            // them. Two statements: `sts:TagSession` is not given the
+            // source identity to compare.
             statements.push(json!({
                 "Effect": "Allow",
                 "Principal": {"AWS": [issuer]},
-                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                "Condition": {"StringEquals": {"sts:SourceIdentity": [agent.name]}},
+            }));
+            statements.push(json!({
+                "Effect": "Allow",
+                "Principal": {"AWS": [issuer]},
+                "Action": ["sts:TagSession"],
                 "Condition": {
-                    "StringEquals": {"sts:SourceIdentity": [agent.name]},
+                    "StringEquals": {"aws:RequestTag/writ:agent": [agent.name]},
                     "ForAllValues:StringLike": {"aws:TagKeys": ["writ:*"]},
                 },
             }));

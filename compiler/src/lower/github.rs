@@ -988,7 +988,7 @@ pub fn app_token(
             })
             .collect();
         return Err(format!(
-            "`{name}`'s grants give different permissions on different repositories ({}), and a token holds all of its permissions on all of its repositories: ask for one repository's token with `--repository`",
+            "`{name}`'s grants give different permissions on different repositories ({}), and a token holds all of its permissions on all of its repositories: ask for one repository's token (`writ token --repository`, or `repository` in a request to `writ serve`)",
             each.join("; ")
         ));
     }

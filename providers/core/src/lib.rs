@@ -503,7 +503,7 @@ pub struct Issue {
     /// The agent whose credential it is.
     pub agent: String,
     /// Its identity in the provider: an IAM role's ARN, a service account
-    /// (`NAMESPACE/NAME`).
+    /// (`NAMESPACE/NAME`), a GCP service account's email.
     pub identity: String,
     /// How long it lives, in seconds, which the provider honours exactly
     /// or refuses.
@@ -513,6 +513,8 @@ pub struct Issue {
     /// Kubernetes: the audiences the token is for (the API server's own
     /// when empty).
     pub audiences: Vec<String>,
+    /// GCP: the OAuth scopes of the access token.
+    pub scopes: Vec<String>,
     /// What marks it, attributable to a chain of delegation: AWS session
     /// tags.
     pub tags: Vec<(String, String)>,
@@ -542,8 +544,13 @@ impl std::fmt::Debug for Issued {
 /// Who a token proved to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reviewed {
-    /// A service account: namespace and name.
-    ServiceAccount { namespace: String, name: String },
+    /// A service account: namespace and name, and the pod the token is
+    /// bound to (a projected token's), if any.
+    ServiceAccount {
+        namespace: String,
+        name: String,
+        pod: Option<String>,
+    },
     /// Someone else (a user's token): writ issues nothing for it.
     Other { username: String },
     /// The provider did not accept the token, and why.

@@ -74,6 +74,8 @@ pub async fn application_default_token() -> Result<String, ProviderError> {
 /// The APIs' addresses.
 struct Endpoints {
     iam: String,
+    /// IAM Service Account Credentials: short-lived tokens.
+    credentials: String,
     crm: String,
     storage: String,
     asset: String,
@@ -125,6 +127,7 @@ impl GcpProvider {
                 let base = base.trim_end_matches('/');
                 Endpoints {
                     iam: base.to_string(),
+                    credentials: base.to_string(),
                     crm: base.to_string(),
                     storage: base.to_string(),
                     asset: base.to_string(),
@@ -132,6 +135,7 @@ impl GcpProvider {
             }
             None => Endpoints {
                 iam: "https://iam.googleapis.com".into(),
+                credentials: "https://iamcredentials.googleapis.com".into(),
                 crm: "https://cloudresourcemanager.googleapis.com".into(),
                 storage: "https://storage.googleapis.com".into(),
                 asset: "https://cloudasset.googleapis.com".into(),
@@ -770,6 +774,48 @@ impl GcpProvider {
 }
 
 impl GcpProvider {
+    /// `generateAccessToken` for the agent's service account, for exactly
+    /// `seconds` (`lifetime`) and the scopes asked; nothing is made, so a
+    /// failed attempt may be tried again.
+    async fn access_token(
+        &self,
+        request: &writ_provider_core::Issue,
+    ) -> Result<writ_provider_core::Issued, ProviderError> {
+        let email = &request.identity;
+        if !self.is_writs(email) {
+            return Err(ProviderError::permanent(format!(
+                "{}: `{email}` is not one of writ's service accounts in `{}`",
+                self.address, self.gcp_project
+            )));
+        }
+        let url = format!(
+            "{}/v1/projects/-/serviceAccounts/{}:generateAccessToken",
+            self.endpoints.credentials,
+            encoded(email)
+        );
+        let body = serde_json::json!({
+            "scope": request.scopes,
+            "lifetime": format!("{}s", request.seconds),
+        });
+        let what = format!("issuing an access token of `{email}`");
+        let answer = self
+            .call(http::Method::POST, &url, Some(&body), &what)
+            .await?;
+        match (
+            answer["accessToken"].as_str(),
+            answer["expireTime"].as_str(),
+        ) {
+            (Some(token), Some(expires)) if !token.is_empty() => Ok(writ_provider_core::Issued {
+                credentials: serde_json::json!({"access_token": token}),
+                expires_at: expires.to_string(),
+            }),
+            _ => Err(ProviderError::permanent(format!(
+                "{}: {what}: the answer holds no token or no expiry",
+                self.address
+            ))),
+        }
+    }
+
     fn agent_email(&self, agent: &str) -> String {
         format!(
             "{}@{}.iam.gserviceaccount.com",
@@ -1317,6 +1363,13 @@ impl Provider for GcpProvider {
             }
             report
         })
+    }
+
+    fn issue<'a>(
+        &'a self,
+        request: &'a writ_provider_core::Issue,
+    ) -> BoxFuture<'a, Result<writ_provider_core::Issued, ProviderError>> {
+        Box::pin(self.access_token(request))
     }
 
     fn lift<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Revocation> {

@@ -27,6 +27,12 @@ const LEEWAY: u64 = 60;
 /// The most a discovery document or key set may be.
 const DOCUMENT_LIMIT: usize = 256 * 1024;
 
+#[derive(Default)]
+struct Keys {
+    read: Option<(Instant, Vec<Key>)>,
+    asked: Option<Instant>,
+}
+
 /// One signing key: its id, modulus and exponent.
 struct Key {
     kid: String,
@@ -38,21 +44,30 @@ pub struct OidcVerifier {
     issuer: String,
     audience: String,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// The keys, and when they were read.
-    keys: tokio::sync::Mutex<Option<(Instant, Vec<Key>)>>,
+    /// The keys and when they were read, and when they were last asked
+    /// for (a failed read is not tried again before [`KEYS_AGAIN`]).
+    keys: tokio::sync::Mutex<Keys>,
 }
 
 /// Is `url` one a verifier may fetch: https, or http to this machine (a
-/// local issuer in tests)?
-fn fetchable(url: &str) -> bool {
-    if url.starts_with("https://") {
+/// local issuer in tests)? Never with credentials in it (`user@host`).
+pub fn fetchable(url: &str) -> bool {
+    let (secure, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return false;
+    }
+    if secure {
         return true;
     }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
     };
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
@@ -75,7 +90,7 @@ impl OidcVerifier {
             issuer: issuer.trim_end_matches('/').to_string(),
             audience: audience.to_string(),
             client: Client::builder(hyper_util::rt::TokioExecutor::new()).build(https),
-            keys: tokio::sync::Mutex::new(None),
+            keys: tokio::sync::Mutex::new(Keys::default()),
         })
     }
 
@@ -204,11 +219,12 @@ impl OidcVerifier {
         let Some(exp) = claims["exp"].as_u64() else {
             return Err("the JWT has no `exp`".to_string());
         };
-        if exp + LEEWAY <= now {
+        if exp.saturating_add(LEEWAY) <= now {
             return Err("the JWT has expired".to_string());
         }
-        if claims["nbf"].as_u64().is_some_and(|nbf| nbf > now + LEEWAY)
-            || claims["iat"].as_u64().is_some_and(|iat| iat > now + LEEWAY)
+        let soonest = now.saturating_add(LEEWAY);
+        if claims["nbf"].as_u64().is_some_and(|nbf| nbf > soonest)
+            || claims["iat"].as_u64().is_some_and(|iat| iat > soonest)
         {
             return Err("the JWT is not valid yet".to_string());
         }
@@ -224,22 +240,31 @@ impl OidcVerifier {
         signature: &[u8],
     ) -> Result<(), String> {
         let mut keys = self.keys.lock().await;
-        let stale = keys.as_ref().is_none_or(|(at, _)| at.elapsed() > KEYS_KEPT);
-        let lacks = keys.as_ref().is_some_and(|(at, set)| {
-            !set.iter().any(|k| k.kid == kid) && at.elapsed() > KEYS_AGAIN
-        });
-        if stale || lacks {
+        let stale = keys
+            .read
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() > KEYS_KEPT);
+        let lacks = keys
+            .read
+            .as_ref()
+            .is_some_and(|(_, set)| !set.iter().any(|k| k.kid == kid));
+        // Asked at most every 30 s, whether the last read worked or not: a
+        // token naming keys that do not exist cannot make writ hammer the
+        // issuer, nor make every proof wait on it.
+        let may_ask = keys.asked.is_none_or(|at| at.elapsed() > KEYS_AGAIN);
+        if (stale || lacks) && may_ask {
+            keys.asked = Some(Instant::now());
             match self.read_keys().await {
-                Ok(set) => *keys = Some((Instant::now(), set)),
+                Ok(set) => keys.read = Some((Instant::now(), set)),
                 // Old keys still verify what they signed.
-                Err(error) if keys.is_none() => {
+                Err(error) if keys.read.is_none() => {
                     return Err(format!("cannot read the issuer's keys: {error}"))
                 }
                 Err(_) => {}
             }
         }
-        let Some((_, set)) = keys.as_ref() else {
-            return Err("the issuer's keys are unknown".to_string());
+        let Some((_, set)) = keys.read.as_ref() else {
+            return Err("the issuer's keys could not be read; trying again shortly".to_string());
         };
         let Some(key) = set.iter().find(|k| k.kid == kid) else {
             return Err(format!("the issuer has no key `{kid}`"));
@@ -265,5 +290,10 @@ mod tests {
         assert!(!fetchable("http://example.com/jwks"));
         assert!(!fetchable("http://127.0.0.1.example.com/jwks"));
         assert!(!fetchable("file:///etc/passwd"));
+        assert!(!fetchable("http://127.0.0.1:80@evil.example/jwks"));
+        assert!(!fetchable(
+            "https://user:pw@token.actions.githubusercontent.com"
+        ));
+        assert!(!fetchable("http://localhost:x/jwks"));
     }
 }

@@ -136,9 +136,18 @@ pub fn reviewed(status: &Value, audiences: &[String]) -> Reviewed {
         Some((namespace, name))
             if !namespace.is_empty() && !name.is_empty() && !name.contains(':') =>
         {
+            // A token the kubelet projects into a pod is bound to it, and
+            // the review says which.
+            let pod = status["user"]["extra"]["authentication.kubernetes.io/pod-name"]
+                .as_array()
+                .and_then(|names| names.first())
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
             Reviewed::ServiceAccount {
                 namespace: namespace.to_string(),
                 name: name.to_string(),
+                pod,
             }
         }
         _ => Reviewed::Other {

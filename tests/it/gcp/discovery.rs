@@ -1,7 +1,8 @@
 //! Google's own description of its APIs: the discovery documents of IAM
-//! v1, Resource Manager v3, Storage v1 and Cloud Asset v1, as the PyPI package
+//! v1, Resource Manager v3, Storage v1, Cloud Asset v1 and IAM Service
+//! Account Credentials v1, as the PyPI package
 //! `google-api-python-client` (pinned) ships them. The harness downloads the
-//! package into `target/` once and takes the three documents out of it; a
+//! package into `target/` once and takes the documents out of it; a
 //! request is then checked against them: a method with that HTTP verb and
 //! path exists, its query parameters are the method's, and its body uses
 //! only declared fields, of the declared types, all the way down.
@@ -20,6 +21,7 @@ const DOCUMENTS: &[&str] = &[
     "cloudresourcemanager.v3",
     "storage.v1",
     "cloudasset.v1",
+    "iamcredentials.v1",
 ];
 
 fn folder() -> PathBuf {

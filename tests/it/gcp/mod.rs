@@ -16,6 +16,8 @@
 //!   each a long-running operation polled until done; bodies checked as
 //!   IAM checks them (ids, lengths, mapping keys, the condition GitHub's
 //!   issuer requires);
+//! - IAM Service Account Credentials v1 `generateAccessToken` (an enabled
+//!   account, a required `scope`, a `lifetime` of an hour at most);
 //! - Cloud Asset v1 `searchAllIamPolicies` in the project (`query`
 //!   `policy:TEXT`), naming resources as Cloud Asset does (a project by its
 //!   number, a service account by its unique id); 403 when the API is not
@@ -451,6 +453,11 @@ impl FakeGcp {
                 }
                 self.pools(method, rest, request, &body)
             }
+            ("POST", ["v1", "projects", "-", "serviceAccounts", call])
+                if call.ends_with(":generateAccessToken") =>
+            {
+                self.generate_access_token(call, &body)
+            }
             (_, ["v1", "projects", id, "serviceAccounts", rest @ ..]) => {
                 if *id != project {
                     return error(403, "PERMISSION_DENIED", "Permission denied.");
@@ -727,6 +734,50 @@ impl FakeGcp {
             }));
         }
         Reply::json(200, &json!({"results": results}))
+    }
+
+    /// IAM Service Account Credentials' `generateAccessToken`: a token of
+    /// an enabled account of the project, for `lifetime` (at most an
+    /// hour, the default) and the `scope` asked, which is required.
+    fn generate_access_token(&self, call: &str, body: &Value) -> Reply {
+        let email = crate::http::percent_decode(call.trim_end_matches(":generateAccessToken"));
+        let state = self.state();
+        let Some(account) = state.accounts.get(&email) else {
+            return error(
+                404,
+                "NOT_FOUND",
+                &format!("Not found; Gaia id not found for email {email}"),
+            );
+        };
+        if account["disabled"] == true {
+            return error(400, "FAILED_PRECONDITION", "Precondition check failed.");
+        }
+        let scopes_given = body["scope"].as_array().is_some_and(|s| !s.is_empty());
+        if !scopes_given {
+            return error(400, "INVALID_ARGUMENT", "Scope required.");
+        }
+        let seconds = match body["lifetime"].as_str() {
+            None => 3600,
+            Some(text) => match text.strip_suffix('s').and_then(|n| n.parse::<i64>().ok()) {
+                Some(n) if (1..=3600).contains(&n) => n,
+                _ => {
+                    return error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "The lifetime must be between 1 and 3600 seconds.",
+                    )
+                }
+            },
+        };
+        let expires = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(seconds))
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        Reply::json(
+            200,
+            &json!({"accessToken": format!("ya29.sa-{}-{seconds}", email.split('@').next().unwrap_or_default()), "expireTime": expires}),
+        )
     }
 
     fn accounts(&self, method: &str, rest: &[&str], request: &Request, body: &Value) -> Reply {

@@ -173,11 +173,15 @@ struct State {
     anonymous: bool,
     log: Vec<Logged>,
     /// Service account tokens the cluster issued: token → who, for which
-    /// audiences, until when (seconds since the epoch).
-    tokens: BTreeMap<String, (String, String, Vec<String>, i64)>,
+    /// audiences, until when (seconds since the epoch), bound to which pod.
+    tokens: BTreeMap<String, Token>,
     /// The bodies of the TokenRequests made.
     token_requests: Vec<Value>,
 }
+
+/// A token: namespace, service account, audiences, end (seconds since
+/// the epoch), the pod it is bound to.
+type Token = (String, String, Vec<String>, i64, Option<String>);
 
 /// The audience of a token issued without one: the API server's own.
 pub const API_AUDIENCE: &str = "https://kubernetes.default.svc";
@@ -455,14 +459,32 @@ impl FakeCluster {
     }
 
     /// A token of the service account, as the kubelet projects one into
-    /// its pods: for `audiences`, good for `seconds` from now (a negative
-    /// number: expired).
+    /// its pods (bound to a pod of it): for `audiences`, good for
+    /// `seconds` from now (a negative number: expired).
     pub fn token_for(
         &self,
         namespace: &str,
         name: &str,
         audiences: &[&str],
         seconds: i64,
+    ) -> String {
+        let pod = Some(format!("{name}-7d9f-abcde"));
+        self.make_token(namespace, name, audiences, seconds, pod)
+    }
+
+    /// A token of the service account bound to no pod, as TokenRequest
+    /// makes one for whoever may `create` `serviceaccounts/token`.
+    pub fn unbound_token_for(&self, namespace: &str, name: &str, audiences: &[&str]) -> String {
+        self.make_token(namespace, name, audiences, 600, None)
+    }
+
+    fn make_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[&str],
+        seconds: i64,
+        pod: Option<String>,
     ) -> String {
         let mut state = self.state();
         let token = format!("kt-{namespace}-{name}-{}", state.tokens.len() + 1);
@@ -473,6 +495,7 @@ impl FakeCluster {
                 name.to_string(),
                 audiences.iter().map(|a| a.to_string()).collect(),
                 jiff::Timestamp::now().as_second() + seconds,
+                pod,
             ),
         );
         token
@@ -486,7 +509,7 @@ impl FakeCluster {
     /// Who the cluster says holds `token`, for `audience`.
     pub fn holder(&self, token: &str, audience: &str) -> Option<String> {
         let state = self.state();
-        let (namespace, name, audiences, until) = state.tokens.get(token)?;
+        let (namespace, name, audiences, until, _) = state.tokens.get(token)?;
         (audiences.iter().any(|a| a == audience) && *until > jiff::Timestamp::now().as_second())
             .then(|| format!("{namespace}/{name}"))
     }
@@ -509,23 +532,27 @@ impl FakeCluster {
             None => {
                 json!({"authenticated": false, "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive]"})
             }
-            Some((_, _, _, until)) if *until <= jiff::Timestamp::now().as_second() => {
+            Some((_, _, _, until, _)) if *until <= jiff::Timestamp::now().as_second() => {
                 json!({"authenticated": false, "error": "[invalid bearer token, service account token has expired]"})
             }
-            Some((namespace, name, audiences, _)) => {
+            Some((namespace, name, audiences, _, pod)) => {
                 let common: Vec<&String> = audiences.iter().filter(|a| asked.contains(a)).collect();
                 if common.is_empty() {
                     json!({"authenticated": false, "error": format!("[invalid bearer token, token audiences {audiences:?} is invalid for the target audiences {asked:?}]")})
                 } else {
-                    json!({
-                        "authenticated": true,
-                        "user": {
-                            "username": format!("system:serviceaccount:{namespace}:{name}"),
-                            "uid": format!("uid-{namespace}-{name}"),
-                            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}"), "system:authenticated"],
-                        },
-                        "audiences": common,
-                    })
+                    let mut user = json!({
+                        "username": format!("system:serviceaccount:{namespace}:{name}"),
+                        "uid": format!("uid-{namespace}-{name}"),
+                        "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}"), "system:authenticated"],
+                    });
+                    // A bound token names its pod, as the API server says.
+                    if let Some(pod) = pod {
+                        user["extra"] = json!({
+                            "authentication.kubernetes.io/pod-name": [pod],
+                            "authentication.kubernetes.io/pod-uid": [format!("uid-{pod}")],
+                        });
+                    }
+                    json!({"authenticated": true, "user": user, "audiences": common})
                 }
             }
         };
@@ -575,6 +602,11 @@ impl FakeCluster {
         state.token_requests.push(body.clone());
         let token = format!("kt-{namespace}-{name}-{}", state.tokens.len() + 1);
         let until = jiff::Timestamp::now().as_second() + seconds;
+        // Bound to a pod only when asked (`boundObjectRef`).
+        let bound = &body["spec"]["boundObjectRef"];
+        let pod = (bound["kind"] == "Pod")
+            .then(|| bound["name"].as_str().map(str::to_string))
+            .flatten();
         state.tokens.insert(
             token.clone(),
             (
@@ -582,6 +614,7 @@ impl FakeCluster {
                 name.to_string(),
                 audiences.clone(),
                 until,
+                pod,
             ),
         );
         let expires = jiff::Timestamp::from_second(until)
