@@ -1074,13 +1074,16 @@ async fn prove(
     now: i64,
 ) -> Result<Proven, Refusal> {
     let kind = proof.get("type").and_then(Value::as_str);
+    if kind == Some("aws") {
+        return prove_aws(issuer, model, generation, proof).await;
+    }
     let token = proof
         .get("token")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
         return Err(Refusal::bad(
-            "`proof` is `{\"type\": \"kubernetes\" | \"github_actions\" | \"session\", \"token\": …}`".to_string(),
+            "`proof` is `{\"type\": \"kubernetes\" | \"github_actions\" | \"session\", \"token\": …}` or `{\"type\": \"aws\", \"provider\": …, \"headers\": {…}, \"body\": …}`".to_string(),
         ));
     };
     match kind {
@@ -1204,6 +1207,95 @@ async fn prove(
             "`proof.type` is `kubernetes`, `github_actions` or `session`".to_string(),
         )),
     }
+}
+
+/// An AWS proof: a signed `sts:GetCallerIdentity`, sent on to the
+/// provider's STS endpoint (writ.toml's `endpoint_url`, or the region's);
+/// the caller an IAM user an agent `runs_on`, or a session of an agent's
+/// own role.
+async fn prove_aws(
+    issuer: &Issuer,
+    model: &Model,
+    generation: u64,
+    proof: &Value,
+) -> Result<Proven, Refusal> {
+    use writ_provider_aws::proof::{principal, signed_caller, Principal};
+    let Some(address) = proof.get("provider").and_then(Value::as_str) else {
+        return Err(Refusal::bad(
+            "an AWS proof names its account: `\"provider\": \"aws.prod\"`".to_string(),
+        ));
+    };
+    let Some((provider_id, account, partition)) =
+        model
+            .providers
+            .iter()
+            .enumerate()
+            .find_map(|(id, p)| match &p.settings {
+                ProviderSettings::Aws {
+                    account, partition, ..
+                } if p.address() == address => Some((id, account, partition)),
+                _ => None,
+            })
+    else {
+        return Err(Refusal::bad(format!(
+            "the source declares no AWS provider `{address}`"
+        )));
+    };
+    let headers: Option<Vec<(String, String)>> = proof["headers"].as_object().and_then(|h| {
+        h.iter()
+            .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect()
+    });
+    let (Some(headers), Some(body)) = (headers, proof["body"].as_str()) else {
+        return Err(Refusal::bad(
+            "an AWS proof is a signed request: `\"headers\": {NAME: VALUE, …}` and `\"body\"`"
+                .to_string(),
+        ));
+    };
+    let project = issuer.project(generation).await?;
+    let name = address.split_once('.').map_or(address, |(_, n)| n);
+    let table = project.config.provider.get("aws").and_then(|t| t.get(name));
+    let setting = |key: &str| table.and_then(|t| t.get(key)).and_then(|v| v.as_str());
+    let endpoint = match setting("endpoint_url") {
+        Some(url) => url.to_string(),
+        None => {
+            let region = setting("region").unwrap_or("us-east-1");
+            let domain = if partition == "aws-cn" {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://sts.{region}.{domain}")
+        }
+    };
+    let caller = signed_caller(&endpoint, &issuer.settings.audience, &headers, body)
+        .await
+        .map_err(|why| Refusal::unauthenticated(format!("the AWS proof: {why}")))?;
+    if caller.account != *account {
+        return Err(Refusal::denied(format!(
+            "the AWS proof is of account {}, not `{address}`'s",
+            caller.account
+        )));
+    }
+    let agents = match principal(&caller.arn) {
+        Principal::User(user) => (0..model.agents.len())
+            .filter(|&a| {
+                model.agents[a].runs_on.iter().any(|w| {
+                    w.provider == provider_id
+                        && matches!(&w.kind, WorkloadKind::AwsUser { user: u } if *u == user)
+                })
+            })
+            .collect(),
+        // A session of the agent's own role: the agent itself.
+        Principal::RoleSession(role) => (0..model.agents.len())
+            .filter(|&a| model.agents[a].name == role && has_identity(model, a, provider_id))
+            .collect(),
+        Principal::Other => Vec::new(),
+    };
+    Ok(Proven::Workload {
+        who: format!("`{}`", caller.arn),
+        agents,
+    })
 }
 
 /// Do a GitHub Actions token's claims match a `runs_on github.P actions`

@@ -492,7 +492,7 @@ impl Issuer {
 }
 
 #[test]
-fn github_actions_get_aws_sessions_narrowed_to_the_task_with_the_agent_as_source_identity() {
+fn github_actions_and_iam_users_get_aws_sessions_narrowed_to_the_task_with_the_agent_as_source_identity() {
     let Some(moto) = crate::moto::Moto::start() else {
         return;
     };
@@ -515,6 +515,13 @@ agent exporter {
   ttl = 15m
   runs_on github.acme repo "acme/app" ref "refs/heads/main"
   aws.prod allow s3:GetObject, s3:ListBucket on "arn:aws:s3:::acme-invoices", "arn:aws:s3:::acme-invoices/*"
+}
+
+agent uploader {
+  owner = "team-finance"
+  ttl = 1h
+  runs_on aws.prod user "ci-runner"
+  aws.prod allow s3:PutObject on "arn:aws:s3:::acme-invoices/*"
 }
 "#,
         &format!(
@@ -676,6 +683,79 @@ agent exporter {
         1,
         "a refused request reached STS"
     );
+
+    // An IAM user's signed `GetCallerIdentity` proves the uploader, whose
+    // keys it is; signed for another server, or by a user no agent runs
+    // as, it proves nothing.
+    moto.iam("CreateUser", &[("UserName", "ci-runner")]);
+    moto.iam("CreateUser", &[("UserName", "someone")]);
+    let key_of = |user: &str| {
+        let created = moto.iam("CreateAccessKey", &[("UserName", user)]);
+        let field = |name: &str| {
+            let start = created.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+            let end = created[start..].find('<').unwrap() + start;
+            created[start..end].to_string()
+        };
+        (field("AccessKeyId"), field("SecretAccessKey"))
+    };
+    let signed = |key: &(String, String), audience: &str| -> Value {
+        let python = crate::moto::python().expect("moto's Python");
+        let script = r#"
+import json, sys
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, key, secret, audience = sys.argv[1:5]
+request = AWSRequest(method="POST", url=url + "/", data="Action=GetCallerIdentity&Version=2011-06-15",
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "X-Writ-Audience": audience})
+SigV4Auth(Credentials(key, secret), "sts", "us-east-1").add_auth(request)
+print(json.dumps(dict(request.headers.items())))
+"#;
+        let output = std::process::Command::new(python)
+            .args(["-c", script, &proxy.endpoint(), &key.0, &key.1, audience])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let headers: Value = serde_json::from_slice(&output.stdout).unwrap();
+        json!({"type": "aws", "provider": "aws.prod", "headers": headers, "body": "Action=GetCallerIdentity&Version=2011-06-15"})
+    };
+    let runner = key_of("ci-runner");
+    let (status, issued) = ask(
+        &server,
+        &json!({"proof": signed(&runner, "writ"), "provider": "aws.prod"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["agent"], "uploader");
+    let sent = proxy.requests_of("AssumeRole");
+    assert_eq!(sent.len(), 2);
+    let form = crate::http::percent_decode(sent[1].split("\r\n\r\n").nth(1).unwrap());
+    assert!(
+        form.contains("RoleArn=arn:aws:iam::123456789012:role/writ/acme/uploader"),
+        "{form}"
+    );
+    assert!(form.contains("DurationSeconds=3600"), "{form}");
+    assert!(!form.contains("Policy="), "{form}");
+    for (proof, want, says) in [
+        (signed(&runner, "another-writ"), 401, "not this server"),
+        (
+            signed(&key_of("someone"), "writ"),
+            403,
+            "no agent runs as `arn:aws:iam::123456789012:user/someone`",
+        ),
+        (
+            json!({"type": "aws", "provider": "aws.prod", "headers": {}, "body": "Action=GetCallerIdentity&Version=2011-06-15"}),
+            401,
+            "no `Authorization`",
+        ),
+    ] {
+        let (status, answer) = ask(&server, &json!({"proof": proof, "provider": "aws.prod"}));
+        assert_eq!(status, want, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
 }
 
 #[test]

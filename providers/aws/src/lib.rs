@@ -15,6 +15,7 @@ mod advisor;
 mod apply;
 mod lock;
 mod observe;
+pub mod proof;
 mod revoke;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
