@@ -492,7 +492,8 @@ impl Issuer {
 }
 
 #[test]
-fn github_actions_and_iam_users_get_aws_sessions_narrowed_to_the_task_with_the_agent_as_source_identity() {
+fn github_actions_and_iam_users_get_aws_sessions_narrowed_to_the_task_with_the_agent_as_source_identity(
+) {
     let Some(moto) = crate::moto::Moto::start() else {
         return;
     };

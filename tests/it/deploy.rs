@@ -16,8 +16,13 @@ fn root() -> &'static Path {
 
 /// Every document of the manifests, as JSON.
 fn manifests() -> Option<Vec<Value>> {
+    manifests_of("serve.yaml")
+}
+
+/// The documents of a file of `deploy/kubernetes/`, as YAML reads them.
+fn manifests_of(name: &str) -> Option<Vec<Value>> {
     let python = crate::moto::python()?;
-    let file = root().join("deploy/kubernetes/serve.yaml");
+    let file = root().join("deploy/kubernetes").join(name);
     let output = Command::new(python)
         .args([
             "-c",
@@ -176,4 +181,44 @@ fn the_image_runs_the_binary_unprivileged_with_the_project_in_it() {
         manifests.contains("- /project\n"),
         "the manifests serve the baked-in project"
     );
+}
+
+/// What issuing credentials adds: `create` on `tokenreviews`, and on the
+/// `serviceaccounts/token` of named service accounts in a namespace,
+/// nothing else, bound to the server's service account.
+#[test]
+fn the_issuers_rights_are_token_reviews_and_named_accounts_tokens_only() {
+    let Some(documents) = manifests_of("issuer.yaml") else {
+        return;
+    };
+    let mut granted = Vec::new();
+    for (kind, binding_kind) in [
+        ("ClusterRole", "ClusterRoleBinding"),
+        ("Role", "RoleBinding"),
+    ] {
+        let role = one(&documents, kind);
+        for rule in role["rules"].as_array().unwrap() {
+            assert_eq!(rule["verbs"], serde_json::json!(["create"]), "{rule}");
+            for resource in rule["resources"].as_array().unwrap() {
+                let resource = resource.as_str().unwrap();
+                if resource == "serviceaccounts/token" {
+                    assert_eq!(kind, "Role", "tokens of every account in the cluster");
+                    assert!(
+                        rule["resourceNames"]
+                            .as_array()
+                            .is_some_and(|n| !n.is_empty()),
+                        "tokens of every account of the namespace: {rule}"
+                    );
+                }
+                granted.push(resource.to_string());
+            }
+        }
+        let binding = one(&documents, binding_kind);
+        assert_eq!(binding["roleRef"]["kind"], kind);
+        assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+        assert_eq!(binding["subjects"][0]["name"], "writ-serve");
+        assert_eq!(binding["subjects"][0]["namespace"], "writ");
+    }
+    granted.sort();
+    assert_eq!(granted, ["serviceaccounts/token", "tokenreviews"]);
 }
