@@ -99,8 +99,21 @@ pub struct Issuer {
 struct Connected {
     generation: u64,
     project: Option<Arc<Project>>,
-    providers: HashMap<String, Arc<dyn Provider>>,
+    providers: HashMap<String, Arc<tokio::sync::Mutex<Slot>>>,
 }
+
+/// One provider's connection, made by the first request that needs it
+/// (others for the same provider wait for it; others for other providers
+/// do not); a failure is kept a few seconds, so that requests cannot make
+/// the server try again and again.
+#[derive(Default)]
+struct Slot {
+    provider: Option<Arc<dyn Provider>>,
+    failed: Option<(std::time::Instant, String)>,
+}
+
+/// How long a failed connection is kept before it is tried again.
+const RETRY_CONNECTING: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Issuer {
     pub fn new(path: &Path, settings: Settings) -> Result<Issuer, String> {
@@ -215,28 +228,48 @@ impl Issuer {
         model: &Model,
         address: &str,
     ) -> Result<Arc<dyn Provider>, Refusal> {
-        let mut connected = self.connected(generation).await?;
-        if let Some(found) = connected.providers.get(address) {
-            return Ok(found.clone());
-        }
         let Some(provider) = model.providers.iter().find(|p| p.address() == address) else {
             return Err(Refusal::bad(format!(
                 "the source declares no provider `{address}`"
             )));
         };
-        let Some(project) = connected.project.clone() else {
+        // The generation's slot, then its lock alone while connecting.
+        let (slot, project) = {
+            let mut connected = self.connected(generation).await?;
+            let slot = connected
+                .providers
+                .entry(address.to_string())
+                .or_default()
+                .clone();
+            (slot, connected.project.clone())
+        };
+        let Some(project) = project else {
             return Err(Refusal::unavailable(
                 "the project's settings are not read".to_string(),
             ));
         };
-        let (made, _) = crate::live::connect_one(&project, model, provider, &self.retrier)
-            .await
-            .map_err(|e| Refusal::unavailable(format!("cannot reach `{address}`: {e}")))?;
-        let made: Arc<dyn Provider> = Arc::from(made);
-        connected
-            .providers
-            .insert(address.to_string(), made.clone());
-        Ok(made)
+        let mut slot = slot.lock().await;
+        if let Some(found) = &slot.provider {
+            return Ok(found.clone());
+        }
+        if let Some((at, why)) = &slot.failed {
+            if at.elapsed() < RETRY_CONNECTING {
+                return Err(Refusal::unavailable(why.clone()));
+            }
+        }
+        match crate::live::connect_one(&project, model, provider, &self.retrier).await {
+            Ok((made, _)) => {
+                let made: Arc<dyn Provider> = Arc::from(made);
+                slot.provider = Some(made.clone());
+                slot.failed = None;
+                Ok(made)
+            }
+            Err(error) => {
+                let why = format!("cannot reach `{address}`: {error}");
+                slot.failed = Some((std::time::Instant::now(), why.clone()));
+                Err(Refusal::unavailable(why))
+            }
+        }
     }
 }
 
@@ -859,7 +892,14 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         ))
     })?;
     // What the provider made must end when asked (a minute's leeway for
-    // clocks): one that lives longer is not handed out.
+    // clocks): one that lives longer, or has already ended, is not handed
+    // out.
+    if expires.as_second() <= now_seconds {
+        return Err(Refusal::unavailable(format!(
+            "`{provider_address}` issued a credential that had already expired ({})",
+            issued.expires_at
+        )));
+    }
     let asked_end = now_seconds.saturating_add(request.seconds as i64 + 60);
     if expires.as_second() > asked_end {
         return Err(Refusal::unavailable(format!(
@@ -977,10 +1017,16 @@ fn has_identity(model: &Model, agent: AgentId, provider: usize) -> bool {
             || agent.runs_on.iter().any(|w| w.provider == provider))
 }
 
-/// An AWS session's name: the agent's (in the characters STS allows),
+/// How the names of the AWS sessions writ issues begin: such a session is
+/// never taken as a proof (its holder would get back more than it was
+/// given).
+const SESSION_NAME_PREFIX: &str = "writ.";
+
+/// An AWS session's name: `writ.`, the agent's (in the characters STS allows),
 /// then the credential's number, in 64 characters at most.
 fn session_name(agent: &str, run: &str, number: u64) -> String {
     let suffix = format!(".{run}-{number}");
+    let prefix = SESSION_NAME_PREFIX;
     let mut name: String = agent
         .chars()
         .map(|c| {
@@ -991,9 +1037,8 @@ fn session_name(agent: &str, run: &str, number: u64) -> String {
             }
         })
         .collect();
-    name.truncate(64usize.saturating_sub(suffix.len()));
-    name.push_str(&suffix);
-    name
+    name.truncate(64usize.saturating_sub(suffix.len() + prefix.len()));
+    format!("{prefix}{name}{suffix}")
 }
 
 /// The session policy of the grants asked for, each action and resource
@@ -1286,9 +1331,26 @@ async fn prove_aws(
                 })
             })
             .collect(),
-        // A session of the agent's own role: the agent itself.
-        Principal::RoleSession(role) => (0..model.agents.len())
-            .filter(|&a| model.agents[a].name == role && has_identity(model, a, provider_id))
+        // A session writ issued proves nothing: its holder would get back
+        // more than it was given (the whole grants, a fresh chain).
+        Principal::RoleSession(_, session) if session.starts_with(SESSION_NAME_PREFIX) => {
+            return Err(Refusal::denied(format!(
+                "`{}` is a session writ serve issued: it proves nothing (ask on the session writ gave with it)",
+                caller.arn
+            )))
+        }
+        // A session of the agent's own role that an AWS service it runs on
+        // started (a Lambda function, an ECS task): the agent itself. Not
+        // a delegate's, whose role its parent may assume too.
+        Principal::RoleSession(role, _) => (0..model.agents.len())
+            .filter(|&a| {
+                let agent = &model.agents[a];
+                agent.name == role
+                    && agent.parent.is_none()
+                    && agent.runs_on.iter().any(|w| {
+                        w.provider == provider_id && matches!(w.kind, WorkloadKind::AwsService { .. })
+                    })
+            })
             .collect(),
         Principal::Other => Vec::new(),
     };
@@ -1380,8 +1442,8 @@ mod tests {
     fn session_names_keep_to_what_sts_allows() {
         let name = session_name(&"a".repeat(100), "19abc", 7);
         assert_eq!(name.len(), 64);
-        assert!(name.ends_with(".19abc-7"));
-        assert_eq!(session_name("ci bot", "1", 2), "ci-bot.1-2");
+        assert!(name.starts_with("writ.aaa") && name.ends_with(".19abc-7"));
+        assert_eq!(session_name("ci bot", "1", 2), "writ.ci-bot.1-2");
     }
 
     #[test]

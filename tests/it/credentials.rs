@@ -524,6 +524,13 @@ agent uploader {
   runs_on aws.prod user "ci-runner"
   aws.prod allow s3:PutObject on "arn:aws:s3:::acme-invoices/*"
 }
+
+agent resizer {
+  owner = "team-media"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::acme-images/*"
+}
 "#,
         &format!(
             "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\ncredentials = true\ngithub_oidc_issuer = \"{}\"\nsession_key_env = \"WRIT_TEST_SESSION_KEY\"\n",
@@ -574,7 +581,7 @@ agent uploader {
     assert!(credentials["assumed_role_arn"]
         .as_str()
         .unwrap()
-        .contains(":assumed-role/exporter/exporter."));
+        .contains(":assumed-role/exporter/writ.exporter."));
 
     // What writ asked STS for.
     let sent = proxy.requests_of("AssumeRole");
@@ -699,21 +706,38 @@ agent uploader {
         };
         (field("AccessKeyId"), field("SecretAccessKey"))
     };
-    let signed = |key: &(String, String), audience: &str| -> Value {
+    // A GetCallerIdentity signed with botocore (moto's own environment),
+    // with keys (and a session token), or with the session of a role
+    // assumed first (as Lambda assumes its function's role).
+    let sign_with = |key: &str, secret: &str, token: &str, assume: &str, audience: &str| -> Value {
         let python = crate::moto::python().expect("moto's Python");
         let script = r#"
-import json, sys
+import json, sys, boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-url, key, secret, audience = sys.argv[1:5]
+url, key, secret, token, assume, audience = sys.argv[1:7]
+if assume:
+    role, session = assume.split(" ")
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    got = sts.assume_role(RoleArn=role, RoleSessionName=session)["Credentials"]
+    key, secret, token = got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"]
 request = AWSRequest(method="POST", url=url + "/", data="Action=GetCallerIdentity&Version=2011-06-15",
                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "X-Writ-Audience": audience})
-SigV4Auth(Credentials(key, secret), "sts", "us-east-1").add_auth(request)
+SigV4Auth(Credentials(key, secret, token or None), "sts", "us-east-1").add_auth(request)
 print(json.dumps(dict(request.headers.items())))
 "#;
         let output = std::process::Command::new(python)
-            .args(["-c", script, &proxy.endpoint(), &key.0, &key.1, audience])
+            .args([
+                "-c",
+                script,
+                &proxy.endpoint(),
+                key,
+                secret,
+                token,
+                assume,
+                audience,
+            ])
             .output()
             .unwrap();
         assert!(
@@ -724,6 +748,8 @@ print(json.dumps(dict(request.headers.items())))
         let headers: Value = serde_json::from_slice(&output.stdout).unwrap();
         json!({"type": "aws", "provider": "aws.prod", "headers": headers, "body": "Action=GetCallerIdentity&Version=2011-06-15"})
     };
+    let signed =
+        |key: &(String, String), audience: &str| sign_with(&key.0, &key.1, "", "", audience);
     let runner = key_of("ci-runner");
     let (status, issued) = ask(
         &server,
@@ -757,6 +783,37 @@ print(json.dumps(dict(request.headers.items())))
         assert_eq!(status, want, "{answer}");
         assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
     }
+
+    // A session of the resizer's role that Lambda started proves the
+    // resizer; a session writ issued proves nothing, whoever holds it
+    // (it would give back the grants it was narrowed from).
+    let lambda = sign_with(
+        "",
+        "",
+        "",
+        "arn:aws:iam::123456789012:role/writ/acme/resizer resizer-fn",
+        "writ",
+    );
+    let (status, answer) = ask(&server, &json!({"proof": lambda, "provider": "aws.prod"}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["agent"], "resizer");
+    let own = &issued["credentials"];
+    let reissued = sign_with(
+        own["access_key_id"].as_str().unwrap(),
+        own["secret_access_key"].as_str().unwrap(),
+        own["session_token"].as_str().unwrap(),
+        "",
+        "writ",
+    );
+    let (status, answer) = ask(&server, &json!({"proof": reissued, "provider": "aws.prod"}));
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("a session writ serve issued"),
+        "{answer}"
+    );
 }
 
 #[test]

@@ -17,6 +17,88 @@ pub const AUDIENCE_HEADER: &str = "x-writ-audience";
 /// The only body a proof may have.
 pub const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
+/// The headers a proof's signature may cover: writ sends these on, and
+/// nothing else.
+const FORWARDED: &[&str] = &[
+    "host",
+    "x-amz-date",
+    "x-amz-security-token",
+    AUDIENCE_HEADER,
+    "content-type",
+];
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// The client proofs are sent with, made once.
+fn client() -> Result<&'static Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<Client, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+                .map_err(|e| format!("cannot read the system's certificate roots: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Ok(
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build(https),
+            )
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The host of an STS endpoint proofs may go to: https, or http to this
+/// machine (a local STS in tests); never with credentials in it.
+fn sts_host(endpoint: &str) -> Option<&str> {
+    let (secure, rest) = match (
+        endpoint.strip_prefix("https://"),
+        endpoint.strip_prefix("http://"),
+    ) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return None,
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return None;
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    (secure || matches!(name, "127.0.0.1" | "localhost" | "[::1]")).then_some(host)
+}
+
+/// The headers a SigV4 `Authorization` signs: it must be exactly
+/// `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`, each
+/// part once.
+fn signed_headers(authorization: &str) -> Result<Vec<String>, String> {
+    let not = || "the proof's `Authorization` is not one SigV4 signature".to_string();
+    let parts = authorization
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or_else(not)?;
+    let parts: Vec<&str> = parts.split(',').map(str::trim).collect();
+    let [credential, signed, signature] = parts.as_slice() else {
+        return Err(not());
+    };
+    let (Some(_), Some(signed), Some(signature)) = (
+        credential.strip_prefix("Credential="),
+        signed.strip_prefix("SignedHeaders="),
+        signature.strip_prefix("Signature="),
+    ) else {
+        return Err(not());
+    };
+    if signature.is_empty() || signed.is_empty() {
+        return Err(not());
+    }
+    Ok(signed.split(';').map(|h| h.to_ascii_lowercase()).collect())
+}
+
 /// Who signed a proof, as STS says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -36,6 +118,20 @@ pub async fn signed_caller(
     if body != BODY {
         return Err(format!("the proof's body must be exactly `{BODY}`"));
     }
+    let Some(host) = sts_host(endpoint) else {
+        return Err(format!(
+            "`{endpoint}` is not an STS endpoint writ sends proofs to: https, or http to this machine"
+        ));
+    };
+    // Each header once, whatever its case.
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err("the proof names a header twice".to_string());
+    }
     let header = |name: &str| {
         headers
             .iter()
@@ -45,14 +141,7 @@ pub async fn signed_caller(
     let Some(authorization) = header("authorization") else {
         return Err("the proof has no `Authorization` header: sign it with SigV4".to_string());
     };
-    let signed: Vec<String> = authorization
-        .split(',')
-        .filter_map(|part| part.trim().split_once("SignedHeaders="))
-        .flat_map(|(_, list)| list.split(';').map(|h| h.trim().to_ascii_lowercase()))
-        .collect();
-    if !authorization.starts_with("AWS4-HMAC-SHA256 ") || signed.is_empty() {
-        return Err("the proof's `Authorization` is not a SigV4 signature".to_string());
-    }
+    let signed = signed_headers(authorization)?;
     for needed in ["host", AUDIENCE_HEADER] {
         if !signed.iter().any(|h| h == needed) {
             return Err(format!(
@@ -60,37 +149,32 @@ pub async fn signed_caller(
             ));
         }
     }
+    if let Some(other) = signed.iter().find(|h| !FORWARDED.contains(&h.as_str())) {
+        return Err(format!(
+            "the proof's signature covers `{other}`, which writ does not send on (it sends {})",
+            FORWARDED.join(", ")
+        ));
+    }
     if header(AUDIENCE_HEADER) != Some(audience) {
         return Err(format!(
             "the proof is for `{}`, not this server (`{AUDIENCE_HEADER}: {audience}`)",
             header(AUDIENCE_HEADER).unwrap_or_default()
         ));
     }
-    let host = endpoint
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_default();
     if header("host").is_some_and(|h| !h.eq_ignore_ascii_case(host)) {
         return Err(format!(
             "the proof is signed for another host than `{host}`"
         ));
     }
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| format!("cannot read the system's certificate roots: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, Full<Bytes>>(https);
+    let client = client()?;
     let url = format!("{}/", endpoint.trim_end_matches('/'));
     let mut request = http::Request::post(&url);
-    // The headers the signature covers, as signed; nothing else the
-    // workload sent (hop-by-hop ones and lengths are hyper's to set).
+    // The signature and the headers it covers, as signed, from a short
+    // list; nothing else the workload sent (lengths and connections are
+    // hyper's to set; a missing `Host` is the endpoint's).
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
-        if lower == "authorization" || (signed.contains(&lower) && lower != "content-length") {
+        if lower == "authorization" || signed.contains(&lower) {
             request = request.header(name.as_str(), value.as_str());
         }
     }
@@ -136,7 +220,8 @@ pub async fn signed_caller(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     User(String),
-    RoleSession(String),
+    /// A role's session: the role's name and the session's.
+    RoleSession(String, String),
     Other,
 }
 
@@ -155,7 +240,7 @@ pub fn principal(arn: &str) -> Principal {
     match (service, resource.split_once('/')) {
         ("iam", Some(("user", name))) => Principal::User(name.to_string()),
         ("sts", Some(("assumed-role", rest))) => match rest.split_once('/') {
-            Some((role, _session)) => Principal::RoleSession(role.to_string()),
+            Some((role, session)) => Principal::RoleSession(role.to_string(), session.to_string()),
             None => Principal::Other,
         },
         _ => Principal::Other,
@@ -174,7 +259,7 @@ mod tests {
         );
         assert_eq!(
             principal("arn:aws:sts::123456789012:assumed-role/exporter/i-0abc"),
-            Principal::RoleSession("exporter".into())
+            Principal::RoleSession("exporter".into(), "i-0abc".into())
         );
         assert_eq!(
             principal("arn:aws:iam::123456789012:root"),
@@ -233,5 +318,38 @@ mod tests {
         .contains("another host"));
         assert!(refused(signed_caller(endpoint, "writ", &[], BODY).await)
             .contains("no `Authorization`"));
+        // A second `SignedHeaders` appended to a signature made without
+        // the audience is not one signature.
+        let mut doubled = signed("writ", "host");
+        doubled[0]
+            .1
+            .push_str(", SignedHeaders=host;x-writ-audience");
+        assert!(
+            refused(signed_caller(endpoint, "writ", &doubled, BODY).await)
+                .contains("not one SigV4")
+        );
+        let mut twice = signed("writ", "host;x-writ-audience");
+        twice.push(("X-WRIT-AUDIENCE".to_string(), "writ".to_string()));
+        assert!(refused(signed_caller(endpoint, "writ", &twice, BODY).await).contains("twice"));
+        assert!(refused(
+            signed_caller(
+                endpoint,
+                "writ",
+                &signed("writ", "host;transfer-encoding;x-writ-audience"),
+                BODY
+            )
+            .await
+        )
+        .contains("does not send on"));
+        assert!(refused(
+            signed_caller(
+                "http://sts.example.com",
+                "writ",
+                &signed("writ", "host;x-writ-audience"),
+                BODY
+            )
+            .await
+        )
+        .contains("not an STS endpoint"));
     }
 }

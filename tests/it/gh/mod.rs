@@ -730,7 +730,12 @@ impl FakeGitHub {
                 }
                 let mut answer = json!({
                     "token": token,
-                    "expires_at": "2026-11-29T13:00:00Z",
+                    // An hour from now, as GitHub's are.
+                    "expires_at": jiff::Timestamp::now()
+                        .checked_add(jiff::SignedDuration::from_secs(3600))
+                        .unwrap()
+                        .strftime("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string(),
                     "permissions": granted,
                     "repository_selection": if reached.is_empty() { found["repository_selection"].clone() } else { json!("selected") },
                 });
