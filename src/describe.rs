@@ -46,6 +46,14 @@ pub fn agent_text(sources: &SourceMap, model: &Model, id: AgentId) -> String {
         )
         .ok();
     }
+    if let Some(budget) = &a.budget {
+        writeln!(
+            said,
+            "  each credential `writ serve` issues it makes at most {} requests",
+            budget.count
+        )
+        .ok();
+    }
     for (text, at) in &runs_on {
         writeln!(said, "  runs on {text} ({at})").ok();
     }
@@ -82,6 +90,10 @@ pub fn agent_text(sources: &SourceMap, model: &Model, id: AgentId) -> String {
                 .rate
                 .map(|r| format!(", asking at most {}", r.text()))
                 .unwrap_or_default()
+                + &ceiling
+                    .budget
+                    .map(|b| format!(", {} requests a credential", b.count))
+                    .unwrap_or_default()
         )
         .ok();
     }

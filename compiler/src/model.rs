@@ -260,6 +260,10 @@ pub struct Agent {
     /// `rate = 600/min`: the most requests it may make, enforced where
     /// its requests are decided (`writ serve`).
     pub rate: Option<Rate>,
+    /// `budget = 1000`: the most requests one credential `writ serve`
+    /// issues for it may make (decisions asked with its session, and
+    /// delegates' credentials issued on it).
+    pub budget: Option<Budget>,
     pub runs_on: Vec<Workload>,
     /// Existing objects it takes over (`adopts`), one per provider.
     pub adopts: Vec<Adoption>,
@@ -333,11 +337,21 @@ pub struct Ceiling {
     /// The highest rate any delegate below may have (default: the
     /// agent's own).
     pub rate: Option<Rate>,
+    /// The largest budget any delegate below may have (default: the
+    /// agent's own).
+    pub budget: Option<Budget>,
     pub max_depth: u32,
     pub max_depth_span: Option<Span>,
     pub ttl: Duration,
     pub ttl_span: Option<Span>,
     pub grants: Vec<Grant>,
+    pub span: Span,
+}
+
+/// A budget of requests a credential may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub count: u64,
     pub span: Span,
 }
 

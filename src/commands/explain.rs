@@ -335,6 +335,7 @@ fn describe(
             "retired": a.retired,
             "frozen": a.frozen,
             "rate": a.rate.map(|r| r.text()),
+            "budget": a.budget.map(|b| b.count),
             "runs_on": runs_on.iter().map(|(text, at)| json!({"text": text, "at": at})).collect::<Vec<_>>(),
             "delegate_of": ancestors,
             "grants": a.grants.iter().map(|g| json!({
@@ -346,6 +347,7 @@ fn describe(
                 "max_depth": c.max_depth,
                 "ttl": c.ttl.to_string(),
                 "rate": c.rate.map(|r| r.text()),
+                "budget": c.budget.map(|b| b.count),
                 "grants": c.grants.iter().map(|g| one_line(&project.sources, g.span)).collect::<Vec<_>>(),
             })),
             "guardrails": model.guardrails.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),

@@ -250,8 +250,31 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
             .err()
             .map(|wait| (rate, wait))
     });
-    let (decision, reason, details) = match limited {
-        Some((rate, wait)) => (
+    // A decision asked with a credential's session counts against the
+    // credential's `budget`.
+    let spent = match asked
+        .subject
+        .get("properties")
+        .and_then(|p| p.get("session"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) if limited.is_none() && !stopped => {
+            match super::credentials::spend_on_decision(shared, token, &parsed.agent_name) {
+                Ok(()) => None,
+                Err((400, why)) => return Err(BadRequest(why)),
+                Err((_, why)) => Some(why),
+            }
+        }
+        Some(Value::String(_)) => None,
+        Some(_) => {
+            return Err(BadRequest(
+                "`subject.properties.session` must be a string".to_string(),
+            ))
+        }
+    };
+    let (decision, reason, details) = match (limited, &spent) {
+        (None, Some(why)) => (false, why.clone(), Some(json!({"budget_spent": true}))),
+        (Some((rate, wait)), _) => (
             false,
             format!(
                 "`{}` is past its rate of {}: try again in {wait} s",
@@ -260,7 +283,7 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
             ),
             Some(json!({"rate_limited": rate.text()})),
         ),
-        None => (decision, reason, details),
+        (None, None) => (decision, reason, details),
     };
     shared.metrics.decided(decision);
     shared.audit(Audit {
@@ -282,6 +305,9 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
     }
     if let Some((_, wait)) = limited {
         context["error"] = json!({"status": 429, "message": reason, "retry_after": wait});
+    } else if spent.is_some() {
+        // Waiting does not help: a new credential does.
+        context["error"] = json!({"status": 429, "message": reason});
     }
     Ok(json!({"decision": decision, "context": context}))
 }

@@ -92,6 +92,9 @@ pub struct Issuer {
     /// Credentials issued, by provider; refusals.
     issued: Mutex<BTreeMap<String, u64>>,
     refused: AtomicU64,
+    /// Requests made with each credential that has a budget, by id, with
+    /// when it ends (kept by this process).
+    spent: Mutex<HashMap<String, (u64, i64)>>,
     count: AtomicU64,
 }
 
@@ -145,8 +148,37 @@ impl Issuer {
             }),
             issued: Mutex::new(BTreeMap::new()),
             refused: AtomicU64::new(0),
+            spent: Mutex::new(HashMap::new()),
             count: AtomicU64::new(0),
         })
+    }
+
+    /// Counts one request against the session's credential's budget; why
+    /// not, when it is spent.
+    fn spend(&self, session: &Session, now: i64) -> Result<(), String> {
+        let Some(budget) = session.budget else {
+            return Ok(());
+        };
+        let mut spent = self
+            .spent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // What has ended needs no count.
+        if spent.len() > 10_000 {
+            spent.retain(|_, (_, ends)| *ends > now);
+        }
+        let used = &mut spent
+            .entry(session.credential.clone())
+            .or_insert((0, session.expires))
+            .0;
+        if *used >= budget {
+            return Err(format!(
+                "the credential `{}` of `{}` has made the {budget} requests of its budget: ask for a new one",
+                session.credential, session.agent
+            ));
+        }
+        *used += 1;
+        Ok(())
     }
 
     /// For `/v1/status`.
@@ -333,6 +365,8 @@ struct Session {
     /// Seconds since the epoch when it ends (with the credential).
     expires: i64,
     credential: String,
+    /// The most requests the credential may make (`budget`).
+    budget: Option<u64>,
 }
 
 const SESSION_PREFIX: &str = "ws1";
@@ -355,6 +389,7 @@ impl Session {
                 "task": self.task,
                 "exp": self.expires,
                 "credential": self.credential,
+                "budget": self.budget,
             })
             .to_string(),
         );
@@ -413,6 +448,7 @@ impl Session {
                     task: text("task"),
                     expires,
                     credential,
+                    budget: claims["budget"].as_u64(),
                 })
             }
             _ => Err("the session's claims are incomplete".to_string()),
@@ -634,6 +670,14 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
                         agent.name
                     )));
                 }
+            }
+            // A delegate's credential is one of the parent's requests.
+            if let Err(why) = issuer.spend(session, now_seconds) {
+                return Err(Refusal {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    why,
+                    retry_after: None,
+                });
             }
             let mut chain = session.chain.clone();
             chain.push(agent.name.clone());
@@ -921,6 +965,7 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         task: task.map(str::to_string),
         expires: expires.as_second(),
         credential: credential_id.clone(),
+        budget: agent.budget.map(|b| b.count),
     }
     .seal(&issuer.key);
     let _ = shared.audit.send(
@@ -952,6 +997,39 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         "depth": depth,
         "session": sealed,
     }))
+}
+
+/// A decision asked with a credential's session
+/// (`subject.properties.session`): refused when the session is not this
+/// server's, has ended, or is another agent's (400), or when its
+/// credential's budget is spent (429).
+pub(super) fn spend_on_decision(
+    shared: &Shared,
+    token: &str,
+    agent: &str,
+) -> Result<(), (u16, String)> {
+    let Some(issuer) = &shared.issuer else {
+        return Err((
+            400,
+            "`subject.properties.session` is checked only where credentials are issued (`[serve] credentials = true`)".to_string(),
+        ));
+    };
+    let session =
+        Session::open(token, &issuer.key).map_err(|why| (400, format!("the session: {why}")))?;
+    let now = jiff::Timestamp::now().as_second();
+    if session.audience != issuer.settings.audience || session.project != shared.project {
+        return Err((400, "the session is another server's".to_string()));
+    }
+    if session.agent != agent {
+        return Err((
+            400,
+            format!("the session is `{}`'s, not `{agent}`'s", session.agent),
+        ));
+    }
+    if session.expires <= now {
+        return Err((400, "the session has ended".to_string()));
+    }
+    issuer.spend(&session, now).map_err(|why| (429, why))
 }
 
 /// Why `name` may not delegate now: expired, frozen, or revoked itself
@@ -1414,6 +1492,7 @@ mod tests {
             task: Some("release 42".into()),
             expires: 2_000_000_000,
             credential: "r-c1".into(),
+            budget: Some(3),
         }
     }
 

@@ -861,15 +861,18 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
                             match answer {
                                 // One evaluation past the agent's rate.
                                 Ok(value) if value["context"]["error"]["status"] == 429 => {
-                                    let wait = value["context"]["error"]["retry_after"]
-                                        .as_u64()
-                                        .unwrap_or(1);
                                     let mut response =
                                         reply(StatusCode::TOO_MANY_REQUESTS, &value, id);
-                                    response.headers_mut().insert(
-                                        hyper::header::RETRY_AFTER,
-                                        hyper::header::HeaderValue::from(wait),
-                                    );
+                                    // A rate says when; a spent budget
+                                    // does not come back.
+                                    if let Some(wait) =
+                                        value["context"]["error"]["retry_after"].as_u64()
+                                    {
+                                        response.headers_mut().insert(
+                                            hyper::header::RETRY_AFTER,
+                                            hyper::header::HeaderValue::from(wait),
+                                        );
+                                    }
                                     response
                                 }
                                 Ok(value) => reply(StatusCode::OK, &value, id),

@@ -946,3 +946,121 @@ agent loader {
         );
     }
 }
+
+/// `budget`: each credential makes at most that many requests, counted
+/// where it is used: decisions asked with its session
+/// (`subject.properties.session`), and delegates' credentials issued on
+/// it. Spent, 429 without `Retry-After` (waiting does not bring it back).
+#[test]
+fn a_credentials_budget_is_spent_by_its_decisions_and_its_delegates() {
+    let cluster = FakeCluster::start();
+    cluster.add_namespace("search");
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("credentials/budget");
+    let _ = std::fs::remove_dir_all(&root);
+    cluster.write_project(
+        &root,
+        r#"provider kubernetes prod {
+  cluster = "fake"
+}
+
+agent crawler {
+  owner = "team-search"
+  ttl = 1h
+  budget = 2
+  runs_on kubernetes.prod namespace "search" service_account "crawler"
+  kubernetes.prod allow get on "configmaps" in namespace "search"
+  delegates {
+    ttl = 30m
+    budget = 1
+    kubernetes.prod allow get on "configmaps" in namespace "search"
+  }
+}
+
+agent fetcher {
+  owner = "team-search"
+  ttl = 30m
+  parent = crawler
+  budget = 1
+  runs_on kubernetes.prod namespace "search" service_account "fetcher"
+  kubernetes.prod allow get on "configmaps" in namespace "search"
+}
+"#,
+    );
+    let toml = std::fs::read_to_string(root.join("writ.toml")).unwrap();
+    std::fs::write(
+        root.join("writ.toml"),
+        format!("{toml}\n[serve]\ncredentials = true\n"),
+    )
+    .unwrap();
+    crate::binary::apply(&root);
+    let server = Server::start_with(&root, &[], &[]);
+    let pod = cluster.token_for("search", "crawler", &["writ"], 600);
+    let (status, crawler) = ask(
+        &server,
+        &json!({"proof": {"type": "kubernetes", "provider": "kubernetes.prod", "token": pod}, "provider": "kubernetes.prod"}),
+    );
+    assert_eq!(status, 200, "{crawler}");
+    let session = crawler["session"].as_str().unwrap();
+    let decide = |agent: &str, session: &str| {
+        let body = json!({
+            "subject": {"type": "agent", "id": agent, "properties": {"session": session}},
+            "action": {"name": "get"},
+            "resource": {"type": "kubernetes.prod", "id": "configmaps", "properties": {"namespace": "search"}},
+        });
+        let (status, head, text) = server.send(
+            "POST",
+            "/access/v1/evaluation",
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        (status, head, serde_json::from_str::<Value>(&text).unwrap())
+    };
+    // One decision and one delegate's credential: the crawler's two.
+    let (status, _, answer) = decide("crawler", session);
+    assert_eq!(
+        (status, &answer["decision"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    let (status, fetcher) = ask(
+        &server,
+        &json!({"proof": {"type": "session", "token": session}, "provider": "kubernetes.prod", "agent": "fetcher"}),
+    );
+    assert_eq!(status, 200, "{fetcher}");
+    let (status, head, answer) = decide("crawler", session);
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(answer["decision"], false);
+    assert!(
+        answer["context"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has made the 2 requests of its budget"),
+        "{answer}"
+    );
+    assert!(!head.to_ascii_lowercase().contains("retry-after"), "{head}");
+    let (status, answer) = ask(
+        &server,
+        &json!({"proof": {"type": "session", "token": session}, "provider": "kubernetes.prod", "agent": "fetcher"}),
+    );
+    assert_eq!(status, 429, "{answer}");
+    // The delegate's own budget, apart from its parent's.
+    let delegate_session = fetcher["session"].as_str().unwrap();
+    assert_eq!(decide("fetcher", delegate_session).0, 200);
+    assert_eq!(decide("fetcher", delegate_session).0, 429);
+    // A session is its agent's alone; a forged one is no session.
+    let (status, _, answer) = decide("fetcher", session);
+    assert_eq!(status, 400, "{answer}");
+    let (status, _, answer) = decide("crawler", "ws1.e30.AAAA");
+    assert_eq!(status, 400, "{answer}");
+    // Without a session, decisions are as before: the budget is the
+    // credential's, counted where its session is shown.
+    let (status, _, answer) = server.send(
+        "POST",
+        "/access/v1/evaluation",
+        &[("Content-Type", "application/json")],
+        &json!({"subject": {"type": "agent", "id": "crawler"}, "action": {"name": "get"},
+                "resource": {"type": "kubernetes.prod", "id": "configmaps", "properties": {"namespace": "search"}}})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+}

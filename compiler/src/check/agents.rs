@@ -12,8 +12,10 @@ use crate::syntax::ast::{self, ItemKind, Stmt, StmtKind, ValueKind};
 use crate::values::{Date, HOUR, MINUTE};
 use std::collections::{BTreeMap, HashSet};
 
-pub const AGENT_FIELDS: &[&str] = &["owner", "ttl", "expires", "parent", "frozen", "rate"];
-pub const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl", "rate"];
+pub const AGENT_FIELDS: &[&str] = &[
+    "owner", "ttl", "expires", "parent", "frozen", "rate", "budget",
+];
+pub const DELEGATES_FIELDS: &[&str] = &["max_depth", "ttl", "rate", "budget"];
 pub const GUARDRAIL_FIELDS: &[&str] = &["max_ttl", "require_expires"];
 
 /// Is `field` missing because it is misspelt? Then the misspelling has been
@@ -93,6 +95,9 @@ impl<'a> Checker<'a> {
         }
         if let Some(field) = fields.get("rate") {
             self.model.agents[id].rate = self.rate_field(field);
+        }
+        if let Some(field) = fields.get("budget") {
+            self.model.agents[id].budget = self.budget_field(field);
         }
         if let Some(field) = fields.get("frozen") {
             if let Some((frozen, _)) = self.bool_field(field) {
@@ -348,6 +353,7 @@ impl<'a> Checker<'a> {
             // Like `ttl`: what the agent itself may not exceed, its
             // delegates may not either.
             rate: self.model.agents[agent].rate,
+            budget: self.model.agents[agent].budget,
             max_depth: 1,
             max_depth_span: None,
             ttl: self.model.agents[agent].ttl,
@@ -388,6 +394,9 @@ impl<'a> Checker<'a> {
         }
         if let Some(field) = fields.get("rate") {
             ceiling.rate = self.rate_field(field);
+        }
+        if let Some(field) = fields.get("budget") {
+            ceiling.budget = self.budget_field(field);
         }
         for inner in body {
             match &inner.kind {
@@ -1213,6 +1222,7 @@ impl<'a> Checker<'a> {
         let mut reported_depth = false;
         let mut reported_ttl = false;
         let mut reported_rate = false;
+        let mut reported_budget = false;
         let mut reported_grants: HashSet<Span> = HashSet::new();
         let mut found = Vec::new();
         for (distance, &ancestor) in ancestors.iter().enumerate() {
@@ -1266,6 +1276,35 @@ impl<'a> Checker<'a> {
                             ),
                         )
                         .with_help(format!("set `rate = {}` or less", bound.text())),
+                    );
+                }
+            }
+            if let Some(bound) = ceiling.budget.filter(|_| !reported_budget) {
+                let over = match agent.budget {
+                    Some(budget) => (budget.count > bound.count).then(|| {
+                        (
+                            format!("`{}` has a budget of {} requests a credential, more than the {} its delegator `{ancestor_name}` allows", agent.name, budget.count, bound.count),
+                            budget.span,
+                        )
+                    }),
+                    None => Some((
+                        format!("`{}` declares no `budget`, and its delegator `{ancestor_name}` bounds its delegates' credentials to {} requests", agent.name, bound.count),
+                        parent_span,
+                    )),
+                };
+                if let Some((message, span)) = over {
+                    reported_budget = true;
+                    found.push(
+                        Diagnostic::new(
+                            Code::DelegationExceeds,
+                            message,
+                            Label::new(span, "beyond the ceiling"),
+                        )
+                        .with_label(
+                            bound.span,
+                            format!("`{ancestor_name}`'s delegates' credentials make at most {} requests", bound.count),
+                        )
+                        .with_help(format!("set `budget = {}` or less", bound.count)),
                     );
                 }
             }

@@ -380,6 +380,7 @@ impl<'a> Checker<'a> {
                     parent_span: None,
                     frozen: false,
                     rate: None,
+                    budget: None,
                     runs_on: Vec::new(),
                     adopts: Vec::new(),
                     scopes: Vec::new(),
@@ -589,6 +590,39 @@ impl<'a> Checker<'a> {
     }
 
     /// `rate = 600/min`.
+    /// `budget = 1000`: a whole number of requests, from 1.
+    pub(crate) fn budget_field(&mut self, field: &ast::Field) -> Option<crate::model::Budget> {
+        let span = field.value.span;
+        match &field.value.kind {
+            ValueKind::Integer(text) => {
+                match text.parse::<u64>() {
+                    Ok(count) if count >= 1 => Some(crate::model::Budget { count, span }),
+                    _ => {
+                        self.report(
+                        diagnostics::invalid_value(
+                            format!("`budget = {text}`: a budget is a whole number of requests, from 1"),
+                            span,
+                            "invalid budget",
+                        )
+                        .with_help("to stop an agent, freeze it"),
+                    );
+                        None
+                    }
+                }
+            }
+            other => {
+                self.report(diagnostics::wrong_type(
+                    &field.name.text,
+                    "a whole number",
+                    other.describe(),
+                    span,
+                    "1000",
+                ));
+                None
+            }
+        }
+    }
+
     pub(crate) fn rate_field(&mut self, field: &ast::Field) -> Option<crate::model::Rate> {
         let span = field.value.span;
         let text = match &field.value.kind {
