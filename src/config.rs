@@ -68,6 +68,9 @@ pub struct ServeConfig {
     /// which the AuthZEN metadata document names; default: where it
     /// listens.
     pub public_url: Option<String>,
+    /// `POST /v1/revoke` also revokes in the providers, as `writ revoke`
+    /// does (the server's identity then needs the brake's rights).
+    pub revoke_in_providers: Option<bool>,
     /// `POST /v1/credentials` is served (off unless `true`).
     pub credentials: Option<bool>,
     /// `POST /v1/credentials`: the audience the workloads' tokens must be

@@ -8,6 +8,7 @@
 //! term, clock, project → config, error}`.
 
 pub mod actions;
+pub mod brake;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -118,6 +118,7 @@ pub fn run(
             tls,
             public_url,
             credentials,
+            revoke_in_providers: config.revoke_in_providers == Some(true),
         },
     )?;
     Ok(0)

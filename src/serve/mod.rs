@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request as HttpRequest, Response, StatusCode};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +51,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// How credentials are issued (`POST /v1/credentials`).
     pub credentials: credentials::Settings,
+    /// `POST /v1/revoke` pulls the brake in the providers too.
+    pub revoke_in_providers: bool,
 }
 
 /// The TLS acceptor of a certificate chain and key in PEM files: TLS 1.2
@@ -323,6 +325,10 @@ pub struct Shared {
     project: String,
     /// What issues credentials (`POST /v1/credentials`).
     issuer: Option<credentials::Issuer>,
+    /// `POST /v1/revoke` pulls the brake in the providers too.
+    revoke_in_providers: bool,
+    /// The project's path, as given.
+    path: PathBuf,
 }
 
 impl Shared {
@@ -603,6 +609,8 @@ pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), Cli
                 .unwrap_or_else(|| format!("{scheme}://{address}")),
             project: project.name.clone(),
             issuer,
+            revoke_in_providers: options.revoke_in_providers,
+            path: path.to_path_buf(),
         });
         tokio::spawn(watch(shared.clone(), path.to_path_buf(), project.root.clone(), options.watch_every));
         if let Some(every) = options.reconcile_every {
@@ -856,7 +864,10 @@ async fn handle(shared: &Shared, request: HttpRequest<Incoming>) -> Response<Ful
                                     shared.metrics.took(started.elapsed());
                                     return response;
                                 }
-                                _ => return revoke(shared, &body, authorization.as_deref(), id),
+                                _ => {
+                                    return revoke(shared, &body, authorization.as_deref(), id)
+                                        .await
+                                }
                             };
                             match answer {
                                 // One evaluation past the agent's rate.
@@ -939,8 +950,10 @@ fn status(shared: &Shared) -> Value {
 
 /// `POST /v1/revoke` `{"agent": A, "include_delegates": bool, "lift":
 /// bool}`: refuses the agent (and its delegates) from the next request,
-/// in this server. Needs the admin token.
-fn revoke(
+/// in this server; with `[serve] revoke_in_providers`, also in every live
+/// provider, as `writ revoke` does, so that every replica's drift watch
+/// sees it. Needs the admin token.
+async fn revoke(
     shared: &Shared,
     body: &Value,
     authorization: Option<&str>,
@@ -979,36 +992,104 @@ fn revoke(
     }
     let delegates = body.get("include_delegates").and_then(Value::as_bool) == Some(true);
     let lift = body.get("lift").and_then(Value::as_bool) == Some(true);
-    let mut revoked = shared
-        .revoked
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let said = match lift {
-        true => {
-            revoked.remove(agent);
-            format!("lifted the run-time revocation of `{agent}`")
-        }
-        false => {
-            // Never narrower than an earlier revocation of the same agent.
-            *revoked.entry(agent.to_string()).or_insert(false) |= delegates;
-            shared.metrics.revocations.fetch_add(1, Ordering::Relaxed);
-            format!(
-                "`{agent}`{} refused from the next request, by this server; `writ revoke` cuts it off in the providers",
-                if delegates { " and its delegates" } else { "" }
-            )
-        }
+    let (said, listed) = {
+        let mut revoked = shared
+            .revoked
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let said = match lift {
+            true => {
+                revoked.remove(agent);
+                format!("lifted the run-time revocation of `{agent}`")
+            }
+            false => {
+                // Never narrower than an earlier revocation of the same agent.
+                *revoked.entry(agent.to_string()).or_insert(false) |= delegates;
+                shared.metrics.revocations.fetch_add(1, Ordering::Relaxed);
+                format!(
+                    "`{agent}`{} refused from the next request, by this server{}",
+                    if delegates { " and its delegates" } else { "" },
+                    if shared.revoke_in_providers {
+                        ", and in the providers"
+                    } else {
+                        "; `writ revoke` cuts it off in the providers"
+                    }
+                )
+            }
+        };
+        let listed: Vec<String> = revoked.keys().cloned().collect();
+        (said, listed)
     };
     eprintln!("writ serve: {said}");
     let _ = shared.audit.send(
         json!({"time": now(), "revocation": {"agent": agent, "include_delegates": delegates, "lift": lift}, "said": said})
             .to_string(),
     );
-    let listed: BTreeSet<&String> = revoked.keys().collect();
-    reply(
-        StatusCode::OK,
-        &json!({"said": said, "revoked": listed}),
-        id,
-    )
+    let mut answer = json!({"said": said, "revoked": listed});
+    if !shared.revoke_in_providers {
+        return reply(StatusCode::OK, &answer, id);
+    }
+    // The providers, as `writ revoke` does: each on its own.
+    let loaded = shared.loaded();
+    let model = loaded.engine.model();
+    let mut agents = vec![agent.to_string()];
+    if delegates {
+        if let Some(root) = model.agent_id(agent) {
+            for (other, candidate) in model.agents.iter().enumerate() {
+                if model.ancestors(other).contains(&root) {
+                    agents.push(candidate.name.clone());
+                }
+            }
+        }
+    }
+    let pulled = match crate::project::load(&shared.path) {
+        Err(error) => Err(format!("cannot read the project's settings: {error}")),
+        Ok(project) => match crate::live::Scope::new(model, &[]) {
+            Err(error) => Err(error.to_string()),
+            Ok(scope) => {
+                let mark = writ_provider_core::RevokeMark {
+                    at: now(),
+                    by: Some("writ serve (POST /v1/revoke)".to_string()),
+                };
+                let mut lines = Vec::new();
+                let brake = crate::brake::Brake {
+                    project: &project,
+                    model,
+                    agents: &agents,
+                    lift,
+                    only: &[],
+                    scope: &scope,
+                    broken: false,
+                    mark: &mark,
+                };
+                crate::brake::pull(&mut lines, &brake)
+                    .await
+                    .map(|failed| (failed, String::from_utf8_lossy(&lines).into_owned()))
+                    .map_err(|e| e.to_string())
+            }
+        },
+    };
+    let (status, failed, lines) = match pulled {
+        Ok((failed, text)) => (
+            if failed {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::OK
+            },
+            failed,
+            text.lines().map(str::to_string).collect::<Vec<_>>(),
+        ),
+        Err(error) => (StatusCode::BAD_GATEWAY, true, vec![error]),
+    };
+    for line in &lines {
+        eprintln!("writ serve: {line}");
+    }
+    let _ = shared.audit.send(
+        json!({"time": now(), "revocation_in_providers": {"agents": agents, "lift": lift, "failed": failed, "said": lines}})
+            .to_string(),
+    );
+    answer["providers"] = json!({"failed": failed, "said": lines});
+    reply(status, &answer, id)
 }
 
 /// Compares two secrets in time that does not depend on where they differ.

@@ -793,14 +793,15 @@ agent reader {
 }
 "#,
         &format!(
-            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\nrevoke_in_providers = true\n",
             moto.endpoint()
         ),
     );
     crate::binary::apply(&root);
+    let admin = [("WRIT_TEST_ADMIN", "s3cret")];
     let replicas = [
-        Server::start_with(&root, &[], &["--reconcile-every", "1s"]),
-        Server::start_with(&root, &[], &["--reconcile-every", "1s"]),
+        Server::start_with(&root, &admin, &["--reconcile-every", "1s"]),
+        Server::start_with(&root, &admin, &["--reconcile-every", "1s"]),
     ];
     let ask = |server: &Server, agent: &str| {
         server.post(
@@ -871,6 +872,41 @@ agent reader {
     );
     until("exporter", true);
     until("reader", true);
+
+    // `POST /v1/revoke` at one replica pulls the brake in the providers
+    // too (`revoke_in_providers`): the other refuses within a round, and
+    // the lift reaches it the same way.
+    let revoke_at_first = |body: Value| {
+        let (status, _, text) = replicas[0].send(
+            "POST",
+            "/v1/revoke",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer s3cret"),
+            ],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["providers"]["failed"], false, "{answer}");
+        answer
+    };
+    let answer = revoke_at_first(json!({"agent": "exporter"}));
+    assert!(
+        answer["providers"]["said"].to_string().contains("exporter"),
+        "{answer}"
+    );
+    let answers = until("exporter", false);
+    let second = answers[1]["context"]["reason_admin"]["en"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        second.contains("is revoked in the providers"),
+        "{}",
+        answers[1]
+    );
+    revoke_at_first(json!({"agent": "exporter", "lift": true}));
+    until("exporter", true);
 
     // An edit by hand is drift, by provider.
     moto.iam(

@@ -228,6 +228,8 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     &["clock", "term", "report", "render", "describe"],
     &["pipeline", "live", "actions", "lsp", "logs"],
+    // The emergency brake, pulled by `writ revoke` and `writ serve`.
+    &["brake"],
     // The server checks the source again on each reload.
     &["serve"],
     &["commands"],
