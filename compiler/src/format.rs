@@ -284,6 +284,9 @@ impl Printer<'_> {
                 for keep in &grant.keeps {
                     self.line(depth, &format!("@keep({})", string(&keep.reason.value)));
                 }
+                for rate in &grant.rates {
+                    self.line(depth, &format!("@rate({})", rate.text));
+                }
                 let verb = match grant.effect {
                     Effect::Allow => format!("{} allow", grant.provider.display()),
                     Effect::Deny => format!("deny {}", grant.provider.display()),

@@ -109,6 +109,7 @@ impl Model {
                         conditions: Vec::new(),
                         waivers: Vec::new(),
                         keep: None,
+                        rate: None,
                         docs: String::new(),
                         span: child.parent_span.unwrap_or(child.span),
                         via: Vec::new(),
@@ -135,6 +136,7 @@ impl Model {
                     conditions: Vec::new(),
                     waivers: Vec::new(),
                     keep: None,
+                    rate: None,
                     docs: String::new(),
                     span: workload.span,
                     via: Vec::new(),
@@ -232,6 +234,9 @@ pub struct Grant {
     pub waivers: Vec<Waiver>,
     /// `@keep("reason")`: `writ tighten` leaves the grant as it is.
     pub keep: Option<String>,
+    /// `@rate(100/min)`: how often `writ serve` decides requests this
+    /// grant allows, at most.
+    pub rate: Option<Rate>,
     pub docs: String,
     /// Where the grant is written.
     pub span: Span,

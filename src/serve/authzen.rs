@@ -237,7 +237,13 @@ fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
 fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadRequest> {
     let parsed = parse(loaded, asked)?;
     let id = shared.next_id();
-    let (decision, reason, details) = verdict(shared, loaded, &parsed);
+    let (decision, reason, mut details) = verdict(shared, loaded, &parsed);
+    // The deciding grant's `@rate`, counted apart from the agent's.
+    let grant_index = details
+        .as_mut()
+        .and_then(|d| d.as_object_mut())
+        .and_then(|d| d.remove("grant_index"))
+        .and_then(|i| i.as_u64());
     // An agent's `rate`: past it, refused until a request is free again;
     // a revoked, expired or frozen agent is refused for that first.
     let stopped = details.as_ref().is_some_and(|d| {
@@ -248,7 +254,20 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
         shared
             .take(&parsed.agent_name, rate)
             .err()
-            .map(|wait| (rate, wait))
+            .map(|wait| (rate, wait, false))
+    });
+    // Only what the agent's own rate let through counts against a grant's.
+    let limited = limited.or_else(|| {
+        let agent = parsed.agent?;
+        let index = usize::try_from(grant_index?).ok()?;
+        let rate = loaded.engine.model().agents[agent]
+            .grants
+            .get(index)?
+            .rate?;
+        shared
+            .take(&format!("{}#{index}", parsed.agent_name), rate)
+            .err()
+            .map(|wait| (rate, wait, true))
     });
     // A decision asked with a credential's session counts against the
     // credential's `budget`.
@@ -274,14 +293,22 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
     };
     let (decision, reason, details) = match (limited, &spent) {
         (None, Some(why)) => (false, why.clone(), Some(json!({"budget_spent": true}))),
-        (Some((rate, wait)), _) => (
+        (Some((rate, wait, by_grant)), _) => (
             false,
             format!(
-                "`{}` is past its rate of {}: try again in {wait} s",
+                "`{}` is past {} rate of {}: try again in {wait} s",
                 parsed.agent_name,
+                if by_grant {
+                    "the grant's (`@rate`)"
+                } else {
+                    "its"
+                },
                 rate.text()
             ),
-            Some(json!({"rate_limited": rate.text()})),
+            Some(match by_grant {
+                true => json!({"rate_limited": rate.text(), "by": "grant"}),
+                false => json!({"rate_limited": rate.text()}),
+            }),
         ),
         (None, None) => (decision, reason, details),
     };
@@ -303,7 +330,7 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
     if let Some(details) = details {
         context["writ"] = details;
     }
-    if let Some((_, wait)) = limited {
+    if let Some((_, wait, _)) = limited {
         context["error"] = json!({"status": 429, "message": reason, "retry_after": wait});
     } else if spent.is_some() {
         // Waiting does not help: a new credential does.
@@ -358,8 +385,8 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
     let decision = loaded.engine.decide(agent, &request);
     let reason = writ_compiler::eval::explain_decision(model, agent, &decision);
     let details = match &decision {
-        Decision::Allowed { grant } => {
-            let grant = &model.agents[agent].grants[*grant];
+        Decision::Allowed { grant: index } => {
+            let grant = &model.agents[agent].grants[*index];
             let file = loaded.sources.file(grant.span.file);
             let (line, _) = file.line_column(grant.span.start);
             let mut details = json!({
@@ -368,6 +395,12 @@ fn verdict(shared: &Shared, loaded: &Loaded, parsed: &Parsed) -> (bool, String, 
             });
             if !grant.via.is_empty() {
                 details["via"] = json!(grant.via);
+            }
+            if let Some(rate) = grant.rate {
+                details["grant_rate"] = json!(rate.text());
+                // Which grant's allowance to take (taken out before the
+                // answer).
+                details["grant_index"] = json!(index);
             }
             details
         }

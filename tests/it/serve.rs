@@ -760,6 +760,68 @@ agent reporter {
     );
 }
 
+/// `@rate(…)` on a grant: what that grant allows is decided at most that
+/// often, apart from the agent's other grants; `writ fmt` keeps it.
+#[test]
+fn a_grant_past_its_rate_is_refused_and_the_agents_other_grants_are_not() {
+    let root = project(
+        "grant-rate",
+        r#"provider aws prod {
+  account = "123456789012"
+}
+
+agent reporter {
+  owner = "team-reporting"
+  ttl = 1h
+  runs_on aws.prod service "lambda.amazonaws.com"
+  @rate(2/h)
+  aws.prod allow s3:PutObject on "arn:aws:s3:::reports/*"
+  aws.prod allow s3:GetObject on "arn:aws:s3:::reports/*"
+}
+"#,
+        "[project]\nname = \"acme\"\n",
+    );
+    let formatted = crate::binary::writ(&root, &["fmt", "--check"]);
+    assert_eq!(
+        formatted.status.code(),
+        Some(0),
+        "{}",
+        crate::binary::text(&formatted)
+    );
+    let server = Server::start(&root, &[]);
+    let ask = |action: &str| {
+        let body = json!({"subject": {"type": "agent", "id": "reporter"}, "action": {"name": action},
+            "resource": {"type": "aws.prod", "id": "arn:aws:s3:::reports/a.csv"}});
+        let (status, head, text) = server.send(
+            "POST",
+            "/access/v1/evaluation",
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        (status, head, serde_json::from_str::<Value>(&text).unwrap())
+    };
+    assert_eq!(ask("s3:PutObject").2["decision"], true);
+    assert_eq!(ask("s3:PutObject").2["decision"], true);
+    let (status, head, answer) = ask("s3:PutObject");
+    assert_eq!(status, 429, "{answer}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    assert_eq!(answer["context"]["writ"]["rate_limited"], "2/h");
+    assert_eq!(answer["context"]["writ"]["by"], "grant");
+    // The other grant is not held back.
+    for _ in 0..5 {
+        let (status, _, answer) = ask("s3:GetObject");
+        assert_eq!(
+            (status, &answer["decision"]),
+            (200, &json!(true)),
+            "{answer}"
+        );
+        assert!(
+            answer["context"]["writ"].get("grant_index").is_none(),
+            "{answer}"
+        );
+    }
+}
+
 /// `--reconcile-every`: two replicas read the same account (moto). An
 /// agent `writ revoke` cuts off there is refused by both within a round,
 /// with its delegate, and served again once the revocation is lifted; an

@@ -180,12 +180,24 @@ pub struct Grant {
     pub waivers: Vec<Waiver>,
     /// `@keep("reason")`: `writ tighten` leaves the grant as it is.
     pub keeps: Vec<Keep>,
+    /// `@rate(100/min)`: how often `writ serve` decides requests the
+    /// grant allows, at most.
+    pub rates: Vec<GrantRate>,
     pub effect: Effect,
     pub provider: ProviderRef,
     pub actions: Vec<Ident>,
     pub resources: Vec<Str>,
     pub qualifiers: Vec<Qualifier>,
     pub conditions: Vec<Condition>,
+}
+
+/// `@rate(100/min)`, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRate {
+    pub text: String,
+    /// The rate's own span.
+    pub value_span: Span,
+    pub span: Span,
 }
 
 /// `@keep("used each quarter by the audit")`

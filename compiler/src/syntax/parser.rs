@@ -301,12 +301,27 @@ impl Walker {
     fn grant(&self, pair: Pair<Rule>) -> Result<Grant> {
         let mut waivers = Vec::new();
         let mut keeps = Vec::new();
+        let mut rates = Vec::new();
         let mut provider = None;
         let mut body = None;
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::waiver => waivers.push(self.waiver(child)?),
                 Rule::keep => keeps.push(self.keep(child)?),
+                Rule::grant_rate => {
+                    let span = self.span(&child);
+                    let value = child
+                        .into_inner()
+                        .find(|p| {
+                            matches!(p.as_rule(), Rule::rate | Rule::bad_literal | Rule::integer)
+                        })
+                        .ok_or_else(|| self.broken(span.start as usize, "`@rate(100/min)`"))?;
+                    rates.push(GrantRate {
+                        text: value.as_str().to_string(),
+                        value_span: self.span(&value),
+                        span,
+                    });
+                }
                 Rule::provider_ref => provider = Some(self.provider_ref(child)?),
                 Rule::grant_body => body = Some(child),
                 _ => {}
@@ -314,6 +329,7 @@ impl Walker {
         }
         let mut grant = self.grant_body(Effect::Allow, waivers, provider, body)?;
         grant.keeps = keeps;
+        grant.rates = rates;
         Ok(grant)
     }
 
@@ -353,6 +369,7 @@ impl Walker {
         let mut grant = Grant {
             waivers,
             keeps: Vec::new(),
+            rates: Vec::new(),
             effect,
             provider,
             actions: Vec::new(),
@@ -1001,6 +1018,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::lint_name => "a lint name such as `wildcard_action`",
         Rule::waiver => "`@waive`",
         Rule::keep => "`@keep`",
+        Rule::grant_rate => "`@rate`",
+        Rule::kw_rate => "`rate`",
         Rule::include_stmt => "`include`",
         Rule::can_stmt => "`can`",
         Rule::runs_on_stmt => "`runs_on`",

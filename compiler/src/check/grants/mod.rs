@@ -61,6 +61,7 @@ impl<'a> Checker<'a> {
             self.names_restrictable(grant);
         }
         let keep = self.keep(grant);
+        let rate = self.grant_rate(grant, role);
         Some(model::Grant {
             provider: provider_id,
             actions: grant.actions.iter().map(|a| a.text.clone()).collect(),
@@ -78,10 +79,51 @@ impl<'a> Checker<'a> {
                 .collect(),
             waivers,
             keep,
+            rate,
             docs: docs_text(&stmt.docs),
             span: stmt.span,
             via: Vec::new(),
         })
+    }
+
+    /// A grant's `@rate(100/min)`: at most one, a valid rate, on access
+    /// (a ceiling's grants bound what delegates hold; `rate` in the
+    /// `delegates` block bounds how often).
+    fn grant_rate(&mut self, grant: &ast::Grant, role: Role) -> Option<model::Rate> {
+        let mut found: Option<(&ast::GrantRate, Option<model::Rate>)> = None;
+        for rate in &grant.rates {
+            if let Some((first, _)) = found {
+                self.report(diagnostics::set_twice("@rate", rate.span, first.span));
+                continue;
+            }
+            if role == Role::Ceiling {
+                self.report(
+                    diagnostics::invalid_value(
+                        "a grant of a `delegates` ceiling takes no `@rate`",
+                        rate.span,
+                        "a bound, not access",
+                    )
+                    .with_help("set `rate = …` in the `delegates` block, or `@rate(…)` on the delegate's own grant"),
+                );
+                continue;
+            }
+            let parsed = match model::Rate::parse(&rate.text, rate.value_span) {
+                Ok(parsed) => Some(parsed),
+                Err(reason) => {
+                    self.report(
+                        diagnostics::invalid_value(
+                            format!("`{}` is not a valid rate: {reason}", rate.text),
+                            rate.value_span,
+                            "invalid rate",
+                        )
+                        .with_help("rates are written like `600/min`, `10/s` or `5000/h`"),
+                    );
+                    None
+                }
+            };
+            found = Some((rate, parsed));
+        }
+        found.and_then(|(_, parsed)| parsed)
     }
 
     /// A grant's `@keep("reason")`: at most one, with a reason.
