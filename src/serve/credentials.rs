@@ -671,14 +671,6 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
                     )));
                 }
             }
-            // A delegate's credential is one of the parent's requests.
-            if let Err(why) = issuer.spend(session, now_seconds) {
-                return Err(Refusal {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    why,
-                    retry_after: None,
-                });
-            }
             let mut chain = session.chain.clone();
             chain.push(agent.name.clone());
             chain
@@ -876,6 +868,18 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         ));
     }
 
+    // A delegate's credential is one of the parent's requests, counted
+    // once the request is otherwise good.
+    if let Some(session) = &session {
+        if let Err(why) = issuer.spend(session, now_seconds) {
+            return Err(Refusal {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                why,
+                retry_after: None,
+            });
+        }
+    }
+
     // Within its rate: each credential counts as a request.
     if let Some(rate) = agent.rate {
         if let Err(wait) = shared.take(&agent.name, rate) {
@@ -944,7 +948,9 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
             issued.expires_at
         )));
     }
-    let asked_end = now_seconds.saturating_add(request.seconds as i64 + 60);
+    let asked_end = now_seconds
+        .saturating_add(i64::try_from(request.seconds).unwrap_or(i64::MAX))
+        .saturating_add(60);
     if expires.as_second() > asked_end {
         return Err(Refusal::unavailable(format!(
             "`{provider_address}` issued a credential that lives until {}, longer than the {} s asked: not handed out",
