@@ -380,15 +380,14 @@ fn github_api(api_url: Option<&str>) -> Result<String, String> {
     Ok(api)
 }
 
-/// A GitHub provider's App, as `writ.toml` names its credentials
-/// (`app_id`, and `private_key_file` or `private_key_env`): `None` when
-/// it names none. Connected (nothing sent yet) to the provider's
-/// organisation.
-pub fn github_app(
+/// The key of a GitHub provider's App, as `writ.toml` names its
+/// credentials (`app_id`, and `private_key_file` or `private_key_env`),
+/// the API's address and the organisation; `None` when it names none.
+#[allow(clippy::type_complexity)]
+pub fn github_app_key(
     project: &Project,
     provider: &writ_compiler::model::Provider,
-    retrier: &Retrier,
-) -> Result<Option<writ_provider_github::app::AppClient>, CliError> {
+) -> Result<Option<(writ_provider_github::app::AppKey, String, String)>, CliError> {
     let address = provider.address();
     let writ_compiler::model::ProviderSettings::Github { org } = &provider.settings else {
         return Ok(None);
@@ -446,12 +445,26 @@ pub fn github_app(
     )
     .map_err(|e| format!("{section}: {e}"))?;
     let api = github_api(text("api_url").as_deref()).map_err(|e| format!("`{address}`: {e}"))?;
+    Ok(Some((key, api, org.clone())))
+}
+
+/// The GitHub App of `provider` as writ.toml configures it (`app_id` and
+/// a private key), connected (nothing sent yet); `None` when writ.toml
+/// names none.
+pub fn github_app(
+    project: &Project,
+    provider: &writ_compiler::model::Provider,
+    retrier: &Retrier,
+) -> Result<Option<writ_provider_github::app::AppClient>, CliError> {
+    let Some((key, api, org)) = github_app_key(project, provider)? else {
+        return Ok(None);
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     Ok(Some(
-        writ_provider_github::app::AppClient::connect(&api, org, &key, now, retrier)
-            .map_err(|e| format!("`{address}`: {e}"))?,
+        writ_provider_github::app::AppClient::connect(&api, &org, &key, now, retrier)
+            .map_err(|e| format!("`{}`: {e}", provider.address()))?,
     ))
 }
 

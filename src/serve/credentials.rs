@@ -1307,6 +1307,55 @@ async fn prove(
                 agents,
             })
         }
+        Some("github_app") => {
+            let Some(address) = proof.get("provider").and_then(Value::as_str) else {
+                return Err(Refusal::bad(
+                    "a GitHub App's proof names its organisation: `\"provider\": \"github.acme\"`"
+                        .to_string(),
+                ));
+            };
+            let Some((provider_id, declared)) = model
+                .providers
+                .iter()
+                .enumerate()
+                .find(|(_, p)| p.address() == address && p.kind == ProviderKind::Github)
+            else {
+                return Err(Refusal::bad(format!(
+                    "the source declares no GitHub provider `{address}`"
+                )));
+            };
+            let project = issuer.project(generation).await?;
+            let key = crate::live::github_app_key(&project, declared)
+                .map_err(|e| Refusal::unavailable(e.to_string()))?
+                .ok_or_else(|| {
+                    Refusal::impossible(format!(
+                        "writ.toml holds no App key for `{address}`, to check an App's proof with"
+                    ))
+                })?;
+            key.0
+                .verify(token, now.max(0) as u64, &issuer.settings.audience)
+                .map_err(|why| Refusal::unauthenticated(format!("the App's proof: {why}")))?;
+            // Which App the key is: its installation says its slug.
+            let app = crate::live::github_app(&project, declared, &issuer.retrier)
+                .map_err(|e| Refusal::unavailable(e.to_string()))?
+                .ok_or_else(|| Refusal::unavailable(format!("no App for `{address}`")))?;
+            let installation = app
+                .installation()
+                .await
+                .map_err(|e| Refusal::unavailable(format!("`{address}`: {}", e.message)))?;
+            let agents = (0..model.agents.len())
+                .filter(|&a| {
+                    model.agents[a].runs_on.iter().any(|w| {
+                        w.provider == provider_id
+                            && matches!(&w.kind, WorkloadKind::GithubApp { slug } if *slug == installation.app_slug)
+                    })
+                })
+                .collect();
+            Ok(Proven::Workload {
+                who: format!("GitHub App `{}`", installation.app_slug),
+                agents,
+            })
+        }
         Some("session") => {
             let session = Session::open(token, &issuer.key)
                 .map_err(|why| Refusal::unauthenticated(format!("the session: {why}")))?;
@@ -1333,7 +1382,8 @@ async fn prove(
             Ok(Proven::Session { session, agents })
         }
         _ => Err(Refusal::bad(
-            "`proof.type` is `kubernetes`, `github_actions` or `session`".to_string(),
+            "`proof.type` is `kubernetes`, `github_actions`, `github_app`, `aws` or `session`"
+                .to_string(),
         )),
     }
 }

@@ -395,7 +395,7 @@ pub(crate) struct Issuer {
     key: aws_lc_rs::signature::RsaKeyPair,
 }
 
-fn rsa_key(pem: &str) -> aws_lc_rs::signature::RsaKeyPair {
+pub(crate) fn rsa_key(pem: &str) -> aws_lc_rs::signature::RsaKeyPair {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)

@@ -1912,6 +1912,61 @@ fn writ_serve_issues_an_app_agent_its_narrowed_installation_token() {
             serde_json::json!({"permissions": {"contents": "read"}, "repositories": ["site"]}),
         ]
     );
+    // The App proves itself with a JWT signed with its key, meant for
+    // writ (`aud`): its agents get their tokens; a JWT meant for GitHub
+    // (no `aud`), or signed with another key, proves nothing.
+    let app_jwt = |key: &aws_lc_rs::signature::RsaKeyPair, audience: Option<&str>| {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = jiff::Timestamp::now().as_second();
+        let mut claims = serde_json::json!({"iss": crate::gh::APP_ID.to_string(), "iat": now - 30, "exp": now + 300});
+        if let Some(audience) = audience {
+            claims["aud"] = serde_json::json!(audience);
+        }
+        let signed = format!(
+            "{}.{}",
+            b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut signature = vec![0; key.public_modulus_len()];
+        key.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            signed.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
+        format!("{signed}.{}", b64(&signature))
+    };
+    let app_key = crate::credentials::rsa_key(crate::gh::APP_KEY);
+    let app_proof = |jwt: String| serde_json::json!({"type": "github_app", "provider": "github.acme", "token": jwt});
+    let (status, changelog) = ask(
+        &server,
+        &serde_json::json!({"proof": app_proof(app_jwt(&app_key, Some("writ"))), "provider": "github.acme", "agent": "changelog_bot"}),
+    );
+    assert_eq!(status, 200, "{changelog}");
+    assert_eq!(changelog["agent"], "changelog_bot");
+    assert_eq!(
+        github.token_requests().last().unwrap(),
+        &serde_json::json!({"permissions": {"contents": "read"}, "repositories": ["app"]})
+    );
+    let other = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    for (jwt, says) in [
+        (app_jwt(&app_key, None), "not meant for writ"),
+        (
+            app_jwt(&other, Some("writ")),
+            "not signed with the App's key",
+        ),
+    ] {
+        let (status, answer) = ask(
+            &server,
+            &serde_json::json!({"proof": app_proof(jwt), "provider": "github.acme", "agent": "changelog_bot"}),
+        );
+        assert_eq!(status, 401, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
+    let requests = github.token_requests().len();
+
     // The job is `deployer` too: it must say which.
     let (status, answer) = ask(
         &server,
@@ -1937,5 +1992,5 @@ fn writ_serve_issues_an_app_agent_its_narrowed_installation_token() {
             .contains("installation is suspended"),
         "{answer}"
     );
-    assert_eq!(github.token_requests().len(), 2);
+    assert_eq!(github.token_requests().len(), requests);
 }

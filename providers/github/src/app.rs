@@ -62,6 +62,66 @@ impl AppKey {
         self.app_id
     }
 
+    /// Checks a JWT the App signed with this key to prove itself to
+    /// `writ serve`: RS256, `iss` the App's id, `aud` the server's
+    /// `audience` (so that a JWT the App sends GitHub, which has none,
+    /// cannot be replayed to writ), and alive at `now` for no longer than
+    /// the ten minutes GitHub allows an App's JWT, a minute's leeway for
+    /// clocks.
+    pub fn verify(&self, jwt: &str, now: u64, audience: &str) -> Result<(), String> {
+        use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+        let decode = |part: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| "the App's JWT is not base64url".to_string())
+        };
+        let jwt = jwt.trim();
+        let Some((signed, signature)) = jwt.rsplit_once('.') else {
+            return Err("not a JWT".to_string());
+        };
+        let Some((header, claims)) = signed.split_once('.') else {
+            return Err("not a JWT".to_string());
+        };
+        let header: Value = serde_json::from_slice(&decode(header)?)
+            .map_err(|_| "the App's JWT has no JSON header".to_string())?;
+        if header["alg"] != "RS256" {
+            return Err("the App's JWT must be signed with RS256".to_string());
+        }
+        let public = aws_lc_rs::signature::KeyPair::public_key(&self.key);
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
+            .verify(signed.as_bytes(), &decode(signature)?)
+            .map_err(|_| "the JWT is not signed with the App's key".to_string())?;
+        let claims: Value = serde_json::from_slice(&decode(claims)?)
+            .map_err(|_| "the App's JWT has no JSON claims".to_string())?;
+        let issuer = match &claims["iss"] {
+            Value::String(text) => text.parse::<u64>().ok(),
+            other => other.as_u64(),
+        };
+        if issuer != Some(self.app_id) {
+            return Err(format!("the JWT's `iss` is not App {}", self.app_id));
+        }
+        let audience_ok = match &claims["aud"] {
+            Value::String(aud) => aud == audience,
+            Value::Array(auds) => auds.iter().any(|a| a == audience),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(format!(
+                "the App's JWT is not meant for writ: its `aud` must be `{audience}`"
+            ));
+        }
+        let (Some(iat), Some(exp)) = (claims["iat"].as_u64(), claims["exp"].as_u64()) else {
+            return Err("the App's JWT needs `iat` and `exp`".to_string());
+        };
+        if exp.saturating_add(60) <= now || iat > now.saturating_add(60) {
+            return Err("the App's JWT has expired, or is not valid yet".to_string());
+        }
+        if exp.saturating_sub(iat) > 600 {
+            return Err("the App's JWT may live ten minutes at most".to_string());
+        }
+        Ok(())
+    }
+
     /// The App's JWT at `now` (seconds since the epoch).
     pub fn jwt(&self, now: u64) -> Result<String, String> {
         let encode = |value: &Value| {
