@@ -14,6 +14,8 @@ use writ_provider_core::{Release, Retrier, RevokeMark};
 pub struct Brake<'a> {
     pub project: &'a crate::project::Project,
     pub model: &'a writ_compiler::model::Model,
+    /// The sources the model was checked from (its spans point there).
+    pub sources: &'a writ_compiler::SourceMap,
     /// The agents cut off (or let go): by name, delegates already added.
     pub agents: &'a [String],
     pub lift: bool,
@@ -32,6 +34,7 @@ pub async fn pull(out: &mut impl Write, brake: &Brake<'_>) -> Result<bool, CliEr
     let Brake {
         project,
         model,
+        sources,
         agents,
         lift,
         only,
@@ -52,7 +55,10 @@ pub async fn pull(out: &mut impl Write, brake: &Brake<'_>) -> Result<bool, CliEr
         // with the App's own key.
         let address = declared.address();
         if declared.kind == ProviderKind::Github {
-            failed |= github(out, project, model, agents, declared, lift, &retrier).await?;
+            failed |= github(
+                out, project, model, sources, agents, declared, lift, &retrier,
+            )
+            .await?;
             continue;
         }
         let provider = match live::connect_one(project, model, declared, &retrier).await {
@@ -105,7 +111,10 @@ pub async fn pull(out: &mut impl Write, brake: &Brake<'_>) -> Result<bool, CliEr
         // scope, a note.
         let address = declared.address();
         if declared.kind == ProviderKind::Github {
-            failed |= github(out, project, model, agents, declared, lift, &retrier).await?;
+            failed |= github(
+                out, project, model, sources, agents, declared, lift, &retrier,
+            )
+            .await?;
             continue;
         }
         let explicit = only.contains(&address);
@@ -167,10 +176,12 @@ pub fn users_of(model: &writ_compiler::model::Model, agent: &str, provider: &str
 /// installation (which stops every agent that runs as the App, each
 /// named), and lifts the suspension with `--lift`; without it, the brake
 /// says what to do by hand, and fails.
+#[allow(clippy::too_many_arguments)]
 async fn github(
     out: &mut impl Write,
     project: &crate::project::Project,
     model: &writ_compiler::model::Model,
+    sources: &writ_compiler::SourceMap,
     agents: &[String],
     declared: &writ_compiler::model::Provider,
     lift: bool,
@@ -201,7 +212,7 @@ async fn github(
                     apps.push((name.clone(), slug.clone()));
                 }
                 writ_compiler::model::WorkloadKind::GithubActions { .. } => {
-                    let text = project.sources.snippet(workload.span);
+                    let text = sources.snippet(workload.span);
                     let text = text.trim_start_matches("runs_on ").trim();
                     workflows.push((name.clone(), format!("`{text}`")));
                 }

@@ -74,6 +74,7 @@ pub fn run(out: &mut impl Write, path: &Path, args: RevokeArgs) -> Outcome {
             &crate::brake::Brake {
                 project: &project,
                 model,
+                sources: &project.sources,
                 agents: &agents,
                 lift: args.lift,
                 only: args.only,

@@ -237,6 +237,24 @@ fn parse(loaded: &Loaded, asked: &Asked) -> Result<Parsed, BadRequest> {
 fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadRequest> {
     let parsed = parse(loaded, asked)?;
     let id = shared.next_id();
+    // A credential's session (`subject.properties.session`), checked
+    // before anything is counted; its budget is counted below.
+    let session = match asked
+        .subject
+        .get("properties")
+        .and_then(|p| p.get("session"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) => {
+            super::credentials::session_of_decision(shared, token, &parsed.agent_name)
+                .map_err(BadRequest)?
+        }
+        Some(_) => {
+            return Err(BadRequest(
+                "`subject.properties.session` must be a string".to_string(),
+            ))
+        }
+    };
     let (decision, reason, mut details) = verdict(shared, loaded, &parsed);
     // The deciding grant's `@rate`, counted apart from the agent's.
     let grant_index = details
@@ -260,36 +278,21 @@ fn decide(shared: &Shared, loaded: &Loaded, asked: &Asked) -> Result<Value, BadR
     let limited = limited.or_else(|| {
         let agent = parsed.agent?;
         let index = usize::try_from(grant_index?).ok()?;
-        let rate = loaded.engine.model().agents[agent]
-            .grants
-            .get(index)?
-            .rate?;
-        shared
-            .take(&format!("{}#{index}", parsed.agent_name), rate)
-            .err()
-            .map(|wait| (rate, wait, true))
+        let grant = loaded.engine.model().agents[agent].grants.get(index)?;
+        let rate = grant.rate?;
+        // Keyed by what the grant says, which a reload that moves it keeps.
+        let key = format!(
+            "{}#{}",
+            parsed.agent_name,
+            writ_compiler::usage::grant_words(loaded.engine.model(), grant)
+        );
+        shared.take(&key, rate).err().map(|wait| (rate, wait, true))
     });
-    // A decision asked with a credential's session counts against the
-    // credential's `budget`.
-    let spent = match asked
-        .subject
-        .get("properties")
-        .and_then(|p| p.get("session"))
-    {
-        None | Some(Value::Null) => None,
-        Some(Value::String(token)) if limited.is_none() && !stopped => {
-            match super::credentials::spend_on_decision(shared, token, &parsed.agent_name) {
-                Ok(()) => None,
-                Err((400, why)) => return Err(BadRequest(why)),
-                Err((_, why)) => Some(why),
-            }
+    let spent = match (&session, &limited) {
+        (Some(session), None) if !stopped => {
+            super::credentials::spend_on_decision(shared, session).err()
         }
-        Some(Value::String(_)) => None,
-        Some(_) => {
-            return Err(BadRequest(
-                "`subject.properties.session` must be a string".to_string(),
-            ))
-        }
+        _ => None,
     };
     let (decision, reason, details) = match (limited, &spent) {
         (None, Some(why)) => (false, why.clone(), Some(json!({"budget_spent": true}))),

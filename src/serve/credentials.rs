@@ -181,6 +181,17 @@ impl Issuer {
         Ok(())
     }
 
+    /// Gives back a request counted against the session's credential.
+    fn refund(&self, session: &Session) {
+        let mut spent = self
+            .spent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((used, _)) = spent.get_mut(&session.credential) {
+            *used = used.saturating_sub(1);
+        }
+    }
+
     /// For `/v1/status`.
     pub fn status(&self) -> Value {
         json!({
@@ -353,7 +364,7 @@ impl Refusal {
 /// A writ session: what a credential from this server carries, so that
 /// its holder may ask for its delegates' credentials.
 #[derive(Debug, Clone, PartialEq)]
-struct Session {
+pub(super) struct Session {
     project: String,
     /// The audience of the server that issued it: a session is good only
     /// at servers of that audience (each deployment its own).
@@ -868,18 +879,6 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         ));
     }
 
-    // A delegate's credential is one of the parent's requests, counted
-    // once the request is otherwise good.
-    if let Some(session) = &session {
-        if let Err(why) = issuer.spend(session, now_seconds) {
-            return Err(Refusal {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                why,
-                retry_after: None,
-            });
-        }
-    }
-
     // Within its rate: each credential counts as a request.
     if let Some(rate) = agent.rate {
         if let Err(wait) = shared.take(&agent.name, rate) {
@@ -891,48 +890,33 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
         }
     }
 
-    let issued = match provider.kind {
-        ProviderKind::Github => {
-            // Narrowed as `writ token` narrows it: the App's installation
-            // token for the agent's grants (one repository's, if asked).
-            let (token, _, slug) = crate::live::mint_app_token(
-                issuer.project(loaded.generation).await?.as_ref(),
-                model,
-                provider,
-                &agent.name,
-                repository,
-                &issuer.retrier,
-            )
-            .await
-            .map_err(|e| match e.refused {
-                true => Refusal::denied(e.why),
-                false => Refusal::unavailable(format!(
-                    "`{provider_address}` did not issue the token: {}",
-                    e.why
-                )),
-            })?;
-            request.identity = format!("the installation of App `{slug}`");
-            writ_provider_core::Issued {
-                credentials: json!({
-                    "token": token.token,
-                    "permissions": token.permissions,
-                    "repositories": token.repositories,
-                }),
-                expires_at: token.expires_at,
-            }
+    // A delegate's credential is one of the parent's requests, counted
+    // once the request is otherwise good (given back if the provider
+    // fails).
+    if let Some(session) = &session {
+        if let Err(why) = issuer.spend(session, now_seconds) {
+            return Err(Refusal {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                why,
+                retry_after: None,
+            });
         }
-        _ => {
-            let connected = issuer
-                .connection(loaded.generation, model, provider_address)
-                .await?;
-            connected.issue(&request).await.map_err(|e| {
-                Refusal::unavailable(format!(
-                    "`{provider_address}` did not issue the credential: {}",
-                    e.message
-                ))
-            })?
+    }
+    let issued = issue_in(
+        issuer,
+        &loaded,
+        provider,
+        &agent.name,
+        repository,
+        &mut request,
+    )
+    .await;
+    if issued.is_err() {
+        if let Some(session) = &session {
+            issuer.refund(session);
         }
-    };
+    }
+    let issued = issued?;
     let expires = issued.expires_at.parse::<jiff::Timestamp>().map_err(|_| {
         Refusal::unavailable(format!(
             "`{provider_address}` answered an expiry writ cannot read: `{}`",
@@ -1006,36 +990,41 @@ async fn issue(shared: &Shared, issuer: &Issuer, body: &Value) -> Result<Value, 
 }
 
 /// A decision asked with a credential's session
-/// (`subject.properties.session`): refused when the session is not this
-/// server's, has ended, or is another agent's (400), or when its
-/// credential's budget is spent (429).
-pub(super) fn spend_on_decision(
+/// (`subject.properties.session`), checked before anything is counted: the
+/// session, when this server issues credentials (elsewhere the property
+/// is not writ's, and is left alone); why not, when it is not this
+/// server's, has ended, or is another agent's.
+pub(super) fn session_of_decision(
     shared: &Shared,
     token: &str,
     agent: &str,
-) -> Result<(), (u16, String)> {
+) -> Result<Option<Session>, String> {
     let Some(issuer) = &shared.issuer else {
-        return Err((
-            400,
-            "`subject.properties.session` is checked only where credentials are issued (`[serve] credentials = true`)".to_string(),
-        ));
+        return Ok(None);
     };
-    let session =
-        Session::open(token, &issuer.key).map_err(|why| (400, format!("the session: {why}")))?;
-    let now = jiff::Timestamp::now().as_second();
+    let session = Session::open(token, &issuer.key).map_err(|why| format!("the session: {why}"))?;
     if session.audience != issuer.settings.audience || session.project != shared.project {
-        return Err((400, "the session is another server's".to_string()));
+        return Err("the session is another server's".to_string());
     }
     if session.agent != agent {
-        return Err((
-            400,
-            format!("the session is `{}`'s, not `{agent}`'s", session.agent),
+        return Err(format!(
+            "the session is `{}`'s, not `{agent}`'s",
+            session.agent
         ));
     }
-    if session.expires <= now {
-        return Err((400, "the session has ended".to_string()));
+    if session.expires <= jiff::Timestamp::now().as_second() {
+        return Err("the session has ended".to_string());
     }
-    issuer.spend(&session, now).map_err(|why| (429, why))
+    Ok(Some(session))
+}
+
+/// Counts a decision against its session's credential's budget; why
+/// not, when it is spent.
+pub(super) fn spend_on_decision(shared: &Shared, session: &Session) -> Result<(), String> {
+    match &shared.issuer {
+        Some(issuer) => issuer.spend(session, jiff::Timestamp::now().as_second()),
+        None => Ok(()),
+    }
 }
 
 /// Why `name` may not delegate now: expired, frozen, or revoked itself
@@ -1090,6 +1079,62 @@ fn names(model: &Model, agents: &[AgentId]) -> String {
         .map(|&a| format!("`{}`", model.agents[a].name))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The credential, as the provider issues it.
+async fn issue_in(
+    issuer: &Issuer,
+    loaded: &super::Loaded,
+    provider: &writ_compiler::model::Provider,
+    agent: &str,
+    repository: Option<&str>,
+    request: &mut Issue,
+) -> Result<writ_provider_core::Issued, Refusal> {
+    let model = loaded.engine.model();
+    let provider_address = provider.address();
+    let provider_address = provider_address.as_str();
+    match provider.kind {
+        ProviderKind::Github => {
+            // Narrowed as `writ token` narrows it: the App's installation
+            // token for the agent's grants (one repository's, if asked).
+            let (token, _, slug) = crate::live::mint_app_token(
+                issuer.project(loaded.generation).await?.as_ref(),
+                model,
+                provider,
+                agent,
+                repository,
+                &issuer.retrier,
+            )
+            .await
+            .map_err(|e| match e.refused {
+                true => Refusal::denied(e.why),
+                false => Refusal::unavailable(format!(
+                    "`{provider_address}` did not issue the token: {}",
+                    e.why
+                )),
+            })?;
+            request.identity = format!("the installation of App `{slug}`");
+            Ok(writ_provider_core::Issued {
+                credentials: json!({
+                    "token": token.token,
+                    "permissions": token.permissions,
+                    "repositories": token.repositories,
+                }),
+                expires_at: token.expires_at,
+            })
+        }
+        _ => {
+            let connected = issuer
+                .connection(loaded.generation, model, provider_address)
+                .await?;
+            connected.issue(request).await.map_err(|e| {
+                Refusal::unavailable(format!(
+                    "`{provider_address}` did not issue the credential: {}",
+                    e.message
+                ))
+            })
+        }
+    }
 }
 
 /// Does the agent have an identity (a role) in the provider: grants or a

@@ -1029,8 +1029,8 @@ async fn revoke(
     if !shared.revoke_in_providers {
         return reply(StatusCode::OK, &answer, id);
     }
-    // The providers, as `writ revoke` does: each on its own.
-    let loaded = shared.loaded();
+    // The providers, as `writ revoke` does: each on its own, from the
+    // model the agent was found in.
     let model = loaded.engine.model();
     let mut agents = vec![agent.to_string()];
     if delegates {
@@ -1042,32 +1042,43 @@ async fn revoke(
             }
         }
     }
-    let pulled = match crate::project::load(&shared.path) {
-        Err(error) => Err(format!("cannot read the project's settings: {error}")),
-        Ok(project) => match crate::live::Scope::new(model, &[]) {
-            Err(error) => Err(error.to_string()),
-            Ok(scope) => {
-                let mark = writ_provider_core::RevokeMark {
-                    at: now(),
-                    by: Some("writ serve (POST /v1/revoke)".to_string()),
-                };
-                let mut lines = Vec::new();
-                let brake = crate::brake::Brake {
-                    project: &project,
-                    model,
-                    agents: &agents,
-                    lift,
-                    only: &[],
-                    scope: &scope,
-                    broken: false,
-                    mark: &mark,
-                };
-                crate::brake::pull(&mut lines, &brake)
-                    .await
-                    .map(|failed| (failed, String::from_utf8_lossy(&lines).into_owned()))
-                    .map_err(|e| e.to_string())
-            }
-        },
+    // On a task of its own: a client that leaves, or a load balancer that
+    // gives up, never stops the brake halfway (holding the providers'
+    // locks until their leases end).
+    let (path, brake_agents, brake_loaded) = (shared.path.clone(), agents.clone(), loaded.clone());
+    let task = tokio::spawn(async move {
+        let project = crate::project::load(&path)
+            .map_err(|e| format!("cannot read the project's settings: {e}"))?;
+        let model = brake_loaded.engine.model();
+        let scope = crate::live::Scope::new(model, &[]).map_err(|e| e.to_string())?;
+        let mark = writ_provider_core::RevokeMark {
+            at: crate::clock::now_rfc3339(),
+            by: Some("writ serve (POST /v1/revoke)".to_string()),
+        };
+        let mut lines = Vec::new();
+        let brake = crate::brake::Brake {
+            project: &project,
+            model,
+            sources: &brake_loaded.sources,
+            agents: &brake_agents,
+            lift,
+            only: &[],
+            scope: &scope,
+            broken: false,
+            mark: &mark,
+        };
+        crate::brake::pull(&mut lines, &brake)
+            .await
+            .map(|failed| (failed, String::from_utf8_lossy(&lines).into_owned()))
+            .map_err(|e| e.to_string())
+    });
+    let pulled = match tokio::time::timeout(Duration::from_secs(120), task).await {
+        Ok(Ok(pulled)) => pulled,
+        Ok(Err(error)) => Err(format!("the brake stopped inside writ: {error}")),
+        Err(_) => Err(
+            "the providers did not answer within 120 s: the brake goes on, and its outcome is in the server's log"
+                .to_string(),
+        ),
     };
     let (status, failed, lines) = match pulled {
         Ok((failed, text)) => (

@@ -589,7 +589,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `rate = 600/min`.
     /// `budget = 1000`: a whole number of requests, from 1.
     pub(crate) fn budget_field(&mut self, field: &ast::Field) -> Option<crate::model::Budget> {
         let span = field.value.span;
@@ -623,6 +622,7 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `rate = 600/min`.
     pub(crate) fn rate_field(&mut self, field: &ast::Field) -> Option<crate::model::Rate> {
         let span = field.value.span;
         let text = match &field.value.kind {
