@@ -5,8 +5,10 @@
 //!
 //! - proofs: a Kubernetes service account's token, checked by the cluster
 //!   (TokenReview); a GitHub Actions OIDC token, checked against the
-//!   issuer's published keys; or a writ session, which a credential from
-//!   this server carries, to ask for a delegate's credential;
+//!   issuer's published keys; a GitHub App's JWT, checked with its key; an
+//!   AWS identity, by a signed `GetCallerIdentity` that STS answers; or a
+//!   writ session, which a credential from this server carries, to ask
+//!   for a delegate's credential;
 //! - AWS: `sts:AssumeRole` of the agent's role with `DurationSeconds`, a
 //!   session policy narrowed to the grants asked for (a subset of the
 //!   agent's, checked here; IAM enforces the intersection), the agent as
@@ -84,7 +86,6 @@ pub struct Issuer {
     key: Vec<u8>,
     /// Made at the first GitHub proof (it reads the system's roots).
     oidc: std::sync::OnceLock<Result<OidcVerifier, String>>,
-    retrier: Retrier,
     /// Live providers, connected at first use, by address, for one
     /// generation of the model: a reload reads writ.toml again and
     /// connects afresh.
@@ -112,8 +113,13 @@ struct Connected {
 #[derive(Default)]
 struct Slot {
     provider: Option<Arc<dyn Provider>>,
+    made: Option<std::time::Instant>,
     failed: Option<(std::time::Instant, String)>,
 }
+
+/// How long a connection is used before it is made again (with a new
+/// retry budget, and credentials the provider's chain may have renewed).
+const RECONNECT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How long a failed connection is kept before it is tried again.
 const RETRY_CONNECTING: std::time::Duration = std::time::Duration::from_secs(5);
@@ -140,7 +146,6 @@ impl Issuer {
             settings,
             key,
             oidc: std::sync::OnceLock::new(),
-            retrier: Retrier::default_policy(),
             connections: tokio::sync::Mutex::new(Connected {
                 generation: 0,
                 project: None,
@@ -292,7 +297,8 @@ impl Issuer {
             ));
         };
         let mut slot = slot.lock().await;
-        if let Some(found) = &slot.provider {
+        let fresh = slot.made.is_some_and(|made| made.elapsed() < RECONNECT);
+        if let (Some(found), true) = (&slot.provider, fresh) {
             return Ok(found.clone());
         }
         if let Some((at, why)) = &slot.failed {
@@ -300,9 +306,14 @@ impl Issuer {
                 return Err(Refusal::unavailable(why.clone()));
             }
         }
-        match crate::live::connect_one(&project, model, provider, &self.retrier).await {
+        // Its own retry budget, as a run of `writ` has one: the server
+        // connects again every so often, so that retries spent long ago
+        // are not missed now.
+        match crate::live::connect_one(&project, model, provider, &Retrier::default_policy()).await
+        {
             Ok((made, _)) => {
                 let made: Arc<dyn Provider> = Arc::from(made);
+                slot.made = Some(std::time::Instant::now());
                 slot.provider = Some(made.clone());
                 slot.failed = None;
                 Ok(made)
@@ -1103,7 +1114,7 @@ async fn issue_in(
                 provider,
                 agent,
                 repository,
-                &issuer.retrier,
+                &Retrier::default_policy(),
             )
             .await
             .map_err(|e| match e.refused {
@@ -1381,7 +1392,7 @@ async fn prove(
                 .verify(token, now.max(0) as u64, &issuer.settings.audience)
                 .map_err(|why| Refusal::unauthenticated(format!("the App's proof: {why}")))?;
             // Which App the key is: its installation says its slug.
-            let app = crate::live::github_app(&project, declared, &issuer.retrier)
+            let app = crate::live::github_app(&project, declared, &Retrier::default_policy())
                 .map_err(|e| Refusal::unavailable(e.to_string()))?
                 .ok_or_else(|| Refusal::unavailable(format!("no App for `{address}`")))?;
             let installation = app
