@@ -709,44 +709,9 @@ agent resizer {
     // A GetCallerIdentity signed with botocore (moto's own environment),
     // with keys (and a session token), or with the session of a role
     // assumed first (as Lambda assumes its function's role).
-    let sign_with = |key: &str, secret: &str, token: &str, assume: &str, audience: &str| -> Value {
-        let python = crate::moto::python().expect("moto's Python");
-        let script = r#"
-import json, sys, boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-url, key, secret, token, assume, audience = sys.argv[1:7]
-if assume:
-    role, session = assume.split(" ")
-    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    got = sts.assume_role(RoleArn=role, RoleSessionName=session)["Credentials"]
-    key, secret, token = got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"]
-request = AWSRequest(method="POST", url=url + "/", data="Action=GetCallerIdentity&Version=2011-06-15",
-                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "X-Writ-Audience": audience})
-SigV4Auth(Credentials(key, secret, token or None), "sts", "us-east-1").add_auth(request)
-print(json.dumps(dict(request.headers.items())))
-"#;
-        let output = std::process::Command::new(python)
-            .args([
-                "-c",
-                script,
-                &proxy.endpoint(),
-                key,
-                secret,
-                token,
-                assume,
-                audience,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let headers: Value = serde_json::from_slice(&output.stdout).unwrap();
-        json!({"type": "aws", "provider": "aws.prod", "headers": headers, "body": "Action=GetCallerIdentity&Version=2011-06-15"})
+    let endpoint = proxy.endpoint();
+    let sign_with = |key: &str, secret: &str, token: &str, assume: &str, audience: &str| {
+        signed_caller_identity(&endpoint, key, secret, token, assume, audience)
     };
     let signed =
         |key: &(String, String), audience: &str| sign_with(&key.0, &key.1, "", "", audience);
@@ -1063,4 +1028,46 @@ agent fetcher {
         .to_string(),
     );
     assert_eq!(status, 200, "{answer}");
+}
+
+/// An AWS proof: a `GetCallerIdentity` to `endpoint` signed with botocore
+/// (moto's own environment), with keys (and a session token), or with the
+/// session of the role `assume` names (`ROLE_ARN SESSION_NAME`), assumed
+/// first as Lambda assumes its function's role.
+pub(crate) fn signed_caller_identity(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    token: &str,
+    assume: &str,
+    audience: &str,
+) -> Value {
+    let python = crate::moto::python().expect("moto's Python");
+    let script = r#"
+import json, sys, boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, key, secret, token, assume, audience = sys.argv[1:7]
+if assume:
+    role, session = assume.split(" ")
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    got = sts.assume_role(RoleArn=role, RoleSessionName=session)["Credentials"]
+    key, secret, token = got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"]
+request = AWSRequest(method="POST", url=url + "/", data="Action=GetCallerIdentity&Version=2011-06-15",
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "X-Writ-Audience": audience})
+SigV4Auth(Credentials(key, secret, token or None), "sts", "us-east-1").add_auth(request)
+print(json.dumps(dict(request.headers.items())))
+"#;
+    let output = std::process::Command::new(python)
+        .args(["-c", script, endpoint, key, secret, token, assume, audience])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let headers: Value = serde_json::from_slice(&output.stdout).unwrap();
+    json!({"type": "aws", "provider": "aws.prod", "headers": headers, "body": "Action=GetCallerIdentity&Version=2011-06-15"})
 }

@@ -835,6 +835,7 @@ fn a_revocation_in_the_providers_reaches_every_replica_within_a_round() {
         "reconcile",
         r#"provider aws prod {
   account = "123456789012"
+  issuer = "arn:aws:iam::123456789012:role/writ-serve"
 }
 
 agent exporter {
@@ -855,7 +856,7 @@ agent reader {
 }
 "#,
         &format!(
-            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\nrevoke_in_providers = true\n",
+            "[project]\nname = \"acme\"\n\n[provider.aws.prod]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[serve]\nadmin_token_env = \"WRIT_TEST_ADMIN\"\nrevoke_in_providers = true\ncredentials = true\n",
             moto.endpoint()
         ),
     );
@@ -894,6 +895,22 @@ agent reader {
     }
     until("exporter", true);
     until("reader", true);
+    // The exporter's Lambda gets a credential at either replica.
+    let lambda = || {
+        crate::credentials::signed_caller_identity(
+            &moto.endpoint(),
+            "",
+            "",
+            "",
+            "arn:aws:iam::123456789012:role/writ/acme/exporter exporter-fn",
+            "writ",
+        )
+    };
+    let credential = |server: &Server| {
+        crate::credentials::ask(server, &json!({"proof": lambda(), "provider": "aws.prod"}))
+    };
+    let (status, answer) = credential(&replicas[1]);
+    assert_eq!(status, 200, "{answer}");
 
     let revoked = crate::binary::writ(&root, &["revoke", "exporter"]);
     assert_eq!(
@@ -914,6 +931,16 @@ agent reader {
     }
     // A delegate lives on its parent's access.
     until("reader", false);
+    // No credential either, at the replica that did not revoke anything.
+    let (status, answer) = credential(&replicas[1]);
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("revoked in the providers"),
+        "{answer}"
+    );
     for server in &replicas {
         let metrics = server.get_text("/metrics");
         assert!(metrics.contains("writ_provider_revocations 1"), "{metrics}");
