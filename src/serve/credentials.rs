@@ -97,7 +97,12 @@ pub struct Issuer {
     /// when it ends (kept by this process).
     spent: Mutex<HashMap<String, (u64, i64)>>,
     count: AtomicU64,
+    /// Requests being answered at once, at most [`IN_FLIGHT`].
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// The most credential requests answered at once by one server.
+const IN_FLIGHT: usize = 64;
 
 /// The connections of one generation of the model.
 struct Connected {
@@ -155,6 +160,7 @@ impl Issuer {
             refused: AtomicU64::new(0),
             spent: Mutex::new(HashMap::new()),
             count: AtomicU64::new(0),
+            in_flight: tokio::sync::Semaphore::new(IN_FLIGHT),
         })
     }
 
@@ -497,6 +503,20 @@ pub async fn handle(shared: &Shared, body: &Value, id: Option<&str>) -> Response
             &json!({"error": "this server issues no credentials: `[serve] credentials = true` in writ.toml turns them on (docs/serve.md#credentials)"}),
             id,
         );
+    };
+    // Each request may cost the providers a call or two before anyone is
+    // known: a bounded number at once, the rest told to come back.
+    let Ok(_permit) = issuer.in_flight.try_acquire() else {
+        let mut response = reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": format!("{IN_FLIGHT} credential requests are being answered: try again in a second")}),
+            id,
+        );
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(1u64),
+        );
+        return response;
     };
     match issue(shared, issuer, body).await {
         Ok(answer) => reply(StatusCode::OK, &answer, id),
