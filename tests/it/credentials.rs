@@ -403,6 +403,29 @@ pub(crate) fn rsa_key(pem: &str) -> aws_lc_rs::signature::RsaKeyPair {
     aws_lc_rs::signature::RsaKeyPair::from_der(&der).unwrap()
 }
 
+/// A JWT of `header` and `claims`, signed with `key` (RS256).
+pub(crate) fn sign_jwt(
+    key: &aws_lc_rs::signature::RsaKeyPair,
+    header: &Value,
+    claims: &Value,
+) -> String {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let signed = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        signed.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{signed}.{}", b64(&signature))
+}
+
 /// The two integers of a PKCS#1 `RSAPublicKey` (DER): the modulus and
 /// the exponent, without the sign's leading zero.
 fn modulus_and_exponent(der: &[u8]) -> (&[u8], &[u8]) {
@@ -457,7 +480,6 @@ impl Issuer {
 
     /// A token with these claims over the usual ones, signed with `key`.
     fn token_with(&self, key: &aws_lc_rs::signature::RsaKeyPair, claims: Value) -> String {
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let now = jiff::Timestamp::now().as_second();
         let mut all = json!({
             "iss": self.url, "aud": "writ", "iat": now, "nbf": now, "exp": now + 300,
@@ -468,22 +490,11 @@ impl Issuer {
         for (k, v) in claims.as_object().unwrap() {
             all[k] = v.clone();
         }
-        let signed = format!(
-            "{}.{}",
-            b64(json!({"alg": "RS256", "typ": "JWT", "kid": "k1"})
-                .to_string()
-                .as_bytes()),
-            b64(all.to_string().as_bytes())
-        );
-        let mut signature = vec![0; key.public_modulus_len()];
-        key.sign(
-            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            signed.as_bytes(),
-            &mut signature,
+        sign_jwt(
+            key,
+            &json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}),
+            &all,
         )
-        .unwrap();
-        format!("{signed}.{}", b64(&signature))
     }
 
     pub(crate) fn token(&self, claims: Value) -> String {

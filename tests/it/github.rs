@@ -1916,27 +1916,16 @@ fn writ_serve_issues_an_app_agent_its_narrowed_installation_token() {
     // writ (`aud`): its agents get their tokens; a JWT meant for GitHub
     // (no `aud`), or signed with another key, proves nothing.
     let app_jwt = |key: &aws_lc_rs::signature::RsaKeyPair, audience: Option<&str>| {
-        use base64::Engine as _;
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let now = jiff::Timestamp::now().as_second();
         let mut claims = serde_json::json!({"iss": crate::gh::APP_ID.to_string(), "iat": now - 30, "exp": now + 300});
         if let Some(audience) = audience {
             claims["aud"] = serde_json::json!(audience);
         }
-        let signed = format!(
-            "{}.{}",
-            b64(br#"{"alg":"RS256","typ":"JWT"}"#),
-            b64(claims.to_string().as_bytes())
-        );
-        let mut signature = vec![0; key.public_modulus_len()];
-        key.sign(
-            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            signed.as_bytes(),
-            &mut signature,
+        crate::credentials::sign_jwt(
+            key,
+            &serde_json::json!({"alg": "RS256", "typ": "JWT"}),
+            &claims,
         )
-        .unwrap();
-        format!("{signed}.{}", b64(&signature))
     };
     let app_key = crate::credentials::rsa_key(crate::gh::APP_KEY);
     let app_proof = |jwt: String| serde_json::json!({"type": "github_app", "provider": "github.acme", "token": jwt});

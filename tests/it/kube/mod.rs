@@ -186,6 +186,20 @@ type Token = (String, String, Vec<String>, i64, Option<String>);
 /// The audience of a token issued without one: the API server's own.
 pub const API_AUDIENCE: &str = "https://kubernetes.default.svc";
 
+/// A TokenReview's or TokenRequest's `spec.audiences`: the API server's
+/// own when none are given.
+fn audiences_of(body: &Value) -> Vec<String> {
+    body["spec"]["audiences"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![API_AUDIENCE.to_string()])
+}
+
 #[derive(Clone)]
 pub struct FakeCluster {
     pub port: u16,
@@ -519,15 +533,7 @@ impl FakeCluster {
     /// asked (the API server's own when none is asked).
     fn token_review(state: &State, body: &Value) -> Reply {
         let token = body["spec"]["token"].as_str().unwrap_or_default();
-        let asked: Vec<String> = body["spec"]["audiences"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+        let asked = audiences_of(body);
         let status = match state.tokens.get(token) {
             None => {
                 json!({"authenticated": false, "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive]"})
@@ -590,15 +596,7 @@ impl FakeCluster {
                 json!({"name": name, "group": "authentication.k8s.io", "kind": "TokenRequest", "causes": [{"reason": "FieldValueInvalid", "field": "spec.expirationSeconds"}]}),
             );
         }
-        let audiences: Vec<String> = body["spec"]["audiences"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+        let audiences = audiences_of(body);
         state.token_requests.push(body.clone());
         let token = format!("kt-{namespace}-{name}-{}", state.tokens.len() + 1);
         let until = jiff::Timestamp::now().as_second() + seconds;
