@@ -64,6 +64,9 @@ pub struct ServeConfig {
     /// from the project's root); both or neither.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// TLS: the authorities (a PEM file, from the project's root) whose
+    /// client certificates are required of every client.
+    pub tls_client_ca: Option<PathBuf>,
     /// The address clients reach the server at (`https://writ.example.com`),
     /// which the AuthZEN metadata document names; default: where it
     /// listens.

@@ -68,6 +68,12 @@ pub fn run(
             ))
         }
     };
+    let client_ca = config.tls_client_ca.as_ref().map(from_root);
+    if client_ca.is_some() && tls.is_none() {
+        return Err(CliError::Message(
+            "`[serve] tls_client_ca` asks clients for certificates, which needs TLS: add `tls_cert` and `tls_key` (or `--tls-cert` and `--tls-key`)".to_string(),
+        ));
+    }
     let public_url = config.public_url.clone();
     if let Some(url) = &public_url {
         if !(url.starts_with("https://") || url.starts_with("http://"))
@@ -116,6 +122,7 @@ pub fn run(
             watch_every: Duration::from_secs(config.watch_seconds.unwrap_or(2).max(1)),
             reconcile_every,
             tls,
+            client_ca,
             public_url,
             credentials,
             revoke_in_providers: config.revoke_in_providers == Some(true),

@@ -46,6 +46,9 @@ pub struct Options {
     /// Serve over TLS with this certificate chain and private key (PEM
     /// files); plain HTTP when `None`.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Ask every client for a certificate, signed by one of these
+    /// authorities (a PEM file), and serve no other.
+    pub client_ca: Option<PathBuf>,
     /// Where clients reach the server, for the metadata document; where it
     /// listens when `None`.
     pub public_url: Option<String>,
@@ -58,7 +61,11 @@ pub struct Options {
 /// The TLS acceptor of a certificate chain and key in PEM files: TLS 1.2
 /// and 1.3 (rustls' defaults), HTTP/1.1. The files are read again when
 /// they change (a renewal), as [`Certificate`] says.
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, CliError> {
+fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<tokio_rustls::TlsAcceptor, CliError> {
     let first = certified(cert, key).map_err(CliError::Message)?;
     let resolver = Certificate {
         files: (cert.to_path_buf(), key.to_path_buf()),
@@ -68,11 +75,41 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Cl
             looked: Instant::now(),
         }),
     };
-    let mut config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+    let builder = tokio_rustls::rustls::ServerConfig::builder();
+    let mut config = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(file) => builder.with_client_cert_verifier(client_verifier(file)?),
+    }
+    .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// What checks clients' certificates: signed by an authority of `file`
+/// (PEM), required of every client.
+fn client_verifier(
+    file: &Path,
+) -> Result<Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>, CliError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let said = |e: &dyn std::fmt::Display| {
+        CliError::Message(format!(
+            "cannot read the client certificates' authorities `{}`: {e}",
+            file.display()
+        ))
+    };
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(file).map_err(|e| said(&e))? {
+        roots
+            .add(certificate.map_err(|e| said(&e))?)
+            .map_err(|e| said(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(said(&"it holds no certificate"));
+    }
+    tokio_rustls::rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .map_err(|e| said(&e))
 }
 
 /// A certificate chain and its key, read from PEM files and checked to go
@@ -540,7 +577,7 @@ fn fingerprint(root: &Path) -> u64 {
 pub fn serve(project: &Project, path: &Path, options: Options) -> Result<(), CliError> {
     let first = load(path, 1).map_err(CliError::Message)?;
     let acceptor = match &options.tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        Some((cert, key)) => Some(tls_acceptor(cert, key, options.client_ca.as_deref())?),
         None => None,
     };
     let scheme = if acceptor.is_some() { "https" } else { "http" };

@@ -158,6 +158,34 @@ fn refused_start(project: &Path, args: &[&str]) -> String {
     said
 }
 
+/// A TLS client that trusts the test authority of `tests/serve-tls/`,
+/// and shows the test client certificate.
+fn tls_client_with_certificate() -> Arc<tokio_rustls::rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve-tls");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der(
+            &tls.join("ca.pem")
+        )))
+        .unwrap();
+    let chain = vec![rustls::pki_types::CertificateDer::from(der(
+        &tls.join("client-cert.pem")
+    ))];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(tls.join("client-key.pem")).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap(),
+    )
+}
+
 /// A TLS client that trusts the test authority of `tests/serve-tls/`.
 fn tls_client() -> Arc<tokio_rustls::rustls::ClientConfig> {
     use tokio_rustls::rustls;
@@ -1180,6 +1208,60 @@ agent loader {
     );
     run(&["revoke", "loader", "--lift"]);
     until(true);
+}
+
+/// `[serve] tls_client_ca`: every client shows a certificate of that
+/// authority, or gets nothing; without TLS the setting keeps the server
+/// from starting.
+#[test]
+fn clients_without_a_certificate_of_the_authority_get_nothing() {
+    use tokio_rustls::rustls;
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve-tls");
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("serve")
+        .join("client-ca");
+    let _ = std::fs::remove_dir_all(&root);
+    crate::support::copy_tree(&example(), &root);
+    std::fs::write(
+        root.join("writ.toml"),
+        format!(
+            "[project]\nname = \"acme\"\n\n[serve]\ntls_client_ca = \"{}\"\n",
+            tls.join("client-ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let said = refused_start(&root, &[]);
+    assert!(said.contains("needs TLS"), "{said}");
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let server = Server::start_with(
+        &root,
+        &[],
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let get = |config: Arc<rustls::ClientConfig>| -> String {
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let connection = rustls::ClientConnection::new(config, name).unwrap();
+        let socket = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let mut stream = rustls::StreamOwned::new(connection, socket);
+        let request = "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        let mut response = String::new();
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read_to_string(&mut response);
+        }
+        response
+    };
+    let shown = get(tls_client_with_certificate());
+    assert!(shown.starts_with("HTTP/1.1 200"), "{shown}");
+    let none = get(tls_client());
+    assert!(
+        !none.contains("HTTP/1.1"),
+        "answered a client without a certificate: {none}"
+    );
 }
 
 /// `[serve] public_url`: the metadata document names where clients reach
