@@ -86,6 +86,8 @@ pub struct ServeConfig {
     pub session_key_env: Option<String>,
     /// The issuer of GitHub Actions' OIDC tokens (default GitHub's).
     pub github_oidc_issuer: Option<String>,
+    /// The issuer of Google's ID tokens (default Google's).
+    pub google_oidc_issuer: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

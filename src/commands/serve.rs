@@ -111,6 +111,10 @@ pub fn run(
             .github_oidc_issuer
             .clone()
             .unwrap_or_else(|| writ_provider_github::oidc::ACTIONS_ISSUER.to_string()),
+        google_oidc_issuer: config
+            .google_oidc_issuer
+            .clone()
+            .unwrap_or_else(|| serve::GOOGLE_ISSUER.to_string()),
     };
     serve::serve(
         &project,

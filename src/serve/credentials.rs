@@ -57,7 +57,12 @@ pub struct Settings {
     pub session_key: Option<Vec<u8>>,
     /// The issuer of GitHub Actions' OIDC tokens.
     pub github_oidc_issuer: String,
+    /// The issuer of Google's ID tokens (`https://accounts.google.com`).
+    pub google_oidc_issuer: String,
 }
+
+/// Google's issuer of ID tokens for service accounts.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
 /// AWS: the shortest session STS gives.
 const AWS_SHORTEST: u64 = 900;
@@ -86,6 +91,8 @@ pub struct Issuer {
     key: Vec<u8>,
     /// Made at the first GitHub proof (it reads the system's roots).
     oidc: std::sync::OnceLock<Result<OidcVerifier, String>>,
+    /// Made at the first Google proof.
+    google: std::sync::OnceLock<Result<OidcVerifier, String>>,
     /// Live providers, connected at first use, by address, for one
     /// generation of the model: a reload reads writ.toml again and
     /// connects afresh.
@@ -140,17 +147,22 @@ impl Issuer {
                 key
             }
         };
-        if !writ_provider_github::oidc::fetchable(&settings.github_oidc_issuer) {
-            return Err(format!(
-                "`[serve] github_oidc_issuer` `{}` must be an https URL (http only to this machine)",
-                settings.github_oidc_issuer
-            ));
+        for (key, issuer) in [
+            ("github_oidc_issuer", &settings.github_oidc_issuer),
+            ("google_oidc_issuer", &settings.google_oidc_issuer),
+        ] {
+            if !writ_provider_github::oidc::fetchable(issuer) {
+                return Err(format!(
+                    "`[serve] {key}` `{issuer}` must be an https URL (http only to this machine)"
+                ));
+            }
         }
         Ok(Issuer {
             path: path.to_path_buf(),
             settings,
             key,
             oidc: std::sync::OnceLock::new(),
+            google: std::sync::OnceLock::new(),
             connections: tokio::sync::Mutex::new(Connected {
                 generation: 0,
                 project: None,
@@ -210,6 +222,7 @@ impl Issuer {
             "refused": self.refused.load(Ordering::Relaxed),
             "audience": self.settings.audience,
             "github_oidc_issuer": self.settings.github_oidc_issuer,
+            "google_oidc_issuer": self.settings.google_oidc_issuer,
             // Without a shared key, a session is good at this replica only.
             "sessions_shared": self.settings.session_key.is_some(),
         })
@@ -243,6 +256,16 @@ impl Issuer {
             })
             .as_ref()
             .map_err(|e| Refusal::unavailable(format!("cannot check GitHub Actions' tokens: {e}")))
+    }
+
+    /// The verifier of Google's ID tokens.
+    fn google(&self) -> Result<&OidcVerifier, Refusal> {
+        self.google
+            .get_or_init(|| {
+                OidcVerifier::new(&self.settings.google_oidc_issuer, &self.settings.audience)
+            })
+            .as_ref()
+            .map_err(|e| Refusal::unavailable(format!("cannot check Google's ID tokens: {e}")))
     }
 
     /// The connections of the model's `generation`: writ.toml read again,
@@ -1342,6 +1365,40 @@ async fn prove(
                 }
             }
         }
+        Some("gcp") => {
+            // An ID token of the agent's own service account, for writ's
+            // audience: Google signs one for whoever may act as that
+            // account (`generateIdToken`), as the agent's workload
+            // identity subjects may.
+            let claims = issuer
+                .google()?
+                .verify(token, now.max(0) as u64)
+                .await
+                .map_err(|why| Refusal::unauthenticated(format!("the Google ID token: {why}")))?;
+            let email = claims["email"].as_str().unwrap_or_default();
+            if email.is_empty() || claims["email_verified"] != true {
+                return Err(Refusal::unauthenticated(
+                    "the Google ID token names no verified email: ask for it with `includeEmail`".to_string(),
+                ));
+            }
+            // Only an agent a workload identity subject runs as, and not a
+            // delegate, whose account its parent may act as too.
+            let agents = (0..model.agents.len())
+                .filter(|&a| {
+                    let agent = &model.agents[a];
+                    agent.parent.is_none()
+                        && agent.runs_on.iter().any(|w| {
+                            matches!(w.kind, WorkloadKind::GcpWorkloadIdentity { .. })
+                                && writ_compiler::lower::gcp::email(model, w.provider, agent).as_deref()
+                                    == Some(email)
+                        })
+                })
+                .collect();
+            Ok(Proven::Workload {
+                who: format!("the GCP service account `{email}`"),
+                agents,
+            })
+        }
         Some("github_actions") => {
             let claims = issuer
                 .oidc()?
@@ -1458,7 +1515,7 @@ async fn prove(
             Ok(Proven::Session { session, agents })
         }
         _ => Err(Refusal::bad(
-            "`proof.type` is `kubernetes`, `github_actions`, `github_app`, `aws` or `session`"
+            "`proof.type` is `kubernetes`, `github_actions`, `github_app`, `aws`, `gcp` or `session`"
                 .to_string(),
         )),
     }

@@ -10,7 +10,7 @@ mod authzen;
 mod credentials;
 mod reconcile;
 
-pub use credentials::Settings as CredentialSettings;
+pub use credentials::{Settings as CredentialSettings, GOOGLE_ISSUER};
 
 use crate::error::CliError;
 use crate::project::Project;

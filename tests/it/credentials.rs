@@ -793,7 +793,7 @@ agent resizer {
 }
 
 #[test]
-fn a_kubernetes_workload_gets_a_gcp_access_token_for_the_lifetime_and_scopes_asked() {
+fn a_pod_and_a_workload_identity_subject_get_gcp_access_tokens_for_the_lifetime_and_scopes_asked() {
     use crate::gcp::{FakeGcp, TOKEN};
     let cluster = FakeCluster::start();
     cluster.add_namespace("etl");
@@ -816,14 +816,24 @@ agent loader {
   runs_on kubernetes.prod namespace "etl" service_account "loader"
   gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
 }
+
+agent etl_job {
+  owner = "team-data"
+  ttl = 1h
+  runs_on gcp.data workload_pool "pool" subject "etl"
+  gcp.data allow roles/storage.objectViewer on "projects/_/buckets/events"
+}
 "#,
     );
+    // Google's ID tokens, from a local issuer.
+    let google = Issuer::start();
     let toml = std::fs::read_to_string(root.join("writ.toml")).unwrap();
     std::fs::write(
         root.join("writ.toml"),
         format!(
-            "{toml}\n[provider.gcp.data]\nendpoint_url = \"{}\"\n\n[serve]\ncredentials = true\n",
-            gcp.endpoint()
+            "{toml}\n[provider.gcp.data]\nendpoint_url = \"{}\"\n\n[serve]\ncredentials = true\ngoogle_oidc_issuer = \"{}\"\n",
+            gcp.endpoint(),
+            google.url
         ),
     )
     .unwrap();
@@ -896,6 +906,33 @@ agent loader {
         last.body,
         json!({"lifetime": "3600s", "scope": ["https://www.googleapis.com/auth/cloud-platform"]})
     );
+    // A workload identity subject proves itself with an ID token of the
+    // agent's service account, for writ (`generateIdToken`).
+    let email_of = |agent: &str| {
+        format!(
+            "{}@acme-data.iam.gserviceaccount.com",
+            writ_compiler::lower::gcp::account_id(agent)
+        )
+    };
+    let id_token = |email: &str, verified: bool| json!({"type": "gcp", "token": google.token(json!({"email": email, "email_verified": verified, "sub": "10234"}))});
+    let (status, answer) = ask(
+        &server,
+        &json!({"proof": id_token(&email_of("etl_job"), true), "provider": "gcp.data"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["agent"], "etl_job");
+    for (proof, want, says) in [
+        (
+            id_token(&email_of("etl_job"), false),
+            401,
+            "no verified email",
+        ),
+        (id_token(&email_of("loader"), true), 403, "no agent runs as"),
+    ] {
+        let (status, answer) = ask(&server, &json!({"proof": proof, "provider": "gcp.data"}));
+        assert_eq!(status, want, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
     for (body, says) in [
         (
             json!({"proof": proof, "provider": "gcp.data", "grants": [{"actions": ["x"], "resources": ["y"]}]}),
