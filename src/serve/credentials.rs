@@ -332,7 +332,11 @@ impl Issuer {
         }
         if let Some((at, why)) = &slot.failed {
             if at.elapsed() < RETRY_CONNECTING {
-                return Err(Refusal::unavailable(why.clone()));
+                // A connection made again that failed keeps the old one.
+                return match &slot.provider {
+                    Some(found) => Ok(found.clone()),
+                    None => Err(Refusal::unavailable(why.clone())),
+                };
             }
         }
         // Its own retry budget, as a run of `writ` has one: the server
@@ -350,7 +354,10 @@ impl Issuer {
             Err(error) => {
                 let why = format!("cannot reach `{address}`: {error}");
                 slot.failed = Some((std::time::Instant::now(), why.clone()));
-                Err(Refusal::unavailable(why))
+                match &slot.provider {
+                    Some(found) => Ok(found.clone()),
+                    None => Err(Refusal::unavailable(why)),
+                }
             }
         }
     }
@@ -1311,7 +1318,7 @@ async fn prove(
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
         return Err(Refusal::bad(
-            "`proof` is `{\"type\": \"kubernetes\" | \"github_actions\" | \"session\", \"token\": …}` or `{\"type\": \"aws\", \"provider\": …, \"headers\": {…}, \"body\": …}`".to_string(),
+            "`proof` is `{\"type\": \"kubernetes\" | \"github_actions\" | \"github_app\" | \"gcp\" | \"session\", \"token\": …}` or `{\"type\": \"aws\", \"provider\": …, \"headers\": {…}, \"body\": …}`".to_string(),
         ));
     };
     match kind {
@@ -1383,7 +1390,7 @@ async fn prove(
             }
             // Only an agent a workload identity subject runs as, and not a
             // delegate, whose account its parent may act as too.
-            let agents = (0..model.agents.len())
+            let agents: Vec<AgentId> = (0..model.agents.len())
                 .filter(|&a| {
                     let agent = &model.agents[a];
                     agent.parent.is_none()
@@ -1394,6 +1401,14 @@ async fn prove(
                         })
                 })
                 .collect();
+            // Two agents of one account (names writ cannot tell apart)
+            // prove neither.
+            if agents.len() > 1 {
+                return Err(Refusal::denied(format!(
+                    "`{email}` is the service account of several agents ({}): rename them apart",
+                    names(model, &agents)
+                )));
+            }
             Ok(Proven::Workload {
                 who: format!("the GCP service account `{email}`"),
                 agents,

@@ -403,7 +403,8 @@ pub(crate) fn rsa_key(pem: &str) -> aws_lc_rs::signature::RsaKeyPair {
     aws_lc_rs::signature::RsaKeyPair::from_der(&der).unwrap()
 }
 
-/// A JWT of `header` and `claims`, signed with `key` (RS256).
+/// A JWT of `header` and `claims`, signed with `key` (RS256, or PS256
+/// when the header says so).
 pub(crate) fn sign_jwt(
     key: &aws_lc_rs::signature::RsaKeyPair,
     header: &Value,
@@ -416,8 +417,12 @@ pub(crate) fn sign_jwt(
         b64(claims.to_string().as_bytes())
     );
     let mut signature = vec![0; key.public_modulus_len()];
+    let encoding: &'static dyn aws_lc_rs::signature::RsaEncoding = match header["alg"].as_str() {
+        Some("PS256") => &aws_lc_rs::signature::RSA_PSS_SHA256,
+        _ => &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+    };
     key.sign(
-        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        encoding,
         &aws_lc_rs::rand::SystemRandom::new(),
         signed.as_bytes(),
         &mut signature,

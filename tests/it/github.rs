@@ -1915,23 +1915,19 @@ fn writ_serve_issues_an_app_agent_its_narrowed_installation_token() {
     // The App proves itself with a JWT signed with its key, meant for
     // writ (`aud`): its agents get their tokens; a JWT meant for GitHub
     // (no `aud`), or signed with another key, proves nothing.
-    let app_jwt = |key: &aws_lc_rs::signature::RsaKeyPair, audience: Option<&str>| {
+    let app_jwt = |key: &aws_lc_rs::signature::RsaKeyPair, audience: Option<&str>, alg: &str| {
         let now = jiff::Timestamp::now().as_second();
         let mut claims = serde_json::json!({"iss": crate::gh::APP_ID.to_string(), "iat": now - 30, "exp": now + 300});
         if let Some(audience) = audience {
             claims["aud"] = serde_json::json!(audience);
         }
-        crate::credentials::sign_jwt(
-            key,
-            &serde_json::json!({"alg": "RS256", "typ": "JWT"}),
-            &claims,
-        )
+        crate::credentials::sign_jwt(key, &serde_json::json!({"alg": alg, "typ": "JWT"}), &claims)
     };
     let app_key = crate::credentials::rsa_key(crate::gh::APP_KEY);
     let app_proof = |jwt: String| serde_json::json!({"type": "github_app", "provider": "github.acme", "token": jwt});
     let (status, changelog) = ask(
         &server,
-        &serde_json::json!({"proof": app_proof(app_jwt(&app_key, Some("writ"))), "provider": "github.acme", "agent": "changelog_bot"}),
+        &serde_json::json!({"proof": app_proof(app_jwt(&app_key, Some("writ"), "PS256")), "provider": "github.acme", "agent": "changelog_bot"}),
     );
     assert_eq!(status, 200, "{changelog}");
     assert_eq!(changelog["agent"], "changelog_bot");
@@ -1941,9 +1937,11 @@ fn writ_serve_issues_an_app_agent_its_narrowed_installation_token() {
     );
     let other = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
     for (jwt, says) in [
-        (app_jwt(&app_key, None), "not meant for writ"),
+        (app_jwt(&app_key, None, "PS256"), "not meant for writ"),
+        // What GitHub takes (RS256) is no proof here.
+        (app_jwt(&app_key, Some("writ"), "RS256"), "PS256"),
         (
-            app_jwt(&other, Some("writ")),
+            app_jwt(&other, Some("writ"), "PS256"),
             "not signed with the App's key",
         ),
     ] {

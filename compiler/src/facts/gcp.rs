@@ -28,6 +28,8 @@ pub const ESCALATION_ROLES: &[&str] = &[
     "roles/iam.serviceAccountAdmin",
     "roles/iam.serviceAccountKeyAdmin",
     "roles/iam.serviceAccountTokenCreator",
+    // ID tokens of a service account prove its agent to `writ serve`.
+    "roles/iam.serviceAccountOpenIdTokenCreator",
     "roles/iam.serviceAccountUser",
     "roles/iam.workloadIdentityUser",
     "roles/resourcemanager.projectIamAdmin",

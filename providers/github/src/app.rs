@@ -63,13 +63,13 @@ impl AppKey {
     }
 
     /// Checks a JWT the App signed with this key to prove itself to
-    /// `writ serve`: RS256, `iss` the App's id, `aud` the server's
-    /// `audience` (so that a JWT the App sends GitHub, which has none,
-    /// cannot be replayed to writ), and alive at `now` for no longer than
-    /// the ten minutes GitHub allows an App's JWT, a minute's leeway for
-    /// clocks.
+    /// `writ serve`: PS256 (which GitHub refuses, so that a proof captured
+    /// on its way to writ is no App JWT at GitHub), `iss` the App's id,
+    /// `aud` the server's `audience` (so that a JWT the App sends GitHub,
+    /// RS256 with no `aud`, is refused here), and alive at `now` for no
+    /// longer than ten minutes, a minute's leeway for clocks.
     pub fn verify(&self, jwt: &str, now: u64, audience: &str) -> Result<(), String> {
-        use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+        use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PSS_2048_8192_SHA256};
         let decode = |part: &str| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(part)
@@ -84,11 +84,13 @@ impl AppKey {
         };
         let header: Value = serde_json::from_slice(&decode(header)?)
             .map_err(|_| "the App's JWT has no JSON header".to_string())?;
-        if header["alg"] != "RS256" {
-            return Err("the App's JWT must be signed with RS256".to_string());
+        if header["alg"] != "PS256" {
+            return Err(
+                "the App's proof must be signed with PS256 (RSA-PSS), which GitHub does not take: a proof is no App JWT at GitHub".to_string(),
+            );
         }
         let public = aws_lc_rs::signature::KeyPair::public_key(&self.key);
-        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
+        UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, public.as_ref())
             .verify(signed.as_bytes(), &decode(signature)?)
             .map_err(|_| "the JWT is not signed with the App's key".to_string())?;
         let claims: Value = serde_json::from_slice(&decode(claims)?)

@@ -184,7 +184,7 @@ impl OidcVerifier {
         // The algorithm is the verifier's choice, never the token's.
         if header["alg"] != "RS256" {
             return Err(format!(
-                "the JWT is signed with `{}`; GitHub signs with RS256, and nothing else is accepted",
+                "the JWT is signed with `{}`; the issuer signs with RS256, and nothing else is accepted",
                 header["alg"].as_str().unwrap_or("none")
             ));
         }
