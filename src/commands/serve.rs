@@ -100,12 +100,18 @@ pub fn run(
             }
         },
     };
+    let audience = config
+        .audience
+        .clone()
+        .unwrap_or_else(|| "writ".to_string());
+    if audience.trim().is_empty() {
+        return Err(CliError::Message(
+            "`[serve] audience` is empty: name the audience workloads' tokens must be meant for (`writ`, or this deployment's own)".to_string(),
+        ));
+    }
     let credentials = serve::CredentialSettings {
         enabled: config.credentials == Some(true),
-        audience: config
-            .audience
-            .clone()
-            .unwrap_or_else(|| "writ".to_string()),
+        audience,
         session_key,
         github_oidc_issuer: config
             .github_oidc_issuer
