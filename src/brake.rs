@@ -34,13 +34,13 @@ pub async fn pull(out: &mut impl Write, brake: &Brake<'_>) -> Result<bool, CliEr
     let Brake {
         project,
         model,
-        sources,
         agents,
         lift,
         only,
         scope,
         broken,
         mark,
+        ..
     } = *brake;
     let retrier = Retrier::default_policy();
     let lease = live::lease();
@@ -55,10 +55,7 @@ pub async fn pull(out: &mut impl Write, brake: &Brake<'_>) -> Result<bool, CliEr
         // with the App's own key.
         let address = declared.address();
         if declared.kind == ProviderKind::Github {
-            failed |= github(
-                out, project, model, sources, agents, declared, lift, &retrier,
-            )
-            .await?;
+            failed |= github(out, brake, declared, &retrier).await?;
             continue;
         }
         let provider = match live::connect_one(project, model, declared, &retrier).await {
@@ -111,10 +108,7 @@ pub async fn pull(out: &mut impl Write, brake: &Brake<'_>) -> Result<bool, CliEr
         // scope, a note.
         let address = declared.address();
         if declared.kind == ProviderKind::Github {
-            failed |= github(
-                out, project, model, sources, agents, declared, lift, &retrier,
-            )
-            .await?;
+            failed |= github(out, brake, declared, &retrier).await?;
             continue;
         }
         let explicit = only.contains(&address);
@@ -176,17 +170,20 @@ pub fn users_of(model: &writ_compiler::model::Model, agent: &str, provider: &str
 /// installation (which stops every agent that runs as the App, each
 /// named), and lifts the suspension with `--lift`; without it, the brake
 /// says what to do by hand, and fails.
-#[allow(clippy::too_many_arguments)]
 async fn github(
     out: &mut impl Write,
-    project: &crate::project::Project,
-    model: &writ_compiler::model::Model,
-    sources: &writ_compiler::SourceMap,
-    agents: &[String],
+    brake: &Brake<'_>,
     declared: &writ_compiler::model::Provider,
-    lift: bool,
     retrier: &Retrier,
 ) -> Result<bool, CliError> {
+    let Brake {
+        project,
+        model,
+        sources,
+        agents,
+        lift,
+        ..
+    } = *brake;
     let address = declared.address();
     let mut apps: Vec<(String, String)> = Vec::new();
     let mut workflows: Vec<(String, String)> = Vec::new();

@@ -310,15 +310,7 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
     // Revoking the deployer alone stops it, and what its session would
     // give; the helper's own pod still proves itself.
     let revoke = |body: Value| {
-        let (status, _, text) = server.send(
-            "POST",
-            "/v1/revoke",
-            &[
-                ("Content-Type", "application/json"),
-                ("Authorization", "Bearer s3cret"),
-            ],
-            &body.to_string(),
-        );
+        let (status, text) = server.revoke(Some("s3cret"), &body);
         assert_eq!(status, 200, "{text}");
     };
     revoke(json!({"agent": "deployer"}));
@@ -341,16 +333,7 @@ fn kubernetes_workloads_get_tokens_and_delegates_get_theirs_on_the_parents_sessi
 
     // Revoking the deployer with its delegates stops both at once, the
     // session included.
-    let (status, _, text) = server.send(
-        "POST",
-        "/v1/revoke",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", "Bearer s3cret"),
-        ],
-        &json!({"agent": "deployer", "include_delegates": true}).to_string(),
-    );
-    assert_eq!(status, 200, "{text}");
+    revoke(json!({"agent": "deployer", "include_delegates": true}));
     let (status, answer) = ask(
         &server,
         &json!({"proof": proof(&pod_token), "provider": "kubernetes.prod"}),

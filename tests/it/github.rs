@@ -1530,6 +1530,18 @@ fn keyed_app_project(root: &Path, github: &FakeGitHub, grants: &str) -> PathBuf 
     folder
 }
 
+/// Takes the agent's block out of the project's `main.writ`.
+fn drop_agent(folder: &Path, agent: &str) {
+    let source = std::fs::read_to_string(folder.join("main.writ")).unwrap();
+    let cut = source.find(&format!("agent {agent}")).unwrap();
+    let end = cut + source[cut..].find("}\n").unwrap() + 2;
+    std::fs::write(
+        folder.join("main.writ"),
+        format!("{}{}", &source[..cut], &source[end..]),
+    )
+    .unwrap();
+}
+
 fn installed_app(github: &FakeGitHub) {
     github.add_repository("acme/app", 5);
     github.add_repository("acme/site", 6);
@@ -1629,14 +1641,7 @@ fn writ_token_mints_exactly_what_the_grants_declare_and_the_brake_suspends_the_a
     );
     assert_eq!(status_as(&github, token, "/repos/acme/app"), 403);
     // With one agent left to run as it, lifted.
-    let source = std::fs::read_to_string(folder.join("main.writ")).unwrap();
-    let cut = source.find("agent changelog_bot").unwrap();
-    let end = cut + source[cut..].find("}\n").unwrap() + 2;
-    std::fs::write(
-        folder.join("main.writ"),
-        format!("{}{}", &source[..cut], &source[end..]),
-    )
-    .unwrap();
+    drop_agent(&folder, "changelog_bot");
     let output = writ(&["revoke", "release_bot", path, "--lift"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
@@ -1829,14 +1834,7 @@ fn the_serve_watch_refuses_the_agents_of_a_suspended_app() {
     // Both agents of the App: it has no tokens.
     until(false);
     // Lifted once the App has one agent left (as the brake's own test).
-    let source = std::fs::read_to_string(folder.join("main.writ")).unwrap();
-    let cut = source.find("agent changelog_bot").unwrap();
-    let end = cut + source[cut..].find("}\n").unwrap() + 2;
-    std::fs::write(
-        folder.join("main.writ"),
-        format!("{}{}", &source[..cut], &source[end..]),
-    )
-    .unwrap();
+    drop_agent(&folder, "changelog_bot");
     let output = writ(&["revoke", "release_bot", path, "--lift"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -111,6 +111,32 @@ impl Server {
         text
     }
 
+    /// `POST /v1/revoke` with `body`, as the holder of the admin `token`
+    /// (none: without `Authorization`): the status and the body.
+    pub(crate) fn revoke(&self, token: Option<&str>, body: &Value) -> (u16, String) {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("Authorization", bearer));
+        }
+        let (status, _, text) = self.send("POST", "/v1/revoke", &headers, &body.to_string());
+        (status, text)
+    }
+
+    /// `writ serve` over TLS with this certificate and key.
+    fn start_tls(project: &Path, cert: &Path, key: &Path) -> Server {
+        Server::start_with(
+            project,
+            &[],
+            &[
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+        )
+    }
+
     pub(crate) fn get_json(&self, path: &str) -> Value {
         let text = self.get_text(path);
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
@@ -562,64 +588,31 @@ fn a_revoked_agent_is_refused_at_its_next_request_and_a_changed_source_is_served
         true
     );
     // Revoking needs the token.
-    let revoke = json!({"agent": "billing_bot", "include_delegates": true}).to_string();
-    let (status, _, _) = server.send(
-        "POST",
-        "/v1/revoke",
-        &[("Content-Type", "application/json")],
-        &revoke,
-    );
-    assert_eq!(status, 401);
-    let (status, _, _) = server.send(
-        "POST",
-        "/v1/revoke",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", "Bearer wrong"),
-        ],
-        &revoke,
-    );
-    assert_eq!(status, 401);
-    let (status, _, text) = server.send(
-        "POST",
-        "/v1/revoke",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", "Bearer s3cret"),
-        ],
-        &revoke,
-    );
+    let revoke = json!({"agent": "billing_bot", "include_delegates": true});
+    assert_eq!(server.revoke(None, &revoke).0, 401);
+    assert_eq!(server.revoke(Some("wrong"), &revoke).0, 401);
+    let (status, text) = server.revoke(Some("s3cret"), &revoke);
     assert_eq!(status, 200, "{text}");
     // Its delegate, at its next request; a narrower second revocation
     // does not let the delegates back.
     let answer = server.post("/access/v1/evaluation", &read);
     assert_eq!(answer["decision"], false, "{answer}");
     assert_eq!(answer["context"]["writ"]["revoked"], "billing_bot");
-    let (status, _, _) = server.send(
-        "POST",
-        "/v1/revoke",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", "Bearer s3cret"),
-        ],
-        &json!({"agent": "billing_bot"}).to_string(),
+    assert_eq!(
+        server
+            .revoke(Some("s3cret"), &json!({"agent": "billing_bot"}))
+            .0,
+        200
     );
-    assert_eq!(status, 200);
     assert_eq!(
         server.post("/access/v1/evaluation", &read)["decision"],
         false
     );
     let (_, _, status) = server.send("GET", "/v1/status", &[], "");
     assert!(status.contains("\"agent\":\"billing_bot\""), "{status}");
-    let lift = json!({"agent": "billing_bot", "lift": true}).to_string();
-    server.send(
-        "POST",
-        "/v1/revoke",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", "Bearer s3cret"),
-        ],
-        &lift,
+    server.revoke(
+        Some("s3cret"),
+        &json!({"agent": "billing_bot", "lift": true}),
     );
     assert_eq!(
         server.post("/access/v1/evaluation", &read)["decision"],
@@ -994,15 +987,7 @@ agent reader {
     // too (`revoke_in_providers`): the other refuses within a round, and
     // the lift reaches it the same way.
     let revoke_at_first = |body: Value| {
-        let (status, _, text) = replicas[0].send(
-            "POST",
-            "/v1/revoke",
-            &[
-                ("Content-Type", "application/json"),
-                ("Authorization", "Bearer s3cret"),
-            ],
-            &body.to_string(),
-        );
+        let (status, text) = replicas[0].revoke(Some("s3cret"), &body);
         assert_eq!(status, 200, "{text}");
         let answer: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(answer["providers"]["failed"], false, "{answer}");
@@ -1065,16 +1050,7 @@ fn decisions_over_tls() {
     use tokio_rustls::rustls;
     let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve-tls");
     let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
-    let server = Server::start_with(
-        &example(),
-        &[],
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let server = Server::start_tls(&example(), &cert, &key);
     let config = tls_client();
     let over_tls = |method: &str, path: &str, body: &str| -> String {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
@@ -1233,16 +1209,7 @@ fn clients_without_a_certificate_of_the_authority_get_nothing() {
     let said = refused_start(&root, &[]);
     assert!(said.contains("needs TLS"), "{said}");
     let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
-    let server = Server::start_with(
-        &root,
-        &[],
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let server = Server::start_tls(&root, &cert, &key);
     let get = |config: Arc<rustls::ClientConfig>| -> String {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         let connection = rustls::ClientConnection::new(config, name).unwrap();
@@ -1314,16 +1281,7 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     let (cert, key) = (folder.join("tls.crt"), folder.join("tls.key"));
     std::fs::copy(tls.join("cert.pem"), &cert).unwrap();
     std::fs::copy(tls.join("key.pem"), &key).unwrap();
-    let server = Server::start_with(
-        &example(),
-        &[],
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let server = Server::start_tls(&example(), &cert, &key);
     let config = tls_client();
     // The certificate the server shows in a handshake.
     let shown = || -> Vec<u8> {

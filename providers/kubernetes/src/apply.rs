@@ -17,7 +17,7 @@
 use crate::kinds::{to_object, token_account, Kind, TOKEN_SECRET_SELECTOR};
 use crate::{KubernetesProvider, Reason, CONFLICT_ATTEMPTS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Preconditions};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use writ_compiler::ownership::kubernetes::{self as marks, MANAGED_BY, MANAGER, PROJECT_LABEL};
@@ -246,10 +246,7 @@ impl KubernetesProvider {
     ) -> Result<Option<String>, ProviderError> {
         let api = self.api(target.kind, target.namespace);
         let object = to_object(target.kind, attributes);
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         let what = format!("creating {}", target.address);
         match self.call(&what, || api.create(&params, &object)).await {
             Ok(created) => Ok(created.metadata.uid),
@@ -274,10 +271,7 @@ impl KubernetesProvider {
         attributes: &Attributes,
     ) -> Result<Option<String>, ProviderError> {
         let api = self.api(target.kind, target.namespace);
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         for _ in 0..CONFLICT_ATTEMPTS {
             let reading = format!("reading {}", target.address);
             let Some(current) = self.call(&reading, || api.get_opt(target.name)).await? else {
@@ -331,10 +325,7 @@ impl KubernetesProvider {
         attributes: &Attributes,
     ) -> Result<Option<String>, ProviderError> {
         let api = self.api(target.kind, target.namespace);
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         let wanted = to_object(target.kind, attributes);
         for _ in 0..CONFLICT_ATTEMPTS {
             let reading = format!("reading {}", target.address);

@@ -12,7 +12,7 @@
 
 use crate::{KubernetesProvider, Reason, CONFLICT_ATTEMPTS};
 use k8s_openapi::ByteString;
-use kube::api::{ApiResource, DynamicObject, PostParams};
+use kube::api::{ApiResource, DynamicObject};
 use serde_json::json;
 use std::collections::BTreeMap;
 use writ_compiler::ownership::kubernetes::{
@@ -116,10 +116,7 @@ impl KubernetesProvider {
         let name = inventory_name(&self.project);
         let address = self.inventory_address();
         let api = self.inventory_api();
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         for _ in 0..CONFLICT_ATTEMPTS {
             let Stored { object, mut record } = self.read_inventory().await?;
             if !change(&mut record) {

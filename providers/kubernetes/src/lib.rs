@@ -83,6 +83,14 @@ pub struct KubernetesProvider {
     pending: std::sync::Mutex<Vec<inventory::Pending>>,
 }
 
+/// How writ writes: as field manager `writ`.
+pub(crate) fn writ_params() -> kube::api::PostParams {
+    kube::api::PostParams {
+        field_manager: Some("writ".to_string()),
+        ..kube::api::PostParams::default()
+    }
+}
+
 /// How many times a write that lost a race (409) is read and tried again.
 const CONFLICT_ATTEMPTS: u32 = 5;
 

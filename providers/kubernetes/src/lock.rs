@@ -19,7 +19,7 @@
 //! that try at once exactly one succeeds (the other gets 409).
 
 use crate::{KubernetesProvider, Reason};
-use kube::api::{ApiResource, DeleteParams, DynamicObject, PostParams, Preconditions};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Preconditions};
 use serde_json::json;
 use std::collections::BTreeMap;
 use writ_compiler::ownership::kubernetes::{MANAGED_BY, MANAGER, PROJECT_LABEL};
@@ -131,10 +131,7 @@ impl KubernetesProvider {
     pub(crate) async fn take_lock(&self, lease: &Lease) -> Result<(), ProviderError> {
         let name = self.lock_name();
         let api = self.lock_api();
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         if !lease.renewing {
             let fresh = self.lease_object(lease, self.new_lease(&lease.expires));
             match self
@@ -245,10 +242,7 @@ impl KubernetesProvider {
     ) -> Result<Option<bool>, ProviderError> {
         let name = self.lock_name();
         let api = self.lock_api();
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         let Some(mut current) = self
             .call("reading the project's lock", || api.get_opt(&name))
             .await?

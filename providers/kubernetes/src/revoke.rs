@@ -10,7 +10,7 @@
 use crate::apply::Target;
 use crate::kinds::{to_object, to_resource, token_account, Kind, TOKEN_SECRET_SELECTOR};
 use crate::{KubernetesProvider, Reason, CONFLICT_ATTEMPTS};
-use kube::api::{DynamicObject, ListParams, PostParams};
+use kube::api::{DynamicObject, ListParams};
 use serde_json::Value;
 use writ_compiler::ownership::content_digest;
 use writ_compiler::ownership::kubernetes::{
@@ -84,10 +84,7 @@ impl KubernetesProvider {
             if !changed {
                 return Ok(false);
             }
-            let params = PostParams {
-                field_manager: Some("writ".to_string()),
-                ..PostParams::default()
-            };
+            let params = crate::writ_params();
             match self
                 .call(&format!("updating {address}"), || {
                     api.replace(&name, &params, &current)
@@ -364,10 +361,7 @@ impl KubernetesProvider {
     ) -> Result<bool, ProviderError> {
         let api = self.api(Kind::Role, Some(namespace));
         let address = Kind::Role.address(&self.address, Some(namespace), name);
-        let params = PostParams {
-            field_manager: Some("writ".to_string()),
-            ..PostParams::default()
-        };
+        let params = crate::writ_params();
         for _ in 0..CONFLICT_ATTEMPTS {
             let Some(mut current) = self
                 .call(&format!("reading {address}"), || api.get_opt(name))
